@@ -1,0 +1,216 @@
+"""Accuracy on real data with measured ground truth.
+
+Runs the command line's engine (``load_expression`` → ``load_signature`` →
+``deconvolve``, exactly what ``python -m deconv_core run`` does) on the
+benchmark datasets in ``../shared/data`` and prints, per dataset, the pooled
+Pearson r, RMSE and mean per-cell-type Pearson r against the measured truth,
+beside a plain ``scipy.optimize.nnls`` run (same genes, raw input, sum-to-one)
+and the published numbers in ``../shared/data/published_accuracy``.
+
+Cell types are summed to the categories the truth measured (e.g. CD4 + CD8 T +
+Tregs = T cells).
+
+Usage: python benchmarks/accuracy.py [--data DIR] [--markdown]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy.optimize import nnls as scipy_nnls
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from deconv_core import deconvolve, load_expression, load_signature  # noqa: E402
+
+DEFAULT_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
+
+# TIL10 cell types summed to the categories flow cytometry measured.
+HOEK_GROUPS = {
+    "T_cells": ["T.cells.CD4", "T.cells.CD8", "Tregs"],
+    "monocytes": ["Monocytes", "Macrophages.M1", "Macrophages.M2"],
+    "B_cells": ["B.cells"],
+    "dendritic_cells": ["Dendritic.cells"],
+    "NK_cells": ["NK.cells"],
+}
+FINOTELLO_GROUPS = {
+    "NK cells": ["NK.cells"],
+    "B cells": ["B.cells"],
+    "Tregs": ["Tregs"],
+    "mDC": ["Dendritic.cells"],
+    "Monocytes": ["Monocytes", "Macrophages.M1", "Macrophages.M2"],
+    "Neutrophils": ["Neutrophils"],
+    "T cells CD8": ["T.cells.CD8"],
+    "T cells CD4 conv": ["T.cells.CD4"],
+}
+
+
+@dataclass
+class Dataset:
+    name: str
+    expression: Path
+    signature: str | Path
+    truth: pd.DataFrame  # samples × categories
+    groups: dict[str, list[str]] | None
+    mode: str
+    exclude: str | None
+    published: str
+
+
+def metrics(estimate: pd.DataFrame, truth: pd.DataFrame) -> tuple[float, float, float]:
+    """Pooled Pearson r, RMSE and mean per-category Pearson r (samples × categories)."""
+    est = estimate.loc[truth.index, truth.columns].to_numpy(dtype=float)
+    tru = truth.to_numpy(dtype=float)
+    pooled = float(np.corrcoef(est.ravel(), tru.ravel())[0, 1])
+    rmse = float(np.sqrt(np.mean((est - tru) ** 2)))
+    per_type = [
+        np.corrcoef(est[:, i], tru[:, i])[0, 1]
+        for i in range(tru.shape[1])
+        if np.ptp(tru[:, i]) > 0 and np.ptp(est[:, i]) > 0
+    ]
+    return pooled, rmse, float(np.mean(per_type))
+
+
+def summed(proportions: pd.DataFrame, groups: dict[str, list[str]] | None) -> pd.DataFrame:
+    if groups is None:
+        return proportions
+    return pd.DataFrame({k: proportions[v].sum(axis=1) for k, v in groups.items()})
+
+
+def baseline(expression_file: Path, signature: pd.DataFrame, log2: bool) -> pd.DataFrame:
+    """Plain scipy NNLS per sample on the shared genes, normalised to sum to 1."""
+    expr = pd.read_csv(expression_file, sep="\t", index_col=0)
+    if log2:
+        expr = 2.0**expr
+    genes = signature.index.intersection(expr.index)
+    S = signature.loc[genes].to_numpy(dtype=float)
+    out = {}
+    for sample in expr.columns:
+        x = scipy_nnls(S, expr.loc[genes, sample].to_numpy(dtype=float))[0]
+        out[sample] = x / x.sum()
+    return pd.DataFrame(out, index=signature.columns).T
+
+
+def datasets(data: Path, workdir: Path) -> list[Dataset]:
+    out = []
+    abbas = data / "GSE11058_Abbas2009_cellline_mixtures"
+    truth = pd.read_csv(abbas / "ground_truth_fractions.tsv", sep="\t", index_col=0)
+    out.append(
+        Dataset(
+            "GSE11058 cell-line mixtures (array, 584 probes)",
+            abbas / "mixtures_marker_probes_linear.tsv",
+            abbas / "signature_marker_probes_linear.tsv",
+            truth.drop(columns="mixture"),
+            None,
+            "relative",
+            None,
+            "none published in ../shared/data (dataset PROVENANCE: scipy NNLS "
+            "per-line r 0.97-1.00, RMSE 0.074)",
+        )
+    )
+    shen = data / "GSE19830_ShenOrr2010_rat_tissue_mixtures"
+    truth = pd.read_csv(shen / "ground_truth_fractions.tsv", sep="\t", index_col=0)
+    expr = pd.read_csv(shen / "expression_600probes_log2RMA.tsv", sep="\t", index_col=0)
+    pure = truth[truth["is_pure_sample"].astype(str) == "True"]
+    # Signature = linear mean of the pure arrays of the same file (the mixtures'
+    # own normalisation), as in the dataset's PROVENANCE.
+    sig = pd.DataFrame(
+        {
+            t: (2.0 ** expr[pure.index[pure[t] == 1]]).mean(axis=1)
+            for t in ["Liver", "Brain", "Lung"]
+        }
+    )
+    sig_file = workdir / "shenorr_signature.tsv"
+    sig.to_csv(sig_file, sep="\t", index_label="probe_id")
+    mixtures = truth[truth["is_pure_sample"].astype(str) != "True"]
+    mix_file = workdir / "shenorr_mixtures_log2.tsv"
+    expr[mixtures.index].to_csv(mix_file, sep="\t", index_label="probe_id")
+    out.append(
+        Dataset(
+            "GSE19830 rat tissue mixtures (array, log2 input)",
+            mix_file,
+            sig_file,
+            mixtures[["Liver", "Brain", "Lung"]].astype(float),
+            None,
+            "relative",
+            None,
+            "none published in ../shared/data (dataset PROVENANCE: scipy NNLS "
+            "per-tissue r 0.98-0.99, RMSE 0.059)",
+        )
+    )
+    hoek = data / "GSE64655_Hoek2015_PBMC"
+    out.append(
+        Dataset(
+            "Hoek 2015 PBMC RNA-seq vs flow (TIL10)",
+            hoek / "expression_tpm.tsv",
+            "TIL10",
+            pd.read_csv(hoek / "ground_truth_facs_fractions.tsv", sep="\t", index_col=0),
+            HOEK_GROUPS,
+            "absolute",
+            "default",
+            "Sturm 2019 (pooled r): quanTIseq 0.99, EPIC 0.97, MCP-counter 0.95, "
+            "CIBERSORT abs 0.68, CIBERSORT 0.69, xCell 0.18",
+        )
+    )
+    fin = data / "GSE107572_Finotello2019_PBMC"
+    truth = pd.read_csv(fin / "ground_truth_facs_fractions_9types.tsv", sep="\t", index_col=0)
+    out.append(
+        Dataset(
+            "Finotello 2019 PBMC RNA-seq vs flow (TIL10)",
+            fin / "expression_tpm.tsv",
+            "TIL10",
+            truth.drop(columns="Other"),
+            FINOTELLO_GROUPS,
+            "absolute",
+            "default",
+            "quanTIseq's own numbers (paper Fig. 3) are not in ../shared/data; "
+            "dataset PROVENANCE: scipy NNLS pooled r 0.92, RMSE 0.059",
+        )
+    )
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--markdown", action="store_true", help="print a Markdown table")
+    args = parser.parse_args()
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for ds in datasets(args.data, Path(tmp)):
+            expression = load_expression(ds.expression)
+            signature = load_signature(str(ds.signature))
+            result = deconvolve(expression.table, signature, mode=ds.mode, exclude=ds.exclude)
+            ours = summed(result.proportions, ds.groups)
+            log2 = expression.scale.startswith("log")
+            base = summed(baseline(ds.expression, signature.matrix, log2), ds.groups)
+            truth = ds.truth.loc[[s for s in ds.truth.index if s in ours.index]]
+            o, b = metrics(ours, truth), metrics(base, truth)
+            rows.append((ds.name, ds.mode, truth.shape, o, b, ds.published))
+    if args.markdown:
+        print(
+            "| dataset | samples × categories | ours: pooled r / RMSE / mean per-type r "
+            "| scipy NNLS baseline | published |"
+        )
+        print("|---|---|---|---|---|")
+        for name, mode, shape, o, b, pub in rows:
+            print(
+                f"| {name} ({mode}) | {shape[0]} × {shape[1]} | {o[0]:.3f} / {o[1]:.3f} / "
+                f"{o[2]:.3f} | {b[0]:.3f} / {b[1]:.3f} / {b[2]:.3f} | {pub} |"
+            )
+        return
+    for name, mode, shape, o, b, pub in rows:
+        print(f"{name}  [{mode}; {shape[0]} samples x {shape[1]} categories]")
+        print(f"  ours       pooled r {o[0]:.3f}  RMSE {o[1]:.3f}  mean per-type r {o[2]:.3f}")
+        print(f"  scipy NNLS pooled r {b[0]:.3f}  RMSE {b[1]:.3f}  mean per-type r {b[2]:.3f}")
+        print(f"  published  {pub}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,442 @@
+"""Unmix bulk expression into cell-type proportions.
+
+``bulk ≈ signature × proportions`` is solved by non-negative least squares on
+the genes the signature and the data share.  Two modes say what the numbers
+mean:
+
+``relative``
+    Proportions of the cell types the signature describes; they sum to 1 per
+    sample.  Compare a cell type between samples, or the shares of the
+    signature's cell types within a sample.  They say nothing about cells the
+    signature lacks (tumour, stroma, ...).
+``absolute``
+    Fractions of all cells in the sample; the covered cell types sum to at
+    most 1 and the remainder is reported as ``other`` (cells the signature
+    does not describe).  The fit runs on expression normalised to one million
+    per sample over all genes (TPM-like), so the coefficients are shares of the
+    sample's mRNA (Finotello 2019, quanTIseq); they are turned into cell
+    fractions with the signature's mRNA-content factors when it has them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from deconv_core.signatures import Signature
+from deconv_core.solvers import nnls
+from deconv_core.validation import DeconvWarning, InputError
+
+__all__ = ["MODES", "MEANINGS", "DeconvResult", "deconvolve", "marker_genes", "coverage_table"]
+
+#: Deconvolution modes.
+MODES = ("relative", "absolute")
+
+#: What a number in the proportions table means, per mode (shown in outputs).
+MEANINGS = {
+    "relative": (
+        "Relative proportions: the share of each cell type among the cells the signature "
+        "describes; each sample sums to 1. Compare one cell type across samples; cells "
+        "outside the signature (e.g. tumour, stroma) are not counted."
+    ),
+    "absolute": (
+        "Absolute fractions: the share of all cells in the sample; 'other' is the part the "
+        "signature's cell types do not explain (e.g. tumour or stromal cells). Comparable "
+        "across samples and cell types, and with flow cytometry or pathology counts."
+    ),
+}
+
+# Whole-transcriptome TPM is needed for absolute fractions; fewer genes than
+# this means the per-sample normalisation to 1e6 is not a transcriptome total.
+_MIN_GENES_ABSOLUTE = 5000
+# Below this share of signature genes found, the result is not trustworthy.
+_MIN_COVERAGE = 0.5
+_ERROR_COVERAGE = 0.2
+
+
+@dataclass(frozen=True)
+class DeconvResult:
+    """Everything a deconvolution produced.
+
+    Attributes
+    ----------
+    proportions
+        Samples × cell types (plus ``other`` in absolute mode), unitless
+        fractions; meaning in :attr:`meaning`.
+    coefficients
+        Samples × cell types, the raw NNLS coefficients (share of each
+        sample's normalised expression explained by each profile).
+    fitted, residuals
+        Genes used × samples: the signature's prediction and observed − fitted,
+        both in the fit scale (expression normalised to 1e6 per sample over all
+        genes, TPM-like).  NaN where a sample had no value.
+    observed
+        Genes used × samples, the observed values in the same scale.
+    genes_used, genes_missing
+        Signature genes found in the data (and used), and signature genes not
+        found (or excluded).
+    coverage
+        One row per cell type: marker genes, found, fraction and missing ones.
+    fit
+        Samples × (``pearson_r``, ``spearman_r``, ``rmse``, ``r2``), observed
+        versus fitted on the genes used.  ``rmse`` is relative: the root mean
+        square residual divided by the mean observed value.
+    mode, meaning
+        The mode and a sentence saying what the proportions mean.
+    signature_name
+        Name of the signature used.
+    warnings
+        Everything worth knowing about this run, as data.
+    """
+
+    proportions: pd.DataFrame
+    coefficients: pd.DataFrame
+    fitted: pd.DataFrame
+    residuals: pd.DataFrame
+    observed: pd.DataFrame
+    genes_used: tuple[str, ...]
+    genes_missing: tuple[str, ...]
+    coverage: pd.DataFrame
+    fit: pd.DataFrame
+    mode: str
+    meaning: str
+    signature_name: str
+    warnings: tuple[DeconvWarning, ...]
+
+
+def marker_genes(signature: pd.DataFrame) -> pd.Series:
+    """Assign each signature gene to the cell type that expresses it most.
+
+    Parameters
+    ----------
+    signature
+        Genes × cell types, linear.
+
+    Returns
+    -------
+    pandas.Series
+        Index = genes, value = cell type with the highest expression.
+    """
+    values = signature.to_numpy(dtype=float)
+    return pd.Series(
+        np.asarray(signature.columns)[values.argmax(axis=1)], index=signature.index, name="marks"
+    )
+
+
+def coverage_table(signature: pd.DataFrame, found: pd.Index | list[str]) -> pd.DataFrame:
+    """How many of each cell type's marker genes the data covers.
+
+    Parameters
+    ----------
+    signature
+        Genes × cell types.
+    found
+        Signature genes present in the data.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Index ``cell_type``; columns ``marker_genes``, ``found``, ``fraction``
+        and ``missing`` (comma-separated gene list).
+    """
+    marks = marker_genes(signature)
+    found_set = set(found)
+    rows = []
+    for cell_type in signature.columns:
+        genes = list(marks.index[marks == cell_type])
+        missing = [g for g in genes if g not in found_set]
+        n = len(genes)
+        rows.append(
+            {
+                "cell_type": str(cell_type),
+                "marker_genes": n,
+                "found": n - len(missing),
+                "fraction": (n - len(missing)) / n if n else np.nan,
+                "missing": ", ".join(missing),
+            }
+        )
+    return pd.DataFrame(rows).set_index("cell_type")
+
+
+def _fit_statistics(observed: np.ndarray, fitted: np.ndarray) -> np.ndarray:
+    """Per-sample Pearson r, Spearman r, relative RMSE and R² (NaN-aware)."""
+    n = observed.shape[1]
+    out = np.full((n, 4), np.nan)
+    for j in range(n):
+        ok = ~np.isnan(observed[:, j])
+        o, f = observed[ok, j], fitted[ok, j]
+        if o.size < 3:
+            continue
+        resid = o - f
+        mean = o.mean()
+        out[j, 2] = np.sqrt(np.mean(resid**2)) / mean if mean > 0 else np.nan
+        total = np.sum((o - mean) ** 2)
+        out[j, 3] = 1 - np.sum(resid**2) / total if total > 0 else np.nan
+        if np.ptp(o) > 0 and np.ptp(f) > 0:
+            out[j, 0] = np.corrcoef(o, f)[0, 1]
+            out[j, 1] = stats.spearmanr(o, f).statistic
+    return out
+
+
+def _likely_cause(expression_ids: pd.Index, signature_ids: pd.Index) -> str:
+    """A guess at why few signature genes were found, for error messages."""
+    ids = [str(i) for i in expression_ids[:2000]]
+    if not ids:
+        return "the expression file has no gene ids"
+    ensembl = np.mean([i.upper().startswith("ENS") for i in ids])
+    if ensembl > 0.5 and not str(signature_ids[0]).upper().startswith("ENS"):
+        return "the expression uses Ensembl ids that could not all be mapped to symbols"
+    numeric = np.mean([i.replace("_", "").replace(".", "").isdigit() for i in ids])
+    if numeric > 0.5:
+        return "the expression rows look like Entrez ids or row numbers, not gene symbols"
+    probes = np.mean([i.endswith("_at") or i.startswith("ILMN_") for i in ids])
+    if probes > 0.5:
+        return "the expression rows are microarray probe ids; map them to gene symbols first"
+    mouse = np.mean(
+        [i[:1].isupper() and i[1:] == i[1:].lower() and i[1:] != i[1:].upper() for i in ids]
+    )
+    if mouse > 0.5:
+        return "the gene names look like mouse genes (e.g. Cd8a); the signature is human"
+    return "the expression and the signature use different gene ids or species"
+
+
+def deconvolve(
+    expression: pd.DataFrame,
+    signature: Signature | pd.DataFrame,
+    *,
+    mode: str = "relative",
+    exclude: str | None = "default",
+    mrna_scaling: bool = True,
+) -> DeconvResult:
+    """Estimate cell-type proportions for every sample.
+
+    Parameters
+    ----------
+    expression
+        Genes × samples, linear scale (TPM, FPKM, CPM or array intensities),
+        gene symbols harmonised like the signature; NaN allowed.
+    signature
+        A :class:`~deconv_core.signatures.Signature` or a genes × cell types
+        table (linear).
+    mode
+        ``"relative"`` or ``"absolute"``; see the module docstring.
+    exclude
+        Name of the signature's excluded-gene list to drop before fitting
+        (``"default"``, ``"tumor"``, or None to keep all genes).  TIL10's
+        default list holds genes quanTIseq found noisy in RNA-seq.
+    mrna_scaling
+        Convert mRNA shares into cell shares with the signature's mRNA-content
+        factors when it provides them.
+
+    Returns
+    -------
+    DeconvResult
+        Proportions (samples × cell types), fit, residuals, coverage, warnings.
+
+    Raises
+    ------
+    InputError
+        Unknown mode, too few signature genes in the data, or no usable sample.
+    """
+    if mode not in MODES:
+        raise InputError(f"Unknown mode {mode!r}; use 'relative' or 'absolute'.")
+    if isinstance(signature, pd.DataFrame):
+        signature = Signature(name="signature", matrix=signature.astype(np.float64))
+    warnings: list[DeconvWarning] = []
+    sig = signature.matrix
+    excluded: tuple[str, ...] = ()
+    if exclude and exclude in signature.excluded_genes:
+        excluded = tuple(g for g in signature.excluded_genes[exclude] if g in sig.index)
+        if excluded:
+            sig = sig.drop(index=list(excluded))
+            warnings.append(
+                DeconvWarning(
+                    "info",
+                    "genes_excluded",
+                    f"{len(excluded)} signature genes on the {signature.name} '{exclude}' "
+                    f"exclusion list were left out of the fit ({', '.join(excluded[:6])}"
+                    f"{', ...' if len(excluded) > 6 else ''}).",
+                )
+            )
+    expr = expression.astype(np.float64)
+    n_genes_total = expr.shape[0]
+
+    # Normalise every sample to 1e6 over all its genes (TPM-like), so that the
+    # coefficients are comparable between samples and, in absolute mode, are
+    # shares of the sample's mRNA.
+    totals = expr.sum(axis=0, skipna=True)
+    expr = expr / totals * 1e6
+    if mode == "absolute" and n_genes_total < _MIN_GENES_ABSOLUTE:
+        warnings.append(
+            DeconvWarning(
+                "warning",
+                "few_genes_absolute",
+                f"Absolute mode assumes whole-transcriptome data, but the expression has only "
+                f"{n_genes_total} genes; 'other' and the absolute fractions will be biased. "
+                "Upload all genes, or use relative mode.",
+            )
+        )
+
+    # Match genes case-insensitively (ids were harmonised to approved symbols).
+    upper_expr = pd.Index([str(g).upper() for g in expr.index])
+    expr_pos = {g: i for i, g in enumerate(upper_expr)}
+    used, missing, rows = [], [], []
+    for gene in sig.index:
+        pos = expr_pos.get(str(gene).upper())
+        if pos is None:
+            missing.append(str(gene))
+        else:
+            used.append(str(gene))
+            rows.append(pos)
+    n_sig = sig.shape[0]
+    k = sig.shape[1]
+    share = len(used) / n_sig if n_sig else 0.0
+    if len(used) < k + 1 or share < _ERROR_COVERAGE:
+        raise InputError(
+            f"Only {len(used)} of {n_sig} signature genes were found in the expression data; "
+            f"the likely cause: {_likely_cause(expr.index, sig.index)}."
+        )
+    if share < _MIN_COVERAGE:
+        warnings.append(
+            DeconvWarning(
+                "warning",
+                "low_coverage",
+                f"Only {len(used)} of {n_sig} signature genes ({share:.0%}) were found; the "
+                "estimates rest on few genes and may be unreliable.",
+            )
+        )
+    coverage = coverage_table(sig, used)
+    for cell_type, row in coverage.iterrows():
+        if row["marker_genes"] and row["fraction"] < _MIN_COVERAGE:
+            warnings.append(
+                DeconvWarning(
+                    "warning",
+                    "cell_type_coverage",
+                    f"Only {row['found']} of {row['marker_genes']} marker genes of {cell_type} "
+                    f"were found (missing: {row['missing'][:120]}); its estimate is less reliable.",
+                )
+            )
+
+    S = sig.loc[used].to_numpy(dtype=np.float64)
+    Y = expr.to_numpy()[rows, :]
+    samples = [str(s) for s in expr.columns]
+    n = Y.shape[1]
+    coef = np.zeros((k, n))
+    # Samples with missing values are fitted on the genes they have; group
+    # them by their pattern of missing genes so each group is one batch.
+    nan_mask = np.isnan(Y)
+    patterns, inverse = np.unique(nan_mask.T, axis=0, return_inverse=True)
+    for g, pattern in enumerate(patterns):
+        cols = np.flatnonzero(inverse.reshape(-1) == g)
+        keep = ~pattern
+        if keep.sum() < k + 1:
+            for j in cols:
+                warnings.append(
+                    DeconvWarning(
+                        "error",
+                        "too_many_missing",
+                        f"Sample {samples[j]} has values for only {int(keep.sum())} signature "
+                        "genes; it cannot be deconvolved and its proportions are empty.",
+                        samples[j],
+                    )
+                )
+            coef[:, cols] = np.nan
+            continue
+        coef[:, cols] = nnls(S[keep], Y[np.ix_(keep, cols)])
+
+    fitted = S @ np.nan_to_num(coef)
+    fitted[nan_mask] = np.nan
+    fitted[:, np.isnan(coef).any(axis=0)] = np.nan
+    residual = Y - fitted
+
+    proportions = _to_proportions(coef, signature, list(sig.columns), mode, mrna_scaling, warnings)
+    cell_types = [str(c) for c in sig.columns]
+    columns = cell_types + (["other"] if mode == "absolute" else [])
+    props = pd.DataFrame(proportions.T, index=pd.Index(samples, name="sample"), columns=columns)
+    for j, sample in enumerate(samples):
+        if not np.isnan(coef[:, j]).any() and not coef[:, j].any():
+            warnings.append(
+                DeconvWarning(
+                    "error",
+                    "no_signal",
+                    f"Sample {sample}: no cell type of the signature explains any of its "
+                    "expression (all coefficients are zero); its proportions are empty.",
+                    sample,
+                )
+            )
+
+    stats_table = _fit_statistics(Y, fitted)
+    fit = pd.DataFrame(
+        stats_table,
+        index=pd.Index(samples, name="sample"),
+        columns=["pearson_r", "spearman_r", "rmse", "r2"],
+    )
+    genes_index = pd.Index(used, name="gene")
+    frame = lambda values: pd.DataFrame(values, index=genes_index, columns=samples)  # noqa: E731
+    return DeconvResult(
+        proportions=props,
+        coefficients=pd.DataFrame(coef.T, index=props.index, columns=cell_types),
+        fitted=frame(fitted),
+        residuals=frame(residual),
+        observed=frame(Y),
+        genes_used=tuple(used),
+        genes_missing=tuple(missing) + excluded,
+        coverage=coverage,
+        fit=fit,
+        mode=mode,
+        meaning=MEANINGS[mode],
+        signature_name=signature.name,
+        warnings=tuple(warnings),
+    )
+
+
+def _to_proportions(
+    coef: np.ndarray,
+    signature: Signature,
+    cell_types: list[str],
+    mode: str,
+    mrna_scaling: bool,
+    warnings: list[DeconvWarning],
+) -> np.ndarray:
+    """Turn NNLS coefficients (cell types × samples) into the mode's proportions."""
+    factors = np.ones(len(cell_types))
+    if mrna_scaling and signature.mrna_scaling:
+        known = [c in signature.mrna_scaling for c in cell_types]
+        if all(known):
+            factors = np.array([signature.mrna_scaling[c] for c in cell_types], dtype=float)
+        else:
+            warnings.append(
+                DeconvWarning(
+                    "warning",
+                    "mrna_scaling_incomplete",
+                    "The signature's mRNA-content factors do not cover every cell type; "
+                    "proportions were not corrected for mRNA content.",
+                )
+            )
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mrna_share = coef.sum(axis=0)
+        cells = coef / factors[:, None]
+        if mode == "relative":
+            return cells / cells.sum(axis=0)
+        # Absolute: the coefficients are shares of the sample's mRNA and sum to
+        # at most 1 in theory; more than 1 means the profiles overshoot.
+        over = mrna_share > 1
+        if over.any():
+            warnings.append(
+                DeconvWarning(
+                    "warning",
+                    "overshoot",
+                    f"In {int(over.sum())} sample(s) the signature explains more than all of "
+                    "the expression (coefficients sum above 1); their fractions were scaled "
+                    "to sum to 1 and 'other' is 0. The data may not be TPM-like.",
+                )
+            )
+        total = np.minimum(mrna_share, 1.0)
+        # Keep the covered share of the sample and redistribute it among the
+        # covered cell types by cell counts (quanTIseq's convention).
+        fractions = cells / cells.sum(axis=0) * total
+        other = 1.0 - fractions.sum(axis=0)
+        return np.vstack([fractions, np.clip(other, 0.0, 1.0)])

@@ -1,0 +1,964 @@
+"""Read numeric tables from the files biologists actually have.
+
+:func:`read_table` turns a path or the bytes of an uploaded file into a float
+table whose rows are the identifiers of the file's first column and whose
+columns are its numeric columns, without deciding what the rows mean: genes ×
+samples or samples × genes is settled by another module.
+
+Accepted: CSV, TSV and TXT with the delimiter sniffed (comma, tab, semicolon,
+whitespace; semicolon files may use decimal commas), Excel ``.xlsx`` (first
+sheet, title rows above the header allowed), GCT 1.2, and any of these
+gzip-compressed.  Text may be UTF-8 with or without byte-order mark, UTF-16
+(Excel "Unicode text") or, as a fallback, latin-1, with LF, CRLF or CR line
+ends.  Lines starting with ``#`` before the header, and rows whose identifier
+starts with ``#``, are comments.
+
+Speed: the delimiter, header, encoding and decimal mark are sniffed on the
+first few lines only, and the bulk is parsed once by pandas' C engine.  Cells
+are examined one by one only to word an error message.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import gzip
+import io
+import os
+import re
+import warnings
+import zipfile
+import zlib
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from xml.etree.ElementTree import ParseError
+
+import numpy as np
+import pandas as pd
+
+from .validation import DeconvWarning, InputError, check_unique_labels
+
+__all__ = ["MISSING_TOKENS", "ReadInfo", "ReadResult", "read_table"]
+
+#: Cell texts read as missing values (compared after stripping spaces).
+MISSING_TOKENS: tuple[str, ...] = (
+    "",
+    "NA",
+    "N/A",
+    "n/a",
+    "NaN",
+    "nan",
+    "NAN",
+    "null",
+    "NULL",
+    "-",
+    ".",
+    "#N/A",
+    "<NA>",
+)
+_MISSING = frozenset(MISSING_TOKENS)
+
+# Excel error values: an identifier like this is a broken cell, not a comment.
+_EXCEL_ERRORS = frozenset(
+    {"#N/A", "#VALUE!", "#REF!", "#DIV/0!", "#NUM!", "#NAME?", "#NULL!", "#SPILL!", "#CALC!"}
+)
+
+# Leading columns with these names (lower case, letters and digits only) are
+# annotation even when they hold numbers: Entrez ids, featureCounts' Chr, Start,
+# End, Strand and Length, RSEM's length and effective_length.
+_ANNOTATION_NAMES = frozenset(
+    {
+        "description",
+        "desc",
+        "genename",
+        "genesymbol",
+        "symbol",
+        "hgncsymbol",
+        "entrez",
+        "entrezid",
+        "entrezgene",
+        "entrezgeneid",
+        "ncbigeneid",
+        "geneid",
+        "chr",
+        "chrom",
+        "chromosome",
+        "start",
+        "end",
+        "strand",
+        "length",
+        "genelength",
+        "efflength",
+        "effectivelength",
+        "biotype",
+        "genebiotype",
+        "genetype",
+    }
+)
+
+# A column is annotation when at least this share of its non-missing cells is text.
+_TEXT_SHARE = 0.9
+
+_SNIFF_BYTES = 64 * 1024  # first read; doubled while too few lines were seen
+_SNIFF_MAX_BYTES = 8 * 1024 * 1024  # wide files: a 20,000-column header is ~200 KB
+_SNIFF_LINES = 20  # non-blank, non-comment lines used to sniff
+_HEADER_SEARCH_ROWS = 50  # title rows allowed above an Excel header
+
+_DELIMITERS = ("\t", ";", ",", " ")  # in order of preference when several fit
+_EXTENSIONS = {
+    ".csv": "csv",
+    ".tsv": "tsv",
+    ".tab": "tsv",
+    ".txt": "txt",
+    ".gct": "gct",
+    ".xlsx": "xlsx",
+    ".xlsm": "xlsx",
+}
+
+_EOL = re.compile(r"\r\n|\r|\n")
+_CONTROL = re.compile(r"[\x00-\x08\x0e-\x1f\x7f]")
+_DEC_COMMA = re.compile(r"^[+-]?\d*,\d+(?:[eE][+-]?\d+)?$")
+_DEC_DOT = re.compile(r"^[+-]?\d*\.\d+(?:[eE][+-]?\d+)?$")
+_THOUSANDS_COMMA = re.compile(r"^[+-]?[1-9]\d{0,2}(?:,\d{3})+(?:\.\d*)?$")
+_THOUSANDS_DOT = re.compile(r"^[+-]?[1-9]\d{0,2}(?:\.\d{3})+(?:,\d*)?$")
+
+_GZIP_MAGIC = b"\x1f\x8b"
+_ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
+_OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # legacy .xls, or an encrypted .xlsx
+_PDF_MAGIC = b"%PDF"
+
+_ID_PLACEHOLDER = "\x00(row identifiers)"
+
+
+@dataclass(frozen=True)
+class ReadInfo:
+    """How a file was read.
+
+    Attributes
+    ----------
+    format
+        ``"csv"``, ``"tsv"``, ``"txt"``, ``"xlsx"`` or ``"gct"``.  Text files
+        take the name their extension gives, else the one their delimiter
+        suggests; Excel and GCT are recognised by content.
+    compression
+        ``"gzip"`` or ``""``.
+    encoding
+        ``"utf-8"``, ``"utf-8-sig"`` (byte-order mark), ``"utf-16"`` (with
+        byte-order mark), ``"utf-16-le"`` / ``"utf-16-be"`` (without),
+        ``"latin-1"``, or ``""`` for Excel.
+    delimiter
+        ``","``, ``"\\t"``, ``";"``, ``" "`` (any run of spaces or tabs) or
+        ``""`` for Excel.
+    decimal
+        ``"."`` or ``","``.
+    header_row
+        0-based row, counted after skipping comment lines, that held the
+        header (blank and title rows above it count).
+    comment_lines
+        Number of ``#`` comment lines skipped, above the header and among the
+        data rows.
+    dropped_columns
+        Annotation columns that were dropped (each also reported as a
+        ``dropped_column`` warning).
+    """
+
+    format: str
+    compression: str
+    encoding: str
+    delimiter: str
+    decimal: str
+    header_row: int
+    comment_lines: int
+    dropped_columns: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ReadResult:
+    """A parsed table, how it was read and what was noticed on the way.
+
+    Attributes
+    ----------
+    table
+        Rows are the first column's identifiers (str, stripped; orientation not
+        decided), columns are the numeric columns' header names (str); float64
+        values as written in the file (no unit conversion), NaN for missing
+        cells, ``inf`` where the file says so.
+    info
+        How the file was read.
+    warnings
+        Things the caller may want to show, in the order they were noticed.
+    """
+
+    table: pd.DataFrame
+    info: ReadInfo
+    warnings: tuple[DeconvWarning, ...]
+
+
+@dataclass(frozen=True)
+class _Parsed:
+    """A raw table before numeric conversion: column 0 holds identifiers."""
+
+    frame: pd.DataFrame  # integer column labels 0..n-1
+    names: list[str]  # header cell of each column, stripped
+    encoding: str
+    delimiter: str
+    decimal: str
+    header_row: int
+    comment_lines: int
+    is_gct: bool
+    warnings: tuple[DeconvWarning, ...]
+
+
+def read_table(
+    source: str | os.PathLike[str] | bytes,
+    *,
+    name: str | None = None,
+    what: str = "expression",
+) -> ReadResult:
+    """Read a numeric table from a path or the bytes of an uploaded file.
+
+    Parameters
+    ----------
+    source
+        Path of the file, or its raw bytes (as uploaded).
+    name
+        Original file name; its extension names the format of text files.
+        Defaults to the path's name.  Content, not the name, decides whether
+        the file is gzip, Excel or GCT.
+    what
+        What the file holds, used in messages, e.g. ``"expression"``,
+        ``"signature"``, ``"measured fractions"``.
+
+    Returns
+    -------
+    ReadResult
+        ``table`` has one row per data row (index = first-column identifier)
+        and one float64 column per numeric column (named by the header);
+        ``info`` says how the file was read; ``warnings`` lists info-level
+        notes such as dropped annotation columns.
+
+    Raises
+    ------
+    InputError
+        When the file is empty, has no data rows, only one column, no numeric
+        columns, duplicated or empty column names, text in numeric cells,
+        rows with more cells than the header, or is not a text table or an
+        ``.xlsx`` workbook (PDF, other zip archive, random bytes).
+
+    Notes
+    -----
+    Leading columns after the identifiers that hold text in nearly all rows
+    (``Description``, ``gene_name``...), or whose name marks them as
+    annotation (``Entrez``, ``Length``...), are dropped with a warning.  The
+    missing-value tokens are :data:`MISSING_TOKENS`; ``inf`` and ``-inf`` read
+    as infinities.  Negative values, infinities and duplicated identifiers are
+    left for the caller to judge.
+    """
+    data, label = _load_bytes(source, name=name, what=what)
+    compression = ""
+    if data[:2] == _GZIP_MAGIC:
+        data = _gunzip(data, what=what)
+        compression = "gzip"
+    suffix = _suffix(label)
+
+    if data[:4] in _ZIP_MAGIC:
+        _check_xlsx_archive(data, what=what)
+        parsed = _read_xlsx(data, what=what)
+        fmt = "xlsx"
+    else:
+        _check_not_binary_container(data, suffix=suffix, what=what)
+        parsed = _read_text(data, what=what)
+        if parsed.is_gct:
+            fmt = "gct"
+        elif _EXTENSIONS.get(suffix) in ("csv", "tsv", "txt"):
+            fmt = _EXTENSIONS[suffix]
+        else:
+            fmt = {"\t": "tsv", " ": "txt"}.get(parsed.delimiter, "csv")
+
+    table, dropped, notes, comment_rows = _build_table(parsed, what=what)
+    info = ReadInfo(
+        format=fmt,
+        compression=compression,
+        encoding=parsed.encoding,
+        delimiter=parsed.delimiter,
+        decimal=parsed.decimal,
+        header_row=parsed.header_row,
+        comment_lines=parsed.comment_lines + comment_rows,
+        dropped_columns=dropped,
+    )
+    return ReadResult(table=table, info=info, warnings=parsed.warnings + notes)
+
+
+# --------------------------------------------------------------------------- bytes
+
+
+def _load_bytes(
+    source: str | os.PathLike[str] | bytes, *, name: str | None, what: str
+) -> tuple[bytes, str]:
+    """Return the file's bytes and the name used for its extension."""
+    if isinstance(source, bytes | bytearray | memoryview):
+        return bytes(source), name or ""
+    if not isinstance(source, str | os.PathLike):
+        raise TypeError(f"source must be a path or bytes, got {type(source).__name__}")
+    path = Path(source)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError as err:
+        raise InputError(f"The {what} file {str(path)!r} does not exist; check the path.") from err
+    except IsADirectoryError as err:
+        raise InputError(
+            f"{str(path)!r} is a folder, not a {what} file; give the path of the file itself."
+        ) from err
+    except PermissionError as err:
+        raise InputError(
+            f"The {what} file {str(path)!r} cannot be read (permission denied); "
+            "check its permissions or copy it somewhere readable."
+        ) from err
+    return data, name or path.name
+
+
+def _gunzip(data: bytes, *, what: str) -> bytes:
+    try:
+        return gzip.decompress(data)
+    except (OSError, EOFError, zlib.error) as err:
+        raise InputError(
+            f"The {what} file looks gzip-compressed but cannot be decompressed "
+            "(it may be truncated); upload it again or upload the uncompressed file."
+        ) from err
+
+
+def _suffix(label: str) -> str:
+    """Lower-case extension of ``label``, looking through a trailing ``.gz``."""
+    lower = label.lower()
+    if lower.endswith(".gz"):
+        lower = lower[:-3]
+    return Path(lower).suffix
+
+
+def _check_xlsx_archive(data: bytes, *, what: str) -> None:
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            members = archive.namelist()
+    except (zipfile.BadZipFile, zlib.error, EOFError) as err:
+        raise InputError(
+            f"The {what} file is a damaged zip or Excel file; save it again as .xlsx or CSV."
+        ) from err
+    if "xl/workbook.xml" not in members:
+        raise InputError(
+            f"The {what} file is a zip archive but not an Excel .xlsx workbook; unzip it and "
+            "upload the CSV, TSV or XLSX table inside."
+        )
+
+
+def _check_not_binary_container(data: bytes, *, suffix: str, what: str) -> None:
+    if data.startswith(_PDF_MAGIC):
+        raise InputError(
+            f"The {what} file is a PDF, not a table; upload the data as CSV, TSV or XLSX."
+        )
+    if data.startswith(_OLE_MAGIC):
+        raise InputError(
+            f"The {what} file is an old-style Excel .xls (or password-protected) workbook; "
+            "open it in Excel and save it as .xlsx or CSV without a password."
+        )
+
+
+def _not_text_error(what: str) -> InputError:
+    return InputError(
+        f"The {what} file is not a text table or an Excel .xlsx workbook (it holds binary "
+        "data); save it as CSV, TSV or XLSX and upload that."
+    )
+
+
+# ---------------------------------------------------------------------------- text
+
+
+def _detect_encoding(data: bytes) -> tuple[str, str, int]:
+    """Return (reported name, codec for the body, length of the byte-order mark)."""
+    if data.startswith(codecs.BOM_UTF8):
+        return "utf-8-sig", "utf-8", 3
+    if data.startswith(codecs.BOM_UTF16_LE):
+        return "utf-16", "utf-16-le", 2
+    if data.startswith(codecs.BOM_UTF16_BE):
+        return "utf-16", "utf-16-be", 2
+    sample = data[:4096]
+    half = len(sample) // 2
+    if half >= 2 and b"\x00" in sample:
+        # UTF-16 without a mark: every other byte of ASCII text is zero.
+        even, odd = sample[0::2].count(0), sample[1::2].count(0)
+        if odd > 0.3 * half and even < 0.05 * half:
+            return "utf-16-le", "utf-16-le", 0
+        if even > 0.3 * half and odd < 0.05 * half:
+            return "utf-16-be", "utf-16-be", 0
+    return "utf-8", "utf-8", 0
+
+
+def _head_lines(data: bytes, *, codec: str, bom: int) -> tuple[str, list[tuple[str, int]], bool]:
+    """Decode the start of ``data`` and split it into complete lines.
+
+    Returns the decoded text, ``(line, offset just past its line end)`` pairs
+    and whether the whole file was decoded.  Raises ``UnicodeDecodeError``.
+    """
+    size = _SNIFF_BYTES
+    while True:
+        end = bom + size
+        at_end = end >= len(data)
+        decoder = codecs.getincrementaldecoder(codec)()
+        text = decoder.decode(data[bom:end], final=at_end)
+        lines: list[tuple[str, int]] = []
+        content = 0
+        pos = 0
+        for match in _EOL.finditer(text):
+            line = text[pos : match.start()]
+            lines.append((line, match.end()))
+            pos = match.end()
+            if line.strip() and not line.lstrip().startswith("#"):
+                content += 1
+        if at_end and pos < len(text):
+            lines.append((text[pos:], len(text)))
+        if at_end or content > _SNIFF_LINES or size >= _SNIFF_MAX_BYTES:
+            return text, lines, at_end
+        size *= 2
+
+
+def _split(line: str, delimiter: str) -> list[str] | None:
+    """Cells of one line (quotes honoured), or None if the line cannot be split."""
+    if delimiter == " ":
+        return [cell.strip('"') for cell in line.split()]
+    try:
+        return next(csv.reader([line], delimiter=delimiter), [])
+    except csv.Error:
+        return None
+
+
+def _fit_delimiter(
+    lines: list[str], delimiter: str, *, strict: bool
+) -> tuple[int, bool, int] | None:
+    """Return (header line index, header is short, cells per row) if ``delimiter`` fits.
+
+    The data rows (after the header) must all have the same number of cells,
+    at least two (``strict``) or between two and that many (not ``strict``:
+    ragged short rows).  The header may have one cell fewer (R's
+    ``write.table`` leaves the identifier column unnamed; flagged as short) or
+    extra empty trailing cells.  Lines above the header are title lines.
+    """
+    cells = [_split(line, delimiter) for line in lines]
+    if any(c is None for c in cells):
+        return None
+    counts = [len(c) for c in cells]  # type: ignore[arg-type]
+    tally = Counter(counts[1:] or counts)
+    best = max(tally.values())
+    width = max(n for n, k in tally.items() if k == best)
+    if width < 2:
+        return None
+    for start, count in enumerate(counts):
+        rest = counts[start + 1 :]
+        ok_rest = all(n == width for n in rest) if strict else all(2 <= n <= width for n in rest)
+        if not ok_rest:
+            continue
+        header = cells[start]
+        if count in (width - 1, width) or (
+            count > width and all(not c.strip() for c in header[width:])  # type: ignore[index]
+        ):
+            return start, count == width - 1, width
+    return None
+
+
+def _is_number_text(text: str) -> bool:
+    try:
+        float(text.replace(",", "."))
+    except ValueError:
+        return False
+    return True
+
+
+def _is_number_cell(value: Any) -> bool:
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int | float):
+        return True
+    return isinstance(value, str) and _is_number_text(value.strip())
+
+
+def _is_empty_cell(value: Any) -> bool:
+    if value is None:
+        return True
+    if isinstance(value, float) and np.isnan(value):
+        return True
+    return isinstance(value, str) and value.strip() in _MISSING
+
+
+def _looks_like_header(cells: list[Any]) -> bool:
+    """Cells after the first are mostly non-empty, non-numeric strings."""
+    rest = list(cells[1:])
+    while rest and _is_empty_cell(rest[-1]):
+        rest.pop()
+    if not rest:
+        return False
+    names = [c for c in rest if isinstance(c, str) and c.strip() and not _is_number_cell(c)]
+    return len(names) >= 0.8 * len(rest)
+
+
+def _looks_like_data(cells: list[Any]) -> bool:
+    """At least one number after the first cell, and the last filled cell is a number."""
+    filled = [c for c in cells[1:] if not _is_empty_cell(c)]
+    return bool(filled) and _is_number_cell(filled[-1])
+
+
+def _sniff_decimal(rows: list[list[str]], delimiter: str) -> tuple[str, bool]:
+    """Return the decimal mark and whether every decimal comma could be a thousands mark."""
+    if delimiter == ",":
+        return ".", False
+    comma = dot = 0
+    thousands_like = True
+    for row in rows:
+        for cell in row[1:]:
+            cell = cell.strip()
+            if _DEC_COMMA.match(cell):
+                comma += 1
+                thousands_like = thousands_like and bool(_THOUSANDS_COMMA.match(cell))
+            elif _DEC_DOT.match(cell):
+                dot += 1
+    if comma and not dot:
+        return ",", thousands_like
+    return ".", False
+
+
+@dataclass(frozen=True)
+class _TextLayout:
+    delimiter: str
+    decimal: str
+    names: list[str]
+    body_offset: int  # byte offset of the first data line
+    header_line: int  # 0-based line number of the header in the file
+    header_row: int
+    comment_lines: int
+    is_gct: bool
+    warnings: tuple[DeconvWarning, ...]
+
+
+def _sniff_text(data: bytes, *, codec: str, bom: int, what: str) -> _TextLayout:
+    """Find delimiter, header, decimal mark and where the data rows start."""
+    text, lines, at_end = _head_lines(data, codec=codec, bom=bom)
+    sample = text[:_SNIFF_BYTES]
+    if "\x00" in sample or len(_CONTROL.findall(sample)) > 0.01 * len(sample):
+        raise _not_text_error(what)
+
+    first = lines[0][0].lstrip("\ufeff").strip() if lines else ""
+    is_gct = first.startswith("#1.2")
+    if first.startswith("#1.3"):
+        raise InputError(
+            f"The {what} file is GCT version 1.3, which is not supported; save it as GCT 1.2 "
+            "or as a TSV with genes in rows."
+        )
+
+    content = [
+        i for i, (line, _) in enumerate(lines) if line.strip() and not line.lstrip().startswith("#")
+    ][: _SNIFF_LINES + 1]
+    if not content:
+        if any(line.strip() for line, _ in lines):
+            raise InputError(
+                f"The {what} file holds only '#' comment lines; upload a file with a header row "
+                "and data rows."
+            )
+        raise InputError(f"The {what} file is empty; choose the file that holds the table.")
+    sniffed = [lines[i][0] for i in content]
+
+    if is_gct:
+        delimiter = "\t"
+        if len(sniffed) < 2:
+            raise InputError(
+                f"The {what} GCT file stops before its header row; upload the complete file."
+            )
+        start, width = 1, len(_split(sniffed[1], "\t") or [])
+    else:
+        fits = []
+        for strict in (True, False):
+            for rank, candidate in enumerate(_DELIMITERS):
+                fit = _fit_delimiter(sniffed, candidate, strict=strict)
+                if fit is not None:
+                    # Earliest header first, then rows all of one width, then a header
+                    # as wide as the rows (a one-cell-short header under another
+                    # delimiter is usually an accident of commas inside cells), then
+                    # the usual preference.
+                    fits.append((fit[0], not strict, fit[1], rank, candidate, fit[2]))
+        if not fits:
+            # Ragged rows: take the delimiter that splits the header and let the
+            # parser name the first line that does not match it.
+            for candidate in _DELIMITERS:
+                if len(_split(sniffed[0], candidate) or []) >= 2:
+                    fits.append(
+                        (0, True, False, 0, candidate, len(_split(sniffed[0], candidate) or []))
+                    )
+                    break
+        if not fits:
+            raise InputError(
+                f"The {what} file has only one column; expected identifiers in the first "
+                "column and one column of numbers per sample, separated by tabs, commas or "
+                "semicolons."
+            )
+        start, _, _, _, delimiter, width = min(fits)
+
+    header_cells = [c.strip() for c in _split(sniffed[start], delimiter) or []]
+    data_rows = [_split(line, delimiter) or [] for line in sniffed[start + 1 :]]
+    if start > 0 and not is_gct and not _looks_like_header(header_cells):
+        raise InputError(
+            f"Could not find a header row in the {what} file: the first lines do not look like "
+            "column names followed by rows of numbers; delete any title lines above the header."
+        )
+
+    if len(header_cells) == width - 1:
+        if data_rows and all(row and not row[-1].strip() for row in data_rows):
+            names = [*header_cells, ""]  # every data row ends with a delimiter
+        else:
+            names = ["", *header_cells]  # R's write.table: identifier column unnamed
+    else:
+        names = header_cells
+    names = names + [""] * (width - len(names))
+
+    decimal, ambiguous = _sniff_decimal(data_rows, delimiter)
+    notes: list[DeconvWarning] = []
+    if decimal == "," and ambiguous and delimiter != ";":
+        notes.append(
+            DeconvWarning(
+                "warning",
+                "decimal_comma",
+                f"The {what} file was read with decimal commas (e.g. '1,234' as 1.234); if "
+                "those commas separate thousands, remove them and upload the file again.",
+            )
+        )
+
+    header_index = content[start]
+    comment_lines = sum(
+        1 for line, _ in lines[:header_index] if line.lstrip().startswith("#") and line.strip()
+    )
+    header_row = header_index - comment_lines
+    body_chars = lines[header_index][1]
+    body_offset = bom + len(text[:body_chars].encode(codec))
+    return _TextLayout(
+        delimiter=delimiter,
+        decimal=decimal,
+        names=names,
+        body_offset=body_offset,
+        header_line=header_index,
+        header_row=header_row,
+        comment_lines=comment_lines,
+        is_gct=is_gct,
+        warnings=tuple(notes),
+    )
+
+
+def _read_text(data: bytes, *, what: str, latin1: bool = False) -> _Parsed:
+    """Sniff a delimited text file and parse its body with pandas' C engine."""
+    encoding, codec, bom = _detect_encoding(data)
+    notes: list[DeconvWarning] = []
+    if latin1:
+        encoding, codec = "latin-1", "latin-1"
+    try:
+        layout = _sniff_text(data, codec=codec, bom=bom, what=what)
+    except UnicodeDecodeError as err:
+        if codec != "utf-8":
+            raise InputError(
+                f"The {what} file is not valid {encoding.upper()} text; save it again as UTF-8 "
+                "CSV or TSV."
+            ) from err
+        return _read_text(data, what=what, latin1=True)
+    if latin1:
+        notes.append(
+            DeconvWarning(
+                "info",
+                "encoding",
+                f"The {what} file is not UTF-8 and was read as latin-1; accented characters in "
+                "names may look wrong.",
+            )
+        )
+
+    width = len(layout.names)
+    missing = list(MISSING_TOKENS)
+    try:
+        with warnings.catch_warnings():
+            # A column whose chunks differ in type holds text; we find and report those
+            # cells ourselves, so pandas' DtypeWarning would only repeat it.
+            warnings.simplefilter("ignore", pd.errors.DtypeWarning)
+            frame = pd.read_csv(
+                io.BytesIO(data[layout.body_offset :]),
+                sep=r"\s+" if layout.delimiter == " " else layout.delimiter,
+                header=None,
+                names=range(width),
+                index_col=None,
+                dtype={0: str},
+                # Identifiers keep their text: a gene may be called "NA".
+                na_values={j: missing for j in range(1, width)},
+                keep_default_na=False,
+                decimal=layout.decimal,
+                encoding=codec,
+                engine="c",
+                skip_blank_lines=True,
+            )
+    except UnicodeDecodeError as err:
+        if codec == "utf-8" and not latin1:
+            return _read_text(data, what=what, latin1=True)
+        raise InputError(
+            f"The {what} file is not valid {encoding.upper()} text; save it again as UTF-8 "
+            "CSV or TSV."
+        ) from err
+    except pd.errors.ParserError as err:
+        raise _ragged_error(str(err), layout=layout, what=what) from err
+    return _Parsed(
+        frame=frame,
+        names=layout.names,
+        encoding=encoding,
+        delimiter=layout.delimiter,
+        decimal=layout.decimal,
+        header_row=layout.header_row,
+        comment_lines=layout.comment_lines,
+        is_gct=layout.is_gct,
+        warnings=tuple(notes) + layout.warnings,
+    )
+
+
+def _ragged_error(message: str, *, layout: _TextLayout, what: str) -> InputError:
+    found = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", message)
+    if found is None:
+        return InputError(
+            f"The {what} file could not be split into cells; save it from Excel or R as one "
+            "table with a single header row."
+        )
+    expected, line, saw = (int(g) for g in found.groups())
+    return InputError(
+        f"Line {layout.header_line + 1 + line} of the {what} file has {saw} cells but the header "
+        f"has {expected}; give every row one cell per column (check for stray delimiters)."
+    )
+
+
+# ---------------------------------------------------------------------------- xlsx
+
+
+def _xlsx_cell(value: Any) -> Any:
+    """An Excel cell as None, float or stripped str."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, int | float):
+        return float(value)
+    text = str(value).strip()
+    return text or None
+
+
+def _xlsx_label(value: Any) -> str:
+    """An Excel cell as an identifier or column name: 7157.0 -> '7157'."""
+    if value is None:
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value).strip()
+
+
+def _read_xlsx(data: bytes, *, what: str) -> _Parsed:
+    """Read the first sheet of an .xlsx workbook, finding the header below title rows."""
+    from openpyxl import load_workbook
+    from openpyxl.utils.exceptions import InvalidFileException
+
+    problems = (zipfile.BadZipFile, InvalidFileException, KeyError, ParseError, ValueError)
+    try:
+        book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+    except problems as err:
+        raise InputError(
+            f"The {what} file is a damaged or unsupported Excel workbook; open it in Excel and "
+            "save it again as .xlsx or CSV."
+        ) from err
+    try:
+        sheet = book.worksheets[0]
+        raw = [[_xlsx_cell(v) for v in row] for row in sheet.iter_rows(values_only=True)]
+    except problems as err:
+        raise InputError(
+            f"The first sheet of the {what} workbook cannot be read; open it in Excel and save "
+            "it again as .xlsx or CSV."
+        ) from err
+    finally:
+        book.close()
+
+    rows = [row for row in raw if any(c is not None for c in row)]
+    if not rows:
+        raise InputError(
+            f"The first sheet of the {what} workbook is empty; put the table on the first sheet."
+        )
+
+    comment_lines = 0
+    kept: list[list[Any]] = []  # rows after dropping leading comment rows, blanks included
+    seen = False  # a non-blank, non-comment row has been kept
+    for row in raw:
+        first = row[0] if row else None
+        if not seen and isinstance(first, str) and first.startswith("#"):
+            comment_lines += 1
+            continue
+        seen = seen or any(c is not None for c in row)
+        kept.append(row)
+
+    header = None
+    for i, row in enumerate(kept[:_HEADER_SEARCH_ROWS]):
+        if not _looks_like_header(row):
+            continue
+        after = next((r for r in kept[i + 1 :] if any(c is not None for c in r)), None)
+        if after is not None and _looks_like_data(after):
+            header = i
+            break
+    if header is None:
+        raise InputError(
+            f"Could not find a header row in the first sheet of the {what} workbook: expected a "
+            "row of column names followed by rows of numbers; put one header row directly "
+            "above the data."
+        )
+
+    body = [row for row in kept[header + 1 :] if any(c is not None for c in row)]
+    width = max(len(row) for row in [kept[header], *body])
+    names = [_xlsx_label(v) for v in kept[header]]
+    names += [""] * (width - len(names))
+    columns: dict[int, pd.Series] = {}
+    ids = [_xlsx_label(row[0]) if row else "" for row in body]
+    columns[0] = pd.Series(ids, dtype=object)
+    for j in range(1, width):
+        cells = [row[j] if j < len(row) else None for row in body]
+        columns[j] = pd.Series(cells, dtype=object)
+    frame = pd.DataFrame(columns)
+    return _Parsed(
+        frame=frame,
+        names=names,
+        encoding="",
+        delimiter="",
+        decimal=".",
+        header_row=header,
+        comment_lines=comment_lines,
+        is_gct=False,
+        warnings=(),
+    )
+
+
+# ------------------------------------------------------------------ numeric table
+
+
+def _coerce(column: pd.Series, *, decimal: str) -> tuple[np.ndarray, np.ndarray, pd.Series]:
+    """Convert a column holding some text: (float values, text mask, stripped cells)."""
+    absent = column.isna().to_numpy()
+    cells = column.astype("str").str.strip()
+    numeric = cells.str.replace(",", ".", regex=False) if decimal == "," else cells
+    token = cells.isin(_MISSING).to_numpy()
+    values = pd.to_numeric(numeric, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+    text = ~absent & ~token & np.isnan(values)
+    values = np.where(token, np.nan, values)
+    return values, text, cells
+
+
+def _text_error(
+    bad: list[tuple[int, str, np.ndarray, pd.Series]], ids: np.ndarray, *, decimal: str, what: str
+) -> InputError:
+    """Word the error for text cells; ``bad`` holds (order, name, text mask, cells)."""
+    total = int(sum(mask.sum() for _, _, mask, _ in bad))
+    row, _, name, cells = min(
+        (int(np.argmax(mask)), order, name, cells) for order, name, mask, cells in bad
+    )
+    value = str(cells.iloc[row])
+    more = f" (and {total - 1} more cell{'s' if total > 2 else ''})" if total > 1 else ""
+    hint = ""
+    if (_THOUSANDS_COMMA if decimal == "." else _THOUSANDS_DOT).match(value):
+        hint = " (thousands separators are not supported: remove them)"
+    elif decimal == "." and _DEC_COMMA.match(value):
+        hint = " (decimal commas are read only in files whose columns are separated by ';' or tabs)"
+    return InputError(
+        f"The {what} file has text in numeric columns: {value!r} for row {str(ids[row])!r} in "
+        f"column {name!r}{more}; fix or empty those cells{hint}."
+    )
+
+
+def _build_table(
+    parsed: _Parsed, *, what: str
+) -> tuple[pd.DataFrame, tuple[str, ...], tuple[DeconvWarning, ...], int]:
+    """Turn a raw table into floats: (table, dropped columns, warnings, comment rows)."""
+    frame, names = parsed.frame, parsed.names
+    ids_series = frame[0].astype("str").fillna("").str.strip()
+    comment = ids_series.str.startswith("#") & ~ids_series.isin(_EXCEL_ERRORS)
+    comment_rows = int(comment.sum())
+    if comment_rows:
+        keep = ~comment.to_numpy()
+        frame = frame.loc[keep]
+        ids_series = ids_series.loc[keep]
+    ids = ids_series.to_numpy(dtype=object)
+
+    last = len(names)
+    # Trailing delimiters make unnamed, empty columns: ignore them.
+    while last > 2 and names[last - 1] == "" and frame[last - 1].isna().all():
+        last -= 1
+    if last < 2:
+        raise InputError(
+            f"The {what} file has only one column; expected identifiers in the first column and "
+            "one column of numbers per sample, separated by tabs, commas or semicolons."
+        )
+    check_unique_labels(
+        pd.Index([_ID_PLACEHOLDER, *names[1:last]], dtype=object),
+        what=f"column names of the {what} file",
+    )
+
+    values: dict[int, np.ndarray] = {}
+    texts: dict[int, tuple[np.ndarray, pd.Series]] = {}
+    for j in range(1, last):
+        column = frame[j]
+        if isinstance(column.dtype, np.dtype) and column.dtype.kind in "iuf":
+            values[j] = column.to_numpy(dtype=np.float64)
+        else:
+            values[j], mask, cells = _coerce(column, decimal=parsed.decimal)
+            if mask.any():
+                texts[j] = (mask, cells)
+
+    dropped: list[int] = []
+    for j in range(1, last):
+        key = re.sub(r"[^a-z0-9]", "", names[j].lower())
+        mostly_text = False
+        if j in texts:
+            mask = texts[j][0]
+            present = int(mask.sum() + np.count_nonzero(~np.isnan(values[j])))
+            mostly_text = mask.sum() >= _TEXT_SHARE * present
+        if (parsed.is_gct and j == 1) or key in _ANNOTATION_NAMES or mostly_text:
+            dropped.append(j)
+        else:
+            break
+
+    kept = [j for j in range(1, last) if j not in dropped]
+    bad = [(j, names[j], texts[j][0], texts[j][1]) for j in kept if j in texts]
+    if bad:
+        raise _text_error(bad, ids, decimal=parsed.decimal, what=what)
+    if not kept:
+        raise InputError(
+            f"The {what} file has no numeric columns: every column after the first holds text; "
+            "expected one column of numbers per sample."
+        )
+
+    matrix = np.empty((len(ids), len(kept)), dtype=np.float64, order="F")
+    for k, j in enumerate(kept):
+        matrix[:, k] = values[j]
+    blank = (ids == "") & np.isnan(matrix).all(axis=1)
+    if blank.any():  # rows of bare delimiters, as Excel writes below a table
+        matrix, ids = matrix[~blank], ids[~blank]
+    if len(ids) == 0:
+        raise InputError(
+            f"The {what} file has a header row but no data rows; check that the right file was "
+            "chosen and that data rows do not start with '#'."
+        )
+
+    table = pd.DataFrame(
+        matrix,
+        index=pd.Index(ids, dtype="str", name=names[0] or None),
+        columns=pd.Index([names[j] for j in kept], dtype="str"),
+        copy=False,
+    )
+    notes = tuple(
+        DeconvWarning(
+            "info",
+            "dropped_column",
+            f"Column {names[j]!r} of the {what} file holds annotation, not measurements, "
+            "and was ignored.",
+        )
+        for j in dropped
+    )
+    return table, tuple(names[j] for j in dropped), notes, comment_rows

@@ -1,0 +1,138 @@
+"""The deconvolution engine on planted mixtures of the shipped TIL10 signature."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from deconv_core.deconvolve import MEANINGS, coverage_table, deconvolve, marker_genes
+from deconv_core.validation import InputError
+from tests.conftest import planted_mixtures
+
+
+def _expected_cells(shares: pd.DataFrame, til10) -> pd.DataFrame:
+    factors = pd.Series(til10.mrna_scaling)[shares.columns]
+    cells = shares / factors
+    return cells.div(cells.sum(axis=1), axis=0)
+
+
+def test_relative_exact_without_noise(planted, til10):
+    expr, shares = planted
+    res = deconvolve(expr, til10, mode="relative", exclude=None)
+    expected = _expected_cells(shares, til10)
+    np.testing.assert_allclose(res.proportions.to_numpy(), expected.to_numpy(), atol=1e-9)
+    np.testing.assert_allclose(res.proportions.sum(axis=1), 1.0)
+    np.testing.assert_allclose(res.fit["r2"], 1.0, atol=1e-9)
+    assert res.meaning == MEANINGS["relative"]
+    assert list(res.proportions.index) == list(expr.columns)
+
+
+def test_absolute_recovers_other(planted, til10):
+    expr, shares = planted
+    res = deconvolve(expr, til10, mode="absolute", exclude=None)
+    assert list(res.proportions.columns) == [*til10.cell_types, "other"]
+    np.testing.assert_allclose(res.proportions["other"], 0.3, atol=1e-9)
+    expected = _expected_cells(shares, til10) * 0.7
+    np.testing.assert_allclose(
+        res.proportions[til10.cell_types].to_numpy(), expected.to_numpy(), atol=1e-9
+    )
+    np.testing.assert_allclose(res.coefficients.to_numpy(), shares.to_numpy(), atol=1e-9)
+
+
+def test_without_mrna_scaling_relative_equals_shares(planted, til10):
+    expr, shares = planted
+    res = deconvolve(expr, til10, mode="relative", exclude=None, mrna_scaling=False)
+    expected = shares.div(shares.sum(axis=1), axis=0)
+    np.testing.assert_allclose(res.proportions.to_numpy(), expected.to_numpy(), atol=1e-9)
+
+
+def test_close_with_noise(til10):
+    expr, shares = planted_mixtures(20, noise=0.15, seed=3)
+    res = deconvolve(expr, til10, mode="relative", exclude=None)
+    expected = _expected_cells(shares, til10)
+    assert np.abs(res.proportions.to_numpy() - expected.to_numpy()).mean() < 0.03
+    assert (res.fit["pearson_r"] > 0.9).all()
+
+
+def test_scale_invariance(planted, til10):
+    expr, _ = planted
+    a = deconvolve(expr, til10, mode="absolute")
+    b = deconvolve(expr * 37.5, til10, mode="absolute")
+    pd.testing.assert_frame_equal(a.proportions, b.proportions, atol=1e-12)
+
+
+def test_default_exclusion_list_is_reported(planted, til10):
+    expr, _ = planted
+    res = deconvolve(expr, til10)
+    excluded = set(til10.excluded_genes["default"]) & set(til10.matrix.index)
+    assert excluded.isdisjoint(res.genes_used)
+    assert excluded <= set(res.genes_missing)
+    assert "genes_excluded" in {w.code for w in res.warnings}
+
+
+def test_residuals_are_observed_minus_fitted(planted, til10):
+    expr, _ = planted
+    res = deconvolve(expr * np.linspace(0.8, 1.2, expr.shape[0])[:, None], til10, exclude=None)
+    np.testing.assert_allclose(res.residuals, res.observed - res.fitted)
+    assert list(res.residuals.index) == list(res.genes_used)
+
+
+def test_case_insensitive_gene_matching(planted, til10):
+    expr, _ = planted
+    lower = expr.rename(index=str.lower)
+    a = deconvolve(expr, til10, exclude=None)
+    b = deconvolve(lower, til10, exclude=None)
+    pd.testing.assert_frame_equal(a.proportions, b.proportions)
+
+
+def test_partial_coverage_is_reported_per_cell_type(planted, til10):
+    expr, _ = planted
+    marks = marker_genes(til10.matrix)
+    b_genes = list(marks.index[marks == "B.cells"])
+    res = deconvolve(expr.drop(index=b_genes), til10, exclude=None)
+    row = res.coverage.loc["B.cells"]
+    assert row["found"] == 0 and row["marker_genes"] == len(b_genes)
+    assert set(row["missing"].split(", ")) == set(b_genes)
+    assert any(w.code == "cell_type_coverage" and "B.cells" in w.message for w in res.warnings)
+    assert res.coverage.loc["T.cells.CD8", "fraction"] == 1.0
+
+
+def test_too_few_genes_names_the_likely_cause(planted, til10):
+    expr, _ = planted
+    ens = expr.copy()
+    ens.index = [f"ENSG{i:011d}" for i in range(expr.shape[0])]
+    with pytest.raises(InputError, match=r"Only 0 of \d+ signature genes.*Ensembl"):
+        deconvolve(ens, til10)
+    mouse = expr.rename(index=lambda g: f"X{g.lower()}".capitalize())
+    with pytest.raises(InputError, match="mouse"):
+        deconvolve(mouse, til10)
+
+
+def test_missing_values_fit_on_remaining_genes(planted, til10):
+    expr, _ = planted
+    holes = expr.copy()
+    holes.iloc[:5, 0] = np.nan
+    res = deconvolve(holes, til10, exclude=None)
+    full = deconvolve(expr, til10, exclude=None)
+    # Exact planted data: dropping a few genes of one sample changes nothing.
+    pd.testing.assert_frame_equal(res.proportions, full.proportions, atol=1e-9)
+    assert res.residuals.iloc[:5, 0].isna().all()
+
+
+def test_unknown_mode(planted, til10):
+    with pytest.raises(InputError, match="Unknown mode"):
+        deconvolve(planted[0], til10, mode="fractions")
+
+
+def test_absolute_overshoot_and_few_genes_warn(til10):
+    expr, _ = planted_mixtures(3, covered=0.7, n_filler=0)
+    res = deconvolve(expr, til10, mode="absolute", exclude=None)
+    codes = {w.code for w in res.warnings}
+    assert {"few_genes_absolute", "overshoot"} <= codes
+    np.testing.assert_allclose(res.proportions["other"], 0.0, atol=1e-12)
+
+
+def test_coverage_table_counts():
+    sig = pd.DataFrame({"A": [5.0, 1.0, 0.0], "B": [0.0, 2.0, 9.0]}, index=["g1", "g2", "g3"])
+    cov = coverage_table(sig, ["g1", "g3"])
+    assert cov.loc["A", "marker_genes"] == 1 and cov.loc["A", "found"] == 1
+    assert cov.loc["B", "marker_genes"] == 2 and cov.loc["B", "missing"] == "g2"
