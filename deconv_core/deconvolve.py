@@ -30,7 +30,15 @@ from deconv_core.signatures import Signature
 from deconv_core.solvers import nnls
 from deconv_core.validation import DeconvWarning, InputError
 
-__all__ = ["MODES", "MEANINGS", "DeconvResult", "deconvolve", "marker_genes", "coverage_table"]
+__all__ = [
+    "MODES",
+    "MEANINGS",
+    "DeconvResult",
+    "coefficients_to_proportions",
+    "coverage_table",
+    "deconvolve",
+    "marker_genes",
+]
 
 #: Deconvolution modes.
 MODES = ("relative", "absolute")
@@ -88,6 +96,10 @@ class DeconvResult:
         The mode and a sentence saying what the proportions mean.
     signature_name
         Name of the signature used.
+    signature_matrix
+        Genes used × cell types: the signature rows the fit used (linear).
+    mrna_scaling
+        Whether proportions were corrected for mRNA content.
     warnings
         Everything worth knowing about this run, as data.
     """
@@ -104,6 +116,8 @@ class DeconvResult:
     mode: str
     meaning: str
     signature_name: str
+    signature_matrix: pd.DataFrame
+    mrna_scaling: bool
     warnings: tuple[DeconvWarning, ...]
 
 
@@ -352,7 +366,10 @@ def deconvolve(
     fitted[:, np.isnan(coef).any(axis=0)] = np.nan
     residual = Y - fitted
 
-    proportions = _to_proportions(coef, signature, list(sig.columns), mode, mrna_scaling, warnings)
+    proportions, conversion_warnings = coefficients_to_proportions(
+        coef, signature, mode=mode, mrna_scaling=mrna_scaling
+    )
+    warnings.extend(conversion_warnings)
     cell_types = [str(c) for c in sig.columns]
     columns = cell_types + (["other"] if mode == "absolute" else [])
     props = pd.DataFrame(proportions.T, index=pd.Index(samples, name="sample"), columns=columns)
@@ -389,19 +406,37 @@ def deconvolve(
         mode=mode,
         meaning=MEANINGS[mode],
         signature_name=signature.name,
+        signature_matrix=sig.loc[used],
+        mrna_scaling=mrna_scaling,
         warnings=tuple(warnings),
     )
 
 
-def _to_proportions(
-    coef: np.ndarray,
-    signature: Signature,
-    cell_types: list[str],
-    mode: str,
-    mrna_scaling: bool,
-    warnings: list[DeconvWarning],
-) -> np.ndarray:
-    """Turn NNLS coefficients (cell types × samples) into the mode's proportions."""
+def coefficients_to_proportions(
+    coef: np.ndarray, signature: Signature, *, mode: str, mrna_scaling: bool = True
+) -> tuple[np.ndarray, list[DeconvWarning]]:
+    """Turn NNLS coefficients into the mode's proportions.
+
+    Parameters
+    ----------
+    coef : (k, n) array
+        Coefficients, cell types (in ``signature.matrix`` column order) ×
+        samples, fitted on expression normalised to 1e6 per sample.
+    signature
+        The signature (for its cell types and mRNA-content factors).
+    mode
+        ``"relative"`` or ``"absolute"``.
+    mrna_scaling
+        Correct for mRNA content per cell type when the signature has factors.
+
+    Returns
+    -------
+    proportions : (k, n) or (k + 1, n) array
+        Cell types × samples; absolute mode appends the ``other`` row.
+    warnings : list of DeconvWarning
+    """
+    warnings: list[DeconvWarning] = []
+    cell_types = [str(c) for c in signature.matrix.columns]
     factors = np.ones(len(cell_types))
     if mrna_scaling and signature.mrna_scaling:
         known = [c in signature.mrna_scaling for c in cell_types]
@@ -420,7 +455,7 @@ def _to_proportions(
         mrna_share = coef.sum(axis=0)
         cells = coef / factors[:, None]
         if mode == "relative":
-            return cells / cells.sum(axis=0)
+            return cells / cells.sum(axis=0), warnings
         # Absolute: the coefficients are shares of the sample's mRNA and sum to
         # at most 1 in theory; more than 1 means the profiles overshoot.
         over = mrna_share > 1
@@ -439,4 +474,4 @@ def _to_proportions(
         # covered cell types by cell counts (quanTIseq's convention).
         fractions = cells / cells.sum(axis=0) * total
         other = 1.0 - fractions.sum(axis=0)
-        return np.vstack([fractions, np.clip(other, 0.0, 1.0)])
+        return np.vstack([fractions, np.clip(other, 0.0, 1.0)]), warnings
