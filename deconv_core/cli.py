@@ -13,7 +13,7 @@ import time
 from collections.abc import Sequence
 from typing import NoReturn, TextIO
 
-from deconv_core.deconvolve import MODES, deconvolve
+from deconv_core.deconvolve import MODES, WEIGHTINGS, deconvolve
 from deconv_core.expression import load_expression, sha256_of
 from deconv_core.report import write_outputs
 from deconv_core.scale import SCALES
@@ -71,6 +71,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="signature gene list to leave out: default, tumor or none (default: default)",
     )
     run.add_argument(
+        "--weighting",
+        choices=WEIGHTINGS,
+        default="sqrt",
+        help="gene weights of the fit: sqrt (variance-stabilising, default) or none",
+    )
+    run.add_argument(
         "--no-mrna-scaling",
         action="store_true",
         help="do not correct for mRNA content per cell type",
@@ -98,6 +104,7 @@ def _run(args: argparse.Namespace, progress: _Progress) -> int:
         mode=args.mode,
         exclude=exclude,
         mrna_scaling=not args.no_mrna_scaling,
+        weighting=args.weighting,
     )
     progress.step(f"writing results to {args.out}")
     parameters = {
@@ -107,6 +114,7 @@ def _run(args: argparse.Namespace, progress: _Progress) -> int:
         "scale": args.scale,
         "exclude": args.exclude,
         "mrna_scaling": not args.no_mrna_scaling,
+        "weighting": args.weighting,
     }
     sig_sha = "" if signature.builtin else sha256_of(args.signature)
     try:

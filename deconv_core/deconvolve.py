@@ -33,6 +33,8 @@ from deconv_core.validation import DeconvWarning, InputError
 __all__ = [
     "MODES",
     "MEANINGS",
+    "WEIGHTINGS",
+    "gene_weights",
     "DeconvResult",
     "coefficients_to_proportions",
     "coverage_table",
@@ -42,6 +44,9 @@ __all__ = [
 
 #: Deconvolution modes.
 MODES = ("relative", "absolute")
+
+#: Gene weightings of the least-squares fit.
+WEIGHTINGS = ("sqrt", "none")
 
 #: What a number in the proportions table means, per mode (shown in outputs).
 MEANINGS = {
@@ -100,6 +105,9 @@ class DeconvResult:
         Genes used × cell types: the signature rows the fit used (linear).
     mrna_scaling
         Whether proportions were corrected for mRNA content.
+    gene_weights
+        Weight of each used gene in the least-squares fit (index = genes
+        used); the fit minimises ``sum_g (w_g (y_g - s_g · x))**2``.
     warnings
         Everything worth knowing about this run, as data.
     """
@@ -118,6 +126,7 @@ class DeconvResult:
     signature_name: str
     signature_matrix: pd.DataFrame
     mrna_scaling: bool
+    gene_weights: pd.Series
     warnings: tuple[DeconvWarning, ...]
 
 
@@ -175,6 +184,37 @@ def coverage_table(signature: pd.DataFrame, found: pd.Index | list[str]) -> pd.D
     return pd.DataFrame(rows).set_index("cell_type")
 
 
+def gene_weights(signature: np.ndarray, *, weighting: str = "sqrt") -> np.ndarray:
+    """Per-gene weights of the least-squares fit.
+
+    Expression noise grows with expression (roughly Poisson-like for
+    sequencing, multiplicative for arrays), so an unweighted fit lets a handful
+    of very highly expressed genes decide every proportion.  ``"sqrt"`` divides
+    each gene's equation by the square root of its mean signature expression:
+    weighted least squares with variance proportional to the mean.
+
+    Parameters
+    ----------
+    signature : (g, k) array
+        Signature rows used in the fit, genes × cell types, linear.
+    weighting
+        ``"sqrt"`` or ``"none"`` (all weights 1).
+
+    Returns
+    -------
+    (g,) array of positive weights, normalised to mean 1.
+    """
+    if weighting not in WEIGHTINGS:
+        raise InputError(f"Unknown weighting {weighting!r}; use one of {', '.join(WEIGHTINGS)}.")
+    if weighting == "none" or signature.shape[0] == 0:
+        return np.ones(signature.shape[0])
+    level = signature.mean(axis=1)
+    # A floor keeps genes that are near zero in every profile from dominating.
+    floor = max(float(level.mean()) * 1e-3, np.finfo(float).tiny)
+    weights = 1.0 / np.sqrt(np.maximum(level, floor))
+    return weights / weights.mean()
+
+
 def _fit_statistics(observed: np.ndarray, fitted: np.ndarray) -> np.ndarray:
     """Per-sample Pearson r, Spearman r, relative RMSE and R² (NaN-aware)."""
     n = observed.shape[1]
@@ -224,6 +264,7 @@ def deconvolve(
     mode: str = "relative",
     exclude: str | None = "default",
     mrna_scaling: bool = True,
+    weighting: str = "sqrt",
 ) -> DeconvResult:
     """Estimate cell-type proportions for every sample.
 
@@ -244,6 +285,9 @@ def deconvolve(
     mrna_scaling
         Convert mRNA shares into cell shares with the signature's mRNA-content
         factors when it provides them.
+    weighting
+        Gene weighting of the fit, see :func:`gene_weights` (default
+        ``"sqrt"``: variance-stabilising weights).
 
     Returns
     -------
@@ -257,6 +301,8 @@ def deconvolve(
     """
     if mode not in MODES:
         raise InputError(f"Unknown mode {mode!r}; use 'relative' or 'absolute'.")
+    if weighting not in WEIGHTINGS:
+        raise InputError(f"Unknown weighting {weighting!r}; use one of {', '.join(WEIGHTINGS)}.")
     if isinstance(signature, pd.DataFrame):
         signature = Signature(name="signature", matrix=signature.astype(np.float64))
     warnings: list[DeconvWarning] = []
@@ -336,6 +382,8 @@ def deconvolve(
 
     S = sig.loc[used].to_numpy(dtype=np.float64)
     Y = expr.to_numpy()[rows, :]
+    weights = gene_weights(S, weighting=weighting)
+    Sw = S * weights[:, None]
     samples = [str(s) for s in expr.columns]
     n = Y.shape[1]
     coef = np.zeros((k, n))
@@ -359,7 +407,7 @@ def deconvolve(
                 )
             coef[:, cols] = np.nan
             continue
-        coef[:, cols] = nnls(S[keep], Y[np.ix_(keep, cols)])
+        coef[:, cols] = nnls(Sw[keep], Y[np.ix_(keep, cols)] * weights[keep, None])
 
     fitted = S @ np.nan_to_num(coef)
     fitted[nan_mask] = np.nan
@@ -408,6 +456,7 @@ def deconvolve(
         signature_name=signature.name,
         signature_matrix=sig.loc[used],
         mrna_scaling=mrna_scaling,
+        gene_weights=pd.Series(weights, index=genes_index, name="weight"),
         warnings=tuple(warnings),
     )
 

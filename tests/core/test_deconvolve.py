@@ -136,3 +136,26 @@ def test_coverage_table_counts():
     cov = coverage_table(sig, ["g1", "g3"])
     assert cov.loc["A", "marker_genes"] == 1 and cov.loc["A", "found"] == 1
     assert cov.loc["B", "marker_genes"] == 2 and cov.loc["B", "missing"] == "g2"
+
+
+@pytest.mark.parametrize("weighting", ["sqrt", "none"])
+def test_both_weightings_are_exact_on_planted_data(planted, til10, weighting):
+    expr, shares = planted
+    res = deconvolve(expr, til10, exclude=None, weighting=weighting)
+    np.testing.assert_allclose(
+        res.proportions.to_numpy(), _expected_cells(shares, til10).to_numpy(), atol=1e-9
+    )
+    assert len(res.gene_weights) == len(res.genes_used)
+
+
+def test_sqrt_weights_downweight_highly_expressed_genes(til10):
+    from deconv_core.deconvolve import gene_weights
+
+    sig = til10.matrix.to_numpy()
+    w = gene_weights(sig)
+    level = sig.mean(axis=1)
+    assert w[np.argmax(level)] < w[np.argmin(level)]
+    np.testing.assert_allclose(w.mean(), 1.0)
+    np.testing.assert_allclose(gene_weights(sig, weighting="none"), 1.0)
+    with pytest.raises(InputError, match="Unknown weighting"):
+        deconvolve(pd.DataFrame(sig, index=til10.matrix.index), til10, weighting="cubic")

@@ -1,0 +1,131 @@
+"""The command line: outputs, exit codes and error lines."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from deconv_core.cli import main
+from tests.conftest import planted_mixtures
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def bulk_file(tmp_path):
+    expr, _ = planted_mixtures(4, noise=0.05, seed=11)
+    path = tmp_path / "bulk.tsv"
+    expr.to_csv(path, sep="\t", index_label="gene")
+    return path
+
+
+def test_run_writes_every_output(bulk_file, tmp_path):
+    out = tmp_path / "out"
+    code = main(
+        ["run", str(bulk_file), "--signature", "TIL10", "--mode", "absolute", "--out", str(out)]
+    )
+    assert code == 0
+    props = pd.read_csv(out / "proportions.csv", index_col="sample")
+    assert list(props.index) == ["S1", "S2", "S3", "S4"]
+    assert props.columns[-1] == "other"
+    np.testing.assert_allclose(props.sum(axis=1), 1.0, atol=1e-5)
+    fit = pd.read_csv(out / "fit.csv", index_col="sample")
+    assert {"pearson_r", "spearman_r", "rmse", "r2"} <= set(fit.columns)
+    assert (fit["pearson_r"] > 0.9).all()
+    cov = pd.read_csv(out / "coverage.csv", index_col="cell_type")
+    assert len(cov) == 10
+    warnings = pd.read_csv(out / "warnings.csv")
+    assert list(warnings.columns[:4]) == ["severity", "code", "sample", "message"]
+    residuals = pd.read_csv(out / "residuals.csv", index_col=0)
+    assert residuals.shape[1] == 4
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["parameters"]["mode"] == "absolute"
+    assert len(manifest["inputs"]["expression"]["sha256"]) == 64
+    assert manifest["versions"]["numpy"] == np.__version__
+    assert "scale_detected" in manifest["transformations"]
+
+
+def test_warnings_file_has_header_only_when_clean(tmp_path):
+    expr, _ = planted_mixtures(3, seed=2)
+    path = tmp_path / "clean.tsv"
+    expr.to_csv(path, sep="\t", index_label="gene")
+    out = tmp_path / "o"
+    assert (
+        main(["run", str(path), "--signature", "TIL10", "--exclude", "none", "--out", str(out)])
+        == 0
+    )
+    text = (out / "warnings.csv").read_text().strip().splitlines()
+    assert text == ["severity,code,sample,message"]
+
+
+def test_log_input_is_reported_in_manifest(tmp_path):
+    expr, _ = planted_mixtures(3, seed=4)
+    path = tmp_path / "log.csv"
+    np.log2(expr + 1).to_csv(path)
+    out = tmp_path / "o"
+    assert main(["run", str(path), "--signature", "TIL10", "--out", str(out)]) == 0
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["transformations"]["scale_detected"].startswith("log2")
+    codes = set(pd.read_csv(out / "warnings.csv")["code"])
+    assert "log_scale" in codes
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["run", "missing.tsv", "--signature", "TIL10", "--out", "o"], "Cannot find"),
+        (["run", "BULK", "--signature", "NOPE", "--out", "o"], "No built-in signature"),
+        (["run", "BULK", "--signature", "TIL10"], "required"),
+        (["run", "BULK", "--signature", "TIL10", "--mode", "x", "--out", "o"], "invalid choice"),
+    ],
+)
+def test_bad_input_exits_2_with_one_error_line(args, message, bulk_file, tmp_path, capsys):
+    args = [str(bulk_file) if a == "BULK" else a for a in args]
+    args = [str(tmp_path / a) if a == "o" else a for a in args]
+    try:
+        code = main(args)
+    except SystemExit as exc:  # argparse usage errors exit from inside parse_args
+        code = exc.code
+    assert code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1
+    assert err[0].startswith("error:")
+    assert message in err[0]
+
+
+def test_text_cell_error_in_a_subprocess_has_no_traceback(tmp_path):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("gene,S1,S2\nCD3E,1.5,oops\nCD8A,2,3\nMS4A1,4,5\n")
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "deconv_core",
+            "run",
+            str(bad),
+            "--signature",
+            "TIL10",
+            "--out",
+            str(tmp_path / "o"),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=False,
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("error:")
+    assert "Traceback" not in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "o").exists()
+
+
+def test_signatures_lists_builtins(capsys):
+    assert main(["signatures"]) == 0
+    out = capsys.readouterr().out
+    assert "TIL10" in out and "BSD-3-Clause" in out and "immunoStates" in out
+    assert "Finotello" in out
