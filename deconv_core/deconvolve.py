@@ -216,23 +216,46 @@ def gene_weights(signature: np.ndarray, *, weighting: str = "sqrt") -> np.ndarra
 
 
 def _fit_statistics(observed: np.ndarray, fitted: np.ndarray) -> np.ndarray:
-    """Per-sample Pearson r, Spearman r, relative RMSE and R² (NaN-aware)."""
+    """Per-sample Pearson r, Spearman r, relative RMSE and R² (NaN-aware).
+
+    ``observed`` and ``fitted`` are genes × samples; returns samples × 4.
+    Samples without missing values are computed together (ranks by column);
+    the few with gaps one by one.
+    """
     n = observed.shape[1]
     out = np.full((n, 4), np.nan)
-    for j in range(n):
-        ok = ~np.isnan(observed[:, j])
-        o, f = observed[ok, j], fitted[ok, j]
-        if o.size < 3:
+    complete = ~np.isnan(observed).any(axis=0) & ~np.isnan(fitted).any(axis=0)
+    if complete.any() and observed.shape[0] >= 3:
+        o, f = observed[:, complete], fitted[:, complete]
+        out[complete] = _stats_block(o, f, stats.rankdata(o, axis=0), stats.rankdata(f, axis=0))
+    for j in np.flatnonzero(~complete):
+        ok = ~np.isnan(observed[:, j]) & ~np.isnan(fitted[:, j])
+        if ok.sum() < 3:
             continue
-        resid = o - f
-        mean = o.mean()
-        out[j, 2] = np.sqrt(np.mean(resid**2)) / mean if mean > 0 else np.nan
-        total = np.sum((o - mean) ** 2)
-        out[j, 3] = 1 - np.sum(resid**2) / total if total > 0 else np.nan
-        if np.ptp(o) > 0 and np.ptp(f) > 0:
-            out[j, 0] = np.corrcoef(o, f)[0, 1]
-            out[j, 1] = stats.spearmanr(o, f).statistic
+        o, f = observed[ok, j][:, None], fitted[ok, j][:, None]
+        out[j] = _stats_block(o, f, stats.rankdata(o, axis=0), stats.rankdata(f, axis=0))[0]
     return out
+
+
+def _pearson_columns(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Column-wise Pearson correlation of two genes × samples arrays (NaN if constant)."""
+    a = a - a.mean(axis=0)
+    b = b - b.mean(axis=0)
+    denominator = np.sqrt((a**2).sum(axis=0) * (b**2).sum(axis=0))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r = (a * b).sum(axis=0) / denominator
+    return np.where(denominator > 0, r, np.nan)
+
+
+def _stats_block(o: np.ndarray, f: np.ndarray, rank_o: np.ndarray, rank_f: np.ndarray):
+    """Fit statistics for complete genes × samples blocks; returns samples × 4."""
+    resid = o - f
+    mean = o.mean(axis=0)
+    total = ((o - mean) ** 2).sum(axis=0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rmse = np.where(mean > 0, np.sqrt((resid**2).mean(axis=0)) / mean, np.nan)
+        r2 = np.where(total > 0, 1 - (resid**2).sum(axis=0) / total, np.nan)
+    return np.column_stack([_pearson_columns(o, f), _pearson_columns(rank_o, rank_f), rmse, r2])
 
 
 def _likely_cause(expression_ids: pd.Index, signature_ids: pd.Index) -> str:
@@ -321,14 +344,15 @@ def deconvolve(
                     f"{', ...' if len(excluded) > 6 else ''}).",
                 )
             )
-    expr = expression.astype(np.float64)
-    n_genes_total = expr.shape[0]
+    # Work on one float64 view of the data: big inputs must not be copied whole.
+    values = expression.to_numpy(dtype=np.float64)
+    n_genes_total = values.shape[0]
 
     # Normalise every sample to 1e6 over all its genes (TPM-like), so that the
     # coefficients are comparable between samples and, in absolute mode, are
     # shares of the sample's mRNA.
-    totals = expr.sum(axis=0, skipna=True)
-    expr = expr / totals * 1e6
+    # np.nansum would copy the whole matrix; a mask is an eighth of its size.
+    totals = np.sum(values, axis=0, where=~np.isnan(values))
     if mode == "absolute" and n_genes_total < _MIN_GENES_ABSOLUTE:
         warnings.append(
             DeconvWarning(
@@ -341,7 +365,7 @@ def deconvolve(
         )
 
     # Match genes case-insensitively (ids were harmonised to approved symbols).
-    upper_expr = pd.Index([str(g).upper() for g in expr.index])
+    upper_expr = [str(g).upper() for g in expression.index]
     expr_pos = {g: i for i, g in enumerate(upper_expr)}
     used, missing, rows = [], [], []
     for gene in sig.index:
@@ -357,7 +381,7 @@ def deconvolve(
     if len(used) < k + 1 or share < _ERROR_COVERAGE:
         raise InputError(
             f"Only {len(used)} of {n_sig} signature genes were found in the expression data; "
-            f"the likely cause: {_likely_cause(expr.index, sig.index)}."
+            f"the likely cause: {_likely_cause(expression.index, sig.index)}."
         )
     if share < _MIN_COVERAGE:
         warnings.append(
@@ -381,10 +405,11 @@ def deconvolve(
             )
 
     S = sig.loc[used].to_numpy(dtype=np.float64)
-    Y = expr.to_numpy()[rows, :]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        Y = values[rows, :] / totals * 1e6
     weights = gene_weights(S, weighting=weighting)
     Sw = S * weights[:, None]
-    samples = [str(s) for s in expr.columns]
+    samples = [str(s) for s in expression.columns]
     n = Y.shape[1]
     coef = np.zeros((k, n))
     # Samples with missing values are fitted on the genes they have; group

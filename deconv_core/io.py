@@ -30,9 +30,10 @@ import warnings
 import zipfile
 import zlib
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 from xml.etree.ElementTree import ParseError
 
 import numpy as np
@@ -236,8 +237,11 @@ def read_table(
     ReadResult
         ``table`` has one row per data row (index = first-column identifier)
         and one float64 column per numeric column (named by the header);
-        ``info`` says how the file was read; ``warnings`` lists info-level
-        notes such as dropped annotation columns.
+        ``info`` says how the file was read; ``warnings`` lists what the
+        caller may want to show: dropped annotation columns
+        (``dropped_column``, info), a latin-1 fallback (``encoding``, info),
+        decimal commas that might be thousands separators (``decimal_comma``,
+        warning).
 
     Raises
     ------
@@ -256,11 +260,18 @@ def read_table(
     as infinities.  Negative values, infinities and duplicated identifiers are
     left for the caller to judge.
     """
-    data, label = _load_bytes(source, name=name, what=what)
+    data, label, opener = _load_head_or_bytes(source, name=name, what=what)
     compression = ""
     if data[:2] == _GZIP_MAGIC:
-        data = _gunzip(data, what=what)
         compression = "gzip"
+        if opener is None:
+            data = _gunzip(data, what=what)
+        else:
+            data, opener = _gzip_head(source, what=what)
+    if opener is not None and data[:4] in _ZIP_MAGIC:
+        # Workbooks are read whole (openpyxl needs the zip directory at the end).
+        data, _ = _load_bytes(source, name=name, what=what)
+        opener = None
     suffix = _suffix(label)
 
     if data[:4] in _ZIP_MAGIC:
@@ -268,8 +279,8 @@ def read_table(
         parsed = _read_xlsx(data, what=what)
         fmt = "xlsx"
     else:
-        _check_not_binary_container(data, suffix=suffix, what=what)
-        parsed = _read_text(data, what=what)
+        _check_not_binary_container(data, what=what)
+        parsed = _read_text(data, what=what, opener=opener)
         if parsed.is_gct:
             fmt = "gct"
         elif _EXTENSIONS.get(suffix) in ("csv", "tsv", "txt"):
@@ -292,6 +303,57 @@ def read_table(
 
 
 # --------------------------------------------------------------------------- bytes
+
+
+# Files larger than this are parsed straight from disk: only their head is held
+# in memory for sniffing, so a 120 MB table does not cost another 120 MB.
+_STREAM_ABOVE = 16 * 1024 * 1024
+_HEAD_BYTES = _SNIFF_MAX_BYTES + _SNIFF_BYTES
+
+
+def _load_head_or_bytes(
+    source: str | os.PathLike[str] | bytes, *, name: str | None, what: str
+) -> tuple[bytes, str, Callable[[], IO[bytes]] | None]:
+    """Bytes to sniff, the name for the extension, and an opener for streaming.
+
+    Small files and uploaded bytes come back whole with no opener; a large file
+    on disk comes back as its first :data:`_HEAD_BYTES` bytes plus a function
+    that opens it for reading the body.
+    """
+    if isinstance(source, str | os.PathLike):
+        path = Path(source)
+        try:
+            size = path.stat().st_size if path.is_file() else 0
+        except OSError:
+            size = 0
+        if size > _STREAM_ABOVE:
+            try:
+                with path.open("rb") as handle:
+                    head = handle.read(_HEAD_BYTES)
+            except PermissionError as err:
+                raise InputError(
+                    f"The {what} file {str(path)!r} cannot be read (permission denied); "
+                    "check its permissions or copy it somewhere readable."
+                ) from err
+            return head, name or path.name, lambda: path.open("rb")
+    data, label = _load_bytes(source, name=name, what=what)
+    return data, label, None
+
+
+def _gzip_head(
+    source: str | os.PathLike[str] | bytes, *, what: str
+) -> tuple[bytes, Callable[[], IO[bytes]]]:
+    """Decompressed head of a large gzip file on disk, and an opener for its body."""
+    path = Path(source)  # type: ignore[arg-type]
+    try:
+        with gzip.open(path, "rb") as handle:
+            head = handle.read(_HEAD_BYTES)
+    except (OSError, EOFError, zlib.error) as err:
+        raise InputError(
+            f"The {what} file looks gzip-compressed but cannot be decompressed; "
+            "check that the download finished, or upload the uncompressed file."
+        ) from err
+    return head, lambda: gzip.open(path, "rb")
 
 
 def _load_bytes(
@@ -352,7 +414,7 @@ def _check_xlsx_archive(data: bytes, *, what: str) -> None:
         )
 
 
-def _check_not_binary_container(data: bytes, *, suffix: str, what: str) -> None:
+def _check_not_binary_container(data: bytes, *, what: str) -> None:
     if data.startswith(_PDF_MAGIC):
         raise InputError(
             f"The {what} file is a PDF, not a table; upload the data as CSV, TSV or XLSX."
@@ -557,6 +619,11 @@ def _sniff_text(data: bytes, *, codec: str, bom: int, what: str) -> _TextLayout:
         i for i, (line, _) in enumerate(lines) if line.strip() and not line.lstrip().startswith("#")
     ][: _SNIFF_LINES + 1]
     if not content:
+        if not at_end:
+            raise InputError(
+                f"The first {_SNIFF_MAX_BYTES // 2**20} MB of the {what} file hold no complete "
+                "table line; check that it is a text table with one row per line."
+            )
         if any(line.strip() for line, _ in lines):
             raise InputError(
                 f"The {what} file holds only '#' comment lines; upload a file with a header row "
@@ -649,8 +716,18 @@ def _sniff_text(data: bytes, *, codec: str, bom: int, what: str) -> _TextLayout:
     )
 
 
-def _read_text(data: bytes, *, what: str, latin1: bool = False) -> _Parsed:
-    """Sniff a delimited text file and parse its body with pandas' C engine."""
+def _read_text(
+    data: bytes,
+    *,
+    what: str,
+    latin1: bool = False,
+    opener: Callable[[], IO[bytes]] | None = None,
+) -> _Parsed:
+    """Sniff a delimited text file and parse its body with pandas' C engine.
+
+    ``data`` is the whole file, or only its head when ``opener`` opens the
+    whole file for streaming the body.
+    """
     encoding, codec, bom = _detect_encoding(data)
     notes: list[DeconvWarning] = []
     if latin1:
@@ -663,7 +740,7 @@ def _read_text(data: bytes, *, what: str, latin1: bool = False) -> _Parsed:
                 f"The {what} file is not valid {encoding.upper()} text; save it again as UTF-8 "
                 "CSV or TSV."
             ) from err
-        return _read_text(data, what=what, latin1=True)
+        return _read_text(data, what=what, latin1=True, opener=opener)
     if latin1:
         notes.append(
             DeconvWarning(
@@ -679,32 +756,47 @@ def _read_text(data: bytes, *, what: str, latin1: bool = False) -> _Parsed:
     try:
         with warnings.catch_warnings():
             # A column whose chunks differ in type holds text; we find and report those
-            # cells ourselves, so pandas' DtypeWarning would only repeat it.
+            # cells ourselves, so pandas' DtypeWarning would only repeat it.  (The filter
+            # is process-wide while it lasts: at worst it hides another thread's
+            # DtypeWarning meanwhile.)
             warnings.simplefilter("ignore", pd.errors.DtypeWarning)
-            frame = pd.read_csv(
-                io.BytesIO(data[layout.body_offset :]),
-                sep=r"\s+" if layout.delimiter == " " else layout.delimiter,
-                header=None,
-                names=range(width),
-                index_col=None,
-                dtype={0: str},
-                # Identifiers keep their text: a gene may be called "NA".
-                na_values={j: missing for j in range(1, width)},
-                keep_default_na=False,
-                decimal=layout.decimal,
-                encoding=codec,
-                engine="c",
-                skip_blank_lines=True,
-            )
+            body = opener() if opener is not None else io.BytesIO(data)
+            with body:
+                body.seek(layout.body_offset)
+                frame = pd.read_csv(
+                    body,
+                    sep=r"\s+" if layout.delimiter == " " else layout.delimiter,
+                    header=None,
+                    names=range(width),
+                    index_col=None,
+                    dtype={0: str},
+                    # Identifiers keep their text: a gene may be called "NA".
+                    na_values={j: missing for j in range(1, width)},
+                    keep_default_na=False,
+                    decimal=layout.decimal,
+                    encoding=codec,
+                    engine="c",
+                    skip_blank_lines=True,
+                )
     except UnicodeDecodeError as err:
         if codec == "utf-8" and not latin1:
-            return _read_text(data, what=what, latin1=True)
+            return _read_text(data, what=what, latin1=True, opener=opener)
         raise InputError(
             f"The {what} file is not valid {encoding.upper()} text; save it again as UTF-8 "
             "CSV or TSV."
         ) from err
+    except pd.errors.EmptyDataError as err:
+        raise InputError(
+            f"The {what} file has a header row but no data rows; check that the right file was "
+            "chosen and that data rows do not start with '#'."
+        ) from err
     except pd.errors.ParserError as err:
         raise _ragged_error(str(err), layout=layout, what=what) from err
+    except (EOFError, zlib.error, gzip.BadGzipFile) as err:
+        raise InputError(
+            f"The {what} file is cut short or damaged; check that the download finished, or "
+            "upload the uncompressed file."
+        ) from err
     return _Parsed(
         frame=frame,
         names=layout.names,
@@ -900,14 +992,20 @@ def _build_table(
         what=f"column names of the {what} file",
     )
 
-    values: dict[int, np.ndarray] = {}
+    # Float columns are kept as pandas parsed them: copying a 20,000 x 1,000 table
+    # would cost about as much again as parsing it.
+    columns: dict[int, pd.Series] = {}
     texts: dict[int, tuple[np.ndarray, pd.Series]] = {}
     for j in range(1, last):
         column = frame[j]
-        if isinstance(column.dtype, np.dtype) and column.dtype.kind in "iuf":
-            values[j] = column.to_numpy(dtype=np.float64)
+        kind = column.dtype.kind if isinstance(column.dtype, np.dtype) else ""
+        if column.dtype == np.float64:
+            columns[j] = column
+        elif kind in ("i", "u", "f"):
+            columns[j] = column.astype(np.float64)
         else:
-            values[j], mask, cells = _coerce(column, decimal=parsed.decimal)
+            values, mask, cells = _coerce(column, decimal=parsed.decimal)
+            columns[j] = pd.Series(values, index=column.index)
             if mask.any():
                 texts[j] = (mask, cells)
 
@@ -916,9 +1014,8 @@ def _build_table(
         key = re.sub(r"[^a-z0-9]", "", names[j].lower())
         mostly_text = False
         if j in texts:
-            mask = texts[j][0]
-            present = int(mask.sum() + np.count_nonzero(~np.isnan(values[j])))
-            mostly_text = mask.sum() >= _TEXT_SHARE * present
+            n_text = int(texts[j][0].sum())
+            mostly_text = n_text >= _TEXT_SHARE * (n_text + int(columns[j].notna().sum()))
         if (parsed.is_gct and j == 1) or key in _ANNOTATION_NAMES or mostly_text:
             dropped.append(j)
         else:
@@ -934,24 +1031,21 @@ def _build_table(
             "expected one column of numbers per sample."
         )
 
-    matrix = np.empty((len(ids), len(kept)), dtype=np.float64, order="F")
-    for k, j in enumerate(kept):
-        matrix[:, k] = values[j]
-    blank = (ids == "") & np.isnan(matrix).all(axis=1)
-    if blank.any():  # rows of bare delimiters, as Excel writes below a table
-        matrix, ids = matrix[~blank], ids[~blank]
+    table = pd.DataFrame({k: columns[j] for k, j in enumerate(kept)}, copy=False)
+    blank = np.flatnonzero(ids == "")
+    if blank.size:  # rows of bare delimiters, as Excel writes below a table
+        empty = blank[table.iloc[blank].isna().all(axis=1).to_numpy()]
+        if empty.size:
+            keep = np.ones(len(ids), dtype=bool)
+            keep[empty] = False
+            table, ids = table.iloc[keep], ids[keep]
     if len(ids) == 0:
         raise InputError(
             f"The {what} file has a header row but no data rows; check that the right file was "
             "chosen and that data rows do not start with '#'."
         )
-
-    table = pd.DataFrame(
-        matrix,
-        index=pd.Index(ids, dtype="str", name=names[0] or None),
-        columns=pd.Index([names[j] for j in kept], dtype="str"),
-        copy=False,
-    )
+    table = table.set_axis(pd.Index(ids, dtype="str", name=names[0] or None), axis=0)
+    table = table.set_axis(pd.Index([names[j] for j in kept], dtype="str"), axis=1)
     notes = tuple(
         DeconvWarning(
             "info",

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from deconv_core.validation import DeconvWarning, InputError, check_finite, check_non_negative
+from deconv_core.validation import DeconvWarning, InputError
 
 __all__ = ["SCALES", "ScaleResult", "detect_scale", "linearise"]
 
@@ -50,7 +50,7 @@ class ScaleResult:
     warnings: tuple[DeconvWarning, ...]
 
 
-def detect_scale(table: pd.DataFrame) -> str:
+def detect_scale(table: pd.DataFrame | np.ndarray) -> str:
     """Guess the scale of an expression table.
 
     Parameters
@@ -65,16 +65,27 @@ def detect_scale(table: pd.DataFrame) -> str:
         values, or any negative value in that range), ``"log2p1"`` when such
         values also contain many exact zeros (``log2(x + 1)`` of RNA-seq),
         ``"counts"`` for whole numbers above that range, else ``"linear"``.
+        Maximum and minimum use every value; the whole-number and zero-share
+        checks use an evenly spaced sample of at most 200,000 values.
     """
-    values = table.to_numpy(dtype=float, na_value=np.nan)
-    finite = values[np.isfinite(values)]
-    if finite.size == 0:
+    values = np.asarray(
+        table.to_numpy(dtype=float, na_value=np.nan) if isinstance(table, pd.DataFrame) else table,
+        dtype=float,
+    )
+    if values.size == 0 or np.isnan(values).all():
         return "linear"
-    vmax = float(finite.max())
-    integers = bool(np.all(finite == np.round(finite)))
-    if vmax < _LOG_MAX and (not integers or finite.min() < 0):
-        zero_share = float(np.mean(finite == 0))
-        return "log2p1" if zero_share > 0.05 and finite.min() >= 0 else "log2"
+    vmax = float(np.nanmax(values))
+    vmin = float(np.nanmin(values))
+    flat = values.ravel(order="K")  # a view for C- or Fortran-ordered data
+    step = max(1, flat.size // 200_000)
+    sample = flat[::step]
+    sample = sample[np.isfinite(sample)]
+    if sample.size == 0:
+        return "linear"
+    integers = bool(np.all(sample == np.round(sample)))
+    if vmax < _LOG_MAX and (not integers or vmin < 0):
+        zero_share = float(np.mean(sample == 0))
+        return "log2p1" if zero_share > 0.05 and vmin >= 0 else "log2"
     if integers and vmax >= _LOG_MAX:
         return "counts"
     return "linear"
@@ -107,15 +118,19 @@ def linearise(table: pd.DataFrame, *, scale: str = "auto", what: str = "expressi
     """
     if scale not in SCALES:
         raise InputError(f"Unknown scale {scale!r}; use one of {', '.join(SCALES)}.")
-    check_finite(table, what=what)
+    # One float64 array of the data (a view where pandas can give one); it is
+    # never written to, so the caller's table stays untouched, and each
+    # transformation below makes one new array.
+    values = table.to_numpy(dtype=float)
+    _check_values(values, table, what=what)
     warnings: list[DeconvWarning] = []
-    detected = detect_scale(table) if scale == "auto" else scale
-    values = table.to_numpy(dtype=float, na_value=np.nan)
+    detected = detect_scale(values) if scale == "auto" else scale
+    original_max = float(np.nanmax(values)) if not np.isnan(values).all() else float("nan")
 
     if detected in ("log2", "log2p1", "log10", "ln"):
         # Very large exponents would overflow: a "log" table with values above
         # 1000 is not log data at all.
-        if np.nanmax(values, initial=0.0) > 1000:
+        if original_max > 1000:
             raise InputError(
                 f"The {what} was declared as {detected} but holds values above 1000; "
                 "choose the linear scale instead."
@@ -123,8 +138,8 @@ def linearise(table: pd.DataFrame, *, scale: str = "auto", what: str = "expressi
         base = {"log2": 2.0, "log2p1": 2.0, "log10": 10.0, "ln": np.e}[detected]
         values = np.power(base, values)
         if detected == "log2p1":
-            values = values - 1.0
-            values[values < 0] = 0.0
+            values -= 1.0
+            np.maximum(values, 0.0, out=values)
         formula = {"log2": "2**x", "log2p1": "2**x - 1", "log10": "10**x", "ln": "exp(x)"}[detected]
         how = "detected" if scale == "auto" else "declared"
         warnings.append(
@@ -132,7 +147,7 @@ def linearise(table: pd.DataFrame, *, scale: str = "auto", what: str = "expressi
                 "warning",
                 "log_scale",
                 f"The {what} looks log-transformed ({how} {detected}, maximum "
-                f"{np.nanmax(table.to_numpy(dtype=float, na_value=np.nan)):.3g}); it was "
+                f"{original_max:.3g}); it was "
                 f"converted back to linear scale with {formula} because deconvolution "
                 "needs linear values. If the data were already linear, rerun with the "
                 "linear scale.",
@@ -140,14 +155,20 @@ def linearise(table: pd.DataFrame, *, scale: str = "auto", what: str = "expressi
         )
         transformation = formula
     else:
-        linear = pd.DataFrame(values, index=table.index, columns=table.columns)
-        check_non_negative(linear, what=what)
+        if (values < 0).any():
+            rows, cols = np.nonzero(values < 0)
+            raise InputError(
+                f"The {what} holds {rows.size} negative value(s) (first: "
+                f"{table.index[rows[0]]!s} in {table.columns[cols[0]]!s}); deconvolution needs "
+                "non-negative linear expression (TPM, FPKM or array intensities), not z-scores, "
+                "log-ratios or batch-corrected values."
+            )
         transformation = "none"
         if detected == "counts":
-            totals = np.nansum(values, axis=0)
+            totals = np.sum(values, axis=0, where=~np.isnan(values))
             # An all-zero sample stays zero (and is reported below), not NaN.
             safe = np.where(totals > 0, totals, 1.0)
-            values = values / safe * 1e6
+            values = values * (1e6 / safe)
             transformation = "counts per million"
             warnings.append(
                 DeconvWarning(
@@ -159,10 +180,9 @@ def linearise(table: pd.DataFrame, *, scale: str = "auto", what: str = "expressi
                 )
             )
 
-    out = pd.DataFrame(values, index=table.index, columns=table.columns)
     keep = []
-    for sample in out.columns:
-        column = out[sample].to_numpy()
+    for j, sample in enumerate(table.columns):
+        column = values[:, j]
         if np.isnan(column).all():
             warnings.append(
                 DeconvWarning(
@@ -199,5 +219,20 @@ def linearise(table: pd.DataFrame, *, scale: str = "auto", what: str = "expressi
             f"No sample of the {what} has any non-zero value; check that the right file and "
             "columns were chosen."
         )
-    out = out.loc[:, keep]
+    if len(keep) < values.shape[1]:
+        positions = [list(table.columns).index(s) for s in keep]
+        values = values[:, positions]
+    out = pd.DataFrame(values, index=table.index, columns=pd.Index(keep), copy=False)
     return ScaleResult(out, detected, transformation, tuple(warnings))
+
+
+def _check_values(values: np.ndarray, table: pd.DataFrame, *, what: str) -> None:
+    """Raise :class:`InputError` for infinite values, naming the first one."""
+    bad = np.isinf(values)
+    if bad.any():
+        rows, cols = np.nonzero(bad)
+        raise InputError(
+            f"The {what} holds {rows.size} infinite value(s) (first: {table.index[rows[0]]!s} "
+            f"in {table.columns[cols[0]]!s}); replace them with real numbers or leave the "
+            "cells empty."
+        )

@@ -159,3 +159,20 @@ def test_sqrt_weights_downweight_highly_expressed_genes(til10):
     np.testing.assert_allclose(gene_weights(sig, weighting="none"), 1.0)
     with pytest.raises(InputError, match="Unknown weighting"):
         deconvolve(pd.DataFrame(sig, index=til10.matrix.index), til10, weighting="cubic")
+
+
+def test_fit_statistics_match_scipy(til10):
+    from scipy import stats
+
+    expr, _ = planted_mixtures(5, noise=0.3, seed=9)
+    expr.iloc[3, 2] = np.nan
+    res = deconvolve(expr, til10)
+    for sample in ["S1", "S3"]:
+        o, f = res.observed[sample], res.fitted[sample]
+        ok = o.notna()
+        o, f = o[ok].to_numpy(), f[ok].to_numpy()
+        row = res.fit.loc[sample]
+        assert row["pearson_r"] == pytest.approx(stats.pearsonr(o, f).statistic, abs=1e-12)
+        assert row["spearman_r"] == pytest.approx(stats.spearmanr(o, f).statistic, abs=1e-12)
+        assert row["r2"] == pytest.approx(1 - ((o - f) ** 2).sum() / ((o - o.mean()) ** 2).sum())
+        assert row["rmse"] == pytest.approx(np.sqrt(((o - f) ** 2).mean()) / o.mean())

@@ -1,0 +1,377 @@
+"""Tests for deconv_core.io: one small real-looking file per oddity."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import math
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from openpyxl import Workbook
+
+import deconv_core.io as dio
+from deconv_core.io import ReadInfo, ReadResult, read_table
+from deconv_core.validation import InputError
+
+
+def _write(tmp_path: Path, name: str, content: bytes) -> Path:
+    path = tmp_path / name
+    path.write_bytes(content)
+    return path
+
+
+def _xlsx(rows: list[list[object]]) -> bytes:
+    book = Workbook()
+    sheet = book.active
+    for row in rows:
+        sheet.append(row)
+    buffer = io.BytesIO()
+    book.save(buffer)
+    return buffer.getvalue()
+
+
+def _expect(result: ReadResult, rows: dict[str, list[float]], columns: list[str]) -> None:
+    """Assert the table holds exactly ``rows`` (id -> values) under ``columns``."""
+    table = result.table
+    assert list(table.columns) == columns
+    assert list(table.index) == list(rows)
+    expected = np.array(list(rows.values()), dtype=float)
+    np.testing.assert_array_equal(table.to_numpy(), expected)
+    assert all(dtype == np.float64 for dtype in table.dtypes)
+
+
+TSV = b"gene\tS1\tS2\tS3\nTP53\t12.5\t0\t3.25\nBRCA1\t1e3\t7\t0.5\nCD8A\t4\t5\t6\n"
+TSV_ROWS = {"TP53": [12.5, 0, 3.25], "BRCA1": [1000, 7, 0.5], "CD8A": [4, 5, 6]}
+
+
+def test_public_names_exist() -> None:
+    for name in dio.__all__:
+        assert hasattr(dio, name), name
+
+
+def test_csv(tmp_path: Path) -> None:
+    path = _write(tmp_path, "expr.csv", b'gene,"S 1",S2\nTP53,1.5,2\nBRCA1,3,4.75\n')
+    result = read_table(path)
+    _expect(result, {"TP53": [1.5, 2], "BRCA1": [3, 4.75]}, ["S 1", "S2"])
+    assert result.table.index.name == "gene"
+    assert result.info == ReadInfo(
+        format="csv",
+        compression="",
+        encoding="utf-8",
+        delimiter=",",
+        decimal=".",
+        header_row=0,
+        comment_lines=0,
+        dropped_columns=(),
+    )
+    assert result.warnings == ()
+
+
+def test_tsv(tmp_path: Path) -> None:
+    result = read_table(_write(tmp_path, "expr.tsv", TSV))
+    _expect(result, TSV_ROWS, ["S1", "S2", "S3"])
+    assert (result.info.format, result.info.delimiter) == ("tsv", "\t")
+
+
+def test_semicolon_with_decimal_comma(tmp_path: Path) -> None:
+    content = b"gene;S1;S2\nTP53;1,5;2\nBRCA1;0,25;-3,5e2\n"
+    result = read_table(_write(tmp_path, "expr.csv", content))
+    _expect(result, {"TP53": [1.5, 2], "BRCA1": [0.25, -350]}, ["S1", "S2"])
+    assert (result.info.delimiter, result.info.decimal) == (";", ",")
+
+
+def test_whitespace_delimited_txt_with_r_style_header(tmp_path: Path) -> None:
+    # R's write.table(quote = FALSE) leaves the identifier column unnamed.
+    content = b"S1 S2  S3\nTP53   1.5 2 3\nBRCA1 4    5 6\n"
+    result = read_table(_write(tmp_path, "expr.txt", content))
+    _expect(result, {"TP53": [1.5, 2, 3], "BRCA1": [4, 5, 6]}, ["S1", "S2", "S3"])
+    assert (result.info.format, result.info.delimiter) == ("txt", " ")
+    assert result.table.index.name is None
+
+
+def test_xlsx_with_title_rows_above_header(tmp_path: Path) -> None:
+    rows: list[list[object]] = [
+        ["Tumour cohort, RNA-seq TPM"],
+        ["exported 2024-05-01", None, None],
+        ["gene", "S1", "S2"],
+        ["TP53", 1.5, 2],
+        ["BRCA1", "3", None],
+        [7157, "NA", 4],
+    ]
+    result = read_table(_write(tmp_path, "expr.xlsx", _xlsx(rows)))
+    _expect(
+        result,
+        {"TP53": [1.5, 2], "BRCA1": [3, math.nan], "7157": [math.nan, 4]},
+        ["S1", "S2"],
+    )
+    assert result.info == ReadInfo(
+        format="xlsx",
+        compression="",
+        encoding="",
+        delimiter="",
+        decimal=".",
+        header_row=2,
+        comment_lines=0,
+        dropped_columns=(),
+    )
+
+
+def test_xlsx_without_header_row_is_an_error(tmp_path: Path) -> None:
+    rows: list[list[object]] = [["notes only"], ["more", "notes"], ["and", "more", "notes"]]
+    with pytest.raises(InputError, match="Could not find a header row"):
+        read_table(_write(tmp_path, "notes.xlsx", _xlsx(rows)))
+
+
+def test_gct(tmp_path: Path) -> None:
+    content = (
+        b"#1.2\n2\t2\nName\tDescription\tS1\tS2\nTP53\ttumor protein p53\t1.5\t2\nBRCA1\tna\t3\t4\n"
+    )
+    result = read_table(_write(tmp_path, "expr.gct", content))
+    _expect(result, {"TP53": [1.5, 2], "BRCA1": [3, 4]}, ["S1", "S2"])
+    assert (result.info.format, result.info.comment_lines, result.info.header_row) == ("gct", 1, 1)
+    assert result.info.dropped_columns == ("Description",)
+    assert [w.code for w in result.warnings] == ["dropped_column"]
+
+
+def test_gzipped_tsv(tmp_path: Path) -> None:
+    result = read_table(_write(tmp_path, "expr.tsv.gz", gzip.compress(TSV)))
+    _expect(result, TSV_ROWS, ["S1", "S2", "S3"])
+    assert (result.info.format, result.info.compression) == ("tsv", "gzip")
+
+
+def test_bytes_with_name_and_gzip_found_by_magic_bytes() -> None:
+    csv_result = read_table(b"gene,S1\nTP53,2\n", name="upload.csv")
+    _expect(csv_result, {"TP53": [2]}, ["S1"])
+    assert csv_result.info.format == "csv"
+    # No ".gz" in the name: the gzip magic bytes decide.
+    gz_result = read_table(gzip.compress(TSV), name="upload.txt", what="signature")
+    _expect(gz_result, TSV_ROWS, ["S1", "S2", "S3"])
+    assert (gz_result.info.format, gz_result.info.compression) == ("txt", "gzip")
+
+
+def test_utf8_byte_order_mark(tmp_path: Path) -> None:
+    result = read_table(_write(tmp_path, "expr.csv", b"\xef\xbb\xbfgene,S1\nTP53,2\n"))
+    _expect(result, {"TP53": [2]}, ["S1"])
+    assert result.table.index.name == "gene"
+    assert result.info.encoding == "utf-8-sig"
+
+
+def test_utf16_excel_unicode_text(tmp_path: Path) -> None:
+    text = "gene\tS1\tS2\r\nTP53\t1,5\t2\r\nSÉMA3A\t3\t4,25\r\n"
+    content = b"\xff\xfe" + text.encode("utf-16-le")
+    result = read_table(_write(tmp_path, "expr.txt", content))
+    _expect(result, {"TP53": [1.5, 2], "SÉMA3A": [3, 4.25]}, ["S1", "S2"])
+    assert (result.info.encoding, result.info.delimiter, result.info.decimal) == (
+        "utf-16",
+        "\t",
+        ",",
+    )
+
+
+def test_crlf_line_ends(tmp_path: Path) -> None:
+    result = read_table(_write(tmp_path, "expr.tsv", TSV.replace(b"\n", b"\r\n")))
+    _expect(result, TSV_ROWS, ["S1", "S2", "S3"])
+
+
+def test_cr_line_ends(tmp_path: Path) -> None:
+    result = read_table(_write(tmp_path, "expr.tsv", TSV.replace(b"\n", b"\r")))
+    _expect(result, TSV_ROWS, ["S1", "S2", "S3"])
+
+
+def test_hash_comment_lines(tmp_path: Path) -> None:
+    content = b"# exported by pipeline v2\n# units: TPM\n\ngene\tS1\nTP53\t1\n# end\nBRCA1\t2\n"
+    result = read_table(_write(tmp_path, "expr.tsv", content))
+    _expect(result, {"TP53": [1], "BRCA1": [2]}, ["S1"])
+    assert result.info.comment_lines == 3
+    assert result.info.header_row == 1  # the blank line above the header counts
+
+
+def test_missing_value_tokens_and_infinities(tmp_path: Path) -> None:
+    tokens = ["", "NA", "N/A", "NaN", "nan", "null", "NULL", "-", ".", "#N/A"]
+    lines = ["gene,S1,S2"] + [f"G{i},{token},{i}" for i, token in enumerate(tokens)]
+    lines += ["POS,inf,1", "NEG,-inf,2"]
+    result = read_table(_write(tmp_path, "expr.csv", "\n".join(lines).encode()))
+    s1 = result.table["S1"]
+    assert s1.iloc[: len(tokens)].isna().all()
+    assert s1["POS"] == math.inf and s1["NEG"] == -math.inf
+    np.testing.assert_array_equal(result.table["S2"].iloc[: len(tokens)], np.arange(len(tokens)))
+
+
+def test_identifiers_keep_their_text(tmp_path: Path) -> None:
+    content = b"gene,S1\n NA ,1\n001,2\n-,3\n"
+    result = read_table(_write(tmp_path, "expr.csv", content))
+    assert list(result.table.index) == ["NA", "001", "-"]
+
+
+def test_text_cell_is_an_error_naming_value_row_and_column(tmp_path: Path) -> None:
+    content = b"gene,S1,S2,S3\nTP53,1,2,abc\nBRCA1,3,4,5\nCD8A,6,oops,7\n"
+    with pytest.raises(
+        InputError, match=r"'abc' for row 'TP53' in column 'S3' \(and 1 more cell\)"
+    ):
+        read_table(_write(tmp_path, "expr.csv", content))
+
+
+def test_thousands_separator_is_explained(tmp_path: Path) -> None:
+    content = b'gene,S1,S2\nTP53,"1,234.5",2\nBRCA1,3,4\nCD8A,5,6\n'
+    with pytest.raises(InputError, match="thousands separators are not supported"):
+        read_table(_write(tmp_path, "expr.csv", content))
+
+
+def test_duplicate_sample_names_are_an_error(tmp_path: Path) -> None:
+    content = b"gene\tS1\tS2\tS1\nTP53\t1\t2\t3\n"
+    with pytest.raises(InputError, match="not unique: 'S1'"):
+        read_table(_write(tmp_path, "expr.tsv", content))
+
+
+def test_empty_column_name_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="empty name"):
+        read_table(_write(tmp_path, "expr.tsv", b"gene\t\tS2\nTP53\t1\t2\n"))
+
+
+def test_empty_file_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="is empty"):
+        read_table(_write(tmp_path, "expr.csv", b""))
+    with pytest.raises(InputError, match="only '#' comment lines"):
+        read_table(_write(tmp_path, "notes.csv", b"# nothing here\n\n"))
+
+
+def test_header_without_data_rows_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="no data rows"):
+        read_table(_write(tmp_path, "expr.csv", b"gene,S1,S2\n"))
+
+
+def test_random_bytes_are_an_error(tmp_path: Path) -> None:
+    noise = np.random.default_rng(7).integers(0, 256, size=4000, dtype=np.uint8).tobytes()
+    with pytest.raises(InputError, match="not a text table"):
+        read_table(_write(tmp_path, "expr.csv", noise))
+
+
+def test_pdf_and_plain_zip_are_errors() -> None:
+    with pytest.raises(InputError, match="is a PDF"):
+        read_table(b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n", name="paper.pdf")
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w") as zipped:
+        zipped.writestr("expr.csv", "gene,S1\nTP53,1\n")
+    with pytest.raises(InputError, match="zip archive but not an Excel"):
+        read_table(archive.getvalue(), name="expr.zip")
+
+
+def test_single_column_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="only one column"):
+        read_table(_write(tmp_path, "genes.txt", b"gene\nTP53\nBRCA1\nCD8A\n"))
+
+
+def test_no_numeric_columns_is_an_error(tmp_path: Path) -> None:
+    content = b"gene,symbol_alias\nTP53,p53\nBRCA1,RNF53\n"
+    with pytest.raises(InputError, match="no numeric columns"):
+        read_table(_write(tmp_path, "expr.csv", content))
+
+
+def test_row_with_too_many_cells_is_an_error(tmp_path: Path) -> None:
+    content = b"gene,S1,S2\nTP53,1,2\nBRCA1,3,4\nCD8A,5,6,7\n"
+    with pytest.raises(InputError, match="Line 4 of the expression file has 4 cells"):
+        read_table(_write(tmp_path, "expr.csv", content))
+
+
+def test_missing_path_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="does not exist"):
+        read_table(tmp_path / "nowhere.csv", what="signature")
+
+
+def test_annotation_columns_are_dropped_with_a_warning(tmp_path: Path) -> None:
+    content = (
+        b"gene\tDescription\tEntrez\tS1\tS2\n"
+        b"TP53\ttumor protein p53\t7157\t1\t2\n"
+        b"BRCA1\tBRCA1 DNA repair associated\t672\t3\t4\n"
+    )
+    result = read_table(_write(tmp_path, "expr.tsv", content))
+    _expect(result, {"TP53": [1, 2], "BRCA1": [3, 4]}, ["S1", "S2"])
+    assert result.info.dropped_columns == ("Description", "Entrez")
+    assert [(w.severity, w.code) for w in result.warnings] == [("info", "dropped_column")] * 2
+    assert "'Description'" in result.warnings[0].message
+
+
+def test_latin1_fallback(tmp_path: Path) -> None:
+    content = "gene;Säule 1\nTP53;1,5\n".encode("latin-1")
+    result = read_table(_write(tmp_path, "expr.csv", content))
+    _expect(result, {"TP53": [1.5]}, ["Säule 1"])
+    assert result.info.encoding == "latin-1"
+    assert [w.code for w in result.warnings] == ["encoding"]
+
+
+def test_title_lines_above_a_text_header(tmp_path: Path) -> None:
+    content = b"Expression of tumour samples\n\ngene,S1,S2\nTP53,1,2\n"
+    result = read_table(_write(tmp_path, "expr.csv", content))
+    _expect(result, {"TP53": [1, 2]}, ["S1", "S2"])
+    assert result.info.header_row == 2
+
+
+def test_trailing_delimiters_and_empty_rows_are_ignored(tmp_path: Path) -> None:
+    content = b"gene,S1,S2,\nTP53,1,2,\nBRCA1,3,4,\n,,,\n"
+    result = read_table(_write(tmp_path, "expr.csv", content))
+    _expect(result, {"TP53": [1, 2], "BRCA1": [3, 4]}, ["S1", "S2"])
+
+
+def test_path_and_bytes_agree(tmp_path: Path) -> None:
+    path = _write(tmp_path, "expr.tsv", TSV)
+    from_path, from_bytes = read_table(path), read_table(TSV, name="expr.tsv")
+    pd.testing.assert_frame_equal(from_path.table, from_bytes.table)
+    assert from_path.info == from_bytes.info
+
+
+_NAME = st.text("ABCDEFGHIJKLMNOPQRSTUVWXYZ_", min_size=1, max_size=6)
+_VALUE = st.one_of(
+    st.floats(min_value=0, max_value=1e9, allow_nan=False, allow_infinity=False),
+    st.just(math.nan),
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    genes=st.lists(_NAME, min_size=1, max_size=6, unique=True),
+    samples=st.lists(_NAME.map(lambda s: "S" + s), min_size=1, max_size=5, unique=True),
+    style=st.sampled_from(["csv", "tsv", "semicolon"]),
+    data=st.data(),
+)
+def test_written_tables_read_back(
+    genes: list[str], samples: list[str], style: str, data: st.DataObject
+) -> None:
+    values = np.array([[data.draw(_VALUE) for _ in samples] for _ in genes], dtype=float).reshape(
+        len(genes), len(samples)
+    )
+    delimiter = {"csv": ",", "tsv": "\t", "semicolon": ";"}[style]
+
+    def cell(v: float) -> str:
+        text = "NA" if math.isnan(v) else repr(float(v))
+        return text.replace(".", ",") if style == "semicolon" else text
+
+    lines = [delimiter.join(["gene", *samples])]
+    lines += [
+        delimiter.join([g, *(cell(v) for v in row)]) for g, row in zip(genes, values, strict=True)
+    ]
+    result = read_table("\n".join(lines).encode(), name=f"x.{style}")
+    assert list(result.table.index) == genes
+    assert list(result.table.columns) == samples
+    np.testing.assert_array_equal(result.table.to_numpy(), values)
+
+
+@pytest.mark.parametrize("compress", [False, True])
+def test_large_files_stream_from_disk_with_the_same_result(tmp_path, monkeypatch, compress):
+    import deconv_core.io as io_module
+
+    text = "# exported by a pipeline\ngene\tS1\tS2\nCD3E\t1.5\t2\nCD8A\tNA\t3.25\nMS4A1\t4\t5\n"
+    raw = text.encode()
+    path = tmp_path / ("big.tsv.gz" if compress else "big.tsv")
+    path.write_bytes(gzip.compress(raw) if compress else raw)
+    whole = read_table(path.read_bytes(), name=path.name)
+    monkeypatch.setattr(io_module, "_STREAM_ABOVE", 10)
+    streamed = read_table(path)
+    pd.testing.assert_frame_equal(streamed.table, whole.table)
+    assert streamed.info == whole.info
+    assert streamed.info.comment_lines == 1
