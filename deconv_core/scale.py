@@ -20,6 +20,10 @@ __all__ = ["SCALES", "ScaleResult", "detect_scale", "linearise"]
 #: Scales a user may declare; ``"auto"`` asks :func:`detect_scale` to decide.
 SCALES = ("auto", "linear", "log2", "log2p1", "log10", "ln", "counts")
 
+# No expression measurement (TPM, counts of a deep library, array intensity)
+# comes near this; larger numbers are a mis-export and would overflow sums.
+_MAX_VALUE = 1e12
+
 # quanTIseq treats input whose maximum is below 50 as log2 (Finotello 2019);
 # linear TPM or array intensities of a whole transcriptome always exceed it.
 _LOG_MAX = 50.0
@@ -227,7 +231,7 @@ def linearise(table: pd.DataFrame, *, scale: str = "auto", what: str = "expressi
 
 
 def _check_values(values: np.ndarray, table: pd.DataFrame, *, what: str) -> None:
-    """Raise :class:`InputError` for infinite values, naming the first one."""
+    """Raise :class:`InputError` for infinite or absurdly large values, naming the first one."""
     bad = np.isinf(values)
     if bad.any():
         rows, cols = np.nonzero(bad)
@@ -235,4 +239,13 @@ def _check_values(values: np.ndarray, table: pd.DataFrame, *, what: str) -> None
             f"The {what} holds {rows.size} infinite value(s) (first: {table.index[rows[0]]!s} "
             f"in {table.columns[cols[0]]!s}); replace them with real numbers or leave the "
             "cells empty."
+        )
+    with np.errstate(invalid="ignore"):
+        huge = np.abs(values) > _MAX_VALUE
+    if huge.any():
+        rows, cols = np.nonzero(huge)
+        raise InputError(
+            f"The {what} holds values above {_MAX_VALUE:.0e} (first: {values[rows[0], cols[0]]:.3g} "
+            f"for {table.index[rows[0]]!s} in {table.columns[cols[0]]!s}), far beyond any "
+            "expression measurement; check that the right column was exported."
         )

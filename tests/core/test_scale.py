@@ -87,3 +87,8 @@ def test_unknown_scale_and_absurd_log_values():
 
 def test_detect_scale_on_empty_values():
     assert detect_scale(_table([[np.nan, np.nan]])) == "linear"
+
+
+def test_absurdly_large_values_are_an_error():
+    with pytest.raises(InputError, match=r"above 1e\+12.*G1 in S1"):
+        linearise(_table([[1.0, 2.0], [9e307, 3.0]]))
