@@ -244,8 +244,9 @@ def _check_values(values: np.ndarray, table: pd.DataFrame, *, what: str) -> None
         huge = np.abs(values) > _MAX_VALUE
     if huge.any():
         rows, cols = np.nonzero(huge)
+        first = values[rows[0], cols[0]]
         raise InputError(
-            f"The {what} holds values above {_MAX_VALUE:.0e} (first: {values[rows[0], cols[0]]:.3g} "
+            f"The {what} holds values above {_MAX_VALUE:.0e} (first: {first:.3g} "
             f"for {table.index[rows[0]]!s} in {table.columns[cols[0]]!s}), far beyond any "
             "expression measurement; check that the right column was exported."
         )
