@@ -67,15 +67,35 @@ def _solve_passive(
             sub = H[idx[:, :, None], idx[:, None, :]]
             rhs = U[idx, cols[:, None]][:, :, None]
             w = _stack_solve(sub, rhs)
-            correction = np.einsum("kma,ma->km", H[:, idx], w)
-            z = U[:, cols] - correction
+            # Scatter w into a k-row block so the correction H[:, a] w is one product.
+            spread = np.zeros((k, cols.size))
+            spread[idx.T, np.arange(cols.size)] = w.T
+            z = U[:, cols] - H @ spread
             z[idx.T, np.arange(cols.size)] = 0.0
             Z[:, cols] = z
     return np.where(P, Z, 0.0)
 
 
 def _stack_solve(sub: np.ndarray, rhs: np.ndarray) -> np.ndarray:
-    """Solve a stack of small systems ``sub[i] x = rhs[i]``; (m, s, s), (m, s, 1) -> (m, s)."""
+    """Solve a stack of small systems ``sub[i] x = rhs[i]``; (m, s, s), (m, s, 1) -> (m, s).
+
+    Sizes 1 and 2 use closed forms (most common near the solution and far
+    cheaper than a LAPACK call per system); larger ones ``numpy.linalg.solve``.
+    """
+    size = sub.shape[1]
+    if size == 1:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out = rhs[:, :, 0] / sub[:, :, 0]
+        if np.isfinite(out).all():
+            return out
+    elif size == 2:
+        a, b, c, d = sub[:, 0, 0], sub[:, 0, 1], sub[:, 1, 0], sub[:, 1, 1]
+        det = a * d - b * c
+        scale = np.abs(a * d) + np.abs(b * c)
+        # Only well-conditioned 2×2 systems take the closed form.
+        if (np.abs(det) > 1e-8 * scale).all():
+            r0, r1 = rhs[:, 0, 0], rhs[:, 1, 0]
+            return np.column_stack([(d * r0 - b * r1) / det, (a * r1 - c * r0) / det])
     try:
         return np.linalg.solve(sub, rhs)[:, :, 0]
     except np.linalg.LinAlgError:
