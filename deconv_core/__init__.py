@@ -18,9 +18,40 @@ Data conventions (every module follows them):
 - This package never imports streamlit.
 """
 
+from deconv_core.confounding import (
+    ConfoundingReport,
+    GeneExplanation,
+    MarkerPanel,
+    explain_gene,
+    flag_confounders,
+    load_panels,
+)
 from deconv_core.deconvolve import MEANINGS, MODES, DeconvResult, deconvolve
 from deconv_core.expression import ExpressionData, load_expression
-from deconv_core.signatures import Signature, builtin_names, list_signatures, load_signature
+from deconv_core.qc import (
+    Identifiability,
+    PermutationTest,
+    bootstrap_intervals,
+    flag_genes,
+    flag_samples,
+    permutation_test,
+    qc_warnings,
+    signature_identifiability,
+    standardised_residuals,
+)
+from deconv_core.signatures import (
+    Signature,
+    SignatureDescription,
+    builtin_names,
+    check_groups,
+    describe_signature,
+    group_proportions,
+    groups_table,
+    list_signatures,
+    load_signature,
+    scaled_signature,
+)
+from deconv_core.singlecell import SignatureBuild, SingleCellData, build_signature, read_single_cell
 from deconv_core.solvers import nnls
 from deconv_core.validation import DeconvWarning, InputError, warnings_frame
 
@@ -29,16 +60,41 @@ __version__ = "0.1.0"
 __all__ = [
     "MEANINGS",
     "MODES",
+    "ConfoundingReport",
     "DeconvResult",
     "DeconvWarning",
     "ExpressionData",
+    "GeneExplanation",
+    "Identifiability",
     "InputError",
+    "MarkerPanel",
+    "PermutationTest",
     "Signature",
+    "SignatureBuild",
+    "SignatureDescription",
+    "SingleCellData",
+    "bootstrap_intervals",
+    "build_signature",
     "builtin_names",
+    "check_groups",
     "deconvolve",
+    "describe_signature",
+    "explain_gene",
+    "flag_confounders",
+    "flag_genes",
+    "flag_samples",
+    "group_proportions",
+    "groups_table",
     "list_signatures",
     "load_expression",
+    "load_panels",
     "load_signature",
     "nnls",
+    "permutation_test",
+    "qc_warnings",
+    "read_single_cell",
+    "scaled_signature",
+    "signature_identifiability",
+    "standardised_residuals",
     "warnings_frame",
 ]

@@ -1,4 +1,4 @@
-"""Command line: ``python -m deconv_core run|signatures``.
+"""Command line: ``python -m deconv_core run|explain|signatures|build-signature``.
 
 Exit codes: 0 success, 2 bad input or usage (one line on stderr beginning
 ``error:``, never a traceback).
@@ -13,12 +13,16 @@ import time
 from collections.abc import Sequence
 from typing import NoReturn, TextIO
 
-from deconv_core.deconvolve import MODES, WEIGHTINGS, deconvolve
+import pandas as pd
+
+from deconv_core.confounding import explain_gene, flag_confounders
+from deconv_core.deconvolve import MODES, WEIGHTINGS, DeconvResult, deconvolve
 from deconv_core.expression import load_expression, sha256_of
+from deconv_core.qc import DEFAULT_LEVEL, bootstrap_intervals, permutation_test, qc_warnings
 from deconv_core.report import write_outputs
 from deconv_core.scale import SCALES
-from deconv_core.signatures import builtin_names, list_signatures, load_signature
-from deconv_core.validation import InputError
+from deconv_core.signatures import Signature, builtin_names, list_signatures, load_signature
+from deconv_core.validation import DeconvWarning, InputError
 
 __all__ = ["main", "build_parser"]
 
@@ -82,7 +86,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="do not correct for mRNA content per cell type",
     )
     run.add_argument("--out", required=True, help="output folder (created if needed)")
-    sub.add_parser("signatures", help="list the built-in signatures")
+    _add_trust_options(run)
+    _add_explain_command(sub)
+    _add_signature_commands(sub)
     return parser
 
 
@@ -106,6 +112,7 @@ def _run(args: argparse.Namespace, progress: _Progress) -> int:
         mrna_scaling=not args.no_mrna_scaling,
         weighting=args.weighting,
     )
+    intervals, p_values, trust_warnings = _assess_trust(args, result, signature, progress)
     progress.step(f"writing results to {args.out}")
     parameters = {
         "command": "run",
@@ -115,17 +122,141 @@ def _run(args: argparse.Namespace, progress: _Progress) -> int:
         "exclude": args.exclude,
         "mrna_scaling": not args.no_mrna_scaling,
         "weighting": args.weighting,
+        "bootstrap": args.bootstrap,
+        "bootstrap_level": DEFAULT_LEVEL if args.bootstrap else None,
+        "permutations": args.permutations,
+        "seed": args.seed,
     }
     sig_sha = "" if signature.builtin else sha256_of(args.signature)
     try:
         write_outputs(
-            args.out, result, expression, signature, parameters=parameters, signature_sha256=sig_sha
+            args.out,
+            result,
+            expression,
+            signature,
+            parameters=parameters,
+            signature_sha256=sig_sha,
+            intervals=intervals,
+            p_values=p_values,
+            extra_warnings=trust_warnings,
         )
     except OSError as exc:
         raise InputError(
             f"Cannot write to {args.out!r}: {exc.strerror}; choose another folder."
         ) from exc
     progress.step("done")
+    return 0
+
+
+def _non_negative_int(text: str) -> int:
+    """argparse type: a whole number >= 0."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {value}")
+    return value
+
+
+def _add_trust_options(run: argparse.ArgumentParser) -> None:
+    """``run`` options of the uncertainty estimates (issue 4, "Trust")."""
+    run.add_argument(
+        "--bootstrap",
+        type=_non_negative_int,
+        default=0,
+        metavar="B",
+        help="bootstrap resamples of the signature genes for 95%% confidence intervals, "
+        "written to intervals.csv (default 0: off; 200 is a good choice)",
+    )
+    run.add_argument(
+        "--permutations",
+        type=_non_negative_int,
+        default=0,
+        metavar="N",
+        help="random mixtures for the permutation p-value of each sample's fit, column "
+        "p_value of fit.csv (default 0: off; 1000 is a good choice)",
+    )
+    run.add_argument(
+        "--seed",
+        type=_non_negative_int,
+        default=0,
+        metavar="S",
+        help="random seed of --bootstrap and --permutations (default 0)",
+    )
+
+
+def _assess_trust(
+    args: argparse.Namespace, result: DeconvResult, signature: Signature, progress: _Progress
+) -> tuple[pd.DataFrame | None, pd.Series | None, list[DeconvWarning]]:
+    """Intervals, p-values and the trust warnings of a ``run``."""
+    intervals = p_values = None
+    if args.bootstrap:
+        progress.step(f"bootstrap: {args.bootstrap} resamples")
+        intervals = bootstrap_intervals(
+            result, signature, n_resamples=args.bootstrap, seed=args.seed
+        )
+    if args.permutations:
+        progress.step(f"permutation test: {args.permutations} random mixtures")
+        p_values = permutation_test(
+            result, n_permutations=args.permutations, seed=args.seed
+        ).p_values
+    progress.step("residual, identifiability and confounding checks")
+    warnings = [
+        *qc_warnings(result, signature=signature, p_values=p_values),
+        *flag_confounders(result, signature).warnings,
+    ]
+    return intervals, p_values, warnings
+
+
+def _add_explain_command(sub: argparse._SubParsersAction) -> None:
+    """``explain BULK --signature NAME_OR_FILE --gene GENE --out FILE.csv``."""
+    explain = sub.add_parser(
+        "explain", help="split one signature gene's expression among the cell types"
+    )
+    explain.add_argument("bulk", help="expression file: genes x samples")
+    explain.add_argument(
+        "--signature",
+        required=True,
+        help=f"built-in name ({', '.join(builtin_names())}) or a signature file",
+    )
+    explain.add_argument("--gene", required=True, help="a gene of the signature, e.g. CTLA4")
+    explain.add_argument("--out", required=True, help="CSV file to write, one row per sample")
+    explain.add_argument(
+        "--scale", choices=SCALES, default="auto", help="input scale (default: detect)"
+    )
+    explain.add_argument(
+        "--exclude",
+        default="default",
+        help="signature gene list to leave out: default, tumor or none (default: default)",
+    )
+    explain.add_argument("--weighting", choices=WEIGHTINGS, default="sqrt")
+
+
+def _explain(args: argparse.Namespace, stream: TextIO, progress: _Progress) -> int:
+    if not os.path.isfile(args.bulk):
+        raise InputError(f"Cannot find the expression file {args.bulk!r}; check the path.")
+    progress.step(f"reading {args.bulk}")
+    expression = load_expression(args.bulk, scale=args.scale)
+    signature = load_signature(args.signature)
+    progress.step("deconvolving")
+    result = deconvolve(
+        expression.table,
+        signature,
+        exclude=None if args.exclude == "none" else args.exclude,
+        weighting=args.weighting,
+    )
+    explanation = explain_gene(result, args.gene)
+    folder = os.path.dirname(os.path.abspath(args.out))
+    try:
+        os.makedirs(folder, exist_ok=True)
+        explanation.summary.to_csv(args.out, index_label="sample", float_format="%.6g")
+    except OSError as exc:
+        raise InputError(
+            f"Cannot write {args.out!r}: {exc.strerror}; choose another path."
+        ) from exc
+    for sentence in explanation.summary["sentence"]:
+        stream.write(f"{sentence}\n")
     return 0
 
 
@@ -140,6 +271,175 @@ def _signatures(stream: TextIO) -> int:
     return 0
 
 
+def _add_signature_commands(sub: argparse._SubParsersAction) -> None:
+    """``signatures [--describe NAME_OR_FILE]`` and ``build-signature``."""
+    from deconv_core.singlecell import SINGLE_CELL_SCALES
+
+    sigs = sub.add_parser("signatures", help="list the built-in signatures, or describe one")
+    sigs.add_argument(
+        "--describe",
+        metavar="NAME_OR_FILE",
+        help="diagnostics of a built-in or a signature file: markers, condition number, "
+        "most collinear cell types",
+    )
+    sigs.add_argument(
+        "--expression", metavar="FILE", help="with --describe: how much of it this file covers"
+    )
+    sigs.add_argument(
+        "--top", type=int, default=5, help="with --describe: markers shown per cell type"
+    )
+    sigs.add_argument(
+        "--out", dest="describe_out", metavar="DIR", help="with --describe: write tables as CSV"
+    )
+    build = sub.add_parser("build-signature", help="build a signature from single-cell counts")
+    build.add_argument(
+        "--counts", required=True, help="genes x cells counts: CSV, TSV (.gz) or AnnData .h5ad"
+    )
+    build.add_argument(
+        "--labels", help="CSV/TSV of cell names and cell types (optional for .h5ad: obs column)"
+    )
+    build.add_argument("--label-column", help="column (or h5ad obs column) of the cell types")
+    build.add_argument("--out", required=True, help="signature file to write, e.g. my_sig.tsv")
+    build.add_argument(
+        "--scale", choices=SINGLE_CELL_SCALES, default="auto", help="input scale (default: detect)"
+    )
+    build.add_argument("--min-cells", type=int, default=10, help="fewer cells: type left out")
+    build.add_argument("--min-markers", type=int, default=10, help="markers per type, at least")
+    build.add_argument("--max-markers", type=int, default=100, help="markers per type, at most")
+    build.add_argument("--min-log2-fold-change", type=float, default=1.0)
+    build.add_argument("--min-detection", type=float, default=0.25)
+    build.add_argument("--test-fraction", type=float, default=0.3)
+    build.add_argument("--mixtures", type=int, default=50, help="validation mixtures")
+    build.add_argument("--seed", type=int, default=0)
+
+
+def _describe(args: argparse.Namespace, stream: TextIO) -> int:
+    from deconv_core.signatures import describe_signature
+
+    if not args.describe:
+        raise InputError("--expression and --out need --describe NAME_OR_FILE.")
+    if args.top < 1:
+        raise InputError(f"--top must be at least 1, got {args.top}.")
+    signature = load_signature(args.describe)
+    expression = None
+    if args.expression:
+        if not os.path.isfile(args.expression):
+            raise InputError(
+                f"Cannot find the expression file {args.expression!r}; check the path."
+            )
+        expression = load_expression(args.expression).table
+    desc = describe_signature(signature, expression=expression)
+    s = desc.summary
+    stream.write(f"{s['name']}: {s['title'] or '(no title)'}\n")
+    stream.write(f"  {s['n_genes']} genes x {s['n_cell_types']} cell types; units: {s['units']}\n")
+    stream.write(f"  licence: {s['licence'] or 'unknown'}\n")
+    if s["restricted"]:
+        stream.write(f"  restricted: recognised as {s['restricted']}; never shipped or stored\n")
+    stream.write(f"  condition number: {s['condition_number']:.1f}\n")
+    stream.write("  most collinear cell types:\n")
+    for _, row in desc.collinearity.head(3).iterrows():
+        stream.write(
+            f"    {row['cell_type_a']} / {row['cell_type_b']}: r={row['pearson_r']:.2f}, "
+            f"cosine={row['cosine']:.2f}\n"
+        )
+    stream.write(f"  top markers (of {s['n_genes']} genes; by fold change over the runner-up):\n")
+    for cell_type, part in desc.markers.groupby("cell_type", sort=False):
+        genes = ", ".join(part["gene"].head(args.top))
+        stream.write(f"    {cell_type} ({len(part)}): {genes}\n")
+    for group, members in signature.groups.items():
+        stream.write(f"  group {group}: {', '.join(members)}\n")
+    if desc.coverage is not None:
+        cov = desc.coverage
+        stream.write(
+            f"  coverage of {os.path.basename(args.expression)}: {s['genes_found']} of "
+            f"{s['n_genes']} genes ({s['coverage']:.0%})\n"
+        )
+        for cell_type, row in cov.drop(index="all").iterrows():
+            stream.write(f"    {cell_type}: {row['found']} of {row['marker_genes']}\n")
+    for w in desc.warnings:
+        stream.write(f"  {w.severity}: {w.message}\n")
+    if args.describe_out:
+        folder = args.describe_out
+        try:
+            os.makedirs(folder, exist_ok=True)
+            desc.specificity.to_csv(os.path.join(folder, "specificity.csv"))
+            desc.markers.to_csv(os.path.join(folder, "markers.csv"), index=False)
+            desc.collinearity.to_csv(os.path.join(folder, "collinearity.csv"), index=False)
+            desc.scaled.to_csv(os.path.join(folder, "scaled.csv"))
+            desc.groups.to_csv(os.path.join(folder, "groups.csv"), index=False)
+            if desc.coverage is not None:
+                desc.coverage.to_csv(os.path.join(folder, "coverage.csv"))
+        except OSError as exc:
+            raise InputError(
+                f"Cannot write to {folder!r}: {exc.strerror}; choose another folder."
+            ) from exc
+        stream.write(f"  tables written to {folder}\n")
+    return 0
+
+
+def _build_signature(args: argparse.Namespace, stream: TextIO, progress: _Progress) -> int:
+    from deconv_core.singlecell import build_signature, read_single_cell, write_signature_build
+
+    for path in (args.counts, args.labels):
+        if path is not None and not os.path.isfile(path):
+            raise InputError(f"Cannot find the file {path!r}; check the path.")
+    progress.step(f"reading {args.counts}")
+    data = read_single_cell(
+        args.counts, labels=args.labels, label_column=args.label_column, scale=args.scale
+    )
+    progress.step(f"read {data.counts.shape[0]} genes x {data.counts.shape[1]} cells; building")
+    name = os.path.basename(args.out)
+    build = build_signature(
+        data,
+        min_cells=args.min_cells,
+        min_log2_fold_change=args.min_log2_fold_change,
+        min_detection=args.min_detection,
+        min_markers=args.min_markers,
+        max_markers=args.max_markers,
+        test_fraction=args.test_fraction,
+        n_mixtures=args.mixtures,
+        seed=args.seed,
+        name=name,
+    )
+    provenance = {
+        "counts": {"file": os.path.basename(args.counts), "sha256": sha256_of(args.counts)},
+        "labels": (
+            {"file": os.path.basename(args.labels), "sha256": sha256_of(args.labels)}
+            if args.labels
+            else {"h5ad_obs_column": args.label_column or "(detected)"}
+        ),
+        "command": "build-signature",
+    }
+    try:
+        paths = write_signature_build(build, args.out, provenance=provenance)
+    except OSError as exc:
+        raise InputError(
+            f"Cannot write {args.out!r}: {exc.strerror}; choose another path."
+        ) from exc
+    sig = build.signature
+    stream.write(
+        f"signature: {paths['signature']} ({sig.matrix.shape[0]} genes x "
+        f"{sig.matrix.shape[1]} cell types, condition number {build.condition_number:.1f})\n"
+    )
+    stream.write(
+        f"held-out validation ({build.parameters['n_mixtures']} pseudo-bulk mixtures of held-out "
+        f"cells, seed {args.seed}):\n"
+    )
+    table = build.validation
+    width = max(len(str(t)) for t in table.index)
+    stream.write(f"  {'cell type':<{width}}  {'r':>6}  {'RMSE':>6}  train  test\n")
+    for cell_type, row in table.iterrows():
+        stream.write(
+            f"  {cell_type:<{width}}  {row['pearson_r']:6.3f}  {row['rmse']:6.3f}  "
+            f"{int(row['n_train']):5d}  {int(row['n_test']):4d}\n"
+        )
+    for w in build.warnings:
+        stream.write(f"{w.severity}: {w.message}\n")
+    stream.write(f"wrote: {', '.join(str(p) for p in paths.values())}\n")
+    progress.step("done")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit code.
 
@@ -151,7 +451,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         if args.command == "signatures":
+            if args.describe or args.expression or args.describe_out:
+                return _describe(args, sys.stdout)
             return _signatures(sys.stdout)
+        if args.command == "build-signature":
+            return _build_signature(args, sys.stdout, _Progress(sys.stderr))
+        if args.command == "explain":
+            return _explain(args, sys.stdout, _Progress(sys.stderr))
         return _run(args, _Progress(sys.stderr))
     except InputError as exc:
         sys.stderr.write(f"error: {' '.join(str(exc).split())}\n")

@@ -1,0 +1,843 @@
+"""Why an estimate may be wrong: gene influence, marker panels, gene explainer.
+
+A deconvolution counts cells by the expression of marker genes.  When a
+sample's cells express a marker more than the reference profile does
+(activated T cells raise ICOS and CTLA4, Treg markers in TIL10; tumour cells
+express some immune genes), the fit reads it as more cells.
+:func:`flag_confounders` looks for that in every sample:
+
+1. Noise level.  Every signature gene is dropped in turn and all samples
+   are refitted (one batched NNLS call per gene), giving each gene's
+   *leave-one-out* prediction: what the other genes say it should be.  Log2
+   ratios of measured to predicted values, multiplied by sqrt(1 - leverage)
+   (externally studentised: a gene that few others back up is predicted less
+   precisely), are divided by the sample's robust spread of those values
+   (1.4826 × MAD; at least the cohort's median in-fit spread).
+2. ``panel_excess``: each marker panel with at least two genes in the fit is
+   left out as a whole and all samples refitted; the panel's genes, together,
+   are far above what the other genes predict (score at least ``min_z``,
+   measured / predicted at least ``min_fold``).  Leaving the panel out as a
+   whole avoids masking (two inflated genes hiding each other), and the score
+   weights each gene by how well other genes back up its cell types.
+3. Suspect genes: the panel's raised genes, and single genes at least
+   ``min_z_gene`` robust standard deviations and ``min_fold`` times above
+   their leave-one-out prediction (only genes other genes back up).
+4. ``driven_by_genes``: refitting a sample without its suspect genes lowers a
+   cell type's estimate by at least ``min_influence`` of its value, and the
+   cell type accounts for at least 20% of those genes' fitted expression.
+   The message names the sample, the cell type, the genes, their panel and
+   the panel's likely cause ("activated cells, not more cells?").
+5. ``fragile_estimate``: dropping a single gene lowers an estimate by at
+   least ``fragile_influence``: the estimate rests on few genes.  Listed in
+   the findings table; the warnings summarise it per cell type (``few_genes``)
+   when it happens in a quarter of the samples.
+
+Thresholds were calibrated on planted TIL10 mixtures with multiplicative
+(log-normal, sd 0.2-0.3) noise: on 4,800 clean planted samples one warning
+fired (a single gene 5.4x its prediction), and with ICOS, CTLA4 and FASLG
+multiplied by 6 in 2,400 samples the activation finding fired in 99%
+(``tests/core/test_confounding.py`` checks both on fixed seeds).
+
+:func:`explain_gene` splits a signature gene's measured expression among the
+cell types.  Marker panels ship in ``assets/panels`` (see its PROVENANCE.md).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from deconv_core.deconvolve import DeconvResult, coefficients_to_proportions
+from deconv_core.qc import (
+    PSEUDOCOUNT,
+    _as_signature,
+    _fit_arrays,
+    _log_ratios,
+    _robust_spread,
+    _solve_rows,
+)
+from deconv_core.signatures import Signature
+from deconv_core.validation import DeconvWarning, InputError
+
+__all__ = [
+    "PANEL_DIR",
+    "ConfoundingReport",
+    "GeneExplanation",
+    "MarkerPanel",
+    "explain_gene",
+    "flag_confounders",
+    "load_panels",
+    "panel_table",
+]
+
+#: Folder of the shipped marker panels.
+PANEL_DIR = Path(__file__).resolve().parent.parent / "assets" / "panels"
+
+# Samples per batch of the leave-one-gene-out refits: bounds memory
+# (genes × cell types × samples floats).
+_CHUNK = 1000
+_FINDING_COLUMNS = [
+    "sample",
+    "cell_type",
+    "code",
+    "genes",
+    "panels",
+    "fold",
+    "estimate",
+    "estimate_without",
+    "cause",
+    "message",
+]
+# Predicting up to this factor more than measured still reads "all of it".
+_CLOSE_ENOUGH = 1.25
+# Share of assessed samples with a fragile estimate that earns a cohort note.
+_FRAGILE_SHARE = 0.25
+# A cell type is "driven" only by suspect genes whose fitted expression it
+# accounts for at least this share of.
+_MIN_SHARE = 0.2
+# A panel in excess names its genes at least this many robust SDs above
+# their prediction (the panel score is the evidence; this picks the genes).
+_MEMBER_Z = 2.0
+# Largest leverage of a gene that can be a suspect on its own.
+_MAX_SUSPECT_LEVERAGE = 0.3
+# Leverage cap: keeps the studentising factor sqrt(1 - leverage) away from 0.
+_MAX_LEVERAGE = 0.95
+_GENERIC_CAUSE = (
+    "cells here express these genes more than the signature's reference cells do (another cell "
+    "state, or cells the signature lacks), not necessarily more cells."
+)
+
+
+@dataclass(frozen=True)
+class MarkerPanel:
+    """A named gene list that points to a likely cause.
+
+    Attributes
+    ----------
+    name
+        Short key, e.g. ``"activation"`` or ``"mcp_t_cells"``.
+    title
+        Human-readable name used in messages.
+    genes
+        Gene symbols (HGNC), in file order.
+    cause
+        Clause naming the likely cause when the genes are higher than the
+        signature predicts.
+    basis
+        What the list rests on (sources, cited).
+    licence
+        Licence of the list.
+    tested
+        Whether :func:`flag_confounders` tests the panel for excess (True for
+        the curated and tumour panels).  MCP-counter populations are only used
+        to label genes: they mark the very cell types a signature models, so
+        an "excess" of them mostly reflects how the fit split related cell
+        types (e.g. CD4 T cells versus Tregs), not a confounder.
+    """
+
+    name: str
+    title: str
+    genes: tuple[str, ...]
+    cause: str
+    basis: str
+    licence: str
+    tested: bool = True
+
+
+@dataclass(frozen=True)
+class ConfoundingReport:
+    """Result of :func:`flag_confounders`.
+
+    Attributes
+    ----------
+    findings
+        One row per finding: ``sample``, ``cell_type`` (the estimate
+        concerned; several comma-separated for panel findings), ``code``
+        (``driven_by_genes``, ``panel_excess``, ``fragile_estimate``),
+        ``genes`` and ``panels`` (comma-separated), ``fold`` (measured /
+        predicted expression of the genes, linear; NaN for fragile
+        estimates), ``estimate`` and ``estimate_without`` (the proportion, and
+        the proportion refitted without the genes, unitless), ``cause``,
+        ``message``.
+    warnings
+        The same findings as warning records (severity ``warning``).
+    """
+
+    findings: pd.DataFrame
+    warnings: tuple[DeconvWarning, ...]
+
+
+@dataclass(frozen=True)
+class GeneExplanation:
+    """Result of :func:`explain_gene`; all values in the fit scale.
+
+    Attributes
+    ----------
+    gene
+        The gene explained, as spelled in the signature.
+    parts
+        Tidy table, one row per sample and part: ``sample``, ``part`` (a
+        cell type or ``unexplained``), ``expression`` (coefficient × the cell
+        type's signature expression of the gene; observed − fitted for
+        ``unexplained``), ``share`` (``expression`` / observed).
+    summary
+        Index ``sample``: ``gene``, ``observed``, ``fitted``, ``unexplained``,
+        ``explained_share`` (fitted / observed), one column per cell type
+        (its part), ``sentence``.  The cell-type columns sum to ``fitted``;
+        ``fitted + unexplained = observed``.
+    """
+
+    gene: str
+    parts: pd.DataFrame
+    summary: pd.DataFrame
+
+
+def _slug(text: str) -> str:
+    return "".join(c if c.isalnum() else "_" for c in text.lower()).strip("_")
+
+
+@lru_cache(maxsize=1)
+def _load_panels_cached() -> tuple[MarkerPanel, ...]:
+    meta = json.loads((PANEL_DIR / "panels.json").read_text(encoding="utf-8"))
+    panels: list[MarkerPanel] = []
+    curated = meta["curated"]
+    table = pd.read_csv(PANEL_DIR / curated["file"], sep="\t", dtype=str)
+    for name, info in curated["panels"].items():
+        genes = tuple(table.loc[table["panel"] == name, "gene"])
+        panels.append(
+            MarkerPanel(
+                name, info["title"], genes, info["cause"], info["basis"], curated["licence"]
+            )
+        )
+    tumour = meta["tumour_aberrant"]
+    genes = tuple((PANEL_DIR / tumour["file"]).read_text(encoding="utf-8").split())
+    panels.append(
+        MarkerPanel(
+            "tumour_aberrant",
+            tumour["title"],
+            genes,
+            tumour["cause"],
+            tumour["basis"],
+            tumour["licence"],
+        )
+    )
+    mcp = meta["mcp_counter"]
+    fixes = mcp["symbol_fixes"]
+    markers = pd.read_csv(PANEL_DIR / mcp["file"], sep="\t", dtype=str)
+    for population, rows in markers.groupby("Cell population", sort=False):
+        genes = tuple(fixes.get(g, g) for g in rows["HUGO symbols"] if fixes.get(g, g) != "")
+        panels.append(
+            MarkerPanel(
+                f"mcp_{_slug(population)}",
+                mcp["title"].format(population=population),
+                genes,
+                mcp["cause"].format(population=population),
+                mcp["basis"],
+                mcp["licence"],
+                tested=False,
+            )
+        )
+    return tuple(panels)
+
+
+def load_panels() -> dict[str, MarkerPanel]:
+    """The shipped marker panels, by name (a new dict on every call).
+
+    Returns
+    -------
+    dict of str to MarkerPanel
+        Curated panels (``activation``, ``interferon``, ``proliferation``,
+        ``mhc_class_ii``, ``haemoglobin``, ``ribosomal``, ``mitochondrial``),
+        TIL10's ``tumour_aberrant`` genes and one ``mcp_*`` panel per
+        MCP-counter population, in that order (the order in which a likely
+        cause is chosen).
+    """
+    return {p.name: p for p in _load_panels_cached()}
+
+
+def panel_table(panels: dict[str, MarkerPanel] | None = None) -> pd.DataFrame:
+    """Panels as a tidy table, one row per panel and gene.
+
+    Parameters
+    ----------
+    panels
+        Panels by name (default: :func:`load_panels`).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``panel``, ``title``, ``gene``.
+    """
+    panels = load_panels() if panels is None else panels
+    rows = [(p.name, p.title, g) for p in panels.values() for g in p.genes]
+    return pd.DataFrame(rows, columns=["panel", "title", "gene"])
+
+
+def _gene_panels(genes: list[str], panels: dict[str, MarkerPanel]) -> list[list[MarkerPanel]]:
+    """For each gene (case-insensitive), the panels that list it, in panel order."""
+    index: dict[str, list[MarkerPanel]] = {}
+    for panel in panels.values():
+        for gene in panel.genes:
+            members = index.setdefault(gene.upper(), [])
+            if panel not in members:
+                members.append(panel)
+    return [index.get(g.upper(), []) for g in genes]
+
+
+def _join(items: list[str]) -> str:
+    return ", ".join(items)
+
+
+def _cause(panel_lists: list[list[MarkerPanel]]) -> tuple[list[str], str, str]:
+    """Titles of the panels involved, and the title and cause of the one covering most genes.
+
+    Ties go to the panel listed first (curated panels come first).
+    """
+    order: list[MarkerPanel] = []
+    counts: dict[str, int] = {}
+    for members in panel_lists:
+        for p in members:
+            if p not in order:
+                order.append(p)
+            counts[p.name] = counts.get(p.name, 0) + 1
+    if not order:
+        return [], "", _GENERIC_CAUSE
+    best = max(order, key=lambda p: counts[p.name])  # max keeps the first of equals
+    return [p.title for p in order], best.title, best.cause
+
+
+def _proportions(coef: np.ndarray, sig: Signature, result: DeconvResult) -> np.ndarray:
+    """Cell-type proportions (k, ...) of coefficients (k, ...) in the result's mode."""
+    k = coef.shape[0]
+    flat = coef.reshape(k, -1)
+    props, _ = coefficients_to_proportions(
+        flat, sig, mode=result.mode, mrna_scaling=result.mrna_scaling
+    )
+    return props[:k].reshape(coef.shape)
+
+
+def _leave_one_gene_out(Sw: np.ndarray, Yw: np.ndarray, nan_mask: np.ndarray) -> np.ndarray:
+    """Coefficients refitted without each gene in turn.
+
+    Parameters
+    ----------
+    Sw : (g, k) weighted signature; Yw : (g, m) weighted observed values;
+    nan_mask : (g, m) missing values.
+
+    Returns
+    -------
+    (g, k, m) array: entry ``[i]`` holds the cell types × samples coefficients
+    fitted without gene ``i`` (one batched NNLS call per gene).
+    """
+    g, k = Sw.shape
+    out = np.empty((g, k, Yw.shape[1]))
+    rows = np.arange(g)
+    for i in range(g):
+        out[i] = _solve_rows(Sw, Yw, nan_mask, np.delete(rows, i))
+    return out
+
+
+def _hat_matrix(Sw: np.ndarray) -> np.ndarray:
+    """Hat matrix of the unconstrained weighted least-squares fit on all cell types.
+
+    Parameters
+    ----------
+    Sw : (g, k) weighted signature.
+
+    Returns
+    -------
+    (g, g) projection onto the span of the cell types' profiles.  Its
+    diagonal is each gene's leverage (near 1 for a gene that alone marks a
+    cell type).  All cell types are used, not only the ones a sample's NNLS
+    fit kept: a cell type fitted at zero by chance must still protect its
+    markers from being called "in excess".
+    """
+    return Sw @ np.linalg.pinv(Sw.T @ Sw) @ Sw.T
+
+
+def _panel_score(
+    hat: np.ndarray, rows: np.ndarray, ratios: np.ndarray, spread: np.ndarray
+) -> np.ndarray:
+    """Score of a common excess of a panel's genes over their leave-panel-out prediction.
+
+    For linear least squares the leave-panel-out residuals ``e`` of the
+    panel's ``p`` genes have covariance ``sigma**2 (I - H)^-1``, with ``H`` the
+    panel's block of the hat matrix.  The most powerful test of a common
+    positive shift is then ``Z = 1'(I - H) e / (sigma sqrt(1'(I - H) 1))``,
+    about standard normal without a shift.  Genes that mark cell types few
+    other genes mark get little weight: their excess cannot be told from more
+    cells.
+
+    Parameters
+    ----------
+    hat : (g, g) hat matrix; rows : (p,) panel gene rows;
+    ratios : (p, m) log2 leave-panel-out ratios; spread : (m,) per-sample
+    noise level of the log2 ratios.
+
+    Returns
+    -------
+    (m,) scores (NaN where the panel cannot be tested).
+    """
+    contrast = (np.eye(rows.size) - hat[np.ix_(rows, rows)]).sum(axis=0)  # 1'(I - H)
+    total = float(contrast.sum())
+    if total <= 1e-6:
+        return np.full(ratios.shape[1], np.nan)
+    return contrast @ np.nan_to_num(ratios) / np.sqrt(total) / spread
+
+
+@dataclass(frozen=True)
+class _Thresholds:
+    min_fold: float
+    min_z: float
+    min_z_gene: float
+    min_influence: float
+    fragile_influence: float
+    min_estimate: float
+
+
+def _finding(sample, cell_type, code, genes, panels, fold, estimate, without, cause, message):
+    return [sample, cell_type, code, genes, panels, fold, estimate, without, cause, message]
+
+
+def flag_confounders(
+    result: DeconvResult,
+    signature: Signature | pd.DataFrame,
+    *,
+    panels: dict[str, MarkerPanel] | None = None,
+    min_fold: float = 2.0,
+    min_z: float = 5.0,
+    min_z_gene: float = 6.0,
+    min_influence: float = 0.25,
+    fragile_influence: float = 0.5,
+    min_estimate: float = 0.02,
+) -> ConfoundingReport:
+    """Find estimates driven by genes that the signature's cells do not explain.
+
+    See the module docstring for the method.
+
+    Parameters
+    ----------
+    result
+        The deconvolution to assess.
+    signature
+        The signature it was computed with (for the mRNA-content factors).
+    panels
+        Marker panels by name (default: the shipped ones, :func:`load_panels`).
+    min_fold
+        Measured / predicted expression (linear) at which a panel, or a single
+        gene, is in excess (default 2).
+    min_z
+        Panel score at which a panel is in excess (default 5).
+    min_z_gene
+        Studentised leave-one-out log ratio at which a single gene, outside
+        any panel in excess, is a suspect (default 6).
+    min_influence
+        Relative drop of an estimate, when the suspect genes are left out,
+        that makes it "driven" by them (default 0.25).
+    fragile_influence
+        Relative drop of an estimate, when one gene is left out, that makes
+        it rest on few genes (default 0.5).
+    min_estimate
+        Estimates below this proportion are not assessed (default 0.02).
+
+    Returns
+    -------
+    ConfoundingReport
+        Per-sample findings, and warnings: one per ``driven_by_genes`` and
+        ``panel_excess`` finding (severity ``warning``, naming the sample),
+        and one ``few_genes`` record per cell type (severity ``info``, for
+        the whole cohort) when single genes swing its estimate in at least a
+        quarter of the samples assessed.
+    """
+    panels = load_panels() if panels is None else panels
+    limits = _Thresholds(
+        min_fold, min_z, min_z_gene, min_influence, fragile_influence, min_estimate
+    )
+    sig = _as_signature(signature, result)
+    genes = [str(x) for x in result.signature_matrix.index]
+    gene_panels = _gene_panels(genes, panels)
+    upper = {g.upper(): i for i, g in enumerate(genes)}
+    # Panels testable on these data: at least two of their genes were fitted.
+    testable = []
+    for panel in panels.values():
+        rows = sorted({upper[g.upper()] for g in panel.genes if g.upper() in upper})
+        if panel.tested and len(rows) >= 2:
+            testable.append((panel, np.array(rows)))
+    samples = [str(s) for s in result.observed.columns]
+    k = result.signature_matrix.shape[1]
+    in_fit = _robust_spread(
+        _log_ratios(result.observed.to_numpy(dtype=float), result.fitted.to_numpy(dtype=float))
+    )
+    fitted_ok = ~result.coefficients.isna().any(axis=1).to_numpy()
+    spread_floor = float(np.median(in_fit[fitted_ok])) if fitted_ok.any() else 0.0
+    findings: list[list] = []
+    fragile = np.zeros((2, k), dtype=int)  # samples assessed, samples fragile
+    fragile_genes: list[dict[str, int]] = [{} for _ in range(k)]
+    for start in range(0, len(samples), _CHUNK):
+        cols = slice(start, min(start + _CHUNK, len(samples)))
+        findings.extend(
+            _flag_chunk(
+                result,
+                sig,
+                cols,
+                genes,
+                gene_panels,
+                testable,
+                limits,
+                fragile,
+                fragile_genes,
+                spread_floor,
+            )
+        )
+    table = pd.DataFrame(findings, columns=_FINDING_COLUMNS)
+    for column in ("fold", "estimate", "estimate_without"):
+        table[column] = table[column].astype(float)
+    warnings = [
+        DeconvWarning("warning", row.code, row.message, row.sample)
+        for row in table.itertuples(index=False)
+        if row.code != "fragile_estimate"
+    ]
+    cell_types = [str(c) for c in result.signature_matrix.columns]
+    assessed, fragile_count = fragile
+    for t in range(k):
+        if fragile_count[t] and fragile_count[t] >= _FRAGILE_SHARE * assessed[t]:
+            common = sorted(fragile_genes[t].items(), key=lambda item: (-item[1], item[0]))[:3]
+            warnings.append(
+                DeconvWarning(
+                    "info",
+                    "few_genes",
+                    f"{cell_types[t]} estimates rest on few genes: in {fragile_count[t]} of "
+                    f"{assessed[t]} samples leaving out a single gene (most often "
+                    f"{_join([name for name, _ in common])}) lowers the estimate by "
+                    f"{fragile_influence:.0%} or more. Check those genes and the confidence "
+                    "intervals.",
+                )
+            )
+    return ConfoundingReport(findings=table, warnings=tuple(warnings))
+
+
+def _flag_chunk(
+    result: DeconvResult,
+    sig: Signature,
+    cols: slice,
+    genes: list[str],
+    gene_panels: list[list[MarkerPanel]],
+    testable: list[tuple[MarkerPanel, np.ndarray]],
+    limits: _Thresholds,
+    fragile: np.ndarray,
+    fragile_genes: list[dict[str, int]],
+    spread_floor: float,
+) -> list[list]:
+    """:func:`flag_confounders` on the samples ``cols``; updates the fragile counts."""
+    Sw, Yw_all, nan_all, _ = _fit_arrays(result)
+    Yw, nan_mask = Yw_all[:, cols], nan_all[:, cols]
+    S = result.signature_matrix.to_numpy(dtype=np.float64)
+    Y = result.observed.to_numpy(dtype=np.float64)[:, cols]
+    g, k = S.shape
+    cell_types = [str(c) for c in result.signature_matrix.columns]
+    samples = [str(s) for s in result.observed.columns[cols]]
+    coef = result.coefficients.to_numpy(dtype=float).T[:, cols]  # (k, m)
+    props = result.proportions.to_numpy(dtype=float).T[:k, cols]  # (k, m)
+    ok = ~np.isnan(coef).any(axis=0)
+    fitted = S @ np.nan_to_num(coef)
+    # 1. Leave each gene out in turn: single-gene suspects and fragility.
+    coef_loo = _leave_one_gene_out(Sw, Yw, nan_mask)
+    predicted_loo = np.einsum("ik,iks->is", S, coef_loo)
+    ratios_loo = _log_ratios(Y, predicted_loo)
+    props_loo = _proportions(coef_loo.transpose(1, 0, 2), sig, result).transpose(1, 0, 2)
+    # Log ratios are studentised: a gene that few others back up (high
+    # leverage) is predicted less precisely without itself, so its ratio is
+    # multiplied by sqrt(1 - leverage) (externally studentised residuals),
+    # then divided by the sample's robust spread of those values.
+    hat = _hat_matrix(Sw)
+    leverage = np.minimum(np.diag(hat), _MAX_LEVERAGE)[:, None]
+    studentised = ratios_loo * np.sqrt(1.0 - leverage)
+    # A sample's own spread rests on ~150 genes and can come out low by
+    # chance; the cohort's typical spread is a floor (a single sample is its
+    # own cohort).
+    spread = np.maximum(_robust_spread(studentised), spread_floor)
+    scale = np.sqrt(1.0 - leverage) / spread
+    min_log_fold = np.log2(limits.min_fold)
+    # A single gene is a suspect only if other genes back up its cell types
+    # (low leverage): otherwise more expression and more cells look the same.
+    with np.errstate(invalid="ignore"):
+        suspect = (
+            (ratios_loo * scale >= limits.min_z_gene)
+            & (ratios_loo >= min_log_fold)
+            & (leverage <= _MAX_SUSPECT_LEVERAGE)
+        )
+
+    # 2. Leave each panel out: a panel is in excess when its genes, together,
+    # are far above what the other genes predict (no masking between them).
+    excess: list[tuple[MarkerPanel, int, list[int], float]] = []
+    all_rows = np.arange(g)
+    for panel, rows in testable:
+        coef_out = _solve_rows(Sw, Yw, nan_mask, np.setdiff1d(all_rows, rows))
+        predicted = S[rows] @ coef_out
+        ratios = _log_ratios(Y[rows], predicted)
+        z = ratios * scale[rows]
+        score = _panel_score(hat, rows, ratios, spread)
+        with np.errstate(invalid="ignore"):
+            fold = (np.nansum(Y[rows], axis=0) + PSEUDOCOUNT) / (
+                np.nansum(np.maximum(predicted, 0.0), axis=0) + PSEUDOCOUNT
+            )
+            hit = ok & (score >= limits.min_z) & (fold >= limits.min_fold)
+            member = (z >= _MEMBER_Z) & (ratios > 0)
+        for s in np.flatnonzero(hit):
+            order = rows[member[:, s]][np.argsort(-ratios[member[:, s], s], kind="stable")]
+            if order.size:
+                suspect[order, s] = True
+                excess.append((panel, int(s), [int(i) for i in order], float(fold[s])))
+
+    # 3. Refit without each sample's suspects (samples grouped by suspect set).
+    coef_drop = coef.copy()
+    has = np.flatnonzero(suspect.any(axis=0) & ok)
+    if has.size:
+        patterns, inverse = np.unique(suspect[:, has].T, axis=0, return_inverse=True)
+        for p, pattern in enumerate(patterns):
+            which = has[inverse.reshape(-1) == p]
+            coef_drop[:, which] = _solve_rows(
+                Sw, Yw[:, which], nan_mask[:, which], np.flatnonzero(~pattern)
+            )
+    props_drop = _proportions(coef_drop, sig, result)
+    predicted_drop = S @ np.nan_to_num(coef_drop)
+
+    findings: list[list] = []
+    for s in np.flatnonzero(ok):
+        sample = samples[s]
+        reported_types: set[int] = set()
+        named: set[int] = set()
+        sus = np.flatnonzero(suspect[:, s])
+        if sus.size and not np.isnan(coef_drop[:, s]).any():
+            for t in range(k):
+                estimate, without = props[t, s], props_drop[t, s]
+                if estimate < limits.min_estimate or (
+                    estimate - without < limits.min_influence * estimate
+                ):
+                    continue
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    share = S[sus, t] * coef[t, s] / fitted[sus, s]
+                mine = np.flatnonzero(share >= _MIN_SHARE)
+                if mine.size == 0:
+                    continue
+                idx = sus[mine[np.argsort(-ratios_loo[sus[mine], s], kind="stable")]]
+                fold = (Y[idx, s].sum() + PSEUDOCOUNT) / (
+                    max(predicted_drop[idx, s].sum(), 0.0) + PSEUDOCOUNT
+                )
+                names = [genes[i] for i in idx]
+                titles, main, cause = _cause([gene_panels[i] for i in idx])
+                label = f" ({main} panel)" if main else ""
+                findings.append(
+                    _finding(
+                        sample,
+                        cell_types[t],
+                        "driven_by_genes",
+                        _join(names),
+                        _join(titles),
+                        fold,
+                        estimate,
+                        without,
+                        cause,
+                        f"Sample {sample}: the {cell_types[t]} estimate ({estimate:.1%}; "
+                        f"{without:.1%} without these genes) is driven by {_join(names)}{label}, "
+                        f"whose expression is {fold:.1f}x what the signature predicts from the "
+                        f"other genes: {cause}",
+                    )
+                )
+                named.update(int(i) for i in idx)
+                reported_types.add(t)
+        # 4. Panels in excess whose genes were not all named above.
+        for panel, _, idx, fold in (e for e in excess if e[1] == s):
+            if set(idx) <= named:
+                continue
+            names = [genes[i] for i in idx]
+            marks = list(dict.fromkeys(cell_types[int(np.argmax(S[i]))] for i in idx))
+            findings.append(
+                _finding(
+                    sample,
+                    _join(marks),
+                    "panel_excess",
+                    _join(names),
+                    panel.title,
+                    fold,
+                    np.nan,
+                    np.nan,
+                    panel.cause,
+                    f"Sample {sample}: {_join(names)} ({panel.title} panel) are {fold:.1f}x "
+                    f"what the signature predicts from the other genes: {panel.cause} In the "
+                    f"signature they mark {_join(marks)}, whose estimates may be inflated.",
+                )
+            )
+            named.update(idx)
+        # 5. Estimates that rest on one or a few genes.
+        for t in range(k):
+            estimate = props[t, s]
+            if estimate < limits.min_estimate or t in reported_types:
+                continue
+            fragile[0, t] += 1
+            drop = (estimate - props_loo[:, t, s]) / estimate
+            top = np.flatnonzero(np.nan_to_num(drop) >= limits.fragile_influence)
+            if top.size == 0:
+                continue
+            top = top[np.argsort(-drop[top], kind="stable")][:3]
+            fragile[1, t] += 1
+            for i in top:
+                fragile_genes[t][genes[i]] = fragile_genes[t].get(genes[i], 0) + 1
+            first = int(top[0])
+            titles, _, _ = _cause([gene_panels[i] for i in top])
+            findings.append(
+                _finding(
+                    sample,
+                    cell_types[t],
+                    "fragile_estimate",
+                    _join([genes[i] for i in top]),
+                    _join(titles),
+                    np.nan,
+                    estimate,
+                    float(props_loo[first, t, s]),
+                    "the estimate depends on few genes",
+                    f"Sample {sample}: the {cell_types[t]} estimate ({estimate:.1%}) rests on few "
+                    f"genes: without {genes[first]} it would be {props_loo[first, t, s]:.1%}.",
+                )
+            )
+    return findings
+
+
+def _percent(x: float) -> str:
+    return f"{x:.0%}"
+
+
+def _sentence(gene: str, sample: str, observed: float, fitted: float, parts: pd.Series) -> str:
+    """One plain sentence saying which cell types account for a gene in a sample."""
+    if np.isnan(observed):
+        return f"Sample {sample} has no value for {gene}."
+    if np.isnan(fitted):
+        return f"Sample {sample} could not be deconvolved, so {gene} cannot be split."
+    ranked = parts[parts > 0].sort_values(ascending=False, kind="stable")
+    main, total = [], 0.0
+    for cell_type, value in ranked.items():
+        main.append(str(cell_type))
+        total += value
+        if total >= 0.8 * fitted or len(main) == 3:
+            break
+    if fitted <= 0:
+        return (
+            f"None of {gene} in sample {sample} is accounted for by the signature's cell types "
+            "(the cell types that express it were estimated at zero)."
+        )
+    if observed <= 0:
+        return (
+            f"{gene} is not measured in sample {sample}, but the signature's cell types predict "
+            f"{fitted:.3g} (mostly {_join(main)})."
+        )
+    if fitted > observed * _CLOSE_ENOUGH:
+        return (
+            f"The signature's cell types predict {fitted / observed:.1f}x the {gene} measured "
+            f"in sample {sample} (mostly from {_join(main)}): these cells express less of it "
+            "here than in the reference, or they are overestimated."
+        )
+    if fitted > observed:
+        return (
+            f"All of {gene} in sample {sample} is accounted for by {_join(main)} (the fit "
+            f"predicts {fitted / observed:.2f}x what was measured)."
+        )
+    if len(main) == 1:
+        who = main[0]
+    else:
+        who = _join([f"{c} ({_percent(ranked[c] / observed)})" for c in main])
+    rest = 1.0 - fitted / observed
+    return (
+        f"{_percent(fitted / observed)} of {gene} in sample {sample} is accounted for by {who}; "
+        f"{_percent(rest)} is not explained by the signature's cell types."
+    )
+
+
+def explain_gene(result: DeconvResult, gene: str) -> GeneExplanation:
+    """How much of a gene's measured expression each cell type accounts for.
+
+    In every sample the fit predicts a signature gene's expression as
+    ``sum_t coefficient_t × signature[gene, t]``; each term is the part of
+    the gene's expression attributed to cell type ``t``.  What the cell types
+    do not account for is ``observed − fitted`` (negative when they predict
+    more than was measured).
+
+    Parameters
+    ----------
+    result
+        A deconvolution result.
+    gene
+        Gene symbol (case-insensitive); must be one of the signature genes
+        used in the fit.
+
+    Returns
+    -------
+    GeneExplanation
+        Parts per sample and cell type in the fit scale (expression
+        normalised to 1e6 per sample over all genes, TPM-like), and one
+        sentence per sample.
+
+    Raises
+    ------
+    InputError
+        If the gene is not a signature gene used in the fit (not in the
+        signature, missing from the data, or on the exclusion list).
+    """
+    wanted = str(gene).strip()
+    used = {str(g).upper(): str(g) for g in result.genes_used}
+    if wanted.upper() not in used:
+        if wanted.upper() in {str(g).upper() for g in result.genes_missing}:
+            raise InputError(
+                f"{wanted} is a gene of the {result.signature_name} signature but was not used "
+                "in the fit: it is missing from the expression data or on the exclusion list "
+                "(rerun with --exclude none to keep listed genes)."
+            )
+        examples = ", ".join(sorted(used.values())[:5])
+        raise InputError(
+            f"{wanted} is not one of the {len(used)} {result.signature_name} signature genes "
+            "used in the fit, so the signature's cell types cannot account for it; pick a "
+            f"signature gene (e.g. {examples})."
+        )
+    name = used[wanted.upper()]
+    profile = result.signature_matrix.loc[name].to_numpy(dtype=float)  # (k,)
+    coef = result.coefficients.to_numpy(dtype=float)  # (n, k)
+    contributions = coef * profile[None, :]  # (n, k)
+    observed = result.observed.loc[name].to_numpy(dtype=float)
+    fitted = contributions.sum(axis=1)
+    unexplained = observed - fitted
+    cell_types = [str(c) for c in result.signature_matrix.columns]
+    samples = pd.Index([str(s) for s in result.coefficients.index], name="sample")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        explained_share = np.where(observed > 0, fitted / observed, np.nan)
+        shares = np.where(observed[:, None] > 0, contributions / observed[:, None], np.nan)
+        unexplained_share = np.where(observed > 0, unexplained / observed, np.nan)
+    summary = pd.DataFrame(
+        {
+            "gene": name,
+            "observed": observed,
+            "fitted": fitted,
+            "unexplained": unexplained,
+            "explained_share": explained_share,
+        },
+        index=samples,
+    )
+    parts_wide = pd.DataFrame(contributions, index=samples, columns=cell_types)
+    summary = pd.concat([summary, parts_wide], axis=1)
+    summary["sentence"] = [
+        _sentence(name, s, observed[j], fitted[j], parts_wide.iloc[j])
+        for j, s in enumerate(samples)
+    ]
+    n, k = contributions.shape
+    parts = pd.DataFrame(
+        {
+            "sample": np.repeat(np.asarray(samples), k + 1),
+            "part": np.tile(cell_types + ["unexplained"], n),
+            "expression": np.column_stack([contributions, unexplained]).ravel(),
+            "share": np.column_stack([shares, unexplained_share]).ravel(),
+        }
+    )
+    return GeneExplanation(gene=name, parts=parts, summary=summary)

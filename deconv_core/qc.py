@@ -1,0 +1,713 @@
+"""How far a deconvolution can be trusted: uncertainty, residuals, identifiability.
+
+Everything here starts from a :class:`~deconv_core.deconvolve.DeconvResult`
+and works in its fit scale: expression normalised to 1e6 per sample over all
+genes (TPM-like), on the signature genes the fit used, with the fit's gene
+weights.  Functions return tables (tidy or genes × samples) and
+:class:`~deconv_core.validation.DeconvWarning` records; nothing is printed.
+
+Uncertainty
+    :func:`bootstrap_intervals` resamples the signature genes with
+    replacement and refits every sample (one batched NNLS call per resample);
+    the percentile interval of the resampled proportions is reported.
+    :func:`permutation_test` gives each sample a CIBERSORT-style p-value: how
+    often a random mixture, drawn from the data's own values, fits the
+    signature at least as well (Newman et al., Nat Methods 2015).
+Residual diagnostics
+    :func:`standardised_residuals` (log ratio of observed to fitted, divided by
+    the sample's robust spread), :func:`flag_genes` (genes the signature
+    misdescribes in these data) and :func:`flag_samples` (poor fits).
+Identifiability
+    :func:`signature_identifiability` gives the condition number of a
+    signature and the correlation and cosine of every pair of cell types.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from deconv_core.deconvolve import (
+    DeconvResult,
+    coefficients_to_proportions,
+    gene_weights,
+    marker_genes,
+)
+from deconv_core.signatures import Signature
+from deconv_core.solvers import nnls
+from deconv_core.validation import DeconvWarning, InputError
+
+__all__ = [
+    "DEFAULT_LEVEL",
+    "DEFAULT_RESAMPLES",
+    "Identifiability",
+    "PermutationTest",
+    "bootstrap_intervals",
+    "flag_genes",
+    "flag_samples",
+    "permutation_test",
+    "qc_warnings",
+    "signature_identifiability",
+    "standardised_residuals",
+]
+
+#: Default confidence level of the bootstrap intervals.
+DEFAULT_LEVEL = 0.95
+#: Default number of bootstrap resamples.
+DEFAULT_RESAMPLES = 200
+
+# Random streams derived from the user's seed, one per use, so that turning
+# one computation on or off never changes the numbers of another.
+_BOOTSTRAP_STREAM = 0
+_PERMUTATION_STREAM = 1
+# Samples per batch: bounds memory (resamples × cell types × samples floats).
+_CHUNK = 2000
+# Pseudo-count (fit-scale units, about 1 TPM) of the log ratios: keeps genes
+# near zero in both observed and fitted from producing huge ratios.
+PSEUDOCOUNT = 1.0
+# Smallest per-sample spread of log2 ratios (7%): near-perfect fits must not
+# turn rounding noise into "extreme" residuals.
+_MIN_SPREAD = 0.1
+# Consistency constant of the median absolute deviation for normal data.
+_MAD_TO_SD = 1.4826
+# Thresholds of the diagnostics (see the docstrings of the functions using them).
+_GENE_Z = 3.0
+_MIN_SAMPLES_FOR_GENE_FLAGS = 3
+_MIN_CORRELATION = 0.6
+_ALPHA = 0.05
+_OUTLIER_SPREAD_RATIO = 2.0
+_MIN_SAMPLES_FOR_OUTLIERS = 5
+_MAX_COSINE = 0.85
+_MAX_CONDITION = 50.0
+
+
+@dataclass(frozen=True)
+class PermutationTest:
+    """Result of :func:`permutation_test`.
+
+    Attributes
+    ----------
+    p_values
+        Index ``sample``, name ``p_value``: the share of random mixtures whose
+        fit correlation reaches the sample's, ``(1 + count) / (1 + N)``; NaN
+        for samples without a fit.
+    null_correlations
+        (N,) Pearson correlations of observed versus fitted expression of the
+        N random mixtures (NaN where the fit was all zero).
+    n_permutations, seed
+        How the null distribution was drawn.
+    """
+
+    p_values: pd.Series
+    null_correlations: np.ndarray
+    n_permutations: int
+    seed: int
+
+
+@dataclass(frozen=True)
+class Identifiability:
+    """How well the data can tell a signature's cell types apart.
+
+    Attributes
+    ----------
+    condition_number
+        2-norm condition number (largest / smallest singular value) of the
+        signature, gene weights applied when given: how much relative error in
+        the data can be amplified in the estimates.  Below ~10 is excellent,
+        tens are typical of good immune signatures; above ~50 some cell types
+        are hard to tell apart; ``inf`` means linearly dependent profiles.
+    pairs
+        One row per pair of cell types: ``cell_type_a``, ``cell_type_b``,
+        ``correlation`` (Pearson, across genes), ``cosine`` (of the angle
+        between the two profiles; what least squares sees) and ``collinear``
+        (cosine at or above the threshold), sorted by cosine, highest first.
+    n_genes
+        Number of genes the numbers rest on.
+    """
+
+    condition_number: float
+    pairs: pd.DataFrame
+    n_genes: int
+
+
+def _check_count(value: int, *, what: str, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
+        raise InputError(
+            f"The number of {what} must be a whole number >= {minimum}; got {value!r}."
+        )
+    return int(value)
+
+
+def _as_signature(signature: Signature | pd.DataFrame, result: DeconvResult) -> Signature:
+    """The signature as a :class:`Signature` whose columns match the result's cell types."""
+    if isinstance(signature, pd.DataFrame):
+        signature = Signature(name="signature", matrix=signature.astype(np.float64))
+    expected = [str(c) for c in result.signature_matrix.columns]
+    if signature.cell_types != expected:
+        raise InputError(
+            f"The signature's cell types ({', '.join(signature.cell_types[:5])}, ...) are not "
+            f"the ones of the result ({', '.join(expected[:5])}, ...); pass the signature the "
+            "result was computed with."
+        )
+    return signature
+
+
+def _fit_arrays(result: DeconvResult) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Weighted signature, weighted observed values and the missing-value mask.
+
+    Returns
+    -------
+    Sw : (g, k) weighted signature, genes used × cell types.
+    Yw : (g, n) weighted observed values (0 where missing), genes × samples.
+    nan_mask : (g, n) True where a sample has no value.
+    weights : (g,) gene weights.
+    """
+    S = result.signature_matrix.to_numpy(dtype=np.float64)
+    weights = result.gene_weights.reindex(result.signature_matrix.index).to_numpy(dtype=float)
+    Y = result.observed.to_numpy(dtype=np.float64)
+    nan_mask = np.isnan(Y)
+    return S * weights[:, None], np.where(nan_mask, 0.0, Y) * weights[:, None], nan_mask, weights
+
+
+def _solve_rows(Sw: np.ndarray, Yw: np.ndarray, nan_mask: np.ndarray, rows: np.ndarray):
+    """NNLS of every sample on the gene rows ``rows`` (indices, repeats allowed).
+
+    Parameters
+    ----------
+    Sw : (g, k) weighted signature.
+    Yw : (g, n) weighted observed values.
+    nan_mask : (g, n) missing values, left out sample by sample.
+    rows : (m,) int row indices to fit on.
+
+    Returns
+    -------
+    (k, n) coefficients, cell types × samples; NaN for samples left with
+    fewer than k + 1 values.
+    """
+    k, n = Sw.shape[1], Yw.shape[1]
+    sub_nan = nan_mask[rows]
+    if not sub_nan.any():
+        return nnls(Sw[rows], Yw[rows])
+    coef = np.full((k, n), np.nan)
+    patterns, inverse = np.unique(sub_nan.T, axis=0, return_inverse=True)
+    for p, pattern in enumerate(patterns):
+        cols = np.flatnonzero(inverse.reshape(-1) == p)
+        keep = rows[~pattern]
+        if keep.size >= k + 1:
+            coef[:, cols] = nnls(Sw[keep], Yw[np.ix_(keep, cols)])
+    return coef
+
+
+def _quantiles(draws: np.ndarray, probs: list[float]) -> np.ndarray:
+    """Quantiles over axis 0 ignoring NaN; NaN where every draw is NaN."""
+    out = np.full((len(probs), *draws.shape[1:]), np.nan)
+    finite = ~np.isnan(draws)
+    full = finite.all(axis=0)
+    if full.any():
+        out[:, full] = np.quantile(draws[:, full], probs, axis=0)
+    partial = finite.any(axis=0) & ~full
+    if partial.any():
+        out[:, partial] = np.nanquantile(draws[:, partial], probs, axis=0)
+    return out
+
+
+def bootstrap_intervals(
+    result: DeconvResult,
+    signature: Signature | pd.DataFrame,
+    *,
+    n_resamples: int = DEFAULT_RESAMPLES,
+    level: float = DEFAULT_LEVEL,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """Percentile bootstrap confidence intervals of every proportion.
+
+    Each resample draws the signature genes the fit used with replacement
+    (the same draw for every sample), refits all samples with one batched
+    NNLS call and converts the coefficients to proportions exactly as the
+    result did (same mode, same mRNA scaling).  The interval is the
+    ``(1 - level) / 2`` and ``(1 + level) / 2`` quantiles of the resampled
+    proportions.  It reflects how much the estimate depends on which genes
+    happen to describe each cell type; it does not cover a wrong signature.
+
+    Parameters
+    ----------
+    result
+        The deconvolution to assess.
+    signature
+        The signature it was computed with (for the mRNA-content factors).
+    n_resamples
+        Number of bootstrap resamples (default 200).
+    level
+        Confidence level, between 0 and 1 (default 0.95).
+    seed
+        Seed of the random generator; the same seed gives the same intervals.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Tidy table, one row per sample and cell type (``other`` included in
+        absolute mode), in the order of ``result.proportions``: ``sample``,
+        ``cell_type``, ``estimate`` (the reported proportion), ``lower``,
+        ``upper`` (unitless fractions; NaN for samples without a fit).
+
+    Raises
+    ------
+    InputError
+        If ``n_resamples`` is not a positive whole number or ``level`` is not
+        strictly between 0 and 1.
+    """
+    n_resamples = _check_count(n_resamples, what="bootstrap resamples", minimum=1)
+    if not 0.0 < float(level) < 1.0:
+        raise InputError(f"The confidence level must be between 0 and 1 (e.g. 0.95); got {level}.")
+    sig = _as_signature(signature, result)
+    Sw, Yw, nan_mask, _ = _fit_arrays(result)
+    g, n = Sw.shape[0], Yw.shape[1]
+    rng = np.random.default_rng([int(seed), _BOOTSTRAP_STREAM])
+    draws_idx = rng.integers(0, g, size=(n_resamples, g))
+    columns = list(result.proportions.columns)
+    probs = [(1.0 - level) / 2.0, (1.0 + level) / 2.0]
+    lower = np.full((len(columns), n), np.nan)
+    upper = np.full((len(columns), n), np.nan)
+    for start in range(0, n, _CHUNK):
+        cols = slice(start, min(start + _CHUNK, n))
+        draws = np.empty((n_resamples, len(columns), cols.stop - cols.start))
+        for b in range(n_resamples):
+            coef = _solve_rows(Sw, Yw[:, cols], nan_mask[:, cols], draws_idx[b])
+            draws[b], _ = coefficients_to_proportions(
+                coef, sig, mode=result.mode, mrna_scaling=result.mrna_scaling
+            )
+        lower[:, cols], upper[:, cols] = _quantiles(draws, probs)
+    failed = result.coefficients.isna().any(axis=1).to_numpy()
+    lower[:, failed] = np.nan
+    upper[:, failed] = np.nan
+    samples = list(result.proportions.index)
+    return pd.DataFrame(
+        {
+            "sample": np.repeat(samples, len(columns)),
+            "cell_type": np.tile(columns, n),
+            "estimate": result.proportions.to_numpy(dtype=float).ravel(),
+            "lower": lower.T.ravel(),
+            "upper": upper.T.ravel(),
+        }
+    )
+
+
+def _column_correlation(A: np.ndarray, B: np.ndarray) -> np.ndarray:
+    """Pearson correlation of matching columns of two (g, m) arrays."""
+    a = A - A.mean(axis=0)
+    b = B - B.mean(axis=0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return (a * b).sum(axis=0) / np.sqrt((a * a).sum(axis=0) * (b * b).sum(axis=0))
+
+
+def permutation_test(
+    result: DeconvResult, *, n_permutations: int = 1000, seed: int = 0
+) -> PermutationTest:
+    """CIBERSORT-style p-value of each sample's fit.
+
+    The null distribution is computed once per run: ``n_permutations``
+    random mixtures are drawn from the data itself (each takes, without
+    replacement, as many values as there are genes used from the pooled
+    observed values of every sample on those genes, so it has the data's
+    expression levels but no cell-type structure), fitted like the samples,
+    and scored by the Pearson correlation of observed versus fitted
+    expression, the ``pearson_r`` of ``result.fit``.  A sample's p-value is
+    ``(1 + number of random mixtures fitting at least as well) / (1 + N)``:
+    small means the signature describes the sample better than it describes
+    random expression; about uniform for samples the signature does not
+    describe at all.  The smallest possible value is ``1 / (1 + N)``.
+
+    Parameters
+    ----------
+    result
+        The deconvolution to assess.
+    n_permutations
+        Number of random mixtures N (default 1000).
+    seed
+        Seed of the random generator.
+
+    Returns
+    -------
+    PermutationTest
+    """
+    n_permutations = _check_count(n_permutations, what="permutations", minimum=1)
+    Sw, _, nan_mask, weights = _fit_arrays(result)
+    S = result.signature_matrix.to_numpy(dtype=np.float64)
+    Y = result.observed.to_numpy(dtype=np.float64)
+    pool = Y[~nan_mask]
+    g = S.shape[0]
+    rng = np.random.default_rng([int(seed), _PERMUTATION_STREAM])
+    null = np.empty(n_permutations)
+    for start in range(0, n_permutations, _CHUNK):
+        m = min(_CHUNK, n_permutations - start)
+        mixtures = np.stack(
+            [rng.choice(pool, size=g, replace=pool.size < g) for _ in range(m)], axis=1
+        )
+        fitted = S @ nnls(Sw, mixtures * weights[:, None])
+        null[start : start + m] = _column_correlation(mixtures, fitted)
+    observed_r = result.fit["pearson_r"].to_numpy(dtype=float)
+    # NaN correlations (all-zero fits) never count as fitting "at least as well".
+    null_sorted = np.sort(np.where(np.isnan(null), -np.inf, null))
+    at_least = n_permutations - np.searchsorted(null_sorted, observed_r, side="left")
+    p = (1.0 + at_least) / (1.0 + n_permutations)
+    p = np.where(np.isnan(observed_r), np.nan, p)
+    return PermutationTest(
+        p_values=pd.Series(p, index=result.fit.index.copy(), name="p_value"),
+        null_correlations=null,
+        n_permutations=n_permutations,
+        seed=int(seed),
+    )
+
+
+def _log_ratios(observed: np.ndarray, predicted: np.ndarray) -> np.ndarray:
+    """log2 of (observed + c) / (predicted + c); negative predictions count as 0."""
+    with np.errstate(invalid="ignore"):
+        return np.log2((observed + PSEUDOCOUNT) / (np.maximum(predicted, 0.0) + PSEUDOCOUNT))
+
+
+def _robust_spread(ratios: np.ndarray) -> np.ndarray:
+    """Per-column 1.4826 × MAD of (g, n) log ratios, floored; NaN for empty columns."""
+    spread = np.full(ratios.shape[1], np.nan)
+    ok = ~np.isnan(ratios).all(axis=0)
+    if ok.any():
+        r = ratios[:, ok]
+        centre = np.nanmedian(r, axis=0)
+        spread[ok] = _MAD_TO_SD * np.nanmedian(np.abs(r - centre), axis=0)
+    return np.maximum(spread, _MIN_SPREAD)
+
+
+def standardised_residuals(result: DeconvResult) -> pd.DataFrame:
+    """Residuals on a common scale, per gene and sample.
+
+    ``z = log2((observed + 1) / (fitted + 1)) / spread``, where the spread is
+    the sample's robust standard deviation of those log ratios over the genes
+    used (1.4826 × median absolute deviation, at least 0.1).  Expression noise
+    is roughly multiplicative, so log ratios put a 2-fold miss on the same
+    footing for a rarely and a highly expressed gene; dividing by the sample's
+    own spread makes ``|z| >= 3`` mean "unusual for this sample".
+
+    Parameters
+    ----------
+    result
+        The deconvolution to assess.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Genes used × samples, unitless (NaN where a sample had no value).
+    """
+    ratios = _log_ratios(result.observed.to_numpy(float), result.fitted.to_numpy(float))
+    z = ratios / _robust_spread(ratios)
+    return pd.DataFrame(z, index=result.observed.index.copy(), columns=result.observed.columns)
+
+
+def flag_genes(
+    result: DeconvResult,
+    *,
+    threshold: float = _GENE_Z,
+    min_samples: int = _MIN_SAMPLES_FOR_GENE_FLAGS,
+) -> pd.DataFrame:
+    """Genes the signature misdescribes in these data.
+
+    A gene is flagged when its median standardised residual over the samples
+    is at least ``threshold`` in absolute value: it is consistently higher (or
+    lower) than the signature predicts, whatever the mixture, so the
+    reference profile does not fit this dataset (another cell state, another
+    cell type expressing it, a platform or annotation effect).
+
+    Parameters
+    ----------
+    result
+        The deconvolution to assess.
+    threshold
+        Median standardised residual that flags a gene (default 3).
+    min_samples
+        No gene is flagged with fewer samples than this (default 3): one
+        sample cannot tell a gene from a sample effect.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per flagged gene, largest first: ``gene``, ``cell_type`` (the
+        cell type the gene marks, i.e. expresses most), ``direction``
+        (``higher``/``lower``), ``median_z``, ``fold`` (median observed /
+        fitted, linear), ``samples_extreme`` (samples with ``|z| >= threshold``
+        in that direction), ``reason`` (a sentence).
+    """
+    columns = ["gene", "cell_type", "direction", "median_z", "fold", "samples_extreme", "reason"]
+    z = standardised_residuals(result)
+    valid = ~z.isna().all(axis=0)
+    z = z.loc[:, valid]
+    if z.shape[1] < min_samples or z.shape[0] == 0:
+        return pd.DataFrame(columns=columns)
+    values = z.to_numpy()
+    has = ~np.isnan(values).all(axis=1)
+    median_z = np.full(values.shape[0], np.nan)
+    median_z[has] = np.nanmedian(values[has], axis=1)
+    ratios = _log_ratios(result.observed.to_numpy(float), result.fitted.to_numpy(float))[:, valid]
+    median_lr = np.full(values.shape[0], np.nan)
+    median_lr[has] = np.nanmedian(ratios[has], axis=1)
+    marks = marker_genes(result.signature_matrix)
+    rows = []
+    for i in np.flatnonzero(np.abs(np.nan_to_num(median_z)) >= threshold):
+        gene = str(z.index[i])
+        higher = median_z[i] > 0
+        extreme = int(np.sum(values[i] >= threshold if higher else values[i] <= -threshold))
+        fold = float(2.0 ** median_lr[i])
+        cell_type = str(marks[gene])
+        if higher:
+            reason = (
+                f"{gene} ({cell_type} marker) is {fold:.1f}x what the signature predicts "
+                f"(median over {z.shape[1]} samples; extreme in {extreme}): cells in these "
+                "samples express more of it than the reference profiles (another cell state, or "
+                "cells the signature lacks), which can inflate the estimates of the cell types "
+                "that express it."
+            )
+        else:
+            reason = (
+                f"{gene} ({cell_type} marker) is only {fold:.2f}x what the signature predicts "
+                f"(median over {z.shape[1]} samples; extreme in {extreme}): the cells here "
+                "express less of it than the reference, or it is poorly measured on this platform."
+            )
+        rows.append(
+            [gene, cell_type, "higher" if higher else "lower", median_z[i], fold, extreme, reason]
+        )
+    table = pd.DataFrame(rows, columns=columns)
+    order = np.argsort(-np.abs(table["median_z"].to_numpy(dtype=float)), kind="stable")
+    return table.iloc[order].reset_index(drop=True)
+
+
+def flag_samples(
+    result: DeconvResult,
+    *,
+    p_values: pd.Series | None = None,
+    min_correlation: float = _MIN_CORRELATION,
+    alpha: float = _ALPHA,
+) -> pd.DataFrame:
+    """Samples whose fit is poor, each with a reason.
+
+    Three checks: the fit correlation (``pearson_r``) is below
+    ``min_correlation``; the sample's residual spread (see
+    :func:`standardised_residuals`) is more than twice the cohort's median and
+    far out of the cohort's range (median + 5 × MAD; needs 5 samples); the
+    permutation p-value is above ``alpha`` (when given).
+
+    Parameters
+    ----------
+    result
+        The deconvolution to assess.
+    p_values
+        Permutation p-values (index = samples), or None.
+    min_correlation
+        Fit correlation below which a fit is poor (default 0.6).
+    alpha
+        p-value above which a fit is no better than random (default 0.05).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per finding: ``sample``, ``code`` (``poor_fit``,
+        ``outlier_fit`` or ``fit_not_significant``), ``reason``.
+    """
+    rows = []
+    fit = result.fit
+    for sample, r in fit["pearson_r"].items():
+        if not np.isnan(r) and r < min_correlation:
+            rows.append(
+                [
+                    str(sample),
+                    "poor_fit",
+                    f"Sample {sample}: the signature explains its expression poorly (fit "
+                    f"correlation {r:.2f}, below {min_correlation:g}); its cells may be mostly of "
+                    "types the signature lacks, or the data may not match the signature's "
+                    "platform. Read its proportions with caution.",
+                ]
+            )
+    ratios = _log_ratios(result.observed.to_numpy(float), result.fitted.to_numpy(float))
+    spread = pd.Series(_robust_spread(ratios), index=result.observed.columns)
+    spread = spread[~result.coefficients.isna().any(axis=1).reindex(spread.index).to_numpy()]
+    if spread.size >= _MIN_SAMPLES_FOR_OUTLIERS:
+        centre = float(spread.median())
+        mad = _MAD_TO_SD * float((spread - centre).abs().median())
+        limit = max(_OUTLIER_SPREAD_RATIO * centre, centre + 5 * mad)
+        for sample, value in spread.items():
+            if value > limit:
+                rows.append(
+                    [
+                        str(sample),
+                        "outlier_fit",
+                        f"Sample {sample}: its genes miss the fit by {value / centre:.1f}x the "
+                        "cohort's typical amount; it differs from the other samples (another "
+                        "tissue, a failed library, a sample swap?).",
+                    ]
+                )
+    if p_values is not None:
+        for sample, p in p_values.reindex(fit.index).items():
+            if not np.isnan(p) and p > alpha:
+                rows.append(
+                    [
+                        str(sample),
+                        "fit_not_significant",
+                        f"Sample {sample}: random mixtures drawn from the data fit the signature "
+                        f"as well as this sample does (permutation p = {p:.3g} > {alpha:g}); its "
+                        "proportions may be meaningless.",
+                    ]
+                )
+    return pd.DataFrame(rows, columns=["sample", "code", "reason"])
+
+
+def signature_identifiability(
+    signature: pd.DataFrame,
+    *,
+    weights: pd.Series | None = None,
+    max_cosine: float = _MAX_COSINE,
+) -> Identifiability:
+    """Condition number and pairwise similarity of a signature's cell types.
+
+    Call it with a whole signature (the numbers then equal
+    :func:`deconv_core.signatures.condition_number` and
+    :func:`~deconv_core.signatures.collinear_pairs`), or with the rows of the
+    genes found in the user's data and the fit's gene weights
+    (``result.signature_matrix``, ``result.gene_weights``) to see what the fit
+    can tell apart on those data.
+
+    Parameters
+    ----------
+    signature
+        Genes × cell types, linear.
+    weights
+        Per-gene weights of the fit (index = genes); each gene's row is
+        multiplied by its weight.  None: no weights.
+    max_cosine
+        Cosine at or above which a pair is reported as collinear (default
+        0.85).
+
+    Returns
+    -------
+    Identifiability
+
+    Raises
+    ------
+    InputError
+        If the signature has fewer than 2 cell types or fewer genes than
+        cell types, or weights are missing for some genes.
+    """
+    n_genes, k = signature.shape
+    if k < 2 or n_genes < k:
+        raise InputError(
+            f"Identifiability needs at least 2 cell types and as many genes as cell types; "
+            f"got {n_genes} genes x {k} cell types."
+        )
+    A = signature.to_numpy(dtype=np.float64)
+    if weights is not None:
+        aligned = weights.reindex(signature.index)
+        if aligned.isna().any():
+            missing = [str(g) for g in aligned.index[aligned.isna()][:5]]
+            raise InputError(
+                f"No weight given for {int(aligned.isna().sum())} signature gene(s) "
+                f"({', '.join(missing)}); pass weights for every gene or none."
+            )
+        A = A * aligned.to_numpy(dtype=float)[:, None]
+    norms = np.linalg.norm(A, axis=0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        cosine = (A.T @ A) / np.outer(norms, norms)
+        correlation = np.atleast_2d(np.corrcoef(A, rowvar=False))
+    singular = np.linalg.svd(A, compute_uv=False)
+    condition = float(singular[0] / singular[-1]) if singular[-1] > 0 else float("inf")
+    names = [str(c) for c in signature.columns]
+    a, b = np.triu_indices(k, 1)
+    pairs = pd.DataFrame(
+        {
+            "cell_type_a": [names[i] for i in a],
+            "cell_type_b": [names[j] for j in b],
+            "correlation": correlation[a, b],
+            "cosine": cosine[a, b],
+        }
+    )
+    pairs["collinear"] = pairs["cosine"].to_numpy() >= max_cosine
+    pairs = pairs.sort_values("cosine", ascending=False, kind="stable").reset_index(drop=True)
+    return Identifiability(condition_number=condition, pairs=pairs, n_genes=int(n_genes))
+
+
+def _full_weights(matrix: pd.DataFrame, result: DeconvResult) -> pd.Series:
+    """Weights the fit would give the whole signature (same weighting as the result)."""
+    weighting = "none" if np.allclose(result.gene_weights.to_numpy(), 1.0) else "sqrt"
+    values = gene_weights(matrix.to_numpy(dtype=np.float64), weighting=weighting)
+    return pd.Series(values, index=matrix.index)
+
+
+def _identifiability_warnings(
+    result: DeconvResult, signature: Signature | pd.DataFrame | None
+) -> list[DeconvWarning]:
+    found = signature_identifiability(result.signature_matrix, weights=result.gene_weights)
+    warnings = []
+    n = found.n_genes
+    for row in found.pairs[found.pairs["collinear"]].itertuples(index=False):
+        warnings.append(
+            DeconvWarning(
+                "warning",
+                "collinear_cell_types",
+                f"{row.cell_type_a} and {row.cell_type_b} have nearly the same profile on the "
+                f"{n} signature genes found (cosine {row.cosine:.2f}, correlation "
+                f"{row.correlation:.2f}): the data cannot reliably tell them apart; read their "
+                "sum rather than each one.",
+            )
+        )
+    if found.condition_number > _MAX_CONDITION:
+        full_text = ""
+        if signature is not None:
+            matrix = signature if isinstance(signature, pd.DataFrame) else signature.matrix
+            if matrix.shape[0] > n:
+                full = signature_identifiability(matrix, weights=_full_weights(matrix, result))
+                full_text = (
+                    f" (the whole signature: {full.condition_number:.0f}; the missing genes "
+                    "make it worse)"
+                    if full.condition_number < found.condition_number / 2
+                    else ""
+                )
+        warnings.append(
+            DeconvWarning(
+                "warning",
+                "ill_conditioned",
+                f"The signature restricted to the {n} genes found has condition number "
+                f"{found.condition_number:.0f}{full_text}: small changes in the data move the "
+                "estimates a lot; check the confidence intervals (--bootstrap).",
+            )
+        )
+    return warnings
+
+
+def qc_warnings(
+    result: DeconvResult,
+    *,
+    signature: Signature | pd.DataFrame | None = None,
+    p_values: pd.Series | None = None,
+) -> tuple[DeconvWarning, ...]:
+    """Residual, fit and identifiability findings as warning records.
+
+    Parameters
+    ----------
+    result
+        The deconvolution to assess.
+    signature
+        The whole signature, to say whether missing genes hurt
+        identifiability (optional).
+    p_values
+        Permutation p-values (index = samples), or None.
+
+    Returns
+    -------
+    tuple of DeconvWarning
+        Identifiability (``collinear_cell_types``, ``ill_conditioned``), poor
+        samples (``poor_fit``, ``outlier_fit``, ``fit_not_significant``) and
+        misdescribed genes (``residual_gene``, severity ``info``), in that
+        order.
+    """
+    warnings = _identifiability_warnings(result, signature)
+    for row in flag_samples(result, p_values=p_values).itertuples(index=False):
+        warnings.append(DeconvWarning("warning", row.code, row.reason, row.sample))
+    for row in flag_genes(result).itertuples(index=False):
+        warnings.append(DeconvWarning("info", "residual_gene", row.reason))
+    return tuple(warnings)
