@@ -108,6 +108,8 @@ class DeconvResult:
     gene_weights
         Weight of each used gene in the least-squares fit (index = genes
         used); the fit minimises ``sum_g (w_g (y_g - s_g · x))**2``.
+    weighting
+        The weighting that produced them (see :data:`WEIGHTINGS`).
     warnings
         Everything worth knowing about this run, as data.
     """
@@ -127,6 +129,7 @@ class DeconvResult:
     signature_matrix: pd.DataFrame
     mrna_scaling: bool
     gene_weights: pd.Series
+    weighting: str
     warnings: tuple[DeconvWarning, ...]
 
 
@@ -482,6 +485,7 @@ def deconvolve(
         signature_matrix=sig.loc[used],
         mrna_scaling=mrna_scaling,
         gene_weights=pd.Series(weights, index=genes_index, name="weight"),
+        weighting=weighting,
         warnings=tuple(warnings),
     )
 

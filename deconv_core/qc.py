@@ -633,8 +633,7 @@ def signature_identifiability(
 
 def _full_weights(matrix: pd.DataFrame, result: DeconvResult) -> pd.Series:
     """Weights the fit would give the whole signature (same weighting as the result)."""
-    weighting = "none" if np.allclose(result.gene_weights.to_numpy(), 1.0) else "sqrt"
-    values = gene_weights(matrix.to_numpy(dtype=np.float64), weighting=weighting)
+    values = gene_weights(matrix.to_numpy(dtype=np.float64), weighting=result.weighting)
     return pd.Series(values, index=matrix.index)
 
 
