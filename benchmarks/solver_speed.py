@@ -68,6 +68,7 @@ def svr_seconds(S: np.ndarray, Y: np.ndarray) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--samples", type=int, default=10_000)
+    parser.add_argument("--repeats", type=int, default=3, help="interleaved rounds per regime")
     args = parser.parse_args()
     print(f"NNLS speed, {args.samples} samples, signature 547 genes x 22 cell types")
     print(
@@ -81,24 +82,32 @@ def main() -> None:
         ("dense (Dir 1.0)", 1.0),
     ):
         S, Y = simulate(args.samples, alpha)
-        ours = _best_of(lambda S=S, Y=Y: nnls(S, Y), 3)
-        loop = _best_of(lambda S=S, Y=Y: nnls_loop(S, Y), 1)
-        gemm = _best_of(lambda S=S, Y=Y: S.T @ Y, 5)
+        # Interleave the timings so that a burst of load on this shared machine
+        # hits both solvers alike; keep the best of each.
+        ours, loop, gemm = [], [], []
+        for _ in range(args.repeats):
+            ours.append(_best_of(lambda S=S, Y=Y: nnls(S, Y), 3))
+            loop.append(_best_of(lambda S=S, Y=Y: nnls_loop(S, Y), 1))
+            gemm.append(_best_of(lambda S=S, Y=Y: S.T @ Y, 3))
+        ours_s, loop_s, gemm_s = min(ours), min(loop), min(gemm)
         X, R = nnls(S, Y), nnls_loop(S, Y)
         diff = float((np.abs(X - R).max(axis=0) / np.abs(R).max(axis=0)).max())
-        ratios.append(loop / ours)
+        ratios.append(loop_s / ours_s)
         print(
-            f"{label:<22}{loop:>9.3f}{ours:>9.3f}{loop / ours:>11.1f}{ours / gemm:>12.1f}"
-            f"{diff:>14.1e}{kkt_violation(S, Y, X):>10.1e}"
+            f"{label:<22}{loop_s:>9.3f}{ours_s:>9.3f}{loop_s / ours_s:>11.1f}"
+            f"{ours_s / gemm_s:>12.1f}{diff:>14.1e}{kkt_violation(S, Y, X):>10.1e}"
         )
     S, Y = simulate(100, 0.3)
     svr = svr_seconds(S, Y)
     print(
         f"CIBERSORT-style nu-SVR (3 nu values), 100 samples: {svr:.2f} s "
         f"(~{svr * args.samples / 100:.0f} s per {args.samples}); "
-        f"ours on {args.samples}: {ours:.3f} s"
+        f"ours on {args.samples}: {ours_s:.3f} s"
     )
-    print(f"speed ratio vs scipy loop (median of the three): {float(np.median(ratios)):.1f}x")
+    print(
+        f"speed ratio vs scipy loop: worst regime {min(ratios):.1f}x, "
+        f"median {float(np.median(ratios)):.1f}x (goal: at least 25x)"
+    )
 
 
 if __name__ == "__main__":
