@@ -1,0 +1,1090 @@
+"""Charts of a deconvolution: pure functions from labelled tables to plotly figures.
+
+Computing and drawing are separate (as in scanpy): small helpers build the tidy
+tables a chart shows (:func:`order_samples`, :func:`compare_fractions`,
+:func:`agreement_table`; residuals come from :mod:`deconv_core.qc`), and each ``*_figure``
+function turns tables into a :class:`plotly.graph_objects.Figure`.  The
+functions never read files, never touch global state and never import
+streamlit, so the dashboard, a notebook or a report can call them alike.
+
+This is the only core module that imports plotly.
+
+Text safety
+    plotly.js interprets a subset of HTML in every label (``<b>``, ``<br>``,
+    ``<a href=...>``) and ``%{...}`` in hover templates.  Every name that
+    comes from a user's file (samples, genes, cell types, groups, measured
+    categories) is therefore HTML-escaped with :func:`plain` and passed as
+    data (``customdata``), never spliced into a template; plotly shows the
+    escaped entities as the literal characters.
+
+Size limits
+    Charts stay responsive for 1,000 samples: values are printed in heatmap
+    cells only up to :data:`MAX_TEXT_CELLS` cells, sample names are shown as
+    tick labels only up to :data:`MAX_TICK_LABELS` samples (hover shows them
+    always), and residual heatmaps take at most
+    :data:`MAX_HEATMAP_SAMPLES` samples; the caller chooses which and says so.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.colors import qualitative
+from plotly.subplots import make_subplots
+from scipy import stats
+from scipy.cluster.hierarchy import leaves_list, linkage
+
+from deconv_core.deconvolve import marker_genes
+
+__all__ = [
+    "IMAGE_FORMATS",
+    "MAX_HEATMAP_SAMPLES",
+    "MAX_TEXT_CELLS",
+    "MAX_TICK_LABELS",
+    "OTHER_COLOR",
+    "RESIDUAL_LIMIT",
+    "agreement_table",
+    "cell_type_colors",
+    "compare_fractions",
+    "figure_config",
+    "group_boxplots_figure",
+    "match_categories",
+    "measured_scatter_figure",
+    "observed_vs_fitted_figure",
+    "order_samples",
+    "plain",
+    "proportions_bar_figure",
+    "proportions_heatmap_figure",
+    "residual_heatmap_figure",
+    "signature_heatmap_figure",
+]
+
+#: Heatmaps print their values in the cells only up to this many cells.
+MAX_TEXT_CELLS = 400
+#: Sample names are written under the x axis only up to this many samples.
+MAX_TICK_LABELS = 80
+#: Residual heatmaps show at most this many samples (columns).
+MAX_HEATMAP_SAMPLES = 200
+#: Standardised residuals are drawn clipped to ± this value.
+RESIDUAL_LIMIT = 4.0
+#: Image formats of the modebar's camera button.
+IMAGE_FORMATS = ("png", "svg")
+#: Colour of the ``other`` part (cells the signature does not describe).
+OTHER_COLOR = "#b7b7b7"
+
+_FONT = {"family": "Source Sans Pro, Arial, sans-serif", "size": 13}
+_TEMPLATE = "plotly_white"
+
+
+def plain(text: object) -> str:
+    """Return ``text`` escaped so plotly shows it literally, never as markup.
+
+    Parameters
+    ----------
+    text
+        Any user-provided label (sample, gene, cell-type or group name).
+
+    Returns
+    -------
+    str
+        ``str(text)`` with ``&``, ``<`` and ``>`` replaced by HTML entities.
+    """
+    return html.escape(str(text), quote=False)
+
+
+def _plain_list(values: Sequence[object] | pd.Index) -> list[str]:
+    return [plain(v) for v in values]
+
+
+def cell_type_colors(cell_types: Sequence[str]) -> dict[str, str]:
+    """Assign a fixed colour to each cell type (``other`` is grey).
+
+    Parameters
+    ----------
+    cell_types
+        Cell-type names in display order.
+
+    Returns
+    -------
+    dict
+        Cell type → CSS colour; the same input order gives the same colours
+        in every chart.
+    """
+    names = [str(c) for c in cell_types if str(c) != "other"]
+    # Tableau 10 with its grey swapped for cyan, so no cell type looks like "other".
+    tableau = [c if c.upper() != "#BAB0AC" else "#17BECF" for c in qualitative.T10]
+    palette = tableau if len(names) <= 10 else qualitative.Dark24 + qualitative.Light24
+    colors = {name: palette[i % len(palette)] for i, name in enumerate(names)}
+    if "other" in [str(c) for c in cell_types]:
+        colors["other"] = OTHER_COLOR
+    return colors
+
+
+def figure_config(filename: str, *, image_format: str = "png") -> dict:
+    """Plotly ``config`` for every chart: local image download, nothing sent anywhere.
+
+    Parameters
+    ----------
+    filename
+        File name (without extension) of the modebar's image download.
+    image_format
+        ``"png"`` or ``"svg"`` (see :data:`IMAGE_FORMATS`).
+
+    Returns
+    -------
+    dict
+        For ``st.plotly_chart(config=...)`` and ``Figure.to_html(config=...)``.
+        plotly.js 4 shows a "Share chart" button that uploads the data to
+        Plotly Cloud by default; it is switched off and its server URL
+        emptied, because this tool must not send data off the machine.
+    """
+    if image_format not in IMAGE_FORMATS:
+        raise ValueError(f"image_format must be one of {IMAGE_FORMATS}, got {image_format!r}")
+    safe_name = "".join(c if c.isalnum() or c in "-_" else "_" for c in filename) or "chart"
+    return {
+        "displaylogo": False,
+        "showSendToCloud": False,
+        "showEditInChartStudio": False,
+        "showLink": False,
+        "plotlyServerURL": "",
+        "modeBarButtonsToRemove": ["sendChartToCloud", "lasso2d", "select2d"],
+        "toImageButtonOptions": {"format": image_format, "filename": safe_name, "scale": 2},
+        "responsive": True,
+    }
+
+
+def _layout(
+    fig: go.Figure,
+    *,
+    title: str,
+    subtitle: str,
+    height: int,
+    panel_titles: bool = False,
+    extra_top: int = 0,
+) -> go.Figure:
+    # Room for the title, each subtitle line, subplot titles and top tick labels.
+    lines = subtitle.count("<br>") + 1 if subtitle else 0
+    top = 56 + 17 * lines + (26 if panel_titles else 0) + extra_top
+    fig.update_layout(
+        template=_TEMPLATE,
+        font=_FONT,
+        height=height + top - 90,
+        title={
+            "text": title,
+            "subtitle": {"text": subtitle, "font": {"size": 12, "color": "#555"}},
+            "x": 0,
+            "xref": "container",
+            "xanchor": "left",
+            "pad": {"l": 10},
+            "y": 1 - 14 / (height + top - 90),
+            "yanchor": "top",
+            "yref": "container",
+        },
+        margin={"l": 60, "r": 20, "t": top, "b": 60},
+        hoverlabel={"font": {"size": 12}},
+    )
+    return fig
+
+
+def _wrap(text: str, width: int = 120) -> str:
+    """Break a long sentence into ``<br>``-separated lines (for subtitles)."""
+    words, lines, line = text.split(), [], ""
+    for word in words:
+        if line and len(line) + 1 + len(word) > width:
+            lines.append(line)
+            line = word
+        else:
+            line = f"{line} {word}".strip()
+    if line:
+        lines.append(line)
+    return "<br>".join(plain(x) for x in lines)
+
+
+def order_samples(
+    proportions: pd.DataFrame,
+    *,
+    sort_by: str | None = None,
+    groups: pd.Series | None = None,
+) -> list[str]:
+    """Order samples for display: by group, then by one cell type, descending.
+
+    Parameters
+    ----------
+    proportions
+        Samples × cell types, fractions.
+    sort_by
+        Column to sort by (largest first); None keeps the input order.
+    groups
+        Sample → group label; samples without a label go last as
+        ``"(no group)"``.  Groups keep their order of first appearance.
+
+    Returns
+    -------
+    list of str
+        Sample names.
+    """
+    table = pd.DataFrame(index=[str(s) for s in proportions.index])
+    table["position"] = np.arange(len(table))
+    if sort_by is not None:
+        if sort_by not in proportions.columns:
+            raise ValueError(f"Cannot sort by {sort_by!r}: no such cell type in the proportions.")
+        table["key"] = -proportions[sort_by].to_numpy(dtype=float)
+    else:
+        table["key"] = table["position"]
+    keys = ["key", "position"]
+    if groups is not None:
+        labels = _group_labels(table.index, groups)
+        order = {g: i for i, g in enumerate(dict.fromkeys(labels))}
+        table["group"] = [order[g] for g in labels]
+        keys = ["group", *keys]
+    return list(table.sort_values(keys, na_position="last").index)
+
+
+def _group_labels(samples: Sequence[str] | pd.Index, groups: pd.Series) -> list[str]:
+    lookup = {str(k): v for k, v in groups.items()}
+    labels = []
+    for sample in samples:
+        value = lookup.get(str(sample))
+        missing = value is None or (isinstance(value, float) and math.isnan(value))
+        labels.append("(no group)" if missing or pd.isna(value) else str(value))
+    return labels
+
+
+def proportions_bar_figure(
+    proportions: pd.DataFrame,
+    *,
+    meaning: str,
+    groups: pd.Series | None = None,
+    sort_by: str | None = None,
+    group_title: str = "group",
+) -> go.Figure:
+    """Stacked bars of each sample's composition.
+
+    Parameters
+    ----------
+    proportions
+        Samples × cell types (plus ``other`` in absolute mode), fractions in
+        [0, 1]; each row sums to at most 1.
+    meaning
+        Sentence saying what the fractions are (``DeconvResult.meaning``),
+        shown under the title.
+    groups
+        Sample → group label; each group gets its own panel.
+    sort_by
+        Cell type to sort samples by within each group (largest first).
+    group_title
+        Name of the grouping (e.g. the metadata column), for the hover text.
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+        One bar trace per cell type, stacked; hover shows sample, cell type
+        and percentage.
+    """
+    order = order_samples(proportions, sort_by=sort_by, groups=groups)
+    props = proportions.copy()
+    props.index = [str(s) for s in props.index]
+    props = props.loc[order]
+    cell_types = [str(c) for c in props.columns]
+    colors = cell_type_colors(cell_types)
+    labels = _group_labels(order, groups) if groups is not None else ["all"] * len(order)
+    panels = list(dict.fromkeys(labels))
+    counts = [labels.count(p) for p in panels]
+    fig = make_subplots(
+        rows=1,
+        cols=len(panels),
+        shared_yaxes=True,
+        column_widths=[max(c, 1) for c in counts],
+        horizontal_spacing=0.01 if len(panels) > 1 else 0.0,
+        subplot_titles=[f"{plain(p)} (n={c})" for p, c in zip(panels, counts, strict=True)]
+        if groups is not None
+        else None,
+    )
+    labels_arr = np.asarray(labels, dtype=object)
+    for col, panel in enumerate(panels, start=1):
+        members = [s for s, g in zip(order, labels_arr, strict=True) if g == panel]
+        x = _plain_list(members)
+        for cell_type in cell_types:
+            values = props.loc[members, cell_type].to_numpy(dtype=float)
+            custom = np.column_stack([x, [plain(cell_type)] * len(x), [plain(panel)] * len(x)])
+            fig.add_trace(
+                go.Bar(
+                    x=x,
+                    y=values,
+                    name=plain(cell_type),
+                    legendgroup=plain(cell_type),
+                    showlegend=col == 1,
+                    marker={"color": colors[cell_type], "line": {"width": 0}},
+                    customdata=custom,
+                    hovertemplate=(
+                        "<b>%{customdata[0]}</b><br>%{customdata[1]}: %{y:.1%}"
+                        + (
+                            f"<br>{plain(group_title)}: %{{customdata[2]}}"
+                            if groups is not None
+                            else ""
+                        )
+                        + "<extra></extra>"
+                    ),
+                ),
+                row=1,
+                col=col,
+            )
+    n = len(order)
+    show_ticks = n <= MAX_TICK_LABELS
+    fig.update_xaxes(type="category", showticklabels=show_ticks, tickangle=-60 if n > 12 else 0)
+    fig.update_yaxes(tickformat=".0%", range=[0, 1.0001], showgrid=True)
+    fig.update_yaxes(title_text="fraction", row=1, col=1)
+    fig.update_layout(
+        barmode="stack", bargap=0.12 if n < 200 else 0.0, legend={"traceorder": "normal"}
+    )
+    note = "" if show_ticks else f" Sample names hidden for {n} samples; hover for names."
+    sort_note = f" Sorted by {sort_by}." if sort_by else ""
+    return _layout(
+        fig,
+        title="Cell-type composition per sample",
+        subtitle=_wrap(meaning + sort_note + note),
+        height=520 if show_ticks else 460,
+        panel_titles=groups is not None,
+    )
+
+
+def proportions_heatmap_figure(
+    proportions: pd.DataFrame, *, meaning: str, order: Sequence[str] | None = None
+) -> go.Figure:
+    """Heatmap of proportions: cell types (rows) × samples (columns).
+
+    Parameters
+    ----------
+    proportions
+        Samples × cell types, fractions in [0, 1].
+    meaning
+        Sentence saying what the fractions are, shown under the title.
+    order
+        Sample order for the columns (default: input order).
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+        Values are printed in the cells only when there are at most
+        :data:`MAX_TEXT_CELLS` cells.
+    """
+    props = proportions.copy()
+    props.index = [str(s) for s in props.index]
+    if order is not None:
+        props = props.loc[[str(s) for s in order]]
+    samples = list(props.index)
+    cell_types = [str(c) for c in props.columns]
+    z = props.to_numpy(dtype=float).T
+    x, y = _plain_list(samples), _plain_list(cell_types)
+    custom = np.dstack(np.meshgrid(x, y))
+    with_text = z.size <= MAX_TEXT_CELLS
+    fig = go.Figure(
+        go.Heatmap(
+            z=z,
+            x=x,
+            y=y,
+            customdata=custom,
+            colorscale="YlGnBu",
+            zmin=0,
+            zmax=max(float(np.nanmax(z)) if np.isfinite(z).any() else 1.0, 1e-9),
+            colorbar={"title": {"text": "fraction"}, "tickformat": ".0%"},
+            texttemplate="%{z:.0%}" if with_text else None,
+            textfont={"size": 10},
+            hovertemplate="<b>%{customdata[0]}</b><br>%{customdata[1]}: %{z:.1%}<extra></extra>",
+            xgap=1 if len(samples) <= 100 else 0,
+            ygap=1,
+        )
+    )
+    n = len(samples)
+    show_ticks = n <= MAX_TICK_LABELS
+    fig.update_xaxes(type="category", showticklabels=show_ticks, tickangle=-60 if n > 12 else 0)
+    fig.update_yaxes(type="category", autorange="reversed")
+    notes = []
+    if not with_text:
+        notes.append("values shown on hover")
+    if not show_ticks:
+        notes.append(f"sample names hidden for {n} samples")
+    note = f" ({'; '.join(notes)})" if notes else ""
+    return _layout(
+        fig,
+        title="Proportions heatmap",
+        subtitle=_wrap(meaning) + note,
+        height=max(320, 28 * len(cell_types) + 200),
+    )
+
+
+def group_boxplots_figure(
+    proportions: pd.DataFrame, groups: pd.Series, *, meaning: str, group_title: str = "group"
+) -> go.Figure:
+    """Box plots of each cell type's fraction by group, one panel per cell type.
+
+    Parameters
+    ----------
+    proportions
+        Samples × cell types, fractions in [0, 1].
+    groups
+        Sample → group label (samples without one are shown as
+        ``"(no group)"``).
+    meaning
+        Sentence saying what the fractions are, shown under the title.
+    group_title
+        Name of the grouping, shown in the subtitle and hover.
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+        Every sample is drawn as a point when there are at most 300.
+    """
+    props = proportions.copy()
+    props.index = [str(s) for s in props.index]
+    labels = _group_labels(props.index, groups)
+    panels = list(dict.fromkeys(labels))
+    cell_types = [str(c) for c in props.columns]
+    ncols = min(5, len(cell_types))
+    nrows = math.ceil(len(cell_types) / ncols)
+    fig = make_subplots(
+        rows=nrows,
+        cols=ncols,
+        subplot_titles=_plain_list(cell_types),
+        vertical_spacing=min(0.12, 0.5 / max(nrows, 1)),
+        horizontal_spacing=0.04,
+    )
+    palette = qualitative.Set2 + qualitative.Pastel1
+    colors = {g: palette[i % len(palette)] for i, g in enumerate(panels)}
+    show_points = len(props) <= 300
+    labels_arr = np.asarray(labels, dtype=object)
+    for i, cell_type in enumerate(cell_types):
+        row, col = divmod(i, ncols)
+        for group in panels:
+            mask = labels_arr == group
+            samples = _plain_list(props.index[mask])
+            fig.add_trace(
+                go.Box(
+                    y=props.loc[mask, cell_type].to_numpy(dtype=float),
+                    x=[plain(group)] * int(mask.sum()),
+                    name=plain(group),
+                    legendgroup=plain(group),
+                    showlegend=i == 0,
+                    marker={"color": colors[group], "size": 5},
+                    boxpoints="all" if show_points else "outliers",
+                    jitter=0.4,
+                    pointpos=0,
+                    customdata=np.column_stack([samples, [plain(group)] * len(samples)])
+                    if samples
+                    else None,
+                    hovertemplate="<b>%{customdata[0]}</b><br>%{customdata[1]}: %{y:.1%}"
+                    "<extra></extra>",
+                ),
+                row=row + 1,
+                col=col + 1,
+            )
+    fig.update_xaxes(type="category", showticklabels=False)
+    fig.update_yaxes(tickformat=".0%", rangemode="tozero")
+    fig.update_annotations(font={"size": 12})
+    return _layout(
+        fig,
+        title=f"Fractions by {plain(group_title)}",
+        subtitle=_wrap(meaning),
+        height=150 + 230 * nrows,
+        panel_titles=True,
+    )
+
+
+def signature_heatmap_figure(
+    matrix: pd.DataFrame, *, found: Sequence[str] | None = None, title: str = "Signature"
+) -> go.Figure:
+    """Heatmap of a signature: genes (rows, grouped by the cell type they mark) × cell types.
+
+    Parameters
+    ----------
+    matrix
+        Genes × cell types, linear expression (e.g. TPM).
+    found
+        Signature genes present in the user's expression data; when given, a
+        narrow strip left of the heatmap shows which genes the data covers.
+    title
+        Chart title (e.g. the signature's name).
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+        Colour is each gene's expression relative to its highest cell type
+        (0–1, so the marker blocks stand out whatever the gene's level); hover
+        shows the linear value.
+    """
+    marks = marker_genes(matrix)
+    cell_types = [str(c) for c in matrix.columns]
+    rank = {c: i for i, c in enumerate(cell_types)}
+    values = matrix.to_numpy(dtype=float)
+    # Within a cell type's block, the most specific genes first.
+    specificity = values.max(axis=1) / np.maximum(values.sum(axis=1), 1e-12)
+    table = pd.DataFrame(
+        {"rank": [rank[str(m)] for m in marks], "spec": -specificity}, index=matrix.index
+    )
+    genes = list(table.sort_values(["rank", "spec"]).index)
+    sub = matrix.loc[genes]
+    linear = sub.to_numpy(dtype=float)
+    z = linear / np.maximum(linear.max(axis=1, keepdims=True), 1e-12)
+    y = _plain_list(genes)
+    x = _plain_list(cell_types)
+    custom = np.dstack(
+        [
+            np.tile(np.asarray(y, dtype=object)[:, None], (1, len(x))),
+            np.tile(x, (len(y), 1)),
+            linear,
+        ]
+    )
+    n = len(genes)
+    strip = found is not None
+    fig = make_subplots(
+        rows=1,
+        cols=2 if strip else 1,
+        shared_yaxes=True,
+        column_widths=[0.06, 0.94] if strip else [1.0],
+        horizontal_spacing=0.005,
+    )
+    if strip:
+        found_set = {str(g).upper() for g in found}
+        present = np.array([[1.0 if str(g).upper() in found_set else 0.0] for g in genes])
+        fig.add_trace(
+            go.Heatmap(
+                z=present,
+                x=["in data"],
+                y=y,
+                colorscale=[[0, "#e4572e"], [1, "#3fa34d"]],
+                zmin=0,
+                zmax=1,
+                showscale=False,
+                customdata=np.asarray([[g] for g in y], dtype=object),
+                text=[["found" if p[0] else "missing"] for p in present],
+                hovertemplate="<b>%{customdata}</b>: %{text} in your data<extra></extra>",
+            ),
+            row=1,
+            col=1,
+        )
+    fig.add_trace(
+        go.Heatmap(
+            z=z,
+            x=x,
+            y=y,
+            customdata=custom,
+            colorscale="Viridis",
+            zmin=0,
+            zmax=1,
+            colorbar={"title": {"text": "of gene's<br>maximum"}, "tickformat": ".0%"},
+            hovertemplate="<b>%{customdata[0]}</b> in %{customdata[1]}: %{customdata[2]:.4g}"
+            " (%{z:.0%} of its maximum)<extra></extra>",
+        ),
+        row=1,
+        col=2 if strip else 1,
+    )
+    fig.update_xaxes(type="category", tickangle=-45, side="top")
+    fig.update_yaxes(type="category", autorange="reversed", showticklabels=False)
+    # Every gene named (plotly would thin the labels otherwise).
+    fig.update_yaxes(
+        showticklabels=n <= 250, tickfont={"size": 8}, tickmode="linear", dtick=1, row=1, col=1
+    )
+    subtitle = (
+        f"{n} genes × {len(cell_types)} cell types, each gene scaled to its highest cell type; "
+        "genes grouped by the cell type they mark."
+    )
+    if strip:
+        n_found = int(present.sum())
+        subtitle += (
+            f" Left strip: {n_found} of {n} genes found in your data (green) or missing (red)."
+        )
+    if n > 250:
+        subtitle += " Gene names on hover."
+    return _layout(
+        fig,
+        title=plain(title),
+        subtitle=_wrap(subtitle),
+        height=int(min(1800, max(450, 9 * n + 160))),
+        extra_top=110,
+    )
+
+
+def _cluster_order(values: np.ndarray) -> np.ndarray:
+    """Leaf order of average-linkage clustering of the rows (NaN read as 0)."""
+    if values.shape[0] < 3:
+        return np.arange(values.shape[0])
+    return leaves_list(linkage(np.nan_to_num(values), method="average", metric="euclidean"))
+
+
+def residual_heatmap_figure(
+    z: pd.DataFrame,
+    marks: pd.Series,
+    *,
+    gene_order: str = "cell type",
+    sample_order: str | Sequence[str] = "input",
+    note: str = "",
+) -> go.Figure:
+    """Heatmap of standardised residuals: signature genes × samples.
+
+    Parameters
+    ----------
+    z
+        Genes × samples, standardised residuals
+        (:func:`deconv_core.qc.standardised_residuals`);
+        at most :data:`MAX_HEATMAP_SAMPLES` columns (choose them beforehand).
+    marks
+        Gene → cell type it marks (:func:`deconv_core.deconvolve.marker_genes`).
+    gene_order
+        ``"cell type"`` (blocks of each cell type's genes, each sorted by mean
+        residual) or ``"cluster"`` (hierarchical clustering of the genes).
+    sample_order
+        ``"input"``, ``"cluster"``, or an explicit list of samples.
+    note
+        Extra sentence for the subtitle (e.g. which samples were chosen).
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+        A narrow coloured strip left of the heatmap shows the cell type each
+        gene marks; colours are clipped to ± :data:`RESIDUAL_LIMIT`.
+    """
+    if z.shape[1] > MAX_HEATMAP_SAMPLES:
+        raise ValueError(
+            f"The residual heatmap takes at most {MAX_HEATMAP_SAMPLES} samples, got {z.shape[1]}; "
+            "choose the samples to show first."
+        )
+    table = z.copy()
+    table.index = [str(g) for g in table.index]
+    table.columns = [str(s) for s in table.columns]
+    gene_marks = pd.Series([str(marks.get(g, "")) for g in table.index], index=table.index)
+    cell_types = list(dict.fromkeys(str(m) for m in marks.to_numpy()))
+    cell_types += [c for c in dict.fromkeys(gene_marks) if c not in cell_types]
+    if gene_order == "cluster":
+        genes = list(table.index[_cluster_order(table.to_numpy(dtype=float))])
+    elif gene_order == "cell type":
+        rank = {c: i for i, c in enumerate(cell_types)}
+        keys = pd.DataFrame(
+            {"rank": [rank[m] for m in gene_marks], "mean": -table.mean(axis=1).to_numpy()},
+            index=table.index,
+        )
+        genes = list(keys.sort_values(["rank", "mean"]).index)
+    else:
+        raise ValueError(f"gene_order must be 'cell type' or 'cluster', got {gene_order!r}")
+    if isinstance(sample_order, str):
+        if sample_order == "cluster":
+            samples = list(table.columns[_cluster_order(table.to_numpy(dtype=float).T)])
+        elif sample_order == "input":
+            samples = list(table.columns)
+        else:
+            raise ValueError(
+                f"sample_order must be 'input', 'cluster' or a list, got {sample_order!r}"
+            )
+    else:
+        samples = [str(s) for s in sample_order]
+    table = table.loc[genes, samples]
+    colors = cell_type_colors(cell_types)
+    code = {c: i for i, c in enumerate(cell_types)}
+    strip_z = np.array([[code[gene_marks[g]]] for g in genes], dtype=float)
+    k = max(len(cell_types), 1)
+    # A discrete colour scale: each code gets a flat band of its colour.
+    scale = []
+    for c in cell_types:
+        i = code[c]
+        scale += [[i / k, colors[c]], [(i + 1) / k, colors[c]]]
+    y = _plain_list(genes)
+    x = _plain_list(samples)
+    fig = make_subplots(
+        rows=1, cols=2, shared_yaxes=True, column_widths=[0.025, 0.975], horizontal_spacing=0.004
+    )
+    fig.add_trace(
+        go.Heatmap(
+            z=strip_z + 0.5,
+            x=["marks"],
+            y=y,
+            colorscale=scale,
+            zmin=0,
+            zmax=k,
+            showscale=False,
+            customdata=np.asarray([[g, plain(gene_marks[genes[i]])] for i, g in enumerate(y)])[
+                :, None, :
+            ],
+            hovertemplate="<b>%{customdata[0]}</b> marks %{customdata[1]}<extra></extra>",
+        ),
+        row=1,
+        col=1,
+    )
+    values = table.to_numpy(dtype=float)
+    gene_grid = np.tile(np.asarray(y, dtype=object)[:, None], (1, len(x)))
+    sample_grid = np.tile(np.asarray(x, dtype=object), (len(y), 1))
+    mark_grid = np.tile(
+        np.asarray([plain(gene_marks[g]) for g in genes], dtype=object)[:, None], (1, len(x))
+    )
+    fig.add_trace(
+        go.Heatmap(
+            z=np.clip(values, -RESIDUAL_LIMIT, RESIDUAL_LIMIT),
+            x=x,
+            y=y,
+            customdata=np.dstack([gene_grid, sample_grid, mark_grid, values]),
+            colorscale="RdBu_r",
+            zmid=0,
+            zmin=-RESIDUAL_LIMIT,
+            zmax=RESIDUAL_LIMIT,
+            colorbar={
+                "title": {"text": "std.<br>residual"},
+                "len": 0.4,
+                "y": 1.0,
+                "yanchor": "top",
+                "x": 1.02,
+            },
+            hovertemplate="<b>%{customdata[0]}</b> (marks %{customdata[2]})<br>"
+            "sample %{customdata[1]}<br>standardised residual %{customdata[3]:.2f}<extra></extra>",
+        ),
+        row=1,
+        col=2,
+    )
+    # Legend entries for the strip's colours.
+    for c in cell_types:
+        fig.add_trace(
+            go.Scatter(
+                x=[None],
+                y=[None],
+                mode="markers",
+                marker={"color": colors[c], "size": 10, "symbol": "square"},
+                name=plain(c),
+                showlegend=True,
+                hoverinfo="skip",
+            ),
+            row=1,
+            col=1,
+        )
+    n_genes, n_samples = len(genes), len(samples)
+    fig.update_xaxes(type="category", showticklabels=False, row=1, col=1)
+    fig.update_xaxes(
+        type="category",
+        showticklabels=n_samples <= MAX_TICK_LABELS,
+        tickangle=-60 if n_samples > 12 else 0,
+        row=1,
+        col=2,
+    )
+    fig.update_yaxes(type="category", autorange="reversed", showticklabels=False)
+    fig.update_yaxes(
+        showticklabels=n_genes <= 250,
+        tickfont={"size": 8},
+        tickmode="linear",
+        dtick=1,
+        row=1,
+        col=1,
+    )
+    fig.update_layout(
+        legend={
+            "title": {"text": "gene marks"},
+            "x": 1.02,
+            "xanchor": "left",
+            "y": 0.55,
+            "yanchor": "top",
+            "font": {"size": 11},
+        },
+    )
+    subtitle = (
+        "log2(observed / fitted) of each signature gene (1 TPM added to both), divided by the "
+        "sample's typical miss: red = more expression than the estimated mixture explains, "
+        "blue = less; |value| ≥ 3 is unusual for that sample; colours clipped at "
+        f"±{RESIDUAL_LIMIT:g}."
+    )
+    if note:
+        subtitle += " " + plain(note)
+    return _layout(
+        fig,
+        title="Residuals of the fit (signature genes × samples)",
+        subtitle=_wrap(subtitle, 130),
+        height=int(min(1900, max(520, 9 * n_genes + 240))),
+    )
+
+
+def observed_vs_fitted_figure(
+    observed: pd.Series,
+    fitted: pd.Series,
+    marks: pd.Series,
+    *,
+    sample: str,
+    z: pd.Series | None = None,
+    n_labels: int = 8,
+) -> go.Figure:
+    """Scatter of one sample's observed against fitted expression of the signature genes.
+
+    Parameters
+    ----------
+    observed, fitted
+        Gene → expression of one sample in the fit scale (TPM-like, each
+        sample normalised to 1e6), from ``DeconvResult.observed`` /
+        ``.fitted``.
+    marks
+        Gene → cell type it marks.
+    sample
+        Sample name (for the title).
+    z
+        Gene → standardised residual (:func:`deconv_core.qc.standardised_residuals`);
+        the ``n_labels`` genes with the largest absolute value are labelled.
+    n_labels
+        How many genes to label.
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+        Axes are log10(1 + expression); the dashed diagonal is a perfect fit.
+    """
+    genes = [str(g) for g in observed.index]
+    obs = observed.to_numpy(dtype=float)
+    fit = fitted.reindex(observed.index).to_numpy(dtype=float)
+    ok = np.isfinite(obs) & np.isfinite(fit)
+    gene_marks = [str(marks.get(g, "")) for g in observed.index]
+    colors = cell_type_colors(list(dict.fromkeys(str(m) for m in marks.to_numpy())))
+    fig = go.Figure()
+    lx, ly = np.log10(1 + np.clip(fit, 0, None)), np.log10(1 + np.clip(obs, 0, None))
+    for cell_type in dict.fromkeys(gene_marks):
+        mask = ok & (np.asarray(gene_marks) == cell_type)
+        names = [plain(g) for g, m in zip(genes, mask, strict=True) if m]
+        fig.add_trace(
+            go.Scatter(
+                x=lx[mask],
+                y=ly[mask],
+                mode="markers",
+                name=plain(cell_type),
+                marker={"color": colors.get(cell_type, "#444"), "size": 8, "opacity": 0.85},
+                customdata=np.column_stack(
+                    [names, [plain(cell_type)] * len(names), obs[mask], fit[mask]]
+                )
+                if names
+                else None,
+                hovertemplate="<b>%{customdata[0]}</b> (marks %{customdata[1]})<br>"
+                "observed %{customdata[2]:.4g}<br>fitted %{customdata[3]:.4g}<extra></extra>",
+            )
+        )
+    top = float(np.nanmax(np.concatenate([lx[ok], ly[ok]]))) if ok.any() else 1.0
+    fig.add_trace(
+        go.Scatter(
+            x=[0, top],
+            y=[0, top],
+            mode="lines",
+            line={"dash": "dash", "color": "#555", "width": 1},
+            name="perfect fit",
+            hoverinfo="skip",
+        )
+    )
+    if z is not None and n_labels > 0:
+        zz = z.reindex(observed.index).abs()
+        for gene in zz.dropna().sort_values(ascending=False).index[:n_labels]:
+            i = list(observed.index).index(gene)
+            if ok[i]:
+                fig.add_annotation(
+                    x=lx[i],
+                    y=ly[i],
+                    text=plain(gene),
+                    showarrow=True,
+                    arrowhead=0,
+                    ax=20,
+                    ay=-18,
+                    font={"size": 11},
+                )
+    fig.update_xaxes(title_text="fitted: log10(1 + expression)", rangemode="tozero")
+    fig.update_yaxes(title_text="observed: log10(1 + expression)", rangemode="tozero")
+    return _layout(
+        fig,
+        title=f"Observed vs fitted expression: {plain(sample)}",
+        subtitle="Signature genes of this sample, expression normalised to 1e6 per sample "
+        "(TPM-like). Points on the diagonal are explained by the estimated mixture; labelled "
+        "genes deviate most.",
+        height=560,
+    )
+
+
+def _tokens(name: str) -> frozenset[str]:
+    """Lower-case word tokens of a name, plural 's' dropped ("T.cells.CD8" → {t, cell, cd8})."""
+    words = "".join(c.lower() if c.isalnum() else " " for c in str(name)).split()
+    return frozenset(w[:-1] if len(w) > 3 and w.endswith("s") else w for w in words)
+
+
+def match_categories(
+    categories: Sequence[str],
+    cell_types: Sequence[str],
+    groups: Mapping[str, Sequence[str]] | None = None,
+) -> dict[str, list[str]]:
+    """Propose which cell types make up each measured category.
+
+    A category matches a cell type or one of the signature's ``groups`` when
+    their names have the same words, ignoring case, punctuation, word order
+    and plural "s" ("CD8 T cells" = "T.cells.CD8"); a matching group maps to
+    all its members.
+
+    Parameters
+    ----------
+    categories
+        Names of the measured categories (columns of the measured fractions).
+    cell_types
+        The signature's cell types.
+    groups
+        The signature's coarser groups: group name → member cell types.
+
+    Returns
+    -------
+    dict
+        Category → list of cell types (empty when nothing matched; the user
+        chooses then).
+    """
+    by_tokens: dict[frozenset[str], list[str]] = {}
+    for cell_type in cell_types:
+        by_tokens.setdefault(_tokens(cell_type), [str(cell_type)])
+    for group, members in (groups or {}).items():
+        known = [str(m) for m in members if str(m) in {str(c) for c in cell_types}]
+        if known:
+            by_tokens.setdefault(_tokens(group), known)
+    return {str(c): list(by_tokens.get(_tokens(c), [])) for c in categories}
+
+
+def compare_fractions(
+    proportions: pd.DataFrame,
+    measured: pd.DataFrame,
+    mapping: Mapping[str, Sequence[str]],
+) -> pd.DataFrame:
+    """Pair estimated and measured fractions per sample and category.
+
+    Parameters
+    ----------
+    proportions
+        Samples × cell types, estimated fractions.
+    measured
+        Samples × categories, measured fractions in [0, 1] (e.g. flow
+        cytometry).
+    mapping
+        Category → cell types whose estimates are summed to compare with it;
+        categories mapped to nothing are left out.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Tidy: one row per (sample, category) present in both tables, with
+        columns ``sample``, ``category``, ``estimated``, ``measured``; rows
+        with a missing measurement are dropped.
+    """
+    props = proportions.copy()
+    props.index = [str(s) for s in props.index]
+    meas = measured.copy()
+    meas.index = [str(s) for s in meas.index]
+    samples = [s for s in props.index if s in set(meas.index)]
+    rows = []
+    for category, members in mapping.items():
+        members = [str(m) for m in members if str(m) in props.columns]
+        if not members or category not in meas.columns:
+            continue
+        estimated = props.loc[samples, members].sum(axis=1, min_count=1)
+        values = pd.to_numeric(meas.loc[samples, category], errors="coerce")
+        for sample in samples:
+            if pd.notna(values[sample]) and pd.notna(estimated[sample]):
+                rows.append(
+                    {
+                        "sample": sample,
+                        "category": str(category),
+                        "estimated": float(estimated[sample]),
+                        "measured": float(values[sample]),
+                    }
+                )
+    return pd.DataFrame(rows, columns=["sample", "category", "estimated", "measured"])
+
+
+def agreement_table(pairs: pd.DataFrame) -> pd.DataFrame:
+    """Agreement of estimated with measured fractions, per category.
+
+    Parameters
+    ----------
+    pairs
+        Output of :func:`compare_fractions`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Index ``category``; columns ``n`` (samples), ``pearson_r`` (NaN with
+        fewer than 3 samples or no spread), ``rmse`` (root-mean-square
+        difference, in fraction units) and ``bias`` (mean estimated −
+        measured).
+    """
+    rows = []
+    for category, part in pairs.groupby("category", sort=False):
+        est, meas = part["estimated"].to_numpy(float), part["measured"].to_numpy(float)
+        r = np.nan
+        if len(part) >= 3 and np.ptp(est) > 0 and np.ptp(meas) > 0:
+            r = float(stats.pearsonr(est, meas).statistic)
+        rows.append(
+            {
+                "category": category,
+                "n": len(part),
+                "pearson_r": r,
+                "rmse": float(np.sqrt(np.mean((est - meas) ** 2))),
+                "bias": float(np.mean(est - meas)),
+            }
+        )
+    return pd.DataFrame(rows, columns=["category", "n", "pearson_r", "rmse", "bias"]).set_index(
+        "category"
+    )
+
+
+def measured_scatter_figure(
+    pairs: pd.DataFrame, agreement: pd.DataFrame, *, meaning: str
+) -> go.Figure:
+    """Scatter of estimated against measured fractions, one colour per category.
+
+    Parameters
+    ----------
+    pairs
+        Output of :func:`compare_fractions`.
+    agreement
+        Output of :func:`agreement_table` (its r and RMSE go into the legend).
+    meaning
+        Sentence saying what the estimated fractions are.
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+        The dashed diagonal is perfect agreement.
+    """
+    categories = list(dict.fromkeys(pairs["category"]))
+    colors = cell_type_colors(categories)
+    fig = go.Figure()
+    for category in categories:
+        part = pairs[pairs["category"] == category]
+        row = agreement.loc[category] if category in agreement.index else None
+        r = "n/a" if row is None or pd.isna(row["pearson_r"]) else f"{row['pearson_r']:.2f}"
+        rmse = "n/a" if row is None else f"{row['rmse']:.3f}"
+        fig.add_trace(
+            go.Scatter(
+                x=part["measured"].to_numpy(float),
+                y=part["estimated"].to_numpy(float),
+                mode="markers",
+                name=f"{plain(category)} (r={r}, RMSE={rmse})",
+                marker={"color": colors[category], "size": 9, "opacity": 0.85},
+                customdata=np.column_stack(
+                    [_plain_list(part["sample"]), [plain(category)] * len(part)]
+                ),
+                hovertemplate="<b>%{customdata[0]}</b> · %{customdata[1]}<br>"
+                "measured %{x:.1%}<br>estimated %{y:.1%}<extra></extra>",
+            )
+        )
+    top = float(np.nanmax(pairs[["estimated", "measured"]].to_numpy(float))) if len(pairs) else 1.0
+    top = min(1.0, top * 1.05) if top > 0 else 1.0
+    fig.add_trace(
+        go.Scatter(
+            x=[0, top],
+            y=[0, top],
+            mode="lines",
+            line={"dash": "dash", "color": "#555", "width": 1},
+            name="perfect agreement",
+            hoverinfo="skip",
+        )
+    )
+    fig.update_xaxes(title_text="measured fraction", tickformat=".0%", range=[0, top])
+    fig.update_yaxes(title_text="estimated fraction", tickformat=".0%", range=[0, top])
+    return _layout(
+        fig,
+        title="Estimated vs measured fractions",
+        subtitle=_wrap(meaning),
+        height=560,
+    )

@@ -1,0 +1,150 @@
+"""Upload: bulk expression, optional sample metadata and measured fractions, input health card."""
+
+import streamlit as st
+
+from deconv_core.scale import SCALES
+from deconv_core.signatures import load_signature
+from deconv_core.validation import warnings_frame
+from ui import health, loaders, state, widgets
+from ui.tables import group_columns, match_samples
+
+widgets.page_setup("Upload")
+st.title("Upload")
+st.markdown(
+    "Bulk expression with genes as rows and samples as columns (the other way round is detected). "
+    "CSV, TSV, TXT, XLSX or GCT, any of them gzipped, up to 200 MB. Linear TPM is best; log "
+    "values and raw counts are detected and converted, with a note."
+)
+
+scale_help = {
+    "auto": "detect (recommended)",
+    "linear": "linear (TPM, FPKM, intensities)",
+    "log2": "log2(x)",
+    "log2p1": "log2(x + 1)",
+    "log10": "log10(x)",
+    "ln": "natural log",
+    "counts": "raw read counts",
+}
+left, right = st.columns([3, 1])
+with right:
+    scale = st.selectbox(
+        "Scale of the values",
+        SCALES,
+        index=SCALES.index(loaders.expression_scale()),
+        format_func=lambda s: scale_help.get(s, s),
+        key="upload_scale",
+        help="Leave on 'detect' unless the health card says the scale was guessed wrong; "
+        "applies to the file in the uploader.",
+    )
+with left:
+    file = st.file_uploader(
+        "Bulk expression file",
+        type=loaders.EXPRESSION_TYPES,
+        key=state.uploader_key("upload_expression"),
+    )
+error = loaders.handle_upload("expression", file, scale=scale)
+if error:
+    st.error(widgets.md(error), icon=":material/error:")
+    if state.expression() is not None:
+        st.caption(f"Still using the data loaded before: {widgets.md(state.expression().name)}.")
+
+expression = state.expression()
+if expression is None:
+    widgets.needs(
+        "No expression data yet: upload a file above, or load the demo cohort on the home page.",
+        "home",
+    )
+else:
+    genes, samples = expression.table.shape
+    st.subheader("Input health")
+    st.caption(
+        f"{widgets.md(expression.name)}: {samples:,} samples × {genes:,} genes after reading. "
+        "Traffic lights: good = fine; check = worth a look; problem = fix before trusting "
+        "the results."
+    )
+    sig = state.signature()
+    reference = sig if sig is not None else load_signature("TIL10")
+    widgets.health_card(health.input_health(expression, reference))
+    st.markdown(f"**Coverage of {widgets.md(reference.name)} marker genes per cell type**")
+    if sig is None:
+        st.caption("TIL10 is shown until you choose a signature on the Signature page.")
+    widgets.lights_table(
+        health.coverage_card(expression.table.index, reference),
+        column="light",
+        column_config=widgets.COVERAGE_COLUMNS,
+    )
+    with st.expander("Preview of the data as read"):
+        shown = expression.table.iloc[:20, :12]
+        st.dataframe(shown)
+        st.caption(
+            f"First {shown.shape[0]} genes × {shown.shape[1]} samples of {genes:,} × {samples:,}; "
+            "linear scale after any conversion."
+        )
+    changes = expression.gene_changes
+    if len(changes):
+        with st.expander(f"Gene-id changes ({len(changes):,})"):
+            st.dataframe(changes.head(1000), hide_index=True)
+            if len(changes) > 1000:
+                st.caption(f"First 1,000 of {len(changes):,}; all are in the download's manifest.")
+    if expression.warnings:
+        with st.expander(f"Notes from reading ({len(expression.warnings)})"):
+            st.dataframe(warnings_frame(expression.warnings), hide_index=True)
+
+st.divider()
+st.subheader("Sample metadata (optional)")
+st.caption(
+    "A CSV with the sample id in the first column and columns such as group, diagnosis or "
+    "cellularity; used to group the charts."
+)
+meta_file = st.file_uploader(
+    "Sample metadata", type=loaders.TABLE_TYPES, key=state.uploader_key("upload_metadata")
+)
+meta_error = loaders.handle_upload("metadata", meta_file)
+if meta_error:
+    st.error(widgets.md(meta_error), icon=":material/error:")
+meta = state.metadata()
+if meta is not None:
+    columns = ", ".join(str(c) for c in meta.table.columns)
+    st.markdown(
+        f"**{widgets.md(meta.name)}**: {len(meta.table)} samples; columns {widgets.md(columns)}."
+    )
+    if expression is not None:
+        matched = match_samples(list(expression.table.columns), meta.table)
+        n = expression.table.shape[1]
+        text = f"{len(matched)} of {n} expression samples have metadata."
+        (st.success if len(matched) == n else st.warning)(text)
+        usable = group_columns(meta.table)
+        st.caption(
+            "Columns usable for grouping (2–12 distinct values): "
+            + (widgets.md(", ".join(usable)) if usable else "none")
+        )
+
+st.subheader("Measured fractions (optional)")
+st.caption(
+    "E.g. flow cytometry: sample id in the first column, one column per measured cell population, "
+    "as fractions (0–1) or percentages (0–100). The Results page compares them with the estimates."
+)
+measured_file = st.file_uploader(
+    "Measured fractions", type=loaders.TABLE_TYPES, key=state.uploader_key("upload_measured")
+)
+measured_error = loaders.handle_upload("measured", measured_file)
+if measured_error:
+    st.error(widgets.md(measured_error), icon=":material/error:")
+measured = state.measured()
+if measured is not None:
+    categories = ", ".join(str(c) for c in measured.table.columns)
+    st.markdown(
+        f"**{widgets.md(measured.name)}**: {len(measured.table)} samples; categories "
+        f"{widgets.md(categories)}."
+    )
+    for note in measured.notes:
+        st.caption(widgets.md(note))
+    if expression is not None:
+        matched = match_samples(list(expression.table.columns), measured.table)
+        n = expression.table.shape[1]
+        text = f"{len(matched)} of {n} expression samples have measured fractions."
+        (st.success if len(matched) == n else st.warning)(text)
+
+if expression is not None:
+    st.divider()
+    widgets.next_step("signature")

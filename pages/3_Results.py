@@ -1,0 +1,208 @@
+"""Results: mode, stacked bars, heatmap, box plots by group, table, measured fractions."""
+
+import streamlit as st
+
+from deconv_core.figures import (
+    agreement_table,
+    compare_fractions,
+    group_boxplots_figure,
+    match_categories,
+    measured_scatter_figure,
+    order_samples,
+    proportions_bar_figure,
+    proportions_heatmap_figure,
+)
+from ui import charts, loaders, state, widgets
+from ui.tables import group_columns, match_samples
+
+widgets.page_setup("Results")
+st.title("Results")
+
+expression, sig = state.expression(), state.signature()
+if expression is None:
+    widgets.needs(
+        "No expression data yet: upload a file (or load the demo on the home page) first.",
+        "upload",
+    )
+    st.stop()
+if sig is None:
+    widgets.needs("No signature chosen yet: choose one first.", "signature")
+    st.stop()
+
+modes = {"relative": "Relative", "absolute": "Absolute (with other)"}
+left, right = st.columns([2, 3])
+with left:
+    mode = st.segmented_control(
+        "Mode",
+        list(modes),
+        default=state.mode(),
+        format_func=modes.get,
+        key="results_mode",
+        help="Relative: shares among the signature's cell types (sum to 1). Absolute: shares of "
+        "all cells, with 'other' for cells the signature lacks; needs whole-transcriptome TPM.",
+    )
+    if mode is not None:
+        loaders.refresh(state.set_mode(mode))
+with right:
+    lists = ["none", *sig.excluded_genes]
+    labels = {"none": "keep all signature genes", "default": "default list", "tumor": "tumour list"}
+    current = state.exclude() if state.exclude() in lists else "none"
+    exclude = st.selectbox(
+        "Leave out the signature's noisy genes",
+        lists,
+        index=lists.index(current),
+        format_func=lambda x: labels.get(x, x),
+        key="results_exclude",
+        help="TIL10's default list drops 17 genes quanTIseq found noisy in RNA-seq; the tumour "
+        "list also drops immune genes that tumour cells express.",
+    )
+    if exclude != current:  # a signature without the stored list keeps it for later
+        loaders.refresh(state.set_exclude(exclude))
+
+result, error = loaders.current_result()
+if error:
+    st.error(widgets.md(error), icon=":material/error:")
+    widgets.needs("Check the input health card and the signature coverage.", "upload")
+    st.stop()
+
+st.info(result.meaning, icon=":material/info:")
+warnings = loaders.run_warnings(result)
+serious = [w for w in warnings if w.severity in ("warning", "error")]
+if serious:
+    st.warning(
+        f"{len(serious)} warning(s) about the input or the fit; read them on the QC page.",
+        icon=":material/warning:",
+    )
+    st.page_link(
+        widgets.PAGES["qc"], label="QC: fit, residuals and warnings", icon=":material/fact_check:"
+    )
+
+props = result.proportions
+meta = state.metadata()
+matched_meta = match_samples(list(props.index), meta.table) if meta is not None else None
+group_options = ["(none)"] + (group_columns(matched_meta) if matched_meta is not None else [])
+sort_options = ["(input order)", *[str(c) for c in props.columns]]
+c1, c2 = st.columns(2)
+sort_choice = c1.selectbox("Sort samples by", sort_options, key="results_sort")
+group_choice = c2.selectbox(
+    "Group samples by",
+    group_options,
+    index=1 if len(group_options) > 1 else 0,
+    key="results_group",
+    help="Columns of the sample metadata with 2–12 distinct values."
+    if meta is not None
+    else "Upload sample metadata on the Upload page to group samples.",
+)
+sort_by = None if sort_choice == "(input order)" else sort_choice
+groups = None
+if group_choice != "(none)" and matched_meta is not None:
+    groups = matched_meta[group_choice]
+
+st.subheader("Composition per sample")
+widgets.chart(
+    proportions_bar_figure(
+        props, meaning=result.meaning, groups=groups, sort_by=sort_by, group_title=group_choice
+    ),
+    "composition_bars",
+    key="chart_bars",
+)
+
+st.subheader("Proportions heatmap")
+widgets.chart(
+    proportions_heatmap_figure(
+        props, meaning=result.meaning, order=order_samples(props, sort_by=sort_by, groups=groups)
+    ),
+    "proportions_heatmap",
+    key="chart_heatmap",
+)
+
+if groups is not None:
+    st.subheader(f"Fractions by {widgets.md(group_choice)}")
+    widgets.chart(
+        group_boxplots_figure(props, groups, meaning=result.meaning, group_title=group_choice),
+        "fractions_by_group",
+        key="chart_boxes",
+    )
+elif meta is not None:
+    st.caption("Choose a column under 'Group samples by' to see box plots per group.")
+else:
+    st.caption("Upload sample metadata on the Upload page to compare groups with box plots.")
+
+st.subheader("Table")
+st.caption(widgets.md(result.meaning))
+st.dataframe(
+    props,
+    column_config={
+        str(c): st.column_config.NumberColumn(str(c), format="percent") for c in props.columns
+    },
+)
+
+measured_table = state.measured()
+mapping = None
+matched_measured = None
+if measured_table is not None:
+    st.subheader("Estimated vs measured fractions")
+    matched_measured = match_samples(list(props.index), measured_table.table)
+    if result.mode == "relative":
+        st.caption(
+            "Measured fractions (e.g. flow cytometry) are usually shares of all cells, while "
+            "relative proportions are shares of the signature's cell types only; switch to "
+            "absolute mode to compare like with like."
+        )
+    categories = [str(c) for c in measured_table.table.columns]
+    proposal = state.mapping() or match_categories(categories, sig.cell_types, sig.groups)
+    with st.expander("Which estimated cell types make up each measured category", expanded=False):
+        st.caption(
+            "Proposed from the names and the signature's groups; the estimates of the chosen "
+            "cell types are summed. Leave a category empty to skip it."
+        )
+        mapping = {}
+        for i, category in enumerate(categories):
+            mapping[category] = st.multiselect(
+                widgets.md(category),
+                [str(c) for c in props.columns],
+                default=[c for c in proposal.get(category, []) if c in props.columns],
+                key=f"map_{measured_table.sha256[:10]}_{i}",
+            )
+    state.set_mapping(mapping)
+    pairs = compare_fractions(props, matched_measured, mapping)
+    if len(matched_measured) == 0:
+        st.warning("No sample of the measured fractions matches a sample of the expression data.")
+    elif len(pairs) == 0:
+        st.warning("No measured category is mapped to a cell type; choose them above.")
+    else:
+        agreement = agreement_table(pairs)
+        widgets.chart(
+            measured_scatter_figure(pairs, agreement, meaning=result.meaning),
+            "estimated_vs_measured",
+            key="chart_measured",
+        )
+        st.dataframe(
+            agreement,
+            column_config={
+                "n": st.column_config.NumberColumn("samples"),
+                "pearson_r": st.column_config.NumberColumn("r", format="%.2f"),
+                "rmse": st.column_config.NumberColumn("RMSE", format="percent"),
+                "bias": st.column_config.NumberColumn("bias (est. − meas.)", format="percent"),
+            },
+        )
+        st.caption(
+            "r: Pearson correlation across samples (does the estimate rank samples right?); "
+            "RMSE: typical difference in fraction units; bias: mean over- or under-estimate."
+        )
+
+st.subheader("Downloads")
+widgets.downloads_section(
+    result,
+    lambda: charts.export_figures(
+        result,
+        groups=groups,
+        group_title=group_choice,
+        sort_by=sort_by,
+        measured=matched_measured,
+        mapping=mapping,
+    ),
+    key="results_dl",
+)
+st.divider()
+widgets.next_step("qc")

@@ -1,0 +1,211 @@
+"""deconv_core.figures: pure table → figure functions, their limits and their text safety."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from deconv_core import deconvolve, load_signature
+from deconv_core.deconvolve import marker_genes
+from deconv_core.figures import (
+    MAX_HEATMAP_SAMPLES,
+    MAX_TEXT_CELLS,
+    OTHER_COLOR,
+    agreement_table,
+    cell_type_colors,
+    compare_fractions,
+    figure_config,
+    group_boxplots_figure,
+    match_categories,
+    measured_scatter_figure,
+    observed_vs_fitted_figure,
+    order_samples,
+    plain,
+    proportions_bar_figure,
+    proportions_heatmap_figure,
+    residual_heatmap_figure,
+    signature_heatmap_figure,
+)
+from deconv_core.qc import standardised_residuals
+from tests.conftest import planted_mixtures
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def result():
+    expr, _ = planted_mixtures(8, noise=0.1, seed=2)
+    return deconvolve(expr, load_signature("TIL10"), mode="absolute")
+
+
+def _random_proportions(n: int, k: int = 10, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    values = rng.dirichlet(np.ones(k), size=n)
+    return pd.DataFrame(
+        values, index=[f"S{i}" for i in range(n)], columns=[f"type{j}" for j in range(k)]
+    )
+
+
+def test_figures_module_imports_plotly_but_never_streamlit():
+    code = (
+        "import sys, deconv_core.figures; "
+        "assert 'plotly' in sys.modules; "
+        "assert not any(m == 'streamlit' or m.startswith('streamlit.') for m in sys.modules)"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
+
+
+def test_order_samples_groups_then_sorts_descending():
+    props = pd.DataFrame({"a": [0.1, 0.5, 0.3, 0.9]}, index=["s1", "s2", "s3", "s4"])
+    groups = pd.Series({"s1": "x", "s2": "y", "s3": "x", "s4": None})
+    assert order_samples(props) == ["s1", "s2", "s3", "s4"]
+    assert order_samples(props, sort_by="a") == ["s4", "s2", "s3", "s1"]
+    assert order_samples(props, sort_by="a", groups=groups) == ["s3", "s1", "s2", "s4"]
+    with pytest.raises(ValueError, match="no such cell type"):
+        order_samples(props, sort_by="b")
+
+
+def test_stacked_bars_one_trace_per_cell_type_and_panel(result):
+    props = result.proportions
+    groups = pd.Series({s: "A" if i < 5 else "B" for i, s in enumerate(props.index)})
+    fig = proportions_bar_figure(props, meaning=result.meaning, groups=groups, sort_by="NK.cells")
+    assert fig.layout.barmode == "stack"
+    assert len(fig.data) == 2 * props.shape[1]
+    names = [t.name for t in fig.data if t.showlegend]
+    assert names == list(props.columns)
+    assert fig.data[-1].marker.color == OTHER_COLOR  # 'other' is grey
+    # every bar's values are the proportions, sample by sample
+    first = fig.data[0]
+    assert np.allclose(first.y, props.loc[list(first.x), props.columns[0]].to_numpy())
+    assert "Absolute fractions" in fig.layout.title.subtitle.text
+    assert "Sorted by NK.cells" in fig.layout.title.subtitle.text
+
+
+def test_large_cohorts_hide_sample_names_and_cell_text():
+    props = _random_proportions(1000)
+    bar = proportions_bar_figure(props, meaning="m")
+    assert bar.layout.xaxis.showticklabels is False
+    assert "hidden for 1000 samples" in bar.layout.title.subtitle.text
+    heat = proportions_heatmap_figure(props, meaning="m")
+    assert heat.data[0].texttemplate is None
+    assert "values shown on hover" in heat.layout.title.subtitle.text
+    small = proportions_heatmap_figure(_random_proportions(MAX_TEXT_CELLS // 10), meaning="m")
+    assert small.data[0].texttemplate
+
+
+def test_residual_heatmap_limits_samples_and_annotates_genes(result):
+    z = standardised_residuals(result)
+    marks = marker_genes(result.signature_matrix)
+    fig = residual_heatmap_figure(z, marks, gene_order="cluster", sample_order="cluster")
+    strip, main = fig.data[0], fig.data[1]
+    assert len(strip.y) == len(main.y) == z.shape[0]
+    assert sorted(main.x) == sorted(z.columns)
+    assert main.zmid == 0
+    legend = {t.name for t in fig.data[2:]}
+    assert legend == set(result.signature_matrix.columns)
+    wide = pd.DataFrame(
+        np.zeros((3, MAX_HEATMAP_SAMPLES + 1)),
+        index=list(z.index[:3]),
+        columns=[f"s{i}" for i in range(MAX_HEATMAP_SAMPLES + 1)],
+    )
+    with pytest.raises(ValueError, match="at most"):
+        residual_heatmap_figure(wide, marks)
+
+
+def test_signature_heatmap_marks_genes_missing_from_the_data():
+    sig = load_signature("TIL10").matrix
+    found = list(sig.index[:100])
+    fig = signature_heatmap_figure(sig, found=found, title="TIL10")
+    strip, heat = fig.data
+    assert int(np.asarray(strip.z).sum()) == 100
+    assert np.nanmax(np.asarray(heat.z, dtype=float)) == pytest.approx(1.0)
+    assert "100 of 170 genes found" in fig.layout.title.subtitle.text
+
+
+def test_observed_vs_fitted_labels_the_largest_misses(result):
+    z = standardised_residuals(result)
+    sample = result.fit.index[0]
+    fig = observed_vs_fitted_figure(
+        result.observed[sample],
+        result.fitted[sample],
+        marker_genes(result.signature_matrix),
+        sample=sample,
+        z=z[sample],
+        n_labels=5,
+    )
+    assert len(fig.layout.annotations) == 5
+    top = z[sample].abs().sort_values(ascending=False).index[:5]
+    assert {a.text for a in fig.layout.annotations} == set(top)
+
+
+def test_user_text_is_escaped_everywhere_plotly_reads_markup():
+    evil = '<a href="javascript:alert(1)">x</a>'
+    props = pd.DataFrame({evil: [0.4, 0.6], "B": [0.6, 0.4]}, index=[evil + "s", "%{y}"])
+    groups = pd.Series({evil + "s": "<b>g</b>", "%{y}": "<b>g</b>"})
+    figures = [
+        proportions_bar_figure(props, meaning="m", groups=groups, sort_by=evil),
+        proportions_heatmap_figure(props, meaning="m"),
+        group_boxplots_figure(props, groups, meaning="m", group_title=evil),
+    ]
+    for fig in figures:
+        text = json.dumps(fig.to_plotly_json(), default=str)
+        assert "<a href" not in text and "<b>g</b>" not in text
+        assert "&lt;a href" in text
+        # user text never becomes part of a hover template
+        for trace in fig.data:
+            template = trace.hovertemplate or ""
+            assert "javascript" not in template and "%{y}s" not in template
+    assert plain("<b>&") == "&lt;b&gt;&amp;"
+
+
+def test_figure_config_keeps_everything_local():
+    config = figure_config("my chart/1", image_format="svg")
+    assert config["showSendToCloud"] is False and config["plotlyServerURL"] == ""
+    assert "sendChartToCloud" in config["modeBarButtonsToRemove"]
+    assert config["toImageButtonOptions"] == {"format": "svg", "filename": "my_chart_1", "scale": 2}
+    with pytest.raises(ValueError, match="image_format"):
+        figure_config("x", image_format="jpeg")
+
+
+def test_cell_type_colors_never_grey_for_a_cell_type():
+    colors = cell_type_colors([*load_signature("TIL10").cell_types, "other"])
+    assert colors["other"] == OTHER_COLOR
+    assert len(set(colors.values())) == len(colors)
+
+
+def test_match_categories_uses_words_and_the_signature_groups():
+    til10 = load_signature("TIL10")
+    mapping = match_categories(
+        ["T cells", "CD8 T cells", "Monocytic lineage", "neutrophil", "Platelets"],
+        til10.cell_types,
+        til10.groups,
+    )
+    assert mapping["T cells"] == ["T.cells.CD4", "T.cells.CD8", "Tregs"]
+    assert mapping["CD8 T cells"] == ["T.cells.CD8"]
+    assert mapping["Monocytic lineage"] == ["Monocytes", "Macrophages.M1", "Macrophages.M2"]
+    assert mapping["neutrophil"] == ["Neutrophils"]
+    assert mapping["Platelets"] == []
+
+
+def test_compare_fractions_sums_mapped_cell_types_and_scores_them():
+    props = pd.DataFrame(
+        {"a": [0.1, 0.2, 0.3, 0.4], "b": [0.1, 0.1, 0.1, 0.1]}, index=["s1", "s2", "s3", "s4"]
+    )
+    measured = pd.DataFrame(
+        {"AB": [0.2, 0.3, 0.4, np.nan], "A": [0.1, 0.2, 0.3, 0.5]}, index=["s1", "s2", "s3", "s4"]
+    )
+    pairs = compare_fractions(props, measured, {"AB": ["a", "b"], "A": ["a"], "X": []})
+    assert set(pairs["category"]) == {"AB", "A"}
+    assert len(pairs[pairs["category"] == "AB"]) == 3  # the missing measurement is dropped
+    agreement = agreement_table(pairs)
+    assert agreement.loc["AB", "rmse"] == pytest.approx(0.0)
+    assert agreement.loc["AB", "pearson_r"] == pytest.approx(1.0)
+    assert agreement.loc["A", "bias"] == pytest.approx(-0.025)
+    fig = measured_scatter_figure(pairs, agreement, meaning="m")
+    assert any("r=1.00" in t.name for t in fig.data)

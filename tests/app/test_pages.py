@@ -1,0 +1,237 @@
+"""AppTest: every page empty, the demo, the upload → signature → results → QC flow, errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from deconv_core import deconvolve, load_expression, load_signature
+from tests.app.conftest import (
+    bulk_tsv,
+    charts,
+    metadata_csv,
+    new_app,
+    sidebar_text,
+    texts,
+    uploader,
+    visit,
+)
+
+EMPTY_PAGES = {
+    # page: (words of its "what to do first" message, page the link leads to)
+    "home": ("Nothing is loaded yet", "Upload"),
+    "upload": ("No expression data yet", ""),
+    "results": ("No expression data yet", "Upload"),
+    "qc": ("No expression data yet", "Upload"),
+    "signature": ("upload the expression data", "Upload"),
+}
+
+
+def _links(at) -> list[str]:
+    """Names of the pages the page links to ("" is the home page)."""
+    return [link.proto.page for link in at.get("page_link")]
+
+
+@pytest.mark.parametrize("page", list(EMPTY_PAGES))
+def test_every_page_renders_empty_and_says_what_to_do_first(page):
+    at = new_app()
+    visit(at, page)
+    assert not at.exception, at.exception
+    message, target = EMPTY_PAGES[page]
+    assert any(message in text for text in texts(at, "info")), texts(at, "info")
+    assert target in _links(at), _links(at)
+    assert "Expression: nothing yet" in sidebar_text(at)
+
+
+def test_results_without_signature_links_to_signature_page(app):
+    visit(app, "upload")
+    uploader(app, "Bulk expression file").upload(
+        "bulk.tsv", bulk_tsv(), "text/tab-separated-values"
+    )
+    app.run()
+    visit(app, "results")
+    assert not app.exception
+    assert any("No signature chosen yet" in t for t in texts(app, "info"))
+    assert "Signature" in _links(app)
+
+
+def test_demo_button_fills_every_page(demo_app):
+    at = demo_app
+    assert any("Demo loaded" in t for t in texts(at, "success"))
+    side = sidebar_text(at)
+    assert "expression.tsv.gz" in side and "24 samples × 5,470 genes" in side
+    assert "TIL10" in side and "absolute (with other)" in side
+
+    visit(at, "upload")
+    assert not at.exception
+    markdown = " ".join(texts(at, "markdown"))
+    for check in ("Format", "Orientation", "Gene ids", "Scale", "Counts vs TPM", "Duplicates"):
+        assert f"**{check}**" in markdown
+    assert "Signature coverage" in markdown
+    assert any("24 of 24 expression samples have metadata" in t for t in texts(at, "success"))
+
+    visit(at, "signature")
+    assert not at.exception
+    assert len(charts(at)) == 1
+    assert any("covers 170 of 170 signature genes" in t for t in texts(at, "success"))
+
+    visit(at, "results")
+    assert not at.exception
+    # stacked bars, heatmap, box plots by group (group column chosen), estimated vs measured
+    assert len(charts(at)) == 4
+    assert any("Absolute fractions" in t for t in texts(at, "info"))
+    table = at.dataframe[0].value
+    assert table.shape == (24, 11) and "other" in table.columns
+    assert len(at.download_button) >= 5 + 4  # tables, xlsx, zip and one HTML per chart
+
+    visit(at, "qc")
+    assert not at.exception
+    assert len(charts(at)) == 2  # residual heatmap, observed vs fitted
+    flagged = " ".join(texts(at, "error") + texts(at, "warning"))
+    # the simulated activated samples are the ones the report card flags
+    assert "S13" in flagged and "S04" in flagged
+
+
+def test_upload_signature_results_qc_flow_matches_the_core():
+    data = bulk_tsv(6, seed=5)
+    at = new_app()
+    visit(at, "upload")
+    uploader(at, "Bulk expression file").upload("bulk.tsv", data, "text/tab-separated-values")
+    at.run()
+    assert not at.exception
+    assert not at.error
+    assert "bulk.tsv" in sidebar_text(at)
+    assert "6 samples × 470 genes" in sidebar_text(at)
+    assert any("**Format**" in t for t in texts(at, "markdown"))
+
+    visit(at, "signature")
+    assert not at.exception
+    assert at.selectbox(key="signature_builtin").value == "TIL10"
+    assert "TIL10" in sidebar_text(at)
+
+    visit(at, "results")
+    assert not at.exception
+    assert len(charts(at)) == 2  # no metadata, no measured fractions: bars and heatmap
+    shown = at.dataframe[0].value
+    expected = deconvolve(load_expression(data, name="bulk.tsv").table, load_signature("TIL10"))
+    pd.testing.assert_frame_equal(
+        shown.astype(float), expected.proportions.astype(float), check_names=False
+    )
+    np.testing.assert_allclose(shown.sum(axis=1), 1.0)
+
+    at.segmented_control(key="results_mode").set_value("absolute").run()
+    assert not at.exception
+    assert "other" in at.dataframe[0].value.columns
+    assert "absolute (with other)" in sidebar_text(at)
+
+    visit(at, "qc")
+    assert not at.exception
+    assert len(charts(at)) == 2
+    card = at.dataframe[0].value
+    assert list(card.index) == [f"S{i}" for i in range(1, 7)]
+    # 300 filler genes only: absolute mode warns that 'other' is biased
+    assert any("whole-transcriptome" in t for t in texts(at, "warning"))
+
+
+def test_bad_file_shows_an_error_and_keeps_the_previous_data(demo_app):
+    at = demo_app
+    visit(at, "upload")
+    bad = b"gene\tS1\tS2\nCD3E\t-1\t200\nCD8A\t3\t400\n"
+    uploader(at, "Bulk expression file").upload("bad.tsv", bad, "text/tab-separated-values")
+    at.run()
+    assert not at.exception
+    errors = texts(at, "error")
+    assert errors and "negative" in errors[0]
+    assert "expression.tsv.gz" in sidebar_text(at)
+    assert "24 samples" in sidebar_text(at)
+    visit(at, "results")
+    assert not at.exception
+    assert at.dataframe[0].value.shape[0] == 24
+
+
+def test_new_data_replaces_the_result_that_depended_on_the_old(demo_app):
+    at = demo_app
+    visit(at, "results")
+    assert at.dataframe[0].value.shape[0] == 24
+    visit(at, "upload")
+    uploader(at, "Bulk expression file").upload("small.tsv", bulk_tsv(4), "text/plain")
+    at.run()
+    assert "demo" not in sidebar_text(at)
+    visit(at, "results")
+    assert not at.exception
+    assert list(at.dataframe[0].value.index) == ["S1", "S2", "S3", "S4"]
+
+
+def test_metadata_groups_the_results_and_measured_fractions_compare(app):
+    samples = [f"S{i}" for i in range(1, 7)]
+    visit(app, "upload")
+    uploader(app, "Bulk expression file").upload("bulk.tsv", bulk_tsv(6), "text/plain")
+    uploader(app, "Sample metadata").upload("meta.csv", metadata_csv(samples), "text/csv")
+    measured = "sample,CD8 T cells,B cells\n" + "\n".join(
+        f"{s},{10 + i},{5 + i}" for i, s in enumerate(samples)
+    )
+    uploader(app, "Measured fractions").upload("flow.csv", measured.encode(), "text/csv")
+    app.run()
+    assert not app.exception and not app.error
+    assert any("6 of 6 expression samples have metadata" in t for t in texts(app, "success"))
+    assert any("divided by 100" in t for t in texts(app, "caption"))
+    visit(app, "signature")
+    visit(app, "results")
+    assert not app.exception
+    assert app.selectbox(key="results_group").value == "group"  # the numeric column is not offered
+    assert "cellularity" not in app.selectbox(key="results_group").options
+    assert len(charts(app)) == 4
+    agreement = app.dataframe[1].value
+    assert list(agreement.index) == ["CD8 T cells", "B cells"]
+    app.selectbox(key="results_sort").set_value("T.cells.CD8").run()
+    assert not app.exception
+
+
+def test_uploaded_signature_is_used(app):
+    sig = load_signature("TIL10").matrix.iloc[:, :4]
+    visit(app, "signature")
+    app.segmented_control(key="signature_source").set_value("My own file").run()
+    uploader(app, "Signature file").upload("mysig.csv", sig.to_csv().encode(), "text/csv")
+    app.run()
+    assert not app.exception and not app.error
+    assert "mysig.csv" in sidebar_text(app)
+    assert "4 cell types" in sidebar_text(app)
+    visit(app, "upload")
+    uploader(app, "Bulk expression file").upload("bulk.tsv", bulk_tsv(3), "text/plain")
+    app.run()
+    visit(app, "results")
+    assert not app.exception
+    assert list(app.dataframe[0].value.columns) == list(sig.columns)
+
+
+def test_user_names_are_shown_as_text_not_markup(app):
+    names = ["<b>x</b>", "=HYPERLINK(1)", "[a](javascript:1)", "S4"]
+    visit(app, "upload")
+    uploader(app, "Bulk expression file").upload(
+        "<img src=x>.tsv", bulk_tsv(4, names=names), "text/plain"
+    )
+    app.run()
+    assert not app.exception and not app.error
+    side = " ".join(str(e.value) for e in app.sidebar.markdown)
+    assert "<img" not in side.replace("\\<img", "")  # escaped for Markdown
+    visit(app, "signature")
+    visit(app, "results")
+    assert not app.exception
+    assert list(app.dataframe[0].value.index) == names
+    visit(app, "qc")
+    assert not app.exception
+
+
+def test_start_over_forgets_everything_and_empties_the_uploaders(demo_app):
+    at = demo_app
+    visit(at, "upload")
+    uploader(at, "Bulk expression file").upload("small.tsv", bulk_tsv(4), "text/plain")
+    at.run()
+    assert "small.tsv" in sidebar_text(at)
+    at.button(key="sidebar_clear").click().run()
+    assert not at.exception
+    assert "Expression: nothing yet" in sidebar_text(at)
+    assert uploader(at, "Bulk expression file").value is None
+    visit(at, "results")
+    assert any("No expression data yet" in t for t in texts(at, "info"))

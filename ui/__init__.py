@@ -1,0 +1,5 @@
+"""Streamlit glue of the dashboard: session state, cached loaders, shared widgets.
+
+``ui.state`` is the only module that touches ``st.session_state``; ``ui.tables``,
+``ui.health``, ``ui.downloads`` and ``ui.charts`` are pure and never import streamlit.
+"""

@@ -1,0 +1,139 @@
+"""The dashboard's charts built from a result and the loaded side tables.
+
+Shared by the Results and QC pages and by the zip download, so the zip holds
+the same charts the pages show.  No streamlit here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import pandas as pd
+import plotly.graph_objects as go
+
+from deconv_core.deconvolve import DeconvResult, marker_genes
+from deconv_core.figures import (
+    MAX_HEATMAP_SAMPLES,
+    agreement_table,
+    compare_fractions,
+    group_boxplots_figure,
+    measured_scatter_figure,
+    order_samples,
+    proportions_bar_figure,
+    proportions_heatmap_figure,
+    residual_heatmap_figure,
+)
+from deconv_core.qc import standardised_residuals
+
+__all__ = ["export_figures", "residual_figure", "residual_samples", "samples_by_fit"]
+
+
+def samples_by_fit(fit: pd.DataFrame) -> list[str]:
+    """Samples from the worst fit to the best (by R², unfitted samples first)."""
+    r2 = fit["r2"].astype(float)
+    return [str(s) for s in r2.sort_values(na_position="first").index]
+
+
+def residual_samples(
+    result: DeconvResult, *, limit: int = MAX_HEATMAP_SAMPLES
+) -> tuple[list[str], str]:
+    """Samples for the residual heatmap: all, or the ``limit`` worst fits.
+
+    Returns
+    -------
+    (samples, note)
+        Sample names in input order, and a sentence saying what was left out
+        ("" when nothing was).
+    """
+    samples = [str(s) for s in result.fit.index]
+    if len(samples) <= limit:
+        return samples, ""
+    worst = set(samples_by_fit(result.fit)[:limit])
+    chosen = [s for s in samples if s in worst]
+    return chosen, (
+        f"Showing the {limit} samples with the lowest R² of {len(samples):,}; the fit table "
+        "lists all of them."
+    )
+
+
+def residual_figure(
+    result: DeconvResult,
+    *,
+    gene_order: str = "cell type",
+    sample_order: str = "input",
+) -> go.Figure:
+    """The residual heatmap of a result, limited to :data:`MAX_HEATMAP_SAMPLES` samples.
+
+    Parameters
+    ----------
+    result
+        The deconvolution result.
+    gene_order
+        ``"cell type"`` or ``"cluster"``.
+    sample_order
+        ``"input"``, ``"cluster"`` or ``"worst fit first"``.
+    """
+    z = standardised_residuals(result)
+    samples, note = residual_samples(result)
+    order: str | Sequence[str] = sample_order
+    if sample_order == "worst fit first":
+        keep = set(samples)
+        order = [s for s in samples_by_fit(result.fit) if s in keep]
+    return residual_heatmap_figure(
+        z[samples],
+        marker_genes(result.signature_matrix),
+        gene_order=gene_order,
+        sample_order=order,
+        note=note,
+    )
+
+
+def export_figures(
+    result: DeconvResult,
+    *,
+    groups: pd.Series | None = None,
+    group_title: str = "group",
+    sort_by: str | None = None,
+    measured: pd.DataFrame | None = None,
+    mapping: Mapping[str, Sequence[str]] | None = None,
+) -> dict[str, go.Figure]:
+    """Every chart of the Results and QC pages, by file stem (for the zip).
+
+    Parameters
+    ----------
+    result
+        The deconvolution result.
+    groups
+        Sample → group (metadata column), or None.
+    group_title
+        Name of that column.
+    sort_by
+        Cell type the bars are sorted by, or None.
+    measured
+        Samples × categories, measured fractions matched to the samples.
+    mapping
+        Category → cell types for the comparison.
+    """
+    props = result.proportions
+    figures = {
+        "composition_bars": proportions_bar_figure(
+            props, meaning=result.meaning, groups=groups, sort_by=sort_by, group_title=group_title
+        ),
+        "proportions_heatmap": proportions_heatmap_figure(
+            props,
+            meaning=result.meaning,
+            order=order_samples(props, sort_by=sort_by, groups=groups),
+        ),
+    }
+    if groups is not None:
+        figures["fractions_by_group"] = group_boxplots_figure(
+            props, groups, meaning=result.meaning, group_title=group_title
+        )
+    if measured is not None and mapping:
+        pairs = compare_fractions(props, measured, mapping)
+        if len(pairs):
+            figures["estimated_vs_measured"] = measured_scatter_figure(
+                pairs, agreement_table(pairs), meaning=result.meaning
+            )
+    figures["residual_heatmap"] = residual_figure(result)
+    return figures

@@ -1,0 +1,293 @@
+"""Cached parsing and deconvolution, and the handlers behind uploads and the demo button.
+
+Every input arrives as ``(bytes, name)``: a browser upload, the demo button
+and the tests all go through the same ``accept_*`` functions, so what a page
+shows after a test is what it shows after a real upload.  Each handler
+returns "" on success or the core's error sentence, and keeps what was
+loaded before when it fails.
+
+The sidebar (what is loaded) is drawn before a page's body, so whatever
+changes what is loaded during a run asks for a rerun (:func:`refresh`): the
+next run draws sidebar and page from the same state.
+
+Caching: parsing and deconvolution are wrapped in ``st.cache_data`` with
+small ``max_entries`` (a parsed 1,000 × 20,000 table is ~160 MB).  The
+deconvolution cache is keyed by explicit identities (the input's SHA-256, the
+signature key, mode and exclusion list) instead of hashing the tables on
+every rerun.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Protocol
+
+import pandas as pd
+import streamlit as st
+
+from deconv_core.deconvolve import DeconvResult, deconvolve
+from deconv_core.expression import ExpressionData, load_expression
+from deconv_core.qc import qc_warnings, standardised_residuals
+from deconv_core.report import all_warnings
+from deconv_core.signatures import Signature, load_signature
+from deconv_core.validation import DeconvWarning, InputError
+from ui import state
+from ui.tables import read_measured, read_metadata
+
+__all__ = [
+    "DEMO_DIR",
+    "EXPRESSION_TYPES",
+    "TABLE_TYPES",
+    "accept_expression",
+    "accept_measured",
+    "accept_metadata",
+    "accept_signature",
+    "choose_builtin_signature",
+    "current_result",
+    "expression_scale",
+    "handle_upload",
+    "load_demo",
+    "refresh",
+    "residual_z",
+    "run_warnings",
+    "signature_sha256",
+]
+
+ROOT = Path(__file__).resolve().parents[1]
+#: The bundled demo cohort (see its PROVENANCE.md).
+DEMO_DIR = ROOT / "assets" / "demo"
+#: File types the expression and signature uploaders accept (any of them gzipped).
+EXPRESSION_TYPES = ["csv", "tsv", "txt", "tab", "xlsx", "xlsm", "gct", "gz"]
+#: File types of the metadata and measured-fractions uploaders.
+TABLE_TYPES = ["csv", "tsv", "txt", "xlsx"]
+
+
+class UploadedFile(Protocol):
+    """What the handlers need of ``st.file_uploader``'s return value."""
+
+    file_id: str
+    name: str
+
+    def getvalue(self) -> bytes: ...
+
+
+def _size(n: int) -> str:
+    return f"{n / 1e6:.1f} MB" if n >= 1e6 else f"{n / 1e3:.0f} KB"
+
+
+@st.cache_data(max_entries=2, show_spinner=False)
+def _parse_expression(data: bytes, name: str, scale: str) -> ExpressionData:
+    return load_expression(data, name=name, scale=scale)
+
+
+@st.cache_data(max_entries=4, show_spinner=False)
+def _parse_signature(data: bytes, name: str) -> Signature:
+    return load_signature(data, name=name)
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def _deconvolve(
+    key: str, mode: str, exclude: str, _expression: pd.DataFrame, _signature: Signature
+) -> DeconvResult:
+    # ``key`` identifies the inputs (underscored arguments are not hashed).
+    return deconvolve(
+        _expression, _signature, mode=mode, exclude=None if exclude == "none" else exclude
+    )
+
+
+def accept_expression(data: bytes, name: str, *, scale: str = "auto") -> str:
+    """Parse an expression file and load it.
+
+    Parameters
+    ----------
+    data, name
+        The file's bytes and name.
+    scale
+        Declared scale or ``"auto"``.
+
+    Returns
+    -------
+    str
+        "" on success, else the error sentence (the previous data stay loaded).
+    """
+    with st.status(f"Reading {name} ({_size(len(data))})…", expanded=False) as status:
+        try:
+            parsed = _parse_expression(data, name, scale)
+        except InputError as exc:
+            status.update(label=f"Could not read {name}", state="error")
+            return str(exc)
+        genes, samples = parsed.table.shape
+        status.update(label=f"Read {name}: {samples:,} samples × {genes:,} genes", state="complete")
+    state.set_expression(parsed, key=f"{parsed.sha256}:{scale}")
+    state.set_demo(False)
+    return ""
+
+
+def expression_scale() -> str:
+    """The scale option the loaded expression was parsed with."""
+    key = state.expression_key()
+    return key.rsplit(":", 1)[-1] if ":" in key else "auto"
+
+
+def accept_metadata(data: bytes, name: str) -> str:
+    """Read and load sample metadata; "" or the error sentence."""
+    try:
+        table = read_metadata(data, name)
+    except InputError as exc:
+        return str(exc)
+    state.set_metadata(table)
+    return ""
+
+
+def accept_measured(data: bytes, name: str) -> str:
+    """Read and load measured fractions; "" or the error sentence."""
+    try:
+        table = read_measured(data, name)
+    except InputError as exc:
+        return str(exc)
+    state.set_measured(table)
+    return ""
+
+
+def accept_signature(data: bytes, name: str) -> str:
+    """Read a user's signature file and choose it; "" or the error sentence."""
+    with st.status(f"Reading signature {name}…", expanded=False) as status:
+        try:
+            sig = _parse_signature(data, name)
+        except InputError as exc:
+            status.update(label=f"Could not read {name}", state="error")
+            return str(exc)
+        status.update(label=f"Read signature {name}", state="complete")
+    state.set_signature(sig, key=f"upload:{hashlib.sha256(data).hexdigest()}")
+    return ""
+
+
+def choose_builtin_signature(name: str) -> bool:
+    """Choose a shipped signature by name; True when that changed the signature."""
+    return state.set_signature(load_signature(name), key=f"builtin:{name}")
+
+
+def refresh(changed: bool = True) -> None:
+    """Rerun the page when what is loaded changed, so the sidebar shows it."""
+    if changed:
+        st.rerun()
+
+
+def signature_sha256() -> str:
+    """SHA-256 of an uploaded signature file ("" for built-ins)."""
+    key = state.signature_key()
+    return key.split(":", 1)[1] if key.startswith("upload:") else ""
+
+
+_HANDLERS = {
+    "expression": accept_expression,
+    "metadata": accept_metadata,
+    "measured": accept_measured,
+    "signature": accept_signature,
+}
+
+
+def handle_upload(slot: str, file: UploadedFile | None, **options: str) -> str:
+    """Load the file in an uploader once; on later reruns return the stored outcome.
+
+    Parameters
+    ----------
+    slot
+        ``"expression"``, ``"metadata"``, ``"measured"`` or ``"signature"``.
+    file
+        The uploader's value (None when empty).
+    options
+        Handler options (e.g. ``scale``); changing them reloads the file.
+
+    Returns
+    -------
+    str
+        "" or the error sentence of this file.  A file that loads reruns the
+        page (:func:`refresh`), so this returns only for errors and files
+        handled before.
+    """
+    if file is None:
+        return ""
+    upload_id = f"{file.file_id}|{sorted(options.items())}"
+    last = state.last_upload(slot)
+    if last is not None and last[0] == upload_id:
+        return last[1]
+    error = _HANDLERS[slot](file.getvalue(), file.name, **options)
+    state.remember_upload(slot, upload_id, error)
+    refresh(not error)
+    return error
+
+
+def load_demo() -> str:
+    """Load the bundled demo cohort, its metadata and measured fractions, TIL10 and absolute mode.
+
+    Returns
+    -------
+    str
+        "" on success, else the error sentence.
+    """
+    files = {
+        "expression": "expression.tsv.gz",
+        "metadata": "metadata.csv",
+        "measured": "measured_fractions.csv",
+    }
+    for slot, file_name in files.items():
+        error = _HANDLERS[slot]((DEMO_DIR / file_name).read_bytes(), file_name)
+        if error:
+            return error
+    choose_builtin_signature("TIL10")
+    state.set_mode("absolute")
+    state.set_exclude("default")
+    state.set_demo(True)
+    return ""
+
+
+def current_result() -> tuple[DeconvResult | None, str]:
+    """Deconvolve what is loaded (cached), or return the stored result.
+
+    Returns
+    -------
+    (result, error)
+        The result and "" on success; (None, sentence) when the core refuses
+        the inputs; (None, "") when expression or signature is missing.
+    """
+    expression, signature = state.expression(), state.signature()
+    if expression is None or signature is None:
+        return None, ""
+    key = "|".join([state.expression_key(), state.signature_key(), state.mode(), state.exclude()])
+    result = state.result_for(key)
+    if result is not None:
+        return result, ""
+    n = expression.table.shape[1]
+    with st.status(f"Deconvolving {n:,} samples with {signature.name}…", expanded=False) as status:
+        try:
+            result = _deconvolve(key, state.mode(), state.exclude(), expression.table, signature)
+        except InputError as exc:
+            status.update(label="Deconvolution failed", state="error")
+            return None, str(exc)
+        status.update(label=f"Deconvolved {n:,} samples with {signature.name}", state="complete")
+    state.set_result(key, result)
+    return result, ""
+
+
+def residual_z(result: DeconvResult) -> pd.DataFrame:
+    """Standardised residuals (genes × samples) of a result (:mod:`deconv_core.qc`)."""
+    return standardised_residuals(result)
+
+
+def run_warnings(result: DeconvResult) -> list[DeconvWarning]:
+    """Every warning of the run: input, signature, result, then the QC findings, without repeats.
+
+    The QC findings (:func:`deconv_core.qc.qc_warnings`: cell types the data cannot tell
+    apart, poorly fitted samples, genes the signature misdescribes) are cheap to compute
+    and are recomputed on each call.
+    """
+    expression, sig = state.expression(), state.signature()
+    found = all_warnings(result, expression, sig) if expression is not None and sig else []
+    seen = set(found)
+    for w in qc_warnings(result, signature=sig):
+        if w not in seen:
+            seen.add(w)
+            found.append(w)
+    return found

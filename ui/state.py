@@ -1,0 +1,265 @@
+"""The dashboard's session state: the only module that touches ``st.session_state``.
+
+What is loaded lives under a few keys, each set through a function here, so
+that "changing the data clears what depended on it" is written down once
+(:data:`_DEPENDENTS`).  Pages read through the getters and never see the keys.
+
+Keys
+    ``expression``      :class:`~deconv_core.expression.ExpressionData` or absent
+    ``expression_key``  identity of the parsed expression (sha256 + scale)
+    ``signature``       :class:`~deconv_core.signatures.Signature` or absent
+    ``signature_key``   ``"builtin:<name>"`` or ``"upload:<sha256>"``
+    ``metadata``        :class:`ui.tables.SampleTable` (sample metadata) or absent
+    ``measured``        :class:`ui.tables.SampleTable` (measured fractions) or absent
+    ``mode``            ``"relative"`` or ``"absolute"``
+    ``exclude``         name of the signature's excluded-gene list, or ``"none"``
+    ``result``          (key, :class:`~deconv_core.deconvolve.DeconvResult`) of the last run
+    ``mapping``         measured category → list of cell types
+    ``uploads``         slot → (upload id, error sentence or "") of the last file handled
+    ``demo``            True after "Load demo data"
+    ``image_format``    ``"png"`` or ``"svg"`` for the charts' camera button
+    ``generation``      bumped by "Start over", part of the file uploaders' keys
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import streamlit as st
+
+from deconv_core.deconvolve import MODES, DeconvResult
+from deconv_core.expression import ExpressionData
+from deconv_core.signatures import Signature
+from ui.tables import SampleTable
+
+__all__ = [
+    "clear_all",
+    "demo_loaded",
+    "exclude",
+    "expression",
+    "expression_key",
+    "image_format",
+    "last_upload",
+    "mapping",
+    "measured",
+    "metadata",
+    "mode",
+    "remember_upload",
+    "result_for",
+    "set_demo",
+    "set_exclude",
+    "set_expression",
+    "set_image_format",
+    "set_mapping",
+    "set_measured",
+    "set_metadata",
+    "set_mode",
+    "set_result",
+    "set_signature",
+    "signature",
+    "signature_key",
+    "uploader_key",
+]
+
+#: What must be forgotten when a key changes.
+_DEPENDENTS: dict[str, tuple[str, ...]] = {
+    "expression": ("result",),
+    "signature": ("result", "mapping"),
+    "measured": ("mapping",),
+    "mode": ("result",),
+    "exclude": ("result",),
+}
+
+
+def _get(key: str, default: Any = None) -> Any:
+    return st.session_state.get(key, default)
+
+
+def _set(key: str, value: Any) -> None:
+    st.session_state[key] = value
+    for dependent in _DEPENDENTS.get(key, ()):
+        st.session_state.pop(dependent, None)
+
+
+def _pop(key: str) -> None:
+    st.session_state.pop(key, None)
+    for dependent in _DEPENDENTS.get(key, ()):
+        st.session_state.pop(dependent, None)
+
+
+# -- expression ------------------------------------------------------------------------------
+
+
+def expression() -> ExpressionData | None:
+    """The loaded expression data, or None."""
+    return _get("expression")
+
+
+def expression_key() -> str:
+    """Identity of the loaded expression ("" when none)."""
+    return _get("expression_key", "")
+
+
+def set_expression(data: ExpressionData, *, key: str) -> None:
+    """Load new expression data; forgets the result computed on the old one."""
+    st.session_state["expression_key"] = key
+    _set("expression", data)
+
+
+# -- signature -------------------------------------------------------------------------------
+
+
+def signature() -> Signature | None:
+    """The chosen signature, or None."""
+    return _get("signature")
+
+
+def signature_key() -> str:
+    """``"builtin:<name>"``, ``"upload:<sha256>"`` or "" when none."""
+    return _get("signature_key", "")
+
+
+def set_signature(sig: Signature, *, key: str) -> bool:
+    """Choose a signature; forgets the result and the category mapping.
+
+    Returns True when the signature changed.
+    """
+    if key == signature_key() and signature() is not None:
+        return False
+    st.session_state["signature_key"] = key
+    _set("signature", sig)
+    return True
+
+
+# -- sample tables ---------------------------------------------------------------------------
+
+
+def metadata() -> SampleTable | None:
+    """The sample metadata, or None."""
+    return _get("metadata")
+
+
+def set_metadata(table: SampleTable) -> None:
+    """Load sample metadata."""
+    _set("metadata", table)
+
+
+def measured() -> SampleTable | None:
+    """The measured fractions (fractions in [0, 1]), or None."""
+    return _get("measured")
+
+
+def set_measured(table: SampleTable) -> None:
+    """Load measured fractions; forgets the category mapping."""
+    _set("measured", table)
+
+
+def mapping() -> dict[str, list[str]] | None:
+    """Measured category → cell types, or None when not yet chosen."""
+    return _get("mapping")
+
+
+def set_mapping(value: dict[str, list[str]]) -> None:
+    """Remember how measured categories map to cell types."""
+    st.session_state["mapping"] = {str(k): list(v) for k, v in value.items()}
+
+
+# -- parameters ------------------------------------------------------------------------------
+
+
+def mode() -> str:
+    """Deconvolution mode, ``"relative"`` (default) or ``"absolute"``."""
+    return _get("mode", "relative")
+
+
+def set_mode(value: str) -> bool:
+    """Change the mode (forgets the result); True when it changed."""
+    if value not in MODES:
+        raise ValueError(f"mode must be one of {MODES}, got {value!r}")
+    if value == mode():
+        return False
+    _set("mode", value)
+    return True
+
+
+def exclude() -> str:
+    """Excluded-gene list to leave out: ``"default"``, ``"tumor"`` or ``"none"``."""
+    return _get("exclude", "default")
+
+
+def set_exclude(value: str) -> bool:
+    """Change the excluded-gene list (forgets the result); True when it changed."""
+    if value == exclude():
+        return False
+    _set("exclude", value)
+    return True
+
+
+def image_format() -> str:
+    """Format of the charts' camera button: ``"png"`` or ``"svg"``."""
+    return _get("image_format", "png")
+
+
+def set_image_format(value: str) -> None:
+    """Change the charts' image format."""
+    st.session_state["image_format"] = value
+
+
+# -- result ----------------------------------------------------------------------------------
+
+
+def result_for(key: str) -> DeconvResult | None:
+    """The stored result if it was computed for ``key``, else None."""
+    stored = _get("result")
+    if stored is not None and stored[0] == key:
+        return stored[1]
+    return None
+
+
+def set_result(key: str, value: DeconvResult) -> None:
+    """Remember the result computed for ``key``."""
+    st.session_state["result"] = (key, value)
+
+
+# -- uploads and demo ------------------------------------------------------------------------
+
+
+def last_upload(slot: str) -> tuple[str, str] | None:
+    """(upload id, error sentence or "") of the last file handled in ``slot``."""
+    return _get("uploads", {}).get(slot)
+
+
+def remember_upload(slot: str, upload_id: str, error: str = "") -> None:
+    """Record that the file ``upload_id`` was handled in ``slot`` (with its error, if any)."""
+    uploads = dict(_get("uploads", {}))
+    uploads[slot] = (upload_id, error)
+    st.session_state["uploads"] = uploads
+
+
+def demo_loaded() -> bool:
+    """True when the bundled demo is what is loaded."""
+    return bool(_get("demo", False))
+
+
+def set_demo(value: bool) -> None:
+    """Mark whether the demo is what is loaded."""
+    st.session_state["demo"] = value
+
+
+def uploader_key(name: str) -> str:
+    """Key of a file uploader; changes after :func:`clear_all` so the browser empties it."""
+    return f"{name}_{_get('generation', 0)}"
+
+
+def clear_all() -> None:
+    """Forget everything that was loaded (keeps the image-format preference).
+
+    File uploaders get new keys (:func:`uploader_key`): the browser would
+    otherwise keep showing, and sending back, the files it holds.
+    """
+    keep = {"image_format"}
+    generation = _get("generation", 0) + 1
+    for key in list(st.session_state.keys()):
+        if key not in keep:
+            del st.session_state[key]
+    st.session_state["generation"] = generation

@@ -1,0 +1,230 @@
+"""Per-sample side tables: sample metadata and measured fractions.
+
+Pure functions (no streamlit), so they are tested directly.  Both tables are
+samples × columns with the sample id in the first column; errors are
+:class:`~deconv_core.validation.InputError` sentences like the core's.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from deconv_core.io import read_table
+from deconv_core.validation import InputError, check_unique_labels
+
+__all__ = [
+    "MAX_GROUP_LEVELS",
+    "SampleTable",
+    "group_columns",
+    "match_samples",
+    "read_measured",
+    "read_metadata",
+]
+
+#: A metadata column is offered for grouping when it has 2 to this many distinct values.
+MAX_GROUP_LEVELS = 12
+
+
+@dataclass(frozen=True)
+class SampleTable:
+    """A per-sample table a user uploaded.
+
+    Attributes
+    ----------
+    table
+        Samples × columns (index = sample id, str).  Metadata keeps text and
+        numbers as read; measured fractions are floats in [0, 1].
+    name
+        File name as uploaded.
+    sha256
+        Hex digest of the file's bytes (for the manifest).
+    notes
+        Plain-language sentences about what was done (e.g. "percent values
+        were divided by 100").
+    """
+
+    table: pd.DataFrame
+    name: str
+    sha256: str
+    notes: tuple[str, ...] = ()
+
+
+def _decode(data: bytes) -> str:
+    for encoding in ("utf-8-sig", "utf-16", "latin-1"):
+        try:
+            text = data.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+        if encoding == "utf-16" and data[:2] not in (b"\xff\xfe", b"\xfe\xff"):
+            continue
+        return text
+    return data.decode("latin-1")
+
+
+def read_metadata(data: bytes, name: str) -> SampleTable:
+    """Read a sample-metadata file: sample id in the first column, then any columns.
+
+    Parameters
+    ----------
+    data
+        Bytes of a CSV, TSV or TXT file (delimiter sniffed) or an XLSX file.
+    name
+        Its file name.
+
+    Returns
+    -------
+    SampleTable
+        Samples × columns, values as text (numbers stay numbers).
+
+    Raises
+    ------
+    InputError
+        Empty file, no columns besides the sample id, or duplicated sample ids.
+    """
+    if not data:
+        raise InputError(
+            f"The metadata file {name} is empty; upload a CSV with one row per sample."
+        )
+    if data[:2] == b"PK":
+        try:
+            frame = pd.read_excel(io.BytesIO(data), dtype=str)
+        except (ValueError, OSError) as exc:
+            raise InputError(
+                f"The metadata file {name} could not be read as Excel ({exc})."
+            ) from exc
+    else:
+        text = _decode(data)
+        lines = [line for line in text.splitlines() if line.strip() and not line.startswith("#")]
+        if not lines:
+            raise InputError(
+                f"The metadata file {name} has no rows; upload a CSV with a header row."
+            )
+        try:
+            delimiter = csv.Sniffer().sniff("\n".join(lines[:20]), delimiters=",\t;").delimiter
+        except csv.Error:
+            delimiter = ","
+        frame = pd.read_csv(
+            io.StringIO("\n".join(lines)), sep=delimiter, dtype=str, keep_default_na=False
+        )
+    if frame.shape[1] < 2:
+        raise InputError(
+            f"The metadata file {name} has {frame.shape[1]} column(s); it needs the sample id in "
+            "the first column and at least one more column (e.g. group)."
+        )
+    frame.columns = [str(c).strip() for c in frame.columns]
+    check_unique_labels(pd.Index(frame.columns[1:]), what="column names of the metadata")
+    ids = frame.iloc[:, 0].astype(str).str.strip()
+    check_unique_labels(pd.Index(ids), what="sample ids in the first column of the metadata")
+    table = frame.iloc[:, 1:].copy()
+    table.index = pd.Index(list(ids), name="sample")
+    for column in table.columns:
+        values = table[column].astype(str).str.strip()
+        values = values.where(~values.isin(["", "NA", "N/A", "nan", "NaN"]), None)
+        numeric = pd.to_numeric(values, errors="coerce")
+        if values.notna().any() and numeric[values.notna()].notna().all():
+            table[column] = numeric.astype(float)
+        else:
+            table[column] = values.astype(object)
+    return SampleTable(table=table, name=name, sha256=hashlib.sha256(data).hexdigest())
+
+
+def read_measured(data: bytes, name: str) -> SampleTable:
+    """Read measured cell fractions (e.g. flow cytometry): samples × categories.
+
+    Parameters
+    ----------
+    data
+        Bytes of a file in any format :func:`deconv_core.io.read_table`
+        reads; sample ids in the first column, one numeric column per
+        category.  Fractions (0–1) or percentages (0–100).
+    name
+        Its file name.
+
+    Returns
+    -------
+    SampleTable
+        Samples × categories, fractions in [0, 1].
+
+    Raises
+    ------
+    InputError
+        Unreadable file, negative values, or values above 100.
+    """
+    read = read_table(data, name=name, what="measured fractions")
+    table = read.table.copy()
+    table.index = pd.Index([str(s).strip() for s in table.index], name="sample")
+    table.columns = [str(c).strip() for c in table.columns]
+    check_unique_labels(pd.Index(table.index), what="sample ids of the measured fractions")
+    values = table.to_numpy(dtype=float)
+    finite = values[np.isfinite(values)]
+    notes = []
+    if finite.size == 0:
+        raise InputError(f"The measured-fractions file {name} has no numbers.")
+    if (finite < 0).any():
+        raise InputError(
+            f"The measured-fractions file {name} holds negative values; give fractions (0–1) "
+            "or percentages (0–100)."
+        )
+    if finite.max() > 100:
+        raise InputError(
+            f"The measured-fractions file {name} holds values above 100 (maximum "
+            f"{finite.max():.4g}); give fractions (0–1) or percentages (0–100), not cell counts."
+        )
+    if finite.max() > 1.5:
+        table = table / 100.0
+        notes.append("Values above 1 were read as percentages and divided by 100.")
+    return SampleTable(
+        table=table.astype(float),
+        name=name,
+        sha256=hashlib.sha256(data).hexdigest(),
+        notes=tuple(notes),
+    )
+
+
+def match_samples(samples: list[str] | pd.Index, table: pd.DataFrame) -> pd.DataFrame:
+    """Rows of ``table`` in the order of ``samples`` (exact ids, else case-insensitive).
+
+    Parameters
+    ----------
+    samples
+        Sample names of the expression data.
+    table
+        Samples × columns, index = sample id.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Index = the expression's sample names that have a row in ``table``.
+    """
+    exact = {str(s): s for s in table.index}
+    folded = {str(s).strip().lower(): s for s in table.index}
+    rows, index = [], []
+    for sample in samples:
+        key = exact.get(str(sample), folded.get(str(sample).strip().lower()))
+        if key is not None:
+            rows.append(key)
+            index.append(str(sample))
+    out = table.loc[rows].copy()
+    out.index = pd.Index(index, name="sample")
+    return out
+
+
+def group_columns(table: pd.DataFrame) -> list[str]:
+    """Text columns usable for grouping: 2 to :data:`MAX_GROUP_LEVELS` distinct values.
+
+    Numeric columns (e.g. cellularity) are measurements, not groups, and are left out.
+    """
+    usable = []
+    for column in table.columns:
+        if pd.api.types.is_numeric_dtype(table[column]):
+            continue
+        levels = table[column].dropna().astype(str).nunique()
+        if 2 <= levels <= MAX_GROUP_LEVELS:
+            usable.append(str(column))
+    return usable

@@ -1,0 +1,298 @@
+"""Shared widgets: page setup and sidebar, "do this first" notes, charts, cards, downloads.
+
+User-provided text (file, sample, gene, cell-type names, error sentences
+quoting them) is shown through :func:`md`, which escapes Markdown, and never
+with ``unsafe_allow_html``; tables go through ``st.dataframe``, which renders
+text as text.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+
+from deconv_core.deconvolve import DeconvResult
+from deconv_core.figures import IMAGE_FORMATS, figure_config
+from ui import downloads, loaders, state
+from ui.health import LIGHTS, HealthItem
+
+__all__ = [
+    "BADGES",
+    "COVERAGE_COLUMNS",
+    "PAGES",
+    "chart",
+    "downloads_section",
+    "health_card",
+    "lights_table",
+    "md",
+    "needs",
+    "next_step",
+    "page_setup",
+]
+
+#: Page files, relative to app.py (for st.page_link).
+PAGES = {
+    "home": "app.py",
+    "upload": "pages/1_Upload.py",
+    "signature": "pages/2_Signature.py",
+    "results": "pages/3_Results.py",
+    "qc": "pages/4_QC.py",
+}
+_LABELS = {
+    "home": "Home: load the demo",
+    "upload": "Upload: your expression file",
+    "signature": "Signature: choose the reference",
+    "results": "Results: proportions",
+    "qc": "QC: how far to trust them",
+}
+_ICONS = {
+    "home": ":material/home:",
+    "upload": ":material/upload_file:",
+    "signature": ":material/grid_on:",
+    "results": ":material/bar_chart:",
+    "qc": ":material/fact_check:",
+}
+
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:=])")
+
+
+def md(text: object) -> str:
+    """Escape Markdown so user text is shown literally in st.markdown/caption/error."""
+    return _MD_SPECIAL.sub(r"\\\1", str(text))
+
+
+def page_setup(title: str) -> None:
+    """Configure the page and draw the sidebar (call first on every page)."""
+    st.set_page_config(
+        page_title=f"{title} · deconv-explorer", page_icon=":material/grid_on:", layout="wide"
+    )
+    _sidebar()
+
+
+def _sidebar() -> None:
+    expression, sig = state.expression(), state.signature()
+    meta, measured = state.metadata(), state.measured()
+    with st.sidebar:
+        st.subheader("Loaded")
+        if expression is None:
+            st.caption("Expression: nothing yet")
+        else:
+            genes, samples = expression.table.shape
+            demo = " (demo)" if state.demo_loaded() else ""
+            st.markdown(f"**Expression**{demo}: {md(expression.name)}")
+            st.caption(f"{samples:,} samples × {genes:,} genes")
+        if meta is not None:
+            st.markdown(f"**Metadata**: {md(meta.name)}")
+        if measured is not None:
+            st.markdown(f"**Measured fractions**: {md(measured.name)}")
+        if sig is None:
+            st.caption("Signature: not chosen yet")
+        else:
+            st.markdown(f"**Signature**: {md(sig.name)}")
+            st.caption(f"{sig.matrix.shape[1]} cell types × {sig.matrix.shape[0]} genes")
+        mode = state.mode()
+        st.markdown("**Mode**: " + ("absolute (with other)" if mode == "absolute" else "relative"))
+        if expression is not None or sig is not None:
+            st.button("Start over", on_click=state.clear_all, key="sidebar_clear")
+        with st.expander("Chart images"):
+            fmt = st.selectbox(
+                "Camera button saves as",
+                IMAGE_FORMATS,
+                index=IMAGE_FORMATS.index(state.image_format()),
+                format_func=str.upper,
+                key="sidebar_image_format",
+                help="Every chart has a camera button (top right, on hover) that saves the "
+                "chart as an image in your browser.",
+            )
+            if fmt != state.image_format():
+                state.set_image_format(fmt)
+
+
+def needs(message: str, page: str) -> None:
+    """Say what to do first and link to the page that provides it."""
+    st.info(message, icon=":material/arrow_forward:")
+    st.page_link(PAGES[page], label=_LABELS[page], icon=_ICONS[page])
+
+
+def next_step(page: str) -> None:
+    """A link to the next page of the flow."""
+    st.page_link(PAGES[page], label=f"Next: {_LABELS[page]}", icon=_ICONS[page])
+
+
+def _fmt_name(stem: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_-]+", "_", stem)
+
+
+def chart(fig: go.Figure, name: str, *, key: str) -> None:
+    """Draw a chart with the shared config and a self-contained HTML download under it.
+
+    Parameters
+    ----------
+    fig
+        The figure.
+    name
+        File stem for its image and HTML downloads.
+    key
+        Widget key (unique on the page).
+    """
+    config = figure_config(name, image_format=state.image_format())
+    st.plotly_chart(fig, config=config, theme=None, key=key)
+    st.download_button(
+        "Chart as HTML",
+        data=lambda: downloads.figure_html(fig, config),
+        file_name=f"{_fmt_name(name)}.html",
+        mime="text/html",
+        key=f"{key}_html",
+        on_click="ignore",
+        icon=":material/download:",
+        help="A self-contained page with the interactive chart; use the camera button on the "
+        "chart for PNG/SVG.",
+    )
+
+
+#: Traffic lights as Streamlit badges (fixed text; icons from Streamlit's own icon font).
+BADGES = {
+    "green": ":green-badge[:material/check_circle: good]",
+    "yellow": ":orange-badge[:material/warning: check]",
+    "red": ":red-badge[:material/error: problem]",
+}
+_CELL_STYLES = {
+    LIGHTS["green"]: "background-color: #dcf1e0; color: #1b5e20",
+    LIGHTS["yellow"]: "background-color: #fff0c7; color: #6d4700",
+    LIGHTS["red"]: "background-color: #fbdcd7; color: #8e1b10",
+    "info": "color: #1f4e8c",
+    "warning": "background-color: #fff0c7; color: #6d4700",
+    "error": "background-color: #fbdcd7; color: #8e1b10",
+}
+
+
+#: Column settings of the per-cell-type coverage table (:func:`ui.health.coverage_card`).
+COVERAGE_COLUMNS = {
+    "light": st.column_config.TextColumn("status"),
+    "found": st.column_config.NumberColumn("genes found"),
+    "marker_genes": st.column_config.NumberColumn("marker genes"),
+    "fraction": st.column_config.ProgressColumn(
+        "share found", min_value=0.0, max_value=1.0, format="percent"
+    ),
+    "missing": st.column_config.TextColumn("missing genes", width="large"),
+}
+
+
+def lights_table(frame: pd.DataFrame, *, column: str, **kwargs: object) -> None:
+    """st.dataframe with the traffic-light (or severity) column coloured."""
+    numeric = [c for c in frame.columns if pd.api.types.is_float_dtype(frame[c])]
+    styler = frame.style.map(lambda v: _CELL_STYLES.get(v, ""), subset=[column]).format(
+        precision=3, subset=numeric, na_rep="–"
+    )
+    st.dataframe(styler, **kwargs)
+
+
+def health_card(items: Sequence[HealthItem]) -> None:
+    """Draw input-health items: traffic light, what was checked, finding, explanation."""
+    for item in items:
+        left, mid, right = st.columns([0.9, 1.6, 4.5], vertical_alignment="top")
+        left.markdown(BADGES[item.light])
+        mid.markdown(f"**{md(item.check)}**  \n{md(item.finding)}")
+        right.caption(md(item.explanation))
+
+
+def downloads_section(
+    result: DeconvResult, figures: Callable[[], dict[str, go.Figure]], *, key: str
+) -> None:
+    """Download buttons: tables as CSV and XLSX, and a zip with everything and the manifest.
+
+    Parameters
+    ----------
+    result
+        The result to export.
+    figures
+        Builds the charts for the zip (called only when the zip is requested).
+    key
+        Prefix for widget keys.
+    """
+    expression, sig = state.expression(), state.signature()
+    if expression is None or sig is None:
+        return
+    warnings = loaders.run_warnings(result)
+    tables = downloads.result_tables(result, expression, sig, warnings=warnings)
+    meta, measured = state.metadata(), state.measured()
+    parameters = {
+        "mode": result.mode,
+        "exclude": state.exclude(),
+        "scale": loaders.expression_scale(),
+        "mrna_scaling": result.mrna_scaling,
+        "weighting": "sqrt",
+        "interface": "dashboard",
+    }
+    extra = {}
+    if meta is not None:
+        extra["sample_metadata"] = {"file": meta.name, "sha256": meta.sha256}
+    if measured is not None:
+        extra["measured_fractions"] = {"file": measured.name, "sha256": measured.sha256}
+        if state.mapping():
+            parameters["measured_mapping"] = state.mapping()
+    sha = loaders.signature_sha256()
+    fmt = state.image_format()
+
+    def make_zip() -> bytes:
+        charts = {
+            stem: (fig, figure_config(stem, image_format=fmt)) for stem, fig in figures().items()
+        }
+        return downloads.bundle_zip(
+            result,
+            expression,
+            sig,
+            parameters=parameters,
+            signature_sha256=sha,
+            extra_inputs=extra,
+            figures=charts,
+            warnings=warnings,
+        )
+
+    labels = {"proportions": "sample", "fit": "sample"}
+    cols = st.columns(4)
+    for i, stem in enumerate(("proportions", "fit", "warnings")):
+        table: pd.DataFrame = tables[stem]
+        index = stem != "warnings"
+        cols[i].download_button(
+            f"{stem.capitalize()} (CSV)",
+            data=lambda t=table, ix=index, s=stem: downloads.to_csv_bytes(
+                t, index=ix, index_label=labels.get(s)
+            ),
+            file_name=f"{stem}.csv",
+            mime="text/csv",
+            key=f"{key}_{stem}_csv",
+            on_click="ignore",
+            icon=":material/download:",
+        )
+    cols[3].download_button(
+        "Tables (XLSX)",
+        data=lambda: downloads.to_xlsx_bytes(
+            {s: tables[s] for s in ("proportions", "fit", "warnings", "coverage")},
+            index_labels={"proportions": "sample", "fit": "sample", "coverage": "cell_type"},
+        ),
+        file_name="deconvolution.xlsx",
+        mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        key=f"{key}_xlsx",
+        on_click="ignore",
+        icon=":material/download:",
+    )
+    st.download_button(
+        "Everything (zip: tables, charts, manifest to reproduce the run)",
+        data=make_zip,
+        file_name="deconvolution_results.zip",
+        mime="application/zip",
+        key=f"{key}_zip",
+        on_click="ignore",
+        icon=":material/folder_zip:",
+        type="primary",
+    )
+    st.caption(
+        "CSV and XLSX cells that start with = + - @ are written so spreadsheets never run them as "
+        "formulas. The manifest records the inputs' SHA-256, the parameters and the package "
+        "versions."
+    )
