@@ -24,8 +24,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
+from deconv_core.ranking import average_ranks
 from deconv_core.signatures import Signature
 from deconv_core.solvers import nnls
 from deconv_core.validation import DeconvWarning, InputError
@@ -230,13 +230,13 @@ def _fit_statistics(observed: np.ndarray, fitted: np.ndarray) -> np.ndarray:
     complete = ~np.isnan(observed).any(axis=0) & ~np.isnan(fitted).any(axis=0)
     if complete.any() and observed.shape[0] >= 3:
         o, f = observed[:, complete], fitted[:, complete]
-        out[complete] = _stats_block(o, f, stats.rankdata(o, axis=0), stats.rankdata(f, axis=0))
+        out[complete] = _stats_block(o, f, average_ranks(o), average_ranks(f))
     for j in np.flatnonzero(~complete):
         ok = ~np.isnan(observed[:, j]) & ~np.isnan(fitted[:, j])
         if ok.sum() < 3:
             continue
         o, f = observed[ok, j][:, None], fitted[ok, j][:, None]
-        out[j] = _stats_block(o, f, stats.rankdata(o, axis=0), stats.rankdata(f, axis=0))[0]
+        out[j] = _stats_block(o, f, average_ranks(o), average_ranks(f))[0]
     return out
 
 

@@ -231,19 +231,24 @@ def linearise(table: pd.DataFrame, *, scale: str = "auto", what: str = "expressi
 
 
 def _check_values(values: np.ndarray, table: pd.DataFrame, *, what: str) -> None:
-    """Raise :class:`InputError` for infinite or absurdly large values, naming the first one."""
-    bad = np.isinf(values)
-    if bad.any():
-        rows, cols = np.nonzero(bad)
+    """Raise :class:`InputError` for infinite or absurdly large values, naming the first one.
+
+    Two reductions find whether anything is wrong without a temporary the
+    size of the matrix; the cells are located only when there is an error.
+    """
+    if values.size == 0 or np.isnan(values).all():
+        return
+    vmax, vmin = float(np.nanmax(values)), float(np.nanmin(values))
+    if np.isinf(vmax) or np.isinf(vmin):
+        rows, cols = np.nonzero(np.isinf(values))
         raise InputError(
             f"The {what} holds {rows.size} infinite value(s) (first: {table.index[rows[0]]!s} "
             f"in {table.columns[cols[0]]!s}); replace them with real numbers or leave the "
             "cells empty."
         )
-    with np.errstate(invalid="ignore"):
-        huge = np.abs(values) > _MAX_VALUE
-    if huge.any():
-        rows, cols = np.nonzero(huge)
+    if vmax > _MAX_VALUE or vmin < -_MAX_VALUE:
+        with np.errstate(invalid="ignore"):
+            rows, cols = np.nonzero(np.abs(values) > _MAX_VALUE)
         first = values[rows[0], cols[0]]
         raise InputError(
             f"The {what} holds values above {_MAX_VALUE:.0e} (first: {first:.3g} "

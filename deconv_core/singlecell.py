@@ -74,11 +74,12 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import sparse, stats
+from scipy import sparse
 
 from deconv_core.deconvolve import deconvolve
 from deconv_core.genes import harmonise_genes, orient_genes_as_rows
 from deconv_core.io import read_table
+from deconv_core.ranking import average_ranks
 from deconv_core.signatures import Signature, check_signature, condition_number
 from deconv_core.validation import DeconvWarning, InputError
 
@@ -753,7 +754,7 @@ def _auc(cell_cpm: sparse.csr_array, rows: np.ndarray, own: np.ndarray) -> np.nd
     if rows.size == 0:
         return np.zeros(0)
     values = cell_cpm[rows].toarray()
-    ranks = stats.rankdata(values, axis=1)
+    ranks = average_ranks(values, axis=1)
     n_own, n_rest = int(own.sum()), int((~own).sum())
     if n_rest == 0:
         return np.ones(rows.size)

@@ -13,9 +13,15 @@ one by one, so the answer is always exact.
 from __future__ import annotations
 
 import numpy as np
-from scipy.optimize import nnls as _scipy_nnls
 
 __all__ = ["nnls", "nnls_loop", "kkt_violation"]
+
+
+def _scipy_nnls(S: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, float]:
+    """scipy's single-sample NNLS, imported on first use (scipy.optimize is slow to import)."""
+    from scipy.optimize import nnls as scipy_nnls
+
+    return scipy_nnls(S, y)
 
 
 def _solve_passive(
