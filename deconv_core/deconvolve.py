@@ -538,13 +538,18 @@ def coefficients_to_proportions(
         # at most 1 in theory; more than 1 means the profiles overshoot.
         over = mrna_share > 1
         if over.any():
+            # Expected when the signature covers almost every cell (blood); far
+            # above 1 means the data are not on the signature's TPM-like scale.
+            worst = float(mrna_share[over].max())
             warnings.append(
                 DeconvWarning(
-                    "warning",
+                    "info" if worst < 1.5 else "warning",
                     "overshoot",
-                    f"In {int(over.sum())} sample(s) the signature explains more than all of "
-                    "the expression (coefficients sum above 1); their fractions were scaled "
-                    "to sum to 1 and 'other' is 0. The data may not be TPM-like.",
+                    f"In {int(over.sum())} sample(s) the signature's cell types explain all of "
+                    f"the expression (mRNA shares sum to up to {worst:.2f}); their fractions "
+                    "were scaled to sum to 1 and 'other' is 0. Expected when the signature "
+                    "covers nearly all cells (e.g. blood); well above 1, the data may not be "
+                    "TPM-like.",
                 )
             )
         total = np.minimum(mrna_share, 1.0)

@@ -92,3 +92,11 @@ def test_detect_scale_on_empty_values():
 def test_absurdly_large_values_are_an_error():
     with pytest.raises(InputError, match=r"above 1e\+12.*G1 in S1"):
         linearise(_table([[1.0, 2.0], [9e307, 3.0]]))
+
+
+def test_counts_with_a_few_median_halves_are_still_counts():
+    rng = np.random.default_rng(0)
+    counts = rng.poisson(30, size=(3000, 2)).astype(float)
+    counts[0, 0] = 12.5  # median of a duplicated gene's two counts
+    out = linearise(pd.DataFrame(counts, index=[f"G{i}" for i in range(3000)], columns=["A", "B"]))
+    assert out.detected == "counts"
