@@ -47,17 +47,21 @@ __all__ = [
     "MAX_TEXT_CELLS",
     "MAX_TICK_LABELS",
     "OTHER_COLOR",
+    "MAX_EXPLAINED_SHARE",
     "RESIDUAL_LIMIT",
+    "UNEXPLAINED_COLOR",
     "agreement_table",
     "cell_type_colors",
     "compare_fractions",
     "figure_config",
+    "gene_explanation_figure",
     "group_boxplots_figure",
     "match_categories",
     "measured_scatter_figure",
     "observed_vs_fitted_figure",
     "order_samples",
     "plain",
+    "proportion_intervals_figure",
     "proportions_bar_figure",
     "proportions_heatmap_figure",
     "residual_heatmap_figure",
@@ -76,6 +80,10 @@ RESIDUAL_LIMIT = 4.0
 IMAGE_FORMATS = ("png", "svg")
 #: Colour of the ``other`` part (cells the signature does not describe).
 OTHER_COLOR = "#b7b7b7"
+#: Colour of the part of a gene's expression no cell type accounts for.
+UNEXPLAINED_COLOR = "#d9d9d9"
+#: The gene explainer draws shares of the measured expression up to this value.
+MAX_EXPLAINED_SHARE = 2.0
 
 _FONT = {"family": "Source Sans Pro, Arial, sans-serif", "size": 13}
 _TEMPLATE = "plotly_white"
@@ -350,6 +358,113 @@ def proportions_bar_figure(
         subtitle=_wrap(meaning + sort_note + note),
         height=520 if show_ticks else 460,
         panel_titles=groups is not None,
+    )
+
+
+def proportion_intervals_figure(
+    intervals: pd.DataFrame,
+    *,
+    meaning: str,
+    order: Sequence[str] | None = None,
+    level: float = 0.95,
+    n_resamples: int | None = None,
+) -> go.Figure:
+    """Every estimate with its confidence interval: one strip per cell type.
+
+    Stacked bars cannot show the uncertainty of each part legibly (a whisker on
+    a segment's top mixes its own interval with the segments below it), so
+    each cell type gets a strip of its own: a dot per sample at the estimate
+    and a whisker over the interval.
+
+    Parameters
+    ----------
+    intervals
+        Tidy table of :func:`deconv_core.qc.bootstrap_intervals`: ``sample``,
+        ``cell_type``, ``estimate``, ``lower``, ``upper`` (fractions).
+    meaning
+        Sentence saying what the fractions are, shown under the title.
+    order
+        Sample order along the x axis (default: order of first appearance).
+    level
+        Confidence level of the intervals, for the subtitle.
+    n_resamples
+        Bootstrap resamples behind the intervals, for the subtitle.
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+        One row per cell type (shared sample axis, own fraction axis), one
+        scatter trace per row with asymmetric ``error_y``.
+    """
+    table = intervals.copy()
+    table["sample"] = table["sample"].astype(str)
+    table["cell_type"] = table["cell_type"].astype(str)
+    samples = [str(s) for s in order] if order is not None else list(dict.fromkeys(table["sample"]))
+    cell_types = list(dict.fromkeys(table["cell_type"]))
+    colors = cell_type_colors(cell_types)
+    rows = max(len(cell_types), 1)
+    row_px = 92 if rows <= 12 else 70
+    plot_px = rows * row_px
+    fig = make_subplots(
+        rows=rows,
+        cols=1,
+        shared_xaxes=True,
+        vertical_spacing=min(36 / plot_px, 0.9 / max(rows - 1, 1)),
+        subplot_titles=_plain_list(cell_types),
+    )
+    x = _plain_list(samples)
+    for row, cell_type in enumerate(cell_types, start=1):
+        part = table[table["cell_type"] == cell_type].set_index("sample").reindex(samples)
+        est = part["estimate"].to_numpy(dtype=float)
+        low = part["lower"].to_numpy(dtype=float)
+        high = part["upper"].to_numpy(dtype=float)
+        custom = np.column_stack([x, [plain(cell_type)] * len(x), low, high])
+        fig.add_trace(
+            go.Scatter(
+                x=x,
+                y=est,
+                mode="markers",
+                name=plain(cell_type),
+                showlegend=False,
+                marker={"color": colors[cell_type], "size": 7 if len(x) <= 200 else 4},
+                error_y={
+                    "type": "data",
+                    "symmetric": False,
+                    "array": np.clip(high - est, 0, None),
+                    "arrayminus": np.clip(est - low, 0, None),
+                    "color": colors[cell_type],
+                    "thickness": 1.5,
+                    "width": 3 if len(x) <= 80 else 0,
+                },
+                customdata=custom,
+                hovertemplate="<b>%{customdata[0]}</b><br>%{customdata[1]}: %{y:.1%}"
+                f"<br>{level:.0%} interval: "
+                "%{customdata[2]:.1%} – %{customdata[3]:.1%}<extra></extra>",
+            ),
+            row=row,
+            col=1,
+        )
+    n = len(samples)
+    show_ticks = n <= MAX_TICK_LABELS
+    fig.update_xaxes(type="category", showticklabels=False, showgrid=False)
+    fig.update_xaxes(showticklabels=show_ticks, tickangle=-60 if n > 12 else 0, row=rows, col=1)
+    fig.update_yaxes(tickformat=".0%", rangemode="tozero", nticks=3, showgrid=True)
+    fig.update_annotations(x=0, xanchor="left", yshift=4, font={"size": 12})
+    resampled = f" ({n_resamples} resamples)" if n_resamples else ""
+    subtitle = (
+        f"{meaning} Dot: the estimate; whisker: its {level:.0%} confidence interval from "
+        f"resampling the signature genes{resampled}. A long whisker means the estimate depends "
+        "on which genes happen to describe that cell type; it does not cover a wrong signature "
+        "or cells the signature lacks."
+    )
+    if not show_ticks:
+        subtitle += f" Sample names hidden for {n} samples; hover for names."
+    return _layout(
+        fig,
+        title=f"Estimates with {level:.0%} confidence intervals",
+        subtitle=_wrap(subtitle),
+        height=plot_px + (150 if show_ticks else 90),
+        panel_titles=True,
     )
 
 
@@ -898,6 +1013,136 @@ def observed_vs_fitted_figure(
     )
 
 
+def gene_explanation_figure(
+    summary: pd.DataFrame,
+    *,
+    gene: str,
+    cell_types: Sequence[str],
+    order: Sequence[str] | None = None,
+) -> go.Figure:
+    """Stacked bars: how much of one gene's measured expression each cell type accounts for.
+
+    Parameters
+    ----------
+    summary
+        ``GeneExplanation.summary`` of :func:`deconv_core.confounding.explain_gene`:
+        index ``sample``; ``observed``, ``fitted``, ``unexplained`` and one column
+        per cell type (its part), in the fit scale (TPM-like).
+    gene
+        The gene's name, for the title.
+    cell_types
+        The cell-type columns of ``summary``, in display order.
+    order
+        Sample order (default: the summary's).
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+        Each bar is 100% of the gene's measured expression in one sample (the
+        dashed line); its segments are each cell type's part (coefficient ×
+        its signature expression of the gene) and the unexplained rest
+        (hatched grey).  A stack above the line means the cell types predict
+        more than was measured.  Shares are drawn up to
+        :data:`MAX_EXPLAINED_SHARE`; samples without measured expression are
+        left blank.
+    """
+    table = summary.copy()
+    table.index = [str(s) for s in table.index]
+    samples = [str(s) for s in order] if order is not None else list(table.index)
+    table = table.loc[samples]
+    observed = table["observed"].to_numpy(dtype=float)
+    fitted = table["fitted"].to_numpy(dtype=float)
+    usable = np.isfinite(observed) & (observed > 0) & np.isfinite(fitted)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        total = np.where(usable, fitted / observed, np.nan)
+    x = _plain_list(samples)
+    types = [str(c) for c in cell_types]
+    colors = cell_type_colors(types)
+    fig = go.Figure()
+    explained_text = [f"{t:.0%}" if np.isfinite(t) else "n/a" for t in total]
+    for cell_type in types:
+        part = table[cell_type].to_numpy(dtype=float)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            share = np.where(usable, part / observed, np.nan)
+        if not np.any(np.nan_to_num(share) > 0):
+            continue  # a cell type that accounts for none of the gene anywhere
+        fig.add_trace(
+            go.Bar(
+                x=x,
+                y=share,
+                name=plain(cell_type),
+                marker={"color": colors[cell_type], "line": {"width": 0}},
+                customdata=np.column_stack(
+                    [x, [plain(cell_type)] * len(x), part, observed, explained_text]
+                ),
+                hovertemplate="<b>%{customdata[0]}</b><br>%{customdata[1]} accounts for "
+                "%{y:.1%} of the measured expression<br>(%{customdata[2]:.3g} of "
+                "%{customdata[3]:.3g}; all cell types together: %{customdata[4]})"
+                "<extra></extra>",
+            )
+        )
+    rest = np.where(usable, np.clip(observed - fitted, 0, None) / observed, np.nan)
+    fig.add_trace(
+        go.Bar(
+            x=x,
+            y=rest,
+            name="not explained",
+            marker={
+                "color": UNEXPLAINED_COLOR,
+                "pattern": {"shape": "/", "fgcolor": "#8c8c8c", "size": 6},
+                "line": {"width": 0},
+            },
+            customdata=np.column_stack(
+                [x, np.clip(observed - fitted, 0, None), observed, explained_text]
+            ),
+            hovertemplate="<b>%{customdata[0]}</b><br>not explained by the signature's cell "
+            "types: %{y:.1%}<br>(%{customdata[1]:.3g} of %{customdata[2]:.3g} measured)"
+            "<extra></extra>",
+        )
+    )
+    top = float(np.nanmax(total)) if np.isfinite(total).any() else 1.0
+    cut = top > MAX_EXPLAINED_SHARE
+    fig.add_hline(
+        y=1.0,
+        line={"dash": "dash", "color": "#333", "width": 1},
+        annotation_text="measured",
+        annotation_position="top left",
+        annotation_font={"size": 11, "color": "#333"},
+        annotation_bgcolor="rgba(255, 255, 255, 0.85)",
+    )
+    n = len(samples)
+    show_ticks = n <= MAX_TICK_LABELS
+    fig.update_xaxes(type="category", showticklabels=show_ticks, tickangle=-60 if n > 12 else 0)
+    fig.update_yaxes(
+        title_text="share of measured expression",
+        tickformat=".0%",
+        range=[0, min(max(top, 1.0), MAX_EXPLAINED_SHARE) * 1.08],
+    )
+    fig.update_layout(
+        barmode="stack", bargap=0.12 if n < 200 else 0.0, legend={"traceorder": "normal"}
+    )
+    subtitle = (
+        f"Each bar is 100% of the {gene} expression measured in one sample (dashed line), split "
+        "into the part each cell type accounts for (its estimated amount × its expression of the "
+        "gene in the signature) and the part they do not explain (hatched grey). A bar above the "
+        "line: the cell types predict more than was measured (overestimated, or cells here "
+        "express less of it than the reference)."
+    )
+    blank = int((~usable).sum())
+    if blank:
+        subtitle += f" {blank} sample(s) without measured expression are blank."
+    if cut:
+        subtitle += f" Bars are cut at {MAX_EXPLAINED_SHARE:.0%}; hover for values."
+    if not show_ticks:
+        subtitle += f" Sample names hidden for {n} samples; hover for names."
+    return _layout(
+        fig,
+        title=f"Where the measured {plain(gene)} comes from, per sample",
+        subtitle=_wrap(subtitle),
+        height=500 if show_ticks else 440,
+    )
+
+
 def _tokens(name: str) -> frozenset[str]:
     """Lower-case word tokens of a name, plural 's' dropped ("T.cells.CD8" → {t, cell, cd8})."""
     words = "".join(c.lower() if c.isalnum() else " " for c in str(name)).split()
@@ -1028,7 +1273,12 @@ def agreement_table(pairs: pd.DataFrame) -> pd.DataFrame:
 
 
 def measured_scatter_figure(
-    pairs: pd.DataFrame, agreement: pd.DataFrame, *, meaning: str
+    pairs: pd.DataFrame,
+    agreement: pd.DataFrame,
+    *,
+    meaning: str,
+    title: str = "Estimated vs measured fractions",
+    measured_label: str = "measured",
 ) -> go.Figure:
     """Scatter of estimated against measured fractions, one colour per category.
 
@@ -1040,6 +1290,10 @@ def measured_scatter_figure(
         Output of :func:`agreement_table` (its r and RMSE go into the legend).
     meaning
         Sentence saying what the estimated fractions are.
+    title
+        Chart title.
+    measured_label
+        What the x axis holds (``"measured"``; ``"true"`` for planted mixtures).
 
     Returns
     -------
@@ -1065,7 +1319,7 @@ def measured_scatter_figure(
                     [_plain_list(part["sample"]), [plain(category)] * len(part)]
                 ),
                 hovertemplate="<b>%{customdata[0]}</b> · %{customdata[1]}<br>"
-                "measured %{x:.1%}<br>estimated %{y:.1%}<extra></extra>",
+                f"{plain(measured_label)} %{{x:.1%}}<br>estimated %{{y:.1%}}<extra></extra>",
             )
         )
     top = float(np.nanmax(pairs[["estimated", "measured"]].to_numpy(float))) if len(pairs) else 1.0
@@ -1080,11 +1334,13 @@ def measured_scatter_figure(
             hoverinfo="skip",
         )
     )
-    fig.update_xaxes(title_text="measured fraction", tickformat=".0%", range=[0, top])
+    fig.update_xaxes(
+        title_text=f"{plain(measured_label)} fraction", tickformat=".0%", range=[0, top]
+    )
     fig.update_yaxes(title_text="estimated fraction", tickformat=".0%", range=[0, top])
     return _layout(
         fig,
-        title="Estimated vs measured fractions",
+        title=plain(title),
         subtitle=_wrap(meaning),
         height=560,
     )

@@ -6,7 +6,7 @@ from deconv_core.scale import SCALES
 from deconv_core.signatures import load_signature
 from deconv_core.validation import warnings_frame
 from ui import health, loaders, state, widgets
-from ui.tables import group_columns, match_samples
+from ui.tables import group_columns, match_report
 
 widgets.page_setup("Upload")
 st.title("Upload")
@@ -41,6 +41,7 @@ with left:
         "Bulk expression file",
         type=loaders.EXPRESSION_TYPES,
         key=state.uploader_key("upload_expression"),
+        help=loaders.upload_help("expression"),
     )
 error = loaders.handle_upload("expression", file, scale=scale)
 if error:
@@ -109,10 +110,8 @@ if meta is not None:
         f"**{widgets.md(meta.name)}**: {len(meta.table)} samples; columns {widgets.md(columns)}."
     )
     if expression is not None:
-        matched = match_samples(list(expression.table.columns), meta.table)
-        n = expression.table.shape[1]
-        text = f"{len(matched)} of {n} expression samples have metadata."
-        (st.success if len(matched) == n else st.warning)(text)
+        complete, text = match_report(expression.table.columns, meta, what="metadata")
+        (st.success if complete else st.warning)(widgets.md(text))
         usable = group_columns(meta.table)
         st.caption(
             "Columns usable for grouping (2–12 distinct values): "
@@ -140,10 +139,8 @@ if measured is not None:
     for note in measured.notes:
         st.caption(widgets.md(note))
     if expression is not None:
-        matched = match_samples(list(expression.table.columns), measured.table)
-        n = expression.table.shape[1]
-        text = f"{len(matched)} of {n} expression samples have measured fractions."
-        (st.success if len(matched) == n else st.warning)(text)
+        complete, text = match_report(expression.table.columns, measured, what="measured fractions")
+        (st.success if complete else st.warning)(widgets.md(text))
 
 if expression is not None:
     st.divider()

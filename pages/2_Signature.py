@@ -1,10 +1,11 @@
-"""Signature: pick a built-in or upload one; its heatmap and how much of it the data covers."""
+"""Signature: choose, upload or build one; its provenance, diagnostics, identifiability, groups."""
 
 import streamlit as st
 
 from deconv_core.figures import signature_heatmap_figure
-from deconv_core.signatures import builtin_names, list_signatures
-from ui import health, loaders, state, widgets
+from deconv_core.qc import signature_identifiability
+from deconv_core.signatures import builtin_names, describe_signature, list_signatures
+from ui import builds, health, loaders, state, trust, views, widgets
 
 widgets.page_setup("Signature")
 st.title("Signature")
@@ -14,16 +15,17 @@ st.markdown(
 )
 
 current = state.signature()
-sources = ["Built-in", "My own file"]
-uploaded_current = current is not None and not current.builtin
-source = st.segmented_control(
-    "Source",
-    sources,
-    default=sources[1] if uploaded_current else sources[0],
-    key="signature_source",
+sources = ["Built-in", "My own file", "Build from single-cell data"]
+if state.signature_key().startswith("built:"):
+    default_source = sources[2]
+elif current is not None and not current.builtin:
+    default_source = sources[1]
+else:
+    default_source = sources[0]
+source = (
+    st.segmented_control("Source", sources, default=default_source, key="signature_source")
+    or default_source
 )
-if source is None:
-    source = sources[1] if uploaded_current else sources[0]
 
 if source == "Built-in":
     names = builtin_names()
@@ -37,7 +39,7 @@ if source == "Built-in":
     loaders.refresh(loaders.choose_builtin_signature(name))
     with st.expander("All built-in signatures"):
         st.dataframe(list_signatures())
-else:
+elif source == "My own file":
     st.caption(
         "Genes × cell types, linear or log, in any format the expression upload reads (e.g. a "
         "CIBERSORT-style LM22 file you are licensed to use)."
@@ -50,54 +52,155 @@ else:
         st.error(widgets.md(error), icon=":material/error:")
         if state.signature() is not None:
             st.caption(f"Still using {widgets.md(state.signature().name)}.")
+else:
+    builds.build_section()
 
 sig = state.signature()
 if sig is None:
     widgets.needs("No signature chosen yet: pick a built-in above or upload your own file.", "home")
-else:
-    st.subheader(sig.title or sig.name)
-    if sig.description:
-        st.markdown(widgets.md(sig.description))
-    facts = st.columns(3)
-    facts[0].metric("Cell types", sig.matrix.shape[1])
-    facts[1].metric("Genes", sig.matrix.shape[0])
-    facts[2].metric("mRNA-content factors", "yes" if sig.mrna_scaling else "no")
-    st.markdown("**Cell types**: " + widgets.md(", ".join(sig.cell_types)))
-    st.markdown("**Licence**: " + widgets.md(sig.licence or "unknown (your file)"))
-    st.markdown("**Citation**: " + widgets.md(sig.citation or "unknown (your file)"))
-    if sig.groups:
-        with st.expander("Groups of cell types (used to compare with measured categories)"):
-            st.dataframe(
-                {g: ", ".join(m) for g, m in sig.groups.items()},
-                column_config={"value": "cell types"},
-            )
-    if sig.warnings:
-        with st.expander(f"Notes from reading the signature ({len(sig.warnings)})"):
-            for w in sig.warnings:
-                st.caption(widgets.md(w.message))
+    st.stop()
 
-    expression = state.expression()
-    found = None
-    if expression is not None:
-        found = health.signature_genes_found(expression.table.index, sig)
-        n = sig.matrix.shape[0]
-        share = len(found) / n if n else 0.0
-        text = f"Your data covers {len(found)} of {n} signature genes ({share:.0%})."
-        (st.success if share >= 0.8 else st.warning if share >= 0.5 else st.error)(text)
-        widgets.lights_table(
-            health.coverage_card(expression.table.index, sig),
-            column="light",
-            column_config=widgets.COVERAGE_COLUMNS,
-        )
-    else:
-        st.caption("Upload expression data to see how many of these genes it covers.")
+st.divider()
+st.subheader(f"In use: {widgets.md(sig.title or sig.name)}")
+if sig.restricted:
+    st.warning(
+        f"**Licence reminder**: this file was recognised as {widgets.md(sig.restricted)}. "
+        f"{widgets.md(sig.licence)} It is used in this session only and never stored; every "
+        "result made with it carries a restricted_signature warning (also in the downloads). "
+        "Make sure your use is covered by its licence.",
+        icon=":material/gavel:",
+    )
+if sig.description:
+    st.markdown(widgets.md(sig.description))
+expression = state.expression()
+description = describe_signature(
+    sig, expression=expression.table if expression is not None else None, top_markers=10
+)
+facts = st.columns(3)
+facts[0].metric("Cell types", sig.matrix.shape[1])
+facts[1].metric("Genes", sig.matrix.shape[0])
+facts[2].metric("mRNA-content factors", "yes" if sig.mrna_scaling else "no")
+st.markdown("**Cell types**: " + widgets.md(", ".join(sig.cell_types)))
+st.markdown("**Licence**: " + widgets.md(sig.licence or "unknown (your file)"))
+st.markdown("**Citation**: " + widgets.md(sig.citation or "unknown (your file)"))
+if sig.source:
+    st.markdown("**Source**: " + widgets.md(sig.source))
+if sig.provenance:
+    with st.expander("Provenance: where the matrix comes from and how it was converted"):
+        # Shipped text of the built-in's PROVENANCE.md; anything else is shown literally.
+        st.markdown(sig.provenance if sig.builtin else widgets.md(sig.provenance))
+if sig.warnings:
+    with st.expander(f"Notes from reading the signature ({len(sig.warnings)})"):
+        for w in sig.warnings:
+            st.caption(widgets.md(w.message))
+
+found = None
+if expression is not None:
+    found = health.signature_genes_found(expression.table.index, sig)
+    n = sig.matrix.shape[0]
+    share = len(found) / n if n else 0.0
+    text = f"Your data covers {len(found)} of {n} signature genes ({share:.0%})."
+    (st.success if share >= 0.8 else st.warning if share >= 0.5 else st.error)(text)
+else:
+    st.caption("Upload expression data to see how many of these genes it covers.")
+
+st.subheader("Diagnostics")
+tabs = st.tabs(
+    ["Heatmap", "Marker genes", "Gene specificity", "Similar cell types", "Coverage of your data"]
+)
+with tabs[0]:
     widgets.chart(
         signature_heatmap_figure(sig.matrix, found=found, title=f"Signature {sig.name}"),
         f"signature_{sig.name}",
         key="signature_heatmap",
     )
-    st.divider()
+with tabs[1]:
+    st.caption(
+        "Each gene marks the cell type that expresses it most; per cell type the 10 most specific "
+        "markers, ranked by fold change over the runner-up cell type. share: the cell type's part "
+        "of the gene's total over cell types; tau: 0 = expressed alike everywhere, 1 = in one "
+        "cell type only."
+    )
+    st.dataframe(
+        description.markers,
+        hide_index=True,
+        column_config={
+            "cell_type": st.column_config.TextColumn("cell type"),
+            "expression": st.column_config.NumberColumn("expression", format="%.4g"),
+            "second_cell_type": st.column_config.TextColumn("runner-up"),
+            "log2_fold_change": st.column_config.NumberColumn("log2 fold change", format="%.2f"),
+            "share": st.column_config.NumberColumn("share", format="percent"),
+            "tau": st.column_config.NumberColumn("tau", format="%.2f"),
+        },
+    )
+with tabs[2]:
+    st.caption(
+        "Every signature gene: the cell type expressing it most and the runner-up, in the "
+        "signature's units; a gene with a small fold change or tau tells cell types apart poorly."
+    )
+    st.dataframe(
+        description.specificity,
+        column_config={
+            "cell_type": st.column_config.TextColumn("highest in"),
+            "expression": st.column_config.NumberColumn("expression", format="%.4g"),
+            "second_cell_type": st.column_config.TextColumn("runner-up"),
+            "second_expression": st.column_config.NumberColumn("runner-up expr.", format="%.4g"),
+            "log2_fold_change": st.column_config.NumberColumn("log2 fold change", format="%.2f"),
+            "share": st.column_config.NumberColumn("share", format="percent"),
+            "tau": st.column_config.NumberColumn("tau", format="%.2f"),
+        },
+    )
+with tabs[3]:
+    st.caption(
+        f"Condition number of the whole signature: {description.summary['condition_number']:.1f}; "
+        f"most collinear pair: {widgets.md(description.summary['most_collinear'] or 'none')}. "
+        "Pairs of cell types by how alike their profiles are over all signature genes: Pearson "
+        "r and the cosine of the angle between them (what the least-squares fit sees; 0.85 or "
+        "more: the data cannot reliably tell them apart)."
+    )
+    st.dataframe(
+        description.collinearity,
+        hide_index=True,
+        column_config={
+            "cell_type_a": st.column_config.TextColumn("cell type"),
+            "cell_type_b": st.column_config.TextColumn("and cell type"),
+            "pearson_r": st.column_config.NumberColumn("r", format="%.2f"),
+            "cosine": st.column_config.NumberColumn("cosine", format="%.2f"),
+        },
+    )
+with tabs[4]:
     if expression is None:
-        widgets.needs("Next, upload the expression data to deconvolve.", "upload")
+        st.caption("Upload expression data to see how many of each cell type's markers it has.")
     else:
-        widgets.next_step("results")
+        widgets.lights_table(
+            health.coverage_card(expression.table.index, sig),
+            column="light",
+            column_config=widgets.COVERAGE_COLUMNS,
+        )
+
+st.subheader("Can the data tell the cell types apart?")
+result, error = loaders.current_result() if expression is not None else (None, "")
+if result is not None:
+    views.identifiability_section(
+        trust.identifiability(result),
+        loaders.run_warnings(result),
+        scope=f"On the {len(result.genes_used)} signature genes found in your data, weighted as "
+        "the fit weighs them (the same check as on the QC page).",
+        label="Condition number on your data",
+    )
+else:
+    views.identifiability_section(
+        signature_identifiability(sig.matrix),
+        scope=f"On all {sig.matrix.shape[0]} genes of the signature; with expression data "
+        "loaded, on the genes your data has.",
+        label="Condition number",
+    )
+
+st.subheader("Groups of cell types")
+views.groups_editor(sig)
+
+st.divider()
+if expression is None:
+    widgets.needs("Next, upload the expression data to deconvolve.", "upload")
+else:
+    widgets.next_step("results")

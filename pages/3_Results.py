@@ -1,4 +1,4 @@
-"""Results: mode, stacked bars, heatmap, box plots by group, table, measured fractions."""
+"""Results: mode, level, bars or intervals, heatmap, box plots, table, measured fractions."""
 
 import streamlit as st
 
@@ -9,10 +9,13 @@ from deconv_core.figures import (
     match_categories,
     measured_scatter_figure,
     order_samples,
+    proportion_intervals_figure,
     proportions_bar_figure,
     proportions_heatmap_figure,
 )
-from ui import charts, loaders, state, widgets
+from deconv_core.signatures import group_proportions
+from deconv_core.validation import InputError
+from ui import charts, loaders, state, trust, widgets
 from ui.tables import group_columns, match_samples
 
 widgets.page_setup("Results")
@@ -77,13 +80,41 @@ if serious:
         widgets.PAGES["qc"], label="QC: fit, residuals and warnings", icon=":material/fact_check:"
     )
 
-props = result.proportions
+cell_props = result.proportions
+intervals = trust.intervals(result, sig)
+cell_groups = state.groups()
+levels = {"cell types": "Cell types", "groups": "Cell-type groups"}
+level = "cell types"
+props = cell_props
+c0, c1, c2 = st.columns([1, 1.4, 1.4], vertical_alignment="bottom")
+if cell_groups:
+    level = (
+        c0.segmented_control(
+            "Level",
+            list(levels),
+            default="cell types",
+            format_func=levels.get,
+            key="results_level",
+            help="Groups sum their member cell types (e.g. CD4 + CD8 T cells + Tregs = T cells); "
+            "see and edit them on the Signature page.",
+        )
+        or "cell types"
+    )
+    if level == "groups":
+        try:
+            props = group_proportions(cell_props, cell_groups)
+        except InputError as exc:
+            st.error(widgets.md(exc), icon=":material/error:")
+            level, props = "cell types", cell_props
 meta = state.metadata()
 matched_meta = match_samples(list(props.index), meta.table) if meta is not None else None
 group_options = ["(none)"] + (group_columns(matched_meta) if matched_meta is not None else [])
 sort_options = ["(input order)", *[str(c) for c in props.columns]]
-c1, c2 = st.columns(2)
-sort_choice = c1.selectbox("Sort samples by", sort_options, key="results_sort")
+sort_choice = c1.selectbox(
+    "Sort samples by",
+    sort_options,
+    key="results_sort" if level == "cell types" else "results_sort_groups",
+)
 group_choice = c2.selectbox(
     "Group samples by",
     group_options,
@@ -99,13 +130,46 @@ if group_choice != "(none)" and matched_meta is not None:
     groups = matched_meta[group_choice]
 
 st.subheader("Composition per sample")
-widgets.chart(
-    proportions_bar_figure(
-        props, meaning=result.meaning, groups=groups, sort_by=sort_by, group_title=group_choice
-    ),
-    "composition_bars",
-    key="chart_bars",
+show_intervals = st.toggle(
+    f"Show {trust.LEVEL:.0%} intervals",
+    key="results_intervals",
+    disabled=level != "cell types",
+    help="Switches the stacked bars to one strip per cell type: each estimate as a dot with its "
+    f"{trust.LEVEL:.0%} confidence interval ({trust.BOOTSTRAP_RESAMPLES} bootstrap resamples of "
+    "the signature genes).",
 )
+if show_intervals and level == "cell types":
+    widgets.chart(
+        proportion_intervals_figure(
+            intervals,
+            meaning=result.meaning,
+            order=order_samples(props, sort_by=sort_by, groups=groups),
+            level=trust.LEVEL,
+            n_resamples=trust.BOOTSTRAP_RESAMPLES,
+        ),
+        "composition_intervals",
+        key="chart_intervals",
+    )
+else:
+    widgets.chart(
+        proportions_bar_figure(
+            props, meaning=result.meaning, groups=groups, sort_by=sort_by, group_title=group_choice
+        ),
+        "composition_bars",
+        key="chart_bars",
+    )
+if level == "cell types":
+    st.caption(
+        f"How precise is each estimate? Turn on **Show {trust.LEVEL:.0%} intervals**, or see the "
+        "lower and upper bounds in the table below. The intervals come from refitting with the "
+        "signature genes resampled: a wide one means the estimate depends on which genes happen "
+        "to describe that cell type."
+    )
+else:
+    st.caption(
+        "Intervals are computed per cell type: a group's interval is not the sum of its "
+        "members' intervals, so they are shown at the cell-type level only."
+    )
 
 st.subheader("Proportions heatmap")
 widgets.chart(
@@ -130,12 +194,31 @@ else:
 
 st.subheader("Table")
 st.caption(widgets.md(result.meaning))
-st.dataframe(
-    props,
-    column_config={
-        str(c): st.column_config.NumberColumn(str(c), format="percent") for c in props.columns
-    },
-)
+percent = {str(c): st.column_config.NumberColumn(str(c), format="percent") for c in props.columns}
+if level == "cell types":
+    wide, long = st.tabs(["One column per cell type", f"With {trust.LEVEL:.0%} intervals"])
+    wide.dataframe(props, column_config=percent)
+    long.dataframe(
+        intervals,
+        hide_index=True,
+        column_config={
+            "sample": st.column_config.TextColumn("sample"),
+            "cell_type": st.column_config.TextColumn("cell type"),
+            "estimate": st.column_config.NumberColumn("estimate", format="percent"),
+            "lower": st.column_config.NumberColumn("lower (2.5%)", format="percent"),
+            "upper": st.column_config.NumberColumn("upper (97.5%)", format="percent"),
+        },
+    )
+    long.caption(
+        f"lower and upper: the {trust.LEVEL:.0%} bootstrap interval of each estimate "
+        f"({trust.BOOTSTRAP_RESAMPLES} resamples of the signature genes, seed {trust.SEED})."
+    )
+else:
+    st.dataframe(props, column_config=percent)
+    st.caption(
+        "Each group is the sum of its member cell types; cell types in no group keep their own "
+        "column. The downloads hold both levels."
+    )
 
 measured_table = state.measured()
 mapping = None
@@ -150,22 +233,23 @@ if measured_table is not None:
             "absolute mode to compare like with like."
         )
     categories = [str(c) for c in measured_table.table.columns]
-    proposal = state.mapping() or match_categories(categories, sig.cell_types, sig.groups)
+    proposal = state.mapping() or match_categories(categories, sig.cell_types, cell_groups)
     with st.expander("Which estimated cell types make up each measured category", expanded=False):
         st.caption(
-            "Proposed from the names and the signature's groups; the estimates of the chosen "
-            "cell types are summed. Leave a category empty to skip it."
+            "Proposed from the names and the cell-type groups (see and edit them on the Signature "
+            "page: a group named like a measured category is matched to it); the estimates of the "
+            "chosen cell types are summed. Leave a category empty to skip it."
         )
         mapping = {}
         for i, category in enumerate(categories):
             mapping[category] = st.multiselect(
                 widgets.md(category),
-                [str(c) for c in props.columns],
-                default=[c for c in proposal.get(category, []) if c in props.columns],
-                key=f"map_{measured_table.sha256[:10]}_{i}",
+                [str(c) for c in cell_props.columns],
+                default=[c for c in proposal.get(category, []) if c in cell_props.columns],
+                key=f"map_{measured_table.sha256[:10]}_{state.groups_digest()}_{i}",
             )
     state.set_mapping(mapping)
-    pairs = compare_fractions(props, matched_measured, mapping)
+    pairs = compare_fractions(cell_props, matched_measured, mapping)
     if len(matched_measured) == 0:
         st.warning("No sample of the measured fractions matches a sample of the expression data.")
     elif len(pairs) == 0:
@@ -198,9 +282,11 @@ widgets.downloads_section(
         result,
         groups=groups,
         group_title=group_choice,
-        sort_by=sort_by,
+        sort_by=sort_by if level == "cell types" else None,
         measured=matched_measured,
         mapping=mapping,
+        intervals=intervals,
+        n_resamples=trust.BOOTSTRAP_RESAMPLES,
     ),
     key="results_dl",
 )

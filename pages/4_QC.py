@@ -1,11 +1,11 @@
-"""QC: per-sample fit card, residual heatmap, warnings, observed vs fitted for one sample."""
+"""QC: fit card with p-values, confounding, gene explainer, residuals, identifiability, warnings."""
 
 import streamlit as st
 
 from deconv_core.deconvolve import marker_genes
-from deconv_core.figures import observed_vs_fitted_figure
+from deconv_core.figures import gene_explanation_figure, observed_vs_fitted_figure
 from deconv_core.validation import warnings_frame
-from ui import charts, health, loaders, state, widgets
+from ui import charts, health, loaders, state, trust, views, widgets
 from ui.tables import group_columns, match_samples
 
 widgets.page_setup("QC")
@@ -36,7 +36,8 @@ st.caption(
 
 z = loaders.residual_z(result)
 warnings = loaders.run_warnings(result)
-card = health.fit_report(result, z, warnings)
+p_values = trust.p_values(result)
+card = health.fit_report(result, z, warnings, p_values=p_values)
 st.subheader("Fit report card")
 counts = card["light"].value_counts()
 m1, m2, m3 = st.columns(3)
@@ -48,7 +49,11 @@ st.caption(
     "How well the estimated mixture reproduces each sample's signature-gene expression. "
     f"Good: r ≥ {t['good_r']} and R² ≥ {t['good_r2']}; poor: r < {t['poor_r']} or "
     f"R² < {t['poor_r2']}. r: Pearson correlation of observed and fitted; RMSE: root-mean-square "
-    "residual divided by the mean observed value; R²: share of the variance explained."
+    "residual divided by the mean observed value; R²: share of the variance explained. "
+    f"**p-value**: how likely a random mix of this data's own values fits as well "
+    f"({trust.PERMUTATIONS} random mixtures, so never below {1 / (1 + trust.PERMUTATIONS):.3f}); "
+    "small = the signature's cell types really explain this sample; above 0.05 = no better "
+    "than random, its proportions may be meaningless. It does not say the proportions are right."
 )
 flagged = card[card["light"] != health.LIGHTS["green"]]
 for sample, row in flagged.head(10).iterrows():
@@ -64,9 +69,40 @@ widgets.lights_table(
         "pearson_r": st.column_config.NumberColumn("r", format="%.3f"),
         "rmse": st.column_config.NumberColumn("RMSE", format="%.3f"),
         "r2": st.column_config.NumberColumn("R²", format="%.3f"),
+        "p_value": st.column_config.NumberColumn("p-value", format="%.3f"),
         "reason": st.column_config.TextColumn("in plain words", width="large"),
     },
 )
+
+st.subheader("Estimates driven by genes, not cells")
+views.confounding_section(trust.confounding(result, sig))
+
+st.subheader("Gene explainer")
+st.caption(
+    "Pick a signature gene to see, in every sample, how much of its measured expression each "
+    "cell type accounts for and how much the signature's cell types leave unexplained. Genes "
+    "missing from your data or left out by the exclusion list cannot be split."
+)
+genes = sorted((str(g) for g in result.genes_used), key=str.upper)
+default_gene = views.gene_to_explain(trust.confounding(result, sig), trust.flagged_genes(result))
+gene = st.selectbox(
+    "Signature gene",
+    genes,
+    index=genes.index(default_gene) if default_gene in genes else 0,
+    key="qc_gene",
+    help="Preselected: the first gene named by the checks above, if any.",
+)
+explanation = trust.explanation(result, gene)
+widgets.chart(
+    gene_explanation_figure(
+        explanation.summary,
+        gene=explanation.gene,
+        cell_types=[str(c) for c in result.signature_matrix.columns],
+    ),
+    f"gene_explainer_{gene}",
+    key="chart_explainer",
+)
+views.explanation_sentences(explanation)
 
 st.subheader("Residual heatmap")
 c1, c2 = st.columns(2)
@@ -86,10 +122,23 @@ st.caption(
     "for your data (platform, tissue or tumour expression)."
 )
 
+st.subheader("Genes and samples the fit flags")
+views.residual_flags(trust.flagged_genes(result), trust.flagged_samples(result))
+
+st.subheader("Can the data tell the cell types apart?")
+views.identifiability_section(
+    trust.identifiability(result),
+    warnings,
+    scope=f"On the {len(result.genes_used)} signature genes found in your data, weighted as the "
+    "fit weighs them.",
+    label="Condition number on your data",
+)
+
 st.subheader("Warnings")
 st.caption(
     "About the input, the signature, the fit and what the QC checks found (cell types the data "
-    "cannot tell apart, poorly fitted samples, genes the signature describes badly)."
+    "cannot tell apart, poorly fitted or not significant samples, genes the signature describes "
+    "badly, estimates driven by activation or other states)."
 )
 if not warnings:
     st.success("No warnings about the input, the signature or the fit.")
@@ -155,6 +204,9 @@ widgets.downloads_section(
         group_title=group_title,
         measured=measured_matched,
         mapping=mapping,
+        intervals=trust.intervals(result, sig),
+        n_resamples=trust.BOOTSTRAP_RESAMPLES,
+        explanation=explanation,
     ),
     key="qc_dl",
 )

@@ -11,14 +11,17 @@ from collections.abc import Mapping, Sequence
 import pandas as pd
 import plotly.graph_objects as go
 
+from deconv_core.confounding import GeneExplanation
 from deconv_core.deconvolve import DeconvResult, marker_genes
 from deconv_core.figures import (
     MAX_HEATMAP_SAMPLES,
     agreement_table,
     compare_fractions,
+    gene_explanation_figure,
     group_boxplots_figure,
     measured_scatter_figure,
     order_samples,
+    proportion_intervals_figure,
     proportions_bar_figure,
     proportions_heatmap_figure,
     residual_heatmap_figure,
@@ -96,6 +99,9 @@ def export_figures(
     sort_by: str | None = None,
     measured: pd.DataFrame | None = None,
     mapping: Mapping[str, Sequence[str]] | None = None,
+    intervals: pd.DataFrame | None = None,
+    n_resamples: int | None = None,
+    explanation: GeneExplanation | None = None,
 ) -> dict[str, go.Figure]:
     """Every chart of the Results and QC pages, by file stem (for the zip).
 
@@ -113,6 +119,12 @@ def export_figures(
         Samples × categories, measured fractions matched to the samples.
     mapping
         Category → cell types for the comparison.
+    intervals, n_resamples
+        Bootstrap intervals (tidy, :func:`deconv_core.qc.bootstrap_intervals`)
+        and how many resamples they rest on; adds ``composition_intervals``.
+    explanation
+        A gene explained by :func:`deconv_core.confounding.explain_gene`; adds
+        ``gene_explainer_<gene>``.
     """
     props = result.proportions
     figures = {
@@ -135,5 +147,18 @@ def export_figures(
             figures["estimated_vs_measured"] = measured_scatter_figure(
                 pairs, agreement_table(pairs), meaning=result.meaning
             )
+    if intervals is not None:
+        figures["composition_intervals"] = proportion_intervals_figure(
+            intervals,
+            meaning=result.meaning,
+            order=order_samples(props, sort_by=sort_by, groups=groups),
+            n_resamples=n_resamples,
+        )
     figures["residual_heatmap"] = residual_figure(result)
+    if explanation is not None:
+        cell_types = [str(c) for c in result.signature_matrix.columns]
+        stem = "".join(c if c.isalnum() or c in "-_" else "_" for c in explanation.gene)
+        figures[f"gene_explainer_{stem}"] = gene_explanation_figure(
+            explanation.summary, gene=explanation.gene, cell_types=cell_types
+        )
     return figures

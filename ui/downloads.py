@@ -26,12 +26,13 @@ from openpyxl.utils import get_column_letter
 
 from deconv_core.deconvolve import DeconvResult
 from deconv_core.expression import ExpressionData
-from deconv_core.report import all_warnings, build_manifest
-from deconv_core.signatures import Signature
+from deconv_core.report import INTERVALS_FILE, all_warnings, build_manifest
+from deconv_core.signatures import Signature, group_proportions
 from deconv_core.validation import DeconvWarning, warnings_frame
 
 __all__ = [
     "FORMULA_PREFIXES",
+    "INDEX_LABELS",
     "bundle_zip",
     "figure_html",
     "result_tables",
@@ -39,6 +40,7 @@ __all__ = [
     "safe_text",
     "to_csv_bytes",
     "to_xlsx_bytes",
+    "workbook_sheets",
 ]
 
 #: Leading characters that make a spreadsheet read a text cell as a formula.
@@ -148,6 +150,9 @@ def result_tables(
     signature: Signature,
     *,
     warnings: Sequence[DeconvWarning] | None = None,
+    intervals: pd.DataFrame | None = None,
+    p_values: pd.Series | None = None,
+    groups: Mapping[str, Sequence[str]] | None = None,
 ) -> dict[str, pd.DataFrame]:
     """The tables offered for download, by file stem.
 
@@ -158,31 +163,67 @@ def result_tables(
     warnings
         Every warning to list (default: those of the input, the signature and
         the result, :func:`deconv_core.report.all_warnings`).
+    intervals
+        Bootstrap intervals (:func:`deconv_core.qc.bootstrap_intervals`), or None.
+    p_values
+        Permutation p-value per sample, or None (the ``p_value`` column of
+        ``fit`` is then empty, as in the command line's ``fit.csv``).
+    groups
+        Cell-type groups in use (group → members), or None / empty.
 
     Returns
     -------
     dict
-        ``proportions`` (samples × cell types), ``fit`` (samples × statistics),
-        ``coverage`` (cell types × counts), ``warnings`` (one row per warning)
-        and ``residuals`` (genes × samples, TPM-like).
+        ``proportions`` (samples × cell types), ``fit`` (samples × statistics
+        and ``p_value``), ``coverage`` (cell types × counts), ``warnings`` (one
+        row per warning), ``residuals`` (genes × samples, TPM-like) and, when
+        given, ``intervals`` (one row per sample and cell type: ``sample``,
+        ``cell_type``, ``estimate``, ``lower``, ``upper``) and
+        ``group_proportions`` (samples × groups).
     """
     if warnings is None:
         warnings = all_warnings(result, expression, signature)
-    return {
+    fit = result.fit.copy()
+    fit["p_value"] = np.nan if p_values is None else p_values.reindex(fit.index).to_numpy()
+    tables = {
         "proportions": result.proportions,
-        "fit": result.fit,
+        "fit": fit,
         "coverage": result.coverage,
         "warnings": warnings_frame(list(warnings)),
         "residuals": result.residuals,
     }
+    if intervals is not None:
+        tables["intervals"] = intervals
+    if groups:
+        tables["group_proportions"] = group_proportions(result.proportions, groups)
+    return tables
 
 
-_INDEX_LABELS = {
+#: Header of the index column of each table in CSV and XLSX files.
+INDEX_LABELS = {
     "proportions": "sample",
     "fit": "sample",
     "coverage": "cell_type",
     "residuals": "gene",
+    "group_proportions": "sample",
+    "intervals": "sample",
 }
+# Tables written without their (positional) index.
+_NO_INDEX = ("warnings", "intervals")
+
+
+def workbook_sheets(tables: Mapping[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
+    """The sheets of the XLSX download, in order: every table but the residuals.
+
+    The tidy intervals get ``sample`` as their index column.
+    """
+    order = ("proportions", "intervals", "fit", "warnings", "coverage", "group_proportions")
+    sheets = {}
+    for name in order:
+        if name in tables:
+            table = tables[name]
+            sheets[name] = table.set_index("sample") if name == "intervals" else table
+    return sheets
 
 
 def bundle_zip(
@@ -195,6 +236,9 @@ def bundle_zip(
     extra_inputs: Mapping[str, Mapping[str, Any]] | None = None,
     figures: Mapping[str, tuple[go.Figure, Mapping[str, Any]]] | None = None,
     warnings: Sequence[DeconvWarning] | None = None,
+    intervals: pd.DataFrame | None = None,
+    p_values: pd.Series | None = None,
+    groups: Mapping[str, Sequence[str]] | None = None,
 ) -> bytes:
     """Everything about a run in one zip, with the manifest needed to reproduce it.
 
@@ -205,8 +249,9 @@ def bundle_zip(
     extra_inputs
         Further inputs for the manifest's ``inputs`` (e.g. the sample
         metadata and measured fractions: file name and sha256).
-    warnings
-        Every warning of the run (see :func:`result_tables`).
+    warnings, intervals, p_values, groups
+        Every warning of the run, the bootstrap intervals, the permutation
+        p-values and the cell-type groups in use (see :func:`result_tables`).
     figures
         File stem → (figure, plotly config); written to ``charts/`` as HTML
         pages sharing one ``charts/plotly.min.js`` (the folder is
@@ -217,12 +262,25 @@ def bundle_zip(
     -------
     bytes
         A zip with the files of :data:`deconv_core.report.OUTPUT_FILES`
-        (formula-safe CSVs and ``manifest.json``), ``results.xlsx`` and the
-        charts.
+        (formula-safe CSVs and ``manifest.json``), ``intervals.csv`` and
+        ``group_proportions.csv`` when given, ``results.xlsx`` and the charts.
     """
-    tables = result_tables(result, expression, signature, warnings=warnings)
+    tables = result_tables(
+        result,
+        expression,
+        signature,
+        warnings=warnings,
+        intervals=intervals,
+        p_values=p_values,
+        groups=groups,
+    )
     manifest = build_manifest(
-        result, expression, signature, parameters=parameters, signature_sha256=signature_sha256
+        result,
+        expression,
+        signature,
+        parameters=parameters,
+        signature_sha256=signature_sha256,
+        extra_warnings=tuple(warnings or ()),
     )
     for name, entry in (extra_inputs or {}).items():
         manifest["inputs"][name] = dict(entry)
@@ -234,24 +292,13 @@ def bundle_zip(
             archive.writestr(name, data)
             manifest["files"].append(name)
 
-        for stem in ("proportions", "fit", "coverage", "warnings", "residuals"):
-            table = tables[stem]
-            if stem == "warnings":
-                add("warnings.csv", to_csv_bytes(table, index=False))
+        for stem, table in tables.items():
+            name = INTERVALS_FILE if stem == "intervals" else f"{stem}.csv"
+            if stem in _NO_INDEX:
+                add(name, to_csv_bytes(table, index=False))
             else:
-                add(f"{stem}.csv", to_csv_bytes(table, index_label=_INDEX_LABELS[stem]))
-        add(
-            "results.xlsx",
-            to_xlsx_bytes(
-                {
-                    "proportions": tables["proportions"],
-                    "fit": tables["fit"],
-                    "warnings": tables["warnings"],
-                    "coverage": tables["coverage"],
-                },
-                index_labels=_INDEX_LABELS,
-            ),
-        )
+                add(name, to_csv_bytes(table, index_label=INDEX_LABELS[stem]))
+        add("results.xlsx", to_xlsx_bytes(workbook_sheets(tables), index_labels=INDEX_LABELS))
         if figures:
             from plotly.offline import get_plotlyjs
 

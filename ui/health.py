@@ -38,6 +38,13 @@ LIGHTS = {"green": "good", "yellow": "check", "red": "problem"}
 #: a sample whose marker genes the mixture cannot explain stands out.
 FIT_THRESHOLDS = {"good_r": 0.9, "good_r2": 0.8, "poor_r": 0.75, "poor_r2": 0.5}
 
+# Warnings the QC page details in a section of their own: the card points there instead of
+# quoting them (deconv_core.confounding's per-sample findings).
+_POINTERS = {
+    code: "Some of its estimates are driven by genes, not cells (see 'Estimates driven by "
+    "genes, not cells')."
+    for code in ("driven_by_genes", "panel_excess")
+}
 # A standardised residual this large is unusual for its sample (deconv_core.qc uses 3 too).
 _MISS_Z = 3.0
 # Signature coverage: share of genes found for green / at least yellow.
@@ -340,6 +347,8 @@ def fit_report(
     result: DeconvResult,
     z: pd.DataFrame | None = None,
     warnings: Sequence[DeconvWarning] = (),
+    *,
+    p_values: pd.Series | None = None,
 ) -> pd.DataFrame:
     """Per-sample fit report card.
 
@@ -356,20 +365,26 @@ def fit_report(
         :func:`deconv_core.qc.qc_warnings`); a sample's ``error`` means it was
         not deconvolved (red), a sample's ``warning`` turns green into yellow
         and is quoted.
+    p_values
+        Permutation p-value of each sample's fit
+        (:func:`deconv_core.qc.permutation_test`), or None.
 
     Returns
     -------
     pandas.DataFrame
         Index ``sample``; columns ``light``, ``pearson_r``, ``rmse``,
-        ``r2`` and ``reason`` (a plain sentence), in input order.
+        ``r2``, ``p_value`` (NaN without ``p_values``) and ``reason`` (a plain
+        sentence), in input order.
     """
     errors: dict[str, list[str]] = {}
     cautions: dict[str, list[str]] = {}
     for w in (*result.warnings, *warnings):
         if w.sample and w.severity == "error":
             errors.setdefault(w.sample, []).append(w.message)
-        elif w.sample and w.severity == "warning" and w.message not in cautions.get(w.sample, []):
-            cautions.setdefault(w.sample, []).append(w.message)
+        elif w.sample and w.severity == "warning":
+            text = _POINTERS.get(w.code, w.message)
+            if text not in cautions.get(w.sample, []):
+                cautions.setdefault(w.sample, []).append(text)
     rows = []
     for sample, fit in result.fit.iterrows():
         sample = str(sample)
@@ -416,9 +431,10 @@ def fit_report(
                 "pearson_r": r,
                 "rmse": float(fit["rmse"]),
                 "r2": r2,
+                "p_value": float(p_values.get(sample, np.nan)) if p_values is not None else np.nan,
                 "reason": reason,
             }
         )
     return pd.DataFrame(
-        rows, columns=["sample", "light", "pearson_r", "rmse", "r2", "reason"]
+        rows, columns=["sample", "light", "pearson_r", "rmse", "r2", "p_value", "reason"]
     ).set_index("sample")

@@ -20,6 +20,7 @@ every rerun.
 from __future__ import annotations
 
 import hashlib
+import shlex
 from pathlib import Path
 from typing import Protocol
 
@@ -28,11 +29,11 @@ import streamlit as st
 
 from deconv_core.deconvolve import DeconvResult, deconvolve
 from deconv_core.expression import ExpressionData, load_expression
-from deconv_core.qc import qc_warnings, standardised_residuals
+from deconv_core.qc import standardised_residuals
 from deconv_core.report import all_warnings
 from deconv_core.signatures import Signature, load_signature
 from deconv_core.validation import DeconvWarning, InputError
-from ui import state
+from ui import state, trust
 from ui.tables import read_measured, read_metadata
 
 __all__ = [
@@ -43,6 +44,7 @@ __all__ = [
     "accept_measured",
     "accept_metadata",
     "accept_signature",
+    "check_upload_size",
     "choose_builtin_signature",
     "current_result",
     "expression_scale",
@@ -52,6 +54,8 @@ __all__ = [
     "residual_z",
     "run_warnings",
     "signature_sha256",
+    "upload_help",
+    "upload_limit_mb",
 ]
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -74,6 +78,50 @@ class UploadedFile(Protocol):
 
 def _size(n: int) -> str:
     return f"{n / 1e6:.1f} MB" if n >= 1e6 else f"{n / 1e3:.0f} KB"
+
+
+def upload_limit_mb() -> int:
+    """The upload limit per file in MB (``server.maxUploadSize``, 1 MB = 2**20 bytes)."""
+    return int(st.get_option("server.maxUploadSize"))
+
+
+def _cli_command(slot: str, name: str) -> str:
+    if slot == "signature":
+        return f"python -m deconv_core run EXPRESSION --signature {name} --out results"
+    return f"python -m deconv_core run {name} --signature TIL10 --out results"
+
+
+def upload_help(slot: str = "expression") -> str:
+    """Help text of an uploader: the limit, and that larger files go through the command line."""
+    return (
+        f"Up to {upload_limit_mb()} MB per file. Larger files go through the command line, "
+        f"which reads them from disk: `{_cli_command(slot, 'FILE')}` (README, Command line)."
+    )
+
+
+def check_upload_size(slot: str, name: str, size: int) -> str:
+    """Empty when a file fits the upload limit, else a sentence pointing to the command line.
+
+    The browser's uploader enforces ``server.maxUploadSize`` itself; this
+    check also covers files that reach the handlers another way.
+
+    Parameters
+    ----------
+    slot
+        ``"expression"``, ``"metadata"``, ``"measured"`` or ``"signature"``.
+    name
+        The file's name.
+    size
+        Its length in bytes.
+    """
+    limit = upload_limit_mb()
+    if size <= limit * 2**20:
+        return ""
+    return (
+        f"{name} is {size / 2**20:,.1f} MB, over the dashboard's upload limit of {limit} MB per "
+        "file (server.maxUploadSize). Run it with the command line, which reads large files "
+        f"from disk: {_cli_command(slot, shlex.quote(name))}"
+    )
 
 
 @st.cache_data(max_entries=2, show_spinner=False)
@@ -175,9 +223,9 @@ def refresh(changed: bool = True) -> None:
 
 
 def signature_sha256() -> str:
-    """SHA-256 of an uploaded signature file ("" for built-ins)."""
+    """SHA-256 of an uploaded (or single-cell-built) signature file ("" for built-ins)."""
     key = state.signature_key()
-    return key.split(":", 1)[1] if key.startswith("upload:") else ""
+    return key.split(":", 1)[1] if key.startswith(("upload:", "built:")) else ""
 
 
 _HANDLERS = {
@@ -203,9 +251,10 @@ def handle_upload(slot: str, file: UploadedFile | None, **options: str) -> str:
     Returns
     -------
     str
-        "" or the error sentence of this file.  A file that loads reruns the
-        page (:func:`refresh`), so this returns only for errors and files
-        handled before.
+        "" or the error sentence of this file (a file over the upload limit
+        is refused with :func:`check_upload_size`'s sentence).  A file that
+        loads reruns the page (:func:`refresh`), so this returns only for
+        errors and files handled before.
     """
     if file is None:
         return ""
@@ -213,7 +262,10 @@ def handle_upload(slot: str, file: UploadedFile | None, **options: str) -> str:
     last = state.last_upload(slot)
     if last is not None and last[0] == upload_id:
         return last[1]
-    error = _HANDLERS[slot](file.getvalue(), file.name, **options)
+    data = file.getvalue()
+    error = check_upload_size(slot, file.name, len(data)) or _HANDLERS[slot](
+        data, file.name, **options
+    )
     state.remember_upload(slot, upload_id, error)
     refresh(not error)
     return error
@@ -255,7 +307,7 @@ def current_result() -> tuple[DeconvResult | None, str]:
     expression, signature = state.expression(), state.signature()
     if expression is None or signature is None:
         return None, ""
-    key = "|".join([state.expression_key(), state.signature_key(), state.mode(), state.exclude()])
+    key = state.result_key()
     result = state.result_for(key)
     if result is not None:
         return result, ""
@@ -277,16 +329,16 @@ def residual_z(result: DeconvResult) -> pd.DataFrame:
 
 
 def run_warnings(result: DeconvResult) -> list[DeconvWarning]:
-    """Every warning of the run: input, signature, result, then the QC findings, without repeats.
+    """Every warning of the run: input, signature, result, then the trust checks, without repeats.
 
-    The QC findings (:func:`deconv_core.qc.qc_warnings`: cell types the data cannot tell
-    apart, poorly fitted samples, genes the signature misdescribes) are cheap to compute
-    and are recomputed on each call.
+    The trust checks (:func:`ui.trust.warnings`: cell types the data cannot tell apart,
+    poorly fitted or not significant samples, genes the signature misdescribes, estimates
+    driven by genes the signature's cells do not explain) are cached per run.
     """
     expression, sig = state.expression(), state.signature()
     found = all_warnings(result, expression, sig) if expression is not None and sig else []
     seen = set(found)
-    for w in qc_warnings(result, signature=sig):
+    for w in trust.warnings(result, sig):
         if w not in seen:
             seen.add(w)
             found.append(w)

@@ -15,6 +15,10 @@ Keys
     ``exclude``         name of the signature's excluded-gene list, or ``"none"``
     ``result``          (key, :class:`~deconv_core.deconvolve.DeconvResult`) of the last run
     ``mapping``         measured category → list of cell types
+    ``groups``          (signature key, cell-type groups edited on the Signature page)
+    ``groups_version``  bumped by "reset the groups", part of the group editor's key
+    ``signature_build`` :class:`ui.builds.BuiltSignature`: the last signature built from
+                        single-cell data (kept when another signature is chosen)
     ``uploads``         slot → (upload id, error sentence or "") of the last file handled
     ``demo``            True after "Load demo data"
     ``image_format``    ``"png"`` or ``"svg"`` for the charts' camera button
@@ -23,7 +27,9 @@ Keys
 
 from __future__ import annotations
 
-from typing import Any
+import hashlib
+import json
+from typing import TYPE_CHECKING, Any
 
 import streamlit as st
 
@@ -32,11 +38,18 @@ from deconv_core.expression import ExpressionData
 from deconv_core.signatures import Signature
 from ui.tables import SampleTable
 
+if TYPE_CHECKING:
+    from ui.builds import BuiltSignature
+
 __all__ = [
     "clear_all",
     "demo_loaded",
     "exclude",
     "expression",
+    "groups",
+    "groups_digest",
+    "groups_edited",
+    "groups_editor_key",
     "expression_key",
     "image_format",
     "last_upload",
@@ -45,10 +58,13 @@ __all__ = [
     "metadata",
     "mode",
     "remember_upload",
+    "reset_groups",
     "result_for",
+    "result_key",
     "set_demo",
     "set_exclude",
     "set_expression",
+    "set_groups",
     "set_image_format",
     "set_mapping",
     "set_measured",
@@ -56,7 +72,9 @@ __all__ = [
     "set_mode",
     "set_result",
     "set_signature",
+    "set_signature_build",
     "signature",
+    "signature_build",
     "signature_key",
     "uploader_key",
 ]
@@ -64,8 +82,9 @@ __all__ = [
 #: What must be forgotten when a key changes.
 _DEPENDENTS: dict[str, tuple[str, ...]] = {
     "expression": ("result",),
-    "signature": ("result", "mapping"),
+    "signature": ("result", "mapping", "groups"),
     "measured": ("mapping",),
+    "groups": ("mapping",),
     "mode": ("result",),
     "exclude": ("result",),
 }
@@ -129,6 +148,71 @@ def set_signature(sig: Signature, *, key: str) -> bool:
     st.session_state["signature_key"] = key
     _set("signature", sig)
     return True
+
+
+# -- cell-type groups ------------------------------------------------------------------------
+
+
+def groups() -> dict[str, tuple[str, ...]]:
+    """The cell-type groups in use: the user's edits for this signature, else its own groups.
+
+    Empty when no signature is chosen or it has no groups.
+    """
+    sig = signature()
+    if sig is None:
+        return {}
+    stored = _get("groups")
+    if stored is not None and stored[0] == signature_key():
+        return dict(stored[1])
+    return dict(sig.groups)
+
+
+def groups_edited() -> bool:
+    """True when the groups in use are the user's edits, not the signature's own."""
+    stored = _get("groups")
+    return stored is not None and stored[0] == signature_key() and signature() is not None
+
+
+def set_groups(value: dict[str, tuple[str, ...]]) -> bool:
+    """Use these (validated) groups for the current signature; forgets the category mapping.
+
+    A group that holds only the cell type of its own name changes nothing and is
+    dropped.  Returns True when the groups in use changed.
+    """
+
+    def plain(mapping: dict) -> dict[str, tuple[str, ...]]:
+        cleaned = {str(g): tuple(str(m) for m in members) for g, members in mapping.items()}
+        return {g: m for g, m in cleaned.items() if m != (g,)}
+
+    def as_sets(mapping: dict) -> dict[str, frozenset[str]]:
+        return {g: frozenset(m) for g, m in mapping.items()}
+
+    value = plain(value)
+    if as_sets(value) == as_sets(plain(groups())):  # the order of members does not matter
+        return False
+    _set("groups", (signature_key(), value))
+    return True
+
+
+def reset_groups() -> None:
+    """Go back to the signature's own groups (and empty the group editor)."""
+    _pop("groups")
+    st.session_state["groups_version"] = _get("groups_version", 0) + 1
+
+
+def groups_editor_key() -> str:
+    """Key of the group editor: new for another signature, other groups in use or a reset.
+
+    The editor always starts from the groups in use, so a key that follows them keeps
+    the table shown and the groups used the same after the user leaves the page.
+    """
+    return f"groups_editor_{_get('generation', 0)}_{_get('groups_version', 0)}_{groups_digest()}"
+
+
+def groups_digest() -> str:
+    """Short fingerprint of the signature and the groups in use (for widget keys)."""
+    text = json.dumps([signature_key(), sorted(groups().items())], default=list)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]
 
 
 # -- sample tables ---------------------------------------------------------------------------
@@ -219,6 +303,27 @@ def result_for(key: str) -> DeconvResult | None:
 def set_result(key: str, value: DeconvResult) -> None:
     """Remember the result computed for ``key``."""
     st.session_state["result"] = (key, value)
+
+
+def result_key() -> str:
+    """Identity of the result the loaded inputs give: expression, signature, mode, exclusion.
+
+    Cached computations on a result (intervals, p-values, ...) are keyed by it.
+    """
+    return "|".join([expression_key(), signature_key(), mode(), exclude()])
+
+
+# -- signature built from single-cell data ---------------------------------------------------
+
+
+def signature_build() -> BuiltSignature | None:
+    """The last signature built from single-cell data in this session, or None."""
+    return _get("signature_build")
+
+
+def set_signature_build(value: BuiltSignature) -> None:
+    """Remember a signature built from single-cell data (choosing it is separate)."""
+    st.session_state["signature_build"] = value
 
 
 # -- uploads and demo ------------------------------------------------------------------------

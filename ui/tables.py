@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import zipfile
 from dataclasses import dataclass
 
 import numpy as np
@@ -22,6 +23,7 @@ __all__ = [
     "MAX_GROUP_LEVELS",
     "SampleTable",
     "group_columns",
+    "match_report",
     "match_samples",
     "read_measured",
     "read_metadata",
@@ -94,11 +96,18 @@ def read_metadata(data: bytes, name: str) -> SampleTable:
     if data[:2] == b"PK":
         try:
             frame = pd.read_excel(io.BytesIO(data), dtype=str)
-        except (ValueError, OSError) as exc:
+        except (ValueError, OSError, KeyError, zipfile.BadZipFile) as exc:
             raise InputError(
-                f"The metadata file {name} could not be read as Excel ({exc})."
+                f"The metadata file {name} is not a readable Excel .xlsx workbook (another zip "
+                "archive, or a damaged file); save it again as .xlsx or CSV."
             ) from exc
     else:
+        utf16 = data[:2] in (b"\xff\xfe", b"\xfe\xff")
+        if data.startswith(b"%PDF") or (b"\x00" in data[:4096] and not utf16):
+            raise InputError(
+                f"The metadata file {name} is not a text table or an Excel .xlsx workbook (it "
+                "holds binary data); save it as CSV or XLSX and upload that."
+            )
         text = _decode(data)
         lines = [line for line in text.splitlines() if line.strip() and not line.startswith("#")]
         if not lines:
@@ -109,9 +118,15 @@ def read_metadata(data: bytes, name: str) -> SampleTable:
             delimiter = csv.Sniffer().sniff("\n".join(lines[:20]), delimiters=",\t;").delimiter
         except csv.Error:
             delimiter = ","
-        frame = pd.read_csv(
-            io.StringIO("\n".join(lines)), sep=delimiter, dtype=str, keep_default_na=False
-        )
+        try:
+            frame = pd.read_csv(
+                io.StringIO("\n".join(lines)), sep=delimiter, dtype=str, keep_default_na=False
+            )
+        except pd.errors.ParserError as exc:
+            raise InputError(
+                f"The metadata file {name} could not be split into cells ({str(exc).strip()}); "
+                "save it as a CSV with one header row and one row per sample."
+            ) from exc
     if frame.shape[1] < 2:
         raise InputError(
             f"The metadata file {name} has {frame.shape[1]} column(s); it needs the sample id in "
@@ -213,6 +228,55 @@ def match_samples(samples: list[str] | pd.Index, table: pd.DataFrame) -> pd.Data
     out = table.loc[rows].copy()
     out.index = pd.Index(index, name="sample")
     return out
+
+
+def _examples(items: list[str], n: int = 3) -> str:
+    shown = ", ".join(items[:n])
+    return shown + (f" and {len(items) - n} more" if len(items) > n else "")
+
+
+def match_report(
+    samples: list[str] | pd.Index, table: SampleTable, *, what: str
+) -> tuple[bool, str]:
+    """How a side table's sample ids match the expression's samples, in one plain sentence.
+
+    Parameters
+    ----------
+    samples
+        Sample names of the expression data.
+    table
+        The sample metadata or measured fractions.
+    what
+        What the table holds, for the sentence (``"metadata"``).
+
+    Returns
+    -------
+    (complete, sentence)
+        ``complete`` is True when every expression sample has a row.  The
+        sentence gives the count and, when some are missing, examples of the
+        samples without a row and of the ids that match no sample.
+    """
+    samples = [str(s) for s in samples]
+    matched = match_samples(samples, table.table)
+    n, k = len(samples), len(matched)
+    sentence = f"{k} of {n} expression samples have {what}."
+    if k == n:
+        return True, sentence
+    found = set(matched.index)
+    folded = {s.strip().lower() for s in samples}
+    unknown = [str(i) for i in table.table.index if str(i).strip().lower() not in folded]
+    if k == 0:
+        sentence += (
+            f" None of the {len(table.table)} ids in the first column of {table.name} "
+            f"({_examples(unknown)}) is a sample name of the expression data "
+            f"({_examples(samples)}); put the sample ids, spelled as in the expression file, "
+            "in the first column."
+        )
+        return False, sentence
+    sentence += f" Without {what}: {_examples([s for s in samples if s not in found])}."
+    if unknown:
+        sentence += f" Ids of {table.name} that match no sample: {_examples(unknown)}."
+    return False, sentence
 
 
 def group_columns(table: pd.DataFrame) -> list[str]:

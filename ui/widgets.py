@@ -17,7 +17,7 @@ import streamlit as st
 
 from deconv_core.deconvolve import DeconvResult
 from deconv_core.figures import IMAGE_FORMATS, figure_config
-from ui import downloads, loaders, state
+from ui import downloads, loaders, state, trust
 from ui.health import LIGHTS, HealthItem
 
 __all__ = [
@@ -67,9 +67,10 @@ def md(text: object) -> str:
 
 def page_setup(title: str) -> None:
     """Configure the page and draw the sidebar (call first on every page)."""
-    st.set_page_config(
-        page_title=f"{title} · deconv-explorer", page_icon=":material/grid_on:", layout="wide"
-    )
+    # An emoji, not a ":material/...:" icon: Streamlit's frontend fetches material page icons
+    # from fonts.gstatic.com, while emoji icons become a local data: URL (nothing leaves
+    # the machine; tests/e2e/test_privacy_browser.py checks every request).
+    st.set_page_config(page_title=f"{title} · deconv-explorer", page_icon="🧬", layout="wide")
     _sidebar()
 
 
@@ -218,7 +219,17 @@ def downloads_section(
     if expression is None or sig is None:
         return
     warnings = loaders.run_warnings(result)
-    tables = downloads.result_tables(result, expression, sig, warnings=warnings)
+    intervals, p_values = trust.intervals(result, sig), trust.p_values(result)
+    groups = state.groups()
+    tables = downloads.result_tables(
+        result,
+        expression,
+        sig,
+        warnings=warnings,
+        intervals=intervals,
+        p_values=p_values,
+        groups=groups,
+    )
     meta, measured = state.metadata(), state.measured()
     parameters = {
         "mode": result.mode,
@@ -226,8 +237,12 @@ def downloads_section(
         "scale": loaders.expression_scale(),
         "mrna_scaling": result.mrna_scaling,
         "weighting": "sqrt",
+        **trust.parameters(),
         "interface": "dashboard",
     }
+    if groups:
+        parameters["groups"] = {g: list(m) for g, m in groups.items()}
+        parameters["groups_edited"] = state.groups_edited()
     extra = {}
     if meta is not None:
         extra["sample_metadata"] = {"file": meta.name, "sha256": meta.sha256}
@@ -251,17 +266,19 @@ def downloads_section(
             extra_inputs=extra,
             figures=charts,
             warnings=warnings,
+            intervals=intervals,
+            p_values=p_values,
+            groups=groups,
         )
 
-    labels = {"proportions": "sample", "fit": "sample"}
-    cols = st.columns(4)
-    for i, stem in enumerate(("proportions", "fit", "warnings")):
+    cols = st.columns(5)
+    for i, stem in enumerate(("proportions", "intervals", "fit", "warnings")):
         table: pd.DataFrame = tables[stem]
-        index = stem != "warnings"
+        index = stem not in ("warnings", "intervals")
         cols[i].download_button(
             f"{stem.capitalize()} (CSV)",
             data=lambda t=table, ix=index, s=stem: downloads.to_csv_bytes(
-                t, index=ix, index_label=labels.get(s)
+                t, index=ix, index_label=downloads.INDEX_LABELS.get(s)
             ),
             file_name=f"{stem}.csv",
             mime="text/csv",
@@ -269,11 +286,10 @@ def downloads_section(
             on_click="ignore",
             icon=":material/download:",
         )
-    cols[3].download_button(
+    cols[4].download_button(
         "Tables (XLSX)",
         data=lambda: downloads.to_xlsx_bytes(
-            {s: tables[s] for s in ("proportions", "fit", "warnings", "coverage")},
-            index_labels={"proportions": "sample", "fit": "sample", "coverage": "cell_type"},
+            downloads.workbook_sheets(tables), index_labels=downloads.INDEX_LABELS
         ),
         file_name="deconvolution.xlsx",
         mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
@@ -292,7 +308,10 @@ def downloads_section(
         type="primary",
     )
     st.caption(
-        "CSV and XLSX cells that start with = + - @ are written so spreadsheets never run them as "
-        "formulas. The manifest records the inputs' SHA-256, the parameters and the package "
-        "versions."
+        f"Intervals: {trust.LEVEL:.0%} bootstrap intervals ({trust.BOOTSTRAP_RESAMPLES} "
+        "resamples of the signature genes); fit: r, RMSE, R² and the permutation p-value "
+        f"({trust.PERMUTATIONS} random mixtures); seed {trust.SEED}, so the same inputs give "
+        "the same numbers. CSV and XLSX cells that start with = + - @ are written so spreadsheets "
+        "never run them as formulas. The manifest records the inputs' SHA-256, the parameters "
+        "and the package versions."
     )

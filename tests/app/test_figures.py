@@ -11,9 +11,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from deconv_core import deconvolve, load_signature
+from deconv_core import bootstrap_intervals, deconvolve, explain_gene, load_signature
 from deconv_core.deconvolve import marker_genes
 from deconv_core.figures import (
+    MAX_EXPLAINED_SHARE,
     MAX_HEATMAP_SAMPLES,
     MAX_TEXT_CELLS,
     OTHER_COLOR,
@@ -21,12 +22,14 @@ from deconv_core.figures import (
     cell_type_colors,
     compare_fractions,
     figure_config,
+    gene_explanation_figure,
     group_boxplots_figure,
     match_categories,
     measured_scatter_figure,
     observed_vs_fitted_figure,
     order_samples,
     plain,
+    proportion_intervals_figure,
     proportions_bar_figure,
     proportions_heatmap_figure,
     residual_heatmap_figure,
@@ -209,3 +212,55 @@ def test_compare_fractions_sums_mapped_cell_types_and_scores_them():
     assert agreement.loc["A", "bias"] == pytest.approx(-0.025)
     fig = measured_scatter_figure(pairs, agreement, meaning="m")
     assert any("r=1.00" in t.name for t in fig.data)
+
+
+def test_interval_strips_show_each_estimate_with_its_interval(result):
+    intervals = bootstrap_intervals(result, load_signature("TIL10"), n_resamples=30)
+    order = list(result.proportions.index[::-1])
+    fig = proportion_intervals_figure(intervals, meaning="m", order=order, n_resamples=30)
+    assert [t.name for t in fig.data] == list(result.proportions.columns)  # one strip per type
+    for trace in fig.data:
+        assert list(trace.x) == order
+        part = intervals[intervals["cell_type"] == trace.name].set_index("sample").loc[order]
+        np.testing.assert_allclose(trace.y, part["estimate"])
+        np.testing.assert_allclose(np.asarray(trace.y) + trace.error_y.array, part["upper"])
+        np.testing.assert_allclose(np.asarray(trace.y) - trace.error_y.arrayminus, part["lower"])
+    subtitle = fig.layout.title.subtitle.text
+    assert "95% confidence interval" in subtitle and "30 resamples" in subtitle
+
+
+def test_gene_explainer_bars_are_shares_of_the_measured_expression(result):
+    explanation = explain_gene(result, "CD8B")
+    cell_types = list(result.signature_matrix.columns)
+    fig = gene_explanation_figure(explanation.summary, gene="CD8B", cell_types=cell_types)
+    summary = explanation.summary
+    totals = np.nansum([np.asarray(t.y, dtype=float) for t in fig.data], axis=0)
+    expected = np.maximum(summary["fitted"] / summary["observed"], 1.0)
+    np.testing.assert_allclose(totals, expected)  # 100% or, when over-predicted, the prediction
+    assert fig.data[-1].name == "not explained"
+    assert fig.layout.barmode == "stack"
+    assert "100% of the CD8B expression measured" in fig.layout.title.subtitle.text
+    assert fig.layout.yaxis.range[1] <= MAX_EXPLAINED_SHARE * 1.08 + 1e-9
+
+
+def test_new_charts_escape_user_text():
+    evil = "<b>x</b>"
+    intervals = pd.DataFrame(
+        {
+            "sample": [evil, "s2"],
+            "cell_type": [evil, evil],
+            "estimate": [0.2, 0.3],
+            "lower": [0.1, 0.2],
+            "upper": [0.3, 0.4],
+        }
+    )
+    summary = pd.DataFrame(
+        {"observed": [10.0, 5.0], "fitted": [8.0, 6.0], evil: [8.0, 6.0]}, index=[evil, "s2"]
+    )
+    figures = [
+        proportion_intervals_figure(intervals, meaning="m"),
+        gene_explanation_figure(summary, gene=evil, cell_types=[evil]),
+    ]
+    for fig in figures:
+        text = json.dumps(fig.to_plotly_json(), default=str)
+        assert "<b>x</b>" not in text and "&lt;b&gt;x&lt;/b&gt;" in text

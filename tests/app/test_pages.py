@@ -87,7 +87,7 @@ def test_demo_button_fills_every_page(demo_app):
 
     visit(at, "qc")
     assert not at.exception
-    assert len(charts(at)) == 2  # residual heatmap, observed vs fitted
+    assert len(charts(at)) == 3  # gene explainer, residual heatmap, observed vs fitted
     flagged = " ".join(texts(at, "error") + texts(at, "warning"))
     # the simulated activated samples are the ones the report card flags
     assert "S13" in flagged and "S04" in flagged
@@ -127,7 +127,7 @@ def test_upload_signature_results_qc_flow_matches_the_core():
 
     visit(at, "qc")
     assert not at.exception
-    assert len(charts(at)) == 2
+    assert len(charts(at)) == 3
     card = at.dataframe[0].value
     assert list(card.index) == [f"S{i}" for i in range(1, 7)]
     # 300 filler genes only: absolute mode warns that 'other' is biased
@@ -182,7 +182,7 @@ def test_metadata_groups_the_results_and_measured_fractions_compare(app):
     assert app.selectbox(key="results_group").value == "group"  # the numeric column is not offered
     assert "cellularity" not in app.selectbox(key="results_group").options
     assert len(charts(app)) == 4
-    agreement = app.dataframe[1].value
+    agreement = app.dataframe[2].value  # after the proportions and the intervals tables
     assert list(agreement.index) == ["CD8 T cells", "B cells"]
     app.selectbox(key="results_sort").set_value("T.cells.CD8").run()
     assert not app.exception

@@ -11,12 +11,19 @@ import pandas as pd
 import pytest
 from openpyxl import load_workbook
 
-from deconv_core import deconvolve, load_expression, load_signature
+from deconv_core import (
+    bootstrap_intervals,
+    build_signature,
+    deconvolve,
+    load_expression,
+    load_signature,
+    read_single_cell,
+)
 from deconv_core.qc import standardised_residuals
 from deconv_core.report import OUTPUT_FILES
 from deconv_core.validation import DeconvWarning, InputError
 from tests.app.conftest import ROOT, bulk_tsv
-from ui import downloads, health
+from ui import builds, downloads, health
 from ui.charts import export_figures, residual_samples, samples_by_fit
 from ui.tables import group_columns, match_samples, read_measured, read_metadata
 
@@ -178,3 +185,65 @@ def test_demo_files_are_small_documented_and_deterministic():
     assert not [w for w in expression.warnings if w.severity != "info"]
     meta = read_metadata((demo / "metadata.csv").read_bytes(), "metadata.csv")
     assert set(meta.table["group"]) == {"tumour, immune-hot", "tumour, immune-cold", "normal blood"}
+
+
+def test_zip_and_workbook_hold_intervals_p_values_and_groups(run):
+    result, expression, signature = run
+    intervals = bootstrap_intervals(result, signature, n_resamples=20)
+    p_values = pd.Series(0.002, index=result.fit.index, name="p_value")
+    data = downloads.bundle_zip(
+        result,
+        expression,
+        signature,
+        parameters={"mode": "absolute", "bootstrap": 20},
+        intervals=intervals,
+        p_values=p_values,
+        groups=signature.groups,
+        warnings=[*signature.warnings, DeconvWarning("warning", "x", "extra", "S1")],
+    )
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        names = set(archive.namelist())
+        read = {n: archive.read(n) for n in ("intervals.csv", "fit.csv", "group_proportions.csv")}
+        workbook = archive.read("results.xlsx")
+        manifest = json.loads(archive.read("manifest.json"))
+    assert {"intervals.csv", "group_proportions.csv"} <= names
+    table = pd.read_csv(io.BytesIO(read["intervals.csv"]))
+    assert list(table.columns) == ["sample", "cell_type", "estimate", "lower", "upper"]
+    assert len(table) == result.proportions.size
+    assert (pd.read_csv(io.BytesIO(read["fit.csv"]))["p_value"] == 0.002).all()
+    groups = pd.read_csv(io.BytesIO(read["group_proportions.csv"]), index_col="sample")
+    assert "T cells" in groups.columns and "other" in groups.columns
+    np.testing.assert_allclose(groups.sum(axis=1), 1.0, atol=1e-5)  # 6 significant digits
+    sheets = load_workbook(io.BytesIO(workbook)).sheetnames
+    assert sheets[:3] == ["proportions", "intervals", "fit"] and "group_proportions" in sheets
+    assert manifest["result"]["warnings"] >= 1
+
+
+def test_fit_report_carries_the_p_values(run):
+    result, _, _ = run
+    p_values = pd.Series(np.linspace(0.001, 0.5, len(result.fit)), index=result.fit.index)
+    card = health.fit_report(result, p_values=p_values)
+    np.testing.assert_allclose(card["p_value"], p_values)
+    assert health.fit_report(result)["p_value"].isna().all()
+
+
+def test_single_cell_files_are_those_of_the_command_line(tmp_path):
+    folder = ROOT / "tests" / "fixtures" / "singlecell"
+    assert builds.label_columns((folder / "labels.csv").read_bytes()) == ["cell_type"]
+    assert builds.label_columns(b"cell\tcell_type\tbatch\nc1\tT\tb1\n") == ["cell_type", "batch"]
+    data = read_single_cell(folder / "counts.csv.gz", labels=folder / "labels.csv")
+    built = build_signature(data, n_mixtures=5, name="pbmc")
+    files = builds.signature_files(built, "pbmc", provenance={"counts": "counts.csv.gz"})
+    assert set(files) == {
+        "pbmc.tsv",
+        "pbmc.metadata.json",
+        "pbmc.validation.csv",
+        "pbmc.markers.csv",
+        "pbmc.cells.csv",
+    }
+    for name, content in files.items():
+        (tmp_path / name).write_bytes(content)
+    again = load_signature(str(tmp_path / "pbmc.tsv"))
+    assert again.mrna_scaling == pytest.approx(built.signature.mrna_scaling)
+    np.testing.assert_allclose(again.matrix, built.signature.matrix, rtol=1e-5)
+    assert list(again.matrix.index) == list(built.signature.matrix.index)

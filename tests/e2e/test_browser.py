@@ -3,8 +3,8 @@
 Starts the app on a free port of 127.0.0.1, waits for ``/_stcore/health``,
 clicks "Load demo data", visits Results and QC through the sidebar (a fresh
 page load would start a new session and lose the demo), checks that the
-stacked bars and the residual heatmap are drawn and that no exception box is
-shown, and saves ``docs/results.png`` and ``docs/qc.png`` for the README.
+stacked bars, the residual heatmap and the gene explainer are drawn and that
+no exception box is shown, and saves ``docs/results.png`` and ``docs/qc.png`` for the README.
 Never downloads a browser: it is skipped when ``/usr/bin/chromium`` or
 playwright is missing.
 """
@@ -127,7 +127,7 @@ def test_demo_results_and_qc_render_in_chromium():
                 assert page.locator('[data-testid="stException"]').count() == 0
                 # Privacy: plotly.js 4's "Share chart" (upload to Plotly Cloud) is switched off.
                 assert page.locator('.modebar-btn[data-title^="Share"]').count() == 0
-                page.set_viewport_size({"width": 1440, "height": 1250})  # the whole bar chart
+                page.set_viewport_size({"width": 1440, "height": 1360})  # the whole bar chart
                 page.wait_for_timeout(1000)  # let plotly finish its transitions
                 page.screenshot(path=str(DOCS / "results.png"))
                 # The zip is built on click, outside the script run: it must still work.
@@ -145,6 +145,11 @@ def test_demo_results_and_qc_render_in_chromium():
                 heatmap.first.wait_for(state="attached", timeout=TIMEOUT_MS)
                 _wait_idle(page)
                 assert page.locator('[data-testid="stException"]').count() == 0
+                # The gene explainer starts on CTLA4, the gene the confounding check names.
+                explainer = page.locator(".js-plotly-plot").filter(
+                    has_text="Where the measured CTLA4 comes from"
+                )
+                assert explainer.locator(".barlayer .point").count() >= 24
                 # A taller window, scrolled to the heatmap: the activated samples' hot spots.
                 page.set_viewport_size({"width": 1440, "height": 1500})
                 page.get_by_role("heading", name="Residual heatmap").evaluate(

@@ -1,0 +1,151 @@
+"""How far the current run can be trusted: cached intervals, p-values and confounding checks.
+
+The computations live in :mod:`deconv_core.qc` and :mod:`deconv_core.confounding`;
+this module runs them with the dashboard's fixed settings behind
+``st.cache_data``.  Like the deconvolution itself, the caches are keyed by
+the identity of the inputs (:func:`ui.state.result_key`: the expression's
+SHA-256 and scale, the signature, mode and exclusion list) instead of hashing
+the result on every rerun; the underscored arguments are not hashed.
+
+Settings (the command line's ``--bootstrap 200 --permutations 500 --seed 0``)
+    :data:`BOOTSTRAP_RESAMPLES` resamples of the signature genes give 95%
+    percentile intervals; :data:`PERMUTATIONS` random mixtures give each
+    sample's p-value (smallest possible value 1 / 501, about 0.002).  The
+    seed is fixed, so the same inputs always show the same numbers.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from deconv_core.confounding import (
+    ConfoundingReport,
+    GeneExplanation,
+    explain_gene,
+    flag_confounders,
+)
+from deconv_core.deconvolve import DeconvResult
+from deconv_core.qc import (
+    Identifiability,
+    bootstrap_intervals,
+    flag_genes,
+    flag_samples,
+    permutation_test,
+    qc_warnings,
+    signature_identifiability,
+)
+from deconv_core.signatures import Signature
+from deconv_core.validation import DeconvWarning
+from ui import state
+
+__all__ = [
+    "BOOTSTRAP_RESAMPLES",
+    "IDENTIFIABILITY_CODES",
+    "ILL_CONDITIONED",
+    "LEVEL",
+    "PERMUTATIONS",
+    "SEED",
+    "confounding",
+    "explanation",
+    "flagged_genes",
+    "flagged_samples",
+    "identifiability",
+    "intervals",
+    "p_values",
+    "parameters",
+    "warnings",
+]
+
+#: Bootstrap resamples of the signature genes (as ``--bootstrap 200``).
+BOOTSTRAP_RESAMPLES = 200
+#: Confidence level of the intervals.
+LEVEL = 0.95
+#: Random mixtures of the permutation test.
+PERMUTATIONS = 500
+#: Seed of both; the same inputs give the same numbers.
+SEED = 0
+#: Warning codes about cell types the data cannot tell apart.
+IDENTIFIABILITY_CODES = ("collinear_cell_types", "ill_conditioned")
+#: Condition number above which the core warns ``ill_conditioned`` (deconv_core.qc).
+ILL_CONDITIONED = 50.0
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def _intervals(
+    key: str, n_resamples: int, level: float, seed: int, _result: DeconvResult, _sig: Signature
+) -> pd.DataFrame:
+    return bootstrap_intervals(_result, _sig, n_resamples=n_resamples, level=level, seed=seed)
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def _p_values(key: str, n_permutations: int, seed: int, _result: DeconvResult) -> pd.Series:
+    return permutation_test(_result, n_permutations=n_permutations, seed=seed).p_values
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def _confounding(key: str, _result: DeconvResult, _sig: Signature) -> ConfoundingReport:
+    return flag_confounders(_result, _sig)
+
+
+def intervals(result: DeconvResult, signature: Signature) -> pd.DataFrame:
+    """95% bootstrap intervals of every proportion of the current run.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Tidy, one row per sample and cell type: ``sample``, ``cell_type``,
+        ``estimate``, ``lower``, ``upper`` (fractions;
+        :func:`deconv_core.qc.bootstrap_intervals`).
+    """
+    with st.spinner(f"Computing 95% intervals ({BOOTSTRAP_RESAMPLES} resamples)…"):
+        return _intervals(state.result_key(), BOOTSTRAP_RESAMPLES, LEVEL, SEED, result, signature)
+
+
+def p_values(result: DeconvResult) -> pd.Series:
+    """Permutation p-value of each sample's fit (index ``sample``, name ``p_value``)."""
+    return _p_values(state.result_key(), PERMUTATIONS, SEED, result)
+
+
+def confounding(result: DeconvResult, signature: Signature) -> ConfoundingReport:
+    """Estimates driven by genes the signature's cells do not explain (cached)."""
+    with st.spinner("Checking which genes drive the estimates…"):
+        return _confounding(state.result_key(), result, signature)
+
+
+def flagged_genes(result: DeconvResult) -> pd.DataFrame:
+    """Genes the signature misdescribes in these data (:func:`deconv_core.qc.flag_genes`)."""
+    return flag_genes(result)
+
+
+def flagged_samples(result: DeconvResult) -> pd.DataFrame:
+    """Poorly fitted samples, each with a reason (:func:`deconv_core.qc.flag_samples`)."""
+    return flag_samples(result, p_values=p_values(result))
+
+
+def identifiability(result: DeconvResult) -> Identifiability:
+    """Condition number and cell-type similarity on the genes and weights the fit used."""
+    return signature_identifiability(result.signature_matrix, weights=result.gene_weights)
+
+
+def warnings(result: DeconvResult, signature: Signature | None) -> list[DeconvWarning]:
+    """The trust checks' findings as warnings: QC (with p-values), then confounding."""
+    found = list(qc_warnings(result, signature=signature, p_values=p_values(result)))
+    if signature is not None:
+        found.extend(confounding(result, signature).warnings)
+    return found
+
+
+def explanation(result: DeconvResult, gene: str) -> GeneExplanation:
+    """:func:`deconv_core.confounding.explain_gene` for one gene (cheap; not cached)."""
+    return explain_gene(result, gene)
+
+
+def parameters() -> dict[str, object]:
+    """The settings above, for the manifest."""
+    return {
+        "bootstrap": BOOTSTRAP_RESAMPLES,
+        "bootstrap_level": LEVEL,
+        "permutations": PERMUTATIONS,
+        "seed": SEED,
+    }

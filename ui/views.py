@@ -1,0 +1,312 @@
+"""Page sections: confounding callouts, gene explainer text, flags, identifiability, groups.
+
+Each function draws one section from the core's tables; the QC and Signature
+pages call them so that the pages stay a list of sections.  User text
+(sample, gene and cell-type names) goes through :func:`ui.widgets.md` or
+``st.dataframe``, never through HTML.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from deconv_core.confounding import ConfoundingReport, GeneExplanation
+from deconv_core.qc import Identifiability
+from deconv_core.signatures import Signature, check_groups, groups_table
+from deconv_core.validation import DeconvWarning, InputError
+from ui import loaders, state
+from ui.trust import IDENTIFIABILITY_CODES, ILL_CONDITIONED
+from ui.widgets import md
+
+__all__ = [
+    "MAX_CALLOUTS",
+    "confounding_section",
+    "explanation_sentences",
+    "gene_to_explain",
+    "groups_editor",
+    "identifiability_section",
+    "residual_flags",
+]
+
+#: At most this many confounding callouts; the table lists every finding.
+MAX_CALLOUTS = 8
+# Codes of findings that get a callout (fragile estimates are listed in the table only).
+_CALLOUT_CODES = ("driven_by_genes", "panel_excess")
+
+
+def _first_gene(genes: object) -> str:
+    text = "" if genes is None or (isinstance(genes, float) and np.isnan(genes)) else str(genes)
+    return text.split(",")[0].strip()
+
+
+def gene_to_explain(report: ConfoundingReport, flagged_genes: pd.DataFrame) -> str:
+    """The gene the explainer starts with: the first named by a confounding finding, else
+    the first gene the residual check flags, else "" (the page takes the first gene)."""
+    findings = report.findings
+    for code in _CALLOUT_CODES:
+        rows = findings[findings["code"] == code]
+        if len(rows):
+            return _first_gene(rows.iloc[0]["genes"])
+    if len(flagged_genes):
+        return str(flagged_genes.iloc[0]["gene"])
+    return ""
+
+
+def confounding_section(report: ConfoundingReport) -> None:
+    """Callouts naming sample, cell type, genes and likely cause; then every finding."""
+    findings = report.findings
+    st.caption(
+        "An estimate can rise because cells express a marker gene more (activation, interferon "
+        "response, tumour cells expressing immune genes), not because there are more cells. "
+        "Each signature gene is predicted from the others; genes far above their prediction, "
+        "and marker panels left out of the fit in turn, are checked for how much they lift an "
+        "estimate."
+    )
+    callouts = findings[findings["code"].isin(_CALLOUT_CODES)]
+    if not len(findings):
+        st.success(
+            "No estimate is driven by genes the signature's cell types do not explain.",
+            icon=":material/check_circle:",
+        )
+        return
+    for row in callouts.head(MAX_CALLOUTS).itertuples(index=False):
+        if row.code == "driven_by_genes":
+            head = (
+                f"**{md(row.sample)} · {md(row.cell_type)}**: {row.estimate:.1%} estimated, "
+                f"{row.estimate_without:.1%} without {md(row.genes)} "
+                f"({row.fold:.1f}x what the other genes predict)."
+            )
+        else:
+            head = (
+                f"**{md(row.sample)} · {md(row.cell_type)}**: {md(row.genes)} together are "
+                f"{row.fold:.1f}x what the other genes predict ({md(row.panels)})."
+            )
+        st.warning(
+            f"{head}  \nLikely cause: {md(row.cause)}", icon=":material/local_fire_department:"
+        )
+    if len(callouts) > MAX_CALLOUTS:
+        st.caption(f"{len(callouts) - MAX_CALLOUTS} more findings are in the table below.")
+    if not len(callouts):
+        st.success(
+            "No estimate is driven by activation or other states; some estimates rest on few "
+            "genes (table below).",
+            icon=":material/check_circle:",
+        )
+    st.dataframe(
+        findings,
+        hide_index=True,
+        column_config={
+            "sample": st.column_config.TextColumn("sample"),
+            "cell_type": st.column_config.TextColumn("cell type"),
+            "code": st.column_config.TextColumn("finding"),
+            "genes": st.column_config.TextColumn("genes"),
+            "panels": st.column_config.TextColumn("marker panels"),
+            "fold": st.column_config.NumberColumn("measured / predicted", format="%.1fx"),
+            "estimate": st.column_config.NumberColumn("estimate", format="percent"),
+            "estimate_without": st.column_config.NumberColumn(
+                "without these genes", format="percent"
+            ),
+            "cause": st.column_config.TextColumn("likely cause", width="medium"),
+            "message": st.column_config.TextColumn("in plain words", width="large"),
+        },
+    )
+    st.caption(
+        "driven_by_genes: leaving the genes out lowers the estimate by a quarter or more; "
+        "panel_excess: a marker panel's genes together are far above what the other genes "
+        "predict; fragile_estimate: leaving out a single gene halves the estimate. "
+        "measured / predicted: the genes' expression over what the rest of the fit predicts."
+    )
+
+
+def explanation_sentences(explanation: GeneExplanation, *, highlight: int = 3) -> None:
+    """The explainer's sentence for every sample, the most notable ones first in the text."""
+    summary = explanation.summary
+    off = (summary["explained_share"] - 1.0).abs().dropna().sort_values(ascending=False)
+    notable = [s for s in off.index[:highlight] if off[s] >= 0.25]
+    if notable:
+        st.markdown(
+            "\n".join(f"- {md(summary.loc[s, 'sentence'])}" for s in notable),
+        )
+    st.dataframe(
+        summary[["sentence", "observed", "fitted", "explained_share"]],
+        column_config={
+            "sentence": st.column_config.TextColumn("in plain words", width="large"),
+            "observed": st.column_config.NumberColumn("measured", format="%.3g"),
+            "fitted": st.column_config.NumberColumn("predicted", format="%.3g"),
+            "explained_share": st.column_config.NumberColumn("explained share", format="percent"),
+        },
+    )
+    st.caption(
+        "measured and predicted: the gene's expression in the fit's scale (normalised to one "
+        "million per sample, TPM-like); explained share: predicted / measured. A large "
+        "unexplained part points at cells or states the signature lacks; a prediction well "
+        "above the measurement points at an overestimate."
+    )
+
+
+def residual_flags(genes: pd.DataFrame, samples: pd.DataFrame) -> None:
+    """Genes the signature misdescribes here, and poorly fitted samples, with reasons."""
+    st.caption(
+        "Each gene's miss is log2(observed / fitted) divided by the sample's typical miss "
+        "(standardised residual). A gene is flagged when its median over the samples is beyond "
+        "±3: the signature misdescribes it in these data. A sample is flagged when its fit "
+        "correlation is below 0.6, its misses are far larger than the cohort's, or random "
+        "mixtures fit as well as it does (p-value above 0.05)."
+    )
+    if len(genes):
+        st.markdown(f"**Flagged genes ({len(genes)})**")
+        st.dataframe(
+            genes,
+            hide_index=True,
+            column_config={
+                "gene": st.column_config.TextColumn("gene"),
+                "cell_type": st.column_config.TextColumn("marks"),
+                "direction": st.column_config.TextColumn("observed is"),
+                "median_z": st.column_config.NumberColumn("median std. residual", format="%.1f"),
+                "fold": st.column_config.NumberColumn("observed / fitted", format="%.2fx"),
+                "samples_extreme": st.column_config.NumberColumn("extreme in (samples)"),
+                "reason": st.column_config.TextColumn("in plain words", width="large"),
+            },
+        )
+    else:
+        st.success(
+            "No signature gene is consistently mis-described in these data.",
+            icon=":material/check_circle:",
+        )
+    if len(samples):
+        st.markdown(f"**Flagged samples ({samples['sample'].nunique()})**")
+        st.dataframe(
+            samples,
+            hide_index=True,
+            column_config={
+                "sample": st.column_config.TextColumn("sample"),
+                "code": st.column_config.TextColumn("finding"),
+                "reason": st.column_config.TextColumn("in plain words", width="large"),
+            },
+        )
+    else:
+        st.success(
+            "No sample is flagged: every fit is better than random and none stands out.",
+            icon=":material/check_circle:",
+        )
+
+
+def identifiability_section(
+    found: Identifiability,
+    warnings: Sequence[DeconvWarning] | None = None,
+    *,
+    scope: str,
+    label: str = "Condition number",
+    top: int = 5,
+) -> None:
+    """Condition number, the most similar cell types, and the identifiability warnings.
+
+    Parameters
+    ----------
+    found
+        :func:`deconv_core.qc.signature_identifiability` of the signature (or of
+        the rows the fit used, with its weights).
+    warnings
+        Warnings of the run; those with :data:`ui.trust.IDENTIFIABILITY_CODES`
+        are shown.  None: say what ``found`` itself shows (collinear pairs, a
+        condition number above :data:`ui.trust.ILL_CONDITIONED`).
+    scope
+        What the numbers rest on ("on the 170 genes found, weighted as in the fit").
+    label
+        Label of the condition-number metric.
+    top
+        Most similar pairs listed.
+    """
+    left, right = st.columns([1, 3])
+    value = found.condition_number
+    left.metric(
+        label,
+        "infinite" if not np.isfinite(value) else f"{value:.1f}",
+        help="How much relative error in the data can be amplified in the estimates: below "
+        "~10 excellent, tens typical of good immune signatures, above 50 some cell types are "
+        "hard to tell apart.",
+    )
+    right.caption(
+        f"{md(scope)} Pairs of cell types whose profiles are nearly parallel (cosine ≥ 0.85) "
+        "cannot be told apart reliably: read their sum rather than each one."
+    )
+    if warnings is not None:
+        shown = [w.message for w in warnings if w.code in IDENTIFIABILITY_CODES]
+    else:
+        shown = [
+            f"{row.cell_type_a} and {row.cell_type_b} have nearly the same profile (cosine "
+            f"{row.cosine:.2f}): the estimates cannot reliably tell them apart; read their sum."
+            for row in found.pairs[found.pairs["collinear"]].itertuples(index=False)
+        ]
+        if value > ILL_CONDITIONED:
+            shown.append(
+                f"The condition number is {value:.0f} (above {ILL_CONDITIONED:g}): small changes "
+                "in the data move the estimates a lot; check the confidence intervals."
+            )
+    for message in shown:
+        st.warning(md(message), icon=":material/join_inner:")
+    if not shown:
+        st.success(
+            "The data can tell these cell types apart: no pair is nearly parallel and the "
+            "condition number is moderate.",
+            icon=":material/check_circle:",
+        )
+    st.dataframe(
+        found.pairs.head(top),
+        hide_index=True,
+        column_config={
+            "cell_type_a": st.column_config.TextColumn("cell type"),
+            "cell_type_b": st.column_config.TextColumn("and cell type"),
+            "correlation": st.column_config.NumberColumn("correlation", format="%.2f"),
+            "cosine": st.column_config.NumberColumn("cosine", format="%.2f"),
+            "collinear": st.column_config.CheckboxColumn("too alike"),
+        },
+    )
+
+
+def groups_editor(signature: Signature) -> None:
+    """Show the cell-type groups in use and let the user edit them (validated on every edit).
+
+    A valid edit becomes the groups in use (:func:`ui.state.set_groups`) and
+    the page reruns, so the editor starts again from what is used; an invalid
+    one is shown as an error sentence and changes nothing.
+    """
+    cell_types = signature.cell_types
+    in_use = state.groups()
+    st.caption(
+        "Groups sum cell types into coarser categories (e.g. CD4 + CD8 T cells + Tregs = "
+        "T cells): the Results page shows either level, and measured fractions are matched to "
+        "groups of the same name. Type a group's name next to each of its cell types; a cell "
+        "type whose group is blank or its own name stays on its own."
+    )
+    edited = st.data_editor(
+        groups_table(in_use, cell_types),
+        key=state.groups_editor_key(),
+        hide_index=True,
+        disabled=["cell_type"],
+        num_rows="fixed",
+        column_config={
+            "cell_type": st.column_config.TextColumn("cell type"),
+            "group": st.column_config.TextColumn("group", help="Blank: no group."),
+        },
+    )
+    try:
+        checked = check_groups(edited, cell_types)
+    except InputError as exc:
+        st.error(md(exc), icon=":material/error:")
+        st.caption("Nothing changed: the groups in use are still the ones before this edit.")
+        return
+    if state.set_groups(checked):
+        loaders.refresh()
+    if state.groups_edited():
+        st.button(
+            "Back to the signature's own groups",
+            on_click=state.reset_groups,
+            key="groups_reset",
+            icon=":material/undo:",
+        )
+        st.caption("Your groups are used on the Results page and in the downloads' manifest.")
