@@ -267,6 +267,9 @@ def _likely_cause(expression_ids: pd.Index, signature_ids: pd.Index) -> str:
     if not ids:
         return "the expression file has no gene ids"
     ensembl = np.mean([i.upper().startswith("ENS") for i in ids])
+    mouse_ensembl = np.mean([i.upper().startswith("ENSMUSG") for i in ids])
+    if mouse_ensembl > 0.5:
+        return "the expression uses mouse Ensembl ids (ENSMUSG...); the signature is human"
     if ensembl > 0.5 and not str(signature_ids[0]).upper().startswith("ENS"):
         return "the expression uses Ensembl ids that could not all be mapped to symbols"
     numeric = np.mean([i.replace("_", "").replace(".", "").isdigit() for i in ids])

@@ -148,6 +148,7 @@ def check_unique_labels(labels: pd.Index, *, what: str) -> None:
     dups = [n for n, c in seen.items() if c > 1]
     if dups:
         raise InputError(
-            f"The {what} are not unique: {', '.join(repr(d) for d in dups[:5])} appear more "
-            "than once; rename them so each is unique."
+            f"The {what} are not unique: {', '.join(repr(d) for d in dups[:5])} "
+            f"{'appears' if len(dups) == 1 else 'appear'} more than once; rename them so each "
+            "is unique."
         )

@@ -45,7 +45,10 @@ elif source == "My own file":
         "CIBERSORT-style LM22 file you are licensed to use)."
     )
     file = st.file_uploader(
-        "Signature file", type=loaders.EXPRESSION_TYPES, key=state.uploader_key("upload_signature")
+        "Signature file",
+        type=loaders.EXPRESSION_TYPES,
+        key=state.uploader_key("upload_signature"),
+        help=loaders.upload_help("signature"),
     )
     error = loaders.handle_upload("signature", file)
     if error:

@@ -14,6 +14,7 @@ import io
 import numpy as np
 import pandas as pd
 import pytest
+import streamlit as st
 from openpyxl import Workbook
 from streamlit import config
 
@@ -398,6 +399,7 @@ def test_file_over_the_upload_limit_is_refused_and_points_to_the_cli(
 
 
 def test_upload_limit_check_reads_the_configured_limit():
+    assert st.get_option("server.enableXsrfProtection") is True
     limit = int(config.get_option("server.maxUploadSize"))
     assert loaders.upload_limit_mb() == limit
     assert loaders.check_upload_size("expression", "a.tsv", limit * 2**20) == ""

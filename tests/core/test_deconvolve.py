@@ -176,3 +176,11 @@ def test_fit_statistics_match_scipy(til10):
         assert row["spearman_r"] == pytest.approx(stats.spearmanr(o, f).statistic, abs=1e-12)
         assert row["r2"] == pytest.approx(1 - ((o - f) ** 2).sum() / ((o - o.mean()) ** 2).sum())
         assert row["rmse"] == pytest.approx(np.sqrt(((o - f) ** 2).mean()) / o.mean())
+
+
+def test_mouse_ensembl_ids_are_named_as_the_likely_cause(planted, til10):
+    expr, _ = planted
+    mouse = expr.copy()
+    mouse.index = [f"ENSMUSG{i:011d}" for i in range(expr.shape[0])]
+    with pytest.raises(InputError, match="mouse Ensembl"):
+        deconvolve(mouse, til10)

@@ -38,6 +38,7 @@ SCRIPT = "<script>alert(1)</script>"
 IMG = "<img src=x onerror=alert(1)>"
 FORMULAS = ["=1+1", "+SUM(A1)", "-2+3", "@cmd"]
 PAGE_TITLES = ("Upload", "Signature", "Results", "QC")
+VIEWPORT = {"width": 1024, "height": 720}
 
 
 @pytest.fixture(scope="module")
@@ -92,7 +93,7 @@ def _no_exception(page) -> None:  # type: ignore[no-untyped-def]
 
 
 def test_demo_on_every_page_makes_no_outbound_connection(server, browser):
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    context = browser.new_context(viewport=VIEWPORT)
     watch = _Watch(context)
     try:
         page = watch.page(context)
@@ -128,20 +129,32 @@ def test_xsrf_protection_is_on_in_the_running_server(server):
     assert server.network_attempts() == []
 
 
-def _evil_expression() -> bytes:
-    """Bulk TSV whose sample and (first) gene names are markup or formulas."""
+CELL_TYPES = [SCRIPT, IMG, "=cell", "B cells"]
+
+
+def _evil_files() -> tuple[bytes, bytes]:
+    """Expression and signature whose sample, gene and cell-type names are markup or formulas.
+
+    The signature is 20 TIL10 genes × 4 cell types, two genes renamed to the
+    markup strings in both files (so they are fitted and drawn on the charts).
+    """
+    signature = load_signature("TIL10").matrix.iloc[:20, :4].copy()
+    renamed = dict(zip(signature.index[:2], (SCRIPT, IMG), strict=True))
+    signature = signature.rename(index=renamed).set_axis(CELL_TYPES, axis=1)
     names = [SCRIPT, IMG, *FORMULAS]
     data = bulk_tsv(len(names), seed=11, names=names)
-    table = pd.read_csv(io.BytesIO(data), sep="\t", index_col=0)
-    table = table.rename(index={"FILLER0": SCRIPT, "FILLER1": IMG})
-    order = [SCRIPT, IMG, *[g for g in table.index if g not in (SCRIPT, IMG)]]
-    return table.loc[order].to_csv(sep="\t", index_label="gene").encode()
+    expression = pd.read_csv(io.BytesIO(data), sep="\t", index_col=0).rename(index=renamed)
+    return (
+        expression.to_csv(sep="\t", index_label="gene").encode(),
+        signature.to_csv().encode(),
+    )
 
 
-def _evil_signature() -> bytes:
-    matrix = load_signature("TIL10").matrix.iloc[:, :4].copy()
-    matrix.columns = [SCRIPT, IMG, "=cell", "B cells"]
-    return matrix.to_csv().encode()
+def _labels(page, axis: str) -> list[str]:  # type: ignore[no-untyped-def]
+    """Tick labels of the charts on the page, as the browser shows them (text content)."""
+    return page.locator(f".js-plotly-plot .{axis}tick text").evaluate_all(
+        "nodes => nodes.map(n => n.textContent)"
+    )
 
 
 _INJECTED = """() => ({
@@ -158,13 +171,14 @@ def _assert_not_injected(page, watch: _Watch) -> None:  # type: ignore[no-untype
 
 
 def test_user_text_is_shown_literally_never_as_html(server, browser):
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    context = browser.new_context(viewport=VIEWPORT)
     watch = _Watch(context)
     try:
         page = watch.page(context)
+        expression, signature = _evil_files()
         open_app(page, server.url)
         open_page(page, "Upload")
-        upload(page, "Bulk expression file", f"{IMG}.tsv", _evil_expression())
+        upload(page, "Bulk expression file", f"{IMG}.tsv", expression)
         sidebar = page.locator('[data-testid="stSidebar"]')
         sidebar.get_by_text("6 samples", exact=False).wait_for(timeout=TIMEOUT_MS)
         wait_idle(page)
@@ -172,20 +186,20 @@ def test_user_text_is_shown_literally_never_as_html(server, browser):
         _assert_not_injected(page, watch)
 
         open_page(page, "Signature")
-        page.get_by_role("radio", name="My own file").or_(
-            page.get_by_role("button", name="My own file")
-        ).first.click()
-        upload(page, "Signature file", f"{SCRIPT}.csv", _evil_signature())
+        page.get_by_role("radio", name="My own file").click()
+        upload(page, "Signature file", f"{SCRIPT}.csv", signature)
         sidebar.get_by_text("4 cell types", exact=False).wait_for(timeout=TIMEOUT_MS)
         wait_idle(page)
         text = page.locator('[data-testid="stMain"]').inner_text()
-        assert f"Cell types: {SCRIPT}, {IMG}, =cell, B cells" in text
+        assert f"Cell types: {', '.join(CELL_TYPES)}" in text
         assert SCRIPT in sidebar.inner_text()
+        assert {SCRIPT, IMG} <= set(_labels(page, "y"))  # gene names on the heatmap
         _assert_not_injected(page, watch)
 
         open_page(page, "Results")
         page.locator(".js-plotly-plot .barlayer .point").first.wait_for(timeout=TIMEOUT_MS)
         _no_exception(page)
+        assert {SCRIPT, IMG, *FORMULAS} <= set(_labels(page, "x"))  # sample names
         _assert_not_injected(page, watch)
         with page.expect_download(timeout=TIMEOUT_MS) as download:
             page.get_by_role("button", name="Tables (XLSX)").first.click()
@@ -198,6 +212,7 @@ def test_user_text_is_shown_literally_never_as_html(server, browser):
         chosen = page.locator('[data-testid="stSelectbox"]').filter(has_text="Sample (worst")
         shown = chosen.locator("input").input_value()  # "<sample> · <fit light>"
         assert shown.split(" · ")[0] in (SCRIPT, IMG, *FORMULAS), shown
+        assert {SCRIPT, IMG} <= set(_labels(page, "y"))  # genes of the residual heatmap
         _assert_not_injected(page, watch)
     finally:
         context.close()
@@ -207,7 +222,7 @@ def test_user_text_is_shown_literally_never_as_html(server, browser):
     samples = [sheet.cell(row=r, column=1) for r in range(2, sheet.max_row + 1)]
     assert [c.value for c in samples] == [SCRIPT, IMG, *FORMULAS]
     header = [sheet.cell(row=1, column=c) for c in range(2, sheet.max_column + 1)]
-    assert [c.value for c in header] == [SCRIPT, IMG, "=cell", "B cells"]
+    assert [c.value for c in header] == CELL_TYPES
     for cell in samples + header:
         assert cell.data_type == "s", (cell.coordinate, cell.value, cell.data_type)
     assert server.network_attempts() == []
@@ -219,10 +234,9 @@ def _session_file(k: int) -> tuple[str, list[str], bytes]:
     return f"cohort_{k}.tsv", samples, bulk_tsv(3, seed=20 + k, names=samples)
 
 
-def _tick_labels(page) -> set[str]:  # type: ignore[no-untyped-def]
-    labels = page.locator(".js-plotly-plot .xtick text")
-    labels.first.wait_for(timeout=TIMEOUT_MS)
-    return set(labels.evaluate_all("nodes => nodes.map(n => n.textContent)"))
+def _nav(page, label: str) -> None:  # type: ignore[no-untyped-def]
+    """Click a page in the sidebar navigation without waiting for it."""
+    page.locator('[data-testid="stSidebarNav"] a').filter(has_text=label).click()
 
 
 def test_five_sessions_at_once_each_see_only_their_own_data(server, browser):
@@ -239,34 +253,32 @@ def test_five_sessions_at_once_each_see_only_their_own_data(server, browser):
                 health.append(0)
             stop.wait(0.5)
 
-    contexts = [browser.new_context(viewport={"width": 1280, "height": 900}) for _ in files]
+    contexts = [browser.new_context(viewport=VIEWPORT) for _ in files]
     watches = [_Watch(c) for c in contexts]
+    pages = [w.page(c) for w, c in zip(watches, contexts, strict=True)]
     poller = threading.Thread(target=poll_health, daemon=True)
     poller.start()
     try:
-        pages = [w.page(c) for w, c in zip(watches, contexts, strict=True)]
-        # Interleaved: each step is started in all five pages, then awaited in each.
-        for page in pages:  # a deep link: each session starts on the Upload page
-            page.goto(f"{server.url}/Upload", wait_until="commit")
-        steps = [("Upload", None), ("Signature", "TIL10"), ("Results", None)]
-        for label, sidebar_text in steps:
-            for page in pages if label != "Upload" else ():
-                page.locator('[data-testid="stSidebarNav"] a').filter(has_text=label).click()
-            for page, (name, _, data) in zip(pages, files, strict=True):
-                page.get_by_role("heading", name=label, exact=True).wait_for(timeout=TIMEOUT_MS)
-                if sidebar_text:
-                    sidebar = page.locator('[data-testid="stSidebar"]')
-                    sidebar.get_by_text(sidebar_text).wait_for(timeout=TIMEOUT_MS)
-                if label == "Upload":
-                    upload(page, "Bulk expression file", name, data)
-            if label == "Upload":
-                for page, (name, _, _) in zip(pages, files, strict=True):
-                    sidebar = page.locator('[data-testid="stSidebar"]')
-                    sidebar.get_by_text(name).wait_for(timeout=TIMEOUT_MS)
+        # Interleaved: each step is started in all five pages, then awaited in each.  The
+        # demo button chooses the signature (TIL10); each session then uploads its own file.
+        for page in pages:
+            page.goto(server.url, wait_until="commit")
+        for page in pages:
+            page.get_by_role("button", name="Load demo data").click(timeout=TIMEOUT_MS)
+        for page in pages:
+            page.get_by_text("Demo loaded").wait_for(timeout=TIMEOUT_MS)
+            _nav(page, "Upload")
+        for page, (name, _, data) in zip(pages, files, strict=True):
+            page.get_by_role("heading", name="Upload", exact=True).wait_for(timeout=TIMEOUT_MS)
+            upload(page, "Bulk expression file", name, data)
+        for page, (name, _, _) in zip(pages, files, strict=True):
+            page.locator('[data-testid="stSidebar"]').get_by_text(name).wait_for(timeout=TIMEOUT_MS)
+            _nav(page, "Results")
         for k, page in enumerate(pages):
-            shown = _tick_labels(page)  # the stacked bars' sample names
+            page.locator(".js-plotly-plot .xtick text").first.wait_for(timeout=TIMEOUT_MS)
             wait_idle(page)
             _no_exception(page)
+            shown = set(_labels(page, "x"))  # the stacked bars' sample names
             text = page.locator("body").inner_text()
             own_name, own_samples, _ = files[k]
             assert shown == set(own_samples), (k, shown)
@@ -275,10 +287,6 @@ def test_five_sessions_at_once_each_see_only_their_own_data(server, browser):
                 if j != k:
                     assert other_name not in text, (k, j)
                     assert not any(s in text for s in other_samples), (k, j)
-        # A new tab of the same browser is a new session: it starts empty.
-        fresh = watches[0].page(contexts[0])
-        fresh.goto(server.url, wait_until="commit")
-        fresh.get_by_text("Expression: nothing yet").wait_for(timeout=TIMEOUT_MS)
     finally:
         stop.set()
         poller.join(timeout=10)
