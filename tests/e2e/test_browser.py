@@ -12,67 +12,25 @@ playwright is missing.
 from __future__ import annotations
 
 import json
-import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
 import zipfile
 from pathlib import Path
 
 import pytest
 
+from tests.support.browser import (
+    CHROMIUM,
+    TIMEOUT_MS,
+    launch_chromium,
+    open_page,
+    streamlit_server,
+    wait_idle,
+)
+
 ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = Path("/usr/bin/chromium")
 DOCS = ROOT / "docs"
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-TIMEOUT_MS = 60_000
 
 pytestmark = pytest.mark.e2e
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _wait_healthy(url: str, process: subprocess.Popen, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"streamlit exited early with code {process.returncode}")
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
-                if response.status == 200:
-                    return
-        except (urllib.error.URLError, ConnectionError, TimeoutError):
-            pass
-        time.sleep(0.3)
-    raise TimeoutError(f"streamlit did not answer {url}/_stcore/health within {timeout:.0f} s")
-
-
-def _open_page(page, label: str) -> None:
-    """Click a page in the sidebar navigation (keeps the session)."""
-    page.locator('[data-testid="stSidebarNav"] a').filter(has_text=label).first.click()
-    page.get_by_role("heading", name=label, exact=True).first.wait_for(timeout=TIMEOUT_MS)
-
-
-def _wait_idle(page) -> None:
-    """Wait until the script has finished running (no 'running' widget in the header)."""
-    page.wait_for_function(
-        "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=TIMEOUT_MS
-    )
 
 
 def test_demo_results_and_qc_render_in_chromium():
@@ -83,87 +41,56 @@ def test_demo_results_and_qc_render_in_chromium():
     )
     ARTIFACTS.mkdir(exist_ok=True)
     DOCS.mkdir(exist_ok=True)
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
-    env = dict(os.environ, STREAMLIT_BROWSER_GATHER_USAGE_STATS="false")
-    log = open(ARTIFACTS / "streamlit.log", "wb")  # noqa: SIM115 - closed in finally
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "streamlit",
-            "run",
-            "app.py",
-            "--server.port",
-            str(port),
-            "--server.address",
-            "127.0.0.1",
-            "--server.headless",
-            "true",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        _wait_healthy(url, server)
-        with sync_api.sync_playwright() as playwright:
-            browser = playwright.chromium.launch(
-                executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
-            )
-            try:
-                page = browser.new_page(viewport={"width": 1440, "height": 1000})
-                page.goto(url, wait_until="domcontentloaded")
-                page.get_by_role("button", name="Load demo data").click(timeout=TIMEOUT_MS)
-                page.get_by_text("Demo loaded").wait_for(timeout=TIMEOUT_MS)
-
-                _open_page(page, "Results")
-                bars = page.locator(".js-plotly-plot .barlayer .point")
-                bars.first.wait_for(timeout=TIMEOUT_MS)
-                _wait_idle(page)
-                assert bars.count() >= 24  # one bar segment per sample and cell type
-                assert page.locator(".js-plotly-plot .main-svg").count() >= 3
-                assert page.locator('[data-testid="stException"]').count() == 0
-                # Privacy: plotly.js 4's "Share chart" (upload to Plotly Cloud) is switched off.
-                assert page.locator('.modebar-btn[data-title^="Share"]').count() == 0
-                page.set_viewport_size({"width": 1440, "height": 1360})  # the whole bar chart
-                page.wait_for_timeout(1000)  # let plotly finish its transitions
-                page.screenshot(path=str(DOCS / "results.png"))
-                # The zip is built on click, outside the script run: it must still work.
-                with page.expect_download(timeout=TIMEOUT_MS) as download:
-                    page.get_by_role("button", name="Everything (zip").first.click()
-                path = download.value.path()
-                with zipfile.ZipFile(path) as archive:
-                    names = set(archive.namelist())
-                    manifest = json.loads(archive.read("manifest.json"))
-                assert {"proportions.csv", "results.xlsx", "charts/composition_bars.html"} <= names
-                assert manifest["inputs"]["expression"]["file"] == "expression.tsv.gz"
-
-                _open_page(page, "QC")
-                heatmap = page.locator(".js-plotly-plot .hm image")
-                heatmap.first.wait_for(state="attached", timeout=TIMEOUT_MS)
-                _wait_idle(page)
-                assert page.locator('[data-testid="stException"]').count() == 0
-                # The gene explainer starts on CTLA4, the gene the confounding check names.
-                explainer = page.locator(".js-plotly-plot").filter(
-                    has_text="Where the measured CTLA4 comes from"
-                )
-                assert explainer.locator(".barlayer .point").count() >= 24
-                # A taller window, scrolled to the heatmap: the activated samples' hot spots.
-                page.set_viewport_size({"width": 1440, "height": 1500})
-                page.get_by_role("heading", name="Residual heatmap").evaluate(
-                    "el => el.scrollIntoView({block: 'start'})"
-                )
-                page.wait_for_timeout(1000)
-                page.screenshot(path=str(DOCS / "qc.png"))
-            finally:
-                browser.close()
-    finally:
-        server.terminate()
+    with (
+        streamlit_server(ARTIFACTS, guarded=False) as server,
+        sync_api.sync_playwright() as playwright,
+    ):
+        url = server.url
+        browser = launch_chromium(playwright)
         try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
-        log.close()
+            page = browser.new_page(viewport={"width": 1440, "height": 1000})
+            page.goto(url, wait_until="domcontentloaded")
+            page.get_by_role("button", name="Load demo data").click(timeout=TIMEOUT_MS)
+            page.get_by_text("Demo loaded").wait_for(timeout=TIMEOUT_MS)
+
+            open_page(page, "Results")
+            bars = page.locator(".js-plotly-plot .barlayer .point")
+            bars.first.wait_for(timeout=TIMEOUT_MS)
+            wait_idle(page)
+            assert bars.count() >= 24  # one bar segment per sample and cell type
+            assert page.locator(".js-plotly-plot .main-svg").count() >= 3
+            assert page.locator('[data-testid="stException"]').count() == 0
+            # Privacy: plotly.js 4's "Share chart" (upload to Plotly Cloud) is switched off.
+            assert page.locator('.modebar-btn[data-title^="Share"]').count() == 0
+            page.set_viewport_size({"width": 1440, "height": 1360})  # the whole bar chart
+            page.wait_for_timeout(1000)  # let plotly finish its transitions
+            page.screenshot(path=str(DOCS / "results.png"))
+            # The zip is built on click, outside the script run: it must still work.
+            with page.expect_download(timeout=TIMEOUT_MS) as download:
+                page.get_by_role("button", name="Everything (zip").first.click()
+            path = download.value.path()
+            with zipfile.ZipFile(path) as archive:
+                names = set(archive.namelist())
+                manifest = json.loads(archive.read("manifest.json"))
+            assert {"proportions.csv", "results.xlsx", "charts/composition_bars.html"} <= names
+            assert manifest["inputs"]["expression"]["file"] == "expression.tsv.gz"
+
+            open_page(page, "QC")
+            heatmap = page.locator(".js-plotly-plot .hm image")
+            heatmap.first.wait_for(state="attached", timeout=TIMEOUT_MS)
+            wait_idle(page)
+            assert page.locator('[data-testid="stException"]').count() == 0
+            # The gene explainer starts on CTLA4, the gene the confounding check names.
+            explainer = page.locator(".js-plotly-plot").filter(
+                has_text="Where the measured CTLA4 comes from"
+            )
+            assert explainer.locator(".barlayer .point").count() >= 24
+            # A taller window, scrolled to the heatmap: the activated samples' hot spots.
+            page.set_viewport_size({"width": 1440, "height": 1500})
+            page.get_by_role("heading", name="Residual heatmap").evaluate(
+                "el => el.scrollIntoView({block: 'start'})"
+            )
+            page.wait_for_timeout(1000)
+            page.screenshot(path=str(DOCS / "qc.png"))
+        finally:
+            browser.close()
