@@ -97,12 +97,7 @@ st.caption(
     "A CSV with the sample id in the first column and columns such as group, diagnosis or "
     "cellularity; used to group the charts."
 )
-meta_file = st.file_uploader(
-    "Sample metadata", type=loaders.TABLE_TYPES, key=state.uploader_key("upload_metadata")
-)
-meta_error = loaders.handle_upload("metadata", meta_file)
-if meta_error:
-    st.error(widgets.md(meta_error), icon=":material/error:")
+widgets.side_table_upload("Sample metadata", "metadata")
 meta = state.metadata()
 if meta is not None:
     columns = ", ".join(str(c) for c in meta.table.columns)
@@ -123,12 +118,7 @@ st.caption(
     "E.g. flow cytometry: sample id in the first column, one column per measured cell population, "
     "as fractions (0–1) or percentages (0–100). The Results page compares them with the estimates."
 )
-measured_file = st.file_uploader(
-    "Measured fractions", type=loaders.TABLE_TYPES, key=state.uploader_key("upload_measured")
-)
-measured_error = loaders.handle_upload("measured", measured_file)
-if measured_error:
-    st.error(widgets.md(measured_error), icon=":material/error:")
+widgets.side_table_upload("Measured fractions", "measured")
 measured = state.measured()
 if measured is not None:
     categories = ", ".join(str(c) for c in measured.table.columns)

@@ -21,16 +21,7 @@ from ui.tables import group_columns, match_samples
 widgets.page_setup("Results")
 st.title("Results")
 
-expression, sig = state.expression(), state.signature()
-if expression is None:
-    widgets.needs(
-        "No expression data yet: upload a file (or load the demo on the home page) first.",
-        "upload",
-    )
-    st.stop()
-if sig is None:
-    widgets.needs("No signature chosen yet: choose one first.", "signature")
-    st.stop()
+expression, sig = widgets.require_data_and_signature()
 
 modes = {"relative": "Relative", "absolute": "Absolute (with other)"}
 left, right = st.columns([2, 3])

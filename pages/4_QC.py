@@ -11,16 +11,7 @@ from ui.tables import group_columns, match_samples
 widgets.page_setup("QC")
 st.title("QC")
 
-expression, sig = state.expression(), state.signature()
-if expression is None:
-    widgets.needs(
-        "No expression data yet: upload a file (or load the demo on the home page) first.",
-        "upload",
-    )
-    st.stop()
-if sig is None:
-    widgets.needs("No signature chosen yet: choose one first.", "signature")
-    st.stop()
+expression, sig = widgets.require_data_and_signature()
 
 result, error = loaders.current_result()
 if error:

@@ -119,6 +119,31 @@ def needs(message: str, page: str) -> None:
     st.page_link(PAGES[page], label=_LABELS[page], icon=_ICONS[page])
 
 
+def require_data_and_signature():  # type: ignore[no-untyped-def]
+    """The loaded expression and signature; stops the page with a pointer to what is missing."""
+    expression, sig = state.expression(), state.signature()
+    if expression is None:
+        needs(
+            "No expression data yet: upload a file (or load the demo on the home page) first.",
+            "upload",
+        )
+        st.stop()
+    if sig is None:
+        needs("No signature chosen yet: choose one first.", "signature")
+        st.stop()
+    return expression, sig
+
+
+def side_table_upload(label: str, slot: str) -> None:
+    """Uploader of an optional side table (metadata, measured fractions) with its error line."""
+    file = st.file_uploader(
+        label, type=loaders.TABLE_TYPES, key=state.uploader_key(f"upload_{slot}")
+    )
+    error = loaders.handle_upload(slot, file)
+    if error:
+        st.error(md(error), icon=":material/error:")
+
+
 def next_step(page: str) -> None:
     """A link to the next page of the flow."""
     st.page_link(PAGES[page], label=f"Next: {_LABELS[page]}", icon=_ICONS[page])
