@@ -10,6 +10,15 @@ and the published numbers in ``../shared/data/published_accuracy``.
 Cell types are summed to the categories the truth measured (e.g. CD4 + CD8 T +
 Tregs = T cells).
 
+For Hoek 2015, two more published comparisons on the same samples:
+
+- within-sample Pearson r (per sample, across the five categories) beside
+  Sturm 2019's figure of the same statistic (quanTIseq, EPIC, CIBERSORT;
+  transcribed to two decimals);
+- EPIC's own published predictions (BRef) for the two day-0 samples against
+  the flow values EPIC used (B, monocytes, NK, T cells), beside ours on the
+  same samples and categories.
+
 Usage: python benchmarks/accuracy.py [--data DIR] [--markdown]
 """
 
@@ -97,6 +106,61 @@ def baseline(expression_file: Path, signature: pd.DataFrame, log2: bool) -> pd.D
     return pd.DataFrame(out, index=signature.columns).T
 
 
+HOEK_EPIC_CATEGORIES = {
+    "Bcells": "B_cells",
+    "Monocytes": "monocytes",
+    "NKcells": "NK_cells",
+    "Tcells": "T_cells",
+}
+HOEK_EPIC_SAMPLES = {"PBMC_healthy_HD30": "HD30_PBMC_0", "PBMC_healthy_HD31": "HD31_PBMC_0"}
+
+
+def within_sample_r(estimate: pd.DataFrame, truth: pd.DataFrame) -> pd.Series:
+    """Pearson r across categories, one per sample (samples × categories)."""
+    est = estimate.loc[truth.index, truth.columns]
+    return pd.Series(
+        [float(np.corrcoef(est.loc[s], truth.loc[s])[0, 1]) for s in truth.index],
+        index=truth.index,
+    )
+
+
+def published_within_sample(data: Path, samples: list[str]) -> dict[str, float]:
+    """Mean within-sample r of each method in Sturm 2019's figure, over ``samples``."""
+    table = pd.read_csv(
+        data / "published_accuracy" / "Sturm2019_benchmark_draft_fig_within_sample_pearson.tsv",
+        sep="\t",
+        index_col=0,
+    )
+    values = table[samples].apply(pd.to_numeric, errors="coerce")
+    return {method: float(row.mean()) for method, row in values.iterrows()}
+
+
+def epic_head_to_head(data: Path, ours: pd.DataFrame) -> tuple[tuple, tuple]:
+    """Pooled r and RMSE of EPIC's published day-0 predictions and of ours.
+
+    Both are scored against the flow values EPIC's package ships for those
+    two samples, on the four categories both report.
+    """
+    table = pd.read_csv(
+        data / "GSE64655_Hoek2015_PBMC" / "published_EPIC_BRef_predictions_day0_2donors.tsv",
+        sep="\t",
+    )
+    cats = list(HOEK_EPIC_CATEGORIES)
+
+    def block(kind: str) -> pd.DataFrame:
+        rows = table[table["kind"] == kind].set_index("sample")[cats]
+        return rows.rename(index=HOEK_EPIC_SAMPLES, columns=HOEK_EPIC_CATEGORIES)
+
+    truth, epic = block("facs_observed"), block("EPIC_BRef_predicted")
+    scores = []
+    for estimate in (ours, epic):
+        est = estimate.loc[truth.index, truth.columns].to_numpy(dtype=float)
+        tru = truth.to_numpy(dtype=float)
+        r = float(np.corrcoef(est.ravel(), tru.ravel())[0, 1])
+        scores.append((r, float(np.sqrt(np.mean((est - tru) ** 2)))))
+    return scores[0], scores[1]
+
+
 def datasets(data: Path, workdir: Path) -> list[Dataset]:
     out = []
     abbas = data / "GSE11058_Abbas2009_cellline_mixtures"
@@ -182,6 +246,7 @@ def main() -> None:
     parser.add_argument("--markdown", action="store_true", help="print a Markdown table")
     args = parser.parse_args()
     rows = []
+    extra: list[str] = []
     with tempfile.TemporaryDirectory() as tmp:
         for ds in datasets(args.data, Path(tmp)):
             expression = load_expression(ds.expression)
@@ -193,23 +258,53 @@ def main() -> None:
             truth = ds.truth.loc[[s for s in ds.truth.index if s in ours.index]]
             o, b = metrics(ours, truth), metrics(base, truth)
             rows.append((ds.name, ds.mode, truth.shape, o, b, ds.published))
+            if ds.name.startswith("Hoek"):
+                extra.extend(_hoek_extras(args.data, ours, base, truth))
     if args.markdown:
-        print(
-            "| dataset | samples × categories | ours: pooled r / RMSE / mean per-type r "
-            "| scipy NNLS baseline | published |"
-        )
-        print("|---|---|---|---|---|")
-        for name, mode, shape, o, b, pub in rows:
-            print(
-                f"| {name} ({mode}) | {shape[0]} × {shape[1]} | {o[0]:.3f} / {o[1]:.3f} / "
-                f"{o[2]:.3f} | {b[0]:.3f} / {b[1]:.3f} / {b[2]:.3f} | {pub} |"
-            )
+        _print_markdown(rows, extra)
         return
     for name, mode, shape, o, b, pub in rows:
         print(f"{name}  [{mode}; {shape[0]} samples x {shape[1]} categories]")
         print(f"  ours       pooled r {o[0]:.3f}  RMSE {o[1]:.3f}  mean per-type r {o[2]:.3f}")
         print(f"  scipy NNLS pooled r {b[0]:.3f}  RMSE {b[1]:.3f}  mean per-type r {b[2]:.3f}")
         print(f"  published  {pub}")
+    print("Hoek 2015, more published comparisons on the same samples")
+    for line in extra:
+        print(f"  {line}")
+
+
+def _hoek_extras(
+    data: Path, ours: pd.DataFrame, base: pd.DataFrame, truth: pd.DataFrame
+) -> list[str]:
+    """Lines comparing Hoek results with Sturm's within-sample figure and EPIC's predictions."""
+    samples = list(truth.index)
+    published = published_within_sample(data, samples)
+    mine, plain = within_sample_r(ours, truth), within_sample_r(base, truth)
+    others = ", ".join(f"{m} {v:.3f}" for m, v in published.items())
+    (r, rmse), (er, ermse) = epic_head_to_head(data, ours)
+    return [
+        f"within-sample r, mean of {len(samples)} samples: ours {mine.mean():.3f} "
+        f"(min {mine.min():.3f}), scipy NNLS {plain.mean():.3f}; Sturm 2019 figure "
+        f"(2 decimals): {others}",
+        f"day-0 samples vs the flow values EPIC used (2 samples x 4 categories): ours pooled r "
+        f"{r:.3f} RMSE {rmse:.3f}; EPIC BRef published predictions pooled r {er:.3f} "
+        f"RMSE {ermse:.3f}",
+    ]
+
+
+def _print_markdown(rows: list, extra: list[str]) -> None:
+    print(
+        "| dataset | samples × categories | ours: pooled r / RMSE / mean per-type r "
+        "| scipy NNLS baseline | published |"
+    )
+    print("|---|---|---|---|---|")
+    for name, mode, shape, o, b, pub in rows:
+        print(
+            f"| {name} ({mode}) | {shape[0]} × {shape[1]} | {o[0]:.3f} / {o[1]:.3f} / "
+            f"{o[2]:.3f} | {b[0]:.3f} / {b[1]:.3f} / {b[2]:.3f} | {pub} |"
+        )
+    for line in extra:
+        print(f"\nHoek 2015: {line}")
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ from typing import NoReturn, TextIO
 import pandas as pd
 
 from deconv_core.confounding import explain_gene, flag_confounders
-from deconv_core.deconvolve import MODES, WEIGHTINGS, DeconvResult, deconvolve
+from deconv_core.deconvolve import LOSSES, MODES, WEIGHTINGS, DeconvResult, deconvolve
 from deconv_core.expression import load_expression, sha256_of
 from deconv_core.qc import DEFAULT_LEVEL, bootstrap_intervals, permutation_test, qc_warnings
 from deconv_core.report import write_outputs
@@ -74,12 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
         default="default",
         help="signature gene list to leave out: default, tumor or none (default: default)",
     )
-    run.add_argument(
-        "--weighting",
-        choices=WEIGHTINGS,
-        default="sqrt",
-        help="gene weights of the fit: sqrt (variance-stabilising, default) or none",
-    )
+    _add_fit_options(run)
     run.add_argument(
         "--no-mrna-scaling",
         action="store_true",
@@ -111,6 +106,7 @@ def _run(args: argparse.Namespace, progress: _Progress) -> int:
         exclude=exclude,
         mrna_scaling=not args.no_mrna_scaling,
         weighting=args.weighting,
+        loss=args.loss,
     )
     intervals, p_values, trust_warnings = _assess_trust(args, result, signature, progress)
     progress.step(f"writing results to {args.out}")
@@ -122,6 +118,7 @@ def _run(args: argparse.Namespace, progress: _Progress) -> int:
         "exclude": args.exclude,
         "mrna_scaling": not args.no_mrna_scaling,
         "weighting": args.weighting,
+        "loss": args.loss,
         "bootstrap": args.bootstrap,
         "bootstrap_level": DEFAULT_LEVEL if args.bootstrap else None,
         "permutations": args.permutations,
@@ -230,7 +227,24 @@ def _add_explain_command(sub: argparse._SubParsersAction) -> None:
         default="default",
         help="signature gene list to leave out: default, tumor or none (default: default)",
     )
-    explain.add_argument("--weighting", choices=WEIGHTINGS, default="sqrt")
+    _add_fit_options(explain)
+
+
+def _add_fit_options(command: argparse.ArgumentParser) -> None:
+    """The options that choose the estimator (same for ``run`` and ``explain``)."""
+    command.add_argument(
+        "--loss",
+        choices=LOSSES,
+        default="huber",
+        help="huber: robust fit that down-weights genes the signature describes badly "
+        "(default); squares: plain non-negative least squares",
+    )
+    command.add_argument(
+        "--weighting",
+        choices=WEIGHTINGS,
+        default="none",
+        help="gene weights of the fit: none (default) or sqrt (1/sqrt of the mean profile)",
+    )
 
 
 def _explain(args: argparse.Namespace, stream: TextIO, progress: _Progress) -> int:
@@ -245,6 +259,7 @@ def _explain(args: argparse.Namespace, stream: TextIO, progress: _Progress) -> i
         signature,
         exclude=None if args.exclude == "none" else args.exclude,
         weighting=args.weighting,
+        loss=args.loss,
     )
     explanation = explain_gene(result, args.gene)
     folder = os.path.dirname(os.path.abspath(args.out))

@@ -59,6 +59,7 @@ from deconv_core.qc import (
     _fit_arrays,
     _log_ratios,
     _robust_spread,
+    _robust_weights,
     _solve_rows,
 )
 from deconv_core.signatures import Signature
@@ -321,13 +322,20 @@ def _proportions(coef: np.ndarray, sig: Signature, result: DeconvResult) -> np.n
     return props[:k].reshape(coef.shape)
 
 
-def _leave_one_gene_out(Sw: np.ndarray, Yw: np.ndarray, nan_mask: np.ndarray) -> np.ndarray:
+def _leave_one_gene_out(
+    Sw: np.ndarray,
+    Yw: np.ndarray,
+    nan_mask: np.ndarray,
+    robust: np.ndarray | None,
+    start: np.ndarray,
+) -> np.ndarray:
     """Coefficients refitted without each gene in turn.
 
     Parameters
     ----------
     Sw : (g, k) weighted signature; Yw : (g, m) weighted observed values;
-    nan_mask : (g, m) missing values.
+    nan_mask : (g, m) missing values; robust : (g, m) the fit's robustness
+    weights or None (least squares); start : (k, m) the fit's coefficients.
 
     Returns
     -------
@@ -338,7 +346,7 @@ def _leave_one_gene_out(Sw: np.ndarray, Yw: np.ndarray, nan_mask: np.ndarray) ->
     out = np.empty((g, k, Yw.shape[1]))
     rows = np.arange(g)
     for i in range(g):
-        out[i] = _solve_rows(Sw, Yw, nan_mask, np.delete(rows, i))
+        out[i] = _solve_rows(Sw, Yw, nan_mask, np.delete(rows, i), robust, start)
     return out
 
 
@@ -536,6 +544,8 @@ def _flag_chunk(
     """:func:`flag_confounders` on the samples ``cols``; updates the fragile counts."""
     Sw, Yw_all, nan_all, _ = _fit_arrays(result)
     Yw, nan_mask = Yw_all[:, cols], nan_all[:, cols]
+    robust_all = _robust_weights(result)
+    robust = None if robust_all is None else robust_all[:, cols]
     S = result.signature_matrix.to_numpy(dtype=np.float64)
     Y = result.observed.to_numpy(dtype=np.float64)[:, cols]
     g, k = S.shape
@@ -545,8 +555,9 @@ def _flag_chunk(
     props = result.proportions.to_numpy(dtype=float).T[:k, cols]  # (k, m)
     ok = ~np.isnan(coef).any(axis=0)
     fitted = S @ np.nan_to_num(coef)
+    guess = np.nan_to_num(coef)
     # 1. Leave each gene out in turn: single-gene suspects and fragility.
-    coef_loo = _leave_one_gene_out(Sw, Yw, nan_mask)
+    coef_loo = _leave_one_gene_out(Sw, Yw, nan_mask, robust, guess)
     predicted_loo = np.einsum("ik,iks->is", S, coef_loo)
     ratios_loo = _log_ratios(Y, predicted_loo)
     props_loo = _proportions(coef_loo.transpose(1, 0, 2), sig, result).transpose(1, 0, 2)
@@ -577,7 +588,7 @@ def _flag_chunk(
     excess: list[tuple[MarkerPanel, int, list[int], float]] = []
     all_rows = np.arange(g)
     for panel, rows in testable:
-        coef_out = _solve_rows(Sw, Yw, nan_mask, np.setdiff1d(all_rows, rows))
+        coef_out = _solve_rows(Sw, Yw, nan_mask, np.setdiff1d(all_rows, rows), robust, guess)
         predicted = S[rows] @ coef_out
         ratios = _log_ratios(Y[rows], predicted)
         z = ratios * scale[rows]
@@ -602,7 +613,12 @@ def _flag_chunk(
         for p, pattern in enumerate(patterns):
             which = has[inverse.reshape(-1) == p]
             coef_drop[:, which] = _solve_rows(
-                Sw, Yw[:, which], nan_mask[:, which], np.flatnonzero(~pattern)
+                Sw,
+                Yw[:, which],
+                nan_mask[:, which],
+                np.flatnonzero(~pattern),
+                None if robust is None else robust[:, which],
+                guess[:, which],
             )
     props_drop = _proportions(coef_drop, sig, result)
     predicted_drop = S @ np.nan_to_num(coef_drop)
@@ -670,7 +686,8 @@ def _flag_chunk(
                     panel.cause,
                     f"Sample {sample}: {_join(names)} ({panel.title} panel) are {fold:.1f}x "
                     f"what the signature predicts from the other genes: {panel.cause} In the "
-                    f"signature they mark {_join(marks)}, whose estimates may be inflated.",
+                    f"signature they mark {_join(marks)}, whose estimates may be inflated."
+                    + _protection(robust, idx, s),
                 )
             )
             named.update(idx)
@@ -706,6 +723,19 @@ def _flag_chunk(
                 )
             )
     return findings
+
+
+def _protection(robust: np.ndarray | None, rows: list[int], sample: int) -> str:
+    """A sentence on how much the robust fit already discounted these genes."""
+    if robust is None:
+        return ""
+    weight = float(np.mean(robust[rows, sample]))
+    if weight >= 0.5:
+        return ""
+    return (
+        f" The robust fit gave them {weight:.0%} of a normal gene's weight, which limits "
+        "the inflation (least squares, --loss squares, would not)."
+    )
 
 
 def _percent(x: float) -> str:

@@ -36,7 +36,7 @@ from deconv_core.deconvolve import (
     marker_genes,
 )
 from deconv_core.signatures import Signature
-from deconv_core.solvers import nnls
+from deconv_core.solvers import huber_nnls, nnls
 from deconv_core.validation import DeconvWarning, InputError
 
 __all__ = [
@@ -171,8 +171,35 @@ def _fit_arrays(result: DeconvResult) -> tuple[np.ndarray, np.ndarray, np.ndarra
     return S * weights[:, None], np.where(nan_mask, 0.0, Y) * weights[:, None], nan_mask, weights
 
 
-def _solve_rows(Sw: np.ndarray, Yw: np.ndarray, nan_mask: np.ndarray, rows: np.ndarray):
-    """NNLS of every sample on the gene rows ``rows`` (indices, repeats allowed).
+#: Reweighting rounds of a robust refit started from the full fit (bootstrap,
+#: leave-genes-out): enough for the proportions to settle to about 1e-3.
+_REFIT_ROUNDS = 3
+
+
+def _robust_weights(result: DeconvResult) -> np.ndarray | None:
+    """The fit's per-sample robustness weights (g, n), 0 where a value is missing.
+
+    None when the fit was plain least squares (every weight 1), so callers can
+    take the faster shared-Gram solver.
+    """
+    if result.loss == "squares":
+        return None
+    return np.nan_to_num(result.robustness.to_numpy(dtype=np.float64), nan=0.0)
+
+
+def _solve_rows(
+    Sw: np.ndarray,
+    Yw: np.ndarray,
+    nan_mask: np.ndarray,
+    rows: np.ndarray,
+    robust: np.ndarray | None = None,
+    start: np.ndarray | None = None,
+) -> np.ndarray:
+    """Refit every sample on the gene rows ``rows`` (indices, repeats allowed).
+
+    The refit is the result's estimator linearised at its solution: NNLS
+    weighted by the robustness weights the fit ended with (Huber), so a gene
+    the fit down-weighted stays down-weighted.
 
     Parameters
     ----------
@@ -180,6 +207,9 @@ def _solve_rows(Sw: np.ndarray, Yw: np.ndarray, nan_mask: np.ndarray, rows: np.n
     Yw : (g, n) weighted observed values.
     nan_mask : (g, n) missing values, left out sample by sample.
     rows : (m,) int row indices to fit on.
+    robust : (g, n) robustness weights (0 where missing), or None for plain
+        least squares.
+    start : (k, n) a guess (e.g. the result's coefficients), for speed only.
 
     Returns
     -------
@@ -188,6 +218,18 @@ def _solve_rows(Sw: np.ndarray, Yw: np.ndarray, nan_mask: np.ndarray, rows: np.n
     """
     k, n = Sw.shape[1], Yw.shape[1]
     sub_nan = nan_mask[rows]
+    if robust is not None:
+        present = ~sub_nan
+        coef = huber_nnls(
+            Sw[rows],
+            Yw[rows],
+            present=present if sub_nan.any() else None,
+            start=start,
+            tol=1e-3,
+            max_iter=_REFIT_ROUNDS,
+        )[0]
+        coef[:, present.sum(axis=0) < k + 1] = np.nan
+        return coef
     if not sub_nan.any():
         return nnls(Sw[rows], Yw[rows])
     coef = np.full((k, n), np.nan)
@@ -263,6 +305,8 @@ def bootstrap_intervals(
         raise InputError(f"The confidence level must be between 0 and 1 (e.g. 0.95); got {level}.")
     sig = _as_signature(signature, result)
     Sw, Yw, nan_mask, _ = _fit_arrays(result)
+    robust = _robust_weights(result)
+    guess = np.nan_to_num(result.coefficients.to_numpy(dtype=np.float64).T)
     g, n = Sw.shape[0], Yw.shape[1]
     rng = np.random.default_rng([int(seed), _BOOTSTRAP_STREAM])
     draws_idx = rng.integers(0, g, size=(n_resamples, g))
@@ -274,7 +318,14 @@ def bootstrap_intervals(
         cols = slice(start, min(start + _CHUNK, n))
         draws = np.empty((n_resamples, len(columns), cols.stop - cols.start))
         for b in range(n_resamples):
-            coef = _solve_rows(Sw, Yw[:, cols], nan_mask[:, cols], draws_idx[b])
+            coef = _solve_rows(
+                Sw,
+                Yw[:, cols],
+                nan_mask[:, cols],
+                draws_idx[b],
+                None if robust is None else robust[:, cols],
+                guess[:, cols],
+            )
             draws[b], _ = coefficients_to_proportions(
                 coef, sig, mode=result.mode, mrna_scaling=result.mrna_scaling
             )
@@ -345,7 +396,10 @@ def permutation_test(
         mixtures = np.stack(
             [rng.choice(pool, size=g, replace=pool.size < g) for _ in range(m)], axis=1
         )
-        fitted = S @ nnls(Sw, mixtures * weights[:, None])
+        if result.loss == "squares":
+            fitted = S @ nnls(Sw, mixtures * weights[:, None])
+        else:
+            fitted = S @ huber_nnls(Sw, mixtures * weights[:, None])[0]
         null[start : start + m] = _column_correlation(mixtures, fitted)
     observed_r = result.fit["pearson_r"].to_numpy(dtype=float)
     # NaN correlations (all-zero fits) never count as fitting "at least as well".

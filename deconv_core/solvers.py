@@ -14,7 +14,15 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["nnls", "nnls_loop", "kkt_violation"]
+__all__ = ["nnls", "weighted_nnls", "huber_nnls", "HUBER_TUNING", "nnls_loop", "kkt_violation"]
+
+#: Huber tuning constant in robust standard deviations: 95% efficiency under
+#: Gaussian noise (Huber 1981; the default of R's MASS::rlm).
+HUBER_TUNING = 1.345
+
+#: Samples per block in the per-sample-weight solvers (bounds their memory to
+#: about ``_BLOCK * k * k`` floats).
+_BLOCK = 2048
 
 
 def _scipy_nnls(S: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, float]:
@@ -218,6 +226,276 @@ def nnls(S: np.ndarray, Y: np.ndarray, *, max_iter: int | None = None) -> np.nda
     if cond * np.finfo(float).eps > 1e-12:
         X = _refine(S, Y, G, H, X)
     return X[:, 0] if one_d else X
+
+
+def _passive_solve_stack(G: np.ndarray, C: np.ndarray, P: np.ndarray) -> np.ndarray:
+    """Solve ``G[j][p, p] z = C[j][p]`` for every sample ``j`` with passive set ``p = P[j]``.
+
+    G : (m, k, k) per-sample Gram matrices; C : (m, k); P : (m, k) bool.
+    Rows and columns outside the passive set are replaced by the identity (and
+    the right-hand side by 0), so the whole stack is one batched solve.
+    Returns (m, k), zero outside each passive set.
+    """
+    m, k = C.shape
+    if m == 0:
+        return np.zeros((m, k))
+    both = P[:, :, None] & P[:, None, :]
+    eye = np.broadcast_to(np.eye(k, dtype=bool), both.shape)
+    sub = np.where(both, G, np.where(eye, 1.0, 0.0))
+    rhs = np.where(P, C, 0.0)[:, :, None]
+    try:
+        Z = np.linalg.solve(sub, rhs)[:, :, 0]
+    except np.linalg.LinAlgError:
+        # A singular passive block (duplicate cell types, all-zero weights):
+        # the minimum-norm solution is a valid least-squares answer.
+        Z = (np.linalg.pinv(sub) @ rhs)[:, :, 0]
+    return np.where(P, Z, 0.0)
+
+
+def _gram_nnls(G: np.ndarray, C: np.ndarray, X0: np.ndarray | None = None) -> np.ndarray:
+    """Batched Lawson-Hanson NNLS in normal-equation form, one Gram matrix per sample.
+
+    Minimises ``x' G_j x / 2 - c_j' x`` subject to ``x >= 0`` for every ``j``.
+
+    Parameters
+    ----------
+    G : (m, k, k) symmetric positive semi-definite Gram matrices ``S' W_j S``.
+    C : (m, k) right-hand sides ``S' W_j y_j``.
+    X0 : (m, k) feasible (non-negative) start, e.g. the previous solution of a
+        slightly different problem; its positive entries are the first
+        passive sets.  None: start from zero.
+
+    Returns
+    -------
+    (m, k) solutions (samples × cell types; note the orientation of this
+    private kernel).
+    """
+    m, k = C.shape
+    tol = 1e3 * np.finfo(float).eps * k * (np.abs(C).max(axis=1) + np.finfo(float).tiny)
+    X = np.zeros((m, k)) if X0 is None else np.where(X0 > 0, X0, 0.0)
+    P = X > 0
+
+    def settle(rows: np.ndarray) -> None:
+        """Solve on the passive sets of ``rows``, stepping back to stay feasible."""
+        for _ in range(3 * k + 1):
+            if rows.size == 0:
+                return
+            Z = _passive_solve_stack(G[rows], C[rows], P[rows])
+            bad = P[rows] & (Z <= 0)
+            ok = ~bad.any(axis=1)
+            X[rows[ok]] = Z[ok]
+            rows, Z, bad = rows[~ok], Z[~ok], bad[~ok]
+            if rows.size == 0:
+                return
+            # Step from X towards Z until the first passive variable hits zero;
+            # a variable that just entered (x = 0) with a non-positive solve
+            # (rounding) leaves again, so the loop cannot cycle.
+            Xr = X[rows]
+            with np.errstate(divide="ignore", invalid="ignore"):
+                ratio = np.where(bad, Xr / (Xr - Z), np.inf)
+            alpha = np.clip(ratio.min(axis=1), 0.0, 1.0)[:, None]
+            Xr = Xr + alpha * (Z - Xr)
+            keep = P[rows] & (Xr > 0) & ~(bad & (ratio <= alpha))
+            P[rows] = keep
+            X[rows] = np.where(keep, Xr, 0.0)
+
+    if P.any():
+        settle(np.flatnonzero(P.any(axis=1)))
+    live = np.arange(m)
+    for _ in range(3 * k + 1):
+        grad = C[live] - np.einsum("mij,mj->mi", G[live], X[live])
+        candidate = ~P[live] & (grad > tol[live, None])
+        moving = candidate.any(axis=1)
+        live = live[moving]
+        if live.size == 0:
+            break
+        pick = np.argmax(np.where(candidate[moving], grad[moving], -np.inf), axis=1)
+        P[live, pick] = True
+        settle(live)
+    return np.maximum(X, 0.0)
+
+
+def weighted_nnls(
+    S: np.ndarray, Y: np.ndarray, W: np.ndarray, *, start: np.ndarray | None = None
+) -> np.ndarray:
+    """Non-negative least squares with its own gene weights for every sample.
+
+    Solves ``min sum_g W[g, j] (S[g] x_j - Y[g, j])**2`` subject to
+    ``x_j >= 0`` for every sample ``j``.  A weight of 0 leaves a gene out of
+    that sample's fit (missing values, outliers).
+
+    Parameters
+    ----------
+    S : (g, k) array_like
+        Signature: genes × cell types, linear scale, finite.
+    Y : (g, n) array_like
+        Bulk expression: genes × samples, finite where ``W > 0``.
+    W : (g, n) array_like
+        Non-negative weights per gene and sample (weights of the squared
+        residuals).
+    start : (k, n) array_like, optional
+        A non-negative guess (e.g. the solution for nearby weights); it only
+        changes how fast the exact answer is found.
+
+    Returns
+    -------
+    numpy.ndarray
+        (k, n) float64 coefficients, cell types × samples.
+    """
+    S = np.asarray(S, dtype=np.float64)
+    Y = np.asarray(Y, dtype=np.float64)
+    W = np.asarray(W, dtype=np.float64)
+    if S.ndim != 2 or Y.ndim != 2 or Y.shape != W.shape or S.shape[0] != Y.shape[0]:
+        raise ValueError(
+            "S must be genes × cell types, Y and W genes × samples on the same genes; "
+            f"got S {S.shape}, Y {Y.shape}, W {W.shape}"
+        )
+    if not np.isfinite(S).all() or not np.isfinite(W).all() or (W < 0).any():
+        raise ValueError("S and W must be finite and W non-negative")
+    g, k = S.shape
+    n = Y.shape[1]
+    Yz = np.where(W > 0, Y, 0.0)
+    if not np.isfinite(Yz).all():
+        raise ValueError("Y must be finite where W is positive")
+    outer = (S[:, :, None] * S[:, None, :]).reshape(g, k * k)
+    # Refinement pays off only when the normal equations lose digits (their
+    # relative error is about cond(S)**2 * eps); the unweighted signature's
+    # condition stands in for the weighted ones.
+    refine = bool(g) and np.linalg.cond(S) ** 2 * np.finfo(float).eps > 1e-12
+    X = np.zeros((k, n))
+    guess = None if start is None else np.asarray(start, dtype=np.float64)
+    for first in range(0, n, _BLOCK):
+        cols = slice(first, min(first + _BLOCK, n))
+        Wb = W[:, cols]
+        G = (outer.T @ Wb).T.reshape(-1, k, k)
+        C = (S.T @ (Wb * Yz[:, cols])).T
+        X0 = None if guess is None else guess[:, cols].T
+        Xb = _gram_nnls(G, C, X0)
+        if not refine:
+            X[:, cols] = Xb.T
+            continue
+        # One refinement step on the final passive sets recovers the digits the
+        # normal equations lose (relative error ~ cond(S)**2 * eps).
+        P = Xb > 0
+        resid = Yz[:, cols] - S @ Xb.T
+        delta = _passive_solve_stack(G, (S.T @ (Wb * resid)).T, P)
+        refined = Xb + delta
+        ok = ((refined > 0) | ~P).all(axis=1)
+        X[:, cols] = np.where(ok[:, None], np.where(P, refined, 0.0), Xb).T
+    return X
+
+
+def _column_median(A: np.ndarray) -> np.ndarray:
+    """Median of every column of a NaN-free (g, n) array.
+
+    Same values as ``np.median(A, axis=0)``, about 4x faster: one partition
+    of contiguous rows instead of numpy's general path.
+    """
+    g = A.shape[0]
+    rows = np.ascontiguousarray(A.T)
+    half = g // 2
+    if g % 2:
+        return np.partition(rows, half, axis=1)[:, half]
+    part = np.partition(rows, [half - 1, half], axis=1)
+    return (part[:, half - 1] + part[:, half]) / 2.0
+
+
+def huber_nnls(
+    S: np.ndarray,
+    Y: np.ndarray,
+    *,
+    tuning: float = HUBER_TUNING,
+    max_iter: int = 100,
+    tol: float = 1e-6,
+    present: np.ndarray | None = None,
+    start: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Non-negative robust regression with Huber's loss, many samples at once.
+
+    Iteratively reweighted least squares (Huber 1981; as MASS::rlm, which
+    quanTIseq offers as its robust option): each round estimates every
+    sample's residual scale by its median absolute residual / 0.6745, gives
+    genes whose residual exceeds ``tuning`` scales the weight
+    ``tuning * scale / |residual|`` (others 1) and refits with
+    :func:`weighted_nnls`.  Genes a signature describes badly in a sample
+    (an activated state, a contaminating cell type, a mapping error) thus pull
+    less on its proportions than under least squares.
+
+    Parameters
+    ----------
+    S : (g, k) array_like
+        Signature: genes × cell types, linear, finite.
+    Y : (g, n) array_like
+        Bulk expression: genes × samples, linear, finite.
+    tuning
+        Huber constant in scale units (default 1.345).
+    max_iter
+        Cap on reweighting rounds.
+    tol
+        Stop a sample when its residuals change by less than this, relative
+        to their norm (the coefficients are then within about ``tol`` of the
+        exact M-estimate, relative to the largest).
+    present : (g, n) bool array_like, optional
+        False where a sample has no value for a gene (left out of its fit;
+        ``Y`` may hold anything there).  Default: all present.
+    start : (k, n) array_like, optional
+        Starting coefficients (e.g. from the full data when refitting a
+        resample); default the least-squares solution.
+
+    Returns
+    -------
+    coefficients : (k, n) ndarray
+        Cell types × samples, same units as ``Y / S``.
+    weights : (g, n) ndarray
+        Final robustness weight of every gene in every sample, in (0, 1]
+        (1: fitted as in least squares).
+    """
+    S = np.asarray(S, dtype=np.float64)
+    Y = np.asarray(Y, dtype=np.float64)
+    if Y.ndim != 2:
+        raise ValueError(f"Y must be genes × samples; got shape {Y.shape}")
+    if present is None:
+        mask = np.ones(Y.shape, dtype=bool)
+        X = nnls(S, Y) if start is None else np.asarray(start, dtype=np.float64).copy()
+    else:
+        mask = np.asarray(present, dtype=bool)
+        Y = np.where(mask, Y, 0.0)
+        X = (
+            weighted_nnls(S, Y, mask.astype(np.float64))
+            if start is None
+            else np.asarray(start, dtype=np.float64).copy()
+        )
+    W = mask.astype(np.float64)
+    R = np.where(mask, Y - S @ X, np.nan)
+    # Samples without a single value have nothing to reweight.
+    live = np.flatnonzero(mask.any(axis=0))
+
+    # The NaN-aware median is slower; only missing values need it.
+    def median(A: np.ndarray) -> np.ndarray:
+        return _column_median(A) if present is None else np.nanmedian(A, axis=0)
+
+    for _ in range(max_iter):
+        if live.size == 0:
+            break
+        Rl = R[:, live]
+        scale = median(np.abs(Rl)) / 0.6745
+        size = np.sqrt(np.mean(Y[:, live] ** 2, axis=0))
+        # Residuals at rounding level: the fit is exact, nothing to down-weight.
+        exact = scale <= 1e-12 * size
+        live, Rl, scale = live[~exact], Rl[:, ~exact], scale[~exact]
+        if live.size == 0:
+            break
+        with np.errstate(divide="ignore", invalid="ignore"):
+            Wl = np.where(mask[:, live], np.minimum(1.0, tuning * scale / np.abs(Rl)), 0.0)
+        X[:, live] = weighted_nnls(S, Y[:, live], Wl, start=X[:, live])
+        W[:, live] = Wl
+        Rn = np.where(mask[:, live], Y[:, live] - S @ X[:, live], np.nan)
+        change = np.sqrt(np.nansum((Rn - Rl) ** 2, axis=0)) / (
+            np.sqrt(np.nansum(Rl**2, axis=0)) + np.finfo(float).tiny
+        )
+        R[:, live] = Rn
+        live = live[change > tol]
+    return X, W
 
 
 def nnls_loop(S: np.ndarray, Y: np.ndarray) -> np.ndarray:

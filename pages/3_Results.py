@@ -24,7 +24,8 @@ st.title("Results")
 expression, sig = widgets.require_data_and_signature()
 
 modes = {"relative": "Relative", "absolute": "Absolute (with other)"}
-left, right = st.columns([2, 3])
+losses = {"huber": "Robust (Huber)", "squares": "Least squares"}
+left, middle, right = st.columns([2, 2, 3])
 with left:
     mode = st.segmented_control(
         "Mode",
@@ -37,6 +38,19 @@ with left:
     )
     if mode is not None:
         loaders.refresh(state.set_mode(mode))
+with middle:
+    loss = st.segmented_control(
+        "Fit",
+        list(losses),
+        default=state.loss(),
+        format_func=losses.get,
+        key="results_loss",
+        help="Robust (default): genes the signature describes badly in a sample (activated "
+        "cells, contamination, mapping errors) are down-weighted instead of pulling every "
+        "proportion. Least squares: plain NNLS, every gene counts fully.",
+    )
+    if loss is not None:
+        loaders.refresh(state.set_loss(loss))
 with right:
     lists = ["none", *sig.excluded_genes]
     labels = {"none": "keep all signature genes", "default": "default list", "tumor": "tumour list"}

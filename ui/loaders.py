@@ -136,11 +136,15 @@ def _parse_signature(data: bytes, name: str) -> Signature:
 
 @st.cache_data(max_entries=8, show_spinner=False)
 def _deconvolve(
-    key: str, mode: str, exclude: str, _expression: pd.DataFrame, _signature: Signature
+    key: str, mode: str, exclude: str, loss: str, _expression: pd.DataFrame, _signature: Signature
 ) -> DeconvResult:
     # ``key`` identifies the inputs (underscored arguments are not hashed).
     return deconvolve(
-        _expression, _signature, mode=mode, exclude=None if exclude == "none" else exclude
+        _expression,
+        _signature,
+        mode=mode,
+        exclude=None if exclude == "none" else exclude,
+        loss=loss,
     )
 
 
@@ -291,6 +295,7 @@ def load_demo() -> str:
     choose_builtin_signature("TIL10")
     state.set_mode("absolute")
     state.set_exclude("default")
+    state.set_loss("huber")
     state.set_demo(True)
     return ""
 
@@ -314,7 +319,9 @@ def current_result() -> tuple[DeconvResult | None, str]:
     n = expression.table.shape[1]
     with st.status(f"Deconvolving {n:,} samples with {signature.name}…", expanded=False) as status:
         try:
-            result = _deconvolve(key, state.mode(), state.exclude(), expression.table, signature)
+            result = _deconvolve(
+                key, state.mode(), state.exclude(), state.loss(), expression.table, signature
+            )
         except InputError as exc:
             status.update(label="Deconvolution failed", state="error")
             return None, str(exc)

@@ -13,6 +13,7 @@ Keys
     ``measured``        :class:`ui.tables.SampleTable` (measured fractions) or absent
     ``mode``            ``"relative"`` or ``"absolute"``
     ``exclude``         name of the signature's excluded-gene list, or ``"none"``
+    ``loss``            ``"huber"`` (robust fit) or ``"squares"`` (plain NNLS)
     ``result``          (key, :class:`~deconv_core.deconvolve.DeconvResult`) of the last run
     ``mapping``         measured category → list of cell types
     ``groups``          (signature key, cell-type groups edited on the Signature page)
@@ -33,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 import streamlit as st
 
-from deconv_core.deconvolve import MODES, DeconvResult
+from deconv_core.deconvolve import LOSSES, MODES, DeconvResult
 from deconv_core.expression import ExpressionData
 from deconv_core.signatures import Signature
 from ui.tables import SampleTable
@@ -53,6 +54,7 @@ __all__ = [
     "expression_key",
     "image_format",
     "last_upload",
+    "loss",
     "mapping",
     "measured",
     "metadata",
@@ -66,6 +68,7 @@ __all__ = [
     "set_expression",
     "set_groups",
     "set_image_format",
+    "set_loss",
     "set_mapping",
     "set_measured",
     "set_metadata",
@@ -87,6 +90,7 @@ _DEPENDENTS: dict[str, tuple[str, ...]] = {
     "groups": ("mapping",),
     "mode": ("result",),
     "exclude": ("result",),
+    "loss": ("result",),
 }
 
 
@@ -279,6 +283,21 @@ def set_exclude(value: str) -> bool:
     return True
 
 
+def loss() -> str:
+    """Loss of the fit: ``"huber"`` (robust, the default) or ``"squares"``."""
+    return _get("loss", "huber")
+
+
+def set_loss(value: str) -> bool:
+    """Change the loss of the fit (forgets the result); True when it changed."""
+    if value not in LOSSES:
+        raise ValueError(f"loss must be one of {LOSSES}, got {value!r}")
+    if value == loss():
+        return False
+    _set("loss", value)
+    return True
+
+
 def image_format() -> str:
     """Format of the charts' camera button: ``"png"`` or ``"svg"``."""
     return _get("image_format", "png")
@@ -306,11 +325,11 @@ def set_result(key: str, value: DeconvResult) -> None:
 
 
 def result_key() -> str:
-    """Identity of the result the loaded inputs give: expression, signature, mode, exclusion.
+    """Identity of the result the loaded inputs give: expression, signature, mode, exclusion, loss.
 
     Cached computations on a result (intervals, p-values, ...) are keyed by it.
     """
-    return "|".join([expression_key(), signature_key(), mode(), exclude()])
+    return "|".join([expression_key(), signature_key(), mode(), exclude(), loss()])
 
 
 # -- signature built from single-cell data ---------------------------------------------------

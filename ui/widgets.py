@@ -261,7 +261,8 @@ def downloads_section(
         "exclude": state.exclude(),
         "scale": loaders.expression_scale(),
         "mrna_scaling": result.mrna_scaling,
-        "weighting": "sqrt",
+        "weighting": result.weighting,
+        "loss": result.loss,
         **trust.parameters(),
         "interface": "dashboard",
     }

@@ -49,6 +49,25 @@ def test_run_writes_every_output(bulk_file, tmp_path):
     assert "scale_detected" in manifest["transformations"]
 
 
+def test_loss_option_chooses_the_estimator_and_is_recorded(tmp_path):
+    expr, _ = planted_mixtures(4, noise=0.1, seed=12)
+    expr.loc["TCL1A", "S1"] *= 40  # a gene the cell types cannot explain
+    path = tmp_path / "bulk.tsv"
+    expr.to_csv(path, sep="\t", index_label="gene")
+    props = {}
+    for loss in ("huber", "squares"):
+        out = tmp_path / loss
+        args = ["run", str(path), "--signature", "TIL10", "--out", str(out)]
+        assert main([*args, "--loss", loss] if loss == "squares" else args) == 0
+        params = json.loads((out / "manifest.json").read_text())["parameters"]
+        assert (params["loss"], params["weighting"]) == (loss, "none")
+        props[loss] = pd.read_csv(out / "proportions.csv", index_col="sample")
+    # The one wild B-cell gene inflates least squares' B cells in S1 only.
+    assert props["squares"].loc["S1", "B.cells"] > props["huber"].loc["S1", "B.cells"] + 0.05
+    rest = ["S2", "S3", "S4"]
+    np.testing.assert_allclose(props["squares"].loc[rest], props["huber"].loc[rest], atol=0.02)
+
+
 def test_warnings_file_has_header_only_when_clean(tmp_path):
     expr, _ = planted_mixtures(3, seed=2)
     path = tmp_path / "clean.tsv"
@@ -81,6 +100,7 @@ def test_log_input_is_reported_in_manifest(tmp_path):
         (["run", "BULK", "--signature", "NOPE", "--out", "o"], "No built-in signature"),
         (["run", "BULK", "--signature", "TIL10"], "required"),
         (["run", "BULK", "--signature", "TIL10", "--mode", "x", "--out", "o"], "invalid choice"),
+        (["run", "BULK", "--signature", "TIL10", "--loss", "l1", "--out", "o"], "invalid choice"),
     ],
 )
 def test_bad_input_exits_2_with_one_error_line(args, message, bulk_file, tmp_path, capsys):

@@ -12,6 +12,7 @@ from deconv_core.confounding import (
     load_panels,
     panel_table,
 )
+from deconv_core.deconvolve import coefficients_to_proportions
 from deconv_core.genes import load_hgnc
 from deconv_core.validation import InputError
 from tests.conftest import planted_mixtures
@@ -63,8 +64,8 @@ def _activated(n: int, noise: float, seed: int, fold: float = 6.0) -> pd.DataFra
 
 
 @pytest.mark.parametrize(("noise", "mode"), [(0.2, "relative"), (0.3, "absolute")])
-def test_confounding_warning_fires_on_activated_sample_only(til10, noise, mode):
-    result = deconvolve(_activated(40, noise, seed=1), til10, mode=mode)
+def test_least_squares_estimate_driven_by_activation_genes_is_named(til10, noise, mode):
+    result = deconvolve(_activated(40, noise, seed=1), til10, mode=mode, loss="squares")
     report = flag_confounders(result, til10)
     per_sample = [w for w in report.warnings if w.sample]
     assert {w.sample for w in per_sample} == {"S1"}
@@ -76,6 +77,35 @@ def test_confounding_warning_fires_on_activated_sample_only(til10, noise, mode):
     message = next(w.message for w in per_sample if w.code == "driven_by_genes")
     assert message.startswith("Sample S1: the Tregs estimate")
     assert "activated cells, not more cells?" in message
+
+
+@pytest.mark.parametrize(("noise", "mode"), [(0.2, "relative"), (0.3, "absolute")])
+def test_robust_fit_resists_activation_genes_and_still_warns(til10, noise, mode):
+    expr, shares = planted_mixtures(40, noise=noise, seed=1)
+    expr.loc[ACTIVATION_IN_TIL10, "S1"] *= 6.0
+    truth, _ = coefficients_to_proportions(shares.T.to_numpy(), til10, mode=mode)
+    tregs = list(til10.matrix.columns).index("Tregs")
+    robust = deconvolve(expr, til10, mode=mode)
+    squares = deconvolve(expr, til10, mode=mode, loss="squares")
+    error = {
+        name: abs(res.proportions.loc["S1", "Tregs"] - truth[tregs, 0])
+        for name, res in (("robust", robust), ("squares", squares))
+    }
+    # Least squares reads the 6x activation genes as ~10x more Tregs; the
+    # robust fit down-weights them and stays within half a percentage point.
+    assert error["squares"] > 0.02 and error["robust"] < 0.006
+    assert (robust.robustness.loc[ACTIVATION_IN_TIL10, "S1"] < 0.5).all()
+
+    report = flag_confounders(robust, til10)
+    per_sample = [w for w in report.warnings if w.sample]
+    assert {w.sample for w in per_sample} == {"S1"}
+    row = report.findings.query("code == 'panel_excess' and sample == 'S1'").iloc[0]
+    assert set(row["genes"].split(", ")) == set(ACTIVATION_IN_TIL10)
+    assert "activation" in row["panels"] and row["fold"] > 3
+    assert "Tregs" in row["cell_type"]
+    message = next(w.message for w in per_sample if w.code == "panel_excess")
+    assert "activated cells, not more cells?" in message
+    assert "The robust fit gave them" in message
 
 
 @pytest.mark.parametrize(("noise", "seed"), [(0.2, 11), (0.25, 12), (0.3, 13)])

@@ -138,14 +138,44 @@ def test_coverage_table_counts():
     assert cov.loc["B", "marker_genes"] == 2 and cov.loc["B", "missing"] == "g2"
 
 
+@pytest.mark.parametrize("loss", ["huber", "squares"])
 @pytest.mark.parametrize("weighting", ["sqrt", "none"])
-def test_both_weightings_are_exact_on_planted_data(planted, til10, weighting):
+def test_every_estimator_is_exact_on_planted_data(planted, til10, weighting, loss):
     expr, shares = planted
-    res = deconvolve(expr, til10, exclude=None, weighting=weighting)
+    res = deconvolve(expr, til10, exclude=None, weighting=weighting, loss=loss)
     np.testing.assert_allclose(
         res.proportions.to_numpy(), _expected_cells(shares, til10).to_numpy(), atol=1e-9
     )
     assert len(res.gene_weights) == len(res.genes_used)
+    assert (res.loss, res.weighting) == (loss, weighting)
+
+
+def test_defaults_are_huber_without_gene_weights_and_robustness_is_reported(til10):
+    expr, _ = planted_mixtures(5, noise=0.3, seed=2)
+    expr.loc["CD19", "S2"] *= 30  # one gene the signature cannot explain in S2
+    expr.loc["CD8B", "S3"] = np.nan
+    res = deconvolve(expr, til10)
+    assert (res.loss, res.weighting) == ("huber", "none")
+    np.testing.assert_allclose(res.gene_weights, 1.0)
+    rob = res.robustness
+    assert list(rob.index) == list(res.genes_used) and list(rob.columns) == list(expr.columns)
+    assert np.isnan(rob.loc["CD8B", "S3"]) and rob.drop(index="CD8B").notna().all().all()
+    assert rob.loc["CD19", "S2"] < 0.1 < rob.loc["CD19"].drop("S2").min() / 3
+    squares = deconvolve(expr, til10, loss="squares")
+    assert (squares.robustness.drop(index="CD8B") == 1.0).all().all()
+    # The outlier pulls least squares' B-cell estimate far more than Huber's.
+    clean = expr.copy()
+    clean.loc["CD19", "S2"] /= 30
+    shift = {
+        loss: abs(
+            fit.proportions.loc["S2", "B.cells"]
+            - deconvolve(clean, til10, loss=loss).proportions.loc["S2", "B.cells"]
+        )
+        for loss, fit in (("huber", res), ("squares", squares))
+    }
+    assert shift["huber"] < shift["squares"] / 3
+    with pytest.raises(InputError, match="Unknown loss 'l1'; use one of huber, squares"):
+        deconvolve(expr, til10, loss="l1")
 
 
 def test_sqrt_weights_downweight_highly_expressed_genes(til10):

@@ -1,0 +1,129 @@
+"""Per-sample weighted NNLS and the Huber robust fit, against scipy and planted outliers."""
+
+import numpy as np
+import pytest
+from scipy.optimize import nnls as scipy_nnls
+
+from deconv_core.solvers import (
+    HUBER_TUNING,
+    _column_median,
+    huber_nnls,
+    kkt_violation,
+    nnls,
+    weighted_nnls,
+)
+from tests.core.test_solvers import _problem, _rel_diff
+
+
+def _scipy_weighted(S, Y, W):
+    root = np.sqrt(W)
+    return np.column_stack(
+        [scipy_nnls(S * root[:, j, None], Y[:, j] * root[:, j])[0] for j in range(Y.shape[1])]
+    )
+
+
+@pytest.mark.parametrize("alpha", [0.1, 0.5, 3.0])
+def test_weighted_nnls_agrees_with_scipy_and_kkt(alpha):
+    S, _, Y = _problem(3, samples=80, alpha=alpha)
+    rng = np.random.default_rng(4)
+    W = rng.uniform(0.05, 1.0, size=Y.shape) * (rng.random(Y.shape) > 0.1)  # some weights 0
+    X = weighted_nnls(S, Y, W)
+    assert X.shape == (S.shape[1], Y.shape[1]) and (X >= 0).all()
+    assert _rel_diff(X, _scipy_weighted(S, Y, W)) < 1e-8
+    for j in range(0, Y.shape[1], 7):
+        root = np.sqrt(W[:, j])
+        assert kkt_violation(S * root[:, None], Y[:, j] * root, X[:, j]) < 1e-9
+
+
+def test_weighted_nnls_with_unit_weights_is_nnls_and_a_start_changes_nothing():
+    S, P, Y = _problem(5, samples=50)
+    ones = np.ones_like(Y)
+    X = weighted_nnls(S, Y, ones)
+    assert _rel_diff(X, nnls(S, Y)) < 1e-10
+    assert _rel_diff(weighted_nnls(S, Y, ones, start=P), X) < 1e-10
+    np.testing.assert_allclose(weighted_nnls(S, S @ P, ones), P, atol=1e-10)
+
+
+def test_weighted_nnls_zero_weight_rows_are_ignored_and_blocks_agree(monkeypatch):
+    import deconv_core.solvers as solvers
+
+    S, _, Y = _problem(6, samples=30)
+    W = np.ones_like(Y)
+    W[:5] = 0.0
+    Y_garbage = Y.copy()
+    Y_garbage[:5] = np.nan  # never read where the weight is 0
+    X = weighted_nnls(S, Y_garbage, W)
+    assert _rel_diff(X, nnls(S[5:], Y[5:])) < 1e-10
+    monkeypatch.setattr(solvers, "_BLOCK", 7)
+    assert _rel_diff(weighted_nnls(S, Y_garbage, W), X) < 1e-12
+
+
+def test_weighted_nnls_errors():
+    S, _, Y = _problem(7, samples=4)
+    with pytest.raises(ValueError, match="same genes"):
+        weighted_nnls(S, Y, np.ones((3, 4)))
+    with pytest.raises(ValueError, match="non-negative"):
+        weighted_nnls(S, Y, -np.ones_like(Y))
+    Y[0, 0] = np.inf
+    with pytest.raises(ValueError, match="finite where W is positive"):
+        weighted_nnls(S, Y, np.ones_like(Y))
+
+
+def test_huber_is_exact_without_noise_and_close_to_least_squares_with_gaussian_noise():
+    S, P, _ = _problem(8, samples=40)
+    X, W = huber_nnls(S, S @ P)
+    np.testing.assert_allclose(X, P, atol=1e-9)
+    assert W.shape == (S.shape[0], 40) and ((W > 0) & (W <= 1)).all()
+    # Additive Gaussian noise: Huber keeps most genes at full weight and lands
+    # near least squares (95% efficiency is what its constant buys).
+    rng = np.random.default_rng(9)
+    Y = S @ P + rng.normal(0, 0.5, size=(S.shape[0], 40))
+    X, W = huber_nnls(S, Y)
+    assert np.median(W) == 1.0 and (W == 1).mean() > 0.75
+    assert np.abs(X - nnls(S, Y)).max() < 0.05
+
+
+def test_huber_resists_gross_outliers_that_mislead_least_squares():
+    S, P, Y = _problem(10, samples=60, noise=0.1)
+    rng = np.random.default_rng(11)
+    bad = rng.choice(S.shape[0], 8, replace=False)
+    Y_bad = Y.copy()
+    Y_bad[bad] *= 20  # eight genes 20x what the cell types explain
+    squares = nnls(S, Y_bad)
+    robust, W = huber_nnls(S, Y_bad)
+    error = lambda X: np.abs(X - P).mean()  # noqa: E731
+    assert error(robust) < error(squares) / 4
+    assert error(robust) < 2 * error(nnls(S, Y))  # nearly as good as without outliers
+    assert W[bad].max() < 0.2 and np.median(np.delete(W, bad, axis=0)) == 1.0
+
+
+def test_huber_solution_is_a_fixed_point_of_its_weights():
+    S, _, Y = _problem(12, samples=25, noise=0.4)
+    X, W = huber_nnls(S, Y, tol=1e-12, max_iter=500)
+    # Converged: refitting with the final weights reproduces the answer, and
+    # the weights are Huber's for the final residuals.
+    assert _rel_diff(weighted_nnls(S, Y, W), X) < 1e-8
+    R = Y - S @ X
+    scale = np.median(np.abs(R), axis=0) / 0.6745
+    expected = np.minimum(1.0, HUBER_TUNING * scale / np.abs(R))
+    np.testing.assert_allclose(W, expected, atol=1e-6)
+
+
+def test_huber_missing_values_equal_a_fit_on_the_present_genes():
+    S, _, Y = _problem(13, samples=6, noise=0.3)
+    present = np.ones(Y.shape, dtype=bool)
+    present[:30, 2] = False
+    present[:, 4] = False  # a sample without any value
+    Y_nan = np.where(present, Y, np.nan)
+    X, W = huber_nnls(S, Y_nan, present=present)
+    alone, _ = huber_nnls(S[30:], Y[30:, [2]])
+    assert _rel_diff(X[:, [2]], alone) < 1e-5
+    assert (W[~present] == 0).all() and not X[:, 4].any()
+    keep = [0, 1, 3, 5]
+    assert _rel_diff(X[:, keep], huber_nnls(S, Y[:, keep])[0]) < 1e-5
+
+
+@pytest.mark.parametrize("genes", [1, 2, 7, 8, 153])
+def test_column_median_matches_numpy(genes):
+    A = np.random.default_rng(genes).normal(size=(genes, 9))
+    np.testing.assert_array_equal(_column_median(A), np.median(A, axis=0))
