@@ -117,7 +117,8 @@ def _run(args: argparse.Namespace, progress: _Progress) -> int:
         "scale": args.scale,
         "exclude": args.exclude,
         "mrna_scaling": not args.no_mrna_scaling,
-        "weighting": args.weighting,
+        "weighting": result.weighting,
+        "weighting_requested": args.weighting,
         "loss": args.loss,
         "bootstrap": args.bootstrap,
         "bootstrap_level": DEFAULT_LEVEL if args.bootstrap else None,
@@ -242,8 +243,9 @@ def _add_fit_options(command: argparse.ArgumentParser) -> None:
     command.add_argument(
         "--weighting",
         choices=WEIGHTINGS,
-        default="none",
-        help="gene weights of the fit: none (default) or sqrt (1/sqrt of the mean profile)",
+        default="auto",
+        help="gene weights of the fit: auto (default: sqrt when a few genes dominate the "
+        "signature, else none), none, or sqrt (1/sqrt of each gene's mean profile)",
     )
 
 

@@ -38,6 +38,7 @@ __all__ = [
     "MEANINGS",
     "WEIGHTINGS",
     "LOSSES",
+    "choose_weighting",
     "gene_weights",
     "DeconvResult",
     "coefficients_to_proportions",
@@ -49,8 +50,17 @@ __all__ = [
 #: Deconvolution modes.
 MODES = ("relative", "absolute")
 
-#: Gene weightings of the least-squares fit.
-WEIGHTINGS = ("sqrt", "none")
+#: Gene weightings of the fit: ``"auto"`` chooses ``"none"`` or ``"sqrt"`` per
+#: signature (see :func:`choose_weighting`).
+WEIGHTINGS = ("auto", "sqrt", "none")
+
+# "auto" weights the genes when the five largest of the signature's mean
+# profiles carry more than this share of its sum of squares: an unweighted fit
+# would then be decided by those five genes.  TIL10, immunoStates and the
+# array signatures of the benchmarks are at 0.14-0.34; a signature built from
+# the PBMC single-cell reference (platelet and S100 genes) is at 0.73.
+_DOMINANCE = 0.5
+_DOMINANT_GENES = 5
 
 #: Loss functions of the fit: Huber's robust loss (default) or plain squares.
 LOSSES = ("huber", "squares")
@@ -116,7 +126,8 @@ class DeconvResult:
         Weight of each used gene in the least-squares fit (index = genes
         used); the fit minimises ``sum_g (w_g (y_g - s_g · x))**2``.
     weighting
-        The weighting that produced them (see :data:`WEIGHTINGS`).
+        The weighting that produced them, ``"sqrt"`` or ``"none"`` (``"auto"``
+        is resolved, see :func:`choose_weighting`).
     loss
         ``"huber"`` (robust regression) or ``"squares"`` (plain NNLS), see
         :data:`LOSSES`.
@@ -204,6 +215,33 @@ def coverage_table(signature: pd.DataFrame, found: pd.Index | list[str]) -> pd.D
     return pd.DataFrame(rows).set_index("cell_type")
 
 
+def choose_weighting(signature: np.ndarray) -> str:
+    """The weighting ``"auto"`` stands for: ``"sqrt"`` when a few genes dominate.
+
+    In an unweighted fit a gene's pull grows with the square of its level.
+    When the five largest mean profiles hold more than half of the
+    signature's sum of squares (typical of profiles from single-cell data,
+    where a few genes such as S100A9 or PPBP reach tens of thousands), those
+    genes would decide every proportion, so ``"sqrt"`` is chosen; otherwise
+    ``"none"`` (the way TIL10 is fitted by quanTIseq).
+
+    Parameters
+    ----------
+    signature : (g, k) array
+        Signature rows used in the fit, genes × cell types, linear.
+
+    Returns
+    -------
+    ``"sqrt"`` or ``"none"``.
+    """
+    level = np.sort(np.asarray(signature, dtype=np.float64).mean(axis=1))[::-1]
+    total = float((level**2).sum())
+    if total <= 0:
+        return "none"
+    top = float((level[:_DOMINANT_GENES] ** 2).sum())
+    return "sqrt" if top > _DOMINANCE * total else "none"
+
+
 def gene_weights(signature: np.ndarray, *, weighting: str = "sqrt") -> np.ndarray:
     """Per-gene weights of the least-squares fit.
 
@@ -218,7 +256,8 @@ def gene_weights(signature: np.ndarray, *, weighting: str = "sqrt") -> np.ndarra
     signature : (g, k) array
         Signature rows used in the fit, genes × cell types, linear.
     weighting
-        ``"sqrt"`` or ``"none"`` (all weights 1).
+        ``"sqrt"``, ``"none"`` (all weights 1) or ``"auto"``
+        (:func:`choose_weighting`).
 
     Returns
     -------
@@ -226,6 +265,8 @@ def gene_weights(signature: np.ndarray, *, weighting: str = "sqrt") -> np.ndarra
     """
     if weighting not in WEIGHTINGS:
         raise InputError(f"Unknown weighting {weighting!r}; use one of {', '.join(WEIGHTINGS)}.")
+    if weighting == "auto":
+        weighting = choose_weighting(signature)
     if weighting == "none" or signature.shape[0] == 0:
         return np.ones(signature.shape[0])
     level = signature.mean(axis=1)
@@ -310,7 +351,7 @@ def deconvolve(
     mode: str = "relative",
     exclude: str | None = "default",
     mrna_scaling: bool = True,
-    weighting: str = "none",
+    weighting: str = "auto",
     loss: str = "huber",
 ) -> DeconvResult:
     """Estimate cell-type proportions for every sample.
@@ -334,7 +375,8 @@ def deconvolve(
         factors when it provides them.
     weighting
         Gene weighting of the fit, see :func:`gene_weights` (default
-        ``"none"``).
+        ``"auto"``: none, unless a few genes dominate the signature, see
+        :func:`choose_weighting`).
     loss
         ``"huber"`` (default): non-negative robust regression with Huber's
         loss (:func:`~deconv_core.solvers.huber_nnls`), so genes the signature
@@ -440,6 +482,18 @@ def deconvolve(
     S = sig.loc[used].to_numpy(dtype=np.float64)
     with np.errstate(divide="ignore", invalid="ignore"):
         Y = values[rows, :] / totals * 1e6
+    if weighting == "auto":
+        weighting = choose_weighting(S)
+        if weighting == "sqrt":
+            warnings.append(
+                DeconvWarning(
+                    "info",
+                    "genes_weighted",
+                    "A few very highly expressed genes dominate this signature, so each gene "
+                    "was weighted by 1/sqrt of its mean level; otherwise those genes would "
+                    "decide every proportion (--weighting none to turn this off).",
+                )
+            )
     weights = gene_weights(S, weighting=weighting)
     Sw = S * weights[:, None]
     samples = [str(s) for s in expression.columns]

@@ -61,6 +61,7 @@ def test_loss_option_chooses_the_estimator_and_is_recorded(tmp_path):
         assert main([*args, "--loss", loss] if loss == "squares" else args) == 0
         params = json.loads((out / "manifest.json").read_text())["parameters"]
         assert (params["loss"], params["weighting"]) == (loss, "none")
+        assert params["weighting_requested"] == "auto"
         props[loss] = pd.read_csv(out / "proportions.csv", index_col="sample")
     # The one wild B-cell gene inflates least squares' B cells in S1 only.
     assert props["squares"].loc["S1", "B.cells"] > props["huber"].loc["S1", "B.cells"] + 0.05

@@ -150,12 +150,38 @@ def test_every_estimator_is_exact_on_planted_data(planted, til10, weighting, los
     assert (res.loss, res.weighting) == (loss, weighting)
 
 
+def test_auto_weighting_weights_genes_only_when_a_few_dominate(til10):
+    from deconv_core.deconvolve import choose_weighting
+
+    assert choose_weighting(til10.matrix.to_numpy()) == "none"
+    expr, shares = planted_mixtures(4, seed=3)
+    res = deconvolve(expr, til10, exclude=None)
+    assert res.weighting == "none" and "genes_weighted" not in {w.code for w in res.warnings}
+    # Five genes 200x louder than the rest: unweighted, they would decide the fit.
+    loud = til10.matrix.copy()
+    loud.iloc[:5] *= 200
+    assert choose_weighting(loud.to_numpy()) == "sqrt"
+    bulk = pd.DataFrame(loud.to_numpy() @ shares.T.to_numpy(), index=loud.index)
+    bulk.columns = list(shares.index)
+    res = deconvolve(bulk, loud, exclude=None, mode="relative")
+    assert res.weighting == "sqrt"
+    assert res.gene_weights.iloc[:5].max() < res.gene_weights.iloc[5:].min()
+    info = [w for w in res.warnings if w.code == "genes_weighted"]
+    assert len(info) == 1 and info[0].severity == "info" and "--weighting none" in info[0].message
+    forced = deconvolve(bulk, loud, exclude=None, weighting="none")
+    assert forced.weighting == "none" and "genes_weighted" not in {w.code for w in forced.warnings}
+    # Noise-free: every weighting recovers the planted shares (no mRNA factors here).
+    expected = shares.div(shares.sum(axis=1), axis=0).to_numpy()
+    for fit in (res, forced):
+        np.testing.assert_allclose(fit.proportions.to_numpy(), expected, atol=1e-9)
+
+
 def test_defaults_are_huber_without_gene_weights_and_robustness_is_reported(til10):
     expr, _ = planted_mixtures(5, noise=0.3, seed=2)
     expr.loc["CD19", "S2"] *= 30  # one gene the signature cannot explain in S2
     expr.loc["CD8B", "S3"] = np.nan
     res = deconvolve(expr, til10)
-    assert (res.loss, res.weighting) == ("huber", "none")
+    assert (res.loss, res.weighting) == ("huber", "none")  # auto resolves to none for TIL10
     np.testing.assert_allclose(res.gene_weights, 1.0)
     rob = res.robustness
     assert list(rob.index) == list(res.genes_used) and list(rob.columns) == list(expr.columns)
