@@ -26,12 +26,13 @@ from deconv_core.confounding import (
     flag_confounders,
     load_panels,
 )
-from deconv_core.deconvolve import MEANINGS, MODES, DeconvResult, deconvolve
+from deconv_core.deconvolve import LOSSES, MEANINGS, MODES, WEIGHTINGS, DeconvResult, deconvolve
 from deconv_core.expression import ExpressionData, load_expression
 from deconv_core.qc import (
     Identifiability,
     PermutationTest,
     bootstrap_intervals,
+    downweighted_genes,
     flag_genes,
     flag_samples,
     permutation_test,
@@ -52,14 +53,16 @@ from deconv_core.signatures import (
     scaled_signature,
 )
 from deconv_core.singlecell import SignatureBuild, SingleCellData, build_signature, read_single_cell
-from deconv_core.solvers import nnls
+from deconv_core.solvers import huber_nnls, nnls, weighted_nnls
 from deconv_core.validation import DeconvWarning, InputError, warnings_frame
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "LOSSES",
     "MEANINGS",
     "MODES",
+    "WEIGHTINGS",
     "ConfoundingReport",
     "DeconvResult",
     "DeconvWarning",
@@ -79,12 +82,14 @@ __all__ = [
     "check_groups",
     "deconvolve",
     "describe_signature",
+    "downweighted_genes",
     "explain_gene",
     "flag_confounders",
     "flag_genes",
     "flag_samples",
     "group_proportions",
     "groups_table",
+    "huber_nnls",
     "list_signatures",
     "load_expression",
     "load_panels",
@@ -97,4 +102,5 @@ __all__ = [
     "signature_identifiability",
     "standardised_residuals",
     "warnings_frame",
+    "weighted_nnls",
 ]

@@ -45,6 +45,7 @@ __all__ = [
     "Identifiability",
     "PermutationTest",
     "bootstrap_intervals",
+    "downweighted_genes",
     "flag_genes",
     "flag_samples",
     "permutation_test",
@@ -465,6 +466,72 @@ def standardised_residuals(result: DeconvResult) -> pd.DataFrame:
     ratios = _log_ratios(result.observed.to_numpy(float), result.fitted.to_numpy(float))
     z = ratios / _robust_spread(ratios)
     return pd.DataFrame(z, index=result.observed.index.copy(), columns=result.observed.columns)
+
+
+def downweighted_genes(result: DeconvResult, *, below: float = 0.5) -> pd.DataFrame:
+    """Genes the robust fit trusted less than the others, and in which samples.
+
+    The Huber fit (``loss="huber"``) gives a gene less than full weight in a
+    sample when its residual is unusually large there; these genes pulled
+    less on that sample's proportions than least squares would have let them.
+
+    Parameters
+    ----------
+    result
+        The deconvolution (its ``robustness`` weights, genes × samples).
+    below
+        Weight under which a gene counts as down-weighted in a sample
+        (default 0.5: less than half the pull of a normal gene).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per gene down-weighted in at least one sample, most samples
+        first: ``gene``, ``cell_type`` (the cell type it marks), ``samples``
+        (how many), ``share`` (of the samples with a value), ``median_weight``
+        and ``lowest_weight`` (over those samples, 0-1), ``examples`` (up to
+        five sample names, lowest weight first).  Empty for a least-squares
+        fit.
+    """
+    columns = [
+        "gene",
+        "cell_type",
+        "samples",
+        "share",
+        "median_weight",
+        "lowest_weight",
+        "examples",
+    ]
+    weights = result.robustness
+    if result.loss == "squares" or weights.empty:
+        return pd.DataFrame(columns=columns)
+    values = weights.to_numpy(dtype=float)
+    with np.errstate(invalid="ignore"):
+        low = values < below
+    counts = low.sum(axis=1)
+    present = (~np.isnan(values)).sum(axis=1)
+    marks = marker_genes(result.signature_matrix)
+    names = np.asarray([str(c) for c in weights.columns])
+    rows = []
+    for i in np.flatnonzero(counts):
+        w = values[i, low[i]]
+        order = np.argsort(w, kind="stable")[:5]
+        gene = str(weights.index[i])
+        rows.append(
+            [
+                gene,
+                str(marks[gene]),
+                int(counts[i]),
+                float(counts[i] / present[i]),
+                float(np.median(w)),
+                float(w.min()),
+                ", ".join(names[low[i]][order]),
+            ]
+        )
+    table = pd.DataFrame(rows, columns=columns)
+    return table.sort_values(
+        ["samples", "median_weight"], ascending=[False, True], kind="stable"
+    ).reset_index(drop=True)
 
 
 def flag_genes(

@@ -17,6 +17,10 @@ Files (all CSV are UTF-8, comma-separated, with a header row):
 ``residuals.csv``
     Genes used × samples, observed − fitted in the fit scale (per-sample
     normalised to 1e6, TPM-like).
+``robustness.csv``
+    Genes used × samples, the weight the robust fit gave each gene in each
+    sample (0-1; below 1: the gene's residual was large and it pulled less;
+    all 1 for a least-squares fit; empty where a value was missing).
 ``intervals.csv``
     Only when bootstrap intervals were computed: one row per sample and cell
     type, ``sample``, ``cell_type``, ``estimate``, ``lower``, ``upper``.
@@ -58,6 +62,7 @@ OUTPUT_FILES = (
     "coverage.csv",
     "warnings.csv",
     "residuals.csv",
+    "robustness.csv",
     "manifest.json",
 )
 #: Written by :func:`write_outputs` only when intervals are given.
@@ -227,6 +232,7 @@ def write_outputs(
     warnings = all_warnings(result, expression, signature, extra_warnings)
     warnings_frame(warnings).to_csv(paths[3], index=False)
     result.residuals.to_csv(paths[4], index_label="gene", float_format="%.6g")
+    result.robustness.to_csv(paths[5], index_label="gene", float_format="%.4g")
     manifest = build_manifest(
         result,
         expression,
@@ -235,7 +241,7 @@ def write_outputs(
         signature_sha256=signature_sha256,
         extra_warnings=extra_warnings,
     )
-    paths[5].write_text(json.dumps(manifest, indent=2, sort_keys=False) + "\n", encoding="utf-8")
+    paths[6].write_text(json.dumps(manifest, indent=2, sort_keys=False) + "\n", encoding="utf-8")
     if intervals is not None:
         paths.append(out / INTERVALS_FILE)
         intervals.to_csv(paths[-1], index=False, float_format="%.6g")

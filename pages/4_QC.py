@@ -4,6 +4,7 @@ import streamlit as st
 
 from deconv_core.deconvolve import marker_genes
 from deconv_core.figures import gene_explanation_figure, observed_vs_fitted_figure
+from deconv_core.qc import downweighted_genes
 from deconv_core.validation import warnings_frame
 from ui import charts, health, loaders, state, trust, views, widgets
 from ui.tables import group_columns, match_samples
@@ -115,6 +116,9 @@ st.caption(
 
 st.subheader("Genes and samples the fit flags")
 views.residual_flags(trust.flagged_genes(result), trust.flagged_samples(result))
+
+st.subheader("Genes the robust fit down-weighted")
+views.downweighted_section(downweighted_genes(result), result.loss, len(result.proportions.index))
 
 st.subheader("Can the data tell the cell types apart?")
 views.identifiability_section(

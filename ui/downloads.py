@@ -176,7 +176,8 @@ def result_tables(
     dict
         ``proportions`` (samples × cell types), ``fit`` (samples × statistics
         and ``p_value``), ``coverage`` (cell types × counts), ``warnings`` (one
-        row per warning), ``residuals`` (genes × samples, TPM-like) and, when
+        row per warning), ``residuals`` (genes × samples, TPM-like),
+        ``robustness`` (genes × samples, the robust fit's weights, 0-1) and, when
         given, ``intervals`` (one row per sample and cell type: ``sample``,
         ``cell_type``, ``estimate``, ``lower``, ``upper``) and
         ``group_proportions`` (samples × groups).
@@ -191,6 +192,7 @@ def result_tables(
         "coverage": result.coverage,
         "warnings": warnings_frame(list(warnings)),
         "residuals": result.residuals,
+        "robustness": result.robustness,
     }
     if intervals is not None:
         tables["intervals"] = intervals
@@ -205,6 +207,7 @@ INDEX_LABELS = {
     "fit": "sample",
     "coverage": "cell_type",
     "residuals": "gene",
+    "robustness": "gene",
     "group_proportions": "sample",
     "intervals": "sample",
 }
@@ -213,7 +216,7 @@ _NO_INDEX = ("warnings", "intervals")
 
 
 def workbook_sheets(tables: Mapping[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
-    """The sheets of the XLSX download, in order: every table but the residuals.
+    """The sheets of the XLSX download, in order: every table but the gene-level ones.
 
     The tidy intervals get ``sample`` as their index column.
     """

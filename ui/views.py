@@ -24,6 +24,7 @@ from ui.widgets import md
 
 __all__ = [
     "MAX_CALLOUTS",
+    "downweighted_section",
     "confounding_section",
     "explanation_sentences",
     "gene_to_explain",
@@ -145,6 +146,46 @@ def explanation_sentences(explanation: GeneExplanation, *, highlight: int = 3) -
         "million per sample, TPM-like); explained share: predicted / measured. A large "
         "unexplained part points at cells or states the signature lacks; a prediction well "
         "above the measurement points at an overestimate."
+    )
+
+
+def downweighted_section(table: pd.DataFrame, loss: str, n_samples: int) -> None:
+    """Genes the robust fit gave less weight, with how often and how much."""
+    if loss == "squares":
+        st.caption(
+            "The fit is least squares (chosen on the Results page): every gene counts fully, "
+            "nothing is down-weighted."
+        )
+        return
+    st.caption(
+        "The robust fit gives a gene less weight in a sample when its miss there is large "
+        "compared with the sample's typical miss (Huber's rule), so it pulls less on that "
+        "sample's proportions. Highly expressed genes miss by more in absolute terms and are "
+        "often down-weighted a little; a weight near 0 in a few samples marks a local effect "
+        "(e.g. activated cells), near 0 in most samples a gene the signature describes badly "
+        "for your data. Switch the Results page to least squares to see what these genes would "
+        "have done."
+    )
+    if table.empty:
+        st.success(
+            "No gene got less than half the weight of a normal gene in any sample.",
+            icon=":material/check_circle:",
+        )
+        return
+    heading = f"{len(table)} gene(s) with less than half the weight"
+    st.markdown(f"**{heading} in some of the {n_samples} samples**")
+    st.dataframe(
+        table,
+        hide_index=True,
+        column_config={
+            "gene": st.column_config.TextColumn("gene"),
+            "cell_type": st.column_config.TextColumn("marks"),
+            "samples": st.column_config.NumberColumn("in (samples)"),
+            "share": st.column_config.NumberColumn("share of samples", format="percent"),
+            "median_weight": st.column_config.NumberColumn("median weight", format="%.2f"),
+            "lowest_weight": st.column_config.NumberColumn("lowest weight", format="%.2f"),
+            "examples": st.column_config.TextColumn("lowest in", width="large"),
+        },
     )
 
 

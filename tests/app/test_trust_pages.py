@@ -134,6 +134,15 @@ def test_qc_confounding_callouts_name_the_activated_samples(demo_qc):
     assert codes.get("driven_by_genes", set()) <= set(ACTIVATED)
 
 
+def test_qc_lists_the_genes_the_robust_fit_down_weighted(demo_qc):
+    table = [d.value for d in demo_qc.dataframe if "lowest_weight" in d.value.columns][0]
+    activated = table[table["gene"].isin(["CTLA4", "ICOS", "STAT4", "SH2D2A"])]
+    assert len(activated) == 4
+    for examples in activated["examples"]:
+        assert set(examples.split(", ")[:2]) == set(ACTIVATED)
+    assert (activated["lowest_weight"] < 0.1).all()
+
+
 def test_qc_gene_explainer_draws_and_explains_the_chosen_gene(demo_qc):
     at = demo_qc
     assert at.selectbox(key="qc_gene").value == "CTLA4"  # named by the confounding check

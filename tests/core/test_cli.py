@@ -63,6 +63,13 @@ def test_loss_option_chooses_the_estimator_and_is_recorded(tmp_path):
         assert (params["loss"], params["weighting"]) == (loss, "none")
         assert params["weighting_requested"] == "auto"
         props[loss] = pd.read_csv(out / "proportions.csv", index_col="sample")
+        weights = pd.read_csv(out / "robustness.csv", index_col="gene")
+        assert list(weights.columns) == ["S1", "S2", "S3", "S4"] and len(weights) > 100
+        assert weights.to_numpy().max() <= 1.0 and weights.to_numpy().min() > 0.0
+        if loss == "squares":
+            assert (weights.to_numpy() == 1.0).all()
+        else:
+            assert weights.loc["TCL1A", "S1"] < 0.1
     # The one wild B-cell gene inflates least squares' B cells in S1 only.
     assert props["squares"].loc["S1", "B.cells"] > props["huber"].loc["S1", "B.cells"] + 0.05
     rest = ["S2", "S3", "S4"]

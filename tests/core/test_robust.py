@@ -127,3 +127,41 @@ def test_huber_missing_values_equal_a_fit_on_the_present_genes():
 def test_column_median_matches_numpy(genes):
     A = np.random.default_rng(genes).normal(size=(genes, 9))
     np.testing.assert_array_equal(_column_median(A), np.median(A, axis=0))
+
+
+def test_huber_errors_name_the_problem():
+    S, _, Y = _problem(14, samples=3)
+    with pytest.raises(ValueError, match="same genes"):
+        huber_nnls(S, Y[:-1])
+    Y[4, 1] = np.nan
+    with pytest.raises(ValueError, match="finite"):
+        huber_nnls(S, Y)
+    present = np.ones(Y.shape, dtype=bool)
+    present[4, 1] = False
+    X, W = huber_nnls(S, Y, present=present)  # the NaN is not present: fine
+    assert np.isfinite(X).all() and W[4, 1] == 0.0
+
+
+def test_downweighted_genes_lists_the_genes_the_fit_discounted():
+    import pandas as pd
+
+    from deconv_core import deconvolve, load_signature
+    from deconv_core.qc import downweighted_genes
+    from tests.conftest import planted_mixtures
+
+    til10 = load_signature("TIL10")
+    expr, _ = planted_mixtures(6, noise=0.1, seed=15)
+    expr.loc["TCL1A", "S4"] *= 25  # one gene, one sample
+    table = downweighted_genes(deconvolve(expr, til10))
+    assert list(table.columns[:3]) == ["gene", "cell_type", "samples"]
+    assert {"share", "median_weight", "lowest_weight", "examples"} == set(table.columns[3:])
+    row = table.set_index("gene").loc["TCL1A"]
+    # Highly expressed genes miss by more in absolute terms and are often
+    # down-weighted a little; the planted one is near 0 in its sample.
+    assert row["cell_type"] == "B.cells" and row["examples"].split(", ")[0] == "S4"
+    assert row["lowest_weight"] < 0.01 and row["share"] == pytest.approx(row["samples"] / 6)
+    assert (table["lowest_weight"] < 0.5).all() and (table["median_weight"] < 0.5).all()
+    assert table["samples"].is_monotonic_decreasing
+    squares = downweighted_genes(deconvolve(expr, til10, loss="squares"))
+    assert squares.empty and list(squares.columns) == list(table.columns)
+    assert isinstance(squares, pd.DataFrame)
