@@ -97,6 +97,8 @@ def _sidebar() -> None:
             st.caption(f"{sig.matrix.shape[1]} cell types × {sig.matrix.shape[0]} genes")
         mode = state.mode()
         st.markdown("**Mode**: " + ("absolute (with other)" if mode == "absolute" else "relative"))
+        fit = "robust (Huber)" if state.loss() == "huber" else "least squares"
+        st.markdown(f"**Fit**: {fit}")
         if expression is not None or sig is not None:
             st.button("Start over", on_click=state.clear_all, key="sidebar_clear")
         with st.expander("Chart images"):

@@ -78,8 +78,10 @@ def test_results_show_intervals_as_table_columns_and_error_bars(demo_app):
     # Least squares reads the activated samples' CTLA4/ICOS as ~3x more Tregs,
     # and those estimates are the least certain of all Tregs estimates; the
     # robust default down-weights the genes and keeps the estimates plausible.
+    assert "**Fit**: robust (Huber)" in sidebar_text(at)
     at.segmented_control(key="results_loss").set_value("squares").run()
     assert not at.exception
+    assert "**Fit**: least squares" in sidebar_text(at)
     squares = at.dataframe[1].value
     squares = squares[squares["cell_type"] == "Tregs"].set_index("sample")
     width = squares["upper"] - squares["lower"]
