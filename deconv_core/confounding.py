@@ -194,8 +194,9 @@ class GeneExplanation:
         ``unexplained``), ``share`` (``expression`` / observed).
     summary
         Index ``sample``: ``gene``, ``observed``, ``fitted``, ``unexplained``,
-        ``explained_share`` (fitted / observed), one column per cell type
-        (its part), ``sentence``.  The cell-type columns sum to ``fitted``;
+        ``explained_share`` (fitted / observed), ``weight`` (the gene's
+        robustness weight in the fit, 0-1), one column per cell type (its
+        part), ``sentence``.  The cell-type columns sum to ``fitted``;
         ``fitted + unexplained = observed``.
     """
 
@@ -793,6 +794,16 @@ def _sentence(gene: str, sample: str, observed: float, fitted: float, parts: pd.
     )
 
 
+def _weight_note(gene: str, weight: float, loss: str) -> str:
+    """A clause on a gene the robust fit discounted in a sample (empty otherwise)."""
+    if loss == "squares" or np.isnan(weight) or weight >= 0.5:
+        return ""
+    return (
+        f" The robust fit gave {gene} {_percent(weight)} of a normal gene's weight here, so it "
+        "barely moved this sample's proportions."
+    )
+
+
 def explain_gene(result: DeconvResult, gene: str) -> GeneExplanation:
     """How much of a gene's measured expression each cell type accounts for.
 
@@ -814,8 +825,9 @@ def explain_gene(result: DeconvResult, gene: str) -> GeneExplanation:
     -------
     GeneExplanation
         Parts per sample and cell type in the fit scale (expression
-        normalised to 1e6 per sample over all genes, TPM-like), and one
-        sentence per sample.
+        normalised to 1e6 per sample over all genes, TPM-like), the gene's
+        robustness weight in each sample (``weight``, 0-1), and one sentence
+        per sample (noting when the robust fit discounted the gene).
 
     Raises
     ------
@@ -847,6 +859,7 @@ def explain_gene(result: DeconvResult, gene: str) -> GeneExplanation:
     unexplained = observed - fitted
     cell_types = [str(c) for c in result.signature_matrix.columns]
     samples = pd.Index([str(s) for s in result.coefficients.index], name="sample")
+    weight = result.robustness.loc[name].to_numpy(dtype=float)
     with np.errstate(divide="ignore", invalid="ignore"):
         explained_share = np.where(observed > 0, fitted / observed, np.nan)
         shares = np.where(observed[:, None] > 0, contributions / observed[:, None], np.nan)
@@ -858,6 +871,7 @@ def explain_gene(result: DeconvResult, gene: str) -> GeneExplanation:
             "fitted": fitted,
             "unexplained": unexplained,
             "explained_share": explained_share,
+            "weight": weight,
         },
         index=samples,
     )
@@ -865,6 +879,7 @@ def explain_gene(result: DeconvResult, gene: str) -> GeneExplanation:
     summary = pd.concat([summary, parts_wide], axis=1)
     summary["sentence"] = [
         _sentence(name, s, observed[j], fitted[j], parts_wide.iloc[j])
+        + _weight_note(name, weight[j], result.loss)
         for j, s in enumerate(samples)
     ]
     n, k = contributions.shape

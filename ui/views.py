@@ -133,17 +133,19 @@ def explanation_sentences(explanation: GeneExplanation, *, highlight: int = 3) -
             "\n".join(f"- {md(summary.loc[s, 'sentence'])}" for s in notable),
         )
     st.dataframe(
-        summary[["sentence", "observed", "fitted", "explained_share"]],
+        summary[["sentence", "observed", "fitted", "explained_share", "weight"]],
         column_config={
             "sentence": st.column_config.TextColumn("in plain words", width="large"),
             "observed": st.column_config.NumberColumn("measured", format="%.3g"),
             "fitted": st.column_config.NumberColumn("predicted", format="%.3g"),
             "explained_share": st.column_config.NumberColumn("explained share", format="percent"),
+            "weight": st.column_config.NumberColumn("weight in the fit", format="%.2f"),
         },
     )
     st.caption(
         "measured and predicted: the gene's expression in the fit's scale (normalised to one "
-        "million per sample, TPM-like); explained share: predicted / measured. A large "
+        "million per sample, TPM-like); explained share: predicted / measured; weight in the "
+        "fit: 1 for a gene that counted fully, less when the robust fit discounted it. A large "
         "unexplained part points at cells or states the signature lacks; a prediction well "
         "above the measurement points at an overestimate."
     )

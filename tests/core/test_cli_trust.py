@@ -97,7 +97,7 @@ def test_explain_writes_parts_and_sentences(activated_file, tmp_path, capsys):
     assert code == 0
     table = pd.read_csv(out, index_col="sample")
     assert list(table.index) == [f"S{i}" for i in range(1, 9)]
-    cell_types = list(table.columns[table.columns.get_loc("explained_share") + 1 : -1])
+    cell_types = list(table.columns[table.columns.get_loc("weight") + 1 : -1])
     assert len(cell_types) == 10 and table.columns[-1] == "sentence"
     np.testing.assert_allclose(table[cell_types].sum(axis=1), table["fitted"], rtol=1e-4)
     np.testing.assert_allclose(table["fitted"] + table["unexplained"], table["observed"], rtol=1e-4)

@@ -164,6 +164,15 @@ def test_explainer_parts_sum_to_the_fitted_value(til10):
     sentence = summary.loc["S2", "sentence"]
     assert sentence.startswith(f"{summary.loc['S2', 'explained_share']:.0%} of CTLA4 in sample S2")
     assert "Tregs" in sentence and "not explained" in sentence
+    # The 5x gene was discounted by the robust fit in S2, and the sentence says so.
+    np.testing.assert_allclose(summary["weight"], result.robustness.loc["CTLA4"])
+    assert summary.loc["S2", "weight"] < 0.5
+    assert f"The robust fit gave CTLA4 {summary.loc['S2', 'weight']:.0%}" in sentence
+    others = summary.drop(index="S2")
+    assert not others.loc[others["weight"] >= 0.5, "sentence"].str.contains("robust fit").any()
+    squares = explain_gene(deconvolve(expr, til10, mode="absolute", loss="squares"), "CTLA4")
+    assert (squares.summary["weight"] == 1.0).all()
+    assert not squares.summary["sentence"].str.contains("robust fit").any()
 
 
 def test_explainer_refuses_genes_outside_the_fit(til10, planted):
