@@ -60,6 +60,7 @@ import pandas as pd
 
 from deconv_core.deconvolve import DeconvResult, coefficients_to_proportions
 from deconv_core.qc import (
+    DOWNWEIGHTED,
     PSEUDOCOUNT,
     _as_signature,
     _fit_arrays,
@@ -694,7 +695,16 @@ def _flag_chunk(
                     f"Sample {sample}: {_join(names)} ({panel.title} panel) are {fold:.1f}x "
                     f"what the signature predicts from the other genes: {panel.cause} In the "
                     f"signature they mark {_join(marks)}, whose estimates may be inflated."
-                    + _protection(robust, idx, s),
+                    + (
+                        ""
+                        if robust is None
+                        else _discount_note(
+                            float(np.mean(robust[idx, s])),
+                            "them",
+                            ", which limits the inflation (least squares, --loss squares, "
+                            "would not).",
+                        )
+                    ),
                 )
             )
             named.update(idx)
@@ -732,17 +742,15 @@ def _flag_chunk(
     return findings
 
 
-def _protection(robust: np.ndarray | None, rows: list[int], sample: int) -> str:
-    """A sentence on how much the robust fit already discounted these genes."""
-    if robust is None:
+def _discount_note(weight: float, subject: str, consequence: str) -> str:
+    """A clause saying the robust fit discounted ``subject`` (empty above the threshold).
+
+    ``weight`` is a robustness weight (all 1 for least squares, NaN where
+    missing: both give no clause).
+    """
+    if np.isnan(weight) or weight >= DOWNWEIGHTED:
         return ""
-    weight = float(np.mean(robust[rows, sample]))
-    if weight >= 0.5:
-        return ""
-    return (
-        f" The robust fit gave them {weight:.0%} of a normal gene's weight, which limits "
-        "the inflation (least squares, --loss squares, would not)."
-    )
+    return f" The robust fit gave {subject} {weight:.0%} of a normal gene's weight{consequence}"
 
 
 def _percent(x: float) -> str:
@@ -791,16 +799,6 @@ def _sentence(gene: str, sample: str, observed: float, fitted: float, parts: pd.
     return (
         f"{_percent(fitted / observed)} of {gene} in sample {sample} is accounted for by {who}; "
         f"{_percent(rest)} is not explained by the signature's cell types."
-    )
-
-
-def _weight_note(gene: str, weight: float, loss: str) -> str:
-    """A clause on a gene the robust fit discounted in a sample (empty otherwise)."""
-    if loss == "squares" or np.isnan(weight) or weight >= 0.5:
-        return ""
-    return (
-        f" The robust fit gave {gene} {_percent(weight)} of a normal gene's weight here, so it "
-        "barely moved this sample's proportions."
     )
 
 
@@ -879,7 +877,7 @@ def explain_gene(result: DeconvResult, gene: str) -> GeneExplanation:
     summary = pd.concat([summary, parts_wide], axis=1)
     summary["sentence"] = [
         _sentence(name, s, observed[j], fitted[j], parts_wide.iloc[j])
-        + _weight_note(name, weight[j], result.loss)
+        + _discount_note(weight[j], name, " here, so it barely moved this sample's proportions.")
         for j, s in enumerate(samples)
     ]
     n, k = contributions.shape

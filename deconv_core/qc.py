@@ -41,6 +41,7 @@ from deconv_core.validation import DeconvWarning, InputError
 
 __all__ = [
     "DEFAULT_LEVEL",
+    "DOWNWEIGHTED",
     "DEFAULT_RESAMPLES",
     "Identifiability",
     "PermutationTest",
@@ -58,6 +59,9 @@ __all__ = [
 DEFAULT_LEVEL = 0.95
 #: Default number of bootstrap resamples.
 DEFAULT_RESAMPLES = 200
+#: Robustness weight under which a gene counts as down-weighted in a sample:
+#: less than half the pull of a normal gene.
+DOWNWEIGHTED = 0.5
 
 # Random streams derived from the user's seed, one per use, so that turning
 # one computation on or off never changes the numbers of another.
@@ -236,8 +240,8 @@ def _solve_rows(
                 max_iter=rounds,
             )[0]
         else:
-            weights = np.where(present, robust[rows], 0.0)
-            coef = weighted_nnls(Sw[rows], Yw[rows], weights, start=start)
+            # ``robust`` is already 0 where a value is missing.
+            coef = weighted_nnls(Sw[rows], Yw[rows], robust[rows], start=start)
         coef[:, present.sum(axis=0) < k + 1] = np.nan
         return coef
     if not sub_nan.any():
@@ -468,7 +472,7 @@ def standardised_residuals(result: DeconvResult) -> pd.DataFrame:
     return pd.DataFrame(z, index=result.observed.index.copy(), columns=result.observed.columns)
 
 
-def downweighted_genes(result: DeconvResult, *, below: float = 0.5) -> pd.DataFrame:
+def downweighted_genes(result: DeconvResult, *, below: float = DOWNWEIGHTED) -> pd.DataFrame:
     """Genes the robust fit trusted less than the others, and in which samples.
 
     The Huber fit (``loss="huber"``) gives a gene less than full weight in a
