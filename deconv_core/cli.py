@@ -356,7 +356,7 @@ def _describe(args: argparse.Namespace, stream: TextIO) -> int:
     stream.write("  most collinear cell types:\n")
     for _, row in desc.collinearity.head(3).iterrows():
         stream.write(
-            f"    {row['cell_type_a']} / {row['cell_type_b']}: r={row['pearson_r']:.2f}, "
+            f"    {row['cell_type_a']} / {row['cell_type_b']}: r={row['correlation']:.2f}, "
             f"cosine={row['cosine']:.2f}\n"
         )
     stream.write(f"  top markers (of {s['n_genes']} genes; by fold change over the runner-up):\n")

@@ -28,9 +28,12 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from deconv_core.coverage import coverage_table, marker_genes
+from deconv_core.options import LOSSES, MODES, WEIGHTINGS, check_choice
 from deconv_core.ranking import average_ranks
 from deconv_core.signatures import Signature
 from deconv_core.solvers import huber_nnls, nnls
+from deconv_core.thresholds import COVERAGE_ERROR, COVERAGE_FAIR, MIN_GENES_ABSOLUTE
 from deconv_core.validation import DeconvWarning, InputError
 
 __all__ = [
@@ -47,12 +50,6 @@ __all__ = [
     "marker_genes",
 ]
 
-#: Deconvolution modes.
-MODES = ("relative", "absolute")
-
-#: Gene weightings of the fit: ``"auto"`` chooses ``"none"`` or ``"sqrt"`` per
-#: signature (see :func:`choose_weighting`).
-WEIGHTINGS = ("auto", "sqrt", "none")
 
 # "auto" weights the genes when the five largest of the signature's mean
 # profiles carry more than this share of its sum of squares: an unweighted fit
@@ -62,8 +59,6 @@ WEIGHTINGS = ("auto", "sqrt", "none")
 _DOMINANCE = 0.5
 _DOMINANT_GENES = 5
 
-#: Loss functions of the fit: Huber's robust loss (default) or plain squares.
-LOSSES = ("huber", "squares")
 
 #: What a number in the proportions table means, per mode (shown in outputs).
 MEANINGS = {
@@ -78,13 +73,6 @@ MEANINGS = {
         "across samples and cell types, and with flow cytometry or pathology counts."
     ),
 }
-
-# Whole-transcriptome TPM is needed for absolute fractions; fewer genes than
-# this means the per-sample normalisation to 1e6 is not a transcriptome total.
-_MIN_GENES_ABSOLUTE = 5000
-# Below this share of signature genes found, the result is not trustworthy.
-_MIN_COVERAGE = 0.5
-_ERROR_COVERAGE = 0.2
 
 
 @dataclass(frozen=True)
@@ -161,60 +149,6 @@ class DeconvResult:
     warnings: tuple[DeconvWarning, ...]
 
 
-def marker_genes(signature: pd.DataFrame) -> pd.Series:
-    """Assign each signature gene to the cell type that expresses it most.
-
-    Parameters
-    ----------
-    signature
-        Genes × cell types, linear.
-
-    Returns
-    -------
-    pandas.Series
-        Index = genes, value = cell type with the highest expression.
-    """
-    values = signature.to_numpy(dtype=float)
-    return pd.Series(
-        np.asarray(signature.columns)[values.argmax(axis=1)], index=signature.index, name="marks"
-    )
-
-
-def coverage_table(signature: pd.DataFrame, found: pd.Index | list[str]) -> pd.DataFrame:
-    """How many of each cell type's marker genes the data covers.
-
-    Parameters
-    ----------
-    signature
-        Genes × cell types.
-    found
-        Signature genes present in the data.
-
-    Returns
-    -------
-    pandas.DataFrame
-        Index ``cell_type``; columns ``marker_genes``, ``found``, ``fraction``
-        and ``missing`` (comma-separated gene list).
-    """
-    marks = marker_genes(signature)
-    found_set = set(found)
-    rows = []
-    for cell_type in signature.columns:
-        genes = list(marks.index[marks == cell_type])
-        missing = [g for g in genes if g not in found_set]
-        n = len(genes)
-        rows.append(
-            {
-                "cell_type": str(cell_type),
-                "marker_genes": n,
-                "found": n - len(missing),
-                "fraction": (n - len(missing)) / n if n else np.nan,
-                "missing": ", ".join(missing),
-            }
-        )
-    return pd.DataFrame(rows).set_index("cell_type")
-
-
 def choose_weighting(signature: np.ndarray) -> str:
     """The weighting ``"auto"`` stands for: ``"sqrt"`` when a few genes dominate.
 
@@ -263,8 +197,7 @@ def gene_weights(signature: np.ndarray, *, weighting: str = "sqrt") -> np.ndarra
     -------
     (g,) array of positive weights, normalised to mean 1.
     """
-    if weighting not in WEIGHTINGS:
-        raise InputError(f"Unknown weighting {weighting!r}; use one of {', '.join(WEIGHTINGS)}.")
+    check_choice("weighting", weighting)
     if weighting == "auto":
         weighting = choose_weighting(signature)
     if weighting == "none" or signature.shape[0] == 0:
@@ -395,12 +328,9 @@ def deconvolve(
     InputError
         Unknown mode, too few signature genes in the data, or no usable sample.
     """
-    if mode not in MODES:
-        raise InputError(f"Unknown mode {mode!r}; use 'relative' or 'absolute'.")
-    if weighting not in WEIGHTINGS:
-        raise InputError(f"Unknown weighting {weighting!r}; use one of {', '.join(WEIGHTINGS)}.")
-    if loss not in LOSSES:
-        raise InputError(f"Unknown loss {loss!r}; use one of {', '.join(LOSSES)}.")
+    check_choice("mode", mode)
+    check_choice("weighting", weighting)
+    check_choice("loss", loss)
     if isinstance(signature, pd.DataFrame):
         signature = Signature(name="signature", matrix=signature.astype(np.float64))
     warnings: list[DeconvWarning] = []
@@ -428,7 +358,7 @@ def deconvolve(
     # shares of the sample's mRNA.
     # np.nansum would copy the whole matrix; a mask is an eighth of its size.
     totals = np.sum(values, axis=0, where=~np.isnan(values))
-    if mode == "absolute" and n_genes_total < _MIN_GENES_ABSOLUTE:
+    if mode == "absolute" and n_genes_total < MIN_GENES_ABSOLUTE:
         warnings.append(
             DeconvWarning(
                 "warning",
@@ -445,7 +375,8 @@ def deconvolve(
     used, missing, rows = [], [], []
     for gene in sig.index:
         pos = expr_pos.get(str(gene).upper())
-        if pos is None:
+        # A row empty in every sample is not found (deconv_core.coverage's rule).
+        if pos is None or np.isnan(values[pos]).all():
             missing.append(str(gene))
         else:
             used.append(str(gene))
@@ -453,12 +384,12 @@ def deconvolve(
     n_sig = sig.shape[0]
     k = sig.shape[1]
     share = len(used) / n_sig if n_sig else 0.0
-    if len(used) < k + 1 or share < _ERROR_COVERAGE:
+    if len(used) < k + 1 or share < COVERAGE_ERROR:
         raise InputError(
             f"Only {len(used)} of {n_sig} signature genes were found in the expression data; "
             f"the likely cause: {_likely_cause(expression.index, sig.index)}."
         )
-    if share < _MIN_COVERAGE:
+    if share < COVERAGE_FAIR:
         warnings.append(
             DeconvWarning(
                 "warning",
@@ -469,7 +400,7 @@ def deconvolve(
         )
     coverage = coverage_table(sig, used)
     for cell_type, row in coverage.iterrows():
-        if row["marker_genes"] and row["fraction"] < _MIN_COVERAGE:
+        if row["marker_genes"] and row["fraction"] < COVERAGE_FAIR:
             warnings.append(
                 DeconvWarning(
                     "warning",

@@ -24,7 +24,7 @@ Identifiability
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -35,8 +35,24 @@ from deconv_core.deconvolve import (
     gene_weights,
     marker_genes,
 )
+from deconv_core.identifiability import (
+    Identifiability,
+    identifiability_warnings,
+    signature_identifiability,
+)
 from deconv_core.signatures import Signature
 from deconv_core.solvers import huber_nnls, nnls, weighted_nnls
+from deconv_core.thresholds import (
+    ALPHA,
+    DOWNWEIGHTED,
+    GENE_Z,
+    MAX_CONDITION,
+    MIN_SAMPLES_FOR_GENE_FLAGS,
+    MIN_SAMPLES_FOR_OUTLIERS,
+    OUTLIER_SPREAD_RATIO,
+    POOR_R,
+    POOR_R2,
+)
 from deconv_core.validation import DeconvWarning, InputError
 
 __all__ = [
@@ -59,9 +75,6 @@ __all__ = [
 DEFAULT_LEVEL = 0.95
 #: Default number of bootstrap resamples.
 DEFAULT_RESAMPLES = 200
-#: Robustness weight under which a gene counts as down-weighted in a sample:
-#: less than half the pull of a normal gene.
-DOWNWEIGHTED = 0.5
 
 # Random streams derived from the user's seed, one per use, so that turning
 # one computation on or off never changes the numbers of another.
@@ -77,15 +90,6 @@ PSEUDOCOUNT = 1.0
 _MIN_SPREAD = 0.1
 # Consistency constant of the median absolute deviation for normal data.
 _MAD_TO_SD = 1.4826
-# Thresholds of the diagnostics (see the docstrings of the functions using them).
-_GENE_Z = 3.0
-_MIN_SAMPLES_FOR_GENE_FLAGS = 3
-_MIN_CORRELATION = 0.6
-_ALPHA = 0.05
-_OUTLIER_SPREAD_RATIO = 2.0
-_MIN_SAMPLES_FOR_OUTLIERS = 5
-_MAX_COSINE = 0.85
-_MAX_CONDITION = 50.0
 
 
 @dataclass(frozen=True)
@@ -109,32 +113,6 @@ class PermutationTest:
     null_correlations: np.ndarray
     n_permutations: int
     seed: int
-
-
-@dataclass(frozen=True)
-class Identifiability:
-    """How well the data can tell a signature's cell types apart.
-
-    Attributes
-    ----------
-    condition_number
-        2-norm condition number (largest / smallest singular value) of the
-        signature, gene weights applied when given: how much relative error in
-        the data can be amplified in the estimates.  Below ~10 is excellent,
-        tens are typical of good immune signatures; above ~50 some cell types
-        are hard to tell apart; ``inf`` means linearly dependent profiles.
-    pairs
-        One row per pair of cell types: ``cell_type_a``, ``cell_type_b``,
-        ``correlation`` (Pearson, across genes), ``cosine`` (of the angle
-        between the two profiles; what least squares sees) and ``collinear``
-        (cosine at or above the threshold), sorted by cosine, highest first.
-    n_genes
-        Number of genes the numbers rest on.
-    """
-
-    condition_number: float
-    pairs: pd.DataFrame
-    n_genes: int
 
 
 def _check_count(value: int, *, what: str, minimum: int) -> int:
@@ -541,8 +519,8 @@ def downweighted_genes(result: DeconvResult, *, below: float = DOWNWEIGHTED) -> 
 def flag_genes(
     result: DeconvResult,
     *,
-    threshold: float = _GENE_Z,
-    min_samples: int = _MIN_SAMPLES_FOR_GENE_FLAGS,
+    threshold: float = GENE_Z,
+    min_samples: int = MIN_SAMPLES_FOR_GENE_FLAGS,
 ) -> pd.DataFrame:
     """Genes the signature misdescribes in these data.
 
@@ -618,16 +596,17 @@ def flag_samples(
     result: DeconvResult,
     *,
     p_values: pd.Series | None = None,
-    min_correlation: float = _MIN_CORRELATION,
-    alpha: float = _ALPHA,
+    alpha: float = ALPHA,
 ) -> pd.DataFrame:
     """Samples whose fit is poor, each with a reason.
 
-    Three checks: the fit correlation (``pearson_r``) is below
-    ``min_correlation``; the sample's residual spread (see
-    :func:`standardised_residuals`) is more than twice the cohort's median and
-    far out of the cohort's range (median + 5 × MAD; needs 5 samples); the
-    permutation p-value is above ``alpha`` (when given).
+    Three checks: the fit is poor (Pearson r below
+    :data:`~deconv_core.thresholds.POOR_R` or R² below
+    :data:`~deconv_core.thresholds.POOR_R2`, the same limits as the verdict
+    "poor" of :mod:`deconv_core.verdict`); the sample's residual spread (see
+    :func:`standardised_residuals`) is more than twice the cohort's median
+    and far out of the cohort's range (median + 5 × MAD; needs 5 samples);
+    the permutation p-value is above ``alpha`` (when given).
 
     Parameters
     ----------
@@ -635,10 +614,9 @@ def flag_samples(
         The deconvolution to assess.
     p_values
         Permutation p-values (index = samples), or None.
-    min_correlation
-        Fit correlation below which a fit is poor (default 0.6).
     alpha
-        p-value above which a fit is no better than random (default 0.05).
+        p-value above which a fit is no better than random (default
+        :data:`~deconv_core.thresholds.ALPHA`).
 
     Returns
     -------
@@ -648,25 +626,27 @@ def flag_samples(
     """
     rows = []
     fit = result.fit
-    for sample, r in fit["pearson_r"].items():
-        if not np.isnan(r) and r < min_correlation:
+    for sample, r, r2 in zip(fit.index, fit["pearson_r"], fit["r2"], strict=True):
+        if np.isnan(r) and np.isnan(r2):
+            continue
+        if r < POOR_R or r2 < POOR_R2 or np.isnan(r) or np.isnan(r2):
             rows.append(
                 [
                     str(sample),
                     "poor_fit",
-                    f"Sample {sample}: the signature explains its expression poorly (fit "
-                    f"correlation {r:.2f}, below {min_correlation:g}); its cells may be mostly of "
-                    "types the signature lacks, or the data may not match the signature's "
-                    "platform. Read its proportions with caution.",
+                    f"Sample {sample}: the signature explains its expression poorly (r = "
+                    f"{r:.2f}, R² = {r2:.2f}; poor below r {POOR_R:g} or R² {POOR_R2:g}); its "
+                    "cells may be mostly of types the signature lacks, or the data may not "
+                    "match the signature's platform. Read its proportions with caution.",
                 ]
             )
     ratios = _log_ratios(result.observed.to_numpy(float), result.fitted.to_numpy(float))
     spread = pd.Series(_robust_spread(ratios), index=result.observed.columns)
     spread = spread[~result.coefficients.isna().any(axis=1).reindex(spread.index).to_numpy()]
-    if spread.size >= _MIN_SAMPLES_FOR_OUTLIERS:
+    if spread.size >= MIN_SAMPLES_FOR_OUTLIERS:
         centre = float(spread.median())
         mad = _MAD_TO_SD * float((spread - centre).abs().median())
-        limit = max(_OUTLIER_SPREAD_RATIO * centre, centre + 5 * mad)
+        limit = max(OUTLIER_SPREAD_RATIO * centre, centre + 5 * mad)
         for sample, value in spread.items():
             if value > limit:
                 rows.append(
@@ -693,79 +673,6 @@ def flag_samples(
     return pd.DataFrame(rows, columns=["sample", "code", "reason"])
 
 
-def signature_identifiability(
-    signature: pd.DataFrame,
-    *,
-    weights: pd.Series | None = None,
-    max_cosine: float = _MAX_COSINE,
-) -> Identifiability:
-    """Condition number and pairwise similarity of a signature's cell types.
-
-    Call it with a whole signature (the numbers then equal
-    :func:`deconv_core.signatures.condition_number` and
-    :func:`~deconv_core.signatures.collinear_pairs`), or with the rows of the
-    genes found in the user's data and the fit's gene weights
-    (``result.signature_matrix``, ``result.gene_weights``) to see what the fit
-    can tell apart on those data.
-
-    Parameters
-    ----------
-    signature
-        Genes × cell types, linear.
-    weights
-        Per-gene weights of the fit (index = genes); each gene's row is
-        multiplied by its weight.  None: no weights.
-    max_cosine
-        Cosine at or above which a pair is reported as collinear (default
-        0.85).
-
-    Returns
-    -------
-    Identifiability
-
-    Raises
-    ------
-    InputError
-        If the signature has fewer than 2 cell types or fewer genes than
-        cell types, or weights are missing for some genes.
-    """
-    n_genes, k = signature.shape
-    if k < 2 or n_genes < k:
-        raise InputError(
-            f"Identifiability needs at least 2 cell types and as many genes as cell types; "
-            f"got {n_genes} genes x {k} cell types."
-        )
-    A = signature.to_numpy(dtype=np.float64)
-    if weights is not None:
-        aligned = weights.reindex(signature.index)
-        if aligned.isna().any():
-            missing = [str(g) for g in aligned.index[aligned.isna()][:5]]
-            raise InputError(
-                f"No weight given for {int(aligned.isna().sum())} signature gene(s) "
-                f"({', '.join(missing)}); pass weights for every gene or none."
-            )
-        A = A * aligned.to_numpy(dtype=float)[:, None]
-    norms = np.linalg.norm(A, axis=0)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        cosine = (A.T @ A) / np.outer(norms, norms)
-        correlation = np.atleast_2d(np.corrcoef(A, rowvar=False))
-    singular = np.linalg.svd(A, compute_uv=False)
-    condition = float(singular[0] / singular[-1]) if singular[-1] > 0 else float("inf")
-    names = [str(c) for c in signature.columns]
-    a, b = np.triu_indices(k, 1)
-    pairs = pd.DataFrame(
-        {
-            "cell_type_a": [names[i] for i in a],
-            "cell_type_b": [names[j] for j in b],
-            "correlation": correlation[a, b],
-            "cosine": cosine[a, b],
-        }
-    )
-    pairs["collinear"] = pairs["cosine"].to_numpy() >= max_cosine
-    pairs = pairs.sort_values("cosine", ascending=False, kind="stable").reset_index(drop=True)
-    return Identifiability(condition_number=condition, pairs=pairs, n_genes=int(n_genes))
-
-
 def _full_weights(matrix: pd.DataFrame, result: DeconvResult) -> pd.Series:
     """Weights the fit would give the whole signature (same weighting as the result)."""
     values = gene_weights(matrix.to_numpy(dtype=np.float64), weighting=result.weighting)
@@ -776,40 +683,21 @@ def _identifiability_warnings(
     result: DeconvResult, signature: Signature | pd.DataFrame | None
 ) -> list[DeconvWarning]:
     found = signature_identifiability(result.signature_matrix, weights=result.gene_weights)
-    warnings = []
     n = found.n_genes
-    for row in found.pairs[found.pairs["collinear"]].itertuples(index=False):
-        warnings.append(
-            DeconvWarning(
-                "warning",
-                "collinear_cell_types",
-                f"{row.cell_type_a} and {row.cell_type_b} have nearly the same profile on the "
-                f"{n} signature genes found (cosine {row.cosine:.2f}, correlation "
-                f"{row.correlation:.2f}): the data cannot reliably tell them apart; read their "
-                "sum rather than each one.",
-            )
-        )
-    if found.condition_number > _MAX_CONDITION:
-        full_text = ""
-        if signature is not None:
-            matrix = signature if isinstance(signature, pd.DataFrame) else signature.matrix
-            if matrix.shape[0] > n:
-                full = signature_identifiability(matrix, weights=_full_weights(matrix, result))
-                full_text = (
-                    f" (the whole signature: {full.condition_number:.0f}; the missing genes "
-                    "make it worse)"
-                    if full.condition_number < found.condition_number / 2
-                    else ""
+    warnings = identifiability_warnings(found, scope=f"the {n} signature genes found")
+    if found.condition_number > MAX_CONDITION and signature is not None:
+        matrix = signature if isinstance(signature, pd.DataFrame) else signature.matrix
+        if matrix.shape[0] > n:
+            full = signature_identifiability(matrix, weights=_full_weights(matrix, result))
+            if full.condition_number < found.condition_number / 2:
+                note = (
+                    f" The whole signature has {full.condition_number:.0f}: the missing genes "
+                    "make it worse."
                 )
-        warnings.append(
-            DeconvWarning(
-                "warning",
-                "ill_conditioned",
-                f"The signature restricted to the {n} genes found has condition number "
-                f"{found.condition_number:.0f}{full_text}: small changes in the data move the "
-                "estimates a lot; check the confidence intervals (--bootstrap).",
-            )
-        )
+                warnings = [
+                    replace(w, message=w.message + note) if w.code == "ill_conditioned" else w
+                    for w in warnings
+                ]
     return warnings
 
 

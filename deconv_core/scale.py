@@ -13,12 +13,11 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from deconv_core.options import SCALES, check_choice
 from deconv_core.validation import DeconvWarning, InputError
 
 __all__ = ["SCALES", "ScaleResult", "detect_scale", "linearise"]
 
-#: Scales a user may declare; ``"auto"`` asks :func:`detect_scale` to decide.
-SCALES = ("auto", "linear", "log2", "log2p1", "log10", "ln", "counts")
 
 # No expression measurement (TPM, counts of a deep library, array intensity)
 # comes near this; larger numbers are a mis-export and would overflow sums.
@@ -122,8 +121,7 @@ def linearise(table: pd.DataFrame, *, scale: str = "auto", what: str = "expressi
         Unknown scale, infinite values, negative values on a linear scale, or
         no sample left with data.
     """
-    if scale not in SCALES:
-        raise InputError(f"Unknown scale {scale!r}; use one of {', '.join(SCALES)}.")
+    check_choice("scale", scale)
     # One float64 array of the data (a view where pandas can give one); it is
     # never written to, so the caller's table stays untouched, and each
     # transformation below makes one new array.

@@ -18,9 +18,9 @@ Three further jobs live here:
   :func:`groups_table`, :func:`group_proportions`.
 - **Diagnostics** for the Signature page and ``signatures --describe``:
   :func:`gene_specificity`, :func:`signature_markers`,
-  :func:`condition_number`, :func:`collinear_pairs`,
-  :func:`signature_coverage`, :func:`scaled_signature`, bundled by
-  :func:`describe_signature`.  Each returns a table; drawing is elsewhere.
+  :func:`scaled_signature`, with identifiability
+  (:mod:`deconv_core.identifiability`) and coverage (:mod:`deconv_core.coverage`),
+  bundled by :func:`describe_signature`.  Each returns a table; drawing is elsewhere.
 """
 
 from __future__ import annotations
@@ -36,7 +36,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from deconv_core.coverage import coverage_table, genes_found
 from deconv_core.genes import harmonise_genes, orient_genes_as_rows
+from deconv_core.identifiability import signature_identifiability
 from deconv_core.io import read_table
 from deconv_core.scale import linearise
 from deconv_core.validation import DeconvWarning, InputError, check_unique_labels
@@ -52,8 +54,6 @@ __all__ = [
     "builtin_names",
     "check_groups",
     "check_signature",
-    "collinear_pairs",
-    "condition_number",
     "describe_signature",
     "gene_specificity",
     "group_proportions",
@@ -62,7 +62,6 @@ __all__ = [
     "load_signature",
     "recognise_restricted",
     "scaled_signature",
-    "signature_coverage",
     "signature_markers",
 ]
 
@@ -877,122 +876,6 @@ def signature_markers(matrix: pd.DataFrame, *, top: int | None = None) -> pd.Dat
     return pd.concat(parts, ignore_index=True)[columns]
 
 
-def condition_number(matrix: pd.DataFrame) -> float:
-    """2-norm condition number of the signature (largest / smallest singular value).
-
-    The number bounds how much relative error in the bulk can be amplified in
-    the proportions; CIBERSORT (Newman 2015) chose its gene count by
-    minimising it.  Below ~10 is excellent, tens are typical of good immune
-    signatures, hundreds mean some cell types are hard to tell apart, and
-    ``inf`` means two profiles are linearly dependent.
-
-    Parameters
-    ----------
-    matrix
-        Genes × cell types, linear (as used by the fit, no rescaling).
-
-    Returns
-    -------
-    float
-    """
-    values = _values(matrix)
-    if values.shape[0] < values.shape[1] or values.size == 0:
-        return float("inf")
-    singular = np.linalg.svd(values, compute_uv=False)
-    return float(singular[0] / singular[-1]) if singular[-1] > 0 else float("inf")
-
-
-def collinear_pairs(matrix: pd.DataFrame, *, top: int | None = None) -> pd.DataFrame:
-    """Pairs of cell types whose profiles are most alike (hard to tell apart).
-
-    Parameters
-    ----------
-    matrix
-        Genes × cell types, linear, non-negative.
-    top
-        Keep the ``top`` most correlated pairs (None: all pairs).
-
-    Returns
-    -------
-    pandas.DataFrame
-        One row per pair, most similar first: ``cell_type_a``,
-        ``cell_type_b``, ``pearson_r`` (Pearson correlation of the two
-        profiles over genes, linear scale) and ``cosine`` (cosine of the angle
-        between them, what the least-squares fit sees).
-    """
-    values = _values(matrix)
-    types = [str(c) for c in matrix.columns]
-    k = len(types)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        corr = np.corrcoef(values, rowvar=False) if values.shape[0] > 1 else np.full((k, k), np.nan)
-        norms = np.linalg.norm(values, axis=0)
-        cosine = (values.T @ values) / np.outer(norms, norms)
-    corr = np.atleast_2d(corr)
-    rows = [
-        {
-            "cell_type_a": types[i],
-            "cell_type_b": types[j],
-            "pearson_r": float(corr[i, j]),
-            "cosine": float(cosine[i, j]),
-        }
-        for i in range(k)
-        for j in range(i + 1, k)
-    ]
-    table = pd.DataFrame(rows, columns=["cell_type_a", "cell_type_b", "pearson_r", "cosine"])
-    table = table.sort_values(["pearson_r", "cosine"], ascending=False, kind="stable")
-    table = table.reset_index(drop=True)
-    return table.head(top) if top is not None else table
-
-
-def signature_coverage(
-    matrix: pd.DataFrame, expression: pd.DataFrame | Sequence[str] | pd.Index
-) -> pd.DataFrame:
-    """How many of each cell type's marker genes a dataset has.
-
-    Genes are matched case-insensitively, as the fit does; a gene counts as
-    found when the expression has a row for it with at least one value.
-
-    Parameters
-    ----------
-    matrix
-        Genes × cell types, linear.
-    expression
-        Genes × samples expression table, or just its gene ids.
-
-    Returns
-    -------
-    pandas.DataFrame
-        Index ``cell_type`` (the signature's cell types, then ``all``);
-        columns ``marker_genes`` (genes the cell type expresses most),
-        ``found``, ``fraction`` (found / marker_genes) and ``missing``
-        (comma-separated).
-    """
-    if isinstance(expression, pd.DataFrame):
-        present = expression.notna().any(axis=1).to_numpy()
-        genes = expression.index[present]
-    else:
-        genes = pd.Index(expression)
-    found = {str(g).upper() for g in genes}
-    spec = gene_specificity(matrix)
-    rows = []
-    for cell_type in [*(str(c) for c in matrix.columns), "all"]:
-        markers = list(
-            spec.index if cell_type == "all" else spec.index[spec["cell_type"] == cell_type]
-        )
-        missing = [g for g in markers if g.upper() not in found]
-        n = len(markers)
-        rows.append(
-            {
-                "cell_type": cell_type,
-                "marker_genes": n,
-                "found": n - len(missing),
-                "fraction": (n - len(missing)) / n if n else np.nan,
-                "missing": ", ".join(missing),
-            }
-        )
-    return pd.DataFrame(rows).set_index("cell_type")
-
-
 @dataclass(frozen=True)
 class SignatureDescription:
     """Everything the Signature page and ``signatures --describe`` show.
@@ -1002,14 +885,15 @@ class SignatureDescription:
     summary
         Field → value: ``name``, ``title``, ``n_genes``, ``n_cell_types``,
         ``units``, ``licence``, ``citation``, ``source``, ``restricted``,
-        ``condition_number``, ``most_collinear`` (``"A / B (r=0.93)"``) and,
+        ``condition_number``, ``most_collinear`` (``"A / B (cosine 0.93)"``) and,
         with an expression table, ``genes_found`` and ``coverage``.
     specificity
         Per gene, see :func:`gene_specificity`.
     markers
         Per cell type, see :func:`signature_markers`.
     collinearity
-        All cell-type pairs, most similar first (:func:`collinear_pairs`).
+        All cell-type pairs, most similar first: the ``pairs`` of
+        :func:`deconv_core.identifiability.signature_identifiability`.
     scaled
         Genes × cell types, each gene divided by its maximum
         (:func:`scaled_signature`), genes ordered by marked cell type then
@@ -1017,7 +901,7 @@ class SignatureDescription:
     groups
         ``cell_type`` → ``group`` table (:func:`groups_table`).
     coverage
-        Per cell type (:func:`signature_coverage`), or None without
+        Per cell type and ``all`` (:func:`deconv_core.coverage.coverage_table`), or None without
         expression data.
     warnings
         The signature's own warnings (e.g. ``restricted_signature``).
@@ -1060,7 +944,8 @@ def describe_signature(
         signature = Signature(name="signature", matrix=signature)
     matrix = signature.matrix
     spec = gene_specificity(matrix)
-    pairs = collinear_pairs(matrix)
+    found = signature_identifiability(matrix)
+    pairs = found.pairs
     all_markers = signature_markers(matrix)
     order = [str(g) for g in all_markers["gene"]]
     order += [str(g) for g in spec.index if str(g) not in set(order)]
@@ -1076,17 +961,18 @@ def describe_signature(
         "citation": signature.citation,
         "source": signature.source,
         "restricted": signature.restricted,
-        "condition_number": condition_number(matrix),
+        "condition_number": found.condition_number,
         "most_collinear": (
             f"{pairs.iloc[0]['cell_type_a']} / {pairs.iloc[0]['cell_type_b']} "
-            f"(r={pairs.iloc[0]['pearson_r']:.2f})"
+            f"(cosine {pairs.iloc[0]['cosine']:.2f})"
             if len(pairs)
             else ""
         ),
     }
     coverage = None
     if expression is not None:
-        coverage = signature_coverage(matrix, expression)
+        genes = [str(g) for g in matrix.index]
+        coverage = coverage_table(matrix, genes_found(expression, genes), total=True)
         summary["genes_found"] = int(coverage.loc["all", "found"])
         summary["coverage"] = float(coverage.loc["all", "fraction"])
     markers = all_markers

@@ -78,9 +78,10 @@ from scipy import sparse
 
 from deconv_core.deconvolve import deconvolve
 from deconv_core.genes import harmonise_genes, orient_genes_as_rows
+from deconv_core.identifiability import condition_number
 from deconv_core.io import read_table
 from deconv_core.ranking import average_ranks
-from deconv_core.signatures import Signature, check_signature, condition_number
+from deconv_core.signatures import Signature, check_signature
 from deconv_core.validation import DeconvWarning, InputError
 
 __all__ = [
@@ -778,12 +779,7 @@ def _choose_markers(
         if key in seen:  # no type has more candidates: same matrix as before
             continue
         seen.add(key)
-        sub = cpm[genes]
-        if sub.shape[0] < sub.shape[1]:
-            kappa = np.inf
-        else:
-            s = np.linalg.svd(sub, compute_uv=False)
-            kappa = float(s[0] / s[-1]) if s[-1] > 0 else np.inf
+        kappa = condition_number(cpm[genes])
         search.append({"markers_per_type": n, "n_genes": genes.size, "condition_number": kappa})
         if best is None or kappa < best[0]:
             best = (kappa, n, genes)

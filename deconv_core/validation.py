@@ -51,16 +51,28 @@ class DeconvWarning:
     sample
         The sample the warning is about, or ``""`` when it concerns the
         whole input.
+    cli, app
+        What to do, in the words of each surface: the command line names its
+        flags (``"Rerun with --exclude tumor."``), the dashboard its controls
+        (``"Choose 'tumour list' under 'Leave out the signature's noisy
+        genes'."``); ``""`` when there is nothing to do.
     """
 
     severity: str
     code: str
     message: str
     sample: str = ""
+    cli: str = ""
+    app: str = ""
 
     def __post_init__(self) -> None:
         if self.severity not in SEVERITIES:
             raise ValueError(f"severity must be one of {SEVERITIES}, got {self.severity!r}")
+
+    def text(self, surface: str) -> str:
+        """The message with the advice of ``surface`` (``"cli"`` or ``"app"``)."""
+        advice = self.cli if surface == "cli" else self.app
+        return f"{self.message} {advice}" if advice else self.message
 
 
 def warnings_frame(warnings: tuple[DeconvWarning, ...] | list[DeconvWarning]) -> pd.DataFrame:
@@ -75,10 +87,11 @@ def warnings_frame(warnings: tuple[DeconvWarning, ...] | list[DeconvWarning]) ->
     -------
     pandas.DataFrame
         One row per warning with columns ``severity``, ``code``, ``sample``,
-        ``message`` (no rows, but the columns, when there are none).
+        ``message``, ``command_line`` and ``dashboard`` (what to do on each;
+        no rows, but the columns, when there are none).
     """
-    columns = ["severity", "code", "sample", "message"]
-    rows = [[w.severity, w.code, w.sample, w.message] for w in warnings]
+    columns = ["severity", "code", "sample", "message", "command_line", "dashboard"]
+    rows = [[w.severity, w.code, w.sample, w.message, w.cli, w.app] for w in warnings]
     return pd.DataFrame(rows, columns=columns, dtype=object)
 
 

@@ -108,9 +108,7 @@ else:
     st.caption("Upload expression data to see how many of these genes it covers.")
 
 st.subheader("Diagnostics")
-tabs = st.tabs(
-    ["Heatmap", "Marker genes", "Gene specificity", "Similar cell types", "Coverage of your data"]
-)
+tabs = st.tabs(["Heatmap", "Marker genes", "Gene specificity", "Coverage of your data"])
 with tabs[0]:
     widgets.chart(
         signature_heatmap_figure(sig.matrix, found=found, title=f"Signature {sig.name}"),
@@ -154,24 +152,6 @@ with tabs[2]:
         },
     )
 with tabs[3]:
-    st.caption(
-        f"Condition number of the whole signature: {description.summary['condition_number']:.1f}; "
-        f"most collinear pair: {widgets.md(description.summary['most_collinear'] or 'none')}. "
-        "Pairs of cell types by how alike their profiles are over all signature genes: Pearson "
-        "r and the cosine of the angle between them (what the least-squares fit sees; 0.85 or "
-        "more: the data cannot reliably tell them apart)."
-    )
-    st.dataframe(
-        description.collinearity,
-        hide_index=True,
-        column_config={
-            "cell_type_a": st.column_config.TextColumn("cell type"),
-            "cell_type_b": st.column_config.TextColumn("and cell type"),
-            "pearson_r": st.column_config.NumberColumn("r", format="%.2f"),
-            "cosine": st.column_config.NumberColumn("cosine", format="%.2f"),
-        },
-    )
-with tabs[4]:
     if expression is None:
         st.caption("Upload expression data to see how many of each cell type's markers it has.")
     else:

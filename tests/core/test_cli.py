@@ -86,7 +86,7 @@ def test_warnings_file_has_header_only_when_clean(tmp_path):
         == 0
     )
     text = (out / "warnings.csv").read_text().strip().splitlines()
-    assert text == ["severity,code,sample,message"]
+    assert text == ["severity,code,sample,message,command_line,dashboard"]
 
 
 def test_log_input_is_reported_in_manifest(tmp_path):

@@ -4,7 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from deconv_core.deconvolve import MEANINGS, coverage_table, deconvolve, marker_genes
+from deconv_core.coverage import coverage_table, marker_genes
+from deconv_core.deconvolve import MEANINGS, deconvolve
 from deconv_core.validation import InputError
 from tests.conftest import planted_mixtures
 

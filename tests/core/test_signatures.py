@@ -10,7 +10,9 @@ import pandas as pd
 import pytest
 
 from deconv_core.cli import main
+from deconv_core.coverage import coverage_table, genes_found
 from deconv_core.deconvolve import deconvolve
+from deconv_core.identifiability import condition_number, signature_identifiability
 from deconv_core.signatures import (
     ASSET_DIR,
     LM22_CELL_TYPES,
@@ -18,8 +20,6 @@ from deconv_core.signatures import (
     builtin_names,
     check_groups,
     check_signature,
-    collinear_pairs,
-    condition_number,
     describe_signature,
     gene_specificity,
     group_proportions,
@@ -28,7 +28,6 @@ from deconv_core.signatures import (
     load_signature,
     recognise_restricted,
     scaled_signature,
-    signature_coverage,
     signature_markers,
 )
 from deconv_core.validation import InputError
@@ -317,26 +316,30 @@ def test_signature_markers(small):
 
 
 def test_condition_number_and_collinear_pairs(small):
-    values = small.iloc[:4]
-    assert condition_number(values) == pytest.approx(np.linalg.cond(values.to_numpy()))
-    pairs = collinear_pairs(small)
+    values = small.iloc[:4].to_numpy()
+    assert condition_number(values) == pytest.approx(np.linalg.cond(values))
+    pairs = signature_identifiability(small).pairs
     assert (pairs.iloc[0]["cell_type_a"], pairs.iloc[0]["cell_type_b"]) == ("A", "A2")
-    assert len(pairs) == 3 and len(collinear_pairs(small, top=1)) == 1
-    twin = small.assign(A3=small["A"] * 2)
+    assert len(pairs) == 3
+    twin = small.assign(A3=small["A"] * 2).to_numpy()
     assert condition_number(twin) > 1e12 or condition_number(twin) == float("inf")
-    til10 = load_signature("TIL10").matrix
+    til10 = load_signature("TIL10").matrix.to_numpy()
     assert 1 < condition_number(til10) < 50
 
 
 def test_signature_coverage(small):
     expression = pd.DataFrame({"s1": [1.0, 2.0, np.nan]}, index=["g1", "G3", "G4"])
-    cov = signature_coverage(small, expression)
+    genes = list(small.index)
+    cov = coverage_table(small, genes_found(expression, genes), total=True)
     assert cov.loc["A", "found"] == 1  # case-insensitive match of g1
     assert cov.loc["B", "found"] == 1
     assert cov.loc["A2", "missing"] == "G2, G4"  # G4 has no value
     assert cov.loc["all", "marker_genes"] == 5
     assert cov.loc["all", "fraction"] == pytest.approx(2 / 5)
-    assert signature_coverage(small, ["G1", "G2"]).loc["all", "found"] == 2
+    assert cov.loc["all", "level"] == "poor" and cov.loc["A", "level"] == "check"
+    assert (
+        coverage_table(small, genes_found(["G1", "G2"], genes), total=True).loc["all", "found"] == 2
+    )
 
 
 def test_describe_signature_for_the_page():
@@ -345,7 +348,7 @@ def test_describe_signature_for_the_page():
     desc = describe_signature(sig, expression=list(sig.matrix.index[:85]), top_markers=5)
     s = desc.summary
     assert s["n_genes"] == 170 and s["n_cell_types"] == 10
-    assert s["condition_number"] == pytest.approx(condition_number(sig.matrix))
+    assert s["condition_number"] == pytest.approx(condition_number(sig.matrix.to_numpy()))
     assert s["genes_found"] == 85 and s["coverage"] == pytest.approx(0.5)
     assert "Tregs" in s["most_collinear"]
     assert desc.markers.groupby("cell_type").size().max() == 5

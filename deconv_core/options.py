@@ -1,0 +1,181 @@
+"""The options of a run, their allowed values, and the one place they are checked.
+
+Every option with a closed set of values is listed in :data:`CHOICES`; the
+command line builds its flags from it and the dashboard its controls, and
+:func:`check_choice` / :func:`check_options` are the only validators.  An
+unknown value is an error that lists the valid ones, never a silent no-op.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from deconv_core.validation import InputError
+
+__all__ = [
+    "CHOICES",
+    "EXCLUDE_NONE",
+    "LOSSES",
+    "MODES",
+    "SCALES",
+    "WEIGHTINGS",
+    "RunOptions",
+    "check_choice",
+    "check_exclude",
+    "check_options",
+]
+
+#: Deconvolution modes (see :data:`deconv_core.deconvolve.MEANINGS`).
+MODES = ("relative", "absolute")
+#: Loss functions of the fit: Huber's robust loss (default) or plain squares.
+LOSSES = ("huber", "squares")
+#: Gene weightings of the fit: ``"auto"`` chooses ``"none"`` or ``"sqrt"`` per signature.
+WEIGHTINGS = ("auto", "sqrt", "none")
+#: Declared scales of an expression input (``"auto"``: detect).
+SCALES = ("auto", "linear", "log2", "log2p1", "log10", "ln", "counts")
+#: The exclusion value that keeps every signature gene.
+EXCLUDE_NONE = "none"
+
+#: Option → allowed values, for every option with a closed set.
+CHOICES: dict[str, tuple[str, ...]] = {
+    "mode": MODES,
+    "loss": LOSSES,
+    "weighting": WEIGHTINGS,
+    "scale": SCALES,
+}
+
+
+def check_choice(option: str, value: object) -> str:
+    """Return ``value`` when it is allowed for ``option``; else raise :class:`InputError`.
+
+    Parameters
+    ----------
+    option
+        A key of :data:`CHOICES`.
+    value
+        The value given.
+
+    Raises
+    ------
+    InputError
+        Naming the value and listing the valid ones.
+    """
+    allowed = CHOICES[option]
+    if value not in allowed:
+        raise InputError(f"Unknown {option} {value!r}; use one of {', '.join(allowed)}.")
+    return str(value)
+
+
+def check_exclude(value: object, lists: dict[str, tuple[str, ...]] | None) -> str:
+    """Check an exclusion-list name against a signature's lists.
+
+    ``"none"`` keeps every gene; ``"default"`` is the signature's default list
+    when it has one and nothing otherwise (the default of every run); any other
+    value must be one of the signature's lists.
+
+    Parameters
+    ----------
+    value
+        The name given (e.g. ``"tumor"``).
+    lists
+        The signature's excluded-gene lists by name
+        (:attr:`deconv_core.signatures.Signature.excluded_genes`), or None
+        when the signature is not known yet (only ``"none"`` and
+        ``"default"`` pass).
+
+    Raises
+    ------
+    InputError
+        Naming the value and listing the valid ones for this signature.
+    """
+    valid = [EXCLUDE_NONE, "default", *sorted(k for k in (lists or {}) if k != "default")]
+    if value not in valid:
+        raise InputError(
+            f"Unknown exclusion list {value!r}; this signature has: {', '.join(valid)}."
+        )
+    return str(value)
+
+
+def _check_count(value: object, option: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise InputError(f"The {option} option must be a whole number >= 0; got {value!r}.")
+    return value
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """Everything a user chooses about a run (the manifest's ``parameters``).
+
+    Attributes
+    ----------
+    mode
+        ``"relative"`` or ``"absolute"`` (:data:`MODES`).
+    exclude
+        Excluded-gene list of the signature, ``"default"`` or ``"none"``.
+    scale
+        Declared scale of the expression input, ``"auto"`` to detect.
+    loss
+        ``"huber"`` (robust) or ``"squares"`` (:data:`LOSSES`).
+    weighting
+        ``"auto"``, ``"sqrt"`` or ``"none"`` (:data:`WEIGHTINGS`).
+    mrna_scaling
+        Turn mRNA shares into cell shares with the signature's factors.
+    bootstrap
+        Bootstrap resamples for confidence intervals (0: none).
+    level
+        Confidence level of the intervals, between 0 and 1.
+    permutations
+        Random mixtures for each sample's permutation p-value (0: none).
+    seed
+        Seed of the bootstrap and the permutations.
+    """
+
+    mode: str = "relative"
+    exclude: str = "default"
+    scale: str = "auto"
+    loss: str = "huber"
+    weighting: str = "auto"
+    mrna_scaling: bool = True
+    bootstrap: int = 0
+    level: float = 0.95
+    permutations: int = 0
+    seed: int = 0
+
+    def as_parameters(self) -> dict[str, Any]:
+        """The options as the manifest's ``parameters`` (JSON-ready, fixed order)."""
+        out = asdict(self)
+        if not self.bootstrap:
+            out["level"] = None
+        return out
+
+
+def check_options(
+    options: RunOptions, exclusion_lists: dict[str, tuple[str, ...]] | None = None
+) -> RunOptions:
+    """Check every option of a run once; return them unchanged.
+
+    Parameters
+    ----------
+    options
+        The options.
+    exclusion_lists
+        The signature's excluded-gene lists, to check ``exclude`` against.
+
+    Raises
+    ------
+    InputError
+        The first option with a value that is not allowed, listing the valid ones.
+    """
+    for option in CHOICES:
+        check_choice(option, getattr(options, option))
+    check_exclude(options.exclude, exclusion_lists)
+    if not isinstance(options.mrna_scaling, bool):
+        raise InputError(f"mrna_scaling must be True or False; got {options.mrna_scaling!r}.")
+    for option in ("bootstrap", "permutations", "seed"):
+        _check_count(getattr(options, option), option)
+    if not 0.0 < float(options.level) < 1.0:
+        raise InputError(
+            f"The confidence level must be between 0 and 1 (e.g. 0.95); got {options.level}."
+        )
+    return options

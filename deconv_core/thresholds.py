@@ -1,0 +1,98 @@
+"""Every threshold a trust judgement uses, defined once, with its source or reason.
+
+The core's checks, the per-sample verdict, the dashboard's captions and help
+texts and the README quote these names; nothing else spells the numbers.
+Fractions are unitless (0-1); correlations are Pearson r of observed versus
+fitted expression on the signature genes the fit used.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ALPHA",
+    "COVERAGE_ERROR",
+    "COVERAGE_FAIR",
+    "COVERAGE_GOOD",
+    "DOWNWEIGHTED",
+    "DRIVEN_SHARE",
+    "FRAGILE_SHARE",
+    "GENE_Z",
+    "GOOD_R",
+    "GOOD_R2",
+    "MAX_CONDITION",
+    "MAX_COSINE",
+    "MIN_GENES_ABSOLUTE",
+    "MIN_SAMPLES_FOR_GENE_FLAGS",
+    "MIN_SAMPLES_FOR_OUTLIERS",
+    "OUTLIER_SPREAD_RATIO",
+    "POOR_R",
+    "POOR_R2",
+    "SMALL_COHORT",
+]
+
+# -- per-sample fit (the verdict) --------------------------------------------------------------
+# Set on planted mixtures with realistic multiplicative noise (log-normal sd 0.2-0.3 gives
+# r > 0.95 and R² > 0.9), so that a sample whose marker genes the mixture cannot explain
+# stands out.  "good" needs both r >= GOOD_R and R² >= GOOD_R2; "poor" is below either of
+# POOR_R and POOR_R2; in between is "check".
+#: Fit correlation at or above which (with :data:`GOOD_R2`) a fit is good.
+GOOD_R = 0.9
+#: Share of variance explained at or above which (with :data:`GOOD_R`) a fit is good.
+GOOD_R2 = 0.8
+#: Fit correlation below which a fit is poor.
+POOR_R = 0.75
+#: Share of variance explained below which a fit is poor.
+POOR_R2 = 0.5
+#: Permutation p-value above which a fit is no better than random mixtures drawn from the
+#: data (CIBERSORT's cut-off, Newman et al. 2015): the sample's proportions may be meaningless.
+ALPHA = 0.05
+#: Residual spread of a sample, as a multiple of the cohort's median, above which it is an
+#: outlier (and also above the median + 5 MAD); needs :data:`MIN_SAMPLES_FOR_OUTLIERS`.
+OUTLIER_SPREAD_RATIO = 2.0
+#: Fewest fitted samples for the outlier check: fewer cannot define "typical".
+MIN_SAMPLES_FOR_OUTLIERS = 5
+
+# -- signature coverage ------------------------------------------------------------------------
+#: Share of signature genes found at or above which coverage is good.
+COVERAGE_GOOD = 0.8
+#: Share below which the estimates rest on few genes (a warning; verdict "check").
+COVERAGE_FAIR = 0.5
+#: Share below which the run is refused: the signature and the data barely overlap
+#: (usually other gene ids or another species).
+COVERAGE_ERROR = 0.2
+
+# -- residuals ---------------------------------------------------------------------------------
+#: Standardised residual (log2 miss over the sample's robust spread) that counts as extreme;
+#: a gene whose median over the samples is beyond it is misdescribed by the signature.
+GENE_Z = 3.0
+#: Fewest samples for flagging genes: one sample cannot tell a gene from a sample effect.
+MIN_SAMPLES_FOR_GENE_FLAGS = 3
+#: Robustness weight under which the robust fit counts a gene as down-weighted in a sample
+#: (less than half the pull of a normal gene).
+DOWNWEIGHTED = 0.5
+
+# -- identifiability ---------------------------------------------------------------------------
+#: Cosine between two cell types' profiles at or above which least squares cannot reliably
+#: tell them apart (their sum is still estimated well).
+MAX_COSINE = 0.85
+#: Condition number of the (weighted) signature above which small changes in the data move
+#: the estimates a lot; tens are typical of good immune signatures (TIL10: about 20).
+MAX_CONDITION = 50.0
+
+# -- confounding (leave-genes-out refits) ------------------------------------------------------
+#: Leaving a sample's suspect genes out lowers an estimate by at least this share of its
+#: value: the estimate is driven by genes, not cells.  Calibrated on planted TIL10 mixtures
+#: (deconv_core.confounding).
+DRIVEN_SHARE = 0.25
+#: Leaving a single gene out lowers an estimate by at least this share: a fragile estimate.
+FRAGILE_SHARE = 0.5
+
+# -- absolute mode -----------------------------------------------------------------------------
+#: Fewest genes in the expression data for absolute mode: each sample is normalised to one
+#: million over all its genes, which is a transcriptome total only with (nearly) all genes.
+MIN_GENES_ABSOLUTE = 5000
+
+# -- cohort statistics -------------------------------------------------------------------------
+#: Fewer samples than this: correlations across samples (estimated vs measured) are shown
+#: with a caution, since r of a handful of points is mostly noise.
+SMALL_COHORT = 10
