@@ -13,16 +13,14 @@ import time
 from collections.abc import Sequence
 from typing import NoReturn, TextIO
 
-import pandas as pd
-
-from deconv_core.confounding import explain_gene, flag_confounders
-from deconv_core.deconvolve import LOSSES, MODES, WEIGHTINGS, DeconvResult, deconvolve
+from deconv_core.analysis import Analysis, fit_signature, run_analysis
+from deconv_core.confounding import explain_gene
 from deconv_core.expression import load_expression, sha256_of
-from deconv_core.qc import DEFAULT_LEVEL, bootstrap_intervals, permutation_test, qc_warnings
+from deconv_core.options import LOSSES, MODES, SCALES, WEIGHTINGS, RunOptions
 from deconv_core.report import write_outputs
-from deconv_core.scale import SCALES
-from deconv_core.signatures import Signature, builtin_names, list_signatures, load_signature
-from deconv_core.validation import DeconvWarning, InputError
+from deconv_core.signatures import builtin_names, list_signatures, load_signature
+from deconv_core.validation import InputError
+from deconv_core.verdict import verdict_counts
 
 __all__ = ["main", "build_parser"]
 
@@ -72,7 +70,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--exclude",
         default="default",
-        help="signature gene list to leave out: default, tumor or none (default: default)",
+        help="signature gene list to leave out: none, default (the signature's default list), "
+        "or one of its lists, e.g. tumor for TIL10 (default: default)",
     )
     _add_fit_options(run)
     run.add_argument(
@@ -87,63 +86,66 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _run(args: argparse.Namespace, progress: _Progress) -> int:
+def _options(args: argparse.Namespace) -> RunOptions:
+    """The run's options from the flags (checked by the core, once)."""
+    return RunOptions(
+        mode=args.mode,
+        exclude=args.exclude,
+        scale=args.scale,
+        loss=args.loss,
+        weighting=args.weighting,
+        mrna_scaling=not args.no_mrna_scaling,
+        bootstrap=args.bootstrap,
+        permutations=args.permutations,
+        seed=args.seed,
+    )
+
+
+def _run(args: argparse.Namespace, stream: TextIO, progress: _Progress) -> int:
     progress.step(f"reading {args.bulk}")
     if not os.path.isfile(args.bulk):
         raise InputError(f"Cannot find the expression file {args.bulk!r}; check the path.")
-    expression = load_expression(args.bulk, scale=args.scale)
+    options = _options(args)
+    expression = load_expression(args.bulk, scale=options.scale)
     progress.step(
         f"read {expression.table.shape[0]} genes x {expression.table.shape[1]} samples; "
         f"loading signature {args.signature}"
     )
     signature = load_signature(args.signature)
-    exclude = None if args.exclude == "none" else args.exclude
-    progress.step("deconvolving")
-    result = deconvolve(
-        expression.table,
-        signature,
-        mode=args.mode,
-        exclude=exclude,
-        mrna_scaling=not args.no_mrna_scaling,
-        weighting=args.weighting,
-        loss=args.loss,
-    )
-    intervals, p_values, trust_warnings = _assess_trust(args, result, signature, progress)
+    analysis = run_analysis(expression, signature, options, progress=progress.step)
     progress.step(f"writing results to {args.out}")
-    parameters = {
-        "command": "run",
-        "signature": args.signature,
-        "mode": args.mode,
-        "scale": args.scale,
-        "exclude": args.exclude,
-        "mrna_scaling": not args.no_mrna_scaling,
-        "weighting": result.weighting,
-        "weighting_requested": args.weighting,
-        "loss": args.loss,
-        "bootstrap": args.bootstrap,
-        "bootstrap_level": DEFAULT_LEVEL if args.bootstrap else None,
-        "permutations": args.permutations,
-        "seed": args.seed,
-    }
-    sig_sha = "" if signature.builtin else sha256_of(args.signature)
     try:
-        write_outputs(
-            args.out,
-            result,
-            expression,
-            signature,
-            parameters=parameters,
-            signature_sha256=sig_sha,
-            intervals=intervals,
-            p_values=p_values,
-            extra_warnings=trust_warnings,
-        )
+        write_outputs(args.out, analysis)
     except OSError as exc:
         raise InputError(
             f"Cannot write to {args.out!r}: {exc.strerror}; choose another folder."
         ) from exc
+    _print_verdicts(analysis, stream)
     progress.step("done")
     return 0
+
+
+#: Samples listed by name in the verdict summary (worst first); the rest are in fit.csv.
+_LISTED = 10
+
+
+def _print_verdicts(analysis: Analysis, stream: TextIO) -> None:
+    """The verdict counts and the samples to look at, worst first."""
+    counts = verdict_counts(analysis.verdicts)
+    total = sum(counts.values())
+    stream.write(
+        f"{total} samples: {counts['good']} good, {counts['check']} check, "
+        f"{counts['poor']} poor (fit.csv: verdict, reasons)\n"
+    )
+    flagged = [s for s in analysis.worst_first if analysis.verdicts.loc[s, "verdict"] != "good"]
+    for sample in flagged[:_LISTED]:
+        row = analysis.verdicts.loc[sample]
+        stream.write(f"  {row['verdict']}: {sample}: {row['reasons']}\n")
+    if len(flagged) > _LISTED:
+        stream.write(f"  ... and {len(flagged) - _LISTED} more in fit.csv\n")
+    serious = [w for w in analysis.warnings if w.severity != "info" and not w.sample]
+    for w in serious:
+        stream.write(f"{w.severity}: {w.text('cli')}\n")
 
 
 def _non_negative_int(text: str) -> int:
@@ -184,29 +186,6 @@ def _add_trust_options(run: argparse.ArgumentParser) -> None:
     )
 
 
-def _assess_trust(
-    args: argparse.Namespace, result: DeconvResult, signature: Signature, progress: _Progress
-) -> tuple[pd.DataFrame | None, pd.Series | None, list[DeconvWarning]]:
-    """Intervals, p-values and the trust warnings of a ``run``."""
-    intervals = p_values = None
-    if args.bootstrap:
-        progress.step(f"bootstrap: {args.bootstrap} resamples")
-        intervals = bootstrap_intervals(
-            result, signature, n_resamples=args.bootstrap, seed=args.seed
-        )
-    if args.permutations:
-        progress.step(f"permutation test: {args.permutations} random mixtures")
-        p_values = permutation_test(
-            result, n_permutations=args.permutations, seed=args.seed
-        ).p_values
-    progress.step("residual, identifiability and confounding checks")
-    warnings = [
-        *qc_warnings(result, signature=signature, p_values=p_values),
-        *flag_confounders(result, signature).warnings,
-    ]
-    return intervals, p_values, warnings
-
-
 def _add_explain_command(sub: argparse._SubParsersAction) -> None:
     """``explain BULK --signature NAME_OR_FILE --gene GENE --out FILE.csv``."""
     explain = sub.add_parser(
@@ -226,7 +205,8 @@ def _add_explain_command(sub: argparse._SubParsersAction) -> None:
     explain.add_argument(
         "--exclude",
         default="default",
-        help="signature gene list to leave out: default, tumor or none (default: default)",
+        help="signature gene list to leave out: none, default (the signature's default list), "
+        "or one of its lists, e.g. tumor for TIL10 (default: default)",
     )
     _add_fit_options(explain)
 
@@ -256,14 +236,10 @@ def _explain(args: argparse.Namespace, stream: TextIO, progress: _Progress) -> i
     expression = load_expression(args.bulk, scale=args.scale)
     signature = load_signature(args.signature)
     progress.step("deconvolving")
-    result = deconvolve(
-        expression.table,
-        signature,
-        exclude=None if args.exclude == "none" else args.exclude,
-        weighting=args.weighting,
-        loss=args.loss,
+    options = RunOptions(
+        exclude=args.exclude, scale=args.scale, loss=args.loss, weighting=args.weighting
     )
-    explanation = explain_gene(result, args.gene)
+    explanation = explain_gene(fit_signature(expression, signature, options), args.gene)
     folder = os.path.dirname(os.path.abspath(args.out))
     try:
         os.makedirs(folder, exist_ok=True)
@@ -475,9 +451,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _build_signature(args, sys.stdout, _Progress(sys.stderr))
         if args.command == "explain":
             return _explain(args, sys.stdout, _Progress(sys.stderr))
-        return _run(args, _Progress(sys.stderr))
+        return _run(args, sys.stdout, _Progress(sys.stderr))
     except InputError as exc:
-        sys.stderr.write(f"error: {' '.join(str(exc).split())}\n")
+        sys.stderr.write(f"error: {' '.join(exc.text('cli').split())}\n")
         return 2
     except OSError as exc:
         sys.stderr.write(f"error: {exc.strerror or exc}: {exc.filename or ''}\n")

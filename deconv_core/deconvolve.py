@@ -41,6 +41,8 @@ __all__ = [
     "MEANINGS",
     "WEIGHTINGS",
     "LOSSES",
+    "absolute_mode_problems",
+    "check_absolute_mode",
     "choose_weighting",
     "gene_weights",
     "DeconvResult",
@@ -70,9 +72,76 @@ MEANINGS = {
     "absolute": (
         "Absolute fractions: the share of all cells in the sample; 'other' is the part the "
         "signature's cell types do not explain (e.g. tumour or stromal cells). Comparable "
-        "across samples and cell types, and with flow cytometry or pathology counts."
+        "across samples and cell types, and with flow cytometry or pathology counts when the "
+        "data are whole-transcriptome TPM (see the warnings)."
     ),
 }
+
+
+def absolute_mode_problems(signature: Signature) -> list[str]:
+    """Why absolute fractions would be meaningless with this signature ([] when they are not).
+
+    Absolute mode reads the coefficients as shares of each sample's mRNA
+    (the data normalised to one million over all genes) and turns them into
+    shares of cells with mRNA-content factors (quanTIseq, Finotello 2019).
+    Both steps need the signature: its profiles must be on the same
+    whole-transcriptome TPM scale as the data, and it must give a factor for
+    every cell type.  A microarray-derived signature (LM22, immunoStates) or
+    one built from a few thousand single-cell genes fails the first: its
+    profiles are not shares of a transcriptome, and 'other' absorbs cells the
+    signature does describe (lymph nodes measured at 60-70 % lymphocytes
+    read about 95 % 'other' with LM22).
+
+    Parameters
+    ----------
+    signature
+        The signature of the run.
+
+    Returns
+    -------
+    list of str
+        Clauses completing "absolute mode needs ...: ", empty when absolute
+        mode is meaningful.
+    """
+    problems = []
+    if not signature.whole_transcriptome:
+        units = signature.units or "unknown"
+        problems.append(
+            "its profiles are not on a whole-transcriptome TPM scale like the data's "
+            f"(units: {units}"
+            + (f"; platform: {signature.platform}" if signature.platform else "")
+            + (
+                f"; recognised as {signature.restricted}, microarray-derived"
+                if signature.restricted
+                else ""
+            )
+            + ")"
+        )
+    cell_types = signature.cell_types
+    if not signature.mrna_scaling or any(c not in signature.mrna_scaling for c in cell_types):
+        problems.append("it has no mRNA-content factor for every cell type")
+    return problems
+
+
+def check_absolute_mode(signature: Signature) -> None:
+    """Refuse absolute mode with a signature it is meaningless for.
+
+    Raises
+    ------
+    InputError
+        Naming the signature, why (:func:`absolute_mode_problems`) and what
+        to do, with the advice of each surface.
+    """
+    problems = absolute_mode_problems(signature)
+    if problems:
+        raise InputError(
+            f"Absolute fractions are not meaningful with {signature.name}: "
+            f"{'; and '.join(problems)}, so 'other' would absorb cells the signature does "
+            "describe. Use relative mode, or a signature on whole-transcriptome TPM with "
+            "mRNA-content factors (e.g. TIL10).",
+            cli="Rerun with --mode relative.",
+            app="Choose Relative under Mode.",
+        )
 
 
 @dataclass(frozen=True)
@@ -334,6 +403,19 @@ def deconvolve(
     if isinstance(signature, pd.DataFrame):
         signature = Signature(name="signature", matrix=signature.astype(np.float64))
     warnings: list[DeconvWarning] = []
+    if mode == "absolute":
+        check_absolute_mode(signature)
+        if not mrna_scaling:
+            warnings.append(
+                DeconvWarning(
+                    "warning",
+                    "absolute_mrna_shares",
+                    "mRNA-content correction is off: the absolute numbers are shares of each "
+                    "sample's mRNA, not of its cells; cell types with much mRNA per cell "
+                    "(e.g. activated or dividing cells) look larger than they are.",
+                    cli="Drop --no-mrna-scaling to get shares of cells.",
+                )
+            )
     sig = signature.matrix
     excluded: tuple[str, ...] = ()
     if exclude and exclude in signature.excluded_genes:
@@ -364,8 +446,10 @@ def deconvolve(
                 "warning",
                 "few_genes_absolute",
                 f"Absolute mode assumes whole-transcriptome data, but the expression has only "
-                f"{n_genes_total} genes; 'other' and the absolute fractions will be biased. "
-                "Upload all genes, or use relative mode.",
+                f"{n_genes_total} genes (fewer than {MIN_GENES_ABSOLUTE:,}); 'other' and the "
+                "absolute fractions will be biased.",
+                cli="Give the file with all genes, or use --mode relative.",
+                app="Upload the file with all genes, or choose Relative under Mode.",
             )
         )
 
@@ -422,7 +506,8 @@ def deconvolve(
                     "genes_weighted",
                     "A few very highly expressed genes dominate this signature, so each gene "
                     "was weighted by 1/sqrt of its mean level; otherwise those genes would "
-                    "decide every proportion (--weighting none to turn this off).",
+                    "decide every proportion.",
+                    cli="--weighting none turns this off.",
                 )
             )
     weights = gene_weights(S, weighting=weighting)

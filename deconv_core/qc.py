@@ -54,6 +54,7 @@ from deconv_core.thresholds import (
     POOR_R2,
 )
 from deconv_core.validation import DeconvWarning, InputError
+from deconv_core.verdict import fit_grade
 
 __all__ = [
     "DEFAULT_LEVEL",
@@ -629,7 +630,7 @@ def flag_samples(
     for sample, r, r2 in zip(fit.index, fit["pearson_r"], fit["r2"], strict=True):
         if np.isnan(r) and np.isnan(r2):
             continue
-        if r < POOR_R or r2 < POOR_R2 or np.isnan(r) or np.isnan(r2):
+        if fit_grade(r, r2) == "poor":
             rows.append(
                 [
                     str(sample),

@@ -1,39 +1,61 @@
-"""Write a run's results and its manifest to a folder.
+"""The one writer of a run's outputs: tables, workbook, manifest, folder and zip.
 
-Files (all CSV are UTF-8, comma-separated, with a header row):
+The command line (:func:`write_outputs`) and the dashboard (:func:`bundle_zip`
+and the single-table downloads) both write an
+:class:`~deconv_core.analysis.Analysis` through the functions here, so the
+same run gives the same files, byte for byte, and one manifest schema.
+
+Files (CSV: UTF-8, comma-separated, header row, numbers with 6 significant
+digits, rows in input order):
 
 ``proportions.csv``
-    Index column ``sample``; one column per cell type (plus ``other`` in
-    absolute mode).
+    Index ``sample``; one column per cell type (plus ``other`` in absolute
+    mode).
 ``fit.csv``
     Index ``sample``; ``pearson_r``, ``spearman_r``, ``rmse`` (relative),
-    ``r2``, ``p_value`` (permutation p-value of the fit; empty when not
-    computed).
+    ``r2``, ``p_value`` (permutation p-value; empty when not computed),
+    ``verdict`` (good / check / poor) and ``reasons`` (in words).
 ``coverage.csv``
-    Index ``cell_type``; ``marker_genes``, ``found``, ``fraction``, ``missing``.
+    Index ``cell_type``; ``marker_genes``, ``found``, ``fraction``,
+    ``level``, ``missing``.
 ``warnings.csv``
-    ``severity``, ``code``, ``sample``, ``message``; the header only when
-    there are none.
+    ``severity``, ``code``, ``sample``, ``message`` and what to do on the
+    ``command_line`` and on the ``dashboard``; the header only when there are
+    none.
 ``residuals.csv``
     Genes used × samples, observed − fitted in the fit scale (per-sample
     normalised to 1e6, TPM-like).
 ``robustness.csv``
     Genes used × samples, the weight the robust fit gave each gene in each
-    sample (0-1; below 1: the gene's residual was large and it pulled less;
-    all 1 for a least-squares fit; empty where a value was missing).
+    sample (0-1; all 1 for a least-squares fit; empty where a value was
+    missing).
 ``intervals.csv``
-    Only when bootstrap intervals were computed: one row per sample and cell
-    type, ``sample``, ``cell_type``, ``estimate``, ``lower``, ``upper``.
+    When bootstrap intervals were computed: one row per sample and cell type,
+    ``sample``, ``cell_type``, ``estimate``, ``lower``, ``upper``.
+``group_proportions.csv``
+    When cell-type groups are in use: samples × groups (sums of members).
+``results.xlsx``
+    The sample-level tables as sheets, and a ``parameters`` sheet.
 ``manifest.json``
-    Inputs' SHA-256 sums, parameters, package versions, and every gene-id and
-    scale transformation applied, so the result can be reproduced.
+    Written last: the inputs' identities (SHA-256, also of built-in
+    signatures), parameters, transformations, verdict counts, files and
+    package versions, so the run can be reproduced.
+
+Spreadsheet safety: sample, gene and cell-type names come from users' files.
+A CSV cell starting with ``=``, ``+``, ``-``, ``@`` (or a tab or carriage
+return) is run as a formula by Excel and LibreOffice ("CSV injection"), so
+such text cells get a leading apostrophe (:func:`safe_text`).  In XLSX every
+text cell is written with the explicit string type instead.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import platform
-from collections.abc import Sequence
+import re
+import zipfile
+from collections.abc import Mapping
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -41,32 +63,200 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from deconv_core.deconvolve import DeconvResult
-from deconv_core.expression import ExpressionData
-from deconv_core.signatures import Signature
-from deconv_core.validation import DeconvWarning, warnings_frame
+from deconv_core.analysis import Analysis
+from deconv_core.signatures import group_proportions
+from deconv_core.validation import warnings_frame
+from deconv_core.verdict import verdict_counts
 
 __all__ = [
-    "INTERVALS_FILE",
-    "OUTPUT_FILES",
-    "all_warnings",
+    "FORMULA_PREFIXES",
+    "INDEX_LABELS",
+    "MANIFEST_FILE",
+    "bundle_zip",
     "build_manifest",
+    "output_files",
+    "output_tables",
     "package_versions",
+    "parameters",
+    "safe_frame",
+    "safe_text",
+    "to_csv_bytes",
+    "to_xlsx_bytes",
     "write_outputs",
 ]
 
-#: Files :func:`write_outputs` writes.
-OUTPUT_FILES = (
-    "proportions.csv",
-    "fit.csv",
-    "coverage.csv",
-    "warnings.csv",
-    "residuals.csv",
-    "robustness.csv",
-    "manifest.json",
-)
-#: Written by :func:`write_outputs` only when intervals are given.
-INTERVALS_FILE = "intervals.csv"
+#: Leading characters that make a spreadsheet read a text cell as a formula.
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+#: The manifest's file name (written last).
+MANIFEST_FILE = "manifest.json"
+#: Header of the index column of each table (None: written without an index).
+INDEX_LABELS: dict[str, str | None] = {
+    "proportions": "sample",
+    "fit": "sample",
+    "coverage": "cell_type",
+    "warnings": None,
+    "residuals": "gene",
+    "robustness": "gene",
+    "intervals": None,
+    "group_proportions": "sample",
+}
+# Sheets of the workbook, in order (gene-level tables stay in CSV only).
+_SHEETS = ("proportions", "group_proportions", "intervals", "fit", "coverage", "warnings")
+
+
+def safe_text(value: Any) -> Any:
+    """Prefix text that a spreadsheet would run as a formula with an apostrophe.
+
+    Only ``str`` values starting with one of :data:`FORMULA_PREFIXES` change.
+    """
+    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
+        return "'" + value
+    return value
+
+
+def safe_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """A copy of ``frame`` whose text cells, column names and index are formula-safe."""
+    out = frame.copy()
+    out.columns = [safe_text(str(c)) for c in out.columns]
+    out.index = pd.Index([safe_text(str(i)) for i in out.index], name=out.index.name)
+    for column in out.columns:
+        if not pd.api.types.is_numeric_dtype(out[column]):
+            out[column] = out[column].map(safe_text).astype(object)
+    return out
+
+
+def to_csv_bytes(frame: pd.DataFrame, *, index_label: str | None = None) -> bytes:
+    """UTF-8 CSV of a table, formula-safe, numbers with 6 significant digits.
+
+    ``index_label`` None writes the table without its index.
+    """
+    buffer = io.StringIO()
+    safe_frame(frame).to_csv(
+        buffer,
+        index=index_label is not None,
+        index_label=index_label,
+        float_format="%.6g",
+        lineterminator="\n",
+    )
+    return buffer.getvalue().encode("utf-8")
+
+
+def output_tables(analysis: Analysis) -> dict[str, pd.DataFrame]:
+    """Every table of a run, by file stem (see the module docstring for each)."""
+    result = analysis.result
+    tables = {
+        "proportions": result.proportions,
+        "fit": analysis.fit_table,
+        "coverage": result.coverage,
+        "warnings": warnings_frame(list(analysis.warnings)),
+        "residuals": result.residuals,
+        "robustness": result.robustness,
+    }
+    if analysis.intervals is not None:
+        tables["intervals"] = analysis.intervals
+    if analysis.groups:
+        tables["group_proportions"] = group_proportions(result.proportions, analysis.groups)
+    return tables
+
+
+def parameters(analysis: Analysis) -> dict[str, Any]:
+    """The manifest's ``parameters``: the options and the cell-type groups in use."""
+    out = analysis.options.as_parameters()
+    out["groups"] = {g: list(m) for g, m in analysis.groups.items()}
+    return out
+
+
+def to_xlsx_bytes(
+    sheets: Mapping[str, pd.DataFrame], index_labels: Mapping[str, str | None]
+) -> bytes:
+    """An XLSX workbook with one sheet per table; text cells are explicit strings.
+
+    Parameters
+    ----------
+    sheets
+        Sheet name (at most 31 characters) → table.
+    index_labels
+        Sheet name → header of the index column, or None to leave the index out.
+    """
+    from openpyxl import Workbook
+    from openpyxl.utils import get_column_letter
+
+    workbook = Workbook()
+    workbook.remove(workbook.active)
+    for name, frame in sheets.items():
+        sheet = workbook.create_sheet(title=name[:31])
+        label = index_labels.get(name)
+        rows = frame.reset_index() if label is not None else frame
+        header = [str(c) for c in rows.columns]
+        if label is not None:
+            header[0] = label
+        sheet.append(header)
+        for values in rows.itertuples(index=False):
+            sheet.append([_xlsx_value(v) for v in values])
+        for row in sheet.iter_rows(min_row=2):
+            for cell in row:
+                if isinstance(cell.value, str):
+                    # openpyxl would turn text starting with "=" into a formula.
+                    cell.data_type = "s"
+                elif isinstance(cell.value, float):
+                    cell.number_format = "0.0000"
+        for c in range(1, len(header) + 1):
+            sheet.column_dimensions[get_column_letter(c)].width = 16 if c > 1 else 22
+        sheet.freeze_panes = "B2"
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    return _fixed_times(buffer.getvalue())
+
+
+# The same run must give the same bytes: openpyxl stamps the save time into the
+# workbook's properties and every zip entry, so both are set to one fixed time.
+_FIXED_TIME = "2000-01-01T00:00:00Z"
+_STAMP = re.compile(rb"(<dcterms:(created|modified)[^>]*>)[^<]*(</dcterms:)")
+
+
+def _fixed_times(data: bytes) -> bytes:
+    out = io.BytesIO()
+    with (
+        zipfile.ZipFile(io.BytesIO(data)) as source,
+        zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as target,
+    ):
+        for item in source.infolist():
+            content = source.read(item.filename)
+            if item.filename == "docProps/core.xml":
+                content = _STAMP.sub(rb"\g<1>" + _FIXED_TIME.encode() + rb"\g<3>", content)
+            info = zipfile.ZipInfo(item.filename, date_time=(2000, 1, 1, 0, 0, 0))
+            info.compress_type = zipfile.ZIP_DEFLATED
+            target.writestr(info, content)
+    return out.getvalue()
+
+
+def _xlsx_value(value: Any) -> Any:
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return None
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, bool | int | float):
+        return value
+    return str(value)
+
+
+def output_files(analysis: Analysis) -> dict[str, bytes]:
+    """The files of a run but the manifest, by file name (CSV tables, then ``results.xlsx``)."""
+    tables = output_tables(analysis)
+    files = {
+        f"{stem}.csv": to_csv_bytes(t, index_label=INDEX_LABELS[stem]) for stem, t in tables.items()
+    }
+    sheets = {name: tables[name] for name in _SHEETS if name in tables}
+    sheets["parameters"] = pd.DataFrame(
+        [
+            [k, json.dumps(v) if not isinstance(v, str) else v]
+            for k, v in parameters(analysis).items()
+        ],
+        columns=["parameter", "value"],
+    )
+    labels = {**INDEX_LABELS, "parameters": None}
+    files["results.xlsx"] = to_xlsx_bytes(sheets, labels)
+    return files
 
 
 def package_versions() -> dict[str, str]:
@@ -77,75 +267,81 @@ def package_versions() -> dict[str, str]:
             versions[package] = metadata.version(package)
         except metadata.PackageNotFoundError:
             versions[package] = "not installed"
-    try:
-        versions["deconv-explorer"] = metadata.version("deconv-explorer")
-    except metadata.PackageNotFoundError:
-        from deconv_core import __version__
+    from deconv_core import __version__
 
-        versions["deconv-explorer"] = __version__
+    versions["deconv-explorer"] = __version__
     return versions
 
 
+def _inputs(analysis: Analysis) -> dict[str, Any]:
+    expression, signature = analysis.expression, analysis.signature
+    info = expression.read_info
+    inputs: dict[str, Any] = {
+        "expression": {
+            "file": expression.name,
+            "sha256": expression.sha256,
+            "format": info.format,
+            "compression": info.compression,
+            "encoding": info.encoding,
+            "delimiter": info.delimiter,
+            "decimal": info.decimal,
+            "comment_lines": info.comment_lines,
+            "dropped_columns": list(info.dropped_columns),
+            "genes": int(expression.table.shape[0]),
+            "samples": int(expression.table.shape[1]),
+        },
+        "signature": {
+            "name": signature.name,
+            "builtin": signature.builtin,
+            "sha256": signature.sha256,
+            "licence": signature.licence,
+            "citation": signature.citation,
+            "genes": int(signature.matrix.shape[0]),
+            "cell_types": signature.cell_types,
+            "whole_transcriptome": signature.whole_transcriptome,
+            "mrna_scaling_factors": bool(signature.mrna_scaling),
+        },
+    }
+    for name, entry in analysis.side_inputs.items():
+        inputs[name] = dict(entry)
+    return inputs
+
+
 def build_manifest(
-    result: DeconvResult,
-    expression: ExpressionData,
-    signature: Signature,
+    analysis: Analysis,
     *,
-    parameters: dict[str, Any],
-    signature_sha256: str = "",
-    extra_warnings: Sequence[DeconvWarning] = (),
+    interface: str,
+    files: list[str],
+    extra: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Describe a run completely enough to reproduce it.
+    """Describe a run completely enough to reproduce it (one schema for every surface).
 
     Parameters
     ----------
-    result
-        The deconvolution result.
-    expression
-        The loaded expression input (with its history).
-    signature
-        The signature used.
-    parameters
-        The options of the run (mode, scale, exclusion list, ...).
-    signature_sha256
-        SHA-256 of the signature file for uploads ("" for built-ins).
-    extra_warnings
-        Warnings found after the fit (quality checks), counted with the rest.
+    analysis
+        The run.
+    interface
+        ``"command line"`` or ``"dashboard"``: where the run was made.
+    files
+        The files written with the manifest.
+    extra
+        Surface-specific context outside the parameters (e.g. the
+        dashboard's measured-fraction mapping under ``"comparison"``).
 
     Returns
     -------
     dict
-        JSON-serialisable manifest.
+        JSON-serialisable: ``tool``, ``interface``, ``inputs``,
+        ``parameters``, ``transformations``, ``result``, ``files``,
+        ``versions`` (and the keys of ``extra``).
     """
+    expression, result = analysis.expression, analysis.result
     changes = expression.gene_changes
-    info = expression.read_info
-    return {
+    manifest = {
         "tool": "deconv-explorer",
-        "inputs": {
-            "expression": {
-                "file": expression.name,
-                "sha256": expression.sha256,
-                "format": info.format,
-                "compression": info.compression,
-                "encoding": info.encoding,
-                "delimiter": info.delimiter,
-                "decimal": info.decimal,
-                "comment_lines": info.comment_lines,
-                "dropped_columns": list(info.dropped_columns),
-                "genes": int(expression.table.shape[0]),
-                "samples": int(expression.table.shape[1]),
-            },
-            "signature": {
-                "name": signature.name,
-                "builtin": signature.builtin,
-                "sha256": signature_sha256,
-                "licence": signature.licence,
-                "citation": signature.citation,
-                "genes": int(signature.matrix.shape[0]),
-                "cell_types": signature.cell_types,
-            },
-        },
-        "parameters": parameters,
+        "interface": interface,
+        "inputs": _inputs(analysis),
+        "parameters": parameters(analysis),
         "transformations": {
             "transposed": expression.transposed,
             "gene_id_type": expression.id_type,
@@ -162,87 +358,75 @@ def build_manifest(
         "result": {
             "mode": result.mode,
             "meaning": result.meaning,
+            "weighting": result.weighting,
             "genes_used": len(result.genes_used),
             "genes_missing": list(result.genes_missing),
-            "warnings": len(all_warnings(result, expression, signature, extra_warnings)),
+            "samples": int(result.proportions.shape[0]),
+            "verdicts": verdict_counts(analysis.verdicts),
+            "warnings": len(analysis.warnings),
         },
+        "files": [*files, MANIFEST_FILE],
         "versions": package_versions(),
     }
+    manifest.update(dict(extra or {}))
+    return manifest
 
 
-def all_warnings(
-    result: DeconvResult,
-    expression: ExpressionData,
-    signature: Signature,
-    extra: Sequence[DeconvWarning] = (),
-) -> list[DeconvWarning]:
-    """Warnings of the input, signature, result and ``extra`` (quality checks), without repeats."""
-    seen: set[DeconvWarning] = set()
-    out = []
-    for w in (*expression.warnings, *signature.warnings, *result.warnings, *extra):
-        if w not in seen:
-            seen.add(w)
-            out.append(w)
-    return out
+def _manifest_bytes(manifest: Mapping[str, Any]) -> bytes:
+    return (json.dumps(manifest, indent=2, sort_keys=False) + "\n").encode("utf-8")
 
 
-def write_outputs(
-    out_dir: str | Path,
-    result: DeconvResult,
-    expression: ExpressionData,
-    signature: Signature,
-    *,
-    parameters: dict[str, Any],
-    signature_sha256: str = "",
-    intervals: pd.DataFrame | None = None,
-    p_values: pd.Series | None = None,
-    extra_warnings: Sequence[DeconvWarning] = (),
-) -> list[Path]:
-    """Write every output file of a run into ``out_dir`` (created if needed).
-
-    Parameters
-    ----------
-    out_dir
-        Output folder.
-    result, expression, signature, parameters, signature_sha256
-        As for :func:`build_manifest`.
-    intervals
-        Bootstrap intervals (:func:`deconv_core.qc.bootstrap_intervals`),
-        written to ``intervals.csv``; None: no file.
-    p_values
-        Permutation p-values by sample (column ``p_value`` of ``fit.csv``);
-        None: the column is empty.
-    extra_warnings
-        Quality-check warnings appended to ``warnings.csv``.
+def write_outputs(out_dir: str | Path, analysis: Analysis) -> list[Path]:
+    """Write every file of a run into ``out_dir`` (created if needed); the manifest last.
 
     Returns
     -------
     list of pathlib.Path
-        The files written, in :data:`OUTPUT_FILES` order, then
-        ``intervals.csv`` when written.
+        The files written, the manifest last.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    paths = [out / name for name in OUTPUT_FILES]
-    result.proportions.to_csv(paths[0], index_label="sample", float_format="%.6g")
-    fit = result.fit.copy()
-    fit["p_value"] = np.nan if p_values is None else p_values.reindex(fit.index).to_numpy()
-    fit.to_csv(paths[1], index_label="sample", float_format="%.6g")
-    result.coverage.to_csv(paths[2], index_label="cell_type", float_format="%.6g")
-    warnings = all_warnings(result, expression, signature, extra_warnings)
-    warnings_frame(warnings).to_csv(paths[3], index=False)
-    result.residuals.to_csv(paths[4], index_label="gene", float_format="%.6g")
-    result.robustness.to_csv(paths[5], index_label="gene", float_format="%.4g")
-    manifest = build_manifest(
-        result,
-        expression,
-        signature,
-        parameters=parameters,
-        signature_sha256=signature_sha256,
-        extra_warnings=extra_warnings,
-    )
-    paths[6].write_text(json.dumps(manifest, indent=2, sort_keys=False) + "\n", encoding="utf-8")
-    if intervals is not None:
-        paths.append(out / INTERVALS_FILE)
-        intervals.to_csv(paths[-1], index=False, float_format="%.6g")
+    files = output_files(analysis)
+    paths = []
+    for name, data in files.items():
+        paths.append(out / name)
+        paths[-1].write_bytes(data)
+    manifest = build_manifest(analysis, interface="command line", files=list(files))
+    paths.append(out / MANIFEST_FILE)
+    paths[-1].write_bytes(_manifest_bytes(manifest))
     return paths
+
+
+def bundle_zip(
+    analysis: Analysis,
+    *,
+    charts: Mapping[str, bytes] | None = None,
+    extra: Mapping[str, Any] | None = None,
+) -> bytes:
+    """Every file of a run in one zip, the dashboard's "Everything" download.
+
+    Parameters
+    ----------
+    analysis
+        The run.
+    charts
+        File name under ``charts/`` → bytes (HTML pages and their shared
+        ``plotly.min.js``), or None.
+    extra
+        Dashboard context for the manifest (see :func:`build_manifest`).
+
+    Returns
+    -------
+    bytes
+        The files of :func:`output_files`, the charts and ``manifest.json``.
+    """
+    files = dict(output_files(analysis))
+    for name, data in (charts or {}).items():
+        files[f"charts/{name}"] = data
+    manifest = build_manifest(analysis, interface="dashboard", files=list(files), extra=extra)
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for name, data in files.items():
+            archive.writestr(name, data)
+        archive.writestr(MANIFEST_FILE, _manifest_bytes(manifest))
+    return buffer.getvalue()

@@ -153,8 +153,10 @@ def linearise(table: pd.DataFrame, *, scale: str = "auto", what: str = "expressi
                 f"The {what} looks log-transformed ({how} {detected}, maximum "
                 f"{original_max:.3g}); it was "
                 f"converted back to linear scale with {formula} because deconvolution "
-                "needs linear values. If the data were already linear, rerun with the "
-                "linear scale.",
+                "needs linear values.",
+                cli="If the data were already linear, rerun with --scale linear.",
+                app="If they were already linear, choose 'linear' under 'Scale of the values' "
+                "on the Upload page.",
             )
         )
         transformation = formula

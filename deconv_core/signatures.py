@@ -25,6 +25,7 @@ Three further jobs live here:
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -209,6 +210,16 @@ class Signature:
     provenance
         Where the matrix came from and how it was converted (Markdown; the
         text of ``PROVENANCE.md`` for built-ins), ``""`` when unknown.
+    whole_transcriptome
+        True when the profiles are on a whole-transcriptome TPM-like scale
+        (each reference sample normalised over all its genes), as absolute
+        mode needs (:func:`deconv_core.deconvolve.absolute_mode_problems`).
+        Declared by a built-in's or a sidecar's metadata
+        (``"whole_transcriptome": true``); False when unknown.
+    sha256
+        Identity of the signature: SHA-256 of an uploaded file's bytes, or of
+        a built-in's shipped ``signature.tsv`` followed by its
+        ``metadata.json``; ``""`` for a table given in memory.
     """
 
     name: str
@@ -227,6 +238,8 @@ class Signature:
     warnings: tuple[DeconvWarning, ...] = ()
     restricted: str = ""
     provenance: str = ""
+    whole_transcriptome: bool = False
+    sha256: str = ""
 
     @property
     def cell_types(self) -> list[str]:
@@ -247,6 +260,9 @@ def builtin_names() -> list[str]:
 @lru_cache(maxsize=8)
 def _load_builtin(name: str) -> Signature:
     folder = ASSET_DIR / name
+    digest = hashlib.sha256()
+    for file_name in ("signature.tsv", "metadata.json"):
+        digest.update((folder / file_name).read_bytes())
     meta = json.loads((folder / "metadata.json").read_text(encoding="utf-8"))
     matrix = pd.read_csv(folder / "signature.tsv", sep="\t", index_col=0)
     matrix.index = matrix.index.astype(str)
@@ -269,6 +285,8 @@ def _load_builtin(name: str) -> Signature:
         groups={k: tuple(v) for k, v in meta.get("groups", {}).items()},
         builtin=True,
         provenance=provenance,
+        whole_transcriptome=bool(meta.get("whole_transcriptome", False)),
+        sha256=digest.hexdigest(),
     )
 
 
@@ -536,6 +554,7 @@ def load_signature(source: str | os.PathLike | bytes, *, name: str | None = None
                     details[key] = str(meta[key])
             details["source"] = str(meta.get("source", ""))
             details["mrna_scaling"] = meta["mrna_scaling_factors"]
+            details["whole_transcriptome"] = meta.get("whole_transcriptome") is True
             if meta["groups"]:
                 details["groups"] = meta["groups"]
             warnings.append(
@@ -546,6 +565,8 @@ def load_signature(source: str | os.PathLike | bytes, *, name: str | None = None
                     f"read from {sidecar.name} next to it.",
                 )
             )
+    data = source if isinstance(source, bytes) else Path(source).read_bytes()
+    details["sha256"] = hashlib.sha256(data).hexdigest()
     return Signature(name=label, matrix=matrix, warnings=tuple(warnings), **details)
 
 

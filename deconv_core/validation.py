@@ -32,8 +32,21 @@ class InputError(ValueError):
     """A user input that cannot be used as given.
 
     The message is one sentence a biologist can act on: what was found,
-    what was expected and what to do.
+    what was expected and what to do.  When what to do depends on where the
+    user is, ``cli`` names the command line's flags and ``app`` the
+    dashboard's controls (see :meth:`text`).
     """
+
+    def __init__(self, message: str, *, cli: str = "", app: str = "") -> None:
+        super().__init__(message)
+        self.cli = cli
+        self.app = app
+
+    def text(self, surface: str) -> str:
+        """The message with the advice of ``surface`` (``"cli"`` or ``"app"``)."""
+        advice = self.cli if surface == "cli" else self.app
+        message = str(self)
+        return f"{message} {advice}" if advice else message
 
 
 @dataclass(frozen=True)

@@ -218,6 +218,7 @@ def use_built(record: BuiltSignature) -> bool:
         built,
         licence=built.licence or "as the single-cell data it was built from",
         warnings=(*built.warnings, *record.build.warnings),
+        sha256=record.key.split(":", 1)[1],
     )
     return state.set_signature(signature, key=record.key)
 

@@ -59,9 +59,10 @@ def test_loss_option_chooses_the_estimator_and_is_recorded(tmp_path):
         out = tmp_path / loss
         args = ["run", str(path), "--signature", "TIL10", "--out", str(out)]
         assert main([*args, "--loss", loss] if loss == "squares" else args) == 0
-        params = json.loads((out / "manifest.json").read_text())["parameters"]
-        assert (params["loss"], params["weighting"]) == (loss, "none")
-        assert params["weighting_requested"] == "auto"
+        manifest = json.loads((out / "manifest.json").read_text())
+        params = manifest["parameters"]
+        assert (params["loss"], params["weighting"]) == (loss, "auto")
+        assert manifest["result"]["weighting"] == "none"  # what "auto" chose for TIL10
         props[loss] = pd.read_csv(out / "proportions.csv", index_col="sample")
         weights = pd.read_csv(out / "robustness.csv", index_col="gene")
         assert list(weights.columns) == ["S1", "S2", "S3", "S4"] and len(weights) > 100

@@ -44,10 +44,11 @@ def test_run_with_trust_options_is_byte_reproducible(activated_file, tmp_path):
     manifest = json.loads((first / "manifest.json").read_text())
     params = manifest["parameters"]
     assert (params["bootstrap"], params["permutations"], params["seed"]) == (40, 100, 7)
-    assert params["bootstrap_level"] == 0.95
+    assert params["level"] == 0.95
     warnings = pd.read_csv(first / "warnings.csv", keep_default_na=False)
     assert manifest["result"]["warnings"] == len(warnings)
-    assert params["loss"] == "huber" and params["weighting"] == "none"  # auto, for TIL10
+    assert params["loss"] == "huber" and params["weighting"] == "auto"
+    assert manifest["result"]["weighting"] == "none"  # what auto chose for TIL10
     # The robust default down-weights the activation genes (see
     # test_confounding); the warning still names the sample, genes and panel.
     flagged = warnings[warnings["code"].isin(["driven_by_genes", "panel_excess"])]

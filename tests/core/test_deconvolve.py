@@ -168,7 +168,8 @@ def test_auto_weighting_weights_genes_only_when_a_few_dominate(til10):
     assert res.weighting == "sqrt"
     assert res.gene_weights.iloc[:5].max() < res.gene_weights.iloc[5:].min()
     info = [w for w in res.warnings if w.code == "genes_weighted"]
-    assert len(info) == 1 and info[0].severity == "info" and "--weighting none" in info[0].message
+    assert len(info) == 1 and info[0].severity == "info" and "--weighting none" in info[0].cli
+    assert "--" not in info[0].text("app")
     forced = deconvolve(bulk, loud, exclude=None, weighting="none")
     assert forced.weighting == "none" and "genes_weighted" not in {w.code for w in forced.warnings}
     # Noise-free: every weighting recovers the planted shares (no mRNA factors here).
