@@ -263,6 +263,52 @@ def _group_labels(samples: Sequence[str] | pd.Index, groups: pd.Series) -> list[
     return labels
 
 
+#: How each verdict that needs attention is marked on the charts (marker symbol, colour).
+VERDICT_MARKS = {
+    "poor": ("x", "#b2182b"),
+    "check": ("circle-open", "#d08700"),
+}
+#: Height, as a fraction, at which the verdict marks sit above the bars.
+_MARK_Y = 1.04
+# The heatmap's row of verdict marks.
+_VERDICT_ROW = "fit verdict"
+
+
+def _verdict_marks(
+    samples: Sequence[str], verdicts: pd.Series | None, y: object, *, show_legend: bool
+) -> list[go.Scatter]:
+    """Marker traces flagging the samples whose verdict is poor or check.
+
+    ``y`` is where the marks sit (a number or a category); one trace per verdict
+    that occurs, named "poor fit" / "check fit" so the legend explains them.
+    """
+    if verdicts is None:
+        return []
+    lookup = {str(k): str(v) for k, v in verdicts.items()}
+    traces = []
+    for verdict, (symbol, color) in VERDICT_MARKS.items():
+        marked = [s for s in samples if lookup.get(str(s)) == verdict]
+        if not marked:
+            continue
+        x = _plain_list(marked)
+        traces.append(
+            go.Scatter(
+                x=x,
+                y=[y] * len(x),
+                mode="markers",
+                name=f"{verdict} fit",
+                legendgroup=f"verdict_{verdict}",
+                showlegend=show_legend,
+                marker={"symbol": symbol, "color": color, "size": 9, "line": {"width": 2}},
+                customdata=x,
+                hovertemplate=f"<b>%{{customdata}}</b><br>verdict: {verdict} (see the table)"
+                "<extra></extra>",
+                cliponaxis=False,
+            )
+        )
+    return traces
+
+
 def proportions_bar_figure(
     proportions: pd.DataFrame,
     *,
@@ -270,6 +316,7 @@ def proportions_bar_figure(
     groups: pd.Series | None = None,
     sort_by: str | None = None,
     group_title: str = "group",
+    verdicts: pd.Series | None = None,
 ) -> go.Figure:
     """Stacked bars of each sample's composition.
 
@@ -287,12 +334,16 @@ def proportions_bar_figure(
         Cell type to sort samples by within each group (largest first).
     group_title
         Name of the grouping (e.g. the metadata column), for the hover text.
+    verdicts
+        Sample → verdict (good / check / poor, :mod:`deconv_core.verdict`);
+        poor and check samples get a mark above their bar
+        (:data:`VERDICT_MARKS`).  None: no marks.
 
     Returns
     -------
     plotly.graph_objects.Figure
         One bar trace per cell type, stacked; hover shows sample, cell type
-        and percentage.
+        and percentage; then the verdict marks.
     """
     order = order_samples(proportions, sort_by=sort_by, groups=groups)
     props = proportions.copy()
@@ -342,16 +393,22 @@ def proportions_bar_figure(
                 row=1,
                 col=col,
             )
+        for trace in _verdict_marks(members, verdicts, _MARK_Y, show_legend=col == 1):
+            fig.add_trace(trace, row=1, col=col)
     n = len(order)
     show_ticks = n <= MAX_TICK_LABELS
+    marked = verdicts is not None and bool((verdicts.astype(str) != "good").any())
     fig.update_xaxes(type="category", showticklabels=show_ticks, tickangle=-60 if n > 12 else 0)
-    fig.update_yaxes(tickformat=".0%", range=[0, 1.0001], showgrid=True)
+    top = _MARK_Y + 0.04 if marked else 1.0001
+    fig.update_yaxes(tickformat=".0%", range=[0, top], tickvals=[0, 0.25, 0.5, 0.75, 1.0])
     fig.update_yaxes(title_text="fraction", row=1, col=1)
     fig.update_layout(
         barmode="stack", bargap=0.12 if n < 200 else 0.0, legend={"traceorder": "normal"}
     )
     note = "" if show_ticks else f" Sample names hidden for {n} samples; hover for names."
     sort_note = f" Sorted by {sort_by}." if sort_by else ""
+    if marked:
+        note += " Marks above the bars: samples whose fit is poor (×) or to check (○)."
     return _layout(
         fig,
         title="Cell-type composition per sample",
@@ -469,7 +526,11 @@ def proportion_intervals_figure(
 
 
 def proportions_heatmap_figure(
-    proportions: pd.DataFrame, *, meaning: str, order: Sequence[str] | None = None
+    proportions: pd.DataFrame,
+    *,
+    meaning: str,
+    order: Sequence[str] | None = None,
+    verdicts: pd.Series | None = None,
 ) -> go.Figure:
     """Heatmap of proportions: cell types (rows) × samples (columns).
 
@@ -481,6 +542,9 @@ def proportions_heatmap_figure(
         Sentence saying what the fractions are, shown under the title.
     order
         Sample order for the columns (default: input order).
+    verdicts
+        Sample → verdict; poor and check samples are marked in a row
+        ``fit verdict`` above the cell types.  None: no row.
 
     Returns
     -------
@@ -515,10 +579,16 @@ def proportions_heatmap_figure(
             ygap=1,
         )
     )
+    marks = _verdict_marks(samples, verdicts, _VERDICT_ROW, show_legend=True)
+    for trace in marks:
+        fig.add_trace(trace)
     n = len(samples)
     show_ticks = n <= MAX_TICK_LABELS
     fig.update_xaxes(type="category", showticklabels=show_ticks, tickangle=-60 if n > 12 else 0)
-    fig.update_yaxes(type="category", autorange="reversed")
+    rows = [_VERDICT_ROW, *y] if marks else y
+    fig.update_yaxes(type="category", categoryorder="array", categoryarray=rows[::-1])
+    if marks:
+        fig.update_layout(legend={"orientation": "h", "y": -0.15})
     notes = []
     if not with_text:
         notes.append("values shown on hover")

@@ -193,7 +193,7 @@ def to_xlsx_bytes(
         sheet.append(header)
         for values in rows.itertuples(index=False):
             sheet.append([_xlsx_value(v) for v in values])
-        for row in sheet.iter_rows(min_row=2):
+        for row in sheet.iter_rows():
             for cell in row:
                 if isinstance(cell.value, str):
                     # openpyxl would turn text starting with "=" into a formula.

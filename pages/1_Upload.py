@@ -70,7 +70,7 @@ else:
     if sig is None:
         st.caption("TIL10 is shown until you choose a signature on the Signature page.")
     widgets.lights_table(
-        health.coverage_card(expression.table.index, reference),
+        health.coverage_card(expression.table, reference),
         column="light",
         column_config=widgets.COVERAGE_COLUMNS,
     )

@@ -2,10 +2,11 @@
 
 import streamlit as st
 
+from deconv_core.coverage import genes_found
 from deconv_core.figures import signature_heatmap_figure
-from deconv_core.qc import signature_identifiability
+from deconv_core.identifiability import signature_identifiability
 from deconv_core.signatures import builtin_names, describe_signature, list_signatures
-from ui import builds, health, loaders, state, trust, views, widgets
+from ui import builds, loaders, state, trust, views, widgets
 
 widgets.page_setup("Signature")
 st.title("Signature")
@@ -99,11 +100,15 @@ if sig.warnings:
 
 found = None
 if expression is not None:
-    found = health.signature_genes_found(expression.table.index, sig)
-    n = sig.matrix.shape[0]
-    share = len(found) / n if n else 0.0
-    text = f"Your data covers {len(found)} of {n} signature genes ({share:.0%})."
-    (st.success if share >= 0.8 else st.warning if share >= 0.5 else st.error)(text)
+    coverage = description.coverage
+    found = genes_found(expression.table, list(sig.matrix.index))
+    total = coverage.loc["all"]
+    text = (
+        f"Your data covers {total['found']} of {total['marker_genes']} signature genes "
+        f"({total['fraction']:.0%}, with values)."
+    )
+    boxes = {"good": st.success, "check": st.warning, "poor": st.error}
+    boxes[total["level"]](text)
 else:
     st.caption("Upload expression data to see how many of these genes it covers.")
 
@@ -156,22 +161,27 @@ with tabs[3]:
         st.caption("Upload expression data to see how many of each cell type's markers it has.")
     else:
         widgets.lights_table(
-            health.coverage_card(expression.table.index, sig),
+            description.coverage.drop(index="all").rename(columns={"level": "light"})[
+                ["light", "found", "marker_genes", "fraction", "missing"]
+            ],
             column="light",
             column_config=widgets.COVERAGE_COLUMNS,
         )
 
 st.subheader("Can the data tell the cell types apart?")
-result, error = loaders.current_result() if expression is not None else (None, "")
-if result is not None:
+analysis, error = loaders.current_analysis() if expression is not None else (None, "")
+if analysis is not None:
     views.identifiability_section(
-        trust.identifiability(result),
-        loaders.run_warnings(result),
-        scope=f"On the {len(result.genes_used)} signature genes found in your data, weighted as "
+        trust.identifiability(analysis.result),
+        analysis.warnings,
+        scope=f"On the {len(analysis.result.genes_used)} signature genes found in your data, "
+        "weighted as "
         "the fit weighs them (the same check as on the QC page).",
         label="Condition number on your data",
     )
 else:
+    if error:
+        st.caption(widgets.md(error))
     views.identifiability_section(
         signature_identifiability(sig.matrix),
         scope=f"On all {sig.matrix.shape[0]} genes of the signature; with expression data "

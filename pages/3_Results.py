@@ -14,8 +14,9 @@ from deconv_core.figures import (
     proportions_heatmap_figure,
 )
 from deconv_core.signatures import group_proportions
+from deconv_core.thresholds import SMALL_COHORT
 from deconv_core.validation import InputError
-from ui import charts, loaders, state, trust, widgets
+from ui import loaders, state, trust, views, widgets
 from ui.tables import group_columns, match_samples
 
 widgets.page_setup("Results")
@@ -34,7 +35,9 @@ with left:
         format_func=modes.get,
         key="results_mode",
         help="Relative: shares among the signature's cell types (sum to 1). Absolute: shares of "
-        "all cells, with 'other' for cells the signature lacks; needs whole-transcriptome TPM.",
+        "all cells, with 'other' for cells the signature lacks; needs whole-transcriptome TPM "
+        "data and a signature on the same scale with mRNA-content factors (TIL10; not LM22 or "
+        "microarray signatures).",
     )
     if mode is not None:
         loaders.refresh(state.set_mode(mode))
@@ -67,26 +70,19 @@ with right:
     if exclude != current:  # a signature without the stored list keeps it for later
         loaders.refresh(state.set_exclude(exclude))
 
-result, error = loaders.current_result()
+analysis, error = loaders.current_analysis(with_intervals=True)
 if error:
     st.error(widgets.md(error), icon=":material/error:")
     widgets.needs("Check the input health card and the signature coverage.", "upload")
     st.stop()
+result = analysis.result
 
 st.info(result.meaning, icon=":material/info:")
-warnings = loaders.run_warnings(result)
-serious = [w for w in warnings if w.severity in ("warning", "error")]
-if serious:
-    st.warning(
-        f"{len(serious)} warning(s) about the input or the fit; read them on the QC page.",
-        icon=":material/warning:",
-    )
-    st.page_link(
-        widgets.PAGES["qc"], label="QC: fit, residuals and warnings", icon=":material/fact_check:"
-    )
+views.verdict_summary(analysis)
 
 cell_props = result.proportions
-intervals = trust.intervals(result, sig)
+intervals = analysis.intervals
+verdicts = analysis.verdicts["verdict"]
 cell_groups = state.groups()
 levels = {"cell types": "Cell types", "groups": "Cell-type groups"}
 level = "cell types"
@@ -158,7 +154,12 @@ if show_intervals and level == "cell types":
 else:
     widgets.chart(
         proportions_bar_figure(
-            props, meaning=result.meaning, groups=groups, sort_by=sort_by, group_title=group_choice
+            props,
+            meaning=result.meaning,
+            groups=groups,
+            sort_by=sort_by,
+            group_title=group_choice,
+            verdicts=verdicts,
         ),
         "composition_bars",
         key="chart_bars",
@@ -179,7 +180,10 @@ else:
 st.subheader("Proportions heatmap")
 widgets.chart(
     proportions_heatmap_figure(
-        props, meaning=result.meaning, order=order_samples(props, sort_by=sort_by, groups=groups)
+        props,
+        meaning=result.meaning,
+        order=order_samples(props, sort_by=sort_by, groups=groups),
+        verdicts=verdicts,
     ),
     "proportions_heatmap",
     key="chart_heatmap",
@@ -200,9 +204,11 @@ else:
 st.subheader("Table")
 st.caption(widgets.md(result.meaning))
 percent = {str(c): st.column_config.NumberColumn(str(c), format="percent") for c in props.columns}
+table = views.with_verdicts(props, analysis)
 if level == "cell types":
     wide, long = st.tabs(["One column per cell type", f"With {trust.LEVEL:.0%} intervals"])
-    wide.dataframe(props, column_config=percent)
+    with wide:
+        widgets.lights_table(table, column="verdict", column_config=views.verdict_columns(percent))
     long.dataframe(
         intervals,
         hide_index=True,
@@ -219,7 +225,7 @@ if level == "cell types":
         f"({trust.BOOTSTRAP_RESAMPLES} resamples of the signature genes, seed {trust.SEED})."
     )
 else:
-    st.dataframe(props, column_config=percent)
+    widgets.lights_table(table, column="verdict", column_config=views.verdict_columns(percent))
     st.caption(
         "Each group is the sum of its member cell types; cell types in no group keep their own "
         "column. The downloads hold both levels."
@@ -279,21 +285,14 @@ if measured_table is not None:
             "r: Pearson correlation across samples (does the estimate rank samples right?); "
             "RMSE: typical difference in fraction units; bias: mean over- or under-estimate."
         )
+        if int(agreement["n"].max()) < SMALL_COHORT:
+            st.warning(
+                f"r rests on {int(agreement['n'].max())} samples (fewer than {SMALL_COHORT}): "
+                "with so few points a correlation is mostly noise; read RMSE and bias instead.",
+                icon=":material/warning:",
+            )
 
 st.subheader("Downloads")
-widgets.downloads_section(
-    result,
-    lambda: charts.export_figures(
-        result,
-        groups=groups,
-        group_title=group_choice,
-        sort_by=sort_by if level == "cell types" else None,
-        measured=matched_measured,
-        mapping=mapping,
-        intervals=intervals,
-        n_resamples=trust.BOOTSTRAP_RESAMPLES,
-    ),
-    key="results_dl",
-)
+widgets.downloads_section(analysis, key="results_dl")
 st.divider()
 widgets.next_step("qc")

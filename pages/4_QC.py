@@ -6,19 +6,19 @@ from deconv_core.deconvolve import marker_genes
 from deconv_core.figures import gene_explanation_figure, observed_vs_fitted_figure
 from deconv_core.qc import downweighted_genes
 from deconv_core.validation import warnings_frame
-from ui import charts, health, loaders, state, trust, views, widgets
-from ui.tables import group_columns, match_samples
+from ui import charts, loaders, trust, views, widgets
 
 widgets.page_setup("QC")
 st.title("QC")
 
 expression, sig = widgets.require_data_and_signature()
 
-result, error = loaders.current_result()
+analysis, error = loaders.current_analysis(with_intervals=True)
 if error:
     st.error(widgets.md(error), icon=":material/error:")
     widgets.needs("Check the input health card and the signature coverage.", "upload")
     st.stop()
+result = analysis.result
 
 mode_text = "absolute" if result.mode == "absolute" else "relative"
 st.caption(
@@ -27,43 +27,27 @@ st.caption(
 )
 
 z = loaders.residual_z(result)
-warnings = loaders.run_warnings(result)
-p_values = trust.p_values(result)
-card = health.fit_report(result, z, warnings, p_values=p_values)
+warnings = analysis.warnings
 st.subheader("Fit report card")
-counts = card["light"].value_counts()
-m1, m2, m3 = st.columns(3)
-m1.metric("Good fit", int(counts.get(health.LIGHTS["green"], 0)))
-m2.metric("Check", int(counts.get(health.LIGHTS["yellow"], 0)))
-m3.metric("Poor fit", int(counts.get(health.LIGHTS["red"], 0)))
-t = health.FIT_THRESHOLDS
-st.caption(
-    "How well the estimated mixture reproduces each sample's signature-gene expression. "
-    f"Good: r ≥ {t['good_r']} and R² ≥ {t['good_r2']}; poor: r < {t['poor_r']} or "
-    f"R² < {t['poor_r2']}. r: Pearson correlation of observed and fitted; RMSE: root-mean-square "
-    "residual divided by the mean observed value; R²: share of the variance explained. "
-    f"**p-value**: how likely a random mix of this data's own values fits as well "
-    f"({trust.PERMUTATIONS} random mixtures, so never below {1 / (1 + trust.PERMUTATIONS):.3f}); "
-    "small = the signature's cell types really explain this sample; above 0.05 = no better "
-    "than random, its proportions may be meaningless. It does not say the proportions are right."
-)
-flagged = card[card["light"] != health.LIGHTS["green"]]
-for sample, row in flagged.head(10).iterrows():
-    box = st.error if row["light"] == health.LIGHTS["red"] else st.warning
-    box(f"**{widgets.md(sample)}**: {widgets.md(row['reason'])}", icon=":material/troubleshoot:")
-if len(flagged) > 10:
-    st.caption(f"{len(flagged) - 10} more samples to check are in the table below.")
+card = views.fit_card(analysis)
 widgets.lights_table(
-    card,
-    column="light",
+    card[["verdict", "pearson_r", "rmse", "r2", "p_value", "reasons"]],
+    column="verdict",
     column_config={
-        "light": st.column_config.TextColumn("fit"),
+        "verdict": st.column_config.TextColumn("fit"),
         "pearson_r": st.column_config.NumberColumn("r", format="%.3f"),
         "rmse": st.column_config.NumberColumn("RMSE", format="%.3f"),
         "r2": st.column_config.NumberColumn("R²", format="%.3f"),
         "p_value": st.column_config.NumberColumn("p-value", format="%.3f"),
-        "reason": st.column_config.TextColumn("in plain words", width="large"),
+        "reasons": st.column_config.TextColumn("why", width="large"),
     },
+)
+st.caption(
+    "r: Pearson correlation of observed and fitted; RMSE: root-mean-square residual divided by "
+    "the mean observed value; R²: share of the variance explained. **p-value**: how likely a "
+    f"random mix of this data's own values fits as well ({trust.PERMUTATIONS} random mixtures, "
+    f"so never below {1 / (1 + trust.PERMUTATIONS):.3f}); small = the signature's cell types "
+    "really explain this sample. It does not say the proportions are right. Worst samples first."
 )
 
 st.subheader("Estimates driven by genes, not cells")
@@ -115,7 +99,12 @@ st.caption(
 )
 
 st.subheader("Genes and samples the fit flags")
-views.residual_flags(trust.flagged_genes(result), trust.flagged_samples(result))
+flagged_samples = trust.flagged_samples(result)
+rank = {sample: i for i, sample in enumerate(analysis.worst_first)}
+flagged_samples = flagged_samples.sort_values(
+    "sample", key=lambda names: names.map(rank), kind="stable"
+)
+views.residual_flags(trust.flagged_genes(result), flagged_samples)
 
 st.subheader("Genes the robust fit down-weighted")
 views.downweighted_section(downweighted_genes(result), result.loss, len(result.proportions.index))
@@ -146,25 +135,27 @@ elif len(warnings) <= 25:
     }
     for w in warnings:
         where = f"**{widgets.md(w.sample)}**: " if w.sample else ""
-        boxes[w.severity](where + widgets.md(w.message), icon=icons[w.severity])
+        boxes[w.severity](where + widgets.md(w.text("app")), icon=icons[w.severity])
 else:
     st.caption(f"{len(warnings)} warnings; widen the message column or download them below.")
     widgets.lights_table(
-        warnings_frame(warnings),
+        warnings_frame(warnings).drop(columns=["command_line"]),
         column="severity",
         hide_index=True,
-        column_config={"message": st.column_config.TextColumn("message", width="large")},
+        column_config={
+            "message": st.column_config.TextColumn("message", width="large"),
+            "dashboard": st.column_config.TextColumn("what to do", width="medium"),
+        },
     )
 
 st.subheader("Observed vs fitted, one sample")
-ordered = charts.samples_by_fit(result.fit)
 sample = st.selectbox(
     "Sample (worst fit first)",
-    ordered,
+    analysis.worst_first,
     key="qc_sample",
-    format_func=lambda s: f"{s} · {card.loc[s, 'light']}",
+    format_func=lambda s: f"{s} · {card.loc[s, 'verdict']}",
 )
-st.caption(widgets.md(card.loc[sample, "reason"]))
+st.caption(widgets.md(card.loc[sample, "reasons"]))
 widgets.chart(
     observed_vs_fitted_figure(
         result.observed[sample],
@@ -178,30 +169,4 @@ widgets.chart(
 )
 
 st.subheader("Downloads")
-meta, measured = state.metadata(), state.measured()
-groups = None
-group_title = "group"
-if meta is not None:
-    matched = match_samples(list(result.proportions.index), meta.table)
-    usable = group_columns(matched)
-    if usable:
-        group_title = usable[0]
-        groups = matched[group_title]
-measured_matched = (
-    match_samples(list(result.proportions.index), measured.table) if measured is not None else None
-)
-mapping = state.mapping()
-widgets.downloads_section(
-    result,
-    lambda: charts.export_figures(
-        result,
-        groups=groups,
-        group_title=group_title,
-        measured=measured_matched,
-        mapping=mapping,
-        intervals=trust.intervals(result, sig),
-        n_resamples=trust.BOOTSTRAP_RESAMPLES,
-        explanation=explanation,
-    ),
-    key="qc_dl",
-)
+widgets.downloads_section(analysis, key="qc_dl")

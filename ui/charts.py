@@ -6,18 +6,20 @@ the same charts the pages show.  No streamlit here.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import pandas as pd
 import plotly.graph_objects as go
 
-from deconv_core.confounding import GeneExplanation
+from deconv_core.analysis import Analysis
 from deconv_core.deconvolve import DeconvResult, marker_genes
 from deconv_core.figures import (
     MAX_HEATMAP_SAMPLES,
     agreement_table,
     compare_fractions,
-    gene_explanation_figure,
+    figure_config,
     group_boxplots_figure,
     measured_scatter_figure,
     order_samples,
@@ -28,7 +30,14 @@ from deconv_core.figures import (
 )
 from deconv_core.qc import standardised_residuals
 
-__all__ = ["export_figures", "residual_figure", "residual_samples", "samples_by_fit"]
+__all__ = [
+    "chart_files",
+    "export_figures",
+    "figure_html",
+    "residual_figure",
+    "residual_samples",
+    "samples_by_fit",
+]
 
 
 def samples_by_fit(fit: pd.DataFrame) -> list[str]:
@@ -91,50 +100,67 @@ def residual_figure(
     )
 
 
+def figure_html(
+    fig: go.Figure, config: Mapping[str, Any], *, include_plotlyjs: bool | str = True
+) -> bytes:
+    """A chart as an HTML page (self-contained when ``include_plotlyjs`` is True)."""
+    with warnings.catch_warnings():
+        # plotly.py's to_html knows fewer config keys than plotly.js; the two it names
+        # (showEditInChartStudio, showLink) are real plotly.js options that keep the
+        # page from offering to send the data to Plotly's servers.
+        warnings.filterwarnings("ignore", r"\s*Unrecognized config options", UserWarning)
+        text = fig.to_html(config=dict(config), include_plotlyjs=include_plotlyjs, full_html=True)
+    return text.encode("utf-8")
+
+
+def chart_files(figures: Mapping[str, go.Figure], *, image_format: str) -> dict[str, bytes]:
+    """Charts as HTML pages sharing one ``plotly.min.js`` (file name → bytes).
+
+    The folder is self-contained and a tenth of the size of one page per chart
+    with its own copy of plotly.js.
+    """
+    from plotly.offline import get_plotlyjs
+
+    files = {"plotly.min.js": get_plotlyjs().encode("utf-8")}
+    for stem, fig in figures.items():
+        config = figure_config(stem, image_format=image_format)
+        files[f"{stem}.html"] = figure_html(fig, config, include_plotlyjs="directory")
+    return files
+
+
 def export_figures(
-    result: DeconvResult,
+    analysis: Analysis,
     *,
     groups: pd.Series | None = None,
     group_title: str = "group",
-    sort_by: str | None = None,
     measured: pd.DataFrame | None = None,
     mapping: Mapping[str, Sequence[str]] | None = None,
-    intervals: pd.DataFrame | None = None,
-    n_resamples: int | None = None,
-    explanation: GeneExplanation | None = None,
 ) -> dict[str, go.Figure]:
-    """Every chart of the Results and QC pages, by file stem (for the zip).
+    """Every chart of a run, by file stem (for the zip; the same from every page).
 
     Parameters
     ----------
-    result
-        The deconvolution result.
+    analysis
+        The run (its intervals, when computed, add ``composition_intervals``).
     groups
         Sample → group (metadata column), or None.
     group_title
         Name of that column.
-    sort_by
-        Cell type the bars are sorted by, or None.
     measured
         Samples × categories, measured fractions matched to the samples.
     mapping
         Category → cell types for the comparison.
-    intervals, n_resamples
-        Bootstrap intervals (tidy, :func:`deconv_core.qc.bootstrap_intervals`)
-        and how many resamples they rest on; adds ``composition_intervals``.
-    explanation
-        A gene explained by :func:`deconv_core.confounding.explain_gene`; adds
-        ``gene_explainer_<gene>``.
     """
+    result = analysis.result
     props = result.proportions
+    verdicts = analysis.verdicts["verdict"]
+    order = order_samples(props, groups=groups)
     figures = {
         "composition_bars": proportions_bar_figure(
-            props, meaning=result.meaning, groups=groups, sort_by=sort_by, group_title=group_title
+            props, meaning=result.meaning, groups=groups, group_title=group_title, verdicts=verdicts
         ),
         "proportions_heatmap": proportions_heatmap_figure(
-            props,
-            meaning=result.meaning,
-            order=order_samples(props, sort_by=sort_by, groups=groups),
+            props, meaning=result.meaning, order=order, verdicts=verdicts
         ),
     }
     if groups is not None:
@@ -147,18 +173,12 @@ def export_figures(
             figures["estimated_vs_measured"] = measured_scatter_figure(
                 pairs, agreement_table(pairs), meaning=result.meaning
             )
-    if intervals is not None:
+    if analysis.intervals is not None:
         figures["composition_intervals"] = proportion_intervals_figure(
-            intervals,
+            analysis.intervals,
             meaning=result.meaning,
-            order=order_samples(props, sort_by=sort_by, groups=groups),
-            n_resamples=n_resamples,
+            order=order,
+            n_resamples=analysis.options.bootstrap,
         )
     figures["residual_heatmap"] = residual_figure(result)
-    if explanation is not None:
-        cell_types = [str(c) for c in result.signature_matrix.columns]
-        stem = "".join(c if c.isalnum() or c in "-_" else "_" for c in explanation.gene)
-        figures[f"gene_explainer_{stem}"] = gene_explanation_figure(
-            explanation.summary, gene=explanation.gene, cell_types=cell_types
-        )
     return figures

@@ -1,55 +1,33 @@
-"""Plain-language report cards with traffic lights: input health and per-sample fit.
+"""Plain-language input health card with traffic lights.
 
 Pure functions (no streamlit): they turn the core's records into rows a page
-shows as they are, so the wording and the thresholds live in one place and
-are tested directly.
+shows as they are.  The thresholds are the core's (:mod:`deconv_core.thresholds`);
+the per-sample fit verdict is the core's too (:mod:`deconv_core.verdict`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 
-import numpy as np
 import pandas as pd
 
-from deconv_core.deconvolve import DeconvResult, coverage_table
+from deconv_core.coverage import coverage_table, genes_found
 from deconv_core.expression import ExpressionData
 from deconv_core.signatures import Signature
-from deconv_core.validation import DeconvWarning
+from deconv_core.thresholds import COVERAGE_FAIR, COVERAGE_GOOD, MIN_GENES_ABSOLUTE
 
 __all__ = [
-    "FIT_THRESHOLDS",
     "LIGHTS",
     "HealthItem",
     "coverage_card",
-    "fit_report",
     "input_health",
-    "signature_genes_found",
 ]
 
-#: Traffic lights as words (the page colours them; words survive copy, export and
-#: screens without colour or emoji fonts).
-LIGHTS = {"green": "good", "yellow": "check", "red": "problem"}
-
-#: Fit thresholds of the report card: ``good`` needs both r and R² at or above
-#: the first pair; ``poor`` is below either of the second pair.  Set on planted
-#: mixtures with realistic noise (log-normal sd 0.2-0.3 gives r > 0.95) so that
-#: a sample whose marker genes the mixture cannot explain stands out.
-FIT_THRESHOLDS = {"good_r": 0.9, "good_r2": 0.8, "poor_r": 0.75, "poor_r2": 0.5}
-
-# Warnings the QC page details in a section of their own: the card points there instead of
-# quoting them (deconv_core.confounding's per-sample findings).
-_POINTERS = {
-    code: "Some of its estimates are driven by genes, not cells (see 'Estimates driven by "
-    "genes, not cells')."
-    for code in ("driven_by_genes", "panel_excess")
-}
-# A standardised residual this large is unusual for its sample (deconv_core.qc uses 3 too).
-_MISS_Z = 3.0
-# Signature coverage: share of genes found for green / at least yellow.
-_COVERAGE_GOOD = 0.8
-_COVERAGE_FAIR = 0.5
+#: Traffic lights as words, the same words as the verdicts and coverage levels (the
+#: page colours them; words survive copy, export and screens without colour).
+LIGHTS = {"green": "good", "yellow": "check", "red": "poor"}
+# Coverage level (deconv_core.coverage) → traffic light.
+_LEVEL_LIGHTS = {word: light for light, word in LIGHTS.items()}
 
 
 @dataclass(frozen=True)
@@ -79,12 +57,6 @@ _DELIMITER_NAMES = {"\t": "tab", ",": "comma", ";": "semicolon", " ": "spaces", 
 
 def _messages(expression: ExpressionData, *codes: str) -> list[str]:
     return [w.message for w in expression.warnings if w.code in codes]
-
-
-def signature_genes_found(expression_genes: pd.Index, signature: Signature) -> list[str]:
-    """Signature genes present in the expression data (case-insensitive, as the fit matches)."""
-    upper = {str(g).upper() for g in expression_genes}
-    return [str(g) for g in signature.matrix.index if str(g).upper() in upper]
 
 
 def input_health(
@@ -132,9 +104,9 @@ def input_health(
         light, text = (
             "yellow",
             f"Only {genes:,} genes: relative proportions work if the signature genes are there, "
-            "but absolute mode needs the whole transcriptome (5,000+ genes).",
+            f"but absolute mode needs the whole transcriptome ({MIN_GENES_ABSOLUTE:,}+ genes).",
         )
-    elif genes < 5000:
+    elif genes < MIN_GENES_ABSOLUTE:
         light, text = (
             "yellow",
             f"{genes:,} genes: fewer than a whole transcriptome; absolute fractions ('other') "
@@ -284,157 +256,45 @@ def input_health(
         items.append(HealthItem("Missing values", "none", "green", "Every cell has a value."))
 
     if signature is not None:
-        found = signature_genes_found(expression.table.index, signature)
-        n_sig = signature.matrix.shape[0]
-        share = len(found) / n_sig if n_sig else 0.0
-        light = (
-            "green" if share >= _COVERAGE_GOOD else "yellow" if share >= _COVERAGE_FAIR else "red"
-        )
-        items.append(
-            HealthItem(
-                "Signature coverage",
-                f"{len(found)} of {n_sig} {signature.name} genes ({share:.0%})",
-                light,
-                "How many of the signature's genes your data has; below 80% the estimates rest on "
-                "fewer genes, below 50% they are unreliable. Per cell type below.",
-            )
-        )
+        items.append(_coverage_item(expression, signature))
     return items
 
 
-def coverage_card(expression_genes: pd.Index, signature: Signature) -> pd.DataFrame:
-    """Per-cell-type coverage of the signature's marker genes, with a traffic light.
+def _coverage_item(expression: ExpressionData, signature: Signature) -> HealthItem:
+    table = coverage_card(expression.table, signature, total=True)
+    row = table.loc["all"]
+    return HealthItem(
+        "Signature coverage",
+        f"{row['found']} of {row['marker_genes']} {signature.name} genes ({row['fraction']:.0%})",
+        _LEVEL_LIGHTS[row["light"]],
+        f"How many of the signature's genes your data has (with values); below "
+        f"{COVERAGE_GOOD:.0%} the estimates rest on fewer genes, below {COVERAGE_FAIR:.0%} they "
+        "are unreliable. Per cell type below.",
+    )
+
+
+def coverage_card(
+    expression: pd.DataFrame, signature: Signature, *, total: bool = False
+) -> pd.DataFrame:
+    """Per-cell-type coverage of the signature's marker genes, with its level as a light word.
 
     Parameters
     ----------
-    expression_genes
-        Gene ids of the expression data.
+    expression
+        Genes × samples expression table (a gene counts when it has a value).
     signature
         The signature.
+    total
+        Append the row ``all`` for the whole signature.
 
     Returns
     -------
     pandas.DataFrame
-        Index ``cell_type``; columns ``light``, ``found``, ``marker_genes``,
-        ``fraction`` and ``missing`` (comma-separated genes).
+        Index ``cell_type``; columns ``light`` (good / check / poor),
+        ``found``, ``marker_genes``, ``fraction`` and ``missing``
+        (:func:`deconv_core.coverage.coverage_table`).
     """
-    found = signature_genes_found(expression_genes, signature)
-    table = coverage_table(signature.matrix, found)
-    lights = [
-        LIGHTS["green"]
-        if f >= _COVERAGE_GOOD
-        else LIGHTS["yellow"]
-        if f >= _COVERAGE_FAIR
-        else LIGHTS["red"]
-        for f in table["fraction"].fillna(0.0)
-    ]
-    table.insert(0, "light", lights)
+    genes = [str(g) for g in signature.matrix.index]
+    table = coverage_table(signature.matrix, genes_found(expression, genes), total=total)
+    table = table.rename(columns={"level": "light"})
     return table[["light", "found", "marker_genes", "fraction", "missing"]]
-
-
-def _light_of(r: float, r2: float) -> str:
-    t = FIT_THRESHOLDS
-    if not (np.isfinite(r) and np.isfinite(r2)):
-        return "red"
-    if r < t["poor_r"] or r2 < t["poor_r2"]:
-        return "red"
-    if r < t["good_r"] or r2 < t["good_r2"]:
-        return "yellow"
-    return "green"
-
-
-def fit_report(
-    result: DeconvResult,
-    z: pd.DataFrame | None = None,
-    warnings: Sequence[DeconvWarning] = (),
-    *,
-    p_values: pd.Series | None = None,
-) -> pd.DataFrame:
-    """Per-sample fit report card.
-
-    Parameters
-    ----------
-    result
-        The deconvolution result (its ``fit`` table).
-    z
-        Genes × samples standardised residuals
-        (:func:`deconv_core.qc.standardised_residuals`); the genes with
-        ``|z| >= 3`` that the fit misses most are named in the reason.
-    warnings
-        Warnings of the run (e.g. ``result.warnings`` plus
-        :func:`deconv_core.qc.qc_warnings`); a sample's ``error`` means it was
-        not deconvolved (red), a sample's ``warning`` turns green into yellow
-        and is quoted.
-    p_values
-        Permutation p-value of each sample's fit
-        (:func:`deconv_core.qc.permutation_test`), or None.
-
-    Returns
-    -------
-    pandas.DataFrame
-        Index ``sample``; columns ``light``, ``pearson_r``, ``rmse``,
-        ``r2``, ``p_value`` (NaN without ``p_values``) and ``reason`` (a plain
-        sentence), in input order.
-    """
-    errors: dict[str, list[str]] = {}
-    cautions: dict[str, list[str]] = {}
-    for w in (*result.warnings, *warnings):
-        if w.sample and w.severity == "error":
-            errors.setdefault(w.sample, []).append(w.message)
-        elif w.sample and w.severity == "warning":
-            text = _POINTERS.get(w.code, w.message)
-            if text not in cautions.get(w.sample, []):
-                cautions.setdefault(w.sample, []).append(text)
-    rows = []
-    for sample, fit in result.fit.iterrows():
-        sample = str(sample)
-        r, r2 = float(fit["pearson_r"]), float(fit["r2"])
-        light = _light_of(r, r2)
-        misses = ""
-        if z is not None and sample in z.columns:
-            col = z[sample].dropna()
-            top = col.abs().sort_values(ascending=False).index[:3]
-            parts = [
-                f"{g} ({'higher' if col[g] > 0 else 'lower'})"
-                for g in top
-                if abs(col[g]) >= _MISS_Z
-            ]
-            if parts:
-                misses = " Largest misses: " + ", ".join(parts) + "."
-        if sample in cautions and light == "green":
-            light = "yellow"
-        if sample in errors:
-            light = "red"
-            reason = "Not deconvolved: " + errors[sample][0]
-        elif light == "green":
-            reason = (
-                f"Good fit: the estimated mixture explains this sample's signature genes well "
-                f"(r = {r:.2f}, R² = {r2:.2f})."
-            )
-        elif light == "yellow":
-            reason = (
-                f"Fair fit (r = {r:.2f}, R² = {r2:.2f}): part of the signature-gene expression "
-                f"is not explained; read its proportions with care.{misses}"
-            )
-        else:
-            reason = (
-                f"Poor fit (r = {r:.2f}, R² = {r2:.2f}): the signature explains this sample "
-                "badly. Possible causes: cell types or activation states the signature lacks, "
-                f"tumour cells expressing marker genes, another platform or species.{misses}"
-            )
-        if sample in cautions and sample not in errors:
-            reason += " Also: " + " ".join(cautions[sample][:2])
-        rows.append(
-            {
-                "sample": sample,
-                "light": LIGHTS[light],
-                "pearson_r": r,
-                "rmse": float(fit["rmse"]),
-                "r2": r2,
-                "p_value": float(p_values.get(sample, np.nan)) if p_values is not None else np.nan,
-                "reason": reason,
-            }
-        )
-    return pd.DataFrame(
-        rows, columns=["sample", "light", "pearson_r", "rmse", "r2", "p_value", "reason"]
-    ).set_index("sample")

@@ -27,12 +27,13 @@ from typing import Protocol
 import pandas as pd
 import streamlit as st
 
-from deconv_core.deconvolve import DeconvResult, deconvolve
+from deconv_core.analysis import Analysis, assess, fit_signature
+from deconv_core.deconvolve import DeconvResult
 from deconv_core.expression import ExpressionData, load_expression
+from deconv_core.options import RunOptions
 from deconv_core.qc import standardised_residuals
-from deconv_core.report import all_warnings
 from deconv_core.signatures import Signature, load_signature
-from deconv_core.validation import DeconvWarning, InputError
+from deconv_core.validation import InputError
 from ui import state, trust
 from ui.tables import read_measured, read_metadata
 
@@ -46,14 +47,13 @@ __all__ = [
     "accept_signature",
     "check_upload_size",
     "choose_builtin_signature",
+    "current_analysis",
     "current_result",
     "expression_scale",
     "handle_upload",
     "load_demo",
     "refresh",
     "residual_z",
-    "run_warnings",
-    "signature_sha256",
     "upload_help",
     "upload_limit_mb",
 ]
@@ -136,16 +136,10 @@ def _parse_signature(data: bytes, name: str) -> Signature:
 
 @st.cache_data(max_entries=8, show_spinner=False)
 def _deconvolve(
-    key: str, mode: str, exclude: str, loss: str, _expression: pd.DataFrame, _signature: Signature
+    key: str, options: RunOptions, _expression: ExpressionData, _signature: Signature
 ) -> DeconvResult:
     # ``key`` identifies the inputs (underscored arguments are not hashed).
-    return deconvolve(
-        _expression,
-        _signature,
-        mode=mode,
-        exclude=None if exclude == "none" else exclude,
-        loss=loss,
-    )
+    return fit_signature(_expression, _signature, options)
 
 
 def accept_expression(data: bytes, name: str, *, scale: str = "auto") -> str:
@@ -226,12 +220,6 @@ def refresh(changed: bool = True) -> None:
         st.rerun()
 
 
-def signature_sha256() -> str:
-    """SHA-256 of an uploaded (or single-cell-built) signature file ("" for built-ins)."""
-    key = state.signature_key()
-    return key.split(":", 1)[1] if key.startswith(("upload:", "built:")) else ""
-
-
 _HANDLERS = {
     "expression": accept_expression,
     "metadata": accept_metadata,
@@ -307,7 +295,8 @@ def current_result() -> tuple[DeconvResult | None, str]:
     -------
     (result, error)
         The result and "" on success; (None, sentence) when the core refuses
-        the inputs; (None, "") when expression or signature is missing.
+        the inputs or the options (with the dashboard's advice); (None, "")
+        when expression or signature is missing.
     """
     expression, signature = state.expression(), state.signature()
     if expression is None or signature is None:
@@ -317,36 +306,65 @@ def current_result() -> tuple[DeconvResult | None, str]:
     if result is not None:
         return result, ""
     n = expression.table.shape[1]
+    options = trust.options(expression_scale())
     with st.status(f"Deconvolving {n:,} samples with {signature.name}…", expanded=False) as status:
         try:
-            result = _deconvolve(
-                key, state.mode(), state.exclude(), state.loss(), expression.table, signature
-            )
+            result = _deconvolve(key, options, expression, signature)
         except InputError as exc:
-            status.update(label="Deconvolution failed", state="error")
-            return None, str(exc)
+            status.update(label="Deconvolution refused", state="error")
+            return None, exc.text("app")
         status.update(label=f"Deconvolved {n:,} samples with {signature.name}", state="complete")
     state.set_result(key, result)
     return result, ""
 
 
+def _side_inputs() -> dict[str, dict[str, str]]:
+    """The loaded side tables' identities, for the manifest."""
+    side = {}
+    meta, measured = state.metadata(), state.measured()
+    if meta is not None:
+        side["sample_metadata"] = {"file": meta.name, "sha256": meta.sha256}
+    if measured is not None:
+        side["measured_fractions"] = {"file": measured.name, "sha256": measured.sha256}
+    return side
+
+
+def current_analysis(*, with_intervals: bool = False) -> tuple[Analysis | None, str]:
+    """The run as one :class:`~deconv_core.analysis.Analysis`: result, checks and verdicts.
+
+    The p-values and the confounding checks (cached per run, :mod:`ui.trust`) are
+    always part of it; the bootstrap intervals only when asked for.
+
+    Returns
+    -------
+    (analysis, error)
+        As :func:`current_result`.
+    """
+    result, error = current_result()
+    if result is None:
+        return None, error
+    expression, signature = state.expression(), state.signature()
+    side = _side_inputs()
+    key = "|".join(
+        [state.result_key(), state.groups_digest(), str(sorted(side.items())), str(with_intervals)]
+    )
+    analysis = state.analysis_for(key)
+    if analysis is None:
+        analysis = assess(
+            expression,
+            signature,
+            trust.options(expression_scale()),
+            result,
+            p_values=trust.p_values(result),
+            intervals=trust.intervals(result, signature) if with_intervals else None,
+            confounding=trust.confounding(result, signature),
+            groups=state.groups(),
+            side_inputs=side,
+        )
+        state.set_analysis(key, analysis)
+    return analysis, ""
+
+
 def residual_z(result: DeconvResult) -> pd.DataFrame:
     """Standardised residuals (genes × samples) of a result (:mod:`deconv_core.qc`)."""
     return standardised_residuals(result)
-
-
-def run_warnings(result: DeconvResult) -> list[DeconvWarning]:
-    """Every warning of the run: input, signature, result, then the trust checks, without repeats.
-
-    The trust checks (:func:`ui.trust.warnings`: cell types the data cannot tell apart,
-    poorly fitted or not significant samples, genes the signature misdescribes, estimates
-    driven by genes the signature's cells do not explain) are cached per run.
-    """
-    expression, sig = state.expression(), state.signature()
-    found = all_warnings(result, expression, sig) if expression is not None and sig else []
-    seen = set(found)
-    for w in trust.warnings(result, sig):
-        if w not in seen:
-            seen.add(w)
-            found.append(w)
-    return found

@@ -15,6 +15,7 @@ Keys
     ``exclude``         name of the signature's excluded-gene list, or ``"none"``
     ``loss``            ``"huber"`` (robust fit) or ``"squares"`` (plain NNLS)
     ``result``          (key, :class:`~deconv_core.deconvolve.DeconvResult`) of the last run
+    ``analysis``        (key, :class:`~deconv_core.analysis.Analysis`) of the last assessment
     ``mapping``         measured category → list of cell types
     ``groups``          (signature key, cell-type groups edited on the Signature page)
     ``groups_version``  bumped by "reset the groups", part of the group editor's key
@@ -34,8 +35,10 @@ from typing import TYPE_CHECKING, Any
 
 import streamlit as st
 
-from deconv_core.deconvolve import LOSSES, MODES, DeconvResult
+from deconv_core.analysis import Analysis
+from deconv_core.deconvolve import DeconvResult
 from deconv_core.expression import ExpressionData
+from deconv_core.options import check_choice
 from deconv_core.signatures import Signature
 from ui.tables import SampleTable
 
@@ -43,6 +46,7 @@ if TYPE_CHECKING:
     from ui.builds import BuiltSignature
 
 __all__ = [
+    "analysis_for",
     "clear_all",
     "demo_loaded",
     "exclude",
@@ -63,6 +67,7 @@ __all__ = [
     "reset_groups",
     "result_for",
     "result_key",
+    "set_analysis",
     "set_demo",
     "set_exclude",
     "set_expression",
@@ -84,13 +89,14 @@ __all__ = [
 
 #: What must be forgotten when a key changes.
 _DEPENDENTS: dict[str, tuple[str, ...]] = {
-    "expression": ("result",),
-    "signature": ("result", "mapping", "groups"),
-    "measured": ("mapping",),
-    "groups": ("mapping",),
-    "mode": ("result",),
-    "exclude": ("result",),
-    "loss": ("result",),
+    "expression": ("result", "analysis"),
+    "signature": ("result", "mapping", "groups", "analysis"),
+    "measured": ("mapping", "analysis"),
+    "metadata": ("analysis",),
+    "groups": ("mapping", "analysis"),
+    "mode": ("result", "analysis"),
+    "exclude": ("result", "analysis"),
+    "loss": ("result", "analysis"),
 }
 
 
@@ -262,8 +268,7 @@ def mode() -> str:
 
 def set_mode(value: str) -> bool:
     """Change the mode (forgets the result); True when it changed."""
-    if value not in MODES:
-        raise ValueError(f"mode must be one of {MODES}, got {value!r}")
+    check_choice("mode", value)
     if value == mode():
         return False
     _set("mode", value)
@@ -276,7 +281,11 @@ def exclude() -> str:
 
 
 def set_exclude(value: str) -> bool:
-    """Change the excluded-gene list (forgets the result); True when it changed."""
+    """Change the excluded-gene list (forgets the result); True when it changed.
+
+    The list is checked against the signature when the run is fitted
+    (:func:`deconv_core.options.check_exclude`).
+    """
     if value == exclude():
         return False
     _set("exclude", value)
@@ -290,8 +299,7 @@ def loss() -> str:
 
 def set_loss(value: str) -> bool:
     """Change the loss of the fit (forgets the result); True when it changed."""
-    if value not in LOSSES:
-        raise ValueError(f"loss must be one of {LOSSES}, got {value!r}")
+    check_choice("loss", value)
     if value == loss():
         return False
     _set("loss", value)
@@ -322,6 +330,19 @@ def result_for(key: str) -> DeconvResult | None:
 def set_result(key: str, value: DeconvResult) -> None:
     """Remember the result computed for ``key``."""
     st.session_state["result"] = (key, value)
+
+
+def analysis_for(key: str) -> Analysis | None:
+    """The stored assessment if it was made for ``key``, else None."""
+    stored = _get("analysis")
+    if stored is not None and stored[0] == key:
+        return stored[1]
+    return None
+
+
+def set_analysis(key: str, value: Analysis) -> None:
+    """Remember the assessment made for ``key``."""
+    st.session_state["analysis"] = (key, value)
 
 
 def result_key() -> str:

@@ -26,23 +26,15 @@ from deconv_core.confounding import (
     flag_confounders,
 )
 from deconv_core.deconvolve import DeconvResult
-from deconv_core.qc import (
-    Identifiability,
-    bootstrap_intervals,
-    flag_genes,
-    flag_samples,
-    permutation_test,
-    qc_warnings,
-    signature_identifiability,
-)
+from deconv_core.identifiability import Identifiability, signature_identifiability
+from deconv_core.options import RunOptions
+from deconv_core.qc import bootstrap_intervals, flag_genes, flag_samples, permutation_test
 from deconv_core.signatures import Signature
-from deconv_core.validation import DeconvWarning
 from ui import state
 
 __all__ = [
     "BOOTSTRAP_RESAMPLES",
     "IDENTIFIABILITY_CODES",
-    "ILL_CONDITIONED",
     "LEVEL",
     "PERMUTATIONS",
     "SEED",
@@ -52,9 +44,8 @@ __all__ = [
     "flagged_samples",
     "identifiability",
     "intervals",
+    "options",
     "p_values",
-    "parameters",
-    "warnings",
 ]
 
 #: Bootstrap resamples of the signature genes (as ``--bootstrap 200``).
@@ -67,8 +58,6 @@ PERMUTATIONS = 500
 SEED = 0
 #: Warning codes about cell types the data cannot tell apart.
 IDENTIFIABILITY_CODES = ("collinear_cell_types", "ill_conditioned")
-#: Condition number above which the core warns ``ill_conditioned`` (deconv_core.qc).
-ILL_CONDITIONED = 50.0
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
@@ -128,24 +117,26 @@ def identifiability(result: DeconvResult) -> Identifiability:
     return signature_identifiability(result.signature_matrix, weights=result.gene_weights)
 
 
-def warnings(result: DeconvResult, signature: Signature | None) -> list[DeconvWarning]:
-    """The trust checks' findings as warnings: QC (with p-values), then confounding."""
-    found = list(qc_warnings(result, signature=signature, p_values=p_values(result)))
-    if signature is not None:
-        found.extend(confounding(result, signature).warnings)
-    return found
-
-
 def explanation(result: DeconvResult, gene: str) -> GeneExplanation:
     """:func:`deconv_core.confounding.explain_gene` for one gene (cheap; not cached)."""
     return explain_gene(result, gene)
 
 
-def parameters() -> dict[str, object]:
-    """The settings above, for the manifest."""
-    return {
-        "bootstrap": BOOTSTRAP_RESAMPLES,
-        "bootstrap_level": LEVEL,
-        "permutations": PERMUTATIONS,
-        "seed": SEED,
-    }
+def options(scale: str) -> RunOptions:
+    """The run's options: the page's choices and the settings above.
+
+    Parameters
+    ----------
+    scale
+        The scale option the expression was read with.
+    """
+    return RunOptions(
+        mode=state.mode(),
+        exclude=state.exclude(),
+        scale=scale,
+        loss=state.loss(),
+        bootstrap=BOOTSTRAP_RESAMPLES,
+        level=LEVEL,
+        permutations=PERMUTATIONS,
+        seed=SEED,
+    )

@@ -14,16 +14,36 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from deconv_core.analysis import Analysis
 from deconv_core.confounding import ConfoundingReport, GeneExplanation
-from deconv_core.qc import Identifiability
+from deconv_core.identifiability import Identifiability, identifiability_warnings
 from deconv_core.signatures import Signature, check_groups, groups_table
+from deconv_core.thresholds import (
+    ALPHA,
+    DRIVEN_SHARE,
+    FRAGILE_SHARE,
+    GENE_Z,
+    GOOD_R,
+    GOOD_R2,
+    MAX_CONDITION,
+    MAX_COSINE,
+    POOR_R,
+    POOR_R2,
+)
 from deconv_core.validation import DeconvWarning, InputError
+from deconv_core.verdict import verdict_counts
 from ui import loaders, state
-from ui.trust import IDENTIFIABILITY_CODES, ILL_CONDITIONED
-from ui.widgets import md
+from ui.trust import IDENTIFIABILITY_CODES
+from ui.widgets import PAGES, md
 
 __all__ = [
     "MAX_CALLOUTS",
+    "MAX_SAMPLE_CALLOUTS",
+    "VERDICT_CAPTION",
+    "fit_card",
+    "verdict_columns",
+    "verdict_summary",
+    "with_verdicts",
     "downweighted_section",
     "confounding_section",
     "explanation_sentences",
@@ -35,6 +55,88 @@ __all__ = [
 
 #: At most this many confounding callouts; the table lists every finding.
 MAX_CALLOUTS = 8
+#: At most this many samples get a callout of their verdict (worst first); the table lists all.
+MAX_SAMPLE_CALLOUTS = 10
+#: What the verdicts mean, from the thresholds the core uses.
+VERDICT_CAPTION = (
+    f"Verdict per sample: **good** when the estimated mixture reproduces the sample's "
+    f"signature genes well (r ≥ {GOOD_R:g} and R² ≥ {GOOD_R2:g}); **poor** when it does not "
+    f"(r < {POOR_R:g} or R² < {POOR_R2:g}), when random mixtures of the data's own values fit as "
+    f"well (permutation p > {ALPHA:g}) or when the sample could not be deconvolved; **check** in "
+    "between, or when some estimates are driven by genes rather than cells, the sample's misses "
+    "stand out, or the whole run is weakened (few signature genes found, absolute mode on "
+    "unsuitable data)."
+)
+
+
+def verdict_summary(analysis: Analysis) -> None:
+    """The verdict counts, and the samples to look at first (worst first), with a QC link."""
+    counts = verdict_counts(analysis.verdicts)
+    flagged = [s for s in analysis.worst_first if analysis.verdicts.loc[s, "verdict"] != "good"]
+    text = (
+        f"**Fit verdict**: {counts['good']} good · {counts['check']} to check · "
+        f"{counts['poor']} poor, of {sum(counts.values())} samples."
+    )
+    if not flagged:
+        st.success(text, icon=":material/check_circle:")
+        return
+    shown = ", ".join(
+        f"{md(s)} ({analysis.verdicts.loc[s, 'verdict']})" for s in flagged[:MAX_SAMPLE_CALLOUTS]
+    )
+    extra = len(flagged) - MAX_SAMPLE_CALLOUTS
+    more = f" and {extra} more" if extra > 0 else ""
+    box = st.error if counts["poor"] else st.warning
+    box(
+        f"{text} Worst first: {shown}{more}. They are marked on the charts and in the table; "
+        "read their proportions with care.",
+        icon=":material/troubleshoot:",
+    )
+    st.page_link(PAGES["qc"], label="QC: why, sample by sample", icon=":material/fact_check:")
+
+
+def with_verdicts(proportions: pd.DataFrame, analysis: Analysis) -> pd.DataFrame:
+    """The proportions table with the verdict first and its reasons last (input order)."""
+    table = proportions.copy()
+    verdicts = analysis.verdicts.reindex([str(s) for s in table.index])
+    table.insert(0, "verdict", verdicts["verdict"].to_numpy())
+    table["reasons"] = verdicts["reasons"].to_numpy()
+    return table
+
+
+def verdict_columns(columns: dict) -> dict:
+    """Column settings of a table from :func:`with_verdicts` (``columns``: the numbers')."""
+    return {
+        "verdict": st.column_config.TextColumn("fit", help="good / check / poor; see QC"),
+        **columns,
+        "reasons": st.column_config.TextColumn("why", width="large"),
+    }
+
+
+def fit_card(analysis: Analysis) -> pd.DataFrame:
+    """The QC page's fit report card: counts and callouts, worst first; returns the table.
+
+    The table is :attr:`deconv_core.analysis.Analysis.fit_table`, worst first.
+    """
+    counts = verdict_counts(analysis.verdicts)
+    m1, m2, m3 = st.columns(3)
+    m1.metric("Good fit", counts["good"])
+    m2.metric("Check", counts["check"])
+    m3.metric("Poor fit", counts["poor"])
+    st.caption(VERDICT_CAPTION)
+    order = analysis.worst_first
+    card = analysis.fit_table.loc[order]
+    flagged = card[card["verdict"] != "good"]
+    for sample, row in flagged.head(MAX_SAMPLE_CALLOUTS).iterrows():
+        box = st.error if row["verdict"] == "poor" else st.warning
+        box(
+            f"**{md(sample)}** ({row['verdict']}): {md(row['reasons'])}",
+            icon=":material/troubleshoot:",
+        )
+    if len(flagged) > MAX_SAMPLE_CALLOUTS:
+        st.caption(f"{len(flagged) - MAX_SAMPLE_CALLOUTS} more samples to check are in the table.")
+    return card
+
+
 # Codes of findings that get a callout (fragile estimates are listed in the table only).
 _CALLOUT_CODES = ("driven_by_genes", "panel_excess")
 
@@ -116,10 +218,11 @@ def confounding_section(report: ConfoundingReport) -> None:
         },
     )
     st.caption(
-        "driven_by_genes: leaving the genes out lowers the estimate by a quarter or more; "
-        "panel_excess: a marker panel's genes together are far above what the other genes "
-        "predict; fragile_estimate: leaving out a single gene halves the estimate. "
-        "measured / predicted: the genes' expression over what the rest of the fit predicts."
+        f"driven_by_genes: leaving the genes out lowers the estimate by {DRIVEN_SHARE:.0%} or "
+        "more; panel_excess: a marker panel's genes together are far above what the other genes "
+        f"predict; fragile_estimate: leaving out a single gene lowers the estimate by "
+        f"{FRAGILE_SHARE:.0%} or more. measured / predicted: the genes' expression over what the "
+        "rest of the fit predicts."
     )
 
 
@@ -196,9 +299,10 @@ def residual_flags(genes: pd.DataFrame, samples: pd.DataFrame) -> None:
     st.caption(
         "Each gene's miss is log2(observed / fitted) divided by the sample's typical miss "
         "(standardised residual). A gene is flagged when its median over the samples is beyond "
-        "±3: the signature misdescribes it in these data. A sample is flagged when its fit "
-        "correlation is below 0.6, its misses are far larger than the cohort's, or random "
-        "mixtures fit as well as it does (p-value above 0.05)."
+        f"±{GENE_Z:g}: the signature misdescribes it in these data. A sample is flagged when its "
+        f"fit is poor (r below {POOR_R:g} or R² below {POOR_R2:g}, the verdict's limits), its "
+        "misses are far larger than the cohort's, or random mixtures fit as well as it does "
+        f"(p-value above {ALPHA:g}). Worst samples first."
     )
     if len(genes):
         st.markdown(f"**Flagged genes ({len(genes)})**")
@@ -255,8 +359,8 @@ def identifiability_section(
         the rows the fit used, with its weights).
     warnings
         Warnings of the run; those with :data:`ui.trust.IDENTIFIABILITY_CODES`
-        are shown.  None: say what ``found`` itself shows (collinear pairs, a
-        condition number above :data:`ui.trust.ILL_CONDITIONED`).
+        are shown.  None: the warnings ``found`` itself gives
+        (:func:`deconv_core.identifiability.identifiability_warnings`).
     scope
         What the numbers rest on ("on the 170 genes found, weighted as in the fit").
     label
@@ -270,26 +374,16 @@ def identifiability_section(
         label,
         "infinite" if not np.isfinite(value) else f"{value:.1f}",
         help="How much relative error in the data can be amplified in the estimates: below "
-        "~10 excellent, tens typical of good immune signatures, above 50 some cell types are "
-        "hard to tell apart.",
+        f"~10 excellent, tens typical of good immune signatures, above {MAX_CONDITION:g} some "
+        "cell types are hard to tell apart.",
     )
     right.caption(
-        f"{md(scope)} Pairs of cell types whose profiles are nearly parallel (cosine ≥ 0.85) "
-        "cannot be told apart reliably: read their sum rather than each one."
+        f"{md(scope)} Pairs of cell types whose profiles are nearly parallel (cosine ≥ "
+        f"{MAX_COSINE:g}) cannot be told apart reliably: read their sum rather than each one."
     )
-    if warnings is not None:
-        shown = [w.message for w in warnings if w.code in IDENTIFIABILITY_CODES]
-    else:
-        shown = [
-            f"{row.cell_type_a} and {row.cell_type_b} have nearly the same profile (cosine "
-            f"{row.cosine:.2f}): the estimates cannot reliably tell them apart; read their sum."
-            for row in found.pairs[found.pairs["collinear"]].itertuples(index=False)
-        ]
-        if value > ILL_CONDITIONED:
-            shown.append(
-                f"The condition number is {value:.0f} (above {ILL_CONDITIONED:g}): small changes "
-                "in the data move the estimates a lot; check the confidence intervals."
-            )
+    if warnings is None:
+        warnings = identifiability_warnings(found, scope=f"all {found.n_genes} signature genes")
+    shown = [w.text("app") for w in warnings if w.code in IDENTIFIABILITY_CODES]
     for message in shown:
         st.warning(md(message), icon=":material/join_inner:")
     if not shown:

@@ -9,19 +9,22 @@ text as text.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from deconv_core.deconvolve import DeconvResult
+from deconv_core import report
+from deconv_core.analysis import Analysis
 from deconv_core.figures import IMAGE_FORMATS, figure_config
-from ui import downloads, loaders, state, trust
+from ui import charts, loaders, state, trust
 from ui.health import LIGHTS, HealthItem
+from ui.tables import group_columns, match_samples
 
 __all__ = [
     "BADGES",
+    "charts_context",
     "COVERAGE_COLUMNS",
     "PAGES",
     "chart",
@@ -171,7 +174,7 @@ def chart(fig: go.Figure, name: str, *, key: str) -> None:
     st.plotly_chart(fig, config=config, theme=None, key=key)
     st.download_button(
         "Chart as HTML",
-        data=lambda: downloads.figure_html(fig, config),
+        data=lambda: charts.figure_html(fig, config),
         file_name=f"{_fmt_name(name)}.html",
         mime="text/html",
         key=f"{key}_html",
@@ -186,8 +189,9 @@ def chart(fig: go.Figure, name: str, *, key: str) -> None:
 BADGES = {
     "green": ":green-badge[:material/check_circle: good]",
     "yellow": ":orange-badge[:material/warning: check]",
-    "red": ":red-badge[:material/error: problem]",
+    "red": ":red-badge[:material/error: poor]",
 }
+# Keyed by the words of the lights, verdicts and coverage levels (good / check / poor).
 _CELL_STYLES = {
     LIGHTS["green"]: "background-color: #dcf1e0; color: #1b5e20",
     LIGHTS["yellow"]: "background-color: #fff0c7; color: #6d4700",
@@ -228,86 +232,43 @@ def health_card(items: Sequence[HealthItem]) -> None:
         right.caption(md(item.explanation))
 
 
-def downloads_section(
-    result: DeconvResult, figures: Callable[[], dict[str, go.Figure]], *, key: str
-) -> None:
+def _zip_context() -> dict[str, object]:
+    """Dashboard context for the manifest: how measured categories were mapped."""
+    mapping = state.mapping()
+    return {"comparison": {"measured_mapping": mapping}} if mapping else {}
+
+
+def downloads_section(analysis: Analysis, *, key: str) -> None:
     """Download buttons: tables as CSV and XLSX, and a zip with everything and the manifest.
+
+    Every file comes from :mod:`deconv_core.report`, the writer the command line
+    uses, so the same run gives the same tables and manifest parameters; the
+    charts in the zip are the same whichever page it is downloaded from
+    (:func:`ui.charts.export_figures`).
 
     Parameters
     ----------
-    result
-        The result to export.
-    figures
-        Builds the charts for the zip (called only when the zip is requested).
+    analysis
+        The run, with its intervals (:func:`ui.loaders.current_analysis`).
     key
         Prefix for widget keys.
     """
-    expression, sig = state.expression(), state.signature()
-    if expression is None or sig is None:
-        return
-    warnings = loaders.run_warnings(result)
-    intervals, p_values = trust.intervals(result, sig), trust.p_values(result)
-    groups = state.groups()
-    tables = downloads.result_tables(
-        result,
-        expression,
-        sig,
-        warnings=warnings,
-        intervals=intervals,
-        p_values=p_values,
-        groups=groups,
-    )
-    meta, measured = state.metadata(), state.measured()
-    parameters = {
-        "mode": result.mode,
-        "exclude": state.exclude(),
-        "scale": loaders.expression_scale(),
-        "mrna_scaling": result.mrna_scaling,
-        "weighting": result.weighting,
-        "loss": result.loss,
-        **trust.parameters(),
-        "interface": "dashboard",
-    }
-    if groups:
-        parameters["groups"] = {g: list(m) for g, m in groups.items()}
-        parameters["groups_edited"] = state.groups_edited()
-    extra = {}
-    if meta is not None:
-        extra["sample_metadata"] = {"file": meta.name, "sha256": meta.sha256}
-    if measured is not None:
-        extra["measured_fractions"] = {"file": measured.name, "sha256": measured.sha256}
-        if state.mapping():
-            parameters["measured_mapping"] = state.mapping()
-    sha = loaders.signature_sha256()
+    tables = report.output_tables(analysis)
     fmt = state.image_format()
 
     def make_zip() -> bytes:
-        charts = {
-            stem: (fig, figure_config(stem, image_format=fmt)) for stem, fig in figures().items()
-        }
-        return downloads.bundle_zip(
-            result,
-            expression,
-            sig,
-            parameters=parameters,
-            signature_sha256=sha,
-            extra_inputs=extra,
-            figures=charts,
-            warnings=warnings,
-            intervals=intervals,
-            p_values=p_values,
-            groups=groups,
-        )
+        figures = charts.export_figures(analysis, **charts_context(analysis))
+        files = charts.chart_files(figures, image_format=fmt)
+        return report.bundle_zip(analysis, charts=files, extra=_zip_context())
 
     cols = st.columns(5)
     for i, stem in enumerate(("proportions", "intervals", "fit", "warnings")):
-        table: pd.DataFrame = tables[stem]
-        index = stem not in ("warnings", "intervals")
+        table: pd.DataFrame | None = tables.get(stem)
+        if table is None:
+            continue
         cols[i].download_button(
             f"{stem.capitalize()} (CSV)",
-            data=lambda t=table, ix=index, s=stem: downloads.to_csv_bytes(
-                t, index=ix, index_label=downloads.INDEX_LABELS.get(s)
-            ),
+            data=lambda t=table, s=stem: report.to_csv_bytes(t, index_label=report.INDEX_LABELS[s]),
             file_name=f"{stem}.csv",
             mime="text/csv",
             key=f"{key}_{stem}_csv",
@@ -316,9 +277,7 @@ def downloads_section(
         )
     cols[4].download_button(
         "Tables (XLSX)",
-        data=lambda: downloads.to_xlsx_bytes(
-            downloads.workbook_sheets(tables), index_labels=downloads.INDEX_LABELS
-        ),
+        data=lambda: report.output_files(analysis)["results.xlsx"],
         file_name="deconvolution.xlsx",
         mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
         key=f"{key}_xlsx",
@@ -337,9 +296,31 @@ def downloads_section(
     )
     st.caption(
         f"Intervals: {trust.LEVEL:.0%} bootstrap intervals ({trust.BOOTSTRAP_RESAMPLES} "
-        "resamples of the signature genes); fit: r, RMSE, R² and the permutation p-value "
-        f"({trust.PERMUTATIONS} random mixtures); seed {trust.SEED}, so the same inputs give "
-        "the same numbers. CSV and XLSX cells that start with = + - @ are written so spreadsheets "
-        "never run them as formulas. The manifest records the inputs' SHA-256, the parameters "
-        "and the package versions."
+        "resamples of the signature genes); fit: r, RMSE, R², the permutation p-value "
+        f"({trust.PERMUTATIONS} random mixtures), the verdict and its reasons; seed "
+        f"{trust.SEED}, so the same inputs give the same numbers. The files are the ones the "
+        "command line writes for the same options. CSV and XLSX cells that start with = + - @ "
+        "are written so spreadsheets never run them as formulas. The manifest records the "
+        "inputs' SHA-256, the parameters and the package versions."
     )
+
+
+def charts_context(analysis: Analysis) -> dict[str, object]:
+    """The side tables the exported charts use: metadata groups and measured fractions.
+
+    The first metadata column with 2-12 groups groups the samples; measured
+    fractions are matched to the samples and mapped as the Results page maps them.
+    """
+    samples = [str(s) for s in analysis.result.proportions.index]
+    context: dict[str, object] = {}
+    meta, measured = state.metadata(), state.measured()
+    if meta is not None:
+        matched = match_samples(samples, meta.table)
+        usable = group_columns(matched)
+        if usable:
+            context["group_title"] = usable[0]
+            context["groups"] = matched[usable[0]]
+    if measured is not None and state.mapping():
+        context["measured"] = match_samples(samples, measured.table)
+        context["mapping"] = state.mapping()
+    return context

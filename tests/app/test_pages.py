@@ -82,7 +82,10 @@ def test_demo_button_fills_every_page(demo_app):
     assert len(charts(at)) == 4
     assert any("Absolute fractions" in t for t in texts(at, "info"))
     table = at.dataframe[0].value
-    assert table.shape == (24, 11) and "other" in table.columns
+    assert table.shape == (24, 13) and "other" in table.columns
+    # The verdict travels with the numbers: first column, reasons last.
+    assert table.columns[0] == "verdict" and table.columns[-1] == "reasons"
+    assert set(table["verdict"]) <= {"good", "check", "poor"}
     assert len(at.download_button) >= 5 + 4  # tables, xlsx, zip and one HTML per chart
 
     visit(at, "qc")
@@ -113,7 +116,7 @@ def test_upload_signature_results_qc_flow_matches_the_core():
     visit(at, "results")
     assert not at.exception
     assert len(charts(at)) == 2  # no metadata, no measured fractions: bars and heatmap
-    shown = at.dataframe[0].value
+    shown = at.dataframe[0].value.drop(columns=["verdict", "reasons"])
     expected = deconvolve(load_expression(data, name="bulk.tsv").table, load_signature("TIL10"))
     pd.testing.assert_frame_equal(
         shown.astype(float), expected.proportions.astype(float), check_names=False
@@ -129,7 +132,10 @@ def test_upload_signature_results_qc_flow_matches_the_core():
     assert not at.exception
     assert len(charts(at)) == 3
     card = at.dataframe[0].value
-    assert list(card.index) == [f"S{i}" for i in range(1, 7)]
+    assert sorted(card.index) == [f"S{i}" for i in range(1, 7)]
+    # Worst first: the verdicts never get better down the table.
+    rank = card["verdict"].map({"poor": 0, "check": 1, "good": 2})
+    assert rank.is_monotonic_increasing
     # 300 filler genes only: absolute mode warns that 'other' is biased
     assert any("whole-transcriptome" in t for t in texts(at, "warning"))
 
@@ -202,7 +208,7 @@ def test_uploaded_signature_is_used(app):
     app.run()
     visit(app, "results")
     assert not app.exception
-    assert list(app.dataframe[0].value.columns) == list(sig.columns)
+    assert list(app.dataframe[0].value.columns) == ["verdict", *sig.columns, "reasons"]
 
 
 def test_user_names_are_shown_as_text_not_markup(app):

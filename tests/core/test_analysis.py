@@ -75,7 +75,7 @@ def test_verdict_agrees_with_the_flagged_samples(cohort, til10):
         flagged.loc[flagged["code"].isin(["poor_fit", "fit_not_significant"]), "sample"]
     )
     assert poor == flagged_poor and "S7" in poor
-    assert "S7" == analysis.worst_first[0]
+    assert analysis.worst_first[0] == "S7"
     reasons = verdicts.loc["S7", "reasons"]
     assert "poor fit" in reasons or "random mixtures" in reasons
     good = verdicts.index[verdicts["verdict"] == "good"]
