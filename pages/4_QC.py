@@ -4,6 +4,7 @@ import streamlit as st
 
 from deconv_core.deconvolve import marker_genes
 from deconv_core.figures import gene_explanation_figure, observed_vs_fitted_figure
+from deconv_core.ordering import samples_by_fit
 from deconv_core.qc import downweighted_genes
 from deconv_core.validation import warnings_frame
 from ui import charts, health, loaders, state, trust, views, widgets
@@ -157,7 +158,7 @@ else:
     )
 
 st.subheader("Observed vs fitted, one sample")
-ordered = charts.samples_by_fit(result.fit)
+ordered = samples_by_fit(result.fit)
 sample = st.selectbox(
     "Sample (worst fit first)",
     ordered,

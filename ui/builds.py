@@ -23,7 +23,8 @@ from pathlib import Path
 
 import streamlit as st
 
-from deconv_core.figures import agreement_table, compare_fractions, measured_scatter_figure
+from deconv_core.agreement import agreement_table, compare_fractions
+from deconv_core.figures import measured_scatter_figure
 from deconv_core.singlecell import (
     SINGLE_CELL_SCALES,
     SignatureBuild,

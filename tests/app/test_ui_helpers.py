@@ -24,7 +24,7 @@ from deconv_core.report import OUTPUT_FILES
 from deconv_core.validation import DeconvWarning, InputError
 from tests.app.conftest import ROOT, bulk_tsv
 from ui import builds, downloads, health
-from ui.charts import export_figures, residual_samples, samples_by_fit
+from ui.charts import export_figures
 from ui.tables import group_columns, match_samples, read_measured, read_metadata
 
 EVIL = ["=1+1", "+SUM(A1)", "-2+3", "@cmd", "\tx", "plain"]
@@ -164,15 +164,6 @@ def test_fit_report_names_the_genes_the_fit_misses(run):
     flagged = health.fit_report(result, z, [caution])
     assert flagged.loc["S1", "light"] != health.LIGHTS["green"]
     assert "Sample S1 differs." in flagged.loc["S1", "reason"]
-
-
-def test_residual_heatmap_takes_the_worst_fits_of_a_large_cohort(run):
-    result, _, _ = run
-    order = samples_by_fit(result.fit)
-    assert result.fit.loc[order[0], "r2"] == result.fit["r2"].min()
-    chosen, note = residual_samples(result, limit=2)
-    assert set(chosen) == set(order[:2]) and "lowest R²" in note
-    assert residual_samples(result)[1] == ""
 
 
 def test_demo_files_are_small_documented_and_deterministic():
