@@ -42,7 +42,8 @@ samples flagged (the robust fit already discounts the activation genes, so the
 finding is usually ``panel_excess`` rather than ``driven_by_genes``).
 ``tests/core/test_confounding.py`` checks both behaviours on fixed seeds.
 Refits that leave out a gene or a panel keep the robustness weights of the
-result's fit (the estimator linearised at its solution).
+result's fit (the estimator linearised at its solution); they run on the engine
+shared with :mod:`deconv_core.qc`, :mod:`deconv_core.refit`.
 
 :func:`explain_gene` splits a signature gene's measured expression among the
 cell types.  Marker panels ship in ``assets/panels`` (see its PROVENANCE.md).
@@ -59,17 +60,17 @@ import numpy as np
 import pandas as pd
 
 from deconv_core.deconvolve import DeconvResult, coefficients_to_proportions
-from deconv_core.qc import (
-    DOWNWEIGHTED,
+from deconv_core.refit import (
     PSEUDOCOUNT,
-    _as_signature,
-    _fit_arrays,
-    _log_ratios,
-    _robust_spread,
-    _robust_weights,
-    _solve_rows,
+    as_signature,
+    fit_arrays,
+    log_ratios,
+    robust_spread,
+    robust_weights,
+    solve_rows,
 )
 from deconv_core.signatures import Signature
+from deconv_core.thresholds import DOWNWEIGHTED
 from deconv_core.validation import DeconvWarning, InputError
 
 __all__ = [
@@ -354,7 +355,7 @@ def _leave_one_gene_out(
     out = np.empty((g, k, Yw.shape[1]))
     rows = np.arange(g)
     for i in range(g):
-        out[i] = _solve_rows(Sw, Yw, nan_mask, np.delete(rows, i), robust, start)
+        out[i] = solve_rows(Sw, Yw, nan_mask, np.delete(rows, i), robust, start)
     return out
 
 
@@ -474,7 +475,7 @@ def flag_confounders(
     limits = _Thresholds(
         min_fold, min_z, min_z_gene, min_influence, fragile_influence, min_estimate
     )
-    sig = _as_signature(signature, result)
+    sig = as_signature(signature, result)
     genes = [str(x) for x in result.signature_matrix.index]
     gene_panels = _gene_panels(genes, panels)
     upper = {g.upper(): i for i, g in enumerate(genes)}
@@ -486,8 +487,8 @@ def flag_confounders(
             testable.append((panel, np.array(rows)))
     samples = [str(s) for s in result.observed.columns]
     k = result.signature_matrix.shape[1]
-    in_fit = _robust_spread(
-        _log_ratios(result.observed.to_numpy(dtype=float), result.fitted.to_numpy(dtype=float))
+    in_fit = robust_spread(
+        log_ratios(result.observed.to_numpy(dtype=float), result.fitted.to_numpy(dtype=float))
     )
     fitted_ok = ~result.coefficients.isna().any(axis=1).to_numpy()
     spread_floor = float(np.median(in_fit[fitted_ok])) if fitted_ok.any() else 0.0
@@ -550,9 +551,9 @@ def _flag_chunk(
     spread_floor: float,
 ) -> list[list]:
     """:func:`flag_confounders` on the samples ``cols``; updates the fragile counts."""
-    Sw, Yw_all, nan_all, _ = _fit_arrays(result)
+    Sw, Yw_all, nan_all, _ = fit_arrays(result)
     Yw, nan_mask = Yw_all[:, cols], nan_all[:, cols]
-    robust_all = _robust_weights(result)
+    robust_all = robust_weights(result)
     robust = None if robust_all is None else robust_all[:, cols]
     S = result.signature_matrix.to_numpy(dtype=np.float64)
     Y = result.observed.to_numpy(dtype=np.float64)[:, cols]
@@ -567,7 +568,7 @@ def _flag_chunk(
     # 1. Leave each gene out in turn: single-gene suspects and fragility.
     coef_loo = _leave_one_gene_out(Sw, Yw, nan_mask, robust, guess)
     predicted_loo = np.einsum("ik,iks->is", S, coef_loo)
-    ratios_loo = _log_ratios(Y, predicted_loo)
+    ratios_loo = log_ratios(Y, predicted_loo)
     props_loo = _proportions(coef_loo.transpose(1, 0, 2), sig, result).transpose(1, 0, 2)
     # Log ratios are studentised: a gene that few others back up (high
     # leverage) is predicted less precisely without itself, so its ratio is
@@ -579,7 +580,7 @@ def _flag_chunk(
     # A sample's own spread rests on ~150 genes and can come out low by
     # chance; the cohort's typical spread is a floor (a single sample is its
     # own cohort).
-    spread = np.maximum(_robust_spread(studentised), spread_floor)
+    spread = np.maximum(robust_spread(studentised), spread_floor)
     scale = np.sqrt(1.0 - leverage) / spread
     min_log_fold = np.log2(limits.min_fold)
     # A single gene is a suspect only if other genes back up its cell types
@@ -596,9 +597,9 @@ def _flag_chunk(
     excess: list[tuple[MarkerPanel, int, list[int], float]] = []
     all_rows = np.arange(g)
     for panel, rows in testable:
-        coef_out = _solve_rows(Sw, Yw, nan_mask, np.setdiff1d(all_rows, rows), robust, guess)
+        coef_out = solve_rows(Sw, Yw, nan_mask, np.setdiff1d(all_rows, rows), robust, guess)
         predicted = S[rows] @ coef_out
-        ratios = _log_ratios(Y[rows], predicted)
+        ratios = log_ratios(Y[rows], predicted)
         z = ratios * scale[rows]
         score = _panel_score(hat, rows, ratios, spread)
         with np.errstate(invalid="ignore"):
@@ -620,7 +621,7 @@ def _flag_chunk(
         patterns, inverse = np.unique(suspect[:, has].T, axis=0, return_inverse=True)
         for p, pattern in enumerate(patterns):
             which = has[inverse.reshape(-1) == p]
-            coef_drop[:, which] = _solve_rows(
+            coef_drop[:, which] = solve_rows(
                 Sw,
                 Yw[:, which],
                 nan_mask[:, which],
