@@ -28,6 +28,7 @@ from deconv_core.confounding import (
 )
 from deconv_core.deconvolve import LOSSES, MEANINGS, MODES, WEIGHTINGS, DeconvResult, deconvolve
 from deconv_core.expression import ExpressionData, load_expression
+from deconv_core.groups import check_groups, group_proportions, groups_table
 from deconv_core.qc import (
     Identifiability,
     PermutationTest,
@@ -40,18 +41,12 @@ from deconv_core.qc import (
     signature_identifiability,
     standardised_residuals,
 )
-from deconv_core.signatures import (
-    Signature,
+from deconv_core.signature_diagnostics import (
     SignatureDescription,
-    builtin_names,
-    check_groups,
     describe_signature,
-    group_proportions,
-    groups_table,
-    list_signatures,
-    load_signature,
     scaled_signature,
 )
+from deconv_core.signatures import Signature, builtin_names, list_signatures, load_signature
 from deconv_core.singlecell import SignatureBuild, SingleCellData, build_signature, read_single_cell
 from deconv_core.solvers import huber_nnls, nnls, weighted_nnls
 from deconv_core.validation import DeconvWarning, InputError, warnings_frame

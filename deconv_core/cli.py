@@ -331,7 +331,7 @@ def _add_signature_commands(sub: argparse._SubParsersAction) -> None:
 
 
 def _describe(args: argparse.Namespace, stream: TextIO) -> int:
-    from deconv_core.signatures import describe_signature
+    from deconv_core.signature_diagnostics import describe_signature
 
     if not args.describe:
         raise InputError("--expression and --out need --describe NAME_OR_FILE.")

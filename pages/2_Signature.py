@@ -4,7 +4,8 @@ import streamlit as st
 
 from deconv_core.figures import signature_heatmap_figure
 from deconv_core.qc import signature_identifiability
-from deconv_core.signatures import builtin_names, describe_signature, list_signatures
+from deconv_core.signature_diagnostics import describe_signature
+from deconv_core.signatures import builtin_names, list_signatures
 from ui import builds, health, loaders, state, trust, views, widgets
 
 widgets.page_setup("Signature")

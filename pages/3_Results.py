@@ -10,8 +10,8 @@ from deconv_core.figures import (
     proportions_bar_figure,
     proportions_heatmap_figure,
 )
+from deconv_core.groups import group_proportions
 from deconv_core.ordering import order_samples
-from deconv_core.signatures import group_proportions
 from deconv_core.validation import InputError
 from ui import charts, loaders, state, trust, widgets
 from ui.tables import group_columns, match_samples

@@ -26,8 +26,9 @@ from openpyxl.utils import get_column_letter
 
 from deconv_core.deconvolve import DeconvResult
 from deconv_core.expression import ExpressionData
+from deconv_core.groups import group_proportions
 from deconv_core.report import INTERVALS_FILE, all_warnings, build_manifest
-from deconv_core.signatures import Signature, group_proportions
+from deconv_core.signatures import Signature
 from deconv_core.validation import DeconvWarning, warnings_frame
 
 __all__ = [

@@ -15,8 +15,9 @@ import pandas as pd
 import streamlit as st
 
 from deconv_core.confounding import ConfoundingReport, GeneExplanation
+from deconv_core.groups import check_groups, groups_table
 from deconv_core.qc import Identifiability
-from deconv_core.signatures import Signature, check_groups, groups_table
+from deconv_core.signatures import Signature
 from deconv_core.validation import DeconvWarning, InputError
 from ui import loaders, state
 from ui.trust import IDENTIFIABILITY_CODES, ILL_CONDITIONED

@@ -17,7 +17,7 @@ from deconv_core.qc import (
     signature_identifiability,
     standardised_residuals,
 )
-from deconv_core.signatures import describe_signature
+from deconv_core.signature_diagnostics import describe_signature
 from deconv_core.validation import InputError
 from tests.conftest import planted_mixtures
 
