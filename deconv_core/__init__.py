@@ -29,6 +29,7 @@ from deconv_core.confounding import (
 from deconv_core.deconvolve import LOSSES, MEANINGS, MODES, WEIGHTINGS, DeconvResult, deconvolve
 from deconv_core.expression import ExpressionData, load_expression
 from deconv_core.groups import check_groups, group_proportions, groups_table
+from deconv_core.io.singlecell import SingleCellData, read_single_cell
 from deconv_core.qc import (
     Identifiability,
     PermutationTest,
@@ -47,7 +48,7 @@ from deconv_core.signature_diagnostics import (
     scaled_signature,
 )
 from deconv_core.signatures import Signature, builtin_names, list_signatures, load_signature
-from deconv_core.singlecell import SignatureBuild, SingleCellData, build_signature, read_single_cell
+from deconv_core.singlecell import SignatureBuild, build_signature
 from deconv_core.solvers import huber_nnls, nnls, weighted_nnls
 from deconv_core.validation import DeconvWarning, InputError, warnings_frame
 
