@@ -715,6 +715,42 @@ def residual_heatmap_figure(
     samples = residual_sample_order(table, sample_order)
     table = table.loc[genes, samples]
     colors = cell_type_colors(cell_types)
+    y = _plain_list(genes)
+    x = _plain_list(samples)
+    fig = make_subplots(
+        rows=1, cols=2, shared_yaxes=True, column_widths=[0.025, 0.975], horizontal_spacing=0.004
+    )
+    fig.add_trace(_mark_strip_trace(genes, y, gene_marks, cell_types, colors), row=1, col=1)
+    fig.add_trace(_residual_trace(table, y, x, gene_marks), row=1, col=2)
+    # Legend entries for the strip's colours.
+    for c in cell_types:
+        fig.add_trace(_legend_square(c, colors[c]), row=1, col=1)
+    n_genes, n_samples = len(genes), len(samples)
+    _residual_axes(fig, n_genes, n_samples)
+    subtitle = (
+        "log2(observed / fitted) of each signature gene (1 TPM added to both), divided by the "
+        "sample's typical miss: red = more expression than the estimated mixture explains, "
+        "blue = less; |value| ≥ 3 is unusual for that sample; colours clipped at "
+        f"±{RESIDUAL_LIMIT:g}."
+    )
+    if note:
+        subtitle += " " + plain(note)
+    return _layout(
+        fig,
+        title="Residuals of the fit (signature genes × samples)",
+        subtitle=_wrap(subtitle, 130),
+        height=int(min(1900, max(520, 9 * n_genes + 240))),
+    )
+
+
+def _mark_strip_trace(
+    genes: list[str],
+    y: list[str],
+    gene_marks: pd.Series,
+    cell_types: list[str],
+    colors: dict[str, str],
+) -> go.Heatmap:
+    """The narrow strip left of the residual heatmap: the cell type each gene marks."""
     code = {c: i for i, c in enumerate(cell_types)}
     strip_z = np.array([[code[gene_marks[g]]] for g in genes], dtype=float)
     k = max(len(cell_types), 1)
@@ -723,73 +759,68 @@ def residual_heatmap_figure(
     for c in cell_types:
         i = code[c]
         scale += [[i / k, colors[c]], [(i + 1) / k, colors[c]]]
-    y = _plain_list(genes)
-    x = _plain_list(samples)
-    fig = make_subplots(
-        rows=1, cols=2, shared_yaxes=True, column_widths=[0.025, 0.975], horizontal_spacing=0.004
+    return go.Heatmap(
+        z=strip_z + 0.5,
+        x=["marks"],
+        y=y,
+        colorscale=scale,
+        zmin=0,
+        zmax=k,
+        showscale=False,
+        customdata=np.asarray([[g, plain(gene_marks[genes[i]])] for i, g in enumerate(y)])[
+            :, None, :
+        ],
+        hovertemplate="<b>%{customdata[0]}</b> marks %{customdata[1]}<extra></extra>",
     )
-    fig.add_trace(
-        go.Heatmap(
-            z=strip_z + 0.5,
-            x=["marks"],
-            y=y,
-            colorscale=scale,
-            zmin=0,
-            zmax=k,
-            showscale=False,
-            customdata=np.asarray([[g, plain(gene_marks[genes[i]])] for i, g in enumerate(y)])[
-                :, None, :
-            ],
-            hovertemplate="<b>%{customdata[0]}</b> marks %{customdata[1]}<extra></extra>",
-        ),
-        row=1,
-        col=1,
-    )
+
+
+def _residual_trace(
+    table: pd.DataFrame, y: list[str], x: list[str], gene_marks: pd.Series
+) -> go.Heatmap:
+    """Standardised residuals (genes × samples, already ordered), clipped for the colours."""
     values = table.to_numpy(dtype=float)
     gene_grid = np.tile(np.asarray(y, dtype=object)[:, None], (1, len(x)))
     sample_grid = np.tile(np.asarray(x, dtype=object), (len(y), 1))
     mark_grid = np.tile(
-        np.asarray([plain(gene_marks[g]) for g in genes], dtype=object)[:, None], (1, len(x))
+        np.asarray([plain(gene_marks[g]) for g in table.index], dtype=object)[:, None],
+        (1, len(x)),
     )
-    fig.add_trace(
-        go.Heatmap(
-            z=np.clip(values, -RESIDUAL_LIMIT, RESIDUAL_LIMIT),
-            x=x,
-            y=y,
-            customdata=np.dstack([gene_grid, sample_grid, mark_grid, values]),
-            colorscale="RdBu_r",
-            zmid=0,
-            zmin=-RESIDUAL_LIMIT,
-            zmax=RESIDUAL_LIMIT,
-            colorbar={
-                "title": {"text": "std.<br>residual"},
-                "len": 0.4,
-                "y": 1.0,
-                "yanchor": "top",
-                "x": 1.02,
-            },
-            hovertemplate="<b>%{customdata[0]}</b> (marks %{customdata[2]})<br>"
-            "sample %{customdata[1]}<br>standardised residual %{customdata[3]:.2f}<extra></extra>",
-        ),
-        row=1,
-        col=2,
+    return go.Heatmap(
+        z=np.clip(values, -RESIDUAL_LIMIT, RESIDUAL_LIMIT),
+        x=x,
+        y=y,
+        customdata=np.dstack([gene_grid, sample_grid, mark_grid, values]),
+        colorscale="RdBu_r",
+        zmid=0,
+        zmin=-RESIDUAL_LIMIT,
+        zmax=RESIDUAL_LIMIT,
+        colorbar={
+            "title": {"text": "std.<br>residual"},
+            "len": 0.4,
+            "y": 1.0,
+            "yanchor": "top",
+            "x": 1.02,
+        },
+        hovertemplate="<b>%{customdata[0]}</b> (marks %{customdata[2]})<br>"
+        "sample %{customdata[1]}<br>standardised residual %{customdata[3]:.2f}<extra></extra>",
     )
-    # Legend entries for the strip's colours.
-    for c in cell_types:
-        fig.add_trace(
-            go.Scatter(
-                x=[None],
-                y=[None],
-                mode="markers",
-                marker={"color": colors[c], "size": 10, "symbol": "square"},
-                name=plain(c),
-                showlegend=True,
-                hoverinfo="skip",
-            ),
-            row=1,
-            col=1,
-        )
-    n_genes, n_samples = len(genes), len(samples)
+
+
+def _legend_square(cell_type: str, color: str) -> go.Scatter:
+    """An empty trace whose legend entry is a square of the cell type's colour."""
+    return go.Scatter(
+        x=[None],
+        y=[None],
+        mode="markers",
+        marker={"color": color, "size": 10, "symbol": "square"},
+        name=plain(cell_type),
+        showlegend=True,
+        hoverinfo="skip",
+    )
+
+
+def _residual_axes(fig: go.Figure, n_genes: int, n_samples: int) -> None:
+    """Axes and legend of the residual heatmap (in place)."""
     fig.update_xaxes(type="category", showticklabels=False, row=1, col=1)
     fig.update_xaxes(
         type="category",
@@ -816,20 +847,6 @@ def residual_heatmap_figure(
             "yanchor": "top",
             "font": {"size": 11},
         },
-    )
-    subtitle = (
-        "log2(observed / fitted) of each signature gene (1 TPM added to both), divided by the "
-        "sample's typical miss: red = more expression than the estimated mixture explains, "
-        "blue = less; |value| ≥ 3 is unusual for that sample; colours clipped at "
-        f"±{RESIDUAL_LIMIT:g}."
-    )
-    if note:
-        subtitle += " " + plain(note)
-    return _layout(
-        fig,
-        title="Residuals of the fit (signature genes × samples)",
-        subtitle=_wrap(subtitle, 130),
-        height=int(min(1900, max(520, 9 * n_genes + 240))),
     )
 
 

@@ -54,7 +54,7 @@ from deconv_core.identifiability import condition_number
 from deconv_core.io.singlecell import SingleCellData
 from deconv_core.ranking import average_ranks
 from deconv_core.signatures import Signature, check_signature
-from deconv_core.singlecell_validation import split_cells, validate_held_out
+from deconv_core.singlecell_validation import HeldOutValidation, split_cells, validate_held_out
 from deconv_core.validation import DeconvWarning, InputError
 
 __all__ = ["SignatureBuild", "build_signature"]
@@ -364,56 +364,30 @@ def build_signature(
         Bad parameters, fewer than two cell types with ``min_cells`` cells, or
         a cell type without any marker gene.
     """
-    if min_cells < 2:
-        raise InputError(
-            f"min_cells must be at least 2 (one cell to train, one to test), got {min_cells}."
-        )
-    if not 0 < test_fraction < 1:
-        raise InputError(f"test_fraction must be between 0 and 1, got {test_fraction}.")
-    if not 1 <= min_markers <= max_markers:
-        raise InputError(
-            f"Need 1 <= min_markers <= max_markers, got {min_markers} and {max_markers}."
-        )
-    if n_mixtures < 3 or cells_per_mixture < 10:
-        raise InputError(
-            "The validation needs at least 3 mixtures of at least 10 cells each; "
-            f"got {n_mixtures} mixtures of {cells_per_mixture} cells."
-        )
-    if not 0 <= min_detection <= 1:
-        raise InputError(f"min_detection must be between 0 and 1, got {min_detection}.")
+    _check_build_options(
+        min_cells=min_cells,
+        test_fraction=test_fraction,
+        min_markers=min_markers,
+        max_markers=max_markers,
+        n_mixtures=n_mixtures,
+        cells_per_mixture=cells_per_mixture,
+        min_detection=min_detection,
+    )
     warnings: list[DeconvWarning] = list(data.warnings)
     sizes = data.cell_type_counts()
-    small = sizes[sizes < min_cells]
-    used_types = [str(t) for t in sizes.index if sizes[t] >= min_cells]
-    if not small.empty:
-        listing = ", ".join(f"{t} ({n} cells)" for t, n in small.items())
-        warnings.append(
-            DeconvWarning(
-                "warning",
-                "few_cells",
-                f"Cell types with fewer than {min_cells} cells were left out of the signature: "
-                f"{listing}; a profile from so few cells is unreliable. Lower the minimum to "
-                "keep them.",
-            )
-        )
-    if len(used_types) < 2:
-        raise InputError(
-            f"Only {len(used_types)} cell type(s) have at least {min_cells} cells "
-            f"({', '.join(f'{t}: {n}' for t, n in sizes.items())}); a signature needs at least "
-            "two. Label more cells or lower the minimum number of cells."
-        )
+    used_types, few_cells = _usable_cell_types(sizes, min_cells)
+    warnings.extend(few_cells)
     keep = np.flatnonzero(data.labels.isin(used_types).to_numpy())
     counts = sparse.csc_array(data.counts[:, keep])
     position = {t: i for i, t in enumerate(used_types)}
     codes = np.array([position[t] for t in data.labels.to_numpy()[keep]], dtype=np.int64)
     k = len(used_types)
-    with_mrna = data.scale == "counts"
     options = {
         "min_log2_fold_change": min_log2_fold_change,
         "min_detection": min_detection,
         "min_markers": min_markers,
         "max_markers": max_markers,
-        "with_mrna": with_mrna,
+        "with_mrna": data.scale == "counts",
     }
 
     # Validation on held-out cells.
@@ -431,22 +405,115 @@ def build_signature(
         cells_per_mixture=cells_per_mixture,
         rng=rng,
     )
-    validation, n_train, n_test = held_out.validation, held_out.n_train, held_out.n_test
 
     # The signature itself, from all cells.
     final = _build(counts, codes, used_types, data.genes, **options)
-    if final.weak:
+    warnings.extend(_weak_marker_warnings(final, min_log2_fold_change))
+    check_signature(final.matrix, what="built signature")
+    warnings.extend(_coverage_warnings(data, held_out.validation))
+    parameters = {
+        "min_cells": min_cells,
+        "min_log2_fold_change": min_log2_fold_change,
+        "min_detection": min_detection,
+        "min_markers": min_markers,
+        "max_markers": max_markers,
+        "test_fraction": test_fraction,
+        "n_mixtures": n_mixtures,
+        "cells_per_mixture": cells_per_mixture,
+        "seed": seed,
+        "markers_per_type": int(
+            final.conditioning.loc[final.conditioning["chosen"], "markers_per_type"].iloc[0]
+        ),
+        "input_scale": data.scale,
+    }
+    return SignatureBuild(
+        signature=_built_signature(name, data, final, held_out.validation, n_cells=len(keep)),
+        profiles=final.profiles,
+        markers=final.markers,
+        cells=_cells_table(data, sizes, position, held_out),
+        conditioning=final.conditioning,
+        condition_number=final.condition_number,
+        validation=held_out.validation,
+        mixture_truth=held_out.mixture_truth,
+        mixture_estimate=held_out.mixture_estimate,
+        parameters=parameters,
+        warnings=tuple(warnings),
+    )
+
+
+def _check_build_options(
+    *,
+    min_cells: int,
+    test_fraction: float,
+    min_markers: int,
+    max_markers: int,
+    n_mixtures: int,
+    cells_per_mixture: int,
+    min_detection: float,
+) -> None:
+    """Raise :class:`InputError` for a parameter of :func:`build_signature` out of range."""
+    if min_cells < 2:
+        raise InputError(
+            f"min_cells must be at least 2 (one cell to train, one to test), got {min_cells}."
+        )
+    if not 0 < test_fraction < 1:
+        raise InputError(f"test_fraction must be between 0 and 1, got {test_fraction}.")
+    if not 1 <= min_markers <= max_markers:
+        raise InputError(
+            f"Need 1 <= min_markers <= max_markers, got {min_markers} and {max_markers}."
+        )
+    if n_mixtures < 3 or cells_per_mixture < 10:
+        raise InputError(
+            "The validation needs at least 3 mixtures of at least 10 cells each; "
+            f"got {n_mixtures} mixtures of {cells_per_mixture} cells."
+        )
+    if not 0 <= min_detection <= 1:
+        raise InputError(f"min_detection must be between 0 and 1, got {min_detection}.")
+
+
+def _usable_cell_types(sizes: pd.Series, min_cells: int) -> tuple[list[str], list[DeconvWarning]]:
+    """Cell types with at least ``min_cells`` cells, and a ``few_cells`` warning for the rest."""
+    small = sizes[sizes < min_cells]
+    used_types = [str(t) for t in sizes.index if sizes[t] >= min_cells]
+    warnings = []
+    if not small.empty:
+        listing = ", ".join(f"{t} ({n} cells)" for t, n in small.items())
         warnings.append(
             DeconvWarning(
                 "warning",
-                "weak_markers",
-                f"Fewer than {_MIN_CANDIDATES} genes are at least "
-                f"{2**min_log2_fold_change:.3g}-fold higher in {', '.join(final.weak)} than in "
-                "every other cell type; weaker markers were used and these types may be hard "
-                "to tell apart.",
+                "few_cells",
+                f"Cell types with fewer than {min_cells} cells were left out of the signature: "
+                f"{listing}; a profile from so few cells is unreliable. Lower the minimum to "
+                "keep them.",
             )
         )
-    check_signature(final.matrix, what="built signature")
+    if len(used_types) < 2:
+        raise InputError(
+            f"Only {len(used_types)} cell type(s) have at least {min_cells} cells "
+            f"({', '.join(f'{t}: {n}' for t, n in sizes.items())}); a signature needs at least "
+            "two. Label more cells or lower the minimum number of cells."
+        )
+    return used_types, warnings
+
+
+def _weak_marker_warnings(final: _Built, min_log2_fold_change: float) -> list[DeconvWarning]:
+    if not final.weak:
+        return []
+    return [
+        DeconvWarning(
+            "warning",
+            "weak_markers",
+            f"Fewer than {_MIN_CANDIDATES} genes are at least "
+            f"{2**min_log2_fold_change:.3g}-fold higher in {', '.join(final.weak)} than in "
+            "every other cell type; weaker markers were used and these types may be hard "
+            "to tell apart.",
+        )
+    ]
+
+
+def _coverage_warnings(data: SingleCellData, validation: pd.DataFrame) -> list[DeconvWarning]:
+    """Warnings about what the signature covers: genes of the data, cell types recovered."""
+    warnings = []
     if data.genes.size < _WHOLE_TRANSCRIPTOME:
         warnings.append(
             DeconvWarning(
@@ -468,8 +535,16 @@ def build_signature(
                 f"(r < 0.7); treat their estimates with caution.",
             )
         )
+    return warnings
+
+
+def _cells_table(
+    data: SingleCellData, sizes: pd.Series, position: dict[str, int], held_out: HeldOutValidation
+) -> pd.DataFrame:
+    """Per cell type: cells, whether used, the validation split and median counts per cell."""
+    n_train, n_test = held_out.n_train, held_out.n_test
     column_totals = np.asarray(data.counts.sum(axis=0)).ravel()
-    cells_table = pd.DataFrame(
+    return pd.DataFrame(
         {
             "n_cells": sizes.astype(int),
             "used": [t in position for t in sizes.index],
@@ -482,45 +557,23 @@ def build_signature(
         },
         index=pd.Index([str(t) for t in sizes.index], name="cell_type"),
     )
-    parameters = {
-        "min_cells": min_cells,
-        "min_log2_fold_change": min_log2_fold_change,
-        "min_detection": min_detection,
-        "min_markers": min_markers,
-        "max_markers": max_markers,
-        "test_fraction": test_fraction,
-        "n_mixtures": n_mixtures,
-        "cells_per_mixture": cells_per_mixture,
-        "seed": seed,
-        "markers_per_type": int(
-            final.conditioning.loc[final.conditioning["chosen"], "markers_per_type"].iloc[0]
-        ),
-        "input_scale": data.scale,
-    }
-    signature = Signature(
+
+
+def _built_signature(
+    name: str, data: SingleCellData, final: _Built, validation: pd.DataFrame, *, n_cells: int
+) -> Signature:
+    """The returned signature with its description and provenance."""
+    return Signature(
         name=name,
         matrix=final.matrix,
         title=f"Signature built from single-cell data ({data.name})",
         description=(
-            f"{final.matrix.shape[0]} marker genes × {k} cell types; mean per-cell CPM of "
-            f"{len(keep)} cells; condition number {final.condition_number:.1f}; held-out "
-            f"pseudo-bulk r {validation.loc['all', 'pearson_r']:.2f}."
+            f"{final.matrix.shape[0]} marker genes × {final.matrix.shape[1]} cell types; mean "
+            f"per-cell CPM of {n_cells} cells; condition number {final.condition_number:.1f}; "
+            f"held-out pseudo-bulk r {validation.loc['all', 'pearson_r']:.2f}."
         ),
         units="CPM-like (per-cell counts per million, mean per cell type; linear)",
         platform="single-cell RNA-seq (pseudo-bulk)",
         source=f"built by deconv_core.singlecell.build_signature from {data.name}",
         mrna_scaling=final.mrna,
-    )
-    return SignatureBuild(
-        signature=signature,
-        profiles=final.profiles,
-        markers=final.markers,
-        cells=cells_table,
-        conditioning=final.conditioning,
-        condition_number=final.condition_number,
-        validation=validation,
-        mixture_truth=held_out.mixture_truth,
-        mixture_estimate=held_out.mixture_estimate,
-        parameters=parameters,
-        warnings=tuple(warnings),
     )

@@ -435,21 +435,63 @@ def read_single_cell(
                 "Cell labels are missing; give a labels file (cell name, cell type) with the "
                 "counts, or use an h5ad file whose obs holds the cell types."
             )
-        read = read_table(raw, name=label, what="single-cell counts")
-        warnings.extend(read.warnings)
-        table, _, orient = orient_genes_as_rows(read.table, what="single-cell counts")
-        warnings.extend(orient)
-        values = table.to_numpy(dtype=np.float64, na_value=np.nan)
-        if np.isnan(values).any():
-            rows, cols = np.nonzero(np.isnan(values))
-            raise InputError(
-                f"The single-cell counts have {rows.size} empty cell(s) (first: gene "
-                f"{table.index[rows[0]]} in {table.columns[cols[0]]}); write 0 for no counts."
-            )
-        matrix = sparse.csc_array(values)
-        genes = np.asarray([str(g) for g in table.index], dtype=object)
-        cells = np.asarray([str(c) for c in table.columns], dtype=object)
+        matrix, genes, cells, table_warnings = _read_counts_table(raw, label)
+        warnings.extend(table_warnings)
+    _check_counts(matrix, cells)
 
+    # Labels, aligned by cell name.
+    if isinstance(labels, pd.Series):
+        series = labels.copy()
+        series.index = pd.Index([str(i) for i in series.index], dtype=object)
+    elif labels is not None:
+        series = _read_labels(labels, label_column=label_column)
+    else:
+        series = obs_labels
+    matrix, cell_labels, label_warnings = _align_labels(matrix, cells, series)
+    warnings.extend(label_warnings)
+
+    # Gene ids, harmonised like bulk data; duplicates summed.
+    gene_index, summing, gene_warnings = _harmonise(genes)
+    warnings.extend(gene_warnings)
+    if summing is not None:
+        matrix = sparse.csc_array(summing @ matrix)
+
+    matrix, detected, scale_warnings = _linear_scale(matrix, scale)
+    warnings.extend(scale_warnings)
+    return SingleCellData(
+        counts=matrix,
+        genes=gene_index,
+        cells=cell_labels.index,
+        labels=cell_labels,
+        scale=detected,
+        name=label,
+        warnings=tuple(warnings),
+    )
+
+
+def _read_counts_table(
+    raw: bytes, label: str
+) -> tuple[sparse.csc_array, np.ndarray, np.ndarray, list[DeconvWarning]]:
+    """A counts table (genes × cells or transposed): matrix, gene ids, cell names, warnings."""
+    warnings: list[DeconvWarning] = []
+    read = read_table(raw, name=label, what="single-cell counts")
+    warnings.extend(read.warnings)
+    table, _, orient = orient_genes_as_rows(read.table, what="single-cell counts")
+    warnings.extend(orient)
+    values = table.to_numpy(dtype=np.float64, na_value=np.nan)
+    if np.isnan(values).any():
+        rows, cols = np.nonzero(np.isnan(values))
+        raise InputError(
+            f"The single-cell counts have {rows.size} empty cell(s) (first: gene "
+            f"{table.index[rows[0]]} in {table.columns[cols[0]]}); write 0 for no counts."
+        )
+    genes = np.asarray([str(g) for g in table.index], dtype=object)
+    cells = np.asarray([str(c) for c in table.columns], dtype=object)
+    return sparse.csc_array(values), genes, cells, warnings
+
+
+def _check_counts(matrix: sparse.csc_array, cells: np.ndarray) -> None:
+    """Refuse infinite, missing or negative values and repeated cell names."""
     if not np.isfinite(matrix.data).all():
         raise InputError("The single-cell counts hold infinite or missing values; give raw counts.")
     if (matrix.data < 0).any():
@@ -461,14 +503,12 @@ def read_single_cell(
         dup = pd.Index(cells)[pd.Index(cells).duplicated()][0]
         raise InputError(f"The cell name {dup!r} appears more than once in the counts; rename it.")
 
-    # Labels, aligned by cell name.
-    if isinstance(labels, pd.Series):
-        series = labels.copy()
-        series.index = pd.Index([str(i) for i in series.index], dtype=object)
-    elif labels is not None:
-        series = _read_labels(labels, label_column=label_column)
-    else:
-        series = obs_labels
+
+def _align_labels(
+    matrix: sparse.csc_array, cells: np.ndarray, series: pd.Series
+) -> tuple[sparse.csc_array, pd.Series, list[DeconvWarning]]:
+    """Keep the cells with a label: their columns of ``matrix`` and their labels (by cell name)."""
+    warnings: list[DeconvWarning] = []
     cell_index = pd.Index(cells, dtype=object)
     matched = cell_index.isin(series.index)
     if not matched.any():
@@ -497,22 +537,23 @@ def read_single_cell(
             )
         )
     keep = np.flatnonzero(~blank.to_numpy())
-    matrix = sparse.csc_array(matrix[:, keep])
-    cell_index = cell_index[keep]
     cell_labels = pd.Series(
         [str(x).strip() for x in aligned.to_numpy()[keep]],
-        index=cell_index,
+        index=cell_index[keep],
         name="cell_type",
         dtype=object,
     )
+    return sparse.csc_array(matrix[:, keep]), cell_labels, warnings
 
-    # Gene ids, harmonised like bulk data; duplicates summed.
-    gene_index, summing, gene_warnings = _harmonise(genes)
-    warnings.extend(gene_warnings)
-    if summing is not None:
-        matrix = sparse.csc_array(summing @ matrix)
 
-    # Scale.
+def _linear_scale(
+    matrix: sparse.csc_array, scale: str
+) -> tuple[sparse.csc_array, str, list[DeconvWarning]]:
+    """Detect (``scale="auto"``) or apply the declared scale; undo a log.
+
+    Returns the linear matrix, the scale the input was in and what was done.
+    """
+    warnings: list[DeconvWarning] = []
     detected = scale
     if scale == "auto":
         totals = {}
@@ -549,15 +590,7 @@ def read_single_cell(
                 "TPM); they were used as linear expression.",
             )
         )
-    return SingleCellData(
-        counts=matrix,
-        genes=gene_index,
-        cells=cell_index,
-        labels=cell_labels,
-        scale=detected,
-        name=label,
-        warnings=tuple(warnings),
-    )
+    return matrix, detected, warnings
 
 
 def _apply(matrix: sparse.csc_array, func) -> sparse.csc_array:
