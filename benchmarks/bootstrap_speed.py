@@ -39,7 +39,7 @@ from deconv_core import (  # noqa: E402
     load_signature,
     permutation_test,
 )
-from deconv_core.qc import _REFIT_ROUNDS, _fit_arrays  # noqa: E402
+from deconv_core.refit import REFIT_ROUNDS, fit_arrays  # noqa: E402
 from deconv_core.solvers import HUBER_TUNING  # noqa: E402
 from tests.conftest import planted_mixtures  # noqa: E402
 
@@ -60,10 +60,10 @@ def scipy_loop_seconds(result, resamples: int, samples: int) -> float:
     """Time the bootstrap's refits as a per-sample scipy loop on ``samples`` samples.
 
     Each refit is what the bootstrap computes: from the full fit's
-    coefficients, ``_REFIT_ROUNDS`` rounds of Huber reweighting, each one
+    coefficients, ``REFIT_ROUNDS`` rounds of Huber reweighting, each one
     ``scipy.optimize.nnls`` call on the reweighted resampled genes.
     """
-    Sw, Yw, _, _ = _fit_arrays(result)
+    Sw, Yw, _, _ = fit_arrays(result)
     coef = result.coefficients.to_numpy(dtype=float).T
     rng = np.random.default_rng(0)
     draws = rng.integers(0, Sw.shape[0], size=(resamples, Sw.shape[0]))
@@ -72,7 +72,7 @@ def scipy_loop_seconds(result, resamples: int, samples: int) -> float:
         S = Sw[rows]
         for j in range(samples):
             y, x = Yw[rows, j], coef[:, j]
-            for _ in range(_REFIT_ROUNDS):
+            for _ in range(REFIT_ROUNDS):
                 r = y - S @ x
                 scale = np.median(np.abs(r)) / 0.6745
                 w = np.sqrt(np.minimum(1.0, HUBER_TUNING * scale / np.maximum(np.abs(r), 1e-300)))

@@ -41,7 +41,8 @@ from accuracy import (  # noqa: E402
 )
 
 from deconv_core import deconvolve, load_expression, load_signature  # noqa: E402
-from deconv_core.singlecell import build_signature, read_single_cell  # noqa: E402
+from deconv_core.io.singlecell import read_single_cell  # noqa: E402
+from deconv_core.singlecell import build_signature  # noqa: E402
 
 # Single-cell labels (they follow the Finotello FACS names) → flow categories.
 SC_FINOTELLO_GROUPS = {

@@ -15,9 +15,17 @@ Data conventions (every module follows them):
 - Problems are raised as :class:`~deconv_core.validation.InputError` (a
   ``ValueError`` with a sentence saying what to do) or returned as
   :class:`~deconv_core.validation.DeconvWarning` records; nothing is printed.
+  Both carry what to do on the command line (its flags) and on the dashboard
+  (its controls) separately.
+- A run is one :class:`~deconv_core.analysis.Analysis`: options checked once
+  (:mod:`deconv_core.options`), inputs with their SHA-256, the result, the
+  warnings and one verdict per sample (:mod:`deconv_core.verdict`), written by
+  one writer (:mod:`deconv_core.report`) for the command line and the
+  dashboard.  Every threshold is defined once, in :mod:`deconv_core.thresholds`.
 - This package never imports streamlit.
 """
 
+from deconv_core.analysis import Analysis, assess, fit_signature, run_analysis
 from deconv_core.confounding import (
     ConfoundingReport,
     GeneExplanation,
@@ -28,8 +36,11 @@ from deconv_core.confounding import (
 )
 from deconv_core.deconvolve import LOSSES, MEANINGS, MODES, WEIGHTINGS, DeconvResult, deconvolve
 from deconv_core.expression import ExpressionData, load_expression
+from deconv_core.groups import check_groups, group_proportions, groups_table
+from deconv_core.identifiability import Identifiability, signature_identifiability
+from deconv_core.io.singlecell import SingleCellData, read_single_cell
+from deconv_core.options import RunOptions, check_options
 from deconv_core.qc import (
-    Identifiability,
     PermutationTest,
     bootstrap_intervals,
     downweighted_genes,
@@ -37,28 +48,33 @@ from deconv_core.qc import (
     flag_samples,
     permutation_test,
     qc_warnings,
-    signature_identifiability,
     standardised_residuals,
 )
-from deconv_core.signatures import (
-    Signature,
+from deconv_core.report import bundle_zip, write_outputs
+from deconv_core.signature_diagnostics import (
     SignatureDescription,
-    builtin_names,
-    check_groups,
     describe_signature,
-    group_proportions,
-    groups_table,
-    list_signatures,
-    load_signature,
     scaled_signature,
 )
-from deconv_core.singlecell import SignatureBuild, SingleCellData, build_signature, read_single_cell
+from deconv_core.signatures import Signature, builtin_names, list_signatures, load_signature
+from deconv_core.singlecell import SignatureBuild, build_signature
 from deconv_core.solvers import huber_nnls, nnls, weighted_nnls
 from deconv_core.validation import DeconvWarning, InputError, warnings_frame
+from deconv_core.verdict import VERDICTS, sample_verdicts
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "VERDICTS",
+    "Analysis",
+    "RunOptions",
+    "assess",
+    "bundle_zip",
+    "check_options",
+    "fit_signature",
+    "run_analysis",
+    "sample_verdicts",
+    "write_outputs",
     "LOSSES",
     "MEANINGS",
     "MODES",

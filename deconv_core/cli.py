@@ -266,7 +266,7 @@ def _signatures(stream: TextIO) -> int:
 
 def _add_signature_commands(sub: argparse._SubParsersAction) -> None:
     """``signatures [--describe NAME_OR_FILE]`` and ``build-signature``."""
-    from deconv_core.singlecell import SINGLE_CELL_SCALES
+    from deconv_core.io.singlecell import SINGLE_CELL_SCALES
 
     sigs = sub.add_parser("signatures", help="list the built-in signatures, or describe one")
     sigs.add_argument(
@@ -307,7 +307,7 @@ def _add_signature_commands(sub: argparse._SubParsersAction) -> None:
 
 
 def _describe(args: argparse.Namespace, stream: TextIO) -> int:
-    from deconv_core.signatures import describe_signature
+    from deconv_core.signature_diagnostics import describe_signature
 
     if not args.describe:
         raise InputError("--expression and --out need --describe NAME_OR_FILE.")
@@ -371,7 +371,9 @@ def _describe(args: argparse.Namespace, stream: TextIO) -> int:
 
 
 def _build_signature(args: argparse.Namespace, stream: TextIO, progress: _Progress) -> int:
-    from deconv_core.singlecell import build_signature, read_single_cell, write_signature_build
+    from deconv_core.io.singlecell import read_single_cell
+    from deconv_core.singlecell import build_signature
+    from deconv_core.singlecell_write import write_signature_build
 
     for path in (args.counts, args.labels):
         if path is not None and not os.path.isfile(path):

@@ -42,7 +42,8 @@ samples flagged (the robust fit already discounts the activation genes, so the
 finding is usually ``panel_excess`` rather than ``driven_by_genes``).
 ``tests/core/test_confounding.py`` checks both behaviours on fixed seeds.
 Refits that leave out a gene or a panel keep the robustness weights of the
-result's fit (the estimator linearised at its solution).
+result's fit (the estimator linearised at its solution); they run on the engine
+shared with :mod:`deconv_core.qc`, :mod:`deconv_core.refit`.
 
 :func:`explain_gene` splits a signature gene's measured expression among the
 cell types.  Marker panels ship in ``assets/panels`` (see its PROVENANCE.md).
@@ -59,17 +60,17 @@ import numpy as np
 import pandas as pd
 
 from deconv_core.deconvolve import DeconvResult, coefficients_to_proportions
-from deconv_core.qc import (
-    DOWNWEIGHTED,
+from deconv_core.refit import (
     PSEUDOCOUNT,
-    _as_signature,
-    _fit_arrays,
-    _log_ratios,
-    _robust_spread,
-    _robust_weights,
-    _solve_rows,
+    as_signature,
+    fit_arrays,
+    log_ratios,
+    robust_spread,
+    robust_weights,
+    solve_rows,
 )
 from deconv_core.signatures import Signature
+from deconv_core.thresholds import DOWNWEIGHTED
 from deconv_core.validation import DeconvWarning, InputError
 
 __all__ = [
@@ -354,7 +355,7 @@ def _leave_one_gene_out(
     out = np.empty((g, k, Yw.shape[1]))
     rows = np.arange(g)
     for i in range(g):
-        out[i] = _solve_rows(Sw, Yw, nan_mask, np.delete(rows, i), robust, start)
+        out[i] = solve_rows(Sw, Yw, nan_mask, np.delete(rows, i), robust, start)
     return out
 
 
@@ -474,23 +475,13 @@ def flag_confounders(
     limits = _Thresholds(
         min_fold, min_z, min_z_gene, min_influence, fragile_influence, min_estimate
     )
-    sig = _as_signature(signature, result)
+    sig = as_signature(signature, result)
     genes = [str(x) for x in result.signature_matrix.index]
     gene_panels = _gene_panels(genes, panels)
-    upper = {g.upper(): i for i, g in enumerate(genes)}
-    # Panels testable on these data: at least two of their genes were fitted.
-    testable = []
-    for panel in panels.values():
-        rows = sorted({upper[g.upper()] for g in panel.genes if g.upper() in upper})
-        if panel.tested and len(rows) >= 2:
-            testable.append((panel, np.array(rows)))
+    testable = _testable_panels(panels, genes)
     samples = [str(s) for s in result.observed.columns]
     k = result.signature_matrix.shape[1]
-    in_fit = _robust_spread(
-        _log_ratios(result.observed.to_numpy(dtype=float), result.fitted.to_numpy(dtype=float))
-    )
-    fitted_ok = ~result.coefficients.isna().any(axis=1).to_numpy()
-    spread_floor = float(np.median(in_fit[fitted_ok])) if fitted_ok.any() else 0.0
+    spread_floor = _cohort_spread(result)
     findings: list[list] = []
     fragile = np.zeros((2, k), dtype=int)  # samples assessed, samples fragile
     fragile_genes: list[dict[str, int]] = [{} for _ in range(k)]
@@ -519,22 +510,116 @@ def flag_confounders(
         if row.code != "fragile_estimate"
     ]
     cell_types = [str(c) for c in result.signature_matrix.columns]
+    warnings.extend(_few_genes_warnings(cell_types, fragile, fragile_genes, fragile_influence))
+    return ConfoundingReport(findings=table, warnings=tuple(warnings))
+
+
+def _testable_panels(
+    panels: dict[str, MarkerPanel], genes: list[str]
+) -> list[tuple[MarkerPanel, np.ndarray]]:
+    """Panels testable on these data (at least two of their genes fitted), with their gene rows."""
+    upper = {g.upper(): i for i, g in enumerate(genes)}
+    testable = []
+    for panel in panels.values():
+        rows = sorted({upper[g.upper()] for g in panel.genes if g.upper() in upper})
+        if panel.tested and len(rows) >= 2:
+            testable.append((panel, np.array(rows)))
+    return testable
+
+
+def _cohort_spread(result: DeconvResult) -> float:
+    """Median over fitted samples of the in-fit robust spread of log ratios (0 if none)."""
+    in_fit = robust_spread(
+        log_ratios(result.observed.to_numpy(dtype=float), result.fitted.to_numpy(dtype=float))
+    )
+    fitted_ok = ~result.coefficients.isna().any(axis=1).to_numpy()
+    return float(np.median(in_fit[fitted_ok])) if fitted_ok.any() else 0.0
+
+
+def _few_genes_warnings(
+    cell_types: list[str],
+    fragile: np.ndarray,
+    fragile_genes: list[dict[str, int]],
+    fragile_influence: float,
+) -> list[DeconvWarning]:
+    """One ``few_genes`` record per cell type fragile in at least a quarter of the samples."""
+    warnings = []
     assessed, fragile_count = fragile
-    for t in range(k):
+    for t, cell_type in enumerate(cell_types):
         if fragile_count[t] and fragile_count[t] >= _FRAGILE_SHARE * assessed[t]:
             common = sorted(fragile_genes[t].items(), key=lambda item: (-item[1], item[0]))[:3]
             warnings.append(
                 DeconvWarning(
                     "info",
                     "few_genes",
-                    f"{cell_types[t]} estimates rest on few genes: in {fragile_count[t]} of "
+                    f"{cell_type} estimates rest on few genes: in {fragile_count[t]} of "
                     f"{assessed[t]} samples leaving out a single gene (most often "
                     f"{_join([name for name, _ in common])}) lowers the estimate by "
                     f"{fragile_influence:.0%} or more. Check those genes and the confidence "
                     "intervals.",
                 )
             )
-    return ConfoundingReport(findings=table, warnings=tuple(warnings))
+    return warnings
+
+
+@dataclass(frozen=True)
+class _Chunk:
+    """One chunk of m samples as arrays (g genes used, k cell types), for :func:`_flag_chunk`."""
+
+    Sw: np.ndarray  # (g, k) weighted signature
+    Yw: np.ndarray  # (g, m) weighted observed values, 0 where missing
+    nan_mask: np.ndarray  # (g, m) missing values
+    robust: np.ndarray | None  # (g, m) robustness weights, None for least squares
+    S: np.ndarray  # (g, k) signature
+    Y: np.ndarray  # (g, m) observed values
+    coef: np.ndarray  # (k, m) coefficients of the fit
+    props: np.ndarray  # (k, m) proportions of the fit
+    ok: np.ndarray  # (m,) samples with a fit
+    fitted: np.ndarray  # (g, m) fitted values
+    guess: np.ndarray  # (k, m) start of the refits
+    samples: list[str]
+    cell_types: list[str]
+    genes: list[str]
+    gene_panels: list[list[MarkerPanel]]
+
+
+@dataclass(frozen=True)
+class _LeaveOneOut:
+    """Step 1 of :func:`_flag_chunk`: each gene against what the other genes predict."""
+
+    ratios: np.ndarray  # (g, m) log2 ratios of observed to leave-one-out predictions
+    props: np.ndarray  # (g, k, m) proportions without each gene
+    hat: np.ndarray  # (g, g) hat matrix of the weighted signature
+    spread: np.ndarray  # (m,) robust spread of the studentised ratios, floored
+    scale: np.ndarray  # (g, m) multiplies a log ratio into a studentised score
+    suspect: np.ndarray  # (g, m) bool, single-gene suspects (panels add theirs later)
+
+
+def _chunk(
+    result: DeconvResult, cols: slice, genes: list[str], gene_panels: list[list[MarkerPanel]]
+) -> _Chunk:
+    Sw, Yw_all, nan_all, _ = fit_arrays(result)
+    robust_all = robust_weights(result)
+    S = result.signature_matrix.to_numpy(dtype=np.float64)
+    k = S.shape[1]
+    coef = result.coefficients.to_numpy(dtype=float).T[:, cols]  # (k, m)
+    return _Chunk(
+        Sw=Sw,
+        Yw=Yw_all[:, cols],
+        nan_mask=nan_all[:, cols],
+        robust=None if robust_all is None else robust_all[:, cols],
+        S=S,
+        Y=result.observed.to_numpy(dtype=np.float64)[:, cols],
+        coef=coef,
+        props=result.proportions.to_numpy(dtype=float).T[:k, cols],  # (k, m)
+        ok=~np.isnan(coef).any(axis=0),
+        fitted=S @ np.nan_to_num(coef),
+        guess=np.nan_to_num(coef),
+        samples=[str(s) for s in result.observed.columns[cols]],
+        cell_types=[str(c) for c in result.signature_matrix.columns],
+        genes=genes,
+        gene_panels=gene_panels,
+    )
 
 
 def _flag_chunk(
@@ -550,36 +635,44 @@ def _flag_chunk(
     spread_floor: float,
 ) -> list[list]:
     """:func:`flag_confounders` on the samples ``cols``; updates the fragile counts."""
-    Sw, Yw_all, nan_all, _ = _fit_arrays(result)
-    Yw, nan_mask = Yw_all[:, cols], nan_all[:, cols]
-    robust_all = _robust_weights(result)
-    robust = None if robust_all is None else robust_all[:, cols]
-    S = result.signature_matrix.to_numpy(dtype=np.float64)
-    Y = result.observed.to_numpy(dtype=np.float64)[:, cols]
-    g, k = S.shape
-    cell_types = [str(c) for c in result.signature_matrix.columns]
-    samples = [str(s) for s in result.observed.columns[cols]]
-    coef = result.coefficients.to_numpy(dtype=float).T[:, cols]  # (k, m)
-    props = result.proportions.to_numpy(dtype=float).T[:k, cols]  # (k, m)
-    ok = ~np.isnan(coef).any(axis=0)
-    fitted = S @ np.nan_to_num(coef)
-    guess = np.nan_to_num(coef)
-    # 1. Leave each gene out in turn: single-gene suspects and fragility.
-    coef_loo = _leave_one_gene_out(Sw, Yw, nan_mask, robust, guess)
-    predicted_loo = np.einsum("ik,iks->is", S, coef_loo)
-    ratios_loo = _log_ratios(Y, predicted_loo)
+    c = _chunk(result, cols, genes, gene_panels)
+    loo = _leave_genes_out(c, sig, result, limits, spread_floor)
+    excess = _panels_in_excess(c, testable, loo, limits)
+    coef_drop = _refit_without_suspects(c, loo.suspect)
+    props_drop = _proportions(coef_drop, sig, result)
+    predicted_drop = c.S @ np.nan_to_num(coef_drop)
+    findings: list[list] = []
+    for s in np.flatnonzero(c.ok):
+        driven, named, reported_types = _driven_findings(
+            c, s, loo, coef_drop, props_drop, predicted_drop, limits
+        )
+        findings.extend(driven)
+        findings.extend(_panel_findings(c, s, excess, named))
+        findings.extend(
+            _fragile_findings(c, s, loo, reported_types, limits, fragile, fragile_genes)
+        )
+    return findings
+
+
+def _leave_genes_out(
+    c: _Chunk, sig: Signature, result: DeconvResult, limits: _Thresholds, spread_floor: float
+) -> _LeaveOneOut:
+    """Step 1: leave each gene out in turn: single-gene suspects and fragility."""
+    coef_loo = _leave_one_gene_out(c.Sw, c.Yw, c.nan_mask, c.robust, c.guess)
+    predicted_loo = np.einsum("ik,iks->is", c.S, coef_loo)
+    ratios_loo = log_ratios(c.Y, predicted_loo)
     props_loo = _proportions(coef_loo.transpose(1, 0, 2), sig, result).transpose(1, 0, 2)
     # Log ratios are studentised: a gene that few others back up (high
     # leverage) is predicted less precisely without itself, so its ratio is
     # multiplied by sqrt(1 - leverage) (externally studentised residuals),
     # then divided by the sample's robust spread of those values.
-    hat = _hat_matrix(Sw)
+    hat = _hat_matrix(c.Sw)
     leverage = np.minimum(np.diag(hat), _MAX_LEVERAGE)[:, None]
     studentised = ratios_loo * np.sqrt(1.0 - leverage)
     # A sample's own spread rests on ~150 genes and can come out low by
     # chance; the cohort's typical spread is a floor (a single sample is its
     # own cohort).
-    spread = np.maximum(_robust_spread(studentised), spread_floor)
+    spread = np.maximum(robust_spread(studentised), spread_floor)
     scale = np.sqrt(1.0 - leverage) / spread
     min_log_fold = np.log2(limits.min_fold)
     # A single gene is a suspect only if other genes back up its cell types
@@ -590,155 +683,207 @@ def _flag_chunk(
             & (ratios_loo >= min_log_fold)
             & (leverage <= _MAX_SUSPECT_LEVERAGE)
         )
+    return _LeaveOneOut(
+        ratios=ratios_loo, props=props_loo, hat=hat, spread=spread, scale=scale, suspect=suspect
+    )
 
-    # 2. Leave each panel out: a panel is in excess when its genes, together,
-    # are far above what the other genes predict (no masking between them).
+
+def _panels_in_excess(
+    c: _Chunk,
+    testable: list[tuple[MarkerPanel, np.ndarray]],
+    loo: _LeaveOneOut,
+    limits: _Thresholds,
+) -> list[tuple[MarkerPanel, int, list[int], float]]:
+    """Step 2: leave each panel out; its raised genes join ``loo.suspect`` (in place).
+
+    A panel is in excess when its genes, together, are far above what the
+    other genes predict (no masking between them).  Returns (panel, sample
+    position, gene rows most raised first, fold) per panel in excess.
+    """
     excess: list[tuple[MarkerPanel, int, list[int], float]] = []
-    all_rows = np.arange(g)
+    all_rows = np.arange(c.S.shape[0])
     for panel, rows in testable:
-        coef_out = _solve_rows(Sw, Yw, nan_mask, np.setdiff1d(all_rows, rows), robust, guess)
-        predicted = S[rows] @ coef_out
-        ratios = _log_ratios(Y[rows], predicted)
-        z = ratios * scale[rows]
-        score = _panel_score(hat, rows, ratios, spread)
+        coef_out = solve_rows(
+            c.Sw, c.Yw, c.nan_mask, np.setdiff1d(all_rows, rows), c.robust, c.guess
+        )
+        predicted = c.S[rows] @ coef_out
+        ratios = log_ratios(c.Y[rows], predicted)
+        z = ratios * loo.scale[rows]
+        score = _panel_score(loo.hat, rows, ratios, loo.spread)
         with np.errstate(invalid="ignore"):
-            fold = (np.nansum(Y[rows], axis=0) + PSEUDOCOUNT) / (
+            fold = (np.nansum(c.Y[rows], axis=0) + PSEUDOCOUNT) / (
                 np.nansum(np.maximum(predicted, 0.0), axis=0) + PSEUDOCOUNT
             )
-            hit = ok & (score >= limits.min_z) & (fold >= limits.min_fold)
+            hit = c.ok & (score >= limits.min_z) & (fold >= limits.min_fold)
             member = (z >= _MEMBER_Z) & (ratios > 0)
         for s in np.flatnonzero(hit):
             order = rows[member[:, s]][np.argsort(-ratios[member[:, s], s], kind="stable")]
             if order.size:
-                suspect[order, s] = True
+                loo.suspect[order, s] = True
                 excess.append((panel, int(s), [int(i) for i in order], float(fold[s])))
+    return excess
 
-    # 3. Refit without each sample's suspects (samples grouped by suspect set).
-    coef_drop = coef.copy()
-    has = np.flatnonzero(suspect.any(axis=0) & ok)
+
+def _refit_without_suspects(c: _Chunk, suspect: np.ndarray) -> np.ndarray:
+    """Step 3: (k, m) coefficients without each sample's suspects (samples grouped by set)."""
+    coef_drop = c.coef.copy()
+    has = np.flatnonzero(suspect.any(axis=0) & c.ok)
     if has.size:
         patterns, inverse = np.unique(suspect[:, has].T, axis=0, return_inverse=True)
         for p, pattern in enumerate(patterns):
             which = has[inverse.reshape(-1) == p]
-            coef_drop[:, which] = _solve_rows(
-                Sw,
-                Yw[:, which],
-                nan_mask[:, which],
+            coef_drop[:, which] = solve_rows(
+                c.Sw,
+                c.Yw[:, which],
+                c.nan_mask[:, which],
                 np.flatnonzero(~pattern),
-                None if robust is None else robust[:, which],
-                guess[:, which],
+                None if c.robust is None else c.robust[:, which],
+                c.guess[:, which],
             )
-    props_drop = _proportions(coef_drop, sig, result)
-    predicted_drop = S @ np.nan_to_num(coef_drop)
+    return coef_drop
 
+
+def _driven_findings(
+    c: _Chunk,
+    s: int,
+    loo: _LeaveOneOut,
+    coef_drop: np.ndarray,
+    props_drop: np.ndarray,
+    predicted_drop: np.ndarray,
+    limits: _Thresholds,
+) -> tuple[list[list], set[int], set[int]]:
+    """Step 3's findings for sample ``s``: ``driven_by_genes`` rows, gene rows named, types."""
     findings: list[list] = []
-    for s in np.flatnonzero(ok):
-        sample = samples[s]
-        reported_types: set[int] = set()
-        named: set[int] = set()
-        sus = np.flatnonzero(suspect[:, s])
-        if sus.size and not np.isnan(coef_drop[:, s]).any():
-            for t in range(k):
-                estimate, without = props[t, s], props_drop[t, s]
-                if estimate < limits.min_estimate or (
-                    estimate - without < limits.min_influence * estimate
-                ):
-                    continue
-                with np.errstate(divide="ignore", invalid="ignore"):
-                    share = S[sus, t] * coef[t, s] / fitted[sus, s]
-                mine = np.flatnonzero(share >= _MIN_SHARE)
-                if mine.size == 0:
-                    continue
-                idx = sus[mine[np.argsort(-ratios_loo[sus[mine], s], kind="stable")]]
-                fold = (Y[idx, s].sum() + PSEUDOCOUNT) / (
-                    max(predicted_drop[idx, s].sum(), 0.0) + PSEUDOCOUNT
-                )
-                names = [genes[i] for i in idx]
-                titles, main, cause = _cause([gene_panels[i] for i in idx])
-                label = f" ({main} panel)" if main else ""
-                findings.append(
-                    _finding(
-                        sample,
-                        cell_types[t],
-                        "driven_by_genes",
-                        _join(names),
-                        _join(titles),
-                        fold,
-                        estimate,
-                        without,
-                        cause,
-                        f"Sample {sample}: the {cell_types[t]} estimate ({estimate:.1%}; "
-                        f"{without:.1%} without these genes) is driven by {_join(names)}{label}, "
-                        f"whose expression is {fold:.1f}x what the signature predicts from the "
-                        f"other genes: {cause}",
+    reported_types: set[int] = set()
+    named: set[int] = set()
+    sus = np.flatnonzero(loo.suspect[:, s])
+    if not sus.size or np.isnan(coef_drop[:, s]).any():
+        return findings, named, reported_types
+    sample = c.samples[s]
+    for t in range(c.S.shape[1]):
+        estimate, without = c.props[t, s], props_drop[t, s]
+        if estimate < limits.min_estimate or (estimate - without < limits.min_influence * estimate):
+            continue
+        with np.errstate(divide="ignore", invalid="ignore"):
+            share = c.S[sus, t] * c.coef[t, s] / c.fitted[sus, s]
+        mine = np.flatnonzero(share >= _MIN_SHARE)
+        if mine.size == 0:
+            continue
+        idx = sus[mine[np.argsort(-loo.ratios[sus[mine], s], kind="stable")]]
+        fold = (c.Y[idx, s].sum() + PSEUDOCOUNT) / (
+            max(predicted_drop[idx, s].sum(), 0.0) + PSEUDOCOUNT
+        )
+        names = [c.genes[i] for i in idx]
+        titles, main, cause = _cause([c.gene_panels[i] for i in idx])
+        label = f" ({main} panel)" if main else ""
+        cell_type = c.cell_types[t]
+        findings.append(
+            _finding(
+                sample,
+                cell_type,
+                "driven_by_genes",
+                _join(names),
+                _join(titles),
+                fold,
+                estimate,
+                without,
+                cause,
+                f"Sample {sample}: the {cell_type} estimate ({estimate:.1%}; "
+                f"{without:.1%} without these genes) is driven by {_join(names)}{label}, "
+                f"whose expression is {fold:.1f}x what the signature predicts from the "
+                f"other genes: {cause}",
+            )
+        )
+        named.update(int(i) for i in idx)
+        reported_types.add(t)
+    return findings, named, reported_types
+
+
+def _panel_findings(
+    c: _Chunk,
+    s: int,
+    excess: list[tuple[MarkerPanel, int, list[int], float]],
+    named: set[int],
+) -> list[list]:
+    """Step 4: panels in excess in sample ``s`` with genes not named yet (updates ``named``)."""
+    findings: list[list] = []
+    sample = c.samples[s]
+    for panel, _, idx, fold in (e for e in excess if e[1] == s):
+        if set(idx) <= named:
+            continue
+        names = [c.genes[i] for i in idx]
+        marks = list(dict.fromkeys(c.cell_types[int(np.argmax(c.S[i]))] for i in idx))
+        findings.append(
+            _finding(
+                sample,
+                _join(marks),
+                "panel_excess",
+                _join(names),
+                panel.title,
+                fold,
+                np.nan,
+                np.nan,
+                panel.cause,
+                f"Sample {sample}: {_join(names)} ({panel.title} panel) are {fold:.1f}x "
+                f"what the signature predicts from the other genes: {panel.cause} In the "
+                f"signature they mark {_join(marks)}, whose estimates may be inflated."
+                + (
+                    ""
+                    if c.robust is None
+                    else _discount_note(
+                        float(np.mean(c.robust[idx, s])),
+                        "them",
+                        ", which limits the inflation (least squares, --loss squares, would not).",
                     )
-                )
-                named.update(int(i) for i in idx)
-                reported_types.add(t)
-        # 4. Panels in excess whose genes were not all named above.
-        for panel, _, idx, fold in (e for e in excess if e[1] == s):
-            if set(idx) <= named:
-                continue
-            names = [genes[i] for i in idx]
-            marks = list(dict.fromkeys(cell_types[int(np.argmax(S[i]))] for i in idx))
-            findings.append(
-                _finding(
-                    sample,
-                    _join(marks),
-                    "panel_excess",
-                    _join(names),
-                    panel.title,
-                    fold,
-                    np.nan,
-                    np.nan,
-                    panel.cause,
-                    f"Sample {sample}: {_join(names)} ({panel.title} panel) are {fold:.1f}x "
-                    f"what the signature predicts from the other genes: {panel.cause} In the "
-                    f"signature they mark {_join(marks)}, whose estimates may be inflated."
-                    + (
-                        ""
-                        if robust is None
-                        else _discount_note(
-                            float(np.mean(robust[idx, s])),
-                            "them",
-                            ", which limits the inflation (least squares, --loss squares, "
-                            "would not).",
-                        )
-                    ),
-                )
+                ),
             )
-            named.update(idx)
-        # 5. Estimates that rest on one or a few genes.
-        for t in range(k):
-            estimate = props[t, s]
-            if estimate < limits.min_estimate or t in reported_types:
-                continue
-            fragile[0, t] += 1
-            drop = (estimate - props_loo[:, t, s]) / estimate
-            top = np.flatnonzero(np.nan_to_num(drop) >= limits.fragile_influence)
-            if top.size == 0:
-                continue
-            top = top[np.argsort(-drop[top], kind="stable")][:3]
-            fragile[1, t] += 1
-            for i in top:
-                fragile_genes[t][genes[i]] = fragile_genes[t].get(genes[i], 0) + 1
-            first = int(top[0])
-            titles, _, _ = _cause([gene_panels[i] for i in top])
-            findings.append(
-                _finding(
-                    sample,
-                    cell_types[t],
-                    "fragile_estimate",
-                    _join([genes[i] for i in top]),
-                    _join(titles),
-                    np.nan,
-                    estimate,
-                    float(props_loo[first, t, s]),
-                    "the estimate depends on few genes",
-                    f"Sample {sample}: the {cell_types[t]} estimate ({estimate:.1%}) rests on few "
-                    f"genes: without {genes[first]} it would be {props_loo[first, t, s]:.1%}.",
-                )
+        )
+        named.update(idx)
+    return findings
+
+
+def _fragile_findings(
+    c: _Chunk,
+    s: int,
+    loo: _LeaveOneOut,
+    reported_types: set[int],
+    limits: _Thresholds,
+    fragile: np.ndarray,
+    fragile_genes: list[dict[str, int]],
+) -> list[list]:
+    """Step 5: estimates of sample ``s`` that rest on one or a few genes (updates the counts)."""
+    findings: list[list] = []
+    sample = c.samples[s]
+    for t in range(c.S.shape[1]):
+        estimate = c.props[t, s]
+        if estimate < limits.min_estimate or t in reported_types:
+            continue
+        fragile[0, t] += 1
+        drop = (estimate - loo.props[:, t, s]) / estimate
+        top = np.flatnonzero(np.nan_to_num(drop) >= limits.fragile_influence)
+        if top.size == 0:
+            continue
+        top = top[np.argsort(-drop[top], kind="stable")][:3]
+        fragile[1, t] += 1
+        for i in top:
+            fragile_genes[t][c.genes[i]] = fragile_genes[t].get(c.genes[i], 0) + 1
+        first = int(top[0])
+        titles, _, _ = _cause([c.gene_panels[i] for i in top])
+        findings.append(
+            _finding(
+                sample,
+                c.cell_types[t],
+                "fragile_estimate",
+                _join([c.genes[i] for i in top]),
+                _join(titles),
+                np.nan,
+                estimate,
+                float(loo.props[first, t, s]),
+                "the estimate depends on few genes",
+                f"Sample {sample}: the {c.cell_types[t]} estimate ({estimate:.1%}) rests on few "
+                f"genes: without {c.genes[first]} it would be {loo.props[first, t, s]:.1%}.",
             )
+        )
     return findings
 
 

@@ -1,9 +1,10 @@
 """Charts of a deconvolution: pure functions from labelled tables to plotly figures.
 
-Computing and drawing are separate (as in scanpy): small helpers build the tidy
-tables a chart shows (:func:`order_samples`, :func:`compare_fractions`,
-:func:`agreement_table`; residuals come from :mod:`deconv_core.qc`), and each ``*_figure``
-function turns tables into a :class:`plotly.graph_objects.Figure`.  The
+Computing and drawing are separate (as in scanpy): other modules build the tidy
+tables a chart shows (orders and clustering in :mod:`deconv_core.ordering`,
+comparisons with measured fractions in :mod:`deconv_core.agreement`, residuals in
+:mod:`deconv_core.qc`), and each ``*_figure`` function here only turns tables into a
+:class:`plotly.graph_objects.Figure`.  The
 functions never read files, never touch global state and never import
 streamlit, so the dashboard, a notebook or a report can call them alike.
 
@@ -29,17 +30,24 @@ from __future__ import annotations
 
 import html
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 from plotly.colors import qualitative
 from plotly.subplots import make_subplots
-from scipy import stats
-from scipy.cluster.hierarchy import leaves_list, linkage
 
-from deconv_core.deconvolve import marker_genes
+# MAX_HEATMAP_SAMPLES (most residual-heatmap columns) lives with the code that chooses
+# the samples; re-exported here for the figures' callers.
+from deconv_core.ordering import (
+    MAX_HEATMAP_SAMPLES,
+    group_labels,
+    order_samples,
+    residual_gene_order,
+    residual_sample_order,
+    signature_gene_order,
+)
 
 __all__ = [
     "IMAGE_FORMATS",
@@ -50,16 +58,12 @@ __all__ = [
     "MAX_EXPLAINED_SHARE",
     "RESIDUAL_LIMIT",
     "UNEXPLAINED_COLOR",
-    "agreement_table",
     "cell_type_colors",
-    "compare_fractions",
     "figure_config",
     "gene_explanation_figure",
     "group_boxplots_figure",
-    "match_categories",
     "measured_scatter_figure",
     "observed_vs_fitted_figure",
-    "order_samples",
     "plain",
     "proportion_intervals_figure",
     "proportions_bar_figure",
@@ -72,8 +76,6 @@ __all__ = [
 MAX_TEXT_CELLS = 400
 #: Sample names are written under the x axis only up to this many samples.
 MAX_TICK_LABELS = 80
-#: Residual heatmaps show at most this many samples (columns).
-MAX_HEATMAP_SAMPLES = 200
 #: Standardised residuals are drawn clipped to ± this value.
 RESIDUAL_LIMIT = 4.0
 #: Image formats of the modebar's camera button.
@@ -213,56 +215,6 @@ def _wrap(text: str, width: int = 120) -> str:
     return "<br>".join(plain(x) for x in lines)
 
 
-def order_samples(
-    proportions: pd.DataFrame,
-    *,
-    sort_by: str | None = None,
-    groups: pd.Series | None = None,
-) -> list[str]:
-    """Order samples for display: by group, then by one cell type, descending.
-
-    Parameters
-    ----------
-    proportions
-        Samples × cell types, fractions.
-    sort_by
-        Column to sort by (largest first); None keeps the input order.
-    groups
-        Sample → group label; samples without a label go last as
-        ``"(no group)"``.  Groups keep their order of first appearance.
-
-    Returns
-    -------
-    list of str
-        Sample names.
-    """
-    table = pd.DataFrame(index=[str(s) for s in proportions.index])
-    table["position"] = np.arange(len(table))
-    if sort_by is not None:
-        if sort_by not in proportions.columns:
-            raise ValueError(f"Cannot sort by {sort_by!r}: no such cell type in the proportions.")
-        table["key"] = -proportions[sort_by].to_numpy(dtype=float)
-    else:
-        table["key"] = table["position"]
-    keys = ["key", "position"]
-    if groups is not None:
-        labels = _group_labels(table.index, groups)
-        order = {g: i for i, g in enumerate(dict.fromkeys(labels))}
-        table["group"] = [order[g] for g in labels]
-        keys = ["group", *keys]
-    return list(table.sort_values(keys, na_position="last").index)
-
-
-def _group_labels(samples: Sequence[str] | pd.Index, groups: pd.Series) -> list[str]:
-    lookup = {str(k): v for k, v in groups.items()}
-    labels = []
-    for sample in samples:
-        value = lookup.get(str(sample))
-        missing = value is None or (isinstance(value, float) and math.isnan(value))
-        labels.append("(no group)" if missing or pd.isna(value) else str(value))
-    return labels
-
-
 #: How each verdict that needs attention is marked on the charts (marker symbol, colour).
 VERDICT_MARKS = {
     "poor": ("x", "#b2182b"),
@@ -351,7 +303,7 @@ def proportions_bar_figure(
     props = props.loc[order]
     cell_types = [str(c) for c in props.columns]
     colors = cell_type_colors(cell_types)
-    labels = _group_labels(order, groups) if groups is not None else ["all"] * len(order)
+    labels = group_labels(order, groups) if groups is not None else ["all"] * len(order)
     panels = list(dict.fromkeys(labels))
     counts = [labels.count(p) for p in panels]
     fig = make_subplots(
@@ -627,7 +579,7 @@ def group_boxplots_figure(
     """
     props = proportions.copy()
     props.index = [str(s) for s in props.index]
-    labels = _group_labels(props.index, groups)
+    labels = group_labels(props.index, groups)
     panels = list(dict.fromkeys(labels))
     cell_types = [str(c) for c in props.columns]
     ncols = min(5, len(cell_types))
@@ -702,16 +654,8 @@ def signature_heatmap_figure(
         (0–1, so the marker blocks stand out whatever the gene's level); hover
         shows the linear value.
     """
-    marks = marker_genes(matrix)
     cell_types = [str(c) for c in matrix.columns]
-    rank = {c: i for i, c in enumerate(cell_types)}
-    values = matrix.to_numpy(dtype=float)
-    # Within a cell type's block, the most specific genes first.
-    specificity = values.max(axis=1) / np.maximum(values.sum(axis=1), 1e-12)
-    table = pd.DataFrame(
-        {"rank": [rank[str(m)] for m in marks], "spec": -specificity}, index=matrix.index
-    )
-    genes = list(table.sort_values(["rank", "spec"]).index)
+    genes = signature_gene_order(matrix)
     sub = matrix.loc[genes]
     linear = sub.to_numpy(dtype=float)
     z = linear / np.maximum(linear.max(axis=1, keepdims=True), 1e-12)
@@ -794,13 +738,6 @@ def signature_heatmap_figure(
     )
 
 
-def _cluster_order(values: np.ndarray) -> np.ndarray:
-    """Leaf order of average-linkage clustering of the rows (NaN read as 0)."""
-    if values.shape[0] < 3:
-        return np.arange(values.shape[0])
-    return leaves_list(linkage(np.nan_to_num(values), method="average", metric="euclidean"))
-
-
 def residual_heatmap_figure(
     z: pd.DataFrame,
     marks: pd.Series,
@@ -844,30 +781,46 @@ def residual_heatmap_figure(
     gene_marks = pd.Series([str(marks.get(g, "")) for g in table.index], index=table.index)
     cell_types = list(dict.fromkeys(str(m) for m in marks.to_numpy()))
     cell_types += [c for c in dict.fromkeys(gene_marks) if c not in cell_types]
-    if gene_order == "cluster":
-        genes = list(table.index[_cluster_order(table.to_numpy(dtype=float))])
-    elif gene_order == "cell type":
-        rank = {c: i for i, c in enumerate(cell_types)}
-        keys = pd.DataFrame(
-            {"rank": [rank[m] for m in gene_marks], "mean": -table.mean(axis=1).to_numpy()},
-            index=table.index,
-        )
-        genes = list(keys.sort_values(["rank", "mean"]).index)
-    else:
-        raise ValueError(f"gene_order must be 'cell type' or 'cluster', got {gene_order!r}")
-    if isinstance(sample_order, str):
-        if sample_order == "cluster":
-            samples = list(table.columns[_cluster_order(table.to_numpy(dtype=float).T)])
-        elif sample_order == "input":
-            samples = list(table.columns)
-        else:
-            raise ValueError(
-                f"sample_order must be 'input', 'cluster' or a list, got {sample_order!r}"
-            )
-    else:
-        samples = [str(s) for s in sample_order]
+    genes = residual_gene_order(table, gene_marks, cell_types, gene_order=gene_order)
+    samples = residual_sample_order(table, sample_order)
     table = table.loc[genes, samples]
     colors = cell_type_colors(cell_types)
+    y = _plain_list(genes)
+    x = _plain_list(samples)
+    fig = make_subplots(
+        rows=1, cols=2, shared_yaxes=True, column_widths=[0.025, 0.975], horizontal_spacing=0.004
+    )
+    fig.add_trace(_mark_strip_trace(genes, y, gene_marks, cell_types, colors), row=1, col=1)
+    fig.add_trace(_residual_trace(table, y, x, gene_marks), row=1, col=2)
+    # Legend entries for the strip's colours.
+    for c in cell_types:
+        fig.add_trace(_legend_square(c, colors[c]), row=1, col=1)
+    n_genes, n_samples = len(genes), len(samples)
+    _residual_axes(fig, n_genes, n_samples)
+    subtitle = (
+        "log2(observed / fitted) of each signature gene (1 TPM added to both), divided by the "
+        "sample's typical miss: red = more expression than the estimated mixture explains, "
+        "blue = less; |value| ≥ 3 is unusual for that sample; colours clipped at "
+        f"±{RESIDUAL_LIMIT:g}."
+    )
+    if note:
+        subtitle += " " + plain(note)
+    return _layout(
+        fig,
+        title="Residuals of the fit (signature genes × samples)",
+        subtitle=_wrap(subtitle, 130),
+        height=int(min(1900, max(520, 9 * n_genes + 240))),
+    )
+
+
+def _mark_strip_trace(
+    genes: list[str],
+    y: list[str],
+    gene_marks: pd.Series,
+    cell_types: list[str],
+    colors: dict[str, str],
+) -> go.Heatmap:
+    """The narrow strip left of the residual heatmap: the cell type each gene marks."""
     code = {c: i for i, c in enumerate(cell_types)}
     strip_z = np.array([[code[gene_marks[g]]] for g in genes], dtype=float)
     k = max(len(cell_types), 1)
@@ -876,73 +829,68 @@ def residual_heatmap_figure(
     for c in cell_types:
         i = code[c]
         scale += [[i / k, colors[c]], [(i + 1) / k, colors[c]]]
-    y = _plain_list(genes)
-    x = _plain_list(samples)
-    fig = make_subplots(
-        rows=1, cols=2, shared_yaxes=True, column_widths=[0.025, 0.975], horizontal_spacing=0.004
+    return go.Heatmap(
+        z=strip_z + 0.5,
+        x=["marks"],
+        y=y,
+        colorscale=scale,
+        zmin=0,
+        zmax=k,
+        showscale=False,
+        customdata=np.asarray([[g, plain(gene_marks[genes[i]])] for i, g in enumerate(y)])[
+            :, None, :
+        ],
+        hovertemplate="<b>%{customdata[0]}</b> marks %{customdata[1]}<extra></extra>",
     )
-    fig.add_trace(
-        go.Heatmap(
-            z=strip_z + 0.5,
-            x=["marks"],
-            y=y,
-            colorscale=scale,
-            zmin=0,
-            zmax=k,
-            showscale=False,
-            customdata=np.asarray([[g, plain(gene_marks[genes[i]])] for i, g in enumerate(y)])[
-                :, None, :
-            ],
-            hovertemplate="<b>%{customdata[0]}</b> marks %{customdata[1]}<extra></extra>",
-        ),
-        row=1,
-        col=1,
-    )
+
+
+def _residual_trace(
+    table: pd.DataFrame, y: list[str], x: list[str], gene_marks: pd.Series
+) -> go.Heatmap:
+    """Standardised residuals (genes × samples, already ordered), clipped for the colours."""
     values = table.to_numpy(dtype=float)
     gene_grid = np.tile(np.asarray(y, dtype=object)[:, None], (1, len(x)))
     sample_grid = np.tile(np.asarray(x, dtype=object), (len(y), 1))
     mark_grid = np.tile(
-        np.asarray([plain(gene_marks[g]) for g in genes], dtype=object)[:, None], (1, len(x))
+        np.asarray([plain(gene_marks[g]) for g in table.index], dtype=object)[:, None],
+        (1, len(x)),
     )
-    fig.add_trace(
-        go.Heatmap(
-            z=np.clip(values, -RESIDUAL_LIMIT, RESIDUAL_LIMIT),
-            x=x,
-            y=y,
-            customdata=np.dstack([gene_grid, sample_grid, mark_grid, values]),
-            colorscale="RdBu_r",
-            zmid=0,
-            zmin=-RESIDUAL_LIMIT,
-            zmax=RESIDUAL_LIMIT,
-            colorbar={
-                "title": {"text": "std.<br>residual"},
-                "len": 0.4,
-                "y": 1.0,
-                "yanchor": "top",
-                "x": 1.02,
-            },
-            hovertemplate="<b>%{customdata[0]}</b> (marks %{customdata[2]})<br>"
-            "sample %{customdata[1]}<br>standardised residual %{customdata[3]:.2f}<extra></extra>",
-        ),
-        row=1,
-        col=2,
+    return go.Heatmap(
+        z=np.clip(values, -RESIDUAL_LIMIT, RESIDUAL_LIMIT),
+        x=x,
+        y=y,
+        customdata=np.dstack([gene_grid, sample_grid, mark_grid, values]),
+        colorscale="RdBu_r",
+        zmid=0,
+        zmin=-RESIDUAL_LIMIT,
+        zmax=RESIDUAL_LIMIT,
+        colorbar={
+            "title": {"text": "std.<br>residual"},
+            "len": 0.4,
+            "y": 1.0,
+            "yanchor": "top",
+            "x": 1.02,
+        },
+        hovertemplate="<b>%{customdata[0]}</b> (marks %{customdata[2]})<br>"
+        "sample %{customdata[1]}<br>standardised residual %{customdata[3]:.2f}<extra></extra>",
     )
-    # Legend entries for the strip's colours.
-    for c in cell_types:
-        fig.add_trace(
-            go.Scatter(
-                x=[None],
-                y=[None],
-                mode="markers",
-                marker={"color": colors[c], "size": 10, "symbol": "square"},
-                name=plain(c),
-                showlegend=True,
-                hoverinfo="skip",
-            ),
-            row=1,
-            col=1,
-        )
-    n_genes, n_samples = len(genes), len(samples)
+
+
+def _legend_square(cell_type: str, color: str) -> go.Scatter:
+    """An empty trace whose legend entry is a square of the cell type's colour."""
+    return go.Scatter(
+        x=[None],
+        y=[None],
+        mode="markers",
+        marker={"color": color, "size": 10, "symbol": "square"},
+        name=plain(cell_type),
+        showlegend=True,
+        hoverinfo="skip",
+    )
+
+
+def _residual_axes(fig: go.Figure, n_genes: int, n_samples: int) -> None:
+    """Axes and legend of the residual heatmap (in place)."""
     fig.update_xaxes(type="category", showticklabels=False, row=1, col=1)
     fig.update_xaxes(
         type="category",
@@ -969,20 +917,6 @@ def residual_heatmap_figure(
             "yanchor": "top",
             "font": {"size": 11},
         },
-    )
-    subtitle = (
-        "log2(observed / fitted) of each signature gene (1 TPM added to both), divided by the "
-        "sample's typical miss: red = more expression than the estimated mixture explains, "
-        "blue = less; |value| ≥ 3 is unusual for that sample; colours clipped at "
-        f"±{RESIDUAL_LIMIT:g}."
-    )
-    if note:
-        subtitle += " " + plain(note)
-    return _layout(
-        fig,
-        title="Residuals of the fit (signature genes × samples)",
-        subtitle=_wrap(subtitle, 130),
-        height=int(min(1900, max(520, 9 * n_genes + 240))),
     )
 
 
@@ -1213,135 +1147,6 @@ def gene_explanation_figure(
     )
 
 
-def _tokens(name: str) -> frozenset[str]:
-    """Lower-case word tokens of a name, plural 's' dropped ("T.cells.CD8" → {t, cell, cd8})."""
-    words = "".join(c.lower() if c.isalnum() else " " for c in str(name)).split()
-    return frozenset(w[:-1] if len(w) > 3 and w.endswith("s") else w for w in words)
-
-
-def match_categories(
-    categories: Sequence[str],
-    cell_types: Sequence[str],
-    groups: Mapping[str, Sequence[str]] | None = None,
-) -> dict[str, list[str]]:
-    """Propose which cell types make up each measured category.
-
-    A category matches a cell type or one of the signature's ``groups`` when
-    their names have the same words, ignoring case, punctuation, word order
-    and plural "s" ("CD8 T cells" = "T.cells.CD8"); a matching group maps to
-    all its members.
-
-    Parameters
-    ----------
-    categories
-        Names of the measured categories (columns of the measured fractions).
-    cell_types
-        The signature's cell types.
-    groups
-        The signature's coarser groups: group name → member cell types.
-
-    Returns
-    -------
-    dict
-        Category → list of cell types (empty when nothing matched; the user
-        chooses then).
-    """
-    by_tokens: dict[frozenset[str], list[str]] = {}
-    for cell_type in cell_types:
-        by_tokens.setdefault(_tokens(cell_type), [str(cell_type)])
-    for group, members in (groups or {}).items():
-        known = [str(m) for m in members if str(m) in {str(c) for c in cell_types}]
-        if known:
-            by_tokens.setdefault(_tokens(group), known)
-    return {str(c): list(by_tokens.get(_tokens(c), [])) for c in categories}
-
-
-def compare_fractions(
-    proportions: pd.DataFrame,
-    measured: pd.DataFrame,
-    mapping: Mapping[str, Sequence[str]],
-) -> pd.DataFrame:
-    """Pair estimated and measured fractions per sample and category.
-
-    Parameters
-    ----------
-    proportions
-        Samples × cell types, estimated fractions.
-    measured
-        Samples × categories, measured fractions in [0, 1] (e.g. flow
-        cytometry).
-    mapping
-        Category → cell types whose estimates are summed to compare with it;
-        categories mapped to nothing are left out.
-
-    Returns
-    -------
-    pandas.DataFrame
-        Tidy: one row per (sample, category) present in both tables, with
-        columns ``sample``, ``category``, ``estimated``, ``measured``; rows
-        with a missing measurement are dropped.
-    """
-    props = proportions.copy()
-    props.index = [str(s) for s in props.index]
-    meas = measured.copy()
-    meas.index = [str(s) for s in meas.index]
-    samples = [s for s in props.index if s in set(meas.index)]
-    rows = []
-    for category, members in mapping.items():
-        members = [str(m) for m in members if str(m) in props.columns]
-        if not members or category not in meas.columns:
-            continue
-        estimated = props.loc[samples, members].sum(axis=1, min_count=1)
-        values = pd.to_numeric(meas.loc[samples, category], errors="coerce")
-        for sample in samples:
-            if pd.notna(values[sample]) and pd.notna(estimated[sample]):
-                rows.append(
-                    {
-                        "sample": sample,
-                        "category": str(category),
-                        "estimated": float(estimated[sample]),
-                        "measured": float(values[sample]),
-                    }
-                )
-    return pd.DataFrame(rows, columns=["sample", "category", "estimated", "measured"])
-
-
-def agreement_table(pairs: pd.DataFrame) -> pd.DataFrame:
-    """Agreement of estimated with measured fractions, per category.
-
-    Parameters
-    ----------
-    pairs
-        Output of :func:`compare_fractions`.
-
-    Returns
-    -------
-    pandas.DataFrame
-        Index ``category``; columns ``n`` (samples), ``pearson_r`` (NaN with
-        fewer than 3 samples or no spread), ``rmse`` (root-mean-square
-        difference, in fraction units) and ``bias`` (mean estimated −
-        measured).
-    """
-    rows = []
-    for category, part in pairs.groupby("category", sort=False):
-        est, meas = part["estimated"].to_numpy(float), part["measured"].to_numpy(float)
-        r = np.nan
-        if len(part) >= 3 and np.ptp(est) > 0 and np.ptp(meas) > 0:
-            r = float(stats.pearsonr(est, meas).statistic)
-        rows.append(
-            {
-                "category": category,
-                "n": len(part),
-                "pearson_r": r,
-                "rmse": float(np.sqrt(np.mean((est - meas) ** 2))),
-                "bias": float(np.mean(est - meas)),
-            }
-        )
-    return pd.DataFrame(rows, columns=["category", "n", "pearson_r", "rmse", "bias"]).set_index(
-        "category"
-    )
-
-
 def measured_scatter_figure(
     pairs: pd.DataFrame,
     agreement: pd.DataFrame,
@@ -1355,9 +1160,9 @@ def measured_scatter_figure(
     Parameters
     ----------
     pairs
-        Output of :func:`compare_fractions`.
+        Output of :func:`deconv_core.agreement.compare_fractions`.
     agreement
-        Output of :func:`agreement_table` (its r and RMSE go into the legend).
+        Output of :func:`deconv_core.agreement.agreement_table` (its r and RMSE go into the legend).
     meaning
         Sentence saying what the estimated fractions are.
     title

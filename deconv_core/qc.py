@@ -20,6 +20,9 @@ Residual diagnostics
 Identifiability
     :func:`signature_identifiability` gives the condition number of a
     signature and the correlation and cosine of every pair of cell types.
+
+Refits and residual log ratios come from the engine shared with
+:mod:`deconv_core.confounding`, :mod:`deconv_core.refit`.
 """
 
 from __future__ import annotations
@@ -40,8 +43,18 @@ from deconv_core.identifiability import (
     identifiability_warnings,
     signature_identifiability,
 )
+from deconv_core.refit import (
+    MAD_TO_SD,
+    REFIT_ROUNDS,
+    as_signature,
+    fit_arrays,
+    log_ratios,
+    robust_spread,
+    robust_weights,
+    solve_rows,
+)
 from deconv_core.signatures import Signature
-from deconv_core.solvers import huber_nnls, nnls, weighted_nnls
+from deconv_core.solvers import huber_nnls, nnls
 from deconv_core.thresholds import (
     ALPHA,
     DOWNWEIGHTED,
@@ -83,14 +96,6 @@ _BOOTSTRAP_STREAM = 0
 _PERMUTATION_STREAM = 1
 # Samples per batch: bounds memory (resamples × cell types × samples floats).
 _CHUNK = 2000
-# Pseudo-count (fit-scale units, about 1 TPM) of the log ratios: keeps genes
-# near zero in both observed and fitted from producing huge ratios.
-PSEUDOCOUNT = 1.0
-# Smallest per-sample spread of log2 ratios (7%): near-perfect fits must not
-# turn rounding noise into "extreme" residuals.
-_MIN_SPREAD = 0.1
-# Consistency constant of the median absolute deviation for normal data.
-_MAD_TO_SD = 1.4826
 
 
 @dataclass(frozen=True)
@@ -122,117 +127,6 @@ def _check_count(value: int, *, what: str, minimum: int) -> int:
             f"The number of {what} must be a whole number >= {minimum}; got {value!r}."
         )
     return int(value)
-
-
-def _as_signature(signature: Signature | pd.DataFrame, result: DeconvResult) -> Signature:
-    """The signature as a :class:`Signature` whose columns match the result's cell types."""
-    if isinstance(signature, pd.DataFrame):
-        signature = Signature(name="signature", matrix=signature.astype(np.float64))
-    expected = [str(c) for c in result.signature_matrix.columns]
-    if signature.cell_types != expected:
-        raise InputError(
-            f"The signature's cell types ({', '.join(signature.cell_types[:5])}, ...) are not "
-            f"the ones of the result ({', '.join(expected[:5])}, ...); pass the signature the "
-            "result was computed with."
-        )
-    return signature
-
-
-def _fit_arrays(result: DeconvResult) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Weighted signature, weighted observed values and the missing-value mask.
-
-    Returns
-    -------
-    Sw : (g, k) weighted signature, genes used × cell types.
-    Yw : (g, n) weighted observed values (0 where missing), genes × samples.
-    nan_mask : (g, n) True where a sample has no value.
-    weights : (g,) gene weights.
-    """
-    S = result.signature_matrix.to_numpy(dtype=np.float64)
-    weights = result.gene_weights.reindex(result.signature_matrix.index).to_numpy(dtype=float)
-    Y = result.observed.to_numpy(dtype=np.float64)
-    nan_mask = np.isnan(Y)
-    return S * weights[:, None], np.where(nan_mask, 0.0, Y) * weights[:, None], nan_mask, weights
-
-
-#: Reweighting rounds of a bootstrap refit, started from the full fit: enough
-#: for the 95% intervals to cover planted truths at the rate of fully
-#: converged refits (92-95%; fixed weights would give 77-80%).
-_REFIT_ROUNDS = 3
-
-
-def _robust_weights(result: DeconvResult) -> np.ndarray | None:
-    """The fit's per-sample robustness weights (g, n), 0 where a value is missing.
-
-    None when the fit was plain least squares (every weight 1), so callers can
-    take the faster shared-Gram solver.
-    """
-    if result.loss == "squares":
-        return None
-    return np.nan_to_num(result.robustness.to_numpy(dtype=np.float64), nan=0.0)
-
-
-def _solve_rows(
-    Sw: np.ndarray,
-    Yw: np.ndarray,
-    nan_mask: np.ndarray,
-    rows: np.ndarray,
-    robust: np.ndarray | None = None,
-    start: np.ndarray | None = None,
-    rounds: int = 0,
-) -> np.ndarray:
-    """Refit every sample on the gene rows ``rows`` (indices, repeats allowed).
-
-    For a robust result the refit keeps the robustness weights the fit ended
-    with (``rounds=0``: the estimator linearised at its solution, right for
-    refits that leave out a gene or a panel) or re-estimates them for
-    ``rounds`` rounds of Huber reweighting from ``start`` (bootstrap
-    resamples, whose residual scale differs).
-
-    Parameters
-    ----------
-    Sw : (g, k) weighted signature.
-    Yw : (g, n) weighted observed values.
-    nan_mask : (g, n) missing values, left out sample by sample.
-    rows : (m,) int row indices to fit on.
-    robust : (g, n) robustness weights (0 where missing), or None for plain
-        least squares.
-    start : (k, n) a guess (e.g. the result's coefficients).
-    rounds : Huber reweighting rounds (0: keep ``robust`` fixed).
-
-    Returns
-    -------
-    (k, n) coefficients, cell types × samples; NaN for samples left with
-    fewer than k + 1 values.
-    """
-    k, n = Sw.shape[1], Yw.shape[1]
-    sub_nan = nan_mask[rows]
-    if robust is not None:
-        present = ~sub_nan
-        if rounds:
-            coef = huber_nnls(
-                Sw[rows],
-                Yw[rows],
-                present=present if sub_nan.any() else None,
-                start=start,
-                tol=1e-3,
-                max_iter=rounds,
-            )[0]
-        else:
-            # ``robust`` is already 0 where a value is missing.
-            coef = weighted_nnls(Sw[rows], Yw[rows], robust[rows], start=start)
-        coef[:, present.sum(axis=0) < k + 1] = np.nan
-        return coef
-    if not sub_nan.any():
-        return nnls(Sw[rows], Yw[rows])
-    coef = np.full((k, n), np.nan)
-    patterns, inverse = np.unique(sub_nan.T, axis=0, return_inverse=True)
-    for p, pattern in enumerate(patterns):
-        cols = np.flatnonzero(inverse.reshape(-1) == p)
-        keep = rows[~pattern]
-        if keep.size >= k + 1:
-            coef[:, cols] = nnls(Sw[keep], Yw[np.ix_(keep, cols)])
-    return coef
 
 
 def _quantiles(draws: np.ndarray, probs: list[float]) -> np.ndarray:
@@ -296,9 +190,9 @@ def bootstrap_intervals(
     n_resamples = _check_count(n_resamples, what="bootstrap resamples", minimum=1)
     if not 0.0 < float(level) < 1.0:
         raise InputError(f"The confidence level must be between 0 and 1 (e.g. 0.95); got {level}.")
-    sig = _as_signature(signature, result)
-    Sw, Yw, nan_mask, _ = _fit_arrays(result)
-    robust = _robust_weights(result)
+    sig = as_signature(signature, result)
+    Sw, Yw, nan_mask, _ = fit_arrays(result)
+    robust = robust_weights(result)
     guess = np.nan_to_num(result.coefficients.to_numpy(dtype=np.float64).T)
     g, n = Sw.shape[0], Yw.shape[1]
     rng = np.random.default_rng([int(seed), _BOOTSTRAP_STREAM])
@@ -311,14 +205,14 @@ def bootstrap_intervals(
         cols = slice(start, min(start + _CHUNK, n))
         draws = np.empty((n_resamples, len(columns), cols.stop - cols.start))
         for b in range(n_resamples):
-            coef = _solve_rows(
+            coef = solve_rows(
                 Sw,
                 Yw[:, cols],
                 nan_mask[:, cols],
                 draws_idx[b],
                 None if robust is None else robust[:, cols],
                 guess[:, cols],
-                _REFIT_ROUNDS,
+                REFIT_ROUNDS,
             )
             draws[b], _ = coefficients_to_proportions(
                 coef, sig, mode=result.mode, mrna_scaling=result.mrna_scaling
@@ -378,7 +272,7 @@ def permutation_test(
     PermutationTest
     """
     n_permutations = _check_count(n_permutations, what="permutations", minimum=1)
-    Sw, _, nan_mask, weights = _fit_arrays(result)
+    Sw, _, nan_mask, weights = fit_arrays(result)
     S = result.signature_matrix.to_numpy(dtype=np.float64)
     Y = result.observed.to_numpy(dtype=np.float64)
     pool = Y[~nan_mask]
@@ -409,23 +303,6 @@ def permutation_test(
     )
 
 
-def _log_ratios(observed: np.ndarray, predicted: np.ndarray) -> np.ndarray:
-    """log2 of (observed + c) / (predicted + c); negative predictions count as 0."""
-    with np.errstate(invalid="ignore"):
-        return np.log2((observed + PSEUDOCOUNT) / (np.maximum(predicted, 0.0) + PSEUDOCOUNT))
-
-
-def _robust_spread(ratios: np.ndarray) -> np.ndarray:
-    """Per-column 1.4826 × MAD of (g, n) log ratios, floored; NaN for empty columns."""
-    spread = np.full(ratios.shape[1], np.nan)
-    ok = ~np.isnan(ratios).all(axis=0)
-    if ok.any():
-        r = ratios[:, ok]
-        centre = np.nanmedian(r, axis=0)
-        spread[ok] = _MAD_TO_SD * np.nanmedian(np.abs(r - centre), axis=0)
-    return np.maximum(spread, _MIN_SPREAD)
-
-
 def standardised_residuals(result: DeconvResult) -> pd.DataFrame:
     """Residuals on a common scale, per gene and sample.
 
@@ -446,8 +323,8 @@ def standardised_residuals(result: DeconvResult) -> pd.DataFrame:
     pandas.DataFrame
         Genes used × samples, unitless (NaN where a sample had no value).
     """
-    ratios = _log_ratios(result.observed.to_numpy(float), result.fitted.to_numpy(float))
-    z = ratios / _robust_spread(ratios)
+    ratios = log_ratios(result.observed.to_numpy(float), result.fitted.to_numpy(float))
+    z = ratios / robust_spread(ratios)
     return pd.DataFrame(z, index=result.observed.index.copy(), columns=result.observed.columns)
 
 
@@ -560,7 +437,7 @@ def flag_genes(
     has = ~np.isnan(values).all(axis=1)
     median_z = np.full(values.shape[0], np.nan)
     median_z[has] = np.nanmedian(values[has], axis=1)
-    ratios = _log_ratios(result.observed.to_numpy(float), result.fitted.to_numpy(float))[:, valid]
+    ratios = log_ratios(result.observed.to_numpy(float), result.fitted.to_numpy(float))[:, valid]
     median_lr = np.full(values.shape[0], np.nan)
     median_lr[has] = np.nanmedian(ratios[has], axis=1)
     marks = marker_genes(result.signature_matrix)
@@ -641,12 +518,12 @@ def flag_samples(
                     "match the signature's platform. Read its proportions with caution.",
                 ]
             )
-    ratios = _log_ratios(result.observed.to_numpy(float), result.fitted.to_numpy(float))
-    spread = pd.Series(_robust_spread(ratios), index=result.observed.columns)
+    ratios = log_ratios(result.observed.to_numpy(float), result.fitted.to_numpy(float))
+    spread = pd.Series(robust_spread(ratios), index=result.observed.columns)
     spread = spread[~result.coefficients.isna().any(axis=1).reindex(spread.index).to_numpy()]
     if spread.size >= MIN_SAMPLES_FOR_OUTLIERS:
         centre = float(spread.median())
-        mad = _MAD_TO_SD * float((spread - centre).abs().median())
+        mad = MAD_TO_SD * float((spread - centre).abs().median())
         limit = max(OUTLIER_SPREAD_RATIO * centre, centre + 5 * mad)
         for sample, value in spread.items():
             if value > limit:

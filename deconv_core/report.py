@@ -64,7 +64,7 @@ import numpy as np
 import pandas as pd
 
 from deconv_core.analysis import Analysis
-from deconv_core.signatures import group_proportions
+from deconv_core.groups import group_proportions
 from deconv_core.validation import warnings_frame
 from deconv_core.verdict import verdict_counts
 

@@ -5,7 +5,8 @@ import streamlit as st
 from deconv_core.coverage import genes_found
 from deconv_core.figures import signature_heatmap_figure
 from deconv_core.identifiability import signature_identifiability
-from deconv_core.signatures import builtin_names, describe_signature, list_signatures
+from deconv_core.signature_diagnostics import describe_signature
+from deconv_core.signatures import builtin_names, list_signatures
 from ui import builds, loaders, state, trust, views, widgets
 
 widgets.page_setup("Signature")

@@ -2,18 +2,16 @@
 
 import streamlit as st
 
+from deconv_core.agreement import agreement_table, compare_fractions, match_categories
 from deconv_core.figures import (
-    agreement_table,
-    compare_fractions,
     group_boxplots_figure,
-    match_categories,
     measured_scatter_figure,
-    order_samples,
     proportion_intervals_figure,
     proportions_bar_figure,
     proportions_heatmap_figure,
 )
-from deconv_core.signatures import group_proportions
+from deconv_core.groups import group_proportions
+from deconv_core.ordering import order_samples
 from deconv_core.thresholds import SMALL_COHORT
 from deconv_core.validation import InputError
 from ui import loaders, state, trust, views, widgets

@@ -23,14 +23,11 @@ from pathlib import Path
 
 import streamlit as st
 
-from deconv_core.figures import agreement_table, compare_fractions, measured_scatter_figure
-from deconv_core.singlecell import (
-    SINGLE_CELL_SCALES,
-    SignatureBuild,
-    build_signature,
-    read_single_cell,
-    write_signature_build,
-)
+from deconv_core.agreement import agreement_table, compare_fractions
+from deconv_core.figures import measured_scatter_figure
+from deconv_core.io.singlecell import SINGLE_CELL_SCALES, read_single_cell
+from deconv_core.singlecell import SignatureBuild, build_signature
+from deconv_core.singlecell_write import write_signature_build
 from deconv_core.validation import InputError
 from ui import loaders, state
 from ui.widgets import chart, md

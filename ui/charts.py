@@ -13,59 +13,22 @@ from typing import Any
 import pandas as pd
 import plotly.graph_objects as go
 
+from deconv_core.agreement import agreement_table, compare_fractions
 from deconv_core.analysis import Analysis
 from deconv_core.deconvolve import DeconvResult, marker_genes
 from deconv_core.figures import (
-    MAX_HEATMAP_SAMPLES,
-    agreement_table,
-    compare_fractions,
     figure_config,
     group_boxplots_figure,
     measured_scatter_figure,
-    order_samples,
     proportion_intervals_figure,
     proportions_bar_figure,
     proportions_heatmap_figure,
     residual_heatmap_figure,
 )
+from deconv_core.ordering import order_samples, residual_samples, samples_by_fit
 from deconv_core.qc import standardised_residuals
 
-__all__ = [
-    "chart_files",
-    "export_figures",
-    "figure_html",
-    "residual_figure",
-    "residual_samples",
-    "samples_by_fit",
-]
-
-
-def samples_by_fit(fit: pd.DataFrame) -> list[str]:
-    """Samples from the worst fit to the best (by R², unfitted samples first)."""
-    r2 = fit["r2"].astype(float)
-    return [str(s) for s in r2.sort_values(na_position="first").index]
-
-
-def residual_samples(
-    result: DeconvResult, *, limit: int = MAX_HEATMAP_SAMPLES
-) -> tuple[list[str], str]:
-    """Samples for the residual heatmap: all, or the ``limit`` worst fits.
-
-    Returns
-    -------
-    (samples, note)
-        Sample names in input order, and a sentence saying what was left out
-        ("" when nothing was).
-    """
-    samples = [str(s) for s in result.fit.index]
-    if len(samples) <= limit:
-        return samples, ""
-    worst = set(samples_by_fit(result.fit)[:limit])
-    chosen = [s for s in samples if s in worst]
-    return chosen, (
-        f"Showing the {limit} samples with the lowest R² of {len(samples):,}; the fit table "
-        "lists all of them."
-    )
+__all__ = ["chart_files", "export_figures", "figure_html", "residual_figure"]
 
 
 def residual_figure(

@@ -16,8 +16,9 @@ import streamlit as st
 
 from deconv_core.analysis import Analysis
 from deconv_core.confounding import ConfoundingReport, GeneExplanation
+from deconv_core.groups import check_groups, groups_table
 from deconv_core.identifiability import Identifiability, identifiability_warnings
-from deconv_core.signatures import Signature, check_groups, groups_table
+from deconv_core.signatures import Signature
 from deconv_core.thresholds import (
     ALPHA,
     DRIVEN_SHARE,

@@ -12,22 +12,19 @@ import pandas as pd
 import pytest
 
 from deconv_core import bootstrap_intervals, deconvolve, explain_gene, load_signature
+from deconv_core.agreement import agreement_table
 from deconv_core.deconvolve import marker_genes
 from deconv_core.figures import (
     MAX_EXPLAINED_SHARE,
     MAX_HEATMAP_SAMPLES,
     MAX_TEXT_CELLS,
     OTHER_COLOR,
-    agreement_table,
     cell_type_colors,
-    compare_fractions,
     figure_config,
     gene_explanation_figure,
     group_boxplots_figure,
-    match_categories,
     measured_scatter_figure,
     observed_vs_fitted_figure,
-    order_samples,
     plain,
     proportion_intervals_figure,
     proportions_bar_figure,
@@ -62,16 +59,6 @@ def test_figures_module_imports_plotly_but_never_streamlit():
         "assert not any(m == 'streamlit' or m.startswith('streamlit.') for m in sys.modules)"
     )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
-
-
-def test_order_samples_groups_then_sorts_descending():
-    props = pd.DataFrame({"a": [0.1, 0.5, 0.3, 0.9]}, index=["s1", "s2", "s3", "s4"])
-    groups = pd.Series({"s1": "x", "s2": "y", "s3": "x", "s4": None})
-    assert order_samples(props) == ["s1", "s2", "s3", "s4"]
-    assert order_samples(props, sort_by="a") == ["s4", "s2", "s3", "s1"]
-    assert order_samples(props, sort_by="a", groups=groups) == ["s3", "s1", "s2", "s4"]
-    with pytest.raises(ValueError, match="no such cell type"):
-        order_samples(props, sort_by="b")
 
 
 def test_stacked_bars_one_trace_per_cell_type_and_panel(result):
@@ -182,35 +169,16 @@ def test_cell_type_colors_never_grey_for_a_cell_type():
     assert len(set(colors.values())) == len(colors)
 
 
-def test_match_categories_uses_words_and_the_signature_groups():
-    til10 = load_signature("TIL10")
-    mapping = match_categories(
-        ["T cells", "CD8 T cells", "Monocytic lineage", "neutrophil", "Platelets"],
-        til10.cell_types,
-        til10.groups,
+def test_measured_scatter_names_each_category_with_its_scores():
+    pairs = pd.DataFrame(
+        {
+            "sample": ["s1", "s2", "s3", "s1", "s2"],
+            "category": ["AB", "AB", "AB", "A", "A"],
+            "estimated": [0.2, 0.3, 0.4, 0.1, 0.3],
+            "measured": [0.2, 0.3, 0.4, 0.1, 0.2],
+        }
     )
-    assert mapping["T cells"] == ["T.cells.CD4", "T.cells.CD8", "Tregs"]
-    assert mapping["CD8 T cells"] == ["T.cells.CD8"]
-    assert mapping["Monocytic lineage"] == ["Monocytes", "Macrophages.M1", "Macrophages.M2"]
-    assert mapping["neutrophil"] == ["Neutrophils"]
-    assert mapping["Platelets"] == []
-
-
-def test_compare_fractions_sums_mapped_cell_types_and_scores_them():
-    props = pd.DataFrame(
-        {"a": [0.1, 0.2, 0.3, 0.4], "b": [0.1, 0.1, 0.1, 0.1]}, index=["s1", "s2", "s3", "s4"]
-    )
-    measured = pd.DataFrame(
-        {"AB": [0.2, 0.3, 0.4, np.nan], "A": [0.1, 0.2, 0.3, 0.5]}, index=["s1", "s2", "s3", "s4"]
-    )
-    pairs = compare_fractions(props, measured, {"AB": ["a", "b"], "A": ["a"], "X": []})
-    assert set(pairs["category"]) == {"AB", "A"}
-    assert len(pairs[pairs["category"] == "AB"]) == 3  # the missing measurement is dropped
-    agreement = agreement_table(pairs)
-    assert agreement.loc["AB", "rmse"] == pytest.approx(0.0)
-    assert agreement.loc["AB", "pearson_r"] == pytest.approx(1.0)
-    assert agreement.loc["A", "bias"] == pytest.approx(-0.025)
-    fig = measured_scatter_figure(pairs, agreement, meaning="m")
+    fig = measured_scatter_figure(pairs, agreement_table(pairs), meaning="m")
     assert any("r=1.00" in t.name for t in fig.data)
 
 

@@ -10,8 +10,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from deconv_core.io.singlecell import read_single_cell
 from deconv_core.signatures import LM22_CELL_TYPES
-from deconv_core.singlecell import build_signature, read_single_cell
+from deconv_core.singlecell import build_signature
 from tests.app.conftest import (
     ROOT,
     charts,

@@ -18,7 +18,7 @@ from deconv_core.options import RunOptions
 from deconv_core.validation import InputError
 from tests.app.conftest import ROOT, bulk_tsv
 from ui import builds, health
-from ui.charts import chart_files, export_figures, figure_html, residual_samples, samples_by_fit
+from ui.charts import chart_files, export_figures, figure_html
 from ui.tables import group_columns, match_samples, read_measured, read_metadata
 
 EVIL = ["=1+1", "+SUM(A1)", "-2+3", "@cmd", "\tx", "plain"]
@@ -90,15 +90,6 @@ def test_input_health_reports_transposed_counts_and_missing_genes():
     card = health.coverage_card(loaded.table.iloc[:60], load_signature("TIL10"))
     assert set(card["light"]) <= set(health.LIGHTS.values())
     assert (card["light"] == health.LIGHTS["red"]).any()
-
-
-def test_residual_heatmap_takes_the_worst_fits_of_a_large_cohort(run):
-    result, _, _ = run
-    order = samples_by_fit(result.fit)
-    assert result.fit.loc[order[0], "r2"] == result.fit["r2"].min()
-    chosen, note = residual_samples(result, limit=2)
-    assert set(chosen) == set(order[:2]) and "lowest R²" in note
-    assert residual_samples(result)[1] == ""
 
 
 def test_demo_files_are_small_documented_and_deterministic():

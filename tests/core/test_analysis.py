@@ -17,7 +17,8 @@ from deconv_core.expression import load_expression
 from deconv_core.options import RunOptions, check_options
 from deconv_core.qc import flag_samples, permutation_test
 from deconv_core.report import bundle_zip, output_files, write_outputs
-from deconv_core.signatures import LM22_CELL_TYPES, describe_signature, load_signature
+from deconv_core.signature_diagnostics import describe_signature
+from deconv_core.signatures import LM22_CELL_TYPES, load_signature
 from deconv_core.thresholds import ALPHA, POOR_R
 from deconv_core.validation import InputError
 from deconv_core.verdict import VERDICTS, fit_grade, sample_verdicts

@@ -363,7 +363,7 @@ def test_written_tables_read_back(
 
 @pytest.mark.parametrize("compress", [False, True])
 def test_large_files_stream_from_disk_with_the_same_result(tmp_path, monkeypatch, compress):
-    import deconv_core.io as io_module
+    import deconv_core.io.tables as io_module
 
     text = "# exported by a pipeline\ngene\tS1\tS2\nCD3E\t1.5\t2\nCD8A\tNA\t3.25\nMS4A1\t4\t5\n"
     raw = text.encode()

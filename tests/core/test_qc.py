@@ -4,14 +4,11 @@ import numpy as np
 import pandas as pd
 import pytest
 from scipy import stats
-from scipy.optimize import nnls as scipy_nnls
 
 from deconv_core import deconvolve
 from deconv_core.deconvolve import coefficients_to_proportions
 from deconv_core.identifiability import condition_number
 from deconv_core.qc import (
-    _fit_arrays,
-    _solve_rows,
     bootstrap_intervals,
     flag_genes,
     flag_samples,
@@ -20,7 +17,7 @@ from deconv_core.qc import (
     signature_identifiability,
     standardised_residuals,
 )
-from deconv_core.signatures import describe_signature
+from deconv_core.signature_diagnostics import describe_signature
 from deconv_core.validation import InputError
 from tests.conftest import planted_mixtures
 
@@ -71,18 +68,6 @@ def test_bootstrap_narrows_with_less_noise(til10):
         table = bootstrap_intervals(deconvolve(expr, til10), til10, n_resamples=50, seed=0)
         widths.append(float((table["upper"] - table["lower"]).mean()))
     assert widths[0] < widths[1] / 3
-
-
-def test_resampled_fit_matches_the_scipy_loop(til10):
-    expr, _ = planted_mixtures(4, noise=0.2, seed=8)
-    expr.iloc[3, 1] = np.nan  # one missing value: that sample is fitted on its other genes
-    result = deconvolve(expr, til10)
-    Sw, Yw, nan_mask, _ = _fit_arrays(result)
-    rows = np.random.default_rng(0).integers(0, Sw.shape[0], Sw.shape[0])
-    coef = _solve_rows(Sw, Yw, nan_mask, rows)
-    for j in range(Yw.shape[1]):
-        keep = rows[~nan_mask[rows, j]]
-        np.testing.assert_allclose(coef[:, j], scipy_nnls(Sw[keep], Yw[keep, j])[0], atol=1e-8)
 
 
 def test_bootstrap_rejects_bad_options(til10, planted):

@@ -12,23 +12,23 @@ import pytest
 from deconv_core.cli import main
 from deconv_core.coverage import coverage_table, genes_found
 from deconv_core.deconvolve import deconvolve
+from deconv_core.groups import check_groups, group_proportions, groups_table
 from deconv_core.identifiability import condition_number, signature_identifiability
+from deconv_core.signature_diagnostics import (
+    describe_signature,
+    gene_specificity,
+    scaled_signature,
+    signature_markers,
+)
 from deconv_core.signatures import (
     ASSET_DIR,
     LM22_CELL_TYPES,
     LM22_GROUPS,
     builtin_names,
-    check_groups,
     check_signature,
-    describe_signature,
-    gene_specificity,
-    group_proportions,
-    groups_table,
     list_signatures,
     load_signature,
     recognise_restricted,
-    scaled_signature,
-    signature_markers,
 )
 from deconv_core.validation import InputError
 

@@ -14,13 +14,10 @@ import pytest
 from scipy import sparse
 
 from deconv_core.cli import main
+from deconv_core.io.singlecell import detect_single_cell_scale, read_single_cell
 from deconv_core.signatures import load_signature
-from deconv_core.singlecell import (
-    build_signature,
-    detect_single_cell_scale,
-    read_single_cell,
-    write_signature_build,
-)
+from deconv_core.singlecell import build_signature
+from deconv_core.singlecell_write import write_signature_build
 from deconv_core.validation import InputError
 from tests.fixtures.singlecell.make_fixture import MARKERS, planted
 

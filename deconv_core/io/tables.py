@@ -39,7 +39,7 @@ from xml.etree.ElementTree import ParseError
 import numpy as np
 import pandas as pd
 
-from .validation import DeconvWarning, InputError, check_unique_labels
+from deconv_core.validation import DeconvWarning, InputError, check_unique_labels
 
 __all__ = ["MISSING_TOKENS", "ReadInfo", "ReadResult", "read_table"]
 
