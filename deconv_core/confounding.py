@@ -116,6 +116,15 @@ _MEMBER_Z = 2.0
 _MAX_SUSPECT_LEVERAGE = 0.3
 # Leverage cap: keeps the studentising factor sqrt(1 - leverage) away from 0.
 _MAX_LEVERAGE = 0.95
+# What to do about a confounding finding, on each surface.
+_ADVICE = {
+    code: {
+        "cli": "Rerun with --loss squares to see the estimate without the robust discount.",
+        "app": "Choose Fit 'Least squares' on the Results page to see the estimate without "
+        "the robust discount.",
+    }
+    for code in ("driven_by_genes", "panel_excess")
+}
 _GENERIC_CAUSE = (
     "cells here express these genes more than the signature's reference cells do (another cell "
     "state, or cells the signature lacks), not necessarily more cells."
@@ -505,7 +514,7 @@ def flag_confounders(
     for column in ("fold", "estimate", "estimate_without"):
         table[column] = table[column].astype(float)
     warnings = [
-        DeconvWarning("warning", row.code, row.message, row.sample)
+        DeconvWarning("warning", row.code, row.message, row.sample, **_ADVICE[row.code])
         for row in table.itertuples(index=False)
         if row.code != "fragile_estimate"
     ]
@@ -557,6 +566,8 @@ def _few_genes_warnings(
                     f"{_join([name for name, _ in common])}) lowers the estimate by "
                     f"{fragile_influence:.0%} or more. Check those genes and the confidence "
                     "intervals.",
+                    cli="--bootstrap 200 writes the intervals.",
+                    app="Turn on 'Show 95% intervals' on the Results page.",
                 )
             )
     return warnings
@@ -833,7 +844,7 @@ def _panel_findings(
                     else _discount_note(
                         float(np.mean(c.robust[idx, s])),
                         "them",
-                        ", which limits the inflation (least squares, --loss squares, would not).",
+                        ", which limits the inflation (a least-squares fit would not).",
                     )
                 ),
             )
@@ -984,8 +995,10 @@ def explain_gene(result: DeconvResult, gene: str) -> GeneExplanation:
         if wanted.upper() in {str(g).upper() for g in result.genes_missing}:
             raise InputError(
                 f"{wanted} is a gene of the {result.signature_name} signature but was not used "
-                "in the fit: it is missing from the expression data or on the exclusion list "
-                "(rerun with --exclude none to keep listed genes)."
+                "in the fit: it is missing from the expression data or on the exclusion list.",
+                cli="Rerun with --exclude none to keep the listed genes.",
+                app="Choose 'keep all signature genes' under 'Leave out the signature's noisy "
+                "genes' on the Results page to keep the listed genes.",
             )
         examples = ", ".join(sorted(used.values())[:5])
         raise InputError(

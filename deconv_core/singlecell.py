@@ -520,8 +520,8 @@ def _coverage_warnings(data: SingleCellData, validation: pd.DataFrame) -> list[D
                 "info",
                 "partial_transcriptome",
                 f"The single-cell data hold {data.genes.size:,} genes, not a whole "
-                "transcriptome; the profiles are shares of these genes, so use relative mode, "
-                "or restrict the bulk data to the same genes for absolute mode.",
+                "transcriptome; the profiles are shares of these genes, so absolute mode is "
+                "refused with this signature: use relative mode.",
             )
         )
     poor = validation.drop(index="all")
@@ -576,4 +576,7 @@ def _built_signature(
         platform="single-cell RNA-seq (pseudo-bulk)",
         source=f"built by deconv_core.singlecell.build_signature from {data.name}",
         mrna_scaling=final.mrna,
+        # Per-cell CPM over a whole transcriptome of counts is on the bulk's TPM-like
+        # scale; over a few thousand genes it is not (deconvolve.absolute_mode_problems).
+        whole_transcriptome=bool(final.mrna) and data.genes.size >= _WHOLE_TRANSCRIPTOME,
     )

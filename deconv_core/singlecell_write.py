@@ -71,6 +71,7 @@ def write_signature_build(
         "source": sig.source,
         "condition_number": build.condition_number,
         "mrna_scaling_factors": sig.mrna_scaling,
+        "whole_transcriptome": sig.whole_transcriptome,
         "mrna_scaling_note": "median total counts per cell of each cell type",
         "groups": {},
         "parameters": build.parameters,

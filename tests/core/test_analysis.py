@@ -187,3 +187,27 @@ def test_permutation_p_values_feed_the_verdict(cohort, til10):
     p = permutation_test(result, n_permutations=100, seed=0).p_values
     analysis = assess(expression, til10, RunOptions(permutations=100), result, p_values=p)
     np.testing.assert_allclose(analysis.fit_table["p_value"], p.to_numpy())
+
+
+def test_single_cell_signature_of_a_few_thousand_genes_is_refused_in_absolute_mode(
+    cohort, tmp_path
+):
+    from pathlib import Path
+
+    from deconv_core.io.singlecell import read_single_cell
+    from deconv_core.singlecell import build_signature
+    from deconv_core.singlecell_write import write_signature_build
+
+    folder = Path(__file__).resolve().parents[1] / "fixtures" / "singlecell"
+    data = read_single_cell(folder / "counts.csv.gz", labels=folder / "labels.csv")
+    built = build_signature(data, n_mixtures=5, name="pbmc").signature
+    assert data.genes.size < 15000 and built.mrna_scaling and not built.whole_transcriptome
+    _, expression = cohort
+    with pytest.raises(InputError, match="not on a whole-transcriptome TPM scale"):
+        fit_signature(expression, built, RunOptions(mode="absolute"))
+    # The sidecar carries the flag, so the written file is refused the same way.
+    paths = write_signature_build(
+        build_signature(data, n_mixtures=5, name="pbmc"), tmp_path / "pbmc.tsv"
+    )
+    again = load_signature(str(paths["signature"]))
+    assert again.whole_transcriptome is False and again.mrna_scaling

@@ -1,0 +1,117 @@
+"""The dashboard renders the core's one analysis: verdicts, flags, messages and downloads."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import zipfile
+
+import numpy as np
+import pandas as pd
+
+from deconv_core.cli import main
+from deconv_core.report import bundle_zip
+from deconv_core.signatures import LM22_CELL_TYPES, load_signature
+from tests.app.conftest import ROOT, charts, texts, uploader, visit
+
+DEMO = ROOT / "assets" / "demo" / "expression.tsv.gz"
+# A command-line flag in running text ("--exclude", "--loss squares").
+FLAG = re.compile(r"(^|\s|\()--[a-z]")
+
+
+def _bars(at):
+    return next(c for c in charts(at) if "composition per sample" in json.dumps(c.proto.spec))
+
+
+def test_card_and_flagged_samples_agree(demo_app):
+    at = visit(demo_app, "qc")
+    assert not at.exception
+    frames = [d.value for d in at.dataframe]
+    card = frames[0]
+    poor = set(card.index[card["verdict"] == "poor"])
+    flags = next(f for f in frames if {"sample", "code", "reason"} <= set(f.columns))
+    flagged = set(flags.loc[flags["code"].isin(["poor_fit", "fit_not_significant"]), "sample"])
+    # S13's activated genes make its fit poor; the card and the flags say the same.
+    assert poor == flagged == {"S13"}
+    # Worst first: the card starts with the poor sample, then the one to check.
+    assert list(card.index[:2]) == ["S13", "S04"]
+    assert list(card["verdict"][:2]) == ["poor", "check"]
+    callouts = texts(at, "error") + texts(at, "warning")
+    assert any(t.startswith("**S13** (poor)") for t in callouts)
+
+
+def test_results_charts_and_table_carry_the_verdict(demo_app):
+    at = visit(demo_app, "results")
+    assert not at.exception
+    table = at.dataframe[0].value
+    spec = json.loads(_bars(at).proto.spec)
+    marks = {t["name"]: set(t["x"]) for t in spec["data"] if t.get("name", "").endswith(" fit")}
+    assert marks == {"poor fit": {"S13"}, "check fit": {"S04"}}
+    assert table.loc["S13", "verdict"] == "poor" and "poor fit" in table.loc["S13", "reasons"]
+    heatmap = next(
+        json.loads(c.proto.spec) for c in charts(at) if "Proportions heatmap" in c.proto.spec
+    )
+    assert any(t.get("name") == "poor fit" for t in heatmap["data"])
+    summary = " ".join(texts(at, "error"))
+    assert "1 poor" in summary and "S13 (poor), S04 (check)" in summary
+
+
+def test_dashboard_messages_name_its_controls_not_flags(demo_app):
+    for page in ("results", "qc", "signature", "upload"):
+        at = visit(demo_app, page)
+        assert not at.exception
+        shown = [t for kind in ("error", "warning", "info", "caption") for t in texts(at, kind)]
+        assert not [t for t in shown if FLAG.search(t)], page
+
+
+def test_cli_and_dashboard_write_the_same_run(demo_app, tmp_path):
+    at = visit(demo_app, "results")
+    assert not at.exception
+    _, analysis = at.session_state["analysis"]
+    options = analysis.options
+    assert (options.mode, options.bootstrap, options.permutations) == ("absolute", 200, 500)
+    archive = zipfile.ZipFile(io.BytesIO(bundle_zip(analysis)))
+    out = tmp_path / "cli"
+    flags = ["--mode", "absolute", "--bootstrap", "200", "--permutations", "500", "--seed", "0"]
+    assert main(["run", str(DEMO), "--signature", "TIL10", *flags, "--out", str(out)]) == 0
+    for name in archive.namelist():
+        if name.endswith(".csv"):
+            assert archive.read(name) == (out / name).read_bytes(), name
+    app_manifest = json.loads(archive.read("manifest.json"))
+    cli_manifest = json.loads((out / "manifest.json").read_text())
+    assert app_manifest["parameters"] == cli_manifest["parameters"]
+    assert app_manifest["inputs"]["signature"] == cli_manifest["inputs"]["signature"]
+    assert app_manifest["inputs"]["signature"]["sha256"] == load_signature("TIL10").sha256
+    assert (
+        app_manifest["inputs"]["expression"]["sha256"]
+        == (cli_manifest["inputs"]["expression"]["sha256"])
+    )
+    assert app_manifest["result"] == cli_manifest["result"]
+
+
+def _lm22_bytes() -> bytes:
+    rng = np.random.default_rng(0)
+    genes = list(load_signature("TIL10").matrix.index)
+    genes += [f"G{i}" for i in range(547 - len(genes))]
+    table = pd.DataFrame(
+        rng.gamma(0.5, 200.0, size=(547, len(LM22_CELL_TYPES))),
+        index=genes,
+        columns=LM22_CELL_TYPES,
+    )
+    return table.to_csv(sep="\t", index_label="Gene symbol").encode()
+
+
+def test_absolute_mode_with_lm22_is_refused_in_the_dashboard(demo_app):
+    at = visit(demo_app, "signature")  # the demo runs in absolute mode
+    at.segmented_control(key="signature_source").set_value("My own file").run()
+    uploader(at, "Signature file").upload("LM22.txt", _lm22_bytes(), "text/plain")
+    at.run()
+    at = visit(at, "results")
+    assert not at.exception
+    errors = texts(at, "error")
+    assert any("not meaningful with LM22.txt" in t and "Relative under Mode" in t for t in errors)
+    assert not any("--mode" in t for t in errors)
+    at.segmented_control(key="results_mode").set_value("relative").run()
+    assert not at.exception
+    assert "other" not in at.dataframe[0].value.columns
