@@ -9,7 +9,6 @@ import dataclasses
 import gzip
 import importlib.util
 import pickle
-import time
 from pathlib import Path
 
 import numpy as np
@@ -395,17 +394,21 @@ def test_errors_are_actionable():
         harmonise_genes(multi)
 
 
-def test_twenty_thousand_rows_harmonise_well_under_a_second():
+def test_twenty_thousand_rows_of_mixed_ids_harmonise_to_unique_symbols():
+    # Speed is measured by benchmarks/genes_speed.py (a ratio in one run), not here.
     ref = load_hgnc()
     symbols = sorted(ref.approved)[:10_000]
     ensembl = [f"{e}.3" for e in sorted(ref.ensembl)[:10_000]]
     labels = symbols + [s.lower() for s in symbols[:5_000]] + ensembl[:5_000]
     table = pd.DataFrame(np.random.default_rng(0).random((20_000, 20)), index=labels)
-    start = time.perf_counter()
     result = harmonise_genes(table)
-    elapsed = time.perf_counter() - start
-    assert elapsed < 1.0, f"took {elapsed:.2f} s"
     assert result.table.index.is_unique
+    # Every lower-cased symbol found its approved spelling and was merged with it.
+    assert set(symbols[:5_000]) <= set(result.table.index)
+    assert not {s.lower() for s in symbols[:5_000]} & set(result.table.index)
+    # Versioned Ensembl ids became symbols; none is left as an ENSG id.
+    assert not [g for g in result.table.index if str(g).startswith("ENSG")]
+    assert len(result.table) < len(table)
 
 
 @settings(max_examples=60, deadline=None)
