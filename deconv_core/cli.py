@@ -16,7 +16,7 @@ from typing import NoReturn, TextIO
 from deconv_core.analysis import Analysis, fit_signature, run_analysis
 from deconv_core.confounding import explain_gene
 from deconv_core.expression import load_expression, sha256_of
-from deconv_core.options import LOSSES, MODES, SCALES, WEIGHTINGS, RunOptions
+from deconv_core.options import LOSSES, MODES, SCALES, WEIGHTINGS, RunOptions, check_count
 from deconv_core.report import write_outputs
 from deconv_core.signatures import builtin_names, list_signatures, load_signature
 from deconv_core.validation import InputError
@@ -311,8 +311,7 @@ def _describe(args: argparse.Namespace, stream: TextIO) -> int:
 
     if not args.describe:
         raise InputError("--expression and --out need --describe NAME_OR_FILE.")
-    if args.top < 1:
-        raise InputError(f"--top must be at least 1, got {args.top}.")
+    check_count(args.top, "--top", minimum=1)
     signature = load_signature(args.describe)
     expression = None
     if args.expression:

@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
+import numpy as np
+
 from deconv_core.validation import InputError
 
 __all__ = [
@@ -21,8 +23,11 @@ __all__ = [
     "SCALES",
     "WEIGHTINGS",
     "RunOptions",
+    "SINGLE_CELL_SCALES",
     "check_choice",
+    "check_count",
     "check_exclude",
+    "check_fraction",
     "check_options",
 ]
 
@@ -34,6 +39,8 @@ LOSSES = ("huber", "squares")
 WEIGHTINGS = ("auto", "sqrt", "none")
 #: Declared scales of an expression input (``"auto"``: detect).
 SCALES = ("auto", "linear", "log2", "log2p1", "log10", "ln", "counts")
+#: Declared scales of single-cell counts (``"auto"``: detect).
+SINGLE_CELL_SCALES = ("auto", "counts", "log1p", "log2p1", "linear")
 #: The exclusion value that keeps every signature gene.
 EXCLUDE_NONE = "none"
 
@@ -43,6 +50,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "loss": LOSSES,
     "weighting": WEIGHTINGS,
     "scale": SCALES,
+    "single-cell scale": SINGLE_CELL_SCALES,
 }
 
 
@@ -97,10 +105,24 @@ def check_exclude(value: object, lists: dict[str, tuple[str, ...]] | None) -> st
     return str(value)
 
 
-def _check_count(value: object, option: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise InputError(f"The {option} option must be a whole number >= 0; got {value!r}.")
-    return value
+def check_count(value: object, what: str, *, minimum: int = 0) -> int:
+    """Return ``value`` as an int when it is a whole number >= ``minimum``; else raise.
+
+    ``what`` names the option in the message ("bootstrap resamples").
+    """
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
+        raise InputError(f"{what} must be a whole number >= {minimum}; got {value!r}.")
+    return int(value)
+
+
+def check_fraction(value: object, what: str, *, closed: bool = False) -> float:
+    """Return ``value`` when it lies between 0 and 1 (inclusive when ``closed``); else raise."""
+    number = float(value)  # type: ignore[arg-type]
+    inside = 0.0 <= number <= 1.0 if closed else 0.0 < number < 1.0
+    if not inside:
+        bounds = "from 0 to 1" if closed else "strictly between 0 and 1"
+        raise InputError(f"{what} must be {bounds}; got {value!r}.")
+    return number
 
 
 @dataclass(frozen=True)
@@ -167,15 +189,12 @@ def check_options(
     InputError
         The first option with a value that is not allowed, listing the valid ones.
     """
-    for option in CHOICES:
+    for option in ("mode", "loss", "weighting", "scale"):
         check_choice(option, getattr(options, option))
     check_exclude(options.exclude, exclusion_lists)
     if not isinstance(options.mrna_scaling, bool):
         raise InputError(f"mrna_scaling must be True or False; got {options.mrna_scaling!r}.")
     for option in ("bootstrap", "permutations", "seed"):
-        _check_count(getattr(options, option), option)
-    if not 0.0 < float(options.level) < 1.0:
-        raise InputError(
-            f"The confidence level must be between 0 and 1 (e.g. 0.95); got {options.level}."
-        )
+        check_count(getattr(options, option), f"The {option} option")
+    check_fraction(options.level, "The confidence level (e.g. 0.95)")
     return options

@@ -43,6 +43,7 @@ from deconv_core.identifiability import (
     identifiability_warnings,
     signature_identifiability,
 )
+from deconv_core.options import check_count, check_fraction
 from deconv_core.refit import (
     MAD_TO_SD,
     REFIT_ROUNDS,
@@ -66,7 +67,7 @@ from deconv_core.thresholds import (
     POOR_R,
     POOR_R2,
 )
-from deconv_core.validation import DeconvWarning, InputError
+from deconv_core.validation import DeconvWarning
 from deconv_core.verdict import fit_grade
 
 __all__ = [
@@ -119,14 +120,6 @@ class PermutationTest:
     null_correlations: np.ndarray
     n_permutations: int
     seed: int
-
-
-def _check_count(value: int, *, what: str, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
-        raise InputError(
-            f"The number of {what} must be a whole number >= {minimum}; got {value!r}."
-        )
-    return int(value)
 
 
 def _quantiles(draws: np.ndarray, probs: list[float]) -> np.ndarray:
@@ -187,9 +180,8 @@ def bootstrap_intervals(
         If ``n_resamples`` is not a positive whole number or ``level`` is not
         strictly between 0 and 1.
     """
-    n_resamples = _check_count(n_resamples, what="bootstrap resamples", minimum=1)
-    if not 0.0 < float(level) < 1.0:
-        raise InputError(f"The confidence level must be between 0 and 1 (e.g. 0.95); got {level}.")
+    n_resamples = check_count(n_resamples, "The number of bootstrap resamples", minimum=1)
+    check_fraction(level, "The confidence level (e.g. 0.95)")
     sig = as_signature(signature, result)
     Sw, Yw, nan_mask, _ = fit_arrays(result)
     robust = robust_weights(result)
@@ -271,7 +263,7 @@ def permutation_test(
     -------
     PermutationTest
     """
-    n_permutations = _check_count(n_permutations, what="permutations", minimum=1)
+    n_permutations = check_count(n_permutations, "The number of permutations", minimum=1)
     Sw, _, nan_mask, weights = fit_arrays(result)
     S = result.signature_matrix.to_numpy(dtype=np.float64)
     Y = result.observed.to_numpy(dtype=np.float64)

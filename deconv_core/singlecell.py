@@ -52,6 +52,7 @@ from scipy import sparse
 
 from deconv_core.identifiability import condition_number
 from deconv_core.io.singlecell import SingleCellData
+from deconv_core.options import check_count, check_fraction
 from deconv_core.ranking import average_ranks
 from deconv_core.signatures import Signature, check_signature
 from deconv_core.singlecell_validation import HeldOutValidation, split_cells, validate_held_out
@@ -452,12 +453,8 @@ def _check_build_options(
     min_detection: float,
 ) -> None:
     """Raise :class:`InputError` for a parameter of :func:`build_signature` out of range."""
-    if min_cells < 2:
-        raise InputError(
-            f"min_cells must be at least 2 (one cell to train, one to test), got {min_cells}."
-        )
-    if not 0 < test_fraction < 1:
-        raise InputError(f"test_fraction must be between 0 and 1, got {test_fraction}.")
+    check_count(min_cells, "min_cells (one cell to train, one to test)", minimum=2)
+    check_fraction(test_fraction, "test_fraction")
     if not 1 <= min_markers <= max_markers:
         raise InputError(
             f"Need 1 <= min_markers <= max_markers, got {min_markers} and {max_markers}."
@@ -467,8 +464,7 @@ def _check_build_options(
             "The validation needs at least 3 mixtures of at least 10 cells each; "
             f"got {n_mixtures} mixtures of {cells_per_mixture} cells."
         )
-    if not 0 <= min_detection <= 1:
-        raise InputError(f"min_detection must be between 0 and 1, got {min_detection}.")
+    check_fraction(min_detection, "min_detection", closed=True)
 
 
 def _usable_cell_types(sizes: pd.Series, min_cells: int) -> tuple[list[str], list[DeconvWarning]]:

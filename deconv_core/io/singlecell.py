@@ -46,6 +46,7 @@ from scipy import sparse
 
 from deconv_core.genes import harmonise_genes, orient_genes_as_rows
 from deconv_core.io.tables import read_table
+from deconv_core.options import SINGLE_CELL_SCALES, check_choice
 from deconv_core.validation import DeconvWarning, InputError
 
 __all__ = [
@@ -56,7 +57,6 @@ __all__ = [
 ]
 
 #: Scales :func:`read_single_cell` accepts; ``"auto"`` detects.
-SINGLE_CELL_SCALES = ("auto", "counts", "log1p", "log2p1", "linear")
 
 _HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 _GZIP_MAGIC = b"\x1f\x8b"
@@ -417,8 +417,7 @@ def read_single_cell(
         Unreadable files, negative (scaled) values, labels that match no cell,
         fewer than two labelled cell types.
     """
-    if scale not in SINGLE_CELL_SCALES:
-        raise InputError(f"Unknown scale {scale!r}; use one of {', '.join(SINGLE_CELL_SCALES)}.")
+    check_choice("single-cell scale", scale)
     label = name or (Path(counts).name if not isinstance(counts, bytes) else "uploaded counts")
     raw = _raw_bytes(counts, "single-cell counts")
     warnings: list[DeconvWarning] = []

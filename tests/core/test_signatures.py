@@ -414,7 +414,7 @@ def test_cli_describe_lm22_file_with_expression(tmp_path, capsys):
         (["signatures", "--describe", "NoSuchSignature"], "No built-in signature"),
         (["signatures", "--expression", "x.tsv"], "need --describe"),
         (["signatures", "--describe", "TIL10", "--expression", "nope.tsv"], "Cannot find"),
-        (["signatures", "--describe", "TIL10", "--top", "0"], "--top must be at least 1"),
+        (["signatures", "--describe", "TIL10", "--top", "0"], "--top must be a whole number >= 1"),
     ],
 )
 def test_cli_describe_bad_input(args, message, capsys):

@@ -151,7 +151,7 @@ def test_missing_labels_and_files_are_explained(tmp_path):
         read_single_cell(COUNTS)
     with pytest.raises(InputError, match="Cannot find the single-cell counts"):
         read_single_cell(tmp_path / "nope.csv", labels=LABELS)
-    with pytest.raises(InputError, match="Unknown scale"):
+    with pytest.raises(InputError, match="Unknown single-cell scale"):
         read_single_cell(COUNTS, labels=LABELS, scale="log7")
 
 
@@ -312,7 +312,10 @@ def test_a_type_without_markers_is_refused():
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [
-        ({"min_cells": 1}, "min_cells must be at least 2"),
+        (
+            {"min_cells": 1},
+            r"min_cells \(one cell to train, one to test\) must be a whole number >= 2",
+        ),
         ({"test_fraction": 1.0}, "test_fraction"),
         ({"min_markers": 20, "max_markers": 10}, "min_markers"),
         ({"n_mixtures": 2}, "at least 3 mixtures"),
