@@ -3,8 +3,10 @@
 Starts the app on a free port of 127.0.0.1, waits for ``/_stcore/health``,
 clicks "Load demo data", visits Results and QC through the sidebar (a fresh
 page load would start a new session and lose the demo), checks that the
-stacked bars, the residual heatmap and the gene explainer are drawn and that
-no exception box is shown, and saves ``docs/results.png`` and ``docs/qc.png`` for the README.
+stacked bars, the residual heatmap and the gene explainer are drawn, that the
+fit verdict is shown (the summary names S13; the bar chart marks the poor and
+check samples and its legend names them) and that no exception box is shown,
+and saves ``docs/results.png`` and ``docs/qc.png`` for the README.
 Never downloads a browser: it is skipped when ``/usr/bin/chromium`` or
 playwright is missing.
 """
@@ -62,8 +64,23 @@ def test_demo_results_and_qc_render_in_chromium():
             assert page.locator('[data-testid="stException"]').count() == 0
             # Privacy: plotly.js 4's "Share chart" (upload to Plotly Cloud) is switched off.
             assert page.locator('.modebar-btn[data-title^="Share"]').count() == 0
-            page.set_viewport_size({"width": 1440, "height": 1360})  # the whole bar chart
+            # The verdict, in the browser: the summary names the poor sample, and the bar
+            # chart marks the demo's poor (S13) and check (S04) samples, with legend entries.
+            summary = page.locator('[data-testid="stAlert"]').filter(has_text="Fit verdict")
+            assert summary.count() == 1
+            assert "S13 (poor)" in summary.inner_text()
+            bar_chart = page.locator(".js-plotly-plot").filter(
+                has_text="Cell-type composition per sample"
+            )
+            assert bar_chart.count() == 1
+            legend = bar_chart.locator(".legendtext").all_text_contents()  # SVG: no innerText
+            assert {"poor fit", "check fit"} <= {text.strip() for text in legend}
+            assert bar_chart.locator(".scatterlayer .point").count() >= 2
+            # A taller window, the page at its top: the verdict summary and the whole bar chart.
+            page.set_viewport_size({"width": 1440, "height": 1500})
             page.wait_for_timeout(1000)  # let plotly finish its transitions
+            sync_api.expect(summary).to_be_in_viewport()
+            sync_api.expect(bar_chart).to_be_in_viewport(ratio=1.0)
             page.screenshot(path=str(DOCS / "results.png"))
             # The zip is built on click, outside the script run: it must still work.
             with page.expect_download(timeout=TIMEOUT_MS) as download:
