@@ -12,13 +12,13 @@ functions.  Neither surface re-derives a judgement, a table or a manifest:
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
 
 from deconv_core.confounding import ConfoundingReport, flag_confounders
-from deconv_core.deconvolve import DeconvResult, deconvolve
+from deconv_core.deconvolve import DeconvResult, deconvolve, meaning_for
 from deconv_core.expression import ExpressionData
 from deconv_core.options import EXCLUDE_NONE, RunOptions, check_options
 from deconv_core.qc import (
@@ -183,6 +183,9 @@ def assess(
     verdicts = sample_verdicts(
         result.fit, warnings, p_values=p_values, z=standardised_residuals(result)
     )
+    meaning = meaning_for(result.mode, {w.code for w in warnings})
+    if meaning != result.meaning:  # e.g. absolute fractions from counts: biased
+        result = replace(result, meaning=meaning)
     chosen = signature.groups if groups is None else groups
     return Analysis(
         options=options,

@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from deconv_core.coverage import coverage_table, marker_genes
-from deconv_core.options import LOSSES, MODES, WEIGHTINGS, check_choice
+from deconv_core.options import LOSSES, MODES, WEIGHTINGS, check_choice, check_exclude
 from deconv_core.ranking import average_ranks
 from deconv_core.signatures import Signature
 from deconv_core.solvers import huber_nnls, nnls
@@ -41,8 +41,12 @@ __all__ = [
     "MEANINGS",
     "WEIGHTINGS",
     "LOSSES",
+    "ABSOLUTE_CAVEATS",
+    "BIASED_ABSOLUTE_MEANING",
+    "FIT_COLUMNS",
     "absolute_mode_problems",
     "check_absolute_mode",
+    "meaning_for",
     "choose_weighting",
     "gene_weights",
     "DeconvResult",
@@ -370,8 +374,10 @@ def deconvolve(
         ``"relative"`` or ``"absolute"``; see the module docstring.
     exclude
         Name of the signature's excluded-gene list to drop before fitting
-        (``"default"``, ``"tumor"``, or None to keep all genes).  TIL10's
-        default list holds genes quanTIseq found noisy in RNA-seq.
+        (``"default"``: its default list when it has one; ``"tumor"`` for
+        TIL10; ``"none"`` or None to keep all genes).  TIL10's default list
+        holds genes quanTIseq found noisy in RNA-seq.  A name the signature
+        does not have is refused (:func:`deconv_core.options.check_exclude`).
     mrna_scaling
         Convert mRNA shares into cell shares with the signature's mRNA-content
         factors when it provides them.
@@ -395,94 +401,207 @@ def deconvolve(
     Raises
     ------
     InputError
-        Unknown mode, too few signature genes in the data, or no usable sample.
+        An unknown mode, loss, weighting or exclusion list; absolute mode with a
+        signature it is meaningless for (:func:`check_absolute_mode`); too few
+        signature genes in the data.
     """
     check_choice("mode", mode)
     check_choice("weighting", weighting)
     check_choice("loss", loss)
     if isinstance(signature, pd.DataFrame):
         signature = Signature(name="signature", matrix=signature.astype(np.float64))
-    warnings: list[DeconvWarning] = []
-    if mode == "absolute":
-        check_absolute_mode(signature)
-        if not mrna_scaling:
-            warnings.append(
-                DeconvWarning(
-                    "warning",
-                    "absolute_mrna_shares",
-                    "mRNA-content correction is off: the absolute numbers are shares of each "
-                    "sample's mRNA, not of its cells; cell types with much mRNA per cell "
-                    "(e.g. activated or dividing cells) look larger than they are.",
-                    cli="Drop --no-mrna-scaling to get shares of cells.",
-                )
-            )
-    sig = signature.matrix
-    excluded: tuple[str, ...] = ()
-    if exclude and exclude in signature.excluded_genes:
-        excluded = tuple(g for g in signature.excluded_genes[exclude] if g in sig.index)
-        if excluded:
-            sig = sig.drop(index=list(excluded))
-            warnings.append(
-                DeconvWarning(
-                    "info",
-                    "genes_excluded",
-                    f"{len(excluded)} signature genes on the {signature.name} '{exclude}' "
-                    f"exclusion list were left out of the fit ({', '.join(excluded[:6])}"
-                    f"{', ...' if len(excluded) > 6 else ''}).",
-                )
-            )
+    if exclude is not None:
+        check_exclude(exclude, signature.excluded_genes)
+    warnings = _mode_warnings(signature, mode=mode, mrna_scaling=mrna_scaling)
+    sig, excluded = _apply_exclusion(signature, exclude, warnings)
     # Work on one float64 view of the data: big inputs must not be copied whole.
     values = expression.to_numpy(dtype=np.float64)
-    n_genes_total = values.shape[0]
-
+    if mode == "absolute" and values.shape[0] < MIN_GENES_ABSOLUTE:
+        warnings.append(_few_genes_warning(values.shape[0]))
+    genes = _match_genes(expression.index, values, signature, sig, warnings)
+    S = sig.loc[genes.used].to_numpy(dtype=np.float64)
     # Normalise every sample to 1e6 over all its genes (TPM-like), so that the
     # coefficients are comparable between samples and, in absolute mode, are
-    # shares of the sample's mRNA.
-    # np.nansum would copy the whole matrix; a mask is an eighth of its size.
+    # shares of the sample's mRNA.  np.nansum would copy the whole matrix; a
+    # mask is an eighth of its size.
     totals = np.sum(values, axis=0, where=~np.isnan(values))
-    if mode == "absolute" and n_genes_total < MIN_GENES_ABSOLUTE:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        Y = values[genes.rows, :] / totals * 1e6
+    if weighting == "auto":
+        weighting = choose_weighting(S)
+        if weighting == "sqrt":
+            warnings.append(_WEIGHTED_WARNING)
+    weights = gene_weights(S, weighting=weighting)
+    samples = [str(s) for s in expression.columns]
+    coef, robustness = _fit_by_pattern(S * weights[:, None], Y, weights, loss, samples, warnings)
+    fitted = S @ np.nan_to_num(coef)
+    fitted[np.isnan(Y)] = np.nan
+    fitted[:, np.isnan(coef).any(axis=0)] = np.nan
+    proportions, conversion_warnings = coefficients_to_proportions(
+        coef, signature, mode=mode, mrna_scaling=mrna_scaling
+    )
+    warnings.extend(conversion_warnings)
+    warnings.extend(_no_signal_warnings(coef, samples))
+    cell_types = [str(c) for c in sig.columns]
+    columns = cell_types + (["other"] if mode == "absolute" else [])
+    index = pd.Index(samples, name="sample")
+    genes_index = pd.Index(genes.used, name="gene")
+    frame = lambda values: pd.DataFrame(values, index=genes_index, columns=samples)  # noqa: E731
+    return DeconvResult(
+        proportions=pd.DataFrame(proportions.T, index=index, columns=columns),
+        coefficients=pd.DataFrame(coef.T, index=index.copy(), columns=cell_types),
+        fitted=frame(fitted),
+        residuals=frame(Y - fitted),
+        observed=frame(Y),
+        genes_used=tuple(genes.used),
+        genes_missing=tuple(genes.missing) + excluded,
+        coverage=genes.coverage,
+        fit=pd.DataFrame(_fit_statistics(Y, fitted), index=index.copy(), columns=list(FIT_COLUMNS)),
+        mode=mode,
+        meaning=meaning_for(mode, {w.code for w in warnings}),
+        signature_name=signature.name,
+        signature_matrix=sig.loc[genes.used],
+        mrna_scaling=mrna_scaling,
+        gene_weights=pd.Series(weights, index=genes_index, name="weight"),
+        weighting=weighting,
+        loss=loss,
+        robustness=frame(robustness),
+        warnings=tuple(warnings),
+    )
+
+
+#: Columns of :attr:`DeconvResult.fit`.
+FIT_COLUMNS = ("pearson_r", "spearman_r", "rmse", "r2")
+#: Warning codes that make absolute fractions biased: the meaning then drops the
+#: comparison with flow cytometry (see :func:`meaning_for`).
+ABSOLUTE_CAVEATS = ("few_genes_absolute", "absolute_counts", "absolute_mrna_shares")
+#: What absolute fractions mean when one of :data:`ABSOLUTE_CAVEATS` applies.
+BIASED_ABSOLUTE_MEANING = (
+    "Absolute fractions, biased: the share of all cells in the sample with 'other' for the part "
+    "the signature's cell types do not explain, but these data are not whole-transcriptome TPM "
+    "with mRNA-content correction (see the warnings), so 'other' and the fractions are biased; "
+    "do not compare them with flow cytometry or pathology counts. Relative proportions are "
+    "unaffected."
+)
+
+_WEIGHTED_WARNING = DeconvWarning(
+    "info",
+    "genes_weighted",
+    "A few very highly expressed genes dominate this signature, so each gene was weighted by "
+    "1/sqrt of its mean level; otherwise those genes would decide every proportion.",
+    cli="--weighting none turns this off.",
+)
+
+
+def meaning_for(mode: str, codes: set[str] | frozenset[str]) -> str:
+    """The sentence saying what a run's proportions mean, given its warning codes."""
+    if mode == "absolute" and set(codes) & set(ABSOLUTE_CAVEATS):
+        return BIASED_ABSOLUTE_MEANING
+    return MEANINGS[mode]
+
+
+def _mode_warnings(signature: Signature, *, mode: str, mrna_scaling: bool) -> list[DeconvWarning]:
+    """Refuse absolute mode where it is meaningless; warn when its mRNA correction is off."""
+    if mode != "absolute":
+        return []
+    check_absolute_mode(signature)
+    if mrna_scaling:
+        return []
+    return [
+        DeconvWarning(
+            "warning",
+            "absolute_mrna_shares",
+            "mRNA-content correction is off: the absolute numbers are shares of each sample's "
+            "mRNA, not of its cells; cell types with much mRNA per cell (e.g. activated or "
+            "dividing cells) look larger than they are.",
+            cli="Drop --no-mrna-scaling to get shares of cells.",
+        )
+    ]
+
+
+def _apply_exclusion(
+    signature: Signature, exclude: str | None, warnings: list[DeconvWarning]
+) -> tuple[pd.DataFrame, tuple[str, ...]]:
+    """The signature rows the fit may use, and the genes the exclusion list left out."""
+    sig = signature.matrix
+    if not exclude or exclude not in signature.excluded_genes:
+        return sig, ()
+    excluded = tuple(g for g in signature.excluded_genes[exclude] if g in sig.index)
+    if excluded:
         warnings.append(
             DeconvWarning(
-                "warning",
-                "few_genes_absolute",
-                f"Absolute mode assumes whole-transcriptome data, but the expression has only "
-                f"{n_genes_total} genes (fewer than {MIN_GENES_ABSOLUTE:,}); 'other' and the "
-                "absolute fractions will be biased.",
-                cli="Give the file with all genes, or use --mode relative.",
-                app="Upload the file with all genes, or choose Relative under Mode.",
+                "info",
+                "genes_excluded",
+                f"{len(excluded)} signature genes on the {signature.name} '{exclude}' exclusion "
+                f"list were left out of the fit ({', '.join(excluded[:6])}"
+                f"{', ...' if len(excluded) > 6 else ''}).",
             )
         )
+    return sig.drop(index=list(excluded)), excluded
 
-    # Match genes case-insensitively (ids were harmonised to approved symbols).
-    upper_expr = [str(g).upper() for g in expression.index]
-    expr_pos = {g: i for i, g in enumerate(upper_expr)}
-    used, missing, rows = [], [], []
-    for gene in sig.index:
-        pos = expr_pos.get(str(gene).upper())
-        # A row empty in every sample is not found (deconv_core.coverage's rule).
-        if pos is None or np.isnan(values[pos]).all():
-            missing.append(str(gene))
-        else:
-            used.append(str(gene))
-            rows.append(pos)
-    n_sig = sig.shape[0]
-    k = sig.shape[1]
-    share = len(used) / n_sig if n_sig else 0.0
+
+def _few_genes_warning(n_genes: int) -> DeconvWarning:
+    return DeconvWarning(
+        "warning",
+        "few_genes_absolute",
+        f"Absolute mode assumes whole-transcriptome data, but the expression has only {n_genes} "
+        f"genes (fewer than {MIN_GENES_ABSOLUTE:,}); 'other' and the absolute fractions will "
+        "be biased.",
+        cli="Give the file with all genes, or use --mode relative.",
+        app="Upload the file with all genes, or choose Relative under Mode.",
+    )
+
+
+@dataclass(frozen=True)
+class _Genes:
+    """Signature genes matched to the data: used in the fit, missing, and coverage."""
+
+    used: list[str]
+    rows: list[int]
+    missing: list[str]
+    coverage: pd.DataFrame
+
+
+def _match_genes(
+    ids: pd.Index,
+    values: np.ndarray,
+    signature: Signature,
+    sig: pd.DataFrame,
+    warnings: list[DeconvWarning],
+) -> _Genes:
+    """Match the signature's genes to the data's rows; refuse or warn on low coverage.
+
+    Coverage is counted on the whole signature (:mod:`deconv_core.coverage`'s
+    rule: a row with at least one value, matched case-insensitively), the same
+    number the health card and ``signatures --describe`` give; the fit uses the
+    found genes the exclusion list kept.
+    """
+    position = {str(g).upper(): i for i, g in enumerate(ids)}
+    found, rows_of = [], {}
+    for gene in signature.matrix.index:
+        pos = position.get(str(gene).upper())
+        if pos is not None and not np.isnan(values[pos]).all():
+            found.append(str(gene))
+            rows_of[str(gene)] = pos
+    kept = {str(g) for g in sig.index}
+    used = [g for g in found if g in kept]
+    n_sig, k = signature.matrix.shape
+    share = len(found) / n_sig if n_sig else 0.0
     if len(used) < k + 1 or share < COVERAGE_ERROR:
         raise InputError(
-            f"Only {len(used)} of {n_sig} signature genes were found in the expression data; "
-            f"the likely cause: {_likely_cause(expression.index, sig.index)}."
+            f"Only {len(found)} of {n_sig} signature genes were found in the expression data; "
+            f"the likely cause: {_likely_cause(ids, signature.matrix.index)}."
         )
     if share < COVERAGE_FAIR:
         warnings.append(
             DeconvWarning(
                 "warning",
                 "low_coverage",
-                f"Only {len(used)} of {n_sig} signature genes ({share:.0%}) were found; the "
+                f"Only {len(found)} of {n_sig} signature genes ({share:.0%}) were found; the "
                 "estimates rest on few genes and may be unreliable.",
             )
         )
-    coverage = coverage_table(sig, used)
+    coverage = coverage_table(signature.matrix, found)
     for cell_type, row in coverage.iterrows():
         if row["marker_genes"] and row["fraction"] < COVERAGE_FAIR:
             warnings.append(
@@ -493,47 +612,48 @@ def deconvolve(
                     f"were found (missing: {row['missing'][:120]}); its estimate is less reliable.",
                 )
             )
+    missing = [str(g) for g in sig.index if str(g) not in rows_of]
+    return _Genes(used, [rows_of[g] for g in used], missing, coverage)
 
-    S = sig.loc[used].to_numpy(dtype=np.float64)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        Y = values[rows, :] / totals * 1e6
-    if weighting == "auto":
-        weighting = choose_weighting(S)
-        if weighting == "sqrt":
-            warnings.append(
-                DeconvWarning(
-                    "info",
-                    "genes_weighted",
-                    "A few very highly expressed genes dominate this signature, so each gene "
-                    "was weighted by 1/sqrt of its mean level; otherwise those genes would "
-                    "decide every proportion.",
-                    cli="--weighting none turns this off.",
-                )
-            )
-    weights = gene_weights(S, weighting=weighting)
-    Sw = S * weights[:, None]
-    samples = [str(s) for s in expression.columns]
-    n = Y.shape[1]
+
+def _fit_by_pattern(
+    Sw: np.ndarray,
+    Y: np.ndarray,
+    weights: np.ndarray,
+    loss: str,
+    samples: list[str],
+    warnings: list[DeconvWarning],
+) -> tuple[np.ndarray, np.ndarray]:
+    """Fit every sample, batched by its pattern of missing genes.
+
+    Parameters
+    ----------
+    Sw : (g, k) weighted signature; Y : (g, n) observed, fit scale, NaN where
+    missing; weights : (g,) gene weights.
+
+    Returns
+    -------
+    coef : (k, n) coefficients (NaN for samples with fewer than k + 1 values);
+    robustness : (g, n) robust weights (1 for least squares, NaN where missing).
+    """
+    k, n = Sw.shape[1], Y.shape[1]
     coef = np.zeros((k, n))
     robustness = np.where(np.isnan(Y), np.nan, 1.0)
-    # Samples with missing values are fitted on the genes they have; group
-    # them by their pattern of missing genes so each group is one batch.
-    nan_mask = np.isnan(Y)
-    patterns, inverse = np.unique(nan_mask.T, axis=0, return_inverse=True)
+    patterns, inverse = np.unique(np.isnan(Y).T, axis=0, return_inverse=True)
     for g, pattern in enumerate(patterns):
         cols = np.flatnonzero(inverse.reshape(-1) == g)
         keep = ~pattern
         if keep.sum() < k + 1:
-            for j in cols:
-                warnings.append(
-                    DeconvWarning(
-                        "error",
-                        "too_many_missing",
-                        f"Sample {samples[j]} has values for only {int(keep.sum())} signature "
-                        "genes; it cannot be deconvolved and its proportions are empty.",
-                        samples[j],
-                    )
+            warnings.extend(
+                DeconvWarning(
+                    "error",
+                    "too_many_missing",
+                    f"Sample {samples[j]} has values for only {int(keep.sum())} signature genes; "
+                    "it cannot be deconvolved and its proportions are empty.",
+                    samples[j],
                 )
+                for j in cols
+            )
             coef[:, cols] = np.nan
             continue
         Yg = Y[np.ix_(keep, cols)] * weights[keep, None]
@@ -541,60 +661,22 @@ def deconvolve(
             coef[:, cols], robustness[np.ix_(keep, cols)] = huber_nnls(Sw[keep], Yg)
         else:
             coef[:, cols] = nnls(Sw[keep], Yg)
+    return coef, robustness
 
-    fitted = S @ np.nan_to_num(coef)
-    fitted[nan_mask] = np.nan
-    fitted[:, np.isnan(coef).any(axis=0)] = np.nan
-    residual = Y - fitted
 
-    proportions, conversion_warnings = coefficients_to_proportions(
-        coef, signature, mode=mode, mrna_scaling=mrna_scaling
-    )
-    warnings.extend(conversion_warnings)
-    cell_types = [str(c) for c in sig.columns]
-    columns = cell_types + (["other"] if mode == "absolute" else [])
-    props = pd.DataFrame(proportions.T, index=pd.Index(samples, name="sample"), columns=columns)
-    for j, sample in enumerate(samples):
-        if not np.isnan(coef[:, j]).any() and not coef[:, j].any():
-            warnings.append(
-                DeconvWarning(
-                    "error",
-                    "no_signal",
-                    f"Sample {sample}: no cell type of the signature explains any of its "
-                    "expression (all coefficients are zero); its proportions are empty.",
-                    sample,
-                )
-            )
-
-    stats_table = _fit_statistics(Y, fitted)
-    fit = pd.DataFrame(
-        stats_table,
-        index=pd.Index(samples, name="sample"),
-        columns=["pearson_r", "spearman_r", "rmse", "r2"],
-    )
-    genes_index = pd.Index(used, name="gene")
-    frame = lambda values: pd.DataFrame(values, index=genes_index, columns=samples)  # noqa: E731
-    return DeconvResult(
-        proportions=props,
-        coefficients=pd.DataFrame(coef.T, index=props.index, columns=cell_types),
-        fitted=frame(fitted),
-        residuals=frame(residual),
-        observed=frame(Y),
-        genes_used=tuple(used),
-        genes_missing=tuple(missing) + excluded,
-        coverage=coverage,
-        fit=fit,
-        mode=mode,
-        meaning=MEANINGS[mode],
-        signature_name=signature.name,
-        signature_matrix=sig.loc[used],
-        mrna_scaling=mrna_scaling,
-        gene_weights=pd.Series(weights, index=genes_index, name="weight"),
-        weighting=weighting,
-        loss=loss,
-        robustness=frame(robustness),
-        warnings=tuple(warnings),
-    )
+def _no_signal_warnings(coef: np.ndarray, samples: list[str]) -> list[DeconvWarning]:
+    """An error for each fitted sample whose coefficients are all zero."""
+    return [
+        DeconvWarning(
+            "error",
+            "no_signal",
+            f"Sample {sample}: no cell type of the signature explains any of its expression "
+            "(all coefficients are zero); its proportions are empty.",
+            sample,
+        )
+        for j, sample in enumerate(samples)
+        if not np.isnan(coef[:, j]).any() and not coef[:, j].any()
+    ]
 
 
 def coefficients_to_proportions(

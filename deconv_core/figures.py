@@ -38,6 +38,8 @@ import plotly.graph_objects as go
 from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
+from deconv_core.options import IMAGE_FORMATS, check_choice
+
 # MAX_HEATMAP_SAMPLES (most residual-heatmap columns) lives with the code that chooses
 # the samples; re-exported here for the figures' callers.
 from deconv_core.ordering import (
@@ -79,7 +81,6 @@ MAX_TICK_LABELS = 80
 #: Standardised residuals are drawn clipped to ± this value.
 RESIDUAL_LIMIT = 4.0
 #: Image formats of the modebar's camera button.
-IMAGE_FORMATS = ("png", "svg")
 #: Colour of the ``other`` part (cells the signature does not describe).
 OTHER_COLOR = "#b7b7b7"
 #: Colour of the part of a gene's expression no cell type accounts for.
@@ -153,8 +154,7 @@ def figure_config(filename: str, *, image_format: str = "png") -> dict:
         Plotly Cloud by default; it is switched off and its server URL
         emptied, because this tool must not send data off the machine.
     """
-    if image_format not in IMAGE_FORMATS:
-        raise ValueError(f"image_format must be one of {IMAGE_FORMATS}, got {image_format!r}")
+    check_choice("image format", image_format)
     safe_name = "".join(c if c.isalnum() or c in "-_" else "_" for c in filename) or "chart"
     return {
         "displaylogo": False,

@@ -23,6 +23,9 @@ __all__ = [
     "SCALES",
     "WEIGHTINGS",
     "RunOptions",
+    "GENE_ORDERS",
+    "IMAGE_FORMATS",
+    "SAMPLE_ORDERS",
     "SINGLE_CELL_SCALES",
     "check_choice",
     "check_count",
@@ -41,6 +44,11 @@ WEIGHTINGS = ("auto", "sqrt", "none")
 SCALES = ("auto", "linear", "log2", "log2p1", "log10", "ln", "counts")
 #: Declared scales of single-cell counts (``"auto"``: detect).
 SINGLE_CELL_SCALES = ("auto", "counts", "log1p", "log2p1", "linear")
+#: Image formats of the charts' camera button.
+IMAGE_FORMATS = ("png", "svg")
+#: Orders of the residual heatmap's genes and samples (a list of samples is also allowed).
+GENE_ORDERS = ("cell type", "cluster")
+SAMPLE_ORDERS = ("input", "cluster", "worst fit first")
 #: The exclusion value that keeps every signature gene.
 EXCLUDE_NONE = "none"
 
@@ -51,6 +59,9 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "weighting": WEIGHTINGS,
     "scale": SCALES,
     "single-cell scale": SINGLE_CELL_SCALES,
+    "image format": IMAGE_FORMATS,
+    "gene order": GENE_ORDERS,
+    "sample order": SAMPLE_ORDERS,
 }
 
 
@@ -100,7 +111,9 @@ def check_exclude(value: object, lists: dict[str, tuple[str, ...]] | None) -> st
     valid = [EXCLUDE_NONE, "default", *sorted(k for k in (lists or {}) if k != "default")]
     if value not in valid:
         raise InputError(
-            f"Unknown exclusion list {value!r}; this signature has: {', '.join(valid)}."
+            f"Unknown exclusion list {value!r}; this signature has: {', '.join(valid)}.",
+            cli=f"Use --exclude {' or '.join(valid)}.",
+            app="Choose a list under 'Leave out the signature's noisy genes' on the Results page.",
         )
     return str(value)
 

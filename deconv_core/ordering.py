@@ -5,8 +5,8 @@ Computing apart from drawing (as in scanpy): these functions return orders
 
 - :func:`order_samples`, :func:`group_labels`: samples by group, then by one
   cell type.
-- :func:`samples_by_fit`, :func:`residual_samples`: samples by goodness of
-  fit, and which samples the residual heatmap shows.
+- :func:`residual_samples`: which samples the residual heatmap shows (the
+  worst by the verdict's order, :func:`deconv_core.verdict.worst_first`).
 - :func:`cluster_order`: leaf order of hierarchical clustering.
 - :func:`signature_gene_order`, :func:`residual_gene_order`,
   :func:`residual_sample_order`: rows and columns of the signature and
@@ -22,7 +22,8 @@ import numpy as np
 import pandas as pd
 from scipy.cluster.hierarchy import leaves_list, linkage
 
-from deconv_core.deconvolve import DeconvResult, marker_genes
+from deconv_core.deconvolve import marker_genes
+from deconv_core.options import check_choice
 
 __all__ = [
     "MAX_HEATMAP_SAMPLES",
@@ -32,7 +33,6 @@ __all__ = [
     "residual_gene_order",
     "residual_sample_order",
     "residual_samples",
-    "samples_by_fit",
     "signature_gene_order",
 ]
 
@@ -105,16 +105,20 @@ def group_labels(samples: Sequence[str] | pd.Index, groups: pd.Series) -> list[s
     return labels
 
 
-def samples_by_fit(fit: pd.DataFrame) -> list[str]:
-    """Samples from the worst fit to the best (by R², unfitted samples first)."""
-    r2 = fit["r2"].astype(float)
-    return [str(s) for s in r2.sort_values(na_position="first").index]
-
-
 def residual_samples(
-    result: DeconvResult, *, limit: int = MAX_HEATMAP_SAMPLES
+    samples: Sequence[str], worst_first: Sequence[str], *, limit: int = MAX_HEATMAP_SAMPLES
 ) -> tuple[list[str], str]:
-    """Samples for the residual heatmap: all, or the ``limit`` worst fits.
+    """Samples for the residual heatmap: all, or the ``limit`` that fit worst.
+
+    Parameters
+    ----------
+    samples
+        Every sample, in input order.
+    worst_first
+        The same samples worst first (the verdict's order,
+        :attr:`deconv_core.analysis.Analysis.worst_first`).
+    limit
+        Most samples shown.
 
     Returns
     -------
@@ -122,14 +126,14 @@ def residual_samples(
         Sample names in input order, and a sentence saying what was left out
         ("" when nothing was).
     """
-    samples = [str(s) for s in result.fit.index]
+    samples = [str(s) for s in samples]
     if len(samples) <= limit:
         return samples, ""
-    worst = set(samples_by_fit(result.fit)[:limit])
+    worst = {str(s) for s in list(worst_first)[:limit]}
     chosen = [s for s in samples if s in worst]
     return chosen, (
-        f"Showing the {limit} samples with the lowest R² of {len(samples):,}; the fit table "
-        "lists all of them."
+        f"Showing the {limit} samples that fit worst (by verdict, then R²) of "
+        f"{len(samples):,}; the fit table lists all of them."
     )
 
 
@@ -207,7 +211,8 @@ def residual_gene_order(
             index=z.index,
         )
         return list(keys.sort_values(["rank", "mean"]).index)
-    raise ValueError(f"gene_order must be 'cell type' or 'cluster', got {gene_order!r}")
+    check_choice("gene order", gene_order)
+    raise AssertionError(gene_order)  # unreachable: check_choice refused it
 
 
 def residual_sample_order(z: pd.DataFrame, sample_order: str | Sequence[str]) -> list[str]:
@@ -230,6 +235,6 @@ def residual_sample_order(z: pd.DataFrame, sample_order: str | Sequence[str]) ->
         return [str(s) for s in sample_order]
     if sample_order == "cluster":
         return list(z.columns[cluster_order(z.to_numpy(dtype=float).T)])
-    if sample_order == "input":
-        return list(z.columns)
-    raise ValueError(f"sample_order must be 'input', 'cluster' or a list, got {sample_order!r}")
+    check_choice("sample order", sample_order)
+    # "input"; "worst fit first" needs the verdicts and arrives as a list of samples.
+    return list(z.columns)

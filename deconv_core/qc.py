@@ -491,13 +491,24 @@ def flag_samples(
     Returns
     -------
     pandas.DataFrame
-        One row per finding: ``sample``, ``code`` (``poor_fit``,
-        ``outlier_fit`` or ``fit_not_significant``), ``reason``.
+        One row per finding: ``sample``, ``code`` (``not_deconvolved``,
+        ``poor_fit``, ``outlier_fit`` or ``fit_not_significant``), ``reason``.
+        Exactly the samples the verdict calls "poor"
+        (:mod:`deconv_core.verdict`) have ``not_deconvolved``, ``poor_fit`` or
+        ``fit_not_significant``.
     """
     rows = []
     fit = result.fit
     for sample, r, r2 in zip(fit.index, fit["pearson_r"], fit["r2"], strict=True):
         if np.isnan(r) and np.isnan(r2):
+            rows.append(
+                [
+                    str(sample),
+                    "not_deconvolved",
+                    f"Sample {sample} could not be deconvolved (see its errors); it has no "
+                    "proportions.",
+                ]
+            )
             continue
         if fit_grade(r, r2) == "poor":
             rows.append(
@@ -599,7 +610,8 @@ def qc_warnings(
     """
     warnings = _identifiability_warnings(result, signature)
     for row in flag_samples(result, p_values=p_values).itertuples(index=False):
-        warnings.append(DeconvWarning("warning", row.code, row.reason, row.sample))
+        if row.code != "not_deconvolved":  # the fit's own error already says so
+            warnings.append(DeconvWarning("warning", row.code, row.reason, row.sample))
     for row in flag_genes(result).itertuples(index=False):
         warnings.append(DeconvWarning("info", "residual_gene", row.reason))
     return tuple(warnings)

@@ -21,9 +21,13 @@ if error:
 result = analysis.result
 
 mode_text = "absolute" if result.mode == "absolute" else "relative"
+found = int(result.coverage["found"].sum())
+left_out = found - len(result.genes_used)
 st.caption(
     f"Fit of {widgets.md(result.signature_name)} ({mode_text} mode) on "
-    f"{len(result.genes_used)} signature genes found in the data. {widgets.md(result.meaning)}"
+    f"{len(result.genes_used)} signature genes: {found} found in the data"
+    + (f", {left_out} left out by the exclusion list. " if left_out else ". ")
+    + widgets.md(result.meaning)
 )
 
 z = loaders.residual_z(result)
@@ -51,7 +55,7 @@ st.caption(
 )
 
 st.subheader("Estimates driven by genes, not cells")
-views.confounding_section(trust.confounding(result, sig))
+views.confounding_section(trust.confounding(result, sig), analysis.worst_first)
 
 st.subheader("Gene explainer")
 st.caption(
@@ -87,7 +91,7 @@ sample_order = c2.selectbox(
     "Order samples by", ["input", "worst fit first", "cluster"], key="qc_sample_order"
 )
 widgets.chart(
-    charts.residual_figure(result, gene_order=gene_order, sample_order=sample_order),
+    charts.residual_figure(analysis, gene_order=gene_order, sample_order=sample_order),
     "residual_heatmap",
     key="chart_residuals",
 )

@@ -15,7 +15,7 @@ import plotly.graph_objects as go
 
 from deconv_core.agreement import agreement_table, compare_fractions
 from deconv_core.analysis import Analysis
-from deconv_core.deconvolve import DeconvResult, marker_genes
+from deconv_core.deconvolve import marker_genes
 from deconv_core.figures import (
     figure_config,
     group_boxplots_figure,
@@ -25,35 +25,37 @@ from deconv_core.figures import (
     proportions_heatmap_figure,
     residual_heatmap_figure,
 )
-from deconv_core.ordering import order_samples, residual_samples, samples_by_fit
+from deconv_core.ordering import order_samples, residual_samples
 from deconv_core.qc import standardised_residuals
 
 __all__ = ["chart_files", "export_figures", "figure_html", "residual_figure"]
 
 
 def residual_figure(
-    result: DeconvResult,
+    analysis: Analysis,
     *,
     gene_order: str = "cell type",
     sample_order: str = "input",
 ) -> go.Figure:
-    """The residual heatmap of a result, limited to :data:`MAX_HEATMAP_SAMPLES` samples.
+    """The residual heatmap of a run, limited to :data:`MAX_HEATMAP_SAMPLES` samples.
 
     Parameters
     ----------
-    result
-        The deconvolution result.
+    analysis
+        The run (its result, and its verdicts' worst-first order).
     gene_order
         ``"cell type"`` or ``"cluster"``.
     sample_order
-        ``"input"``, ``"cluster"`` or ``"worst fit first"``.
+        ``"input"``, ``"cluster"`` or ``"worst fit first"`` (the verdict's order).
     """
+    result = analysis.result
     z = standardised_residuals(result)
-    samples, note = residual_samples(result)
+    worst = analysis.worst_first
+    samples, note = residual_samples(list(result.fit.index), worst)
     order: str | Sequence[str] = sample_order
     if sample_order == "worst fit first":
         keep = set(samples)
-        order = [s for s in samples_by_fit(result.fit) if s in keep]
+        order = [s for s in worst if s in keep]
     return residual_heatmap_figure(
         z[samples],
         marker_genes(result.signature_matrix),
@@ -143,5 +145,5 @@ def export_figures(
             order=order,
             n_resamples=analysis.options.bootstrap,
         )
-    figures["residual_heatmap"] = residual_figure(result)
+    figures["residual_heatmap"] = residual_figure(analysis)
     return figures

@@ -157,6 +157,9 @@ def set_signature(sig: Signature, *, key: str) -> bool:
         return False
     st.session_state["signature_key"] = key
     _set("signature", sig)
+    # An exclusion list of the previous signature means nothing for this one.
+    if exclude() not in ("none", "default", *sig.excluded_genes):
+        _set("exclude", "default")
     return True
 
 
@@ -313,6 +316,7 @@ def image_format() -> str:
 
 def set_image_format(value: str) -> None:
     """Change the charts' image format."""
+    check_choice("image format", value)
     st.session_state["image_format"] = value
 
 

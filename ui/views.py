@@ -160,9 +160,15 @@ def gene_to_explain(report: ConfoundingReport, flagged_genes: pd.DataFrame) -> s
     return ""
 
 
-def confounding_section(report: ConfoundingReport) -> None:
-    """Callouts naming sample, cell type, genes and likely cause; then every finding."""
-    findings = report.findings
+def confounding_section(report: ConfoundingReport, worst_first: Sequence[str]) -> None:
+    """Callouts naming sample, cell type, genes and likely cause; then every finding.
+
+    Findings are listed in the order of ``worst_first`` (the verdict's order).
+    """
+    rank = {str(s): i for i, s in enumerate(worst_first)}
+    findings = report.findings.sort_values(
+        "sample", key=lambda names: names.astype(str).map(rank), kind="stable"
+    ).reset_index(drop=True)
     st.caption(
         "An estimate can rise because cells express a marker gene more (activation, interferon "
         "response, tumour cells expressing immune genes), not because there are more cells. "

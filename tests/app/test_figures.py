@@ -159,7 +159,7 @@ def test_figure_config_keeps_everything_local():
     assert config["showSendToCloud"] is False and config["plotlyServerURL"] == ""
     assert "sendChartToCloud" in config["modeBarButtonsToRemove"]
     assert config["toImageButtonOptions"] == {"format": "svg", "filename": "my_chart_1", "scale": 2}
-    with pytest.raises(ValueError, match="image_format"):
+    with pytest.raises(ValueError, match="Unknown image format"):
         figure_config("x", image_format="jpeg")
 
 

@@ -31,7 +31,8 @@ def test_card_and_flagged_samples_agree(demo_app):
     card = frames[0]
     poor = set(card.index[card["verdict"] == "poor"])
     flags = next(f for f in frames if {"sample", "code", "reason"} <= set(f.columns))
-    flagged = set(flags.loc[flags["code"].isin(["poor_fit", "fit_not_significant"]), "sample"])
+    poor_codes = ["not_deconvolved", "poor_fit", "fit_not_significant"]
+    flagged = set(flags.loc[flags["code"].isin(poor_codes), "sample"])
     # S13's activated genes make its fit poor; the card and the flags say the same.
     assert poor == flagged == {"S13"}
     # Worst first: the card starts with the poor sample, then the one to check.

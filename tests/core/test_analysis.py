@@ -72,9 +72,8 @@ def test_verdict_agrees_with_the_flagged_samples(cohort, til10):
     assert set(verdicts["verdict"]) <= set(VERDICTS)
     poor = set(verdicts.index[verdicts["verdict"] == "poor"])
     flagged = flag_samples(analysis.result, p_values=analysis.p_values)
-    flagged_poor = set(
-        flagged.loc[flagged["code"].isin(["poor_fit", "fit_not_significant"]), "sample"]
-    )
+    poor_codes = ["not_deconvolved", "poor_fit", "fit_not_significant"]
+    flagged_poor = set(flagged.loc[flagged["code"].isin(poor_codes), "sample"])
     assert poor == flagged_poor and "S7" in poor
     assert analysis.worst_first[0] == "S7"
     reasons = verdicts.loc["S7", "reasons"]
@@ -211,3 +210,20 @@ def test_single_cell_signature_of_a_few_thousand_genes_is_refused_in_absolute_mo
     )
     again = load_signature(str(paths["signature"]))
     assert again.whole_transcriptome is False and again.mrna_scaling
+
+
+def test_a_sample_that_cannot_be_fitted_is_poor_and_flagged(tmp_path, til10):
+    expr, _ = planted_mixtures(5, noise=0.1, seed=6, n_filler=6000)
+    expr.loc[list(til10.matrix.index[5:]), "S3"] = np.nan  # five signature genes left
+    _, expression = _expression(tmp_path, expr)
+    analysis = run_analysis(expression, til10, RunOptions())
+    assert analysis.verdicts.loc["S3", "verdict"] == "poor"
+    assert analysis.verdicts.loc["S3", "reasons"].startswith("not deconvolved")
+    flagged = flag_samples(analysis.result)
+    assert flagged.loc[flagged["sample"] == "S3", "code"].tolist() == ["not_deconvolved"]
+    assert analysis.worst_first[0] == "S3"
+    # The exclusion list is checked by the public function too, not silently ignored.
+    with pytest.raises(InputError, match="Unknown exclusion list 'tumour'"):
+        from deconv_core.deconvolve import deconvolve
+
+        deconvolve(expression.table, til10, exclude="tumour")
