@@ -151,12 +151,9 @@ def _print_verdicts(analysis: Analysis, stream: TextIO) -> None:
 def _non_negative_int(text: str) -> int:
     """argparse type: a whole number >= 0."""
     try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {value}")
-    return value
+        return check_count(int(text), "the value")
+    except ValueError:  # not a number, or below 0 (InputError is a ValueError)
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}") from None
 
 
 def _add_trust_options(run: argparse.ArgumentParser) -> None:
@@ -349,7 +346,7 @@ def _describe(args: argparse.Namespace, stream: TextIO) -> int:
         for cell_type, row in cov.drop(index="all").iterrows():
             stream.write(f"    {cell_type}: {row['found']} of {row['marker_genes']}\n")
     for w in desc.warnings:
-        stream.write(f"  {w.severity}: {w.message}\n")
+        stream.write(f"  {w.severity}: {w.text('cli')}\n")
     if args.describe_out:
         folder = args.describe_out
         try:
@@ -428,7 +425,7 @@ def _build_signature(args: argparse.Namespace, stream: TextIO, progress: _Progre
             f"{int(row['n_train']):5d}  {int(row['n_test']):4d}\n"
         )
     for w in build.warnings:
-        stream.write(f"{w.severity}: {w.message}\n")
+        stream.write(f"{w.severity}: {w.text('cli')}\n")
     stream.write(f"wrote: {', '.join(str(p) for p in paths.values())}\n")
     progress.step("done")
     return 0

@@ -105,7 +105,7 @@ _FINDING_COLUMNS = [
 # Predicting up to this factor more than measured still reads "all of it".
 _CLOSE_ENOUGH = 1.25
 # Share of assessed samples with a fragile estimate that earns a cohort note.
-_FRAGILE_SHARE = 0.25
+_FRAGILE_COHORT_SHARE = 0.25
 # A cell type is "driven" only by suspect genes whose fitted expression it
 # accounts for at least this share of.
 _MIN_SHARE = 0.2
@@ -555,7 +555,7 @@ def _few_genes_warnings(
     warnings = []
     assessed, fragile_count = fragile
     for t, cell_type in enumerate(cell_types):
-        if fragile_count[t] and fragile_count[t] >= _FRAGILE_SHARE * assessed[t]:
+        if fragile_count[t] and fragile_count[t] >= _FRAGILE_COHORT_SHARE * assessed[t]:
             common = sorted(fragile_genes[t].items(), key=lambda item: (-item[1], item[0]))[:3]
             warnings.append(
                 DeconvWarning(
@@ -567,7 +567,7 @@ def _few_genes_warnings(
                     f"{fragile_influence:.0%} or more. Check those genes and the confidence "
                     "intervals.",
                     cli="--bootstrap 200 writes the intervals.",
-                    app="Turn on 'Show 95% intervals' on the Results page.",
+                    app="Turn on the intervals ('Show ... intervals') on the Results page.",
                 )
             )
     return warnings

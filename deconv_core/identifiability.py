@@ -176,7 +176,7 @@ def identifiability_warnings(found: Identifiability, *, scope: str) -> list[Deco
                 f"(above {MAX_CONDITION:g}): small changes in the data move the estimates a "
                 "lot; check the confidence intervals.",
                 cli="Add --bootstrap 200 for intervals.",
-                app="Turn on 'Show 95% intervals' on the Results page.",
+                app="Turn on the intervals ('Show ... intervals') on the Results page.",
             )
         )
     return warnings

@@ -63,6 +63,7 @@ from deconv_core.thresholds import (
     MAX_CONDITION,
     MIN_SAMPLES_FOR_GENE_FLAGS,
     MIN_SAMPLES_FOR_OUTLIERS,
+    OUTLIER_MADS,
     OUTLIER_SPREAD_RATIO,
     POOR_R,
     POOR_R2,
@@ -527,7 +528,7 @@ def flag_samples(
     if spread.size >= MIN_SAMPLES_FOR_OUTLIERS:
         centre = float(spread.median())
         mad = MAD_TO_SD * float((spread - centre).abs().median())
-        limit = max(OUTLIER_SPREAD_RATIO * centre, centre + 5 * mad)
+        limit = max(OUTLIER_SPREAD_RATIO * centre, centre + OUTLIER_MADS * mad)
         for sample, value in spread.items():
             if value > limit:
                 rows.append(

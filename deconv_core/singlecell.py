@@ -56,6 +56,7 @@ from deconv_core.options import check_count, check_fraction
 from deconv_core.ranking import average_ranks
 from deconv_core.signatures import Signature, check_signature
 from deconv_core.singlecell_validation import HeldOutValidation, split_cells, validate_held_out
+from deconv_core.thresholds import WHOLE_TRANSCRIPTOME_GENES
 from deconv_core.validation import DeconvWarning, InputError
 
 __all__ = ["SignatureBuild", "build_signature"]
@@ -64,7 +65,6 @@ _MIN_CANDIDATES = 3
 _MARKER_STEP = 5
 # Fewer genes than this are not a whole transcriptome (absolute mode normalises
 # bulk over all its genes; the deconvolve module asks for 5,000 at least).
-_WHOLE_TRANSCRIPTOME = 15000
 
 
 @dataclass(frozen=True)
@@ -453,18 +453,19 @@ def _check_build_options(
     min_detection: float,
 ) -> None:
     """Raise :class:`InputError` for a parameter of :func:`build_signature` out of range."""
-    check_count(min_cells, "min_cells (one cell to train, one to test)", minimum=2)
-    check_fraction(test_fraction, "test_fraction")
+    check_count(min_cells, "The fewest cells per cell type (one to train, one to test)", minimum=2)
+    check_fraction(test_fraction, "The held-out share of cells")
     if not 1 <= min_markers <= max_markers:
         raise InputError(
-            f"Need 1 <= min_markers <= max_markers, got {min_markers} and {max_markers}."
+            "The fewest markers per cell type must be at least 1 and at most the most markers; "
+            f"got {min_markers} and {max_markers}."
         )
     if n_mixtures < 3 or cells_per_mixture < 10:
         raise InputError(
             "The validation needs at least 3 mixtures of at least 10 cells each; "
             f"got {n_mixtures} mixtures of {cells_per_mixture} cells."
         )
-    check_fraction(min_detection, "min_detection", closed=True)
+    check_fraction(min_detection, "The detection share of a marker", closed=True)
 
 
 def _usable_cell_types(sizes: pd.Series, min_cells: int) -> tuple[list[str], list[DeconvWarning]]:
@@ -510,7 +511,7 @@ def _weak_marker_warnings(final: _Built, min_log2_fold_change: float) -> list[De
 def _coverage_warnings(data: SingleCellData, validation: pd.DataFrame) -> list[DeconvWarning]:
     """Warnings about what the signature covers: genes of the data, cell types recovered."""
     warnings = []
-    if data.genes.size < _WHOLE_TRANSCRIPTOME:
+    if data.genes.size < WHOLE_TRANSCRIPTOME_GENES:
         warnings.append(
             DeconvWarning(
                 "info",
@@ -574,5 +575,5 @@ def _built_signature(
         mrna_scaling=final.mrna,
         # Per-cell CPM over a whole transcriptome of counts is on the bulk's TPM-like
         # scale; over a few thousand genes it is not (deconvolve.absolute_mode_problems).
-        whole_transcriptome=bool(final.mrna) and data.genes.size >= _WHOLE_TRANSCRIPTOME,
+        whole_transcriptome=bool(final.mrna) and data.genes.size >= WHOLE_TRANSCRIPTOME_GENES,
     )

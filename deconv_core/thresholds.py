@@ -24,10 +24,12 @@ __all__ = [
     "MIN_GENES_ABSOLUTE",
     "MIN_SAMPLES_FOR_GENE_FLAGS",
     "MIN_SAMPLES_FOR_OUTLIERS",
+    "OUTLIER_MADS",
     "OUTLIER_SPREAD_RATIO",
     "POOR_R",
     "POOR_R2",
     "SMALL_COHORT",
+    "WHOLE_TRANSCRIPTOME_GENES",
 ]
 
 # -- per-sample fit (the verdict) --------------------------------------------------------------
@@ -51,6 +53,9 @@ ALPHA = 0.05
 OUTLIER_SPREAD_RATIO = 2.0
 #: Fewest fitted samples for the outlier check: fewer cannot define "typical".
 MIN_SAMPLES_FOR_OUTLIERS = 5
+#: An outlier's residual spread is also above the cohort's median + this many robust SDs
+#: (1.4826 × MAD), so a tight cohort does not flag ordinary samples.
+OUTLIER_MADS = 5.0
 
 # -- signature coverage ------------------------------------------------------------------------
 #: Share of signature genes found at or above which coverage is good.
@@ -91,6 +96,9 @@ FRAGILE_SHARE = 0.5
 #: Fewest genes in the expression data for absolute mode: each sample is normalised to one
 #: million over all its genes, which is a transcriptome total only with (nearly) all genes.
 MIN_GENES_ABSOLUTE = 5000
+#: Fewest genes of single-cell data for a signature built from it to be on a whole-transcriptome
+#: scale (per-cell CPM over these genes); with fewer, absolute mode is refused with it.
+WHOLE_TRANSCRIPTOME_GENES = 15000
 
 # -- cohort statistics -------------------------------------------------------------------------
 #: Fewer samples than this: correlations across samples (estimated vs measured) are shown

@@ -62,8 +62,11 @@ with right:
         index=lists.index(current),
         format_func=lambda x: labels.get(x, x),
         key="results_exclude",
-        help="TIL10's default list drops 17 genes quanTIseq found noisy in RNA-seq; the tumour "
-        "list also drops immune genes that tumour cells express.",
+        help="; ".join(
+            f"{labels.get(name, name)}: leaves out {len(genes)} genes ({', '.join(genes[:4])}, ...)"
+            for name, genes in sig.excluded_genes.items()
+        )
+        or f"{sig.name} has no lists of genes to leave out.",
     )
     if exclude != current:  # a signature without the stored list keeps it for later
         loaders.refresh(state.set_exclude(exclude))
@@ -214,8 +217,12 @@ if level == "cell types":
             "sample": st.column_config.TextColumn("sample"),
             "cell_type": st.column_config.TextColumn("cell type"),
             "estimate": st.column_config.NumberColumn("estimate", format="percent"),
-            "lower": st.column_config.NumberColumn("lower (2.5%)", format="percent"),
-            "upper": st.column_config.NumberColumn("upper (97.5%)", format="percent"),
+            "lower": st.column_config.NumberColumn(
+                f"lower ({(1 - trust.LEVEL) / 2:.1%})", format="percent"
+            ),
+            "upper": st.column_config.NumberColumn(
+                f"upper ({(1 + trust.LEVEL) / 2:.1%})", format="percent"
+            ),
         },
     )
     long.caption(

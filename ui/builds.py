@@ -188,7 +188,7 @@ def build(
             built = build_signature(data, name=name, **options)
         except InputError as exc:
             status.update(label="Could not build the signature", state="error")
-            return None, str(exc)
+            return None, exc.text("app")
         status.update(
             label=f"Built {name}: {built.signature.matrix.shape[0]} genes × "
             f"{built.signature.matrix.shape[1]} cell types",

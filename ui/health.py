@@ -78,10 +78,24 @@ def input_health(
         renamed genes, missing values and (with a signature) coverage, in
         that order.
     """
-    info = expression.read_info
-    genes, samples = expression.table.shape
     items: list[HealthItem] = []
+    for section in _SECTIONS:
+        items.extend(section(expression))
+    if signature is not None:
+        items.append(_coverage_item(expression, signature))
+    return items
 
+
+def _change_kinds(expression: ExpressionData) -> dict[str, int]:
+    """How many gene-id changes of each kind the harmonisation made."""
+    changes = expression.gene_changes
+    return changes["kind"].astype(str).value_counts().to_dict() if len(changes) else {}
+
+
+def _format_items(expression: ExpressionData) -> list[HealthItem]:
+    """Format: how the file was read."""
+    items: list[HealthItem] = []
+    info = expression.read_info
     fmt = info.format.upper() + (", gzip-compressed" if info.compression == "gzip" else "")
     details = [f"encoding {info.encoding}"] if info.encoding else []
     if info.delimiter:
@@ -98,19 +112,19 @@ def input_health(
     if light == "yellow":
         explanation += " The text encoding was guessed (latin-1); check accented names."
     items.append(HealthItem("Format", fmt, light, explanation))
+    return items
 
+
+def _size_items(expression: ExpressionData) -> list[HealthItem]:
+    """Size: samples × genes, and samples left out."""
+    items: list[HealthItem] = []
+    genes, samples = expression.table.shape
     dropped = _messages(expression, "empty_sample", "zero_sample")
-    if genes < 1000:
+    if genes < MIN_GENES_ABSOLUTE:
         light, text = (
             "yellow",
-            f"Only {genes:,} genes: relative proportions work if the signature genes are there, "
-            f"but absolute mode needs the whole transcriptome ({MIN_GENES_ABSOLUTE:,}+ genes).",
-        )
-    elif genes < MIN_GENES_ABSOLUTE:
-        light, text = (
-            "yellow",
-            f"{genes:,} genes: fewer than a whole transcriptome; absolute fractions ('other') "
-            "will be biased. Relative mode is fine.",
+            f"{genes:,} genes: fewer than a whole transcriptome ({MIN_GENES_ABSOLUTE:,}+ genes); "
+            "absolute fractions ('other') will be biased. Relative mode is fine.",
         )
     else:
         light, text = "green", f"{genes:,} genes: enough for relative and absolute mode."
@@ -118,7 +132,12 @@ def input_health(
         light = "yellow"
         text += f" {len(dropped)} sample(s) were left out: " + " ".join(dropped[:3])
     items.append(HealthItem("Size", f"{samples:,} samples × {genes:,} genes", light, text))
+    return items
 
+
+def _orientation_items(expression: ExpressionData) -> list[HealthItem]:
+    """Orientation: whether the table was turned around."""
+    items: list[HealthItem] = []
     if expression.transposed:
         items.append(
             HealthItem(
@@ -138,7 +157,12 @@ def input_health(
                 "Genes are rows and samples are columns, as expected.",
             )
         )
+    return items
 
+
+def _id_items(expression: ExpressionData) -> list[HealthItem]:
+    """Gene ids: symbols, Ensembl or something else."""
+    items: list[HealthItem] = []
     id_text = {
         "symbol": ("green", "HGNC gene symbols, the ids the signatures use."),
         "ensembl": ("green", "Ensembl gene ids; they were mapped to HGNC symbols offline."),
@@ -155,7 +179,12 @@ def input_health(
     }
     light, text = id_text.get(expression.id_type, ("yellow", "Unrecognised gene ids."))
     items.append(HealthItem("Gene ids", expression.id_type, light, text))
+    return items
 
+
+def _scale_items(expression: ExpressionData) -> list[HealthItem]:
+    """Scale (log or linear) and counts vs TPM."""
+    items: list[HealthItem] = []
     scale = expression.scale
     if scale.startswith("log") or scale == "ln":
         items.append(
@@ -198,9 +227,13 @@ def input_health(
                 "Values have decimals, as TPM, FPKM or array intensities do; used as they are.",
             )
         )
+    return items
 
-    changes = expression.gene_changes
-    kinds = changes["kind"].astype(str).value_counts().to_dict() if len(changes) else {}
+
+def _duplicate_items(expression: ExpressionData) -> list[HealthItem]:
+    """Duplicated gene rows."""
+    items: list[HealthItem] = []
+    kinds = _change_kinds(expression)
     n_dup = int(kinds.get("duplicate", 0))
     if n_dup:
         dup = _messages(expression, "duplicate_genes")
@@ -214,7 +247,13 @@ def input_health(
         )
     else:
         items.append(HealthItem("Duplicates", "none", "green", "Every gene id occurs once."))
+    return items
 
+
+def _renamed_items(expression: ExpressionData) -> list[HealthItem]:
+    """Gene ids renamed to HGNC symbols."""
+    items: list[HealthItem] = []
+    kinds = _change_kinds(expression)
     labels = {
         "ensembl": "Ensembl → symbol",
         "previous": "outdated symbol",
@@ -240,7 +279,12 @@ def input_health(
         items.append(HealthItem("Renamed genes", finding, "yellow" if worrying else "green", text))
     else:
         items.append(HealthItem("Renamed genes", "none", "green", "No gene id needed renaming."))
+    return items
 
+
+def _missing_items(expression: ExpressionData) -> list[HealthItem]:
+    """Missing values."""
+    items: list[HealthItem] = []
     missing = _messages(expression, "missing_values")
     if missing:
         items.append(
@@ -254,10 +298,20 @@ def input_health(
         )
     else:
         items.append(HealthItem("Missing values", "none", "green", "Every cell has a value."))
-
-    if signature is not None:
-        items.append(_coverage_item(expression, signature))
     return items
+
+
+# The card's sections, in order (the signature coverage comes last, when there is one).
+_SECTIONS = (
+    _format_items,
+    _size_items,
+    _orientation_items,
+    _id_items,
+    _scale_items,
+    _duplicate_items,
+    _renamed_items,
+    _missing_items,
+)
 
 
 def _coverage_item(expression: ExpressionData, signature: Signature) -> HealthItem:

@@ -162,7 +162,7 @@ def accept_expression(data: bytes, name: str, *, scale: str = "auto") -> str:
             parsed = _parse_expression(data, name, scale)
         except InputError as exc:
             status.update(label=f"Could not read {name}", state="error")
-            return str(exc)
+            return exc.text("app")
         genes, samples = parsed.table.shape
         status.update(label=f"Read {name}: {samples:,} samples × {genes:,} genes", state="complete")
     state.set_expression(parsed, key=f"{parsed.sha256}:{scale}")
@@ -181,7 +181,7 @@ def accept_metadata(data: bytes, name: str) -> str:
     try:
         table = read_metadata(data, name)
     except InputError as exc:
-        return str(exc)
+        return exc.text("app")
     state.set_metadata(table)
     return ""
 
@@ -191,7 +191,7 @@ def accept_measured(data: bytes, name: str) -> str:
     try:
         table = read_measured(data, name)
     except InputError as exc:
-        return str(exc)
+        return exc.text("app")
     state.set_measured(table)
     return ""
 
@@ -203,7 +203,7 @@ def accept_signature(data: bytes, name: str) -> str:
             sig = _parse_signature(data, name)
         except InputError as exc:
             status.update(label=f"Could not read {name}", state="error")
-            return str(exc)
+            return exc.text("app")
         status.update(label=f"Read signature {name}", state="complete")
     state.set_signature(sig, key=f"upload:{hashlib.sha256(data).hexdigest()}")
     return ""

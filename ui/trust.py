@@ -87,7 +87,7 @@ def intervals(result: DeconvResult, signature: Signature) -> pd.DataFrame:
         ``estimate``, ``lower``, ``upper`` (fractions;
         :func:`deconv_core.qc.bootstrap_intervals`).
     """
-    with st.spinner(f"Computing 95% intervals ({BOOTSTRAP_RESAMPLES} resamples)…"):
+    with st.spinner(f"Computing {LEVEL:.0%} intervals ({BOOTSTRAP_RESAMPLES} resamples)…"):
         return _intervals(state.result_key(), BOOTSTRAP_RESAMPLES, LEVEL, SEED, result, signature)
 
 

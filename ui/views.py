@@ -21,6 +21,7 @@ from deconv_core.identifiability import Identifiability, identifiability_warning
 from deconv_core.signatures import Signature
 from deconv_core.thresholds import (
     ALPHA,
+    DOWNWEIGHTED,
     DRIVEN_SHARE,
     FRAGILE_SHARE,
     GENE_Z,
@@ -54,6 +55,9 @@ __all__ = [
     "residual_flags",
 ]
 
+#: The explainer's text highlights samples whose explained share is off by at least this much
+#: (a display choice: a quarter of the gene's expression unexplained or over-predicted).
+NOTABLE_MISS = 0.25
 #: At most this many confounding callouts; the table lists every finding.
 MAX_CALLOUTS = 8
 #: At most this many samples get a callout of their verdict (worst first); the table lists all.
@@ -237,7 +241,7 @@ def explanation_sentences(explanation: GeneExplanation, *, highlight: int = 3) -
     """The explainer's sentence for every sample, the most notable ones first in the text."""
     summary = explanation.summary
     off = (summary["explained_share"] - 1.0).abs().dropna().sort_values(ascending=False)
-    notable = [s for s in off.index[:highlight] if off[s] >= 0.25]
+    notable = [s for s in off.index[:highlight] if off[s] >= NOTABLE_MISS]
     if notable:
         st.markdown(
             "\n".join(f"- {md(summary.loc[s, 'sentence'])}" for s in notable),
@@ -280,11 +284,11 @@ def downweighted_section(table: pd.DataFrame, loss: str, n_samples: int) -> None
     )
     if table.empty:
         st.success(
-            "No gene got less than half the weight of a normal gene in any sample.",
+            f"No gene got less than {DOWNWEIGHTED:.0%} of a normal gene's weight in any sample.",
             icon=":material/check_circle:",
         )
         return
-    heading = f"{len(table)} gene(s) with less than half the weight"
+    heading = f"{len(table)} gene(s) with less than {DOWNWEIGHTED:.0%} of the weight"
     st.markdown(f"**{heading} in some of the {n_samples} samples**")
     st.dataframe(
         table,

@@ -219,7 +219,9 @@ def _choose_column(columns: Sequence[str], wanted: str | None, what: str) -> str
         return names[0]
     raise InputError(
         f"Cannot tell which column of the {what} holds the cell types (columns: "
-        f"{', '.join(names[:20])}); name it with --label-column."
+        f"{', '.join(names[:20])}).",
+        cli="Name it with --label-column.",
+        app="Choose it under 'Column with the cell types'.",
     )
 
 

@@ -312,14 +312,11 @@ def test_a_type_without_markers_is_refused():
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [
-        (
-            {"min_cells": 1},
-            r"min_cells \(one cell to train, one to test\) must be a whole number >= 2",
-        ),
-        ({"test_fraction": 1.0}, "test_fraction"),
-        ({"min_markers": 20, "max_markers": 10}, "min_markers"),
+        ({"min_cells": 1}, r"fewest cells per cell type .* must be a whole number >= 2"),
+        ({"test_fraction": 1.0}, "held-out share of cells must be strictly between 0 and 1"),
+        ({"min_markers": 20, "max_markers": 10}, "fewest markers per cell type"),
         ({"n_mixtures": 2}, "at least 3 mixtures"),
-        ({"min_detection": 2.0}, "min_detection"),
+        ({"min_detection": 2.0}, "detection share of a marker must be from 0 to 1"),
     ],
 )
 def test_bad_parameters(data, kwargs, match):
