@@ -368,6 +368,9 @@ def build_manifest(
         "files": [*files, MANIFEST_FILE],
         "versions": package_versions(),
     }
+    clash = set(extra or {}) & set(manifest)
+    if clash:
+        raise ValueError(f"extra may not replace the manifest's own keys: {sorted(clash)}")
     manifest.update(dict(extra or {}))
     return manifest
 

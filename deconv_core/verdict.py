@@ -47,6 +47,7 @@ VERDICTS = ("good", "check", "poor")
 #: Run-wide warning codes that make every sample at best "check", with the reason shown.
 RUN_CODES = {
     "low_coverage": "few signature genes were found in the data",
+    "cell_type_coverage": "few marker genes were found for some cell types (see coverage)",
     "few_genes_absolute": "absolute fractions from data that are not a whole transcriptome",
     "absolute_counts": "absolute fractions from counts, not TPM",
     "absolute_mrna_shares": "absolute numbers are mRNA shares (no mRNA-content correction)",

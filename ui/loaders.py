@@ -41,6 +41,7 @@ __all__ = [
     "DEMO_DIR",
     "EXPRESSION_TYPES",
     "TABLE_TYPES",
+    "UploadedFile",
     "accept_expression",
     "accept_measured",
     "accept_metadata",

@@ -35,6 +35,8 @@ __all__ = [
     "needs",
     "next_step",
     "page_setup",
+    "require_data_and_signature",
+    "side_table_upload",
 ]
 
 #: Page files, relative to app.py (for st.page_link).
