@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
+import threading
 import time
 from collections.abc import Sequence
 from typing import NoReturn, TextIO
@@ -17,7 +19,7 @@ from deconv_core.analysis import Analysis, fit_signature, run_analysis
 from deconv_core.confounding import explain_gene
 from deconv_core.expression import load_expression, sha256_of
 from deconv_core.options import LOSSES, MODES, SCALES, WEIGHTINGS, RunOptions, check_count
-from deconv_core.report import write_outputs
+from deconv_core.report import check_out_dir, to_csv_bytes, write_file, write_outputs
 from deconv_core.signatures import builtin_names, list_signatures, load_signature
 from deconv_core.validation import InputError
 from deconv_core.verdict import verdict_counts
@@ -106,6 +108,7 @@ def _run(args: argparse.Namespace, stream: TextIO, progress: _Progress) -> int:
     if not os.path.isfile(args.bulk):
         raise InputError(f"Cannot find the expression file {args.bulk!r}; check the path.")
     options = _options(args)
+    check_out_dir(args.out)  # refuse an unusable folder before the work, not after
     expression = load_expression(args.bulk, scale=options.scale)
     progress.step(
         f"read {expression.table.shape[0]} genes x {expression.table.shape[1]} samples; "
@@ -227,6 +230,8 @@ def _add_fit_options(command: argparse.ArgumentParser) -> None:
 
 
 def _explain(args: argparse.Namespace, stream: TextIO, progress: _Progress) -> int:
+    if not args.out.strip():
+        raise InputError("The output file is empty; give a CSV file to write, e.g. --out gene.csv.")
     if not os.path.isfile(args.bulk):
         raise InputError(f"Cannot find the expression file {args.bulk!r}; check the path.")
     progress.step(f"reading {args.bulk}")
@@ -237,10 +242,8 @@ def _explain(args: argparse.Namespace, stream: TextIO, progress: _Progress) -> i
         exclude=args.exclude, scale=args.scale, loss=args.loss, weighting=args.weighting
     )
     explanation = explain_gene(fit_signature(expression, signature, options), args.gene)
-    folder = os.path.dirname(os.path.abspath(args.out))
     try:
-        os.makedirs(folder, exist_ok=True)
-        explanation.summary.to_csv(args.out, index_label="sample", float_format="%.6g")
+        write_file(args.out, to_csv_bytes(explanation.summary, index_label="sample"))
     except OSError as exc:
         raise InputError(
             f"Cannot write {args.out!r}: {exc.strerror}; choose another path."
@@ -431,8 +434,21 @@ def _build_signature(args: argparse.Namespace, stream: TextIO, progress: _Progre
     return 0
 
 
+class _Terminated(BaseException):
+    """SIGTERM, raised in the main thread so the run unwinds like Ctrl-C."""
+
+
+def _on_sigterm(signum: int, frame: object) -> NoReturn:
+    raise _Terminated
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit code.
+
+    Ctrl-C exits with 130 and SIGTERM with 143, each with one line on stderr:
+    ``run`` writes its folder only when the run is complete
+    (:func:`deconv_core.report.write_outputs`), so an interrupted run leaves
+    the folder as it was.
 
     Parameters
     ----------
@@ -440,6 +456,29 @@ def main(argv: Sequence[str] | None = None) -> int:
         Arguments without the program name (default: ``sys.argv[1:]``).
     """
     args = build_parser().parse_args(argv)
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        return _dispatch(args)
+    except KeyboardInterrupt:
+        sys.stderr.write(f"interrupted: {_left_as_it_was(args)}\n")
+        return 130
+    except _Terminated:
+        sys.stderr.write(f"terminated: {_left_as_it_was(args)}\n")
+        return 143
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _left_as_it_was(args: argparse.Namespace) -> str:
+    out = getattr(args, "out", None) or getattr(args, "describe_out", None)
+    return f"{out} was left as it was" if out else "nothing was written"
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    """Run one command; its documented errors become one line and exit code 2."""
     try:
         if args.command == "signatures":
             if args.describe or args.expression or args.describe_out:

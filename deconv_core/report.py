@@ -50,12 +50,18 @@ text cell is written with the explicit string type instead.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
+import os
 import platform
 import re
+import shutil
+import signal
+import tempfile
+import threading
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -65,7 +71,7 @@ import pandas as pd
 
 from deconv_core.analysis import Analysis
 from deconv_core.groups import group_proportions
-from deconv_core.validation import warnings_frame
+from deconv_core.validation import InputError, warnings_frame
 from deconv_core.verdict import verdict_counts
 
 __all__ = [
@@ -74,6 +80,7 @@ __all__ = [
     "MANIFEST_FILE",
     "bundle_zip",
     "build_manifest",
+    "check_out_dir",
     "output_files",
     "output_tables",
     "package_versions",
@@ -82,6 +89,7 @@ __all__ = [
     "safe_text",
     "to_csv_bytes",
     "to_xlsx_bytes",
+    "write_file",
     "write_outputs",
 ]
 
@@ -379,25 +387,111 @@ def _manifest_bytes(manifest: Mapping[str, Any]) -> bytes:
     return (json.dumps(manifest, indent=2, sort_keys=False) + "\n").encode("utf-8")
 
 
-def write_outputs(out_dir: str | Path, analysis: Analysis) -> list[Path]:
-    """Write every file of a run into ``out_dir`` (created if needed); the manifest last.
+def check_out_dir(out_dir: str | os.PathLike) -> Path:
+    """The output folder as a path, refused when it cannot hold a run.
+
+    Raises
+    ------
+    InputError
+        An empty name, a path that is an existing file, or a folder whose
+        parent is an existing file.
+    """
+    text = os.fspath(out_dir)
+    if not text.strip():
+        raise InputError(
+            "The output folder is empty; give the folder to write the results to, e.g. "
+            "--out results."
+        )
+    target = Path(text).expanduser()
+    if target.exists() and not target.is_dir():
+        raise InputError(f"The output folder {text!r} is an existing file; choose a folder.")
+    for parent in target.absolute().parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise InputError(f"Cannot create {text!r}: {parent} is a file; choose a folder.")
+            break
+    return target
+
+
+@contextlib.contextmanager
+def _signals_held() -> Iterator[None]:
+    """Hold Ctrl-C and SIGTERM while files are moved into place (delivered afterwards)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    held = {signal.SIGINT, signal.SIGTERM}
+    signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, held)
+
+
+def _earlier_files(target: Path) -> set[str]:
+    """Files an earlier run listed in the target's manifest (none if unreadable)."""
+    try:
+        listed = json.loads((target / MANIFEST_FILE).read_text(encoding="utf-8")).get("files", [])
+    except (OSError, ValueError, AttributeError):
+        return set()
+    return {str(n) for n in listed if isinstance(n, str) and "/" not in n and "\\" not in n}
+
+
+def write_file(path: str | os.PathLike, data: bytes) -> Path:
+    """Write one file whole or not at all: a temporary file beside it, then a rename."""
+    target = Path(path).expanduser()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    handle, staging = tempfile.mkstemp(prefix=f".{target.name}.partial-", dir=target.parent)
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            stream.write(data)
+        with _signals_held():
+            os.replace(staging, target)
+    finally:
+        Path(staging).unlink(missing_ok=True)
+    return target
+
+
+def write_outputs(out_dir: str | os.PathLike, analysis: Analysis) -> list[Path]:
+    """Write every file of a run into ``out_dir``: complete, or not at all.
+
+    The files are written to a temporary folder beside ``out_dir`` first and
+    moved into place only when all of them exist, the manifest last, with
+    Ctrl-C and SIGTERM held during the move.  An interruption before that
+    leaves ``out_dir`` as it was (an earlier run there stays whole); files of
+    an earlier run that this run does not write (e.g. its ``intervals.csv``)
+    are removed, so the folder never mixes two runs.
 
     Returns
     -------
     list of pathlib.Path
         The files written, the manifest last.
+
+    Raises
+    ------
+    InputError
+        An unusable ``out_dir`` (:func:`check_out_dir`).
     """
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    target = check_out_dir(out_dir)
     files = output_files(analysis)
-    paths = []
-    for name, data in files.items():
-        paths.append(out / name)
-        paths[-1].write_bytes(data)
     manifest = build_manifest(analysis, interface="command line", files=list(files))
-    paths.append(out / MANIFEST_FILE)
-    paths[-1].write_bytes(_manifest_bytes(manifest))
-    return paths
+    files[MANIFEST_FILE] = _manifest_bytes(manifest)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.partial-", dir=target.parent))
+    try:
+        for name, data in files.items():
+            (staging / name).write_bytes(data)
+        with _signals_held():
+            target.mkdir(exist_ok=True)
+            stale = _earlier_files(target) - set(files)
+            # Without its manifest a folder is visibly incomplete until the last move.
+            (target / MANIFEST_FILE).unlink(missing_ok=True)
+            for name in stale:
+                (target / name).unlink(missing_ok=True)
+            for name in files:
+                os.replace(staging / name, target / name)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return [target / name for name in files]
 
 
 def bundle_zip(

@@ -1,0 +1,77 @@
+"""A run's folder is complete or visibly not: interrupted runs, unusable --out."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from deconv_core.cli import main
+
+ROOT = Path(__file__).resolve().parents[2]
+DEMO = ROOT / "assets" / "demo" / "expression.tsv.gz"
+
+
+def _snapshot(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
+
+
+@pytest.mark.parametrize("out", ["", "   "])
+def test_empty_out_is_refused(out, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(["run", str(DEMO), "--signature", "TIL10", "--out", out]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: The output folder is empty")
+    assert list(tmp_path.iterdir()) == []  # nothing written into the current directory
+
+
+def test_out_that_is_a_file_is_refused(tmp_path, capsys):
+    existing = tmp_path / "results"
+    existing.write_text("keep me")
+    assert main(["run", str(DEMO), "--signature", "TIL10", "--out", str(existing)]) == 2
+    assert "is an existing file" in capsys.readouterr().err
+    assert existing.read_text() == "keep me"
+
+
+def test_a_later_run_replaces_every_file_of_an_earlier_one(tmp_path):
+    out = tmp_path / "run"
+    args = ["run", str(DEMO), "--signature", "TIL10", "--out", str(out)]
+    assert main([*args, "--bootstrap", "5"]) == 0
+    assert (out / "intervals.csv").exists()
+    (out / "my_notes.txt").write_text("mine")
+    assert main(args) == 0  # no bootstrap this time
+    assert not (out / "intervals.csv").exists()  # the earlier run's file is gone
+    assert (out / "my_notes.txt").read_text() == "mine"  # the user's own file is not
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".run.partial-")]
+
+
+SIGNALS = [(signal.SIGINT, 130, "interrupted"), (signal.SIGTERM, 143, "terminated")]
+
+
+@pytest.mark.parametrize(("signum", "code", "word"), SIGNALS)
+def test_an_interrupted_run_leaves_the_earlier_run_intact(tmp_path, signum, code, word):
+    out = tmp_path / "run"
+    assert main(["run", str(DEMO), "--signature", "TIL10", "--out", str(out)]) == 0
+    before = _snapshot(out)
+    slow = ["--permutations", "5000000"]  # minutes of work: the signal comes first
+    process = subprocess.Popen(
+        [sys.executable, "-m", "deconv_core", "run", str(DEMO), "--signature", "TIL10",
+         *slow, "--out", str(out)],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )  # fmt: skip
+    time.sleep(6)  # past the imports and the fit, inside the permutation test
+    assert process.poll() is None
+    process.send_signal(signum)
+    _, err = process.communicate(timeout=60)
+    lines = err.strip().splitlines()
+    assert process.returncode == code
+    assert len(lines) == 1 and lines[0].startswith(f"{word}:"), err
+    assert "Traceback" not in err
+    assert _snapshot(out) == before
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".run.partial-")]
