@@ -17,6 +17,7 @@ import pandas as pd
 from deconv_core.genes import harmonise_genes, orient_genes_as_rows
 from deconv_core.io import ReadInfo, read_table
 from deconv_core.scale import linearise
+from deconv_core.text import names_warning
 from deconv_core.validation import DeconvWarning
 
 __all__ = ["ExpressionData", "load_expression", "sha256_of"]
@@ -105,6 +106,7 @@ def load_expression(
     warnings.extend(mapped.warnings)
     scaled = linearise(mapped.table, scale=scale, what="expression")
     warnings.extend(scaled.warnings)
+    warnings.extend(names_warning(scaled.table.columns, what="sample names"))
     return ExpressionData(
         table=scaled.table,
         name=label,

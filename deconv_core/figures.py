@@ -50,6 +50,7 @@ from deconv_core.ordering import (
     residual_sample_order,
     signature_gene_order,
 )
+from deconv_core.text import visible
 
 __all__ = [
     "IMAGE_FORMATS",
@@ -103,9 +104,11 @@ def plain(text: object) -> str:
     Returns
     -------
     str
-        ``str(text)`` with ``&``, ``<`` and ``>`` replaced by HTML entities.
+        ``str(text)`` with invisible and direction-changing characters shown
+        as code points (:func:`deconv_core.text.visible`) and ``&``, ``<`` and
+        ``>`` replaced by HTML entities.
     """
-    return html.escape(str(text), quote=False)
+    return html.escape(visible(text), quote=False)
 
 
 def _plain_list(values: Sequence[object] | pd.Index) -> list[str]:

@@ -76,7 +76,7 @@ else:
     )
     with st.expander("Preview of the data as read"):
         shown = expression.table.iloc[:20, :12]
-        st.dataframe(shown)
+        widgets.table(shown)
         st.caption(
             f"First {shown.shape[0]} genes × {shown.shape[1]} samples of {genes:,} × {samples:,}; "
             "linear scale after any conversion."
@@ -84,12 +84,12 @@ else:
     changes = expression.gene_changes
     if len(changes):
         with st.expander(f"Gene-id changes ({len(changes):,})"):
-            st.dataframe(changes.head(1000), hide_index=True)
+            widgets.table(changes.head(1000), hide_index=True)
             if len(changes) > 1000:
                 st.caption(f"First 1,000 of {len(changes):,}; all are in the download's manifest.")
     if expression.warnings:
         with st.expander(f"Notes from reading ({len(expression.warnings)})"):
-            st.dataframe(warnings_frame(expression.warnings), hide_index=True)
+            widgets.table(warnings_frame(expression.warnings), hide_index=True)
 
 st.divider()
 st.subheader("Sample metadata (optional)")

@@ -40,7 +40,7 @@ if source == "Built-in":
     )
     loaders.refresh(loaders.choose_builtin_signature(name))
     with st.expander("All built-in signatures"):
-        st.dataframe(list_signatures())
+        widgets.table(list_signatures())
 elif source == "My own file":
     st.caption(
         "Genes × cell types, linear or log, in any format the expression upload reads (e.g. a "
@@ -128,7 +128,7 @@ with tabs[1]:
         "of the gene's total over cell types; tau: 0 = expressed alike everywhere, 1 = in one "
         "cell type only."
     )
-    st.dataframe(
+    widgets.table(
         description.markers,
         hide_index=True,
         column_config={
@@ -145,7 +145,7 @@ with tabs[2]:
         "Every signature gene: the cell type expressing it most and the runner-up, in the "
         "signature's units; a gene with a small fold change or tau tells cell types apart poorly."
     )
-    st.dataframe(
+    widgets.table(
         description.specificity,
         column_config={
             "cell_type": st.column_config.TextColumn("highest in"),

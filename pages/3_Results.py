@@ -210,21 +210,22 @@ if level == "cell types":
     wide, long = st.tabs(["One column per cell type", f"With {trust.LEVEL:.0%} intervals"])
     with wide:
         widgets.lights_table(table, column="verdict", column_config=views.verdict_columns(percent))
-    long.dataframe(
-        intervals,
-        hide_index=True,
-        column_config={
-            "sample": st.column_config.TextColumn("sample"),
-            "cell_type": st.column_config.TextColumn("cell type"),
-            "estimate": st.column_config.NumberColumn("estimate", format="percent"),
-            "lower": st.column_config.NumberColumn(
-                f"lower ({(1 - trust.LEVEL) / 2:.1%})", format="percent"
-            ),
-            "upper": st.column_config.NumberColumn(
-                f"upper ({(1 + trust.LEVEL) / 2:.1%})", format="percent"
-            ),
-        },
-    )
+    with long:
+        widgets.table(
+            intervals,
+            hide_index=True,
+            column_config={
+                "sample": st.column_config.TextColumn("sample"),
+                "cell_type": st.column_config.TextColumn("cell type"),
+                "estimate": st.column_config.NumberColumn("estimate", format="percent"),
+                "lower": st.column_config.NumberColumn(
+                    f"lower ({(1 - trust.LEVEL) / 2:.1%})", format="percent"
+                ),
+                "upper": st.column_config.NumberColumn(
+                    f"upper ({(1 + trust.LEVEL) / 2:.1%})", format="percent"
+                ),
+            },
+        )
     long.caption(
         f"lower and upper: the {trust.LEVEL:.0%} bootstrap interval of each estimate "
         f"({trust.BOOTSTRAP_RESAMPLES} resamples of the signature genes, seed {trust.SEED})."
@@ -277,7 +278,7 @@ if measured_table is not None:
             "estimated_vs_measured",
             key="chart_measured",
         )
-        st.dataframe(
+        widgets.table(
             agreement,
             column_config={
                 "n": st.column_config.NumberColumn("samples"),

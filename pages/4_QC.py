@@ -5,6 +5,7 @@ import streamlit as st
 from deconv_core.deconvolve import marker_genes
 from deconv_core.figures import gene_explanation_figure, observed_vs_fitted_figure
 from deconv_core.qc import downweighted_genes
+from deconv_core.text import visible
 from deconv_core.validation import warnings_frame
 from ui import charts, loaders, trust, views, widgets
 
@@ -157,7 +158,7 @@ sample = st.selectbox(
     "Sample (worst fit first)",
     analysis.worst_first,
     key="qc_sample",
-    format_func=lambda s: f"{s} · {card.loc[s, 'verdict']}",
+    format_func=lambda s: f"{visible(s)} · {card.loc[s, 'verdict']}",
 )
 st.caption(widgets.md(card.loc[sample, "reasons"]))
 widgets.chart(

@@ -18,6 +18,7 @@ import streamlit as st
 from deconv_core import report
 from deconv_core.analysis import Analysis
 from deconv_core.figures import IMAGE_FORMATS, figure_config
+from deconv_core.text import display_frame, visible
 from ui import charts, loaders, state, trust
 from ui.health import LIGHTS, HealthItem
 from ui.tables import group_columns, match_samples
@@ -37,6 +38,7 @@ __all__ = [
     "page_setup",
     "require_data_and_signature",
     "side_table_upload",
+    "table",
 ]
 
 #: Page files, relative to app.py (for st.page_link).
@@ -66,8 +68,12 @@ _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:=])")
 
 
 def md(text: object) -> str:
-    """Escape Markdown so user text is shown literally in st.markdown/caption/error."""
-    return _MD_SPECIAL.sub(r"\\\1", str(text))
+    """Escape Markdown so user text is shown literally in st.markdown/caption/error.
+
+    Invisible and direction-changing characters are shown as code points
+    (:func:`deconv_core.text.visible`).
+    """
+    return _MD_SPECIAL.sub(r"\\\1", visible(text))
 
 
 def page_setup(title: str) -> None:
@@ -216,8 +222,14 @@ COVERAGE_COLUMNS = {
 }
 
 
+def table(frame: pd.DataFrame, **kwargs: object) -> None:
+    """st.dataframe of a table whose names are shown as written (:func:`display_frame`)."""
+    st.dataframe(display_frame(frame), **kwargs)
+
+
 def lights_table(frame: pd.DataFrame, *, column: str, **kwargs: object) -> None:
-    """st.dataframe with the traffic-light (or severity) column coloured."""
+    """st.dataframe with the traffic-light (or severity) column coloured, names as written."""
+    frame = display_frame(frame)
     numeric = [c for c in frame.columns if pd.api.types.is_float_dtype(frame[c])]
     styler = frame.style.map(lambda v: _CELL_STYLES.get(v, ""), subset=[column]).format(
         precision=3, subset=numeric, na_rep="–"
