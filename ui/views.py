@@ -36,7 +36,8 @@ from deconv_core.validation import DeconvWarning, InputError
 from deconv_core.verdict import verdict_counts
 from ui import loaders, state
 from ui.trust import IDENTIFIABILITY_CODES
-from ui.widgets import PAGES, md, table
+from ui.widgets import PAGES, md
+from ui.widgets import table as show_table
 
 __all__ = [
     "MAX_CALLOUTS",
@@ -210,7 +211,7 @@ def confounding_section(report: ConfoundingReport, worst_first: Sequence[str]) -
             "genes (table below).",
             icon=":material/check_circle:",
         )
-    table(
+    show_table(
         findings,
         hide_index=True,
         column_config={
@@ -246,7 +247,7 @@ def explanation_sentences(explanation: GeneExplanation, *, highlight: int = 3) -
         st.markdown(
             "\n".join(f"- {md(summary.loc[s, 'sentence'])}" for s in notable),
         )
-    table(
+    show_table(
         summary[["sentence", "observed", "fitted", "explained_share", "weight"]],
         column_config={
             "sentence": st.column_config.TextColumn("in plain words", width="large"),
@@ -290,7 +291,7 @@ def downweighted_section(table: pd.DataFrame, loss: str, n_samples: int) -> None
         return
     heading = f"{len(table)} gene(s) with less than {DOWNWEIGHTED:.0%} of the weight"
     st.markdown(f"**{heading} in some of the {n_samples} samples**")
-    table(
+    show_table(
         table,
         hide_index=True,
         column_config={
@@ -317,7 +318,7 @@ def residual_flags(genes: pd.DataFrame, samples: pd.DataFrame) -> None:
     )
     if len(genes):
         st.markdown(f"**Flagged genes ({len(genes)})**")
-        table(
+        show_table(
             genes,
             hide_index=True,
             column_config={
@@ -337,7 +338,7 @@ def residual_flags(genes: pd.DataFrame, samples: pd.DataFrame) -> None:
         )
     if len(samples):
         st.markdown(f"**Flagged samples ({samples['sample'].nunique()})**")
-        table(
+        show_table(
             samples,
             hide_index=True,
             column_config={
@@ -403,7 +404,7 @@ def identifiability_section(
             "condition number is moderate.",
             icon=":material/check_circle:",
         )
-    table(
+    show_table(
         found.pairs.head(top),
         hide_index=True,
         column_config={
