@@ -989,24 +989,7 @@ def explain_gene(result: DeconvResult, gene: str) -> GeneExplanation:
         If the gene is not a signature gene used in the fit (not in the
         signature, missing from the data, or on the exclusion list).
     """
-    wanted = str(gene).strip()
-    used = {str(g).upper(): str(g) for g in result.genes_used}
-    if wanted.upper() not in used:
-        if wanted.upper() in {str(g).upper() for g in result.genes_missing}:
-            raise InputError(
-                f"{wanted} is a gene of the {result.signature_name} signature but was not used "
-                "in the fit: it is missing from the expression data or on the exclusion list.",
-                cli="Rerun with --exclude none to keep the listed genes.",
-                app="Choose 'keep all signature genes' under 'Leave out the signature's noisy "
-                "genes' on the Results page to keep the listed genes.",
-            )
-        examples = ", ".join(sorted(used.values())[:5])
-        raise InputError(
-            f"{wanted} is not one of the {len(used)} {result.signature_name} signature genes "
-            "used in the fit, so the signature's cell types cannot account for it; pick a "
-            f"signature gene (e.g. {examples})."
-        )
-    name = used[wanted.upper()]
+    name = _fitted_gene_name(result, gene)
     profile = result.signature_matrix.loc[name].to_numpy(dtype=float)  # (k,)
     coef = result.coefficients.to_numpy(dtype=float)  # (n, k)
     contributions = coef * profile[None, :]  # (n, k)
@@ -1048,3 +1031,25 @@ def explain_gene(result: DeconvResult, gene: str) -> GeneExplanation:
         }
     )
     return GeneExplanation(gene=name, parts=parts, summary=summary)
+
+
+def _fitted_gene_name(result: DeconvResult, gene: str) -> str:
+    """The fit's spelling of ``gene`` (case-insensitive), or an error saying why it is absent."""
+    wanted = str(gene).strip()
+    used = {str(g).upper(): str(g) for g in result.genes_used}
+    if wanted.upper() in used:
+        return used[wanted.upper()]
+    if wanted.upper() in {str(g).upper() for g in result.genes_missing}:
+        raise InputError(
+            f"{wanted} is a gene of the {result.signature_name} signature but was not used "
+            "in the fit: it is missing from the expression data or on the exclusion list.",
+            cli="Rerun with --exclude none to keep the listed genes.",
+            app="Choose 'keep all signature genes' under 'Leave out the signature's noisy "
+            "genes' on the Results page to keep the listed genes.",
+        )
+    examples = ", ".join(sorted(used.values())[:5])
+    raise InputError(
+        f"{wanted} is not one of the {len(used)} {result.signature_name} signature genes "
+        "used in the fit, so the signature's cell types cannot account for it; pick a "
+        f"signature gene (e.g. {examples})."
+    )

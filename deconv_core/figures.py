@@ -308,46 +308,16 @@ def proportions_bar_figure(
     colors = cell_type_colors(cell_types)
     labels = group_labels(order, groups) if groups is not None else ["all"] * len(order)
     panels = list(dict.fromkeys(labels))
-    counts = [labels.count(p) for p in panels]
-    fig = make_subplots(
-        rows=1,
-        cols=len(panels),
-        shared_yaxes=True,
-        column_widths=[max(c, 1) for c in counts],
-        horizontal_spacing=0.01 if len(panels) > 1 else 0.0,
-        subplot_titles=[f"{plain(p)} (n={c})" for p, c in zip(panels, counts, strict=True)]
-        if groups is not None
-        else None,
-    )
+    fig = _panel_subplots(panels, [labels.count(p) for p in panels], titled=groups is not None)
+    group_hover = f"<br>{plain(group_title)}: %{{customdata[2]}}" if groups is not None else ""
     labels_arr = np.asarray(labels, dtype=object)
     for col, panel in enumerate(panels, start=1):
         members = [s for s, g in zip(order, labels_arr, strict=True) if g == panel]
-        x = _plain_list(members)
-        for cell_type in cell_types:
-            values = props.loc[members, cell_type].to_numpy(dtype=float)
-            custom = np.column_stack([x, [plain(cell_type)] * len(x), [plain(panel)] * len(x)])
-            fig.add_trace(
-                go.Bar(
-                    x=x,
-                    y=values,
-                    name=plain(cell_type),
-                    legendgroup=plain(cell_type),
-                    showlegend=col == 1,
-                    marker={"color": colors[cell_type], "line": {"width": 0}},
-                    customdata=custom,
-                    hovertemplate=(
-                        "<b>%{customdata[0]}</b><br>%{customdata[1]}: %{y:.1%}"
-                        + (
-                            f"<br>{plain(group_title)}: %{{customdata[2]}}"
-                            if groups is not None
-                            else ""
-                        )
-                        + "<extra></extra>"
-                    ),
-                ),
-                row=1,
-                col=col,
-            )
+        bars = _composition_bars(
+            props, members, cell_types, colors, panel, group_hover, show_legend=col == 1
+        )
+        for trace in bars:
+            fig.add_trace(trace, row=1, col=col)
         for trace in _verdict_marks(members, verdicts, _MARK_Y, show_legend=col == 1):
             fig.add_trace(trace, row=1, col=col)
     n = len(order)
@@ -357,9 +327,7 @@ def proportions_bar_figure(
     top = _MARK_Y + 0.04 if marked else 1.0001
     fig.update_yaxes(tickformat=".0%", range=[0, top], tickvals=[0, 0.25, 0.5, 0.75, 1.0])
     fig.update_yaxes(title_text="fraction", row=1, col=1)
-    fig.update_layout(
-        barmode="stack", bargap=0.12 if n < 200 else 0.0, legend={"traceorder": "normal"}
-    )
+    _stack_bars(fig, n)
     note = "" if show_ticks else f" Sample names hidden for {n} samples; hover for names."
     sort_note = f" Sorted by {sort_by}." if sort_by else ""
     if marked:
@@ -370,6 +338,62 @@ def proportions_bar_figure(
         subtitle=_wrap(meaning + sort_note + note),
         height=520 if show_ticks else 460,
         panel_titles=groups is not None,
+    )
+
+
+def _panel_subplots(panels: list[str], counts: list[int], *, titled: bool) -> go.Figure:
+    """One column of subplots per group, each as wide as its number of samples."""
+    return make_subplots(
+        rows=1,
+        cols=len(panels),
+        shared_yaxes=True,
+        column_widths=[max(c, 1) for c in counts],
+        horizontal_spacing=0.01 if len(panels) > 1 else 0.0,
+        subplot_titles=[f"{plain(p)} (n={c})" for p, c in zip(panels, counts, strict=True)]
+        if titled
+        else None,
+    )
+
+
+def _composition_bars(
+    props: pd.DataFrame,
+    members: list[str],
+    cell_types: list[str],
+    colors: dict[str, str],
+    panel: str,
+    group_hover: str,
+    *,
+    show_legend: bool,
+) -> list[go.Bar]:
+    """One bar trace per cell type for the samples of one panel (stacked by the layout)."""
+    x = _plain_list(members)
+    bars = []
+    for cell_type in cell_types:
+        values = props.loc[members, cell_type].to_numpy(dtype=float)
+        custom = np.column_stack([x, [plain(cell_type)] * len(x), [plain(panel)] * len(x)])
+        bars.append(
+            go.Bar(
+                x=x,
+                y=values,
+                name=plain(cell_type),
+                legendgroup=plain(cell_type),
+                showlegend=show_legend,
+                marker={"color": colors[cell_type], "line": {"width": 0}},
+                customdata=custom,
+                hovertemplate=(
+                    "<b>%{customdata[0]}</b><br>%{customdata[1]}: %{y:.1%}"
+                    + group_hover
+                    + "<extra></extra>"
+                ),
+            )
+        )
+    return bars
+
+
+def _stack_bars(fig: go.Figure, n_samples: int) -> None:
+    """Stack the bar traces, with no gaps once the bars get thin (in place)."""
+    fig.update_layout(
+        barmode="stack", bargap=0.12 if n_samples < 200 else 0.0, legend={"traceorder": "normal"}
     )
 
 
@@ -427,41 +451,55 @@ def proportion_intervals_figure(
     x = _plain_list(samples)
     for row, cell_type in enumerate(cell_types, start=1):
         part = table[table["cell_type"] == cell_type].set_index("sample").reindex(samples)
-        est = part["estimate"].to_numpy(dtype=float)
-        low = part["lower"].to_numpy(dtype=float)
-        high = part["upper"].to_numpy(dtype=float)
-        custom = np.column_stack([x, [plain(cell_type)] * len(x), low, high])
-        fig.add_trace(
-            go.Scatter(
-                x=x,
-                y=est,
-                mode="markers",
-                name=plain(cell_type),
-                showlegend=False,
-                marker={"color": colors[cell_type], "size": 7 if len(x) <= 200 else 4},
-                error_y={
-                    "type": "data",
-                    "symmetric": False,
-                    "array": np.clip(high - est, 0, None),
-                    "arrayminus": np.clip(est - low, 0, None),
-                    "color": colors[cell_type],
-                    "thickness": 1.5,
-                    "width": 3 if len(x) <= 80 else 0,
-                },
-                customdata=custom,
-                hovertemplate="<b>%{customdata[0]}</b><br>%{customdata[1]}: %{y:.1%}"
-                f"<br>{level:.0%} interval: "
-                "%{customdata[2]:.1%} – %{customdata[3]:.1%}<extra></extra>",
-            ),
-            row=row,
-            col=1,
-        )
+        fig.add_trace(_interval_trace(part, x, cell_type, colors[cell_type], level), row=row, col=1)
     n = len(samples)
     show_ticks = n <= MAX_TICK_LABELS
     fig.update_xaxes(type="category", showticklabels=False, showgrid=False)
     fig.update_xaxes(showticklabels=show_ticks, tickangle=-60 if n > 12 else 0, row=rows, col=1)
     fig.update_yaxes(tickformat=".0%", rangemode="tozero", nticks=3, showgrid=True)
     fig.update_annotations(x=0, xanchor="left", yshift=4, font={"size": 12})
+    return _layout(
+        fig,
+        title=f"Estimates with {level:.0%} confidence intervals",
+        subtitle=_wrap(_interval_subtitle(meaning, level, n_resamples, n)),
+        height=plot_px + (150 if show_ticks else 90),
+        panel_titles=True,
+    )
+
+
+def _interval_trace(
+    part: pd.DataFrame, x: list[str], cell_type: str, color: str, level: float
+) -> go.Scatter:
+    """One cell type's strip: a dot per sample at the estimate, a whisker over its interval."""
+    est = part["estimate"].to_numpy(dtype=float)
+    low = part["lower"].to_numpy(dtype=float)
+    high = part["upper"].to_numpy(dtype=float)
+    custom = np.column_stack([x, [plain(cell_type)] * len(x), low, high])
+    return go.Scatter(
+        x=x,
+        y=est,
+        mode="markers",
+        name=plain(cell_type),
+        showlegend=False,
+        marker={"color": color, "size": 7 if len(x) <= 200 else 4},
+        error_y={
+            "type": "data",
+            "symmetric": False,
+            "array": np.clip(high - est, 0, None),
+            "arrayminus": np.clip(est - low, 0, None),
+            "color": color,
+            "thickness": 1.5,
+            "width": 3 if len(x) <= 80 else 0,
+        },
+        customdata=custom,
+        hovertemplate="<b>%{customdata[0]}</b><br>%{customdata[1]}: %{y:.1%}"
+        f"<br>{level:.0%} interval: "
+        "%{customdata[2]:.1%} – %{customdata[3]:.1%}<extra></extra>",
+    )
+
+
+def _interval_subtitle(meaning: str, level: float, n_resamples: int | None, n: int) -> str:
+    """What the dots and whiskers of the interval strips mean, and what they do not cover."""
     resampled = f" ({n_resamples} resamples)" if n_resamples else ""
     subtitle = (
         f"{meaning} Dot: the estimate; whisker: its {level:.0%} confidence interval from "
@@ -469,15 +507,9 @@ def proportion_intervals_figure(
         "on which genes happen to describe that cell type; it does not cover a wrong signature "
         "or cells the signature lacks."
     )
-    if not show_ticks:
+    if n > MAX_TICK_LABELS:
         subtitle += f" Sample names hidden for {n} samples; hover for names."
-    return _layout(
-        fig,
-        title=f"Estimates with {level:.0%} confidence intervals",
-        subtitle=_wrap(subtitle),
-        height=plot_px + (150 if show_ticks else 90),
-        panel_titles=True,
-    )
+    return subtitle
 
 
 def proportions_heatmap_figure(
@@ -659,18 +691,9 @@ def signature_heatmap_figure(
     """
     cell_types = [str(c) for c in matrix.columns]
     genes = signature_gene_order(matrix)
-    sub = matrix.loc[genes]
-    linear = sub.to_numpy(dtype=float)
-    z = linear / np.maximum(linear.max(axis=1, keepdims=True), 1e-12)
+    linear = matrix.loc[genes].to_numpy(dtype=float)
     y = _plain_list(genes)
     x = _plain_list(cell_types)
-    custom = np.dstack(
-        [
-            np.tile(np.asarray(y, dtype=object)[:, None], (1, len(x))),
-            np.tile(x, (len(y), 1)),
-            linear,
-        ]
-    )
     n = len(genes)
     strip = found is not None
     fig = make_subplots(
@@ -681,40 +704,9 @@ def signature_heatmap_figure(
         horizontal_spacing=0.005,
     )
     if strip:
-        found_set = {str(g).upper() for g in found}
-        present = np.array([[1.0 if str(g).upper() in found_set else 0.0] for g in genes])
-        fig.add_trace(
-            go.Heatmap(
-                z=present,
-                x=["in data"],
-                y=y,
-                colorscale=[[0, "#e4572e"], [1, "#3fa34d"]],
-                zmin=0,
-                zmax=1,
-                showscale=False,
-                customdata=np.asarray([[g] for g in y], dtype=object),
-                text=[["found" if p[0] else "missing"] for p in present],
-                hovertemplate="<b>%{customdata}</b>: %{text} in your data<extra></extra>",
-            ),
-            row=1,
-            col=1,
-        )
-    fig.add_trace(
-        go.Heatmap(
-            z=z,
-            x=x,
-            y=y,
-            customdata=custom,
-            colorscale="Viridis",
-            zmin=0,
-            zmax=1,
-            colorbar={"title": {"text": "of gene's<br>maximum"}, "tickformat": ".0%"},
-            hovertemplate="<b>%{customdata[0]}</b> in %{customdata[1]}: %{customdata[2]:.4g}"
-            " (%{z:.0%} of its maximum)<extra></extra>",
-        ),
-        row=1,
-        col=2 if strip else 1,
-    )
+        present = _presence(genes, found)
+        fig.add_trace(_presence_strip_trace(present, y), row=1, col=1)
+    fig.add_trace(_signature_trace(linear, x, y), row=1, col=2 if strip else 1)
     fig.update_xaxes(type="category", tickangle=-45, side="top")
     fig.update_yaxes(type="category", autorange="reversed", showticklabels=False)
     # Every gene named (plotly would thin the labels otherwise).
@@ -738,6 +730,52 @@ def signature_heatmap_figure(
         subtitle=_wrap(subtitle),
         height=int(min(1800, max(450, 9 * n + 160))),
         extra_top=110,
+    )
+
+
+def _presence(genes: list[str], found: Sequence[str]) -> np.ndarray:
+    """Genes × 1: 1.0 where the gene is among ``found`` (case-insensitive), else 0.0."""
+    found_set = {str(g).upper() for g in found}
+    return np.array([[1.0 if str(g).upper() in found_set else 0.0] for g in genes])
+
+
+def _presence_strip_trace(present: np.ndarray, y: list[str]) -> go.Heatmap:
+    """The narrow strip left of the signature heatmap: green found, red missing."""
+    return go.Heatmap(
+        z=present,
+        x=["in data"],
+        y=y,
+        colorscale=[[0, "#e4572e"], [1, "#3fa34d"]],
+        zmin=0,
+        zmax=1,
+        showscale=False,
+        customdata=np.asarray([[g] for g in y], dtype=object),
+        text=[["found" if p[0] else "missing"] for p in present],
+        hovertemplate="<b>%{customdata}</b>: %{text} in your data<extra></extra>",
+    )
+
+
+def _signature_trace(linear: np.ndarray, x: list[str], y: list[str]) -> go.Heatmap:
+    """Genes × cell types coloured by each gene's share of its maximum; hover: linear value."""
+    z = linear / np.maximum(linear.max(axis=1, keepdims=True), 1e-12)
+    custom = np.dstack(
+        [
+            np.tile(np.asarray(y, dtype=object)[:, None], (1, len(x))),
+            np.tile(x, (len(y), 1)),
+            linear,
+        ]
+    )
+    return go.Heatmap(
+        z=z,
+        x=x,
+        y=y,
+        customdata=custom,
+        colorscale="Viridis",
+        zmin=0,
+        zmax=1,
+        colorbar={"title": {"text": "of gene's<br>maximum"}, "tickformat": ".0%"},
+        hovertemplate="<b>%{customdata[0]}</b> in %{customdata[1]}: %{customdata[2]:.4g}"
+        " (%{z:.0%} of its maximum)<extra></extra>",
     )
 
 
@@ -955,18 +993,48 @@ def observed_vs_fitted_figure(
     plotly.graph_objects.Figure
         Axes are log10(1 + expression); the dashed diagonal is a perfect fit.
     """
-    genes = [str(g) for g in observed.index]
     obs = observed.to_numpy(dtype=float)
     fit = fitted.reindex(observed.index).to_numpy(dtype=float)
     ok = np.isfinite(obs) & np.isfinite(fit)
-    gene_marks = [str(marks.get(g, "")) for g in observed.index]
     colors = cell_type_colors(list(dict.fromkeys(str(m) for m in marks.to_numpy())))
     fig = go.Figure()
     lx, ly = np.log10(1 + np.clip(fit, 0, None)), np.log10(1 + np.clip(obs, 0, None))
+    for trace in _gene_scatter_traces(observed, marks, obs, fit, ok, lx, ly, colors):
+        fig.add_trace(trace)
+    top = float(np.nanmax(np.concatenate([lx[ok], ly[ok]]))) if ok.any() else 1.0
+    fig.add_trace(_diagonal_trace(top, "perfect fit"))
+    if z is not None and n_labels > 0:
+        _label_largest(fig, observed.index, z, ok, lx, ly, n_labels)
+    fig.update_xaxes(title_text="fitted: log10(1 + expression)", rangemode="tozero")
+    fig.update_yaxes(title_text="observed: log10(1 + expression)", rangemode="tozero")
+    return _layout(
+        fig,
+        title=f"Observed vs fitted expression: {plain(sample)}",
+        subtitle="Signature genes of this sample, expression normalised to 1e6 per sample "
+        "(TPM-like). Points on the diagonal are explained by the estimated mixture; labelled "
+        "genes deviate most.",
+        height=560,
+    )
+
+
+def _gene_scatter_traces(
+    observed: pd.Series,
+    marks: pd.Series,
+    obs: np.ndarray,
+    fit: np.ndarray,
+    ok: np.ndarray,
+    lx: np.ndarray,
+    ly: np.ndarray,
+    colors: dict[str, str],
+) -> list[go.Scatter]:
+    """One scatter trace per cell type marked, of its genes' (log) fitted and observed values."""
+    genes = [str(g) for g in observed.index]
+    gene_marks = [str(marks.get(g, "")) for g in observed.index]
+    traces = []
     for cell_type in dict.fromkeys(gene_marks):
         mask = ok & (np.asarray(gene_marks) == cell_type)
         names = [plain(g) for g, m in zip(genes, mask, strict=True) if m]
-        fig.add_trace(
+        traces.append(
             go.Scatter(
                 x=lx[mask],
                 y=ly[mask],
@@ -982,42 +1050,45 @@ def observed_vs_fitted_figure(
                 "observed %{customdata[2]:.4g}<br>fitted %{customdata[3]:.4g}<extra></extra>",
             )
         )
-    top = float(np.nanmax(np.concatenate([lx[ok], ly[ok]]))) if ok.any() else 1.0
-    fig.add_trace(
-        go.Scatter(
-            x=[0, top],
-            y=[0, top],
-            mode="lines",
-            line={"dash": "dash", "color": "#555", "width": 1},
-            name="perfect fit",
-            hoverinfo="skip",
-        )
+    return traces
+
+
+def _diagonal_trace(top: float, name: str) -> go.Scatter:
+    """The dashed diagonal from 0 to ``top``: where estimate and reference agree."""
+    return go.Scatter(
+        x=[0, top],
+        y=[0, top],
+        mode="lines",
+        line={"dash": "dash", "color": "#555", "width": 1},
+        name=name,
+        hoverinfo="skip",
     )
-    if z is not None and n_labels > 0:
-        zz = z.reindex(observed.index).abs()
-        for gene in zz.dropna().sort_values(ascending=False).index[:n_labels]:
-            i = list(observed.index).index(gene)
-            if ok[i]:
-                fig.add_annotation(
-                    x=lx[i],
-                    y=ly[i],
-                    text=plain(gene),
-                    showarrow=True,
-                    arrowhead=0,
-                    ax=20,
-                    ay=-18,
-                    font={"size": 11},
-                )
-    fig.update_xaxes(title_text="fitted: log10(1 + expression)", rangemode="tozero")
-    fig.update_yaxes(title_text="observed: log10(1 + expression)", rangemode="tozero")
-    return _layout(
-        fig,
-        title=f"Observed vs fitted expression: {plain(sample)}",
-        subtitle="Signature genes of this sample, expression normalised to 1e6 per sample "
-        "(TPM-like). Points on the diagonal are explained by the estimated mixture; labelled "
-        "genes deviate most.",
-        height=560,
-    )
+
+
+def _label_largest(
+    fig: go.Figure,
+    genes: pd.Index,
+    z: pd.Series,
+    ok: np.ndarray,
+    lx: np.ndarray,
+    ly: np.ndarray,
+    n_labels: int,
+) -> None:
+    """Name the ``n_labels`` genes with the largest absolute residual ``z`` (in place)."""
+    zz = z.reindex(genes).abs()
+    for gene in zz.dropna().sort_values(ascending=False).index[:n_labels]:
+        i = list(genes).index(gene)
+        if ok[i]:
+            fig.add_annotation(
+                x=lx[i],
+                y=ly[i],
+                text=plain(gene),
+                showarrow=True,
+                arrowhead=0,
+                ax=20,
+                ay=-18,
+                font={"size": 11},
+            )
 
 
 def gene_explanation_figure(
@@ -1063,50 +1134,11 @@ def gene_explanation_figure(
     with np.errstate(divide="ignore", invalid="ignore"):
         total = np.where(usable, fitted / observed, np.nan)
     x = _plain_list(samples)
-    types = [str(c) for c in cell_types]
-    colors = cell_type_colors(types)
-    fig = go.Figure()
     explained_text = [f"{t:.0%}" if np.isfinite(t) else "n/a" for t in total]
-    for cell_type in types:
-        part = table[cell_type].to_numpy(dtype=float)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            share = np.where(usable, part / observed, np.nan)
-        if not np.any(np.nan_to_num(share) > 0):
-            continue  # a cell type that accounts for none of the gene anywhere
-        fig.add_trace(
-            go.Bar(
-                x=x,
-                y=share,
-                name=plain(cell_type),
-                marker={"color": colors[cell_type], "line": {"width": 0}},
-                customdata=np.column_stack(
-                    [x, [plain(cell_type)] * len(x), part, observed, explained_text]
-                ),
-                hovertemplate="<b>%{customdata[0]}</b><br>%{customdata[1]} accounts for "
-                "%{y:.1%} of the measured expression<br>(%{customdata[2]:.3g} of "
-                "%{customdata[3]:.3g}; all cell types together: %{customdata[4]})"
-                "<extra></extra>",
-            )
-        )
-    rest = np.where(usable, np.clip(observed - fitted, 0, None) / observed, np.nan)
-    fig.add_trace(
-        go.Bar(
-            x=x,
-            y=rest,
-            name="not explained",
-            marker={
-                "color": UNEXPLAINED_COLOR,
-                "pattern": {"shape": "/", "fgcolor": "#8c8c8c", "size": 6},
-                "line": {"width": 0},
-            },
-            customdata=np.column_stack(
-                [x, np.clip(observed - fitted, 0, None), observed, explained_text]
-            ),
-            hovertemplate="<b>%{customdata[0]}</b><br>not explained by the signature's cell "
-            "types: %{y:.1%}<br>(%{customdata[1]:.3g} of %{customdata[2]:.3g} measured)"
-            "<extra></extra>",
-        )
-    )
+    fig = go.Figure()
+    for trace in _share_bars(table, [str(c) for c in cell_types], x, usable, explained_text):
+        fig.add_trace(trace)
+    fig.add_trace(_unexplained_bar(x, observed, fitted, usable, explained_text))
     top = float(np.nanmax(total)) if np.isfinite(total).any() else 1.0
     cut = top > MAX_EXPLAINED_SHARE
     fig.add_hline(
@@ -1125,9 +1157,79 @@ def gene_explanation_figure(
         tickformat=".0%",
         range=[0, min(max(top, 1.0), MAX_EXPLAINED_SHARE) * 1.08],
     )
-    fig.update_layout(
-        barmode="stack", bargap=0.12 if n < 200 else 0.0, legend={"traceorder": "normal"}
+    _stack_bars(fig, n)
+    return _layout(
+        fig,
+        title=f"Where the measured {plain(gene)} comes from, per sample",
+        subtitle=_wrap(_explanation_subtitle(gene, int((~usable).sum()), n, cut=cut)),
+        height=500 if show_ticks else 440,
     )
+
+
+def _share_bars(
+    table: pd.DataFrame,
+    types: list[str],
+    x: list[str],
+    usable: np.ndarray,
+    explained_text: list[str],
+) -> list[go.Bar]:
+    """One bar trace per cell type: its part of the gene as a share of the measured expression."""
+    observed = table["observed"].to_numpy(dtype=float)
+    colors = cell_type_colors(types)
+    bars = []
+    for cell_type in types:
+        part = table[cell_type].to_numpy(dtype=float)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            share = np.where(usable, part / observed, np.nan)
+        if not np.any(np.nan_to_num(share) > 0):
+            continue  # a cell type that accounts for none of the gene anywhere
+        bars.append(
+            go.Bar(
+                x=x,
+                y=share,
+                name=plain(cell_type),
+                marker={"color": colors[cell_type], "line": {"width": 0}},
+                customdata=np.column_stack(
+                    [x, [plain(cell_type)] * len(x), part, observed, explained_text]
+                ),
+                hovertemplate="<b>%{customdata[0]}</b><br>%{customdata[1]} accounts for "
+                "%{y:.1%} of the measured expression<br>(%{customdata[2]:.3g} of "
+                "%{customdata[3]:.3g}; all cell types together: %{customdata[4]})"
+                "<extra></extra>",
+            )
+        )
+    return bars
+
+
+def _unexplained_bar(
+    x: list[str],
+    observed: np.ndarray,
+    fitted: np.ndarray,
+    usable: np.ndarray,
+    explained_text: list[str],
+) -> go.Bar:
+    """The hatched grey top of each bar: the share of the gene no cell type accounts for."""
+    rest = np.where(usable, np.clip(observed - fitted, 0, None) / observed, np.nan)
+    return go.Bar(
+        x=x,
+        y=rest,
+        name="not explained",
+        marker={
+            "color": UNEXPLAINED_COLOR,
+            "pattern": {"shape": "/", "fgcolor": "#8c8c8c", "size": 6},
+            "line": {"width": 0},
+        },
+        customdata=np.column_stack(
+            [x, np.clip(observed - fitted, 0, None), observed, explained_text]
+        ),
+        hovertemplate="<b>%{customdata[0]}</b><br>not explained by the signature's cell "
+        "types: %{y:.1%}<br>(%{customdata[1]:.3g} of %{customdata[2]:.3g} measured)"
+        "<extra></extra>",
+    )
+
+
+def _explanation_subtitle(gene: str, blank: int, n: int, *, cut: bool) -> str:
+    """How to read the gene explainer's bars, and what is blank, cut or hidden."""
     subtitle = (
         f"Each bar is 100% of the {gene} expression measured in one sample (dashed line), split "
         "into the part each cell type accounts for (its estimated amount × its expression of the "
@@ -1135,19 +1237,13 @@ def gene_explanation_figure(
         "line: the cell types predict more than was measured (overestimated, or cells here "
         "express less of it than the reference)."
     )
-    blank = int((~usable).sum())
     if blank:
         subtitle += f" {blank} sample(s) without measured expression are blank."
     if cut:
         subtitle += f" Bars are cut at {MAX_EXPLAINED_SHARE:.0%}; hover for values."
-    if not show_ticks:
+    if n > MAX_TICK_LABELS:
         subtitle += f" Sample names hidden for {n} samples; hover for names."
-    return _layout(
-        fig,
-        title=f"Where the measured {plain(gene)} comes from, per sample",
-        subtitle=_wrap(subtitle),
-        height=500 if show_ticks else 440,
-    )
+    return subtitle
 
 
 def measured_scatter_figure(
@@ -1202,16 +1298,7 @@ def measured_scatter_figure(
         )
     top = float(np.nanmax(pairs[["estimated", "measured"]].to_numpy(float))) if len(pairs) else 1.0
     top = min(1.0, top * 1.05) if top > 0 else 1.0
-    fig.add_trace(
-        go.Scatter(
-            x=[0, top],
-            y=[0, top],
-            mode="lines",
-            line={"dash": "dash", "color": "#555", "width": 1},
-            name="perfect agreement",
-            hoverinfo="skip",
-        )
-    )
+    fig.add_trace(_diagonal_trace(top, "perfect agreement"))
     fig.update_xaxes(
         title_text=f"{plain(measured_label)} fraction", tickformat=".0%", range=[0, top]
     )

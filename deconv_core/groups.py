@@ -53,6 +53,19 @@ def check_groups(
         groups, or a group named like a cell type it does not contain.
     """
     known = [str(c) for c in cell_types]
+    mapping = _groups_mapping(groups, what=what)
+    seen: dict[str, str] = {}
+    out: dict[str, tuple[str, ...]] = {}
+    for group, members in mapping.items():
+        _check_group(group, members, known, seen, what=what)
+        out[group] = tuple(members)
+    return out
+
+
+def _groups_mapping(
+    groups: Mapping[str, Sequence[str]] | pd.DataFrame, *, what: str
+) -> dict[str, list[str]]:
+    """Group name (stripped) → member names, from a mapping or a cell_type/group table."""
     if isinstance(groups, pd.DataFrame):
         missing = {"cell_type", "group"} - set(groups.columns)
         if missing:
@@ -65,52 +78,54 @@ def check_groups(
             label = "" if pd.isna(group) else str(group).strip()
             if label:
                 mapping.setdefault(label, []).append(str(cell_type))
-    elif isinstance(groups, Mapping):
+        return mapping
+    if isinstance(groups, Mapping):
         mapping = {}
         for group, members in groups.items():
             if isinstance(members, str):
                 members = [members]
             mapping[str(group).strip()] = [str(m) for m in members]
-    else:
+        return mapping
+    raise InputError(
+        f"The {what} must be a mapping of group names to cell types or a table with "
+        f"'cell_type' and 'group' columns, got {type(groups).__name__}."
+    )
+
+
+def _check_group(
+    group: str, members: list[str], known: list[str], seen: dict[str, str], *, what: str
+) -> None:
+    """Raise :class:`InputError` for a bad group; record its members in ``seen`` (in place)."""
+    if not group:
+        raise InputError(f"The {what} include a group without a name; name every group.")
+    if not members:
         raise InputError(
-            f"The {what} must be a mapping of group names to cell types or a table with "
-            f"'cell_type' and 'group' columns, got {type(groups).__name__}."
+            f"The group {group!r} in the {what} has no cell types; add some or remove it."
         )
-    seen: dict[str, str] = {}
-    out: dict[str, tuple[str, ...]] = {}
-    for group, members in mapping.items():
-        if not group:
-            raise InputError(f"The {what} include a group without a name; name every group.")
-        if not members:
+    unknown = [m for m in members if m not in known]
+    if unknown:
+        raise InputError(
+            f"The group {group!r} in the {what} names unknown cell type(s) "
+            f"{', '.join(repr(u) for u in unknown[:3])}; the signature's cell types are "
+            f"{', '.join(known)}."
+        )
+    for member in members:
+        if member in seen and seen[member] != group:
             raise InputError(
-                f"The group {group!r} in the {what} has no cell types; add some or remove it."
+                f"The cell type {member!r} is in two groups ({seen[member]!r} and "
+                f"{group!r}) in the {what}; put each cell type in one group only."
             )
-        unknown = [m for m in members if m not in known]
-        if unknown:
+        if member in seen:
             raise InputError(
-                f"The group {group!r} in the {what} names unknown cell type(s) "
-                f"{', '.join(repr(u) for u in unknown[:3])}; the signature's cell types are "
-                f"{', '.join(known)}."
+                f"The cell type {member!r} is listed twice in the group {group!r} of the "
+                f"{what}; list it once."
             )
-        for member in members:
-            if member in seen and seen[member] != group:
-                raise InputError(
-                    f"The cell type {member!r} is in two groups ({seen[member]!r} and "
-                    f"{group!r}) in the {what}; put each cell type in one group only."
-                )
-            if member in seen:
-                raise InputError(
-                    f"The cell type {member!r} is listed twice in the group {group!r} of the "
-                    f"{what}; list it once."
-                )
-            seen[member] = group
-        if group in known and group not in members:
-            raise InputError(
-                f"The group {group!r} in the {what} has the name of a cell type it does not "
-                "contain; rename the group."
-            )
-        out[group] = tuple(members)
-    return out
+        seen[member] = group
+    if group in known and group not in members:
+        raise InputError(
+            f"The group {group!r} in the {what} has the name of a cell type it does not "
+            "contain; rename the group."
+        )
 
 
 def groups_table(groups: Mapping[str, Sequence[str]], cell_types: Sequence[str]) -> pd.DataFrame:

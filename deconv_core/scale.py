@@ -129,65 +129,101 @@ def linearise(table: pd.DataFrame, *, scale: str = "auto", what: str = "expressi
     _check_values(values, table, what=what)
     warnings: list[DeconvWarning] = []
     detected = detect_scale(values) if scale == "auto" else scale
-    original_max = float(np.nanmax(values)) if not np.isnan(values).all() else float("nan")
 
     if detected in ("log2", "log2p1", "log10", "ln"):
-        # Very large exponents would overflow: a "log" table with values above
-        # 1000 is not log data at all.
-        if original_max > 1000:
-            raise InputError(
-                f"The {what} was declared as {detected} but holds values above 1000; "
-                "choose the linear scale instead."
-            )
-        base = {"log2": 2.0, "log2p1": 2.0, "log10": 10.0, "ln": np.e}[detected]
-        values = np.power(base, values)
-        if detected == "log2p1":
-            values -= 1.0
-            np.maximum(values, 0.0, out=values)
-        formula = {"log2": "2**x", "log2p1": "2**x - 1", "log10": "10**x", "ln": "exp(x)"}[detected]
-        how = "detected" if scale == "auto" else "declared"
-        warnings.append(
-            DeconvWarning(
-                "warning",
-                "log_scale",
-                f"The {what} looks log-transformed ({how} {detected}, maximum "
-                f"{original_max:.3g}); it was "
-                f"converted back to linear scale with {formula} because deconvolution "
-                "needs linear values.",
-                cli="If the data were already linear, rerun with --scale linear.",
-                app="If they were already linear, choose 'linear' under 'Scale of the values' "
-                "on the Upload page.",
-            )
+        values, transformation, warning = _unlog(
+            values, detected, declared=scale != "auto", what=what
         )
-        transformation = formula
+        warnings.append(warning)
     else:
-        if (values < 0).any():
-            rows, cols = np.nonzero(values < 0)
-            raise InputError(
-                f"The {what} holds {rows.size} negative value(s) (first: "
-                f"{table.index[rows[0]]!s} in {table.columns[cols[0]]!s}); deconvolution needs "
-                "non-negative linear expression (TPM, FPKM or array intensities), not z-scores, "
-                "log-ratios or batch-corrected values."
-            )
+        _check_non_negative(values, table, what=what)
         transformation = "none"
         if detected == "counts":
-            totals = np.sum(values, axis=0, where=~np.isnan(values))
-            # An all-zero sample stays zero (and is reported below), not NaN.
-            safe = np.where(totals > 0, totals, 1.0)
-            values = values * (1e6 / safe)
+            values, warning = _counts_per_million(values, what=what)
             transformation = "counts per million"
-            warnings.append(
-                DeconvWarning(
-                    "warning",
-                    "raw_counts",
-                    f"The {what} holds whole numbers only, like raw read counts; each "
-                    "sample was library-size normalised to counts per million (CPM). Gene "
-                    "length is not corrected, so TPM input gives more accurate proportions.",
-                )
-            )
+            warnings.append(warning)
 
+    keep, sample_warnings = _samples_with_data(values, table.columns)
+    warnings.extend(sample_warnings)
+    if not keep:
+        raise InputError(
+            f"No sample of the {what} has any non-zero value; check that the right file and "
+            "columns were chosen."
+        )
+    if len(keep) < values.shape[1]:
+        positions = [list(table.columns).index(s) for s in keep]
+        values = values[:, positions]
+    out = pd.DataFrame(values, index=table.index, columns=pd.Index(keep), copy=False)
+    return ScaleResult(out, detected, transformation, tuple(warnings))
+
+
+def _unlog(
+    values: np.ndarray, detected: str, *, declared: bool, what: str
+) -> tuple[np.ndarray, str, DeconvWarning]:
+    """Undo a log scale: (linear values, the formula used, the ``log_scale`` warning)."""
+    original_max = float(np.nanmax(values)) if not np.isnan(values).all() else float("nan")
+    # Very large exponents would overflow: a "log" table with values above
+    # 1000 is not log data at all.
+    if original_max > 1000:
+        raise InputError(
+            f"The {what} was declared as {detected} but holds values above 1000; "
+            "choose the linear scale instead."
+        )
+    base = {"log2": 2.0, "log2p1": 2.0, "log10": 10.0, "ln": np.e}[detected]
+    values = np.power(base, values)
+    if detected == "log2p1":
+        values -= 1.0
+        np.maximum(values, 0.0, out=values)
+    formula = {"log2": "2**x", "log2p1": "2**x - 1", "log10": "10**x", "ln": "exp(x)"}[detected]
+    how = "declared" if declared else "detected"
+    warning = DeconvWarning(
+        "warning",
+        "log_scale",
+        f"The {what} looks log-transformed ({how} {detected}, maximum "
+        f"{original_max:.3g}); it was "
+        f"converted back to linear scale with {formula} because deconvolution "
+        "needs linear values.",
+        cli="If the data were already linear, rerun with --scale linear.",
+        app="If they were already linear, choose 'linear' under 'Scale of the values' "
+        "on the Upload page.",
+    )
+    return values, formula, warning
+
+
+def _check_non_negative(values: np.ndarray, table: pd.DataFrame, *, what: str) -> None:
+    """Raise :class:`InputError` for negative values on a linear scale, naming the first one."""
+    if (values < 0).any():
+        rows, cols = np.nonzero(values < 0)
+        raise InputError(
+            f"The {what} holds {rows.size} negative value(s) (first: "
+            f"{table.index[rows[0]]!s} in {table.columns[cols[0]]!s}); deconvolution needs "
+            "non-negative linear expression (TPM, FPKM or array intensities), not z-scores, "
+            "log-ratios or batch-corrected values."
+        )
+
+
+def _counts_per_million(values: np.ndarray, *, what: str) -> tuple[np.ndarray, DeconvWarning]:
+    """Library-size normalise each sample (column) to CPM, with the ``raw_counts`` warning."""
+    totals = np.sum(values, axis=0, where=~np.isnan(values))
+    # An all-zero sample stays zero (and is reported below), not NaN.
+    safe = np.where(totals > 0, totals, 1.0)
+    warning = DeconvWarning(
+        "warning",
+        "raw_counts",
+        f"The {what} holds whole numbers only, like raw read counts; each "
+        "sample was library-size normalised to counts per million (CPM). Gene "
+        "length is not corrected, so TPM input gives more accurate proportions.",
+    )
+    return values * (1e6 / safe), warning
+
+
+def _samples_with_data(
+    values: np.ndarray, samples: pd.Index
+) -> tuple[list[object], list[DeconvWarning]]:
+    """The samples with any non-zero value, and a warning for each empty, zero or gappy one."""
     keep = []
-    for j, sample in enumerate(table.columns):
+    warnings: list[DeconvWarning] = []
+    for j, sample in enumerate(samples):
         column = values[:, j]
         if np.isnan(column).all():
             warnings.append(
@@ -220,16 +256,7 @@ def linearise(table: pd.DataFrame, *, scale: str = "auto", what: str = "expressi
                         str(sample),
                     )
                 )
-    if not keep:
-        raise InputError(
-            f"No sample of the {what} has any non-zero value; check that the right file and "
-            "columns were chosen."
-        )
-    if len(keep) < values.shape[1]:
-        positions = [list(table.columns).index(s) for s in keep]
-        values = values[:, positions]
-    out = pd.DataFrame(values, index=table.index, columns=pd.Index(keep), copy=False)
-    return ScaleResult(out, detected, transformation, tuple(warnings))
+    return keep, warnings
 
 
 def _check_values(values: np.ndarray, table: pd.DataFrame, *, what: str) -> None:

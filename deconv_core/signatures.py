@@ -466,14 +466,45 @@ def load_signature(source: str | os.PathLike | bytes, *, name: str | None = None
         :func:`check_signature`.
     """
     if isinstance(source, str) and not os.path.exists(source):
-        lookup = {n.lower(): n for n in builtin_names()}
-        if source.lower() in lookup:
-            return _load_builtin(lookup[source.lower()])
-        raise InputError(
-            f"No built-in signature or file named {source!r}; built-ins are "
-            f"{', '.join(builtin_names())}, or give the path of a signature file."
-        )
+        return _builtin_by_name(source)
     label = name or (Path(source).name if not isinstance(source, bytes) else "uploaded signature")
+    table, matrix, units, warnings = _read_matrix(source, name=name)
+    details: dict = {"units": units}
+    recognised = recognise_restricted(table)
+    if recognised is not None:
+        restricted, warning = _restricted_details(*recognised, n_genes=matrix.shape[0])
+        details.update(restricted)
+        warnings.append(warning)
+    if not isinstance(source, bytes):
+        sidecar = _sidecar(Path(source))
+        if sidecar.is_file():
+            from_sidecar, warning = _sidecar_details(sidecar, matrix)
+            details.update(from_sidecar)
+            warnings.append(warning)
+    data = source if isinstance(source, bytes) else Path(source).read_bytes()
+    details["sha256"] = hashlib.sha256(data).hexdigest()
+    return Signature(name=label, matrix=matrix, warnings=tuple(warnings), **details)
+
+
+def _builtin_by_name(source: str) -> Signature:
+    """The built-in signature of that name (case-insensitive), or an error listing them."""
+    lookup = {n.lower(): n for n in builtin_names()}
+    if source.lower() in lookup:
+        return _load_builtin(lookup[source.lower()])
+    raise InputError(
+        f"No built-in signature or file named {source!r}; built-ins are "
+        f"{', '.join(builtin_names())}, or give the path of a signature file."
+    )
+
+
+def _read_matrix(
+    source: str | os.PathLike | bytes, *, name: str | None
+) -> tuple[pd.DataFrame, pd.DataFrame, str, list[DeconvWarning]]:
+    """Read, orient, harmonise and linearise a signature file.
+
+    Returns the oriented table as read (for :func:`recognise_restricted`), the
+    checked linear matrix, its units and the warnings so far.
+    """
     read = read_table(source, name=name, what="signature")
     warnings: list[DeconvWarning] = list(read.warnings)
     table, _, orient_warnings = orient_genes_as_rows(read.table, what="signature")
@@ -499,54 +530,54 @@ def load_signature(source: str | os.PathLike | bytes, *, name: str | None = None
         warnings.extend(scaled.warnings)
     check_signature(matrix)
     units = "linear (as uploaded)" if scaled.transformation == "none" else "linearised"
-    details: dict = {"units": units}
-    recognised = recognise_restricted(table)
-    if recognised is not None:
-        ref, names = recognised
-        groups = {
-            group: tuple(names[m] for m in members if m in names)
-            for group, members in ref.groups.items()
-        }
-        details.update(
-            title=ref.title,
-            licence=ref.licence,
-            citation=ref.citation,
-            restricted=ref.name,
-            groups={g: m for g, m in groups.items() if m},
-            description=(
-                f"Recognised as {ref.name} by its content ({len(names)} of "
-                f"{len(ref.cell_types)} cell-type names, {matrix.shape[0]} genes)."
-            ),
-        )
-        warnings.append(
-            DeconvWarning(
-                "warning",
-                "restricted_signature",
-                f"The uploaded signature looks like {ref.name} ({ref.citation.split('.')[0]} "
-                f"et al.); its licence restricts use: {ref.licence} Make sure your use is "
-                "covered by it.",
-            )
-        )
-    if not isinstance(source, bytes):
-        sidecar = _sidecar(Path(source))
-        if sidecar.is_file():
-            meta = _read_sidecar(sidecar, matrix)
-            for key in ("title", "description", "units", "platform", "licence", "citation"):
-                if meta.get(key):
-                    details[key] = str(meta[key])
-            details["source"] = str(meta.get("source", ""))
-            details["mrna_scaling"] = meta["mrna_scaling_factors"]
-            details["whole_transcriptome"] = meta.get("whole_transcriptome") is True
-            if meta["groups"]:
-                details["groups"] = meta["groups"]
-            warnings.append(
-                DeconvWarning(
-                    "info",
-                    "signature_metadata",
-                    f"Title, mRNA-content factors and cell-type groups of the signature were "
-                    f"read from {sidecar.name} next to it.",
-                )
-            )
-    data = source if isinstance(source, bytes) else Path(source).read_bytes()
-    details["sha256"] = hashlib.sha256(data).hexdigest()
-    return Signature(name=label, matrix=matrix, warnings=tuple(warnings), **details)
+    return table, matrix, units, warnings
+
+
+def _restricted_details(
+    ref: RestrictedReference, names: dict[str, str], *, n_genes: int
+) -> tuple[dict, DeconvWarning]:
+    """Title, licence, citation and groups of a recognised restricted reference, and its warning."""
+    groups = {
+        group: tuple(names[m] for m in members if m in names)
+        for group, members in ref.groups.items()
+    }
+    details = {
+        "title": ref.title,
+        "licence": ref.licence,
+        "citation": ref.citation,
+        "restricted": ref.name,
+        "groups": {g: m for g, m in groups.items() if m},
+        "description": (
+            f"Recognised as {ref.name} by its content ({len(names)} of "
+            f"{len(ref.cell_types)} cell-type names, {n_genes} genes)."
+        ),
+    }
+    warning = DeconvWarning(
+        "warning",
+        "restricted_signature",
+        f"The uploaded signature looks like {ref.name} ({ref.citation.split('.')[0]} "
+        f"et al.); its licence restricts use: {ref.licence} Make sure your use is "
+        "covered by it.",
+    )
+    return details, warning
+
+
+def _sidecar_details(sidecar: Path, matrix: pd.DataFrame) -> tuple[dict, DeconvWarning]:
+    """Title, mRNA factors and groups from a ``NAME.metadata.json`` sidecar, and an info note."""
+    meta = _read_sidecar(sidecar, matrix)
+    details: dict = {}
+    for key in ("title", "description", "units", "platform", "licence", "citation"):
+        if meta.get(key):
+            details[key] = str(meta[key])
+    details["source"] = str(meta.get("source", ""))
+    details["mrna_scaling"] = meta["mrna_scaling_factors"]
+    details["whole_transcriptome"] = meta.get("whole_transcriptome") is True
+    if meta["groups"]:
+        details["groups"] = meta["groups"]
+    warning = DeconvWarning(
+        "info",
+        "signature_metadata",
+        f"Title, mRNA-content factors and cell-type groups of the signature were "
+        f"read from {sidecar.name} next to it.",
+    )
+    return details, warning

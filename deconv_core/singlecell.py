@@ -313,6 +313,10 @@ def _build(
     )
 
 
+#: The parameters of :func:`build_signature` that choose the markers (passed to :func:`_build`).
+_MARKER_OPTIONS = ("min_log2_fold_change", "min_detection", "min_markers", "max_markers")
+
+
 def build_signature(
     data: SingleCellData,
     *,
@@ -378,41 +382,9 @@ def build_signature(
     sizes = data.cell_type_counts()
     used_types, few_cells = _usable_cell_types(sizes, min_cells)
     warnings.extend(few_cells)
-    keep = np.flatnonzero(data.labels.isin(used_types).to_numpy())
-    counts = sparse.csc_array(data.counts[:, keep])
     position = {t: i for i, t in enumerate(used_types)}
-    codes = np.array([position[t] for t in data.labels.to_numpy()[keep]], dtype=np.int64)
-    k = len(used_types)
-    options = {
-        "min_log2_fold_change": min_log2_fold_change,
-        "min_detection": min_detection,
-        "min_markers": min_markers,
-        "max_markers": max_markers,
-        "with_mrna": data.scale == "counts",
-    }
-
-    # Validation on held-out cells.
-    rng = np.random.default_rng(seed)
-    train, test = split_cells(codes, k, test_fraction, rng)
-    trained = _build(counts[:, train], codes[train], used_types, data.genes, **options)
-    held_out = validate_held_out(
-        counts,
-        codes,
-        train,
-        test,
-        Signature(name=name, matrix=trained.matrix, mrna_scaling=trained.mrna),
-        data.genes,
-        n_mixtures=n_mixtures,
-        cells_per_mixture=cells_per_mixture,
-        rng=rng,
-    )
-
-    # The signature itself, from all cells.
-    final = _build(counts, codes, used_types, data.genes, **options)
-    warnings.extend(_weak_marker_warnings(final, min_log2_fold_change))
-    check_signature(final.matrix, what="built signature")
-    warnings.extend(_coverage_warnings(data, held_out.validation))
-    parameters = {
+    keep, counts, codes = _used_cells(data, position)
+    chosen = {
         "min_cells": min_cells,
         "min_log2_fold_change": min_log2_fold_change,
         "min_detection": min_detection,
@@ -422,11 +394,26 @@ def build_signature(
         "n_mixtures": n_mixtures,
         "cells_per_mixture": cells_per_mixture,
         "seed": seed,
-        "markers_per_type": int(
-            final.conditioning.loc[final.conditioning["chosen"], "markers_per_type"].iloc[0]
-        ),
-        "input_scale": data.scale,
     }
+    options = {k: chosen[k] for k in _MARKER_OPTIONS} | {"with_mrna": data.scale == "counts"}
+    held_out = _validate_on_held_out_cells(
+        counts,
+        codes,
+        used_types,
+        data.genes,
+        name=name,
+        options=options,
+        test_fraction=test_fraction,
+        n_mixtures=n_mixtures,
+        cells_per_mixture=cells_per_mixture,
+        seed=seed,
+    )
+
+    # The signature itself, from all cells.
+    final = _build(counts, codes, used_types, data.genes, **options)
+    warnings.extend(_weak_marker_warnings(final, min_log2_fold_change))
+    check_signature(final.matrix, what="built signature")
+    warnings.extend(_coverage_warnings(data, held_out.validation))
     return SignatureBuild(
         signature=_built_signature(name, data, final, held_out.validation, n_cells=len(keep)),
         profiles=final.profiles,
@@ -437,9 +424,55 @@ def build_signature(
         validation=held_out.validation,
         mixture_truth=held_out.mixture_truth,
         mixture_estimate=held_out.mixture_estimate,
-        parameters=parameters,
+        parameters=_parameters_record(chosen, final, data.scale),
         warnings=tuple(warnings),
     )
+
+
+def _used_cells(
+    data: SingleCellData, position: dict[str, int]
+) -> tuple[np.ndarray, sparse.csc_array, np.ndarray]:
+    """Positions, counts (genes × cells) and type codes of the cells of the used types."""
+    keep = np.flatnonzero(data.labels.isin(list(position)).to_numpy())
+    counts = sparse.csc_array(data.counts[:, keep])
+    codes = np.array([position[t] for t in data.labels.to_numpy()[keep]], dtype=np.int64)
+    return keep, counts, codes
+
+
+def _validate_on_held_out_cells(
+    counts: sparse.csc_array,
+    codes: np.ndarray,
+    used_types: list[str],
+    genes: pd.Index,
+    *,
+    name: str,
+    options: dict,
+    test_fraction: float,
+    n_mixtures: int,
+    cells_per_mixture: int,
+    seed: int,
+) -> HeldOutValidation:
+    """Build a signature without the held-out cells and deconvolve mixtures of them."""
+    rng = np.random.default_rng(seed)
+    train, test = split_cells(codes, len(used_types), test_fraction, rng)
+    trained = _build(counts[:, train], codes[train], used_types, genes, **options)
+    return validate_held_out(
+        counts,
+        codes,
+        train,
+        test,
+        Signature(name=name, matrix=trained.matrix, mrna_scaling=trained.mrna),
+        genes,
+        n_mixtures=n_mixtures,
+        cells_per_mixture=cells_per_mixture,
+        rng=rng,
+    )
+
+
+def _parameters_record(chosen: dict, final: _Built, input_scale: str) -> dict:
+    """The parameters as recorded: those chosen, the markers per type kept, the input scale."""
+    kept = final.conditioning.loc[final.conditioning["chosen"], "markers_per_type"]
+    return {**chosen, "markers_per_type": int(kept.iloc[0]), "input_scale": input_scale}
 
 
 def _check_build_options(

@@ -316,15 +316,10 @@ def _report(record: BuiltSignature) -> None:
     )
 
 
-def build_section() -> None:
-    """Uploads, parameters, the Build button and the report of the last build."""
-    st.caption(
-        "Raw counts of labelled single cells → a signature: each cell type's cells are averaged "
-        "(counts per million), marker genes are the genes a type expresses most (at least 2-fold "
-        "over the runner-up, detected in 25% of its cells), and the number of markers that gives "
-        "the lowest condition number is kept. Cell types with fewer cells than the minimum are "
-        "left out. Everything runs on this computer."
-    )
+def _upload_widgets() -> tuple[
+    loaders.UploadedFile | None, loaders.UploadedFile | None, str | None
+]:
+    """The counts and labels uploaders and the label column: (counts, labels, column or None)."""
     left, right = st.columns(2)
     counts = left.file_uploader(
         "Single-cell counts",
@@ -356,17 +351,26 @@ def build_section() -> None:
             "obs column with the cell types", key="sc_obs_column", placeholder="(detect)"
         )
         label_column = typed.strip() or None
+    return counts, labels, label_column
+
+
+def _name_widget(counts: loaders.UploadedFile | None) -> str:
+    """The signature's name: as typed, else derived from the counts file's name."""
     stem = re.sub(r"\.(gz|h5ad|csv|tsv|txt)$", "", counts.name) if counts is not None else ""
     stem = re.sub(r"\.(csv|tsv|txt)$", "", stem)
     derived = f"{_file_stem(stem)}_signature" if stem else "single_cell_signature"
-    name = (
+    return (
         st.text_input("Name of the signature", key="sc_name", placeholder=derived).strip()
         or derived
     )
+
+
+def _parameter_widgets() -> dict[str, float | int | str]:
+    """The build parameters (:data:`DEFAULTS`' keys), in a collapsed expander."""
     d = DEFAULTS
     with st.expander("Parameters"):
         c = st.columns(4)
-        params: dict[str, float | int | str] = {
+        return {
             "min_cells": c[0].number_input(
                 "Minimum cells per type", min_value=2, value=int(d["min_cells"]), key="sc_min_cells"
             ),
@@ -409,6 +413,20 @@ def build_section() -> None:
             ),
             "seed": c[0].number_input("Seed", min_value=0, value=int(d["seed"]), key="sc_seed"),
         }
+
+
+def build_section() -> None:
+    """Uploads, parameters, the Build button and the report of the last build."""
+    st.caption(
+        "Raw counts of labelled single cells → a signature: each cell type's cells are averaged "
+        "(counts per million), marker genes are the genes a type expresses most (at least 2-fold "
+        "over the runner-up, detected in 25% of its cells), and the number of markers that gives "
+        "the lowest condition number is kept. Cell types with fewer cells than the minimum are "
+        "left out. Everything runs on this computer."
+    )
+    counts, labels, label_column = _upload_widgets()
+    name = _name_widget(counts)
+    params = _parameter_widgets()
     if st.button(
         "Build signature",
         type="primary",

@@ -606,66 +606,10 @@ def _sniff_text(data: bytes, *, codec: str, bom: int, what: str) -> _TextLayout:
     sample = text[:_SNIFF_BYTES]
     if "\x00" in sample or len(_CONTROL.findall(sample)) > 0.01 * len(sample):
         raise _not_text_error(what)
-
-    first = lines[0][0].lstrip("\ufeff").strip() if lines else ""
-    is_gct = first.startswith("#1.2")
-    if first.startswith("#1.3"):
-        raise InputError(
-            f"The {what} file is GCT version 1.3, which is not supported; save it as GCT 1.2 "
-            "or as a TSV with genes in rows."
-        )
-
-    content = [
-        i for i, (line, _) in enumerate(lines) if line.strip() and not line.lstrip().startswith("#")
-    ][: _SNIFF_LINES + 1]
-    if not content:
-        if not at_end:
-            raise InputError(
-                f"The first {_SNIFF_MAX_BYTES // 2**20} MB of the {what} file hold no complete "
-                "table line; check that it is a text table with one row per line."
-            )
-        if any(line.strip() for line, _ in lines):
-            raise InputError(
-                f"The {what} file holds only '#' comment lines; upload a file with a header row "
-                "and data rows."
-            )
-        raise InputError(f"The {what} file is empty; choose the file that holds the table.")
+    is_gct = _is_gct(lines, what=what)
+    content = _content_lines(lines, at_end, what=what)
     sniffed = [lines[i][0] for i in content]
-
-    if is_gct:
-        delimiter = "\t"
-        if len(sniffed) < 2:
-            raise InputError(
-                f"The {what} GCT file stops before its header row; upload the complete file."
-            )
-        start, width = 1, len(_split(sniffed[1], "\t") or [])
-    else:
-        fits = []
-        for strict in (True, False):
-            for rank, candidate in enumerate(_DELIMITERS):
-                fit = _fit_delimiter(sniffed, candidate, strict=strict)
-                if fit is not None:
-                    # Earliest header first, then rows all of one width, then a header
-                    # as wide as the rows (a one-cell-short header under another
-                    # delimiter is usually an accident of commas inside cells), then
-                    # the usual preference.
-                    fits.append((fit[0], not strict, fit[1], rank, candidate, fit[2]))
-        if not fits:
-            # Ragged rows: take the delimiter that splits the header and let the
-            # parser name the first line that does not match it.
-            for candidate in _DELIMITERS:
-                if len(_split(sniffed[0], candidate) or []) >= 2:
-                    fits.append(
-                        (0, True, False, 0, candidate, len(_split(sniffed[0], candidate) or []))
-                    )
-                    break
-        if not fits:
-            raise InputError(
-                f"The {what} file has only one column; expected identifiers in the first "
-                "column and one column of numbers per sample, separated by tabs, commas or "
-                "semicolons."
-            )
-        start, _, _, _, delimiter, width = min(fits)
+    start, delimiter, width = _choose_delimiter(sniffed, is_gct=is_gct, what=what)
 
     header_cells = [c.strip() for c in _split(sniffed[start], delimiter) or []]
     data_rows = [_split(line, delimiter) or [] for line in sniffed[start + 1 :]]
@@ -674,15 +618,7 @@ def _sniff_text(data: bytes, *, codec: str, bom: int, what: str) -> _TextLayout:
             f"Could not find a header row in the {what} file: the first lines do not look like "
             "column names followed by rows of numbers; delete any title lines above the header."
         )
-
-    if len(header_cells) == width - 1:
-        if data_rows and all(row and not row[-1].strip() for row in data_rows):
-            names = [*header_cells, ""]  # every data row ends with a delimiter
-        else:
-            names = ["", *header_cells]  # R's write.table: identifier column unnamed
-    else:
-        names = header_cells
-    names = names + [""] * (width - len(names))
+    names = _column_names(header_cells, data_rows, width)
 
     decimal, ambiguous = _sniff_decimal(data_rows, delimiter)
     notes: list[DeconvWarning] = []
@@ -700,20 +636,98 @@ def _sniff_text(data: bytes, *, codec: str, bom: int, what: str) -> _TextLayout:
     comment_lines = sum(
         1 for line, _ in lines[:header_index] if line.lstrip().startswith("#") and line.strip()
     )
-    header_row = header_index - comment_lines
     body_chars = lines[header_index][1]
-    body_offset = bom + len(text[:body_chars].encode(codec))
     return _TextLayout(
         delimiter=delimiter,
         decimal=decimal,
         names=names,
-        body_offset=body_offset,
+        body_offset=bom + len(text[:body_chars].encode(codec)),
         header_line=header_index,
-        header_row=header_row,
+        header_row=header_index - comment_lines,
         comment_lines=comment_lines,
         is_gct=is_gct,
         warnings=tuple(notes),
     )
+
+
+def _is_gct(lines: list[tuple[str, int]], *, what: str) -> bool:
+    """Whether the file is GCT 1.2 (by its first line); GCT 1.3 is refused."""
+    first = lines[0][0].lstrip("\ufeff").strip() if lines else ""
+    if first.startswith("#1.3"):
+        raise InputError(
+            f"The {what} file is GCT version 1.3, which is not supported; save it as GCT 1.2 "
+            "or as a TSV with genes in rows."
+        )
+    return first.startswith("#1.2")
+
+
+def _content_lines(lines: list[tuple[str, int]], at_end: bool, *, what: str) -> list[int]:
+    """Indices of the first non-blank, non-comment lines, or an error saying what is missing."""
+    content = [
+        i for i, (line, _) in enumerate(lines) if line.strip() and not line.lstrip().startswith("#")
+    ][: _SNIFF_LINES + 1]
+    if content:
+        return content
+    if not at_end:
+        raise InputError(
+            f"The first {_SNIFF_MAX_BYTES // 2**20} MB of the {what} file hold no complete "
+            "table line; check that it is a text table with one row per line."
+        )
+    if any(line.strip() for line, _ in lines):
+        raise InputError(
+            f"The {what} file holds only '#' comment lines; upload a file with a header row "
+            "and data rows."
+        )
+    raise InputError(f"The {what} file is empty; choose the file that holds the table.")
+
+
+def _choose_delimiter(sniffed: list[str], *, is_gct: bool, what: str) -> tuple[int, str, int]:
+    """(header line among ``sniffed``, delimiter, number of columns) that fit the lines best."""
+    if is_gct:
+        if len(sniffed) < 2:
+            raise InputError(
+                f"The {what} GCT file stops before its header row; upload the complete file."
+            )
+        return 1, "\t", len(_split(sniffed[1], "\t") or [])
+    fits = []
+    for strict in (True, False):
+        for rank, candidate in enumerate(_DELIMITERS):
+            fit = _fit_delimiter(sniffed, candidate, strict=strict)
+            if fit is not None:
+                # Earliest header first, then rows all of one width, then a header
+                # as wide as the rows (a one-cell-short header under another
+                # delimiter is usually an accident of commas inside cells), then
+                # the usual preference.
+                fits.append((fit[0], not strict, fit[1], rank, candidate, fit[2]))
+    if not fits:
+        # Ragged rows: take the delimiter that splits the header and let the
+        # parser name the first line that does not match it.
+        for candidate in _DELIMITERS:
+            if len(_split(sniffed[0], candidate) or []) >= 2:
+                fits.append(
+                    (0, True, False, 0, candidate, len(_split(sniffed[0], candidate) or []))
+                )
+                break
+    if not fits:
+        raise InputError(
+            f"The {what} file has only one column; expected identifiers in the first "
+            "column and one column of numbers per sample, separated by tabs, commas or "
+            "semicolons."
+        )
+    start, _, _, _, delimiter, width = min(fits)
+    return start, delimiter, width
+
+
+def _column_names(header_cells: list[str], data_rows: list[list[str]], width: int) -> list[str]:
+    """The header's names, one per column: a missing first or last name becomes ""."""
+    if len(header_cells) == width - 1:
+        if data_rows and all(row and not row[-1].strip() for row in data_rows):
+            names = [*header_cells, ""]  # every data row ends with a delimiter
+        else:
+            names = ["", *header_cells]  # R's write.table: identifier column unnamed
+    else:
+        names = header_cells
+    return names + [""] * (width - len(names))
 
 
 def _read_text(
@@ -736,10 +750,7 @@ def _read_text(
         layout = _sniff_text(data, codec=codec, bom=bom, what=what)
     except UnicodeDecodeError as err:
         if codec != "utf-8":
-            raise InputError(
-                f"The {what} file is not valid {encoding.upper()} text; save it again as UTF-8 "
-                "CSV or TSV."
-            ) from err
+            raise _encoding_error(encoding, what=what) from err
         return _read_text(data, what=what, latin1=True, opener=opener)
     if latin1:
         notes.append(
@@ -750,7 +761,38 @@ def _read_text(
                 "names may look wrong.",
             )
         )
+    try:
+        frame = _parse_body(data, layout, codec=codec, what=what, opener=opener)
+    except UnicodeDecodeError as err:
+        if codec == "utf-8" and not latin1:
+            return _read_text(data, what=what, latin1=True, opener=opener)
+        raise _encoding_error(encoding, what=what) from err
+    return _Parsed(
+        frame=frame,
+        names=layout.names,
+        encoding=encoding,
+        delimiter=layout.delimiter,
+        decimal=layout.decimal,
+        header_row=layout.header_row,
+        comment_lines=layout.comment_lines,
+        is_gct=layout.is_gct,
+        warnings=tuple(notes) + layout.warnings,
+    )
 
+
+def _parse_body(
+    data: bytes,
+    layout: _TextLayout,
+    *,
+    codec: str,
+    what: str,
+    opener: Callable[[], IO[bytes]] | None,
+) -> pd.DataFrame:
+    """Parse the rows below the header with pandas' C engine (columns 0..n-1, ids as text).
+
+    A decoding error is left to the caller (it retries as latin-1); other parser
+    failures become :class:`InputError`.
+    """
     width = len(layout.names)
     missing = list(MISSING_TOKENS)
     try:
@@ -763,7 +805,7 @@ def _read_text(
             body = opener() if opener is not None else io.BytesIO(data)
             with body:
                 body.seek(layout.body_offset)
-                frame = pd.read_csv(
+                return pd.read_csv(
                     body,
                     sep=r"\s+" if layout.delimiter == " " else layout.delimiter,
                     header=None,
@@ -778,18 +820,8 @@ def _read_text(
                     engine="c",
                     skip_blank_lines=True,
                 )
-    except UnicodeDecodeError as err:
-        if codec == "utf-8" and not latin1:
-            return _read_text(data, what=what, latin1=True, opener=opener)
-        raise InputError(
-            f"The {what} file is not valid {encoding.upper()} text; save it again as UTF-8 "
-            "CSV or TSV."
-        ) from err
     except pd.errors.EmptyDataError as err:
-        raise InputError(
-            f"The {what} file has a header row but no data rows; check that the right file was "
-            "chosen and that data rows do not start with '#'."
-        ) from err
+        raise _no_data_rows_error(what) from err
     except pd.errors.ParserError as err:
         raise _ragged_error(str(err), layout=layout, what=what) from err
     except (EOFError, zlib.error, gzip.BadGzipFile) as err:
@@ -797,16 +829,20 @@ def _read_text(
             f"The {what} file is cut short or damaged; check that the download finished, or "
             "upload the uncompressed file."
         ) from err
-    return _Parsed(
-        frame=frame,
-        names=layout.names,
-        encoding=encoding,
-        delimiter=layout.delimiter,
-        decimal=layout.decimal,
-        header_row=layout.header_row,
-        comment_lines=layout.comment_lines,
-        is_gct=layout.is_gct,
-        warnings=tuple(notes) + layout.warnings,
+
+
+def _encoding_error(encoding: str, *, what: str) -> InputError:
+    """The file does not decode in the encoding it was read in."""
+    return InputError(
+        f"The {what} file is not valid {encoding.upper()} text; save it again as UTF-8 CSV or TSV."
+    )
+
+
+def _no_data_rows_error(what: str) -> InputError:
+    """A header row and nothing below it."""
+    return InputError(
+        f"The {what} file has a header row but no data rows; check that the right file was "
+        "chosen and that data rows do not start with '#'."
     )
 
 
@@ -969,6 +1005,40 @@ def _build_table(
 ) -> tuple[pd.DataFrame, tuple[str, ...], tuple[DeconvWarning, ...], int]:
     """Turn a raw table into floats: (table, dropped columns, warnings, comment rows)."""
     frame, names = parsed.frame, parsed.names
+    frame, ids, comment_rows = _drop_comment_rows(frame)
+    last = _last_column(frame, names, what=what)
+    columns, texts = _float_columns(frame, last, decimal=parsed.decimal)
+    dropped = _annotation_columns(names, last, columns, texts, is_gct=parsed.is_gct)
+    kept = [j for j in range(1, last) if j not in dropped]
+    bad = [(j, names[j], texts[j][0], texts[j][1]) for j in kept if j in texts]
+    if bad:
+        raise _text_error(bad, ids, decimal=parsed.decimal, what=what)
+    if not kept:
+        raise InputError(
+            f"The {what} file has no numeric columns: every column after the first holds text; "
+            "expected one column of numbers per sample."
+        )
+
+    table = pd.DataFrame({k: columns[j] for k, j in enumerate(kept)}, copy=False)
+    table, ids = _drop_blank_rows(table, ids)
+    if len(ids) == 0:
+        raise _no_data_rows_error(what)
+    table = table.set_axis(pd.Index(ids, dtype="str", name=names[0] or None), axis=0)
+    table = table.set_axis(pd.Index([names[j] for j in kept], dtype="str"), axis=1)
+    notes = tuple(
+        DeconvWarning(
+            "info",
+            "dropped_column",
+            f"Column {names[j]!r} of the {what} file holds annotation, not measurements, "
+            "and was ignored.",
+        )
+        for j in dropped
+    )
+    return table, tuple(names[j] for j in dropped), notes, comment_rows
+
+
+def _drop_comment_rows(frame: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray, int]:
+    """Leave out rows whose identifier starts with '#': (frame, identifiers, rows left out)."""
     ids_series = frame[0].astype("str").fillna("").str.strip()
     comment = ids_series.str.startswith("#") & ~ids_series.isin(_EXCEL_ERRORS)
     comment_rows = int(comment.sum())
@@ -976,8 +1046,11 @@ def _build_table(
         keep = ~comment.to_numpy()
         frame = frame.loc[keep]
         ids_series = ids_series.loc[keep]
-    ids = ids_series.to_numpy(dtype=object)
+    return frame, ids_series.to_numpy(dtype=object), comment_rows
 
+
+def _last_column(frame: pd.DataFrame, names: list[str], *, what: str) -> int:
+    """One past the last real column (trailing unnamed empty ones ignored); names checked."""
     last = len(names)
     # Trailing delimiters make unnamed, empty columns: ignore them.
     while last > 2 and names[last - 1] == "" and frame[last - 1].isna().all():
@@ -991,7 +1064,13 @@ def _build_table(
         pd.Index([_ID_PLACEHOLDER, *names[1:last]], dtype=object),
         what=f"column names of the {what} file",
     )
+    return last
 
+
+def _float_columns(
+    frame: pd.DataFrame, last: int, *, decimal: str
+) -> tuple[dict[int, pd.Series], dict[int, tuple[np.ndarray, pd.Series]]]:
+    """Columns 1..last-1 as floats, and for those holding text: (text mask, stripped cells)."""
     # Float columns are kept as pandas parsed them: copying a 20,000 x 1,000 table
     # would cost about as much again as parsing it.
     columns: dict[int, pd.Series] = {}
@@ -1004,11 +1083,22 @@ def _build_table(
         elif kind in ("i", "u", "f"):
             columns[j] = column.astype(np.float64)
         else:
-            values, mask, cells = _coerce(column, decimal=parsed.decimal)
+            values, mask, cells = _coerce(column, decimal=decimal)
             columns[j] = pd.Series(values, index=column.index)
             if mask.any():
                 texts[j] = (mask, cells)
+    return columns, texts
 
+
+def _annotation_columns(
+    names: list[str],
+    last: int,
+    columns: dict[int, pd.Series],
+    texts: dict[int, tuple[np.ndarray, pd.Series]],
+    *,
+    is_gct: bool,
+) -> list[int]:
+    """The leading columns after the identifiers that hold annotation, not measurements."""
     dropped: list[int] = []
     for j in range(1, last):
         key = re.sub(r"[^a-z0-9]", "", names[j].lower())
@@ -1016,22 +1106,15 @@ def _build_table(
         if j in texts:
             n_text = int(texts[j][0].sum())
             mostly_text = n_text >= _TEXT_SHARE * (n_text + int(columns[j].notna().sum()))
-        if (parsed.is_gct and j == 1) or key in _ANNOTATION_NAMES or mostly_text:
+        if (is_gct and j == 1) or key in _ANNOTATION_NAMES or mostly_text:
             dropped.append(j)
         else:
             break
+    return dropped
 
-    kept = [j for j in range(1, last) if j not in dropped]
-    bad = [(j, names[j], texts[j][0], texts[j][1]) for j in kept if j in texts]
-    if bad:
-        raise _text_error(bad, ids, decimal=parsed.decimal, what=what)
-    if not kept:
-        raise InputError(
-            f"The {what} file has no numeric columns: every column after the first holds text; "
-            "expected one column of numbers per sample."
-        )
 
-    table = pd.DataFrame({k: columns[j] for k, j in enumerate(kept)}, copy=False)
+def _drop_blank_rows(table: pd.DataFrame, ids: np.ndarray) -> tuple[pd.DataFrame, np.ndarray]:
+    """Leave out rows without identifier or values (bare delimiters, as Excel writes)."""
     blank = np.flatnonzero(ids == "")
     if blank.size:  # rows of bare delimiters, as Excel writes below a table
         empty = blank[table.iloc[blank].isna().all(axis=1).to_numpy()]
@@ -1039,20 +1122,4 @@ def _build_table(
             keep = np.ones(len(ids), dtype=bool)
             keep[empty] = False
             table, ids = table.iloc[keep], ids[keep]
-    if len(ids) == 0:
-        raise InputError(
-            f"The {what} file has a header row but no data rows; check that the right file was "
-            "chosen and that data rows do not start with '#'."
-        )
-    table = table.set_axis(pd.Index(ids, dtype="str", name=names[0] or None), axis=0)
-    table = table.set_axis(pd.Index([names[j] for j in kept], dtype="str"), axis=1)
-    notes = tuple(
-        DeconvWarning(
-            "info",
-            "dropped_column",
-            f"Column {names[j]!r} of the {what} file holds annotation, not measurements, "
-            "and was ignored.",
-        )
-        for j in dropped
-    )
-    return table, tuple(names[j] for j in dropped), notes, comment_rows
+    return table, ids
