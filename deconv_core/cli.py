@@ -18,6 +18,7 @@ from typing import NoReturn, TextIO
 from deconv_core.analysis import Analysis, fit_signature, run_analysis
 from deconv_core.confounding import explain_gene
 from deconv_core.expression import load_expression, sha256_of
+from deconv_core.io.limits import DEFAULT_LIMITS, ReadLimits, parse_size
 from deconv_core.options import LOSSES, MODES, SCALES, WEIGHTINGS, RunOptions, check_count
 from deconv_core.report import check_out_dir, to_csv_bytes, write_file, write_outputs
 from deconv_core.signatures import builtin_names, list_signatures, load_signature
@@ -83,6 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--out", required=True, help="output folder (created if needed)")
     _add_trust_options(run)
+    _add_limit_options(run)
     _add_explain_command(sub)
     _add_signature_commands(sub)
     return parser
@@ -109,12 +111,13 @@ def _run(args: argparse.Namespace, stream: TextIO, progress: _Progress) -> int:
         raise InputError(f"Cannot find the expression file {args.bulk!r}; check the path.")
     options = _options(args)
     check_out_dir(args.out)  # refuse an unusable folder before the work, not after
-    expression = load_expression(args.bulk, scale=options.scale)
+    limits = _limits(args)
+    expression = load_expression(args.bulk, scale=options.scale, limits=limits)
     progress.step(
         f"read {expression.table.shape[0]} genes x {expression.table.shape[1]} samples; "
         f"loading signature {args.signature}"
     )
-    signature = load_signature(args.signature)
+    signature = load_signature(args.signature, limits=limits)
     analysis = run_analysis(expression, signature, options, progress=progress.step)
     progress.step(f"writing results to {args.out}")
     try:
@@ -149,6 +152,38 @@ def _print_verdicts(analysis: Analysis, stream: TextIO) -> None:
     serious = [w for w in analysis.warnings if w.severity != "info" and not w.sample]
     for w in serious:
         stream.write(f"{w.severity}: {w.text('cli')}\n")
+
+
+def _limits(args: argparse.Namespace) -> ReadLimits:
+    """The reading limits of the command line (``--max-input-size``, ``--max-memory``)."""
+    return ReadLimits(max_text_bytes=args.max_input_size, max_memory=args.max_memory)
+
+
+def _size(text: str) -> int:
+    """argparse type: a size such as 8G or 500M, in bytes."""
+    try:
+        return parse_size(text)
+    except InputError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _add_limit_options(command: argparse.ArgumentParser) -> None:
+    """The memory budget of reading the inputs (README, "Privacy and limits")."""
+    command.add_argument(
+        "--max-input-size",
+        type=_size,
+        default=DEFAULT_LIMITS.max_text_bytes,
+        metavar="SIZE",
+        help="largest input text after decompression, e.g. 16G (default 16G); larger files "
+        "are refused before they are read",
+    )
+    command.add_argument(
+        "--max-memory",
+        type=_size,
+        default=DEFAULT_LIMITS.max_memory,
+        metavar="SIZE",
+        help="largest estimated memory for parsing an input table, e.g. 8G (default 8G)",
+    )
 
 
 def _non_negative_int(text: str) -> int:

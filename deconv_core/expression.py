@@ -16,6 +16,7 @@ import pandas as pd
 
 from deconv_core.genes import harmonise_genes, orient_genes_as_rows
 from deconv_core.io import ReadInfo, read_table
+from deconv_core.io.limits import DEFAULT_LIMITS, ReadLimits
 from deconv_core.scale import linearise
 from deconv_core.text import names_warning
 from deconv_core.validation import DeconvWarning
@@ -73,7 +74,11 @@ def sha256_of(source: str | os.PathLike | bytes) -> str:
 
 
 def load_expression(
-    source: str | os.PathLike | bytes, *, name: str | None = None, scale: str = "auto"
+    source: str | os.PathLike | bytes,
+    *,
+    name: str | None = None,
+    scale: str = "auto",
+    limits: ReadLimits = DEFAULT_LIMITS,
 ) -> ExpressionData:
     """Read a bulk expression file and bring it to a linear genes × samples table.
 
@@ -86,6 +91,9 @@ def load_expression(
     scale
         Declared scale (see :data:`deconv_core.scale.SCALES`), ``"auto"`` to
         detect.
+    limits
+        Largest decompressed text and estimated parse memory
+        (:class:`~deconv_core.io.limits.ReadLimits`; default: the command line's).
 
     Returns
     -------
@@ -98,7 +106,7 @@ def load_expression(
         Anything that makes the file unusable, with a sentence saying what to do.
     """
     label = name or (Path(source).name if not isinstance(source, bytes) else "uploaded file")
-    read = read_table(source, name=name, what="expression")
+    read = read_table(source, name=name, what="expression", limits=limits)
     warnings: list[DeconvWarning] = list(read.warnings)
     table, transposed, orient_warnings = orient_genes_as_rows(read.table, what="expression")
     warnings.extend(orient_warnings)

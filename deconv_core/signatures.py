@@ -31,6 +31,7 @@ import pandas as pd
 from deconv_core.genes import harmonise_genes, orient_genes_as_rows
 from deconv_core.groups import check_groups
 from deconv_core.io import read_table
+from deconv_core.io.limits import DEFAULT_LIMITS, ReadLimits
 from deconv_core.scale import linearise
 from deconv_core.validation import DeconvWarning, InputError, check_unique_labels
 
@@ -432,7 +433,12 @@ def _read_sidecar(path: Path, matrix: pd.DataFrame) -> dict:
     return meta
 
 
-def load_signature(source: str | os.PathLike | bytes, *, name: str | None = None) -> Signature:
+def load_signature(
+    source: str | os.PathLike | bytes,
+    *,
+    name: str | None = None,
+    limits: ReadLimits = DEFAULT_LIMITS,
+) -> Signature:
     """Load a built-in signature by name, or read a user's signature file.
 
     A file is validated (:func:`check_signature`), linearised if it is log,
@@ -468,7 +474,7 @@ def load_signature(source: str | os.PathLike | bytes, *, name: str | None = None
     if isinstance(source, str) and not os.path.exists(source):
         return _builtin_by_name(source)
     label = name or (Path(source).name if not isinstance(source, bytes) else "uploaded signature")
-    table, matrix, units, warnings = _read_matrix(source, name=name)
+    table, matrix, units, warnings = _read_matrix(source, name=name, limits=limits)
     details: dict = {"units": units}
     recognised = recognise_restricted(table)
     if recognised is not None:
@@ -498,14 +504,14 @@ def _builtin_by_name(source: str) -> Signature:
 
 
 def _read_matrix(
-    source: str | os.PathLike | bytes, *, name: str | None
+    source: str | os.PathLike | bytes, *, name: str | None, limits: ReadLimits
 ) -> tuple[pd.DataFrame, pd.DataFrame, str, list[DeconvWarning]]:
     """Read, orient, harmonise and linearise a signature file.
 
     Returns the oriented table as read (for :func:`recognise_restricted`), the
     checked linear matrix, its units and the warnings so far.
     """
-    read = read_table(source, name=name, what="signature")
+    read = read_table(source, name=name, what="signature", limits=limits)
     warnings: list[DeconvWarning] = list(read.warnings)
     table, _, orient_warnings = orient_genes_as_rows(read.table, what="signature")
     warnings.extend(orient_warnings)

@@ -30,6 +30,7 @@ import streamlit as st
 from deconv_core.analysis import Analysis, assess, fit_signature
 from deconv_core.deconvolve import DeconvResult
 from deconv_core.expression import ExpressionData, load_expression
+from deconv_core.io.limits import ReadLimits, dashboard_limits
 from deconv_core.options import RunOptions
 from deconv_core.qc import standardised_residuals
 from deconv_core.signatures import Signature, load_signature
@@ -53,6 +54,7 @@ __all__ = [
     "expression_scale",
     "handle_upload",
     "load_demo",
+    "read_limits",
     "refresh",
     "residual_z",
     "upload_help",
@@ -79,6 +81,11 @@ class UploadedFile(Protocol):
 
 def _size(n: int) -> str:
     return f"{n / 1e6:.1f} MB" if n >= 1e6 else f"{n / 1e3:.0f} KB"
+
+
+def read_limits() -> ReadLimits:
+    """What one upload may cost to read (:func:`deconv_core.io.limits.dashboard_limits`)."""
+    return dashboard_limits(upload_limit_mb())
 
 
 def upload_limit_mb() -> int:
@@ -127,12 +134,12 @@ def check_upload_size(slot: str, name: str, size: int) -> str:
 
 @st.cache_data(max_entries=2, show_spinner=False)
 def _parse_expression(data: bytes, name: str, scale: str) -> ExpressionData:
-    return load_expression(data, name=name, scale=scale)
+    return load_expression(data, name=name, scale=scale, limits=read_limits())
 
 
 @st.cache_data(max_entries=4, show_spinner=False)
 def _parse_signature(data: bytes, name: str) -> Signature:
-    return load_signature(data, name=name)
+    return load_signature(data, name=name, limits=read_limits())
 
 
 @st.cache_data(max_entries=8, show_spinner=False)

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from deconv_core.io import read_table
+from deconv_core.io.limits import ReadLimits, check_archive_size, check_text_table
 from deconv_core.validation import InputError, check_unique_labels
 
 __all__ = [
@@ -31,6 +32,9 @@ __all__ = [
 
 #: A metadata column is offered for grouping when it has 2 to this many distinct values.
 MAX_GROUP_LEVELS = 12
+
+# Side tables are small: a quarter of an expression upload's budget is plenty.
+DASHBOARD_TABLE_LIMITS = ReadLimits(max_text_bytes=256 * 2**20, max_memory=512 * 2**20)
 
 
 @dataclass(frozen=True)
@@ -93,6 +97,10 @@ def read_metadata(data: bytes, name: str) -> SampleTable:
         raise InputError(
             f"The metadata file {name} is empty; upload a CSV with one row per sample."
         )
+    if data[:2] == b"PK":
+        check_archive_size(data, DASHBOARD_TABLE_LIMITS, what="metadata")
+    else:
+        check_text_table(data, DASHBOARD_TABLE_LIMITS, what="metadata")
     if data[:2] == b"PK":
         try:
             frame = pd.read_excel(io.BytesIO(data), dtype=str)
@@ -171,7 +179,7 @@ def read_measured(data: bytes, name: str) -> SampleTable:
     InputError
         Unreadable file, negative values, or values above 100.
     """
-    read = read_table(data, name=name, what="measured fractions")
+    read = read_table(data, name=name, what="measured fractions", limits=DASHBOARD_TABLE_LIMITS)
     table = read.table.copy()
     table.index = pd.Index([str(s).strip() for s in table.index], name="sample")
     table.columns = [str(c).strip() for c in table.columns]

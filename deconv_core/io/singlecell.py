@@ -32,7 +32,6 @@ signature from it is :func:`deconv_core.singlecell.build_signature`.
 
 from __future__ import annotations
 
-import gzip
 import io
 import os
 from collections.abc import Sequence
@@ -45,6 +44,7 @@ import pandas as pd
 from scipy import sparse
 
 from deconv_core.genes import harmonise_genes, orient_genes_as_rows
+from deconv_core.io.limits import DEFAULT_LIMITS, gunzip_capped
 from deconv_core.io.tables import read_table
 from deconv_core.options import SINGLE_CELL_SCALES, check_choice
 from deconv_core.validation import DeconvWarning, InputError
@@ -280,7 +280,7 @@ def _read_labels(source: str | os.PathLike | bytes, *, label_column: str | None)
     """Cell name → label from a CSV/TSV file (first column or an id column = cell names)."""
     raw = _raw_bytes(source, "labels")
     if raw[:2] == _GZIP_MAGIC:
-        raw = gzip.decompress(raw)
+        raw = gunzip_capped(raw, DEFAULT_LIMITS.max_text_bytes, what="labels")
     text = raw.decode("utf-8-sig", errors="replace")
     lines = [ln for ln in text.splitlines() if ln.strip() and not ln.startswith("#")]
     if len(lines) < 2:

@@ -39,6 +39,16 @@ from xml.etree.ElementTree import ParseError
 import numpy as np
 import pandas as pd
 
+from deconv_core.io.limits import (
+    DEFAULT_LIMITS,
+    CappedReader,
+    ReadLimits,
+    allowed_rows,
+    check_archive_size,
+    check_parse_budget,
+    check_text_size,
+    gunzip_capped,
+)
 from deconv_core.validation import DeconvWarning, InputError, check_unique_labels
 
 __all__ = ["MISSING_TOKENS", "ReadInfo", "ReadResult", "read_table"]
@@ -217,6 +227,7 @@ def read_table(
     *,
     name: str | None = None,
     what: str = "expression",
+    limits: ReadLimits = DEFAULT_LIMITS,
 ) -> ReadResult:
     """Read a numeric table from a path or the bytes of an uploaded file.
 
@@ -231,6 +242,10 @@ def read_table(
     what
         What the file holds, used in messages, e.g. ``"expression"``,
         ``"signature"``, ``"measured fractions"``.
+    limits
+        Largest decompressed text and estimated parse memory
+        (:class:`~deconv_core.io.limits.ReadLimits`); a file past either is
+        refused before it is parsed whole.
 
     Returns
     -------
@@ -249,7 +264,8 @@ def read_table(
         When the file is empty, has no data rows, only one column, no numeric
         columns, duplicated or empty column names, text in numeric cells,
         rows with more cells than the header, or is not a text table or an
-        ``.xlsx`` workbook (PDF, other zip archive, random bytes).
+        ``.xlsx`` workbook (PDF, other zip archive, random bytes); or when it
+        is over ``limits``.
 
     Notes
     -----
@@ -261,13 +277,17 @@ def read_table(
     left for the caller to judge.
     """
     data, label, opener = _load_head_or_bytes(source, name=name, what=what)
+    text_size = _source_size(source, data)
     compression = ""
     if data[:2] == _GZIP_MAGIC:
+        # Never inflated whole: the head is sniffed and the body streamed, capped.
         compression = "gzip"
-        if opener is None:
-            data = _gunzip(data, what=what)
-        else:
-            data, opener = _gzip_head(source, what=what)
+        packed = data if opener is None else None
+        data, opener = _gzip_head(source, packed, what=what, limit=limits.max_text_bytes)
+        text_size = max(_gzip_stated_size(source, packed), len(data))
+        if data[:4] in _ZIP_MAGIC:  # a gzipped workbook: openpyxl needs it whole
+            raw = packed if packed is not None else _load_bytes(source, name=name, what=what)[0]
+            data, opener = _gunzip(raw, what=what, limit=limits.max_text_bytes), None
     if opener is not None and data[:4] in _ZIP_MAGIC:
         # Workbooks are read whole (openpyxl needs the zip directory at the end).
         data, _ = _load_bytes(source, name=name, what=what)
@@ -275,12 +295,14 @@ def read_table(
     suffix = _suffix(label)
 
     if data[:4] in _ZIP_MAGIC:
-        _check_xlsx_archive(data, what=what)
+        _check_xlsx_archive(data, what=what, limits=limits)
         parsed = _read_xlsx(data, what=what)
         fmt = "xlsx"
     else:
         _check_not_binary_container(data, what=what)
-        parsed = _read_text(data, what=what, opener=opener)
+        check_text_size(text_size, limits, what=what)
+        budget = _Budget(limits=limits, text_size=text_size)
+        parsed = _read_text(data, what=what, opener=opener, budget=budget)
         if parsed.is_gct:
             fmt = "gct"
         elif _EXTENSIONS.get(suffix) in ("csv", "tsv", "txt"):
@@ -341,19 +363,57 @@ def _load_head_or_bytes(
 
 
 def _gzip_head(
-    source: str | os.PathLike[str] | bytes, *, what: str
+    source: str | os.PathLike[str] | bytes, packed: bytes | None, *, what: str, limit: int
 ) -> tuple[bytes, Callable[[], IO[bytes]]]:
-    """Decompressed head of a large gzip file on disk, and an opener for its body."""
-    path = Path(source)  # type: ignore[arg-type]
+    """Decompressed head of a gzip file, and an opener for streaming its body.
+
+    ``packed`` holds the compressed bytes (an upload, or a small file read
+    whole); None reads the file on disk.  The body's stream stops with
+    :class:`InputError` past ``limit`` bytes of text.
+    """
+
+    def raw() -> IO[bytes]:
+        if packed is not None:
+            return gzip.GzipFile(fileobj=io.BytesIO(packed), mode="rb")
+        return gzip.open(Path(source), "rb")  # type: ignore[arg-type]
+
     try:
-        with gzip.open(path, "rb") as handle:
+        with raw() as handle:
             head = handle.read(_HEAD_BYTES)
     except (OSError, EOFError, zlib.error) as err:
         raise InputError(
             f"The {what} file looks gzip-compressed but cannot be decompressed; "
             "check that the download finished, or upload the uncompressed file."
         ) from err
-    return head, lambda: gzip.open(path, "rb")
+
+    def opener() -> IO[bytes]:
+        # The caller closes the stream (it is used in a with block).
+        capped = CappedReader(raw(), limit, what=what)  # type: ignore[arg-type]
+        return io.BufferedReader(capped, buffer_size=_SNIFF_BYTES)
+
+    return head, opener
+
+
+def _source_size(source: str | os.PathLike[str] | bytes, data: bytes) -> int:
+    """Size in bytes of the file as stored (the bytes given, or the file on disk)."""
+    if isinstance(source, str | os.PathLike):
+        try:
+            return max(Path(source).stat().st_size, len(data))
+        except OSError:
+            return len(data)
+    return len(data)
+
+
+def _gzip_stated_size(source: str | os.PathLike[str] | bytes, packed: bytes | None) -> int:
+    """The uncompressed size a gzip file states (its last 4 bytes, modulo 4 GiB)."""
+    if packed is not None:
+        return int.from_bytes(packed[-4:], "little") if len(packed) >= 4 else 0
+    try:
+        with Path(source).open("rb") as handle:  # type: ignore[arg-type]
+            handle.seek(-4, os.SEEK_END)
+            return int.from_bytes(handle.read(4), "little")
+    except OSError:
+        return 0
 
 
 def _load_bytes(
@@ -381,9 +441,9 @@ def _load_bytes(
     return data, name or path.name
 
 
-def _gunzip(data: bytes, *, what: str) -> bytes:
+def _gunzip(data: bytes, *, what: str, limit: int) -> bytes:
     try:
-        return gzip.decompress(data)
+        return gunzip_capped(data, limit, what=what)
     except (OSError, EOFError, zlib.error) as err:
         raise InputError(
             f"The {what} file looks gzip-compressed but cannot be decompressed "
@@ -399,7 +459,7 @@ def _suffix(label: str) -> str:
     return Path(lower).suffix
 
 
-def _check_xlsx_archive(data: bytes, *, what: str) -> None:
+def _check_xlsx_archive(data: bytes, *, what: str, limits: ReadLimits) -> None:
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             members = archive.namelist()
@@ -412,6 +472,7 @@ def _check_xlsx_archive(data: bytes, *, what: str) -> None:
             f"The {what} file is a zip archive but not an Excel .xlsx workbook; unzip it and "
             "upload the CSV, TSV or XLSX table inside."
         )
+    check_archive_size(data, limits, what=what)
 
 
 def _check_not_binary_container(data: bytes, *, what: str) -> None:
@@ -730,17 +791,72 @@ def _column_names(header_cells: list[str], data_rows: list[list[str]], width: in
     return names + [""] * (width - len(names))
 
 
+@dataclass(frozen=True)
+class _Budget:
+    """What a text table may cost, and how large its text is (bytes, decompressed)."""
+
+    limits: ReadLimits
+    text_size: int
+
+
+def _row_length(data: bytes, layout: _TextLayout) -> float:
+    """Average bytes per data row in ``data`` (the whole text or its head)."""
+    body = data[layout.body_offset :]
+    return max(len(body), 1) / max(body.count(b"\n"), 1)
+
+
+def _expected_rows(data: bytes, layout: _TextLayout, text_size: int) -> int:
+    """Data rows of the whole text, estimated from the lines of ``data`` below the header."""
+    lines = data[layout.body_offset :].count(b"\n")
+    estimate = (text_size - layout.body_offset) / _row_length(data, layout)
+    return max(int(estimate) + 1, lines, 1)
+
+
+def _within_budget(
+    data: bytes,
+    layout: _TextLayout,
+    budget: _Budget,
+    opener: Callable[[], IO[bytes]] | None,
+    *,
+    what: str,
+) -> Callable[[], IO[bytes]] | None:
+    """Refuse a table whose parse would exceed the budget; cap a streamed body to it.
+
+    A streamed body (a file on disk, or gzip) may hold more rows than its stated
+    size says (a forged gzip trailer): its stream stops a little past the text
+    the allowed rows need.
+    """
+    width = len(layout.names)
+    rows_seen = _expected_rows(data, layout, budget.text_size)
+    check_parse_budget(rows_seen, width, budget.limits, what=what)
+    if opener is None:
+        return None
+    rows = allowed_rows(width, budget.limits)
+    # 20% slack over the allowed rows: the average row length is an estimate.
+    cap = min(budget.limits.max_text_bytes, int(1.2 * rows * _row_length(data, layout)))
+    cap += layout.body_offset
+
+    def capped() -> IO[bytes]:
+        memory = budget.limits.max_memory
+        stream = CappedReader(opener(), cap, what=what, memory=memory)  # type: ignore[arg-type]
+        return io.BufferedReader(stream)
+
+    return capped
+
+
 def _read_text(
     data: bytes,
     *,
     what: str,
     latin1: bool = False,
     opener: Callable[[], IO[bytes]] | None = None,
+    budget: _Budget | None = None,
 ) -> _Parsed:
     """Sniff a delimited text file and parse its body with pandas' C engine.
 
     ``data`` is the whole file, or only its head when ``opener`` opens the
-    whole file for streaming the body.
+    whole file for streaming the body.  With a ``budget``, a table whose parse
+    would need more memory than it allows is refused before parsing.
     """
     encoding, codec, bom = _detect_encoding(data)
     notes: list[DeconvWarning] = []
@@ -751,7 +867,9 @@ def _read_text(
     except UnicodeDecodeError as err:
         if codec != "utf-8":
             raise _encoding_error(encoding, what=what) from err
-        return _read_text(data, what=what, latin1=True, opener=opener)
+        return _read_text(data, what=what, latin1=True, opener=opener, budget=budget)
+    if budget is not None:
+        opener = _within_budget(data, layout, budget, opener, what=what) or opener
     if latin1:
         notes.append(
             DeconvWarning(
@@ -765,7 +883,7 @@ def _read_text(
         frame = _parse_body(data, layout, codec=codec, what=what, opener=opener)
     except UnicodeDecodeError as err:
         if codec == "utf-8" and not latin1:
-            return _read_text(data, what=what, latin1=True, opener=opener)
+            return _read_text(data, what=what, latin1=True, opener=opener, budget=budget)
         raise _encoding_error(encoding, what=what) from err
     return _Parsed(
         frame=frame,
