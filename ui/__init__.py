@@ -6,3 +6,12 @@
 sections about them (and the group editor), and ``ui.builds`` builds a signature from
 single-cell data.
 """
+
+import sys
+
+# The server's event loop (health checks, websockets, downloads) shares the interpreter
+# lock with every session's script thread. A thread waiting for the lock asks for it
+# after the switch interval (default 5 ms) and may lose it again to another script
+# thread, so with six sessions computing a health check took up to ~1 s; 1 ms
+# halves that (benchmarks/concurrency.py); four threads bootstrapping at once ran no slower.
+sys.setswitchinterval(0.001)

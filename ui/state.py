@@ -47,6 +47,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "analysis_for",
+    "analysis_key",
     "clear_all",
     "demo_loaded",
     "exclude",
@@ -342,6 +343,12 @@ def analysis_for(key: str) -> Analysis | None:
     if stored is not None and stored[0] == key:
         return stored[1]
     return None
+
+
+def analysis_key(analysis: Analysis) -> str:
+    """The key the stored assessment was made for when it is ``analysis``, else ""."""
+    stored = _get("analysis")
+    return stored[0] if stored is not None and stored[1] is analysis else ""
 
 
 def set_analysis(key: str, value: Analysis) -> None:

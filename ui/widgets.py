@@ -8,6 +8,7 @@ text as text.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Sequence
 
@@ -252,6 +253,34 @@ def _zip_context() -> dict[str, object]:
     return {"comparison": {"measured_mapping": mapping}} if mapping else {}
 
 
+#: Name of the zip among the download payloads (:func:`_download_files`).
+_ZIP = "deconvolution_results.zip"
+
+
+def _download_files(
+    analysis: Analysis, image_format: str, context: dict[str, object], extra: dict[str, object]
+) -> dict[str, bytes]:
+    """The CSV tables and XLSX of :func:`deconv_core.report.output_files`, and the zip."""
+    files = dict(report.output_files(analysis))
+    figures = charts.export_figures(analysis, **context)
+    chart_files = charts.chart_files(figures, image_format=image_format)
+    files[_ZIP] = report.bundle_zip(analysis, charts=chart_files, extra=extra)
+    return files
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def _cached_download_files(
+    key: str,
+    image_format: str,
+    _analysis: Analysis,
+    _context: dict[str, object],
+    _extra: dict[str, object],
+) -> dict[str, bytes]:
+    # ``key`` identifies the run, its side tables and the category mapping (the
+    # underscored arguments are not hashed).
+    return _download_files(_analysis, image_format, _context, _extra)
+
+
 def downloads_section(analysis: Analysis, *, key: str) -> None:
     """Download buttons: tables as CSV and XLSX, and a zip with everything and the manifest.
 
@@ -260,6 +289,12 @@ def downloads_section(analysis: Analysis, *, key: str) -> None:
     charts in the zip are the same whichever page it is downloaded from
     (:func:`ui.charts.export_figures`).
 
+    The files are made when the buttons are drawn (once per run, cached), not
+    on click: a file made on click is stored unreferenced, and any session's
+    next two script runs delete it, so under concurrent use the browser's fetch
+    could meet a 404 (``benchmarks/concurrency.py``). A drawn file stays
+    referenced while its button is shown.
+
     Parameters
     ----------
     analysis
@@ -267,22 +302,23 @@ def downloads_section(analysis: Analysis, *, key: str) -> None:
     key
         Prefix for widget keys.
     """
-    tables = report.output_tables(analysis)
     fmt = state.image_format()
-
-    def make_zip() -> bytes:
-        figures = charts.export_figures(analysis, **charts_context(analysis))
-        files = charts.chart_files(figures, image_format=fmt)
-        return report.bundle_zip(analysis, charts=files, extra=_zip_context())
+    context, extra = charts_context(analysis), _zip_context()
+    run = state.analysis_key(analysis)
+    with st.spinner("Preparing the downloads…"):
+        if run:
+            mapping = json.dumps(extra, sort_keys=True, default=list)
+            files = _cached_download_files(f"{run}|{mapping}", fmt, analysis, context, extra)
+        else:  # not the session's stored run (a test's): nothing to key a cache by
+            files = _download_files(analysis, fmt, context, extra)
 
     cols = st.columns(5)
     for i, stem in enumerate(("proportions", "intervals", "fit", "warnings")):
-        table: pd.DataFrame | None = tables.get(stem)
-        if table is None:
+        if f"{stem}.csv" not in files:
             continue
         cols[i].download_button(
             f"{stem.capitalize()} (CSV)",
-            data=lambda t=table, s=stem: report.to_csv_bytes(t, index_label=report.INDEX_LABELS[s]),
+            data=files[f"{stem}.csv"],
             file_name=f"{stem}.csv",
             mime="text/csv",
             key=f"{key}_{stem}_csv",
@@ -291,7 +327,7 @@ def downloads_section(analysis: Analysis, *, key: str) -> None:
         )
     cols[4].download_button(
         "Tables (XLSX)",
-        data=lambda: report.output_files(analysis)["results.xlsx"],
+        data=files["results.xlsx"],
         file_name="deconvolution.xlsx",
         mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
         key=f"{key}_xlsx",
@@ -300,8 +336,8 @@ def downloads_section(analysis: Analysis, *, key: str) -> None:
     )
     st.download_button(
         "Everything (zip: tables, charts, manifest to reproduce the run)",
-        data=make_zip,
-        file_name="deconvolution_results.zip",
+        data=files[_ZIP],
+        file_name=_ZIP,
         mime="application/zip",
         key=f"{key}_zip",
         on_click="ignore",

@@ -82,7 +82,7 @@ def test_demo_results_and_qc_render_in_chromium():
             sync_api.expect(summary).to_be_in_viewport()
             sync_api.expect(bar_chart).to_be_in_viewport(ratio=1.0)
             page.screenshot(path=str(DOCS / "results.png"))
-            # The zip is built on click, outside the script run: it must still work.
+            # The zip is made when its button is drawn and downloaded from the media endpoint.
             with page.expect_download(timeout=TIMEOUT_MS) as download:
                 page.get_by_role("button", name="Everything (zip").first.click()
             path = download.value.path()
