@@ -1,4 +1,4 @@
-"""Names shown as written: a right-to-left override is made visible, files keep it."""
+"""Hostile uploads: names shown as written, a gzip bomb refused; loaded data stay."""
 
 from __future__ import annotations
 
@@ -35,3 +35,21 @@ def test_a_right_to_left_override_is_shown_escaped_and_kept_in_files():
     _, analysis = at.session_state["analysis"]
     archive = zipfile.ZipFile(io.BytesIO(bundle_zip(analysis)))
     assert RTL in archive.read("proportions.csv").decode("utf-8")
+
+
+def test_a_gzip_bomb_upload_is_refused_and_the_loaded_data_stay(demo_app):
+    import gzip
+    import zlib
+
+    packer = zlib.compressobj(9, zlib.DEFLATED, 31)
+    member = packer.compress(b"G1\t0\n" * (2**20 // 5) * 64) + packer.flush()
+    bomb = gzip.compress(b"gene\tS1\n") + member * 32  # about 2 GB of text from 2 MB
+    at = visit(demo_app, "upload")
+    uploader(at, "Bulk expression file").upload("bomb.tsv.gz", bomb, "application/gzip")
+    at.run()
+    assert not at.exception
+    errors = texts(at, "error")
+    assert any("The expression file" in t and "limit" in t for t in errors), errors
+    # The demo is still what is loaded, and the other pages still work.
+    at = visit(at, "results")
+    assert not at.exception and at.dataframe[0].value.shape[0] == 24
