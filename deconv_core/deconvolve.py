@@ -47,6 +47,7 @@ __all__ = [
     "absolute_mode_problems",
     "check_absolute_mode",
     "meaning_for",
+    "suggest_mode",
     "choose_weighting",
     "gene_weights",
     "DeconvResult",
@@ -125,6 +126,49 @@ def absolute_mode_problems(signature: Signature) -> list[str]:
     if not signature.mrna_scaling or any(c not in signature.mrna_scaling for c in cell_types):
         problems.append("it has no mRNA-content factor for every cell type")
     return problems
+
+
+def suggest_mode(signature: Signature, *, n_genes: int, scale: str) -> tuple[str, str]:
+    """The mode a run should start in for this signature and these data, and why.
+
+    Absolute when it is meaningful (:func:`absolute_mode_problems` finds
+    nothing, the data hold a whole transcriptome and are not raw counts),
+    relative otherwise.
+
+    Parameters
+    ----------
+    signature
+        The signature of the run.
+    n_genes
+        Genes (rows) of the expression data.
+    scale
+        The data's detected scale (``"counts"`` for raw counts).
+
+    Returns
+    -------
+    (mode, reason)
+        ``"relative"`` or ``"absolute"``, and a sentence saying why.
+    """
+    problems = absolute_mode_problems(signature)
+    if problems:
+        return "relative", (
+            f"Relative: absolute fractions are not meaningful with {signature.name} "
+            f"({problems[0]})."
+        )
+    if n_genes < MIN_GENES_ABSOLUTE:
+        return "relative", (
+            f"Relative: the data hold {n_genes:,} genes, fewer than the {MIN_GENES_ABSOLUTE:,} "
+            "of a whole transcriptome that absolute fractions need."
+        )
+    if scale == "counts":
+        return "relative", (
+            "Relative: the data are raw read counts, not TPM, so absolute fractions would be "
+            "biased."
+        )
+    return "absolute", (
+        f"Absolute: {signature.name} is on whole-transcriptome TPM with mRNA-content factors and "
+        f"the data hold {n_genes:,} genes, so fractions of all cells (with 'other') are meaningful."
+    )
 
 
 def check_absolute_mode(signature: Signature) -> None:

@@ -37,8 +37,10 @@ with left:
         "data and a signature on the same scale with mRNA-content factors (TIL10; not LM22 or "
         "microarray signatures).",
     )
-    if mode is not None:
+    if mode is not None and mode != state.mode():  # the user picked it
         loaders.refresh(state.set_mode(mode))
+    if state.mode_reason():
+        st.caption(widgets.md(state.mode_reason()))
 with middle:
     loss = st.segmented_control(
         "Fit",

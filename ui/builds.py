@@ -217,7 +217,10 @@ def use_built(record: BuiltSignature) -> bool:
         warnings=(*built.warnings, *record.build.warnings),
         sha256=record.key.split(":", 1)[1],
     )
-    return state.set_signature(signature, key=record.key)
+    changed = state.set_signature(signature, key=record.key)
+    if changed:
+        loaders.follow_suggested_mode()
+    return changed
 
 
 def _zip(files: dict[str, bytes]) -> bytes:

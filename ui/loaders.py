@@ -28,7 +28,7 @@ import pandas as pd
 import streamlit as st
 
 from deconv_core.analysis import Analysis, assess, fit_signature
-from deconv_core.deconvolve import DeconvResult
+from deconv_core.deconvolve import DeconvResult, suggest_mode
 from deconv_core.expression import ExpressionData, load_expression
 from deconv_core.io.limits import ReadLimits, dashboard_limits
 from deconv_core.options import RunOptions
@@ -39,6 +39,7 @@ from ui import state, trust
 from ui.tables import read_measured, read_metadata
 
 __all__ = [
+    "DEFAULT_SIGNATURE",
     "DEMO_DIR",
     "EXPRESSION_TYPES",
     "TABLE_TYPES",
@@ -52,6 +53,7 @@ __all__ = [
     "current_analysis",
     "current_result",
     "expression_scale",
+    "follow_suggested_mode",
     "handle_upload",
     "load_demo",
     "read_limits",
@@ -62,6 +64,8 @@ __all__ = [
 ]
 
 ROOT = Path(__file__).resolve().parents[1]
+#: The signature chosen when nothing else is.
+DEFAULT_SIGNATURE = "TIL10"
 #: The bundled demo cohort (see its PROVENANCE.md).
 DEMO_DIR = ROOT / "assets" / "demo"
 #: File types the expression and signature uploaders accept (any of them gzipped).
@@ -175,7 +179,22 @@ def accept_expression(data: bytes, name: str, *, scale: str = "auto") -> str:
         status.update(label=f"Read {name}: {samples:,} samples × {genes:,} genes", state="complete")
     state.set_expression(parsed, key=f"{parsed.sha256}:{scale}")
     state.set_demo(False)
+    if state.signature() is None:
+        choose_builtin_signature(DEFAULT_SIGNATURE)
+    follow_suggested_mode()
     return ""
+
+
+def follow_suggested_mode() -> None:
+    """Start in the mode that is meaningful for the loaded data and signature, unless the
+    user picked one (:func:`deconv_core.deconvolve.suggest_mode`)."""
+    expression, signature = state.expression(), state.signature()
+    if expression is None or signature is None:
+        return
+    mode, reason = suggest_mode(
+        signature, n_genes=expression.table.shape[0], scale=expression.scale
+    )
+    state.set_suggested_mode(mode, reason)
 
 
 def expression_scale() -> str:
@@ -214,12 +233,16 @@ def accept_signature(data: bytes, name: str) -> str:
             return exc.text("app")
         status.update(label=f"Read signature {name}", state="complete")
     state.set_signature(sig, key=f"upload:{hashlib.sha256(data).hexdigest()}")
+    follow_suggested_mode()
     return ""
 
 
 def choose_builtin_signature(name: str) -> bool:
     """Choose a shipped signature by name; True when that changed the signature."""
-    return state.set_signature(load_signature(name), key=f"builtin:{name}")
+    changed = state.set_signature(load_signature(name), key=f"builtin:{name}")
+    if changed:
+        follow_suggested_mode()
+    return changed
 
 
 def refresh(changed: bool = True) -> None:
@@ -288,8 +311,9 @@ def load_demo() -> str:
         error = _HANDLERS[slot]((DEMO_DIR / file_name).read_bytes(), file_name)
         if error:
             return error
-    choose_builtin_signature("TIL10")
-    state.set_mode("absolute")
+    choose_builtin_signature(DEFAULT_SIGNATURE)
+    state.forget_mode_choice()
+    follow_suggested_mode()  # absolute: TIL10 and a whole transcriptome of TPM
     state.set_exclude("default")
     state.set_loss("huber")
     state.set_demo(True)

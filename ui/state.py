@@ -57,6 +57,7 @@ __all__ = [
     "groups_edited",
     "groups_editor_key",
     "expression_key",
+    "forget_mode_choice",
     "image_format",
     "last_upload",
     "loss",
@@ -64,6 +65,8 @@ __all__ = [
     "measured",
     "metadata",
     "mode",
+    "mode_chosen",
+    "mode_reason",
     "remember_upload",
     "reset_groups",
     "result_for",
@@ -79,6 +82,7 @@ __all__ = [
     "set_measured",
     "set_metadata",
     "set_mode",
+    "set_suggested_mode",
     "set_result",
     "set_signature",
     "set_signature_build",
@@ -270,13 +274,44 @@ def mode() -> str:
     return _get("mode", "relative")
 
 
-def set_mode(value: str) -> bool:
-    """Change the mode (forgets the result); True when it changed."""
+def set_mode(value: str, *, chosen: bool = True) -> bool:
+    """Change the mode (forgets the result); True when it changed.
+
+    ``chosen``: the user picked it (it then stays until they pick another);
+    False for the mode suggested for the data and signature
+    (:func:`set_suggested_mode`).
+    """
     check_choice("mode", value)
+    if chosen:
+        st.session_state["mode_chosen"] = True
+        st.session_state.pop("mode_reason", None)
     if value == mode():
         return False
     _set("mode", value)
     return True
+
+
+def mode_chosen() -> bool:
+    """True when the user picked the mode, False while it follows the data and signature."""
+    return bool(_get("mode_chosen", False))
+
+
+def set_suggested_mode(value: str, reason: str) -> bool:
+    """Follow the suggested mode (unless the user picked one); True when the mode changed."""
+    if mode_chosen():
+        return False
+    st.session_state["mode_reason"] = reason
+    return set_mode(value, chosen=False)
+
+
+def forget_mode_choice() -> None:
+    """Let the mode follow the data and signature again (e.g. for the demo)."""
+    st.session_state.pop("mode_chosen", None)
+
+
+def mode_reason() -> str:
+    """Why the mode is what it is, when it follows the data and signature ("" otherwise)."""
+    return "" if mode_chosen() else _get("mode_reason", "")
 
 
 def exclude() -> str:

@@ -44,16 +44,19 @@ def test_every_page_renders_empty_and_says_what_to_do_first(page):
     assert "Expression: nothing yet" in sidebar_text(at)
 
 
-def test_results_without_signature_links_to_signature_page(app):
+def test_an_upload_starts_with_til10_in_the_mode_that_fits_the_data(app):
     visit(app, "upload")
     uploader(app, "Bulk expression file").upload(
         "bulk.tsv", bulk_tsv(), "text/tab-separated-values"
     )
     app.run()
+    assert "TIL10" in sidebar_text(app)  # the default, without visiting the Signature page
     visit(app, "results")
     assert not app.exception
-    assert any("No signature chosen yet" in t for t in texts(app, "info"))
-    assert "Signature" in _links(app)
+    # 470 genes: not a whole transcriptome, so relative, and the page says why.
+    assert "**Mode**: relative" in sidebar_text(app)
+    assert any("fewer than the 5,000" in t for t in texts(app, "caption"))
+    assert "other" not in app.dataframe[0].value.columns
 
 
 def test_demo_button_fills_every_page(demo_app):

@@ -103,12 +103,29 @@ def _lm22_bytes() -> bytes:
     return table.to_csv(sep="\t", index_label="Gene symbol").encode()
 
 
-def test_absolute_mode_with_lm22_is_refused_in_the_dashboard(demo_app):
-    at = visit(demo_app, "signature")  # the demo runs in absolute mode
+def _upload_lm22(at):
+    at = visit(at, "signature")
     at.segmented_control(key="signature_source").set_value("My own file").run()
     uploader(at, "Signature file").upload("LM22.txt", _lm22_bytes(), "text/plain")
     at.run()
-    at = visit(at, "results")
+    return visit(at, "results")
+
+
+def test_lm22_switches_a_following_mode_to_relative_and_says_why(demo_app):
+    at = visit(demo_app, "results")
+    assert "other" in at.dataframe[0].value.columns  # the demo starts absolute
+    assert any("Absolute: TIL10 is on whole-transcriptome TPM" in t for t in texts(at, "caption"))
+    at = _upload_lm22(at)  # the demo's mode follows the data and signature
+    assert not at.exception
+    assert "other" not in at.dataframe[0].value.columns
+    assert any("not meaningful with LM22.txt" in t for t in texts(at, "caption"))
+
+
+def test_absolute_mode_chosen_with_lm22_is_refused_in_the_dashboard(demo_app):
+    at = visit(demo_app, "results")
+    at.segmented_control(key="results_mode").set_value("relative").run()
+    at.segmented_control(key="results_mode").set_value("absolute").run()  # the user's choice
+    at = _upload_lm22(at)
     assert not at.exception
     errors = texts(at, "error")
     assert any("not meaningful with LM22.txt" in t and "Relative under Mode" in t for t in errors)
