@@ -13,7 +13,7 @@ import sys
 import threading
 import time
 from collections.abc import Sequence
-from typing import NoReturn, TextIO
+from typing import TYPE_CHECKING, NoReturn, TextIO
 
 from deconv_core.analysis import Analysis, fit_signature, run_analysis
 from deconv_core.confounding import explain_gene
@@ -24,6 +24,11 @@ from deconv_core.report import check_out_dir, to_csv_bytes, write_file, write_ou
 from deconv_core.signatures import builtin_names, list_signatures, load_signature
 from deconv_core.validation import InputError
 from deconv_core.verdict import verdict_counts
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from deconv_core.singlecell import SignatureBuild
 
 __all__ = ["main", "build_parser"]
 
@@ -405,9 +410,9 @@ def _describe(args: argparse.Namespace, stream: TextIO) -> int:
 
 
 def _build_signature(args: argparse.Namespace, stream: TextIO, progress: _Progress) -> int:
+    """The build-signature command: read cells, build and validate, write, print a summary."""
     from deconv_core.io.singlecell import read_single_cell
     from deconv_core.singlecell import build_signature
-    from deconv_core.singlecell_write import write_signature_build
 
     for path in (args.counts, args.labels):
         if path is not None and not os.path.isfile(path):
@@ -417,7 +422,6 @@ def _build_signature(args: argparse.Namespace, stream: TextIO, progress: _Progre
         args.counts, labels=args.labels, label_column=args.label_column, scale=args.scale
     )
     progress.step(f"read {data.counts.shape[0]} genes x {data.counts.shape[1]} cells; building")
-    name = os.path.basename(args.out)
     build = build_signature(
         data,
         min_cells=args.min_cells,
@@ -428,8 +432,18 @@ def _build_signature(args: argparse.Namespace, stream: TextIO, progress: _Progre
         test_fraction=args.test_fraction,
         n_mixtures=args.mixtures,
         seed=args.seed,
-        name=name,
+        name=os.path.basename(args.out),
     )
+    paths = _write_build(build, args)
+    _print_build(build, paths, args.seed, stream)
+    progress.step("done")
+    return 0
+
+
+def _write_build(build: SignatureBuild, args: argparse.Namespace) -> dict[str, Path]:
+    """Write the built signature and its reports to ``args.out``, with the inputs' identities."""
+    from deconv_core.singlecell_write import write_signature_build
+
     provenance = {
         "counts": {"file": os.path.basename(args.counts), "sha256": sha256_of(args.counts)},
         "labels": (
@@ -440,11 +454,15 @@ def _build_signature(args: argparse.Namespace, stream: TextIO, progress: _Progre
         "command": "build-signature",
     }
     try:
-        paths = write_signature_build(build, args.out, provenance=provenance)
+        return write_signature_build(build, args.out, provenance=provenance)
     except OSError as exc:
         raise InputError(
             f"Cannot write {args.out!r}: {exc.strerror}; choose another path."
         ) from exc
+
+
+def _print_build(build: SignatureBuild, paths: dict[str, Path], seed: int, stream: TextIO) -> None:
+    """The signature's size, its held-out validation per cell type, warnings and files."""
     sig = build.signature
     stream.write(
         f"signature: {paths['signature']} ({sig.matrix.shape[0]} genes x "
@@ -452,7 +470,7 @@ def _build_signature(args: argparse.Namespace, stream: TextIO, progress: _Progre
     )
     stream.write(
         f"held-out validation ({build.parameters['n_mixtures']} pseudo-bulk mixtures of held-out "
-        f"cells, seed {args.seed}):\n"
+        f"cells, seed {seed}):\n"
     )
     table = build.validation
     width = max(len(str(t)) for t in table.index)
@@ -465,8 +483,6 @@ def _build_signature(args: argparse.Namespace, stream: TextIO, progress: _Progre
     for w in build.warnings:
         stream.write(f"{w.severity}: {w.text('cli')}\n")
     stream.write(f"wrote: {', '.join(str(p) for p in paths.values())}\n")
-    progress.step("done")
-    return 0
 
 
 class _Terminated(BaseException):

@@ -467,6 +467,162 @@ def _was(count: int) -> str:
     return "was" if count == 1 else "were"
 
 
+def _arrows(pairs: list[tuple[str, str]]) -> str:
+    """Format up to ``_N_EXAMPLES`` renamings as ``"e.g. a -> b, c -> d"``."""
+    return _examples([f"{a} -> {b}" for a, b in pairs])
+
+
+def _empty_ids_warning(what: str, n_empty: int) -> DeconvWarning | None:
+    """The warning that rows with an empty gene id were dropped, if any were."""
+    if not n_empty:
+        return None
+    return DeconvWarning(
+        "warning",
+        "empty_gene_ids",
+        f"{_n(n_empty, 'row')} of the {what} table had an empty gene id and "
+        f"{_was(n_empty)} dropped; give every row a gene id to keep it.",
+    )
+
+
+def _ensembl_mapped_warning(what: str, pairs: list[tuple[str, str]]) -> DeconvWarning | None:
+    """The note that Ensembl ids were mapped to symbols, if any were."""
+    if not pairs:
+        return None
+    return DeconvWarning(
+        "info",
+        "ensembl_mapped",
+        f"{_n(len(pairs), 'Ensembl gene id')} in the {what} table {_was(len(pairs))} "
+        f"mapped to HGNC symbols ({_arrows(pairs)}).",
+    )
+
+
+def _unmapped_ensembl_warning(what: str, unmapped: list[str]) -> DeconvWarning | None:
+    """The note that Ensembl ids missing from the HGNC snapshot were kept, if any were."""
+    if not unmapped:
+        return None
+    one = len(unmapped) == 1
+    return DeconvWarning(
+        "info",
+        "unmapped_ensembl",
+        f"{_n(len(unmapped), 'Ensembl gene id')} in the {what} table "
+        f"({_examples(unmapped)}) {'is' if one else 'are'} not in the "
+        f"HGNC snapshot of {HGNC_SNAPSHOT} (or {'is a' if one else 'are'} "
+        f"PAR_Y {'copy' if one else 'copies'}) and "
+        f"{_was(len(unmapped))} kept unchanged, so "
+        f"{'it matches' if one else 'they match'} no signature gene.",
+    )
+
+
+def _renamed_warning(
+    what: str, previous: list[tuple[str, str]], alias: list[tuple[str, str]]
+) -> DeconvWarning | None:
+    """The note that previous and alias symbols were renamed, if any were."""
+    renamed = previous + alias
+    if not renamed:
+        return None
+    return DeconvWarning(
+        "info",
+        "symbols_renamed",
+        f"{_n(len(renamed), 'outdated gene symbol')} in the {what} table "
+        f"({len(previous):,} previous, {len(alias):,} alias) {_was(len(renamed))} renamed to "
+        f"the approved HGNC symbol ({_arrows(renamed)}).",
+    )
+
+
+def _excel_dates_warning(
+    what: str, pairs: list[tuple[str, str]], resolutions: Mapping[str, _Resolution]
+) -> DeconvWarning | None:
+    """The warning that Excel dates were repaired, naming other readings, if any were."""
+    if not pairs:
+        return None
+    alternatives = sorted(
+        {
+            f"{o} could also be {', '.join(resolutions[o].candidates[1:])}"
+            for o, _ in pairs
+            if len(resolutions[o].candidates) > 1
+        }
+    )
+    note = (
+        f"; Excel mangles other symbols the same way ({_examples(alternatives)}), "
+        "so check these rows"
+        if alternatives
+        else ""
+    )
+    return DeconvWarning(
+        "warning",
+        "excel_dates",
+        f"{_n(len(pairs), 'gene id')} in the {what} table "
+        f"{'was a date' if len(pairs) == 1 else 'were dates'} made by Excel and "
+        f"{_was(len(pairs))} repaired ({_arrows(pairs)}){note}.",
+    )
+
+
+def _case_fixed_warning(what: str, pairs: list[tuple[str, str]]) -> DeconvWarning | None:
+    """The note that symbols were upper-cased, if any were."""
+    if not pairs:
+        return None
+    return DeconvWarning(
+        "info",
+        "case_fixed",
+        f"{_n(len(pairs), 'gene symbol')} in the {what} table "
+        f"{_was(len(pairs))} upper-cased to the HGNC symbol ({_arrows(pairs)}).",
+    )
+
+
+def _ambiguous_warning(
+    what: str, pairs: list[tuple[str, str]], resolutions: Mapping[str, _Resolution]
+) -> DeconvWarning | None:
+    """The warning that ids pointing to several symbols were kept, if any were."""
+    if not pairs:
+        return None
+    shown = [f"{o} ({' or '.join(resolutions[o].candidates)})" for o, _ in pairs]
+    return DeconvWarning(
+        "warning",
+        "ambiguous_symbols",
+        f"{_n(len(pairs), 'gene id')} in the {what} table "
+        f"{'points' if len(pairs) == 1 else 'point'} to more than one approved HGNC "
+        f"symbol and {_was(len(pairs))} kept unchanged ({_examples(shown)}).",
+    )
+
+
+def _withdrawn_warning(what: str, pairs: list[tuple[str, str]]) -> DeconvWarning | None:
+    """The warning that withdrawn symbols were renamed or kept, if any were found."""
+    if not pairs:
+        return None
+    n_replaced = sum(o != n for o, n in pairs)
+    if n_replaced == len(pairs):
+        fate = f"renamed to the replacement HGNC names ({_arrows(pairs)})"
+    elif n_replaced:
+        fate = f"renamed where HGNC names a replacement ({n_replaced:,}), else kept unchanged"
+    elif len(pairs) == 1:
+        fate = "kept unchanged because HGNC names no replacement"
+    else:
+        fate = "kept unchanged because HGNC names no replacement for them"
+    return DeconvWarning(
+        "warning",
+        "withdrawn_symbols",
+        f"{_n(len(pairs), 'gene symbol')} in the {what} table "
+        f"({_examples([o for o, _ in pairs])}) {_was(len(pairs))} withdrawn by HGNC "
+        f"and {fate}.",
+    )
+
+
+def _duplicates_warning(
+    what: str, duplicates: list[str], n_duplicate_rows: int
+) -> DeconvWarning | None:
+    """The warning that duplicate ids were collapsed by the median, if any were."""
+    if not duplicates:
+        return None
+    return DeconvWarning(
+        "warning",
+        "duplicate_genes",
+        f"{_n(len(duplicates), 'gene id')} in the {what} table occurred more than "
+        f"once after harmonising ({n_duplicate_rows:,} rows, e.g. "
+        f"{', '.join(duplicates[:5])}) and {_was(len(duplicates))} collapsed to one "
+        "row each by the per-sample median.",
+    )
+
+
 def _build_warnings(
     what: str,
     rows: list[tuple[str, str, str]],
@@ -476,131 +632,22 @@ def _build_warnings(
     duplicates: list[str],
     n_duplicate_rows: int,
 ) -> tuple[DeconvWarning, ...]:
+    """The warnings of :func:`harmonise_genes`, one per kind of change, in a fixed order."""
     by_kind: dict[str, list[tuple[str, str]]] = {}
     for original, new, kind in rows:
         by_kind.setdefault(kind, []).append((original, new))
-
-    def arrows(pairs: list[tuple[str, str]]) -> str:
-        return _examples([f"{a} -> {b}" for a, b in pairs])
-
-    out: list[DeconvWarning] = []
-    if n_empty:
-        out.append(
-            DeconvWarning(
-                "warning",
-                "empty_gene_ids",
-                f"{_n(n_empty, 'row')} of the {what} table had an empty gene id and "
-                f"{_was(n_empty)} dropped; give every row a gene id to keep it.",
-            )
-        )
-    if pairs := by_kind.get("ensembl"):
-        out.append(
-            DeconvWarning(
-                "info",
-                "ensembl_mapped",
-                f"{_n(len(pairs), 'Ensembl gene id')} in the {what} table {_was(len(pairs))} "
-                f"mapped to HGNC symbols ({arrows(pairs)}).",
-            )
-        )
-    if unmapped:
-        out.append(
-            DeconvWarning(
-                "info",
-                "unmapped_ensembl",
-                f"{_n(len(unmapped), 'Ensembl gene id')} in the {what} table "
-                f"({_examples(unmapped)}) {'is' if len(unmapped) == 1 else 'are'} not in the "
-                f"HGNC snapshot of {HGNC_SNAPSHOT} (or {'is a' if len(unmapped) == 1 else 'are'} "
-                f"PAR_Y {'copy' if len(unmapped) == 1 else 'copies'}) and "
-                f"{_was(len(unmapped))} kept unchanged, so "
-                f"{'it matches' if len(unmapped) == 1 else 'they match'} no signature gene.",
-            )
-        )
-    renamed = by_kind.get("previous", []) + by_kind.get("alias", [])
-    if renamed:
-        n_prev, n_alias = len(by_kind.get("previous", [])), len(by_kind.get("alias", []))
-        out.append(
-            DeconvWarning(
-                "info",
-                "symbols_renamed",
-                f"{_n(len(renamed), 'outdated gene symbol')} in the {what} table "
-                f"({n_prev:,} previous, {n_alias:,} alias) {_was(len(renamed))} renamed to the "
-                f"approved HGNC symbol ({arrows(renamed)}).",
-            )
-        )
-    if pairs := by_kind.get("excel_date"):
-        alternatives = sorted(
-            {
-                f"{o} could also be {', '.join(resolutions[o].candidates[1:])}"
-                for o, _ in pairs
-                if len(resolutions[o].candidates) > 1
-            }
-        )
-        note = (
-            f"; Excel mangles other symbols the same way ({_examples(alternatives)}), "
-            "so check these rows"
-            if alternatives
-            else ""
-        )
-        out.append(
-            DeconvWarning(
-                "warning",
-                "excel_dates",
-                f"{_n(len(pairs), 'gene id')} in the {what} table "
-                f"{'was a date' if len(pairs) == 1 else 'were dates'} made by Excel and "
-                f"{_was(len(pairs))} repaired ({arrows(pairs)}){note}.",
-            )
-        )
-    if pairs := by_kind.get("case"):
-        out.append(
-            DeconvWarning(
-                "info",
-                "case_fixed",
-                f"{_n(len(pairs), 'gene symbol')} in the {what} table "
-                f"{_was(len(pairs))} upper-cased to the HGNC symbol ({arrows(pairs)}).",
-            )
-        )
-    if pairs := by_kind.get("ambiguous"):
-        shown = [f"{o} ({' or '.join(resolutions[o].candidates)})" for o, _ in pairs]
-        out.append(
-            DeconvWarning(
-                "warning",
-                "ambiguous_symbols",
-                f"{_n(len(pairs), 'gene id')} in the {what} table "
-                f"{'points' if len(pairs) == 1 else 'point'} to more than one approved HGNC "
-                f"symbol and {_was(len(pairs))} kept unchanged ({_examples(shown)}).",
-            )
-        )
-    if pairs := by_kind.get("withdrawn"):
-        n_replaced = sum(o != n for o, n in pairs)
-        if n_replaced == len(pairs):
-            fate = f"renamed to the replacement HGNC names ({arrows(pairs)})"
-        elif n_replaced:
-            fate = f"renamed where HGNC names a replacement ({n_replaced:,}), else kept unchanged"
-        elif len(pairs) == 1:
-            fate = "kept unchanged because HGNC names no replacement"
-        else:
-            fate = "kept unchanged because HGNC names no replacement for them"
-        out.append(
-            DeconvWarning(
-                "warning",
-                "withdrawn_symbols",
-                f"{_n(len(pairs), 'gene symbol')} in the {what} table "
-                f"({_examples([o for o, _ in pairs])}) {_was(len(pairs))} withdrawn by HGNC "
-                f"and {fate}.",
-            )
-        )
-    if duplicates:
-        out.append(
-            DeconvWarning(
-                "warning",
-                "duplicate_genes",
-                f"{_n(len(duplicates), 'gene id')} in the {what} table occurred more than "
-                f"once after harmonising ({n_duplicate_rows:,} rows, e.g. "
-                f"{', '.join(duplicates[:5])}) and {_was(len(duplicates))} collapsed to one "
-                "row each by the per-sample median.",
-            )
-        )
-    return tuple(out)
+    found = (
+        _empty_ids_warning(what, n_empty),
+        _ensembl_mapped_warning(what, by_kind.get("ensembl", [])),
+        _unmapped_ensembl_warning(what, unmapped),
+        _renamed_warning(what, by_kind.get("previous", []), by_kind.get("alias", [])),
+        _excel_dates_warning(what, by_kind.get("excel_date", []), resolutions),
+        _case_fixed_warning(what, by_kind.get("case", [])),
+        _ambiguous_warning(what, by_kind.get("ambiguous", []), resolutions),
+        _withdrawn_warning(what, by_kind.get("withdrawn", [])),
+        _duplicates_warning(what, duplicates, n_duplicate_rows),
+    )
+    return tuple(warning for warning in found if warning is not None)
 
 
 def _id_type(categories: list[str]) -> str:

@@ -232,7 +232,21 @@ def _zip(files: dict[str, bytes]) -> bytes:
 
 
 def _report(record: BuiltSignature) -> None:
+    """The built signature: summary, warnings, held-out validation, details and actions."""
     built = record.build
+    _report_summary(built)
+    for w in built.warnings:
+        (st.warning if w.severity == "warning" else st.info)(md(w.message))
+    _validation_table(built)
+    _validation_chart(record)
+    with st.expander("Cells per cell type and marker genes"):
+        st.dataframe(built.cells)
+        st.dataframe(built.markers, hide_index=True)
+    _report_actions(record)
+
+
+def _report_summary(built: SignatureBuild) -> None:
+    """Name, description and the headline metrics of a built signature."""
     sig = built.signature
     pooled = built.validation.loc["all"]
     st.subheader(f"Built: {md(sig.name)}")
@@ -243,8 +257,10 @@ def _report(record: BuiltSignature) -> None:
     m[2].metric("Condition number", f"{built.condition_number:.1f}")
     m[3].metric("Held-out r", f"{pooled['pearson_r']:.2f}")
     m[4].metric("Held-out RMSE", f"{pooled['rmse']:.3f}")
-    for w in built.warnings:
-        (st.warning if w.severity == "warning" else st.info)(md(w.message))
+
+
+def _validation_table(built: SignatureBuild) -> None:
+    """The held-out validation table and the caption saying how it was made."""
     st.markdown("**Validation on held-out cells**")
     st.dataframe(
         built.validation,
@@ -265,6 +281,11 @@ def _report(record: BuiltSignature) -> None:
         "true fractions across mixtures; RMSE: typical error in fraction units; 'all' pools "
         "every mixture and cell type. The signature itself is built from all cells."
     )
+
+
+def _validation_chart(record: BuiltSignature) -> None:
+    """Estimated against true fractions in the held-out pseudo-bulk mixtures."""
+    built = record.build
     pairs = compare_fractions(
         built.mixture_estimate,
         built.mixture_truth,
@@ -282,9 +303,10 @@ def _report(record: BuiltSignature) -> None:
         f"validation_{record.stem}",
         key="chart_sc_validation",
     )
-    with st.expander("Cells per cell type and marker genes"):
-        st.dataframe(built.cells)
-        st.dataframe(built.markers, hide_index=True)
+
+
+def _report_actions(record: BuiltSignature) -> None:
+    """The button that puts the signature in use, its downloads and what the zip holds."""
     left, mid, right = st.columns([1.2, 1, 1.6])
     in_use = state.signature_key() == record.key
     if left.button(

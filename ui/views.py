@@ -9,6 +9,7 @@ pages call them so that the pages stay a list of sections.  User text
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -181,27 +182,22 @@ def confounding_section(report: ConfoundingReport, worst_first: Sequence[str]) -
         "and marker panels left out of the fit in turn, are checked for how much they lift an "
         "estimate."
     )
-    callouts = findings[findings["code"].isin(_CALLOUT_CODES)]
     if not len(findings):
         st.success(
             "No estimate is driven by genes the signature's cell types do not explain.",
             icon=":material/check_circle:",
         )
         return
+    _confounding_callouts(findings[findings["code"].isin(_CALLOUT_CODES)])
+    _findings_table(findings)
+
+
+def _confounding_callouts(callouts: pd.DataFrame) -> None:
+    """One warning per driven or panel finding, at most ``MAX_CALLOUTS``, or a success note."""
     for row in callouts.head(MAX_CALLOUTS).itertuples(index=False):
-        if row.code == "driven_by_genes":
-            head = (
-                f"**{md(row.sample)} · {md(row.cell_type)}**: {row.estimate:.1%} estimated, "
-                f"{row.estimate_without:.1%} without {md(row.genes)} "
-                f"({row.fold:.1f}x what the other genes predict)."
-            )
-        else:
-            head = (
-                f"**{md(row.sample)} · {md(row.cell_type)}**: {md(row.genes)} together are "
-                f"{row.fold:.1f}x what the other genes predict ({md(row.panels)})."
-            )
         st.warning(
-            f"{head}  \nLikely cause: {md(row.cause)}", icon=":material/local_fire_department:"
+            f"{_callout_head(row)}  \nLikely cause: {md(row.cause)}",
+            icon=":material/local_fire_department:",
         )
     if len(callouts) > MAX_CALLOUTS:
         st.caption(f"{len(callouts) - MAX_CALLOUTS} more findings are in the table below.")
@@ -211,6 +207,24 @@ def confounding_section(report: ConfoundingReport, worst_first: Sequence[str]) -
             "genes (table below).",
             icon=":material/check_circle:",
         )
+
+
+def _callout_head(row: Any) -> str:
+    """A callout's first line, from a findings row (``itertuples``): sample, cell type, genes."""
+    if row.code == "driven_by_genes":
+        return (
+            f"**{md(row.sample)} · {md(row.cell_type)}**: {row.estimate:.1%} estimated, "
+            f"{row.estimate_without:.1%} without {md(row.genes)} "
+            f"({row.fold:.1f}x what the other genes predict)."
+        )
+    return (
+        f"**{md(row.sample)} · {md(row.cell_type)}**: {md(row.genes)} together are "
+        f"{row.fold:.1f}x what the other genes predict ({md(row.panels)})."
+    )
+
+
+def _findings_table(findings: pd.DataFrame) -> None:
+    """Every confounding finding in a table, with a caption defining the codes."""
     show_table(
         findings,
         hide_index=True,

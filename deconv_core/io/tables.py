@@ -1004,6 +1004,34 @@ def _xlsx_label(value: Any) -> str:
 
 def _read_xlsx(data: bytes, *, what: str) -> _Parsed:
     """Read the first sheet of an .xlsx workbook, finding the header below title rows."""
+    raw = _xlsx_first_sheet(data, what=what)
+    if not any(_xlsx_filled(row) for row in raw):
+        raise InputError(
+            f"The first sheet of the {what} workbook is empty; put the table on the first sheet."
+        )
+    kept, comment_lines = _xlsx_drop_comments(raw)
+    header = _xlsx_header_row(kept, what=what)
+    frame, names = _xlsx_frame(kept, header)
+    return _Parsed(
+        frame=frame,
+        names=names,
+        encoding="",
+        delimiter="",
+        decimal=".",
+        header_row=header,
+        comment_lines=comment_lines,
+        is_gct=False,
+        warnings=(),
+    )
+
+
+def _xlsx_filled(row: list[Any]) -> bool:
+    """Whether a worksheet row has at least one non-empty cell."""
+    return any(c is not None for c in row)
+
+
+def _xlsx_first_sheet(data: bytes, *, what: str) -> list[list[Any]]:
+    """The cells of the workbook's first sheet, row by row, blank rows included."""
     from openpyxl import load_workbook
     from openpyxl.utils.exceptions import InvalidFileException
 
@@ -1017,7 +1045,7 @@ def _read_xlsx(data: bytes, *, what: str) -> _Parsed:
         ) from err
     try:
         sheet = book.worksheets[0]
-        raw = [[_xlsx_cell(v) for v in row] for row in sheet.iter_rows(values_only=True)]
+        return [[_xlsx_cell(v) for v in row] for row in sheet.iter_rows(values_only=True)]
     except problems as err:
         raise InputError(
             f"The first sheet of the {what} workbook cannot be read; open it in Excel and save "
@@ -1026,39 +1054,40 @@ def _read_xlsx(data: bytes, *, what: str) -> _Parsed:
     finally:
         book.close()
 
-    rows = [row for row in raw if any(c is not None for c in row)]
-    if not rows:
-        raise InputError(
-            f"The first sheet of the {what} workbook is empty; put the table on the first sheet."
-        )
 
+def _xlsx_drop_comments(raw: list[list[Any]]) -> tuple[list[list[Any]], int]:
+    """Drop the ``#`` rows above the table: (the rows left, blanks included; how many dropped)."""
     comment_lines = 0
-    kept: list[list[Any]] = []  # rows after dropping leading comment rows, blanks included
+    kept: list[list[Any]] = []
     seen = False  # a non-blank, non-comment row has been kept
     for row in raw:
         first = row[0] if row else None
         if not seen and isinstance(first, str) and first.startswith("#"):
             comment_lines += 1
             continue
-        seen = seen or any(c is not None for c in row)
+        seen = seen or _xlsx_filled(row)
         kept.append(row)
+    return kept, comment_lines
 
-    header = None
+
+def _xlsx_header_row(kept: list[list[Any]], *, what: str) -> int:
+    """Index in ``kept`` of the first header-like row whose next filled row looks like data."""
     for i, row in enumerate(kept[:_HEADER_SEARCH_ROWS]):
         if not _looks_like_header(row):
             continue
-        after = next((r for r in kept[i + 1 :] if any(c is not None for c in r)), None)
+        after = next((r for r in kept[i + 1 :] if _xlsx_filled(r)), None)
         if after is not None and _looks_like_data(after):
-            header = i
-            break
-    if header is None:
-        raise InputError(
-            f"Could not find a header row in the first sheet of the {what} workbook: expected a "
-            "row of column names followed by rows of numbers; put one header row directly "
-            "above the data."
-        )
+            return i
+    raise InputError(
+        f"Could not find a header row in the first sheet of the {what} workbook: expected a "
+        "row of column names followed by rows of numbers; put one header row directly "
+        "above the data."
+    )
 
-    body = [row for row in kept[header + 1 :] if any(c is not None for c in row)]
+
+def _xlsx_frame(kept: list[list[Any]], header: int) -> tuple[pd.DataFrame, list[str]]:
+    """The filled rows below the header as object columns (ids as text), and the column names."""
+    body = [row for row in kept[header + 1 :] if _xlsx_filled(row)]
     width = max(len(row) for row in [kept[header], *body])
     names = [_xlsx_label(v) for v in kept[header]]
     names += [""] * (width - len(names))
@@ -1068,18 +1097,7 @@ def _read_xlsx(data: bytes, *, what: str) -> _Parsed:
     for j in range(1, width):
         cells = [row[j] if j < len(row) else None for row in body]
         columns[j] = pd.Series(cells, dtype=object)
-    frame = pd.DataFrame(columns)
-    return _Parsed(
-        frame=frame,
-        names=names,
-        encoding="",
-        delimiter="",
-        decimal=".",
-        header_row=header,
-        comment_lines=comment_lines,
-        is_gct=False,
-        warnings=(),
-    )
+    return pd.DataFrame(columns), names
 
 
 # ------------------------------------------------------------------ numeric table
