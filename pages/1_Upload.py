@@ -16,6 +16,9 @@ st.markdown(
     "values and raw counts are detected and converted, with a note."
 )
 
+for notice in state.notices():
+    st.info(widgets.md(notice), icon=":material/info:")
+
 scale_help = {
     "auto": "detect (recommended)",
     "linear": "linear (TPM, FPKM, intensities)",

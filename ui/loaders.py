@@ -36,7 +36,7 @@ from deconv_core.qc import standardised_residuals
 from deconv_core.signatures import Signature, load_signature
 from deconv_core.validation import InputError
 from ui import state, trust
-from ui.tables import read_measured, read_metadata
+from ui.tables import match_samples, read_measured, read_metadata
 
 __all__ = [
     "DEFAULT_SIGNATURE",
@@ -179,10 +179,25 @@ def accept_expression(data: bytes, name: str, *, scale: str = "auto") -> str:
         status.update(label=f"Read {name}: {samples:,} samples × {genes:,} genes", state="complete")
     state.set_expression(parsed, key=f"{parsed.sha256}:{scale}")
     state.set_demo(False)
+    _drop_unmatched_side_tables(list(parsed.table.columns))
     if state.signature() is None:
         choose_builtin_signature(DEFAULT_SIGNATURE)
     follow_suggested_mode()
     return ""
+
+
+def _drop_unmatched_side_tables(samples: list[str]) -> None:
+    """Forget metadata or measured fractions that match none of the new samples, saying so."""
+    for slot, table, what in (
+        ("metadata", state.metadata(), "sample metadata"),
+        ("measured", state.measured(), "measured fractions"),
+    ):
+        if table is not None and match_samples(samples, table.table).empty:
+            state.drop_side_table(slot)
+            state.add_notice(
+                f"The {what} {table.name} matched none of the new samples and were set aside; "
+                "upload the ones that belong to this file."
+            )
 
 
 def follow_suggested_mode() -> None:

@@ -49,7 +49,9 @@ __all__ = [
     "analysis_for",
     "analysis_key",
     "clear_all",
+    "add_notice",
     "demo_loaded",
+    "drop_side_table",
     "exclude",
     "expression",
     "groups",
@@ -64,6 +66,7 @@ __all__ = [
     "mapping",
     "measured",
     "metadata",
+    "notices",
     "mode",
     "mode_chosen",
     "mode_reason",
@@ -254,6 +257,23 @@ def measured() -> SampleTable | None:
 def set_measured(table: SampleTable) -> None:
     """Load measured fractions; forgets the category mapping."""
     _set("measured", table)
+
+
+def drop_side_table(slot: str) -> None:
+    """Forget the metadata (``"metadata"``) or measured fractions (``"measured"``)."""
+    if slot not in ("metadata", "measured"):
+        raise ValueError(f"slot must be 'metadata' or 'measured', got {slot!r}")
+    _pop(slot)
+
+
+def notices() -> list[str]:
+    """Sentences about what a load changed elsewhere (shown once, then forgotten)."""
+    return list(st.session_state.pop("notices", []))
+
+
+def add_notice(text: str) -> None:
+    """Remember a sentence for :func:`notices`."""
+    st.session_state["notices"] = [*_get("notices", []), text]
 
 
 def mapping() -> dict[str, list[str]] | None:

@@ -53,3 +53,18 @@ def test_a_gzip_bomb_upload_is_refused_and_the_loaded_data_stay(demo_app):
     # The demo is still what is loaded, and the other pages still work.
     at = visit(at, "results")
     assert not at.exception and at.dataframe[0].value.shape[0] == 24
+
+
+def test_a_new_expression_file_sets_aside_side_tables_that_match_none_of_its_samples(demo_app):
+    from tests.app.conftest import sidebar_text
+
+    at = visit(demo_app, "upload")
+    assert "metadata.csv" in sidebar_text(at)
+    uploader(at, "Bulk expression file").upload("bulk.tsv", bulk_tsv(4), "text/plain")
+    at.run()
+    assert not at.exception
+    side = sidebar_text(at)
+    assert "metadata.csv" not in side and "measured_fractions.csv" not in side
+    notes = " ".join(texts(at, "info"))
+    assert "sample metadata metadata.csv matched none of the new samples" in notes
+    assert "measured fractions measured_fractions.csv matched none" in notes
