@@ -463,6 +463,71 @@ def flag_genes(
     return table.iloc[order].reset_index(drop=True)
 
 
+def _fit_rows(fit: pd.DataFrame) -> list[list[str]]:
+    """``not_deconvolved`` and ``poor_fit`` findings from the fit statistics."""
+    rows = []
+    for sample, r, r2 in zip(fit.index, fit["pearson_r"], fit["r2"], strict=True):
+        if np.isnan(r) and np.isnan(r2):
+            rows.append(
+                [
+                    str(sample),
+                    "not_deconvolved",
+                    f"Sample {sample} could not be deconvolved (see its errors); it has no "
+                    "proportions.",
+                ]
+            )
+        elif fit_grade(r, r2) == "poor":
+            rows.append(
+                [
+                    str(sample),
+                    "poor_fit",
+                    f"Sample {sample}: the signature explains its expression poorly (r = "
+                    f"{r:.2f}, R² = {r2:.2f}; poor below r {POOR_R:g} or R² {POOR_R2:g}); its "
+                    "cells may be mostly of types the signature lacks, or the data may not "
+                    "match the signature's platform. Read its proportions with caution.",
+                ]
+            )
+    return rows
+
+
+def _outlier_rows(result: DeconvResult) -> list[list[str]]:
+    """``outlier_fit`` findings: residual spreads far above the cohort's."""
+    ratios = log_ratios(result.observed.to_numpy(float), result.fitted.to_numpy(float))
+    spread = pd.Series(robust_spread(ratios), index=result.observed.columns)
+    spread = spread[~result.coefficients.isna().any(axis=1).reindex(spread.index).to_numpy()]
+    if spread.size < MIN_SAMPLES_FOR_OUTLIERS:
+        return []
+    centre = float(spread.median())
+    mad = MAD_TO_SD * float((spread - centre).abs().median())
+    limit = max(OUTLIER_SPREAD_RATIO * centre, centre + OUTLIER_MADS * mad)
+    return [
+        [
+            str(sample),
+            "outlier_fit",
+            f"Sample {sample}: its genes miss the fit by {value / centre:.1f}x the cohort's "
+            "typical amount; it differs from the other samples (another tissue, a failed "
+            "library, a sample swap?).",
+        ]
+        for sample, value in spread.items()
+        if value > limit
+    ]
+
+
+def _p_value_rows(p_values: pd.Series, alpha: float) -> list[list[str]]:
+    """``fit_not_significant`` findings: p-values above ``alpha``."""
+    return [
+        [
+            str(sample),
+            "fit_not_significant",
+            f"Sample {sample}: random mixtures drawn from the data fit the signature as well as "
+            f"this sample does (permutation p = {p:.3g} > {alpha:g}); its proportions may be "
+            "meaningless.",
+        ]
+        for sample, p in p_values.items()
+        if not np.isnan(p) and p > alpha
+    ]
+
+
 def flag_samples(
     result: DeconvResult,
     *,
@@ -498,60 +563,9 @@ def flag_samples(
         (:mod:`deconv_core.verdict`) have ``not_deconvolved``, ``poor_fit`` or
         ``fit_not_significant``.
     """
-    rows = []
-    fit = result.fit
-    for sample, r, r2 in zip(fit.index, fit["pearson_r"], fit["r2"], strict=True):
-        if np.isnan(r) and np.isnan(r2):
-            rows.append(
-                [
-                    str(sample),
-                    "not_deconvolved",
-                    f"Sample {sample} could not be deconvolved (see its errors); it has no "
-                    "proportions.",
-                ]
-            )
-            continue
-        if fit_grade(r, r2) == "poor":
-            rows.append(
-                [
-                    str(sample),
-                    "poor_fit",
-                    f"Sample {sample}: the signature explains its expression poorly (r = "
-                    f"{r:.2f}, R² = {r2:.2f}; poor below r {POOR_R:g} or R² {POOR_R2:g}); its "
-                    "cells may be mostly of types the signature lacks, or the data may not "
-                    "match the signature's platform. Read its proportions with caution.",
-                ]
-            )
-    ratios = log_ratios(result.observed.to_numpy(float), result.fitted.to_numpy(float))
-    spread = pd.Series(robust_spread(ratios), index=result.observed.columns)
-    spread = spread[~result.coefficients.isna().any(axis=1).reindex(spread.index).to_numpy()]
-    if spread.size >= MIN_SAMPLES_FOR_OUTLIERS:
-        centre = float(spread.median())
-        mad = MAD_TO_SD * float((spread - centre).abs().median())
-        limit = max(OUTLIER_SPREAD_RATIO * centre, centre + OUTLIER_MADS * mad)
-        for sample, value in spread.items():
-            if value > limit:
-                rows.append(
-                    [
-                        str(sample),
-                        "outlier_fit",
-                        f"Sample {sample}: its genes miss the fit by {value / centre:.1f}x the "
-                        "cohort's typical amount; it differs from the other samples (another "
-                        "tissue, a failed library, a sample swap?).",
-                    ]
-                )
+    rows = [*_fit_rows(result.fit), *_outlier_rows(result)]
     if p_values is not None:
-        for sample, p in p_values.reindex(fit.index).items():
-            if not np.isnan(p) and p > alpha:
-                rows.append(
-                    [
-                        str(sample),
-                        "fit_not_significant",
-                        f"Sample {sample}: random mixtures drawn from the data fit the signature "
-                        f"as well as this sample does (permutation p = {p:.3g} > {alpha:g}); its "
-                        "proportions may be meaningless.",
-                    ]
-                )
+        rows.extend(_p_value_rows(p_values.reindex(result.fit.index), alpha))
     return pd.DataFrame(rows, columns=["sample", "code", "reason"])
 
 
