@@ -404,6 +404,7 @@ def proportion_intervals_figure(
     order: Sequence[str] | None = None,
     level: float = 0.95,
     n_resamples: int | None = None,
+    verdicts: pd.Series | None = None,
 ) -> go.Figure:
     """Every estimate with its confidence interval: one strip per cell type.
 
@@ -425,12 +426,15 @@ def proportion_intervals_figure(
         Confidence level of the intervals, for the subtitle.
     n_resamples
         Bootstrap resamples behind the intervals, for the subtitle.
+    verdicts
+        Sample → verdict; poor and check samples are marked above the first
+        strip (:data:`VERDICT_MARKS`).  None: no marks.
 
     Returns
     -------
     plotly.graph_objects.Figure
         One row per cell type (shared sample axis, own fraction axis), one
-        scatter trace per row with asymmetric ``error_y``.
+        scatter trace per row with asymmetric ``error_y``; then the verdict marks.
     """
     table = intervals.copy()
     table["sample"] = table["sample"].astype(str)
@@ -452,6 +456,11 @@ def proportion_intervals_figure(
     for row, cell_type in enumerate(cell_types, start=1):
         part = table[table["cell_type"] == cell_type].set_index("sample").reindex(samples)
         fig.add_trace(_interval_trace(part, x, cell_type, colors[cell_type], level), row=row, col=1)
+    if cell_types:
+        first = table.loc[table["cell_type"] == cell_types[0], "upper"].astype(float)
+        top = float(np.nanmax(first)) if first.notna().any() else 0.0
+        for trace in _verdict_marks(samples, verdicts, max(top, 0.01) * 1.15, show_legend=True):
+            fig.add_trace(trace, row=1, col=1)
     n = len(samples)
     show_ticks = n <= MAX_TICK_LABELS
     fig.update_xaxes(type="category", showticklabels=False, showgrid=False)

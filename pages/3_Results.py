@@ -150,6 +150,7 @@ if show_intervals and level == "cell types":
             order=order_samples(props, sort_by=sort_by, groups=groups),
             level=trust.LEVEL,
             n_resamples=trust.BOOTSTRAP_RESAMPLES,
+            verdicts=verdicts,
         ),
         "composition_intervals",
         key="chart_intervals",

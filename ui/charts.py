@@ -144,6 +144,7 @@ def export_figures(
             meaning=result.meaning,
             order=order,
             n_resamples=analysis.options.bootstrap,
+            verdicts=verdicts,
         )
     figures["residual_heatmap"] = residual_figure(analysis)
     return figures

@@ -56,6 +56,13 @@ def test_results_charts_and_table_carry_the_verdict(demo_app):
     assert any(t.get("name") == "poor fit" for t in heatmap["data"])
     summary = " ".join(texts(at, "error"))
     assert "1 poor" in summary and "S13 (poor), S04 (check)" in summary
+    at.toggle(key="results_intervals").set_value(True).run()
+    assert not at.exception
+    strips = next(
+        json.loads(c.proto.spec) for c in charts(at) if "confidence intervals" in c.proto.spec
+    )
+    marked = {t["name"]: set(t["x"]) for t in strips["data"] if t.get("name", "").endswith(" fit")}
+    assert marked == {"poor fit": {"S13"}, "check fit": {"S04"}}
 
 
 def test_dashboard_messages_name_its_controls_not_flags(demo_app):
