@@ -428,12 +428,23 @@ def _signals_held() -> Iterator[None]:
 
 
 def _earlier_files(target: Path) -> set[str]:
-    """Files an earlier run listed in the target's manifest (none if unreadable)."""
+    """Files an earlier run of this tool wrote into ``target`` (its manifest says which).
+
+    Only names this writer produces count, and only when the manifest is this
+    tool's: an unrelated ``manifest.json`` never makes it delete anything.
+    """
     try:
-        listed = json.loads((target / MANIFEST_FILE).read_text(encoding="utf-8")).get("files", [])
-    except (OSError, ValueError, AttributeError):
+        manifest = json.loads((target / MANIFEST_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
         return set()
-    return {str(n) for n in listed if isinstance(n, str) and "/" not in n and "\\" not in n}
+    if not isinstance(manifest, dict) or manifest.get("tool") != "deconv-explorer":
+        return set()
+    listed = manifest.get("files", [])
+    return {str(n) for n in listed if isinstance(n, str)} & _OWN_FILES
+
+
+# Every file name this writer may put into an output folder.
+_OWN_FILES = {*(f"{stem}.csv" for stem in INDEX_LABELS), "results.xlsx", MANIFEST_FILE}
 
 
 def write_file(path: str | os.PathLike, data: bytes) -> Path:

@@ -75,3 +75,16 @@ def test_an_interrupted_run_leaves_the_earlier_run_intact(tmp_path, signum, code
     assert "Traceback" not in err
     assert _snapshot(out) == before
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".run.partial-")]
+
+
+def test_an_unrelated_manifest_never_makes_the_writer_delete_files(tmp_path):
+    import json
+
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "important.csv").write_text("keep")
+    (out / "fit.csv").write_text("someone else's")
+    (out / "manifest.json").write_text(json.dumps({"files": ["important.csv", "fit.csv"]}))
+    assert main(["run", str(DEMO), "--signature", "TIL10", "--out", str(out)]) == 0
+    assert (out / "important.csv").read_text() == "keep"
+    assert json.loads((out / "manifest.json").read_text())["tool"] == "deconv-explorer"
