@@ -486,23 +486,38 @@ def write_outputs(out_dir: str | os.PathLike, analysis: Analysis) -> list[Path]:
     files = output_files(analysis)
     manifest = build_manifest(analysis, interface="command line", files=list(files))
     files[MANIFEST_FILE] = _manifest_bytes(manifest)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.partial-", dir=target.parent))
+    staging = _staging_folder(target)
     try:
         for name, data in files.items():
             (staging / name).write_bytes(data)
         with _signals_held():
             target.mkdir(exist_ok=True)
             stale = _earlier_files(target) - set(files)
-            # Without its manifest a folder is visibly incomplete until the last move.
+            names = list(files)
+            # The first move proves the folders are on one file system before anything of
+            # an earlier run is removed; then the manifest goes, so that until the last
+            # move the folder is visibly incomplete.
+            os.replace(staging / names[0], target / names[0])
             (target / MANIFEST_FILE).unlink(missing_ok=True)
             for name in stale:
                 (target / name).unlink(missing_ok=True)
-            for name in files:
+            for name in names[1:]:
                 os.replace(staging / name, target / name)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return [target / name for name in files]
+
+
+def _staging_folder(target: Path) -> Path:
+    """A new temporary folder on the target's file system: beside it, or inside it when the
+    target is a mount point (a volume) whose parent is another file system."""
+    real = target.resolve()
+    if real.is_dir() and os.path.ismount(real):
+        where = real
+    else:
+        real.parent.mkdir(parents=True, exist_ok=True)
+        where = real.parent
+    return Path(tempfile.mkdtemp(prefix=f".{real.name or 'out'}.partial-", dir=where))
 
 
 def bundle_zip(

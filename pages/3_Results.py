@@ -12,6 +12,7 @@ from deconv_core.figures import (
 )
 from deconv_core.groups import group_proportions
 from deconv_core.ordering import order_samples
+from deconv_core.text import visible
 from deconv_core.thresholds import SMALL_COHORT
 from deconv_core.validation import InputError
 from ui import loaders, state, trust, views, widgets
@@ -117,11 +118,13 @@ sort_options = ["(input order)", *[str(c) for c in props.columns]]
 sort_choice = c1.selectbox(
     "Sort samples by",
     sort_options,
+    format_func=visible,
     key="results_sort" if level == "cell types" else "results_sort_groups",
 )
 group_choice = c2.selectbox(
     "Group samples by",
     group_options,
+    format_func=visible,
     index=1 if len(group_options) > 1 else 0,
     key="results_group",
     help="Columns of the sample metadata with 2–12 distinct values."
@@ -265,6 +268,7 @@ if measured_table is not None:
             mapping[category] = st.multiselect(
                 widgets.md(category),
                 [str(c) for c in cell_props.columns],
+                format_func=visible,
                 default=[c for c in proposal.get(category, []) if c in cell_props.columns],
                 key=f"map_{measured_table.sha256[:10]}_{state.groups_digest()}_{i}",
             )

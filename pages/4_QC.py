@@ -69,6 +69,7 @@ default_gene = views.gene_to_explain(trust.confounding(result, sig), trust.flagg
 gene = st.selectbox(
     "Signature gene",
     genes,
+    format_func=visible,
     index=genes.index(default_gene) if default_gene in genes else 0,
     key="qc_gene",
     help="Preselected: the first gene named by the checks above, if any.",

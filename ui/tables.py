@@ -18,6 +18,7 @@ import pandas as pd
 
 from deconv_core.io import read_table
 from deconv_core.io.limits import ReadLimits, check_archive_size, check_text_table
+from deconv_core.io.tables import check_xlsx_budget
 from deconv_core.validation import InputError, check_unique_labels
 
 __all__ = [
@@ -99,6 +100,8 @@ def read_metadata(data: bytes, name: str) -> SampleTable:
         )
     if data[:2] == b"PK":
         check_archive_size(data, DASHBOARD_TABLE_LIMITS, what="metadata")
+        # The sheet's size is checked (stated and counted) before pandas reads it.
+        check_xlsx_budget(data, DASHBOARD_TABLE_LIMITS, what="metadata")
     else:
         check_text_table(data, DASHBOARD_TABLE_LIMITS, what="metadata")
     if data[:2] == b"PK":

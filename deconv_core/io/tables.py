@@ -51,7 +51,7 @@ from deconv_core.io.limits import (
 )
 from deconv_core.validation import DeconvWarning, InputError, check_unique_labels
 
-__all__ = ["MISSING_TOKENS", "ReadInfo", "ReadResult", "read_table"]
+__all__ = ["check_xlsx_budget", "MISSING_TOKENS", "ReadInfo", "ReadResult", "read_table"]
 
 #: Cell texts read as missing values (compared after stripping spaces).
 MISSING_TOKENS: tuple[str, ...] = (
@@ -296,7 +296,7 @@ def read_table(
 
     if data[:4] in _ZIP_MAGIC:
         _check_xlsx_archive(data, what=what, limits=limits)
-        parsed = _read_xlsx(data, what=what)
+        parsed = _read_xlsx(data, what=what, limits=limits)
         fmt = "xlsx"
     else:
         _check_not_binary_container(data, what=what)
@@ -880,7 +880,10 @@ def _read_text(
             )
         )
     try:
-        frame = _parse_body(data, layout, codec=codec, what=what, opener=opener)
+        most = allowed_rows(len(layout.names), budget.limits) if budget is not None else None
+        frame = _parse_body(data, layout, codec=codec, what=what, opener=opener, max_rows=most)
+        if most is not None and len(frame) > most:  # more rows than the size let us expect
+            check_parse_budget(len(frame), len(layout.names), budget.limits, what=what)
     except UnicodeDecodeError as err:
         if codec == "utf-8" and not latin1:
             return _read_text(data, what=what, latin1=True, opener=opener, budget=budget)
@@ -905,8 +908,12 @@ def _parse_body(
     codec: str,
     what: str,
     opener: Callable[[], IO[bytes]] | None,
+    max_rows: int | None = None,
 ) -> pd.DataFrame:
     """Parse the rows below the header with pandas' C engine (columns 0..n-1, ids as text).
+
+    With ``max_rows``, at most one row more than that is parsed, so the caller
+    can tell a table past its budget without paying for all of it.
 
     A decoding error is left to the caller (it retries as latin-1); other parser
     failures become :class:`InputError`.
@@ -937,6 +944,7 @@ def _parse_body(
                     encoding=codec,
                     engine="c",
                     skip_blank_lines=True,
+                    nrows=None if max_rows is None else max_rows + 1,
                 )
     except pd.errors.EmptyDataError as err:
         raise _no_data_rows_error(what) from err
@@ -1002,9 +1010,18 @@ def _xlsx_label(value: Any) -> str:
     return str(value).strip()
 
 
-def _read_xlsx(data: bytes, *, what: str) -> _Parsed:
+def check_xlsx_budget(data: bytes, limits: ReadLimits, *, what: str) -> None:
+    """Refuse a workbook whose first sheet would not fit ``limits`` (read, then dropped).
+
+    For readers other than :func:`read_table` (e.g. pandas' own Excel reader),
+    which pad every row to the widest one without a budget.
+    """
+    _xlsx_first_sheet(data, what=what, limits=limits)
+
+
+def _read_xlsx(data: bytes, *, what: str, limits: ReadLimits = DEFAULT_LIMITS) -> _Parsed:
     """Read the first sheet of an .xlsx workbook, finding the header below title rows."""
-    raw = _xlsx_first_sheet(data, what=what)
+    raw = _xlsx_first_sheet(data, what=what, limits=limits)
     if not any(_xlsx_filled(row) for row in raw):
         raise InputError(
             f"The first sheet of the {what} workbook is empty; put the table on the first sheet."
@@ -1030,8 +1047,15 @@ def _xlsx_filled(row: list[Any]) -> bool:
     return any(c is not None for c in row)
 
 
-def _xlsx_first_sheet(data: bytes, *, what: str) -> list[list[Any]]:
-    """The cells of the workbook's first sheet, row by row, blank rows included."""
+def _xlsx_first_sheet(
+    data: bytes, *, what: str, limits: ReadLimits = DEFAULT_LIMITS
+) -> list[list[Any]]:
+    """The cells of the workbook's first sheet, row by row, blank rows included.
+
+    The sheet's stated size is checked against ``limits`` before reading, and
+    the cells are counted while reading (a stated size can be forged): a few
+    far-apart cells make openpyxl pad every row to the widest one.
+    """
     from openpyxl import load_workbook
     from openpyxl.utils.exceptions import InvalidFileException
 
@@ -1045,7 +1069,17 @@ def _xlsx_first_sheet(data: bytes, *, what: str) -> list[list[Any]]:
         ) from err
     try:
         sheet = book.worksheets[0]
-        return [[_xlsx_cell(v) for v in row] for row in sheet.iter_rows(values_only=True)]
+        width = sheet.max_column or 1
+        check_parse_budget(sheet.max_row or 0, width, limits, what=what)
+        most = allowed_rows(width, limits)
+        rows = []
+        for row in sheet.iter_rows(values_only=True):
+            rows.append([_xlsx_cell(v) for v in row])
+            if len(rows) > most:
+                check_parse_budget(len(rows), max(len(row), width), limits, what=what)
+        return rows
+    except InputError:
+        raise  # the budget's own refusal (an InputError is a ValueError too)
     except problems as err:
         raise InputError(
             f"The first sheet of the {what} workbook cannot be read; open it in Excel and save "
