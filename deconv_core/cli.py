@@ -325,6 +325,7 @@ def _add_signature_commands(sub: argparse._SubParsersAction) -> None:
         "--out", dest="describe_out", metavar="DIR", help="with --describe: write tables as CSV"
     )
     build = sub.add_parser("build-signature", help="build a signature from single-cell counts")
+    _add_limit_options(build)
     build.add_argument(
         "--counts", required=True, help="genes x cells counts: CSV, TSV (.gz) or AnnData .h5ad"
     )
@@ -419,7 +420,11 @@ def _build_signature(args: argparse.Namespace, stream: TextIO, progress: _Progre
             raise InputError(f"Cannot find the file {path!r}; check the path.")
     progress.step(f"reading {args.counts}")
     data = read_single_cell(
-        args.counts, labels=args.labels, label_column=args.label_column, scale=args.scale
+        args.counts,
+        labels=args.labels,
+        label_column=args.label_column,
+        scale=args.scale,
+        limits=_limits(args),
     )
     progress.step(f"read {data.counts.shape[0]} genes x {data.counts.shape[1]} cells; building")
     build = build_signature(

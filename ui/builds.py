@@ -180,6 +180,7 @@ def build(
                 label_column=label_column,
                 name=counts_name,
                 scale=str(parameters.get("scale", "auto")),
+                limits=loaders.read_limits(),
             )
             status.update(
                 label=f"Building and validating on {len(data.cells):,} cells "

@@ -44,7 +44,7 @@ import pandas as pd
 from scipy import sparse
 
 from deconv_core.genes import harmonise_genes, orient_genes_as_rows
-from deconv_core.io.limits import DEFAULT_LIMITS, gunzip_capped
+from deconv_core.io.limits import DEFAULT_LIMITS, ReadLimits, gunzip_capped
 from deconv_core.io.tables import read_table
 from deconv_core.options import SINGLE_CELL_SCALES, check_choice
 from deconv_core.validation import DeconvWarning, InputError
@@ -384,8 +384,12 @@ def read_single_cell(
     label_column: str | None = None,
     name: str | None = None,
     scale: str = "auto",
+    limits: ReadLimits = DEFAULT_LIMITS,
 ) -> SingleCellData:
     """Read a single-cell counts matrix and its cell labels.
+
+    A text counts table is read within ``limits``
+    (:class:`~deconv_core.io.limits.ReadLimits`; default: the command line's).
 
     Parameters
     ----------
@@ -436,7 +440,7 @@ def read_single_cell(
                 "Cell labels are missing; give a labels file (cell name, cell type) with the "
                 "counts, or use an h5ad file whose obs holds the cell types."
             )
-        matrix, genes, cells, table_warnings = _read_counts_table(raw, label)
+        matrix, genes, cells, table_warnings = _read_counts_table(raw, label, limits)
         warnings.extend(table_warnings)
     _check_counts(matrix, cells)
 
@@ -471,11 +475,11 @@ def read_single_cell(
 
 
 def _read_counts_table(
-    raw: bytes, label: str
+    raw: bytes, label: str, limits: ReadLimits
 ) -> tuple[sparse.csc_array, np.ndarray, np.ndarray, list[DeconvWarning]]:
     """A counts table (genes × cells or transposed): matrix, gene ids, cell names, warnings."""
     warnings: list[DeconvWarning] = []
-    read = read_table(raw, name=label, what="single-cell counts")
+    read = read_table(raw, name=label, what="single-cell counts", limits=limits)
     warnings.extend(read.warnings)
     table, _, orient = orient_genes_as_rows(read.table, what="single-cell counts")
     warnings.extend(orient)
