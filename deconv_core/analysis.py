@@ -90,6 +90,12 @@ class Analysis:
         """Sample names, poor first, then check, then good (lowest R² first within each)."""
         return worst_first(self.verdicts, self.result.fit)
 
+    @property
+    def to_check(self) -> list[str]:
+        """The samples whose verdict is not good, worst first."""
+        verdict = self.verdicts["verdict"]
+        return [s for s in self.worst_first if verdict[s] != "good"]
+
 
 def fit_signature(
     expression: ExpressionData, signature: Signature, options: RunOptions

@@ -148,7 +148,7 @@ def _print_verdicts(analysis: Analysis, stream: TextIO) -> None:
         f"{total} samples: {counts['good']} good, {counts['check']} check, "
         f"{counts['poor']} poor (fit.csv: verdict, reasons)\n"
     )
-    flagged = [s for s in analysis.worst_first if analysis.verdicts.loc[s, "verdict"] != "good"]
+    flagged = analysis.to_check
     for sample in flagged[:_LISTED]:
         row = analysis.verdicts.loc[sample]
         stream.write(f"  {row['verdict']}: {sample}: {row['reasons']}\n")
@@ -270,8 +270,6 @@ def _add_fit_options(command: argparse.ArgumentParser) -> None:
 
 
 def _explain(args: argparse.Namespace, stream: TextIO, progress: _Progress) -> int:
-    if not args.out.strip():
-        raise InputError("The output file is empty; give a CSV file to write, e.g. --out gene.csv.")
     if not os.path.isfile(args.bulk):
         raise InputError(f"Cannot find the expression file {args.bulk!r}; check the path.")
     progress.step(f"reading {args.bulk}")

@@ -29,6 +29,7 @@ __all__ = [
     "MAX_HEATMAP_SAMPLES",
     "cluster_order",
     "group_labels",
+    "in_sample_order",
     "order_samples",
     "residual_gene_order",
     "residual_sample_order",
@@ -103,6 +104,16 @@ def group_labels(samples: Sequence[str] | pd.Index, groups: pd.Series) -> list[s
         missing = value is None or (isinstance(value, float) and math.isnan(value))
         labels.append("(no group)" if missing or pd.isna(value) else str(value))
     return labels
+
+
+def in_sample_order(table: pd.DataFrame, order: Sequence[str]) -> pd.DataFrame:
+    """Rows of a tidy table (column ``sample``) in the order of ``order`` (stable within a sample).
+
+    Samples not in ``order`` go last.  The index is reset.
+    """
+    rank = {str(s): i for i, s in enumerate(order)}
+    key = table["sample"].astype(str).map(rank).fillna(len(rank))
+    return table.iloc[np.argsort(key.to_numpy(), kind="stable")].reset_index(drop=True)
 
 
 def residual_samples(

@@ -396,12 +396,7 @@ def check_out_dir(out_dir: str | os.PathLike) -> Path:
         An empty name, a path that is an existing file, or a folder whose
         parent is an existing file.
     """
-    text = os.fspath(out_dir)
-    if not text.strip():
-        raise InputError(
-            "The output folder is empty; give the folder to write the results to, e.g. "
-            "--out results."
-        )
+    text = _path_text(out_dir, "folder", "results")
     target = Path(text).expanduser()
     if target.exists() and not target.is_dir():
         raise InputError(f"The output folder {text!r} is an existing file; choose a folder.")
@@ -447,9 +442,25 @@ def _earlier_files(target: Path) -> set[str]:
 _OWN_FILES = {*(f"{stem}.csv" for stem in INDEX_LABELS), "results.xlsx", MANIFEST_FILE}
 
 
+def _path_text(path: str | os.PathLike, kind: str, example: str) -> str:
+    """The path as text; an empty one is refused (it would mean the current folder)."""
+    text = os.fspath(path)
+    if not text.strip():
+        raise InputError(
+            f"The output {kind} is empty; give the {kind} to write to, e.g. --out {example}."
+        )
+    return text
+
+
 def write_file(path: str | os.PathLike, data: bytes) -> Path:
-    """Write one file whole or not at all: a temporary file beside it, then a rename."""
-    target = Path(path).expanduser()
+    """Write one file whole or not at all: a temporary file beside it, then a rename.
+
+    Raises
+    ------
+    InputError
+        An empty path.
+    """
+    target = Path(_path_text(path, "file", "gene.csv")).expanduser()
     target.parent.mkdir(parents=True, exist_ok=True)
     handle, staging = tempfile.mkstemp(prefix=f".{target.name}.partial-", dir=target.parent)
     try:

@@ -7,7 +7,7 @@ from deconv_core.figures import signature_heatmap_figure
 from deconv_core.identifiability import signature_identifiability
 from deconv_core.signature_diagnostics import describe_signature
 from deconv_core.signatures import builtin_names, list_signatures
-from ui import builds, loaders, state, trust, views, widgets
+from ui import builds, health, loaders, state, trust, views, widgets
 
 widgets.page_setup("Signature")
 st.title("Signature")
@@ -162,9 +162,7 @@ with tabs[3]:
         st.caption("Upload expression data to see how many of each cell type's markers it has.")
     else:
         widgets.lights_table(
-            description.coverage.drop(index="all").rename(columns={"level": "light"})[
-                ["light", "found", "marker_genes", "fraction", "missing"]
-            ],
+            health.coverage_card(expression.table, sig),
             column="light",
             column_config=widgets.COVERAGE_COLUMNS,
         )

@@ -4,6 +4,7 @@ import streamlit as st
 
 from deconv_core.deconvolve import marker_genes
 from deconv_core.figures import gene_explanation_figure, observed_vs_fitted_figure
+from deconv_core.ordering import in_sample_order
 from deconv_core.qc import downweighted_genes
 from deconv_core.text import visible
 from deconv_core.validation import warnings_frame
@@ -106,10 +107,7 @@ st.caption(
 
 st.subheader("Genes and samples the fit flags")
 flagged_samples = trust.flagged_samples(result)
-rank = {sample: i for i, sample in enumerate(analysis.worst_first)}
-flagged_samples = flagged_samples.sort_values(
-    "sample", key=lambda names: names.map(rank), kind="stable"
-)
+flagged_samples = in_sample_order(flagged_samples, analysis.worst_first)
 views.residual_flags(trust.flagged_genes(result), flagged_samples)
 
 st.subheader("Genes the robust fit down-weighted")

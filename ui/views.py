@@ -19,6 +19,7 @@ from deconv_core.analysis import Analysis
 from deconv_core.confounding import ConfoundingReport, GeneExplanation
 from deconv_core.groups import check_groups, groups_table
 from deconv_core.identifiability import Identifiability, identifiability_warnings
+from deconv_core.ordering import in_sample_order
 from deconv_core.signatures import Signature
 from deconv_core.thresholds import (
     ALPHA,
@@ -79,7 +80,7 @@ VERDICT_CAPTION = (
 def verdict_summary(analysis: Analysis) -> None:
     """The verdict counts, and the samples to look at first (worst first), with a QC link."""
     counts = verdict_counts(analysis.verdicts)
-    flagged = [s for s in analysis.worst_first if analysis.verdicts.loc[s, "verdict"] != "good"]
+    flagged = analysis.to_check
     text = (
         f"**Fit verdict**: {counts['good']} good · {counts['check']} to check · "
         f"{counts['poor']} poor, of {sum(counts.values())} samples."
@@ -132,7 +133,7 @@ def fit_card(analysis: Analysis) -> pd.DataFrame:
     st.caption(VERDICT_CAPTION)
     order = analysis.worst_first
     card = analysis.fit_table.loc[order]
-    flagged = card[card["verdict"] != "good"]
+    flagged = card.loc[analysis.to_check]
     for sample, row in flagged.head(MAX_SAMPLE_CALLOUTS).iterrows():
         box = st.error if row["verdict"] == "poor" else st.warning
         box(
@@ -171,10 +172,7 @@ def confounding_section(report: ConfoundingReport, worst_first: Sequence[str]) -
 
     Findings are listed in the order of ``worst_first`` (the verdict's order).
     """
-    rank = {str(s): i for i, s in enumerate(worst_first)}
-    findings = report.findings.sort_values(
-        "sample", key=lambda names: names.astype(str).map(rank), kind="stable"
-    ).reset_index(drop=True)
+    findings = in_sample_order(report.findings, worst_first)
     st.caption(
         "An estimate can rise because cells express a marker gene more (activation, interferon "
         "response, tumour cells expressing immune genes), not because there are more cells. "
