@@ -39,7 +39,10 @@ digits, rows in input order):
 ``manifest.json``
     Written last: the inputs' identities (SHA-256, also of built-in
     signatures), parameters, transformations, verdict counts, files and
-    package versions, so the run can be reproduced.
+    package versions, so the run can be reproduced.  The dashboard's zip also
+    holds the input files under ``inputs/`` and the SHA-256 of every file
+    (``checksums``), so it can be uploaded again to restore the run
+    (:mod:`deconv_core.session`).
 
 Spreadsheet safety: sample, gene and cell-type names come from users' files.
 A CSV cell starting with ``=``, ``+``, ``-``, ``@`` (or a tab or carriage
@@ -71,6 +74,7 @@ import pandas as pd
 
 from deconv_core.analysis import Analysis
 from deconv_core.groups import group_proportions
+from deconv_core.session import InputFile, input_members, sha256_hex
 from deconv_core.validation import InputError, warnings_frame
 from deconv_core.verdict import verdict_counts
 
@@ -542,6 +546,7 @@ def bundle_zip(
     *,
     charts: Mapping[str, bytes] | None = None,
     extra: Mapping[str, Any] | None = None,
+    inputs: Mapping[str, InputFile] | None = None,
 ) -> bytes:
     """Every file of a run in one zip, the dashboard's "Everything" download.
 
@@ -554,16 +559,27 @@ def bundle_zip(
         ``plotly.min.js``), or None.
     extra
         Dashboard context for the manifest (see :func:`build_manifest`).
+    inputs
+        The input files as uploaded, by slot (:data:`deconv_core.session.INPUT_SLOTS`):
+        written under ``inputs/`` with a ``session`` entry in the manifest, so
+        the bundle restores the run (:func:`deconv_core.session.read_bundle`);
+        None leaves them out.
 
     Returns
     -------
     bytes
-        The files of :func:`output_files`, the charts and ``manifest.json``.
+        The files of :func:`output_files`, the charts, the inputs and
+        ``manifest.json``, whose ``checksums`` give every other file's SHA-256.
     """
     files = dict(output_files(analysis))
     for name, data in (charts or {}).items():
         files[f"charts/{name}"] = data
-    manifest = build_manifest(analysis, interface="dashboard", files=list(files), extra=extra)
+    context = dict(extra or {})
+    if inputs:
+        members, context["session"] = input_members(inputs)
+        files.update(members)
+    context["checksums"] = {name: sha256_hex(data) for name, data in files.items()}
+    manifest = build_manifest(analysis, interface="dashboard", files=list(files), extra=context)
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         for name, data in files.items():
