@@ -31,6 +31,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from deconv_core.analysis import Analysis
 from deconv_core.io.limits import ReadLimits, format_size
 from deconv_core.options import RunOptions, check_options
 from deconv_core.validation import InputError
@@ -42,6 +43,7 @@ __all__ = [
     "Session",
     "input_members",
     "read_bundle",
+    "run_inputs",
     "sha256_hex",
 ]
 
@@ -81,6 +83,8 @@ class Session:
         run used a built-in signature.
     signature
         The built-in signature's name, or "" when ``inputs["signature"]`` is used.
+    signature_sha256
+        The signature's SHA-256 as the run recorded it.
     parameters
         The manifest's ``parameters``: ``mode``, ``exclude``, ``scale``,
         ``loss``, ..., and ``groups`` (group → member cell types).
@@ -92,6 +96,7 @@ class Session:
 
     inputs: Mapping[str, InputFile]
     signature: str
+    signature_sha256: str
     parameters: Mapping[str, Any]
     mapping: Mapping[str, list[str]] | None = None
     verdicts: Mapping[str, int] = field(default_factory=dict)
@@ -154,6 +159,38 @@ def input_members(inputs: Mapping[str, InputFile]) -> tuple[dict[str, bytes], di
             members[path] = file.data
             entry[slot] = {"file": file.name, "path": path, "sha256": file.sha256}
     return members, {"inputs": entry}
+
+
+def run_inputs(analysis: Analysis, files: Mapping[str, InputFile]) -> dict[str, InputFile] | None:
+    """The files that are a run's inputs: each one's SHA-256 must be the run's record of it.
+
+    Parameters
+    ----------
+    analysis
+        The run (its expression, signature and side inputs' SHA-256).
+    files
+        Slot → the bytes loaded in that slot.
+
+    Returns
+    -------
+    dict or None
+        The matching files (a built-in signature is named, not bundled); None
+        when the expression file is not the run's, since a bundle without it
+        could not restore the run.
+    """
+    side = analysis.side_inputs
+    identities = {
+        "expression": analysis.expression.sha256,
+        "signature": "" if analysis.signature.builtin else analysis.signature.sha256,
+        "metadata": side.get("sample_metadata", {}).get("sha256", ""),
+        "measured": side.get("measured_fractions", {}).get("sha256", ""),
+    }
+    matching = {
+        slot: file
+        for slot, file in files.items()
+        if identities.get(slot) and identities[slot] == file.sha256
+    }
+    return matching if "expression" in matching else None
 
 
 def _refuse(name: str, problem: str) -> InputError:
@@ -289,6 +326,7 @@ def read_bundle(data: bytes, *, name: str = "bundle", limits: ReadLimits) -> Ses
     return Session(
         inputs=inputs,
         signature=str(signature_entry.get("name", "")) if builtin else "",
+        signature_sha256=str(signature_entry.get("sha256", "")),
         parameters=dict(manifest.get("parameters", {})),
         mapping=dict(mapping) if isinstance(mapping, dict) else None,
         verdicts=dict(manifest.get("result", {}).get("verdicts", {})),

@@ -26,6 +26,7 @@ import streamlit as st
 from deconv_core.agreement import agreement_table, compare_fractions
 from deconv_core.figures import measured_scatter_figure
 from deconv_core.io.singlecell import SINGLE_CELL_SCALES, read_single_cell
+from deconv_core.session import InputFile
 from deconv_core.singlecell import SignatureBuild, build_signature
 from deconv_core.singlecell_write import write_signature_build
 from deconv_core.validation import InputError
@@ -220,6 +221,9 @@ def use_built(record: BuiltSignature) -> bool:
     )
     changed = state.set_signature(signature, key=record.key)
     if changed:
+        # the session bundle restores it as the signature file it was written as
+        table = f"{record.stem}.tsv"
+        state.set_input_file("signature", InputFile(table, record.files[table]))
         loaders.follow_suggested_mode()
     return changed
 

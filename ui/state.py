@@ -25,6 +25,9 @@ Keys
     ``demo``            True after "Load demo data"
     ``image_format``    ``"png"`` or ``"svg"`` for the charts' camera button
     ``generation``      bumped by "Start over", part of the file uploaders' keys
+    ``input_files``     slot → :class:`~deconv_core.session.InputFile`: the loaded inputs'
+                        bytes as uploaded, written into the session bundle
+    ``restored``        (bundle name, verdict counts it recorded) after a session was restored
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ from deconv_core.analysis import Analysis
 from deconv_core.deconvolve import DeconvResult
 from deconv_core.expression import ExpressionData
 from deconv_core.options import check_choice
+from deconv_core.session import InputFile
 from deconv_core.signatures import Signature
 from ui.tables import SampleTable
 
@@ -61,6 +65,7 @@ __all__ = [
     "expression_key",
     "forget_mode_choice",
     "image_format",
+    "input_files",
     "last_upload",
     "loss",
     "mapping",
@@ -72,6 +77,7 @@ __all__ = [
     "mode_reason",
     "remember_upload",
     "reset_groups",
+    "restored",
     "result_for",
     "result_key",
     "set_analysis",
@@ -80,12 +86,14 @@ __all__ = [
     "set_expression",
     "set_groups",
     "set_image_format",
+    "set_input_file",
     "set_loss",
     "set_mapping",
     "set_measured",
     "set_metadata",
     "set_mode",
     "set_suggested_mode",
+    "set_restored",
     "set_result",
     "set_signature",
     "set_signature_build",
@@ -97,14 +105,14 @@ __all__ = [
 
 #: What must be forgotten when a key changes.
 _DEPENDENTS: dict[str, tuple[str, ...]] = {
-    "expression": ("result", "analysis"),
-    "signature": ("result", "mapping", "groups", "analysis"),
+    "expression": ("result", "analysis", "restored"),
+    "signature": ("result", "mapping", "groups", "analysis", "restored"),
     "measured": ("mapping", "analysis"),
     "metadata": ("analysis",),
-    "groups": ("mapping", "analysis"),
-    "mode": ("result", "analysis"),
-    "exclude": ("result", "analysis"),
-    "loss": ("result", "analysis"),
+    "groups": ("mapping", "analysis", "restored"),
+    "mode": ("result", "analysis", "restored"),
+    "exclude": ("result", "analysis", "restored"),
+    "loss": ("result", "analysis", "restored"),
 }
 
 
@@ -264,6 +272,35 @@ def drop_side_table(slot: str) -> None:
     if slot not in ("metadata", "measured"):
         raise ValueError(f"slot must be 'metadata' or 'measured', got {slot!r}")
     _pop(slot)
+    set_input_file(slot, None)
+
+
+# -- input files and restored sessions --------------------------------------------------------
+
+
+def input_files() -> dict[str, InputFile]:
+    """The loaded inputs' bytes as uploaded, by slot (for the session bundle)."""
+    return dict(_get("input_files", {}))
+
+
+def set_input_file(slot: str, file: InputFile | None) -> None:
+    """Remember the bytes that filled ``slot`` (None: the slot holds no file, e.g. a built-in
+    signature)."""
+    files = input_files()
+    files.pop(slot, None)
+    if file is not None:
+        files[slot] = file
+    st.session_state["input_files"] = files
+
+
+def restored() -> tuple[str, dict[str, int]] | None:
+    """(bundle name, verdict counts it recorded) while the restored run is what is loaded."""
+    return _get("restored")
+
+
+def set_restored(name: str, verdicts: dict[str, int]) -> None:
+    """Remember that the loaded run was restored from a bundle (forgotten on any change)."""
+    st.session_state["restored"] = (name, dict(verdicts))
 
 
 def notices() -> list[str]:

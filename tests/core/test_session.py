@@ -13,7 +13,7 @@ from deconv_core.expression import load_expression
 from deconv_core.io.limits import ReadLimits
 from deconv_core.options import RunOptions
 from deconv_core.report import bundle_zip
-from deconv_core.session import InputFile, read_bundle
+from deconv_core.session import InputFile, read_bundle, run_inputs
 from deconv_core.signatures import load_signature
 from deconv_core.validation import InputError
 from deconv_core.verdict import verdict_counts
@@ -118,3 +118,15 @@ def test_a_zip_bomb_is_refused_before_unpacking(bundle):
     assert len(bomb.getvalue()) < 2**20
     with pytest.raises(InputError, match=r"would unpack to 80.0 MB, over the limit of 64.0 MB"):
         read_bundle(bomb.getvalue(), name="b.zip", limits=LIMITS)
+
+
+def test_only_the_runs_own_inputs_go_into_the_bundle(bundle):
+    analysis = bundle[0]
+    data = read_bundle(bundle[1], name="b.zip", limits=LIMITS).inputs["expression"].data
+    files = {
+        "expression": InputFile("bulk.tsv", data),
+        "metadata": InputFile("other.csv", b"sample,arm\nS1,x\n"),  # not the run's metadata
+        "signature": InputFile("til10.tsv", b"gene\tA\n"),  # the run used built-in TIL10
+    }
+    assert run_inputs(analysis, files) == {"expression": files["expression"]}
+    assert run_inputs(analysis, {"expression": InputFile("x.tsv", data + b"\n")}) is None
