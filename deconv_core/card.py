@@ -34,6 +34,7 @@ __all__ = [
     "CARD_LEVEL",
     "CARD_RESAMPLES",
     "SampleCard",
+    "axis_top",
     "build_card",
     "card_file_name",
     "card_html",
@@ -336,13 +337,18 @@ def _pct(value: float) -> str:
     return "–" if not np.isfinite(value) else f"{100 * value:.1f} %"
 
 
+def axis_top(composition: pd.DataFrame) -> float:
+    """End of the composition bars' axis (fraction): the largest estimate or upper bound,
+    rounded up to the next 10 % (at least 10 %)."""
+    values = composition[["estimate", "upper"]].to_numpy(dtype=float)
+    top = max(float(np.nanmax(values, initial=0)), 0.05)
+    return float(np.ceil(top * 10) / 10)
+
+
 def _bars_svg(composition: pd.DataFrame) -> str:
     """Horizontal bars (estimate) with interval whiskers, one row per cell type."""
     row, label_w, plot_w = 16, 170, 470
-    top = max(
-        float(np.nanmax(composition[["estimate", "upper"]].to_numpy(dtype=float), initial=0)), 0.05
-    )
-    scale = plot_w / (np.ceil(top * 10) / 10)
+    scale = plot_w / axis_top(composition)
     height = row * len(composition) + 22
     parts = [
         f'<svg width="{label_w + plot_w + 60}" '

@@ -12,6 +12,7 @@ import streamlit as st
 
 from deconv_core.analysis import Analysis
 from deconv_core.card import SampleCard, build_card, card_file_name, card_html
+from deconv_core.card_png import card_png
 from deconv_core.verdict import verdict_counts
 from ui import state
 from ui.widgets import md
@@ -23,18 +24,21 @@ _BOX = {"good": st.success, "check": st.warning, "poor": st.error}
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
-def _card(key: str, sample: str, _analysis: Analysis) -> tuple[SampleCard, bytes]:
+def _card(key: str, sample: str, _analysis: Analysis) -> tuple[SampleCard, bytes, bytes]:
     # ``key`` identifies the run (the underscored analysis is not hashed).
-    card = build_card(_analysis, sample)
-    return card, card_html(card).encode("utf-8")
+    return _render(_analysis, sample)
 
 
-def _made(analysis: Analysis, sample: str) -> tuple[SampleCard, bytes]:
+def _render(analysis: Analysis, sample: str) -> tuple[SampleCard, bytes, bytes]:
+    card = build_card(analysis, sample)
+    return card, card_html(card).encode("utf-8"), card_png(card)
+
+
+def _made(analysis: Analysis, sample: str) -> tuple[SampleCard, bytes, bytes]:
     run = state.analysis_key(analysis)
     if run:
         return _card(run, sample, analysis)
-    card = build_card(analysis, sample)  # not the session's stored run (a test's)
-    return card, card_html(card).encode("utf-8")
+    return _render(analysis, sample)  # not the session's stored run (a test's)
 
 
 def _composition(card: SampleCard) -> pd.DataFrame:
@@ -44,7 +48,7 @@ def _composition(card: SampleCard) -> pd.DataFrame:
 
 
 def card_section(analysis: Analysis, *, key: str) -> None:
-    """Pick one sample; show its verdict and composition; download its card (HTML).
+    """Pick one sample; show its verdict and composition; download its card (HTML, PNG).
 
     The sample list starts at the worst sample to check (input order otherwise).
     """
@@ -62,7 +66,7 @@ def card_section(analysis: Analysis, *, key: str) -> None:
         "estimates and the signature used.",
     )
     with st.spinner(f"Preparing the card of {sample}…"):
-        card, page = _made(analysis, sample)
+        card, page, image = _made(analysis, sample)
     _BOX.get(card.verdict, st.info)(f"**{md(sample)}: {card.verdict}**. {md(card.reasons)}")
     level = f"{card.level:.0%}"
     show_table(
@@ -80,7 +84,8 @@ def card_section(analysis: Analysis, *, key: str) -> None:
         f"{len(card.warnings)} warning(s) concern this sample or the whole run; "
         f"{len(card.drivers)} finding(s) of genes driving its estimates. The card holds them all."
     )
-    st.download_button(
+    left, right = st.columns(2)
+    left.download_button(
         "Card (HTML, prints on A4)",
         data=page,
         file_name=card_file_name(sample),
@@ -90,6 +95,16 @@ def card_section(analysis: Analysis, *, key: str) -> None:
         icon=":material/description:",
         help="One self-contained page: open it in any browser and print it (A4); nothing is "
         "fetched from the internet.",
+    )
+    right.download_button(
+        "Card (PNG)",
+        data=image,
+        file_name=card_file_name(sample, "png"),
+        mime="image/png",
+        key=f"{key}_png",
+        on_click="ignore",
+        icon=":material/image:",
+        help="The same card as an image, A4 wide at 150 dpi, for slides.",
     )
 
 

@@ -43,6 +43,7 @@ def test_card_of_the_chosen_sample_downloads_as_one_page(served):
     assert worst in _verdict_box(at)  # starts at the first sample to check
     page = served[f"card_{worst}.html"].decode()
     assert f"Sample {worst}" in page and "@page { size: A4" in page
+    assert served[f"card_{worst}.png"].startswith(b"\x89PNG")
     box.set_value("S01" if worst != "S01" else "S02").run()
     assert not at.exception
     chosen = box.value

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import re
 from dataclasses import replace
 
@@ -98,3 +99,17 @@ def test_names_are_escaped_and_unknown_samples_refused(run):
         build_card(run, "S99")
     assert card_file_name("<b>/x y") == "card__b__x_y.html"
     assert card_file_name("S1", "png") == "card_S1.png"
+
+
+def test_card_png_is_an_a4_wide_image_that_grows_with_its_warnings(run):
+    from PIL import Image
+
+    from deconv_core.card_png import CARD_WIDTH, card_png
+
+    card = build_card(run, "S2", intervals=sample_intervals(run, "S2", n_resamples=20))
+    image = Image.open(io.BytesIO(card_png(card)))
+    assert image.format == "PNG" and image.width == CARD_WIDTH
+    fewer = Image.open(io.BytesIO(card_png(replace(card, warnings=()))))
+    assert fewer.height < image.height
+    # the bars are drawn: some pixels carry the bar colour
+    assert (74, 120, 181) in {c for _, c in image.convert("RGB").getcolors(1 << 20)}
