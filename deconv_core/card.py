@@ -18,6 +18,7 @@ percent with one decimal; percentiles are 0-100.
 from __future__ import annotations
 
 import html
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -36,6 +37,7 @@ __all__ = [
     "SampleCard",
     "axis_top",
     "build_card",
+    "check_sample",
     "card_file_name",
     "card_html",
     "cohort_percentiles",
@@ -109,16 +111,27 @@ class SampleCard:
     mode: str = "relative"
 
 
-def _check_sample(analysis: Analysis, sample: object) -> str:
-    samples = [str(s) for s in analysis.result.proportions.index]
+def check_sample(samples: Sequence[object], sample: object) -> str:
+    """The sample's name when it is one of ``samples``, else an error listing the first ones.
+
+    Raises
+    ------
+    InputError
+        A sample that is not among ``samples``.
+    """
+    names = [str(s) for s in samples]
     name = str(sample)
-    if name not in samples:
-        shown = ", ".join(samples[:5]) + (", ..." if len(samples) > 5 else "")
+    if name not in names:
+        shown = ", ".join(names[:5]) + (", ..." if len(names) > 5 else "")
         raise InputError(
-            f"No sample named {name!r} in this run; choose one of its {len(samples)} samples "
+            f"No sample named {name!r} in this run; choose one of its {len(names)} samples "
             f"({shown})."
         )
     return name
+
+
+def _check_sample(analysis: Analysis, sample: object) -> str:
+    return check_sample(list(analysis.result.proportions.index), sample)
 
 
 def sample_result(result: DeconvResult, sample: str) -> DeconvResult:

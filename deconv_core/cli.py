@@ -13,9 +13,11 @@ import sys
 import threading
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn, TextIO
 
 from deconv_core.analysis import Analysis, fit_signature, run_analysis
+from deconv_core.card import build_card, card_file_name, card_html, check_sample
 from deconv_core.confounding import explain_gene
 from deconv_core.expression import load_expression, sha256_of
 from deconv_core.io.limits import DEFAULT_LIMITS, ReadLimits, parse_size
@@ -88,6 +90,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="do not correct for mRNA content per cell type",
     )
     run.add_argument("--out", required=True, help="output folder (created if needed)")
+    run.add_argument(
+        "--card",
+        action="append",
+        default=[],
+        metavar="SAMPLE",
+        help="also write card_SAMPLE.html (one page, prints on A4) and card_SAMPLE.png: the "
+        "sample's tumour-board card; repeat for more samples",
+    )
     _add_trust_options(run)
     _add_limit_options(run)
     _add_explain_command(sub)
@@ -118,6 +128,8 @@ def _run(args: argparse.Namespace, stream: TextIO, progress: _Progress) -> int:
     check_out_dir(args.out)  # refuse an unusable folder before the work, not after
     limits = _limits(args)
     expression = load_expression(args.bulk, scale=options.scale, limits=limits)
+    for sample in args.card:  # refused before the work, not after
+        check_sample(list(expression.table.columns), sample)
     progress.step(
         f"read {expression.table.shape[0]} genes x {expression.table.shape[1]} samples; "
         f"loading signature {args.signature}"
@@ -131,9 +143,20 @@ def _run(args: argparse.Namespace, stream: TextIO, progress: _Progress) -> int:
         raise InputError(
             f"Cannot write to {args.out!r}: {exc.strerror}; choose another folder."
         ) from exc
+    _write_cards(args.out, analysis, args.card)
     _print_verdicts(analysis, stream)
     progress.step("done")
     return 0
+
+
+def _write_cards(out: str, analysis: Analysis, samples: list[str]) -> None:
+    """card_SAMPLE.html and card_SAMPLE.png of each sample into the output folder."""
+    from deconv_core.card_png import card_png
+
+    for sample in samples:
+        card = build_card(analysis, sample)
+        write_file(Path(out) / card_file_name(sample), card_html(card).encode("utf-8"))
+        write_file(Path(out) / card_file_name(sample, "png"), card_png(card))
 
 
 #: Samples listed by name in the verdict summary (worst first); the rest are in fit.csv.

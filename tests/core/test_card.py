@@ -113,3 +113,21 @@ def test_card_png_is_an_a4_wide_image_that_grows_with_its_warnings(run):
     assert fewer.height < image.height
     # the bars are drawn: some pixels carry the bar colour
     assert (74, 120, 181) in {c for _, c in image.convert("RGB").getcolors(1 << 20)}
+
+
+def test_command_line_writes_cards_and_refuses_an_unknown_sample(tmp_path, capsys):
+    from deconv_core.cli import main
+
+    expr, _ = planted_mixtures(3, noise=0.1, seed=2, n_filler=300)
+    bulk = tmp_path / "bulk.tsv"
+    expr.to_csv(bulk, sep="\t", index_label="gene")
+    out = tmp_path / "out"
+    args = ["run", str(bulk), "--signature", "TIL10", "--out", str(out), "--card", "S2"]
+    assert main(args) == 0
+    page = (out / "card_S2.html").read_text(encoding="utf-8")
+    assert "Sample S2" in page and "95% interval" in page
+    assert (out / "card_S2.png").read_bytes().startswith(b"\x89PNG")
+    assert main([*args[:-1], "S9"]) == 2
+    assert (
+        "No sample named 'S9' in this run; choose one of its 3 samples" in capsys.readouterr().err
+    )
