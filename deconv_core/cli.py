@@ -19,7 +19,15 @@ from deconv_core.analysis import Analysis, fit_signature, run_analysis
 from deconv_core.confounding import explain_gene
 from deconv_core.expression import load_expression, sha256_of
 from deconv_core.io.limits import DEFAULT_LIMITS, ReadLimits, parse_size
-from deconv_core.options import LOSSES, MODES, SCALES, WEIGHTINGS, RunOptions, check_count
+from deconv_core.options import (
+    LOSSES,
+    METHODS,
+    MODES,
+    SCALES,
+    WEIGHTINGS,
+    RunOptions,
+    check_count,
+)
 from deconv_core.report import check_out_dir, to_csv_bytes, write_file, write_outputs
 from deconv_core.signatures import builtin_names, list_signatures, load_signature
 from deconv_core.validation import InputError
@@ -87,6 +95,15 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="do not correct for mRNA content per cell type",
     )
+    run.add_argument(
+        "--method",
+        action="append",
+        choices=METHODS,
+        default=[],
+        help="run other methods beside the default robust fit and compare them (repeatable; "
+        "all: every one): nu-svr (CIBERSORT-style), epic (EPIC-style, with other), mcp-counter "
+        "(marker scores, not fractions); writes methods.csv and methods_agreement.csv",
+    )
     run.add_argument("--out", required=True, help="output folder (created if needed)")
     _add_trust_options(run)
     _add_limit_options(run)
@@ -107,6 +124,7 @@ def _options(args: argparse.Namespace) -> RunOptions:
         bootstrap=args.bootstrap,
         permutations=args.permutations,
         seed=args.seed,
+        methods=tuple(m for m in dict.fromkeys(args.method) if m != "robust"),
     )
 
 

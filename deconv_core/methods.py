@@ -596,8 +596,7 @@ def compare_methods(
         DeconvWarning(
             "warning",
             "methods_disagree_sample",
-            f"Sample {sample}: the methods rank it far apart for {'; '.join(what)}; "
-            "its estimates there are uncertain.",
+            f"the methods rank it far apart for {'; '.join(what)}",
             sample,
         )
         for sample, what in sample_notes.items()

@@ -6,9 +6,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from deconv_core.analysis import assess
 from deconv_core.deconvolve import deconvolve
+from deconv_core.expression import load_expression
 from deconv_core.methods import (
     MethodResult,
+    MethodsComparison,
     compare_methods,
     constrained_wls,
     marker_panels,
@@ -18,6 +21,7 @@ from deconv_core.methods import (
     resolve_methods,
     run_methods,
 )
+from deconv_core.options import RunOptions
 from deconv_core.signatures import Signature
 from deconv_core.thresholds import METHOD_AGREEMENT_R, MIN_SAMPLES_FOR_AGREEMENT
 from deconv_core.validation import InputError
@@ -228,3 +232,26 @@ def test_run_methods_long_table_declares_kinds_and_rejects_unknown(til10, plante
     assert resolve_methods(["epic"]) == ("robust", "epic")
     with pytest.raises(InputError, match="Unknown method 'cibersort'; use one of robust"):
         run_methods(expr, result, til10, ["cibersort"])
+
+
+def test_disagreement_reaches_the_verdict(til10, tmp_path):
+    expr, _ = planted_mixtures(8, noise=0.05, seed=5)
+    result = deconvolve(expr, til10)
+    svr = result.proportions.copy()
+    svr["B.cells"] = svr["B.cells"].to_numpy()[::-1]  # a method that ranks B cells backwards
+    results = [
+        MethodResult("robust", "fraction", "", result.proportions),
+        MethodResult("nu-svr", "fraction", "", svr),
+    ]
+    agreement, flags = compare_methods(results)
+    methods = MethodsComparison(tuple(results), agreement, pd.DataFrame(), tuple(flags))
+    expr.to_csv(tmp_path / "bulk.tsv", sep="\t", index_label="gene")
+    expression = load_expression(tmp_path / "bulk.tsv")
+    plain = assess(expression, til10, RunOptions(), result)
+    flagged = assess(expression, til10, RunOptions(), result, methods=methods)
+    named = {w.sample for w in flags if w.code == "methods_disagree_sample"}
+    assert named and (plain.verdicts.loc[sorted(named), "verdict"] == "good").all()
+    assert (flagged.verdicts.loc[sorted(named), "verdict"] == "check").all()
+    reason = flagged.verdicts.loc[sorted(named)[0], "reasons"]
+    assert "the methods rank it far apart for B.cells (nu-svr)" in reason
+    assert "methods_disagree" in {w.code for w in flagged.warnings}
