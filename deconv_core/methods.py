@@ -63,10 +63,13 @@ __all__ = [
     "STROMA",
     "MethodResult",
     "MethodsComparison",
+    "agreement_summary",
     "compare_methods",
+    "compared_values",
     "constrained_wls",
     "marker_panels",
     "marker_scores",
+    "method_overview",
     "methods_table",
     "nu_svr",
     "other_composition",
@@ -667,3 +670,74 @@ def methods_table(comparison: MethodsComparison) -> pd.DataFrame:
         frame.insert(0, "method", r.method)
         frames.append(frame)
     return pd.concat(frames, ignore_index=True)
+
+
+def compared_values(
+    comparison: MethodsComparison, quantity: str
+) -> tuple[pd.DataFrame, dict[str, str]]:
+    """One compared quantity's values per method, and each method's kind.
+
+    Parameters
+    ----------
+    comparison
+        The run's methods.
+    quantity
+        A ``cell_type`` of :attr:`MethodsComparison.agreement`.
+
+    Returns
+    -------
+    values : pandas.DataFrame
+        Samples × methods (robust fit's sample order).
+    kinds : dict
+        Method → ``"fraction"`` or ``"score"``.
+    """
+    by_method = _quantities(comparison.results).get(quantity)
+    if by_method is None:
+        raise InputError(f"No method estimates {quantity!r}.")
+    kinds = {r.method: r.kind for r in comparison.results if r.method in by_method}
+    return pd.DataFrame(by_method), kinds
+
+
+def agreement_summary(agreement: pd.DataFrame) -> pd.DataFrame:
+    """Per compared quantity, its least agreeing pair with the robust fit.
+
+    Parameters
+    ----------
+    agreement
+        :attr:`MethodsComparison.agreement`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Index ``cell_type`` (first-seen order): ``lowest_r`` (Spearman r of
+        the pair with the robust fit that agrees least), ``with`` (that
+        method), ``n``, ``disagree_most`` and ``flagged``; quantities without
+        a pair with the robust fit are left out.
+    """
+    pairs = agreement[(agreement["method_a"] == "robust") | (agreement["method_b"] == "robust")]
+    pairs = pairs.assign(
+        other=np.where(pairs["method_a"] == "robust", pairs["method_b"], pairs["method_a"])
+    )
+    rows = []
+    for quantity, group in pairs.groupby("cell_type", sort=False):
+        worst = group.sort_values("spearman_r", na_position="first", kind="stable").iloc[0]
+        rows.append(
+            [
+                quantity,
+                worst["spearman_r"],
+                worst["other"],
+                worst["n"],
+                worst["disagree_most"],
+                bool(group["flagged"].any()),
+            ]
+        )
+    columns = ["cell_type", "lowest_r", "with", "n", "disagree_most", "flagged"]
+    return pd.DataFrame(rows, columns=columns).set_index("cell_type")
+
+
+def method_overview(comparison: MethodsComparison) -> pd.DataFrame:
+    """What each method reports: ``method``, ``kind`` and ``units`` (one row per method)."""
+    return pd.DataFrame(
+        [[r.label, r.kind, r.units] for r in comparison.results],
+        columns=["method", "kind", "units"],
+    )

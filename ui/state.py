@@ -25,6 +25,8 @@ Keys
     ``demo``            True after "Load demo data"
     ``image_format``    ``"png"`` or ``"svg"`` for the charts' camera button
     ``generation``      bumped by "Start over", part of the file uploaders' keys
+    ``methods_requested`` True once the Methods page ran the other methods for the loaded
+                        data and signature (their disagreement flags then join every verdict)
 """
 
 from __future__ import annotations
@@ -70,6 +72,8 @@ __all__ = [
     "mode",
     "mode_chosen",
     "mode_reason",
+    "methods_requested",
+    "request_methods",
     "remember_upload",
     "reset_groups",
     "result_for",
@@ -97,8 +101,9 @@ __all__ = [
 
 #: What must be forgotten when a key changes.
 _DEPENDENTS: dict[str, tuple[str, ...]] = {
-    "expression": ("result", "analysis"),
-    "signature": ("result", "mapping", "groups", "analysis"),
+    "expression": ("result", "analysis", "methods_requested"),
+    "signature": ("result", "mapping", "groups", "analysis", "methods_requested"),
+    "methods_requested": ("analysis",),
     "measured": ("mapping", "analysis"),
     "metadata": ("analysis",),
     "groups": ("mapping", "analysis"),
@@ -455,6 +460,17 @@ def demo_loaded() -> bool:
 def set_demo(value: bool) -> None:
     """Mark whether the demo is what is loaded."""
     st.session_state["demo"] = value
+
+
+def methods_requested() -> bool:
+    """True once the Methods page asked for the other methods (for what is loaded now)."""
+    return bool(_get("methods_requested", False))
+
+
+def request_methods() -> None:
+    """Run the other methods beside the robust fit, and flag disagreement in every verdict."""
+    if not methods_requested():
+        _set("methods_requested", True)
 
 
 def uploader_key(name: str) -> str:

@@ -12,10 +12,13 @@ from deconv_core.expression import load_expression
 from deconv_core.methods import (
     MethodResult,
     MethodsComparison,
+    agreement_summary,
     compare_methods,
+    compared_values,
     constrained_wls,
     marker_panels,
     marker_scores,
+    method_overview,
     methods_table,
     nu_svr,
     resolve_methods,
@@ -255,3 +258,20 @@ def test_disagreement_reaches_the_verdict(til10, tmp_path):
     reason = flagged.verdicts.loc[sorted(named)[0], "reasons"]
     assert "the methods rank it far apart for B.cells (nu-svr)" in reason
     assert "methods_disagree" in {w.code for w in flagged.warnings}
+
+
+def test_compared_values_and_summary_for_the_methods_view(til10, planted):
+    expr, _ = planted
+    result = deconvolve(expr, til10)
+    comparison = run_methods(expr, result, til10, ["all"])
+    values, kinds = compared_values(comparison, "B lineage (score) ~ B.cells")
+    assert kinds == {"robust": "fraction", "nu-svr": "fraction", "epic": "fraction",
+                     "mcp-counter": "score"}  # fmt: skip
+    assert list(values.index) == list(result.proportions.index)
+    summary = agreement_summary(comparison.agreement)
+    assert "B.cells" in summary.index and summary.loc["B.cells", "n"] == 6
+    assert set(summary["with"]) <= {"nu-svr", "epic", "mcp-counter"}
+    overview = method_overview(comparison)
+    assert list(overview["kind"]) == ["fraction", "fraction", "fraction", "score"]
+    with pytest.raises(InputError, match="No method estimates 'Mast cells'"):
+        compared_values(comparison, "Mast cells")
