@@ -142,6 +142,10 @@ class MethodResult:
         Samples × method-specific columns (e.g. the chosen ν and its RMSE).
     warnings
         What the method noticed.
+    applicable
+        False when the method's assumptions do not hold for these inputs
+        (EPIC-style fractions with a signature that is not a whole
+        transcriptome): its estimates are shown but never flag the robust fit.
     """
 
     method: str
@@ -150,6 +154,7 @@ class MethodResult:
     values: pd.DataFrame
     details: pd.DataFrame = field(default_factory=pd.DataFrame)
     warnings: tuple[DeconvWarning, ...] = ()
+    applicable: bool = True
 
     @property
     def label(self) -> str:
@@ -361,9 +366,9 @@ def constrained_wls(
             DeconvWarning(
                 "info",
                 "epic_other_unreliable",
-                f"EPIC-style 'other' needs a whole-transcriptome TPM signature with mRNA-content "
-                f"factors; {signature.name}: {problems[0]}. Compare its cell types across samples "
-                "only.",
+                f"EPIC-style fractions need a whole-transcriptome TPM signature with "
+                f"mRNA-content factors; {signature.name}: {problems[0]}. They are shown for "
+                "comparison but do not flag disagreement.",
             )
         )
     fractions, conversion = coefficients_to_proportions(coef, signature, mode="absolute")
@@ -376,6 +381,7 @@ def constrained_wls(
         values=pd.DataFrame(fractions.T, index=index, columns=[*map(str, S.columns), "other"]),
         details=pd.DataFrame({"mrna_share": coef.sum(axis=0)}, index=index.copy()),
         warnings=tuple(warnings),
+        applicable=not problems,
     )
 
 
@@ -568,7 +574,8 @@ def compare_methods(
         :data:`AGREEMENT_COLUMNS`: per compared quantity and pair of methods,
         the samples with both values (``n``), Spearman's r across them, the
         samples whose rank percentiles differ most (with the gap, 0-1), and
-        ``flagged``: a pair with the robust fit whose r is below
+        ``flagged``: a pair with the robust fit (and a method applicable to
+        these inputs, :attr:`MethodResult.applicable`) whose r is below
         :data:`~deconv_core.thresholds.METHOD_AGREEMENT_R` over at least
         :data:`~deconv_core.thresholds.MIN_SAMPLES_FOR_AGREEMENT` samples.
     warnings : list of DeconvWarning
@@ -577,6 +584,7 @@ def compare_methods(
         :data:`~deconv_core.thresholds.METHOD_RANK_GAP`.
     """
     rows, warnings, sample_notes = [], [], {}
+    applicable = {r.method for r in results if r.applicable}
     for quantity, by_method in _quantities(results).items():
         names = list(by_method)
         for i, a in enumerate(names):
@@ -584,6 +592,7 @@ def compare_methods(
                 n, r, gap = _pair_agreement(by_method[a], by_method[b])
                 flagged = (
                     "robust" in (a, b)
+                    and {a, b} <= applicable
                     and n >= MIN_SAMPLES_FOR_AGREEMENT
                     and np.isfinite(r)
                     and r < METHOD_AGREEMENT_R
@@ -736,8 +745,8 @@ def agreement_summary(agreement: pd.DataFrame) -> pd.DataFrame:
 
 
 def method_overview(comparison: MethodsComparison) -> pd.DataFrame:
-    """What each method reports: ``method``, ``kind`` and ``units`` (one row per method)."""
+    """What each method reports: ``method``, ``kind``, ``units`` and ``applicable``."""
     return pd.DataFrame(
-        [[r.label, r.kind, r.units] for r in comparison.results],
-        columns=["method", "kind", "units"],
+        [[r.label, r.kind, r.units, r.applicable] for r in comparison.results],
+        columns=["method", "kind", "units", "applicable"],
     )

@@ -108,6 +108,14 @@ def test_constrained_wls_recovers_shares_and_other(til10):
     assert np.allclose(out.values.sum(axis=1), 1.0)
     codes = {w.code for w in out.warnings}
     assert "epic_uniform_weights" in codes and "epic_other_unreliable" in codes
+    assert not out.applicable  # no mRNA factors: it never flags the robust fit
+    up = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8]
+    robust = _scored({"A": up}, "robust")
+    reversed_epic = MethodResult("epic", "fraction", "", _scored({"A": up[::-1]}, "epic").values)
+    for applicable, flagged in ((True, True), (False, False)):
+        epic = MethodResult("epic", "fraction", "", reversed_epic.values, applicable=applicable)
+        agreement, _ = compare_methods([robust, epic])
+        assert agreement["flagged"].tolist() == [flagged]
 
 
 def test_constrained_wls_caps_the_sum_at_one_and_skips_an_empty_sample(til10):
@@ -119,6 +127,7 @@ def test_constrained_wls_caps_the_sum_at_one_and_skips_an_empty_sample(til10):
     assert out.values.loc[["S1", "S2"], "other"].to_numpy() == pytest.approx(0.0, abs=1e-3)
     assert out.values.loc["S3"].isna().all()
     assert "epic_other_unreliable" not in {w.code for w in out.warnings}  # TIL10 qualifies
+    assert out.applicable
 
 
 def test_constrained_wls_uses_variability_weights(til10):
