@@ -5,7 +5,11 @@ import streamlit as st
 from ui import loaders, methods, state, widgets
 
 widgets.page_setup("Methods")
-st.title("Methods side by side")
+st.title("Methods")
+st.caption(
+    "Other methods beside the robust fit, on the same genes: how far they agree, and what "
+    "'other' is made of."
+)
 
 widgets.require_data_and_signature()
 state.request_methods()
