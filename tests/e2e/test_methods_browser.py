@@ -9,23 +9,19 @@ import pytest
 
 from deconv_core.figures import METHOD_AXES
 from tests.support.browser import (
-    CHROMIUM,
     TIMEOUT_MS,
     launch_chromium,
     open_app,
     open_page,
     streamlit_server,
+    sync_playwright_or_skip,
 )
 
 pytestmark = pytest.mark.e2e
 
 
 def test_methods_page_draws_fractions_and_scores_on_separate_axes(tmp_path):
-    if not CHROMIUM.exists():
-        pytest.skip("Debian chromium is not installed at /usr/bin/chromium (apt install chromium)")
-    sync_api = pytest.importorskip(
-        "playwright.sync_api", reason="playwright is not installed (pip install playwright)"
-    )
+    sync_api = sync_playwright_or_skip()
     with (
         streamlit_server(tmp_path) as server,
         sync_api.sync_playwright() as playwright,
