@@ -60,7 +60,7 @@ def per_type_r(estimate: pd.DataFrame, truth: pd.DataFrame) -> pd.Series:
     return pd.Series({c: est[c].corr(truth[c]) for c in truth.columns if c in est})
 
 
-def _fractions(values: pd.DataFrame, groups, truth: pd.DataFrame, relative: bool) -> pd.DataFrame:
+def _fractions(values: pd.DataFrame, groups, relative: bool) -> pd.DataFrame:
     cells = values.drop(columns=["other"], errors="ignore")
     if relative:  # EPIC's cell types renormalised where the truth is relative
         cells = cells.div(cells.sum(axis=1), axis=0)
@@ -80,7 +80,7 @@ def real_data(data: Path) -> None:
             print(f"{ds.name}  [{ds.mode}; {truth.shape[0]} samples x {truth.shape[1]} categories]")
             for r in analysis.methods.results:
                 if r.kind == "fraction":
-                    est = _fractions(r.values, ds.groups, truth, ds.mode == "relative")
+                    est = _fractions(r.values, ds.groups, ds.mode == "relative")
                     o = metrics(est, truth)
                     note = "" if r.applicable else "  (not applicable to this signature)"
                     print(
