@@ -19,6 +19,7 @@ from deconv_core.analysis import Analysis, fit_signature, run_analysis
 from deconv_core.confounding import explain_gene
 from deconv_core.expression import load_expression, sha256_of
 from deconv_core.io.limits import DEFAULT_LIMITS, ReadLimits, parse_size
+from deconv_core.methods import MethodsComparison, agreement_summary
 from deconv_core.options import (
     LOSSES,
     METHODS,
@@ -150,12 +151,26 @@ def _run(args: argparse.Namespace, stream: TextIO, progress: _Progress) -> int:
             f"Cannot write to {args.out!r}: {exc.strerror}; choose another folder."
         ) from exc
     _print_verdicts(analysis, stream)
+    if analysis.methods is not None:
+        _print_methods(analysis.methods, stream)
     progress.step("done")
     return 0
 
 
 #: Samples listed by name in the verdict summary (worst first); the rest are in fit.csv.
 _LISTED = 10
+
+
+def _print_methods(methods: MethodsComparison, stream: TextIO) -> None:
+    """One line on the methods side by side: how many cell types they disagree on."""
+    summary = agreement_summary(methods.agreement)
+    flagged = [str(q) for q in summary.index[summary["flagged"]]]
+    names = ", ".join(r.method for r in methods.results)
+    stream.write(
+        f"methods {names}: {len(flagged)} of {len(summary)} cell types disagree"
+        + (f" ({'; '.join(flagged)})" if flagged else "")
+        + " (methods.csv, methods_agreement.csv)\n"
+    )
 
 
 def _print_verdicts(analysis: Analysis, stream: TextIO) -> None:

@@ -50,8 +50,15 @@ def test_methods_page_empty_says_what_to_do_first():
     assert any("No expression data yet" in t for t in texts(at, "info"))
 
 
+def _reasons(at) -> str:  # type: ignore[no-untyped-def]
+    at.switch_page("pages/3_Results.py").run()
+    assert not at.exception, at.exception
+    return " ".join(at.dataframe[0].value["reasons"])
+
+
 def test_methods_page_on_the_demo_compares_methods_and_explains_other(demo_app):
     at = demo_app
+    assert "the methods rank it far apart" not in _reasons(at)
     at.switch_page(METHODS_PAGE).run()
     assert not at.exception, at.exception
     overview = at.dataframe[0].value
@@ -74,6 +81,6 @@ def test_methods_page_on_the_demo_compares_methods_and_explains_other(demo_app):
         "Endothelial cells score": METHOD_AXES["score"],
     }
     assert any("upper bound of the cancer-cell content" in t for t in texts(at, "caption"))
-    # The Results page now shows the same run, methods included, without errors.
-    at.switch_page("pages/3_Results.py").run()
-    assert not at.exception, at.exception
+    # The Results page now shows the same run, methods included: their disagreement flags
+    # reach the verdicts there (the demo's monocytes: robust fit and nu-SVR disagree).
+    assert "the methods rank it far apart for Monocytes (nu-svr)" in _reasons(at)

@@ -17,11 +17,14 @@ def tumour_file(tmp_path):
     return path, planted
 
 
-def test_run_method_all_writes_fractions_scores_agreement_and_other(tumour_file, tmp_path):
+def test_run_method_all_writes_fractions_scores_agreement_and_other(tumour_file, tmp_path, capsys):
     path, planted = tumour_file
     out = tmp_path / "out"
     args = ["run", str(path), "--signature", "TIL10", "--mode", "absolute", "--out", str(out)]
     assert main([*args, "--method", "all"]) == 0
+    printed = capsys.readouterr().out
+    assert "methods robust, nu-svr, epic, mcp-counter: " in printed
+    assert "cell types disagree" in printed
     methods = pd.read_csv(out / "methods.csv")
     assert list(methods.columns) == ["method", "kind", "sample", "cell_type", "value"]
     kinds = methods.drop_duplicates("method").set_index("method")["kind"].to_dict()
