@@ -199,11 +199,14 @@ def resolve_methods(chosen: Sequence[str]) -> tuple[str, ...]:
     return tuple(m for m in METHODS if m != "all" and (m in wanted or m == "robust"))
 
 
-def _tpm_like(expression: pd.DataFrame) -> pd.DataFrame:
-    """Genes × samples normalised to 1e6 per sample over all genes (NaN ignored)."""
-    totals = expression.sum(axis=0, skipna=True)
+def _tpm_like(expression: pd.DataFrame, genes: Sequence[str]) -> pd.DataFrame:
+    """Rows ``genes`` of ``expression`` normalised to 1e6 per sample over all its genes.
+
+    Only those rows are copied: a cohort's whole table can be large.
+    """
+    totals = expression.sum(axis=0, skipna=True).astype(float)
     with np.errstate(divide="ignore", invalid="ignore"):
-        return expression / totals.where(totals > 0) * 1e6
+        return expression.loc[list(genes)].astype(float) / totals.where(totals > 0) * 1e6
 
 
 def _svr_one(X: np.ndarray, y: np.ndarray, nu: float) -> tuple[np.ndarray, float]:
@@ -418,17 +421,18 @@ def marker_scores(
         population, index ``population``).
     """
     panels = marker_panels() if panels is None else panels
-    data = _tpm_like(expression.astype(float))
-    position = {str(g).upper(): g for g in data.index}
+    position = {str(g).upper(): g for g in expression.index}
+    found = {p: [position[g.upper()] for g in genes if g.upper() in position]
+             for p, genes in panels.items()}  # fmt: skip
+    data = _tpm_like(expression, sorted({g for genes in found.values() for g in genes}, key=str))
     scores, found_rows, missing = {}, [], []
     for population, genes in panels.items():
-        found = [position[g.upper()] for g in genes if g.upper() in position]
-        found_rows.append((population, len(found), len(genes)))
-        if not found:
+        found_rows.append((population, len(found[population]), len(genes)))
+        if not found[population]:
             missing.append(population)
-            scores[population] = pd.Series(np.nan, index=data.columns)
+            scores[population] = pd.Series(np.nan, index=expression.columns)
             continue
-        scores[population] = np.log2(data.loc[found] + 1.0).mean(axis=0, skipna=True)
+        scores[population] = np.log2(data.loc[found[population]] + 1.0).mean(axis=0)
     warnings = []
     if missing:
         warnings.append(
