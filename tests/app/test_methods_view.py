@@ -7,8 +7,12 @@ import json
 import pandas as pd
 import pytest
 
+from deconv_core.cli import main
 from deconv_core.figures import METHOD_AXES, methods_figure
-from tests.app.conftest import charts, new_app, texts
+from deconv_core.report import output_files
+from tests.app.conftest import ROOT, charts, new_app, texts
+
+DEMO = ROOT / "assets" / "demo" / "expression.tsv.gz"
 
 METHODS_PAGE = "pages/5_Methods.py"
 
@@ -56,7 +60,7 @@ def _reasons(at) -> str:  # type: ignore[no-untyped-def]
     return " ".join(at.dataframe[0].value["reasons"])
 
 
-def test_methods_page_on_the_demo_compares_methods_and_explains_other(demo_app):
+def test_methods_page_on_the_demo_compares_methods_and_explains_other(demo_app, tmp_path):
     at = demo_app
     assert "the methods rank it far apart" not in _reasons(at)
     at.switch_page(METHODS_PAGE).run()
@@ -84,3 +88,12 @@ def test_methods_page_on_the_demo_compares_methods_and_explains_other(demo_app):
     # The Results page now shows the same run, methods included: their disagreement flags
     # reach the verdicts there (the demo's monocytes: robust fit and nu-SVR disagree).
     assert "the methods rank it far apart for Monocytes (nu-svr)" in _reasons(at)
+    # ... and the downloads hold the same methods tables as `run --method all`.
+    _, analysis = at.session_state["analysis"]
+    assert analysis.options.methods == ("all",)
+    files = output_files(analysis)
+    out = tmp_path / "cli"
+    assert main(["run", str(DEMO), "--signature", "TIL10", "--mode", "absolute",
+                 "--method", "all", "--out", str(out)]) == 0  # fmt: skip
+    for name in ("methods.csv", "methods_agreement.csv", "methods_other.csv"):
+        assert files[name] == (out / name).read_bytes(), name
