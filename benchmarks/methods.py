@@ -12,8 +12,9 @@ robust fit's r against the truth beside the lowest Spearman r between the
 robust fit and another method.
 
 Last, planted tumour mixtures (TIL10 immune profiles; fibroblast and
-endothelial profiles made from MCP-counter's CC0 markers; the tests' builder)
-show how far the stromal scores track the planted stroma.
+endothelial profiles made from MCP-counter's CC0 markers, tumour cells
+expressing the epithelial markers; the tests' builder) show how far the
+stromal scores track the planted stroma and the epithelial score the tumour.
 
 Usage: python benchmarks/methods.py [--data DIR]
 """
@@ -122,7 +123,7 @@ def real_data(data: Path) -> None:
 
 def planted_stroma() -> None:
     signature = load_signature("TIL10")
-    print("Planted tumours (30 samples each; stroma markers with log-normal noise sd 0.3)")
+    print("Planted tumours (30 samples each; marker genes with log-normal noise sd 0.3)")
     for seed in (0, 1, 2):
         expr, planted = stromal_mixtures(30, seed=seed)
         result = deconvolve(expr, signature, mode="absolute")
@@ -134,6 +135,11 @@ def planted_stroma() -> None:
                 f"{population}: Pearson {score.corr(planted[population]):.3f}, "
                 f"Spearman {score.corr(planted[population], method='spearman'):.3f}"
             )
+        epithelial = other["Epithelial cells score"]
+        parts.append(
+            f"epithelial score vs tumour: Pearson {epithelial.corr(planted['tumour']):.3f}, "
+            f"Spearman {epithelial.corr(planted['tumour'], method='spearman'):.3f}"
+        )
         gap = other["tumour_at_most"] - planted["tumour"]
         print(
             f"  seed {seed}: {'; '.join(parts)}; tumour_at_most - planted tumour "

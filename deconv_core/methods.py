@@ -56,6 +56,7 @@ from deconv_core.validation import DeconvWarning, InputError
 
 __all__ = [
     "AGREEMENT_COLUMNS",
+    "EPITHELIAL_FILE",
     "KINDS",
     "MARKER_FILE",
     "METHOD_LABELS",
@@ -67,6 +68,7 @@ __all__ = [
     "compare_methods",
     "compared_values",
     "constrained_wls",
+    "epithelial_markers",
     "marker_panels",
     "marker_scores",
     "method_overview",
@@ -85,6 +87,8 @@ NU_VALUES = (0.25, 0.5, 0.75)
 MARKER_FILE = (
     Path(__file__).resolve().parent.parent / "assets" / "panels" / ("MCPcounter_marker_genes.tsv")
 )
+#: Epithelial (carcinoma) markers written for this project (MIT; assets/panels/PROVENANCE.md).
+EPITHELIAL_FILE = MARKER_FILE.parent / "epithelial_markers.tsv"
 #: The stromal populations shown beside 'other'.
 STROMA = ("Fibroblasts", "Endothelial cells")
 #: Words shown for each method.
@@ -398,6 +402,19 @@ def marker_panels() -> dict[str, tuple[str, ...]]:
     return {p: tuple(g) for p, g in panels.items()}
 
 
+@lru_cache(maxsize=1)
+def epithelial_markers() -> tuple[str, ...]:
+    """The epithelial (carcinoma) markers beside 'other' (gene symbols, file order)."""
+    return tuple(pd.read_csv(EPITHELIAL_FILE, sep="\t", dtype=str)["gene"])
+
+
+def _epithelial_score(expression: pd.DataFrame) -> pd.Series | None:
+    """Epithelial marker score per sample, or None when fewer than half its markers are found."""
+    scored = marker_scores(expression, {"Epithelial cells": epithelial_markers()})
+    found = scored.details.loc["Epithelial cells", "markers_found"]
+    return scored.values["Epithelial cells"] if found * 2 >= len(epithelial_markers()) else None
+
+
 def marker_scores(
     expression: pd.DataFrame, panels: Mapping[str, Sequence[str]] | None = None
 ) -> MethodResult:
@@ -501,7 +518,8 @@ def run_methods(
     if "mcp-counter" in chosen:
         results.append(marker_scores(expression))
     agreement, flags = compare_methods(results)
-    other = other_composition(results)
+    epithelial = _epithelial_score(expression) if "mcp-counter" in chosen else None
+    other = other_composition(results, epithelial=epithelial)
     warnings = [w for r in results for w in r.warnings] + flags
     return MethodsComparison(tuple(results), agreement, other, tuple(warnings))
 
@@ -632,7 +650,9 @@ def _disagree_warning(quantity: str, other: str, r: float, n: int) -> DeconvWarn
     )
 
 
-def other_composition(results: Sequence[MethodResult]) -> pd.DataFrame:
+def other_composition(
+    results: Sequence[MethodResult], *, epithelial: pd.Series | None = None
+) -> pd.DataFrame:
     """What 'other' may be made of: 'other', a tumour-content bound and stromal scores.
 
     Parameters
@@ -640,6 +660,9 @@ def other_composition(results: Sequence[MethodResult]) -> pd.DataFrame:
     results
         The methods' results: the robust fit (absolute mode, with ``other``)
         and, when run, the marker scores.
+    epithelial
+        Epithelial marker score per sample (:func:`epithelial_markers`), or
+        None when the data lack them; added as ``Epithelial cells score``.
 
     Returns
     -------
@@ -649,7 +672,8 @@ def other_composition(results: Sequence[MethodResult]) -> pd.DataFrame:
         cancer-cell content: 'other' also holds stroma and any cell type the
         signature lacks, and stromal scores cannot be turned into fractions),
         and one ``<population> score`` column per :data:`STROMA` population
-        (arbitrary units).  Empty when the robust fit has no ``other``.
+        (arbitrary units), then the epithelial score when given.  Empty when
+        the robust fit has no ``other``.
         ``attrs["kinds"]`` maps each column to ``"fraction"`` or ``"score"``.
     """
     robust = next((r for r in results if r.method == "robust"), None)
@@ -665,6 +689,9 @@ def other_composition(results: Sequence[MethodResult]) -> pd.DataFrame:
             if population in scores.values.columns:
                 table[f"{population} score"] = scores.values[population].reindex(table.index)
                 kinds[f"{population} score"] = "score"
+    if epithelial is not None:
+        table["Epithelial cells score"] = epithelial.reindex(table.index)
+        kinds["Epithelial cells score"] = "score"
     table.attrs["kinds"] = kinds
     return table
 

@@ -136,6 +136,13 @@ def other_section(comparison: MethodsComparison, mode: str) -> None:
         "given. **Fibroblasts / Endothelial cells score**: MCP-counter's CC0 markers, arbitrary "
         "units: a sample with a higher score has more of that stroma than one with a lower "
         "score, and a high score means more of 'other' is stroma rather than tumour."
+        + (
+            " **Epithelial cells score** (arbitrary units; EPCAM, keratins 8/18/19, E-cadherin, "
+            "claudins 4/7, ESRP1): carcinoma cells usually express these, immune and stromal "
+            "cells do not; melanoma, sarcoma, lymphoma and normal epithelium break that rule."
+            if "Epithelial cells score" in kinds
+            else " No epithelial score: fewer than half of its 8 markers are in the data."
+        )
     )
 
 

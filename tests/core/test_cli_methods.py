@@ -46,6 +46,7 @@ def test_run_method_all_writes_fractions_scores_agreement_and_other(tumour_file,
         "tumour_at_most",
         "Fibroblasts score",
         "Endothelial cells score",
+        "Epithelial cells score",
     ]
     assert other["Fibroblasts score"].corr(planted["Fibroblasts"], method="spearman") > 0.8
     manifest = json.loads((out / "manifest.json").read_text())

@@ -9,13 +9,16 @@ import pytest
 from deconv_core.analysis import assess
 from deconv_core.deconvolve import deconvolve
 from deconv_core.expression import load_expression
+from deconv_core.genes import load_hgnc
 from deconv_core.methods import (
+    EPITHELIAL_FILE,
     MethodResult,
     MethodsComparison,
     agreement_summary,
     compare_methods,
     compared_values,
     constrained_wls,
+    epithelial_markers,
     marker_panels,
     marker_scores,
     method_overview,
@@ -40,7 +43,8 @@ def stromal_mixtures(n_samples: int = 30, *, seed: int = 0, noise: float = 0.3):
 
     Fibroblast and endothelial profiles are made here: their MCP-counter markers at 300 and
     150 TPM (log-normal noise), everything else background; tumour cells give 2 TPM of every
-    marker and the filler genes carry the rest of the million.
+    stromal marker and 200 TPM of the epithelial markers, and the filler genes carry the rest
+    of the million.
     Returns the expression and the planted shares (immune types, Fibroblasts, Endothelial
     cells, tumour), samples as rows.
     """
@@ -57,6 +61,8 @@ def stromal_mixtures(n_samples: int = 30, *, seed: int = 0, noise: float = 0.3):
     for population, level, share in (("Fibroblasts", 300, fib), ("Endothelial cells", 150, endo)):
         for gene in panels[population]:
             rows[gene] = level * share * rng.lognormal(0, noise, n_samples) + 2 * tumour
+    for gene in epithelial_markers():  # carcinoma cells: epithelial markers at 200 TPM
+        rows[gene] = 200 * tumour * rng.lognormal(0, noise, n_samples)
     stroma = pd.DataFrame(rows, index=expr.columns).T
     filler_total = 1e6 - signal.sum(axis=0) - stroma.sum(axis=0)
     filler = pd.DataFrame(
@@ -177,10 +183,16 @@ def test_stromal_scores_track_planted_stroma_and_other_bounds_the_tumour(til10):
         "tumour_at_most": "fraction",
         "Fibroblasts score": "score",
         "Endothelial cells score": "score",
+        "Epithelial cells score": "score",
     }
     for population in ("Fibroblasts", "Endothelial cells"):
         r = other[f"{population} score"].corr(planted[population], method="spearman")
         assert r > 0.9, population
+    assert other["Epithelial cells score"].corr(planted["tumour"], method="spearman") > 0.9
+    # Without most epithelial markers in the data, no epithelial score is claimed.
+    few = expr.drop(index=list(epithelial_markers()[:5]))
+    kept = run_methods(few, deconvolve(few, til10, mode="absolute"), til10, ["mcp-counter"])
+    assert "Epithelial cells score" not in kept.other.columns
     assert (other["tumour_at_most"] >= planted["tumour"] - 0.02).all()
 
 
@@ -284,3 +296,11 @@ def test_compared_values_and_summary_for_the_methods_view(til10, planted):
     assert list(overview["kind"]) == ["fraction", "fraction", "fraction", "score"]
     with pytest.raises(InputError, match="No method estimates 'Mast cells'"):
         compared_values(comparison, "Mast cells")
+
+
+def test_epithelial_markers_ship_with_provenance_and_approved_symbols():
+    genes = epithelial_markers()
+    assert len(genes) == 8 and len(set(genes)) == 8
+    assert not [g for g in genes if g not in load_hgnc().approved]
+    provenance = (EPITHELIAL_FILE.parent / "PROVENANCE.md").read_text(encoding="utf-8")
+    assert "`epithelial_markers.tsv`" in provenance and "MIT (this project)" in provenance
