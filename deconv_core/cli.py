@@ -21,7 +21,16 @@ from deconv_core.card import build_card, card_file_name, card_html, check_sample
 from deconv_core.confounding import explain_gene
 from deconv_core.expression import load_expression, sha256_of
 from deconv_core.io.limits import DEFAULT_LIMITS, ReadLimits, parse_size
-from deconv_core.options import LOSSES, MODES, SCALES, WEIGHTINGS, RunOptions, check_count
+from deconv_core.methods import MethodsComparison, agreement_summary
+from deconv_core.options import (
+    LOSSES,
+    METHODS,
+    MODES,
+    SCALES,
+    WEIGHTINGS,
+    RunOptions,
+    check_count,
+)
 from deconv_core.report import check_out_dir, to_csv_bytes, write_file, write_outputs
 from deconv_core.signatures import builtin_names, list_signatures, load_signature
 from deconv_core.validation import InputError
@@ -89,6 +98,15 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="do not correct for mRNA content per cell type",
     )
+    run.add_argument(
+        "--method",
+        action="append",
+        choices=METHODS,
+        default=[],
+        help="run other methods beside the default robust fit and compare them (repeatable; "
+        "all: every one): nu-svr (CIBERSORT-style), epic (EPIC-style, with other), mcp-counter "
+        "(marker scores, not fractions); writes methods.csv and methods_agreement.csv",
+    )
     run.add_argument("--out", required=True, help="output folder (created if needed)")
     run.add_argument(
         "--card",
@@ -117,6 +135,7 @@ def _options(args: argparse.Namespace) -> RunOptions:
         bootstrap=args.bootstrap,
         permutations=args.permutations,
         seed=args.seed,
+        methods=tuple(m for m in dict.fromkeys(args.method) if m != "robust"),
     )
 
 
@@ -145,6 +164,8 @@ def _run(args: argparse.Namespace, stream: TextIO, progress: _Progress) -> int:
         ) from exc
     _write_cards(args.out, analysis, args.card)
     _print_verdicts(analysis, stream)
+    if analysis.methods is not None:
+        _print_methods(analysis.methods, stream)
     progress.step("done")
     return 0
 
@@ -161,6 +182,18 @@ def _write_cards(out: str, analysis: Analysis, samples: list[str]) -> None:
 
 #: Samples listed by name in the verdict summary (worst first); the rest are in fit.csv.
 _LISTED = 10
+
+
+def _print_methods(methods: MethodsComparison, stream: TextIO) -> None:
+    """One line on the methods side by side: how many cell types they disagree on."""
+    summary = agreement_summary(methods.agreement)
+    flagged = [str(q) for q in summary.index[summary["flagged"]]]
+    names = ", ".join(r.method for r in methods.results)
+    stream.write(
+        f"methods {names}: {len(flagged)} of {len(summary)} cell types disagree"
+        + (f" ({'; '.join(flagged)})" if flagged else "")
+        + " (methods.csv, methods_agreement.csv)\n"
+    )
 
 
 def _print_verdicts(analysis: Analysis, stream: TextIO) -> None:

@@ -34,6 +34,13 @@ digits, rows in input order):
     ``sample``, ``cell_type``, ``estimate``, ``lower``, ``upper``.
 ``group_proportions.csv``
     When cell-type groups are in use: samples × groups (sums of members).
+``methods.csv``, ``methods_agreement.csv``, ``methods_other.csv``
+    With ``--method``: every method's estimates (``method``, ``kind``:
+    fraction or score, ``sample``, ``cell_type``, ``value``); per cell type
+    and pair of methods, ``n``, ``spearman_r``, the samples they disagree on
+    most and ``flagged``; in absolute mode, 'other' beside a tumour-content
+    upper bound and the stromal marker scores
+    (:mod:`deconv_core.methods`).
 ``results.xlsx``
     The sample-level tables as sheets, and a ``parameters`` sheet.
 ``manifest.json``
@@ -74,6 +81,7 @@ import pandas as pd
 
 from deconv_core.analysis import Analysis
 from deconv_core.groups import group_proportions
+from deconv_core.methods import methods_table
 from deconv_core.session import InputFile, input_members, sha256_hex
 from deconv_core.validation import InputError, warnings_frame
 from deconv_core.verdict import verdict_counts
@@ -111,6 +119,9 @@ INDEX_LABELS: dict[str, str | None] = {
     "robustness": "gene",
     "intervals": None,
     "group_proportions": "sample",
+    "methods": None,
+    "methods_agreement": None,
+    "methods_other": "sample",
 }
 # Sheets of the workbook, in order (gene-level tables stay in CSV only).
 _SHEETS = ("proportions", "group_proportions", "intervals", "fit", "coverage", "warnings")
@@ -168,6 +179,11 @@ def output_tables(analysis: Analysis) -> dict[str, pd.DataFrame]:
         tables["intervals"] = analysis.intervals
     if analysis.groups:
         tables["group_proportions"] = group_proportions(result.proportions, analysis.groups)
+    if analysis.methods is not None:
+        tables["methods"] = methods_table(analysis.methods)
+        tables["methods_agreement"] = analysis.methods.agreement
+        if not analysis.methods.other.empty:
+            tables["methods_other"] = analysis.methods.other
     return tables
 
 

@@ -20,8 +20,11 @@ __all__ = [
     "GOOD_R",
     "GOOD_R2",
     "MAX_CONDITION",
+    "METHOD_AGREEMENT_R",
+    "METHOD_RANK_GAP",
     "MAX_COSINE",
     "MIN_GENES_ABSOLUTE",
+    "MIN_SAMPLES_FOR_AGREEMENT",
     "MIN_SAMPLES_FOR_GENE_FLAGS",
     "MIN_SAMPLES_FOR_OUTLIERS",
     "OUTLIER_MADS",
@@ -104,3 +107,17 @@ WHOLE_TRANSCRIPTOME_GENES = 15000
 #: Fewer samples than this: correlations across samples (estimated vs measured) are shown
 #: with a caution, since r of a handful of points is mostly noise.
 SMALL_COHORT = 10
+
+# -- methods side by side (deconv_core.methods) ------------------------------------------------
+# On planted mixtures (TIL10 profiles, log-normal noise sd 0.3) the robust fit, the nu-SVR and
+# the EPIC-style fit rank samples alike per cell type with Spearman r > 0.9, and marker scores
+# track the matching fractions with r > 0.8; below 0.5 two methods do not agree on which
+# samples have more of a cell type.
+#: Spearman r across samples between the robust fit and another method below which a cell
+#: type is flagged (``methods_disagree``).
+METHOD_AGREEMENT_R = 0.5
+#: Fewest samples with both estimates for that flag: r of fewer points is mostly noise.
+MIN_SAMPLES_FOR_AGREEMENT = 5
+#: Gap between a sample's rank percentiles (0-1) under two disagreeing methods at or above
+#: which the sample is named (``methods_disagree_sample``): half the cohort apart.
+METHOD_RANK_GAP = 0.5

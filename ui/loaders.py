@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import shlex
+from dataclasses import replace
 from pathlib import Path
 from typing import Protocol
 
@@ -452,7 +453,8 @@ def current_analysis(*, with_intervals: bool = False) -> tuple[Analysis | None, 
     """The run as one :class:`~deconv_core.analysis.Analysis`: result, checks and verdicts.
 
     The p-values and the confounding checks (cached per run, :mod:`ui.trust`) are
-    always part of it; the bootstrap intervals only when asked for.
+    always part of it; the bootstrap intervals only when asked for, and the
+    other methods once the Methods page asked for them (:func:`ui.state.request_methods`).
 
     Returns
     -------
@@ -464,21 +466,30 @@ def current_analysis(*, with_intervals: bool = False) -> tuple[Analysis | None, 
         return None, error
     expression, signature = state.expression(), state.signature()
     side = _side_inputs()
+    with_methods = state.methods_requested()
     key = "|".join(
-        [state.result_key(), state.groups_digest(), str(sorted(side.items())), str(with_intervals)]
+        [
+            state.result_key(),
+            state.groups_digest(),
+            str(sorted(side.items())),
+            str(with_intervals),
+            str(with_methods),
+        ]
     )
     analysis = state.analysis_for(key)
     if analysis is None:
+        options = trust.options(expression_scale())
         analysis = assess(
             expression,
             signature,
-            trust.options(expression_scale()),
+            replace(options, methods=("all",)) if with_methods else options,
             result,
             p_values=trust.p_values(result),
             intervals=trust.intervals(result, signature) if with_intervals else None,
             confounding=trust.confounding(result, signature),
             groups=state.groups(),
             side_inputs=side,
+            methods=trust.methods(expression.table, result, signature) if with_methods else None,
         )
         state.set_analysis(key, analysis)
     return analysis, ""

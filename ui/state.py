@@ -28,6 +28,8 @@ Keys
     ``input_files``     slot → :class:`~deconv_core.session.InputFile`: the loaded inputs'
                         bytes as uploaded, written into the session bundle
     ``restored``        (bundle name, verdict counts it recorded) after a session was restored
+    ``methods_requested`` True once the Methods page ran the other methods for the loaded
+                        data and signature (their disagreement flags then join every verdict)
 """
 
 from __future__ import annotations
@@ -75,6 +77,8 @@ __all__ = [
     "mode",
     "mode_chosen",
     "mode_reason",
+    "methods_requested",
+    "request_methods",
     "remember_upload",
     "reset_groups",
     "restored",
@@ -105,8 +109,9 @@ __all__ = [
 
 #: What must be forgotten when a key changes.
 _DEPENDENTS: dict[str, tuple[str, ...]] = {
-    "expression": ("result", "analysis", "restored"),
-    "signature": ("result", "mapping", "groups", "analysis", "restored"),
+    "expression": ("result", "analysis", "restored", "methods_requested"),
+    "signature": ("result", "mapping", "groups", "analysis", "restored", "methods_requested"),
+    "methods_requested": ("analysis",),
     "measured": ("mapping", "analysis"),
     "metadata": ("analysis",),
     "groups": ("mapping", "analysis", "restored"),
@@ -492,6 +497,17 @@ def demo_loaded() -> bool:
 def set_demo(value: bool) -> None:
     """Mark whether the demo is what is loaded."""
     st.session_state["demo"] = value
+
+
+def methods_requested() -> bool:
+    """True once the Methods page asked for the other methods (for what is loaded now)."""
+    return bool(_get("methods_requested", False))
+
+
+def request_methods() -> None:
+    """Run the other methods beside the robust fit, and flag disagreement in every verdict."""
+    if not methods_requested():
+        _set("methods_requested", True)
 
 
 def uploader_key(name: str) -> str:

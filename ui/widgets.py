@@ -50,6 +50,7 @@ PAGES = {
     "signature": "pages/2_Signature.py",
     "results": "pages/3_Results.py",
     "qc": "pages/4_QC.py",
+    "methods": "pages/5_Methods.py",
 }
 _LABELS = {
     "home": "Home: load the demo",
@@ -57,6 +58,7 @@ _LABELS = {
     "signature": "Signature: choose the reference",
     "results": "Results: proportions",
     "qc": "QC: how far to trust them",
+    "methods": "Methods: side by side",
 }
 _ICONS = {
     "home": ":material/home:",
@@ -64,6 +66,7 @@ _ICONS = {
     "signature": ":material/grid_on:",
     "results": ":material/bar_chart:",
     "qc": ":material/fact_check:",
+    "methods": ":material/compare_arrows:",
 }
 
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:=])")
