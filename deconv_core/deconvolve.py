@@ -266,25 +266,40 @@ class DeconvResult:
     warnings: tuple[DeconvWarning, ...]
 
 
-def choose_weighting(signature: np.ndarray) -> str:
-    """The weighting ``"auto"`` stands for: ``"sqrt"`` when a few genes dominate.
+def choose_weighting(signature: np.ndarray, *, platform: str = "") -> str:
+    """The weighting ``"auto"`` stands for, from the signature's values and platform.
 
-    In an unweighted fit a gene's pull grows with the square of its level.
-    When the five largest mean profiles hold more than half of the
-    signature's sum of squares (typical of profiles from single-cell data,
-    where a few genes such as S100A9 or PPBP reach tens of thousands), those
-    genes would decide every proportion, so ``"sqrt"`` is chosen; otherwise
-    ``"none"`` (the way TIL10 is fitted by quanTIseq).
+    - ``"relative"`` for a signature built from single-cell data (platform
+      starting with ``single-cell``): single-cell and bulk RNA-seq capture each
+      gene with its own efficiency, so a gene's mismatch between profile and
+      bulk is a factor, not an offset, and every gene is fitted on its relative
+      error (as fits in log space do, e.g. DeconV and dtangle).
+    - ``"sqrt"`` for a microarray-derived signature (platform mentioning
+      ``microarray``, e.g. immunoStates, LM22) or when the five largest mean
+      profiles hold more than half of the signature's sum of squares: in an
+      unweighted fit a gene's pull grows with the square of its level, and the
+      highest genes of an array profile are those the other platform's
+      dynamic range changes most.
+    - ``"none"`` otherwise (the way TIL10 is fitted by quanTIseq).
+
+    The rules were chosen with ``benchmarks/accuracy.py`` and
+    ``benchmarks/singlecell_accuracy.py`` (README, Accuracy).
 
     Parameters
     ----------
     signature : (g, k) array
         Signature rows used in the fit, genes × cell types, linear.
+    platform
+        The signature's platform (:attr:`Signature.platform`); ``""`` if unknown.
 
     Returns
     -------
-    ``"sqrt"`` or ``"none"``.
+    ``"relative"``, ``"sqrt"`` or ``"none"``.
     """
+    if platform.lower().startswith("single-cell"):
+        return "relative"
+    if "microarray" in platform.lower():
+        return "sqrt"
     level = np.sort(np.asarray(signature, dtype=np.float64).mean(axis=1))[::-1]
     total = float((level**2).sum())
     if total <= 0:
@@ -301,14 +316,16 @@ def gene_weights(signature: np.ndarray, *, weighting: str = "sqrt") -> np.ndarra
     of very highly expressed genes decide every proportion.  ``"sqrt"`` divides
     each gene's equation by the square root of its mean signature expression:
     weighted least squares with variance proportional to the mean.
+    ``"relative"`` divides it by the mean itself: standard deviation
+    proportional to the mean, i.e. every gene fitted on its relative error.
 
     Parameters
     ----------
     signature : (g, k) array
         Signature rows used in the fit, genes × cell types, linear.
     weighting
-        ``"sqrt"``, ``"none"`` (all weights 1) or ``"auto"``
-        (:func:`choose_weighting`).
+        ``"sqrt"``, ``"relative"``, ``"none"`` (all weights 1) or ``"auto"``
+        (:func:`choose_weighting`; the platform is then unknown).
 
     Returns
     -------
@@ -322,7 +339,8 @@ def gene_weights(signature: np.ndarray, *, weighting: str = "sqrt") -> np.ndarra
     level = signature.mean(axis=1)
     # A floor keeps genes that are near zero in every profile from dominating.
     floor = max(float(level.mean()) * 1e-3, np.finfo(float).tiny)
-    weights = 1.0 / np.sqrt(np.maximum(level, floor))
+    power = 1.0 if weighting == "relative" else 0.5
+    weights = np.maximum(level, floor) ** -power
     return weights / weights.mean()
 
 
@@ -472,9 +490,9 @@ def deconvolve(
     with np.errstate(divide="ignore", invalid="ignore"):
         Y = values[genes.rows, :] / totals * 1e6
     if weighting == "auto":
-        weighting = choose_weighting(S)
-        if weighting == "sqrt":
-            warnings.append(_WEIGHTED_WARNING)
+        weighting = choose_weighting(S, platform=signature.platform)
+        if weighting != "none":
+            warnings.append(_weighted_warning(weighting, signature.platform))
     weights = gene_weights(S, weighting=weighting)
     samples = [str(s) for s in expression.columns]
     coef, robustness = _fit_by_pattern(S * weights[:, None], Y, weights, loss, samples, warnings)
@@ -528,13 +546,28 @@ BIASED_ABSOLUTE_MEANING = (
     "unaffected."
 )
 
-_WEIGHTED_WARNING = DeconvWarning(
-    "info",
-    "genes_weighted",
-    "A few very highly expressed genes dominate this signature, so each gene was weighted by "
-    "1/sqrt of its mean level; otherwise those genes would decide every proportion.",
-    cli="--weighting none turns this off.",
-)
+
+def _weighted_warning(weighting: str, platform: str) -> DeconvWarning:
+    """The info saying which gene weights ``"auto"`` chose and why."""
+    if weighting == "relative":
+        why = (
+            "This signature was built from single-cell data, whose genes are captured with "
+            "other efficiencies than in bulk RNA-seq, so each gene was weighted by 1/its mean "
+            "level and fitted on its relative error."
+        )
+    elif "microarray" in platform.lower():
+        why = (
+            f"This signature was measured on another platform ({platform}), so each gene was "
+            "weighted by 1/sqrt of its mean level; otherwise its highest genes, whose levels "
+            "differ most between platforms, would decide every proportion."
+        )
+    else:
+        why = (
+            "A few very highly expressed genes dominate this signature, so each gene was "
+            "weighted by 1/sqrt of its mean level; otherwise those genes would decide every "
+            "proportion."
+        )
+    return DeconvWarning("info", "genes_weighted", why, cli="--weighting none turns this off.")
 
 
 def meaning_for(mode: str, codes: set[str] | frozenset[str]) -> str:
