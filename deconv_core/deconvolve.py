@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from deconv_core.coverage import coverage_table, marker_genes
+from deconv_core.mrna import borrowed_mrna_factors
 from deconv_core.options import LOSSES, MODES, WEIGHTINGS, check_choice, check_exclude
 from deconv_core.ranking import average_ranks
 from deconv_core.signatures import Signature
@@ -296,7 +297,7 @@ def choose_weighting(signature: np.ndarray, *, platform: str = "") -> str:
     -------
     ``"relative"``, ``"sqrt"`` or ``"none"``.
     """
-    if platform.lower().startswith("single-cell"):
+    if _single_cell(platform):
         return "relative"
     if "microarray" in platform.lower():
         return "sqrt"
@@ -490,9 +491,11 @@ def deconvolve(
     with np.errstate(divide="ignore", invalid="ignore"):
         Y = values[genes.rows, :] / totals * 1e6
     if weighting == "auto":
-        weighting = choose_weighting(S, platform=signature.platform)
+        # A recognised restricted reference (LM22) is microarray-derived.
+        platform = signature.platform or ("microarray" if signature.restricted else "")
+        weighting = choose_weighting(S, platform=platform)
         if weighting != "none":
-            warnings.append(_weighted_warning(weighting, signature.platform))
+            warnings.append(_weighted_warning(weighting, platform))
     weights = gene_weights(S, weighting=weighting)
     samples = [str(s) for s in expression.columns]
     coef, robustness = _fit_by_pattern(S * weights[:, None], Y, weights, loss, samples, warnings)
@@ -568,6 +571,28 @@ def _weighted_warning(weighting: str, platform: str) -> DeconvWarning:
             "proportion."
         )
     return DeconvWarning("info", "genes_weighted", why, cli="--weighting none turns this off.")
+
+
+def _single_cell(platform: str) -> bool:
+    return platform.lower().startswith("single-cell")
+
+
+def _borrowed_warning(name: str, unmatched: list[str]) -> DeconvWarning:
+    """The info saying that mRNA-content factors were borrowed from TIL10 by lineage."""
+    rest = (
+        f" No lineage matched {', '.join(unmatched)}: they took the median factor."
+        if unmatched
+        else ""
+    )
+    return DeconvWarning(
+        "info",
+        "mrna_factors_borrowed",
+        f"{name} has no mRNA-content factors, so its fit gives shares of mRNA, which overstate "
+        "cell types rich in mRNA (monocytes, dendritic and NK cells); the proportions were "
+        "turned into shares of cells with quanTIseq's factors (TIL10, Finotello 2019) matched "
+        f"by lineage from the cell-type names.{rest}",
+        cli="--no-mrna-scaling gives the mRNA shares.",
+    )
 
 
 def meaning_for(mode: str, codes: set[str] | frozenset[str]) -> str:
@@ -771,7 +796,11 @@ def coefficients_to_proportions(
     mode
         ``"relative"`` or ``"absolute"``.
     mrna_scaling
-        Correct for mRNA content per cell type when the signature has factors.
+        Correct for mRNA content per cell type when the signature has factors;
+        in relative mode a signature without factors whose cell types are
+        immune lineages (and not built from single-cell data) takes TIL10's by lineage
+        (:func:`deconv_core.mrna.borrowed_mrna_factors`, warning
+        ``mrna_factors_borrowed``).
 
     Returns
     -------
@@ -795,6 +824,13 @@ def coefficients_to_proportions(
                     "proportions were not corrected for mRNA content.",
                 )
             )
+    elif mrna_scaling and mode == "relative" and not _single_cell(signature.platform):
+        # A signature built from single-cell counts has its own factors; built from
+        # normalised data it has none on purpose (every cell was scaled alike).
+        borrowed, unmatched = borrowed_mrna_factors(cell_types)
+        if borrowed:
+            factors = np.array([borrowed[c] for c in cell_types], dtype=float)
+            warnings.append(_borrowed_warning(signature.name, unmatched))
     with np.errstate(divide="ignore", invalid="ignore"):
         mrna_share = coef.sum(axis=0)
         cells = coef / factors[:, None]

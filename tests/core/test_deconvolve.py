@@ -164,13 +164,14 @@ def test_auto_weighting_weights_genes_only_when_a_few_dominate(til10):
     assert choose_weighting(loud.to_numpy()) == "sqrt"
     bulk = pd.DataFrame(loud.to_numpy() @ shares.T.to_numpy(), index=loud.index)
     bulk.columns = list(shares.index)
-    res = deconvolve(bulk, loud, exclude=None, mode="relative")
+    # mRNA shares are planted: no factors borrowed by lineage (see test_mrna).
+    res = deconvolve(bulk, loud, exclude=None, mode="relative", mrna_scaling=False)
     assert res.weighting == "sqrt"
     assert res.gene_weights.iloc[:5].max() < res.gene_weights.iloc[5:].min()
     info = [w for w in res.warnings if w.code == "genes_weighted"]
     assert len(info) == 1 and info[0].severity == "info" and "--weighting none" in info[0].cli
     assert "--" not in info[0].text("app")
-    forced = deconvolve(bulk, loud, exclude=None, weighting="none")
+    forced = deconvolve(bulk, loud, exclude=None, weighting="none", mrna_scaling=False)
     assert forced.weighting == "none" and "genes_weighted" not in {w.code for w in forced.warnings}
     # Noise-free: every weighting recovers the planted shares (no mRNA factors here).
     expected = shares.div(shares.sum(axis=1), axis=0).to_numpy()
@@ -265,17 +266,17 @@ def test_auto_weighting_follows_the_signature_platform(til10):
     array = dataclasses.replace(til10, mrna_scaling={}, platform="microarray (cross-platform)")
     assert choose_weighting(til10.matrix.to_numpy(), platform=single_cell.platform) == "relative"
     assert choose_weighting(til10.matrix.to_numpy(), platform=array.platform) == "sqrt"
-    res = deconvolve(biased, single_cell, exclude=None)
+    res = deconvolve(biased, single_cell, exclude=None, mrna_scaling=False)
     assert res.weighting == "relative"
     level = til10.matrix.loc[list(res.genes_used)].mean(axis=1)
     np.testing.assert_allclose(res.gene_weights * level, (res.gene_weights * level).iloc[0])
     info = [w for w in res.warnings if w.code == "genes_weighted"]
     assert len(info) == 1 and "single-cell" in info[0].message
-    plain = deconvolve(biased, single_cell, exclude=None, weighting="none")
+    plain = deconvolve(biased, single_cell, exclude=None, weighting="none", mrna_scaling=False)
     error = {
         fit.weighting: np.abs(fit.proportions.to_numpy() - expected).mean() for fit in (res, plain)
     }
     assert error["relative"] < error["none"] / 1.5
-    res = deconvolve(biased, array, exclude=None)
+    res = deconvolve(biased, array, exclude=None, mrna_scaling=False)
     assert res.weighting == "sqrt"
     assert "another platform" in [w for w in res.warnings if w.code == "genes_weighted"][0].message
