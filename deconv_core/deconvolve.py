@@ -31,10 +31,21 @@ import pandas as pd
 from deconv_core.coverage import coverage_table, marker_genes
 from deconv_core.mrna import borrowed_mrna_factors
 from deconv_core.options import LOSSES, MODES, WEIGHTINGS, check_choice, check_exclude
+from deconv_core.platform import (
+    from_other_platform,
+    platform_factors,
+    platform_warning,
+    signature_platform,
+)
 from deconv_core.ranking import average_ranks
 from deconv_core.signatures import Signature
 from deconv_core.solvers import huber_nnls, nnls
-from deconv_core.thresholds import COVERAGE_ERROR, COVERAGE_FAIR, MIN_GENES_ABSOLUTE
+from deconv_core.thresholds import (
+    COVERAGE_ERROR,
+    COVERAGE_FAIR,
+    MIN_GENES_ABSOLUTE,
+    MIN_SAMPLES_PLATFORM,
+)
 from deconv_core.validation import DeconvWarning, InputError
 
 __all__ = [
@@ -225,7 +236,9 @@ class DeconvResult:
     signature_name
         Name of the signature used.
     signature_matrix
-        Genes used × cell types: the signature rows the fit used (linear).
+        Genes used × cell types: the signature rows the fit used (linear);
+        for a signature from another platform, after the gene-wise
+        correction (:mod:`deconv_core.platform`).
     mrna_scaling
         Whether proportions were corrected for mRNA content.
     gene_weights
@@ -422,6 +435,7 @@ def deconvolve(
     mrna_scaling: bool = True,
     weighting: str = "auto",
     loss: str = "huber",
+    platform_correction: bool = True,
 ) -> DeconvResult:
     """Estimate cell-type proportions for every sample.
 
@@ -455,6 +469,12 @@ def deconvolve(
         proportion; ``"squares"``: plain non-negative least squares.  On the
         four benchmark datasets with measured truth Huber was as accurate or
         more accurate than least squares (``benchmarks/accuracy.py``).
+    platform_correction
+        For a signature from another platform than bulk RNA-seq (microarray
+        or single-cell), estimate each gene's factor between the platforms
+        from all samples and correct the signature before the final fit
+        (:mod:`deconv_core.platform`; warnings ``platform_corrected`` or, with
+        fewer than ``MIN_SAMPLES_PLATFORM`` samples, ``platform_uncorrected``).
 
     Returns
     -------
@@ -490,15 +510,20 @@ def deconvolve(
     totals = np.sum(values, axis=0, where=~np.isnan(values))
     with np.errstate(divide="ignore", invalid="ignore"):
         Y = values[genes.rows, :] / totals * 1e6
+    platform = signature_platform(signature)
     if weighting == "auto":
-        # A recognised restricted reference (LM22) is microarray-derived.
-        platform = signature.platform or ("microarray" if signature.restricted else "")
         weighting = choose_weighting(S, platform=platform)
         if weighting != "none":
             warnings.append(_weighted_warning(weighting, platform))
     weights = gene_weights(S, weighting=weighting)
     samples = [str(s) for s in expression.columns]
     coef, robustness = _fit_by_pattern(S * weights[:, None], Y, weights, loss, samples, warnings)
+    if platform_correction and from_other_platform(platform):
+        corrected = Y.shape[1] >= MIN_SAMPLES_PLATFORM
+        if corrected:
+            S = S * platform_factors(S, Y, coef)[:, None]
+            coef, robustness = _fit_by_pattern(S * weights[:, None], Y, weights, loss, samples, [])
+        warnings.append(platform_warning(platform, Y.shape[1], corrected))
     fitted = S @ np.nan_to_num(coef)
     fitted[np.isnan(Y)] = np.nan
     fitted[:, np.isnan(coef).any(axis=0)] = np.nan
@@ -525,7 +550,7 @@ def deconvolve(
         mode=mode,
         meaning=meaning_for(mode, {w.code for w in warnings}),
         signature_name=signature.name,
-        signature_matrix=sig.loc[genes.used],
+        signature_matrix=pd.DataFrame(S, index=genes_index.copy(), columns=sig.columns),
         mrna_scaling=mrna_scaling,
         gene_weights=pd.Series(weights, index=genes_index, name="weight"),
         weighting=weighting,
