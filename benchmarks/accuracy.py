@@ -329,7 +329,9 @@ def main() -> None:
             ours = summed(result.proportions, ds.groups)
             log2 = expression.scale.startswith("log")
             base = summed(baseline(ds.expression, signature.matrix, log2), ds.groups)
-            svr = summed(nu_svr(expression.table, result.signature_matrix), ds.groups)
+            # The signature as given (result.signature_matrix is platform-corrected).
+            used = signature.matrix.loc[list(result.genes_used)]
+            svr = summed(nu_svr(expression.table, used), ds.groups)
             truth = ds.truth.loc[[s for s in ds.truth.index if s in ours.index]]
             o, b, v = metrics(ours, truth), metrics(base, truth), metrics(svr, truth)
             rows.append((ds.name, ds.mode, truth.shape, o, b, v, ds.target, ds.published))
