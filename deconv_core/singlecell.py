@@ -509,7 +509,7 @@ def _validate_on_held_out_cells(
 
 
 def _parameters_record(chosen: dict, final: _Built, input_scale: str) -> dict:
-    """The parameters as recorded: those chosen, the markers per type kept, the input scale."""
+    """The parameters as recorded: those chosen, markers per pair of types kept, input scale."""
     kept = final.conditioning.loc[final.conditioning["chosen"], "markers_per_pair"]
     return {**chosen, "markers_per_pair": int(kept.iloc[0]), "input_scale": input_scale}
 
