@@ -320,8 +320,9 @@ def _add_fit_options(command: argparse.ArgumentParser) -> None:
         "--weighting",
         choices=WEIGHTINGS,
         default="auto",
-        help="gene weights of the fit: auto (default: sqrt when a few genes dominate the "
-        "signature, else none), none, or sqrt (1/sqrt of each gene's mean profile)",
+        help="gene weights of the fit: auto (default: relative for a signature built from "
+        "single-cell data, sqrt for a microarray-derived one or when a few genes dominate, "
+        "else none), none, sqrt (1/sqrt of each gene's mean profile) or relative (1/mean)",
     )
 
 
@@ -392,8 +393,12 @@ def _add_signature_commands(sub: argparse._SubParsersAction) -> None:
         "--scale", choices=SINGLE_CELL_SCALES, default="auto", help="input scale (default: detect)"
     )
     build.add_argument("--min-cells", type=int, default=10, help="fewer cells: type left out")
-    build.add_argument("--min-markers", type=int, default=10, help="markers per type, at least")
-    build.add_argument("--max-markers", type=int, default=100, help="markers per type, at most")
+    build.add_argument(
+        "--min-markers", type=int, default=3, help="markers per ordered pair of types, at least"
+    )
+    build.add_argument(
+        "--max-markers", type=int, default=10, help="markers per ordered pair of types, at most"
+    )
     build.add_argument("--min-log2-fold-change", type=float, default=1.0)
     build.add_argument("--min-detection", type=float, default=0.25)
     build.add_argument("--test-fraction", type=float, default=0.3)

@@ -39,8 +39,9 @@ __all__ = [
 MODES = ("relative", "absolute")
 #: Loss functions of the fit: Huber's robust loss (default) or plain squares.
 LOSSES = ("huber", "squares")
-#: Gene weightings of the fit: ``"auto"`` chooses ``"none"`` or ``"sqrt"`` per signature.
-WEIGHTINGS = ("auto", "sqrt", "none")
+#: Gene weightings of the fit: ``"auto"`` chooses per signature (see
+#: :func:`deconv_core.deconvolve.choose_weighting`).
+WEIGHTINGS = ("auto", "sqrt", "relative", "none")
 #: Declared scales of an expression input (``"auto"``: detect).
 SCALES = ("auto", "linear", "log2", "log2p1", "log10", "ln", "counts")
 #: Declared scales of single-cell counts (``"auto"``: detect).
@@ -158,7 +159,7 @@ class RunOptions:
     loss
         ``"huber"`` (robust) or ``"squares"`` (:data:`LOSSES`).
     weighting
-        ``"auto"``, ``"sqrt"`` or ``"none"`` (:data:`WEIGHTINGS`).
+        ``"auto"``, ``"sqrt"``, ``"relative"`` or ``"none"`` (:data:`WEIGHTINGS`).
     mrna_scaling
         Turn mRNA shares into cell shares with the signature's factors.
     bootstrap

@@ -27,6 +27,7 @@ __all__ = [
     "MIN_SAMPLES_FOR_AGREEMENT",
     "MIN_SAMPLES_FOR_GENE_FLAGS",
     "MIN_SAMPLES_FOR_OUTLIERS",
+    "MIN_SAMPLES_PLATFORM",
     "OUTLIER_MADS",
     "OUTLIER_SPREAD_RATIO",
     "POOR_R",
@@ -102,6 +103,10 @@ MIN_GENES_ABSOLUTE = 5000
 #: Fewest genes of single-cell data for a signature built from it to be on a whole-transcriptome
 #: scale (per-cell CPM over these genes); with fewer, absolute mode is refused with it.
 WHOLE_TRANSCRIPTOME_GENES = 15000
+#: Fewest samples fitted together to estimate the gene-wise factors between a signature from
+#: another platform (microarray, single-cell) and bulk RNA-seq (deconv_core.platform): a median
+#: over samples of a gene's observed/fitted ratio, as for the outlier check.
+MIN_SAMPLES_PLATFORM = 5
 
 # -- cohort statistics -------------------------------------------------------------------------
 #: Fewer samples than this: correlations across samples (estimated vs measured) are shown
