@@ -59,6 +59,7 @@ __all__ = [
     "read_limits",
     "refresh",
     "residual_z",
+    "run_key",
     "upload_help",
     "upload_limit_mb",
 ]
@@ -376,11 +377,35 @@ def _side_inputs() -> dict[str, dict[str, str]]:
     return side
 
 
-def current_analysis(*, with_intervals: bool = False) -> tuple[Analysis | None, str]:
+def run_key() -> str:
+    """Identity of the current run's assessment: the result's key (inputs and options by
+    content), the cell-type groups and the side tables; "" when nothing is loaded."""
+    if state.expression() is None or state.signature() is None:
+        return ""
+    side = _side_inputs()
+    return "|".join([state.result_key(), state.groups_digest(), str(sorted(side.items()))])
+
+
+def current_analysis(
+    *, with_intervals: bool = False, with_gene_checks: bool = False
+) -> tuple[Analysis | None, str]:
     """The run as one :class:`~deconv_core.analysis.Analysis`: result, checks and verdicts.
 
-    The p-values and the confounding checks (cached per run, :mod:`ui.trust`) are
-    always part of it; the bootstrap intervals only when asked for.
+    The permutation p-values are always part of it: they cost the same at any
+    cohort size (a fixed number of random mixtures) and the verdict uses them.
+    The bootstrap intervals and the leave-gene-out confounding checks are left
+    out (None) until a view asks for them; the verdicts then say that the gene
+    checks are pending (:func:`ui.views.verdict_summary`).  Every check is
+    cached per run (:mod:`ui.trust`), so asking again costs nothing.
+
+    Parameters
+    ----------
+    with_intervals
+        Compute the bootstrap intervals (with a progress bar).
+    with_gene_checks
+        Run the confounding checks (leave-one-gene-out refits), and keep them
+        in this run's later assessments (the Results page's too): they were
+        asked for once (the QC page, the downloads, the Results button).
 
     Returns
     -------
@@ -391,10 +416,11 @@ def current_analysis(*, with_intervals: bool = False) -> tuple[Analysis | None, 
     if result is None:
         return None, error
     expression, signature = state.expression(), state.signature()
-    side = _side_inputs()
-    key = "|".join(
-        [state.result_key(), state.groups_digest(), str(sorted(side.items())), str(with_intervals)]
-    )
+    run = run_key()
+    if with_gene_checks:
+        state.ask("gene_checks", run)
+    with_gene_checks = state.asked("gene_checks", run)
+    key = f"{run}#{with_intervals}{with_gene_checks}"
     analysis = state.analysis_for(key)
     if analysis is None:
         analysis = assess(
@@ -404,9 +430,9 @@ def current_analysis(*, with_intervals: bool = False) -> tuple[Analysis | None, 
             result,
             p_values=trust.p_values(result),
             intervals=trust.intervals(result, signature) if with_intervals else None,
-            confounding=trust.confounding(result, signature),
+            confounding=trust.confounding(result, signature) if with_gene_checks else None,
             groups=state.groups(),
-            side_inputs=side,
+            side_inputs=_side_inputs(),
         )
         state.set_analysis(key, analysis)
     return analysis, ""

@@ -64,7 +64,23 @@ IDENTIFIABILITY_CODES = ("collinear_cell_types", "ill_conditioned")
 def _intervals(
     key: str, n_resamples: int, level: float, seed: int, _result: DeconvResult, _sig: Signature
 ) -> pd.DataFrame:
-    return bootstrap_intervals(_result, _sig, n_resamples=n_resamples, level=level, seed=seed)
+    # The bar is made inside the cached function: Streamlit replays the
+    # elements a cached function drew, and a bar made outside it could not be.
+    text = f"Computing {level:.0%} intervals: {n_resamples} bootstrap resamples"
+    bar = st.progress(0.0, text=text)
+    shown = [0]
+
+    def advance(done: int, total: int) -> None:
+        percent = 100 * done // total
+        if percent >= shown[0] + 5:  # about 20 updates, not one message per refit
+            shown[0] = percent
+            bar.progress(percent / 100, text=f"{text} ({percent}%)")
+
+    table = bootstrap_intervals(
+        _result, _sig, n_resamples=n_resamples, level=level, seed=seed, progress=advance
+    )
+    bar.empty()
+    return table
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
@@ -87,8 +103,7 @@ def intervals(result: DeconvResult, signature: Signature) -> pd.DataFrame:
         ``estimate``, ``lower``, ``upper`` (fractions;
         :func:`deconv_core.qc.bootstrap_intervals`).
     """
-    with st.spinner(f"Computing {LEVEL:.0%} intervals ({BOOTSTRAP_RESAMPLES} resamples)…"):
-        return _intervals(state.result_key(), BOOTSTRAP_RESAMPLES, LEVEL, SEED, result, signature)
+    return _intervals(state.result_key(), BOOTSTRAP_RESAMPLES, LEVEL, SEED, result, signature)
 
 
 def p_values(result: DeconvResult) -> pd.Series:

@@ -61,6 +61,22 @@ def test_bootstrap_table_layout_and_reproducibility(til10):
     pd.testing.assert_frame_equal(result.proportions, before)
 
 
+def test_bootstrap_progress_counts_every_refit_and_leaves_the_numbers_alone(til10, monkeypatch):
+    import deconv_core.qc as qc
+
+    monkeypatch.setattr(qc, "_CHUNK", 2)  # 5 samples in 3 chunks of refits
+    expr, _ = planted_mixtures(5, noise=0.2, seed=3)
+    result = deconvolve(expr, til10)
+    calls: list[tuple[int, int]] = []
+    with_bar = bootstrap_intervals(
+        result, til10, n_resamples=7, seed=1, progress=lambda *a: calls.append(a)
+    )
+    assert calls == [(i, 21) for i in range(1, 22)]
+    pd.testing.assert_frame_equal(
+        with_bar, bootstrap_intervals(result, til10, n_resamples=7, seed=1)
+    )
+
+
 def test_bootstrap_narrows_with_less_noise(til10):
     widths = []
     for noise in (0.05, 0.3):
