@@ -8,14 +8,16 @@ times ``pandas.read_csv`` on it, then drives the real app with
 
 1. upload the file through the Upload page's uploader (the real upload path);
 2. open Results (the first chart; nothing cached for this cohort yet);
-3. switch mode (absolute → relative), fit (robust → least squares) and level
-   (cell types → groups), one rerun each;
+3. switch mode (to the one not chosen), fit (robust ↔ least squares) and
+   level (cell types → groups → cell types), one rerun each;
 4. turn on the 95 % intervals (the bootstrap runs now, not before);
-5. prepare the downloads (the zip with every file the command line writes).
+5. open QC (the leave-gene-out checks run now);
+6. prepare the downloads there (the zip with every file the command line writes).
 
 Each step is one script run of the page as Streamlit runs it (the whole page,
 not only the first chart), timed with ``time.perf_counter``.  The machine is
-shared and noisy: the ratios to the read time are what to compare.
+shared and noisy: the ratios to the read time (the mean of one read before
+and one after the app steps) are what to compare.
 
 Usage: python benchmarks/app_latency.py [--samples 1000] [--genes 20000] [--fresh]
 """
@@ -64,44 +66,61 @@ def timed(step: Callable[[], AppTest]) -> tuple[float, AppTest]:
 
 
 def drive(path: Path) -> list[tuple[str, float]]:
-    """Upload, Results, three switches, intervals, downloads: (step, seconds) each."""
+    """Upload, Results, switches, intervals, QC, downloads: (step, seconds) each."""
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT).run()
     at = at.switch_page("pages/1_Upload.py").run()
     data = path.read_bytes()
     uploader = next(u for u in at.file_uploader if u.label == "Bulk expression file")
+    levels = ["cell types", "groups"]
     steps = [
-        (
-            "upload and read (Upload page)",
-            lambda: uploader.upload(path.name, data, "text/plain").run(),
-        ),
-        ("first Results view", lambda: at.switch_page("pages/3_Results.py").run()),
-        ("switch mode to relative", lambda: _set(at, "results_mode", "relative")),
-        ("switch fit to least squares", lambda: _set(at, "results_loss", "squares")),
-        ("switch level to groups", lambda: _set(at, "results_level", "groups")),
-        ("back to cell types", lambda: _set(at, "results_level", "cell types")),
-        (
-            "show 95% intervals (bootstrap)",
-            lambda: at.toggle(key="results_intervals").set_value(True).run(),
-        ),
-        ("prepare the downloads (zip)", lambda: _prepare_downloads(at)),
+        ("upload and read (Upload page)", lambda: uploader.upload(path.name, data, "").run()),
+        ("first Results view", lambda: _page(at, "3_Results")),
+        ("switch mode", lambda: _switch(at, "results_mode", ["absolute", "relative"])),
+        ("switch fit", lambda: _switch(at, "results_loss", ["huber", "squares"])),
+        ("switch level to groups", lambda: _switch(at, "results_level", levels)),
+        ("switch level back", lambda: _switch(at, "results_level", levels)),
+        ("show 95% intervals (bootstrap)", lambda: _toggle(at, "results_intervals")),
+        ("open QC (gene checks)", lambda: _page(at, "4_QC")),
+        ("prepare the downloads (zip)", lambda: at.button(key="qc_dl_prepare").click().run()),
     ]
     times = []
     for label, step in steps:
         seconds, at = timed(step)
         times.append((label, seconds))
         print(f"  {label:<34} {seconds:6.2f} s", flush=True)
+    if not [b for b in at.download_button if b.label.startswith("Everything")]:
+        raise SystemExit("no zip offered after preparing the downloads")
     return times
 
 
-def _set(at: AppTest, key: str, value: str) -> AppTest:
-    return at.segmented_control(key=key).set_value(value).run()
+def _page(at: AppTest, stem: str) -> AppTest:
+    """Open a page; it must draw a chart."""
+    at = at.switch_page(f"pages/{stem}.py").run()
+    if not at.get("plotly_chart"):
+        raise SystemExit(f"{stem} drew no chart")
+    return at
 
 
-def _prepare_downloads(at: AppTest) -> AppTest:
-    buttons = [b for b in at.button if b.key == "results_dl_prepare"]
-    if buttons:
-        return buttons[0].click().run()
-    return at.run()  # downloads drawn with the page
+def _switch(at: AppTest, key: str, values: list[str]) -> AppTest:
+    """Set a segmented control to the value it does not have."""
+    control = at.segmented_control(key=key)
+    return control.set_value(next(v for v in values if v != control.value)).run()
+
+
+def _toggle(at: AppTest, key: str) -> AppTest:
+    return at.toggle(key=key).set_value(True).run()
+
+
+def _interactive(label: str) -> bool:
+    """Steps the issue's 3-second goal is about: the first Results view and the switches."""
+    return label.startswith(("switch", "first Results"))
+
+
+def read_seconds(path: Path) -> float:
+    """Seconds ``pandas.read_csv`` needs to read the file."""
+    start = time.perf_counter()
+    pd.read_csv(path, sep="\t", index_col=0)
+    return time.perf_counter() - start
 
 
 def main() -> None:
@@ -111,25 +130,24 @@ def main() -> None:
     parser.add_argument("--fresh", action="store_true", help="rewrite the cohort's TSV")
     args = parser.parse_args()
     path = cohort(args.samples, args.genes, fresh=args.fresh)
-    start = time.perf_counter()
-    table = pd.read_csv(path, sep="\t", index_col=0)
-    read_s = time.perf_counter() - start
     print(
-        f"input: {table.shape[1]:,} samples x {table.shape[0]:,} genes, "
+        f"input: {args.samples:,} samples x {args.genes:,} genes, "
         f"{path.stat().st_size / 1e6:.0f} MB TSV ({path})"
     )
-    del table
-    print(f"pandas.read_csv alone: {read_s:.2f} s")
+    before = read_seconds(path)
     print("app steps (AppTest, one script run each):")
     times = drive(path)
-    print(f"{'step':<36} {'seconds':>8} {'/ read':>7} {'goal':>6}")
+    after = read_seconds(path)
+    read_s = (before + after) / 2
+    print(f"pandas.read_csv alone: {before:.2f} s before the app steps, {after:.2f} s after")
+    print(f"{'step':<36} {'seconds':>8} {'/ read':>7} {'goal':>7}")
     for label, seconds in times:
-        goal = f"< {GOAL_S:g} s" if "switch" in label or "first Results" in label else ""
-        print(f"{label:<36} {seconds:8.2f} {seconds / read_s:6.2f}x {goal:>6}")
-    interactive = [s for label, s in times if "switch" in label or "first Results" in label]
+        goal = f"< {GOAL_S:g} s" if _interactive(label) else ""
+        print(f"{label:<36} {seconds:8.2f} {seconds / read_s:6.2f}x {goal:>7}")
+    slowest = max(s for label, s in times if _interactive(label))
     print(
-        f"slowest of first view and switches: {max(interactive):.2f} s "
-        f"({max(interactive) / read_s:.2f}x read_csv; goal < {GOAL_S:g} s)"
+        f"slowest of first view and switches: {slowest:.2f} s = {slowest / read_s:.2f}x "
+        f"read_csv (mean of the two reads, {read_s:.2f} s); goal < {GOAL_S:g} s"
     )
 
 

@@ -50,7 +50,6 @@ if TYPE_CHECKING:
 
 __all__ = [
     "analysis_for",
-    "analysis_key",
     "ask",
     "asked",
     "clear_all",
@@ -400,11 +399,6 @@ def set_result(key: str, value: DeconvResult) -> None:
 def analysis_for(key: str) -> Analysis | None:
     """The stored assessment if it was made for ``key``, else None."""
     return _get("analysis", {}).get(key)
-
-
-def analysis_key(analysis: Analysis) -> str:
-    """The key a stored assessment was made for when it is ``analysis``, else ""."""
-    return next((k for k, v in _get("analysis", {}).items() if v is analysis), "")
 
 
 def set_analysis(key: str, value: Analysis) -> None:
