@@ -63,6 +63,7 @@ __all__ = [
     "groups_edited",
     "groups_editor_key",
     "expression_key",
+    "fit_key",
     "forget_mode_choice",
     "image_format",
     "last_upload",
@@ -427,6 +428,16 @@ def result_key() -> str:
     Cached computations on a result (intervals, p-values, ...) are keyed by it.
     """
     return "|".join([expression_key(), signature_key(), mode(), exclude(), loss()])
+
+
+def fit_key() -> str:
+    """Identity of the fit itself: :func:`result_key` without the mode.
+
+    The mode only converts the fitted coefficients into proportions, so what
+    depends on the fit alone (the permutation p-values) is keyed by this and
+    survives a switch of mode.
+    """
+    return "|".join([expression_key(), signature_key(), exclude(), loss()])
 
 
 # -- signature built from single-cell data ---------------------------------------------------

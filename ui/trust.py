@@ -107,8 +107,12 @@ def intervals(result: DeconvResult, signature: Signature) -> pd.DataFrame:
 
 
 def p_values(result: DeconvResult) -> pd.Series:
-    """Permutation p-value of each sample's fit (index ``sample``, name ``p_value``)."""
-    return _p_values(state.result_key(), PERMUTATIONS, SEED, result)
+    """Permutation p-value of each sample's fit (index ``sample``, name ``p_value``).
+
+    Keyed by :func:`ui.state.fit_key`: the test scores fitted against observed
+    expression, which the mode does not change, so a switch of mode reuses it.
+    """
+    return _p_values(state.fit_key(), PERMUTATIONS, SEED, result)
 
 
 def confounding(result: DeconvResult, signature: Signature) -> ConfoundingReport:

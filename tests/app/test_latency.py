@@ -83,6 +83,23 @@ def test_results_wait_for_nothing_expensive_until_asked(calls):
     assert not at.exception and calls == {"bootstrap": 1, "confounding": 1, "zip": 1}
 
 
+def test_a_switch_of_mode_keeps_the_permutation_p_values(calls, monkeypatch):
+    runs = []
+    real = trust.permutation_test
+    monkeypatch.setattr(trust, "permutation_test", lambda *a, **k: runs.append(1) or real(*a, **k))
+    at = _results()
+    (first,) = at.session_state["analysis"].values()
+    mode = at.segmented_control(key="results_mode")
+    mode.set_value(next(m for m in ("relative", "absolute") if m != mode.value)).run()
+    assert not at.exception
+    (switched,) = at.session_state["analysis"].values()
+    assert switched.options.mode != first.options.mode and len(runs) == 1
+    pd.testing.assert_series_equal(switched.p_values, first.p_values)
+    at.segmented_control(key="results_loss").set_value("squares").run()
+    assert len(runs) == 2  # another fit: another test
+    assert calls == {}
+
+
 def test_qc_runs_the_gene_checks_and_results_then_use_them(calls):
     at = _results()
     visit(at, "qc")
