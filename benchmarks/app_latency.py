@@ -146,10 +146,10 @@ def main() -> None:
     after = read_seconds(path)
     read_s = (before + after) / 2
     print(f"pandas.read_csv alone: {before:.2f} s before the app steps, {after:.2f} s after")
-    print(f"{'step':<36} {'seconds':>8} {'/ read':>7} {'goal':>7}")
+    print(f"{'step':<36} {'seconds':>8} {'/ read':>7}    goal")
     for label, seconds in times:
         goal = f"< {GOAL_S:g} s" if _interactive(label) else ""
-        print(f"{label:<36} {seconds:8.2f} {seconds / read_s:6.2f}x {goal:>7}")
+        print(f"{label:<36} {seconds:8.2f} {seconds / read_s:6.2f}x {goal:>7}".rstrip())
     slowest = max(s for label, s in times if _interactive(label))
     print(
         f"slowest of first view and switches: {slowest:.2f} s = {slowest / read_s:.2f}x "
