@@ -542,6 +542,7 @@ def bundle_zip(
     *,
     charts: Mapping[str, bytes] | None = None,
     extra: Mapping[str, Any] | None = None,
+    files: Mapping[str, bytes] | None = None,
 ) -> bytes:
     """Every file of a run in one zip, the dashboard's "Everything" download.
 
@@ -554,13 +555,17 @@ def bundle_zip(
         ``plotly.min.js``), or None.
     extra
         Dashboard context for the manifest (see :func:`build_manifest`).
+    files
+        :func:`output_files` of this same run when the caller has them
+        already (the dashboard offers them one by one too), so the tables
+        and the XLSX are not written twice; None: written here.
 
     Returns
     -------
     bytes
         The files of :func:`output_files`, the charts and ``manifest.json``.
     """
-    files = dict(output_files(analysis))
+    files = dict(output_files(analysis) if files is None else files)
     for name, data in (charts or {}).items():
         files[f"charts/{name}"] = data
     manifest = build_manifest(analysis, interface="dashboard", files=list(files), extra=extra)

@@ -271,7 +271,7 @@ def _download_files(
     figures = charts.export_figures(analysis, **context)
     chart_files = charts.chart_files(figures, image_format=image_format)
     bar.progress(2 / 3, text="Packing the zip…")
-    files[_ZIP] = report.bundle_zip(analysis, charts=chart_files, extra=extra)
+    files[_ZIP] = report.bundle_zip(analysis, charts=chart_files, extra=extra, files=files)
     bar.empty()
     return files
 
