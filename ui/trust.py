@@ -3,9 +3,12 @@
 The computations live in :mod:`deconv_core.qc` and :mod:`deconv_core.confounding`;
 this module runs them with the dashboard's fixed settings behind
 ``st.cache_data``.  Like the deconvolution itself, the caches are keyed by
-the identity of the inputs (:func:`ui.state.result_key`: the expression's
-SHA-256 and scale, the signature, mode and exclusion list) instead of hashing
-the result on every rerun; the underscored arguments are not hashed.
+the content of the inputs (:func:`ui.state.result_key`: the expression's
+SHA-256 and scale, the signature, mode, exclusion list and fit; the p-values
+by :func:`ui.state.fit_key`, the same without the mode) instead of hashing
+the result on every rerun; the underscored arguments are not hashed.  Each
+runs when a view first asks for it (:func:`ui.loaders.current_analysis`):
+the intervals draw a progress bar through their resamples.
 
 Settings (the command line's ``--bootstrap 200 --permutations 500 --seed 0``)
     :data:`BOOTSTRAP_RESAMPLES` resamples of the signature genes give 95%
