@@ -139,3 +139,12 @@ def test_intervals_and_p_values_asked_for_equal_the_command_line(tmp_path):
     p_values = analysis.p_values.loc[fit.index.astype(str)]
     np.testing.assert_allclose(p_values, fit["p_value"], rtol=0, atol=5e-7)
     assert list(analysis.verdicts["verdict"]) == list(fit["verdict"])
+
+
+def test_the_dashboard_runs_blas_on_one_thread():
+    from threadpoolctl import threadpool_info
+
+    import ui  # noqa: F401 - importing the dashboard's glue sets the limit
+
+    blas = [pool for pool in threadpool_info() if pool["user_api"] == "blas"]
+    assert blas and all(pool["num_threads"] == 1 for pool in blas)
