@@ -10,6 +10,8 @@ single-cell data.
 
 import sys
 
+import numpy  # noqa: F401 - numpy and scipy each load their own OpenBLAS,
+import scipy.linalg  # noqa: F401 - which must be loaded for the limit below to cover them
 from threadpoolctl import threadpool_limits
 
 # The server's event loop (health checks, websockets, downloads) shares the interpreter
