@@ -90,10 +90,10 @@ def test_demo_button_fills_every_page(demo_app):
     # The verdict travels with the numbers: first column, reasons last.
     assert table.columns[0] == "verdict" and table.columns[-1] == "reasons"
     assert set(table["verdict"]) <= {"good", "check", "poor"}
-    assert len(at.download_button) == 4  # one HTML per chart; the files only when asked for
+    assert len(at.download_button) == 4 + 2  # one HTML per chart, the card (HTML, PNG)
     prepare_downloads(at)
     assert not at.exception
-    assert len(at.download_button) == 4 + 6  # tables, xlsx, zip
+    assert len(at.download_button) == 4 + 2 + 6  # tables, xlsx, zip
 
     visit(at, "qc")
     assert not at.exception
