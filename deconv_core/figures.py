@@ -50,6 +50,9 @@ from deconv_core.ordering import (
     residual_sample_order,
     signature_gene_order,
 )
+
+# OTHER_COLOR lives with the palette; re-exported for the figures' callers.
+from deconv_core.palette import OTHER_COLOR, assign_colors
 from deconv_core.text import visible
 
 __all__ = [
@@ -81,9 +84,6 @@ MAX_TEXT_CELLS = 400
 MAX_TICK_LABELS = 80
 #: Standardised residuals are drawn clipped to ± this value.
 RESIDUAL_LIMIT = 4.0
-#: Image formats of the modebar's camera button.
-#: Colour of the ``other`` part (cells the signature does not describe).
-OTHER_COLOR = "#b7b7b7"
 #: Colour of the part of a gene's expression no cell type accounts for.
 UNEXPLAINED_COLOR = "#d9d9d9"
 #: The gene explainer draws shares of the measured expression up to this value.
@@ -116,27 +116,20 @@ def _plain_list(values: Sequence[object] | pd.Index) -> list[str]:
 
 
 def cell_type_colors(cell_types: Sequence[str]) -> dict[str, str]:
-    """Assign a fixed colour to each cell type (``other`` is grey).
+    """A fixed colour per cell type or group, by name (``other`` is grey).
 
     Parameters
     ----------
     cell_types
-        Cell-type names in display order.
+        Cell-type or group names shown together.
 
     Returns
     -------
     dict
-        Cell type → CSS colour; the same input order gives the same colours
-        in every chart.
+        Name → CSS colour from :func:`deconv_core.palette.assign_colors`: the
+        same name gets the same colour in every chart, whatever its position.
     """
-    names = [str(c) for c in cell_types if str(c) != "other"]
-    # Tableau 10 with its grey swapped for cyan, so no cell type looks like "other".
-    tableau = [c if c.upper() != "#BAB0AC" else "#17BECF" for c in qualitative.T10]
-    palette = tableau if len(names) <= 10 else qualitative.Dark24 + qualitative.Light24
-    colors = {name: palette[i % len(palette)] for i, name in enumerate(names)}
-    if "other" in [str(c) for c in cell_types]:
-        colors["other"] = OTHER_COLOR
-    return colors
+    return assign_colors(cell_types)
 
 
 def figure_config(filename: str, *, image_format: str = "png") -> dict:
