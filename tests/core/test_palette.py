@@ -1,4 +1,4 @@
-"""Colours by identity: fixed per name, distinct for 22 types, readable without full colour vision."""
+"""Colours by identity: fixed per name, distinct for 22 types, readable when colour-blind."""
 
 from __future__ import annotations
 
