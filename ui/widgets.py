@@ -17,6 +17,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from deconv_core import report
+from deconv_core.agreement import agreement_table
 from deconv_core.analysis import Analysis
 from deconv_core.figures import IMAGE_FORMATS, figure_config
 from deconv_core.text import display_frame, visible
@@ -260,11 +261,14 @@ _ZIP = "deconvolution_results.zip"
 def _download_files(
     analysis: Analysis, image_format: str, context: dict[str, object], extra: dict[str, object]
 ) -> dict[str, bytes]:
-    """The CSV tables and XLSX of :func:`deconv_core.report.output_files`, and the zip."""
-    files = dict(report.output_files(analysis))
+    """The CSV tables and XLSX of :func:`deconv_core.report.output_files`, and the zip
+    (with the estimated-vs-measured agreement when measured fractions are mapped)."""
+    pairs = charts.measured_pairs(analysis, context.get("measured"), context.get("mapping"))
+    agreement = None if pairs is None else agreement_table(pairs)
+    files = dict(report.output_files(analysis, agreement=agreement))
     figures = charts.export_figures(analysis, **context)
     chart_files = charts.chart_files(figures, image_format=image_format)
-    files[_ZIP] = report.bundle_zip(analysis, charts=chart_files, extra=extra)
+    files[_ZIP] = report.bundle_zip(analysis, charts=chart_files, extra=extra, agreement=agreement)
     return files
 
 
