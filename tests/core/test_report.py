@@ -112,15 +112,15 @@ def test_zip_holds_every_output_the_charts_and_a_reproducible_manifest(run):
     assert manifest["result"]["warnings"] == len(warnings)
 
 
-def test_workbook_is_meeting_ready_formats_frozen_headers_notes_and_agreement(run):
+def _with_intervals(run):  # type: ignore[no-untyped-def]
     expression, signature, options, result = run
-    analysis = assess(
-        expression,
-        signature,
-        options,
-        result,
-        intervals=bootstrap_intervals(result, signature, n_resamples=20),
-    )
+    intervals = bootstrap_intervals(result, signature, n_resamples=20)
+    return assess(expression, signature, options, result, intervals=intervals)
+
+
+def test_workbook_is_meeting_ready_formats_frozen_headers_notes_and_agreement(run):
+    expression, signature, _, result = run
+    analysis = _with_intervals(run)
     props = result.proportions
     measured = pd.DataFrame({"Neutrophils": props["Neutrophils"] + 0.01}, index=props.index)
     agreement = agreement_table(
