@@ -54,6 +54,7 @@ from deconv_core.ordering import (
 # OTHER_COLOR lives with the palette; re-exported for the figures' callers.
 from deconv_core.palette import OTHER_COLOR, assign_colors
 from deconv_core.text import visible
+from deconv_core.thresholds import SMALL_COHORT
 
 __all__ = [
     "IMAGE_FORMATS",
@@ -61,6 +62,7 @@ __all__ = [
     "MAX_TEXT_CELLS",
     "MAX_TICK_LABELS",
     "OTHER_COLOR",
+    "PERCENT_AXIS",
     "MAX_EXPLAINED_SHARE",
     "RESIDUAL_LIMIT",
     "UNEXPLAINED_COLOR",
@@ -84,6 +86,9 @@ MAX_TEXT_CELLS = 400
 MAX_TICK_LABELS = 80
 #: Standardised residuals are drawn clipped to ± this value.
 RESIDUAL_LIMIT = 4.0
+#: Tick format of every proportion axis and colour bar: percent with one decimal, as in the
+#: hover texts and the dashboard's tables (a two-decimal range must not read "2%, 2%, 1%").
+PERCENT_AXIS = ".1%"
 #: Colour of the part of a gene's expression no cell type accounts for.
 UNEXPLAINED_COLOR = "#d9d9d9"
 #: The gene explainer draws shares of the measured expression up to this value.
@@ -318,7 +323,7 @@ def proportions_bar_figure(
     marked = verdicts is not None and bool((verdicts.astype(str) != "good").any())
     fig.update_xaxes(type="category", showticklabels=show_ticks, tickangle=-60 if n > 12 else 0)
     top = _MARK_Y + 0.04 if marked else 1.0001
-    fig.update_yaxes(tickformat=".0%", range=[0, top], tickvals=[0, 0.25, 0.5, 0.75, 1.0])
+    fig.update_yaxes(tickformat=PERCENT_AXIS, range=[0, top], tickvals=[0, 0.25, 0.5, 0.75, 1.0])
     fig.update_yaxes(title_text="fraction", row=1, col=1)
     _stack_bars(fig, n)
     note = "" if show_ticks else f" Sample names hidden for {n} samples; hover for names."
@@ -458,7 +463,7 @@ def proportion_intervals_figure(
     show_ticks = n <= MAX_TICK_LABELS
     fig.update_xaxes(type="category", showticklabels=False, showgrid=False)
     fig.update_xaxes(showticklabels=show_ticks, tickangle=-60 if n > 12 else 0, row=rows, col=1)
-    fig.update_yaxes(tickformat=".0%", rangemode="tozero", nticks=3, showgrid=True)
+    fig.update_yaxes(tickformat=PERCENT_AXIS, rangemode="tozero", nticks=3, showgrid=True)
     fig.update_annotations(x=0, xanchor="left", yshift=4, font={"size": 12})
     return _layout(
         fig,
@@ -560,7 +565,7 @@ def proportions_heatmap_figure(
             colorscale="YlGnBu",
             zmin=0,
             zmax=max(float(np.nanmax(z)) if np.isfinite(z).any() else 1.0, 1e-9),
-            colorbar={"title": {"text": "fraction"}, "tickformat": ".0%"},
+            colorbar={"title": {"text": "fraction"}, "tickformat": PERCENT_AXIS},
             texttemplate="%{z:.0%}" if with_text else None,
             textfont={"size": 10},
             hovertemplate="<b>%{customdata[0]}</b><br>%{customdata[1]}: %{z:.1%}<extra></extra>",
@@ -658,7 +663,7 @@ def group_boxplots_figure(
                 col=col + 1,
             )
     fig.update_xaxes(type="category", showticklabels=False)
-    fig.update_yaxes(tickformat=".0%", rangemode="tozero")
+    fig.update_yaxes(tickformat=PERCENT_AXIS, rangemode="tozero")
     fig.update_annotations(font={"size": 12})
     return _layout(
         fig,
@@ -775,7 +780,7 @@ def _signature_trace(linear: np.ndarray, x: list[str], y: list[str]) -> go.Heatm
         colorscale="Viridis",
         zmin=0,
         zmax=1,
-        colorbar={"title": {"text": "of gene's<br>maximum"}, "tickformat": ".0%"},
+        colorbar={"title": {"text": "of gene's<br>maximum"}, "tickformat": PERCENT_AXIS},
         hovertemplate="<b>%{customdata[0]}</b> in %{customdata[1]}: %{customdata[2]:.4g}"
         " (%{z:.0%} of its maximum)<extra></extra>",
     )
@@ -1156,7 +1161,7 @@ def gene_explanation_figure(
     fig.update_xaxes(type="category", showticklabels=show_ticks, tickangle=-60 if n > 12 else 0)
     fig.update_yaxes(
         title_text="share of measured expression",
-        tickformat=".0%",
+        tickformat=PERCENT_AXIS,
         range=[0, min(max(top, 1.0), MAX_EXPLAINED_SHARE) * 1.08],
     )
     _stack_bars(fig, n)
@@ -1248,6 +1253,16 @@ def _explanation_subtitle(gene: str, blank: int, n: int, *, cut: bool) -> str:
     return subtitle
 
 
+def _agreement_label(row: pd.Series | None) -> str:
+    """``r = 0.85, n = 12, RMSE 4.1%`` (n beside every r; a caution below SMALL_COHORT)."""
+    if row is None:
+        return "no pairs"
+    n = int(row["n"])
+    r = "n/a" if pd.isna(row["pearson_r"]) else f"{row['pearson_r']:.2f}"
+    few = f", too few for r (< {SMALL_COHORT})" if n < SMALL_COHORT else ""
+    return f"r = {r}, n = {n}{few}, RMSE {row['rmse']:.1%}"
+
+
 def measured_scatter_figure(
     pairs: pd.DataFrame,
     agreement: pd.DataFrame,
@@ -1282,14 +1297,13 @@ def measured_scatter_figure(
     for category in categories:
         part = pairs[pairs["category"] == category]
         row = agreement.loc[category] if category in agreement.index else None
-        r = "n/a" if row is None or pd.isna(row["pearson_r"]) else f"{row['pearson_r']:.2f}"
-        rmse = "n/a" if row is None else f"{row['rmse']:.3f}"
+        label = _agreement_label(row)
         fig.add_trace(
             go.Scatter(
                 x=part["measured"].to_numpy(float),
                 y=part["estimated"].to_numpy(float),
                 mode="markers",
-                name=f"{plain(category)} (r={r}, RMSE={rmse})",
+                name=f"{plain(category)} ({label})",
                 marker={"color": colors[category], "size": 9, "opacity": 0.85},
                 customdata=np.column_stack(
                     [_plain_list(part["sample"]), [plain(category)] * len(part)]
@@ -1302,9 +1316,9 @@ def measured_scatter_figure(
     top = min(1.0, top * 1.05) if top > 0 else 1.0
     fig.add_trace(_diagonal_trace(top, "perfect agreement"))
     fig.update_xaxes(
-        title_text=f"{plain(measured_label)} fraction", tickformat=".0%", range=[0, top]
+        title_text=f"{plain(measured_label)} fraction", tickformat=PERCENT_AXIS, range=[0, top]
     )
-    fig.update_yaxes(title_text="estimated fraction", tickformat=".0%", range=[0, top])
+    fig.update_yaxes(title_text="estimated fraction", tickformat=PERCENT_AXIS, range=[0, top])
     return _layout(
         fig,
         title=plain(title),

@@ -65,15 +65,15 @@ _NAMED_SLOTS: dict[int, tuple[str, ...]] = {
     16: ("NK cells activated", "CD56bright_natural_killer_cell"),
     17: ("Macrophages M0",),
     18: ("Dendritic cells activated", "plasmacytoid_dendritic_cell"),
-    19: ("Mast cells resting", "MAST_cell"),
+    19: ("Mast cells resting", "MAST_cell", "Mast cells"),
     20: ("Mast cells activated",),
     21: ("Eosinophils",),
     22: ("CD16_positive_monocyte",),
-    23: ("Basophils",),
-    24: ("hematopoietic_progenitor",),
+    23: ("Basophils", "basophil"),
+    24: ("hematopoietic_progenitor", "Hematopoietic progenitors"),
 }
 # Words that do not tell cell types apart (``positive`` in ``CD4_positive_alpha_beta``).
-_NOISE = {"cell", "positive", "alpha", "beta", "natural", "killer", "lineage"}
+_NOISE = {"cell", "positive", "alpha", "beta", "lineage"}
 
 
 def _singular(word: str) -> str:
@@ -88,7 +88,8 @@ def color_key(name: object) -> str:
     ``CD4_positive_alpha_beta_T_cell`` give the same key.  A name of filler
     words only keeps them (``Cells`` stays ``cell``).
     """
-    words = [_singular(w) for w in re.findall(r"[a-z0-9]+", str(name).lower())]
+    text = re.sub(r"natural[^a-z0-9]*killer", "nk", str(name).lower())
+    words = [_singular(w) for w in re.findall(r"[a-z0-9]+", text)]
     kept = [w for w in words if w not in _NOISE] or words
     return " ".join(sorted(kept))
 

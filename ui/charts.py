@@ -25,6 +25,7 @@ from deconv_core.figures import (
     proportions_heatmap_figure,
     residual_heatmap_figure,
 )
+from deconv_core.labels import with_display_names
 from deconv_core.ordering import order_samples, residual_samples
 from deconv_core.qc import standardised_residuals
 
@@ -62,9 +63,10 @@ def residual_figure(
     if sample_order == "worst fit first":
         keep = set(samples)
         order = [s for s in worst if s in keep]
+    names = analysis.signature.shown_names
     return residual_heatmap_figure(
         z[samples],
-        marker_genes(result.signature_matrix),
+        marker_genes(result.signature_matrix).map(lambda c: names.get(c, c)),
         gene_order=gene_order,
         sample_order=order,
         note=note,
@@ -145,7 +147,8 @@ def export_figures(
         Category → cell types for the comparison.
     """
     result = analysis.result
-    props = result.proportions
+    names = analysis.signature.shown_names
+    props = with_display_names(result.proportions, names)
     verdicts = analysis.verdicts["verdict"]
     order = order_samples(props, groups=groups)
     figures = {
@@ -167,7 +170,7 @@ def export_figures(
         )
     if analysis.intervals is not None:
         figures["composition_intervals"] = proportion_intervals_figure(
-            analysis.intervals,
+            with_display_names(analysis.intervals, names, column="cell_type"),
             meaning=result.meaning,
             order=order,
             n_resamples=analysis.options.bootstrap,

@@ -20,9 +20,10 @@ from deconv_core import report
 from deconv_core.agreement import agreement_table
 from deconv_core.analysis import Analysis
 from deconv_core.figures import IMAGE_FORMATS, figure_config
-from deconv_core.text import display_frame, visible
+from deconv_core.text import visible
 from ui import charts, loaders, state, trust
 from ui.health import LIGHTS, HealthItem
+from ui.screen import screen_table
 from ui.tables import group_columns, match_samples
 
 __all__ = [
@@ -58,6 +59,17 @@ _LABELS = {
     "results": "Results: proportions",
     "qc": "QC: how far to trust them",
 }
+#: The sidebar's page names.  Streamlit's own navigation names the home page after its
+#: file ("app"); without st.navigation (CONVENTIONS: legacy routing with pages/) only a
+#: rename of app.py would change that, and the design card fixes app.py.  So the built-in
+#: menu is hidden (.streamlit/config.toml, client.showSidebarNavigation) and this one drawn.
+NAV_LABELS = {
+    "home": "Home",
+    "upload": "Upload",
+    "signature": "Signature",
+    "results": "Results",
+    "qc": "QC",
+}
 _ICONS = {
     "home": ":material/home:",
     "upload": ":material/upload_file:",
@@ -91,6 +103,9 @@ def _sidebar() -> None:
     expression, sig = state.expression(), state.signature()
     meta, measured = state.metadata(), state.measured()
     with st.sidebar:
+        for page, label in NAV_LABELS.items():
+            st.page_link(PAGES[page], label=label, icon=_ICONS[page])
+        st.divider()
         st.subheader("Loaded")
         if expression is None:
             st.caption("Expression: nothing yet")
@@ -224,19 +239,25 @@ COVERAGE_COLUMNS = {
 }
 
 
-def table(frame: pd.DataFrame, **kwargs: object) -> None:
-    """st.dataframe of a table whose names are shown as written (:func:`display_frame`)."""
-    st.dataframe(display_frame(frame), **kwargs)
+def _shown_names() -> dict[str, str]:
+    sig = state.signature()
+    return sig.shown_names if sig is not None else {}
 
 
-def lights_table(frame: pd.DataFrame, *, column: str, **kwargs: object) -> None:
-    """st.dataframe with the traffic-light (or severity) column coloured, names as written."""
-    frame = display_frame(frame)
-    numeric = [c for c in frame.columns if pd.api.types.is_float_dtype(frame[c])]
-    styler = frame.style.map(lambda v: _CELL_STYLES.get(v, ""), subset=[column]).format(
-        precision=3, subset=numeric, na_rep="–"
-    )
-    st.dataframe(styler, **kwargs)
+def table(frame: pd.DataFrame, *, column_config: dict | None = None, **kwargs: object) -> None:
+    """st.dataframe of a table as the dashboard shows tables (:func:`ui.screen.screen_table`):
+    names as written, cell types by display name, one format per quantity, no "None"."""
+    styler, config = screen_table(frame, column_config, _shown_names())
+    st.dataframe(styler, column_config=config, **kwargs)
+
+
+def lights_table(
+    frame: pd.DataFrame, *, column: str, column_config: dict | None = None, **kwargs: object
+) -> None:
+    """:func:`table` with the traffic-light (or severity) column coloured."""
+    styler, config = screen_table(frame, column_config, _shown_names())
+    styler = styler.map(lambda v: _CELL_STYLES.get(v, ""), subset=[column])
+    st.dataframe(styler, column_config=config, **kwargs)
 
 
 def health_card(items: Sequence[HealthItem]) -> None:

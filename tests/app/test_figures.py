@@ -33,6 +33,7 @@ from deconv_core.figures import (
     signature_heatmap_figure,
 )
 from deconv_core.qc import standardised_residuals
+from deconv_core.thresholds import SMALL_COHORT
 from tests.conftest import planted_mixtures
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -179,7 +180,20 @@ def test_measured_scatter_names_each_category_with_its_scores():
         }
     )
     fig = measured_scatter_figure(pairs, agreement_table(pairs), meaning="m")
-    assert any("r=1.00" in t.name for t in fig.data)
+    names = {t.name for t in fig.data}
+    # n beside every r, the caution below SMALL_COHORT, RMSE in percent like the tables
+    assert f"AB (r = 1.00, n = 3, too few for r (< {SMALL_COHORT}), RMSE 0.0%)" in names
+    assert any(n.startswith("A (r = n/a, n = 2") and n.endswith("RMSE 7.1%)") for n in names)
+    assert fig.layout.xaxis.tickformat == fig.layout.yaxis.tickformat == ".1%"
+
+
+def test_every_proportion_axis_reads_percent_with_one_decimal(result):
+    props = result.proportions
+    groups = pd.Series(["a", "b"] * (len(props) // 2) + ["a"] * (len(props) % 2), index=props.index)
+    boxes = group_boxplots_figure(props, groups, meaning="m", group_title="arm")
+    bars = proportions_bar_figure(props, meaning="m")
+    axes = [f.layout[k] for f in (boxes, bars) for k in f.layout.to_plotly_json() if "yaxis" in k]
+    assert axes and {a.tickformat for a in axes} == {".1%"}
 
 
 def test_interval_strips_show_each_estimate_with_its_interval(result):
