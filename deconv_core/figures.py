@@ -35,7 +35,6 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
-from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
 from deconv_core.options import IMAGE_FORMATS, check_choice
@@ -65,6 +64,7 @@ __all__ = [
     "PERCENT_AXIS",
     "MAX_EXPLAINED_SHARE",
     "RESIDUAL_LIMIT",
+    "SUBTITLE_WIDTH",
     "UNEXPLAINED_COLOR",
     "cell_type_colors",
     "figure_config",
@@ -89,6 +89,9 @@ RESIDUAL_LIMIT = 4.0
 #: Tick format of every proportion axis and colour bar: percent with one decimal, as in the
 #: hover texts and the dashboard's tables (a two-decimal range must not read "2%, 2%, 1%").
 PERCENT_AXIS = ".1%"
+#: Longest subtitle line, in characters (about 600 px at the subtitle's 12 px font, so it fits
+#: a half-width chart on a 1400 px screen).
+SUBTITLE_WIDTH = 100
 #: Colour of the part of a gene's expression no cell type accounts for.
 UNEXPLAINED_COLOR = "#d9d9d9"
 #: The gene explainer draws shares of the measured expression up to this value.
@@ -202,8 +205,11 @@ def _layout(
     return fig
 
 
-def _wrap(text: str, width: int = 120) -> str:
-    """Break a long sentence into ``<br>``-separated lines (for subtitles)."""
+def _wrap(text: str, width: int = SUBTITLE_WIDTH) -> str:
+    """Break a long sentence into ``<br>``-separated lines (for subtitles), between words.
+
+    plotly never wraps a title: a longer line is cut at the chart's edge, mid-word.
+    """
     words, lines, line = text.split(), [], ""
     for word in words:
         if line and len(line) + 1 + len(word) > width:
@@ -633,8 +639,7 @@ def group_boxplots_figure(
         vertical_spacing=min(0.12, 0.5 / max(nrows, 1)),
         horizontal_spacing=0.04,
     )
-    palette = qualitative.Set2 + qualitative.Pastel1
-    colors = {g: palette[i % len(palette)] for i, g in enumerate(panels)}
+    colors = assign_colors(panels)  # by the group's name: the same on every page
     show_points = len(props) <= 300
     labels_arr = np.asarray(labels, dtype=object)
     for i, cell_type in enumerate(cell_types):
@@ -1017,9 +1022,11 @@ def observed_vs_fitted_figure(
     return _layout(
         fig,
         title=f"Observed vs fitted expression: {plain(sample)}",
-        subtitle="Signature genes of this sample, expression normalised to 1e6 per sample "
-        "(TPM-like). Points on the diagonal are explained by the estimated mixture; labelled "
-        "genes deviate most.",
+        subtitle=_wrap(
+            "Signature genes of this sample, expression normalised to 1e6 per sample "
+            "(TPM-like). Points on the diagonal are explained by the estimated mixture; labelled "
+            "genes deviate most."
+        ),
         height=560,
     )
 

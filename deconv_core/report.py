@@ -377,6 +377,8 @@ def workbook_notes(analysis: Analysis, sheets: Iterable[str]) -> pd.DataFrame:
     rows.append(("mode of this run", f"{result.mode}: {result.meaning}"))
     rows += [(f"{mode} mode means", text) for mode, text in _MODES.items()]
     rows += [(f"parameter: {k}", _parameter_text(v)) for k, v in parameters(analysis).items()]
+    shown = analysis.signature.shown_names  # the sheets keep the ids; the dashboard shows these
+    rows += [(f"cell type: {c}", f"shown as {n}") for c, n in shown.items() if c != n]
     for name, entry in _inputs(analysis).items():
         label = entry.get("file") or entry.get("name") or name
         rows.append((f"input: {name}", f"{label} (SHA-256 {entry.get('sha256', 'n/a')})"))

@@ -166,7 +166,7 @@ widgets.chart(
     observed_vs_fitted_figure(
         result.observed[sample],
         result.fitted[sample],
-        marker_genes(result.signature_matrix),
+        marker_genes(result.signature_matrix).map(lambda c: sig.shown_names.get(c, c)),
         sample=sample,
         z=z[sample],
     ),

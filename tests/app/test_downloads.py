@@ -75,3 +75,6 @@ def test_mapped_measured_fractions_put_the_agreement_into_the_xlsx_and_the_zip(t
     with zipfile.ZipFile(io.BytesIO(files[_ZIP])) as archive:
         table = pd.read_csv(io.BytesIO(archive.read("agreement.csv")), index_col="category")
     assert table.loc["neutrophil %", "pearson_r"] > 0.9
+    # exports keep the signature's ids (the screen shows display names)
+    header = files["proportions.csv"].decode().splitlines()[0].split(",")
+    assert "T.cells.CD4" in header and "CD4 T cells" not in header

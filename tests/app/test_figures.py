@@ -19,6 +19,7 @@ from deconv_core.figures import (
     MAX_HEATMAP_SAMPLES,
     MAX_TEXT_CELLS,
     OTHER_COLOR,
+    SUBTITLE_WIDTH,
     cell_type_colors,
     figure_config,
     gene_explanation_figure,
@@ -75,7 +76,7 @@ def test_stacked_bars_one_trace_per_cell_type_and_panel(result):
     first = fig.data[0]
     assert np.allclose(first.y, props.loc[list(first.x), props.columns[0]].to_numpy())
     assert "Absolute fractions" in fig.layout.title.subtitle.text
-    assert "Sorted by NK.cells" in fig.layout.title.subtitle.text
+    assert "Sorted by NK.cells" in fig.layout.title.subtitle.text.replace("<br>", " ")
 
 
 def test_large_cohorts_hide_sample_names_and_cell_text():
@@ -207,7 +208,7 @@ def test_interval_strips_show_each_estimate_with_its_interval(result):
         np.testing.assert_allclose(trace.y, part["estimate"])
         np.testing.assert_allclose(np.asarray(trace.y) + trace.error_y.array, part["upper"])
         np.testing.assert_allclose(np.asarray(trace.y) - trace.error_y.arrayminus, part["lower"])
-    subtitle = fig.layout.title.subtitle.text
+    subtitle = fig.layout.title.subtitle.text.replace("<br>", " ")
     assert "95% confidence interval" in subtitle and "30 resamples" in subtitle
 
 
@@ -246,3 +247,21 @@ def test_new_charts_escape_user_text():
     for fig in figures:
         text = json.dumps(fig.to_plotly_json(), default=str)
         assert "<b>x</b>" not in text and "&lt;b&gt;x&lt;/b&gt;" in text
+
+
+def test_no_subtitle_line_is_longer_than_a_chart_shows(result):
+    props = result.proportions
+    sample = str(props.index[0])
+    figs = [
+        proportions_bar_figure(props, meaning="m " * 200),
+        proportions_heatmap_figure(props, meaning="A long sentence that says what it means. " * 9),
+        observed_vs_fitted_figure(
+            result.observed[sample],
+            result.fitted[sample],
+            marker_genes(result.signature_matrix),
+            sample=sample,
+        ),
+    ]
+    for fig in figs:
+        lines = str(fig.layout.title.subtitle.text).split("<br>")
+        assert max(len(line) for line in lines) <= SUBTITLE_WIDTH, lines

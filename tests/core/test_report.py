@@ -158,6 +158,8 @@ def test_workbook_is_meeting_ready_formats_frozen_headers_notes_and_agreement(ru
     assert signature.sha256 in notes["input: signature"]
     assert {"version: numpy", "version: openpyxl", "version: deconv-explorer"} <= set(notes)
     assert "percent" in notes["units: proportions"] and "units: agreement" in notes
+    assert notes["cell type: T.cells.CD4"] == "shown as CD4 T cells"  # the sheets keep ids
+    assert "T.cells.CD4" in [c.value for c in shares[1]]
     # without measured fractions there is no agreement sheet or file
     plain = output_files(analysis)
     assert "agreement.csv" not in plain
