@@ -20,12 +20,24 @@ from pandas.io.formats.style import Styler
 
 from deconv_core.text import display_frame
 
-__all__ = ["CELL_TYPE_COLUMNS", "MISSING", "PERCENT", "number_text", "screen_table"]
+__all__ = [
+    "CELL_TYPE_COLUMNS",
+    "MAX_STYLED_CELLS",
+    "MISSING",
+    "PERCENT",
+    "number_text",
+    "screen_table",
+]
 
 #: What a missing value shows.
 MISSING = "–"
 #: The one format of a proportion on screen: percent with one decimal (Python format spec).
 PERCENT = "{:.1%}"
+#: Tables with more cells than this are shown without a Styler: Streamlit turns a Styler
+#: into display texts at about 40 µs a cell (a 1,000-sample × 22-type interval table,
+#: 110,000 cells, took 8 s), so a large table gets its percent columns multiplied by 100
+#: and printed with one decimal instead.
+MAX_STYLED_CELLS = 30_000
 #: Columns whose values are cell-type ids (several joined by ", " in some findings).
 CELL_TYPE_COLUMNS = ("cell_type", "cell_type_a", "cell_type_b")
 
@@ -68,7 +80,7 @@ def screen_table(
     frame: pd.DataFrame,
     column_config: Mapping[str, Any] | None = None,
     names: Mapping[str, str] | None = None,
-) -> tuple[Styler, dict[str, Any]]:
+) -> tuple[Styler | pd.DataFrame, dict[str, Any]]:
     """A table as the dashboard shows it, and the column settings to show it with.
 
     Parameters
@@ -88,10 +100,13 @@ def screen_table(
     tuple
         The Styler (text cells: names as written, missing as :data:`MISSING`;
         numbers: their display text) and the column settings without number
-        formats.
+        formats; beyond :data:`MAX_STYLED_CELLS` cells a plain table instead
+        (:func:`_unstyled`).
     """
     shown = display_frame(_names_shown(frame, names or {}))
     config = dict(column_config or {})
+    if shown.size > MAX_STYLED_CELLS:
+        return _unstyled(shown, config)
     formats: dict[Any, Callable[[Any], str]] = {}
     for column in shown.columns:
         values = shown[column]
@@ -111,3 +126,26 @@ def screen_table(
             }
         formats[column] = number_text(fmt, integer=pd.api.types.is_integer_dtype(values))
     return shown.style.format(formats, na_rep=MISSING), config
+
+
+def _unstyled(shown: pd.DataFrame, config: dict[str, Any]) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """A large table without a Styler: percent columns shown ×100 with one decimal.
+
+    Text cells get :data:`MISSING` for a missing value; a missing number stays
+    empty in the grid.
+    """
+    out = shown.copy()
+    for column in out.columns:
+        values = out[column]
+        if not pd.api.types.is_numeric_dtype(values):
+            if values.isna().any():
+                out[column] = values.astype(object).fillna(MISSING)
+            continue
+        setting = config.get(str(column))
+        if not isinstance(setting, dict):
+            continue
+        kind = setting.get("type_config", {})
+        if kind.get("type") == "number" and kind.get("format") == "percent":
+            out[column] = values * 100
+            config[str(column)] = {**setting, "type_config": {**kind, "format": "%.1f%%"}}
+    return out, config

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
+from pandas.io.formats.style import Styler
 
 from deconv_core import report
 from deconv_core.agreement import agreement_table
@@ -256,7 +257,8 @@ def lights_table(
 ) -> None:
     """:func:`table` with the traffic-light (or severity) column coloured."""
     styler, config = screen_table(frame, column_config, _shown_names())
-    styler = styler.map(lambda v: _CELL_STYLES.get(v, ""), subset=[column])
+    if isinstance(styler, Styler):  # a large table goes without colours (ui.screen)
+        styler = styler.map(lambda v: _CELL_STYLES.get(v, ""), subset=[column])
     st.dataframe(styler, column_config=config, **kwargs)
 
 

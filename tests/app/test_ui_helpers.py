@@ -156,3 +156,19 @@ def test_screen_tables_show_one_format_per_quantity_names_and_no_none():
     assert shown_config["estimate"]["label"] == "estimate"
     assert styler.data["estimate"].iloc[1] == 0.12345  # the cell keeps its number
     assert list(findings["cell_type"]) == ["Tregs, NK.cells", "T.cells.CD4"]  # input unchanged
+
+
+def test_large_screen_tables_skip_the_styler_but_keep_the_formats():
+    import streamlit as st
+
+    from ui.screen import MAX_STYLED_CELLS, MISSING, screen_table
+
+    rows = MAX_STYLED_CELLS // 2 + 1
+    frame = pd.DataFrame({"estimate": np.full(rows, 0.1234), "note": [None] * rows})
+    config = {"estimate": st.column_config.NumberColumn("estimate", format="percent")}
+    shown, shown_config = screen_table(frame, config)
+    assert isinstance(shown, pd.DataFrame)  # no Styler: seconds saved on 1,000 samples
+    assert shown["estimate"].iloc[0] == pytest.approx(12.34)
+    assert shown_config["estimate"]["type_config"]["format"] == "%.1f%%"  # "12.3%"
+    assert (shown["note"] == MISSING).all()
+    assert frame["estimate"].iloc[0] == 0.1234  # input unchanged
