@@ -62,6 +62,7 @@ __all__ = [
     "MAX_TICK_LABELS",
     "OTHER_COLOR",
     "PERCENT_AXIS",
+    "LEGEND_ROW",
     "MAX_EXPLAINED_SHARE",
     "RESIDUAL_LIMIT",
     "SUBTITLE_WIDTH",
@@ -172,6 +173,23 @@ def figure_config(filename: str, *, image_format: str = "png") -> dict:
     }
 
 
+#: Height of one legend entry in pixels (plotly.js at the 13 px font, with its gap).
+LEGEND_ROW = 22
+_BOTTOM = 60
+
+
+def _legend_entries(fig: go.Figure) -> int:
+    """How many entries a vertical legend lists (0 for a horizontal one)."""
+    if fig.layout.legend.orientation == "h" or fig.layout.showlegend is False:
+        return 0
+    shown = {
+        t.legendgroup or t.name
+        for t in fig.data
+        if t.type in {"bar", "scatter", "box"} and t.showlegend is not False and t.name
+    }
+    return len(shown)
+
+
 def _layout(
     fig: go.Figure,
     *,
@@ -184,10 +202,12 @@ def _layout(
     # Room for the title, each subtitle line, subplot titles and top tick labels.
     lines = subtitle.count("<br>") + 1 if subtitle else 0
     top = 56 + 17 * lines + (26 if panel_titles else 0) + extra_top
+    # A vertical legend taller than the plot scrolls; give every entry its row instead.
+    total = max(height + top - 90, top + _BOTTOM + LEGEND_ROW * _legend_entries(fig))
     fig.update_layout(
         template=_TEMPLATE,
         font=_FONT,
-        height=height + top - 90,
+        height=total,
         title={
             "text": title,
             "subtitle": {"text": subtitle, "font": {"size": 12, "color": "#555"}},
@@ -195,11 +215,11 @@ def _layout(
             "xref": "container",
             "xanchor": "left",
             "pad": {"l": 10},
-            "y": 1 - 14 / (height + top - 90),
+            "y": 1 - 14 / total,
             "yanchor": "top",
             "yref": "container",
         },
-        margin={"l": 60, "r": 20, "t": top, "b": 60},
+        margin={"l": 60, "r": 20, "t": top, "b": _BOTTOM},
         hoverlabel={"font": {"size": 12}},
     )
     return fig

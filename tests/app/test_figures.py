@@ -15,6 +15,7 @@ from deconv_core import bootstrap_intervals, deconvolve, explain_gene, load_sign
 from deconv_core.agreement import agreement_table
 from deconv_core.deconvolve import marker_genes
 from deconv_core.figures import (
+    LEGEND_ROW,
     MAX_EXPLAINED_SHARE,
     MAX_HEATMAP_SAMPLES,
     MAX_TEXT_CELLS,
@@ -265,3 +266,22 @@ def test_no_subtitle_line_is_longer_than_a_chart_shows(result):
     for fig in figs:
         lines = str(fig.layout.title.subtitle.text).split("<br>")
         assert max(len(line) for line in lines) <= SUBTITLE_WIDTH, lines
+
+
+def test_a_22_type_legend_fits_without_scrolling_in_distinct_colours():
+    from tests.core.test_palette import LM22
+
+    rng = np.random.default_rng(1)
+    props = pd.DataFrame(rng.dirichlet(np.ones(22), 6), columns=LM22, index=list("abcdef"))
+    verdicts = pd.Series(["good", "poor", "check", "good", "good", "good"], index=props.index)
+    for fig in (
+        proportions_bar_figure(props, meaning="m", verdicts=verdicts),
+        group_boxplots_figure(props, pd.Series(list("xxxyyy"), index=props.index), meaning="m"),
+    ):
+        entries = {
+            t.legendgroup or t.name for t in fig.data if t.showlegend is not False and t.name
+        }
+        plot = fig.layout.height - fig.layout.margin.t - fig.layout.margin.b
+        assert plot >= LEGEND_ROW * len(entries), (plot, len(entries))
+    bars = proportions_bar_figure(props, meaning="m")
+    assert len({t.marker.color for t in bars.data}) == 22
