@@ -64,6 +64,6 @@ def test_qc_tables_show_a_dash_never_none_and_cell_types_by_name(demo_app):
 
 def test_the_sidebar_names_the_home_page_home_not_app(app):
     links = [str(link.proto.label) for link in app.sidebar.get("page_link")]
-    assert links[:5] == ["Home", "Upload", "Signature", "Results", "QC"]
+    assert links == ["Home", "Upload", "Signature", "Results", "QC", "Methods"]
     config = (ROOT / ".streamlit" / "config.toml").read_text(encoding="utf-8")
     assert "showSidebarNavigation = false" in config  # Streamlit's own menu would say "app"
