@@ -20,8 +20,8 @@ README can quote why none of them became a default:
   (platelets, which flow cytometry does not count, removed; the same mapping
   would apply to any method), TIL10's mRNA-content factors borrowed by lineage
   instead of the reference's median counts, and a Rectangle-style hierarchical
-  refit (Hippen et al. 2023's idea, our own version): the T-cell subsets and
-  monocytes/mDC are first fitted as groups, then each group's total is split
+  refit (Rectangle's idea, our own simplified version): the full fit gives the
+  total of the T-cell subsets and of monocytes/mDC, and each total is split
   again on the genes that differ at least twofold within the group.
 
 Usage: python benchmarks/accuracy_tried.py [--data DIR]
