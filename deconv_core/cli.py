@@ -19,7 +19,15 @@ from deconv_core.analysis import Analysis, fit_signature, run_analysis
 from deconv_core.confounding import explain_gene
 from deconv_core.expression import load_expression, sha256_of
 from deconv_core.io.limits import DEFAULT_LIMITS, ReadLimits, parse_size
-from deconv_core.options import LOSSES, MODES, SCALES, WEIGHTINGS, RunOptions, check_count
+from deconv_core.options import (
+    LOSSES,
+    MODES,
+    SCALES,
+    SPECIES,
+    WEIGHTINGS,
+    RunOptions,
+    check_count,
+)
 from deconv_core.report import check_out_dir, to_csv_bytes, write_file, write_outputs
 from deconv_core.signatures import builtin_names, list_signatures, load_signature
 from deconv_core.validation import InputError
@@ -75,6 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--scale", choices=SCALES, default="auto", help="input scale (default: detect)"
     )
+    _add_species(run)
     run.add_argument(
         "--exclude",
         default="default",
@@ -93,6 +102,16 @@ def build_parser() -> argparse.ArgumentParser:
     _add_explain_command(sub)
     _add_signature_commands(sub)
     return parser
+
+
+def _add_species(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--species",
+        choices=SPECIES,
+        default="auto",
+        help="species of the expression data (default: detect); mouse genes are renamed to "
+        "human one-to-one orthologs for a human signature, kept for a mouse signature",
+    )
 
 
 def _options(args: argparse.Namespace) -> RunOptions:
@@ -117,7 +136,9 @@ def _run(args: argparse.Namespace, stream: TextIO, progress: _Progress) -> int:
     options = _options(args)
     check_out_dir(args.out)  # refuse an unusable folder before the work, not after
     limits = _limits(args)
-    expression = load_expression(args.bulk, scale=options.scale, limits=limits)
+    expression = load_expression(
+        args.bulk, scale=options.scale, species=args.species, limits=limits
+    )
     progress.step(
         f"read {expression.table.shape[0]} genes x {expression.table.shape[1]} samples; "
         f"loading signature {args.signature}"
@@ -242,6 +263,7 @@ def _add_explain_command(sub: argparse._SubParsersAction) -> None:
     explain.add_argument(
         "--scale", choices=SCALES, default="auto", help="input scale (default: detect)"
     )
+    _add_species(explain)
     explain.add_argument(
         "--exclude",
         default="default",
@@ -273,7 +295,7 @@ def _explain(args: argparse.Namespace, stream: TextIO, progress: _Progress) -> i
     if not os.path.isfile(args.bulk):
         raise InputError(f"Cannot find the expression file {args.bulk!r}; check the path.")
     progress.step(f"reading {args.bulk}")
-    expression = load_expression(args.bulk, scale=args.scale)
+    expression = load_expression(args.bulk, scale=args.scale, species=args.species)
     signature = load_signature(args.signature)
     progress.step("deconvolving")
     options = RunOptions(

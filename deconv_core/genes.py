@@ -740,7 +740,9 @@ def _check_table(table: object, what: str) -> None:
         )
 
 
-def harmonise_genes(table: pd.DataFrame, *, what: str = "expression") -> GeneMapping:
+def harmonise_genes(
+    table: pd.DataFrame, *, what: str = "expression", species: str = "human"
+) -> GeneMapping:
     """Rename gene ids to approved HGNC symbols and collapse duplicates.
 
     Parameters
@@ -751,6 +753,9 @@ def harmonise_genes(table: pd.DataFrame, *, what: str = "expression") -> GeneMap
     what
         Name of the table used in warnings and errors, e.g. ``"expression"``
         or ``"signature"``.
+    species
+        ``"human"`` (rename to HGNC symbols) or ``"mouse"`` (ids kept as they
+        are: HGNC names human genes; only empty and duplicated ids are handled).
 
     Returns
     -------
@@ -776,7 +781,9 @@ def harmonise_genes(table: pd.DataFrame, *, what: str = "expression") -> GeneMap
     resolutions: dict[str, _Resolution] = {}
     for label in labels:
         if label not in resolutions:
-            resolutions[label] = _resolve(label, ref)
+            resolutions[label] = (
+                _resolve(label, ref) if species == "human" else _Resolution(label, None, "other")
+            )
 
     new_labels = [resolutions[x].new for x in labels]
     rows = [
@@ -800,7 +807,7 @@ def harmonise_genes(table: pd.DataFrame, *, what: str = "expression") -> GeneMap
     warnings = _build_warnings(
         what, rows, resolutions, n_empty, unmapped, duplicates, n_duplicate_rows
     )
-    id_type = _id_type([resolutions[x].category for x in labels])
+    id_type = _id_type([resolutions[x].category for x in labels]) if species == "human" else species
     return GeneMapping(table=renamed, changes=changes, id_type=id_type, warnings=warnings)
 
 

@@ -33,6 +33,7 @@ from deconv_core.groups import check_groups
 from deconv_core.io import read_table
 from deconv_core.io.limits import DEFAULT_LIMITS, ReadLimits
 from deconv_core.scale import linearise
+from deconv_core.species import detect_species
 from deconv_core.validation import DeconvWarning, InputError, check_unique_labels
 
 __all__ = [
@@ -203,6 +204,10 @@ class Signature:
         Identity of the signature: SHA-256 of an uploaded file's bytes, or of
         a built-in's shipped ``signature.tsv`` followed by its
         ``metadata.json``; ``""`` for a table given in memory.
+    species
+        ``"human"`` or ``"mouse"`` (detected from an uploaded file's gene ids:
+        a mouse signature keeps its mouse ids and is fitted to mouse data
+        unmapped, :meth:`deconv_core.expression.ExpressionData.table_for`).
     """
 
     name: str
@@ -223,6 +228,7 @@ class Signature:
     provenance: str = ""
     whole_transcriptome: bool = False
     sha256: str = ""
+    species: str = "human"
 
     @property
     def cell_types(self) -> list[str]:
@@ -475,7 +481,7 @@ def load_signature(
         return _builtin_by_name(source)
     label = name or (Path(source).name if not isinstance(source, bytes) else "uploaded signature")
     table, matrix, units, warnings = _read_matrix(source, name=name, limits=limits)
-    details: dict = {"units": units}
+    details: dict = {"units": units, "species": detect_species(matrix.index)}
     recognised = recognise_restricted(table)
     if recognised is not None:
         restricted, warning = _restricted_details(*recognised, n_genes=matrix.shape[0])
@@ -515,7 +521,7 @@ def _read_matrix(
     warnings: list[DeconvWarning] = list(read.warnings)
     table, _, orient_warnings = orient_genes_as_rows(read.table, what="signature")
     warnings.extend(orient_warnings)
-    mapped = harmonise_genes(table, what="signature")
+    mapped = harmonise_genes(table, what="signature", species=detect_species(table.index))
     warnings.extend(mapped.warnings)
     raw = mapped.table
     check_unique_labels(raw.columns, what="cell-type names of the signature")
