@@ -53,6 +53,7 @@ __all__ = [
     "current_analysis",
     "current_result",
     "expression_scale",
+    "expression_species",
     "follow_suggested_mode",
     "handle_upload",
     "load_demo",
@@ -137,8 +138,8 @@ def check_upload_size(slot: str, name: str, size: int) -> str:
 
 
 @st.cache_data(max_entries=2, show_spinner=False)
-def _parse_expression(data: bytes, name: str, scale: str) -> ExpressionData:
-    return load_expression(data, name=name, scale=scale, limits=read_limits())
+def _parse_expression(data: bytes, name: str, scale: str, species: str) -> ExpressionData:
+    return load_expression(data, name=name, scale=scale, species=species, limits=read_limits())
 
 
 @st.cache_data(max_entries=4, show_spinner=False)
@@ -154,7 +155,7 @@ def _deconvolve(
     return fit_signature(_expression, _signature, options)
 
 
-def accept_expression(data: bytes, name: str, *, scale: str = "auto") -> str:
+def accept_expression(data: bytes, name: str, *, scale: str = "auto", species: str = "auto") -> str:
     """Parse an expression file and load it.
 
     Parameters
@@ -163,6 +164,8 @@ def accept_expression(data: bytes, name: str, *, scale: str = "auto") -> str:
         The file's bytes and name.
     scale
         Declared scale or ``"auto"``.
+    species
+        Declared species or ``"auto"``.
 
     Returns
     -------
@@ -171,13 +174,13 @@ def accept_expression(data: bytes, name: str, *, scale: str = "auto") -> str:
     """
     with st.status(f"Reading {name} ({_size(len(data))})…", expanded=False) as status:
         try:
-            parsed = _parse_expression(data, name, scale)
+            parsed = _parse_expression(data, name, scale, species)
         except InputError as exc:
             status.update(label=f"Could not read {name}", state="error")
             return exc.text("app")
         genes, samples = parsed.table.shape
         status.update(label=f"Read {name}: {samples:,} samples × {genes:,} genes", state="complete")
-    state.set_expression(parsed, key=f"{parsed.sha256}:{scale}")
+    state.set_expression(parsed, key=f"{parsed.sha256}:{species}:{scale}")
     state.set_demo(False)
     _drop_unmatched_side_tables(list(parsed.table.columns))
     if state.signature() is None:
@@ -210,6 +213,12 @@ def follow_suggested_mode() -> None:
         signature, n_genes=expression.table.shape[0], scale=expression.scale
     )
     state.set_suggested_mode(mode, reason)
+
+
+def expression_species() -> str:
+    """The species option the loaded expression was parsed with."""
+    parts = state.expression_key().split(":")
+    return parts[1] if len(parts) == 3 else "auto"
 
 
 def expression_scale() -> str:
