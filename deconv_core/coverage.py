@@ -69,7 +69,8 @@ def gene_rows(ids: pd.Index | Sequence[str], genes: Sequence[str]) -> dict[str, 
         Signature gene → position of its row in ``ids``, for the genes that
         have one. The same symbol ignoring case wins; a gene without one takes
         the row naming the same HGNC gene (old or current symbol, unambiguous
-        alias, Ensembl id), unless that row is already another gene's.
+        alias, Ensembl id; the row under the current symbol first), unless that
+        row is already another gene's.
     """
     position: dict[str, int] = {}
     for i, g in enumerate(ids):
@@ -82,7 +83,11 @@ def gene_rows(ids: pd.Index | Sequence[str], genes: Sequence[str]) -> dict[str, 
     by_gene: dict[str, int] = {}
     for i, g in enumerate(ids):
         current = current_symbol(g)
-        if current is not None and i not in taken:
+        if current is None or i in taken:
+            continue
+        if str(g) == current:  # the row under the current symbol is the gene's own
+            by_gene[current] = i
+        else:
             by_gene.setdefault(current, i)
     for gene in unmatched:
         pos = by_gene.get(current_symbol(gene) or "")

@@ -73,6 +73,7 @@ CHANGE_KINDS = (
     "duplicate",
     "withdrawn",
     "ambiguous",
+    "taken",
 )
 
 # Strings that stand for a missing id once a table has been through str(), R or Excel.
@@ -187,8 +188,10 @@ class GeneMapping:
     changes
         One row per change, columns ``original``, ``new``, ``kind`` (str), in
         input order with ``duplicate`` rows last. ``kind`` is one of
-        :data:`CHANGE_KINDS`. For ``ambiguous`` and for ``withdrawn`` without a
-        replacement, ``new`` equals ``original``; for ``duplicate`` both are the
+        :data:`CHANGE_KINDS`. For ``ambiguous``, for ``withdrawn`` without a
+        replacement and for ``taken`` (a previous or alias symbol whose gene
+        has its own row under the current symbol: kept apart, never merged
+        into it), ``new`` equals ``original``; for ``duplicate`` both are the
         collapsed id.
     id_type
         ``"symbol"``, ``"ensembl"``, ``"other"`` (fewer than half the ids are
@@ -636,6 +639,23 @@ def _ambiguous_warning(
     )
 
 
+def _taken_warning(
+    what: str, pairs: list[tuple[str, str]], resolutions: Mapping[str, _Resolution]
+) -> DeconvWarning | None:
+    """The note that old symbols of genes with their own current row were kept apart."""
+    if not pairs:
+        return None
+    shown = [f"{o} ({resolutions[o].candidates[0]})" for o, _ in pairs]
+    names = "names a gene that has" if len(pairs) == 1 else "name genes that have"
+    return DeconvWarning(
+        "info",
+        "symbols_taken",
+        f"{_n(len(pairs), 'previous or alias symbol')} in the {what} table "
+        f"({_examples(shown)}) {names} "
+        "a row under the current symbol too; kept unchanged, apart from that row.",
+    )
+
+
 def _withdrawn_warning(what: str, pairs: list[tuple[str, str]]) -> DeconvWarning | None:
     """The warning that withdrawn symbols were renamed or kept, if any were found."""
     if not pairs:
@@ -695,6 +715,7 @@ def _build_warnings(
         _excel_dates_warning(what, by_kind.get("excel_date", []), resolutions),
         _case_fixed_warning(what, by_kind.get("case", [])),
         _ambiguous_warning(what, by_kind.get("ambiguous", []), resolutions),
+        _taken_warning(what, by_kind.get("taken", []), resolutions),
         _withdrawn_warning(what, by_kind.get("withdrawn", [])),
         _duplicates_warning(what, duplicates, n_duplicate_rows),
     )
@@ -738,6 +759,16 @@ def _check_table(table: object, what: str) -> None:
             f"({', '.join(repr(b) for b in bad[:3])}); keep only numeric sample columns, "
             "with gene ids as the row labels."
         )
+
+
+def _keep_current_rows(resolutions: dict[str, _Resolution]) -> None:
+    """A previous or alias symbol whose gene already has a row under its current symbol is
+    kept apart (kind ``taken``): the current row is the gene's; merging the other into it
+    by the median (HPCA with DYT2, a withdrawn disease locus) would change its values."""
+    current = {label for label, res in resolutions.items() if res.kind is None}
+    for label, res in resolutions.items():
+        if res.kind in ("previous", "alias") and res.new in current:
+            resolutions[label] = _Resolution(label, "taken", "symbol", (res.new,))
 
 
 def harmonise_genes(
@@ -784,6 +815,7 @@ def harmonise_genes(
             resolutions[label] = (
                 _resolve(label, ref) if species == "human" else _Resolution(label, None, "other")
             )
+    _keep_current_rows(resolutions)
 
     new_labels = [resolutions[x].new for x in labels]
     rows = [

@@ -36,7 +36,13 @@ from deconv_core.qc import standardised_residuals
 from deconv_core.signatures import Signature, load_signature
 from deconv_core.validation import InputError
 from ui import state, trust
-from ui.tables import match_samples, read_measured, read_metadata
+from ui.tables import (
+    SampleTable,
+    match_samples,
+    no_match_sentence,
+    read_measured,
+    read_metadata,
+)
 
 __all__ = [
     "DEFAULT_SIGNATURE",
@@ -227,12 +233,26 @@ def expression_scale() -> str:
     return key.rsplit(":", 1)[-1] if ":" in key else "auto"
 
 
+def _unmatched_ids(table: SampleTable) -> str:
+    """The one-line refusal of a side table whose ids match no loaded sample, else ""."""
+    expression = state.expression()
+    if expression is None:
+        return ""
+    samples = list(expression.table.columns)
+    if not match_samples(samples, table.table).empty:
+        return ""
+    return no_match_sentence(samples, table)
+
+
 def accept_metadata(data: bytes, name: str) -> str:
     """Read and load sample metadata; "" or the error sentence."""
     try:
         table = read_metadata(data, name)
     except InputError as exc:
         return exc.text("app")
+    refused = _unmatched_ids(table)
+    if refused:
+        return refused
     state.set_metadata(table)
     return ""
 
@@ -243,6 +263,9 @@ def accept_measured(data: bytes, name: str) -> str:
         table = read_measured(data, name)
     except InputError as exc:
         return exc.text("app")
+    refused = _unmatched_ids(table)
+    if refused:
+        return refused
     state.set_measured(table)
     return ""
 

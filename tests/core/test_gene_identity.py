@@ -84,3 +84,16 @@ def test_unknown_and_missing_labels_name_no_gene():
     assert current_symbol("NOT_A_GENE_42") is None
     assert current_symbol(None) is None
     assert current_symbol("ENSG00000164116") == "GUCY1A1"
+
+
+def test_an_old_symbol_is_not_merged_into_the_current_row():
+    # DYT2, a withdrawn dystonia locus, is an HGNC previous symbol of HPCA.
+    data = pd.DataFrame({"s1": [1.0, 9.0]}, index=["DYT2", "HPCA"])
+    result = harmonise_genes(data)
+    assert result.table["s1"].to_dict() == {"DYT2": 1.0, "HPCA": 9.0}
+    assert result.changes.values.tolist() == [["DYT2", "DYT2", "taken"]]
+    (warning,) = result.warnings
+    assert warning.message.startswith(
+        "1 previous or alias symbol in the expression table (e.g. DYT2 (HPCA))"
+    )
+    assert gene_rows(["DYT2", "HPCA"], ["HPCA"]) == {"HPCA": 1}

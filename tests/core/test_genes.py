@@ -377,7 +377,7 @@ def test_input_is_not_mutated_and_result_is_picklable():
 
 
 def test_index_name_and_column_order_are_kept():
-    table = frame(["p53", "GAPDH", "TP53"], columns=["b", "a"])
+    table = frame(["tp53", "GAPDH", "TP53"], columns=["b", "a"])
     table.index.name = "gene"
     result = harmonise_genes(table, what="signature")
     assert result.table.index.name == "gene"
@@ -438,7 +438,9 @@ def test_any_labels_give_unique_ids_and_keep_every_non_empty_row(labels):
     assert set(result.changes["kind"]) <= set(genes.CHANGE_KINDS)
     assert result.id_type in {"symbol", "ensembl", "other", "mixed"}
     non_empty = [x for x in labels if x.strip().lower() not in genes._MISSING_IDS]
-    expected_ids = {genes._resolve(x, load_hgnc()).new for x in non_empty}
+    resolutions = {x: genes._resolve(x, load_hgnc()) for x in non_empty}
+    genes._keep_current_rows(resolutions)  # "p53" next to "TP53" is kept apart
+    expected_ids = {r.new for r in resolutions.values()}
     assert set(result.table.index) == expected_ids
 
 
