@@ -419,6 +419,15 @@ _IDENTITY_KINDS = frozenset({None, "ensembl", "case", "previous", "alias"})
 
 
 def current_symbol(label: object) -> str | None:
+    """The approved HGNC symbol of the one gene ``label`` names, or None (see
+    :func:`_current_symbol`; labels are compared as text)."""
+    if _is_missing(label):
+        return None
+    return _current_symbol(_as_label(label))
+
+
+@functools.lru_cache(maxsize=65536)
+def _current_symbol(label: str) -> str | None:
     """The approved HGNC symbol of the one gene ``label`` names, or None.
 
     ``label`` is an approved symbol (returned as is: a current symbol is never
@@ -428,10 +437,8 @@ def current_symbol(label: object) -> str | None:
     identity is never guessed. Approved symbols are one per HGNC id, so two
     labels with the same result name the same HGNC gene.
     """
-    if _is_missing(label):
-        return None
     ref = load_hgnc()
-    res = _resolve(_as_label(label), ref)
+    res = _resolve(label, ref)
     if res.kind not in _IDENTITY_KINDS or res.new not in ref.approved:
         return None
     return res.new

