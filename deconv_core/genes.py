@@ -19,8 +19,9 @@ HGNC symbols where that is safe, in this order of precedence for each id:
    ``tp53`` → ``TP53``); this comes before synonyms so that mouse ``elk1`` is
    ELK1, not KCNH4, which HGNC lists with the alias ``elk1``;
 5. a previous or alias symbol, matched exactly and then ignoring case, becomes
-   the approved symbol if it points to exactly one (kinds ``previous``/``alias``),
-   else it is kept (kind ``ambiguous``);
+   the approved symbol if one gene lists it as previous symbol, or else if it
+   points to exactly one (kinds ``previous``/``alias``); else it is kept (kind
+   ``ambiguous``);
 6. a withdrawn symbol is reported (kind ``withdrawn``) and renamed only when its
    HGNC entry names a replacement (the current asset lists no withdrawn entries).
 
@@ -361,6 +362,10 @@ def _synonym(
     alias_targets = alias.get(label, ())
     if not prev_targets and not alias_targets:
         return None
+    # One gene listing it as a previous symbol names it: HGNC renamed that gene, while
+    # aliases are looser (HIST1H2BC is H2BC4's previous symbol and an alias of H2BC5).
+    if len(prev_targets) == 1:
+        return _Resolution(prev_targets[0], "previous", "symbol", prev_targets)
     targets = tuple(sorted(set(prev_targets) | set(alias_targets)))
     if len(targets) > 1:
         return _Resolution(label, "ambiguous", "symbol", targets)

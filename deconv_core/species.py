@@ -171,7 +171,8 @@ def map_to_human(table: pd.DataFrame, *, what: str = "expression") -> OrthologMa
         [(o, h, "ortholog") for o, h in pairs], columns=["original", "new", "kind"], dtype="str"
     )
     left_out = (
-        f"; {len(unmapped):,} without a one-to-one human ortholog were left out "
+        f"; {len(unmapped):,} without a one-to-one human ortholog "
+        f"{'was' if len(unmapped) == 1 else 'were'} left out "
         f"(e.g. {_examples(list(unmapped))})"
         if unmapped
         else ""
@@ -179,7 +180,8 @@ def map_to_human(table: pd.DataFrame, *, what: str = "expression") -> OrthologMa
     warning = DeconvWarning(
         "warning",
         "mouse_orthologs",
-        f"The {what} holds mouse genes: {len(pairs):,} of {len(labels):,} were renamed to "
+        f"The {what} holds mouse genes: {len(pairs):,} of {len(labels):,} "
+        f"{'was' if len(pairs) == 1 else 'were'} renamed to "
         f"their human one-to-one orthologs (e.g. "
         f"{_examples([f'{o} -> {h}' for o, h in pairs])}){left_out}. A human signature "
         "describes human cells; read mouse estimates as approximate. Orthologs: "

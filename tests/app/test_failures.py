@@ -221,12 +221,16 @@ def test_no_gene_overlap_names_the_likely_cause_on_every_page():
         assert "Ensembl" in _likely_cause(at)
     _assert_every_page_usable(at)
 
+    # Mouse genes are mapped to human orthologs (saying how many were not) before the fit.
     mouse = _no_overlap([f"Gm{i}" for i in range(60)] + ["Actb", "Gapdh"])
     _offer(visit(at, "upload"), "Bulk expression file", "mouse.tsv", mouse)
     assert "mouse.tsv" in sidebar_text(at)
+    shown = " ".join(df.value.to_csv() for df in at.dataframe)
+    assert "1 of 62 was renamed to their human one-to-one orthologs (e.g. Actb -> ACTB)" in shown
+    assert "61 without a one-to-one human ortholog were left out" in shown
     visit(at, "results")
     assert not at.exception
-    assert "mouse genes" in _likely_cause(at)
+    assert "species" in _likely_cause(at)
 
 
 def test_all_zero_sample_is_left_out_with_a_warning_naming_it():

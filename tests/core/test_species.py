@@ -57,7 +57,7 @@ def test_mapping_says_what_was_mapped_and_what_was_not():
     assert "3 of 4 were renamed to their human one-to-one orthologs (e.g. Cd8a -> CD8A" in (
         warning.message
     )
-    assert "1 without a one-to-one human ortholog were left out (e.g. Gm12345)" in warning.message
+    assert "1 without a one-to-one human ortholog was left out (e.g. Gm12345)" in warning.message
 
 
 def test_planted_mouse_mixtures_recover_proportions_with_a_human_signature(tmp_path):
