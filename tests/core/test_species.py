@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +12,7 @@ import pytest
 from deconv_core.analysis import run_analysis
 from deconv_core.expression import load_expression
 from deconv_core.options import RunOptions
+from deconv_core.report import write_outputs
 from deconv_core.signatures import load_signature
 from deconv_core.species import detect_species, map_to_human
 from deconv_core.validation import InputError
@@ -71,6 +73,10 @@ def test_planted_mouse_mixtures_recover_proportions_with_a_human_signature(tmp_p
     np.testing.assert_allclose(estimated, proportions, atol=0.01)
     codes = {w.code for w in analysis.warnings}
     assert {"mouse_orthologs", "genes_matched_by_id"} <= codes
+    write_outputs(tmp_path / "out", analysis)
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    assert manifest["inputs"]["expression"]["species"] == "mouse"
+    assert manifest["inputs"]["signature"]["species"] == "human"
 
 
 def test_a_mouse_signature_runs_on_mouse_data_without_mapping(tmp_path):
