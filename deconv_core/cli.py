@@ -380,7 +380,7 @@ def _describe(args: argparse.Namespace, stream: TextIO) -> int:
             raise InputError(
                 f"Cannot find the expression file {args.expression!r}; check the path."
             )
-        expression = load_expression(args.expression).table
+        expression = load_expression(args.expression).table_for(signature)
     desc = describe_signature(signature, expression=expression)
     s = desc.summary
     stream.write(f"{s['name']}: {s['title'] or '(no title)'}\n")

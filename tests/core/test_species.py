@@ -98,3 +98,16 @@ def test_declared_species_is_checked(tmp_path):
     path = _write(pd.DataFrame({"s1": [1.0, 2.0]}, index=["CD8A", "CD4"]), tmp_path / "x.tsv")
     with pytest.raises(InputError, match="Unknown species 'rat'; use one of auto, human, mouse"):
         load_expression(path, species="rat")
+
+
+def test_describe_counts_a_mouse_signature_on_mouse_data(tmp_path, capsys):
+    from deconv_core.cli import main
+
+    mouse, proportions = _mouse_til10()
+    mixtures = pd.DataFrame(mouse.to_numpy() @ proportions.T, index=mouse.index).add_prefix("s")
+    data = _write(mixtures, tmp_path / "mouse.tsv")
+    signature = _write(mouse, tmp_path / "mouse_signature.tsv")
+    args = ["signatures", "--describe", str(signature), "--expression", str(data)]
+    assert main(args) == 0
+    n = len(mouse)
+    assert f"{n} of {n}" in capsys.readouterr().out
