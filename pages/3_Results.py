@@ -15,7 +15,7 @@ from deconv_core.ordering import order_samples
 from deconv_core.text import visible
 from deconv_core.thresholds import SMALL_COHORT
 from deconv_core.validation import InputError
-from ui import loaders, state, trust, views, widgets
+from ui import cards, loaders, state, trust, views, widgets
 from ui.tables import group_columns, match_samples
 
 widgets.page_setup("Results")
@@ -83,6 +83,7 @@ result = analysis.result
 
 st.info(result.meaning, icon=":material/info:")
 views.verdict_summary(analysis)
+cards.restored_note(analysis)
 
 cell_props = result.proportions
 intervals = analysis.intervals
@@ -304,6 +305,9 @@ if measured_table is not None:
                 "with so few points a correlation is mostly noise; read RMSE and bias instead.",
                 icon=":material/warning:",
             )
+
+st.subheader("One sample for the tumour board")
+cards.card_section(analysis, key="results_card")
 
 st.subheader("Downloads")
 widgets.downloads_section(analysis, key="results_dl")

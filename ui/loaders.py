@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import shlex
+from dataclasses import replace
 from pathlib import Path
 from typing import Protocol
 
@@ -33,7 +34,8 @@ from deconv_core.expression import ExpressionData, load_expression
 from deconv_core.io.limits import ReadLimits, dashboard_limits
 from deconv_core.options import RunOptions
 from deconv_core.qc import standardised_residuals
-from deconv_core.signatures import Signature, load_signature
+from deconv_core.session import InputFile, Session, read_bundle
+from deconv_core.signatures import Signature, builtin_names, load_signature
 from deconv_core.validation import InputError
 from ui import state, trust
 from ui.tables import (
@@ -50,6 +52,7 @@ __all__ = [
     "EXPRESSION_TYPES",
     "TABLE_TYPES",
     "UploadedFile",
+    "accept_bundle",
     "accept_expression",
     "accept_measured",
     "accept_metadata",
@@ -60,6 +63,7 @@ __all__ = [
     "current_result",
     "expression_scale",
     "expression_species",
+    "expression_summary",
     "follow_suggested_mode",
     "handle_upload",
     "load_demo",
@@ -187,6 +191,7 @@ def accept_expression(data: bytes, name: str, *, scale: str = "auto", species: s
         genes, samples = parsed.table.shape
         status.update(label=f"Read {name}: {samples:,} samples × {genes:,} genes", state="complete")
     state.set_expression(parsed, key=f"{parsed.sha256}:{species}:{scale}")
+    state.set_input_file("expression", InputFile(name, data))
     state.set_demo(False)
     _drop_unmatched_side_tables(list(parsed.table.columns))
     if state.signature() is None:
@@ -227,6 +232,15 @@ def expression_species() -> str:
     return parts[1] if len(parts) == 3 else "auto"
 
 
+def expression_summary() -> str:
+    """The loaded expression in words ("bulk.tsv (24 samples × 20,000 genes)"), or ""."""
+    expression = state.expression()
+    if expression is None:
+        return ""
+    genes, samples = expression.table.shape
+    return f"{expression.name} ({samples:,} samples × {genes:,} genes)"
+
+
 def expression_scale() -> str:
     """The scale option the loaded expression was parsed with."""
     key = state.expression_key()
@@ -254,6 +268,7 @@ def accept_metadata(data: bytes, name: str) -> str:
     if refused:
         return refused
     state.set_metadata(table)
+    state.set_input_file("metadata", InputFile(name, data))
     return ""
 
 
@@ -267,6 +282,7 @@ def accept_measured(data: bytes, name: str) -> str:
     if refused:
         return refused
     state.set_measured(table)
+    state.set_input_file("measured", InputFile(name, data))
     return ""
 
 
@@ -280,6 +296,7 @@ def accept_signature(data: bytes, name: str) -> str:
             return exc.text("app")
         status.update(label=f"Read signature {name}", state="complete")
     state.set_signature(sig, key=f"upload:{hashlib.sha256(data).hexdigest()}")
+    state.set_input_file("signature", InputFile(name, data))
     follow_suggested_mode()
     return ""
 
@@ -288,6 +305,7 @@ def choose_builtin_signature(name: str) -> bool:
     """Choose a shipped signature by name; True when that changed the signature."""
     changed = state.set_signature(load_signature(name), key=f"builtin:{name}")
     if changed:
+        state.set_input_file("signature", None)
         follow_suggested_mode()
     return changed
 
@@ -298,11 +316,66 @@ def refresh(changed: bool = True) -> None:
         st.rerun()
 
 
+def accept_bundle(data: bytes, name: str) -> str:
+    """Restore a session from a results bundle with its inputs; "" or the error sentence.
+
+    Every file is checked against the SHA-256 its manifest records
+    (:func:`deconv_core.session.read_bundle`) before anything loaded is
+    replaced; then the inputs are loaded through the same handlers as uploads,
+    and the options, cell-type groups and category mapping are set as the run had them.
+    """
+    try:
+        session = read_bundle(data, name=name, limits=read_limits())
+        options = session.options
+    except InputError as exc:
+        return exc.text("app")
+    state.clear_all()
+    error = _restore_inputs(session, options.scale)
+    if error:
+        return error
+    state.set_mode(options.mode)
+    state.set_exclude(options.exclude)
+    state.set_loss(options.loss)
+    state.set_groups(session.groups)
+    if session.mapping:
+        state.set_mapping(dict(session.mapping))
+    state.set_restored(name, dict(session.verdicts))
+    state.add_notice(
+        f"Restored the run of {name}: {expression_summary()} with {state.signature().name}, "
+        f"{options.mode} mode; the Results page compares its verdicts with the bundle's."
+    )
+    return ""
+
+
+def _restore_inputs(session: Session, scale: str) -> str:
+    """Load a session's inputs as uploads would; "" or the first error sentence."""
+    files = session.inputs
+    expression = files["expression"]
+    error = accept_expression(expression.data, expression.name, scale=scale)
+    for slot in ("metadata", "measured"):
+        if not error and slot in files:
+            error = _HANDLERS[slot](files[slot].data, files[slot].name)
+    if error:
+        return error
+    if "signature" in files:
+        return accept_signature(files["signature"].data, files["signature"].name)
+    if session.signature not in builtin_names():
+        return f"The bundle names a built-in signature {session.signature!r} this version lacks."
+    choose_builtin_signature(session.signature)
+    if state.signature().sha256 != session.signature_sha256:
+        return (
+            f"The bundle was made with another version of the built-in signature "
+            f"{session.signature} (its SHA-256 differs); the run cannot be restored exactly."
+        )
+    return ""
+
+
 _HANDLERS = {
     "expression": accept_expression,
     "metadata": accept_metadata,
     "measured": accept_measured,
     "signature": accept_signature,
+    "bundle": accept_bundle,
 }
 
 
@@ -412,7 +485,8 @@ def current_analysis(*, with_intervals: bool = False) -> tuple[Analysis | None, 
     """The run as one :class:`~deconv_core.analysis.Analysis`: result, checks and verdicts.
 
     The p-values and the confounding checks (cached per run, :mod:`ui.trust`) are
-    always part of it; the bootstrap intervals only when asked for.
+    always part of it; the bootstrap intervals only when asked for, and the
+    other methods once the Methods page asked for them (:func:`ui.state.request_methods`).
 
     Returns
     -------
@@ -424,21 +498,32 @@ def current_analysis(*, with_intervals: bool = False) -> tuple[Analysis | None, 
         return None, error
     expression, signature = state.expression(), state.signature()
     side = _side_inputs()
+    with_methods = state.methods_requested()
     key = "|".join(
-        [state.result_key(), state.groups_digest(), str(sorted(side.items())), str(with_intervals)]
+        [
+            state.result_key(),
+            state.groups_digest(),
+            str(sorted(side.items())),
+            str(with_intervals),
+            str(with_methods),
+        ]
     )
     analysis = state.analysis_for(key)
     if analysis is None:
+        options = trust.options(expression_scale())
         analysis = assess(
             expression,
             signature,
-            trust.options(expression_scale()),
+            replace(options, methods=("all",)) if with_methods else options,
             result,
             p_values=trust.p_values(result),
             intervals=trust.intervals(result, signature) if with_intervals else None,
             confounding=trust.confounding(result, signature),
             groups=state.groups(),
             side_inputs=side,
+            methods=trust.methods(expression.table_for(signature), result, signature)
+            if with_methods
+            else None,
         )
         state.set_analysis(key, analysis)
     return analysis, ""

@@ -25,6 +25,11 @@ Keys
     ``demo``            True after "Load demo data"
     ``image_format``    ``"png"`` or ``"svg"`` for the charts' camera button
     ``generation``      bumped by "Start over", part of the file uploaders' keys
+    ``input_files``     slot → :class:`~deconv_core.session.InputFile`: the loaded inputs'
+                        bytes as uploaded, written into the session bundle
+    ``restored``        (bundle name, verdict counts it recorded) after a session was restored
+    ``methods_requested`` True once the Methods page ran the other methods for the loaded
+                        data and signature (their disagreement flags then join every verdict)
 """
 
 from __future__ import annotations
@@ -39,6 +44,7 @@ from deconv_core.analysis import Analysis
 from deconv_core.deconvolve import DeconvResult
 from deconv_core.expression import ExpressionData
 from deconv_core.options import check_choice
+from deconv_core.session import InputFile
 from deconv_core.signatures import Signature
 from ui.tables import SampleTable
 
@@ -61,6 +67,7 @@ __all__ = [
     "expression_key",
     "forget_mode_choice",
     "image_format",
+    "input_files",
     "last_upload",
     "loss",
     "mapping",
@@ -70,8 +77,11 @@ __all__ = [
     "mode",
     "mode_chosen",
     "mode_reason",
+    "methods_requested",
+    "request_methods",
     "remember_upload",
     "reset_groups",
+    "restored",
     "result_for",
     "result_key",
     "set_analysis",
@@ -80,12 +90,14 @@ __all__ = [
     "set_expression",
     "set_groups",
     "set_image_format",
+    "set_input_file",
     "set_loss",
     "set_mapping",
     "set_measured",
     "set_metadata",
     "set_mode",
     "set_suggested_mode",
+    "set_restored",
     "set_result",
     "set_signature",
     "set_signature_build",
@@ -97,14 +109,15 @@ __all__ = [
 
 #: What must be forgotten when a key changes.
 _DEPENDENTS: dict[str, tuple[str, ...]] = {
-    "expression": ("result", "analysis"),
-    "signature": ("result", "mapping", "groups", "analysis"),
+    "expression": ("result", "analysis", "restored", "methods_requested"),
+    "signature": ("result", "mapping", "groups", "analysis", "restored", "methods_requested"),
+    "methods_requested": ("analysis",),
     "measured": ("mapping", "analysis"),
     "metadata": ("analysis",),
-    "groups": ("mapping", "analysis"),
-    "mode": ("result", "analysis"),
-    "exclude": ("result", "analysis"),
-    "loss": ("result", "analysis"),
+    "groups": ("mapping", "analysis", "restored"),
+    "mode": ("result", "analysis", "restored"),
+    "exclude": ("result", "analysis", "restored"),
+    "loss": ("result", "analysis", "restored"),
 }
 
 
@@ -264,6 +277,35 @@ def drop_side_table(slot: str) -> None:
     if slot not in ("metadata", "measured"):
         raise ValueError(f"slot must be 'metadata' or 'measured', got {slot!r}")
     _pop(slot)
+    set_input_file(slot, None)
+
+
+# -- input files and restored sessions --------------------------------------------------------
+
+
+def input_files() -> dict[str, InputFile]:
+    """The loaded inputs' bytes as uploaded, by slot (for the session bundle)."""
+    return dict(_get("input_files", {}))
+
+
+def set_input_file(slot: str, file: InputFile | None) -> None:
+    """Remember the bytes that filled ``slot`` (None: the slot holds no file, e.g. a built-in
+    signature)."""
+    files = input_files()
+    files.pop(slot, None)
+    if file is not None:
+        files[slot] = file
+    st.session_state["input_files"] = files
+
+
+def restored() -> tuple[str, dict[str, int]] | None:
+    """(bundle name, verdict counts it recorded) while the restored run is what is loaded."""
+    return _get("restored")
+
+
+def set_restored(name: str, verdicts: dict[str, int]) -> None:
+    """Remember that the loaded run was restored from a bundle (forgotten on any change)."""
+    st.session_state["restored"] = (name, dict(verdicts))
 
 
 def notices() -> list[str]:
@@ -455,6 +497,17 @@ def demo_loaded() -> bool:
 def set_demo(value: bool) -> None:
     """Mark whether the demo is what is loaded."""
     st.session_state["demo"] = value
+
+
+def methods_requested() -> bool:
+    """True once the Methods page asked for the other methods (for what is loaded now)."""
+    return bool(_get("methods_requested", False))
+
+
+def request_methods() -> None:
+    """Run the other methods beside the robust fit, and flag disagreement in every verdict."""
+    if not methods_requested():
+        _set("methods_requested", True)
 
 
 def uploader_key(name: str) -> str:

@@ -27,6 +27,7 @@ from deconv_core.confounding import (
 )
 from deconv_core.deconvolve import DeconvResult
 from deconv_core.identifiability import Identifiability, signature_identifiability
+from deconv_core.methods import MethodsComparison, run_methods
 from deconv_core.options import RunOptions
 from deconv_core.qc import bootstrap_intervals, flag_genes, flag_samples, permutation_test
 from deconv_core.signatures import Signature
@@ -44,6 +45,7 @@ __all__ = [
     "flagged_samples",
     "identifiability",
     "intervals",
+    "methods",
     "options",
     "p_values",
 ]
@@ -75,6 +77,22 @@ def _p_values(key: str, n_permutations: int, seed: int, _result: DeconvResult) -
 @st.cache_data(max_entries=8, show_spinner=False)
 def _confounding(key: str, _result: DeconvResult, _sig: Signature) -> ConfoundingReport:
     return flag_confounders(_result, _sig)
+
+
+@st.cache_data(max_entries=4, show_spinner=False)
+def _methods(
+    key: str, _table: pd.DataFrame, _result: DeconvResult, _sig: Signature
+) -> MethodsComparison:
+    return run_methods(_table, _result, _sig, ("all",))
+
+
+def methods(table: pd.DataFrame, result: DeconvResult, signature: Signature) -> MethodsComparison:
+    """Every method beside the robust fit and their agreement (cached per run).
+
+    ``table`` is the run's expression (genes × samples, linear, all genes).
+    """
+    with st.spinner(f"Running the other methods on {table.shape[1]:,} samples…"):
+        return _methods(state.result_key(), table, result, signature)
 
 
 def intervals(result: DeconvResult, signature: Signature) -> pd.DataFrame:

@@ -19,6 +19,7 @@ import streamlit as st
 from deconv_core import report
 from deconv_core.analysis import Analysis
 from deconv_core.figures import IMAGE_FORMATS, figure_config
+from deconv_core.session import run_inputs
 from deconv_core.text import display_frame, visible
 from ui import charts, loaders, state, trust
 from ui.health import LIGHTS, HealthItem
@@ -49,6 +50,7 @@ PAGES = {
     "signature": "pages/2_Signature.py",
     "results": "pages/3_Results.py",
     "qc": "pages/4_QC.py",
+    "methods": "pages/5_Methods.py",
 }
 _LABELS = {
     "home": "Home: load the demo",
@@ -56,6 +58,7 @@ _LABELS = {
     "signature": "Signature: choose the reference",
     "results": "Results: proportions",
     "qc": "QC: how far to trust them",
+    "methods": "Methods: side by side",
 }
 _ICONS = {
     "home": ":material/home:",
@@ -63,6 +66,7 @@ _ICONS = {
     "signature": ":material/grid_on:",
     "results": ":material/bar_chart:",
     "qc": ":material/fact_check:",
+    "methods": ":material/compare_arrows:",
 }
 
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:=])")
@@ -264,7 +268,8 @@ def _download_files(
     files = dict(report.output_files(analysis))
     figures = charts.export_figures(analysis, **context)
     chart_files = charts.chart_files(figures, image_format=image_format)
-    files[_ZIP] = report.bundle_zip(analysis, charts=chart_files, extra=extra)
+    inputs = run_inputs(analysis, state.input_files())
+    files[_ZIP] = report.bundle_zip(analysis, charts=chart_files, extra=extra, inputs=inputs)
     return files
 
 
@@ -351,7 +356,8 @@ def downloads_section(analysis: Analysis, *, key: str) -> None:
         f"{trust.SEED}, so the same inputs give the same numbers. The files are the ones the "
         "command line writes for the same options. CSV and XLSX cells that start with = + - @ "
         "are written so spreadsheets never run them as formulas. The manifest records the "
-        "inputs' SHA-256, the parameters and the package versions."
+        "inputs' SHA-256, the parameters and the package versions; the zip also holds the "
+        "input files, so uploading it on the Upload page restores this run."
     )
 
 

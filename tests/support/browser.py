@@ -171,3 +171,14 @@ def upload(page, label: str, name: str, data: bytes, mime: str = "text/plain") -
     box.locator('input[type="file"]').set_input_files(
         {"name": name, "mimeType": mime, "buffer": data}
     )
+
+
+def sync_playwright_or_skip():  # type: ignore[no-untyped-def]
+    """playwright's sync API; skips the test when chromium or playwright is missing."""
+    import pytest
+
+    if not CHROMIUM.exists():
+        pytest.skip("Debian chromium is not installed at /usr/bin/chromium (apt install chromium)")
+    return pytest.importorskip(
+        "playwright.sync_api", reason="playwright is not installed (pip install playwright)"
+    )
