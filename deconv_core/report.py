@@ -565,6 +565,7 @@ def bundle_zip(
     charts: Mapping[str, bytes] | None = None,
     extra: Mapping[str, Any] | None = None,
     inputs: Mapping[str, InputFile] | None = None,
+    files: Mapping[str, bytes] | None = None,
 ) -> bytes:
     """Every file of a run in one zip, the dashboard's "Everything" download.
 
@@ -582,6 +583,10 @@ def bundle_zip(
         written under ``inputs/`` with a ``session`` entry in the manifest, so
         the bundle restores the run (:func:`deconv_core.session.read_bundle`);
         None leaves them out.
+    files
+        :func:`output_files` of this same run when the caller has them
+        already (the dashboard offers them one by one too), so the tables
+        and the XLSX are not written twice; None: written here.
 
     Returns
     -------
@@ -589,7 +594,7 @@ def bundle_zip(
         The files of :func:`output_files`, the charts, the inputs and
         ``manifest.json``, whose ``checksums`` give every other file's SHA-256.
     """
-    files = dict(output_files(analysis))
+    files = dict(output_files(analysis) if files is None else files)
     for name, data in (charts or {}).items():
         files[f"charts/{name}"] = data
     context = dict(extra or {})

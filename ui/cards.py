@@ -14,7 +14,7 @@ from deconv_core.analysis import Analysis
 from deconv_core.card import SampleCard, build_card, card_file_name, card_html
 from deconv_core.card_png import card_png
 from deconv_core.verdict import verdict_counts
-from ui import state
+from ui import loaders, state
 from ui.widgets import md
 from ui.widgets import table as show_table
 
@@ -35,9 +35,10 @@ def _render(analysis: Analysis, sample: str) -> tuple[SampleCard, bytes, bytes]:
 
 
 def _made(analysis: Analysis, sample: str) -> tuple[SampleCard, bytes, bytes]:
-    run = state.analysis_key(analysis)
-    if run:
-        return _card(run, sample, analysis)
+    run = loaders.run_key()
+    if run and analysis.result is state.result_for(state.result_key()):
+        checks = f"#{analysis.intervals is not None}{analysis.confounding is not None}"
+        return _card(run + checks, sample, analysis)
     return _render(analysis, sample)  # not the session's stored run (a test's)
 
 

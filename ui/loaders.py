@@ -70,6 +70,7 @@ __all__ = [
     "read_limits",
     "refresh",
     "residual_z",
+    "run_key",
     "upload_help",
     "upload_limit_mb",
 ]
@@ -340,6 +341,8 @@ def accept_bundle(data: bytes, name: str) -> str:
     if session.mapping:
         state.set_mapping(dict(session.mapping))
     state.set_restored(name, dict(session.verdicts))
+    # The bundle's verdicts were made with every check (the downloads run them all).
+    state.ask("gene_checks", run_key())
     state.add_notice(
         f"Restored the run of {name}: {expression_summary()} with {state.signature().name}, "
         f"{options.mode} mode; the Results page compares its verdicts with the bundle's."
@@ -481,12 +484,38 @@ def _side_inputs() -> dict[str, dict[str, str]]:
     return side
 
 
-def current_analysis(*, with_intervals: bool = False) -> tuple[Analysis | None, str]:
+def run_key() -> str:
+    """Identity of the current run's assessment: the result's key (inputs and options by
+    content), the cell-type groups and the side tables; "" when nothing is loaded."""
+    if state.expression() is None or state.signature() is None:
+        return ""
+    side = _side_inputs()
+    return "|".join([state.result_key(), state.groups_digest(), str(sorted(side.items()))])
+
+
+def current_analysis(
+    *, with_intervals: bool = False, with_gene_checks: bool = False
+) -> tuple[Analysis | None, str]:
     """The run as one :class:`~deconv_core.analysis.Analysis`: result, checks and verdicts.
 
-    The p-values and the confounding checks (cached per run, :mod:`ui.trust`) are
-    always part of it; the bootstrap intervals only when asked for, and the
-    other methods once the Methods page asked for them (:func:`ui.state.request_methods`).
+    The permutation p-values are always part of it: they cost the same at any
+    cohort size (a fixed number of random mixtures) and the verdict uses them.
+    The bootstrap intervals and the leave-gene-out confounding checks are left
+    out (None) until a view asks for them; the verdicts then say that the gene
+    checks are pending (:func:`ui.views.verdict_summary`).  Every check is
+    cached per run (:mod:`ui.trust`), so asking again costs nothing.
+
+    The other methods join once the Methods page asked for them
+    (:func:`ui.state.request_methods`).
+
+    Parameters
+    ----------
+    with_intervals
+        Compute the bootstrap intervals (with a progress bar).
+    with_gene_checks
+        Run the confounding checks (leave-one-gene-out refits), and keep them
+        in this run's later assessments (the Results page's too): they were
+        asked for once (the QC page, the downloads, the Results button).
 
     Returns
     -------
@@ -497,17 +526,12 @@ def current_analysis(*, with_intervals: bool = False) -> tuple[Analysis | None, 
     if result is None:
         return None, error
     expression, signature = state.expression(), state.signature()
-    side = _side_inputs()
+    run = run_key()
+    if with_gene_checks:
+        state.ask("gene_checks", run)
+    with_gene_checks = state.asked("gene_checks", run)
     with_methods = state.methods_requested()
-    key = "|".join(
-        [
-            state.result_key(),
-            state.groups_digest(),
-            str(sorted(side.items())),
-            str(with_intervals),
-            str(with_methods),
-        ]
-    )
+    key = f"{run}#{with_intervals}{with_gene_checks}{with_methods}"
     analysis = state.analysis_for(key)
     if analysis is None:
         options = trust.options(expression_scale())
@@ -518,9 +542,9 @@ def current_analysis(*, with_intervals: bool = False) -> tuple[Analysis | None, 
             result,
             p_values=trust.p_values(result),
             intervals=trust.intervals(result, signature) if with_intervals else None,
-            confounding=trust.confounding(result, signature),
+            confounding=trust.confounding(result, signature) if with_gene_checks else None,
             groups=state.groups(),
-            side_inputs=side,
+            side_inputs=_side_inputs(),
             methods=trust.methods(expression.table_for(signature), result, signature)
             if with_methods
             else None,

@@ -15,7 +15,10 @@ Keys
     ``exclude``         name of the signature's excluded-gene list, or ``"none"``
     ``loss``            ``"huber"`` (robust fit) or ``"squares"`` (plain NNLS)
     ``result``          (key, :class:`~deconv_core.deconvolve.DeconvResult`) of the last run
-    ``analysis``        (key, :class:`~deconv_core.analysis.Analysis`) of the last assessment
+    ``analysis``        key → :class:`~deconv_core.analysis.Analysis`: the current run's
+                        assessments (with and without the checks computed on demand)
+    ``asked``           (what, run key) pairs: the on-demand work the user asked for, e.g.
+                        ``("downloads", key)`` after "Prepare the downloads"
     ``mapping``         measured category → list of cell types
     ``groups``          (signature key, cell-type groups edited on the Signature page)
     ``groups_version``  bumped by "reset the groups", part of the group editor's key
@@ -53,7 +56,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "analysis_for",
-    "analysis_key",
+    "ask",
+    "asked",
     "clear_all",
     "add_notice",
     "demo_loaded",
@@ -65,6 +69,7 @@ __all__ = [
     "groups_edited",
     "groups_editor_key",
     "expression_key",
+    "fit_key",
     "forget_mode_choice",
     "image_format",
     "input_files",
@@ -436,21 +441,27 @@ def set_result(key: str, value: DeconvResult) -> None:
 
 def analysis_for(key: str) -> Analysis | None:
     """The stored assessment if it was made for ``key``, else None."""
-    stored = _get("analysis")
-    if stored is not None and stored[0] == key:
-        return stored[1]
-    return None
-
-
-def analysis_key(analysis: Analysis) -> str:
-    """The key the stored assessment was made for when it is ``analysis``, else ""."""
-    stored = _get("analysis")
-    return stored[0] if stored is not None and stored[1] is analysis else ""
+    return _get("analysis", {}).get(key)
 
 
 def set_analysis(key: str, value: Analysis) -> None:
-    """Remember the assessment made for ``key``."""
-    st.session_state["analysis"] = (key, value)
+    """Remember the assessment made for ``key``, beside at most one other of the same run
+    (the page's, without the checks computed on demand, and the downloads' with them)."""
+    stored = _get("analysis", {})
+    kept = {k: v for k, v in stored.items() if k.split("#")[0] == key.split("#")[0]}
+    kept = dict(list(kept.items())[-1:]) if len(kept) > 1 else kept
+    st.session_state["analysis"] = {**kept, key: value}
+
+
+def asked(what: str, key: str) -> bool:
+    """Whether the user asked for ``what`` (``"downloads"``, ``"gene_checks"``) for run ``key``."""
+    return (what, key) in _get("asked", ())
+
+
+def ask(what: str, key: str) -> None:
+    """Remember that the user asked for ``what`` for run ``key`` (the last few asks)."""
+    if not asked(what, key):
+        st.session_state["asked"] = (*_get("asked", ())[-7:], (what, key))
 
 
 def result_key() -> str:
@@ -459,6 +470,16 @@ def result_key() -> str:
     Cached computations on a result (intervals, p-values, ...) are keyed by it.
     """
     return "|".join([expression_key(), signature_key(), mode(), exclude(), loss()])
+
+
+def fit_key() -> str:
+    """Identity of the fit itself: :func:`result_key` without the mode.
+
+    The mode only converts the fitted coefficients into proportions, so what
+    depends on the fit alone (the permutation p-values) is keyed by this and
+    survives a switch of mode.
+    """
+    return "|".join([expression_key(), signature_key(), exclude(), loss()])
 
 
 # -- signature built from single-cell data ---------------------------------------------------

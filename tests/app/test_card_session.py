@@ -8,7 +8,7 @@ import zipfile
 import pytest
 from streamlit.runtime.media_file_manager import MediaFileManager
 
-from tests.app.conftest import new_app, texts, uploader, visit
+from tests.app.conftest import new_app, prepare_downloads, texts, uploader, visit
 
 ZIP = "deconvolution_results.zip"
 
@@ -58,6 +58,7 @@ def test_results_zip_restores_the_run_and_a_changed_one_is_refused(served):
     at.button(key="load_demo").click().run()
     visit(at, "results")
     at.segmented_control(key="results_loss").set_value("squares").run()
+    prepare_downloads(at)
     assert not at.exception, at.exception
     before = _verdict_box(at)
     bundle = served[ZIP]

@@ -89,7 +89,7 @@ def test_methods_page_on_the_demo_compares_methods_and_explains_other(demo_app, 
     # reach the verdicts there (the demo's monocytes: robust fit and nu-SVR disagree).
     assert "the methods rank it far apart for Monocytes (nu-svr)" in _reasons(at)
     # ... and the downloads hold the same methods tables as `run --method all`.
-    _, analysis = at.session_state["analysis"]
+    (analysis,) = at.session_state["analysis"].values()
     assert analysis.options.methods == ("all",)
     files = output_files(analysis)
     out = tmp_path / "cli"

@@ -32,6 +32,7 @@ from tests.support.browser import (
     TIMEOUT_MS,
     launch_chromium,
     open_page,
+    prepare_downloads,
     streamlit_server,
     upload,
     wait_idle,
@@ -146,7 +147,8 @@ def test_demo_results_and_qc_render_in_chromium(tmp_path):
             sync_api.expect(summary).to_be_in_viewport()
             sync_api.expect(bar_chart).to_be_in_viewport(ratio=1.0)
             page.screenshot(path=str(DOCS / "results.png"))
-            # The zip is made when its button is drawn and downloaded from the media endpoint.
+            # The zip is made when asked for and downloaded from the media endpoint.
+            prepare_downloads(page)
             with page.expect_download(timeout=TIMEOUT_MS) as download:
                 page.get_by_role("button", name="Everything (zip").first.click()
             path = download.value.path()
