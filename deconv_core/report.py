@@ -34,6 +34,9 @@ digits, rows in input order):
     ``sample``, ``cell_type``, ``estimate``, ``lower``, ``upper``.
 ``group_proportions.csv``
     When cell-type groups are in use: samples × groups (sums of members).
+``agreement.csv``
+    When measured fractions are loaded (dashboard): index ``category``;
+    ``n``, ``pearson_r``, ``rmse``, ``bias`` (:func:`deconv_core.agreement.agreement_table`).
 ``methods.csv``, ``methods_agreement.csv``, ``methods_other.csv``
     With ``--method``: every method's estimates (``method``, ``kind``:
     fraction or score, ``sample``, ``cell_type``, ``value``); per cell type
@@ -42,7 +45,10 @@ digits, rows in input order):
     upper bound and the stromal marker scores
     (:mod:`deconv_core.methods`).
 ``results.xlsx``
-    The sample-level tables as sheets, and a ``parameters`` sheet.
+    The sample-level tables as sheets (proportions as percent with one
+    decimal, r with two; header row frozen), a ``notes`` sheet (units, what
+    the mode means, parameters, input hashes, versions) and a ``parameters``
+    sheet (the manifest's parameters, for programs).
 ``manifest.json``
     Written last: the inputs' identities (SHA-256, also of built-in
     signatures), parameters, transformations, verdict counts, files and
@@ -71,7 +77,7 @@ import signal
 import tempfile
 import threading
 import zipfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -102,6 +108,7 @@ __all__ = [
     "to_csv_bytes",
     "to_xlsx_bytes",
     "write_file",
+    "workbook_notes",
     "write_outputs",
 ]
 
@@ -119,12 +126,21 @@ INDEX_LABELS: dict[str, str | None] = {
     "robustness": "gene",
     "intervals": None,
     "group_proportions": "sample",
+    "agreement": "category",
     "methods": None,
     "methods_agreement": None,
     "methods_other": "sample",
 }
 # Sheets of the workbook, in order (gene-level tables stay in CSV only).
-_SHEETS = ("proportions", "group_proportions", "intervals", "fit", "coverage", "warnings")
+_SHEETS = (
+    "proportions",
+    "group_proportions",
+    "intervals",
+    "fit",
+    "coverage",
+    "agreement",
+    "warnings",
+)
 
 
 def safe_text(value: Any) -> Any:
@@ -195,9 +211,14 @@ def parameters(analysis: Analysis) -> dict[str, Any]:
 
 
 def to_xlsx_bytes(
-    sheets: Mapping[str, pd.DataFrame], index_labels: Mapping[str, str | None]
+    sheets: Mapping[str, pd.DataFrame],
+    index_labels: Mapping[str, str | None],
+    formats: Mapping[str, Mapping[str, str]] | None = None,
 ) -> bytes:
     """An XLSX workbook with one sheet per table; text cells are explicit strings.
+
+    Every sheet's header row is frozen (and its first column when it is the
+    index); numbers keep full precision and are shown in a number format.
 
     Parameters
     ----------
@@ -205,6 +226,9 @@ def to_xlsx_bytes(
         Sheet name (at most 31 characters) → table.
     index_labels
         Sheet name → header of the index column, or None to leave the index out.
+    formats
+        Sheet name → column → Excel number format (``"*"``: every numeric
+        column); other numbers show as ``0.0000``.
     """
     from openpyxl import Workbook
     from openpyxl.utils import get_column_letter
@@ -221,10 +245,13 @@ def to_xlsx_bytes(
             header[0] = label
         for c in range(1, len(header) + 1):
             sheet.column_dimensions[get_column_letter(c)].width = 16 if c > 1 else 22
-        sheet.freeze_panes = "B2"
+        sheet.freeze_panes = "B2" if label is not None else "A2"
+        shown = _column_formats(rows.columns, (formats or {}).get(name, {}))
         sheet.append([_xlsx_cell(sheet, v) for v in header])
         for values in rows.itertuples(index=False):
-            sheet.append([_xlsx_cell(sheet, _xlsx_value(v)) for v in values])
+            sheet.append(
+                [_xlsx_cell(sheet, _xlsx_value(v), f) for v, f in zip(values, shown, strict=True)]
+            )
     buffer = io.BytesIO()
     workbook.save(buffer)
     return _fixed_times(buffer.getvalue())
@@ -252,7 +279,16 @@ def _fixed_times(data: bytes) -> bytes:
     return out.getvalue()
 
 
-def _xlsx_cell(sheet: Any, value: Any) -> Any:
+def _column_formats(columns: pd.Index, formats: Mapping[str, str]) -> list[str]:
+    """The number format of each column: its own, the sheet's ``"*"``, else ``0.0000``."""
+    default = formats.get("*", _NUMBER)
+    return [formats.get(str(c), default) for c in columns]
+
+
+_NUMBER = "0.0000"
+
+
+def _xlsx_cell(sheet: Any, value: Any, number_format: str = _NUMBER) -> Any:
     """A write-only cell: text always as a string (never a formula), numbers formatted."""
     from openpyxl.cell import WriteOnlyCell
 
@@ -260,7 +296,7 @@ def _xlsx_cell(sheet: Any, value: Any) -> Any:
     if isinstance(value, str):
         cell.data_type = "s"  # openpyxl would turn text starting with "=" into a formula
     elif isinstance(value, float):
-        cell.number_format = "0.0000"
+        cell.number_format = number_format
     return cell
 
 
@@ -274,29 +310,106 @@ def _xlsx_value(value: Any) -> Any:
     return str(value)
 
 
-def output_files(analysis: Analysis) -> dict[str, bytes]:
-    """The files of a run but the manifest, by file name (CSV tables, then ``results.xlsx``)."""
+def output_files(analysis: Analysis, *, agreement: pd.DataFrame | None = None) -> dict[str, bytes]:
+    """The files of a run but the manifest, by file name (CSV tables, then ``results.xlsx``).
+
+    Parameters
+    ----------
+    analysis
+        The run.
+    agreement
+        Estimated vs measured fractions per category
+        (:func:`deconv_core.agreement.agreement_table`) when measured fractions
+        are loaded: written as ``agreement.csv`` and an ``agreement`` sheet.
+    """
     tables = output_tables(analysis)
+    if agreement is not None:
+        tables["agreement"] = agreement
     files = {
         f"{stem}.csv": to_csv_bytes(t, index_label=INDEX_LABELS[stem]) for stem, t in tables.items()
     }
     sheets = {name: tables[name] for name in _SHEETS if name in tables}
+    sheets["notes"] = workbook_notes(analysis, list(sheets))
     sheets["parameters"] = pd.DataFrame(
-        [
-            [k, json.dumps(v) if not isinstance(v, str) else v]
-            for k, v in parameters(analysis).items()
-        ],
+        [[k, _parameter_text(v)] for k, v in parameters(analysis).items()],
         columns=["parameter", "value"],
     )
-    labels = {**INDEX_LABELS, "parameters": None}
-    files["results.xlsx"] = to_xlsx_bytes(sheets, labels)
+    labels = {**INDEX_LABELS, "notes": None, "parameters": None}
+    files["results.xlsx"] = to_xlsx_bytes(sheets, labels, _FORMATS)
     return files
+
+
+def _parameter_text(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+# Number formats of the workbook: proportions as percent with one decimal, correlations
+# with two decimals (the dashboard's formats, README "Reading the numbers").
+_PERCENT, _R = "0.0%", "0.00"
+_FORMATS: dict[str, dict[str, str]] = {
+    "proportions": {"*": _PERCENT},
+    "group_proportions": {"*": _PERCENT},
+    "intervals": {"estimate": _PERCENT, "lower": _PERCENT, "upper": _PERCENT},
+    "fit": {"pearson_r": _R, "spearman_r": _R, "r2": _R, "rmse": _PERCENT, "p_value": "0.000"},
+    "coverage": {"fraction": _PERCENT},
+    "agreement": {"pearson_r": _R, "rmse": _PERCENT, "bias": _PERCENT},
+}
+
+# What each sheet's numbers are (the notes sheet's "units" rows).
+_UNITS = {
+    "proportions": "fractions of 1 per sample (shown as percent; 0.125 = 12.5 %)",
+    "group_proportions": "sums of each group's member cell types, fractions of 1",
+    "intervals": "estimate and the bootstrap interval's lower and upper bound, fractions of 1",
+    "fit": "observed vs fitted expression on the genes used: pearson_r, spearman_r and r2 "
+    "without unit; rmse = root-mean-square residual / mean expression (shown as percent); "
+    "p_value from the permutation test (empty when not run)",
+    "coverage": "marker_genes and found are gene counts; fraction = found / marker_genes",
+    "agreement": "per measured category: n samples, pearson_r (two decimals), rmse and bias "
+    "(estimated - measured) in fraction units, shown as percentage points",
+}
+_MODES = {
+    "relative": "shares among the signature's cell types only; each sample sums to 100 %",
+    "absolute": "shares of all cells in the sample, with 'other' for cells the signature does "
+    "not describe; needs whole-transcriptome TPM and mRNA-content factors",
+}
+
+
+def workbook_notes(analysis: Analysis, sheets: Iterable[str]) -> pd.DataFrame:
+    """The workbook's ``notes`` sheet: units, what the mode means, parameters, inputs, versions.
+
+    Parameters
+    ----------
+    analysis
+        The run.
+    sheets
+        The workbook's table sheets (each gets a "units" row when it holds numbers).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``topic`` and ``note``, one row per fact (a person reads it; the
+        ``parameters`` sheet and ``manifest.json`` hold the same facts for programs).
+    """
+    result = analysis.result
+    versions = package_versions()
+    rows = [("tool", f"deconv-explorer {versions['deconv-explorer']}")]
+    rows += [(f"units: {n}", _UNITS[n]) for n in sheets if n in _UNITS]
+    rows.append(("mode of this run", f"{result.mode}: {result.meaning}"))
+    rows += [(f"{mode} mode means", text) for mode, text in _MODES.items()]
+    rows += [(f"parameter: {k}", _parameter_text(v)) for k, v in parameters(analysis).items()]
+    shown = analysis.signature.shown_names  # the sheets keep the ids; the dashboard shows these
+    rows += [(f"cell type: {c}", f"shown as {n}") for c, n in shown.items() if c != n]
+    for name, entry in _inputs(analysis).items():
+        label = entry.get("file") or entry.get("name") or name
+        rows.append((f"input: {name}", f"{label} (SHA-256 {entry.get('sha256', 'n/a')})"))
+    rows += [(f"version: {k}", v) for k, v in versions.items()]
+    return pd.DataFrame(rows, columns=["topic", "note"])
 
 
 def package_versions() -> dict[str, str]:
     """Versions of Python and the numerical packages, for the manifest."""
     versions = {"python": platform.python_version()}
-    for package in ("numpy", "scipy", "pandas"):
+    for package in ("numpy", "scipy", "pandas", "openpyxl"):
         try:
             versions[package] = metadata.version(package)
         except metadata.PackageNotFoundError:
@@ -564,6 +677,7 @@ def bundle_zip(
     *,
     charts: Mapping[str, bytes] | None = None,
     extra: Mapping[str, Any] | None = None,
+    agreement: pd.DataFrame | None = None,
     inputs: Mapping[str, InputFile] | None = None,
     files: Mapping[str, bytes] | None = None,
 ) -> bytes:
@@ -578,6 +692,9 @@ def bundle_zip(
         ``plotly.min.js``), or None.
     extra
         Dashboard context for the manifest (see :func:`build_manifest`).
+    agreement
+        The estimated-vs-measured table, when measured fractions are loaded
+        (see :func:`output_files`).
     inputs
         The input files as uploaded, by slot (:data:`deconv_core.session.INPUT_SLOTS`):
         written under ``inputs/`` with a ``session`` entry in the manifest, so
@@ -594,7 +711,7 @@ def bundle_zip(
         The files of :func:`output_files`, the charts, the inputs and
         ``manifest.json``, whose ``checksums`` give every other file's SHA-256.
     """
-    files = dict(output_files(analysis) if files is None else files)
+    files = dict(output_files(analysis, agreement=agreement) if files is None else files)
     for name, data in (charts or {}).items():
         files[f"charts/{name}"] = data
     context = dict(extra or {})

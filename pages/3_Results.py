@@ -11,6 +11,7 @@ from deconv_core.figures import (
     proportions_heatmap_figure,
 )
 from deconv_core.groups import group_proportions
+from deconv_core.labels import with_display_names
 from deconv_core.ordering import order_samples
 from deconv_core.text import visible
 from deconv_core.thresholds import SMALL_COHORT
@@ -86,6 +87,11 @@ views.verdict_summary(analysis)
 cards.restored_note(analysis)
 
 cell_props = result.proportions
+# On screen cell types go by their display names ("CD4 T cells"); the downloads keep the ids.
+names = sig.shown_names
+intervals = analysis.intervals
+if intervals is not None:
+    intervals = with_display_names(intervals, names, column="cell_type")
 verdicts = analysis.verdicts["verdict"]
 cell_groups = state.groups()
 levels = {"cell types": "Cell types", "groups": "Cell-type groups"}
@@ -118,7 +124,7 @@ sort_options = ["(input order)", *[str(c) for c in props.columns]]
 sort_choice = c1.selectbox(
     "Sort samples by",
     sort_options,
-    format_func=visible,
+    format_func=lambda c: visible(c if c in cell_groups else names.get(c, c)),
     key="results_sort" if level == "cell types" else "results_sort_groups",
 )
 group_choice = c2.selectbox(
@@ -131,7 +137,10 @@ group_choice = c2.selectbox(
     if meta is not None
     else "Upload sample metadata on the Upload page to group samples.",
 )
-sort_by = None if sort_choice == "(input order)" else sort_choice
+if level == "groups":  # a group may be named like a cell type ("Tregs"): it keeps its name
+    names = {c: n for c, n in names.items() if c not in cell_groups}
+sort_by = None if sort_choice == "(input order)" else names.get(sort_choice, sort_choice)
+props = with_display_names(props, names)
 groups = None
 if group_choice != "(none)" and matched_meta is not None:
     groups = matched_meta[group_choice]
@@ -252,7 +261,7 @@ if measured_table is not None:
             mapping[category] = st.multiselect(
                 widgets.md(category),
                 [str(c) for c in cell_props.columns],
-                format_func=visible,
+                format_func=lambda c: visible(names.get(c, c)),
                 default=[c for c in proposal.get(category, []) if c in cell_props.columns],
                 key=f"map_{measured_table.sha256[:10]}_{state.groups_digest()}_{i}",
             )
@@ -280,7 +289,8 @@ if measured_table is not None:
         )
         st.caption(
             "r: Pearson correlation across samples (does the estimate rank samples right?); "
-            "RMSE: typical difference in fraction units; bias: mean over- or under-estimate."
+            "RMSE: typical difference, in percentage points; bias: mean over- or "
+            "under-estimate, in percentage points."
         )
         if int(agreement["n"].max()) < SMALL_COHORT:
             st.warning(

@@ -462,13 +462,20 @@ def current_result() -> tuple[DeconvResult | None, str]:
         return result, ""
     n = expression.table.shape[1]
     options = trust.options(expression_scale())
-    with st.status(f"Deconvolving {n:,} samples with {signature.name}…", expanded=False) as status:
+    # The progress box lives only while the fit runs: a finished box ("Deconvolved 24
+    # samples") would describe the previous inputs after the next upload; a toast says it.
+    box = st.empty()
+    with box.status(f"Deconvolving {n:,} samples with {signature.name}…", expanded=False):
         try:
             result = _deconvolve(key, options, expression, signature)
         except InputError as exc:
-            status.update(label="Deconvolution refused", state="error")
-            return None, exc.text("app")
-        status.update(label=f"Deconvolved {n:,} samples with {signature.name}", state="complete")
+            error = exc.text("app")
+        else:
+            error = ""
+    box.empty()
+    if error:
+        return None, error  # the page shows it (st.error)
+    st.toast(f"Deconvolved {n:,} samples with {signature.name}", icon="✅")
     state.set_result(key, result)
     return result, ""
 

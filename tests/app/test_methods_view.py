@@ -68,7 +68,8 @@ def test_methods_page_on_the_demo_compares_methods_and_explains_other(demo_app, 
     overview = at.dataframe[0].value
     assert list(overview["kind"]) == ["fraction", "fraction", "fraction", "score"]
     summary = at.dataframe[1].value
-    assert {"B.cells", "T.cells.CD8"} <= set(summary["cell_type"])
+    # cell types by display name on screen (ui.screen); the files keep the ids
+    assert {"B cells", "CD8 T cells"} <= set(summary["cell_type"])
     assert (summary["n"] == 24).all()
     # Choose a quantity a marker score takes part in: the score gets its own axis.
     choice = next(q for q in summary["cell_type"] if q.startswith("CD8 T cells (score)"))

@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from deconv_core import deconvolve, load_expression, load_signature
+from deconv_core.labels import readable_name
 from tests.app.conftest import (
     bulk_tsv,
     charts,
@@ -127,9 +128,9 @@ def test_upload_signature_results_qc_flow_matches_the_core():
     assert len(charts(at)) == 2  # no metadata, no measured fractions: bars and heatmap
     shown = at.dataframe[0].value.drop(columns=["verdict", "reasons"])
     expected = deconvolve(load_expression(data, name="bulk.tsv").table, load_signature("TIL10"))
-    pd.testing.assert_frame_equal(
-        shown.astype(float), expected.proportions.astype(float), check_names=False
-    )
+    on_screen = expected.proportions.rename(columns=load_signature("TIL10").shown_names)
+    assert "CD4 T cells" in shown.columns  # display names on screen, ids in the files
+    pd.testing.assert_frame_equal(shown.astype(float), on_screen.astype(float), check_names=False)
     np.testing.assert_allclose(shown.sum(axis=1), 1.0)
 
     at.segmented_control(key="results_mode").set_value("absolute").run()
@@ -217,7 +218,8 @@ def test_uploaded_signature_is_used(app):
     app.run()
     visit(app, "results")
     assert not app.exception
-    assert list(app.dataframe[0].value.columns) == ["verdict", *sig.columns, "reasons"]
+    readable = [readable_name(c) for c in sig.columns]  # an upload's R-style ids, readable
+    assert list(app.dataframe[0].value.columns) == ["verdict", *readable, "reasons"]
 
 
 def test_user_names_are_shown_as_text_not_markup(app):

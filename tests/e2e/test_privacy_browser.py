@@ -238,7 +238,7 @@ def _session_file(k: int) -> tuple[str, list[str], bytes]:
 
 def _nav(page, label: str) -> None:  # type: ignore[no-untyped-def]
     """Click a page in the sidebar navigation without waiting for it."""
-    page.locator('[data-testid="stSidebarNav"] a').filter(has_text=label).click()
+    page.locator('[data-testid="stSidebar"] a').filter(has_text=label).first.click()
 
 
 def test_five_sessions_at_once_each_see_only_their_own_data(server, browser):

@@ -153,7 +153,8 @@ def open_app(page, url: str) -> None:  # type: ignore[no-untyped-def]
 
 def open_page(page, label: str) -> None:  # type: ignore[no-untyped-def]
     """Click a page in the sidebar navigation (keeps the session) and wait for its title."""
-    page.locator('[data-testid="stSidebarNav"] a').filter(has_text=label).first.click()
+    # The sidebar's own page menu (ui/widgets.NAV_LABELS; Streamlit's is hidden).
+    page.locator('[data-testid="stSidebar"] a').filter(has_text=label).first.click()
     page.get_by_role("heading", name=label, exact=True).first.wait_for(timeout=TIMEOUT_MS)
     wait_idle(page)
 
