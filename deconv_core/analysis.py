@@ -115,7 +115,7 @@ def fit_signature(
     """
     check_options(options, signature.excluded_genes)
     return deconvolve(
-        expression.table,
+        expression.table_for(signature),
         signature,
         mode=options.mode,
         exclude=None if options.exclude == EXCLUDE_NONE else options.exclude,
@@ -123,6 +123,25 @@ def fit_signature(
         weighting=options.weighting,
         loss=options.loss,
     )
+
+
+def _species_warnings(
+    expression: ExpressionData, signature: Signature
+) -> tuple[list[DeconvWarning], set[str]]:
+    """What the species of both sides mean: (notes to add, warning codes to drop).
+
+    A mouse signature on mouse data is fitted to the mouse ids unmapped, so the
+    note that the data were renamed to human orthologs does not apply.
+    """
+    if expression.species == "mouse" and signature.species == "mouse":
+        note = DeconvWarning(
+            "info",
+            "mouse_signature",
+            "Mouse signature on mouse data: genes were matched by their mouse ids, "
+            "without mapping to human orthologs.",
+        )
+        return [note], {"mouse_orthologs"}
+    return [], set()
 
 
 def _data_warnings(expression: ExpressionData, options: RunOptions) -> list[DeconvWarning]:
@@ -187,8 +206,10 @@ def assess(
     -------
     Analysis
     """
+    species_notes, dropped = _species_warnings(expression, signature)
     warnings = all_warnings(
-        expression.warnings,
+        [w for w in expression.warnings if w.code not in dropped],
+        species_notes,
         signature.warnings,
         result.warnings,
         _data_warnings(expression, options),
@@ -263,7 +284,7 @@ def run_analysis(
     methods = None
     if options.methods:
         step(f"methods side by side: {', '.join(options.methods)}")
-        methods = run_methods(expression.table, result, signature, options.methods)
+        methods = run_methods(expression.table_for(signature), result, signature, options.methods)
     return assess(
         expression,
         signature,

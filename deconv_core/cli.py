@@ -27,6 +27,7 @@ from deconv_core.options import (
     METHODS,
     MODES,
     SCALES,
+    SPECIES,
     WEIGHTINGS,
     RunOptions,
     check_count,
@@ -86,6 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--scale", choices=SCALES, default="auto", help="input scale (default: detect)"
     )
+    _add_species(run)
     run.add_argument(
         "--exclude",
         default="default",
@@ -123,6 +125,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _add_species(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--species",
+        choices=SPECIES,
+        default="auto",
+        help="species of the expression data (default: detect); mouse genes are renamed to "
+        "human one-to-one orthologs for a human signature, kept for a mouse signature",
+    )
+
+
 def _options(args: argparse.Namespace) -> RunOptions:
     """The run's options from the flags (checked by the core, once)."""
     return RunOptions(
@@ -146,7 +158,9 @@ def _run(args: argparse.Namespace, stream: TextIO, progress: _Progress) -> int:
     options = _options(args)
     check_out_dir(args.out)  # refuse an unusable folder before the work, not after
     limits = _limits(args)
-    expression = load_expression(args.bulk, scale=options.scale, limits=limits)
+    expression = load_expression(
+        args.bulk, scale=options.scale, species=args.species, limits=limits
+    )
     for sample in args.card:  # refused before the work, not after
         check_sample(list(expression.table.columns), sample)
     progress.step(
@@ -298,6 +312,7 @@ def _add_explain_command(sub: argparse._SubParsersAction) -> None:
     explain.add_argument(
         "--scale", choices=SCALES, default="auto", help="input scale (default: detect)"
     )
+    _add_species(explain)
     explain.add_argument(
         "--exclude",
         default="default",
@@ -330,7 +345,7 @@ def _explain(args: argparse.Namespace, stream: TextIO, progress: _Progress) -> i
     if not os.path.isfile(args.bulk):
         raise InputError(f"Cannot find the expression file {args.bulk!r}; check the path.")
     progress.step(f"reading {args.bulk}")
-    expression = load_expression(args.bulk, scale=args.scale)
+    expression = load_expression(args.bulk, scale=args.scale, species=args.species)
     signature = load_signature(args.signature)
     progress.step("deconvolving")
     options = RunOptions(
@@ -419,7 +434,7 @@ def _describe(args: argparse.Namespace, stream: TextIO) -> int:
             raise InputError(
                 f"Cannot find the expression file {args.expression!r}; check the path."
             )
-        expression = load_expression(args.expression).table
+        expression = load_expression(args.expression).table_for(signature)
     desc = describe_signature(signature, expression=expression)
     s = desc.summary
     stream.write(f"{s['name']}: {s['title'] or '(no title)'}\n")

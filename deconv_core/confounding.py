@@ -59,6 +59,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from deconv_core.coverage import gene_rows
 from deconv_core.deconvolve import DeconvResult, coefficients_to_proportions
 from deconv_core.refit import (
     PSEUDOCOUNT,
@@ -298,14 +299,14 @@ def panel_table(panels: dict[str, MarkerPanel] | None = None) -> pd.DataFrame:
 
 
 def _gene_panels(genes: list[str], panels: dict[str, MarkerPanel]) -> list[list[MarkerPanel]]:
-    """For each gene (case-insensitive), the panels that list it, in panel order."""
-    index: dict[str, list[MarkerPanel]] = {}
+    """For each gene, the panels that list it (:func:`deconv_core.coverage.gene_rows`'s
+    rule: same symbol ignoring case, else same HGNC gene), in panel order."""
+    found: list[list[MarkerPanel]] = [[] for _ in genes]
     for panel in panels.values():
-        for gene in panel.genes:
-            members = index.setdefault(gene.upper(), [])
-            if panel not in members:
-                members.append(panel)
-    return [index.get(g.upper(), []) for g in genes]
+        for row in gene_rows(genes, list(panel.genes)).values():
+            if panel not in found[row]:
+                found[row].append(panel)
+    return found
 
 
 def _join(items: list[str]) -> str:
@@ -527,10 +528,9 @@ def _testable_panels(
     panels: dict[str, MarkerPanel], genes: list[str]
 ) -> list[tuple[MarkerPanel, np.ndarray]]:
     """Panels testable on these data (at least two of their genes fitted), with their gene rows."""
-    upper = {g.upper(): i for i, g in enumerate(genes)}
     testable = []
     for panel in panels.values():
-        rows = sorted({upper[g.upper()] for g in panel.genes if g.upper() in upper})
+        rows = sorted(set(gene_rows(genes, list(panel.genes)).values()))
         if panel.tested and len(rows) >= 2:
             testable.append((panel, np.array(rows)))
     return testable

@@ -3,8 +3,11 @@
 The fit, the input health card, the Signature page and
 ``signatures --describe --expression`` all count coverage here, so they
 agree.  A signature gene is *found* when the expression data has a row for it
-(matched case-insensitively, as the fit matches) with at least one value; a
-row that is empty in every sample is not found, because the fit cannot use it.
+with at least one value; a row that is empty in every sample is not found,
+because the fit cannot use it.  A row is the gene's when its id is the same
+symbol ignoring case or, failing that, names the same HGNC gene
+(:func:`deconv_core.genes.current_symbol`: data GUCY1A1 = signature GUCY1A3,
+both HGNC:4685), so old and current symbols find each other both ways.
 """
 
 from __future__ import annotations
@@ -14,13 +17,16 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from deconv_core.genes import current_symbol, load_hgnc
 from deconv_core.thresholds import COVERAGE_FAIR, COVERAGE_GOOD
 
 __all__ = [
     "LEVELS",
     "coverage_level",
     "coverage_table",
+    "gene_rows",
     "genes_found",
+    "identity_matches",
     "marker_genes",
 ]
 
@@ -47,6 +53,56 @@ def marker_genes(signature: pd.DataFrame) -> pd.Series:
     )
 
 
+def gene_rows(ids: pd.Index | Sequence[str], genes: Sequence[str]) -> dict[str, int]:
+    """Match signature genes to data rows: by symbol, else by HGNC identity.
+
+    Parameters
+    ----------
+    ids
+        The data's gene ids (rows), in order.
+    genes
+        Signature genes.
+
+    Returns
+    -------
+    dict
+        Signature gene → position of its row in ``ids``, for the genes that
+        have one. The same symbol ignoring case wins; a gene without one takes
+        the row naming the same HGNC gene (old or current symbol, unambiguous
+        alias, Ensembl id; the row under the current symbol first), unless that
+        row is already another gene's.
+    """
+    position: dict[str, int] = {}
+    for i, g in enumerate(ids):
+        position.setdefault(str(g).upper(), i)
+    rows = {str(g): position[str(g).upper()] for g in genes if str(g).upper() in position}
+    unmatched = [str(g) for g in genes if str(g) not in rows]
+    if not unmatched:
+        return rows
+    taken = set(rows.values())
+    by_gene: dict[str, int] = {}
+    for i, g in enumerate(ids):
+        current = current_symbol(g)
+        if current is None or i in taken:
+            continue
+        if str(g) == current:  # the row under the current symbol is the gene's own
+            by_gene[current] = i
+        else:
+            by_gene.setdefault(current, i)
+    for gene in unmatched:
+        pos = by_gene.get(current_symbol(gene) or "")
+        if pos is not None and pos not in taken:
+            rows[gene] = pos
+            taken.add(pos)
+    return rows
+
+
+def _present_ids(expression: pd.DataFrame | pd.Index | Sequence[str]) -> pd.Index:
+    if isinstance(expression, pd.DataFrame):
+        return expression.index[expression.notna().any(axis=1).to_numpy()]
+    return pd.Index(expression)
+
+
 def genes_found(expression: pd.DataFrame | pd.Index | Sequence[str], genes: Sequence[str]) -> list:
     """The genes of ``genes`` that the expression data has, with at least one value.
 
@@ -61,15 +117,44 @@ def genes_found(expression: pd.DataFrame | pd.Index | Sequence[str], genes: Sequ
     Returns
     -------
     list of str
-        The found genes, spelled as in ``genes``, in their order.
+        The found genes (:func:`gene_rows`), spelled as in ``genes``, in their order.
     """
-    if isinstance(expression, pd.DataFrame):
-        present = expression.notna().any(axis=1).to_numpy()
-        ids = expression.index[present]
-    else:
-        ids = pd.Index(expression)
-    upper = {str(g).upper() for g in ids}
-    return [str(g) for g in genes if str(g).upper() in upper]
+    rows = gene_rows(_present_ids(expression), genes)
+    return [str(g) for g in genes if str(g) in rows]
+
+
+def identity_matches(
+    expression: pd.DataFrame | pd.Index | Sequence[str], genes: Sequence[str]
+) -> pd.DataFrame:
+    """The signature genes found under another symbol of the same HGNC gene.
+
+    Parameters
+    ----------
+    expression, genes
+        As for :func:`genes_found`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per such gene, signature order: ``data_gene``,
+        ``signature_gene``, ``hgnc_id``, ``note`` ("data GUCY1A1 = signature
+        GUCY1A3, same HGNC id").
+    """
+    ids = _present_ids(expression)
+    hgnc_ids = load_hgnc().hgnc_id
+    records = []
+    for gene, pos in gene_rows(ids, genes).items():
+        data_gene = str(ids[pos])
+        if data_gene.upper() != gene.upper():
+            records.append(
+                {
+                    "data_gene": data_gene,
+                    "signature_gene": gene,
+                    "hgnc_id": hgnc_ids.get(current_symbol(gene) or "", ""),
+                    "note": f"data {data_gene} = signature {gene}, same HGNC id",
+                }
+            )
+    return pd.DataFrame(records, columns=["data_gene", "signature_gene", "hgnc_id", "note"])
 
 
 def coverage_table(

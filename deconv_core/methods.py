@@ -44,6 +44,7 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import nnls as scipy_nnls
 
+from deconv_core.coverage import gene_rows
 from deconv_core.deconvolve import (
     DeconvResult,
     absolute_mode_problems,
@@ -427,7 +428,7 @@ def marker_scores(
         1e6 over them first, so library size does not move the scores).
     panels
         Population → marker genes (default :func:`marker_panels`); matched
-        case-insensitively.
+        by :func:`deconv_core.coverage.gene_rows`.
 
     Returns
     -------
@@ -438,9 +439,11 @@ def marker_scores(
         population, index ``population``).
     """
     panels = marker_panels() if panels is None else panels
-    position = {str(g).upper(): g for g in expression.index}
-    found = {p: [position[g.upper()] for g in genes if g.upper() in position]
-             for p, genes in panels.items()}  # fmt: skip
+    # The coverage rule: same symbol ignoring case, else the same HGNC gene (CXorf36 = DIPK2B).
+    found = {
+        p: [expression.index[i] for i in gene_rows(expression.index, list(genes)).values()]
+        for p, genes in panels.items()
+    }
     data = _tpm_like(expression, sorted({g for genes in found.values() for g in genes}, key=str))
     scores, found_rows, missing = {}, [], []
     for population, genes in panels.items():

@@ -28,6 +28,7 @@ __all__ = [
     "IMAGE_FORMATS",
     "SAMPLE_ORDERS",
     "SINGLE_CELL_SCALES",
+    "SPECIES",
     "check_choice",
     "check_count",
     "check_exclude",
@@ -44,6 +45,9 @@ LOSSES = ("huber", "squares")
 WEIGHTINGS = ("auto", "sqrt", "relative", "none")
 #: Declared scales of an expression input (``"auto"``: detect).
 SCALES = ("auto", "linear", "log2", "log2p1", "log10", "ln", "counts")
+#: Declared species of an expression input (``"auto"``: detect; mouse is mapped to human
+#: orthologs for human signatures, see :mod:`deconv_core.species`).
+SPECIES = ("auto", "human", "mouse")
 #: Declared scales of single-cell counts (``"auto"``: detect).
 SINGLE_CELL_SCALES = ("auto", "counts", "log1p", "log2p1", "linear")
 #: Methods of ``run --method`` (:mod:`deconv_core.methods`): the robust fit always runs;
@@ -64,6 +68,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "loss": LOSSES,
     "weighting": WEIGHTINGS,
     "scale": SCALES,
+    "species": SPECIES,
     "single-cell scale": SINGLE_CELL_SCALES,
     "image format": IMAGE_FORMATS,
     "gene order": GENE_ORDERS,

@@ -436,6 +436,7 @@ def _inputs(analysis: Analysis) -> dict[str, Any]:
             "dropped_columns": list(info.dropped_columns),
             "genes": int(expression.table.shape[0]),
             "samples": int(expression.table.shape[1]),
+            "species": expression.species,
         },
         "signature": {
             "name": signature.name,
@@ -446,6 +447,7 @@ def _inputs(analysis: Analysis) -> dict[str, Any]:
             "genes": int(signature.matrix.shape[0]),
             "cell_types": signature.cell_types,
             "whole_transcriptome": signature.whole_transcriptome,
+            "species": signature.species,
             "mrna_scaling_factors": bool(signature.mrna_scaling),
         },
     }

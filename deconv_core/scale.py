@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from deconv_core.options import SCALES, check_choice
+from deconv_core.thresholds import CENTRED_GENE_MEAN, CENTRED_NEGATIVE_SHARE
 from deconv_core.validation import DeconvWarning, InputError
 
 __all__ = ["SCALES", "ScaleResult", "detect_scale", "linearise"]
@@ -131,6 +132,7 @@ def linearise(table: pd.DataFrame, *, scale: str = "auto", what: str = "expressi
     detected = detect_scale(values) if scale == "auto" else scale
 
     if detected in ("log2", "log2p1", "log10", "ln"):
+        _check_not_centred(values, what=what)
         values, transformation, warning = _unlog(
             values, detected, declared=scale != "auto", what=what
         )
@@ -155,6 +157,30 @@ def linearise(table: pd.DataFrame, *, scale: str = "auto", what: str = "expressi
         values = values[:, positions]
     out = pd.DataFrame(values, index=table.index, columns=pd.Index(keep), copy=False)
     return ScaleResult(out, detected, transformation, tuple(warnings))
+
+
+def _check_not_centred(values: np.ndarray, *, what: str) -> None:
+    """Refuse centred, z-scored or log-ratio data: they cannot be un-logged into expression.
+
+    Seen as a large share of negative values (:data:`CENTRED_NEGATIVE_SHARE`), or
+    negative values with gene means near 0 (:data:`CENTRED_GENE_MEAN`).
+    """
+    finite = values[np.isfinite(values)]
+    if finite.size == 0:
+        return
+    negative = float(np.mean(finite < 0))
+    if negative == 0:
+        return
+    with np.errstate(invalid="ignore"):
+        gene_means = np.nanmean(np.where(np.isfinite(values), values, np.nan), axis=1)
+    mean_size = float(np.nanmedian(np.abs(gene_means))) if gene_means.size else 0.0
+    if negative >= CENTRED_NEGATIVE_SHARE or mean_size < CENTRED_GENE_MEAN:
+        raise InputError(
+            f"The {what} looks centred, z-scored or log-ratio ({negative:.0%} of values are "
+            f"negative; the typical gene mean is {mean_size:.2g}, near 0); deconvolution needs "
+            "expression on a linear or log scale (TPM, counts, intensities or their log), "
+            "not ratios or values centred per gene: upload the data before centring."
+        )
 
 
 def _unlog(

@@ -34,6 +34,7 @@ from deconv_core.io import read_table
 from deconv_core.io.limits import DEFAULT_LIMITS, ReadLimits
 from deconv_core.labels import display_names
 from deconv_core.scale import linearise
+from deconv_core.species import detect_species
 from deconv_core.validation import DeconvWarning, InputError, check_unique_labels
 
 __all__ = [
@@ -207,6 +208,10 @@ class Signature:
     display_names
         Cell-type id → name for people (``"T.cells.CD4"`` → ``"CD4 T cells"``)
         from the metadata; see :attr:`shown_names` for every cell type.
+    species
+        ``"human"`` or ``"mouse"`` (detected from an uploaded file's gene ids:
+        a mouse signature keeps its mouse ids and is fitted to mouse data
+        unmapped, :meth:`deconv_core.expression.ExpressionData.table_for`).
     """
 
     name: str
@@ -228,6 +233,7 @@ class Signature:
     whole_transcriptome: bool = False
     sha256: str = ""
     display_names: dict[str, str] = field(default_factory=dict)
+    species: str = "human"
 
     @property
     def cell_types(self) -> list[str]:
@@ -498,7 +504,7 @@ def load_signature(
         return _builtin_by_name(source)
     label = name or (Path(source).name if not isinstance(source, bytes) else "uploaded signature")
     table, matrix, units, warnings = _read_matrix(source, name=name, limits=limits)
-    details: dict = {"units": units}
+    details: dict = {"units": units, "species": detect_species(matrix.index)}
     recognised = recognise_restricted(table)
     if recognised is not None:
         restricted, warning = _restricted_details(*recognised, n_genes=matrix.shape[0])
@@ -538,7 +544,7 @@ def _read_matrix(
     warnings: list[DeconvWarning] = list(read.warnings)
     table, _, orient_warnings = orient_genes_as_rows(read.table, what="signature")
     warnings.extend(orient_warnings)
-    mapped = harmonise_genes(table, what="signature")
+    mapped = harmonise_genes(table, what="signature", species=detect_species(table.index))
     warnings.extend(mapped.warnings)
     raw = mapped.table
     check_unique_labels(raw.columns, what="cell-type names of the signature")

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 __all__ = [
     "ALPHA",
+    "CENTRED_GENE_MEAN",
+    "CENTRED_NEGATIVE_SHARE",
     "COVERAGE_ERROR",
     "COVERAGE_FAIR",
     "COVERAGE_GOOD",
@@ -107,6 +109,16 @@ WHOLE_TRANSCRIPTOME_GENES = 15000
 #: another platform (microarray, single-cell) and bulk RNA-seq (deconv_core.platform): a median
 #: over samples of a gene's observed/fitted ratio, as for the outlier check.
 MIN_SAMPLES_PLATFORM = 5
+
+# -- input shapes ------------------------------------------------------------------------------
+#: Share of negative values at or above which log-like data are refused as centred, z-scored
+#: or log-ratio data: log2 expression is negative only below 1 unit, a small share of a table;
+#: a ratio or a centred table is negative about half the time.
+CENTRED_NEGATIVE_SHARE = 0.2
+#: Median absolute gene mean under which log-like data with negative values are refused as
+#: centred (each gene's mean near 0, as after per-gene centring); log2 expression has gene
+#: means of several units.
+CENTRED_GENE_MEAN = 0.5
 
 # -- cohort statistics -------------------------------------------------------------------------
 #: Fewer samples than this: correlations across samples (estimated vs measured) are shown

@@ -2,6 +2,7 @@
 
 import streamlit as st
 
+from deconv_core.options import SPECIES
 from deconv_core.scale import SCALES
 from deconv_core.signatures import load_signature
 from deconv_core.validation import warnings_frame
@@ -50,6 +51,16 @@ with right:
         help="Leave on 'detect' unless the health card says the scale was guessed wrong; "
         "applies to the file in the uploader.",
     )
+    species = st.selectbox(
+        "Species",
+        SPECIES,
+        index=SPECIES.index(loaders.expression_species()),
+        format_func=lambda s: "detect (recommended)" if s == "auto" else s,
+        key="upload_species",
+        help="Mouse genes (Cd8a, ENSMUSG ids) are renamed to their human one-to-one orthologs "
+        "for the built-in human signatures, and kept as they are for a mouse signature of "
+        "your own.",
+    )
 with left:
     file = st.file_uploader(
         "Bulk expression file",
@@ -57,7 +68,7 @@ with left:
         key=state.uploader_key("upload_expression"),
         help=loaders.upload_help("expression"),
     )
-error = loaders.handle_upload("expression", file, scale=scale)
+error = loaders.handle_upload("expression", file, scale=scale, species=species)
 if error:
     st.error(widgets.md(error), icon=":material/error:")
     if state.expression() is not None:
@@ -84,7 +95,7 @@ else:
     if sig is None:
         st.caption("TIL10 is shown until you choose a signature on the Signature page.")
     widgets.lights_table(
-        health.coverage_card(expression.table, reference),
+        health.coverage_card(expression.table_for(reference), reference),
         column="light",
         column_config=widgets.COVERAGE_COLUMNS,
     )

@@ -2,8 +2,9 @@
 
 import streamlit as st
 
-from deconv_core.coverage import genes_found
+from deconv_core.coverage import genes_found, identity_matches
 from deconv_core.figures import signature_heatmap_figure
+from deconv_core.genes import HGNC_SNAPSHOT, HGNC_SOURCE
 from deconv_core.identifiability import signature_identifiability
 from deconv_core.labels import with_display_names
 from deconv_core.signature_diagnostics import describe_signature
@@ -80,7 +81,7 @@ if sig.description:
     st.markdown(widgets.md(sig.description))
 expression = state.expression()
 description = describe_signature(
-    sig, expression=expression.table if expression is not None else None, top_markers=10
+    sig, expression=expression.table_for(sig) if expression is not None else None, top_markers=10
 )
 facts = st.columns(3)
 facts[0].metric("Cell types", sig.matrix.shape[1])
@@ -107,7 +108,7 @@ if sig.warnings:
 found = None
 if expression is not None:
     coverage = description.coverage
-    found = genes_found(expression.table, list(sig.matrix.index))
+    found = genes_found(expression.table_for(sig), list(sig.matrix.index))
     total = coverage.loc["all"]
     text = (
         f"Your data covers {total['found']} of {total['marker_genes']} signature genes "
@@ -115,6 +116,14 @@ if expression is not None:
     )
     boxes = {"good": st.success, "check": st.warning, "poor": st.error}
     boxes[total["level"]](text)
+    same_gene = identity_matches(expression.table_for(sig), list(sig.matrix.index))
+    if not same_gene.empty:
+        with st.expander(f"Genes found under another symbol ({len(same_gene)})"):
+            st.caption(
+                "Same gene, different name (one is a previous symbol or an alias of the other, "
+                f"same HGNC id; nomenclature of {HGNC_SNAPSHOT} from {HGNC_SOURCE})."
+            )
+            widgets.table(same_gene[["note", "hgnc_id"]], hide_index=True)
 else:
     st.caption("Upload expression data to see how many of these genes it covers.")
 
@@ -171,7 +180,7 @@ with tabs[3]:
         st.caption("Upload expression data to see how many of each cell type's markers it has.")
     else:
         widgets.lights_table(
-            health.coverage_card(expression.table, sig),
+            health.coverage_card(expression.table_for(sig), sig),
             column="light",
             column_config=widgets.COVERAGE_COLUMNS,
         )

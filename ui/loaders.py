@@ -38,7 +38,13 @@ from deconv_core.session import InputFile, Session, read_bundle
 from deconv_core.signatures import Signature, builtin_names, load_signature
 from deconv_core.validation import InputError
 from ui import state, trust
-from ui.tables import match_samples, read_measured, read_metadata
+from ui.tables import (
+    SampleTable,
+    match_samples,
+    no_match_sentence,
+    read_measured,
+    read_metadata,
+)
 
 __all__ = [
     "DEFAULT_SIGNATURE",
@@ -56,6 +62,7 @@ __all__ = [
     "current_analysis",
     "current_result",
     "expression_scale",
+    "expression_species",
     "expression_summary",
     "follow_suggested_mode",
     "handle_upload",
@@ -142,8 +149,8 @@ def check_upload_size(slot: str, name: str, size: int) -> str:
 
 
 @st.cache_data(max_entries=2, show_spinner=False)
-def _parse_expression(data: bytes, name: str, scale: str) -> ExpressionData:
-    return load_expression(data, name=name, scale=scale, limits=read_limits())
+def _parse_expression(data: bytes, name: str, scale: str, species: str) -> ExpressionData:
+    return load_expression(data, name=name, scale=scale, species=species, limits=read_limits())
 
 
 @st.cache_data(max_entries=4, show_spinner=False)
@@ -159,7 +166,7 @@ def _deconvolve(
     return fit_signature(_expression, _signature, options)
 
 
-def accept_expression(data: bytes, name: str, *, scale: str = "auto") -> str:
+def accept_expression(data: bytes, name: str, *, scale: str = "auto", species: str = "auto") -> str:
     """Parse an expression file and load it.
 
     Parameters
@@ -168,6 +175,8 @@ def accept_expression(data: bytes, name: str, *, scale: str = "auto") -> str:
         The file's bytes and name.
     scale
         Declared scale or ``"auto"``.
+    species
+        Declared species or ``"auto"``.
 
     Returns
     -------
@@ -176,13 +185,13 @@ def accept_expression(data: bytes, name: str, *, scale: str = "auto") -> str:
     """
     with st.status(f"Reading {name} ({_size(len(data))})…", expanded=False) as status:
         try:
-            parsed = _parse_expression(data, name, scale)
+            parsed = _parse_expression(data, name, scale, species)
         except InputError as exc:
             status.update(label=f"Could not read {name}", state="error")
             return exc.text("app")
         genes, samples = parsed.table.shape
         status.update(label=f"Read {name}: {samples:,} samples × {genes:,} genes", state="complete")
-    state.set_expression(parsed, key=f"{parsed.sha256}:{scale}")
+    state.set_expression(parsed, key=f"{parsed.sha256}:{species}:{scale}")
     state.set_input_file("expression", InputFile(name, data))
     state.set_demo(False)
     _drop_unmatched_side_tables(list(parsed.table.columns))
@@ -218,6 +227,12 @@ def follow_suggested_mode() -> None:
     state.set_suggested_mode(mode, reason)
 
 
+def expression_species() -> str:
+    """The species option the loaded expression was parsed with."""
+    parts = state.expression_key().split(":")
+    return parts[1] if len(parts) == 3 else "auto"
+
+
 def expression_summary() -> str:
     """The loaded expression in words ("bulk.tsv (24 samples × 20,000 genes)"), or ""."""
     expression = state.expression()
@@ -233,12 +248,26 @@ def expression_scale() -> str:
     return key.rsplit(":", 1)[-1] if ":" in key else "auto"
 
 
+def _unmatched_ids(table: SampleTable) -> str:
+    """The one-line refusal of a side table whose ids match no loaded sample, else ""."""
+    expression = state.expression()
+    if expression is None:
+        return ""
+    samples = list(expression.table.columns)
+    if not match_samples(samples, table.table).empty:
+        return ""
+    return no_match_sentence(samples, table)
+
+
 def accept_metadata(data: bytes, name: str) -> str:
     """Read and load sample metadata; "" or the error sentence."""
     try:
         table = read_metadata(data, name)
     except InputError as exc:
         return exc.text("app")
+    refused = _unmatched_ids(table)
+    if refused:
+        return refused
     state.set_metadata(table)
     state.set_input_file("metadata", InputFile(name, data))
     return ""
@@ -250,6 +279,9 @@ def accept_measured(data: bytes, name: str) -> str:
         table = read_measured(data, name)
     except InputError as exc:
         return exc.text("app")
+    refused = _unmatched_ids(table)
+    if refused:
+        return refused
     state.set_measured(table)
     state.set_input_file("measured", InputFile(name, data))
     return ""
@@ -520,7 +552,9 @@ def current_analysis(
             confounding=trust.confounding(result, signature) if with_gene_checks else None,
             groups=state.groups(),
             side_inputs=_side_inputs(),
-            methods=trust.methods(expression.table, result, signature) if with_methods else None,
+            methods=trust.methods(expression.table_for(signature), result, signature)
+            if with_methods
+            else None,
         )
         state.set_analysis(key, analysis)
     return analysis, ""

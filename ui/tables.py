@@ -26,6 +26,7 @@ __all__ = [
     "SampleTable",
     "group_columns",
     "match_report",
+    "no_match_sentence",
     "match_samples",
     "read_measured",
     "read_metadata",
@@ -246,6 +247,19 @@ def _examples(items: list[str], n: int = 3) -> str:
     return shown + (f" and {len(items) - n} more" if len(items) > n else "")
 
 
+def no_match_sentence(samples: list[str] | pd.Index, table: SampleTable) -> str:
+    """The sentence refusing a side table none of whose ids is a sample name."""
+    samples = [str(s) for s in samples]
+    folded = {s.strip().lower() for s in samples}
+    unknown = [str(i) for i in table.table.index if str(i).strip().lower() not in folded]
+    return (
+        f"None of the {len(table.table)} ids in the first column of {table.name} "
+        f"({_examples(unknown)}) is a sample name of the expression data "
+        f"({_examples(samples)}); put the sample ids, spelled as in the expression file, "
+        "in the first column."
+    )
+
+
 def match_report(
     samples: list[str] | pd.Index, table: SampleTable, *, what: str
 ) -> tuple[bool, str]:
@@ -277,13 +291,7 @@ def match_report(
     folded = {s.strip().lower() for s in samples}
     unknown = [str(i) for i in table.table.index if str(i).strip().lower() not in folded]
     if k == 0:
-        sentence += (
-            f" None of the {len(table.table)} ids in the first column of {table.name} "
-            f"({_examples(unknown)}) is a sample name of the expression data "
-            f"({_examples(samples)}); put the sample ids, spelled as in the expression file, "
-            "in the first column."
-        )
-        return False, sentence
+        return False, f"{sentence} {no_match_sentence(samples, table)}"
     sentence += f" Without {what}: {_examples([s for s in samples if s not in found])}."
     if unknown:
         sentence += f" Ids of {table.name} that match no sample: {_examples(unknown)}."

@@ -623,6 +623,28 @@ def _looks_like_header(cells: list[Any]) -> bool:
     return len(names) >= 0.8 * len(rest)
 
 
+def _check_header_not_data(cells: list[str], *, what: str) -> None:
+    """Refuse a file whose first row is data: numbers where sample names belong.
+
+    Whole numbers alone can be sample names ("1", "2", "3"), so the row is taken
+    for data only when a cell has a fraction (``8.2643``) or the first cell is a
+    gene id rather than a column title. Refused, not read with made-up names: a
+    guess would turn the first gene into sample names or silently lose it.
+    """
+    rest = [c for c in cells[1:] if c]
+    if not rest or not all(_is_number_cell(c) for c in rest):
+        return
+    from deconv_core.genes import gene_like_fraction  # noqa: PLC0415 (io must load fast)
+
+    fractional = any(not c.lstrip("+-").isdigit() for c in rest)
+    if fractional or gene_like_fraction(cells[:1]) == 1.0:
+        raise InputError(
+            f"The first row of the {what} file holds numbers ({', '.join(rest[:2])}) where "
+            "sample names belong: the file has no header row. Add a first row with a name "
+            "for the gene column and one per sample, and upload it again."
+        )
+
+
 def _looks_like_data(cells: list[Any]) -> bool:
     """At least one number after the first cell, and the last filled cell is a number."""
     filled = [c for c in cells[1:] if not _is_empty_cell(c)]
@@ -679,6 +701,8 @@ def _sniff_text(data: bytes, *, codec: str, bom: int, what: str) -> _TextLayout:
             f"Could not find a header row in the {what} file: the first lines do not look like "
             "column names followed by rows of numbers; delete any title lines above the header."
         )
+    if not is_gct:
+        _check_header_not_data(header_cells, what=what)
     names = _column_names(header_cells, data_rows, width)
 
     decimal, ambiguous = _sniff_decimal(data_rows, delimiter)

@@ -221,12 +221,16 @@ def test_no_gene_overlap_names_the_likely_cause_on_every_page():
         assert "Ensembl" in _likely_cause(at)
     _assert_every_page_usable(at)
 
+    # Mouse genes are mapped to human orthologs (saying how many were not) before the fit.
     mouse = _no_overlap([f"Gm{i}" for i in range(60)] + ["Actb", "Gapdh"])
     _offer(visit(at, "upload"), "Bulk expression file", "mouse.tsv", mouse)
     assert "mouse.tsv" in sidebar_text(at)
+    shown = " ".join(df.value.to_csv() for df in at.dataframe)
+    assert "1 of 62 was renamed to their human one-to-one orthologs (e.g. Actb -> ACTB)" in shown
+    assert "61 without a one-to-one human ortholog were left out" in shown
     visit(at, "results")
     assert not at.exception
-    assert "mouse genes" in _likely_cause(at)
+    assert "species" in _likely_cause(at)
 
 
 def test_all_zero_sample_is_left_out_with_a_warning_naming_it():
@@ -320,23 +324,26 @@ def test_unreadable_side_table_is_an_input_error(family):
         reader(data, "table.csv")
 
 
-def test_metadata_whose_ids_match_no_sample_says_so():
+def test_metadata_whose_ids_match_no_sample_is_refused_in_one_line():
     data = b"sample,group\nP1,A\nP2,B\nP3,A\n"
     at = _offer(_demo_on("upload"), "Sample metadata", "meta.csv", data)
-    assert not at.error
-    (warning,) = [t for t in texts(at, "warning") if "have metadata" in t]
-    assert warning.startswith("0 of 24 expression samples have metadata.")
-    assert "None of the 3 ids in the first column of meta.csv (P1, P2, P3)" in warning
-    assert "(S01, S02, S03 and 21 more)" in warning and "first column" in warning
+    (error,) = texts(at, "error")
+    assert error.startswith("None of the 3 ids in the first column of meta.csv (P1, P2, P3)")
+    assert "(S01, S02, S03 and 21 more)" in error and "first column" in error
+    assert "\n" not in error
+    # The demo's own metadata stay loaded.
+    assert any(
+        t.startswith("24 of 24 expression samples have metadata") for t in texts(at, "success")
+    )
     _assert_every_page_usable(at, samples=DEMO_SAMPLES)
 
 
 def test_metadata_without_an_id_column_points_at_the_first_column():
     data = b"group,cellularity\nA,40\nB,50\n"
     at = _offer(_demo_on("upload"), "Sample metadata", "meta.csv", data)
-    (warning,) = [t for t in texts(at, "warning") if "have metadata" in t]
-    assert "ids in the first column of meta.csv (A, B)" in warning
-    assert "put the sample ids" in warning
+    (error,) = texts(at, "error")
+    assert "ids in the first column of meta.csv (A, B)" in error
+    assert "put the sample ids" in error
     _assert_every_page_usable(at, samples=DEMO_SAMPLES)
 
 
@@ -354,16 +361,12 @@ def test_metadata_partial_match_is_reported_and_groups_only_the_matched():
     _assert_every_page_usable(at, samples=DEMO_SAMPLES)
 
 
-def test_measured_fractions_of_unknown_samples_are_reported():
+def test_measured_fractions_of_unknown_samples_are_refused_in_one_line():
     data = b"sample,T cells,B cells\nZ1,0.2,0.1\nZ2,0.3,0.05\n"
     at = _offer(_demo_on("upload"), "Measured fractions", "flow.csv", data)
-    assert not at.error
-    (warning,) = [t for t in texts(at, "warning") if "measured fractions" in t]
-    assert warning.startswith("0 of 24 expression samples have measured fractions.")
-    assert "(Z1, Z2)" in warning
-    visit(at, "results")
-    assert not at.exception
-    assert any("No sample of the measured fractions matches" in t for t in texts(at, "warning"))
+    (error,) = texts(at, "error")
+    assert error.startswith("None of the 2 ids in the first column of flow.csv (Z1, Z2)")
+    assert "measured_fractions.csv" in sidebar_text(at)  # the demo's own stay loaded
     _assert_every_page_usable(at, samples=DEMO_SAMPLES)
 
 

