@@ -71,6 +71,7 @@ def _own_data_card_and_session(page, browser, url: str, tmp_path: Path) -> None:
     card = _download(page, "Card (HTML")
     text = card.decode("utf-8")
     assert "Sample S" in text and "@page { size: A4" in text and "<script" not in text
+    prepare_downloads(page)
     bundle = _download(page, "Everything (zip")
     with zipfile.ZipFile(io.BytesIO(bundle)) as archive:
         assert archive.read("inputs/expression/my_cohort.tsv") == path.read_bytes()
