@@ -372,7 +372,8 @@ class _Products:
     def __init__(self, S: np.ndarray) -> None:
         g, k = S.shape
         self.outer = (S[:, :, None] * S[:, None, :]).reshape(g, k * k)
-        self.refine = bool(g) and np.linalg.cond(S) ** 2 * np.finfo(float).eps > 1e-12
+        # cond(S' S) = cond(S)**2, from a k × k matrix instead of an SVD of S.
+        self.refine = bool(g) and np.linalg.cond(S.T @ S) * np.finfo(float).eps > 1e-12
 
 
 def _weighted_solve(
