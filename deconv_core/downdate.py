@@ -102,8 +102,7 @@ def fit_full(S: np.ndarray, Y: np.ndarray, W: np.ndarray, start: np.ndarray) -> 
     X = _weighted_solve(S, Y, W, start, products)
     X[:, (W > 0).sum(axis=0) < k + 1] = np.nan
     Xz = np.nan_to_num(X)
-    outer = (S[:, :, None] * S[:, None, :]).reshape(S.shape[0], k * k)
-    gram = (outer.T @ W).T.reshape(-1, k, k)
+    gram = products.grams(W)
     grad = S.T @ (W * (Y - S @ Xz))
     c = S.T @ (W * Y)
     tol = 1e3 * np.finfo(float).eps * k * (np.abs(c).max(axis=0) + np.finfo(float).tiny)
@@ -204,8 +203,7 @@ def leave_out(fit: FullFit, drop: np.ndarray) -> np.ndarray:
     g, k = S.shape
     drop = np.broadcast_to(drop.reshape(g, -1), W.shape)
     Wd = np.where(drop, W, 0.0)
-    outer = (S[:, :, None] * S[:, None, :]).reshape(g, k * k)
-    gram = fit.gram - (outer.T @ Wd).T.reshape(-1, k, k)
+    gram = fit.gram - fit.products.grams(Wd)
     # The full fit's gradient on the kept genes: g' = g - S' Wd r.
     rhs = fit.grad - S.T @ (Wd * (fit.Y - S @ X))
     P = X > 0
