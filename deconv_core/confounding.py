@@ -87,9 +87,11 @@ __all__ = [
 #: Folder of the shipped marker panels.
 PANEL_DIR = Path(__file__).resolve().parent.parent / "assets" / "panels"
 
-# Samples per batch of the leave-one-gene-out refits: bounds memory
-# (genes × cell types × samples floats).
+# Samples per batch of the leave-one-gene-out refits: at most _CHUNK, and at
+# most _CHUNK_FLOATS genes × cell types × samples floats (64 MB) per array, so
+# the memory stays bounded for large signatures (LM22, ABIS) too.
 _CHUNK = 1000
+_CHUNK_FLOATS = 8_000_000
 _FINDING_COLUMNS = [
     "sample",
     "cell_type",
@@ -466,8 +468,9 @@ def flag_confounders(
     findings: list[list] = []
     fragile = np.zeros((2, k), dtype=int)  # samples assessed, samples fragile
     fragile_genes: list[dict[str, int]] = [{} for _ in range(k)]
-    for start in range(0, len(samples), _CHUNK):
-        cols = slice(start, min(start + _CHUNK, len(samples)))
+    step = max(1, min(_CHUNK, _CHUNK_FLOATS // (len(genes) * k)))
+    for start in range(0, len(samples), step):
+        cols = slice(start, min(start + step, len(samples)))
         findings.extend(
             _flag_chunk(
                 result,

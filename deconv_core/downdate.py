@@ -31,7 +31,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from deconv_core.solvers import _Products, _weighted_solve
+from deconv_core.solvers import _gram_solve, _Products, _weighted_solve
 
 __all__ = ["FullFit", "fit_full", "leave_each_out", "leave_out"]
 
@@ -42,6 +42,9 @@ _MIN_PIVOT = 1e-6
 #: Floats per (genes, cell types, samples) work array of the one-gene
 #: downdates (32 MB): bounds their memory whatever the cohort's size.
 _BLOCK = 4_000_000
+#: One-gene refits solved from scratch per batch (bounds their memory to
+#: about ``2 * genes * _FALLBACK_BLOCK`` floats).
+_FALLBACK_BLOCK = 2048
 
 
 @dataclass(frozen=True)
@@ -176,13 +179,23 @@ def _kkt(Z: np.ndarray, grad: np.ndarray, P: np.ndarray, tol: np.ndarray) -> np.
 
 
 def _refit_failures(fit: FullFit, Z: np.ndarray, ok: np.ndarray) -> None:
-    """Solve from scratch, in place, the one-gene refits ``Z[i, :, j]`` where ``ok[i, j]`` fails."""
+    """Solve from scratch, in place, the one-gene refits ``Z[i, :, j]`` where ``ok[i, j]`` fails.
+
+    Each such refit starts from the full fit's Gram matrix less the gene's
+    term (no new Gram product over all genes), in blocks of samples.
+    """
     genes, cols = np.nonzero(~ok)
-    if genes.size == 0:
-        return
-    W = fit.W[:, cols].copy()
-    W[genes, np.arange(genes.size)] = 0.0
-    Z[genes, :, cols] = fit.solve(fit.Y[:, cols], W, np.nan_to_num(fit.X[:, cols])).T
+    S = fit.S
+    c = fit.grad + np.einsum("mab,bm->am", fit.gram, np.nan_to_num(fit.X))  # S' W Y
+    for first in range(0, genes.size, _FALLBACK_BLOCK):
+        i, j = genes[first : first + _FALLBACK_BLOCK], cols[first : first + _FALLBACK_BLOCK]
+        W = fit.W[:, j].copy()
+        w = W[i, np.arange(i.size)]
+        W[i, np.arange(i.size)] = 0.0
+        gram = fit.gram[j] - w[:, None, None] * S[i, :, None] * S[i, None, :]
+        C = (c[:, j] - (w * fit.Y[i, j]) * S[i].T).T
+        start = np.nan_to_num(fit.X[:, j])
+        Z[i, :, j] = _gram_solve(S, fit.Y[:, j], W, gram, C, start, fit.products).T
 
 
 def leave_out(fit: FullFit, drop: np.ndarray) -> np.ndarray:

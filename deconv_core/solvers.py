@@ -398,20 +398,34 @@ def _weighted_solve(
         Wb = W[:, cols]
         G = products.grams(Wb)
         C = (S.T @ (Wb * Y[:, cols])).T
-        X0 = None if guess is None else guess[:, cols].T
-        Xb = _gram_nnls(G, C, X0)
-        if not products.refine:
-            X[:, cols] = Xb.T
-            continue
-        # One refinement step on the final passive sets recovers the digits the
-        # normal equations lose.
-        P = Xb > 0
-        resid = Y[:, cols] - S @ Xb.T
-        delta = _passive_solve_stack(G, (S.T @ (Wb * resid)).T, P)
-        refined = Xb + delta
-        ok = ((refined > 0) | ~P).all(axis=1)
-        X[:, cols] = np.where(ok[:, None], np.where(P, refined, 0.0), Xb).T
+        X0 = None if guess is None else guess[:, cols]
+        X[:, cols] = _gram_solve(S, Y[:, cols], Wb, G, C, X0, products)
     return X
+
+
+def _gram_solve(
+    S: np.ndarray,
+    Y: np.ndarray,
+    W: np.ndarray,
+    G: np.ndarray,
+    C: np.ndarray,
+    guess: np.ndarray | None,
+    products: _Products,
+) -> np.ndarray:
+    """(k, n) weighted NNLS from the samples' Gram matrices G (n, k, k) and C = S' W Y (n, k).
+
+    ``Y`` and ``W`` (g, n) serve the refinement step, which recovers the digits
+    the normal equations lose when the signature is ill-conditioned.
+    """
+    Xb = _gram_nnls(G, C, None if guess is None else guess.T)
+    if not products.refine:
+        return Xb.T
+    P = Xb > 0
+    resid = Y - S @ Xb.T
+    delta = _passive_solve_stack(G, (S.T @ (W * resid)).T, P)
+    refined = Xb + delta
+    ok = ((refined > 0) | ~P).all(axis=1)
+    return np.where(ok[:, None], np.where(P, refined, 0.0), Xb).T
 
 
 def _column_median(A: np.ndarray) -> np.ndarray:
