@@ -88,10 +88,10 @@ __all__ = [
 PANEL_DIR = Path(__file__).resolve().parent.parent / "assets" / "panels"
 
 # Samples per batch of the leave-one-gene-out refits: at most _CHUNK, and at
-# most _CHUNK_FLOATS genes × cell types × samples floats (64 MB) per array, so
+# most _CHUNK_FLOATS genes × cell types × samples floats (16 MB) per array, so
 # the memory stays bounded for large signatures (LM22, ABIS) too.
 _CHUNK = 1000
-_CHUNK_FLOATS = 8_000_000
+_CHUNK_FLOATS = 2_000_000
 _FINDING_COLUMNS = [
     "sample",
     "cell_type",

@@ -40,8 +40,8 @@ __all__ = ["FullFit", "fit_full", "leave_each_out", "leave_out"]
 #: same passive set and is solved from scratch.
 _MIN_PIVOT = 1e-6
 #: Floats per (genes, cell types, samples) work array of the one-gene
-#: downdates (32 MB): bounds their memory whatever the cohort's size.
-_BLOCK = 4_000_000
+#: downdates (8 MB): bounds their memory whatever the cohort's size.
+_BLOCK = 1_000_000
 #: One-gene refits solved from scratch per batch (bounds their memory to
 #: about ``2 * genes * _FALLBACK_BLOCK`` floats).
 _FALLBACK_BLOCK = 2048
