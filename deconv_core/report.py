@@ -227,7 +227,10 @@ def to_xlsx_bytes(
     # Write-only mode streams the rows out; with lxml installed (requirements.txt) a
     # 1,000-sample workbook takes 0.4 s instead of 1.2 s (measured 2026-12-01).
     workbook = Workbook(write_only=True)
-    for name, frame in sheets.items():
+    # Sheet file → XML of the rows after the first, for all-number tables
+    # written directly (openpyxl spends ~20 us per cell: seconds per table).
+    direct: dict[str, tuple[pd.DataFrame, str | None]] = {}
+    for number, (name, frame) in enumerate(sheets.items(), start=1):
         sheet = workbook.create_sheet(title=name[:31])
         label = index_labels.get(name)
         rows = frame.reset_index() if label is not None else frame
@@ -238,11 +241,16 @@ def to_xlsx_bytes(
             sheet.column_dimensions[get_column_letter(c)].width = 16 if c > 1 else 22
         sheet.freeze_panes = "B2"
         sheet.append([_xlsx_cell(sheet, v) for v in header])
+        if _direct_rows_ok(frame):
+            # openpyxl writes the first row (and registers the number style),
+            # the rest is written in the same XML.
+            direct[f"xl/worksheets/sheet{number}.xml"] = (frame.iloc[1:], label)
+            rows = rows.iloc[:1]
         for values in rows.itertuples(index=False):
             sheet.append([_xlsx_cell(sheet, _xlsx_value(v)) for v in values])
     buffer = io.BytesIO()
     workbook.save(buffer)
-    return _fixed_times(buffer.getvalue())
+    return _fixed_times(buffer.getvalue(), direct)
 
 
 # The same run must give the same bytes: openpyxl stamps the save time into the
@@ -251,7 +259,10 @@ _FIXED_TIME = "2000-01-01T00:00:00Z"
 _STAMP = re.compile(rb"(<dcterms:(created|modified)[^>]*>)[^<]*(</dcterms:)")
 
 
-def _fixed_times(data: bytes) -> bytes:
+def _fixed_times(
+    data: bytes, direct: Mapping[str, tuple[pd.DataFrame, str | None]] | None = None
+) -> bytes:
+    """The workbook with fixed time stamps and the ``direct`` rows inserted in their sheets."""
     out = io.BytesIO()
     with (
         zipfile.ZipFile(io.BytesIO(data)) as source,
@@ -261,10 +272,61 @@ def _fixed_times(data: bytes) -> bytes:
             content = source.read(item.filename)
             if item.filename == "docProps/core.xml":
                 content = _STAMP.sub(rb"\g<1>" + _FIXED_TIME.encode() + rb"\g<3>", content)
+            if direct and item.filename in direct:
+                content = _insert_rows(content, *direct[item.filename])
             info = zipfile.ZipInfo(item.filename, date_time=(2000, 1, 1, 0, 0, 0))
             info.compress_type = zipfile.ZIP_DEFLATED
             target.writestr(info, content)
     return out.getvalue()
+
+
+_NUMBER_STYLE = re.compile(rb'<row r="2">.*? s="(\d+)" t="n"')
+
+
+def _direct_rows_ok(frame: pd.DataFrame) -> bool:
+    """Whether a table's rows can be written as XML directly, as openpyxl would write them.
+
+    All-float tables with a number in the first row (it carries the number
+    style) and no infinity, whose labels are text without control characters.
+    """
+    if frame.shape[0] < 2 or not all(pd.api.types.is_float_dtype(t) for t in frame.dtypes):
+        return False
+    values = frame.to_numpy(dtype=np.float64)
+    if np.isinf(values).any() or np.isnan(values[0]).all():
+        return False
+    return all(isinstance(i, str) and all(ch >= " " for ch in i) for i in frame.index)
+
+
+def _insert_rows(content: bytes, frame: pd.DataFrame, label: str | None) -> bytes:
+    """Sheet XML ``content`` with rows 3, 4, ... of ``frame`` added, cell for cell as openpyxl."""
+    from xml.sax.saxutils import escape
+
+    from openpyxl.utils import get_column_letter
+
+    style = _NUMBER_STYLE.search(content).group(1).decode()
+    first = 2 if label is not None else 1
+    letters = [get_column_letter(c) for c in range(first, first + frame.shape[1])]
+    cells = [f'<c r="{x}{{r}}" s="{style}" t="n"><v>%.16g</v></c>' for x in letters]
+    values = frame.to_numpy(dtype=np.float64)
+    missing = np.isnan(values)
+    out = []
+    for n, (name, row, gap) in enumerate(zip(frame.index, values.tolist(), missing, strict=True)):
+        r = str(n + 3)
+        if label is None:
+            head = ""
+        else:
+            text = str(name)
+            space = ' xml:space="preserve"' if text != text.strip() else ""
+            head = f'<c r="A{r}" t="inlineStr"><is><t{space}>{escape(text)}</t></is></c>'
+        if gap.any():
+            keep = ~gap
+            body = "".join(c for c, k in zip(cells, keep, strict=True) if k) % tuple(
+                v for v, k in zip(row, keep, strict=True) if k
+            )
+        else:
+            body = "".join(cells) % tuple(row)
+        out.append(f'<row r="{r}">{head}{body.replace("{r}", r)}</row>')
+    return content.replace(b"</sheetData>", "".join(out).encode("utf-8") + b"</sheetData>", 1)
 
 
 def _xlsx_cell(sheet: Any, value: Any) -> Any:

@@ -137,3 +137,24 @@ def test_all_float_tables_are_written_as_pandas_would_write_them():
             lineterminator="\n",
         )
         assert to_csv_bytes(frame, index_label=label) == buffer.getvalue().encode("utf-8")
+
+
+def test_number_tables_written_directly_give_openpyxls_bytes(monkeypatch):
+    # Rows of all-number tables are written as XML directly; the workbook must
+    # be byte for byte the one openpyxl writes cell by cell.
+    from deconv_core import report
+
+    rng = np.random.default_rng(1)
+    frame = pd.DataFrame(
+        rng.lognormal(0, 5, (7, 5)) * rng.choice([1, -1], (7, 5)),
+        index=["A&B", "<x>", " lead", "=f", "G5", "G6", "G7"],
+        columns=[f"S{i}" for i in range(5)],
+    )
+    frame.iloc[3, 4], frame.iloc[2, 2], frame.iloc[5, 1] = np.nan, -0.0, 1e300
+    frame.iloc[6] = np.nan
+    text = pd.DataFrame({"a": [1.5, 2.0], "b": ["x", "=y"]})
+    sheets = {"residuals": frame, "text": text, "bare": frame.iloc[:4, :2]}
+    labels = {"residuals": "gene", "text": None, "bare": None}
+    fast = to_xlsx_bytes(sheets, labels)
+    monkeypatch.setattr(report, "_direct_rows_ok", lambda frame: False)
+    assert fast == to_xlsx_bytes(sheets, labels)
