@@ -44,7 +44,7 @@ _MIN_PIVOT = 1e-6
 _BLOCK = 1_000_000
 #: One-gene refits solved from scratch per batch (bounds their memory to
 #: about ``2 * genes * _FALLBACK_BLOCK`` floats).
-_FALLBACK_BLOCK = 2048
+_FALLBACK_BLOCK = 256
 
 
 @dataclass(frozen=True)
@@ -215,10 +215,12 @@ def leave_out(fit: FullFit, drop: np.ndarray) -> np.ndarray:
     S, W, X = fit.S, fit.W, np.nan_to_num(fit.X)
     g, k = S.shape
     drop = np.broadcast_to(drop.reshape(g, -1), W.shape)
-    Wd = np.where(drop, W, 0.0)
-    gram = fit.gram - fit.products.grams(Wd)
+    # Only the dropped genes' terms change: products over those rows alone.
+    rows = np.flatnonzero(drop.any(axis=1))
+    Wd = np.where(drop[rows], W[rows], 0.0)
+    gram = fit.gram - fit.products.grams(Wd, rows)
     # The full fit's gradient on the kept genes: g' = g - S' Wd r.
-    rhs = fit.grad - S.T @ (Wd * (fit.Y - S @ X))
+    rhs = fit.grad - S[rows].T @ (Wd * (fit.Y[rows] - S[rows] @ X))
     P = X > 0
     delta = _solve_passive(gram, rhs, P)
     Z = X + delta

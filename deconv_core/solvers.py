@@ -377,9 +377,13 @@ class _Products:
         # cond(S' S) = cond(S)**2, from a k × k matrix instead of an SVD of S.
         self.refine = bool(g) and np.linalg.cond(S.T @ S) * np.finfo(float).eps > 1e-12
 
-    def grams(self, W: np.ndarray) -> np.ndarray:
-        """(n, k, k) Gram matrices ``S' diag(W[:, j]) S`` of weights ``W`` (g, n)."""
-        packed = (self.upper.T @ W).T
+    def grams(self, W: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
+        """(n, k, k) Gram matrices ``S' diag(W[:, j]) S`` of weights ``W`` (g, n).
+
+        With ``rows``, ``W`` (len(rows), n) weighs only those genes (others 0).
+        """
+        upper = self.upper if rows is None else self.upper[rows]
+        packed = (upper.T @ W).T
         k = int(self.rows.max()) + 1 if self.rows.size else 0
         G = np.empty((W.shape[1], k, k))
         G[:, self.rows, self.cols] = packed
