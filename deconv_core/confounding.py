@@ -627,6 +627,11 @@ def _flag_chunk(
     props_drop = _proportions(coef_drop, sig, result)
     predicted_drop = c.S @ np.nan_to_num(coef_drop)
     findings: list[list] = []
+    # Which estimates one gene swings by fragile_influence: one pass over the
+    # (g, k, m) block instead of a strided read per sample and cell type.
+    with np.errstate(divide="ignore", invalid="ignore"):
+        swing = (c.props[None] - loo.props) / c.props[None]
+    swung = (np.nan_to_num(swing) >= limits.fragile_influence).any(axis=0)
     for s in np.flatnonzero(c.ok):
         driven, named, reported_types = _driven_findings(
             c, s, loo, coef_drop, props_drop, predicted_drop, limits
@@ -634,7 +639,9 @@ def _flag_chunk(
         findings.extend(driven)
         findings.extend(_panel_findings(c, s, excess, named))
         findings.extend(
-            _fragile_findings(c, s, loo, reported_types, limits, fragile, fragile_genes)
+            _fragile_findings(
+                c, s, loo, reported_types, limits, fragile, fragile_genes, swung[:, s]
+            )
         )
     return findings
 
@@ -826,8 +833,13 @@ def _fragile_findings(
     limits: _Thresholds,
     fragile: np.ndarray,
     fragile_genes: list[dict[str, int]],
+    swung: np.ndarray,
 ) -> list[list]:
-    """Step 5: estimates of sample ``s`` that rest on one or a few genes (updates the counts)."""
+    """Step 5: estimates of sample ``s`` that rest on one or a few genes (updates the counts).
+
+    ``swung`` (k,) says which cell types' estimates some single gene swings
+    by ``fragile_influence`` or more (the others need no closer look).
+    """
     findings: list[list] = []
     sample = c.samples[s]
     for t in range(c.S.shape[1]):
@@ -835,6 +847,8 @@ def _fragile_findings(
         if estimate < limits.min_estimate or t in reported_types:
             continue
         fragile[0, t] += 1
+        if not swung[t]:
+            continue
         drop = (estimate - loo.props[:, t, s]) / estimate
         top = np.flatnonzero(np.nan_to_num(drop) >= limits.fragile_influence)
         if top.size == 0:
