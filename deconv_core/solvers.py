@@ -531,12 +531,15 @@ def huber_nnls(
         # Newton rounds on Huber's piecewise-quadratic loss reach the optimum
         # in a few rounds where reweighting needs dozens; samples still moving
         # after them continue with reweighting (which always converges).
+        # Blocks of at most _NEWTON_FLOATS genes × samples bound the memory of
+        # the dozen (g, block) work arrays of a round.
+        block = max(1, min(_BLOCK, _NEWTON_FLOATS // max(S.shape[0], 1)))
         live = np.concatenate(
             [
                 _newton_rounds(
-                    S, Y, X, W, R, live[first : first + _BLOCK], tuning, tol, products, mask
+                    S, Y, X, W, R, live[first : first + block], tuning, tol, products, mask
                 )
-                for first in range(0, live.size, _BLOCK)
+                for first in range(0, live.size, block)
             ]
         )
     for _ in range(max_iter):
@@ -582,6 +585,8 @@ def huber_nnls(
 #: Newton rounds of :func:`huber_nnls` before the samples still moving go on
 #: with reweighting.
 _NEWTON_ROUNDS = 12
+#: Genes × samples per block of the Newton rounds (8 MB per work array).
+_NEWTON_FLOATS = 1_000_000
 
 
 def _huber_loss(R: np.ndarray, t: np.ndarray) -> np.ndarray:
