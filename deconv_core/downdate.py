@@ -151,15 +151,17 @@ def leave_each_out(fit: FullFit) -> np.ndarray:
 def _leave_each_out_block(fit: FullFit) -> np.ndarray:
     """:func:`leave_each_out` on one block of samples."""
     S, W, X = fit.S, fit.W, np.nan_to_num(fit.X)
-    U = np.einsum("mab,gb->gam", fit.inverse, S)  # (g, k, m): G[P,P]^-1 s_i
-    h = np.einsum("gk,gkm->gm", S, U)  # leverage on the passive set
+    # Batched matrix products (BLAS) in (m, k, g) layout, used through (g, k, m) views.
+    Um = fit.inverse @ S.T
+    U = Um.transpose(2, 1, 0)  # (g, k, m): G[P,P]^-1 s_i
+    h = (Um * S.T[None]).sum(axis=1).T  # (g, m) leverage on the passive set
     r = fit.Y - S @ X
     pivot = 1.0 - W * h
     with np.errstate(divide="ignore", invalid="ignore"):
         phi = W * r / pivot
     Z = X[None] - U * phi[:, None, :]
     # Gradient of each refit from the full fit's:  g' = g + G u phi - w s (r + h phi).
-    GU = np.einsum("mab,gbm->gam", fit.gram, U)
+    GU = (fit.gram @ Um).transpose(2, 1, 0)
     grad = fit.grad[None] + GU * phi[:, None, :] - (W * (r + h * phi))[:, None, :] * S[:, :, None]
     P = (X > 0)[None]
     ok = (pivot > _MIN_PIVOT) & _kkt(Z, grad, P, fit.tol)
