@@ -35,7 +35,6 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
-from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
 from deconv_core.options import IMAGE_FORMATS, check_choice
@@ -50,7 +49,11 @@ from deconv_core.ordering import (
     residual_sample_order,
     signature_gene_order,
 )
+
+# OTHER_COLOR lives with the palette; re-exported for the figures' callers.
+from deconv_core.palette import OTHER_COLOR, assign_colors
 from deconv_core.text import visible
+from deconv_core.thresholds import SMALL_COHORT
 
 __all__ = [
     "IMAGE_FORMATS",
@@ -58,14 +61,18 @@ __all__ = [
     "MAX_TEXT_CELLS",
     "MAX_TICK_LABELS",
     "OTHER_COLOR",
+    "PERCENT_AXIS",
+    "LEGEND_ROW",
     "MAX_EXPLAINED_SHARE",
     "RESIDUAL_LIMIT",
+    "SUBTITLE_WIDTH",
     "UNEXPLAINED_COLOR",
     "cell_type_colors",
     "figure_config",
     "gene_explanation_figure",
     "group_boxplots_figure",
     "measured_scatter_figure",
+    "methods_figure",
     "observed_vs_fitted_figure",
     "plain",
     "proportion_intervals_figure",
@@ -81,9 +88,12 @@ MAX_TEXT_CELLS = 400
 MAX_TICK_LABELS = 80
 #: Standardised residuals are drawn clipped to ± this value.
 RESIDUAL_LIMIT = 4.0
-#: Image formats of the modebar's camera button.
-#: Colour of the ``other`` part (cells the signature does not describe).
-OTHER_COLOR = "#b7b7b7"
+#: Tick format of every proportion axis and colour bar: percent with one decimal, as in the
+#: hover texts and the dashboard's tables (a two-decimal range must not read "2%, 2%, 1%").
+PERCENT_AXIS = ".1%"
+#: Longest subtitle line, in characters (about 600 px at the subtitle's 12 px font, so it fits
+#: a half-width chart on a 1400 px screen).
+SUBTITLE_WIDTH = 100
 #: Colour of the part of a gene's expression no cell type accounts for.
 UNEXPLAINED_COLOR = "#d9d9d9"
 #: The gene explainer draws shares of the measured expression up to this value.
@@ -116,27 +126,20 @@ def _plain_list(values: Sequence[object] | pd.Index) -> list[str]:
 
 
 def cell_type_colors(cell_types: Sequence[str]) -> dict[str, str]:
-    """Assign a fixed colour to each cell type (``other`` is grey).
+    """A fixed colour per cell type or group, by name (``other`` is grey).
 
     Parameters
     ----------
     cell_types
-        Cell-type names in display order.
+        Cell-type or group names shown together.
 
     Returns
     -------
     dict
-        Cell type → CSS colour; the same input order gives the same colours
-        in every chart.
+        Name → CSS colour from :func:`deconv_core.palette.assign_colors`: the
+        same name gets the same colour in every chart, whatever its position.
     """
-    names = [str(c) for c in cell_types if str(c) != "other"]
-    # Tableau 10 with its grey swapped for cyan, so no cell type looks like "other".
-    tableau = [c if c.upper() != "#BAB0AC" else "#17BECF" for c in qualitative.T10]
-    palette = tableau if len(names) <= 10 else qualitative.Dark24 + qualitative.Light24
-    colors = {name: palette[i % len(palette)] for i, name in enumerate(names)}
-    if "other" in [str(c) for c in cell_types]:
-        colors["other"] = OTHER_COLOR
-    return colors
+    return assign_colors(cell_types)
 
 
 def figure_config(filename: str, *, image_format: str = "png") -> dict:
@@ -171,6 +174,23 @@ def figure_config(filename: str, *, image_format: str = "png") -> dict:
     }
 
 
+#: Height of one legend entry in pixels (plotly.js at the 13 px font, with its gap).
+LEGEND_ROW = 22
+_BOTTOM = 60
+
+
+def _legend_entries(fig: go.Figure) -> int:
+    """How many entries a vertical legend lists (0 for a horizontal one)."""
+    if fig.layout.legend.orientation == "h" or fig.layout.showlegend is False:
+        return 0
+    shown = {
+        t.legendgroup or t.name
+        for t in fig.data
+        if t.type in {"bar", "scatter", "box"} and t.showlegend is not False and t.name
+    }
+    return len(shown)
+
+
 def _layout(
     fig: go.Figure,
     *,
@@ -183,10 +203,12 @@ def _layout(
     # Room for the title, each subtitle line, subplot titles and top tick labels.
     lines = subtitle.count("<br>") + 1 if subtitle else 0
     top = 56 + 17 * lines + (26 if panel_titles else 0) + extra_top
+    # A vertical legend taller than the plot scrolls; give every entry its row instead.
+    total = max(height + top - 90, top + _BOTTOM + LEGEND_ROW * _legend_entries(fig))
     fig.update_layout(
         template=_TEMPLATE,
         font=_FONT,
-        height=height + top - 90,
+        height=total,
         title={
             "text": title,
             "subtitle": {"text": subtitle, "font": {"size": 12, "color": "#555"}},
@@ -194,18 +216,21 @@ def _layout(
             "xref": "container",
             "xanchor": "left",
             "pad": {"l": 10},
-            "y": 1 - 14 / (height + top - 90),
+            "y": 1 - 14 / total,
             "yanchor": "top",
             "yref": "container",
         },
-        margin={"l": 60, "r": 20, "t": top, "b": 60},
+        margin={"l": 60, "r": 20, "t": top, "b": _BOTTOM},
         hoverlabel={"font": {"size": 12}},
     )
     return fig
 
 
-def _wrap(text: str, width: int = 120) -> str:
-    """Break a long sentence into ``<br>``-separated lines (for subtitles)."""
+def _wrap(text: str, width: int = SUBTITLE_WIDTH) -> str:
+    """Break a long sentence into ``<br>``-separated lines (for subtitles), between words.
+
+    plotly never wraps a title: a longer line is cut at the chart's edge, mid-word.
+    """
     words, lines, line = text.split(), [], ""
     for word in words:
         if line and len(line) + 1 + len(word) > width:
@@ -325,7 +350,7 @@ def proportions_bar_figure(
     marked = verdicts is not None and bool((verdicts.astype(str) != "good").any())
     fig.update_xaxes(type="category", showticklabels=show_ticks, tickangle=-60 if n > 12 else 0)
     top = _MARK_Y + 0.04 if marked else 1.0001
-    fig.update_yaxes(tickformat=".0%", range=[0, top], tickvals=[0, 0.25, 0.5, 0.75, 1.0])
+    fig.update_yaxes(tickformat=PERCENT_AXIS, range=[0, top], tickvals=[0, 0.25, 0.5, 0.75, 1.0])
     fig.update_yaxes(title_text="fraction", row=1, col=1)
     _stack_bars(fig, n)
     note = "" if show_ticks else f" Sample names hidden for {n} samples; hover for names."
@@ -465,7 +490,7 @@ def proportion_intervals_figure(
     show_ticks = n <= MAX_TICK_LABELS
     fig.update_xaxes(type="category", showticklabels=False, showgrid=False)
     fig.update_xaxes(showticklabels=show_ticks, tickangle=-60 if n > 12 else 0, row=rows, col=1)
-    fig.update_yaxes(tickformat=".0%", rangemode="tozero", nticks=3, showgrid=True)
+    fig.update_yaxes(tickformat=PERCENT_AXIS, rangemode="tozero", nticks=3, showgrid=True)
     fig.update_annotations(x=0, xanchor="left", yshift=4, font={"size": 12})
     return _layout(
         fig,
@@ -567,7 +592,7 @@ def proportions_heatmap_figure(
             colorscale="YlGnBu",
             zmin=0,
             zmax=max(float(np.nanmax(z)) if np.isfinite(z).any() else 1.0, 1e-9),
-            colorbar={"title": {"text": "fraction"}, "tickformat": ".0%"},
+            colorbar={"title": {"text": "fraction"}, "tickformat": PERCENT_AXIS},
             texttemplate="%{z:.0%}" if with_text else None,
             textfont={"size": 10},
             hovertemplate="<b>%{customdata[0]}</b><br>%{customdata[1]}: %{z:.1%}<extra></extra>",
@@ -635,8 +660,7 @@ def group_boxplots_figure(
         vertical_spacing=min(0.12, 0.5 / max(nrows, 1)),
         horizontal_spacing=0.04,
     )
-    palette = qualitative.Set2 + qualitative.Pastel1
-    colors = {g: palette[i % len(palette)] for i, g in enumerate(panels)}
+    colors = assign_colors(panels)  # by the group's name: the same on every page
     show_points = len(props) <= 300
     labels_arr = np.asarray(labels, dtype=object)
     for i, cell_type in enumerate(cell_types):
@@ -665,7 +689,7 @@ def group_boxplots_figure(
                 col=col + 1,
             )
     fig.update_xaxes(type="category", showticklabels=False)
-    fig.update_yaxes(tickformat=".0%", rangemode="tozero")
+    fig.update_yaxes(tickformat=PERCENT_AXIS, rangemode="tozero")
     fig.update_annotations(font={"size": 12})
     return _layout(
         fig,
@@ -782,7 +806,7 @@ def _signature_trace(linear: np.ndarray, x: list[str], y: list[str]) -> go.Heatm
         colorscale="Viridis",
         zmin=0,
         zmax=1,
-        colorbar={"title": {"text": "of gene's<br>maximum"}, "tickformat": ".0%"},
+        colorbar={"title": {"text": "of gene's<br>maximum"}, "tickformat": PERCENT_AXIS},
         hovertemplate="<b>%{customdata[0]}</b> in %{customdata[1]}: %{customdata[2]:.4g}"
         " (%{z:.0%} of its maximum)<extra></extra>",
     )
@@ -1019,9 +1043,11 @@ def observed_vs_fitted_figure(
     return _layout(
         fig,
         title=f"Observed vs fitted expression: {plain(sample)}",
-        subtitle="Signature genes of this sample, expression normalised to 1e6 per sample "
-        "(TPM-like). Points on the diagonal are explained by the estimated mixture; labelled "
-        "genes deviate most.",
+        subtitle=_wrap(
+            "Signature genes of this sample, expression normalised to 1e6 per sample "
+            "(TPM-like). Points on the diagonal are explained by the estimated mixture; labelled "
+            "genes deviate most."
+        ),
         height=560,
     )
 
@@ -1163,7 +1189,7 @@ def gene_explanation_figure(
     fig.update_xaxes(type="category", showticklabels=show_ticks, tickangle=-60 if n > 12 else 0)
     fig.update_yaxes(
         title_text="share of measured expression",
-        tickformat=".0%",
+        tickformat=PERCENT_AXIS,
         range=[0, min(max(top, 1.0), MAX_EXPLAINED_SHARE) * 1.08],
     )
     _stack_bars(fig, n)
@@ -1255,6 +1281,16 @@ def _explanation_subtitle(gene: str, blank: int, n: int, *, cut: bool) -> str:
     return subtitle
 
 
+def _agreement_label(row: pd.Series | None) -> str:
+    """``r = 0.85, n = 12, RMSE 4.1%`` (n beside every r; a caution below SMALL_COHORT)."""
+    if row is None:
+        return "no pairs"
+    n = int(row["n"])
+    r = "n/a" if pd.isna(row["pearson_r"]) else f"{row['pearson_r']:.2f}"
+    few = f", too few for r (< {SMALL_COHORT})" if n < SMALL_COHORT else ""
+    return f"r = {r}, n = {n}{few}, RMSE {row['rmse']:.1%}"
+
+
 def measured_scatter_figure(
     pairs: pd.DataFrame,
     agreement: pd.DataFrame,
@@ -1289,14 +1325,13 @@ def measured_scatter_figure(
     for category in categories:
         part = pairs[pairs["category"] == category]
         row = agreement.loc[category] if category in agreement.index else None
-        r = "n/a" if row is None or pd.isna(row["pearson_r"]) else f"{row['pearson_r']:.2f}"
-        rmse = "n/a" if row is None else f"{row['rmse']:.3f}"
+        label = _agreement_label(row)
         fig.add_trace(
             go.Scatter(
                 x=part["measured"].to_numpy(float),
                 y=part["estimated"].to_numpy(float),
                 mode="markers",
-                name=f"{plain(category)} (r={r}, RMSE={rmse})",
+                name=f"{plain(category)} ({label})",
                 marker={"color": colors[category], "size": 9, "opacity": 0.85},
                 customdata=np.column_stack(
                     [_plain_list(part["sample"]), [plain(category)] * len(part)]
@@ -1309,12 +1344,97 @@ def measured_scatter_figure(
     top = min(1.0, top * 1.05) if top > 0 else 1.0
     fig.add_trace(_diagonal_trace(top, "perfect agreement"))
     fig.update_xaxes(
-        title_text=f"{plain(measured_label)} fraction", tickformat=".0%", range=[0, top]
+        title_text=f"{plain(measured_label)} fraction", tickformat=PERCENT_AXIS, range=[0, top]
     )
-    fig.update_yaxes(title_text="estimated fraction", tickformat=".0%", range=[0, top])
+    fig.update_yaxes(title_text="estimated fraction", tickformat=PERCENT_AXIS, range=[0, top])
     return _layout(
         fig,
         title=plain(title),
         subtitle=_wrap(meaning),
         height=560,
+    )
+
+
+#: Axis titles of the methods chart: fractions and scores never share an axis.
+METHOD_AXES = {
+    "fraction": "fraction of cells",
+    "score": "score (arbitrary units; compare samples only)",
+}
+
+
+def methods_figure(
+    values: pd.DataFrame,
+    kinds: dict[str, str],
+    *,
+    title: str,
+    subtitle: str = "",
+) -> go.Figure:
+    """Several estimates per sample, fractions and scores in separate panels.
+
+    Parameters
+    ----------
+    values
+        Samples × series (e.g. one column per method for one cell type, or
+        'other' beside stromal scores); the row order is the x order.
+    kinds
+        Series → ``"fraction"`` (drawn on a 0-100 % axis) or ``"score"``
+        (drawn on its own axis in arbitrary units).  A score is never drawn on
+        a proportion axis.
+    title, subtitle
+        Chart title and a sentence under it.
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+        One panel per kind present, fractions on top.
+
+    Raises
+    ------
+    ValueError
+        A series without a kind, or with a kind other than fraction or score.
+    """
+    for column in values.columns:
+        if kinds.get(column) not in METHOD_AXES:
+            raise ValueError(
+                f"{column!r} has kind {kinds.get(column)!r}; expected fraction or score."
+            )
+    panels = [k for k in METHOD_AXES if any(kinds[c] == k for c in values.columns)]
+    fig = make_subplots(rows=max(len(panels), 1), cols=1, shared_xaxes=True, vertical_spacing=0.08)
+    colors = cell_type_colors([str(c) for c in values.columns])
+    samples = _plain_list(values.index)
+    x = list(range(len(samples)))
+    for row, kind in enumerate(panels, start=1):
+        for column in (c for c in values.columns if kinds[c] == kind):
+            percent = kind == "fraction"
+            fig.add_trace(
+                go.Scatter(
+                    x=x,
+                    y=values[column].to_numpy(float),
+                    mode="lines+markers",
+                    name=plain(column),
+                    line={"color": colors[str(column)], "width": 1},
+                    customdata=np.column_stack([samples, [plain(column)] * len(samples)]),
+                    hovertemplate="<b>%{customdata[0]}</b> · %{customdata[1]}<br>"
+                    + ("%{y:.1%}" if percent else "%{y:.2f} (score)")
+                    + "<extra></extra>",
+                ),
+                row=row,
+                col=1,
+            )
+        fig.update_yaxes(
+            title_text=METHOD_AXES[kind],
+            tickformat=".0%" if kind == "fraction" else None,
+            rangemode="tozero" if kind == "fraction" else "normal",
+            row=row,
+            col=1,
+        )
+    show = len(samples) <= MAX_TICK_LABELS
+    fig.update_xaxes(
+        tickvals=x if show else [],
+        ticktext=samples if show else [],
+        row=len(panels) or 1,
+        col=1,
+    )
+    return _layout(
+        fig, title=plain(title), subtitle=_wrap(subtitle), height=220 + 200 * len(panels)
     )

@@ -34,12 +34,28 @@ digits, rows in input order):
     ``sample``, ``cell_type``, ``estimate``, ``lower``, ``upper``.
 ``group_proportions.csv``
     When cell-type groups are in use: samples × groups (sums of members).
+``agreement.csv``
+    When measured fractions are loaded (dashboard): index ``category``;
+    ``n``, ``pearson_r``, ``rmse``, ``bias`` (:func:`deconv_core.agreement.agreement_table`).
+``methods.csv``, ``methods_agreement.csv``, ``methods_other.csv``
+    With ``--method``: every method's estimates (``method``, ``kind``:
+    fraction or score, ``sample``, ``cell_type``, ``value``); per cell type
+    and pair of methods, ``n``, ``spearman_r``, the samples they disagree on
+    most and ``flagged``; in absolute mode, 'other' beside a tumour-content
+    upper bound and the stromal marker scores
+    (:mod:`deconv_core.methods`).
 ``results.xlsx``
-    The sample-level tables as sheets, and a ``parameters`` sheet.
+    The sample-level tables as sheets (proportions as percent with one
+    decimal, r with two; header row frozen), a ``notes`` sheet (units, what
+    the mode means, parameters, input hashes, versions) and a ``parameters``
+    sheet (the manifest's parameters, for programs).
 ``manifest.json``
     Written last: the inputs' identities (SHA-256, also of built-in
     signatures), parameters, transformations, verdict counts, files and
-    package versions, so the run can be reproduced.
+    package versions, so the run can be reproduced.  The dashboard's zip also
+    holds the input files under ``inputs/`` and the SHA-256 of every file
+    (``checksums``), so it can be uploaded again to restore the run
+    (:mod:`deconv_core.session`).
 
 Spreadsheet safety: sample, gene and cell-type names come from users' files.
 A CSV cell starting with ``=``, ``+``, ``-``, ``@`` (or a tab or carriage
@@ -62,7 +78,7 @@ import signal
 import tempfile
 import threading
 import zipfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -72,6 +88,8 @@ import pandas as pd
 
 from deconv_core.analysis import Analysis
 from deconv_core.groups import group_proportions
+from deconv_core.methods import methods_table
+from deconv_core.session import InputFile, input_members, sha256_hex
 from deconv_core.validation import InputError, warnings_frame
 from deconv_core.verdict import verdict_counts
 
@@ -91,6 +109,7 @@ __all__ = [
     "to_csv_bytes",
     "to_xlsx_bytes",
     "write_file",
+    "workbook_notes",
     "write_outputs",
 ]
 
@@ -108,9 +127,21 @@ INDEX_LABELS: dict[str, str | None] = {
     "robustness": "gene",
     "intervals": None,
     "group_proportions": "sample",
+    "agreement": "category",
+    "methods": None,
+    "methods_agreement": None,
+    "methods_other": "sample",
 }
 # Sheets of the workbook, in order (gene-level tables stay in CSV only).
-_SHEETS = ("proportions", "group_proportions", "intervals", "fit", "coverage", "warnings")
+_SHEETS = (
+    "proportions",
+    "group_proportions",
+    "intervals",
+    "fit",
+    "coverage",
+    "agreement",
+    "warnings",
+)
 
 
 def safe_text(value: Any) -> Any:
@@ -154,12 +185,12 @@ def to_csv_bytes(frame: pd.DataFrame, *, index_label: str | None = None) -> byte
 
 
 def _float_csv_bytes(frame: pd.DataFrame, index_label: str | None) -> bytes:
-    """:func:`to_csv_bytes` of an all-float table: the same bytes as pandas, about 10x faster.
+    """:func:`to_csv_bytes` of an all-float table: the same bytes as pandas, about 4x faster.
 
     Each row is formatted by one ``%`` operation (pandas formats cell by cell
-    in Python: 20 s for a 1,000-sample run's residuals and robustness tables);
-    rows with a missing value fall back to a per-cell format (pandas writes
-    NaN as an empty field).
+    in Python: 20 s under load for a 1,000-sample run's residuals and
+    robustness tables); rows with a missing value fall back to a per-cell
+    format (pandas writes NaN as an empty field).
     """
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
@@ -199,6 +230,11 @@ def output_tables(analysis: Analysis) -> dict[str, pd.DataFrame]:
         tables["intervals"] = analysis.intervals
     if analysis.groups:
         tables["group_proportions"] = group_proportions(result.proportions, analysis.groups)
+    if analysis.methods is not None:
+        tables["methods"] = methods_table(analysis.methods)
+        tables["methods_agreement"] = analysis.methods.agreement
+        if not analysis.methods.other.empty:
+            tables["methods_other"] = analysis.methods.other
     return tables
 
 
@@ -210,9 +246,14 @@ def parameters(analysis: Analysis) -> dict[str, Any]:
 
 
 def to_xlsx_bytes(
-    sheets: Mapping[str, pd.DataFrame], index_labels: Mapping[str, str | None]
+    sheets: Mapping[str, pd.DataFrame],
+    index_labels: Mapping[str, str | None],
+    formats: Mapping[str, Mapping[str, str]] | None = None,
 ) -> bytes:
     """An XLSX workbook with one sheet per table; text cells are explicit strings.
+
+    Every sheet's header row is frozen (and its first column when it is the
+    index); numbers keep full precision and are shown in a number format.
 
     Parameters
     ----------
@@ -220,6 +261,9 @@ def to_xlsx_bytes(
         Sheet name (at most 31 characters) → table.
     index_labels
         Sheet name → header of the index column, or None to leave the index out.
+    formats
+        Sheet name → column → Excel number format (``"*"``: every numeric
+        column); other numbers show as ``0.0000``.
     """
     from openpyxl import Workbook
     from openpyxl.utils import get_column_letter
@@ -227,10 +271,7 @@ def to_xlsx_bytes(
     # Write-only mode streams the rows out; with lxml installed (requirements.txt) a
     # 1,000-sample workbook takes 0.4 s instead of 1.2 s (measured 2026-12-01).
     workbook = Workbook(write_only=True)
-    # Sheet file → XML of the rows after the first, for all-number tables
-    # written directly (openpyxl spends ~20 us per cell: seconds per table).
-    direct: dict[str, tuple[pd.DataFrame, str | None]] = {}
-    for number, (name, frame) in enumerate(sheets.items(), start=1):
+    for name, frame in sheets.items():
         sheet = workbook.create_sheet(title=name[:31])
         label = index_labels.get(name)
         rows = frame.reset_index() if label is not None else frame
@@ -239,18 +280,16 @@ def to_xlsx_bytes(
             header[0] = label
         for c in range(1, len(header) + 1):
             sheet.column_dimensions[get_column_letter(c)].width = 16 if c > 1 else 22
-        sheet.freeze_panes = "B2"
+        sheet.freeze_panes = "B2" if label is not None else "A2"
+        shown = _column_formats(rows.columns, (formats or {}).get(name, {}))
         sheet.append([_xlsx_cell(sheet, v) for v in header])
-        if _direct_rows_ok(frame):
-            # openpyxl writes the first row (and registers the number style),
-            # the rest is written in the same XML.
-            direct[f"xl/worksheets/sheet{number}.xml"] = (frame.iloc[1:], label)
-            rows = rows.iloc[:1]
         for values in rows.itertuples(index=False):
-            sheet.append([_xlsx_cell(sheet, _xlsx_value(v)) for v in values])
+            sheet.append(
+                [_xlsx_cell(sheet, _xlsx_value(v), f) for v, f in zip(values, shown, strict=True)]
+            )
     buffer = io.BytesIO()
     workbook.save(buffer)
-    return _fixed_times(buffer.getvalue(), direct)
+    return _fixed_times(buffer.getvalue())
 
 
 # The same run must give the same bytes: openpyxl stamps the save time into the
@@ -259,10 +298,7 @@ _FIXED_TIME = "2000-01-01T00:00:00Z"
 _STAMP = re.compile(rb"(<dcterms:(created|modified)[^>]*>)[^<]*(</dcterms:)")
 
 
-def _fixed_times(
-    data: bytes, direct: Mapping[str, tuple[pd.DataFrame, str | None]] | None = None
-) -> bytes:
-    """The workbook with fixed time stamps and the ``direct`` rows inserted in their sheets."""
+def _fixed_times(data: bytes) -> bytes:
     out = io.BytesIO()
     with (
         zipfile.ZipFile(io.BytesIO(data)) as source,
@@ -272,64 +308,22 @@ def _fixed_times(
             content = source.read(item.filename)
             if item.filename == "docProps/core.xml":
                 content = _STAMP.sub(rb"\g<1>" + _FIXED_TIME.encode() + rb"\g<3>", content)
-            if direct and item.filename in direct:
-                content = _insert_rows(content, *direct[item.filename])
             info = zipfile.ZipInfo(item.filename, date_time=(2000, 1, 1, 0, 0, 0))
             info.compress_type = zipfile.ZIP_DEFLATED
             target.writestr(info, content)
     return out.getvalue()
 
 
-_NUMBER_STYLE = re.compile(rb'<row r="2">.*? s="(\d+)" t="n"')
+def _column_formats(columns: pd.Index, formats: Mapping[str, str]) -> list[str]:
+    """The number format of each column: its own, the sheet's ``"*"``, else ``0.0000``."""
+    default = formats.get("*", _NUMBER)
+    return [formats.get(str(c), default) for c in columns]
 
 
-def _direct_rows_ok(frame: pd.DataFrame) -> bool:
-    """Whether a table's rows can be written as XML directly, as openpyxl would write them.
-
-    All-float tables with a number in the first row (it carries the number
-    style) and no infinity, whose labels are text without control characters.
-    """
-    if frame.shape[0] < 2 or not all(pd.api.types.is_float_dtype(t) for t in frame.dtypes):
-        return False
-    values = frame.to_numpy(dtype=np.float64)
-    if np.isinf(values).any() or np.isnan(values[0]).all():
-        return False
-    return all(isinstance(i, str) and all(ch >= " " for ch in i) for i in frame.index)
+_NUMBER = "0.0000"
 
 
-def _insert_rows(content: bytes, frame: pd.DataFrame, label: str | None) -> bytes:
-    """Sheet XML ``content`` with rows 3, 4, ... of ``frame`` added, cell for cell as openpyxl."""
-    from xml.sax.saxutils import escape
-
-    from openpyxl.utils import get_column_letter
-
-    style = _NUMBER_STYLE.search(content).group(1).decode()
-    first = 2 if label is not None else 1
-    letters = [get_column_letter(c) for c in range(first, first + frame.shape[1])]
-    cells = [f'<c r="{x}{{r}}" s="{style}" t="n"><v>%.16g</v></c>' for x in letters]
-    values = frame.to_numpy(dtype=np.float64)
-    missing = np.isnan(values)
-    out = []
-    for n, (name, row, gap) in enumerate(zip(frame.index, values.tolist(), missing, strict=True)):
-        r = str(n + 3)
-        if label is None:
-            head = ""
-        else:
-            text = str(name)
-            space = ' xml:space="preserve"' if text != text.strip() else ""
-            head = f'<c r="A{r}" t="inlineStr"><is><t{space}>{escape(text)}</t></is></c>'
-        if gap.any():
-            keep = ~gap
-            body = "".join(c for c, k in zip(cells, keep, strict=True) if k) % tuple(
-                v for v, k in zip(row, keep, strict=True) if k
-            )
-        else:
-            body = "".join(cells) % tuple(row)
-        out.append(f'<row r="{r}">{head}{body.replace("{r}", r)}</row>')
-    return content.replace(b"</sheetData>", "".join(out).encode("utf-8") + b"</sheetData>", 1)
-
-
-def _xlsx_cell(sheet: Any, value: Any) -> Any:
+def _xlsx_cell(sheet: Any, value: Any, number_format: str = _NUMBER) -> Any:
     """A write-only cell: text always as a string (never a formula), numbers formatted."""
     from openpyxl.cell import WriteOnlyCell
 
@@ -337,7 +331,7 @@ def _xlsx_cell(sheet: Any, value: Any) -> Any:
     if isinstance(value, str):
         cell.data_type = "s"  # openpyxl would turn text starting with "=" into a formula
     elif isinstance(value, float):
-        cell.number_format = "0.0000"
+        cell.number_format = number_format
     return cell
 
 
@@ -351,29 +345,106 @@ def _xlsx_value(value: Any) -> Any:
     return str(value)
 
 
-def output_files(analysis: Analysis) -> dict[str, bytes]:
-    """The files of a run but the manifest, by file name (CSV tables, then ``results.xlsx``)."""
+def output_files(analysis: Analysis, *, agreement: pd.DataFrame | None = None) -> dict[str, bytes]:
+    """The files of a run but the manifest, by file name (CSV tables, then ``results.xlsx``).
+
+    Parameters
+    ----------
+    analysis
+        The run.
+    agreement
+        Estimated vs measured fractions per category
+        (:func:`deconv_core.agreement.agreement_table`) when measured fractions
+        are loaded: written as ``agreement.csv`` and an ``agreement`` sheet.
+    """
     tables = output_tables(analysis)
+    if agreement is not None:
+        tables["agreement"] = agreement
     files = {
         f"{stem}.csv": to_csv_bytes(t, index_label=INDEX_LABELS[stem]) for stem, t in tables.items()
     }
     sheets = {name: tables[name] for name in _SHEETS if name in tables}
+    sheets["notes"] = workbook_notes(analysis, list(sheets))
     sheets["parameters"] = pd.DataFrame(
-        [
-            [k, json.dumps(v) if not isinstance(v, str) else v]
-            for k, v in parameters(analysis).items()
-        ],
+        [[k, _parameter_text(v)] for k, v in parameters(analysis).items()],
         columns=["parameter", "value"],
     )
-    labels = {**INDEX_LABELS, "parameters": None}
-    files["results.xlsx"] = to_xlsx_bytes(sheets, labels)
+    labels = {**INDEX_LABELS, "notes": None, "parameters": None}
+    files["results.xlsx"] = to_xlsx_bytes(sheets, labels, _FORMATS)
     return files
+
+
+def _parameter_text(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+# Number formats of the workbook: proportions as percent with one decimal, correlations
+# with two decimals (the dashboard's formats, README "Reading the numbers").
+_PERCENT, _R = "0.0%", "0.00"
+_FORMATS: dict[str, dict[str, str]] = {
+    "proportions": {"*": _PERCENT},
+    "group_proportions": {"*": _PERCENT},
+    "intervals": {"estimate": _PERCENT, "lower": _PERCENT, "upper": _PERCENT},
+    "fit": {"pearson_r": _R, "spearman_r": _R, "r2": _R, "rmse": _PERCENT, "p_value": "0.000"},
+    "coverage": {"fraction": _PERCENT},
+    "agreement": {"pearson_r": _R, "rmse": _PERCENT, "bias": _PERCENT},
+}
+
+# What each sheet's numbers are (the notes sheet's "units" rows).
+_UNITS = {
+    "proportions": "fractions of 1 per sample (shown as percent; 0.125 = 12.5 %)",
+    "group_proportions": "sums of each group's member cell types, fractions of 1",
+    "intervals": "estimate and the bootstrap interval's lower and upper bound, fractions of 1",
+    "fit": "observed vs fitted expression on the genes used: pearson_r, spearman_r and r2 "
+    "without unit; rmse = root-mean-square residual / mean expression (shown as percent); "
+    "p_value from the permutation test (empty when not run)",
+    "coverage": "marker_genes and found are gene counts; fraction = found / marker_genes",
+    "agreement": "per measured category: n samples, pearson_r (two decimals), rmse and bias "
+    "(estimated - measured) in fraction units, shown as percentage points",
+}
+_MODES = {
+    "relative": "shares among the signature's cell types only; each sample sums to 100 %",
+    "absolute": "shares of all cells in the sample, with 'other' for cells the signature does "
+    "not describe; needs whole-transcriptome TPM and mRNA-content factors",
+}
+
+
+def workbook_notes(analysis: Analysis, sheets: Iterable[str]) -> pd.DataFrame:
+    """The workbook's ``notes`` sheet: units, what the mode means, parameters, inputs, versions.
+
+    Parameters
+    ----------
+    analysis
+        The run.
+    sheets
+        The workbook's table sheets (each gets a "units" row when it holds numbers).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``topic`` and ``note``, one row per fact (a person reads it; the
+        ``parameters`` sheet and ``manifest.json`` hold the same facts for programs).
+    """
+    result = analysis.result
+    versions = package_versions()
+    rows = [("tool", f"deconv-explorer {versions['deconv-explorer']}")]
+    rows += [(f"units: {n}", _UNITS[n]) for n in sheets if n in _UNITS]
+    rows.append(("mode of this run", f"{result.mode}: {result.meaning}"))
+    rows += [(f"{mode} mode means", text) for mode, text in _MODES.items()]
+    rows += [(f"parameter: {k}", _parameter_text(v)) for k, v in parameters(analysis).items()]
+    shown = analysis.signature.shown_names  # the sheets keep the ids; the dashboard shows these
+    rows += [(f"cell type: {c}", f"shown as {n}") for c, n in shown.items() if c != n]
+    for name, entry in _inputs(analysis).items():
+        label = entry.get("file") or entry.get("name") or name
+        rows.append((f"input: {name}", f"{label} (SHA-256 {entry.get('sha256', 'n/a')})"))
+    rows += [(f"version: {k}", v) for k, v in versions.items()]
+    return pd.DataFrame(rows, columns=["topic", "note"])
 
 
 def package_versions() -> dict[str, str]:
     """Versions of Python and the numerical packages, for the manifest."""
     versions = {"python": platform.python_version()}
-    for package in ("numpy", "scipy", "pandas"):
+    for package in ("numpy", "scipy", "pandas", "openpyxl"):
         try:
             versions[package] = metadata.version(package)
         except metadata.PackageNotFoundError:
@@ -639,6 +710,9 @@ def bundle_zip(
     *,
     charts: Mapping[str, bytes] | None = None,
     extra: Mapping[str, Any] | None = None,
+    agreement: pd.DataFrame | None = None,
+    inputs: Mapping[str, InputFile] | None = None,
+    files: Mapping[str, bytes] | None = None,
 ) -> bytes:
     """Every file of a run in one zip, the dashboard's "Everything" download.
 
@@ -651,19 +725,50 @@ def bundle_zip(
         ``plotly.min.js``), or None.
     extra
         Dashboard context for the manifest (see :func:`build_manifest`).
+    agreement
+        The estimated-vs-measured table, when measured fractions are loaded
+        (see :func:`output_files`).
+    inputs
+        The input files as uploaded, by slot (:data:`deconv_core.session.INPUT_SLOTS`):
+        written under ``inputs/`` with a ``session`` entry in the manifest, so
+        the bundle restores the run (:func:`deconv_core.session.read_bundle`);
+        None leaves them out.
+    files
+        :func:`output_files` of this same run when the caller has them
+        already (the dashboard offers them one by one too), so the tables
+        and the XLSX are not written twice; None: written here.
 
     Returns
     -------
     bytes
-        The files of :func:`output_files`, the charts and ``manifest.json``.
+        The files of :func:`output_files`, the charts, the inputs and
+        ``manifest.json``, whose ``checksums`` give every other file's SHA-256.
     """
-    files = dict(output_files(analysis))
+    files = dict(output_files(analysis, agreement=agreement) if files is None else files)
     for name, data in (charts or {}).items():
         files[f"charts/{name}"] = data
-    manifest = build_manifest(analysis, interface="dashboard", files=list(files), extra=extra)
+    context = dict(extra or {})
+    members: dict[str, bytes] = {}
+    if inputs:
+        members, context["session"] = input_members(inputs)
+        files.update(members)
+    context["checksums"] = {name: sha256_hex(data) for name, data in files.items()}
+    manifest = build_manifest(analysis, interface="dashboard", files=list(files), extra=context)
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         for name, data in files.items():
-            archive.writestr(name, data)
+            if name in members:
+                archive.writestr(name, data, **_input_compression(data))
+            else:
+                archive.writestr(name, data)
         archive.writestr(MANIFEST_FILE, _manifest_bytes(manifest))
     return buffer.getvalue()
+
+
+def _input_compression(data: bytes) -> dict[str, int]:
+    """How an input goes into the zip: stored when already compressed (gzip, xlsx), else
+    deflated at level 1 (a 133 MB TSV: 4 s instead of 37 s at the default level 6, for a
+    zip 16 % larger; measured 2026-12-01 with benchmarks/card_session.py's cohort)."""
+    if data[:2] in (b"\x1f\x8b", b"PK"):
+        return {"compress_type": zipfile.ZIP_STORED}
+    return {"compress_type": zipfile.ZIP_DEFLATED, "compresslevel": 1}

@@ -32,6 +32,7 @@ from deconv_core.genes import harmonise_genes, orient_genes_as_rows
 from deconv_core.groups import check_groups
 from deconv_core.io import read_table
 from deconv_core.io.limits import DEFAULT_LIMITS, ReadLimits
+from deconv_core.labels import display_names
 from deconv_core.scale import linearise
 from deconv_core.validation import DeconvWarning, InputError, check_unique_labels
 
@@ -203,6 +204,9 @@ class Signature:
         Identity of the signature: SHA-256 of an uploaded file's bytes, or of
         a built-in's shipped ``signature.tsv`` followed by its
         ``metadata.json``; ``""`` for a table given in memory.
+    display_names
+        Cell-type id → name for people (``"T.cells.CD4"`` → ``"CD4 T cells"``)
+        from the metadata; see :attr:`shown_names` for every cell type.
     """
 
     name: str
@@ -223,11 +227,21 @@ class Signature:
     provenance: str = ""
     whole_transcriptome: bool = False
     sha256: str = ""
+    display_names: dict[str, str] = field(default_factory=dict)
 
     @property
     def cell_types(self) -> list[str]:
         """Cell-type names in column order."""
         return [str(c) for c in self.matrix.columns]
+
+    @property
+    def shown_names(self) -> dict[str, str]:
+        """Cell-type id → the name charts and on-screen tables show (``other`` included).
+
+        The metadata's display name, else the id made readable
+        (:func:`deconv_core.labels.display_names`); files keep the ids.
+        """
+        return display_names([*self.cell_types, "other"], self.display_names)
 
 
 # ---------------------------------------------------------------------------
@@ -270,6 +284,7 @@ def _load_builtin(name: str) -> Signature:
         provenance=provenance,
         whole_transcriptome=bool(meta.get("whole_transcriptome", False)),
         sha256=digest.hexdigest(),
+        display_names={str(k): str(v) for k, v in meta.get("display_names", {}).items()},
     )
 
 
@@ -430,6 +445,14 @@ def _read_sidecar(path: Path, matrix: pd.DataFrame) -> dict:
         )
     meta["mrna_scaling_factors"] = {k: float(v) for k, v in factors.items()}
     meta["groups"] = check_groups(meta.get("groups", {}), cell_types, what=f"{path.name} groups")
+    names = meta.get("display_names", {})
+    unknown = [str(k) for k in names if str(k) not in cell_types] if isinstance(names, dict) else []
+    if not isinstance(names, dict) or unknown:
+        raise InputError(
+            f"The signature's metadata file {path.name!r} has display names for unknown cell "
+            f"types ({', '.join(unknown[:3]) or 'not an object'}); fix or delete it."
+        )
+    meta["display_names"] = {str(k): str(v) for k, v in names.items()}
     return meta
 
 
@@ -580,6 +603,8 @@ def _sidecar_details(sidecar: Path, matrix: pd.DataFrame) -> tuple[dict, DeconvW
     details["whole_transcriptome"] = meta.get("whole_transcriptome") is True
     if meta["groups"]:
         details["groups"] = meta["groups"]
+    if meta["display_names"]:
+        details["display_names"] = meta["display_names"]
     warning = DeconvWarning(
         "info",
         "signature_metadata",

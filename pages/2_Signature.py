@@ -5,6 +5,7 @@ import streamlit as st
 from deconv_core.coverage import genes_found
 from deconv_core.figures import signature_heatmap_figure
 from deconv_core.identifiability import signature_identifiability
+from deconv_core.labels import with_display_names
 from deconv_core.signature_diagnostics import describe_signature
 from deconv_core.signatures import builtin_names, list_signatures
 from ui import builds, health, loaders, state, trust, views, widgets
@@ -85,7 +86,11 @@ facts = st.columns(3)
 facts[0].metric("Cell types", sig.matrix.shape[1])
 facts[1].metric("Genes", sig.matrix.shape[0])
 facts[2].metric("mRNA-content factors", "yes" if sig.mrna_scaling else "no")
-st.markdown("**Cell types**: " + widgets.md(", ".join(sig.cell_types)))
+shown = sig.shown_names
+st.markdown(
+    "**Cell types**: "
+    + widgets.md(", ".join(c if shown[c] == c else f"{shown[c]} ({c})" for c in sig.cell_types))
+)
 st.markdown("**Licence**: " + widgets.md(sig.licence or "unknown (your file)"))
 st.markdown("**Citation**: " + widgets.md(sig.citation or "unknown (your file)"))
 if sig.source:
@@ -117,7 +122,11 @@ st.subheader("Diagnostics")
 tabs = st.tabs(["Heatmap", "Marker genes", "Gene specificity", "Coverage of your data"])
 with tabs[0]:
     widgets.chart(
-        signature_heatmap_figure(sig.matrix, found=found, title=f"Signature {sig.name}"),
+        signature_heatmap_figure(
+            with_display_names(sig.matrix, sig.shown_names),
+            found=found,
+            title=f"Signature {sig.name}",
+        ),
         f"signature_{sig.name}",
         key="signature_heatmap",
     )

@@ -4,6 +4,7 @@ import streamlit as st
 
 from deconv_core.deconvolve import marker_genes
 from deconv_core.figures import gene_explanation_figure, observed_vs_fitted_figure
+from deconv_core.labels import with_display_names
 from deconv_core.ordering import in_sample_order
 from deconv_core.qc import downweighted_genes
 from deconv_core.text import visible
@@ -15,7 +16,7 @@ st.title("QC")
 
 expression, sig = widgets.require_data_and_signature()
 
-analysis, error = loaders.current_analysis(with_intervals=True)
+analysis, error = loaders.current_analysis(with_gene_checks=True)
 if error:
     st.error(widgets.md(error), icon=":material/error:")
     widgets.needs("Check the input health card and the signature coverage.", "upload")
@@ -41,16 +42,17 @@ widgets.lights_table(
     column="verdict",
     column_config={
         "verdict": st.column_config.TextColumn("fit"),
-        "pearson_r": st.column_config.NumberColumn("r", format="%.3f"),
-        "rmse": st.column_config.NumberColumn("RMSE", format="%.3f"),
-        "r2": st.column_config.NumberColumn("R²", format="%.3f"),
+        "pearson_r": st.column_config.NumberColumn("r", format="%.2f"),
+        "rmse": st.column_config.NumberColumn("RMSE", format="percent"),
+        "r2": st.column_config.NumberColumn("R²", format="%.2f"),
         "p_value": st.column_config.NumberColumn("p-value", format="%.3f"),
         "reasons": st.column_config.TextColumn("why", width="large"),
     },
 )
 st.caption(
-    "r: Pearson correlation of observed and fitted; RMSE: root-mean-square residual divided by "
-    "the mean observed value; R²: share of the variance explained. **p-value**: how likely a "
+    f"r: Pearson correlation of observed and fitted across the {len(result.genes_used)} "
+    "signature genes used (n); RMSE: root-mean-square residual as a percentage of the mean "
+    "observed value; R²: share of the variance explained. **p-value**: how likely a "
     f"random mix of this data's own values fits as well ({trust.PERMUTATIONS} random mixtures, "
     f"so never below {1 / (1 + trust.PERMUTATIONS):.3f}); small = the signature's cell types "
     "really explain this sample. It does not say the proportions are right. Worst samples first."
@@ -78,9 +80,9 @@ gene = st.selectbox(
 explanation = trust.explanation(result, gene)
 widgets.chart(
     gene_explanation_figure(
-        explanation.summary,
+        with_display_names(explanation.summary, sig.shown_names),
         gene=explanation.gene,
-        cell_types=[str(c) for c in result.signature_matrix.columns],
+        cell_types=[sig.shown_names.get(str(c), str(c)) for c in result.signature_matrix.columns],
     ),
     f"gene_explainer_{gene}",
     key="chart_explainer",
@@ -164,7 +166,7 @@ widgets.chart(
     observed_vs_fitted_figure(
         result.observed[sample],
         result.fitted[sample],
-        marker_genes(result.signature_matrix),
+        marker_genes(result.signature_matrix).map(lambda c: sig.shown_names.get(c, c)),
         sample=sample,
         z=z[sample],
     ),

@@ -25,10 +25,17 @@ from deconv_core.figures import (
     proportions_heatmap_figure,
     residual_heatmap_figure,
 )
+from deconv_core.labels import with_display_names
 from deconv_core.ordering import order_samples, residual_samples
 from deconv_core.qc import standardised_residuals
 
-__all__ = ["chart_files", "export_figures", "figure_html", "residual_figure"]
+__all__ = [
+    "chart_files",
+    "export_figures",
+    "figure_html",
+    "measured_pairs",
+    "residual_figure",
+]
 
 
 def residual_figure(
@@ -56,9 +63,10 @@ def residual_figure(
     if sample_order == "worst fit first":
         keep = set(samples)
         order = [s for s in worst if s in keep]
+    names = analysis.signature.shown_names
     return residual_heatmap_figure(
         z[samples],
-        marker_genes(result.signature_matrix),
+        marker_genes(result.signature_matrix).map(lambda c: names.get(c, c)),
         gene_order=gene_order,
         sample_order=order,
         note=note,
@@ -93,6 +101,28 @@ def chart_files(figures: Mapping[str, go.Figure], *, image_format: str) -> dict[
     return files
 
 
+def measured_pairs(
+    analysis: Analysis,
+    measured: pd.DataFrame | None,
+    mapping: Mapping[str, Sequence[str]] | None,
+) -> pd.DataFrame | None:
+    """Estimated and measured fractions paired per sample and category, or None when none pair.
+
+    Parameters
+    ----------
+    analysis
+        The run (its cell-type proportions).
+    measured
+        Samples × categories, measured fractions matched to the samples.
+    mapping
+        Category → cell types whose estimates are summed.
+    """
+    if measured is None or not mapping:
+        return None
+    pairs = compare_fractions(analysis.result.proportions, measured, mapping)
+    return pairs if len(pairs) else None
+
+
 def export_figures(
     analysis: Analysis,
     *,
@@ -117,7 +147,8 @@ def export_figures(
         Category → cell types for the comparison.
     """
     result = analysis.result
-    props = result.proportions
+    names = analysis.signature.shown_names
+    props = with_display_names(result.proportions, names)
     verdicts = analysis.verdicts["verdict"]
     order = order_samples(props, groups=groups)
     figures = {
@@ -132,15 +163,14 @@ def export_figures(
         figures["fractions_by_group"] = group_boxplots_figure(
             props, groups, meaning=result.meaning, group_title=group_title
         )
-    if measured is not None and mapping:
-        pairs = compare_fractions(props, measured, mapping)
-        if len(pairs):
-            figures["estimated_vs_measured"] = measured_scatter_figure(
-                pairs, agreement_table(pairs), meaning=result.meaning
-            )
+    pairs = measured_pairs(analysis, measured, mapping)
+    if pairs is not None:
+        figures["estimated_vs_measured"] = measured_scatter_figure(
+            pairs, agreement_table(pairs), meaning=result.meaning
+        )
     if analysis.intervals is not None:
         figures["composition_intervals"] = proportion_intervals_figure(
-            analysis.intervals,
+            with_display_names(analysis.intervals, names, column="cell_type"),
             meaning=result.meaning,
             order=order,
             n_resamples=analysis.options.bootstrap,

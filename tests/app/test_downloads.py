@@ -10,7 +10,7 @@ files (one cached build) on every rerun and on both pages.
 
 from __future__ import annotations
 
-from tests.app.conftest import visit
+from tests.app.conftest import prepare_downloads, visit
 
 DOWNLOADS = (
     "Proportions (CSV)",
@@ -32,6 +32,9 @@ def _downloads(at) -> dict[str, str]:  # type: ignore[no-untyped-def]
 def test_result_downloads_are_stored_with_the_page_and_survive_reruns(demo_app):
     visit(demo_app, "results")
     assert not demo_app.exception
+    assert _downloads(demo_app) == {}  # written only when asked for (issue 12)
+    prepare_downloads(demo_app)
+    assert not demo_app.exception
     urls = _downloads(demo_app)
     assert sorted(label.split(" (")[0] for label in urls) == sorted(
         d.split(" (")[0] for d in DOWNLOADS
@@ -45,3 +48,36 @@ def test_result_downloads_are_stored_with_the_page_and_survive_reruns(demo_app):
     visit(demo_app, "qc")  # and QC offers the same run's files
     assert not demo_app.exception
     assert _downloads(demo_app) == urls
+
+
+def test_mapped_measured_fractions_put_the_agreement_into_the_xlsx_and_the_zip(tmp_path):
+    import io
+    import zipfile
+
+    import pandas as pd
+    from openpyxl import load_workbook
+
+    from deconv_core.analysis import run_analysis
+    from deconv_core.expression import load_expression
+    from deconv_core.options import RunOptions
+    from deconv_core.signatures import load_signature
+    from tests.conftest import planted_mixtures
+    from ui.widgets import _ZIP, _download_files
+
+    expr, truth = planted_mixtures(6, noise=0.1, seed=3, n_filler=200)
+    expr.to_csv(tmp_path / "bulk.tsv", sep="\t", index_label="gene")
+    expression = load_expression(tmp_path / "bulk.tsv")
+    analysis = run_analysis(expression, load_signature("TIL10"), RunOptions(mode="relative"))
+    measured = truth[["Neutrophils"]].rename(columns={"Neutrophils": "neutrophil %"})
+    context = {"measured": measured, "mapping": {"neutrophil %": ["Neutrophils"]}}
+    files = _download_files(analysis, "png", context, {})
+    book = load_workbook(io.BytesIO(files["results.xlsx"]))
+    rows = list(book["agreement"].values)
+    assert rows[1][:2] == ("neutrophil %", 6)
+    assert book["agreement"].cell(2, 3).number_format == "0.00"
+    with zipfile.ZipFile(io.BytesIO(files[_ZIP])) as archive:
+        table = pd.read_csv(io.BytesIO(archive.read("agreement.csv")), index_col="category")
+    assert table.loc["neutrophil %", "pearson_r"] > 0.9
+    # exports keep the signature's ids (the screen shows display names)
+    header = files["proportions.csv"].decode().splitlines()[0].split(",")
+    assert "T.cells.CD4" in header and "CD4 T cells" not in header

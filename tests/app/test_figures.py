@@ -15,10 +15,12 @@ from deconv_core import bootstrap_intervals, deconvolve, explain_gene, load_sign
 from deconv_core.agreement import agreement_table
 from deconv_core.deconvolve import marker_genes
 from deconv_core.figures import (
+    LEGEND_ROW,
     MAX_EXPLAINED_SHARE,
     MAX_HEATMAP_SAMPLES,
     MAX_TEXT_CELLS,
     OTHER_COLOR,
+    SUBTITLE_WIDTH,
     cell_type_colors,
     figure_config,
     gene_explanation_figure,
@@ -33,6 +35,7 @@ from deconv_core.figures import (
     signature_heatmap_figure,
 )
 from deconv_core.qc import standardised_residuals
+from deconv_core.thresholds import SMALL_COHORT
 from tests.conftest import planted_mixtures
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -74,7 +77,7 @@ def test_stacked_bars_one_trace_per_cell_type_and_panel(result):
     first = fig.data[0]
     assert np.allclose(first.y, props.loc[list(first.x), props.columns[0]].to_numpy())
     assert "Absolute fractions" in fig.layout.title.subtitle.text
-    assert "Sorted by NK.cells" in fig.layout.title.subtitle.text
+    assert "Sorted by NK.cells" in fig.layout.title.subtitle.text.replace("<br>", " ")
 
 
 def test_large_cohorts_hide_sample_names_and_cell_text():
@@ -179,7 +182,20 @@ def test_measured_scatter_names_each_category_with_its_scores():
         }
     )
     fig = measured_scatter_figure(pairs, agreement_table(pairs), meaning="m")
-    assert any("r=1.00" in t.name for t in fig.data)
+    names = {t.name for t in fig.data}
+    # n beside every r, the caution below SMALL_COHORT, RMSE in percent like the tables
+    assert f"AB (r = 1.00, n = 3, too few for r (< {SMALL_COHORT}), RMSE 0.0%)" in names
+    assert any(n.startswith("A (r = n/a, n = 2") and n.endswith("RMSE 7.1%)") for n in names)
+    assert fig.layout.xaxis.tickformat == fig.layout.yaxis.tickformat == ".1%"
+
+
+def test_every_proportion_axis_reads_percent_with_one_decimal(result):
+    props = result.proportions
+    groups = pd.Series(["a", "b"] * (len(props) // 2) + ["a"] * (len(props) % 2), index=props.index)
+    boxes = group_boxplots_figure(props, groups, meaning="m", group_title="arm")
+    bars = proportions_bar_figure(props, meaning="m")
+    axes = [f.layout[k] for f in (boxes, bars) for k in f.layout.to_plotly_json() if "yaxis" in k]
+    assert axes and {a.tickformat for a in axes} == {".1%"}
 
 
 def test_interval_strips_show_each_estimate_with_its_interval(result):
@@ -193,7 +209,7 @@ def test_interval_strips_show_each_estimate_with_its_interval(result):
         np.testing.assert_allclose(trace.y, part["estimate"])
         np.testing.assert_allclose(np.asarray(trace.y) + trace.error_y.array, part["upper"])
         np.testing.assert_allclose(np.asarray(trace.y) - trace.error_y.arrayminus, part["lower"])
-    subtitle = fig.layout.title.subtitle.text
+    subtitle = fig.layout.title.subtitle.text.replace("<br>", " ")
     assert "95% confidence interval" in subtitle and "30 resamples" in subtitle
 
 
@@ -232,3 +248,40 @@ def test_new_charts_escape_user_text():
     for fig in figures:
         text = json.dumps(fig.to_plotly_json(), default=str)
         assert "<b>x</b>" not in text and "&lt;b&gt;x&lt;/b&gt;" in text
+
+
+def test_no_subtitle_line_is_longer_than_a_chart_shows(result):
+    props = result.proportions
+    sample = str(props.index[0])
+    figs = [
+        proportions_bar_figure(props, meaning="m " * 200),
+        proportions_heatmap_figure(props, meaning="A long sentence that says what it means. " * 9),
+        observed_vs_fitted_figure(
+            result.observed[sample],
+            result.fitted[sample],
+            marker_genes(result.signature_matrix),
+            sample=sample,
+        ),
+    ]
+    for fig in figs:
+        lines = str(fig.layout.title.subtitle.text).split("<br>")
+        assert max(len(line) for line in lines) <= SUBTITLE_WIDTH, lines
+
+
+def test_a_22_type_legend_fits_without_scrolling_in_distinct_colours():
+    from tests.core.test_palette import LM22
+
+    rng = np.random.default_rng(1)
+    props = pd.DataFrame(rng.dirichlet(np.ones(22), 6), columns=LM22, index=list("abcdef"))
+    verdicts = pd.Series(["good", "poor", "check", "good", "good", "good"], index=props.index)
+    for fig in (
+        proportions_bar_figure(props, meaning="m", verdicts=verdicts),
+        group_boxplots_figure(props, pd.Series(list("xxxyyy"), index=props.index), meaning="m"),
+    ):
+        entries = {
+            t.legendgroup or t.name for t in fig.data if t.showlegend is not False and t.name
+        }
+        plot = fig.layout.height - fig.layout.margin.t - fig.layout.margin.b
+        assert plot >= LEGEND_ROW * len(entries), (plot, len(entries))
+    bars = proportions_bar_figure(props, meaning="m")
+    assert len({t.marker.color for t in bars.data}) == 22

@@ -7,11 +7,13 @@ import pandas as pd
 import pytest
 
 from deconv_core import deconvolve, load_expression, load_signature
+from deconv_core.labels import readable_name
 from tests.app.conftest import (
     bulk_tsv,
     charts,
     metadata_csv,
     new_app,
+    prepare_downloads,
     sidebar_text,
     texts,
     uploader,
@@ -89,7 +91,10 @@ def test_demo_button_fills_every_page(demo_app):
     # The verdict travels with the numbers: first column, reasons last.
     assert table.columns[0] == "verdict" and table.columns[-1] == "reasons"
     assert set(table["verdict"]) <= {"good", "check", "poor"}
-    assert len(at.download_button) >= 5 + 4  # tables, xlsx, zip and one HTML per chart
+    assert len(at.download_button) == 4 + 2  # one HTML per chart, the card (HTML, PNG)
+    prepare_downloads(at)
+    assert not at.exception
+    assert len(at.download_button) == 4 + 2 + 6  # tables, xlsx, zip
 
     visit(at, "qc")
     assert not at.exception
@@ -121,9 +126,9 @@ def test_upload_signature_results_qc_flow_matches_the_core():
     assert len(charts(at)) == 2  # no metadata, no measured fractions: bars and heatmap
     shown = at.dataframe[0].value.drop(columns=["verdict", "reasons"])
     expected = deconvolve(load_expression(data, name="bulk.tsv").table, load_signature("TIL10"))
-    pd.testing.assert_frame_equal(
-        shown.astype(float), expected.proportions.astype(float), check_names=False
-    )
+    on_screen = expected.proportions.rename(columns=load_signature("TIL10").shown_names)
+    assert "CD4 T cells" in shown.columns  # display names on screen, ids in the files
+    pd.testing.assert_frame_equal(shown.astype(float), on_screen.astype(float), check_names=False)
     np.testing.assert_allclose(shown.sum(axis=1), 1.0)
 
     at.segmented_control(key="results_mode").set_value("absolute").run()
@@ -191,7 +196,7 @@ def test_metadata_groups_the_results_and_measured_fractions_compare(app):
     assert app.selectbox(key="results_group").value == "group"  # the numeric column is not offered
     assert "cellularity" not in app.selectbox(key="results_group").options
     assert len(charts(app)) == 4
-    agreement = app.dataframe[2].value  # after the proportions and the intervals tables
+    agreement = app.dataframe[1].value  # after the proportions (intervals not asked for)
     assert list(agreement.index) == ["CD8 T cells", "B cells"]
     app.selectbox(key="results_sort").set_value("T.cells.CD8").run()
     assert not app.exception
@@ -211,7 +216,8 @@ def test_uploaded_signature_is_used(app):
     app.run()
     visit(app, "results")
     assert not app.exception
-    assert list(app.dataframe[0].value.columns) == ["verdict", *sig.columns, "reasons"]
+    readable = [readable_name(c) for c in sig.columns]  # an upload's R-style ids, readable
+    assert list(app.dataframe[0].value.columns) == ["verdict", *readable, "reasons"]
 
 
 def test_user_names_are_shown_as_text_not_markup(app):

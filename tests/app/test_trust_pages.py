@@ -68,13 +68,15 @@ def demo_qc():
 def test_results_show_intervals_as_table_columns_and_error_bars(demo_app):
     at = visit(demo_app, "results")
     assert not at.exception
+    at.toggle(key="results_intervals").set_value(True).run()
+    assert not at.exception
     intervals = at.dataframe[1].value
     assert {"sample", "cell_type", "estimate", "lower", "upper"} <= set(intervals.columns)
     assert len(intervals) == 24 * 11
     ok = intervals.dropna()
     assert (ok["lower"] <= ok["estimate"] + 1e-12).all()
     assert (ok["estimate"] <= ok["upper"] + 1e-12).all()
-    robust = intervals[intervals["cell_type"] == "Tregs"].set_index("sample")
+    robust = intervals[intervals["cell_type"] == "Regulatory T cells"].set_index("sample")
 
     # Least squares reads the activated samples' CTLA4/ICOS as ~3x more Tregs,
     # and those estimates are the least certain of all Tregs estimates; the
@@ -84,7 +86,7 @@ def test_results_show_intervals_as_table_columns_and_error_bars(demo_app):
     assert not at.exception
     assert "**Fit**: least squares" in sidebar_text(at)
     squares = at.dataframe[1].value
-    squares = squares[squares["cell_type"] == "Tregs"].set_index("sample")
+    squares = squares[squares["cell_type"] == "Regulatory T cells"].set_index("sample")
     width = squares["upper"] - squares["lower"]
     assert set(width.nlargest(2).index) == set(ACTIVATED)
     for sample in ACTIVATED:
@@ -94,8 +96,6 @@ def test_results_show_intervals_as_table_columns_and_error_bars(demo_app):
         robust.loc[others, "estimate"], squares.loc[others, "estimate"], atol=0.03
     )
     at.segmented_control(key="results_loss").set_value("huber").run()
-
-    at.toggle(key="results_intervals").set_value(True).run()
     assert not at.exception
     figure = _figure(charts(at)[0])
     assert figure["layout"]["title"]["text"].startswith("Estimates with 95%")
@@ -223,7 +223,8 @@ def test_signature_page_shows_diagnostics_and_checks_edited_groups(demo_app):
     assert "groups_reset" in {b.key for b in at.button}
     visit(at, "results")
     at.segmented_control(key="results_level").set_value("groups").run()
-    assert {"T cells", "Tregs"} <= set(at.dataframe[0].value.columns)
+    # Tregs, in no group, stand for themselves, under their display name
+    assert {"T cells", "Regulatory T cells"} <= set(at.dataframe[0].value.columns)
 
 
 def test_lm22_like_upload_shows_the_licence_reminder_and_warns_in_the_run(app):

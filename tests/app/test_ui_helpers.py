@@ -124,3 +124,51 @@ def test_single_cell_files_are_those_of_the_command_line(tmp_path):
     assert again.mrna_scaling == pytest.approx(built.signature.mrna_scaling)
     np.testing.assert_allclose(again.matrix, built.signature.matrix, rtol=1e-5)
     assert list(again.matrix.index) == list(built.signature.matrix.index)
+
+
+def test_screen_tables_show_one_format_per_quantity_names_and_no_none():
+    import streamlit as st
+
+    from deconv_core.signatures import load_signature
+    from ui.screen import MISSING, screen_table
+
+    findings = pd.DataFrame(
+        {
+            "cell_type": ["Tregs, NK.cells", "T.cells.CD4"],
+            "genes": ["CTLA4", None],
+            "estimate": [float("nan"), 0.12345],
+            "fold": [5.56, 1.0],
+            "r": [0.91234, float("nan")],
+            "n": [4, 12],
+        }
+    )
+    config = {
+        "estimate": st.column_config.NumberColumn("estimate", format="percent"),
+        "fold": st.column_config.NumberColumn("measured / predicted", format="%.1fx"),
+        "r": st.column_config.NumberColumn("r", format="%.2f"),
+    }
+    styler, shown_config = screen_table(findings, config, load_signature("TIL10").shown_names)
+    html = styler.to_html()
+    assert "12.3%" in html and "5.6x" in html and "0.91" in html and "0.912" not in html
+    assert "None" not in html and "nan" not in html and html.count(MISSING) == 3
+    assert "Regulatory T cells, NK cells" in html and "CD4 T cells" in html
+    assert shown_config["estimate"]["type_config"]["format"] is None  # the Styler's text wins
+    assert shown_config["estimate"]["label"] == "estimate"
+    assert styler.data["estimate"].iloc[1] == 0.12345  # the cell keeps its number
+    assert list(findings["cell_type"]) == ["Tregs, NK.cells", "T.cells.CD4"]  # input unchanged
+
+
+def test_large_screen_tables_skip_the_styler_but_keep_the_formats():
+    import streamlit as st
+
+    from ui.screen import MAX_STYLED_CELLS, MISSING, screen_table
+
+    rows = MAX_STYLED_CELLS // 2 + 1
+    frame = pd.DataFrame({"estimate": np.full(rows, 0.1234), "note": [None] * rows})
+    config = {"estimate": st.column_config.NumberColumn("estimate", format="percent")}
+    shown, shown_config = screen_table(frame, config)
+    assert isinstance(shown, pd.DataFrame)  # no Styler: seconds saved on 1,000 samples
+    assert shown["estimate"].iloc[0] == pytest.approx(12.34)
+    assert shown_config["estimate"]["type_config"]["format"] == "%.1f%%"  # "12.3%"
+    assert (shown["note"] == MISSING).all()
+    assert frame["estimate"].iloc[0] == 0.1234  # input unchanged

@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 from openpyxl import load_workbook
 
+from deconv_core.agreement import agreement_table, compare_fractions
 from deconv_core.analysis import assess, fit_signature
 from deconv_core.expression import load_expression
 from deconv_core.options import RunOptions
@@ -118,6 +119,76 @@ def test_zip_holds_every_output_the_charts_and_a_reproducible_manifest(run):
     assert manifest["result"]["warnings"] == len(warnings)
 
 
+def test_zip_from_files_already_written_holds_the_same_bytes(run):
+    # The dashboard writes output_files once and hands them to bundle_zip (issue 12).
+    analysis = assess(*run)
+    charts = {"plotly.min.js": b"js"}
+
+    def members(data: bytes) -> dict[str, bytes]:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            return {n: archive.read(n) for n in archive.namelist()}
+
+    fresh = members(bundle_zip(analysis, charts=charts))
+    reused = members(bundle_zip(analysis, charts=charts, files=output_files(analysis)))
+    assert set(fresh) == set(reused) and "results.xlsx" in fresh
+    for name in fresh:
+        assert reused[name] == fresh[name], name
+
+
+def _with_intervals(run):  # type: ignore[no-untyped-def]
+    expression, signature, options, result = run
+    intervals = bootstrap_intervals(result, signature, n_resamples=20)
+    return assess(expression, signature, options, result, intervals=intervals)
+
+
+def test_workbook_is_meeting_ready_formats_frozen_headers_notes_and_agreement(run):
+    expression, signature, _, result = run
+    analysis = _with_intervals(run)
+    props = result.proportions
+    measured = pd.DataFrame({"Neutrophils": props["Neutrophils"] + 0.01}, index=props.index)
+    agreement = agreement_table(
+        compare_fractions(props, measured, {"Neutrophils": ["Neutrophils"]})
+    )
+    files = output_files(analysis, agreement=agreement)
+    book = load_workbook(io.BytesIO(files["results.xlsx"]))
+    assert book.sheetnames[-2:] == ["notes", "parameters"]
+    assert "agreement" in book.sheetnames and "agreement.csv" in files
+    for sheet in book.worksheets:  # the header row (and the index column) stays in view
+        assert sheet.freeze_panes in {"A2", "B2"}, sheet.title
+        assert sheet.cell(1, 1).value is not None
+    shares = book["proportions"]
+    assert shares.freeze_panes == "B2"
+    assert shares.cell(2, 2).number_format == "0.0%"
+    assert shares.cell(2, 2).value == pytest.approx(props.iloc[0, 0])  # full precision kept
+    fit = book["fit"]
+    header = [c.value for c in fit[1]]
+    assert fit.cell(2, header.index("pearson_r") + 1).number_format == "0.00"
+    assert fit.cell(2, header.index("rmse") + 1).number_format == "0.0%"
+    spans = book["intervals"]
+    assert {spans.cell(2, c).number_format for c in (3, 4, 5)} == {"0.0%"}
+    rows = list(book["agreement"].values)
+    assert rows[0] == ("category", "n", "pearson_r", "rmse", "bias")
+    assert rows[1][0] == "Neutrophils" and rows[1][1] == len(props)
+    assert rows[1][4] == pytest.approx(-0.01)
+    assert book["agreement"].cell(2, 3).number_format == "0.00"
+    assert book["agreement"].cell(2, 5).number_format == "0.0%"
+    notes = dict(book["notes"].values)
+    assert notes["topic"] == "note"
+    assert notes["mode of this run"].startswith("absolute: ")
+    assert "relative mode means" in notes and "absolute mode means" in notes
+    assert notes["parameter: mode"] == "absolute"
+    assert expression.sha256 in notes["input: expression"]
+    assert signature.sha256 in notes["input: signature"]
+    assert {"version: numpy", "version: openpyxl", "version: deconv-explorer"} <= set(notes)
+    assert "percent" in notes["units: proportions"] and "units: agreement" in notes
+    assert notes["cell type: T.cells.CD4"] == "shown as CD4 T cells"  # the sheets keep ids
+    assert "T.cells.CD4" in [c.value for c in shares[1]]
+    # without measured fractions there is no agreement sheet or file
+    plain = output_files(analysis)
+    assert "agreement.csv" not in plain
+    assert "agreement" not in load_workbook(io.BytesIO(plain["results.xlsx"])).sheetnames
+
+
 def test_all_float_tables_are_written_as_pandas_would_write_them():
     # The fast row-at-a-time writer must give pandas' bytes, quoting and NaN included.
     rng = np.random.default_rng(0)
@@ -137,24 +208,3 @@ def test_all_float_tables_are_written_as_pandas_would_write_them():
             lineterminator="\n",
         )
         assert to_csv_bytes(frame, index_label=label) == buffer.getvalue().encode("utf-8")
-
-
-def test_number_tables_written_directly_give_openpyxls_bytes(monkeypatch):
-    # Rows of all-number tables are written as XML directly; the workbook must
-    # be byte for byte the one openpyxl writes cell by cell.
-    from deconv_core import report
-
-    rng = np.random.default_rng(1)
-    frame = pd.DataFrame(
-        rng.lognormal(0, 5, (7, 5)) * rng.choice([1, -1], (7, 5)),
-        index=["A&B", "<x>", " lead", "=f", "G5", "G6", "G7"],
-        columns=[f"S{i}" for i in range(5)],
-    )
-    frame.iloc[3, 4], frame.iloc[2, 2], frame.iloc[5, 1] = np.nan, -0.0, 1e300
-    frame.iloc[6] = np.nan
-    text = pd.DataFrame({"a": [1.5, 2.0], "b": ["x", "=y"]})
-    sheets = {"residuals": frame, "text": text, "bare": frame.iloc[:4, :2]}
-    labels = {"residuals": "gene", "text": None, "bare": None}
-    fast = to_xlsx_bytes(sheets, labels)
-    monkeypatch.setattr(report, "_direct_rows_ok", lambda frame: False)
-    assert fast == to_xlsx_bytes(sheets, labels)

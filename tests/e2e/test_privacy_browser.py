@@ -27,6 +27,7 @@ from tests.support.browser import (
     launch_chromium,
     open_app,
     open_page,
+    prepare_downloads,
     streamlit_server,
     upload,
     wait_idle,
@@ -201,6 +202,7 @@ def test_user_text_is_shown_literally_never_as_html(server, browser):
         _no_exception(page)
         assert {SCRIPT, IMG, *FORMULAS} <= set(_labels(page, "x"))  # sample names
         _assert_not_injected(page, watch)
+        prepare_downloads(page)
         with page.expect_download(timeout=TIMEOUT_MS) as download:
             page.get_by_role("button", name="Tables (XLSX)").first.click()
         with open(download.value.path(), "rb") as handle:
@@ -236,7 +238,7 @@ def _session_file(k: int) -> tuple[str, list[str], bytes]:
 
 def _nav(page, label: str) -> None:  # type: ignore[no-untyped-def]
     """Click a page in the sidebar navigation without waiting for it."""
-    page.locator('[data-testid="stSidebarNav"] a').filter(has_text=label).click()
+    page.locator('[data-testid="stSidebar"] a').filter(has_text=label).first.click()
 
 
 def test_five_sessions_at_once_each_see_only_their_own_data(server, browser):
