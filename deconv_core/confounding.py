@@ -61,6 +61,7 @@ import pandas as pd
 
 from deconv_core.coverage import gene_rows
 from deconv_core.deconvolve import DeconvResult, coefficients_to_proportions
+from deconv_core.downdate import FullFit, fit_full, leave_each_out, leave_out
 from deconv_core.refit import (
     PSEUDOCOUNT,
     as_signature,
@@ -68,7 +69,6 @@ from deconv_core.refit import (
     log_ratios,
     robust_spread,
     robust_weights,
-    solve_rows,
 )
 from deconv_core.signatures import Signature
 from deconv_core.thresholds import DOWNWEIGHTED
@@ -88,9 +88,11 @@ __all__ = [
 #: Folder of the shipped marker panels.
 PANEL_DIR = Path(__file__).resolve().parent.parent / "assets" / "panels"
 
-# Samples per batch of the leave-one-gene-out refits: bounds memory
-# (genes × cell types × samples floats).
+# Samples per batch of the leave-one-gene-out refits: at most _CHUNK, and at
+# most _CHUNK_FLOATS genes × cell types × samples floats (16 MB) per array, so
+# the memory stays bounded for large signatures (LM22, ABIS) too.
 _CHUNK = 1000
+_CHUNK_FLOATS = 2_000_000
 _FINDING_COLUMNS = [
     "sample",
     "cell_type",
@@ -341,34 +343,6 @@ def _proportions(coef: np.ndarray, sig: Signature, result: DeconvResult) -> np.n
     return props[:k].reshape(coef.shape)
 
 
-def _leave_one_gene_out(
-    Sw: np.ndarray,
-    Yw: np.ndarray,
-    nan_mask: np.ndarray,
-    robust: np.ndarray | None,
-    start: np.ndarray,
-) -> np.ndarray:
-    """Coefficients refitted without each gene in turn.
-
-    Parameters
-    ----------
-    Sw : (g, k) weighted signature; Yw : (g, m) weighted observed values;
-    nan_mask : (g, m) missing values; robust : (g, m) the fit's robustness
-    weights or None (least squares); start : (k, m) the fit's coefficients.
-
-    Returns
-    -------
-    (g, k, m) array: entry ``[i]`` holds the cell types × samples coefficients
-    fitted without gene ``i`` (one batched NNLS call per gene).
-    """
-    g, k = Sw.shape
-    out = np.empty((g, k, Yw.shape[1]))
-    rows = np.arange(g)
-    for i in range(g):
-        out[i] = solve_rows(Sw, Yw, nan_mask, np.delete(rows, i), robust, start)
-    return out
-
-
 def _hat_matrix(Sw: np.ndarray) -> np.ndarray:
     """Hat matrix of the unconstrained weighted least-squares fit on all cell types.
 
@@ -495,8 +469,9 @@ def flag_confounders(
     findings: list[list] = []
     fragile = np.zeros((2, k), dtype=int)  # samples assessed, samples fragile
     fragile_genes: list[dict[str, int]] = [{} for _ in range(k)]
-    for start in range(0, len(samples), _CHUNK):
-        cols = slice(start, min(start + _CHUNK, len(samples)))
+    step = max(1, min(_CHUNK, _CHUNK_FLOATS // (len(genes) * k)))
+    for start in range(0, len(samples), step):
+        cols = slice(start, min(start + step, len(samples)))
         findings.extend(
             _flag_chunk(
                 result,
@@ -578,8 +553,7 @@ class _Chunk:
     """One chunk of m samples as arrays (g genes used, k cell types), for :func:`_flag_chunk`."""
 
     Sw: np.ndarray  # (g, k) weighted signature
-    Yw: np.ndarray  # (g, m) weighted observed values, 0 where missing
-    nan_mask: np.ndarray  # (g, m) missing values
+    fit: FullFit  # the weighted fit every refit without some genes starts from
     robust: np.ndarray | None  # (g, m) robustness weights, None for least squares
     S: np.ndarray  # (g, k) signature
     Y: np.ndarray  # (g, m) observed values
@@ -587,7 +561,6 @@ class _Chunk:
     props: np.ndarray  # (k, m) proportions of the fit
     ok: np.ndarray  # (m,) samples with a fit
     fitted: np.ndarray  # (g, m) fitted values
-    guess: np.ndarray  # (k, m) start of the refits
     samples: list[str]
     cell_types: list[str]
     genes: list[str]
@@ -614,18 +587,19 @@ def _chunk(
     S = result.signature_matrix.to_numpy(dtype=np.float64)
     k = S.shape[1]
     coef = result.coefficients.to_numpy(dtype=float).T[:, cols]  # (k, m)
+    robust = None if robust_all is None else robust_all[:, cols]
+    # Least squares: weight 1 for every present value, 0 for missing ones.
+    weights = (~nan_all[:, cols]).astype(np.float64) if robust is None else robust
     return _Chunk(
         Sw=Sw,
-        Yw=Yw_all[:, cols],
-        nan_mask=nan_all[:, cols],
-        robust=None if robust_all is None else robust_all[:, cols],
+        fit=fit_full(Sw, Yw_all[:, cols], weights, np.nan_to_num(coef)),
+        robust=robust,
         S=S,
         Y=result.observed.to_numpy(dtype=np.float64)[:, cols],
         coef=coef,
         props=result.proportions.to_numpy(dtype=float).T[:k, cols],  # (k, m)
         ok=~np.isnan(coef).any(axis=0),
         fitted=S @ np.nan_to_num(coef),
-        guess=np.nan_to_num(coef),
         samples=[str(s) for s in result.observed.columns[cols]],
         cell_types=[str(c) for c in result.signature_matrix.columns],
         genes=genes,
@@ -653,6 +627,11 @@ def _flag_chunk(
     props_drop = _proportions(coef_drop, sig, result)
     predicted_drop = c.S @ np.nan_to_num(coef_drop)
     findings: list[list] = []
+    # Which estimates one gene swings by fragile_influence: one pass over the
+    # (g, k, m) block instead of a strided read per sample and cell type.
+    with np.errstate(divide="ignore", invalid="ignore"):
+        swing = (c.props[None] - loo.props) / c.props[None]
+    swung = (np.nan_to_num(swing) >= limits.fragile_influence).any(axis=0)
     for s in np.flatnonzero(c.ok):
         driven, named, reported_types = _driven_findings(
             c, s, loo, coef_drop, props_drop, predicted_drop, limits
@@ -660,7 +639,9 @@ def _flag_chunk(
         findings.extend(driven)
         findings.extend(_panel_findings(c, s, excess, named))
         findings.extend(
-            _fragile_findings(c, s, loo, reported_types, limits, fragile, fragile_genes)
+            _fragile_findings(
+                c, s, loo, reported_types, limits, fragile, fragile_genes, swung[:, s]
+            )
         )
     return findings
 
@@ -669,7 +650,9 @@ def _leave_genes_out(
     c: _Chunk, sig: Signature, result: DeconvResult, limits: _Thresholds, spread_floor: float
 ) -> _LeaveOneOut:
     """Step 1: leave each gene out in turn: single-gene suspects and fragility."""
-    coef_loo = _leave_one_gene_out(c.Sw, c.Yw, c.nan_mask, c.robust, c.guess)
+    # Each refit keeps the fit's robustness weights (the estimator linearised
+    # at its solution), as a refit from scratch with those weights would.
+    coef_loo = leave_each_out(c.fit)
     predicted_loo = np.einsum("ik,iks->is", c.S, coef_loo)
     ratios_loo = log_ratios(c.Y, predicted_loo)
     props_loo = _proportions(coef_loo.transpose(1, 0, 2), sig, result).transpose(1, 0, 2)
@@ -712,11 +695,10 @@ def _panels_in_excess(
     position, gene rows most raised first, fold) per panel in excess.
     """
     excess: list[tuple[MarkerPanel, int, list[int], float]] = []
-    all_rows = np.arange(c.S.shape[0])
     for panel, rows in testable:
-        coef_out = solve_rows(
-            c.Sw, c.Yw, c.nan_mask, np.setdiff1d(all_rows, rows), c.robust, c.guess
-        )
+        drop = np.zeros(c.S.shape[0], dtype=bool)
+        drop[rows] = True
+        coef_out = leave_out(c.fit, drop)
         predicted = c.S[rows] @ coef_out
         ratios = log_ratios(c.Y[rows], predicted)
         z = ratios * loo.scale[rows]
@@ -736,21 +718,11 @@ def _panels_in_excess(
 
 
 def _refit_without_suspects(c: _Chunk, suspect: np.ndarray) -> np.ndarray:
-    """Step 3: (k, m) coefficients without each sample's suspects (samples grouped by set)."""
+    """Step 3: (k, m) coefficients without each sample's suspects."""
     coef_drop = c.coef.copy()
     has = np.flatnonzero(suspect.any(axis=0) & c.ok)
     if has.size:
-        patterns, inverse = np.unique(suspect[:, has].T, axis=0, return_inverse=True)
-        for p, pattern in enumerate(patterns):
-            which = has[inverse.reshape(-1) == p]
-            coef_drop[:, which] = solve_rows(
-                c.Sw,
-                c.Yw[:, which],
-                c.nan_mask[:, which],
-                np.flatnonzero(~pattern),
-                None if c.robust is None else c.robust[:, which],
-                c.guess[:, which],
-            )
+        coef_drop[:, has] = leave_out(c.fit.columns(has), suspect[:, has])
     return coef_drop
 
 
@@ -861,8 +833,13 @@ def _fragile_findings(
     limits: _Thresholds,
     fragile: np.ndarray,
     fragile_genes: list[dict[str, int]],
+    swung: np.ndarray,
 ) -> list[list]:
-    """Step 5: estimates of sample ``s`` that rest on one or a few genes (updates the counts)."""
+    """Step 5: estimates of sample ``s`` that rest on one or a few genes (updates the counts).
+
+    ``swung`` (k,) says which cell types' estimates some single gene swings
+    by ``fragile_influence`` or more (the others need no closer look).
+    """
     findings: list[list] = []
     sample = c.samples[s]
     for t in range(c.S.shape[1]):
@@ -870,6 +847,8 @@ def _fragile_findings(
         if estimate < limits.min_estimate or t in reported_types:
             continue
         fragile[0, t] += 1
+        if not swung[t]:
+            continue
         drop = (estimate - loo.props[:, t, s]) / estimate
         top = np.flatnonzero(np.nan_to_num(drop) >= limits.fragile_influence)
         if top.size == 0:

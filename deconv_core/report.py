@@ -67,6 +67,7 @@ text cell is written with the explicit string type instead.
 from __future__ import annotations
 
 import contextlib
+import csv
 import io
 import json
 import os
@@ -169,14 +170,48 @@ def to_csv_bytes(frame: pd.DataFrame, *, index_label: str | None = None) -> byte
 
     ``index_label`` None writes the table without its index.
     """
+    safe = safe_frame(frame)
+    if len(safe.columns) and all(pd.api.types.is_float_dtype(t) for t in safe.dtypes):
+        return _float_csv_bytes(safe, index_label)
     buffer = io.StringIO()
-    safe_frame(frame).to_csv(
+    safe.to_csv(
         buffer,
         index=index_label is not None,
         index_label=index_label,
         float_format="%.6g",
         lineterminator="\n",
     )
+    return buffer.getvalue().encode("utf-8")
+
+
+def _float_csv_bytes(frame: pd.DataFrame, index_label: str | None) -> bytes:
+    """:func:`to_csv_bytes` of an all-float table: the same bytes as pandas, about 4x faster.
+
+    Each row is formatted by one ``%`` operation (pandas formats cell by cell
+    in Python: 20 s under load for a 1,000-sample run's residuals and
+    robustness tables); rows with a missing value fall back to a per-cell
+    format (pandas writes NaN as an empty field).
+    """
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    labels = [] if index_label is None else [index_label]
+    writer.writerow(labels + [str(c) for c in frame.columns])
+    row_format = ",".join(["%.6g"] * frame.shape[1])
+    values = frame.to_numpy(dtype=np.float64)
+    missing = np.isnan(values).any(axis=1)
+    label_buffer = io.StringIO()
+    label_writer = csv.writer(label_buffer, lineterminator="")
+    for label, row, gap in zip(frame.index, values.tolist(), missing.tolist(), strict=True):
+        if index_label is not None:
+            label_buffer.seek(0)
+            label_buffer.truncate()
+            label_writer.writerow([label])
+            buffer.write(label_buffer.getvalue() + ",")
+        if gap:
+            buffer.write(",".join("" if v != v else f"{v:.6g}" for v in row))
+        else:
+            buffer.write(row_format % tuple(row))
+        buffer.write("\n")
     return buffer.getvalue().encode("utf-8")
 
 

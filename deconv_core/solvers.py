@@ -362,8 +362,9 @@ def weighted_nnls(
 class _Products:
     """What every weighted solve with one signature reuses.
 
-    ``outer`` holds each gene's ``s s'`` flattened (g, k * k), so all samples'
-    Gram matrices are one product with the weights; ``refine`` says whether
+    ``upper`` holds the upper triangle of each gene's ``s s'`` (g, k (k + 1) / 2),
+    so all samples' Gram matrices are one product with the weights (half the
+    work of the full outer products; :meth:`grams`); ``refine`` says whether
     the normal equations lose enough digits to need a refinement step (their
     relative error is about cond(S)**2 * eps; the unweighted signature's
     condition stands in for the weighted ones).
@@ -371,8 +372,23 @@ class _Products:
 
     def __init__(self, S: np.ndarray) -> None:
         g, k = S.shape
-        self.outer = (S[:, :, None] * S[:, None, :]).reshape(g, k * k)
-        self.refine = bool(g) and np.linalg.cond(S) ** 2 * np.finfo(float).eps > 1e-12
+        self.rows, self.cols = np.triu_indices(k)
+        self.upper = S[:, self.rows] * S[:, self.cols]
+        # cond(S' S) = cond(S)**2, from a k × k matrix instead of an SVD of S.
+        self.refine = bool(g) and np.linalg.cond(S.T @ S) * np.finfo(float).eps > 1e-12
+
+    def grams(self, W: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
+        """(n, k, k) Gram matrices ``S' diag(W[:, j]) S`` of weights ``W`` (g, n).
+
+        With ``rows``, ``W`` (len(rows), n) weighs only those genes (others 0).
+        """
+        upper = self.upper if rows is None else self.upper[rows]
+        packed = (upper.T @ W).T
+        k = int(self.rows.max()) + 1 if self.rows.size else 0
+        G = np.empty((W.shape[1], k, k))
+        G[:, self.rows, self.cols] = packed
+        G[:, self.cols, self.rows] = packed
+        return G
 
 
 def _weighted_solve(
@@ -384,22 +400,36 @@ def _weighted_solve(
     for first in range(0, n, _BLOCK):
         cols = slice(first, min(first + _BLOCK, n))
         Wb = W[:, cols]
-        G = (products.outer.T @ Wb).T.reshape(-1, k, k)
+        G = products.grams(Wb)
         C = (S.T @ (Wb * Y[:, cols])).T
-        X0 = None if guess is None else guess[:, cols].T
-        Xb = _gram_nnls(G, C, X0)
-        if not products.refine:
-            X[:, cols] = Xb.T
-            continue
-        # One refinement step on the final passive sets recovers the digits the
-        # normal equations lose.
-        P = Xb > 0
-        resid = Y[:, cols] - S @ Xb.T
-        delta = _passive_solve_stack(G, (S.T @ (Wb * resid)).T, P)
-        refined = Xb + delta
-        ok = ((refined > 0) | ~P).all(axis=1)
-        X[:, cols] = np.where(ok[:, None], np.where(P, refined, 0.0), Xb).T
+        X0 = None if guess is None else guess[:, cols]
+        X[:, cols] = _gram_solve(S, Y[:, cols], Wb, G, C, X0, products)
     return X
+
+
+def _gram_solve(
+    S: np.ndarray,
+    Y: np.ndarray,
+    W: np.ndarray,
+    G: np.ndarray,
+    C: np.ndarray,
+    guess: np.ndarray | None,
+    products: _Products,
+) -> np.ndarray:
+    """(k, n) weighted NNLS from the samples' Gram matrices G (n, k, k) and C = S' W Y (n, k).
+
+    ``Y`` and ``W`` (g, n) serve the refinement step, which recovers the digits
+    the normal equations lose when the signature is ill-conditioned.
+    """
+    Xb = _gram_nnls(G, C, None if guess is None else guess.T)
+    if not products.refine:
+        return Xb.T
+    P = Xb > 0
+    resid = Y - S @ Xb.T
+    delta = _passive_solve_stack(G, (S.T @ (W * resid)).T, P)
+    refined = Xb + delta
+    ok = ((refined > 0) | ~P).all(axis=1)
+    return np.where(ok[:, None], np.where(P, refined, 0.0), Xb).T
 
 
 def _column_median(A: np.ndarray) -> np.ndarray:
@@ -497,6 +527,21 @@ def huber_nnls(
     size = np.sqrt(np.mean(Y**2, axis=0))
     # Samples without a single value have nothing to reweight.
     live = np.flatnonzero(mask.any(axis=0))
+    if start is None:
+        # Newton rounds on Huber's piecewise-quadratic loss reach the optimum
+        # in a few rounds where reweighting needs dozens; samples still moving
+        # after them continue with reweighting (which always converges).
+        # Blocks of at most _NEWTON_FLOATS genes × samples bound the memory of
+        # the dozen (g, block) work arrays of a round.
+        block = max(1, min(_BLOCK, _NEWTON_FLOATS // max(S.shape[0], 1)))
+        live = np.concatenate(
+            [
+                _newton_rounds(
+                    S, Y, X, W, R, live[first : first + block], tuning, tol, products, mask
+                )
+                for first in range(0, live.size, block)
+            ]
+        )
     for _ in range(max_iter):
         if live.size == 0:
             break
@@ -535,6 +580,115 @@ def huber_nnls(
         R[:, live] = Rn
         live = live[change > tol]
     return X, W
+
+
+#: Newton rounds of :func:`huber_nnls` before the samples still moving go on
+#: with reweighting.
+_NEWTON_ROUNDS = 12
+#: Genes × samples per block of the Newton rounds (8 MB per work array).
+_NEWTON_FLOATS = 1_000_000
+
+
+def _huber_loss(R: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """(n,) Huber loss of residuals R (g, n) at thresholds t (n,).
+
+    r²/2 where ``|r| <= t``, ``t |r| - t²/2`` elsewhere: both are ``m (|r| - m / 2)``
+    with ``m = min(|r|, t)``.
+    """
+    a = np.abs(R)
+    m = np.minimum(a, t)
+    return (m * (a - 0.5 * m)).sum(axis=0)
+
+
+def _newton_rounds(
+    S: np.ndarray,
+    Y: np.ndarray,
+    X: np.ndarray,
+    W: np.ndarray,
+    R: np.ndarray,
+    live: np.ndarray,
+    tuning: float,
+    tol: float,
+    products: _Products,
+    mask: np.ndarray,
+) -> np.ndarray:
+    """Newton rounds of the Huber fit on the samples ``live``; update X, W, R in place.
+
+    Each round takes the residual scale (median absolute residual / 0.6745)
+    and the threshold ``t = tuning * scale``, splits the genes into inliers
+    (``|r| <= t``) and outliers, and minimises the loss that is exact for
+    that split, ``sum_in r²/2 + t sum_out |r|`` (outlier signs held), over
+    ``x >= 0``: an NNLS with the inliers' Gram matrix and the outliers'
+    clipped residuals ``±t`` in the right-hand side (Huber 1981, sec. 7.8).
+    The step is halved until the loss at ``t`` does not rise.  At a fixed
+    point the reweighting of :func:`huber_nnls` has its fixed point too (its
+    weights ``min(1, t / |r|)`` give ``w r = clip(r, -t, t)``).
+
+    ``mask`` (g, n) is False where a value is missing (residual and weight 0).
+    Returns the samples whose residuals still changed by more than ``tol``
+    (relative) in the last round.
+    """
+    full = bool(mask.all())
+    size = np.sqrt(np.mean(Y[:, live] ** 2, axis=0))
+    for _ in range(_NEWTON_ROUNDS):
+        Rl = R[:, live]
+        absolute = np.abs(Rl)
+        present = mask[:, live]
+        if full:
+            t = tuning * _column_median(absolute) / 0.6745
+        else:
+            t = tuning * np.nanmedian(np.where(present, absolute, np.nan), axis=0) / 0.6745
+        # Residuals at rounding level: the fit is exact, nothing to down-weight.
+        keep = t > tuning / 0.6745 * 1e-12 * size
+        live, Rl, absolute, t = live[keep], Rl[:, keep], absolute[:, keep], t[keep]
+        size, present = size[keep], present[:, keep]
+        if live.size == 0:
+            break
+        inside = (absolute <= t) & present
+        Yl = Y[:, live]
+        # Missing values: Y and R are 0 there, so they add nothing to C.
+        C = S.T @ np.where(inside, Yl, np.sign(Rl) * t)
+        Xl = X[:, live]
+        Xn = _gram_nnls(products.grams(inside.astype(np.float64)), C.T, Xl.T).T
+        Rn, halved = _halve_steps(S, Yl, Xl, Xn, _huber_loss(Rl, t), t, present)
+        with np.errstate(divide="ignore"):
+            W[:, live] = np.where(present, np.minimum(1.0, t / absolute), 0.0)
+        X[:, live] = Xn
+        change = np.linalg.norm(Rn - Rl, axis=0) / (
+            np.linalg.norm(Rl, axis=0) + np.finfo(float).tiny
+        )
+        R[:, live] = Rn
+        # A halved step is short because it was cut, not because x settled.
+        moving = (change > tol) | halved
+        live, size = live[moving], size[moving]
+    return live
+
+
+def _halve_steps(
+    S: np.ndarray,
+    Y: np.ndarray,
+    X: np.ndarray,
+    Xn: np.ndarray,
+    before: np.ndarray,
+    t: np.ndarray,
+    present: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Halve the steps ``X -> Xn`` (in place in Xn) that raise the Huber loss.
+
+    Returns the new residuals (g, n; 0 where not ``present``) and which
+    steps were halved (n,).
+    """
+    Rn = np.where(present, Y - S @ Xn, 0.0)
+    up = np.flatnonzero(_huber_loss(Rn, t) > before * (1 + 1e-12))
+    halved = np.zeros(Y.shape[1], dtype=bool)
+    halved[up] = True
+    for _ in range(30):
+        if up.size == 0:
+            break
+        Xn[:, up] = (X[:, up] + Xn[:, up]) / 2
+        Rn[:, up] = np.where(present[:, up], Y[:, up] - S @ Xn[:, up], 0.0)
+        up = up[_huber_loss(Rn[:, up], t[up]) > before[up] * (1 + 1e-12)]
+    return Rn, halved
 
 
 def nnls_loop(S: np.ndarray, Y: np.ndarray) -> np.ndarray:

@@ -16,7 +16,14 @@ from deconv_core.analysis import assess, fit_signature
 from deconv_core.expression import load_expression
 from deconv_core.options import RunOptions
 from deconv_core.qc import bootstrap_intervals
-from deconv_core.report import bundle_zip, output_files, safe_text, to_csv_bytes, to_xlsx_bytes
+from deconv_core.report import (
+    bundle_zip,
+    output_files,
+    safe_frame,
+    safe_text,
+    to_csv_bytes,
+    to_xlsx_bytes,
+)
 from deconv_core.signatures import load_signature
 from deconv_core.validation import DeconvWarning
 from tests.conftest import planted_mixtures
@@ -180,3 +187,24 @@ def test_workbook_is_meeting_ready_formats_frozen_headers_notes_and_agreement(ru
     plain = output_files(analysis)
     assert "agreement.csv" not in plain
     assert "agreement" not in load_workbook(io.BytesIO(plain["results.xlsx"])).sheetnames
+
+
+def test_all_float_tables_are_written_as_pandas_would_write_them():
+    # The fast row-at-a-time writer must give pandas' bytes, quoting and NaN included.
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(
+        rng.lognormal(0, 4, (6, 4)) * rng.choice([1, -1], (6, 4)),
+        index=pd.Index(["a,b", 'q"x', "=SUM(1)", " lead", "G5", "G6"], name="gene"),
+        columns=["c,1", "c2", "=c3", "c4"],
+    )
+    frame.iloc[1, 2], frame.iloc[2, 1], frame.iloc[3, 0], frame.iloc[4, 3] = np.nan, np.inf, -0.0, 0
+    for label in ("gene", None):
+        buffer = io.StringIO()
+        safe_frame(frame).to_csv(
+            buffer,
+            index=label is not None,
+            index_label=label,
+            float_format="%.6g",
+            lineterminator="\n",
+        )
+        assert to_csv_bytes(frame, index_label=label) == buffer.getvalue().encode("utf-8")

@@ -165,3 +165,26 @@ def test_downweighted_genes_lists_the_genes_the_fit_discounted():
     squares = downweighted_genes(deconvolve(expr, til10, loss="squares"))
     assert squares.empty and list(squares.columns) == list(table.columns)
     assert isinstance(squares, pd.DataFrame)
+
+
+def _huber_objective(S, Y, X, scale):
+    """Huber loss of each sample's residuals at the threshold HUBER_TUNING * scale."""
+    a = np.abs(Y - S @ X)
+    m = np.minimum(a, HUBER_TUNING * scale)
+    return (m * (a - m / 2)).sum(axis=0)
+
+
+def test_newton_rounds_reach_the_optimum_of_converged_reweighting():
+    # An LM22-shaped problem with heavy-tailed noise, sparse and dense mixtures.
+    rng = np.random.default_rng(21)
+    S = rng.lognormal(3, 1.5, size=(547, 22))
+    P = rng.dirichlet(np.full(22, 0.3), size=24).T
+    Y = S @ P * rng.lognormal(0, 0.3, size=(547, 24))
+    X, W = huber_nnls(S, Y)
+    # Reference: reweighting alone (a start skips the Newton rounds) run to convergence.
+    ref, ref_W = huber_nnls(S, Y, start=nnls(S, Y), tol=1e-12, max_iter=2000)
+    scale = _column_median(np.abs(Y - S @ ref)) / 0.6745
+    best = _huber_objective(S, Y, ref, scale)
+    assert (np.abs(_huber_objective(S, Y, X, scale) - best) / best).max() < 1e-6
+    assert _rel_diff(X, ref) < 1e-4
+    assert np.abs(W - ref_W).max() < 0.02
