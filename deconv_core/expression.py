@@ -48,6 +48,9 @@ class ExpressionData:
         Detected (or declared) input scale and the transformation applied.
     warnings
         Everything found on the way, as data.
+    shape_on_disk
+        Genes × samples of a cohort the Dask engine left on disk
+        (:mod:`deconv_core.cohort_run`; ``table`` is then empty), else None.
     """
 
     table: pd.DataFrame
@@ -60,6 +63,12 @@ class ExpressionData:
     scale: str
     transformation: str
     warnings: tuple[DeconvWarning, ...]
+    shape_on_disk: tuple[int, int] | None = None
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """Genes × samples of the data, in memory or on disk."""
+        return self.shape_on_disk or self.table.shape
 
 
 def sha256_of(source: str | os.PathLike | bytes) -> str:

@@ -24,6 +24,7 @@ __all__ = [
     "MIN_GENES_ABSOLUTE",
     "MIN_SAMPLES_FOR_GENE_FLAGS",
     "MIN_SAMPLES_FOR_OUTLIERS",
+    "NULL_SAMPLES",
     "OUTLIER_MADS",
     "OUTLIER_SPREAD_RATIO",
     "POOR_R",
@@ -104,3 +105,11 @@ WHOLE_TRANSCRIPTOME_GENES = 15000
 #: Fewer samples than this: correlations across samples (estimated vs measured) are shown
 #: with a caution, since r of a handful of points is mostly noise.
 SMALL_COHORT = 10
+
+# -- large cohorts (the Dask engine) -----------------------------------------------------------
+#: Samples whose observed values the Dask engine pools for the permutation test's random
+#: mixtures, drawn at random with the run's seed: the null needs the data's expression levels,
+#: not every sample, and this many samples (hundreds of thousands of values) pin those levels
+#: while the driver keeps one bounded table.  A cohort this size or smaller pools every sample,
+#: so its p-values equal the in-memory engine's.
+NULL_SAMPLES = 1000
