@@ -282,7 +282,9 @@ def run_cohort(
     )
     expression = _expression(path, source, parts, detected, log_warning)
     result = _join([p.result for p in parts if p.result is not None], log_warning)
-    return _assess_cohort(expression, signature, options, result, parts, step)
+    analysis = _assess_cohort(expression, signature, options, result, parts, step)
+    engine = {"name": "dask", "chunk_size": str(chunk_size), "null_samples": str(NULL_SAMPLES)}
+    return replace(analysis, side_inputs={**analysis.side_inputs, "engine": engine})
 
 
 def _expression(
