@@ -158,13 +158,18 @@ def _fit_chunk(
 
 @contextlib.contextmanager
 def cluster_client(
-    scheduler: str | None = None, *, workers: int = 2, worker_memory: int = 2 << 30
+    scheduler: str | None = None,
+    *,
+    workers: int = 2,
+    worker_memory: int = 2 << 30,
+    processes: bool = True,
 ) -> Iterator[Any]:
     """A Dask client: on the scheduler at ``scheduler``, else on a new local cluster.
 
-    The local cluster has ``workers`` single-threaded worker processes with
-    ``worker_memory`` bytes each, listens on 127.0.0.1 only and serves no
-    dashboard; it is closed when the block ends.
+    The local cluster has ``workers`` single-threaded workers (processes, or
+    threads of this process when ``processes`` is False) with ``worker_memory``
+    bytes each; it talks TCP on 127.0.0.1 only, on ports the system chooses,
+    serves no dashboard, and is closed when the block ends.
     """
     from dask.distributed import Client, LocalCluster
 
@@ -183,10 +188,14 @@ def cluster_client(
         LocalCluster(
             n_workers=workers,
             threads_per_worker=1,
-            processes=True,
+            processes=processes,
             memory_limit=worker_memory,
+            protocol="tcp",
             host="127.0.0.1",
-            dashboard_address=None,
+            # The scheduler's HTTP server (health checks) always starts; on port 0 it takes a
+            # free port instead of 8787, which another cluster may hold.
+            dashboard_address="127.0.0.1:0",
+            scheduler_kwargs={"dashboard": False},
         ) as cluster,
         Client(cluster) as client,
     ):

@@ -6,11 +6,10 @@ import h5py
 import numpy as np
 import pandas as pd
 import pytest
-from distributed import Client, LocalCluster
 
 from deconv_core import cohort_run
 from deconv_core.cli import main
-from deconv_core.cohort_run import run_cohort
+from deconv_core.cohort_run import cluster_client, run_cohort
 from deconv_core.io.chunked import convert_table, open_chunked
 from deconv_core.options import RunOptions
 from deconv_core.report import write_outputs
@@ -23,19 +22,9 @@ TABLES = ("proportions", "fit", "coverage", "warnings", "residuals", "robustness
 
 @pytest.fixture(scope="module")
 def client():
-    # Two workers in this process over TCP (no process start-up: the test stays fast), so
-    # --scheduler can reach them too; the arguments still travel pickled.
-    with (
-        LocalCluster(
-            n_workers=2,
-            threads_per_worker=1,
-            processes=False,
-            protocol="tcp",
-            host="127.0.0.1",
-            dashboard_address=None,
-        ) as cluster,
-        Client(cluster) as c,
-    ):
+    # Two workers as threads of this process (no process start-up: the test stays fast),
+    # over TCP so that --scheduler can reach them too; the arguments still travel pickled.
+    with cluster_client(workers=2, processes=False) as c:
         yield c
 
 
