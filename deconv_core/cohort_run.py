@@ -32,6 +32,7 @@ tables.  A genes × samples table written once by
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
@@ -84,7 +85,8 @@ class _Summary:
 
 @dataclass(frozen=True)
 class _ChunkFit:
-    """One chunk's fit (None when no sample of it has data) and what was found reading it."""
+    """One chunk's fit (None when no sample of it has data) with the scale it assumed, and
+    what was found reading it."""
 
     result: DeconvResult | None
     warnings: tuple[DeconvWarning, ...]
@@ -94,19 +96,32 @@ class _ChunkFit:
     transformation: str
     n_genes: int
     samples: tuple[str, ...]
+    scale: str
+    summary: _Summary
+    error: InputError | None = None
 
 
 def _summarise(source: ChunkedSource, start: int, stop: int) -> _Summary:
-    """The scale summary of samples ``start:stop``, as the whole table's sample would take it.
+    """The scale summary of samples ``start:stop`` (:func:`_summary_of` after harmonising)."""
+    values = harmonise_genes(source.read(start, stop)).table.to_numpy(dtype=float)
+    return _summary_of(values, start, len(source.samples))
+
+
+def _summary_of(values: np.ndarray, start: int, n_samples: int) -> _Summary:
+    """The scale summary of a chunk, as the whole table's evenly spaced sample would take it.
+
+    Parameters
+    ----------
+    values : (genes, chunk samples) harmonised values of samples ``start`` onwards;
+    n_samples : the cohort's number of samples.
 
     :func:`~deconv_core.scale.detect_scale` takes every ``step``-th value of
     the table read sample by sample (pandas keeps one float block per table, so
     ``ravel(order="K")`` runs down each sample's genes); the same positions are
     taken here within the chunk.
     """
-    values = harmonise_genes(source.read(start, stop)).table.to_numpy(dtype=float)
     n_genes = values.shape[0]
-    step = max(1, n_genes * len(source.samples) // SCALE_SAMPLE_VALUES)
+    step = max(1, n_genes * n_samples // SCALE_SAMPLE_VALUES)
     flat = values.T.ravel()
     sample = flat[(-start * n_genes) % step :: step]
     sample = sample[np.isfinite(sample)]
@@ -129,18 +144,26 @@ def _fit_chunk(
     signature: Signature,
     options: RunOptions,
 ) -> _ChunkFit:
-    """Harmonise, linearise with the cohort's scale and fit samples ``start:stop``."""
+    """Harmonise, linearise with ``scale`` and fit samples ``start:stop``; summarise them."""
     mapped = harmonise_genes(source.read(start, stop))
     warnings = list(mapped.warnings)
-    keep, empty = samples_with_data(mapped.table.to_numpy(dtype=float), mapped.table.columns)
+    values = mapped.table.to_numpy(dtype=float)
+    keep, empty = samples_with_data(values, mapped.table.columns)
     common = dict(
-        gene_changes=mapped.changes, id_type=mapped.id_type, n_genes=mapped.table.shape[0]
+        gene_changes=mapped.changes,
+        id_type=mapped.id_type,
+        n_genes=mapped.table.shape[0],
+        scale=scale,
+        summary=_summary_of(values, start, len(source.samples)),
     )
     if not keep:  # linearise refuses a table without data; the cohort may still have some
         return _ChunkFit(None, (*warnings, *empty), None, transformation="", samples=(), **common)
-    scaled = linearise(mapped.table, scale=scale)
+    try:
+        scaled = linearise(mapped.table, scale=scale)
+        result = fit_table(scaled.table, signature, options)
+    except InputError as exc:  # perhaps only because ``scale`` was a guess: the driver decides
+        return _ChunkFit(None, (), None, transformation="", samples=(), error=exc, **common)
     warnings.extend(scaled.warnings)
-    result = fit_table(scaled.table, signature, options)
     intervals = None
     if options.bootstrap:
         intervals = bootstrap_intervals(
@@ -206,21 +229,16 @@ def _chunks(n_samples: int, chunk_size: int) -> list[tuple[int, int]]:
     return [(s, min(s + chunk_size, n_samples)) for s in range(0, n_samples, chunk_size)]
 
 
-def _detect(client: Any, source: ChunkedSource, chunks: list[tuple[int, int]], scale: str):
-    """The cohort's scale and its largest value (NaN when not needed)."""
-    if scale in ("linear", "counts"):
-        return scale, float("nan")
-    futures = [client.submit(_summarise, source, a, b, pure=False) for a, b in chunks]
-    parts = client.gather(futures)
+def _scale_of(parts: list[_Summary], declared: str) -> tuple[str, float]:
+    """The scale of the chunks summarised (``declared`` unless "auto") and their largest value."""
     vmax = np.array([p.vmax for p in parts])
     vmin = np.array([p.vmin for p in parts])
     top = float(np.nanmax(vmax)) if not np.isnan(vmax).all() else float("nan")
-    low = float(np.nanmin(vmin)) if not np.isnan(vmin).all() else float("nan")
-    if scale != "auto":
-        return scale, top
+    if declared != "auto":
+        return declared, top
     detected = scale_from_summary(
         vmax=top,
-        vmin=low,
+        vmin=float(np.nanmin(vmin)) if not np.isnan(vmin).all() else float("nan"),
         n_sampled=sum(p.n_sampled for p in parts),
         n_fractional=sum(p.n_fractional for p in parts),
         n_zero=sum(p.n_zero for p in parts),
@@ -269,21 +287,23 @@ def run_cohort(
     source = open_chunked(path, store=store, progress=step)
     chunks = _chunks(len(source.samples), chunk_size)
     step(f"{len(source.genes)} genes x {len(source.samples)} samples in {len(chunks)} chunks")
-    [remote] = client.scatter([source], broadcast=True)
-    detected, vmax = _detect(client, remote, chunks, options.scale)
-    step(f"scale: {detected}; deconvolving")
-    sig = client.scatter(signature, broadcast=True)
-    futures = [
-        client.submit(
-            _fit_chunk, remote, a, b, scale=detected, signature=sig, options=options, pure=False
-        )
-        for a, b in chunks
-    ]
-    parts = []
-    for i, future in enumerate(futures):
-        parts.append(future.result())
-        future.release()
-        step(f"chunk {i + 1} of {len(chunks)} fitted")
+    [remote] = client.scatter([source], broadcast=True, hash=False)
+    # The scale is the whole cohort's, known only once every chunk is read: the chunks are
+    # fitted with the first chunk's scale and summarised in the same pass, and refitted only
+    # when the cohort turns out otherwise (so the data are read once, not twice).
+    first = client.submit(_summarise, remote, *chunks[0], pure=False).result()
+    guess, _ = _scale_of([first], options.scale)
+    step(f"scale of the first chunk: {guess}; deconvolving")
+    sig = client.scatter(signature, broadcast=True, hash=False)
+    fit = functools.partial(_fit_all, client, remote, chunks, sig, options, step)
+    parts = fit(guess)
+    detected, vmax = _scale_of([p.summary for p in parts], options.scale)
+    if detected != guess:
+        step(f"scale of the cohort: {detected}; deconvolving again")
+        parts = fit(detected)
+    for part in parts:
+        if part.error is not None:
+            raise part.error
     log_warning = (
         log_scale_warning(detected, vmax, declared=options.scale != "auto")
         if detected in _LOG_SCALES
@@ -294,6 +314,32 @@ def run_cohort(
     analysis = _assess_cohort(expression, signature, options, result, parts, step)
     engine = {"name": "dask", "chunk_size": str(chunk_size), "null_samples": str(NULL_SAMPLES)}
     return replace(analysis, side_inputs={**analysis.side_inputs, "engine": engine})
+
+
+def _fit_all(
+    client: Any,
+    source: Any,
+    chunks: list[tuple[int, int]],
+    signature: Any,
+    options: RunOptions,
+    step: Callable[[str], None],
+    scale: str,
+) -> list[_ChunkFit]:
+    """Every chunk fitted with ``scale``, in file order (each gathered as it is done)."""
+    futures = [
+        client.submit(
+            _fit_chunk, source, a, b, scale=scale, signature=signature, options=options, pure=False
+        )
+        for a, b in chunks
+    ]
+    parts = []
+    for i, future in enumerate(futures):
+        parts.append(future.result())
+        future.release()
+        if i == 0 and parts[0].error is not None:  # the first chunk's own scale: a real error
+            raise parts[0].error
+        step(f"chunk {i + 1} of {len(chunks)} fitted")
+    return parts
 
 
 def _expression(

@@ -1,6 +1,7 @@
 """The Dask engine: the same files as the in-memory engine, from HDF5, h5ad and text."""
 
 import json
+from dataclasses import replace
 
 import h5py
 import numpy as np
@@ -46,7 +47,7 @@ def write_tsv(table, path):
 def write_archs4(table, path):
     text = h5py.string_dtype()
     with h5py.File(path, "w") as f:
-        f.create_dataset("data/expression", data=table.to_numpy(np.uint32), chunks=(64, 3))
+        f.create_dataset("data/expression", data=table.to_numpy(np.uint32), chunks=(32, 3))
         f.create_dataset("meta/genes/symbol", data=list(table.index), dtype=text)
         f.create_dataset("meta/samples/geo_accession", data=list(table.columns), dtype=text)
     return path
@@ -154,3 +155,47 @@ def test_unreadable_cohorts_are_refused_in_one_line(counts, tmp_path, capsys, mo
     assert "error:" in capsys.readouterr().err
     assert main(["run", str(other), "--signature", "TIL10", "--store", "s.h5", "--out", "x"]) == 2
     assert "only apply with --engine dask" in capsys.readouterr().err
+
+
+def test_scale_summary_takes_the_whole_tables_evenly_spaced_values(tmp_path, monkeypatch):
+    """Chunks of 7 samples take the values a 1,000-value sample of the whole table takes."""
+    rng = np.random.default_rng(0)
+    table = pd.DataFrame(
+        rng.integers(0, 5, size=(40, 30)).astype(float),
+        index=[f"G{i}" for i in range(40)],
+        columns=[f"S{j}" for j in range(30)],
+    )
+    table[table > 2.5] += 0.5  # fractional values, at no regular spacing
+    monkeypatch.setattr(cohort_run, "SCALE_SAMPLE_VALUES", 100)
+    source = open_chunked(write_archs4(table, tmp_path / "t.h5"))  # names and layout
+    source = replace(source, path=str(tmp_path / "t64.h5"))
+    with h5py.File(source.path, "w") as f:  # the values as float64: ARCHS4 keeps whole counts
+        f.create_dataset("data/expression", data=table.to_numpy())
+    parts = [cohort_run._summarise(source, a, min(a + 7, 30)) for a in range(0, 30, 7)]
+    expected = table.to_numpy().T.ravel()[:: 40 * 30 // 100]
+    assert sum(p.n_sampled for p in parts) == expected.size
+    assert sum(p.n_fractional for p in parts) == np.count_nonzero(expected % 1)
+    assert sum(p.n_zero for p in parts) == np.count_nonzero(expected == 0)
+
+
+def test_a_first_chunk_of_another_scale_is_refitted_with_the_cohorts(client, tmp_path):
+    """S1 and S2 alone look log2 (all below 50, not whole): the cohort is linear TPM."""
+    expr, _ = planted_mixtures(6, noise=0.1, seed=8, n_filler=100)
+    expr[["S1", "S2"]] *= 40 / expr[["S1", "S2"]].max().max()
+    path = write_tsv(expr, tmp_path / "bulk.tsv")
+    reference = memory_run(path, tmp_path / "memory")
+    store = tmp_path / "bulk.h5"
+    steps = []
+    analysis = run_cohort(
+        path,
+        load_signature("TIL10"),
+        RunOptions(),
+        client=client,
+        chunk_size=2,
+        store=store,
+        progress=steps.append,
+    )
+    assert "scale of the first chunk: log2; deconvolving" in steps
+    assert analysis.expression.scale == "linear"
+    write_outputs(tmp_path / "dask", analysis)
+    assert_same_files(reference, tmp_path / "dask")
