@@ -4,17 +4,19 @@
 :class:`~deconv_core.analysis.Analysis` as the in-memory engine, and
 :mod:`deconv_core.report` writes it; only the work is split:
 
-1. **Scale** (workers, one pass): each chunk of samples is harmonised like the
-   whole table would be (:func:`~deconv_core.genes.harmonise_genes`, which
-   works per sample) and summarised: maximum, minimum and the whole-number and
+1. **Fit** (workers, one pass): each chunk of samples is harmonised like the
+   whole table would be (:func:`~deconv_core.genes.harmonise_genes` works per
+   sample), brought to linear scale and fitted with
+   :func:`~deconv_core.analysis.fit_table`, the in-memory engine's call;
+   per-sample checks (bootstrap intervals, the missing-value and empty-sample
+   warnings) run with it.  A chunk returns its result on the signature genes
+   only, and a summary of its values: maximum, minimum and the whole-number and
    zero counts of the evenly spaced values :func:`~deconv_core.scale.detect_scale`
-   looks at, taken sample by sample.  The driver applies the one rule
-   (:func:`~deconv_core.scale.scale_from_summary`).
-2. **Fit** (workers, one pass): each chunk is brought to linear scale with the
-   detected scale and fitted with :func:`~deconv_core.analysis.fit_table`,
-   the in-memory engine's call; per-sample checks (bootstrap intervals, the
-   missing-value and empty-sample warnings) run with it.  A chunk returns its
-   result on the signature genes only.
+   looks at, taken sample by sample.
+2. **Scale**: the chunks are fitted with the scale of the first chunk; the
+   driver applies the one rule (:func:`~deconv_core.scale.scale_from_summary`)
+   to the summaries of all chunks and, in the rare cohort whose scale differs
+   from its first chunk's, fits every chunk again with the cohort's scale.
 3. **Cohort** (driver): the chunks' results are joined; the permutation null is
    drawn from a seeded random subset of :data:`~deconv_core.thresholds.NULL_SAMPLES`
    samples (every sample when the cohort is no larger, so the p-values equal

@@ -60,11 +60,14 @@ def write_h5ad(table, path, *, encoding="csr_matrix"):
     text = h5py.string_dtype()
     matrix = sparse.csr_array(table.T.to_numpy(np.float32))
     with h5py.File(path, "w") as f:
-        x = f.create_group("X")
-        x.attrs["encoding-type"] = encoding
-        x.attrs["shape"] = matrix.shape
-        for name in ("data", "indices", "indptr"):
-            x.create_dataset(name, data=getattr(matrix, name))
+        if encoding == "dense":
+            f.create_dataset("X", data=matrix.toarray())
+        else:
+            x = f.create_group("X")
+            x.attrs["encoding-type"] = encoding
+            x.attrs["shape"] = matrix.shape
+            for name in ("data", "indices", "indptr"):
+                x.create_dataset(name, data=getattr(matrix, name))
         for group, names in (("obs", table.columns), ("var", table.index)):
             g = f.create_group(group)
             g.attrs["_index"] = "_index"
@@ -92,11 +95,13 @@ OPTIONS = RunOptions(bootstrap=20, permutations=50, seed=4)
 FLAGS = ("--bootstrap", "20", "--permutations", "50", "--seed", "4")
 
 
-@pytest.mark.parametrize("layout", ["archs4", "h5ad"])
+@pytest.mark.parametrize("layout", ["archs4", "csr_matrix", "dense"])
 def test_hdf5_layouts_give_the_in_memory_files(layout, counts, client, tmp_path):
     reference = memory_run(write_tsv(counts, tmp_path / "bulk.tsv"), tmp_path / "memory", *FLAGS)
-    writer = write_archs4 if layout == "archs4" else write_h5ad
-    path = writer(counts, tmp_path / f"bulk.{'h5' if layout == 'archs4' else 'h5ad'}")
+    if layout == "archs4":
+        path = write_archs4(counts, tmp_path / "bulk.h5")
+    else:  # AnnData, X sparse (CSR) or dense
+        path = write_h5ad(counts, tmp_path / "bulk.h5ad", encoding=layout)
     analysis = run_cohort(path, load_signature("TIL10"), OPTIONS, client=client, chunk_size=4)
     write_outputs(tmp_path / "dask", analysis)
     assert_same_files(reference, tmp_path / "dask")
