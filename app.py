@@ -57,3 +57,8 @@ st.page_link(
 st.page_link(
     widgets.PAGES["qc"], label="4 · QC: fit, residuals and warnings", icon=":material/fact_check:"
 )
+st.page_link(
+    widgets.PAGES["methods"],
+    label="5 · Methods side by side, and what 'other' is made of",
+    icon=":material/compare_arrows:",
+)

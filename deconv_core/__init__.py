@@ -8,6 +8,9 @@ Data conventions (every module follows them):
 - Proportions are samples × cell types (index ``sample``), unitless
   fractions; what they are fractions *of* depends on the mode (see
   :data:`deconv_core.deconvolve.MEANINGS`).
+- Every method's output declares its ``kind`` (:mod:`deconv_core.methods`):
+  ``"fraction"`` (shares of cells) or ``"score"`` (arbitrary units that only
+  rank samples); a score is never drawn on a fraction axis.
 - Public functions take and return labelled pandas objects and align by label;
   numerical kernels (:mod:`deconv_core.solvers`) take float64 arrays whose
   shapes their docstrings give.
@@ -39,6 +42,7 @@ from deconv_core.expression import ExpressionData, load_expression
 from deconv_core.groups import check_groups, group_proportions, groups_table
 from deconv_core.identifiability import Identifiability, signature_identifiability
 from deconv_core.io.singlecell import SingleCellData, read_single_cell
+from deconv_core.methods import MethodResult, MethodsComparison, run_methods
 from deconv_core.options import RunOptions, check_options
 from deconv_core.qc import (
     PermutationTest,
@@ -87,6 +91,8 @@ __all__ = [
     "Identifiability",
     "InputError",
     "MarkerPanel",
+    "MethodResult",
+    "MethodsComparison",
     "PermutationTest",
     "Signature",
     "SignatureBuild",
@@ -114,6 +120,7 @@ __all__ = [
     "permutation_test",
     "qc_warnings",
     "read_single_cell",
+    "run_methods",
     "scaled_signature",
     "signature_identifiability",
     "standardised_residuals",

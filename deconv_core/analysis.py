@@ -20,6 +20,7 @@ import pandas as pd
 from deconv_core.confounding import ConfoundingReport, flag_confounders
 from deconv_core.deconvolve import DeconvResult, deconvolve, meaning_for
 from deconv_core.expression import ExpressionData
+from deconv_core.methods import MethodsComparison, run_methods
 from deconv_core.options import EXCLUDE_NONE, RunOptions, check_options
 from deconv_core.qc import (
     bootstrap_intervals,
@@ -70,6 +71,9 @@ class Analysis:
     side_inputs
         Further inputs for the manifest (e.g. ``{"sample_metadata": {"file":
         ..., "sha256": ...}}``).
+    methods
+        Other methods run beside the robust fit and how far they agree
+        (:mod:`deconv_core.methods`), or None when none were asked for.
     """
 
     options: RunOptions
@@ -83,6 +87,7 @@ class Analysis:
     confounding: ConfoundingReport | None = None
     groups: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     side_inputs: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    methods: MethodsComparison | None = None
 
     @property
     def fit_table(self) -> pd.DataFrame:
@@ -177,6 +182,7 @@ def assess(
     confounding: ConfoundingReport | None = None,
     groups: Mapping[str, Sequence[str]] | None = None,
     side_inputs: Mapping[str, Mapping[str, str]] | None = None,
+    methods: MethodsComparison | None = None,
 ) -> Analysis:
     """Gather a run's warnings and give every sample its verdict.
 
@@ -190,6 +196,9 @@ def assess(
         Cell-type groups in use (default: the signature's own).
     side_inputs
         Further inputs for the manifest.
+    methods
+        Other methods beside the robust fit (:func:`deconv_core.methods.run_methods`);
+        their disagreement flags join the warnings and the verdicts.
 
     Returns
     -------
@@ -202,6 +211,7 @@ def assess(
         _data_warnings(expression, options),
         qc_warnings(result, signature=signature, p_values=p_values),
         confounding.warnings if confounding is not None else (),
+        methods.warnings if methods is not None else (),
     )
     verdicts = sample_verdicts(
         result.fit, warnings, p_values=p_values, z=standardised_residuals(result)
@@ -222,6 +232,7 @@ def assess(
         confounding=confounding,
         groups={str(g): tuple(str(m) for m in members) for g, members in chosen.items()},
         side_inputs=dict(side_inputs or {}),
+        methods=methods,
     )
 
 
@@ -236,7 +247,8 @@ def run_analysis(
 
     Bootstrap intervals run when ``options.bootstrap`` is above 0, the
     permutation test when ``options.permutations`` is; the residual,
-    identifiability and confounding checks always run.
+    identifiability and confounding checks always run; the methods of
+    ``options.methods`` run beside the robust fit when there are any.
 
     Parameters
     ----------
@@ -281,6 +293,10 @@ def confound_and_assess(
     """The last steps of a run, in either engine: the confounding check, then :func:`assess`."""
     step("residual, identifiability and confounding checks")
     confounding = flag_confounders(result, signature)
+    methods = None
+    if options.methods:
+        step(f"methods side by side: {', '.join(options.methods)}")
+        methods = run_methods(expression.table, result, signature, options.methods)
     return assess(
         expression,
         signature,
@@ -289,4 +305,5 @@ def confound_and_assess(
         p_values=p_values,
         intervals=intervals,
         confounding=confounding,
+        methods=methods,
     )

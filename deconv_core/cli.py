@@ -13,13 +13,24 @@ import sys
 import threading
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn, TextIO
 
 from deconv_core.analysis import Analysis, fit_signature, run_analysis
+from deconv_core.card import build_card, card_file_name, card_html, check_sample
 from deconv_core.confounding import explain_gene
 from deconv_core.expression import load_expression, sha256_of
 from deconv_core.io.limits import DEFAULT_LIMITS, ReadLimits, parse_size
-from deconv_core.options import LOSSES, MODES, SCALES, WEIGHTINGS, RunOptions, check_count
+from deconv_core.methods import MethodsComparison, agreement_summary
+from deconv_core.options import (
+    LOSSES,
+    METHODS,
+    MODES,
+    SCALES,
+    WEIGHTINGS,
+    RunOptions,
+    check_count,
+)
 from deconv_core.report import check_out_dir, to_csv_bytes, write_file, write_outputs
 from deconv_core.signatures import builtin_names, list_signatures, load_signature
 from deconv_core.validation import InputError
@@ -87,7 +98,24 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="do not correct for mRNA content per cell type",
     )
+    run.add_argument(
+        "--method",
+        action="append",
+        choices=METHODS,
+        default=[],
+        help="run other methods beside the default robust fit and compare them (repeatable; "
+        "all: every one): nu-svr (CIBERSORT-style), epic (EPIC-style, with other), mcp-counter "
+        "(marker scores, not fractions); writes methods.csv and methods_agreement.csv",
+    )
     run.add_argument("--out", required=True, help="output folder (created if needed)")
+    run.add_argument(
+        "--card",
+        action="append",
+        default=[],
+        metavar="SAMPLE",
+        help="also write card_SAMPLE.html (one page, prints on A4) and card_SAMPLE.png: the "
+        "sample's tumour-board card; repeat for more samples",
+    )
     _add_trust_options(run)
     _add_limit_options(run)
     _add_engine_options(run)
@@ -108,6 +136,7 @@ def _options(args: argparse.Namespace) -> RunOptions:
         bootstrap=args.bootstrap,
         permutations=args.permutations,
         seed=args.seed,
+        methods=tuple(m for m in dict.fromkeys(args.method) if m != "robust"),
     )
 
 
@@ -119,10 +148,17 @@ def _run(args: argparse.Namespace, stream: TextIO, progress: _Progress) -> int:
     check_out_dir(args.out)  # refuse an unusable folder before the work, not after
     limits = _limits(args)
     if args.engine == "dask":
+        if args.card:
+            raise InputError(
+                "--card is not available with --engine dask yet; write the cards with a "
+                "run of the samples you need without --engine dask."
+            )
         analysis = _run_dask(args, options, limits, progress)
     else:
         _check_memory_engine(args)
         expression = load_expression(args.bulk, scale=options.scale, limits=limits)
+        for sample in args.card:  # refused before the work, not after
+            check_sample(list(expression.table.columns), sample)
         progress.step(
             f"read {expression.table.shape[0]} genes x {expression.table.shape[1]} samples; "
             f"loading signature {args.signature}"
@@ -136,9 +172,22 @@ def _run(args: argparse.Namespace, stream: TextIO, progress: _Progress) -> int:
         raise InputError(
             f"Cannot write to {args.out!r}: {exc.strerror}; choose another folder."
         ) from exc
+    _write_cards(args.out, analysis, args.card)
     _print_verdicts(analysis, stream)
+    if analysis.methods is not None:
+        _print_methods(analysis.methods, stream)
     progress.step("done")
     return 0
+
+
+def _write_cards(out: str, analysis: Analysis, samples: list[str]) -> None:
+    """card_SAMPLE.html and card_SAMPLE.png of each sample into the output folder."""
+    from deconv_core.card_png import card_png
+
+    for sample in samples:
+        card = build_card(analysis, sample)
+        write_file(Path(out) / card_file_name(sample), card_html(card).encode("utf-8"))
+        write_file(Path(out) / card_file_name(sample, "png"), card_png(card))
 
 
 def _run_dask(
@@ -236,6 +285,18 @@ def _add_engine_options(run: argparse.ArgumentParser) -> None:
 
 #: Samples listed by name in the verdict summary (worst first); the rest are in fit.csv.
 _LISTED = 10
+
+
+def _print_methods(methods: MethodsComparison, stream: TextIO) -> None:
+    """One line on the methods side by side: how many cell types they disagree on."""
+    summary = agreement_summary(methods.agreement)
+    flagged = [str(q) for q in summary.index[summary["flagged"]]]
+    names = ", ".join(r.method for r in methods.results)
+    stream.write(
+        f"methods {names}: {len(flagged)} of {len(summary)} cell types disagree"
+        + (f" ({'; '.join(flagged)})" if flagged else "")
+        + " (methods.csv, methods_agreement.csv)\n"
+    )
 
 
 def _print_verdicts(analysis: Analysis, stream: TextIO) -> None:
@@ -362,8 +423,9 @@ def _add_fit_options(command: argparse.ArgumentParser) -> None:
         "--weighting",
         choices=WEIGHTINGS,
         default="auto",
-        help="gene weights of the fit: auto (default: sqrt when a few genes dominate the "
-        "signature, else none), none, or sqrt (1/sqrt of each gene's mean profile)",
+        help="gene weights of the fit: auto (default: relative for a signature built from "
+        "single-cell data, sqrt for a microarray-derived one or when a few genes dominate, "
+        "else none), none, sqrt (1/sqrt of each gene's mean profile) or relative (1/mean)",
     )
 
 
@@ -434,8 +496,12 @@ def _add_signature_commands(sub: argparse._SubParsersAction) -> None:
         "--scale", choices=SINGLE_CELL_SCALES, default="auto", help="input scale (default: detect)"
     )
     build.add_argument("--min-cells", type=int, default=10, help="fewer cells: type left out")
-    build.add_argument("--min-markers", type=int, default=10, help="markers per type, at least")
-    build.add_argument("--max-markers", type=int, default=100, help="markers per type, at most")
+    build.add_argument(
+        "--min-markers", type=int, default=3, help="markers per ordered pair of types, at least"
+    )
+    build.add_argument(
+        "--max-markers", type=int, default=10, help="markers per ordered pair of types, at most"
+    )
     build.add_argument("--min-log2-fold-change", type=float, default=1.0)
     build.add_argument("--min-detection", type=float, default=0.25)
     build.add_argument("--test-fraction", type=float, default=0.3)

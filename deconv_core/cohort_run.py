@@ -284,6 +284,11 @@ def run_cohort(
     """
     step = progress or (lambda message: None)
     check_options(options, signature.excluded_genes)
+    if options.methods:  # the other methods fit the whole matrix (deconv_core.methods)
+        raise InputError(
+            "--method is not available with --engine dask yet; compare methods on a cohort "
+            "that fits in memory (run without --engine dask)."
+        )
     if chunk_size < 1:
         raise InputError(f"--chunk-size must be at least 1 sample, got {chunk_size}.")
     source = open_chunked(path, store=store, progress=step)

@@ -29,11 +29,23 @@ import numpy as np
 import pandas as pd
 
 from deconv_core.coverage import coverage_table, marker_genes
+from deconv_core.mrna import borrowed_mrna_factors
 from deconv_core.options import LOSSES, MODES, WEIGHTINGS, check_choice, check_exclude
+from deconv_core.platform import (
+    from_other_platform,
+    platform_factors,
+    platform_warning,
+    signature_platform,
+)
 from deconv_core.ranking import average_ranks
 from deconv_core.signatures import Signature
 from deconv_core.solvers import huber_nnls, nnls
-from deconv_core.thresholds import COVERAGE_ERROR, COVERAGE_FAIR, MIN_GENES_ABSOLUTE
+from deconv_core.thresholds import (
+    COVERAGE_ERROR,
+    COVERAGE_FAIR,
+    MIN_GENES_ABSOLUTE,
+    MIN_SAMPLES_PLATFORM,
+)
 from deconv_core.validation import DeconvWarning, InputError
 
 __all__ = [
@@ -224,7 +236,9 @@ class DeconvResult:
     signature_name
         Name of the signature used.
     signature_matrix
-        Genes used × cell types: the signature rows the fit used (linear).
+        Genes used × cell types: the signature rows the fit used (linear);
+        for a signature from another platform, after the gene-wise
+        correction (:mod:`deconv_core.platform`).
     mrna_scaling
         Whether proportions were corrected for mRNA content.
     gene_weights
@@ -266,25 +280,40 @@ class DeconvResult:
     warnings: tuple[DeconvWarning, ...]
 
 
-def choose_weighting(signature: np.ndarray) -> str:
-    """The weighting ``"auto"`` stands for: ``"sqrt"`` when a few genes dominate.
+def choose_weighting(signature: np.ndarray, *, platform: str = "") -> str:
+    """The weighting ``"auto"`` stands for, from the signature's values and platform.
 
-    In an unweighted fit a gene's pull grows with the square of its level.
-    When the five largest mean profiles hold more than half of the
-    signature's sum of squares (typical of profiles from single-cell data,
-    where a few genes such as S100A9 or PPBP reach tens of thousands), those
-    genes would decide every proportion, so ``"sqrt"`` is chosen; otherwise
-    ``"none"`` (the way TIL10 is fitted by quanTIseq).
+    - ``"relative"`` for a signature built from single-cell data (platform
+      starting with ``single-cell``): single-cell and bulk RNA-seq capture each
+      gene with its own efficiency, so a gene's mismatch between profile and
+      bulk is a factor, not an offset, and every gene is fitted on its relative
+      error (as fits in log space do, e.g. DeconV and dtangle).
+    - ``"sqrt"`` for a microarray-derived signature (platform mentioning
+      ``microarray``, e.g. immunoStates, LM22) or when the five largest mean
+      profiles hold more than half of the signature's sum of squares: in an
+      unweighted fit a gene's pull grows with the square of its level, and the
+      highest genes of an array profile are those the other platform's
+      dynamic range changes most.
+    - ``"none"`` otherwise (the way TIL10 is fitted by quanTIseq).
+
+    The rules were chosen with ``benchmarks/accuracy.py`` and
+    ``benchmarks/singlecell_accuracy.py`` (README, Accuracy).
 
     Parameters
     ----------
     signature : (g, k) array
         Signature rows used in the fit, genes × cell types, linear.
+    platform
+        The signature's platform (:attr:`Signature.platform`); ``""`` if unknown.
 
     Returns
     -------
-    ``"sqrt"`` or ``"none"``.
+    ``"relative"``, ``"sqrt"`` or ``"none"``.
     """
+    if _single_cell(platform):
+        return "relative"
+    if "microarray" in platform.lower():
+        return "sqrt"
     level = np.sort(np.asarray(signature, dtype=np.float64).mean(axis=1))[::-1]
     total = float((level**2).sum())
     if total <= 0:
@@ -301,14 +330,16 @@ def gene_weights(signature: np.ndarray, *, weighting: str = "sqrt") -> np.ndarra
     of very highly expressed genes decide every proportion.  ``"sqrt"`` divides
     each gene's equation by the square root of its mean signature expression:
     weighted least squares with variance proportional to the mean.
+    ``"relative"`` divides it by the mean itself: standard deviation
+    proportional to the mean, i.e. every gene fitted on its relative error.
 
     Parameters
     ----------
     signature : (g, k) array
         Signature rows used in the fit, genes × cell types, linear.
     weighting
-        ``"sqrt"``, ``"none"`` (all weights 1) or ``"auto"``
-        (:func:`choose_weighting`).
+        ``"sqrt"``, ``"relative"``, ``"none"`` (all weights 1) or ``"auto"``
+        (:func:`choose_weighting`; the platform is then unknown).
 
     Returns
     -------
@@ -322,7 +353,8 @@ def gene_weights(signature: np.ndarray, *, weighting: str = "sqrt") -> np.ndarra
     level = signature.mean(axis=1)
     # A floor keeps genes that are near zero in every profile from dominating.
     floor = max(float(level.mean()) * 1e-3, np.finfo(float).tiny)
-    weights = 1.0 / np.sqrt(np.maximum(level, floor))
+    power = 1.0 if weighting == "relative" else 0.5
+    weights = np.maximum(level, floor) ** -power
     return weights / weights.mean()
 
 
@@ -403,6 +435,7 @@ def deconvolve(
     mrna_scaling: bool = True,
     weighting: str = "auto",
     loss: str = "huber",
+    platform_correction: bool = True,
 ) -> DeconvResult:
     """Estimate cell-type proportions for every sample.
 
@@ -436,6 +469,12 @@ def deconvolve(
         proportion; ``"squares"``: plain non-negative least squares.  On the
         four benchmark datasets with measured truth Huber was as accurate or
         more accurate than least squares (``benchmarks/accuracy.py``).
+    platform_correction
+        For a signature from another platform than bulk RNA-seq (microarray
+        or single-cell), estimate each gene's factor between the platforms
+        from all samples and correct the signature before the final fit
+        (:mod:`deconv_core.platform`; warnings ``platform_corrected`` or, with
+        fewer than ``MIN_SAMPLES_PLATFORM`` samples, ``platform_uncorrected``).
 
     Returns
     -------
@@ -471,13 +510,20 @@ def deconvolve(
     totals = np.sum(values, axis=0, where=~np.isnan(values))
     with np.errstate(divide="ignore", invalid="ignore"):
         Y = values[genes.rows, :] / totals * 1e6
+    platform = signature_platform(signature)
     if weighting == "auto":
-        weighting = choose_weighting(S)
-        if weighting == "sqrt":
-            warnings.append(_WEIGHTED_WARNING)
+        weighting = choose_weighting(S, platform=platform)
+        if weighting != "none":
+            warnings.append(_weighted_warning(weighting, platform))
     weights = gene_weights(S, weighting=weighting)
     samples = [str(s) for s in expression.columns]
     coef, robustness = _fit_by_pattern(S * weights[:, None], Y, weights, loss, samples, warnings)
+    if platform_correction and from_other_platform(platform):
+        corrected = Y.shape[1] >= MIN_SAMPLES_PLATFORM
+        if corrected:
+            S = S * platform_factors(S, Y, coef)[:, None]
+            coef, robustness = _fit_by_pattern(S * weights[:, None], Y, weights, loss, samples, [])
+        warnings.append(platform_warning(platform, Y.shape[1], corrected))
     fitted = S @ np.nan_to_num(coef)
     fitted[np.isnan(Y)] = np.nan
     fitted[:, np.isnan(coef).any(axis=0)] = np.nan
@@ -504,7 +550,7 @@ def deconvolve(
         mode=mode,
         meaning=meaning_for(mode, {w.code for w in warnings}),
         signature_name=signature.name,
-        signature_matrix=sig.loc[genes.used],
+        signature_matrix=pd.DataFrame(S, index=genes_index.copy(), columns=sig.columns),
         mrna_scaling=mrna_scaling,
         gene_weights=pd.Series(weights, index=genes_index, name="weight"),
         weighting=weighting,
@@ -528,13 +574,50 @@ BIASED_ABSOLUTE_MEANING = (
     "unaffected."
 )
 
-_WEIGHTED_WARNING = DeconvWarning(
-    "info",
-    "genes_weighted",
-    "A few very highly expressed genes dominate this signature, so each gene was weighted by "
-    "1/sqrt of its mean level; otherwise those genes would decide every proportion.",
-    cli="--weighting none turns this off.",
-)
+
+def _weighted_warning(weighting: str, platform: str) -> DeconvWarning:
+    """The info saying which gene weights ``"auto"`` chose and why."""
+    if weighting == "relative":
+        why = (
+            "This signature was built from single-cell data, whose genes are captured with "
+            "other efficiencies than in bulk RNA-seq, so each gene was weighted by 1/its mean "
+            "level and fitted on its relative error."
+        )
+    elif "microarray" in platform.lower():
+        why = (
+            f"This signature was measured on another platform ({platform}), so each gene was "
+            "weighted by 1/sqrt of its mean level; otherwise its highest genes, whose levels "
+            "differ most between platforms, would decide every proportion."
+        )
+    else:
+        why = (
+            "A few very highly expressed genes dominate this signature, so each gene was "
+            "weighted by 1/sqrt of its mean level; otherwise those genes would decide every "
+            "proportion."
+        )
+    return DeconvWarning("info", "genes_weighted", why, cli="--weighting none turns this off.")
+
+
+def _single_cell(platform: str) -> bool:
+    return platform.lower().startswith("single-cell")
+
+
+def _borrowed_warning(name: str, unmatched: list[str]) -> DeconvWarning:
+    """The info saying that mRNA-content factors were borrowed from TIL10 by lineage."""
+    rest = (
+        f" No lineage matched {', '.join(unmatched)}: they took the median factor."
+        if unmatched
+        else ""
+    )
+    return DeconvWarning(
+        "info",
+        "mrna_factors_borrowed",
+        f"{name} has no mRNA-content factors, so its fit gives shares of mRNA, which overstate "
+        "cell types rich in mRNA (monocytes, dendritic and NK cells); the proportions were "
+        "turned into shares of cells with quanTIseq's factors (TIL10, Finotello 2019) matched "
+        f"by lineage from the cell-type names.{rest}",
+        cli="--no-mrna-scaling gives the mRNA shares.",
+    )
 
 
 def meaning_for(mode: str, codes: set[str] | frozenset[str]) -> str:
@@ -738,7 +821,11 @@ def coefficients_to_proportions(
     mode
         ``"relative"`` or ``"absolute"``.
     mrna_scaling
-        Correct for mRNA content per cell type when the signature has factors.
+        Correct for mRNA content per cell type when the signature has factors;
+        in relative mode a signature without factors whose cell types are
+        immune lineages (and not built from single-cell data) takes TIL10's by lineage
+        (:func:`deconv_core.mrna.borrowed_mrna_factors`, warning
+        ``mrna_factors_borrowed``).
 
     Returns
     -------
@@ -762,6 +849,13 @@ def coefficients_to_proportions(
                     "proportions were not corrected for mRNA content.",
                 )
             )
+    elif mrna_scaling and mode == "relative" and not _single_cell(signature.platform):
+        # A signature built from single-cell counts has its own factors; built from
+        # normalised data it has none on purpose (every cell was scaled alike).
+        borrowed, unmatched = borrowed_mrna_factors(cell_types)
+        if borrowed:
+            factors = np.array([borrowed[c] for c in cell_types], dtype=float)
+            warnings.append(_borrowed_warning(signature.name, unmatched))
     with np.errstate(divide="ignore", invalid="ignore"):
         mrna_share = coef.sum(axis=0)
         cells = coef / factors[:, None]

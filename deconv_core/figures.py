@@ -66,6 +66,7 @@ __all__ = [
     "gene_explanation_figure",
     "group_boxplots_figure",
     "measured_scatter_figure",
+    "methods_figure",
     "observed_vs_fitted_figure",
     "plain",
     "proportion_intervals_figure",
@@ -1317,4 +1318,89 @@ def measured_scatter_figure(
         title=plain(title),
         subtitle=_wrap(meaning),
         height=560,
+    )
+
+
+#: Axis titles of the methods chart: fractions and scores never share an axis.
+METHOD_AXES = {
+    "fraction": "fraction of cells",
+    "score": "score (arbitrary units; compare samples only)",
+}
+
+
+def methods_figure(
+    values: pd.DataFrame,
+    kinds: dict[str, str],
+    *,
+    title: str,
+    subtitle: str = "",
+) -> go.Figure:
+    """Several estimates per sample, fractions and scores in separate panels.
+
+    Parameters
+    ----------
+    values
+        Samples × series (e.g. one column per method for one cell type, or
+        'other' beside stromal scores); the row order is the x order.
+    kinds
+        Series → ``"fraction"`` (drawn on a 0-100 % axis) or ``"score"``
+        (drawn on its own axis in arbitrary units).  A score is never drawn on
+        a proportion axis.
+    title, subtitle
+        Chart title and a sentence under it.
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+        One panel per kind present, fractions on top.
+
+    Raises
+    ------
+    ValueError
+        A series without a kind, or with a kind other than fraction or score.
+    """
+    for column in values.columns:
+        if kinds.get(column) not in METHOD_AXES:
+            raise ValueError(
+                f"{column!r} has kind {kinds.get(column)!r}; expected fraction or score."
+            )
+    panels = [k for k in METHOD_AXES if any(kinds[c] == k for c in values.columns)]
+    fig = make_subplots(rows=max(len(panels), 1), cols=1, shared_xaxes=True, vertical_spacing=0.08)
+    colors = cell_type_colors([str(c) for c in values.columns])
+    samples = _plain_list(values.index)
+    x = list(range(len(samples)))
+    for row, kind in enumerate(panels, start=1):
+        for column in (c for c in values.columns if kinds[c] == kind):
+            percent = kind == "fraction"
+            fig.add_trace(
+                go.Scatter(
+                    x=x,
+                    y=values[column].to_numpy(float),
+                    mode="lines+markers",
+                    name=plain(column),
+                    line={"color": colors[str(column)], "width": 1},
+                    customdata=np.column_stack([samples, [plain(column)] * len(samples)]),
+                    hovertemplate="<b>%{customdata[0]}</b> · %{customdata[1]}<br>"
+                    + ("%{y:.1%}" if percent else "%{y:.2f} (score)")
+                    + "<extra></extra>",
+                ),
+                row=row,
+                col=1,
+            )
+        fig.update_yaxes(
+            title_text=METHOD_AXES[kind],
+            tickformat=".0%" if kind == "fraction" else None,
+            rangemode="tozero" if kind == "fraction" else "normal",
+            row=row,
+            col=1,
+        )
+    show = len(samples) <= MAX_TICK_LABELS
+    fig.update_xaxes(
+        tickvals=x if show else [],
+        ticktext=samples if show else [],
+        row=len(panels) or 1,
+        col=1,
+    )
+    return _layout(
+        fig, title=plain(title), subtitle=_wrap(subtitle), height=220 + 200 * len(panels)
     )

@@ -19,6 +19,7 @@ __all__ = [
     "CHOICES",
     "EXCLUDE_NONE",
     "LOSSES",
+    "METHODS",
     "MODES",
     "SCALES",
     "WEIGHTINGS",
@@ -38,12 +39,16 @@ __all__ = [
 MODES = ("relative", "absolute")
 #: Loss functions of the fit: Huber's robust loss (default) or plain squares.
 LOSSES = ("huber", "squares")
-#: Gene weightings of the fit: ``"auto"`` chooses ``"none"`` or ``"sqrt"`` per signature.
-WEIGHTINGS = ("auto", "sqrt", "none")
+#: Gene weightings of the fit: ``"auto"`` chooses per signature (see
+#: :func:`deconv_core.deconvolve.choose_weighting`).
+WEIGHTINGS = ("auto", "sqrt", "relative", "none")
 #: Declared scales of an expression input (``"auto"``: detect).
 SCALES = ("auto", "linear", "log2", "log2p1", "log10", "ln", "counts")
 #: Declared scales of single-cell counts (``"auto"``: detect).
 SINGLE_CELL_SCALES = ("auto", "counts", "log1p", "log2p1", "linear")
+#: Methods of ``run --method`` (:mod:`deconv_core.methods`): the robust fit always runs;
+#: the others run beside it for comparison (``"all"``: every one).
+METHODS = ("robust", "nu-svr", "epic", "mcp-counter", "all")
 #: Image formats of the charts' camera button.
 IMAGE_FORMATS = ("png", "svg")
 #: Orders of the residual heatmap's genes and samples (a list of samples is also allowed).
@@ -55,6 +60,7 @@ EXCLUDE_NONE = "none"
 #: Option → allowed values, for every option with a closed set.
 CHOICES: dict[str, tuple[str, ...]] = {
     "mode": MODES,
+    "method": METHODS,
     "loss": LOSSES,
     "weighting": WEIGHTINGS,
     "scale": SCALES,
@@ -153,7 +159,7 @@ class RunOptions:
     loss
         ``"huber"`` (robust) or ``"squares"`` (:data:`LOSSES`).
     weighting
-        ``"auto"``, ``"sqrt"`` or ``"none"`` (:data:`WEIGHTINGS`).
+        ``"auto"``, ``"sqrt"``, ``"relative"`` or ``"none"`` (:data:`WEIGHTINGS`).
     mrna_scaling
         Turn mRNA shares into cell shares with the signature's factors.
     bootstrap
@@ -164,6 +170,9 @@ class RunOptions:
         Random mixtures for each sample's permutation p-value (0: none).
     seed
         Seed of the bootstrap and the permutations.
+    methods
+        Methods run beside the robust fit for comparison (:data:`METHODS`;
+        empty: none).
     """
 
     mode: str = "relative"
@@ -176,12 +185,17 @@ class RunOptions:
     level: float = 0.95
     permutations: int = 0
     seed: int = 0
+    methods: tuple[str, ...] = ()
 
     def as_parameters(self) -> dict[str, Any]:
         """The options as the manifest's ``parameters`` (JSON-ready, fixed order)."""
         out = asdict(self)
         if not self.bootstrap:
             out["level"] = None
+        # Runs without other methods keep the manifest they always had.
+        out["methods"] = list(self.methods)
+        if not self.methods:
+            del out["methods"]
         return out
 
 
@@ -205,6 +219,10 @@ def check_options(
     for option in ("mode", "loss", "weighting", "scale"):
         check_choice(option, getattr(options, option))
     check_exclude(options.exclude, exclusion_lists)
+    if isinstance(options.methods, str):
+        raise InputError(f"methods must be a list of method names; got {options.methods!r}.")
+    for method in options.methods:
+        check_choice("method", method)
     if not isinstance(options.mrna_scaling, bool):
         raise InputError(f"mrna_scaling must be True or False; got {options.mrna_scaling!r}.")
     for option in ("bootstrap", "permutations", "seed"):

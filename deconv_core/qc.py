@@ -27,6 +27,7 @@ Refits and residual log ratios come from the engine shared with
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -145,6 +146,7 @@ def bootstrap_intervals(
     n_resamples: int = DEFAULT_RESAMPLES,
     level: float = DEFAULT_LEVEL,
     seed: int = 0,
+    progress: Callable[[int, int], None] | None = None,
 ) -> pd.DataFrame:
     """Percentile bootstrap confidence intervals of every proportion.
 
@@ -168,6 +170,10 @@ def bootstrap_intervals(
         Confidence level, between 0 and 1 (default 0.95).
     seed
         Seed of the random generator; the same seed gives the same intervals.
+    progress
+        Called as ``progress(done, total)`` after each batched refit (one
+        resample of one chunk of samples), e.g. to move a progress bar; it
+        does not change the numbers.
 
     Returns
     -------
@@ -196,6 +202,7 @@ def bootstrap_intervals(
     probs = [(1.0 - level) / 2.0, (1.0 + level) / 2.0]
     lower = np.full((len(columns), n), np.nan)
     upper = np.full((len(columns), n), np.nan)
+    total, done = n_resamples * -(-n // _CHUNK), 0
     for start in range(0, n, _CHUNK):
         cols = slice(start, min(start + _CHUNK, n))
         draws = np.empty((n_resamples, len(columns), cols.stop - cols.start))
@@ -212,6 +219,9 @@ def bootstrap_intervals(
             draws[b], _ = coefficients_to_proportions(
                 coef, sig, mode=result.mode, mrna_scaling=result.mrna_scaling
             )
+            done += 1
+            if progress is not None:
+                progress(done, total)
         lower[:, cols], upper[:, cols] = _quantiles(draws, probs)
     failed = result.coefficients.isna().any(axis=1).to_numpy()
     lower[:, failed] = np.nan

@@ -34,12 +34,22 @@ digits, rows in input order):
     ``sample``, ``cell_type``, ``estimate``, ``lower``, ``upper``.
 ``group_proportions.csv``
     When cell-type groups are in use: samples × groups (sums of members).
+``methods.csv``, ``methods_agreement.csv``, ``methods_other.csv``
+    With ``--method``: every method's estimates (``method``, ``kind``:
+    fraction or score, ``sample``, ``cell_type``, ``value``); per cell type
+    and pair of methods, ``n``, ``spearman_r``, the samples they disagree on
+    most and ``flagged``; in absolute mode, 'other' beside a tumour-content
+    upper bound and the stromal marker scores
+    (:mod:`deconv_core.methods`).
 ``results.xlsx``
     The sample-level tables as sheets, and a ``parameters`` sheet.
 ``manifest.json``
     Written last: the inputs' identities (SHA-256, also of built-in
     signatures), parameters, transformations, verdict counts, files and
-    package versions, so the run can be reproduced.
+    package versions, so the run can be reproduced.  The dashboard's zip also
+    holds the input files under ``inputs/`` and the SHA-256 of every file
+    (``checksums``), so it can be uploaded again to restore the run
+    (:mod:`deconv_core.session`).
 
 Spreadsheet safety: sample, gene and cell-type names come from users' files.
 A CSV cell starting with ``=``, ``+``, ``-``, ``@`` (or a tab or carriage
@@ -71,6 +81,8 @@ import pandas as pd
 
 from deconv_core.analysis import Analysis
 from deconv_core.groups import group_proportions
+from deconv_core.methods import methods_table
+from deconv_core.session import InputFile, input_members, sha256_hex
 from deconv_core.validation import InputError, warnings_frame
 from deconv_core.verdict import verdict_counts
 
@@ -107,6 +119,9 @@ INDEX_LABELS: dict[str, str | None] = {
     "robustness": "gene",
     "intervals": None,
     "group_proportions": "sample",
+    "methods": None,
+    "methods_agreement": None,
+    "methods_other": "sample",
 }
 # Sheets of the workbook, in order (gene-level tables stay in CSV only).
 _SHEETS = ("proportions", "group_proportions", "intervals", "fit", "coverage", "warnings")
@@ -164,6 +179,11 @@ def output_tables(analysis: Analysis) -> dict[str, pd.DataFrame]:
         tables["intervals"] = analysis.intervals
     if analysis.groups:
         tables["group_proportions"] = group_proportions(result.proportions, analysis.groups)
+    if analysis.methods is not None:
+        tables["methods"] = methods_table(analysis.methods)
+        tables["methods_agreement"] = analysis.methods.agreement
+        if not analysis.methods.other.empty:
+            tables["methods_other"] = analysis.methods.other
     return tables
 
 
@@ -542,6 +562,8 @@ def bundle_zip(
     *,
     charts: Mapping[str, bytes] | None = None,
     extra: Mapping[str, Any] | None = None,
+    inputs: Mapping[str, InputFile] | None = None,
+    files: Mapping[str, bytes] | None = None,
 ) -> bytes:
     """Every file of a run in one zip, the dashboard's "Everything" download.
 
@@ -554,19 +576,47 @@ def bundle_zip(
         ``plotly.min.js``), or None.
     extra
         Dashboard context for the manifest (see :func:`build_manifest`).
+    inputs
+        The input files as uploaded, by slot (:data:`deconv_core.session.INPUT_SLOTS`):
+        written under ``inputs/`` with a ``session`` entry in the manifest, so
+        the bundle restores the run (:func:`deconv_core.session.read_bundle`);
+        None leaves them out.
+    files
+        :func:`output_files` of this same run when the caller has them
+        already (the dashboard offers them one by one too), so the tables
+        and the XLSX are not written twice; None: written here.
 
     Returns
     -------
     bytes
-        The files of :func:`output_files`, the charts and ``manifest.json``.
+        The files of :func:`output_files`, the charts, the inputs and
+        ``manifest.json``, whose ``checksums`` give every other file's SHA-256.
     """
-    files = dict(output_files(analysis))
+    files = dict(output_files(analysis) if files is None else files)
     for name, data in (charts or {}).items():
         files[f"charts/{name}"] = data
-    manifest = build_manifest(analysis, interface="dashboard", files=list(files), extra=extra)
+    context = dict(extra or {})
+    members: dict[str, bytes] = {}
+    if inputs:
+        members, context["session"] = input_members(inputs)
+        files.update(members)
+    context["checksums"] = {name: sha256_hex(data) for name, data in files.items()}
+    manifest = build_manifest(analysis, interface="dashboard", files=list(files), extra=context)
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         for name, data in files.items():
-            archive.writestr(name, data)
+            if name in members:
+                archive.writestr(name, data, **_input_compression(data))
+            else:
+                archive.writestr(name, data)
         archive.writestr(MANIFEST_FILE, _manifest_bytes(manifest))
     return buffer.getvalue()
+
+
+def _input_compression(data: bytes) -> dict[str, int]:
+    """How an input goes into the zip: stored when already compressed (gzip, xlsx), else
+    deflated at level 1 (a 133 MB TSV: 4 s instead of 37 s at the default level 6, for a
+    zip 16 % larger; measured 2026-12-01 with benchmarks/card_session.py's cohort)."""
+    if data[:2] in (b"\x1f\x8b", b"PK"):
+        return {"compress_type": zipfile.ZIP_STORED}
+    return {"compress_type": zipfile.ZIP_DEFLATED, "compresslevel": 1}

@@ -16,20 +16,26 @@ Method (:func:`build_signature`)
 3. mRNA content: the median total counts per cell of each type, used as the
    signature's mRNA-scaling factors so that fits of bulk data give cell (not
    mRNA) fractions, as TIL10's factors do in quanTIseq.
-4. Marker candidates of a cell type: genes it expresses most, at least
-   ``2**min_log2_fold_change`` times the runner-up type (pseudo-count 1 CPM)
-   and detected (count > 0) in at least ``min_detection`` of its cells; ranked
-   by AUC, the chance that a cell of the type has more of the gene (per-cell
-   CPM) than a cell of another type (the Mann-Whitney statistic behind the
-   Wilcoxon marker tests of scanpy and Seurat; with few cells per type it is
-   less swayed by a handful of high cells than the fold change), ties broken by
-   fold change.  A type with fewer than 3 candidates takes the 3 genes with
-   the best fold change instead, below the threshold (warning
-   ``weak_markers``).
+4. Marker candidates, for every ordered pair of cell types (a, b): genes at
+   least ``2**min_log2_fold_change`` times higher in a than in b (mean CPM,
+   pseudo-count 1) and detected (count > 0) in at least ``min_detection`` of
+   a's cells, ranked by log2 fold change times detection (a gene seen in few
+   of a's cells gives a noisy profile however large its fold change).  Pairs
+   rather than "a against the runner-up type": closely related types (CD4,
+   CD8 and regulatory T cells) have almost no gene above every other type, but
+   many that tell each pair apart, and a fit needs every pair separable.  The
+   same idea underlies the pairwise or hierarchical gene selection of
+   Rectangle (Hausmann 2024) and the distance-between-centroids criterion of
+   AutoGeneS (Aliee & Theis 2021).  A pair with fewer than 3 candidates takes
+   its genes with any positive fold change (warning ``weak_markers``); a pair
+   of types no gene tells apart in either direction is refused.
 5. Gene count: the signature is the union of the top ``n`` candidates of every
-   type, ``n`` from ``min_markers`` to ``max_markers`` in steps of 5; the
-   ``n`` with the lowest condition number is kept (CIBERSORT's rule, Newman et
-   al. 2015), and the condition number is reported.
+   ordered pair, ``n`` from ``min_markers`` to ``max_markers``; the ``n`` with
+   the lowest condition number is kept (CIBERSORT's rule, Newman et al. 2015),
+   and the condition number is reported.  The signature's platform is
+   ``single-cell RNA-seq (pseudo-bulk)``, which makes
+   :func:`deconv_core.deconvolve.deconvolve` weigh its genes by relative error
+   (see :func:`deconv_core.deconvolve.choose_weighting`).
 6. Validation (:mod:`deconv_core.singlecell_validation`): ``test_fraction`` of
    every type's cells are held out (seeded).
    Steps 2-5 are rerun on the remaining cells; ``n_mixtures`` pseudo-bulk
@@ -45,6 +51,7 @@ Method (:func:`build_signature`)
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from itertools import zip_longest
 
 import numpy as np
 import pandas as pd
@@ -62,7 +69,8 @@ from deconv_core.validation import DeconvWarning, InputError
 __all__ = ["SignatureBuild", "build_signature"]
 
 _MIN_CANDIDATES = 3
-_MARKER_STEP = 5
+#: The platform of a built signature (it chooses relative-error gene weights in a fit).
+SINGLE_CELL_PLATFORM = "single-cell RNA-seq (pseudo-bulk)"
 # Fewer genes than this are not a whole transcriptome (absolute mode normalises
 # bulk over all its genes; the deconvolve module asks for 5,000 at least).
 
@@ -90,7 +98,7 @@ class SignatureBuild:
         Per cell type (index ``cell_type``): ``n_cells``, ``used`` (bool),
         ``n_train``, ``n_test`` (validation split), ``median_counts``.
     conditioning
-        The gene-count search: ``markers_per_type``, ``n_genes``,
+        The gene-count search: ``markers_per_pair``, ``n_genes``,
         ``condition_number``, ``chosen`` (bool).
     condition_number
         Of the returned signature (2-norm).
@@ -156,44 +164,52 @@ def _profiles(counts: sparse.csc_array, codes: np.ndarray, k: int) -> _Profiles:
 
 def _candidates(
     profiles: _Profiles, types: list[str], *, min_log2_fold_change: float, min_detection: float
-) -> tuple[list[np.ndarray], pd.DataFrame, list[str]]:
-    """Ranked marker candidates (gene positions) per type, their table, weak types."""
+) -> tuple[list[list[np.ndarray]], pd.DataFrame, list[str]]:
+    """Ranked marker candidates for every ordered pair of types, their table, weak pairs.
+
+    ``ranked[a][b]`` holds the gene positions higher in type ``a`` than in type
+    ``b`` (empty for ``a == b``), best first.
+    """
     cpm, detection = profiles.cpm, profiles.detection
     g, k = cpm.shape
     order = np.argsort(-cpm, axis=1, kind="stable")
     top, runner = order[:, 0], order[:, 1]
     rows = np.arange(g)
-    # Pseudo-count 1 CPM: fold changes of barely expressed genes stay small.
-    log2fc = np.log2((cpm[rows, top] + 1.0) / (cpm[rows, runner] + 1.0))
-    own_detection = detection[rows, top]
+    log_cpm = np.log2(cpm + 1.0)  # pseudo-count 1 CPM: barely expressed genes stay small
     masked = detection.copy()
     masked[rows, top] = -np.inf
-    elsewhere = masked.max(axis=1)
-    ranked: list[np.ndarray] = []
+    ranked: list[list[np.ndarray]] = []
     weak: list[str] = []
-    auc = np.full(g, np.nan)
-    for t in range(k):
-        mine = (top == t) & (cpm[rows, top] > 0) & (own_detection >= min_detection)
-        strong = np.flatnonzero(mine & (log2fc >= min_log2_fold_change))
-        if strong.size < _MIN_CANDIDATES:
-            # Only the few best fold changes: a longer list of barely higher genes
-            # would fill the profile with housekeeping genes shared by all types.
-            weak.append(types[t])
-            fallback = np.flatnonzero(mine & (log2fc > 0))
-            strong = fallback[np.argsort(-log2fc[fallback], kind="stable")[:_MIN_CANDIDATES]]
-        auc[strong] = _auc(profiles.cell_cpm, strong, profiles.codes == t)
-        strong = strong[np.lexsort((-log2fc[strong], -auc[strong]))]
-        ranked.append(strong)
+    for a in range(k):
+        detected = detection[:, a] >= min_detection
+        ranked.append([])
+        for b in range(k):
+            fold = log_cpm[:, a] - log_cpm[:, b]
+            genes = np.flatnonzero(detected & (fold >= min_log2_fold_change)) if a != b else []
+            if a != b and len(genes) < _MIN_CANDIDATES:
+                # Only the few best fold changes: a longer list of barely higher genes
+                # would fill the profile with housekeeping genes shared by both types.
+                weak.append(f"{types[a]} over {types[b]}")
+                genes = np.flatnonzero(detected & (fold > 0))
+            genes = np.asarray(genes, dtype=np.int64)
+            # Fold change times detection: a gene seen in few of the type's cells
+            # gives a noisy profile however large its mean fold change.
+            score = fold[genes] * detection[genes, a]
+            ranked[a].append(genes[np.argsort(-score, kind="stable")])
     table = pd.DataFrame(
         {
             "runner_up": np.asarray(types, dtype=object)[runner],
-            "log2_fold_change": log2fc,
-            "detection": own_detection,
-            "detection_elsewhere": elsewhere,
-            "auc": auc,
+            "log2_fold_change": log_cpm[rows, top] - log_cpm[rows, runner],
+            "detection_elsewhere": masked.max(axis=1),
         }
     )
     return ranked, table, weak
+
+
+def _pair_union(ranked: list[list[np.ndarray]], n: int) -> np.ndarray:
+    """Gene positions among the ``n`` best of every ordered pair of types, sorted."""
+    parts = [pair[:n] for per_type in ranked for pair in per_type]
+    return np.unique(np.concatenate(parts)) if parts else np.zeros(0, dtype=np.int64)
 
 
 def _auc(cell_cpm: sparse.csr_array, rows: np.ndarray, own: np.ndarray) -> np.ndarray:
@@ -215,28 +231,25 @@ def _auc(cell_cpm: sparse.csr_array, rows: np.ndarray, own: np.ndarray) -> np.nd
 
 
 def _choose_markers(
-    cpm: np.ndarray, ranked: list[np.ndarray], *, min_markers: int, max_markers: int
+    cpm: np.ndarray, ranked: list[list[np.ndarray]], *, min_markers: int, max_markers: int
 ) -> tuple[int, np.ndarray, pd.DataFrame]:
-    """Markers per type minimising the condition number; returns n, gene rows, the search."""
-    grid = list(range(min_markers, max_markers + 1, _MARKER_STEP))
-    if grid[-1] != max_markers:
-        grid.append(max_markers)
+    """Markers per pair of types minimising the condition number; n, gene rows, the search."""
     search = []
     best: tuple[float, int, np.ndarray] | None = None
     seen: set[tuple[int, ...]] = set()
-    for n in grid:
-        genes = np.unique(np.concatenate([r[:n] for r in ranked]))
+    for n in range(min_markers, max_markers + 1):
+        genes = _pair_union(ranked, n)
         key = tuple(genes)
-        if key in seen:  # no type has more candidates: same matrix as before
+        if key in seen:  # no pair has more candidates: same matrix as before
             continue
         seen.add(key)
         kappa = condition_number(cpm[genes])
-        search.append({"markers_per_type": n, "n_genes": genes.size, "condition_number": kappa})
+        search.append({"markers_per_pair": n, "n_genes": genes.size, "condition_number": kappa})
         if best is None or kappa < best[0]:
             best = (kappa, n, genes)
     assert best is not None
     table = pd.DataFrame(search)
-    table["chosen"] = table["markers_per_type"] == best[1]
+    table["chosen"] = table["markers_per_pair"] == best[1]
     return best[1], best[2], table
 
 
@@ -268,24 +281,20 @@ def _build(
     ranked, info, weak = _candidates(
         prof, types, min_log2_fold_change=min_log2_fold_change, min_detection=min_detection
     )
-    empty = [types[t] for t in range(k) if ranked[t].size == 0]
-    if empty:
-        raise InputError(
-            f"No gene is higher in {', '.join(empty)} than in every other cell type (and "
-            f"detected in at least {min_detection:.0%} of its cells), so it cannot be told "
-            "apart; merge its label with the most similar type or lower the detection threshold."
-        )
+    _check_separable(ranked, types, min_detection)
     n, rows, search = _choose_markers(
         prof.cpm, ranked, min_markers=min_markers, max_markers=max_markers
     )
     profiles = pd.DataFrame(prof.cpm, index=genes, columns=types)
     profiles.index.name = "gene_symbol"
-    ordered = [r for t in range(k) for r in ranked[t][:n]]
-    ordered = list(dict.fromkeys(ordered))
-    matrix = profiles.iloc[ordered]
+    # A type's markers: its best genes against each other type, taken in turn.
+    own = [_interleaved([pair[:n] for pair in ranked[t]]) for t in range(k)]
+    matrix = profiles.iloc[list(dict.fromkeys(r for t in range(k) for r in own[t]))]
     marker_rows = []
     for t in range(k):
-        for rank, r in enumerate(ranked[t][:n], start=1):
+        rows_t = np.asarray(own[t], dtype=np.int64)
+        auc = _auc(prof.cell_cpm, rows_t, prof.codes == t)
+        for rank, (r, area) in enumerate(zip(rows_t, auc, strict=True), start=1):
             marker_rows.append(
                 {
                     "cell_type": types[t],
@@ -294,9 +303,9 @@ def _build(
                     "expression": float(prof.cpm[r, t]),
                     "runner_up": info.at[r, "runner_up"],
                     "log2_fold_change": float(info.at[r, "log2_fold_change"]),
-                    "detection": float(info.at[r, "detection"]),
+                    "detection": float(prof.detection[r, t]),
                     "detection_elsewhere": float(info.at[r, "detection_elsewhere"]),
-                    "auc": float(info.at[r, "auc"]),
+                    "auc": float(area),
                 }
             )
     mrna = (
@@ -313,6 +322,30 @@ def _build(
     )
 
 
+def _interleaved(lists: list[np.ndarray]) -> list[int]:
+    """The genes of several ranked lists, first of each, then second of each, ... (no repeats)."""
+    return list(
+        dict.fromkeys(int(g) for tier in zip_longest(*lists) for g in tier if g is not None)
+    )
+
+
+def _check_separable(ranked: list[list[np.ndarray]], types: list[str], min_detection: float):
+    """Refuse pairs of cell types that no gene tells apart in either direction."""
+    k = len(types)
+    same = [
+        f"{types[a]} and {types[b]}"
+        for a in range(k)
+        for b in range(a + 1, k)
+        if ranked[a][b].size == 0 and ranked[b][a].size == 0
+    ]
+    if same:
+        raise InputError(
+            f"No gene is higher in one than in the other of {'; '.join(same)} (and detected "
+            f"in at least {min_detection:.0%} of its cells), so they cannot be told apart; "
+            "merge their labels or lower the detection threshold."
+        )
+
+
 #: The parameters of :func:`build_signature` that choose the markers (passed to :func:`_build`).
 _MARKER_OPTIONS = ("min_log2_fold_change", "min_detection", "min_markers", "max_markers")
 
@@ -323,8 +356,8 @@ def build_signature(
     min_cells: int = 10,
     min_log2_fold_change: float = 1.0,
     min_detection: float = 0.25,
-    min_markers: int = 10,
-    max_markers: int = 100,
+    min_markers: int = 3,
+    max_markers: int = 10,
     test_fraction: float = 0.3,
     n_mixtures: int = 50,
     cells_per_mixture: int = 500,
@@ -347,7 +380,8 @@ def build_signature(
     min_detection
         Marker threshold: share of the type's cells with a non-zero count.
     min_markers, max_markers
-        Range of markers per cell type searched for the lowest condition number.
+        Range of markers per ordered pair of cell types searched for the lowest
+        condition number.
     test_fraction
         Share of each type's cells held out for validation.
     n_mixtures, cells_per_mixture
@@ -461,7 +495,12 @@ def _validate_on_held_out_cells(
         codes,
         train,
         test,
-        Signature(name=name, matrix=trained.matrix, mrna_scaling=trained.mrna),
+        Signature(
+            name=name,
+            matrix=trained.matrix,
+            mrna_scaling=trained.mrna,
+            platform=SINGLE_CELL_PLATFORM,
+        ),
         genes,
         n_mixtures=n_mixtures,
         cells_per_mixture=cells_per_mixture,
@@ -470,9 +509,9 @@ def _validate_on_held_out_cells(
 
 
 def _parameters_record(chosen: dict, final: _Built, input_scale: str) -> dict:
-    """The parameters as recorded: those chosen, the markers per type kept, the input scale."""
-    kept = final.conditioning.loc[final.conditioning["chosen"], "markers_per_type"]
-    return {**chosen, "markers_per_type": int(kept.iloc[0]), "input_scale": input_scale}
+    """The parameters as recorded: those chosen, markers per pair of types kept, input scale."""
+    kept = final.conditioning.loc[final.conditioning["chosen"], "markers_per_pair"]
+    return {**chosen, "markers_per_pair": int(kept.iloc[0]), "input_scale": input_scale}
 
 
 def _check_build_options(
@@ -490,7 +529,8 @@ def _check_build_options(
     check_fraction(test_fraction, "The held-out share of cells")
     if not 1 <= min_markers <= max_markers:
         raise InputError(
-            "The fewest markers per cell type must be at least 1 and at most the most markers; "
+            "The fewest markers per pair of cell types must be at least 1 and at most the most "
+            "markers; "
             f"got {min_markers} and {max_markers}."
         )
     if n_mixtures < 3 or cells_per_mixture < 10:
@@ -534,9 +574,9 @@ def _weak_marker_warnings(final: _Built, min_log2_fold_change: float) -> list[De
             "warning",
             "weak_markers",
             f"Fewer than {_MIN_CANDIDATES} genes are at least "
-            f"{2**min_log2_fold_change:.3g}-fold higher in {', '.join(final.weak)} than in "
-            "every other cell type; weaker markers were used and these types may be hard "
-            "to tell apart.",
+            f"{2**min_log2_fold_change:.3g}-fold higher in one cell type than in another for "
+            f"{', '.join(final.weak[:8])}{', ...' if len(final.weak) > 8 else ''}; weaker "
+            "markers were used and these types may be hard to tell apart.",
         )
     ]
 
@@ -603,7 +643,7 @@ def _built_signature(
             f"held-out pseudo-bulk r {validation.loc['all', 'pearson_r']:.2f}."
         ),
         units="CPM-like (per-cell counts per million, mean per cell type; linear)",
-        platform="single-cell RNA-seq (pseudo-bulk)",
+        platform=SINGLE_CELL_PLATFORM,
         source=f"built by deconv_core.singlecell.build_signature from {data.name}",
         mrna_scaling=final.mrna,
         # Per-cell CPM over a whole transcriptome of counts is on the bulk's TPM-like

@@ -20,10 +20,14 @@ __all__ = [
     "GOOD_R",
     "GOOD_R2",
     "MAX_CONDITION",
+    "METHOD_AGREEMENT_R",
+    "METHOD_RANK_GAP",
     "MAX_COSINE",
     "MIN_GENES_ABSOLUTE",
+    "MIN_SAMPLES_FOR_AGREEMENT",
     "MIN_SAMPLES_FOR_GENE_FLAGS",
     "MIN_SAMPLES_FOR_OUTLIERS",
+    "MIN_SAMPLES_PLATFORM",
     "NULL_SAMPLES",
     "OUTLIER_MADS",
     "OUTLIER_SPREAD_RATIO",
@@ -100,12 +104,29 @@ MIN_GENES_ABSOLUTE = 5000
 #: Fewest genes of single-cell data for a signature built from it to be on a whole-transcriptome
 #: scale (per-cell CPM over these genes); with fewer, absolute mode is refused with it.
 WHOLE_TRANSCRIPTOME_GENES = 15000
+#: Fewest samples fitted together to estimate the gene-wise factors between a signature from
+#: another platform (microarray, single-cell) and bulk RNA-seq (deconv_core.platform): a median
+#: over samples of a gene's observed/fitted ratio, as for the outlier check.
+MIN_SAMPLES_PLATFORM = 5
 
 # -- cohort statistics -------------------------------------------------------------------------
 #: Fewer samples than this: correlations across samples (estimated vs measured) are shown
 #: with a caution, since r of a handful of points is mostly noise.
 SMALL_COHORT = 10
 
+# -- methods side by side (deconv_core.methods) ------------------------------------------------
+# On planted mixtures (TIL10 profiles, log-normal noise sd 0.3) the robust fit, the nu-SVR and
+# the EPIC-style fit rank samples alike per cell type with Spearman r > 0.9, and marker scores
+# track the matching fractions with r > 0.8; below 0.5 two methods do not agree on which
+# samples have more of a cell type.
+#: Spearman r across samples between the robust fit and another method below which a cell
+#: type is flagged (``methods_disagree``).
+METHOD_AGREEMENT_R = 0.5
+#: Fewest samples with both estimates for that flag: r of fewer points is mostly noise.
+MIN_SAMPLES_FOR_AGREEMENT = 5
+#: Gap between a sample's rank percentiles (0-1) under two disagreeing methods at or above
+#: which the sample is named (``methods_disagree_sample``): half the cohort apart.
+METHOD_RANK_GAP = 0.5
 # -- large cohorts (the Dask engine) -----------------------------------------------------------
 #: Samples whose observed values the Dask engine pools for the permutation test's random
 #: mixtures, drawn at random with the run's seed: the null needs the data's expression levels,

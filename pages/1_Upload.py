@@ -19,6 +19,17 @@ st.markdown(
 for notice in state.notices():
     st.info(widgets.md(notice), icon=":material/info:")
 
+with st.expander("Restore a session from a results zip", icon=":material/history:"):
+    st.caption(
+        "The zip from Results, Downloads (Everything) holds the input files, the options, "
+        "the cell-type groups and the category mapping; uploading it here restores that run. "
+        "Every file is checked against the SHA-256 its manifest records."
+    )
+    bundle = st.file_uploader("Results zip", type=["zip"], key=state.uploader_key("upload_bundle"))
+    bundle_error = loaders.handle_upload("bundle", bundle)
+    if bundle_error:
+        st.error(widgets.md(bundle_error), icon=":material/error:")
+
 scale_help = {
     "auto": "detect (recommended)",
     "linear": "linear (TPM, FPKM, intensities)",

@@ -15,7 +15,7 @@ from deconv_core.ordering import order_samples
 from deconv_core.text import visible
 from deconv_core.thresholds import SMALL_COHORT
 from deconv_core.validation import InputError
-from ui import loaders, state, trust, views, widgets
+from ui import cards, loaders, state, trust, views, widgets
 from ui.tables import group_columns, match_samples
 
 widgets.page_setup("Results")
@@ -74,7 +74,7 @@ with right:
     if exclude != current:  # a signature without the stored list keeps it for later
         loaders.refresh(state.set_exclude(exclude))
 
-analysis, error = loaders.current_analysis(with_intervals=True)
+analysis, error = loaders.current_analysis()
 if error:
     st.error(widgets.md(error), icon=":material/error:")
     widgets.needs("Check the input health card and the signature coverage.", "upload")
@@ -83,9 +83,9 @@ result = analysis.result
 
 st.info(result.meaning, icon=":material/info:")
 views.verdict_summary(analysis)
+cards.restored_note(analysis)
 
 cell_props = result.proportions
-intervals = analysis.intervals
 verdicts = analysis.verdicts["verdict"]
 cell_groups = state.groups()
 levels = {"cell types": "Cell types", "groups": "Cell-type groups"}
@@ -143,9 +143,11 @@ show_intervals = st.toggle(
     disabled=level != "cell types",
     help="Switches the stacked bars to one strip per cell type: each estimate as a dot with its "
     f"{trust.LEVEL:.0%} confidence interval ({trust.BOOTSTRAP_RESAMPLES} bootstrap resamples of "
-    "the signature genes).",
+    "the signature genes, computed when first turned on).",
 )
-if show_intervals and level == "cell types":
+show_intervals = show_intervals and level == "cell types"
+intervals = trust.intervals(result, sig) if show_intervals else None
+if intervals is not None:
     widgets.chart(
         proportion_intervals_figure(
             intervals,
@@ -173,10 +175,10 @@ else:
     )
 if level == "cell types":
     st.caption(
-        f"How precise is each estimate? Turn on **Show {trust.LEVEL:.0%} intervals**, or see the "
-        "lower and upper bounds in the table below. The intervals come from refitting with the "
-        "signature genes resampled: a wide one means the estimate depends on which genes happen "
-        "to describe that cell type."
+        f"How precise is each estimate? Turn on **Show {trust.LEVEL:.0%} intervals** (computed "
+        "when first asked for), then see the lower and upper bounds in the table below too. The "
+        "intervals come from refitting with the signature genes resampled: a wide one means the "
+        "estimate depends on which genes happen to describe that cell type."
     )
 else:
     st.caption(
@@ -217,25 +219,7 @@ if level == "cell types":
     with wide:
         widgets.lights_table(table, column="verdict", column_config=views.verdict_columns(percent))
     with long:
-        widgets.table(
-            intervals,
-            hide_index=True,
-            column_config={
-                "sample": st.column_config.TextColumn("sample"),
-                "cell_type": st.column_config.TextColumn("cell type"),
-                "estimate": st.column_config.NumberColumn("estimate", format="percent"),
-                "lower": st.column_config.NumberColumn(
-                    f"lower ({(1 - trust.LEVEL) / 2:.1%})", format="percent"
-                ),
-                "upper": st.column_config.NumberColumn(
-                    f"upper ({(1 + trust.LEVEL) / 2:.1%})", format="percent"
-                ),
-            },
-        )
-    long.caption(
-        f"lower and upper: the {trust.LEVEL:.0%} bootstrap interval of each estimate "
-        f"({trust.BOOTSTRAP_RESAMPLES} resamples of the signature genes, seed {trust.SEED})."
-    )
+        views.intervals_table(intervals)
 else:
     widgets.lights_table(table, column="verdict", column_config=views.verdict_columns(percent))
     st.caption(
@@ -304,6 +288,9 @@ if measured_table is not None:
                 "with so few points a correlation is mostly noise; read RMSE and bias instead.",
                 icon=":material/warning:",
             )
+
+st.subheader("One sample for the tumour board")
+cards.card_section(analysis, key="results_card")
 
 st.subheader("Downloads")
 widgets.downloads_section(analysis, key="results_dl")

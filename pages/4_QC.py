@@ -15,7 +15,7 @@ st.title("QC")
 
 expression, sig = widgets.require_data_and_signature()
 
-analysis, error = loaders.current_analysis(with_intervals=True)
+analysis, error = loaders.current_analysis(with_gene_checks=True)
 if error:
     st.error(widgets.md(error), icon=":material/error:")
     widgets.needs("Check the input health card and the signature coverage.", "upload")

@@ -26,6 +26,7 @@ import streamlit as st
 from deconv_core.agreement import agreement_table, compare_fractions
 from deconv_core.figures import measured_scatter_figure
 from deconv_core.io.singlecell import SINGLE_CELL_SCALES, read_single_cell
+from deconv_core.session import InputFile
 from deconv_core.singlecell import SignatureBuild, build_signature
 from deconv_core.singlecell_write import write_signature_build
 from deconv_core.validation import InputError
@@ -53,8 +54,8 @@ DEFAULTS: dict[str, float | int | str] = {
     "min_cells": 10,
     "min_log2_fold_change": 1.0,
     "min_detection": 0.25,
-    "min_markers": 10,
-    "max_markers": 100,
+    "min_markers": 3,
+    "max_markers": 10,
     "test_fraction": 0.3,
     "n_mixtures": 50,
     "seed": 0,
@@ -220,6 +221,9 @@ def use_built(record: BuiltSignature) -> bool:
     )
     changed = state.set_signature(signature, key=record.key)
     if changed:
+        # the session bundle restores it as the signature file it was written as
+        table = f"{record.stem}.tsv"
+        state.set_input_file("signature", InputFile(table, record.files[table]))
         loaders.follow_suggested_mode()
     return changed
 
@@ -421,7 +425,10 @@ def _parameter_widgets() -> dict[str, float | int | str]:
                 "Scale of the values", SINGLE_CELL_SCALES, key="sc_scale", help="auto: detect."
             ),
             "min_markers": c[0].number_input(
-                "Markers per type, from", min_value=1, value=int(d["min_markers"]), key="sc_min_m"
+                "Markers per pair of types, from",
+                min_value=1,
+                value=int(d["min_markers"]),
+                key="sc_min_m",
             ),
             "max_markers": c[1].number_input(
                 "to", min_value=1, value=int(d["max_markers"]), key="sc_max_m"

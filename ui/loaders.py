@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import shlex
+from dataclasses import replace
 from pathlib import Path
 from typing import Protocol
 
@@ -33,7 +34,8 @@ from deconv_core.expression import ExpressionData, load_expression
 from deconv_core.io.limits import ReadLimits, dashboard_limits
 from deconv_core.options import RunOptions
 from deconv_core.qc import standardised_residuals
-from deconv_core.signatures import Signature, load_signature
+from deconv_core.session import InputFile, Session, read_bundle
+from deconv_core.signatures import Signature, builtin_names, load_signature
 from deconv_core.validation import InputError
 from ui import state, trust
 from ui.tables import match_samples, read_measured, read_metadata
@@ -44,6 +46,7 @@ __all__ = [
     "EXPRESSION_TYPES",
     "TABLE_TYPES",
     "UploadedFile",
+    "accept_bundle",
     "accept_expression",
     "accept_measured",
     "accept_metadata",
@@ -53,12 +56,14 @@ __all__ = [
     "current_analysis",
     "current_result",
     "expression_scale",
+    "expression_summary",
     "follow_suggested_mode",
     "handle_upload",
     "load_demo",
     "read_limits",
     "refresh",
     "residual_z",
+    "run_key",
     "upload_help",
     "upload_limit_mb",
 ]
@@ -178,6 +183,7 @@ def accept_expression(data: bytes, name: str, *, scale: str = "auto") -> str:
         genes, samples = parsed.table.shape
         status.update(label=f"Read {name}: {samples:,} samples × {genes:,} genes", state="complete")
     state.set_expression(parsed, key=f"{parsed.sha256}:{scale}")
+    state.set_input_file("expression", InputFile(name, data))
     state.set_demo(False)
     _drop_unmatched_side_tables(list(parsed.table.columns))
     if state.signature() is None:
@@ -212,6 +218,15 @@ def follow_suggested_mode() -> None:
     state.set_suggested_mode(mode, reason)
 
 
+def expression_summary() -> str:
+    """The loaded expression in words ("bulk.tsv (24 samples × 20,000 genes)"), or ""."""
+    expression = state.expression()
+    if expression is None:
+        return ""
+    genes, samples = expression.table.shape
+    return f"{expression.name} ({samples:,} samples × {genes:,} genes)"
+
+
 def expression_scale() -> str:
     """The scale option the loaded expression was parsed with."""
     key = state.expression_key()
@@ -225,6 +240,7 @@ def accept_metadata(data: bytes, name: str) -> str:
     except InputError as exc:
         return exc.text("app")
     state.set_metadata(table)
+    state.set_input_file("metadata", InputFile(name, data))
     return ""
 
 
@@ -235,6 +251,7 @@ def accept_measured(data: bytes, name: str) -> str:
     except InputError as exc:
         return exc.text("app")
     state.set_measured(table)
+    state.set_input_file("measured", InputFile(name, data))
     return ""
 
 
@@ -248,6 +265,7 @@ def accept_signature(data: bytes, name: str) -> str:
             return exc.text("app")
         status.update(label=f"Read signature {name}", state="complete")
     state.set_signature(sig, key=f"upload:{hashlib.sha256(data).hexdigest()}")
+    state.set_input_file("signature", InputFile(name, data))
     follow_suggested_mode()
     return ""
 
@@ -256,6 +274,7 @@ def choose_builtin_signature(name: str) -> bool:
     """Choose a shipped signature by name; True when that changed the signature."""
     changed = state.set_signature(load_signature(name), key=f"builtin:{name}")
     if changed:
+        state.set_input_file("signature", None)
         follow_suggested_mode()
     return changed
 
@@ -266,11 +285,68 @@ def refresh(changed: bool = True) -> None:
         st.rerun()
 
 
+def accept_bundle(data: bytes, name: str) -> str:
+    """Restore a session from a results bundle with its inputs; "" or the error sentence.
+
+    Every file is checked against the SHA-256 its manifest records
+    (:func:`deconv_core.session.read_bundle`) before anything loaded is
+    replaced; then the inputs are loaded through the same handlers as uploads,
+    and the options, cell-type groups and category mapping are set as the run had them.
+    """
+    try:
+        session = read_bundle(data, name=name, limits=read_limits())
+        options = session.options
+    except InputError as exc:
+        return exc.text("app")
+    state.clear_all()
+    error = _restore_inputs(session, options.scale)
+    if error:
+        return error
+    state.set_mode(options.mode)
+    state.set_exclude(options.exclude)
+    state.set_loss(options.loss)
+    state.set_groups(session.groups)
+    if session.mapping:
+        state.set_mapping(dict(session.mapping))
+    state.set_restored(name, dict(session.verdicts))
+    # The bundle's verdicts were made with every check (the downloads run them all).
+    state.ask("gene_checks", run_key())
+    state.add_notice(
+        f"Restored the run of {name}: {expression_summary()} with {state.signature().name}, "
+        f"{options.mode} mode; the Results page compares its verdicts with the bundle's."
+    )
+    return ""
+
+
+def _restore_inputs(session: Session, scale: str) -> str:
+    """Load a session's inputs as uploads would; "" or the first error sentence."""
+    files = session.inputs
+    expression = files["expression"]
+    error = accept_expression(expression.data, expression.name, scale=scale)
+    for slot in ("metadata", "measured"):
+        if not error and slot in files:
+            error = _HANDLERS[slot](files[slot].data, files[slot].name)
+    if error:
+        return error
+    if "signature" in files:
+        return accept_signature(files["signature"].data, files["signature"].name)
+    if session.signature not in builtin_names():
+        return f"The bundle names a built-in signature {session.signature!r} this version lacks."
+    choose_builtin_signature(session.signature)
+    if state.signature().sha256 != session.signature_sha256:
+        return (
+            f"The bundle was made with another version of the built-in signature "
+            f"{session.signature} (its SHA-256 differs); the run cannot be restored exactly."
+        )
+    return ""
+
+
 _HANDLERS = {
     "expression": accept_expression,
     "metadata": accept_metadata,
     "measured": accept_measured,
     "signature": accept_signature,
+    "bundle": accept_bundle,
 }
 
 
@@ -376,11 +452,38 @@ def _side_inputs() -> dict[str, dict[str, str]]:
     return side
 
 
-def current_analysis(*, with_intervals: bool = False) -> tuple[Analysis | None, str]:
+def run_key() -> str:
+    """Identity of the current run's assessment: the result's key (inputs and options by
+    content), the cell-type groups and the side tables; "" when nothing is loaded."""
+    if state.expression() is None or state.signature() is None:
+        return ""
+    side = _side_inputs()
+    return "|".join([state.result_key(), state.groups_digest(), str(sorted(side.items()))])
+
+
+def current_analysis(
+    *, with_intervals: bool = False, with_gene_checks: bool = False
+) -> tuple[Analysis | None, str]:
     """The run as one :class:`~deconv_core.analysis.Analysis`: result, checks and verdicts.
 
-    The p-values and the confounding checks (cached per run, :mod:`ui.trust`) are
-    always part of it; the bootstrap intervals only when asked for.
+    The permutation p-values are always part of it: they cost the same at any
+    cohort size (a fixed number of random mixtures) and the verdict uses them.
+    The bootstrap intervals and the leave-gene-out confounding checks are left
+    out (None) until a view asks for them; the verdicts then say that the gene
+    checks are pending (:func:`ui.views.verdict_summary`).  Every check is
+    cached per run (:mod:`ui.trust`), so asking again costs nothing.
+
+    The other methods join once the Methods page asked for them
+    (:func:`ui.state.request_methods`).
+
+    Parameters
+    ----------
+    with_intervals
+        Compute the bootstrap intervals (with a progress bar).
+    with_gene_checks
+        Run the confounding checks (leave-one-gene-out refits), and keep them
+        in this run's later assessments (the Results page's too): they were
+        asked for once (the QC page, the downloads, the Results button).
 
     Returns
     -------
@@ -391,22 +494,26 @@ def current_analysis(*, with_intervals: bool = False) -> tuple[Analysis | None, 
     if result is None:
         return None, error
     expression, signature = state.expression(), state.signature()
-    side = _side_inputs()
-    key = "|".join(
-        [state.result_key(), state.groups_digest(), str(sorted(side.items())), str(with_intervals)]
-    )
+    run = run_key()
+    if with_gene_checks:
+        state.ask("gene_checks", run)
+    with_gene_checks = state.asked("gene_checks", run)
+    with_methods = state.methods_requested()
+    key = f"{run}#{with_intervals}{with_gene_checks}{with_methods}"
     analysis = state.analysis_for(key)
     if analysis is None:
+        options = trust.options(expression_scale())
         analysis = assess(
             expression,
             signature,
-            trust.options(expression_scale()),
+            replace(options, methods=("all",)) if with_methods else options,
             result,
             p_values=trust.p_values(result),
             intervals=trust.intervals(result, signature) if with_intervals else None,
-            confounding=trust.confounding(result, signature),
+            confounding=trust.confounding(result, signature) if with_gene_checks else None,
             groups=state.groups(),
-            side_inputs=side,
+            side_inputs=_side_inputs(),
+            methods=trust.methods(expression.table, result, signature) if with_methods else None,
         )
         state.set_analysis(key, analysis)
     return analysis, ""

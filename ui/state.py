@@ -15,7 +15,10 @@ Keys
     ``exclude``         name of the signature's excluded-gene list, or ``"none"``
     ``loss``            ``"huber"`` (robust fit) or ``"squares"`` (plain NNLS)
     ``result``          (key, :class:`~deconv_core.deconvolve.DeconvResult`) of the last run
-    ``analysis``        (key, :class:`~deconv_core.analysis.Analysis`) of the last assessment
+    ``analysis``        key → :class:`~deconv_core.analysis.Analysis`: the current run's
+                        assessments (with and without the checks computed on demand)
+    ``asked``           (what, run key) pairs: the on-demand work the user asked for, e.g.
+                        ``("downloads", key)`` after "Prepare the downloads"
     ``mapping``         measured category → list of cell types
     ``groups``          (signature key, cell-type groups edited on the Signature page)
     ``groups_version``  bumped by "reset the groups", part of the group editor's key
@@ -25,6 +28,11 @@ Keys
     ``demo``            True after "Load demo data"
     ``image_format``    ``"png"`` or ``"svg"`` for the charts' camera button
     ``generation``      bumped by "Start over", part of the file uploaders' keys
+    ``input_files``     slot → :class:`~deconv_core.session.InputFile`: the loaded inputs'
+                        bytes as uploaded, written into the session bundle
+    ``restored``        (bundle name, verdict counts it recorded) after a session was restored
+    ``methods_requested`` True once the Methods page ran the other methods for the loaded
+                        data and signature (their disagreement flags then join every verdict)
 """
 
 from __future__ import annotations
@@ -39,6 +47,7 @@ from deconv_core.analysis import Analysis
 from deconv_core.deconvolve import DeconvResult
 from deconv_core.expression import ExpressionData
 from deconv_core.options import check_choice
+from deconv_core.session import InputFile
 from deconv_core.signatures import Signature
 from ui.tables import SampleTable
 
@@ -47,7 +56,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "analysis_for",
-    "analysis_key",
+    "ask",
+    "asked",
     "clear_all",
     "add_notice",
     "demo_loaded",
@@ -59,8 +69,10 @@ __all__ = [
     "groups_edited",
     "groups_editor_key",
     "expression_key",
+    "fit_key",
     "forget_mode_choice",
     "image_format",
+    "input_files",
     "last_upload",
     "loss",
     "mapping",
@@ -70,8 +82,11 @@ __all__ = [
     "mode",
     "mode_chosen",
     "mode_reason",
+    "methods_requested",
+    "request_methods",
     "remember_upload",
     "reset_groups",
+    "restored",
     "result_for",
     "result_key",
     "set_analysis",
@@ -80,12 +95,14 @@ __all__ = [
     "set_expression",
     "set_groups",
     "set_image_format",
+    "set_input_file",
     "set_loss",
     "set_mapping",
     "set_measured",
     "set_metadata",
     "set_mode",
     "set_suggested_mode",
+    "set_restored",
     "set_result",
     "set_signature",
     "set_signature_build",
@@ -97,14 +114,15 @@ __all__ = [
 
 #: What must be forgotten when a key changes.
 _DEPENDENTS: dict[str, tuple[str, ...]] = {
-    "expression": ("result", "analysis"),
-    "signature": ("result", "mapping", "groups", "analysis"),
+    "expression": ("result", "analysis", "restored", "methods_requested"),
+    "signature": ("result", "mapping", "groups", "analysis", "restored", "methods_requested"),
+    "methods_requested": ("analysis",),
     "measured": ("mapping", "analysis"),
     "metadata": ("analysis",),
-    "groups": ("mapping", "analysis"),
-    "mode": ("result", "analysis"),
-    "exclude": ("result", "analysis"),
-    "loss": ("result", "analysis"),
+    "groups": ("mapping", "analysis", "restored"),
+    "mode": ("result", "analysis", "restored"),
+    "exclude": ("result", "analysis", "restored"),
+    "loss": ("result", "analysis", "restored"),
 }
 
 
@@ -264,6 +282,35 @@ def drop_side_table(slot: str) -> None:
     if slot not in ("metadata", "measured"):
         raise ValueError(f"slot must be 'metadata' or 'measured', got {slot!r}")
     _pop(slot)
+    set_input_file(slot, None)
+
+
+# -- input files and restored sessions --------------------------------------------------------
+
+
+def input_files() -> dict[str, InputFile]:
+    """The loaded inputs' bytes as uploaded, by slot (for the session bundle)."""
+    return dict(_get("input_files", {}))
+
+
+def set_input_file(slot: str, file: InputFile | None) -> None:
+    """Remember the bytes that filled ``slot`` (None: the slot holds no file, e.g. a built-in
+    signature)."""
+    files = input_files()
+    files.pop(slot, None)
+    if file is not None:
+        files[slot] = file
+    st.session_state["input_files"] = files
+
+
+def restored() -> tuple[str, dict[str, int]] | None:
+    """(bundle name, verdict counts it recorded) while the restored run is what is loaded."""
+    return _get("restored")
+
+
+def set_restored(name: str, verdicts: dict[str, int]) -> None:
+    """Remember that the loaded run was restored from a bundle (forgotten on any change)."""
+    st.session_state["restored"] = (name, dict(verdicts))
 
 
 def notices() -> list[str]:
@@ -394,21 +441,27 @@ def set_result(key: str, value: DeconvResult) -> None:
 
 def analysis_for(key: str) -> Analysis | None:
     """The stored assessment if it was made for ``key``, else None."""
-    stored = _get("analysis")
-    if stored is not None and stored[0] == key:
-        return stored[1]
-    return None
-
-
-def analysis_key(analysis: Analysis) -> str:
-    """The key the stored assessment was made for when it is ``analysis``, else ""."""
-    stored = _get("analysis")
-    return stored[0] if stored is not None and stored[1] is analysis else ""
+    return _get("analysis", {}).get(key)
 
 
 def set_analysis(key: str, value: Analysis) -> None:
-    """Remember the assessment made for ``key``."""
-    st.session_state["analysis"] = (key, value)
+    """Remember the assessment made for ``key``, beside at most one other of the same run
+    (the page's, without the checks computed on demand, and the downloads' with them)."""
+    stored = _get("analysis", {})
+    kept = {k: v for k, v in stored.items() if k.split("#")[0] == key.split("#")[0]}
+    kept = dict(list(kept.items())[-1:]) if len(kept) > 1 else kept
+    st.session_state["analysis"] = {**kept, key: value}
+
+
+def asked(what: str, key: str) -> bool:
+    """Whether the user asked for ``what`` (``"downloads"``, ``"gene_checks"``) for run ``key``."""
+    return (what, key) in _get("asked", ())
+
+
+def ask(what: str, key: str) -> None:
+    """Remember that the user asked for ``what`` for run ``key`` (the last few asks)."""
+    if not asked(what, key):
+        st.session_state["asked"] = (*_get("asked", ())[-7:], (what, key))
 
 
 def result_key() -> str:
@@ -417,6 +470,16 @@ def result_key() -> str:
     Cached computations on a result (intervals, p-values, ...) are keyed by it.
     """
     return "|".join([expression_key(), signature_key(), mode(), exclude(), loss()])
+
+
+def fit_key() -> str:
+    """Identity of the fit itself: :func:`result_key` without the mode.
+
+    The mode only converts the fitted coefficients into proportions, so what
+    depends on the fit alone (the permutation p-values) is keyed by this and
+    survives a switch of mode.
+    """
+    return "|".join([expression_key(), signature_key(), exclude(), loss()])
 
 
 # -- signature built from single-cell data ---------------------------------------------------
@@ -455,6 +518,17 @@ def demo_loaded() -> bool:
 def set_demo(value: bool) -> None:
     """Mark whether the demo is what is loaded."""
     st.session_state["demo"] = value
+
+
+def methods_requested() -> bool:
+    """True once the Methods page asked for the other methods (for what is loaded now)."""
+    return bool(_get("methods_requested", False))
+
+
+def request_methods() -> None:
+    """Run the other methods beside the robust fit, and flag disagreement in every verdict."""
+    if not methods_requested():
+        _set("methods_requested", True)
 
 
 def uploader_key(name: str) -> str:

@@ -3,9 +3,12 @@
 The computations live in :mod:`deconv_core.qc` and :mod:`deconv_core.confounding`;
 this module runs them with the dashboard's fixed settings behind
 ``st.cache_data``.  Like the deconvolution itself, the caches are keyed by
-the identity of the inputs (:func:`ui.state.result_key`: the expression's
-SHA-256 and scale, the signature, mode and exclusion list) instead of hashing
-the result on every rerun; the underscored arguments are not hashed.
+the content of the inputs (:func:`ui.state.result_key`: the expression's
+SHA-256 and scale, the signature, mode, exclusion list and fit; the p-values
+by :func:`ui.state.fit_key`, the same without the mode) instead of hashing
+the result on every rerun; the underscored arguments are not hashed.  Each
+runs when a view first asks for it (:func:`ui.loaders.current_analysis`):
+the intervals draw a progress bar through their resamples.
 
 Settings (the command line's ``--bootstrap 200 --permutations 500 --seed 0``)
     :data:`BOOTSTRAP_RESAMPLES` resamples of the signature genes give 95%
@@ -27,6 +30,7 @@ from deconv_core.confounding import (
 )
 from deconv_core.deconvolve import DeconvResult
 from deconv_core.identifiability import Identifiability, signature_identifiability
+from deconv_core.methods import MethodsComparison, run_methods
 from deconv_core.options import RunOptions
 from deconv_core.qc import bootstrap_intervals, flag_genes, flag_samples, permutation_test
 from deconv_core.signatures import Signature
@@ -44,6 +48,7 @@ __all__ = [
     "flagged_samples",
     "identifiability",
     "intervals",
+    "methods",
     "options",
     "p_values",
 ]
@@ -64,7 +69,23 @@ IDENTIFIABILITY_CODES = ("collinear_cell_types", "ill_conditioned")
 def _intervals(
     key: str, n_resamples: int, level: float, seed: int, _result: DeconvResult, _sig: Signature
 ) -> pd.DataFrame:
-    return bootstrap_intervals(_result, _sig, n_resamples=n_resamples, level=level, seed=seed)
+    # The bar is made inside the cached function: Streamlit replays the
+    # elements a cached function drew, and a bar made outside it could not be.
+    text = f"Computing {level:.0%} intervals: {n_resamples} bootstrap resamples"
+    bar = st.progress(0.0, text=text)
+    shown = [0]
+
+    def advance(done: int, total: int) -> None:
+        percent = 100 * done // total
+        if percent >= shown[0] + 5:  # about 20 updates, not one message per refit
+            shown[0] = percent
+            bar.progress(percent / 100, text=f"{text} ({percent}%)")
+
+    table = bootstrap_intervals(
+        _result, _sig, n_resamples=n_resamples, level=level, seed=seed, progress=advance
+    )
+    bar.empty()
+    return table
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
@@ -77,6 +98,22 @@ def _confounding(key: str, _result: DeconvResult, _sig: Signature) -> Confoundin
     return flag_confounders(_result, _sig)
 
 
+@st.cache_data(max_entries=4, show_spinner=False)
+def _methods(
+    key: str, _table: pd.DataFrame, _result: DeconvResult, _sig: Signature
+) -> MethodsComparison:
+    return run_methods(_table, _result, _sig, ("all",))
+
+
+def methods(table: pd.DataFrame, result: DeconvResult, signature: Signature) -> MethodsComparison:
+    """Every method beside the robust fit and their agreement (cached per run).
+
+    ``table`` is the run's expression (genes × samples, linear, all genes).
+    """
+    with st.spinner(f"Running the other methods on {table.shape[1]:,} samples…"):
+        return _methods(state.result_key(), table, result, signature)
+
+
 def intervals(result: DeconvResult, signature: Signature) -> pd.DataFrame:
     """95% bootstrap intervals of every proportion of the current run.
 
@@ -87,13 +124,16 @@ def intervals(result: DeconvResult, signature: Signature) -> pd.DataFrame:
         ``estimate``, ``lower``, ``upper`` (fractions;
         :func:`deconv_core.qc.bootstrap_intervals`).
     """
-    with st.spinner(f"Computing {LEVEL:.0%} intervals ({BOOTSTRAP_RESAMPLES} resamples)…"):
-        return _intervals(state.result_key(), BOOTSTRAP_RESAMPLES, LEVEL, SEED, result, signature)
+    return _intervals(state.result_key(), BOOTSTRAP_RESAMPLES, LEVEL, SEED, result, signature)
 
 
 def p_values(result: DeconvResult) -> pd.Series:
-    """Permutation p-value of each sample's fit (index ``sample``, name ``p_value``)."""
-    return _p_values(state.result_key(), PERMUTATIONS, SEED, result)
+    """Permutation p-value of each sample's fit (index ``sample``, name ``p_value``).
+
+    Keyed by :func:`ui.state.fit_key`: the test scores fitted against observed
+    expression, which the mode does not change, so a switch of mode reuses it.
+    """
+    return _p_values(state.fit_key(), PERMUTATIONS, SEED, result)
 
 
 def confounding(result: DeconvResult, signature: Signature) -> ConfoundingReport:

@@ -37,13 +37,14 @@ from deconv_core.thresholds import (
 from deconv_core.validation import DeconvWarning, InputError
 from deconv_core.verdict import verdict_counts
 from ui import loaders, state
-from ui.trust import IDENTIFIABILITY_CODES
+from ui.trust import BOOTSTRAP_RESAMPLES, IDENTIFIABILITY_CODES, LEVEL, SEED
 from ui.widgets import PAGES, md
 from ui.widgets import table as show_table
 
 __all__ = [
     "MAX_CALLOUTS",
     "MAX_SAMPLE_CALLOUTS",
+    "GENE_CHECKS_PENDING",
     "VERDICT_CAPTION",
     "fit_card",
     "verdict_columns",
@@ -55,6 +56,7 @@ __all__ = [
     "gene_to_explain",
     "groups_editor",
     "identifiability_section",
+    "intervals_table",
     "residual_flags",
 ]
 
@@ -78,7 +80,11 @@ VERDICT_CAPTION = (
 
 
 def verdict_summary(analysis: Analysis) -> None:
-    """The verdict counts, and the samples to look at first (worst first), with a QC link."""
+    """The verdict counts, and the samples to look at first (worst first), with a QC link.
+
+    When the gene checks have not run for this run yet, says so beside the
+    counts (they can turn a "good" into "check") and offers to run them.
+    """
     counts = verdict_counts(analysis.verdicts)
     flagged = analysis.to_check
     text = (
@@ -87,19 +93,71 @@ def verdict_summary(analysis: Analysis) -> None:
     )
     if not flagged:
         st.success(text, icon=":material/check_circle:")
+    else:
+        shown = ", ".join(
+            f"{md(s)} ({analysis.verdicts.loc[s, 'verdict']})"
+            for s in flagged[:MAX_SAMPLE_CALLOUTS]
+        )
+        extra = len(flagged) - MAX_SAMPLE_CALLOUTS
+        more = f" and {extra} more" if extra > 0 else ""
+        box = st.error if counts["poor"] else st.warning
+        box(
+            f"{text} Worst first: {shown}{more}. They are marked on the charts and in the "
+            "table; read their proportions with care.",
+            icon=":material/troubleshoot:",
+        )
+    if analysis.confounding is None:
+        _gene_checks_pending()
+    if flagged:
+        st.page_link(PAGES["qc"], label="QC: why, sample by sample", icon=":material/fact_check:")
+
+
+#: What the verdicts lack until the gene checks have run (shown on the Results page).
+GENE_CHECKS_PENDING = (
+    "Gene checks not run yet: these verdicts rest on the fit statistics and the permutation "
+    "p-values. The leave-one-gene-out checks, which mark estimates driven by a single gene "
+    "rather than by cells as 'check', run when you open the QC page, prepare the downloads "
+    "or press the button."
+)
+
+
+def _gene_checks_pending() -> None:
+    """Say that the verdicts lack the gene checks, with a button that runs them."""
+    left, right = st.columns([4, 1], vertical_alignment="center")
+    left.caption(GENE_CHECKS_PENDING)
+    if right.button("Run gene checks", key="run_gene_checks", icon=":material/biotech:"):
+        state.ask("gene_checks", loaders.run_key())
+        loaders.refresh()
+
+
+def intervals_table(intervals: pd.DataFrame | None) -> None:
+    """The tidy table of the bootstrap intervals, or how to get them when not computed yet."""
+    if intervals is None:
+        st.caption(
+            f"Turn on **Show {LEVEL:.0%} intervals** above to compute them "
+            f"({BOOTSTRAP_RESAMPLES} bootstrap resamples; a few seconds for 1,000 samples). "
+            "The downloads always hold them."
+        )
         return
-    shown = ", ".join(
-        f"{md(s)} ({analysis.verdicts.loc[s, 'verdict']})" for s in flagged[:MAX_SAMPLE_CALLOUTS]
+    show_table(
+        intervals,
+        hide_index=True,
+        column_config={
+            "sample": st.column_config.TextColumn("sample"),
+            "cell_type": st.column_config.TextColumn("cell type"),
+            "estimate": st.column_config.NumberColumn("estimate", format="percent"),
+            "lower": st.column_config.NumberColumn(
+                f"lower ({(1 - LEVEL) / 2:.1%})", format="percent"
+            ),
+            "upper": st.column_config.NumberColumn(
+                f"upper ({(1 + LEVEL) / 2:.1%})", format="percent"
+            ),
+        },
     )
-    extra = len(flagged) - MAX_SAMPLE_CALLOUTS
-    more = f" and {extra} more" if extra > 0 else ""
-    box = st.error if counts["poor"] else st.warning
-    box(
-        f"{text} Worst first: {shown}{more}. They are marked on the charts and in the table; "
-        "read their proportions with care.",
-        icon=":material/troubleshoot:",
+    st.caption(
+        f"lower and upper: the {LEVEL:.0%} bootstrap interval of each estimate "
+        f"({BOOTSTRAP_RESAMPLES} resamples of the signature genes, seed {SEED})."
     )
-    st.page_link(PAGES["qc"], label="QC: why, sample by sample", icon=":material/fact_check:")
 
 
 def with_verdicts(proportions: pd.DataFrame, analysis: Analysis) -> pd.DataFrame:

@@ -19,6 +19,7 @@ import streamlit as st
 from deconv_core import report
 from deconv_core.analysis import Analysis
 from deconv_core.figures import IMAGE_FORMATS, figure_config
+from deconv_core.session import run_inputs
 from deconv_core.text import display_frame, visible
 from ui import charts, loaders, state, trust
 from ui.health import LIGHTS, HealthItem
@@ -49,6 +50,7 @@ PAGES = {
     "signature": "pages/2_Signature.py",
     "results": "pages/3_Results.py",
     "qc": "pages/4_QC.py",
+    "methods": "pages/5_Methods.py",
 }
 _LABELS = {
     "home": "Home: load the demo",
@@ -56,6 +58,7 @@ _LABELS = {
     "signature": "Signature: choose the reference",
     "results": "Results: proportions",
     "qc": "QC: how far to trust them",
+    "methods": "Methods: side by side",
 }
 _ICONS = {
     "home": ":material/home:",
@@ -63,6 +66,7 @@ _ICONS = {
     "signature": ":material/grid_on:",
     "results": ":material/bar_chart:",
     "qc": ":material/fact_check:",
+    "methods": ":material/compare_arrows:",
 }
 
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:=])")
@@ -260,11 +264,22 @@ _ZIP = "deconvolution_results.zip"
 def _download_files(
     analysis: Analysis, image_format: str, context: dict[str, object], extra: dict[str, object]
 ) -> dict[str, bytes]:
-    """The CSV tables and XLSX of :func:`deconv_core.report.output_files`, and the zip."""
+    """The CSV tables and XLSX of :func:`deconv_core.report.output_files`, and the zip.
+
+    Draws a progress bar through the three steps (it is replayed, full, when
+    the cached files are served again, then removed).
+    """
+    bar = st.progress(0.0, text="Writing the tables (CSV and XLSX)…")
     files = dict(report.output_files(analysis))
+    bar.progress(1 / 3, text="Drawing the charts…")
     figures = charts.export_figures(analysis, **context)
     chart_files = charts.chart_files(figures, image_format=image_format)
-    files[_ZIP] = report.bundle_zip(analysis, charts=chart_files, extra=extra)
+    inputs = run_inputs(analysis, state.input_files())
+    bar.progress(2 / 3, text="Packing the zip…")
+    files[_ZIP] = report.bundle_zip(
+        analysis, charts=chart_files, extra=extra, files=files, inputs=inputs
+    )
+    bar.empty()
     return files
 
 
@@ -281,36 +296,64 @@ def _cached_download_files(
     return _download_files(_analysis, image_format, _context, _extra)
 
 
+def _downloads_asked(key: str) -> bool:
+    """Whether the current run's downloads were asked for; else draw the button that asks."""
+    run = loaders.run_key()
+    if state.asked("downloads", run):
+        return True
+    if st.button(
+        "Prepare the downloads",
+        key=f"{key}_prepare",
+        icon=":material/download:",
+        help="Computes what the files hold beyond this page (the 95% intervals and every "
+        "check) and writes them; later visits to this run serve them at once.",
+    ):
+        state.ask("downloads", run)
+        return True
+    st.caption(
+        "CSV tables, an XLSX workbook and a zip with everything the command line writes, "
+        f"including the {trust.LEVEL:.0%} intervals ({trust.BOOTSTRAP_RESAMPLES} bootstrap "
+        "resamples): made when you ask, because on a large cohort they take several seconds."
+    )
+    return False
+
+
 def downloads_section(analysis: Analysis, *, key: str) -> None:
     """Download buttons: tables as CSV and XLSX, and a zip with everything and the manifest.
 
-    Every file comes from :mod:`deconv_core.report`, the writer the command line
+    Nothing is written until the user asks ("Prepare the downloads", once per
+    run): then the run is completed with every check the command line runs
+    (:func:`ui.loaders.current_analysis` with the intervals and gene checks)
+    and written by :mod:`deconv_core.report`, the writer the command line
     uses, so the same run gives the same tables and manifest parameters; the
     charts in the zip are the same whichever page it is downloaded from
     (:func:`ui.charts.export_figures`).
 
-    The files are made when the buttons are drawn (once per run, cached), not
-    on click: a file made on click is stored unreferenced, and any session's
-    next two script runs delete it, so under concurrent use the browser's fetch
-    could meet a 404 (``benchmarks/concurrency.py``). A drawn file stays
-    referenced while its button is shown.
+    Once asked for, the files are made when the buttons are drawn (cached per
+    run), not on click: a file made on click is stored unreferenced, and any
+    session's next two script runs delete it, so under concurrent use the
+    browser's fetch could meet a 404 (``benchmarks/concurrency.py``). A drawn
+    file stays referenced while its button is shown.
 
     Parameters
     ----------
     analysis
-        The run, with its intervals (:func:`ui.loaders.current_analysis`).
+        The page's run; completed with the checks still pending (None) first.
     key
         Prefix for widget keys.
     """
+    if not _downloads_asked(key):
+        return
+    full, error = analysis, ""
+    if analysis.intervals is None or analysis.confounding is None:
+        full, error = loaders.current_analysis(with_intervals=True, with_gene_checks=True)
+    if full is None:
+        st.error(md(error), icon=":material/error:")
+        return
     fmt = state.image_format()
-    context, extra = charts_context(analysis), _zip_context()
-    run = state.analysis_key(analysis)
-    with st.spinner("Preparing the downloads…"):
-        if run:
-            mapping = json.dumps(extra, sort_keys=True, default=list)
-            files = _cached_download_files(f"{run}|{mapping}", fmt, analysis, context, extra)
-        else:  # not the session's stored run (a test's): nothing to key a cache by
-            files = _download_files(analysis, fmt, context, extra)
+    context, extra = charts_context(full), _zip_context()
+    mapping = json.dumps(extra, sort_keys=True, default=list)
+    files = _cached_download_files(f"{loaders.run_key()}|{mapping}", fmt, full, context, extra)
 
     cols = st.columns(5)
     for i, stem in enumerate(("proportions", "intervals", "fit", "warnings")):
@@ -351,7 +394,8 @@ def downloads_section(analysis: Analysis, *, key: str) -> None:
         f"{trust.SEED}, so the same inputs give the same numbers. The files are the ones the "
         "command line writes for the same options. CSV and XLSX cells that start with = + - @ "
         "are written so spreadsheets never run them as formulas. The manifest records the "
-        "inputs' SHA-256, the parameters and the package versions."
+        "inputs' SHA-256, the parameters and the package versions; the zip also holds the "
+        "input files, so uploading it on the Upload page restores this run."
     )
 
 

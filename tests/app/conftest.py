@@ -35,6 +35,11 @@ def visit(at: AppTest, page: str) -> AppTest:
     return at.switch_page(PAGES[page]).run()
 
 
+def prepare_downloads(at: AppTest, key: str = "results_dl") -> AppTest:
+    """Press "Prepare the downloads" of a page (``results_dl`` or ``qc_dl``) and run."""
+    return at.button(key=f"{key}_prepare").click().run()
+
+
 def unescape(text: str) -> str:
     """Undo the Markdown escapes the pages put before user text (``\\(`` → ``(``)."""
     return re.sub(r"\\(.)", r"\1", text)

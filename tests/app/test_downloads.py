@@ -10,7 +10,7 @@ files (one cached build) on every rerun and on both pages.
 
 from __future__ import annotations
 
-from tests.app.conftest import visit
+from tests.app.conftest import prepare_downloads, visit
 
 DOWNLOADS = (
     "Proportions (CSV)",
@@ -31,6 +31,9 @@ def _downloads(at) -> dict[str, str]:  # type: ignore[no-untyped-def]
 
 def test_result_downloads_are_stored_with_the_page_and_survive_reruns(demo_app):
     visit(demo_app, "results")
+    assert not demo_app.exception
+    assert _downloads(demo_app) == {}  # written only when asked for (issue 12)
+    prepare_downloads(demo_app)
     assert not demo_app.exception
     urls = _downloads(demo_app)
     assert sorted(label.split(" (")[0] for label in urls) == sorted(

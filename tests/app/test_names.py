@@ -32,7 +32,7 @@ def test_a_right_to_left_override_is_shown_escaped_and_kept_in_files():
     shown = " ".join(texts(at, "markdown") + texts(at, "caption") + texts(at, "error"))
     assert "\u202e" not in shown
     # Data files keep the name byte for byte.
-    _, analysis = at.session_state["analysis"]
+    (analysis,) = at.session_state["analysis"].values()
     archive = zipfile.ZipFile(io.BytesIO(bundle_zip(analysis)))
     assert RTL in archive.read("proportions.csv").decode("utf-8")
 

@@ -12,6 +12,7 @@ from tests.app.conftest import (
     charts,
     metadata_csv,
     new_app,
+    prepare_downloads,
     sidebar_text,
     texts,
     uploader,
@@ -89,7 +90,10 @@ def test_demo_button_fills_every_page(demo_app):
     # The verdict travels with the numbers: first column, reasons last.
     assert table.columns[0] == "verdict" and table.columns[-1] == "reasons"
     assert set(table["verdict"]) <= {"good", "check", "poor"}
-    assert len(at.download_button) >= 5 + 4  # tables, xlsx, zip and one HTML per chart
+    assert len(at.download_button) == 4 + 2  # one HTML per chart, the card (HTML, PNG)
+    prepare_downloads(at)
+    assert not at.exception
+    assert len(at.download_button) == 4 + 2 + 6  # tables, xlsx, zip
 
     visit(at, "qc")
     assert not at.exception
@@ -191,7 +195,7 @@ def test_metadata_groups_the_results_and_measured_fractions_compare(app):
     assert app.selectbox(key="results_group").value == "group"  # the numeric column is not offered
     assert "cellularity" not in app.selectbox(key="results_group").options
     assert len(charts(app)) == 4
-    agreement = app.dataframe[2].value  # after the proportions and the intervals tables
+    agreement = app.dataframe[1].value  # after the proportions (intervals not asked for)
     assert list(agreement.index) == ["CD8 T cells", "B cells"]
     app.selectbox(key="results_sort").set_value("T.cells.CD8").run()
     assert not app.exception

@@ -68,6 +68,8 @@ def demo_qc():
 def test_results_show_intervals_as_table_columns_and_error_bars(demo_app):
     at = visit(demo_app, "results")
     assert not at.exception
+    at.toggle(key="results_intervals").set_value(True).run()
+    assert not at.exception
     intervals = at.dataframe[1].value
     assert {"sample", "cell_type", "estimate", "lower", "upper"} <= set(intervals.columns)
     assert len(intervals) == 24 * 11
@@ -94,8 +96,6 @@ def test_results_show_intervals_as_table_columns_and_error_bars(demo_app):
         robust.loc[others, "estimate"], squares.loc[others, "estimate"], atol=0.03
     )
     at.segmented_control(key="results_loss").set_value("huber").run()
-
-    at.toggle(key="results_intervals").set_value(True).run()
     assert not at.exception
     figure = _figure(charts(at)[0])
     assert figure["layout"]["title"]["text"].startswith("Estimates with 95%")

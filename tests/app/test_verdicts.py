@@ -13,7 +13,7 @@ import pandas as pd
 from deconv_core.cli import main
 from deconv_core.report import bundle_zip
 from deconv_core.signatures import LM22_CELL_TYPES, load_signature
-from tests.app.conftest import ROOT, charts, texts, uploader, visit
+from tests.app.conftest import ROOT, charts, prepare_downloads, texts, uploader, visit
 
 DEMO = ROOT / "assets" / "demo" / "expression.tsv.gz"
 # A command-line flag in running text ("--exclude", "--loss squares").
@@ -74,9 +74,11 @@ def test_dashboard_messages_name_its_controls_not_flags(demo_app):
 
 
 def test_cli_and_dashboard_write_the_same_run(demo_app, tmp_path):
-    at = visit(demo_app, "results")
+    at = prepare_downloads(visit(demo_app, "results"))
     assert not at.exception
-    _, analysis = at.session_state["analysis"]
+    # the run the downloads were written from: every check computed, as the CLI does
+    (analysis,) = [a for a in at.session_state["analysis"].values() if a.intervals is not None]
+    assert analysis.p_values is not None and analysis.confounding is not None
     options = analysis.options
     assert (options.mode, options.bootstrap, options.permutations) == ("absolute", 200, 500)
     archive = zipfile.ZipFile(io.BytesIO(bundle_zip(analysis)))

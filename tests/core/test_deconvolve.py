@@ -164,13 +164,14 @@ def test_auto_weighting_weights_genes_only_when_a_few_dominate(til10):
     assert choose_weighting(loud.to_numpy()) == "sqrt"
     bulk = pd.DataFrame(loud.to_numpy() @ shares.T.to_numpy(), index=loud.index)
     bulk.columns = list(shares.index)
-    res = deconvolve(bulk, loud, exclude=None, mode="relative")
+    # mRNA shares are planted: no factors borrowed by lineage (see test_mrna).
+    res = deconvolve(bulk, loud, exclude=None, mode="relative", mrna_scaling=False)
     assert res.weighting == "sqrt"
     assert res.gene_weights.iloc[:5].max() < res.gene_weights.iloc[5:].min()
     info = [w for w in res.warnings if w.code == "genes_weighted"]
     assert len(info) == 1 and info[0].severity == "info" and "--weighting none" in info[0].cli
     assert "--" not in info[0].text("app")
-    forced = deconvolve(bulk, loud, exclude=None, weighting="none")
+    forced = deconvolve(bulk, loud, exclude=None, weighting="none", mrna_scaling=False)
     assert forced.weighting == "none" and "genes_weighted" not in {w.code for w in forced.warnings}
     # Noise-free: every weighting recovers the planted shares (no mRNA factors here).
     expected = shares.div(shares.sum(axis=1), axis=0).to_numpy()
@@ -242,3 +243,40 @@ def test_mouse_ensembl_ids_are_named_as_the_likely_cause(planted, til10):
     mouse.index = [f"ENSMUSG{i:011d}" for i in range(expr.shape[0])]
     with pytest.raises(InputError, match="mouse Ensembl"):
         deconvolve(mouse, til10)
+
+
+def test_auto_weighting_follows_the_signature_platform(til10):
+    """Single-cell signatures are fitted on relative errors, array ones with sqrt weights.
+
+    Planted: bulk = TIL10 × shares, then every gene scaled by its own platform
+    factor (lognormal, sd 0.5), the gene-wise mismatch between a profile from
+    another platform and the bulk.  Relative errors recover the shares better.
+    """
+    import dataclasses
+
+    from deconv_core.deconvolve import choose_weighting
+
+    expr, shares = planted_mixtures(12, seed=4, n_filler=0)
+    rng = np.random.default_rng(7)
+    biased = expr.mul(rng.lognormal(0.0, 0.5, size=len(expr)), axis=0)
+    expected = shares.div(shares.sum(axis=1), axis=0).to_numpy()
+    single_cell = dataclasses.replace(
+        til10, mrna_scaling={}, platform="single-cell RNA-seq (pseudo-bulk)"
+    )
+    array = dataclasses.replace(til10, mrna_scaling={}, platform="microarray (cross-platform)")
+    assert choose_weighting(til10.matrix.to_numpy(), platform=single_cell.platform) == "relative"
+    assert choose_weighting(til10.matrix.to_numpy(), platform=array.platform) == "sqrt"
+    res = deconvolve(biased, single_cell, exclude=None, mrna_scaling=False)
+    assert res.weighting == "relative"
+    level = til10.matrix.loc[list(res.genes_used)].mean(axis=1)
+    np.testing.assert_allclose(res.gene_weights * level, (res.gene_weights * level).iloc[0])
+    info = [w for w in res.warnings if w.code == "genes_weighted"]
+    assert len(info) == 1 and "single-cell" in info[0].message
+    plain = deconvolve(biased, single_cell, exclude=None, weighting="none", mrna_scaling=False)
+    error = {
+        fit.weighting: np.abs(fit.proportions.to_numpy() - expected).mean() for fit in (res, plain)
+    }
+    assert error["relative"] < error["none"] / 1.5
+    res = deconvolve(biased, array, exclude=None, mrna_scaling=False)
+    assert res.weighting == "sqrt"
+    assert "another platform" in [w for w in res.warnings if w.code == "genes_weighted"][0].message

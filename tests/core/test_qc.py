@@ -6,7 +6,7 @@ import pytest
 from scipy import stats
 
 from deconv_core import deconvolve
-from deconv_core.deconvolve import coefficients_to_proportions
+from deconv_core.deconvolve import MODES, coefficients_to_proportions
 from deconv_core.identifiability import condition_number
 from deconv_core.qc import (
     bootstrap_intervals,
@@ -59,6 +59,22 @@ def test_bootstrap_table_layout_and_reproducibility(til10):
     assert (a["lower"] <= a["upper"]).all()
     assert ((a["lower"] >= 0) & (a["upper"] <= 1)).all()
     pd.testing.assert_frame_equal(result.proportions, before)
+
+
+def test_bootstrap_progress_counts_every_refit_and_leaves_the_numbers_alone(til10, monkeypatch):
+    import deconv_core.qc as qc
+
+    monkeypatch.setattr(qc, "_CHUNK", 2)  # 5 samples in 3 chunks of refits
+    expr, _ = planted_mixtures(5, noise=0.2, seed=3)
+    result = deconvolve(expr, til10)
+    calls: list[tuple[int, int]] = []
+    with_bar = bootstrap_intervals(
+        result, til10, n_resamples=7, seed=1, progress=lambda *a: calls.append(a)
+    )
+    assert calls == [(i, 21) for i in range(1, 22)]
+    pd.testing.assert_frame_equal(
+        with_bar, bootstrap_intervals(result, til10, n_resamples=7, seed=1)
+    )
 
 
 def test_bootstrap_narrows_with_less_noise(til10):
@@ -117,6 +133,18 @@ def test_permutation_test_is_reproducible(til10, planted):
     np.testing.assert_array_equal(a.null_correlations, b.null_correlations)
     with pytest.raises(InputError, match="permutations"):
         permutation_test(result, n_permutations=-1)
+
+
+@pytest.mark.parametrize("loss", ["huber", "squares"])
+def test_permutation_p_values_do_not_depend_on_the_mode(til10, loss):
+    # The dashboard keeps the p-values across a switch of mode (ui.state.fit_key).
+    expr, _ = planted_mixtures(8, noise=0.3, seed=9)
+    relative, absolute = (deconvolve(expr, til10, mode=m, loss=loss) for m in MODES)
+    assert not relative.proportions.equals(absolute.proportions.iloc[:, :-1])
+    a = permutation_test(relative, n_permutations=60, seed=2)
+    b = permutation_test(absolute, n_permutations=60, seed=2)
+    pd.testing.assert_series_equal(a.p_values, b.p_values)
+    np.testing.assert_array_equal(a.null_correlations, b.null_correlations)
 
 
 def test_standardised_residuals_and_flagged_genes(til10):

@@ -109,3 +109,19 @@ def test_zip_holds_every_output_the_charts_and_a_reproducible_manifest(run):
     assert sheets[:3] == ["proportions", "group_proportions", "intervals"]
     assert sheets[-1] == "parameters"
     assert manifest["result"]["warnings"] == len(warnings)
+
+
+def test_zip_from_files_already_written_holds_the_same_bytes(run):
+    # The dashboard writes output_files once and hands them to bundle_zip (issue 12).
+    analysis = assess(*run)
+    charts = {"plotly.min.js": b"js"}
+
+    def members(data: bytes) -> dict[str, bytes]:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            return {n: archive.read(n) for n in archive.namelist()}
+
+    fresh = members(bundle_zip(analysis, charts=charts))
+    reused = members(bundle_zip(analysis, charts=charts, files=output_files(analysis)))
+    assert set(fresh) == set(reused) and "results.xlsx" in fresh
+    for name in fresh:
+        assert reused[name] == fresh[name], name

@@ -21,6 +21,7 @@ from tests.support.browser import (
     launch_chromium,
     open_app,
     open_page,
+    prepare_downloads,
     streamlit_server,
 )
 
@@ -57,7 +58,7 @@ def test_downloads_survive_other_sessions_runs(tmp_path):
             open_app(a, server.url)
             _load_demo(a)
             open_page(a, "Results")
-            a.get_by_role("button", name="Everything (zip").first.wait_for(timeout=TIMEOUT_MS)
+            prepare_downloads(a)
 
             open_app(b, server.url)
             _load_demo(b)

@@ -27,6 +27,7 @@ from tests.support.browser import (
     launch_chromium,
     open_app,
     open_page,
+    prepare_downloads,
     streamlit_server,
     upload,
     wait_idle,
@@ -201,6 +202,7 @@ def test_user_text_is_shown_literally_never_as_html(server, browser):
         _no_exception(page)
         assert {SCRIPT, IMG, *FORMULAS} <= set(_labels(page, "x"))  # sample names
         _assert_not_injected(page, watch)
+        prepare_downloads(page)
         with page.expect_download(timeout=TIMEOUT_MS) as download:
             page.get_by_role("button", name="Tables (XLSX)").first.click()
         with open(download.value.path(), "rb") as handle:

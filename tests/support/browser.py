@@ -165,9 +165,27 @@ def wait_idle(page) -> None:  # type: ignore[no-untyped-def]
     )
 
 
+def prepare_downloads(page) -> None:  # type: ignore[no-untyped-def]
+    """Press "Prepare the downloads" (the files are made when asked for) and wait for the zip."""
+    page.get_by_role("button", name="Prepare the downloads").first.click()
+    page.get_by_role("button", name="Everything (zip").first.wait_for(timeout=TIMEOUT_MS)
+    wait_idle(page)
+
+
 def upload(page, label: str, name: str, data: bytes, mime: str = "text/plain") -> None:  # type: ignore[no-untyped-def]
     """Put a file into the file uploader with this label."""
     box = page.locator('[data-testid="stFileUploader"]').filter(has_text=label).first
     box.locator('input[type="file"]').set_input_files(
         {"name": name, "mimeType": mime, "buffer": data}
+    )
+
+
+def sync_playwright_or_skip():  # type: ignore[no-untyped-def]
+    """playwright's sync API; skips the test when chromium or playwright is missing."""
+    import pytest
+
+    if not CHROMIUM.exists():
+        pytest.skip("Debian chromium is not installed at /usr/bin/chromium (apt install chromium)")
+    return pytest.importorskip(
+        "playwright.sync_api", reason="playwright is not installed (pip install playwright)"
     )

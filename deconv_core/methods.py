@@ -1,0 +1,783 @@
+"""Several deconvolution methods side by side, and how far they agree.
+
+Besides the default robust fit (:func:`deconv_core.deconvolve.deconvolve`)
+three methods from the literature are re-implemented here from their papers'
+descriptions (no code of theirs was used):
+
+``nu-svr``
+    CIBERSORT-style linear ν-support-vector regression (Newman et al., Nat
+    Methods 2015;12:453): the signature matrix is standardised as a whole (one
+    mean and SD over all its values) and each sample over its signature genes;
+    a linear ν-SVR (scikit-learn's ``NuSVR``, C = 1) is fitted for ν in
+    :data:`NU_VALUES`; negative coefficients are set to 0, the rest normalised
+    to sum 1, and the ν whose reconstruction has the lowest RMSE is kept.
+    Fractions of the signature's cell types (relative).
+``epic``
+    EPIC-style constrained weighted least squares with an uncharacterised
+    compartment (Racle et al., eLife 2017;6:e26476): mRNA shares ``f ≥ 0`` with
+    ``sum(f) ≤ 1`` fitted on TPM-like data, gene weights from the signature's
+    per-gene variability when it is given (else uniform, and a note says so),
+    ``other = 1 − sum`` and the mRNA-content correction of the signature.
+    Fractions of all cells.
+``mcp-counter``
+    MCP-counter-style marker scores (Becht et al., Genome Biol 2016;17:218):
+    per sample, the mean of log2(TPM-like + 1) over each population's CC0
+    markers (``assets/panels/MCPcounter_marker_genes.tsv``), i.e. the log2 of
+    a geometric mean.  Scores, not fractions: arbitrary units, comparable
+    between samples for one population only.
+
+Every :class:`MethodResult` declares its :attr:`~MethodResult.kind`
+(``"fraction"`` or ``"score"``); :func:`compare_methods` correlates the
+methods per cell type across samples (Spearman, since scores only rank
+samples) and names the samples where they disagree most.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy.optimize import nnls as scipy_nnls
+
+from deconv_core.deconvolve import (
+    DeconvResult,
+    absolute_mode_problems,
+    coefficients_to_proportions,
+)
+from deconv_core.options import METHODS
+from deconv_core.signatures import Signature
+from deconv_core.thresholds import METHOD_AGREEMENT_R, METHOD_RANK_GAP, MIN_SAMPLES_FOR_AGREEMENT
+from deconv_core.validation import DeconvWarning, InputError
+
+__all__ = [
+    "AGREEMENT_COLUMNS",
+    "EPITHELIAL_FILE",
+    "KINDS",
+    "MARKER_FILE",
+    "METHOD_LABELS",
+    "NU_VALUES",
+    "STROMA",
+    "MethodResult",
+    "MethodsComparison",
+    "agreement_summary",
+    "compare_methods",
+    "compared_values",
+    "constrained_wls",
+    "epithelial_markers",
+    "marker_panels",
+    "marker_scores",
+    "method_overview",
+    "methods_table",
+    "nu_svr",
+    "other_composition",
+    "resolve_methods",
+    "run_methods",
+]
+
+#: What a method's numbers are: shares of cells, or scores in arbitrary units.
+KINDS = ("fraction", "score")
+#: ν values tried per sample (CIBERSORT, Newman 2015).
+NU_VALUES = (0.25, 0.5, 0.75)
+#: MCP-counter's CC0 marker lists (population per gene).
+MARKER_FILE = (
+    Path(__file__).resolve().parent.parent / "assets" / "panels" / ("MCPcounter_marker_genes.tsv")
+)
+#: Epithelial (carcinoma) markers written for this project (MIT; assets/panels/PROVENANCE.md).
+EPITHELIAL_FILE = MARKER_FILE.parent / "epithelial_markers.tsv"
+#: The stromal populations shown beside 'other'.
+STROMA = ("Fibroblasts", "Endothelial cells")
+#: Words shown for each method.
+METHOD_LABELS = {
+    "robust": "robust fit (default)",
+    "nu-svr": "ν-SVR (CIBERSORT-style)",
+    "epic": "constrained WLS with other (EPIC-style)",
+    "mcp-counter": "marker scores (MCP-counter-style)",
+}
+#: Columns of :attr:`MethodsComparison.agreement`.
+AGREEMENT_COLUMNS = (
+    "cell_type",
+    "method_a",
+    "method_b",
+    "n",
+    "spearman_r",
+    "disagree_most",
+    "flagged",
+)
+# MCP-counter population -> pattern over normalised signature cell-type names (lower case,
+# non-alphanumerics as spaces) of the cell types it covers; used to compare scores with
+# fractions (sums of the matched types).
+_POPULATION_PATTERNS = {
+    "T cells": r"\bt cells?\b|\btregs?\b",
+    "CD8 T cells": r"\bcd8\b",
+    "Cytotoxic lymphocytes": r"\bcd8\b|\bnk\b|natural killer",
+    "NK cells": r"\bnk\b|natural killer",
+    "B lineage": r"\bb cells?\b|\bplasma\b",
+    "Monocytic lineage": r"monocyte|macrophage",
+    "Myeloid dendritic cells": r"(?<!plasmacytoid )dendritic",
+    "Neutrophils": r"neutrophil",
+    "Fibroblasts": r"fibroblast",
+    "Endothelial cells": r"endothelial",
+}
+# EPIC-style weights are capped at this multiple of their median so that a gene with a tiny
+# reported variability cannot decide the fit alone (our choice; EPIC also bounds its weights).
+_WEIGHT_CAP = 100.0
+
+
+@dataclass(frozen=True)
+class MethodResult:
+    """One method's estimates.
+
+    Attributes
+    ----------
+    method
+        One of :data:`deconv_core.options.METHODS` but ``"all"``.
+    kind
+        ``"fraction"`` (shares of cells) or ``"score"`` (arbitrary units).
+    units
+        What a number means, in words.
+    values
+        Samples × cell types (or marker populations); NaN where not estimated.
+    details
+        Samples × method-specific columns (e.g. the chosen ν and its RMSE).
+    warnings
+        What the method noticed.
+    applicable
+        False when the method's assumptions do not hold for these inputs
+        (EPIC-style fractions with a signature that is not a whole
+        transcriptome): its estimates are shown but never flag the robust fit.
+    """
+
+    method: str
+    kind: str
+    units: str
+    values: pd.DataFrame
+    details: pd.DataFrame = field(default_factory=pd.DataFrame)
+    warnings: tuple[DeconvWarning, ...] = ()
+    applicable: bool = True
+
+    @property
+    def label(self) -> str:
+        """The method's name in words."""
+        return METHOD_LABELS[self.method]
+
+
+@dataclass(frozen=True)
+class MethodsComparison:
+    """Several methods on one run and how far they agree.
+
+    Attributes
+    ----------
+    results
+        One :class:`MethodResult` per method, the robust fit first.
+    agreement
+        One row per cell type and pair of methods (:data:`AGREEMENT_COLUMNS`).
+    other
+        :func:`other_composition` (empty when the run has no ``other``).
+    warnings
+        The methods' warnings and the disagreement flags.
+    """
+
+    results: tuple[MethodResult, ...]
+    agreement: pd.DataFrame
+    other: pd.DataFrame
+    warnings: tuple[DeconvWarning, ...]
+
+    def get(self, method: str) -> MethodResult | None:
+        """The result of ``method``, or None when it was not run."""
+        return next((r for r in self.results if r.method == method), None)
+
+
+def resolve_methods(chosen: Sequence[str]) -> tuple[str, ...]:
+    """The methods to run, in :data:`~deconv_core.options.METHODS` order, the robust fit first.
+
+    ``"all"`` stands for every method.
+    """
+    wanted = set(chosen)
+    if "all" in wanted:
+        wanted = set(METHODS)
+    return tuple(m for m in METHODS if m != "all" and (m in wanted or m == "robust"))
+
+
+def _tpm_like(expression: pd.DataFrame, genes: Sequence[str]) -> pd.DataFrame:
+    """Rows ``genes`` of ``expression`` normalised to 1e6 per sample over all its genes.
+
+    Only those rows are copied: a cohort's whole table can be large.
+    """
+    totals = expression.sum(axis=0, skipna=True).astype(float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return expression.loc[list(genes)].astype(float) / totals.where(totals > 0) * 1e6
+
+
+def _svr_one(X: np.ndarray, y: np.ndarray, nu: float) -> tuple[np.ndarray, float]:
+    """Fit one standardised sample; return normalised weights and reconstruction RMSE."""
+    from sklearn.svm import NuSVR  # scikit-learn is imported only when the method runs
+
+    model = NuSVR(nu=nu, C=1.0, kernel="linear").fit(X, y)
+    w = np.clip(model.coef_.ravel(), 0.0, None)
+    if not w.sum() > 0:
+        return np.full(X.shape[1], np.nan), np.inf
+    w = w / w.sum()
+    return w, float(np.sqrt(np.mean((X @ w - y) ** 2)))
+
+
+def nu_svr(
+    observed: pd.DataFrame, signature: pd.DataFrame, *, nu_values: Sequence[float] = NU_VALUES
+) -> MethodResult:
+    """CIBERSORT-style linear ν-SVR fractions (see the module docstring).
+
+    Parameters
+    ----------
+    observed
+        Genes × samples, linear, the signature's genes (NaN where missing).
+    signature
+        Genes × cell types, linear, same genes.
+    nu_values
+        ν values to try; the one with the lowest reconstruction RMSE is kept.
+
+    Returns
+    -------
+    MethodResult
+        ``values``: samples × cell types, each sample summing to 1 (NaN when
+        no cell type has a positive weight or fewer genes than cell types + 1
+        have values); ``details``: ``nu`` and ``rmse`` (standardised units).
+    """
+    S = signature.to_numpy(dtype=float)
+    S = (S - S.mean()) / (S.std() or 1.0)
+    rows, details, warnings = [], [], []
+    for sample in observed.columns:
+        y = observed[sample].to_numpy(dtype=float)
+        keep = np.isfinite(y)
+        best = (np.full(S.shape[1], np.nan), np.inf, np.nan)
+        if keep.sum() > S.shape[1] and np.std(y[keep]) > 0:
+            ys = (y[keep] - y[keep].mean()) / y[keep].std()
+            for nu in nu_values:
+                w, rmse = _svr_one(S[keep], ys, nu)
+                if rmse < best[1]:
+                    best = (w, rmse, nu)
+        if not np.isfinite(best[1]):
+            warnings.append(_not_estimated("nu-svr", str(sample)))
+        rows.append(best[0])
+        details.append((best[2], best[1] if np.isfinite(best[1]) else np.nan))
+    index = pd.Index([str(s) for s in observed.columns], name="sample")
+    return MethodResult(
+        method="nu-svr",
+        kind="fraction",
+        units="fraction of the signature's cell types (each sample sums to 1)",
+        values=pd.DataFrame(rows, index=index, columns=[str(c) for c in signature.columns]),
+        details=pd.DataFrame(details, index=index.copy(), columns=["nu", "rmse"]),
+        warnings=tuple(warnings),
+    )
+
+
+def _not_estimated(method: str, sample: str) -> DeconvWarning:
+    return DeconvWarning(
+        "info",
+        "method_not_estimated",
+        f"{METHOD_LABELS[method]}: sample {sample} has no estimate (no signal on the signature's "
+        "genes, or too few of them have values).",
+        sample,
+    )
+
+
+def _epic_weights(
+    signature: pd.DataFrame, variability: pd.DataFrame | None
+) -> tuple[np.ndarray, DeconvWarning]:
+    """Per-gene weights (EPIC: mean profile over its variability) and a note on them."""
+    if variability is None:
+        return np.ones(signature.shape[0]), DeconvWarning(
+            "info",
+            "epic_uniform_weights",
+            "EPIC-style fit: this signature gives no per-gene variability, so every gene was "
+            "weighted equally (EPIC weighs genes by how stable their reference profiles are).",
+        )
+    sd = variability.reindex(index=signature.index, columns=signature.columns).to_numpy(float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        w = signature.to_numpy(float).sum(axis=1) / np.nansum(sd, axis=1)
+    finite = np.isfinite(w) & (w > 0)
+    cap = _WEIGHT_CAP * float(np.median(w[finite])) if finite.any() else 1.0
+    w = np.where(finite, np.minimum(w, cap), cap)
+    return w, DeconvWarning(
+        "info",
+        "epic_weights",
+        "EPIC-style fit: genes weighted by their reference profile over its variability "
+        f"(capped at {_WEIGHT_CAP:g}x the median weight).",
+    )
+
+
+def _solve_capped(A: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``min ||A f − b||`` with ``f ≥ 0`` and ``sum(f) ≤ 1`` (A: genes × k, b: genes)."""
+    f, _ = scipy_nnls(A, b, maxiter=50 * A.shape[1])
+    if f.sum() <= 1.0:
+        return f
+    # The cap is active: solve with sum(f) = 1 as a heavily weighted extra equation.
+    big = 1e4 * float(np.linalg.norm(A)) or 1.0
+    f, _ = scipy_nnls(
+        np.vstack([A, np.full((1, A.shape[1]), big)]),
+        np.append(b, big),
+        maxiter=50 * A.shape[1],
+    )
+    return f / max(f.sum(), 1.0)
+
+
+def constrained_wls(
+    observed: pd.DataFrame,
+    signature: Signature,
+    genes: Sequence[str],
+    *,
+    variability: pd.DataFrame | None = None,
+) -> MethodResult:
+    """EPIC-style fractions of all cells with an ``other`` compartment.
+
+    Parameters
+    ----------
+    observed
+        Genes × samples, TPM-like (each sample normalised to 1e6 over all its
+        genes), the fitted genes (NaN where missing).
+    signature
+        The signature (its matrix restricted to ``genes`` is used; its
+        mRNA-content factors turn mRNA shares into cell shares).
+    genes
+        The genes of ``observed``, in its row order.
+    variability
+        Genes × cell types SD of the reference profiles (linear), or None:
+        uniform weights, with a note.
+
+    Returns
+    -------
+    MethodResult
+        ``values``: samples × (cell types, ``other``), fractions of all cells;
+        ``details``: ``mrna_share`` (the fitted sum of mRNA shares, ≤ 1).
+    """
+    S = signature.matrix.loc[list(genes)]
+    weights, note = _epic_weights(S, variability)
+    root = np.sqrt(weights)
+    A_all = S.to_numpy(float) * root[:, None]
+    k = S.shape[1]
+    coef = np.full((k, observed.shape[1]), np.nan)
+    warnings = [note]
+    for j, sample in enumerate(observed.columns):
+        y = observed[sample].to_numpy(float)
+        keep = np.isfinite(y)
+        if keep.sum() <= k or not np.any(y[keep] > 0):
+            warnings.append(_not_estimated("epic", str(sample)))
+            continue
+        coef[:, j] = _solve_capped(A_all[keep], y[keep] * root[keep])
+    problems = absolute_mode_problems(signature)
+    if problems:
+        warnings.append(
+            DeconvWarning(
+                "info",
+                "epic_other_unreliable",
+                f"EPIC-style fractions need a whole-transcriptome TPM signature with "
+                f"mRNA-content factors; {signature.name}: {problems[0]}. They are shown for "
+                "comparison but do not flag disagreement.",
+            )
+        )
+    fractions, conversion = coefficients_to_proportions(coef, signature, mode="absolute")
+    warnings.extend(w for w in conversion if w.code != "overshoot")  # the cap prevents it
+    index = pd.Index([str(s) for s in observed.columns], name="sample")
+    return MethodResult(
+        method="epic",
+        kind="fraction",
+        units="fraction of all cells; 'other' is the part the signature's cell types leave",
+        values=pd.DataFrame(fractions.T, index=index, columns=[*map(str, S.columns), "other"]),
+        details=pd.DataFrame({"mrna_share": coef.sum(axis=0)}, index=index.copy()),
+        warnings=tuple(warnings),
+        applicable=not problems,
+    )
+
+
+@lru_cache(maxsize=1)
+def marker_panels() -> dict[str, tuple[str, ...]]:
+    """MCP-counter's CC0 markers: population → gene symbols (file order)."""
+    table = pd.read_csv(MARKER_FILE, sep="\t", dtype=str)
+    panels: dict[str, list[str]] = {}
+    for gene, population in zip(table["HUGO symbols"], table["Cell population"], strict=True):
+        panels.setdefault(str(population), []).append(str(gene))
+    return {p: tuple(g) for p, g in panels.items()}
+
+
+@lru_cache(maxsize=1)
+def epithelial_markers() -> tuple[str, ...]:
+    """The epithelial (carcinoma) markers beside 'other' (gene symbols, file order)."""
+    return tuple(pd.read_csv(EPITHELIAL_FILE, sep="\t", dtype=str)["gene"])
+
+
+def _epithelial_score(expression: pd.DataFrame) -> pd.Series | None:
+    """Epithelial marker score per sample, or None when fewer than half its markers are found."""
+    scored = marker_scores(expression, {"Epithelial cells": epithelial_markers()})
+    found = scored.details.loc["Epithelial cells", "markers_found"]
+    return scored.values["Epithelial cells"] if found * 2 >= len(epithelial_markers()) else None
+
+
+def marker_scores(
+    expression: pd.DataFrame, panels: Mapping[str, Sequence[str]] | None = None
+) -> MethodResult:
+    """MCP-counter-style scores: mean log2(TPM-like + 1) of each population's markers.
+
+    Parameters
+    ----------
+    expression
+        Genes × samples, linear scale (all genes: each sample is normalised to
+        1e6 over them first, so library size does not move the scores).
+    panels
+        Population → marker genes (default :func:`marker_panels`); matched
+        case-insensitively.
+
+    Returns
+    -------
+    MethodResult
+        ``values``: samples × populations, arbitrary units (NaN for a
+        population none of whose markers are in the data, or a sample with no
+        values); ``details``: ``markers_found`` per population (one row per
+        population, index ``population``).
+    """
+    panels = marker_panels() if panels is None else panels
+    position = {str(g).upper(): g for g in expression.index}
+    found = {p: [position[g.upper()] for g in genes if g.upper() in position]
+             for p, genes in panels.items()}  # fmt: skip
+    data = _tpm_like(expression, sorted({g for genes in found.values() for g in genes}, key=str))
+    scores, found_rows, missing = {}, [], []
+    for population, genes in panels.items():
+        found_rows.append((population, len(found[population]), len(genes)))
+        if not found[population]:
+            missing.append(population)
+            scores[population] = pd.Series(np.nan, index=expression.columns)
+            continue
+        scores[population] = np.log2(data.loc[found[population]] + 1.0).mean(axis=0)
+    warnings = []
+    if missing:
+        warnings.append(
+            DeconvWarning(
+                "warning",
+                "markers_missing",
+                f"Marker scores: no marker of {', '.join(missing)} is in the data; "
+                "those scores are empty.",
+            )
+        )
+    values = pd.DataFrame(scores)
+    values.index = pd.Index([str(s) for s in values.index], name="sample")
+    details = pd.DataFrame(found_rows, columns=["population", "markers_found", "markers"])
+    return MethodResult(
+        method="mcp-counter",
+        kind="score",
+        units="marker score: mean log2(TPM-like + 1) of the population's markers; arbitrary "
+        "units, compare one population between samples only (not a fraction)",
+        values=values,
+        details=details.set_index("population"),
+        warnings=tuple(warnings),
+    )
+
+
+def _robust(result: DeconvResult) -> MethodResult:
+    units = (
+        "fraction of all cells; 'other' is the part the signature's cell types leave"
+        if result.mode == "absolute"
+        else "fraction of the signature's cell types (each sample sums to 1)"
+    )
+    return MethodResult("robust", "fraction", units, result.proportions.copy())
+
+
+def run_methods(
+    expression: pd.DataFrame,
+    result: DeconvResult,
+    signature: Signature,
+    methods: Sequence[str],
+) -> MethodsComparison:
+    """Run the chosen methods beside the robust fit and compare them.
+
+    Parameters
+    ----------
+    expression
+        Genes × samples, linear (the run's expression table, all genes).
+    result
+        The run's robust fit (its genes, observed values and proportions).
+    signature
+        The run's signature.
+    methods
+        Method names (:data:`~deconv_core.options.METHODS`; ``"all"`` for every one).
+
+    Returns
+    -------
+    MethodsComparison
+    """
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown:
+        raise InputError(f"Unknown method {unknown[0]!r}; use one of {', '.join(METHODS)}.")
+    results = [_robust(result)]
+    chosen = resolve_methods(methods)
+    if "nu-svr" in chosen:
+        results.append(nu_svr(result.observed, result.signature_matrix))
+    if "epic" in chosen:
+        results.append(constrained_wls(result.observed, signature, result.genes_used))
+    if "mcp-counter" in chosen:
+        results.append(marker_scores(expression))
+    agreement, flags = compare_methods(results)
+    epithelial = _epithelial_score(expression) if "mcp-counter" in chosen else None
+    other = other_composition(results, epithelial=epithelial)
+    warnings = [w for r in results for w in r.warnings] + flags
+    return MethodsComparison(tuple(results), agreement, other, tuple(warnings))
+
+
+def _normalised(name: str) -> str:
+    return re.sub(r"[^a-z0-9]+", " ", name.lower()).strip()
+
+
+def _matched_types(population: str, cell_types: Sequence[str]) -> list[str]:
+    """The signature cell types an MCP-counter population covers."""
+    pattern = _POPULATION_PATTERNS.get(population)
+    if pattern is None:
+        return []
+    return [c for c in cell_types if re.search(pattern, _normalised(c))]
+
+
+def _quantities(results: Sequence[MethodResult]) -> dict[str, dict[str, pd.Series]]:
+    """Compared quantity → method → per-sample values.
+
+    Fractions are compared per cell type (and ``other``); a score population
+    is compared with the sum of the cell types it covers.
+    """
+    fractions = [r for r in results if r.kind == "fraction"]
+    out: dict[str, dict[str, pd.Series]] = {}
+    for r in fractions:
+        for column in r.values.columns:
+            out.setdefault(str(column), {})[r.method] = r.values[column]
+    for r in (r for r in results if r.kind == "score"):
+        for population in r.values.columns:
+            for f in fractions:
+                types = _matched_types(str(population), [c for c in f.values.columns])
+                if types:
+                    name = f"{population} (score) ~ {' + '.join(types)}"
+                    entry = out.setdefault(name, {})
+                    entry[f.method] = f.values[types].sum(axis=1, min_count=len(types))
+                    entry[r.method] = r.values[population]
+    return out
+
+
+def _pair_agreement(a: pd.Series, b: pd.Series) -> tuple[int, float, pd.Series]:
+    """n, Spearman r and each sample's rank-percentile gap over the samples both have."""
+    both = pd.concat([a, b], axis=1, join="inner").dropna()
+    n = len(both)
+    if n < 3:
+        return n, float("nan"), pd.Series(dtype=float)
+    ranks = both.rank(pct=True)
+    gap = (ranks.iloc[:, 0] - ranks.iloc[:, 1]).abs()
+    if both.iloc[:, 0].nunique() < 2 or both.iloc[:, 1].nunique() < 2:
+        return n, float("nan"), gap
+    r = float(ranks.iloc[:, 0].corr(ranks.iloc[:, 1]))
+    return n, r, gap
+
+
+def _worst(gap: pd.Series, how_many: int = 3) -> str:
+    if gap.empty:
+        return ""
+    top = gap.sort_values(ascending=False, kind="stable").head(how_many)
+    return ", ".join(f"{s} ({g:.2f})" for s, g in top.items() if g > 0)
+
+
+def compare_methods(
+    results: Sequence[MethodResult],
+) -> tuple[pd.DataFrame, list[DeconvWarning]]:
+    """How far the methods rank samples alike, per cell type, and the disagreement flags.
+
+    Parameters
+    ----------
+    results
+        The methods' results (the robust fit among them for flags).
+
+    Returns
+    -------
+    agreement : pandas.DataFrame
+        :data:`AGREEMENT_COLUMNS`: per compared quantity and pair of methods,
+        the samples with both values (``n``), Spearman's r across them, the
+        samples whose rank percentiles differ most (with the gap, 0-1), and
+        ``flagged``: a pair with the robust fit (and a method applicable to
+        these inputs, :attr:`MethodResult.applicable`) whose r is below
+        :data:`~deconv_core.thresholds.METHOD_AGREEMENT_R` over at least
+        :data:`~deconv_core.thresholds.MIN_SAMPLES_FOR_AGREEMENT` samples.
+    warnings : list of DeconvWarning
+        ``methods_disagree`` per flagged quantity; ``methods_disagree_sample``
+        for each sample whose rank gap in a flagged pair is at least
+        :data:`~deconv_core.thresholds.METHOD_RANK_GAP`.
+    """
+    rows, warnings, sample_notes = [], [], {}
+    applicable = {r.method for r in results if r.applicable}
+    for quantity, by_method in _quantities(results).items():
+        names = list(by_method)
+        for i, a in enumerate(names):
+            for b in names[i + 1 :]:
+                n, r, gap = _pair_agreement(by_method[a], by_method[b])
+                flagged = (
+                    "robust" in (a, b)
+                    and {a, b} <= applicable
+                    and n >= MIN_SAMPLES_FOR_AGREEMENT
+                    and np.isfinite(r)
+                    and r < METHOD_AGREEMENT_R
+                )
+                rows.append([quantity, a, b, n, r, _worst(gap), flagged])
+                if not flagged:
+                    continue
+                other = b if a == "robust" else a
+                warnings.append(_disagree_warning(quantity, other, r, n))
+                for sample in gap.index[gap >= METHOD_RANK_GAP]:
+                    sample_notes.setdefault(str(sample), []).append(f"{quantity} ({other})")
+    warnings.extend(
+        DeconvWarning(
+            "warning",
+            "methods_disagree_sample",
+            f"the methods rank it far apart for {'; '.join(what)}",
+            sample,
+        )
+        for sample, what in sample_notes.items()
+    )
+    return pd.DataFrame(rows, columns=list(AGREEMENT_COLUMNS)), warnings
+
+
+def _disagree_warning(quantity: str, other: str, r: float, n: int) -> DeconvWarning:
+    return DeconvWarning(
+        "warning",
+        "methods_disagree",
+        f"The robust fit and the {METHOD_LABELS[other]} rank samples differently for {quantity} "
+        f"(Spearman r = {r:.2f} over {n} samples, below {METHOD_AGREEMENT_R:g}); treat "
+        "comparisons of this cell type between samples with care.",
+        cli="See methods_agreement.csv for the samples where they disagree most.",
+        app="See the agreement table on the Methods page.",
+    )
+
+
+def other_composition(
+    results: Sequence[MethodResult], *, epithelial: pd.Series | None = None
+) -> pd.DataFrame:
+    """What 'other' may be made of: 'other', a tumour-content bound and stromal scores.
+
+    Parameters
+    ----------
+    results
+        The methods' results: the robust fit (absolute mode, with ``other``)
+        and, when run, the marker scores.
+    epithelial
+        Epithelial marker score per sample (:func:`epithelial_markers`), or
+        None when the data lack them; added as ``Epithelial cells score``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Index ``sample``: ``other`` (fraction of all cells the signature's
+        cell types leave), ``tumour_at_most`` (fraction; an upper bound of the
+        cancer-cell content: 'other' also holds stroma and any cell type the
+        signature lacks, and stromal scores cannot be turned into fractions),
+        and one ``<population> score`` column per :data:`STROMA` population
+        (arbitrary units), then the epithelial score when given.  Empty when
+        the robust fit has no ``other``.
+        ``attrs["kinds"]`` maps each column to ``"fraction"`` or ``"score"``.
+    """
+    robust = next((r for r in results if r.method == "robust"), None)
+    if robust is None or "other" not in robust.values.columns:
+        return pd.DataFrame()
+    table = pd.DataFrame(
+        {"other": robust.values["other"], "tumour_at_most": robust.values["other"]}
+    )
+    kinds = {"other": "fraction", "tumour_at_most": "fraction"}
+    scores = next((r for r in results if r.kind == "score"), None)
+    if scores is not None:
+        for population in STROMA:
+            if population in scores.values.columns:
+                table[f"{population} score"] = scores.values[population].reindex(table.index)
+                kinds[f"{population} score"] = "score"
+    if epithelial is not None:
+        table["Epithelial cells score"] = epithelial.reindex(table.index)
+        kinds["Epithelial cells score"] = "score"
+    table.attrs["kinds"] = kinds
+    return table
+
+
+def methods_table(comparison: MethodsComparison) -> pd.DataFrame:
+    """Every method's estimates as one long table (``methods.csv``).
+
+    Columns ``method``, ``kind`` (fraction / score), ``sample``,
+    ``cell_type`` (or marker population) and ``value``; samples in input order.
+    """
+    frames = []
+    for r in comparison.results:
+        long = r.values.rename_axis(index="sample", columns="cell_type").stack()
+        frame = long.rename("value").reset_index()
+        frame.insert(0, "kind", r.kind)
+        frame.insert(0, "method", r.method)
+        frames.append(frame)
+    return pd.concat(frames, ignore_index=True)
+
+
+def compared_values(
+    comparison: MethodsComparison, quantity: str
+) -> tuple[pd.DataFrame, dict[str, str]]:
+    """One compared quantity's values per method, and each method's kind.
+
+    Parameters
+    ----------
+    comparison
+        The run's methods.
+    quantity
+        A ``cell_type`` of :attr:`MethodsComparison.agreement`.
+
+    Returns
+    -------
+    values : pandas.DataFrame
+        Samples × methods (robust fit's sample order).
+    kinds : dict
+        Method → ``"fraction"`` or ``"score"``.
+    """
+    by_method = _quantities(comparison.results).get(quantity)
+    if by_method is None:
+        raise InputError(f"No method estimates {quantity!r}.")
+    kinds = {r.method: r.kind for r in comparison.results if r.method in by_method}
+    return pd.DataFrame(by_method), kinds
+
+
+def agreement_summary(agreement: pd.DataFrame) -> pd.DataFrame:
+    """Per compared quantity, its least agreeing pair with the robust fit.
+
+    Parameters
+    ----------
+    agreement
+        :attr:`MethodsComparison.agreement`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Index ``cell_type`` (first-seen order): ``lowest_r`` (Spearman r of
+        the pair with the robust fit that agrees least), ``with`` (that
+        method), ``n``, ``disagree_most`` and ``flagged``; quantities without
+        a pair with the robust fit are left out.
+    """
+    pairs = agreement[(agreement["method_a"] == "robust") | (agreement["method_b"] == "robust")]
+    pairs = pairs.assign(
+        other=np.where(pairs["method_a"] == "robust", pairs["method_b"], pairs["method_a"])
+    )
+    rows = []
+    for quantity, group in pairs.groupby("cell_type", sort=False):
+        worst = group.sort_values("spearman_r", na_position="first", kind="stable").iloc[0]
+        rows.append(
+            [
+                quantity,
+                worst["spearman_r"],
+                worst["other"],
+                worst["n"],
+                worst["disagree_most"],
+                bool(group["flagged"].any()),
+            ]
+        )
+    columns = ["cell_type", "lowest_r", "with", "n", "disagree_most", "flagged"]
+    return pd.DataFrame(rows, columns=columns).set_index("cell_type")
+
+
+def method_overview(comparison: MethodsComparison) -> pd.DataFrame:
+    """What each method reports: ``method``, ``kind``, ``units`` and ``applicable``."""
+    return pd.DataFrame(
+        [[r.label, r.kind, r.units, r.applicable] for r in comparison.results],
+        columns=["method", "kind", "units", "applicable"],
+    )

@@ -1,0 +1,96 @@
+"""The tumour-board card on Results, and sessions restored from the results zip on Upload."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+
+import pytest
+from streamlit.runtime.media_file_manager import MediaFileManager
+
+from tests.app.conftest import new_app, prepare_downloads, texts, uploader, visit
+
+ZIP = "deconvolution_results.zip"
+
+
+@pytest.fixture
+def served(monkeypatch):
+    """File name → bytes of every download the pages draw (as the browser would fetch them)."""
+    files: dict[str, bytes] = {}
+    original = MediaFileManager.add
+
+    def add(self, path_or_data, mimetype, coordinates, file_name=None, **kwargs):
+        if file_name and isinstance(path_or_data, bytes):
+            files[file_name] = path_or_data
+        return original(self, path_or_data, mimetype, coordinates, file_name, **kwargs)
+
+    monkeypatch.setattr(MediaFileManager, "add", add)
+    return files
+
+
+def _verdict_box(at) -> str:
+    found = [t for kind in ("success", "warning", "error") for t in texts(at, kind)]
+    return next(t for t in found if t.startswith("**Fit verdict**"))
+
+
+def test_card_of_the_chosen_sample_downloads_as_one_page(served):
+    at = new_app()
+    at.button(key="load_demo").click().run()
+    visit(at, "results")
+    assert not at.exception, at.exception
+    box = at.selectbox(key="results_card_sample")
+    worst = box.value
+    assert worst in _verdict_box(at)  # starts at the first sample to check
+    page = served[f"card_{worst}.html"].decode()
+    assert f"Sample {worst}" in page and "@page { size: A4" in page
+    assert served[f"card_{worst}.png"].startswith(b"\x89PNG")
+    box.set_value("S01" if worst != "S01" else "S02").run()
+    assert not at.exception
+    chosen = box.value
+    assert f"card_{chosen}.html" in served
+    assert any(
+        t.startswith(f"**{chosen}:") for k in ("success", "warning", "error") for t in texts(at, k)
+    )
+
+
+def test_results_zip_restores_the_run_and_a_changed_one_is_refused(served):
+    at = new_app()
+    at.button(key="load_demo").click().run()
+    visit(at, "results")
+    at.segmented_control(key="results_loss").set_value("squares").run()
+    prepare_downloads(at)
+    assert not at.exception, at.exception
+    before = _verdict_box(at)
+    bundle = served[ZIP]
+
+    fresh = new_app()
+    visit(fresh, "upload")
+    uploader(fresh, "Results zip").upload(ZIP, bundle, "application/zip").run()
+    assert not fresh.exception, fresh.exception
+    assert any("Restored the run of" in t for t in texts(fresh, "info"))
+    visit(fresh, "results")
+    assert not fresh.exception, fresh.exception
+    assert _verdict_box(fresh) == before
+    assert fresh.segmented_control(key="results_loss").value == "squares"
+    assert any("the same verdicts as the bundle" in t for t in texts(fresh, "success"))
+    assert "expression" in fresh.session_state
+    assert fresh.session_state["measured"] is not None and fresh.session_state["metadata"]
+
+    changed = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(bundle)) as src, zipfile.ZipFile(changed, "w") as dst:
+        for name in src.namelist():
+            data = src.read(name)
+            dst.writestr(name, data + b"\n" if name.startswith("inputs/metadata/") else data)
+    other = new_app()
+    visit(other, "upload")
+    uploader(other, "Results zip").upload(ZIP, changed.getvalue(), "application/zip").run()
+    errors = texts(other, "error")
+    assert len(errors) == 1
+    assert "was changed: inputs/metadata/metadata.csv does not match" in errors[0]
+    assert "expression" not in other.session_state  # nothing was loaded
+    cut = bundle[: len(bundle) // 3]
+    uploader(other, "Results zip").upload("cut.zip", cut, "application/zip").run()
+    assert texts(other, "error") == [
+        "The session bundle cut.zip is not a readable zip file (damaged or cut short); download "
+        "the bundle again from the run (Results, Downloads: Everything) and upload that unchanged."
+    ]

@@ -1,0 +1,133 @@
+"""The tumour-board card: one sample's composition, verdict, warnings, cohort place and genes."""
+
+from __future__ import annotations
+
+import io
+import re
+from dataclasses import replace
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from deconv_core.analysis import assess, fit_signature
+from deconv_core.card import (
+    build_card,
+    card_file_name,
+    card_html,
+    cohort_percentiles,
+    sample_intervals,
+)
+from deconv_core.confounding import flag_confounders
+from deconv_core.expression import load_expression
+from deconv_core.options import RunOptions
+from deconv_core.qc import bootstrap_intervals
+from deconv_core.validation import InputError
+from tests.conftest import planted_mixtures
+
+
+@pytest.fixture(scope="module")
+def run():
+    """Six planted samples (noise), S2's T-cell activation genes raised 8-fold."""
+    from deconv_core.signatures import load_signature
+
+    til10 = load_signature("TIL10")
+    expr, _ = planted_mixtures(6, noise=0.15, seed=5, n_filler=4000)
+    activation = [g for g in ("CTLA4", "FASLG", "ICOS", "GZMB", "PRF1") if g in expr.index]
+    expr.loc[activation, "S2"] *= 8
+    data = expr.to_csv(sep="\t", index_label="gene").encode()
+    expression = load_expression(data, name="bulk.tsv")
+    options = RunOptions(mode="absolute", seed=1)
+    result = fit_signature(expression, til10, options)
+    return assess(expression, til10, options, result, confounding=flag_confounders(result, til10))
+
+
+def test_one_sample_intervals_equal_its_rows_of_the_cohort_bootstrap(run):
+    cohort = bootstrap_intervals(run.result, run.signature, n_resamples=30, seed=1)
+    alone = sample_intervals(run, "S3", n_resamples=30)
+    mine = cohort[cohort["sample"] == "S3"].reset_index(drop=True)
+    assert list(alone["cell_type"]) == list(mine["cell_type"])
+    np.testing.assert_allclose(alone[["lower", "upper"]], mine[["lower", "upper"]])
+    assert (alone["lower"] <= alone["estimate"] + 1e-12).all()
+
+
+def test_percentiles_place_the_sample_in_its_cohort():
+    props = pd.DataFrame(
+        {"A": [0.1, 0.2, 0.3, 0.2], "B": [0.5, 0.4, 0.3, 0.2]}, index=["s1", "s2", "s3", "s4"]
+    )
+    pct = cohort_percentiles(props, "s3")
+    assert pct["A"] == 100.0 and pct["B"] == pytest.approx(100 * 1 / 3)
+    # ties count half: s2 ties with s4 on A, is above s1
+    assert cohort_percentiles(props, "s2")["A"] == pytest.approx(100 * 1.5 / 3)
+    assert cohort_percentiles(props.loc[["s1"]], "s1").isna().all()
+
+
+def test_card_holds_verdict_warnings_drivers_and_signature(run):
+    card = build_card(run, "S2", intervals=sample_intervals(run, "S2", n_resamples=20))
+    assert card.verdict == run.verdicts.loc["S2", "verdict"] != "good"
+    assert list(card.composition.index) == [str(c) for c in run.result.proportions.columns]
+    assert card.composition["estimate"].to_numpy() == pytest.approx(
+        run.result.proportions.loc["S2"].to_numpy()
+    )
+    assert card.composition["percentile"].between(0, 100).all()
+    # every warning about S2, and the run-wide ones; none about other samples
+    about = {w for w in run.warnings if w.sample == "S2"}
+    assert about and about <= set(card.warnings)
+    assert all(w.sample in ("", "S2") for w in card.warnings)
+    assert not card.drivers.empty
+    assert set(card.drivers["genes"].str.split(", ").sum()) & {"CTLA4", "FASLG", "ICOS"}
+    assert card.signature["name"] == "TIL10" and len(card.signature["sha256"]) == 64
+    assert 0 < card.signature["coverage"] <= 1
+
+
+def test_card_page_is_self_contained_and_prints_on_a4(run):
+    card = build_card(run, "S2", intervals=sample_intervals(run, "S2", n_resamples=20))
+    page = card_html(card)
+    assert "@page { size: A4" in page and "<svg" in page
+    # nothing to fetch: no scripts, links, external images, fonts or imports
+    assert not re.search(r"<script|<link|src=|href=|@import|url\(|https?://", page)
+    assert card.signature["sha256"] in page and "Sample S2" in page
+    assert f"{100 * card.composition['estimate'].iloc[0]:.1f} %" in page
+    for gene in card.drivers["genes"].iloc[0].split(", "):
+        assert gene in page
+    hostile = card_html(replace(card, sample="<script>alert(1)</script>"))
+    assert "<script>" not in hostile and "&lt;script&gt;" in hostile
+
+
+def test_names_are_escaped_and_unknown_samples_refused(run):
+    with pytest.raises(InputError, match=r"No sample named 'S99'.*6 samples"):
+        build_card(run, "S99")
+    assert card_file_name("<b>/x y") == "card__b__x_y.html"
+    assert card_file_name("S1", "png") == "card_S1.png"
+
+
+def test_card_png_is_an_a4_wide_image_that_grows_with_its_warnings(run):
+    from PIL import Image
+
+    from deconv_core.card_png import CARD_WIDTH, card_png
+
+    card = build_card(run, "S2", intervals=sample_intervals(run, "S2", n_resamples=20))
+    image = Image.open(io.BytesIO(card_png(card)))
+    assert image.format == "PNG" and image.width == CARD_WIDTH
+    fewer = Image.open(io.BytesIO(card_png(replace(card, warnings=()))))
+    assert fewer.height < image.height
+    # the bars are drawn: some pixels carry the bar colour
+    assert (74, 120, 181) in {c for _, c in image.convert("RGB").getcolors(1 << 20)}
+
+
+def test_command_line_writes_cards_and_refuses_an_unknown_sample(tmp_path, capsys):
+    from deconv_core.cli import main
+
+    expr, _ = planted_mixtures(3, noise=0.1, seed=2, n_filler=300)
+    bulk = tmp_path / "bulk.tsv"
+    expr.to_csv(bulk, sep="\t", index_label="gene")
+    out = tmp_path / "out"
+    args = ["run", str(bulk), "--signature", "TIL10", "--out", str(out), "--card", "S2"]
+    assert main(args) == 0
+    page = (out / "card_S2.html").read_text(encoding="utf-8")
+    assert "Sample S2" in page and "95% interval" in page
+    assert (out / "card_S2.png").read_bytes().startswith(b"\x89PNG")
+    assert main([*args[:-1], "S9"]) == 2
+    assert (
+        "No sample named 'S9' in this run; choose one of its 3 samples" in capsys.readouterr().err
+    )

@@ -1,0 +1,132 @@
+"""Sessions that come back: a bundle with its inputs restores the run; a changed one is refused."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+
+import pandas as pd
+import pytest
+
+from deconv_core.analysis import assess, fit_signature
+from deconv_core.expression import load_expression
+from deconv_core.io.limits import ReadLimits
+from deconv_core.options import RunOptions
+from deconv_core.report import bundle_zip
+from deconv_core.session import InputFile, read_bundle, run_inputs
+from deconv_core.signatures import load_signature
+from deconv_core.validation import InputError
+from deconv_core.verdict import verdict_counts
+from tests.conftest import planted_mixtures
+
+LIMITS = ReadLimits(max_text_bytes=64 * 2**20)
+
+
+def _run(data: bytes, options: RunOptions):
+    til10 = load_signature("TIL10")
+    expression = load_expression(data, name="bulk.tsv", scale=options.scale)
+    result = fit_signature(expression, til10, options)
+    meta = {"sample_metadata": {"file": "meta.csv", "sha256": InputFile("m", META).sha256}}
+    return assess(expression, til10, options, result, side_inputs=meta)
+
+
+META = b"sample,arm\nS1,a\nS2,a\nS3,b\nS4,b\n"
+
+
+@pytest.fixture(scope="module")
+def bundle():
+    expr, _ = planted_mixtures(4, noise=0.2, seed=7, n_filler=500)
+    data = expr.to_csv(sep="\t", index_label="gene").encode()
+    options = RunOptions(mode="absolute", exclude="none", loss="squares", seed=2)
+    analysis = _run(data, options)
+    inputs = {"expression": InputFile("bulk.tsv", data), "metadata": InputFile("meta.csv", META)}
+    extra = {"comparison": {"measured_mapping": {"T cells": ["T.cells.CD4", "T.cells.CD8"]}}}
+    return analysis, bundle_zip(analysis, inputs=inputs, extra=extra)
+
+
+def _rewrite(data: bytes, change) -> bytes:
+    """The zip with ``change(name, bytes)`` applied to each member (None drops it)."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(data)) as src, zipfile.ZipFile(out, "w") as dst:
+        for name in src.namelist():
+            new = change(name, src.read(name))
+            if new is not None:
+                dst.writestr(name, new)
+    return out.getvalue()
+
+
+def test_round_trip_restores_the_same_run(bundle):
+    analysis, data = bundle
+    session = read_bundle(data, name="b.zip", limits=LIMITS)
+    assert session.inputs["metadata"].data == META and session.signature == "TIL10"
+    assert session.mapping == {"T cells": ["T.cells.CD4", "T.cells.CD8"]}
+    options = session.options
+    assert options == analysis.options
+    assert session.groups == dict(analysis.groups)
+    again = _run(session.inputs["expression"].data, options)
+    pd.testing.assert_frame_equal(again.result.proportions, analysis.result.proportions)
+    pd.testing.assert_frame_equal(again.verdicts, analysis.verdicts)
+    assert again.expression.sha256 == analysis.expression.sha256
+    assert session.verdicts == verdict_counts(analysis.verdicts)
+
+
+@pytest.mark.parametrize(
+    ("member", "match"),
+    [
+        ("proportions.csv", r"was changed: proportions.csv does not match the SHA-256"),
+        ("inputs/expression/bulk.tsv", r"was changed: inputs/expression/bulk.tsv does not match"),
+    ],
+)
+def test_a_changed_file_is_refused_naming_it(bundle, member, match):
+    changed = _rewrite(bundle[1], lambda n, d: d.replace(b"1", b"2", 1) if n == member else d)
+    with pytest.raises(InputError, match=match):
+        read_bundle(changed, name="b.zip", limits=LIMITS)
+
+
+def test_added_and_missing_members_are_refused(bundle):
+    extra = io.BytesIO()
+    with zipfile.ZipFile(extra, "w") as dst, zipfile.ZipFile(io.BytesIO(bundle[1])) as src:
+        for name in src.namelist():
+            dst.writestr(name, src.read(name))
+        dst.writestr("inputs/expression/other.tsv", b"gene\tS1\n")
+    with pytest.raises(InputError, match=r"holds inputs/expression/other.tsv, which its manifest"):
+        read_bundle(extra.getvalue(), name="b.zip", limits=LIMITS)
+    dropped = _rewrite(bundle[1], lambda n, d: None if n == "inputs/metadata/meta.csv" else d)
+    with pytest.raises(InputError, match=r"incomplete: inputs/metadata/meta.csv is missing"):
+        read_bundle(dropped, name="b.zip", limits=LIMITS)
+
+
+def test_truncated_and_foreign_files_are_refused(bundle):
+    data = bundle[1]
+    with pytest.raises(InputError, match=r"b.zip is not a readable zip file \(damaged or cut"):
+        read_bundle(data[: len(data) // 2], name="b.zip", limits=LIMITS)
+    with pytest.raises(InputError, match=r"no manifest.json"):
+        read_bundle(
+            _rewrite(data, lambda n, d: None if n == "manifest.json" else d),
+            name="b.zip",
+            limits=LIMITS,
+        )
+    plain = bundle_zip(bundle[0])  # no inputs: results only
+    with pytest.raises(InputError, match=r"holds results but not the inputs"):
+        read_bundle(plain, name="b.zip", limits=LIMITS)
+
+
+def test_a_zip_bomb_is_refused_before_unpacking(bundle):
+    bomb = io.BytesIO()
+    with zipfile.ZipFile(bomb, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("inputs/expression/bulk.tsv", b"0" * (80 * 2**20))
+    assert len(bomb.getvalue()) < 2**20
+    with pytest.raises(InputError, match=r"would unpack to 80.0 MB, over the limit of 64.0 MB"):
+        read_bundle(bomb.getvalue(), name="b.zip", limits=LIMITS)
+
+
+def test_only_the_runs_own_inputs_go_into_the_bundle(bundle):
+    analysis = bundle[0]
+    data = read_bundle(bundle[1], name="b.zip", limits=LIMITS).inputs["expression"].data
+    files = {
+        "expression": InputFile("bulk.tsv", data),
+        "metadata": InputFile("other.csv", b"sample,arm\nS1,x\n"),  # not the run's metadata
+        "signature": InputFile("til10.tsv", b"gene\tA\n"),  # the run used built-in TIL10
+    }
+    assert run_inputs(analysis, files) == {"expression": files["expression"]}
+    assert run_inputs(analysis, {"expression": InputFile("x.tsv", data + b"\n")}) is None
