@@ -32,7 +32,15 @@ from deconv_core.signatures import Signature
 from deconv_core.validation import DeconvWarning
 from deconv_core.verdict import sample_verdicts, worst_first
 
-__all__ = ["Analysis", "all_warnings", "assess", "fit_signature", "run_analysis"]
+__all__ = [
+    "Analysis",
+    "all_warnings",
+    "assess",
+    "confound_and_assess",
+    "fit_signature",
+    "fit_table",
+    "run_analysis",
+]
 
 
 @dataclass(frozen=True)
@@ -113,9 +121,18 @@ def fit_signature(
         An option value that is not allowed (listing the valid ones), absolute
         mode with a signature it is meaningless for, or inputs the fit refuses.
     """
+    return fit_table(expression.table_for(signature), signature, options)
+
+
+def fit_table(table: pd.DataFrame, signature: Signature, options: RunOptions) -> DeconvResult:
+    """:func:`fit_signature` on a bare table: genes × samples, linear, harmonised symbols.
+
+    The Dask engine (:mod:`deconv_core.cohort_run`) fits its chunks of samples
+    with it, so both engines fit with the same call.
+    """
     check_options(options, signature.excluded_genes)
     return deconvolve(
-        expression.table_for(signature),
+        table,
         signature,
         mode=options.mode,
         exclude=None if options.exclude == EXCLUDE_NONE else options.exclude,
@@ -279,6 +296,22 @@ def run_analysis(
         p_values = permutation_test(
             result, n_permutations=options.permutations, seed=options.seed
         ).p_values
+    return confound_and_assess(
+        expression, signature, options, result, p_values=p_values, intervals=intervals, step=step
+    )
+
+
+def confound_and_assess(
+    expression: ExpressionData,
+    signature: Signature,
+    options: RunOptions,
+    result: DeconvResult,
+    *,
+    p_values: pd.Series | None,
+    intervals: pd.DataFrame | None,
+    step: Callable[[str], None],
+) -> Analysis:
+    """The last steps of a run, in either engine: the confounding check, then :func:`assess`."""
     step("residual, identifiability and confounding checks")
     confounding = flag_confounders(result, signature)
     methods = None

@@ -120,6 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_trust_options(run)
     _add_limit_options(run)
+    _add_engine_options(run)
     _add_explain_command(sub)
     _add_signature_commands(sub)
     return parser
@@ -158,17 +159,31 @@ def _run(args: argparse.Namespace, stream: TextIO, progress: _Progress) -> int:
     options = _options(args)
     check_out_dir(args.out)  # refuse an unusable folder before the work, not after
     limits = _limits(args)
-    expression = load_expression(
-        args.bulk, scale=options.scale, species=args.species, limits=limits
-    )
-    for sample in args.card:  # refused before the work, not after
-        check_sample(list(expression.table.columns), sample)
-    progress.step(
-        f"read {expression.table.shape[0]} genes x {expression.table.shape[1]} samples; "
-        f"loading signature {args.signature}"
-    )
-    signature = load_signature(args.signature, limits=limits)
-    analysis = run_analysis(expression, signature, options, progress=progress.step)
+    if args.engine == "dask":
+        if args.card:
+            raise InputError(
+                "--card is not available with --engine dask yet; write the cards with a "
+                "run of the samples you need without --engine dask."
+            )
+        if args.species == "mouse":
+            raise InputError(
+                "--species mouse is not available with --engine dask yet; run mouse data "
+                "without --engine dask."
+            )
+        analysis = _run_dask(args, options, limits, progress)
+    else:
+        _check_memory_engine(args)
+        expression = load_expression(
+            args.bulk, scale=options.scale, species=args.species, limits=limits
+        )
+        for sample in args.card:  # refused before the work, not after
+            check_sample(list(expression.table.columns), sample)
+        progress.step(
+            f"read {expression.table.shape[0]} genes x {expression.table.shape[1]} samples; "
+            f"loading signature {args.signature}"
+        )
+        signature = load_signature(args.signature, limits=limits)
+        analysis = run_analysis(expression, signature, options, progress=progress.step)
     progress.step(f"writing results to {args.out}")
     try:
         write_outputs(args.out, analysis)
@@ -192,6 +207,99 @@ def _write_cards(out: str, analysis: Analysis, samples: list[str]) -> None:
         card = build_card(analysis, sample)
         write_file(Path(out) / card_file_name(sample), card_html(card).encode("utf-8"))
         write_file(Path(out) / card_file_name(sample, "png"), card_png(card))
+
+
+def _run_dask(
+    args: argparse.Namespace, options: RunOptions, limits: ReadLimits, progress: _Progress
+) -> Analysis:
+    """``run --engine dask``: the cohort read in chunks of samples on a Dask cluster."""
+    from deconv_core.cohort_run import cluster_client, run_cohort
+
+    signature = load_signature(args.signature, limits=limits)
+    where = args.scheduler or f"a local cluster of {args.workers} workers"
+    progress.step(f"starting the Dask engine on {where}")
+    with cluster_client(
+        args.scheduler, workers=args.workers, worker_memory=args.worker_memory
+    ) as client:
+        return run_cohort(
+            args.bulk,
+            signature,
+            options,
+            client=client,
+            chunk_size=args.chunk_size,
+            store=args.store,
+            progress=progress.step,
+        )
+
+
+def _check_memory_engine(args: argparse.Namespace) -> None:
+    """Refuse Dask-only options with the in-memory engine rather than ignore them."""
+    given = [
+        flag
+        for flag, value, default in (
+            ("--scheduler", args.scheduler, None),
+            ("--workers", args.workers, 2),
+            ("--worker-memory", args.worker_memory, 2 << 30),
+            ("--chunk-size", args.chunk_size, _DEFAULT_CHUNK),
+            ("--store", args.store, None),
+        )
+        if value != default
+    ]
+    if given:
+        raise InputError(f"{', '.join(given)} only apply with --engine dask; add it or drop them.")
+
+
+#: Samples per chunk of the Dask engine (deconv_core.cohort_run.DEFAULT_CHUNK, without
+#: importing it: the in-memory engine's start-up stays quick).
+_DEFAULT_CHUNK = 500
+
+
+def _positive_int(text: str) -> int:
+    """argparse type: a whole number >= 1."""
+    try:
+        return check_count(int(text), "the value", minimum=1)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}") from None
+
+
+def _add_engine_options(run: argparse.ArgumentParser) -> None:
+    """``run --engine dask`` and its options (README, "Large cohorts")."""
+    run.add_argument(
+        "--engine",
+        choices=("memory", "dask"),
+        default="memory",
+        help="memory (default): read the whole file; dask: read chunks of samples on a Dask "
+        "cluster (HDF5 in ARCHS4's layout, .h5ad, or a text table converted with --store)",
+    )
+    run.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="with --engine dask: an existing scheduler, e.g. tcp://10.0.0.5:8786 (default: a "
+        "local cluster on this machine)",
+    )
+    run.add_argument(
+        "--workers", type=_positive_int, default=2, help="local cluster: worker processes"
+    )
+    run.add_argument(
+        "--worker-memory",
+        type=_size,
+        default=2 << 30,
+        metavar="SIZE",
+        help="local cluster: memory limit per worker (default 2G)",
+    )
+    run.add_argument(
+        "--chunk-size",
+        type=_positive_int,
+        default=_DEFAULT_CHUNK,
+        metavar="N",
+        help=f"with --engine dask: samples per task (default {_DEFAULT_CHUNK})",
+    )
+    run.add_argument(
+        "--store",
+        metavar="PATH.h5",
+        help="with --engine dask and a text table: the chunked HDF5 store it is converted to "
+        "once (reused by later runs on the same table)",
+    )
 
 
 #: Samples listed by name in the verdict summary (worst first); the rest are in fit.csv.

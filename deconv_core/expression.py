@@ -55,6 +55,9 @@ class ExpressionData:
     native_table
         Mouse data only: the linear table with its mouse ids, for a mouse
         signature (:meth:`table_for`); None for human data.
+    shape_on_disk
+        Genes × samples of a cohort the Dask engine left on disk
+        (:mod:`deconv_core.cohort_run`; ``table`` is then empty), else None.
     """
 
     table: pd.DataFrame
@@ -69,12 +72,18 @@ class ExpressionData:
     warnings: tuple[DeconvWarning, ...]
     species: str = "human"
     native_table: pd.DataFrame | None = None
+    shape_on_disk: tuple[int, int] | None = None
 
     def table_for(self, signature: object) -> pd.DataFrame:
         """The table to fit ``signature`` to: the mouse ids for a mouse signature
         (``signature.species == "mouse"``), else the human-named :attr:`table`."""
         mouse = getattr(signature, "species", "human") == "mouse"
         return self.native_table if mouse and self.native_table is not None else self.table
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """Genes × samples of the data, in memory or on disk."""
+        return self.shape_on_disk or self.table.shape
 
 
 def sha256_of(source: str | os.PathLike | bytes) -> str:

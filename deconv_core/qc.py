@@ -82,6 +82,8 @@ __all__ = [
     "downweighted_genes",
     "flag_genes",
     "flag_samples",
+    "permutation_null",
+    "permutation_p_values",
     "permutation_test",
     "qc_warnings",
     "signature_identifiability",
@@ -275,6 +277,33 @@ def permutation_test(
     PermutationTest
     """
     n_permutations = check_count(n_permutations, "The number of permutations", minimum=1)
+    null = permutation_null(result, n_permutations=n_permutations, seed=seed)
+    p = permutation_p_values(null, result.fit["pearson_r"].to_numpy(dtype=float))
+    return PermutationTest(
+        p_values=pd.Series(p, index=result.fit.index.copy(), name="p_value"),
+        null_correlations=null,
+        n_permutations=n_permutations,
+        seed=int(seed),
+    )
+
+
+def permutation_null(result: DeconvResult, *, n_permutations: int, seed: int) -> np.ndarray:
+    """The null correlations of :func:`permutation_test`: random mixtures from ``result``'s data.
+
+    Parameters
+    ----------
+    result
+        The deconvolution whose observed values (signature genes × samples)
+        are pooled; the Dask engine passes a seeded subset of the cohort's
+        samples (:data:`deconv_core.thresholds.NULL_SAMPLES`).
+    n_permutations, seed
+        As in :func:`permutation_test`.
+
+    Returns
+    -------
+    numpy.ndarray
+        (n_permutations,) Pearson r of each random mixture with its fit.
+    """
     Sw, _, nan_mask, weights = fit_arrays(result)
     S = result.signature_matrix.to_numpy(dtype=np.float64)
     Y = result.observed.to_numpy(dtype=np.float64)
@@ -292,18 +321,25 @@ def permutation_test(
         else:
             fitted = S @ huber_nnls(Sw, mixtures * weights[:, None])[0]
         null[start : start + m] = _column_correlation(mixtures, fitted)
-    observed_r = result.fit["pearson_r"].to_numpy(dtype=float)
+    return null
+
+
+def permutation_p_values(null: np.ndarray, observed_r: np.ndarray) -> np.ndarray:
+    """Each sample's ``(1 + random mixtures fitting at least as well) / (1 + N)``.
+
+    Parameters
+    ----------
+    null
+        (N,) null correlations (:func:`permutation_null`).
+    observed_r
+        (n,) the samples' ``pearson_r``; NaN gives a NaN p-value.
+    """
+    n_permutations = null.size
     # NaN correlations (all-zero fits) never count as fitting "at least as well".
     null_sorted = np.sort(np.where(np.isnan(null), -np.inf, null))
     at_least = n_permutations - np.searchsorted(null_sorted, observed_r, side="left")
     p = (1.0 + at_least) / (1.0 + n_permutations)
-    p = np.where(np.isnan(observed_r), np.nan, p)
-    return PermutationTest(
-        p_values=pd.Series(p, index=result.fit.index.copy(), name="p_value"),
-        null_correlations=null,
-        n_permutations=n_permutations,
-        seed=int(seed),
-    )
+    return np.where(np.isnan(observed_r), np.nan, p)
 
 
 def standardised_residuals(result: DeconvResult) -> pd.DataFrame:

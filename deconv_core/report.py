@@ -469,8 +469,8 @@ def _inputs(analysis: Analysis) -> dict[str, Any]:
             "decimal": info.decimal,
             "comment_lines": info.comment_lines,
             "dropped_columns": list(info.dropped_columns),
-            "genes": int(expression.table.shape[0]),
-            "samples": int(expression.table.shape[1]),
+            "genes": int(expression.shape[0]),
+            "samples": int(expression.shape[1]),
             "species": expression.species,
         },
         "signature": {

@@ -17,7 +17,16 @@ from deconv_core.options import SCALES, check_choice
 from deconv_core.thresholds import CENTRED_GENE_MEAN, CENTRED_NEGATIVE_SHARE
 from deconv_core.validation import DeconvWarning, InputError
 
-__all__ = ["SCALES", "ScaleResult", "detect_scale", "linearise"]
+__all__ = [
+    "SCALES",
+    "SCALE_SAMPLE_VALUES",
+    "ScaleResult",
+    "detect_scale",
+    "linearise",
+    "log_scale_warning",
+    "samples_with_data",
+    "scale_from_summary",
+]
 
 
 # No expression measurement (TPM, counts of a deep library, array intensity)
@@ -81,16 +90,50 @@ def detect_scale(table: pd.DataFrame | np.ndarray) -> str:
     vmax = float(np.nanmax(values))
     vmin = float(np.nanmin(values))
     flat = values.ravel(order="K")  # a view for C- or Fortran-ordered data
-    step = max(1, flat.size // 200_000)
+    step = max(1, flat.size // SCALE_SAMPLE_VALUES)
     sample = flat[::step]
     sample = sample[np.isfinite(sample)]
-    if sample.size == 0:
+    return scale_from_summary(
+        vmax=vmax,
+        vmin=vmin,
+        n_sampled=int(sample.size),
+        n_fractional=int(np.count_nonzero(sample != np.round(sample))),
+        n_zero=int(np.count_nonzero(sample == 0)),
+    )
+
+
+#: Values of the evenly spaced sample :func:`detect_scale` checks for whole numbers and zeros.
+SCALE_SAMPLE_VALUES = 200_000
+
+
+def scale_from_summary(
+    *, vmax: float, vmin: float, n_sampled: int, n_fractional: int, n_zero: int
+) -> str:
+    """The scale rule of :func:`detect_scale` on a summary of the values.
+
+    Parameters
+    ----------
+    vmax, vmin
+        Largest and smallest value (NaN ignored; NaN when every value is missing).
+    n_sampled
+        Finite values of the evenly spaced sample.
+    n_fractional, n_zero
+        Of those, how many are not whole numbers and how many are exactly zero.
+
+    Returns
+    -------
+    str
+        The scale, as :func:`detect_scale` returns it.  A summary can be
+        gathered chunk by chunk (:mod:`deconv_core.cohort`), so a cohort read in
+        pieces is judged exactly as the whole table would be.
+    """
+    if np.isnan(vmax) or n_sampled == 0:
         return "linear"
     # "Whole numbers" tolerates a few halves: the median of duplicated genes'
     # counts, taken before this check, can be x.5.
-    integers = bool(np.mean(sample != np.round(sample)) < 1e-3)
+    integers = n_fractional / n_sampled < 1e-3
     if vmax < _LOG_MAX and (not integers or vmin < 0):
-        zero_share = float(np.mean(sample == 0))
+        zero_share = n_zero / n_sampled
         return "log2p1" if zero_share > 0.05 and vmin >= 0 else "log2"
     if integers and vmax >= _LOG_MAX:
         return "counts"
@@ -145,7 +188,7 @@ def linearise(table: pd.DataFrame, *, scale: str = "auto", what: str = "expressi
             transformation = "counts per million"
             warnings.append(warning)
 
-    keep, sample_warnings = _samples_with_data(values, table.columns)
+    keep, sample_warnings = samples_with_data(values, table.columns)
     warnings.extend(sample_warnings)
     if not keep:
         raise InputError(
@@ -200,20 +243,41 @@ def _unlog(
     if detected == "log2p1":
         values -= 1.0
         np.maximum(values, 0.0, out=values)
-    formula = {"log2": "2**x", "log2p1": "2**x - 1", "log10": "10**x", "ln": "exp(x)"}[detected]
+    formula = _FORMULAS[detected]
+    return values, formula, log_scale_warning(detected, original_max, declared=declared, what=what)
+
+
+_FORMULAS = {"log2": "2**x", "log2p1": "2**x - 1", "log10": "10**x", "ln": "exp(x)"}
+
+
+def log_scale_warning(
+    detected: str, original_max: float, *, declared: bool, what: str = "expression"
+) -> DeconvWarning:
+    """The ``log_scale`` warning of data on a log scale brought back to linear.
+
+    Parameters
+    ----------
+    detected
+        The log scale (``"log2"``, ``"log2p1"``, ``"log10"`` or ``"ln"``).
+    original_max
+        The data's largest value before the transformation.
+    declared
+        True when the user declared the scale, False when it was detected.
+    what
+        Name of the input used in the message.
+    """
     how = "declared" if declared else "detected"
-    warning = DeconvWarning(
+    return DeconvWarning(
         "warning",
         "log_scale",
         f"The {what} looks log-transformed ({how} {detected}, maximum "
         f"{original_max:.3g}); it was "
-        f"converted back to linear scale with {formula} because deconvolution "
+        f"converted back to linear scale with {_FORMULAS[detected]} because deconvolution "
         "needs linear values.",
         cli="If the data were already linear, rerun with --scale linear.",
         app="If they were already linear, choose 'linear' under 'Scale of the values' "
         "on the Upload page.",
     )
-    return values, formula, warning
 
 
 def _check_non_negative(values: np.ndarray, table: pd.DataFrame, *, what: str) -> None:
@@ -243,7 +307,7 @@ def _counts_per_million(values: np.ndarray, *, what: str) -> tuple[np.ndarray, D
     return values * (1e6 / safe), warning
 
 
-def _samples_with_data(
+def samples_with_data(
     values: np.ndarray, samples: pd.Index
 ) -> tuple[list[object], list[DeconvWarning]]:
     """The samples with any non-zero value, and a warning for each empty, zero or gappy one."""

@@ -30,6 +30,7 @@ __all__ = [
     "MIN_SAMPLES_FOR_GENE_FLAGS",
     "MIN_SAMPLES_FOR_OUTLIERS",
     "MIN_SAMPLES_PLATFORM",
+    "NULL_SAMPLES",
     "OUTLIER_MADS",
     "OUTLIER_SPREAD_RATIO",
     "POOR_R",
@@ -138,3 +139,10 @@ MIN_SAMPLES_FOR_AGREEMENT = 5
 #: Gap between a sample's rank percentiles (0-1) under two disagreeing methods at or above
 #: which the sample is named (``methods_disagree_sample``): half the cohort apart.
 METHOD_RANK_GAP = 0.5
+# -- large cohorts (the Dask engine) -----------------------------------------------------------
+#: Samples whose observed values the Dask engine pools for the permutation test's random
+#: mixtures, drawn at random with the run's seed: the null needs the data's expression levels,
+#: not every sample, and this many samples (hundreds of thousands of values) pin those levels
+#: while the driver keeps one bounded table.  A cohort this size or smaller pools every sample,
+#: so its p-values equal the in-memory engine's.
+NULL_SAMPLES = 1000

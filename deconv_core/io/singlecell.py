@@ -53,6 +53,8 @@ __all__ = [
     "SINGLE_CELL_SCALES",
     "SingleCellData",
     "detect_single_cell_scale",
+    "h5_index",
+    "h5_strings",
     "read_single_cell",
 ]
 
@@ -130,14 +132,14 @@ def _raw_bytes(source: str | os.PathLike | bytes, what: str) -> bytes:
         raise InputError(f"The {what} path {str(source)!r} is a folder; give a file.") from exc
 
 
-def _strings(dataset: Any) -> np.ndarray:
+def h5_strings(dataset: Any) -> np.ndarray:
     """Decode an h5py dataset of strings (or numbers) to an object array of str."""
     if dataset.dtype.kind in ("S", "O", "U"):
         return np.asarray(dataset.asstr()[()], dtype=object)
     return np.asarray([str(v) for v in dataset[()]], dtype=object)
 
 
-def _h5_index(group: Any) -> np.ndarray:
+def h5_index(group: Any) -> np.ndarray:
     key = group.attrs.get("_index", "_index")
     key = key.decode() if isinstance(key, bytes) else str(key)
     if key not in group:
@@ -145,7 +147,7 @@ def _h5_index(group: Any) -> np.ndarray:
             f"The h5ad file has no index in '{group.name}'; it does not look like an AnnData "
             "file written by anndata 0.7 or later."
         )
-    return _strings(group[key])
+    return h5_strings(group[key])
 
 
 def _h5_matrix(node: Any) -> sparse.csr_array:
@@ -175,7 +177,7 @@ def _h5_column(obs: Any, column: str) -> np.ndarray:
     node = obs[column]
     if isinstance(node, h5py.Group):
         if {"categories", "codes"} <= set(node.keys()):
-            categories = _strings(node["categories"])
+            categories = h5_strings(node["categories"])
             codes = node["codes"][()].astype(np.int64)
             out = np.full(codes.shape, np.nan, dtype=object)
             ok = codes >= 0
@@ -186,12 +188,12 @@ def _h5_column(obs: Any, column: str) -> np.ndarray:
             "read; use a categorical or text column of cell types."
         )
     if "categories" in node.attrs:  # anndata < 0.8: codes + a reference to the categories
-        categories = _strings(obs.file[node.attrs["categories"]])
+        categories = h5_strings(obs.file[node.attrs["categories"]])
         codes = node[()].astype(np.int64)
         out = np.full(codes.shape, np.nan, dtype=object)
         out[codes >= 0] = categories[codes[codes >= 0]]
         return out
-    return _strings(node)
+    return h5_strings(node)
 
 
 def _obs_columns(obs: Any) -> list[str]:
@@ -242,15 +244,15 @@ def _read_h5ad(
             raise InputError(
                 "The h5ad file lacks X, obs or var; it does not look like an AnnData file."
             )
-        cells = _h5_index(f["obs"])
+        cells = h5_index(f["obs"])
         matrix = _h5_matrix(f["X"])
-        genes = _h5_index(f["var"])
+        genes = h5_index(f["var"])
         if not _whole_numbers(matrix.data):
             for path, var in (("layers/counts", "var"), ("raw/X", "raw/var")):
                 if path in f and var in f:
                     alt = _h5_matrix(f[path])
                     if _whole_numbers(alt.data) and alt.shape[0] == matrix.shape[0]:
-                        matrix, genes = alt, _h5_index(f[var])
+                        matrix, genes = alt, h5_index(f[var])
                         warnings.append(
                             DeconvWarning(
                                 "info",

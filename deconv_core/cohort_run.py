@@ -1,0 +1,459 @@
+"""The Dask engine: one run over a cohort too large for memory, a chunk of samples at a time.
+
+``python -m deconv_core run --engine dask`` builds the same
+:class:`~deconv_core.analysis.Analysis` as the in-memory engine, and
+:mod:`deconv_core.report` writes it; only the work is split:
+
+1. **Fit** (workers, one pass): each chunk of samples is harmonised like the
+   whole table would be (:func:`~deconv_core.genes.harmonise_genes` works per
+   sample), brought to linear scale and fitted with
+   :func:`~deconv_core.analysis.fit_table`, the in-memory engine's call;
+   per-sample checks (bootstrap intervals, the missing-value and empty-sample
+   warnings) run with it.  A chunk returns its result on the signature genes
+   only, and a summary of its values: maximum, minimum and the whole-number and
+   zero counts of the evenly spaced values :func:`~deconv_core.scale.detect_scale`
+   looks at, taken sample by sample.
+2. **Scale**: the chunks are fitted with the scale of the first chunk; the
+   driver applies the one rule (:func:`~deconv_core.scale.scale_from_summary`)
+   to the summaries of all chunks and, in the rare cohort whose scale differs
+   from its first chunk's, fits every chunk again with the cohort's scale.
+3. **Cohort** (driver): the chunks' results are joined; the permutation null is
+   drawn from a seeded random subset of :data:`~deconv_core.thresholds.NULL_SAMPLES`
+   samples (every sample when the cohort is no larger, so the p-values equal
+   the in-memory engine's); the confounding, residual and outlier checks and
+   the verdicts run on the joined result as in memory.
+
+Memory: a worker holds one chunk (all genes × ``chunk_size`` samples, a few
+float64 copies); the driver never holds the expression matrix, only the
+signature genes × samples tables of the result (observed, fitted, residuals,
+robust weights: 4 × 8 bytes × signature genes × samples) and the per-sample
+tables.  A genes × samples table written once by
+:func:`~deconv_core.io.chunked.convert_table` is read the same way.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from deconv_core.analysis import Analysis, all_warnings, confound_and_assess, fit_table
+from deconv_core.deconvolve import DeconvResult, meaning_for
+from deconv_core.expression import ExpressionData, sha256_of
+from deconv_core.genes import harmonise_genes
+from deconv_core.io.chunked import ChunkedSource, open_chunked
+from deconv_core.options import RunOptions, check_options
+from deconv_core.qc import bootstrap_intervals, permutation_null, permutation_p_values
+from deconv_core.scale import (
+    SCALE_SAMPLE_VALUES,
+    linearise,
+    log_scale_warning,
+    samples_with_data,
+    scale_from_summary,
+)
+from deconv_core.signatures import Signature
+from deconv_core.text import names_warning
+from deconv_core.thresholds import NULL_SAMPLES
+from deconv_core.validation import DeconvWarning, InputError
+
+__all__ = ["DEFAULT_CHUNK", "cluster_client", "run_cohort"]
+
+#: Samples per chunk (default): 20,000 genes × 500 samples is 80 MB of float64 per copy.
+DEFAULT_CHUNK = 500
+# Random stream of the null's sample subset, apart from the bootstrap's and permutations'.
+_NULL_SUBSET_STREAM = 2
+_LOG_SCALES = ("log2", "log2p1", "log10", "ln")
+# How long to try reaching a scheduler given with --scheduler before giving up.
+_CONNECT_TIMEOUT = "10s"
+
+
+@dataclass(frozen=True)
+class _Summary:
+    """What :func:`~deconv_core.scale.detect_scale` needs of a chunk."""
+
+    vmax: float
+    vmin: float
+    n_sampled: int
+    n_fractional: int
+    n_zero: int
+
+
+@dataclass(frozen=True)
+class _ChunkFit:
+    """One chunk's fit (None when no sample of it has data) with the scale it assumed, and
+    what was found reading it."""
+
+    result: DeconvResult | None
+    warnings: tuple[DeconvWarning, ...]
+    intervals: pd.DataFrame | None
+    gene_changes: pd.DataFrame
+    id_type: str
+    transformation: str
+    n_genes: int
+    samples: tuple[str, ...]
+    scale: str
+    summary: _Summary
+    error: InputError | None = None
+
+
+def _summarise(source: ChunkedSource, start: int, stop: int) -> _Summary:
+    """The scale summary of samples ``start:stop`` (:func:`_summary_of` after harmonising)."""
+    values = harmonise_genes(source.read(start, stop)).table.to_numpy(dtype=float)
+    return _summary_of(values, start, len(source.samples))
+
+
+def _summary_of(values: np.ndarray, start: int, n_samples: int) -> _Summary:
+    """The scale summary of a chunk, as the whole table's evenly spaced sample would take it.
+
+    Parameters
+    ----------
+    values : (genes, chunk samples) harmonised values of samples ``start`` onwards;
+    n_samples : the cohort's number of samples.
+
+    :func:`~deconv_core.scale.detect_scale` takes every ``step``-th value of
+    the table read sample by sample (pandas keeps one float block per table, so
+    ``ravel(order="K")`` runs down each sample's genes); the same positions are
+    taken here within the chunk.
+    """
+    n_genes = values.shape[0]
+    step = max(1, n_genes * n_samples // SCALE_SAMPLE_VALUES)
+    flat = values.T.ravel()
+    sample = flat[(-start * n_genes) % step :: step]
+    sample = sample[np.isfinite(sample)]
+    missing = np.isnan(values).all()
+    return _Summary(
+        vmax=float("nan") if missing else float(np.nanmax(values)),
+        vmin=float("nan") if missing else float(np.nanmin(values)),
+        n_sampled=int(sample.size),
+        n_fractional=int(np.count_nonzero(sample != np.round(sample))),
+        n_zero=int(np.count_nonzero(sample == 0)),
+    )
+
+
+def _fit_chunk(
+    source: ChunkedSource,
+    start: int,
+    stop: int,
+    *,
+    scale: str,
+    signature: Signature,
+    options: RunOptions,
+) -> _ChunkFit:
+    """Harmonise, linearise with ``scale`` and fit samples ``start:stop``; summarise them."""
+    mapped = harmonise_genes(source.read(start, stop))
+    warnings = list(mapped.warnings)
+    values = mapped.table.to_numpy(dtype=float)
+    keep, empty = samples_with_data(values, mapped.table.columns)
+    common = dict(
+        gene_changes=mapped.changes,
+        id_type=mapped.id_type,
+        n_genes=mapped.table.shape[0],
+        scale=scale,
+        summary=_summary_of(values, start, len(source.samples)),
+    )
+    if not keep:  # linearise refuses a table without data; the cohort may still have some
+        return _ChunkFit(None, (*warnings, *empty), None, transformation="", samples=(), **common)
+    try:
+        scaled = linearise(mapped.table, scale=scale)
+        result = fit_table(scaled.table, signature, options)
+    except InputError as exc:  # perhaps only because ``scale`` was a guess: the driver decides
+        return _ChunkFit(None, (), None, transformation="", samples=(), error=exc, **common)
+    warnings.extend(scaled.warnings)
+    intervals = None
+    if options.bootstrap:
+        intervals = bootstrap_intervals(
+            result, signature, n_resamples=options.bootstrap, level=options.level, seed=options.seed
+        )
+    return _ChunkFit(
+        result,
+        tuple(warnings),
+        intervals,
+        transformation=scaled.transformation,
+        samples=tuple(str(s) for s in scaled.table.columns),
+        **common,
+    )
+
+
+@contextlib.contextmanager
+def cluster_client(
+    scheduler: str | None = None,
+    *,
+    workers: int = 2,
+    worker_memory: int = 2 << 30,
+    processes: bool = True,
+) -> Iterator[Any]:
+    """A Dask client: on the scheduler at ``scheduler``, else on a new local cluster.
+
+    The local cluster has ``workers`` single-threaded workers (processes, or
+    threads of this process when ``processes`` is False) with ``worker_memory``
+    bytes each; it talks TCP on 127.0.0.1 only, on ports the system chooses,
+    serves no dashboard, and is closed when the block ends.
+    """
+    from dask.distributed import Client, LocalCluster
+
+    if scheduler:
+        try:
+            client = Client(scheduler, timeout=_CONNECT_TIMEOUT)
+        except OSError as exc:
+            raise InputError(
+                f"Cannot reach a Dask scheduler at {scheduler!r} ({exc}); check the address "
+                "(e.g. tcp://host:8786) or leave out --scheduler for a local cluster."
+            ) from None
+        with client:
+            yield client
+        return
+    with (
+        LocalCluster(
+            n_workers=workers,
+            threads_per_worker=1,
+            processes=processes,
+            memory_limit=worker_memory,
+            protocol="tcp",
+            host="127.0.0.1",
+            # The scheduler's HTTP server (health checks) always starts; on port 0 it takes a
+            # free port instead of 8787, which another cluster may hold.
+            dashboard_address="127.0.0.1:0",
+            scheduler_kwargs={"dashboard": False},
+        ) as cluster,
+        Client(cluster) as client,
+    ):
+        yield client
+
+
+def _chunks(n_samples: int, chunk_size: int) -> list[tuple[int, int]]:
+    return [(s, min(s + chunk_size, n_samples)) for s in range(0, n_samples, chunk_size)]
+
+
+def _scale_of(parts: list[_Summary], declared: str) -> tuple[str, float]:
+    """The scale of the chunks summarised (``declared`` unless "auto") and their largest value."""
+    vmax = np.array([p.vmax for p in parts])
+    vmin = np.array([p.vmin for p in parts])
+    top = float(np.nanmax(vmax)) if not np.isnan(vmax).all() else float("nan")
+    if declared != "auto":
+        return declared, top
+    detected = scale_from_summary(
+        vmax=top,
+        vmin=float(np.nanmin(vmin)) if not np.isnan(vmin).all() else float("nan"),
+        n_sampled=sum(p.n_sampled for p in parts),
+        n_fractional=sum(p.n_fractional for p in parts),
+        n_zero=sum(p.n_zero for p in parts),
+    )
+    return detected, top
+
+
+def run_cohort(
+    path: str | os.PathLike,
+    signature: Signature,
+    options: RunOptions,
+    *,
+    client: Any,
+    chunk_size: int = DEFAULT_CHUNK,
+    store: str | os.PathLike | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> Analysis:
+    """One run over a cohort on disk, chunk by chunk on a Dask cluster.
+
+    Parameters
+    ----------
+    path
+        HDF5 (ARCHS4 layout), ``.h5ad`` or a genes × samples text table
+        (:func:`~deconv_core.io.chunked.open_chunked`).
+    signature, options
+        As for :func:`~deconv_core.analysis.run_analysis`.
+    client
+        A ``dask.distributed.Client`` (:func:`cluster_client`).
+    chunk_size
+        Samples per task: a worker's memory grows with it, not with the cohort.
+    store
+        Where a text table is converted to (HDF5, reused when present).
+    progress
+        Called with a short sentence before each step.
+
+    Returns
+    -------
+    Analysis
+        The same tables as the in-memory engine's run on the same data (the
+        permutation null differs only for cohorts above ``NULL_SAMPLES``).
+    """
+    step = progress or (lambda message: None)
+    check_options(options, signature.excluded_genes)
+    if options.methods:  # the other methods fit the whole matrix (deconv_core.methods)
+        raise InputError(
+            "--method is not available with --engine dask yet; compare methods on a cohort "
+            "that fits in memory (run without --engine dask)."
+        )
+    if chunk_size < 1:
+        raise InputError(f"--chunk-size must be at least 1 sample, got {chunk_size}.")
+    source = open_chunked(path, store=store, progress=step)
+    chunks = _chunks(len(source.samples), chunk_size)
+    step(f"{len(source.genes)} genes x {len(source.samples)} samples in {len(chunks)} chunks")
+    [remote] = client.scatter([source], broadcast=True, hash=False)
+    # The scale is the whole cohort's, known only once every chunk is read: the chunks are
+    # fitted with the first chunk's scale and summarised in the same pass, and refitted only
+    # when the cohort turns out otherwise (so the data are read once, not twice).
+    first = client.submit(_summarise, remote, *chunks[0], pure=False).result()
+    guess, _ = _scale_of([first], options.scale)
+    step(f"scale of the first chunk: {guess}; deconvolving")
+    sig = client.scatter(signature, broadcast=True, hash=False)
+    fit = functools.partial(_fit_all, client, remote, chunks, sig, options, step)
+    parts = fit(guess)
+    detected, vmax = _scale_of([p.summary for p in parts], options.scale)
+    if detected != guess:
+        step(f"scale of the cohort: {detected}; deconvolving again")
+        parts = fit(detected)
+    for part in parts:
+        if part.error is not None:
+            raise part.error
+    log_warning = (
+        log_scale_warning(detected, vmax, declared=options.scale != "auto")
+        if detected in _LOG_SCALES
+        else None
+    )
+    expression = _expression(path, source, parts, detected, log_warning)
+    result = _join([p.result for p in parts if p.result is not None], log_warning)
+    analysis = _assess_cohort(expression, signature, options, result, parts, step)
+    engine = {"name": "dask", "chunk_size": str(chunk_size), "null_samples": str(NULL_SAMPLES)}
+    return replace(analysis, side_inputs={**analysis.side_inputs, "engine": engine})
+
+
+def _fit_all(
+    client: Any,
+    source: Any,
+    chunks: list[tuple[int, int]],
+    signature: Any,
+    options: RunOptions,
+    step: Callable[[str], None],
+    scale: str,
+) -> list[_ChunkFit]:
+    """Every chunk fitted with ``scale``, in file order (each gathered as it is done)."""
+    futures = [
+        client.submit(
+            _fit_chunk, source, a, b, scale=scale, signature=signature, options=options, pure=False
+        )
+        for a, b in chunks
+    ]
+    parts = []
+    for i, future in enumerate(futures):
+        parts.append(future.result())
+        future.release()
+        if i == 0 and parts[0].error is not None:  # the first chunk's own scale: a real error
+            raise parts[0].error
+        step(f"chunk {i + 1} of {len(chunks)} fitted")
+    return parts
+
+
+def _expression(
+    path: str | os.PathLike,
+    source: ChunkedSource,
+    parts: list[_ChunkFit],
+    detected: str,
+    log_warning: DeconvWarning | None,
+) -> ExpressionData:
+    """The cohort's :class:`ExpressionData`: its history, its shape, no table in memory."""
+    samples = [s for p in parts for s in p.samples]
+    warnings = _replace_log(all_warnings(*(p.warnings for p in parts)), log_warning)
+    if not samples:
+        raise InputError(
+            "No sample of the expression has any non-zero value; check that the right file "
+            "and columns were chosen."
+        )
+    first = next(p for p in parts if p.result is not None)
+    return ExpressionData(
+        table=pd.DataFrame(),
+        name=Path(path).name,
+        sha256=sha256_of(path),
+        read_info=source.read_info,
+        transposed=False,
+        id_type=first.id_type,
+        gene_changes=first.gene_changes,
+        scale=detected,
+        transformation=first.transformation,
+        warnings=(*warnings, *names_warning(samples, what="sample names")),
+        shape_on_disk=(first.n_genes, len(samples)),
+    )
+
+
+def _replace_log(
+    warnings: tuple[DeconvWarning, ...], log_warning: DeconvWarning | None
+) -> tuple[DeconvWarning, ...]:
+    """Chunks name their own maximum in ``log_scale``; the cohort's warning names the cohort's."""
+    if log_warning is None:
+        return warnings
+    return all_warnings([log_warning if w.code == "log_scale" else w for w in warnings])
+
+
+def _join(results: list[DeconvResult], log_warning: DeconvWarning | None) -> DeconvResult:
+    """The chunks' results as one (samples in file order)."""
+    genes = results[0].genes_used
+    for r in results[1:]:
+        if r.genes_used != genes:
+            lost = sorted(set(genes) ^ set(r.genes_used))
+            raise InputError(
+                f"Signature gene(s) {', '.join(lost[:5])} have values in some chunks of samples "
+                "and none in others, so the chunks would be fitted on different genes; fill "
+                "the missing values, drop those genes, or use the in-memory engine."
+            )
+    warnings = all_warnings(*(r.warnings for r in results))
+    by_rows = lambda name: pd.concat([getattr(r, name) for r in results], axis=0)  # noqa: E731
+    by_cols = lambda name: pd.concat([getattr(r, name) for r in results], axis=1)  # noqa: E731
+    codes = {w.code for w in warnings}
+    first = results[0]
+    return replace(
+        first,
+        proportions=by_rows("proportions"),
+        coefficients=by_rows("coefficients"),
+        fit=by_rows("fit"),
+        fitted=by_cols("fitted"),
+        residuals=by_cols("residuals"),
+        observed=by_cols("observed"),
+        robustness=by_cols("robustness"),
+        warnings=warnings,
+        meaning=meaning_for(first.mode, codes | ({log_warning.code} if log_warning else set())),
+    )
+
+
+def _assess_cohort(
+    expression: ExpressionData,
+    signature: Signature,
+    options: RunOptions,
+    result: DeconvResult,
+    parts: list[_ChunkFit],
+    step: Callable[[str], None],
+) -> Analysis:
+    """The run-wide checks on the joined result, then the verdicts."""
+    intervals = None
+    if options.bootstrap:
+        intervals = pd.concat([p.intervals for p in parts if p.intervals is not None])
+        intervals = intervals.reset_index(drop=True)
+    p_values = None
+    if options.permutations:
+        step(f"permutation test: {options.permutations} random mixtures")
+        null = permutation_null(
+            _null_subset(result, options.seed),
+            n_permutations=options.permutations,
+            seed=options.seed,
+        )
+        observed_r = result.fit["pearson_r"].to_numpy(dtype=float)
+        p_values = pd.Series(
+            permutation_p_values(null, observed_r), index=result.fit.index.copy(), name="p_value"
+        )
+    return confound_and_assess(
+        expression, signature, options, result, p_values=p_values, intervals=intervals, step=step
+    )
+
+
+def _null_subset(result: DeconvResult, seed: int) -> DeconvResult:
+    """``result`` on a seeded random subset of ``NULL_SAMPLES`` samples (all when fewer)."""
+    n = result.observed.shape[1]
+    if n <= NULL_SAMPLES:
+        return result
+    rng = np.random.default_rng([int(seed), _NULL_SUBSET_STREAM])
+    chosen = np.sort(rng.choice(n, size=NULL_SAMPLES, replace=False))
+    return replace(result, observed=result.observed.iloc[:, chosen])

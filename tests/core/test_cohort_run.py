@@ -1,0 +1,209 @@
+"""The Dask engine: the same files as the in-memory engine, from HDF5, h5ad and text."""
+
+import json
+from dataclasses import replace
+
+import h5py
+import numpy as np
+import pandas as pd
+import pytest
+
+from deconv_core import cohort_run
+from deconv_core.cli import main
+from deconv_core.cohort_run import cluster_client, run_cohort
+from deconv_core.io.chunked import convert_table, open_chunked
+from deconv_core.options import RunOptions
+from deconv_core.report import write_outputs
+from deconv_core.signatures import load_signature
+from tests.conftest import planted_mixtures
+
+# Every file of a run but the manifest, which names the input file and the engine's format.
+TABLES = ("proportions", "fit", "coverage", "warnings", "residuals", "robustness", "intervals")
+
+
+@pytest.fixture(scope="module")
+def client():
+    # Two workers as threads of this process (no process start-up: the test stays fast),
+    # over TCP so that --scheduler can reach them too; the arguments still travel pickled.
+    with cluster_client(workers=2, processes=False) as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+def counts():
+    """Read counts (genes × samples): 9 planted samples, one all-zero, a duplicated gene."""
+    expr, _ = planted_mixtures(9, noise=0.1, seed=3, n_filler=200)
+    table = np.round(expr * 20).astype(np.int64)
+    table["S5"] = 0  # left out with a warning, in both engines
+    table.index = [*table.index[:-1], table.index[0]]  # a duplicated symbol: median per sample
+    return table
+
+
+def write_tsv(table, path):
+    table.to_csv(path, sep="\t", index_label="gene")
+    return path
+
+
+def write_archs4(table, path):
+    text = h5py.string_dtype()
+    with h5py.File(path, "w") as f:
+        f.create_dataset("data/expression", data=table.to_numpy(np.uint32), chunks=(32, 3))
+        f.create_dataset("meta/genes/symbol", data=list(table.index), dtype=text)
+        f.create_dataset("meta/samples/geo_accession", data=list(table.columns), dtype=text)
+    return path
+
+
+def write_h5ad(table, path, *, encoding="csr_matrix"):
+    """AnnData's on-disk layout (samples × genes CSR), written with h5py."""
+    from scipy import sparse
+
+    text = h5py.string_dtype()
+    matrix = sparse.csr_array(table.T.to_numpy(np.float32))
+    with h5py.File(path, "w") as f:
+        if encoding == "dense":
+            f.create_dataset("X", data=matrix.toarray())
+        else:
+            x = f.create_group("X")
+            x.attrs["encoding-type"] = encoding
+            x.attrs["shape"] = matrix.shape
+            for name in ("data", "indices", "indptr"):
+                x.create_dataset(name, data=getattr(matrix, name))
+        for group, names in (("obs", table.columns), ("var", table.index)):
+            g = f.create_group(group)
+            g.attrs["_index"] = "_index"
+            g.create_dataset("_index", data=list(names), dtype=text)
+    return path
+
+
+def memory_run(path, out, *extra):
+    assert main(["run", str(path), "--signature", "TIL10", "--out", str(out), *extra]) == 0
+    return out
+
+
+def assert_same_files(a, b):
+    for stem in TABLES:
+        if (a / f"{stem}.csv").exists() or (b / f"{stem}.csv").exists():
+            assert (a / f"{stem}.csv").read_bytes() == (b / f"{stem}.csv").read_bytes(), stem
+    ma, mb = (json.loads((d / "manifest.json").read_text()) for d in (a, b))
+    assert ma["result"] == mb["result"]
+    assert ma["transformations"] == mb["transformations"]
+    assert ma["inputs"]["expression"]["genes"] == mb["inputs"]["expression"]["genes"]
+    assert ma["inputs"]["expression"]["samples"] == mb["inputs"]["expression"]["samples"]
+
+
+OPTIONS = RunOptions(bootstrap=20, permutations=50, seed=4)
+FLAGS = ("--bootstrap", "20", "--permutations", "50", "--seed", "4")
+
+
+@pytest.mark.parametrize("layout", ["archs4", "csr_matrix", "dense"])
+def test_hdf5_layouts_give_the_in_memory_files(layout, counts, client, tmp_path):
+    reference = memory_run(write_tsv(counts, tmp_path / "bulk.tsv"), tmp_path / "memory", *FLAGS)
+    if layout == "archs4":
+        path = write_archs4(counts, tmp_path / "bulk.h5")
+    else:  # AnnData, X sparse (CSR) or dense
+        path = write_h5ad(counts, tmp_path / "bulk.h5ad", encoding=layout)
+    analysis = run_cohort(path, load_signature("TIL10"), OPTIONS, client=client, chunk_size=4)
+    write_outputs(tmp_path / "dask", analysis)
+    assert_same_files(reference, tmp_path / "dask")
+    assert "zero_sample" in {w.code for w in analysis.warnings}
+    manifest = json.loads((tmp_path / "dask" / "manifest.json").read_text())
+    assert manifest["inputs"]["engine"] == {
+        "name": "dask",
+        "chunk_size": "4",
+        "null_samples": "1000",
+    }
+
+
+def test_text_converted_once_gives_the_in_memory_files(counts, client, tmp_path):
+    """Log-scale text: the cohort's maximum in the warning, and the store reused."""
+    # Whole numbers no more: detected log2.  S5 (all zero) would become a constant sample, whose
+    # correlation is 0 or NaN by rounding alone, depending on how many samples share its batch.
+    logged = np.log2(counts.drop(columns="S5") + 1.0) + 0.001
+    path = write_tsv(logged, tmp_path / "bulk.tsv")
+    reference = memory_run(path, tmp_path / "memory")
+    store = tmp_path / "bulk.h5"
+    args = ["run", str(path), "--signature", "TIL10", "--engine", "dask", "--store", str(store)]
+    args += ["--scheduler", client.scheduler.address, "--chunk-size", "2"]
+    assert main([*args, "--out", str(tmp_path / "dask")]) == 0
+    assert_same_files(reference, tmp_path / "dask")
+    warnings = pd.read_csv(tmp_path / "dask" / "warnings.csv")
+    assert warnings["code"].tolist().count("log_scale") == 1
+    stamp = store.stat().st_mtime_ns
+    assert convert_table(path, store) == str(store) and store.stat().st_mtime_ns == stamp
+
+
+def test_null_from_a_seeded_subset_of_a_large_cohort(counts, client, tmp_path, monkeypatch):
+    monkeypatch.setattr(cohort_run, "NULL_SAMPLES", 4)  # the 8 samples with data: a large cohort
+    path = write_archs4(counts, tmp_path / "bulk.h5")
+    options = RunOptions(permutations=30, seed=1)
+    runs = [run_cohort(path, load_signature("TIL10"), options, client=client) for _ in range(2)]
+    p = runs[0].p_values
+    assert p.notna().all() and len(p) == 8
+    pd.testing.assert_series_equal(p, runs[1].p_values)  # seeded: reproducible
+    subsets = [cohort_run._null_subset(runs[0].result, seed).observed for seed in (1, 2)]
+    assert [s.shape[1] for s in subsets] == [4, 4]
+    assert list(subsets[0].columns) != list(subsets[1].columns)
+
+
+def test_unreadable_cohorts_are_refused_in_one_line(counts, tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(cohort_run, "_CONNECT_TIMEOUT", "1s")
+    csc = write_h5ad(counts, tmp_path / "csc.h5ad", encoding="csc_matrix")
+    with pytest.raises(ValueError, match="save X dense or CSR"):
+        open_chunked(csc)
+    with pytest.raises(ValueError, match="give --store"):
+        open_chunked(write_tsv(counts, tmp_path / "bulk.tsv"))
+    other = tmp_path / "other.h5"
+    with h5py.File(other, "w") as f:
+        f.create_dataset("matrix", data=np.ones((2, 2)))
+    args = ["run", str(other), "--signature", "TIL10", "--engine", "dask", "--out", "x"]
+    assert main([*args, "--scheduler", "tcp://127.0.0.1:1"]) == 2
+    assert "error:" in capsys.readouterr().err
+    assert main(["run", str(other), "--signature", "TIL10", "--store", "s.h5", "--out", "x"]) == 2
+    assert "only apply with --engine dask" in capsys.readouterr().err
+    for extra in (["--method", "epic"], ["--card", "S1"]):
+        assert main([*args, *extra]) == 2
+        assert "not available with --engine dask" in capsys.readouterr().err
+
+
+def test_scale_summary_takes_the_whole_tables_evenly_spaced_values(tmp_path, monkeypatch):
+    """Chunks of 7 samples take the values a 1,000-value sample of the whole table takes."""
+    rng = np.random.default_rng(0)
+    table = pd.DataFrame(
+        rng.integers(0, 5, size=(40, 30)).astype(float),
+        index=[f"G{i}" for i in range(40)],
+        columns=[f"S{j}" for j in range(30)],
+    )
+    table[table > 2.5] += 0.5  # fractional values, at no regular spacing
+    monkeypatch.setattr(cohort_run, "SCALE_SAMPLE_VALUES", 100)
+    source = open_chunked(write_archs4(table, tmp_path / "t.h5"))  # names and layout
+    source = replace(source, path=str(tmp_path / "t64.h5"))
+    with h5py.File(source.path, "w") as f:  # the values as float64: ARCHS4 keeps whole counts
+        f.create_dataset("data/expression", data=table.to_numpy())
+    parts = [cohort_run._summarise(source, a, min(a + 7, 30)) for a in range(0, 30, 7)]
+    expected = table.to_numpy().T.ravel()[:: 40 * 30 // 100]
+    assert sum(p.n_sampled for p in parts) == expected.size
+    assert sum(p.n_fractional for p in parts) == np.count_nonzero(expected % 1)
+    assert sum(p.n_zero for p in parts) == np.count_nonzero(expected == 0)
+
+
+def test_a_first_chunk_of_another_scale_is_refitted_with_the_cohorts(client, tmp_path):
+    """S1 and S2 alone look log2 (all below 50, not whole): the cohort is linear TPM."""
+    expr, _ = planted_mixtures(6, noise=0.1, seed=8, n_filler=100)
+    expr[["S1", "S2"]] *= 40 / expr[["S1", "S2"]].max().max()
+    path = write_tsv(expr, tmp_path / "bulk.tsv")
+    reference = memory_run(path, tmp_path / "memory")
+    store = tmp_path / "bulk.h5"
+    steps = []
+    analysis = run_cohort(
+        path,
+        load_signature("TIL10"),
+        RunOptions(),
+        client=client,
+        chunk_size=2,
+        store=store,
+        progress=steps.append,
+    )
+    assert "scale of the first chunk: log2; deconvolving" in steps
+    assert analysis.expression.scale == "linear"
+    write_outputs(tmp_path / "dask", analysis)
+    assert_same_files(reference, tmp_path / "dask")
