@@ -160,7 +160,7 @@ def test_unreadable_cohorts_are_refused_in_one_line(counts, tmp_path, capsys, mo
     assert "error:" in capsys.readouterr().err
     assert main(["run", str(other), "--signature", "TIL10", "--store", "s.h5", "--out", "x"]) == 2
     assert "only apply with --engine dask" in capsys.readouterr().err
-    for extra in (["--method", "epic"], ["--card", "S1"]):
+    for extra in (["--method", "epic"], ["--card", "S1"], ["--species", "mouse"]):
         assert main([*args, *extra]) == 2
         assert "not available with --engine dask" in capsys.readouterr().err
 
