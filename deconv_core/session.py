@@ -92,6 +92,9 @@ class Session:
         Measured category → cell types, or None when none was chosen.
     verdicts
         Verdict → number of samples, as the bundle's run had them.
+    species
+        The expression's species as the run read it (``"human"`` or
+        ``"mouse"``), or ``"auto"`` when the manifest does not say.
     """
 
     inputs: Mapping[str, InputFile]
@@ -100,6 +103,7 @@ class Session:
     parameters: Mapping[str, Any]
     mapping: Mapping[str, list[str]] | None = None
     verdicts: Mapping[str, int] = field(default_factory=dict)
+    species: str = "auto"
 
     @property
     def options(self) -> RunOptions:
@@ -330,4 +334,10 @@ def read_bundle(data: bytes, *, name: str = "bundle", limits: ReadLimits) -> Ses
         parameters=dict(manifest.get("parameters", {})),
         mapping=dict(mapping) if isinstance(mapping, dict) else None,
         verdicts=dict(manifest.get("result", {}).get("verdicts", {})),
+        species=_species(manifest),
     )
+
+
+def _species(manifest: dict) -> str:
+    species = manifest.get("inputs", {}).get("expression", {}).get("species")
+    return species if species in ("human", "mouse") else "auto"

@@ -334,6 +334,8 @@ def accept_bundle(data: bytes, name: str) -> str:
     error = _restore_inputs(session, options.scale)
     if error:
         return error
+    if options.methods:
+        state.request_methods()
     state.set_mode(options.mode)
     state.set_exclude(options.exclude)
     state.set_loss(options.loss)
@@ -354,7 +356,9 @@ def _restore_inputs(session: Session, scale: str) -> str:
     """Load a session's inputs as uploads would; "" or the first error sentence."""
     files = session.inputs
     expression = files["expression"]
-    error = accept_expression(expression.data, expression.name, scale=scale)
+    error = accept_expression(
+        expression.data, expression.name, scale=scale, species=session.species
+    )
     for slot in ("metadata", "measured"):
         if not error and slot in files:
             error = _HANDLERS[slot](files[slot].data, files[slot].name)

@@ -94,3 +94,21 @@ def test_results_zip_restores_the_run_and_a_changed_one_is_refused(served):
         "The session bundle cut.zip is not a readable zip file (damaged or cut short); download "
         "the bundle again from the run (Results, Downloads: Everything) and upload that unchanged."
     ]
+
+
+def test_a_run_with_the_methods_restores_with_them(served):
+    at = new_app()
+    at.button(key="load_demo").click().run()
+    at.switch_page("pages/5_Methods.py").run()
+    visit(at, "results")
+    prepare_downloads(at)
+    assert not at.exception, at.exception
+    recorded = _verdict_box(at)
+
+    fresh = new_app()
+    visit(fresh, "upload")
+    uploader(fresh, "Results zip").upload(ZIP, served[ZIP], "application/zip").run()
+    visit(fresh, "results")
+    assert not fresh.exception, fresh.exception
+    assert any("the same verdicts as the bundle" in t for t in texts(fresh, "success"))
+    assert _verdict_box(fresh) == recorded

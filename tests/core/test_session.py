@@ -68,6 +68,7 @@ def test_round_trip_restores_the_same_run(bundle):
     pd.testing.assert_frame_equal(again.verdicts, analysis.verdicts)
     assert again.expression.sha256 == analysis.expression.sha256
     assert session.verdicts == verdict_counts(analysis.verdicts)
+    assert session.species == analysis.expression.species == "human"
 
 
 @pytest.mark.parametrize(
