@@ -97,7 +97,7 @@ class _Canvas:
         for cell, row in comp.iterrows():
             y = self.y
             est = float(row["estimate"]) if np.isfinite(row["estimate"]) else 0.0
-            self.ops.append(("text", (_MARGIN, y), visible(cell), font, _INK))
+            self.ops.append(("text", (_MARGIN, y), visible(card.shown(cell)), font, _INK))
             self.ops.append(("rect", [x0, y + 3, x0 + est * scale, y + 21], _BAR))
             if np.isfinite(row["lower"]) and np.isfinite(row["upper"]):
                 lo, hi = x0 + row["lower"] * scale, x0 + row["upper"] * scale
