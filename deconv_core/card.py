@@ -382,7 +382,8 @@ def _bars_svg(card: SampleCard) -> str:
     for i, (cell, r) in enumerate(composition.iterrows()):
         y = i * row + 4
         est = float(r["estimate"]) if np.isfinite(r["estimate"]) else 0.0
-        parts.append(f'<text x="{label_w - 6}" y="{y + 10}" text-anchor="end">{_e(card.shown(cell))}</text>')
+        label = _e(card.shown(cell))
+        parts.append(f'<text x="{label_w - 6}" y="{y + 10}" text-anchor="end">{label}</text>')
         parts.append(
             f'<rect x="{label_w}" y="{y + 2}" width="{est * scale:.1f}" height="{row - 6}" '
             'fill="#4a78b5"/>'
