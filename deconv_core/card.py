@@ -34,6 +34,7 @@ from deconv_core.validation import DeconvWarning, InputError
 __all__ = [
     "CARD_LEVEL",
     "CARD_RESAMPLES",
+    "NOT_CHECKED",
     "SampleCard",
     "axis_top",
     "build_card",
@@ -318,6 +319,12 @@ def build_card(
     )
 
 
+#: The card's genes section when the run's leave-gene-out check did not run.
+NOT_CHECKED = (
+    "The leave-gene-out check was not run for this run, so the verdict does not include it."
+)
+
+
 def card_file_name(sample: str, suffix: str = "html") -> str:
     """``card_<sample>.<suffix>`` with characters unsafe in file names replaced by ``_``."""
     stem = "".join(c if c.isalnum() or c in "-_." else "_" for c in str(sample)).strip(".")
@@ -443,7 +450,7 @@ def _warnings_section(card: SampleCard) -> str:
 
 def _drivers_section(card: SampleCard) -> str:
     if not card.drivers_checked:
-        return "<p>The leave-gene-out check was not run for this run.</p>"
+        return f"<p>{_e(NOT_CHECKED)}</p>"
     if card.drivers.empty:
         return (
             "<p>No estimate of this sample rests on a few genes: leaving any one gene or "

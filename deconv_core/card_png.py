@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from deconv_core.card import SampleCard, axis_top
+from deconv_core.card import NOT_CHECKED, SampleCard, axis_top
 from deconv_core.text import visible
 
 __all__ = ["CARD_WIDTH", "card_png"]
@@ -160,7 +160,7 @@ def card_png(card: SampleCard) -> bytes:
         canvas.text("No warnings concern this sample or the run.")
     canvas.heading("Genes behind doubtful estimates")
     if not card.drivers_checked:
-        canvas.text("The leave-gene-out check was not run for this run.")
+        canvas.text(NOT_CHECKED)
     for r in card.drivers.itertuples():
         canvas.text(f"• {r.cell_type}: {r.genes}. {r.cause}", gap=4)
     if card.drivers_checked and card.drivers.empty:

@@ -8,7 +8,9 @@ import zipfile
 import pytest
 from streamlit.runtime.media_file_manager import MediaFileManager
 
+from deconv_core.card import NOT_CHECKED
 from tests.app.conftest import new_app, prepare_downloads, texts, uploader, visit
+from ui import cards
 
 ZIP = "deconvolution_results.zip"
 
@@ -44,6 +46,11 @@ def test_card_of_the_chosen_sample_downloads_as_one_page(served):
     page = served[f"card_{worst}.html"].decode()
     assert f"Sample {worst}" in page and "@page { size: A4" in page
     assert served[f"card_{worst}.png"].startswith(b"\x89PNG")
+    # the gene checks are pending: the page and the card say the verdict lacks them
+    assert cards.CARD_WITHOUT_GENE_CHECKS in texts(at, "caption") and NOT_CHECKED in page
+    at.button(key="run_gene_checks").click().run()
+    assert cards.CARD_WITHOUT_GENE_CHECKS not in texts(at, "caption")
+    assert NOT_CHECKED not in served[f"card_{worst}.html"].decode()
     box.set_value("S01" if worst != "S01" else "S02").run()
     assert not at.exception
     chosen = box.value
