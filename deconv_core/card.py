@@ -34,6 +34,7 @@ from deconv_core.validation import DeconvWarning, InputError
 __all__ = [
     "CARD_LEVEL",
     "CARD_RESAMPLES",
+    "NOT_CHECKED",
     "SampleCard",
     "axis_top",
     "build_card",
@@ -92,6 +93,10 @@ class SampleCard:
         ``file`` and ``sha256`` of the expression input.
     mode
         ``relative`` or ``absolute``.
+    names
+        Cell-type id → the name people read (the signature's display names,
+        :attr:`~deconv_core.signatures.Signature.shown_names`); ids not in it
+        are shown as they are.
     """
 
     sample: str
@@ -109,6 +114,11 @@ class SampleCard:
     signature: dict[str, object] = field(default_factory=dict)
     expression: dict[str, str] = field(default_factory=dict)
     mode: str = "relative"
+    names: dict[str, str] = field(default_factory=dict)
+
+    def shown(self, cell: object) -> str:
+        """The name the card shows for a cell-type id."""
+        return self.names.get(str(cell), str(cell))
 
 
 def check_sample(samples: Sequence[object], sample: object) -> str:
@@ -305,7 +315,14 @@ def build_card(
         signature=_signature_identity(analysis),
         expression={"file": analysis.expression.name, "sha256": analysis.expression.sha256},
         mode=analysis.result.mode,
+        names=dict(analysis.signature.shown_names),
     )
+
+
+#: The card's genes section when the run's leave-gene-out check did not run.
+NOT_CHECKED = (
+    "The leave-gene-out check was not run for this run, so the verdict does not include it."
+)
 
 
 def card_file_name(sample: str, suffix: str = "html") -> str:
@@ -358,8 +375,9 @@ def axis_top(composition: pd.DataFrame) -> float:
     return float(np.ceil(top * 10) / 10)
 
 
-def _bars_svg(composition: pd.DataFrame) -> str:
+def _bars_svg(card: SampleCard) -> str:
     """Horizontal bars (estimate) with interval whiskers, one row per cell type."""
+    composition = card.composition
     row, label_w, plot_w = 16, 170, 470
     scale = plot_w / axis_top(composition)
     height = row * len(composition) + 22
@@ -371,7 +389,8 @@ def _bars_svg(composition: pd.DataFrame) -> str:
     for i, (cell, r) in enumerate(composition.iterrows()):
         y = i * row + 4
         est = float(r["estimate"]) if np.isfinite(r["estimate"]) else 0.0
-        parts.append(f'<text x="{label_w - 6}" y="{y + 10}" text-anchor="end">{_e(cell)}</text>')
+        label = _e(card.shown(cell))
+        parts.append(f'<text x="{label_w - 6}" y="{y + 10}" text-anchor="end">{label}</text>')
         parts.append(
             f'<rect x="{label_w}" y="{y + 2}" width="{est * scale:.1f}" height="{row - 6}" '
             'fill="#4a78b5"/>'
@@ -408,7 +427,7 @@ def _composition_table(card: SampleCard) -> str:
         interval = f"{_pct(r['lower'])} – {_pct(r['upper'])}" if np.isfinite(r["lower"]) else "–"
         pct = "–" if not np.isfinite(r["percentile"]) else f"{r['percentile']:.0f}"
         rows.append(
-            f"<tr><td>{_e(cell)}</td><td class='num'>{_pct(r['estimate'])}</td>"
+            f"<tr><td>{_e(card.shown(cell))}</td><td class='num'>{_pct(r['estimate'])}</td>"
             f"<td class='num'>{interval}</td><td class='num'>{pct}</td></tr>"
         )
     return f"<table>{head}{''.join(rows)}</table>"
@@ -431,7 +450,7 @@ def _warnings_section(card: SampleCard) -> str:
 
 def _drivers_section(card: SampleCard) -> str:
     if not card.drivers_checked:
-        return "<p>The leave-gene-out check was not run for this run.</p>"
+        return f"<p>{_e(NOT_CHECKED)}</p>"
     if card.drivers.empty:
         return (
             "<p>No estimate of this sample rests on a few genes: leaving any one gene or "
@@ -503,7 +522,7 @@ def card_html(card: SampleCard) -> str:
 <b>Verdict: {_e(words)}</b><br>{_e(card.reasons)}</div>
 <p class="muted">{_e(card.meaning)} Fit: {stats}.</p>
 <section><h2>Composition</h2>
-{_bars_svg(card.composition)}
+{_bars_svg(card)}
 <p class="muted">Bars: estimates; whiskers: {card.level:.0%} bootstrap intervals
 ({card.n_resamples} resamples of the signature genes). {cohort}</p>
 {_composition_table(card)}</section>

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from deconv_core.card import SampleCard, axis_top
+from deconv_core.card import NOT_CHECKED, SampleCard, axis_top
 from deconv_core.text import visible
 
 __all__ = ["CARD_WIDTH", "card_png"]
@@ -97,7 +97,7 @@ class _Canvas:
         for cell, row in comp.iterrows():
             y = self.y
             est = float(row["estimate"]) if np.isfinite(row["estimate"]) else 0.0
-            self.ops.append(("text", (_MARGIN, y), visible(cell), font, _INK))
+            self.ops.append(("text", (_MARGIN, y), visible(card.shown(cell)), font, _INK))
             self.ops.append(("rect", [x0, y + 3, x0 + est * scale, y + 21], _BAR))
             if np.isfinite(row["lower"]) and np.isfinite(row["upper"]):
                 lo, hi = x0 + row["lower"] * scale, x0 + row["upper"] * scale
@@ -160,7 +160,7 @@ def card_png(card: SampleCard) -> bytes:
         canvas.text("No warnings concern this sample or the run.")
     canvas.heading("Genes behind doubtful estimates")
     if not card.drivers_checked:
-        canvas.text("The leave-gene-out check was not run for this run.")
+        canvas.text(NOT_CHECKED)
     for r in card.drivers.itertuples():
         canvas.text(f"• {r.cell_type}: {r.genes}. {r.cause}", gap=4)
     if card.drivers_checked and card.drivers.empty:

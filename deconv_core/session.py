@@ -7,7 +7,9 @@ parameters (options and cell-type groups) and the measured-fraction mapping,
 
 ``session``
     ``{"inputs": {slot: {"file", "path", "sha256"}}}``: which file fills
-    which slot (``expression``, ``signature``, ``metadata``, ``measured``);
+    which slot (``expression``, ``signature``, ``signature_metadata``: the
+    ``NAME.metadata.json`` of a signature built from single-cell data,
+    ``metadata``, ``measured``);
     a built-in signature is named in ``inputs.signature`` instead.
 ``checksums``
     The SHA-256 of every other file of the bundle.
@@ -48,7 +50,7 @@ __all__ = [
 ]
 
 #: The inputs a session restores, in the order they are loaded.
-INPUT_SLOTS = ("expression", "signature", "metadata", "measured")
+INPUT_SLOTS = ("expression", "signature", "signature_metadata", "metadata", "measured")
 #: Most members a bundle may hold (a run writes about 20).
 MAX_MEMBERS = 500
 _MANIFEST = "manifest.json"
@@ -92,6 +94,9 @@ class Session:
         Measured category → cell types, or None when none was chosen.
     verdicts
         Verdict → number of samples, as the bundle's run had them.
+    species
+        The expression's species as the run read it (``"human"`` or
+        ``"mouse"``), or ``"auto"`` when the manifest does not say.
     """
 
     inputs: Mapping[str, InputFile]
@@ -100,6 +105,7 @@ class Session:
     parameters: Mapping[str, Any]
     mapping: Mapping[str, list[str]] | None = None
     verdicts: Mapping[str, int] = field(default_factory=dict)
+    species: str = "auto"
 
     @property
     def options(self) -> RunOptions:
@@ -190,6 +196,8 @@ def run_inputs(analysis: Analysis, files: Mapping[str, InputFile]) -> dict[str, 
         for slot, file in files.items()
         if identities.get(slot) and identities[slot] == file.sha256
     }
+    if "signature" in matching and "signature_metadata" in files:
+        matching["signature_metadata"] = files["signature_metadata"]
     return matching if "expression" in matching else None
 
 
@@ -330,4 +338,10 @@ def read_bundle(data: bytes, *, name: str = "bundle", limits: ReadLimits) -> Ses
         parameters=dict(manifest.get("parameters", {})),
         mapping=dict(mapping) if isinstance(mapping, dict) else None,
         verdicts=dict(manifest.get("result", {}).get("verdicts", {})),
+        species=_species(manifest),
     )
+
+
+def _species(manifest: dict) -> str:
+    species = manifest.get("inputs", {}).get("expression", {}).get("species")
+    return species if species in ("human", "mouse") else "auto"

@@ -427,10 +427,10 @@ def _sidecar(path: Path) -> Path:
     return path.with_name(f"{name}.metadata.json")
 
 
-def _read_sidecar(path: Path, matrix: pd.DataFrame) -> dict:
-    """Metadata written next to a signature file, checked against its columns."""
+def _read_sidecar(path: Path, matrix: pd.DataFrame, data: bytes | None = None) -> dict:
+    """Metadata written next to a signature file (or its bytes), checked against its columns."""
     try:
-        meta = json.loads(path.read_text(encoding="utf-8"))
+        meta = json.loads(path.read_text(encoding="utf-8") if data is None else data.decode())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise InputError(
             f"The signature's metadata file {path.name!r} is not valid JSON ({exc}); fix or "
@@ -467,6 +467,7 @@ def load_signature(
     *,
     name: str | None = None,
     limits: ReadLimits = DEFAULT_LIMITS,
+    metadata: bytes | None = None,
 ) -> Signature:
     """Load a built-in signature by name, or read a user's signature file.
 
@@ -487,6 +488,11 @@ def load_signature(
     name
         File name of uploaded bytes (used for its extension and as the
         signature's name).
+    limits
+        What reading the file may cost.
+    metadata
+        The bytes of the file's ``NAME.metadata.json`` (uploaded bytes have
+        no folder to find it in; a session bundle keeps it).
 
     Returns
     -------
@@ -510,12 +516,11 @@ def load_signature(
         restricted, warning = _restricted_details(*recognised, n_genes=matrix.shape[0])
         details.update(restricted)
         warnings.append(warning)
-    if not isinstance(source, bytes):
-        sidecar = _sidecar(Path(source))
-        if sidecar.is_file():
-            from_sidecar, warning = _sidecar_details(sidecar, matrix)
-            details.update(from_sidecar)
-            warnings.append(warning)
+    sidecar = _sidecar(Path(label if isinstance(source, bytes) else source))
+    if metadata is not None or (not isinstance(source, bytes) and sidecar.is_file()):
+        from_sidecar, warning = _sidecar_details(sidecar, matrix, metadata)
+        details.update(from_sidecar)
+        warnings.append(warning)
     data = source if isinstance(source, bytes) else Path(source).read_bytes()
     details["sha256"] = hashlib.sha256(data).hexdigest()
     return Signature(name=label, matrix=matrix, warnings=tuple(warnings), **details)
@@ -597,9 +602,11 @@ def _restricted_details(
     return details, warning
 
 
-def _sidecar_details(sidecar: Path, matrix: pd.DataFrame) -> tuple[dict, DeconvWarning]:
+def _sidecar_details(
+    sidecar: Path, matrix: pd.DataFrame, data: bytes | None = None
+) -> tuple[dict, DeconvWarning]:
     """Title, mRNA factors and groups from a ``NAME.metadata.json`` sidecar, and an info note."""
-    meta = _read_sidecar(sidecar, matrix)
+    meta = _read_sidecar(sidecar, matrix, data)
     details: dict = {}
     for key in ("title", "description", "units", "platform", "licence", "citation"):
         if meta.get(key):

@@ -224,6 +224,8 @@ def use_built(record: BuiltSignature) -> bool:
         # the session bundle restores it as the signature file it was written as
         table = f"{record.stem}.tsv"
         state.set_input_file("signature", InputFile(table, record.files[table]))
+        metadata = f"{record.stem}.metadata.json"
+        state.set_input_file("signature_metadata", InputFile(metadata, record.files[metadata]))
         loaders.follow_suggested_mode()
     return changed
 

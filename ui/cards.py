@@ -18,7 +18,14 @@ from ui import loaders, state
 from ui.widgets import md
 from ui.widgets import table as show_table
 
-__all__ = ["card_section", "restored_note"]
+__all__ = ["CARD_WITHOUT_GENE_CHECKS", "card_section", "restored_note"]
+
+#: Said under the card while the run's gene checks are pending.
+CARD_WITHOUT_GENE_CHECKS = (
+    "The gene checks have not run yet: this card's verdict rests on the fit statistics and "
+    "p-values alone, and its genes section is empty. Run them (the verdict's button above) "
+    "before taking the card to a meeting."
+)
 
 _BOX = {"good": st.success, "check": st.warning, "poor": st.error}
 
@@ -81,6 +88,8 @@ def card_section(analysis: Analysis, *, key: str) -> None:
             ),
         },
     )
+    if not card.drivers_checked:
+        st.caption(CARD_WITHOUT_GENE_CHECKS)
     st.caption(
         f"{len(card.warnings)} warning(s) concern this sample or the whole run; "
         f"{len(card.drivers)} finding(s) of genes driving its estimates. The card holds them all."

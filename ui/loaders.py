@@ -154,8 +154,8 @@ def _parse_expression(data: bytes, name: str, scale: str, species: str) -> Expre
 
 
 @st.cache_data(max_entries=4, show_spinner=False)
-def _parse_signature(data: bytes, name: str) -> Signature:
-    return load_signature(data, name=name, limits=read_limits())
+def _parse_signature(data: bytes, name: str, metadata: bytes | None = None) -> Signature:
+    return load_signature(data, name=name, limits=read_limits(), metadata=metadata)
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
@@ -287,17 +287,19 @@ def accept_measured(data: bytes, name: str) -> str:
     return ""
 
 
-def accept_signature(data: bytes, name: str) -> str:
-    """Read a user's signature file and choose it; "" or the error sentence."""
+def accept_signature(data: bytes, name: str, metadata: InputFile | None = None) -> str:
+    """Read a user's signature file (and its metadata) and choose it; "" or the error sentence."""
     with st.status(f"Reading signature {name}…", expanded=False) as status:
         try:
-            sig = _parse_signature(data, name)
+            sig = _parse_signature(data, name, metadata.data if metadata else None)
         except InputError as exc:
             status.update(label=f"Could not read {name}", state="error")
             return exc.text("app")
         status.update(label=f"Read signature {name}", state="complete")
-    state.set_signature(sig, key=f"upload:{hashlib.sha256(data).hexdigest()}")
+    extra = f"+{metadata.sha256}" if metadata else ""
+    state.set_signature(sig, key=f"upload:{hashlib.sha256(data).hexdigest()}{extra}")
     state.set_input_file("signature", InputFile(name, data))
+    state.set_input_file("signature_metadata", metadata)
     follow_suggested_mode()
     return ""
 
@@ -307,6 +309,7 @@ def choose_builtin_signature(name: str) -> bool:
     changed = state.set_signature(load_signature(name), key=f"builtin:{name}")
     if changed:
         state.set_input_file("signature", None)
+        state.set_input_file("signature_metadata", None)
         follow_suggested_mode()
     return changed
 
@@ -334,6 +337,8 @@ def accept_bundle(data: bytes, name: str) -> str:
     error = _restore_inputs(session, options.scale)
     if error:
         return error
+    if options.methods:
+        state.request_methods()
     state.set_mode(options.mode)
     state.set_exclude(options.exclude)
     state.set_loss(options.loss)
@@ -354,14 +359,17 @@ def _restore_inputs(session: Session, scale: str) -> str:
     """Load a session's inputs as uploads would; "" or the first error sentence."""
     files = session.inputs
     expression = files["expression"]
-    error = accept_expression(expression.data, expression.name, scale=scale)
+    error = accept_expression(
+        expression.data, expression.name, scale=scale, species=session.species
+    )
     for slot in ("metadata", "measured"):
         if not error and slot in files:
             error = _HANDLERS[slot](files[slot].data, files[slot].name)
     if error:
         return error
     if "signature" in files:
-        return accept_signature(files["signature"].data, files["signature"].name)
+        signature = files["signature"]
+        return accept_signature(signature.data, signature.name, files.get("signature_metadata"))
     if session.signature not in builtin_names():
         return f"The bundle names a built-in signature {session.signature!r} this version lacks."
     choose_builtin_signature(session.signature)

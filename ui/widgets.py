@@ -336,7 +336,10 @@ def _downloads_asked(key: str) -> bool:
         help="Computes what the files hold beyond this page (the 95% intervals and every "
         "check) and writes them; later visits to this run serve them at once.",
     ):
+        # The files hold the gene checks: the verdicts above them must too (rerun to redraw).
         state.ask("downloads", run)
+        state.ask("gene_checks", run)
+        loaders.refresh()
         return True
     st.caption(
         "CSV tables, an XLSX workbook and a zip with everything the command line writes, "

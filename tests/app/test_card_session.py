@@ -8,7 +8,9 @@ import zipfile
 import pytest
 from streamlit.runtime.media_file_manager import MediaFileManager
 
+from deconv_core.card import NOT_CHECKED
 from tests.app.conftest import new_app, prepare_downloads, texts, uploader, visit
+from ui import cards
 
 ZIP = "deconvolution_results.zip"
 
@@ -44,6 +46,11 @@ def test_card_of_the_chosen_sample_downloads_as_one_page(served):
     page = served[f"card_{worst}.html"].decode()
     assert f"Sample {worst}" in page and "@page { size: A4" in page
     assert served[f"card_{worst}.png"].startswith(b"\x89PNG")
+    # the gene checks are pending: the page and the card say the verdict lacks them
+    assert cards.CARD_WITHOUT_GENE_CHECKS in texts(at, "caption") and NOT_CHECKED in page
+    at.button(key="run_gene_checks").click().run()
+    assert cards.CARD_WITHOUT_GENE_CHECKS not in texts(at, "caption")
+    assert NOT_CHECKED not in served[f"card_{worst}.html"].decode()
     box.set_value("S01" if worst != "S01" else "S02").run()
     assert not at.exception
     chosen = box.value
@@ -94,3 +101,21 @@ def test_results_zip_restores_the_run_and_a_changed_one_is_refused(served):
         "The session bundle cut.zip is not a readable zip file (damaged or cut short); download "
         "the bundle again from the run (Results, Downloads: Everything) and upload that unchanged."
     ]
+
+
+def test_a_run_with_the_methods_restores_with_them(served):
+    at = new_app()
+    at.button(key="load_demo").click().run()
+    at.switch_page("pages/5_Methods.py").run()
+    visit(at, "results")
+    prepare_downloads(at)
+    assert not at.exception, at.exception
+    recorded = _verdict_box(at)
+
+    fresh = new_app()
+    visit(fresh, "upload")
+    uploader(fresh, "Results zip").upload(ZIP, served[ZIP], "application/zip").run()
+    visit(fresh, "results")
+    assert not fresh.exception, fresh.exception
+    assert any("the same verdicts as the bundle" in t for t in texts(fresh, "success"))
+    assert _verdict_box(fresh) == recorded

@@ -83,6 +83,13 @@ def test_results_wait_for_nothing_expensive_until_asked(calls):
     assert not at.exception and calls == {"bootstrap": 1, "confounding": 1, "zip": 1}
 
 
+def test_preparing_the_downloads_puts_the_gene_checks_in_the_verdicts_above(calls):
+    at = prepare_downloads(_results())
+    assert not at.exception and calls["confounding"] == 1
+    assert views.GENE_CHECKS_PENDING not in texts(at, "caption")
+    assert "Fit (CSV)" in _file_downloads(at)
+
+
 def test_a_switch_of_mode_keeps_the_permutation_p_values(calls, monkeypatch):
     runs = []
     real = trust.permutation_test

@@ -94,6 +94,15 @@ def test_card_page_is_self_contained_and_prints_on_a4(run):
     assert "<script>" not in hostile and "&lt;script&gt;" in hostile
 
 
+def test_card_names_cell_types_as_people_do_and_escapes_those_names(run):
+    card = build_card(run, "S2", intervals=sample_intervals(run, "S2", n_resamples=20))
+    page = card_html(card)
+    assert "<td>CD4 T cells</td>" in page and ">T.cells.CD4<" not in page  # TIL10 display name
+    named = replace(card, names={**card.names, "B.cells": "<i>B</i> & co"})
+    page = card_html(named)
+    assert "&lt;i&gt;B&lt;/i&gt; &amp; co" in page and "<i>B</i>" not in page
+
+
 def test_names_are_escaped_and_unknown_samples_refused(run):
     with pytest.raises(InputError, match=r"No sample named 'S99'.*6 samples"):
         build_card(run, "S99")

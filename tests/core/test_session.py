@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import zipfile
+from dataclasses import replace
 
 import pandas as pd
 import pytest
@@ -68,6 +69,23 @@ def test_round_trip_restores_the_same_run(bundle):
     pd.testing.assert_frame_equal(again.verdicts, analysis.verdicts)
     assert again.expression.sha256 == analysis.expression.sha256
     assert session.verdicts == verdict_counts(analysis.verdicts)
+    assert session.species == analysis.expression.species == "human"
+
+
+def test_a_user_signatures_metadata_travels_with_it(bundle):
+    analysis, _ = bundle
+    table = b"gene\tA\n"
+    files = {
+        "expression": InputFile("bulk.tsv", b"x"),
+        "signature": InputFile("s.tsv", table),
+        "signature_metadata": InputFile("s.metadata.json", b"{}"),
+    }
+    mine = replace(analysis, signature=replace(analysis.signature, builtin=False, sha256=""))
+    exp = replace(mine.expression, sha256=InputFile("", b"x").sha256)
+    mine = replace(mine, expression=exp)
+    assert set(run_inputs(mine, files)) == {"expression"}  # not this run's signature: neither
+    sig = replace(mine.signature, sha256=InputFile("", table).sha256)
+    assert set(run_inputs(replace(mine, signature=sig), files)) == set(files)
 
 
 @pytest.mark.parametrize(

@@ -339,6 +339,12 @@ def test_written_signature_loads_with_its_metadata(build, tmp_path):
     assert "signature_metadata" in {w.code for w in sig.warnings}
     validation = pd.read_csv(paths["validation"], index_col="cell_type")
     assert "all" in validation.index
+    # uploaded bytes (a restored session) read the same metadata when it is given with them
+    table = paths["signature"].read_bytes()
+    plain = load_signature(table, name="mine.tsv")
+    again = load_signature(table, name="mine.tsv", metadata=paths["metadata"].read_bytes())
+    assert plain.platform == "" and again.platform == sig.platform != ""
+    assert again.mrna_scaling == sig.mrna_scaling and again.sha256 == sig.sha256
 
 
 # --- command line ----------------------------------------------------------------
