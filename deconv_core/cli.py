@@ -322,8 +322,9 @@ def _print_verdicts(analysis: Analysis, stream: TextIO) -> None:
     """The verdict counts and the samples to look at, worst first."""
     counts = verdict_counts(analysis.verdicts)
     total = sum(counts.values())
+    noun = "sample" if total == 1 else "samples"
     stream.write(
-        f"{total} samples: {counts['good']} good, {counts['check']} check, "
+        f"{total} {noun}: {counts['good']} good, {counts['check']} check, "
         f"{counts['poor']} poor (fit.csv: verdict, reasons)\n"
     )
     flagged = analysis.to_check
