@@ -28,71 +28,43 @@ Data conventions (every module follows them):
 - This package never imports streamlit.
 """
 
-import importlib
-from typing import Any
-
-#: Public name → the module that defines it.  The package imports them when first
-#: used (PEP 562), so ``python -m deconv_core`` starts before numpy, pandas and
-#: scipy load, and a Ctrl-C while they load ends with one line (``__main__``).
-_PUBLIC = {
-    "Analysis": "deconv_core.analysis",
-    "assess": "deconv_core.analysis",
-    "fit_signature": "deconv_core.analysis",
-    "run_analysis": "deconv_core.analysis",
-    "ConfoundingReport": "deconv_core.confounding",
-    "GeneExplanation": "deconv_core.confounding",
-    "MarkerPanel": "deconv_core.confounding",
-    "explain_gene": "deconv_core.confounding",
-    "flag_confounders": "deconv_core.confounding",
-    "load_panels": "deconv_core.confounding",
-    "LOSSES": "deconv_core.deconvolve",
-    "MEANINGS": "deconv_core.deconvolve",
-    "MODES": "deconv_core.deconvolve",
-    "WEIGHTINGS": "deconv_core.deconvolve",
-    "DeconvResult": "deconv_core.deconvolve",
-    "deconvolve": "deconv_core.deconvolve",
-    "ExpressionData": "deconv_core.expression",
-    "load_expression": "deconv_core.expression",
-    "check_groups": "deconv_core.groups",
-    "group_proportions": "deconv_core.groups",
-    "groups_table": "deconv_core.groups",
-    "Identifiability": "deconv_core.identifiability",
-    "signature_identifiability": "deconv_core.identifiability",
-    "SingleCellData": "deconv_core.io.singlecell",
-    "read_single_cell": "deconv_core.io.singlecell",
-    "MethodResult": "deconv_core.methods",
-    "MethodsComparison": "deconv_core.methods",
-    "run_methods": "deconv_core.methods",
-    "RunOptions": "deconv_core.options",
-    "check_options": "deconv_core.options",
-    "PermutationTest": "deconv_core.qc",
-    "bootstrap_intervals": "deconv_core.qc",
-    "downweighted_genes": "deconv_core.qc",
-    "flag_genes": "deconv_core.qc",
-    "flag_samples": "deconv_core.qc",
-    "permutation_test": "deconv_core.qc",
-    "qc_warnings": "deconv_core.qc",
-    "standardised_residuals": "deconv_core.qc",
-    "bundle_zip": "deconv_core.report",
-    "write_outputs": "deconv_core.report",
-    "SignatureDescription": "deconv_core.signature_diagnostics",
-    "describe_signature": "deconv_core.signature_diagnostics",
-    "scaled_signature": "deconv_core.signature_diagnostics",
-    "Signature": "deconv_core.signatures",
-    "builtin_names": "deconv_core.signatures",
-    "list_signatures": "deconv_core.signatures",
-    "load_signature": "deconv_core.signatures",
-    "SignatureBuild": "deconv_core.singlecell",
-    "build_signature": "deconv_core.singlecell",
-    "huber_nnls": "deconv_core.solvers",
-    "nnls": "deconv_core.solvers",
-    "weighted_nnls": "deconv_core.solvers",
-    "DeconvWarning": "deconv_core.validation",
-    "InputError": "deconv_core.validation",
-    "warnings_frame": "deconv_core.validation",
-    "VERDICTS": "deconv_core.verdict",
-    "sample_verdicts": "deconv_core.verdict",
-}
+from deconv_core.analysis import Analysis, assess, fit_signature, run_analysis
+from deconv_core.confounding import (
+    ConfoundingReport,
+    GeneExplanation,
+    MarkerPanel,
+    explain_gene,
+    flag_confounders,
+    load_panels,
+)
+from deconv_core.deconvolve import LOSSES, MEANINGS, MODES, WEIGHTINGS, DeconvResult, deconvolve
+from deconv_core.expression import ExpressionData, load_expression
+from deconv_core.groups import check_groups, group_proportions, groups_table
+from deconv_core.identifiability import Identifiability, signature_identifiability
+from deconv_core.io.singlecell import SingleCellData, read_single_cell
+from deconv_core.methods import MethodResult, MethodsComparison, run_methods
+from deconv_core.options import RunOptions, check_options
+from deconv_core.qc import (
+    PermutationTest,
+    bootstrap_intervals,
+    downweighted_genes,
+    flag_genes,
+    flag_samples,
+    permutation_test,
+    qc_warnings,
+    standardised_residuals,
+)
+from deconv_core.report import bundle_zip, write_outputs
+from deconv_core.signature_diagnostics import (
+    SignatureDescription,
+    describe_signature,
+    scaled_signature,
+)
+from deconv_core.signatures import Signature, builtin_names, list_signatures, load_signature
+from deconv_core.singlecell import SignatureBuild, build_signature
+from deconv_core.solvers import huber_nnls, nnls, weighted_nnls
+from deconv_core.validation import DeconvWarning, InputError, warnings_frame
+from deconv_core.verdict import VERDICTS, sample_verdicts
 
 __version__ = "0.1.0"
 
@@ -155,20 +127,3 @@ __all__ = [
     "warnings_frame",
     "weighted_nnls",
 ]
-
-
-def __getattr__(name: str) -> Any:
-    if name in _PUBLIC:
-        value = getattr(importlib.import_module(_PUBLIC[name]), name)
-        globals()[name] = value
-        return value
-    try:
-        return importlib.import_module(f"{__name__}.{name}")
-    except ModuleNotFoundError as err:
-        if err.name != f"{__name__}.{name}":
-            raise
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *_PUBLIC})
