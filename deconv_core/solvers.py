@@ -655,7 +655,7 @@ def _newton_rounds(
     Pt = None if full else mask[:, live].T.copy()
     size = np.sqrt(np.mean(Yt**2, axis=1))
     floor = tuning / 0.6745 * 1e-12
-    for _ in range(_NEWTON_ROUNDS):
+    for round_ in range(_NEWTON_ROUNDS):
         A = np.abs(Rt)
         if full:
             t = tuning * _row_median(A) / 0.6745
@@ -664,7 +664,9 @@ def _newton_rounds(
         # Residuals at rounding level: the fit is exact, nothing to down-weight.
         keep = t > floor * size
         if not keep.all():
-            W[:, live[~keep]] = np.where(mask[:, live[~keep]], 1.0, 0.0)
+            gone = live[~keep]
+            X[:, gone], R[:, gone] = Xt[~keep].T, Rt[~keep].T
+            W[:, gone] = np.where(mask[:, gone], 1.0, 0.0)
             live, Yt, Rt, Xt, A, t, size = (a[keep] for a in (live, Yt, Rt, Xt, A, t, size))
             Pt = None if full else Pt[keep]
         if live.size == 0:
@@ -678,13 +680,6 @@ def _newton_rounds(
         C = rhs @ S
         Xn = _gram_nnls(products.row_grams(inside), C, Xt)
         Rn, halved = _halve_steps(S, Yt, Xt, Xn, _huber_loss(A, t), t, Pt)
-        W[:, live] = (
-            np.minimum(1.0, t[:, None] / A).T
-            if full
-            else np.where(Pt, np.minimum(1.0, t[:, None] / np.where(Pt, A, 1.0)), 0.0).T
-        )
-        X[:, live] = Xn.T
-        R[:, live] = Rn.T
         diff = Rn - Rt
         change = np.sqrt(
             np.einsum("ij,ij->i", diff, diff)
@@ -692,6 +687,14 @@ def _newton_rounds(
         )
         # A halved step is short because it was cut, not because x settled.
         moving = (change > tol) | halved
+        # Write back only the samples that leave (all of them after the last round).
+        done = ~moving if round_ < _NEWTON_ROUNDS - 1 else np.ones_like(moving)
+        if done.any():
+            gone = live[done]
+            X[:, gone], R[:, gone] = Xn[done].T, Rn[done].T
+            with np.errstate(divide="ignore"):
+                Wd = np.minimum(1.0, t[done, None] / A[done])
+            W[:, gone] = (Wd if full else np.where(Pt[done], Wd, 0.0)).T
         if not moving.all():
             live, Yt, Xt, size = live[moving], Yt[moving], Xn[moving], size[moving]
             Rt = Rn[moving]
