@@ -575,12 +575,14 @@ def huber_nnls(
         # in a few rounds where reweighting needs dozens; samples still moving
         # after them continue with reweighting (which always converges).
         # Blocks of at most _NEWTON_FLOATS genes × samples bound the memory of
-        # the dozen (g, block) work arrays of a round.
+        # the dozen (g, block) work arrays of a round.  They stop at a tenth
+        # of ``tol`` (a round or two more): at ``tol`` a step that is small
+        # for the wrong reason could leave the objective 1e-6 off its optimum.
         block = max(1, min(_BLOCK, _NEWTON_FLOATS // max(S.shape[0], 1)))
         live = np.concatenate(
             [
                 _newton_rounds(
-                    S, Y, X, W, R, live[first : first + block], tuning, tol, products, mask
+                    S, Y, X, W, R, live[first : first + block], tuning, tol / 10, products, mask
                 )
                 for first in range(0, live.size, block)
             ]
@@ -626,8 +628,9 @@ def huber_nnls(
 
 
 #: Newton rounds of :func:`huber_nnls` before the samples still moving go on
-#: with reweighting.
-_NEWTON_ROUNDS = 12
+#: with reweighting (a few samples of a large cohort need 20 or more; samples
+#: that settle leave, so the late rounds are cheap).
+_NEWTON_ROUNDS = 30
 #: Genes × samples per block of the Newton rounds (8 MB per work array).
 _NEWTON_FLOATS = 1_000_000
 
