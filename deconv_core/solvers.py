@@ -252,6 +252,40 @@ def _passive_solve_stack(G: np.ndarray, C: np.ndarray, P: np.ndarray) -> np.ndar
     return np.where(P, Z, 0.0)
 
 
+def _gram_pivot(G: np.ndarray, C: np.ndarray, X0: np.ndarray) -> np.ndarray:
+    """:func:`_gram_nnls` from the passive sets of ``X0`` by block principal pivoting.
+
+    Every round solves all samples on their passive sets at once and flips
+    every variable that breaks the optimality conditions (Kim & Park 2011);
+    near the answer, as in the Newton rounds of the Huber fit, the warm
+    passive sets are right or nearly so and two or three rounds suffice.
+    Samples still infeasible after a few rounds finish with :func:`_gram_nnls`.
+    (m, k) in and out, samples × cell types.
+    """
+    m, k = C.shape
+    tol = 1e3 * np.finfo(float).eps * k * (np.abs(C).max(axis=1) + np.finfo(float).tiny)
+    X = np.zeros((m, k))
+    P = X0 > 0
+    todo = np.arange(m)
+    for _ in range(_PIVOT_ROUNDS):
+        Z = _passive_solve_stack(G[todo], C[todo], P[todo])
+        grad = C[todo] - np.einsum("mij,mj->mi", G[todo], Z)
+        Pt = P[todo]
+        flip = (Pt & (Z <= 0)) | (~Pt & (grad > tol[todo, None]))
+        ok = ~flip.any(axis=1)
+        X[todo[ok]] = Z[ok]
+        todo, flip = todo[~ok], flip[~ok]
+        if todo.size == 0:
+            return X
+        P[todo] ^= flip
+    X[todo] = _gram_nnls(G[todo], C[todo], X0[todo])
+    return X
+
+
+#: Pivoting rounds of :func:`_gram_pivot` before its samples go to Lawson-Hanson.
+_PIVOT_ROUNDS = 4
+
+
 def _gram_nnls(G: np.ndarray, C: np.ndarray, X0: np.ndarray | None = None) -> np.ndarray:
     """Batched Lawson-Hanson NNLS in normal-equation form, one Gram matrix per sample.
 
@@ -386,6 +420,15 @@ class _Products:
         packed = (upper.T @ W).T
         k = int(self.rows.max()) + 1 if self.rows.size else 0
         G = np.empty((W.shape[1], k, k))
+        G[:, self.rows, self.cols] = packed
+        G[:, self.cols, self.rows] = packed
+        return G
+
+    def row_grams(self, inside: np.ndarray) -> np.ndarray:
+        """(m, k, k) Gram matrices of the genes ``inside`` (m samples × g genes, bool)."""
+        packed = inside.astype(np.float64) @ self.upper
+        k = int(self.rows.max()) + 1 if self.rows.size else 0
+        G = np.empty((inside.shape[0], k, k))
         G[:, self.rows, self.cols] = packed
         G[:, self.cols, self.rows] = packed
         return G
@@ -532,12 +575,14 @@ def huber_nnls(
         # in a few rounds where reweighting needs dozens; samples still moving
         # after them continue with reweighting (which always converges).
         # Blocks of at most _NEWTON_FLOATS genes × samples bound the memory of
-        # the dozen (g, block) work arrays of a round.
+        # the dozen (g, block) work arrays of a round.  They stop at a tenth
+        # of ``tol`` (a round or two more): at ``tol`` a step that is small
+        # for the wrong reason could leave the objective 1e-6 off its optimum.
         block = max(1, min(_BLOCK, _NEWTON_FLOATS // max(S.shape[0], 1)))
         live = np.concatenate(
             [
                 _newton_rounds(
-                    S, Y, X, W, R, live[first : first + block], tuning, tol, products, mask
+                    S, Y, X, W, R, live[first : first + block], tuning, tol / 10, products, mask
                 )
                 for first in range(0, live.size, block)
             ]
@@ -583,21 +628,33 @@ def huber_nnls(
 
 
 #: Newton rounds of :func:`huber_nnls` before the samples still moving go on
-#: with reweighting.
-_NEWTON_ROUNDS = 12
+#: with reweighting (a few samples of a large cohort need 20 or more; samples
+#: that settle leave, so the late rounds are cheap).
+_NEWTON_ROUNDS = 30
 #: Genes × samples per block of the Newton rounds (8 MB per work array).
 _NEWTON_FLOATS = 1_000_000
 
 
-def _huber_loss(R: np.ndarray, t: np.ndarray) -> np.ndarray:
-    """(n,) Huber loss of residuals R (g, n) at thresholds t (n,).
+def _huber_loss(A: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """(m,) Huber loss of absolute residuals A (m samples, g genes) at thresholds t (m,).
 
-    r²/2 where ``|r| <= t``, ``t |r| - t²/2`` elsewhere: both are ``m (|r| - m / 2)``
-    with ``m = min(|r|, t)``.
+    r²/2 where ``|r| <= t``, ``t |r| - t²/2`` elsewhere: both are ``c (|r| - c / 2)``
+    with ``c = min(|r|, t)``.
     """
-    a = np.abs(R)
-    m = np.minimum(a, t)
-    return (m * (a - 0.5 * m)).sum(axis=0)
+    c = np.minimum(A, t[:, None])
+    half = c * 0.5
+    np.subtract(A, half, out=half)
+    return np.einsum("ij,ij->i", c, half)
+
+
+def _row_median(A: np.ndarray) -> np.ndarray:
+    """Median of every row of a NaN-free (m, g) array (as ``np.median(A, axis=1)``)."""
+    g = A.shape[1]
+    half = g // 2
+    if g % 2:
+        return np.partition(A, half, axis=1)[:, half]
+    part = np.partition(A, [half - 1, half], axis=1)
+    return (part[:, half - 1] + part[:, half]) / 2.0
 
 
 def _newton_rounds(
@@ -624,43 +681,63 @@ def _newton_rounds(
     point the reweighting of :func:`huber_nnls` has its fixed point too (its
     weights ``min(1, t / |r|)`` give ``w r = clip(r, -t, t)``).
 
-    ``mask`` (g, n) is False where a value is missing (residual and weight 0).
-    Returns the samples whose residuals still changed by more than ``tol``
-    (relative) in the last round.
+    The rounds work on samples × genes copies of the live samples (contiguous
+    rows: dropping the samples that settled is a row copy, and every pass
+    over the data is a contiguous one).  ``mask`` (g, n) is False where a
+    value is missing (residual and weight 0).  Returns the samples whose
+    residuals still changed by more than ``tol`` (relative) in the last round.
     """
-    full = bool(mask.all())
-    size = np.sqrt(np.mean(Y[:, live] ** 2, axis=0))
-    for _ in range(_NEWTON_ROUNDS):
-        Rl = R[:, live]
-        absolute = np.abs(Rl)
-        present = mask[:, live]
+    full = bool(mask[:, live].all())
+    Yt, Rt, Xt = Y[:, live].T.copy(), R[:, live].T.copy(), X[:, live].T.copy()
+    Pt = None if full else mask[:, live].T.copy()
+    size = np.sqrt(np.mean(Yt**2, axis=1))
+    floor = tuning / 0.6745 * 1e-12
+    for round_ in range(_NEWTON_ROUNDS):
+        A = np.abs(Rt)
         if full:
-            t = tuning * _column_median(absolute) / 0.6745
+            t = tuning * _row_median(A) / 0.6745
         else:
-            t = tuning * np.nanmedian(np.where(present, absolute, np.nan), axis=0) / 0.6745
+            t = tuning * np.nanmedian(np.where(Pt, A, np.nan), axis=1) / 0.6745
         # Residuals at rounding level: the fit is exact, nothing to down-weight.
-        keep = t > tuning / 0.6745 * 1e-12 * size
-        live, Rl, absolute, t = live[keep], Rl[:, keep], absolute[:, keep], t[keep]
-        size, present = size[keep], present[:, keep]
+        keep = t > floor * size
+        if not keep.all():
+            gone = live[~keep]
+            X[:, gone], R[:, gone] = Xt[~keep].T, Rt[~keep].T
+            W[:, gone] = np.where(mask[:, gone], 1.0, 0.0)
+            live, Yt, Rt, Xt, A, t, size = (a[keep] for a in (live, Yt, Rt, Xt, A, t, size))
+            Pt = None if full else Pt[keep]
         if live.size == 0:
             break
-        inside = (absolute <= t) & present
-        Yl = Y[:, live]
-        # Missing values: Y and R are 0 there, so they add nothing to C.
-        C = S.T @ np.where(inside, Yl, np.sign(Rl) * t)
-        Xl = X[:, live]
-        Xn = _gram_nnls(products.grams(inside.astype(np.float64)), C.T, Xl.T).T
-        Rn, halved = _halve_steps(S, Yl, Xl, Xn, _huber_loss(Rl, t), t, present)
-        with np.errstate(divide="ignore"):
-            W[:, live] = np.where(present, np.minimum(1.0, t / absolute), 0.0)
-        X[:, live] = Xn
-        change = np.linalg.norm(Rn - Rl, axis=0) / (
-            np.linalg.norm(Rl, axis=0) + np.finfo(float).tiny
+        inside = t[:, None] >= A
+        if not full:
+            inside &= Pt
+        rhs = np.where(inside, Yt, np.copysign(t[:, None], Rt))
+        if not full:
+            rhs[~Pt] = 0.0  # missing values add nothing to C
+        C = rhs @ S
+        Xn = _gram_pivot(products.row_grams(inside), C, Xt)
+        Rn, halved = _halve_steps(S, Yt, Xt, Xn, _huber_loss(A, t), t, Pt)
+        diff = Rn - Rt
+        change = np.sqrt(
+            np.einsum("ij,ij->i", diff, diff)
+            / (np.einsum("ij,ij->i", Rt, Rt) + np.finfo(float).tiny)
         )
-        R[:, live] = Rn
         # A halved step is short because it was cut, not because x settled.
         moving = (change > tol) | halved
-        live, size = live[moving], size[moving]
+        # Write back only the samples that leave (all of them after the last round).
+        done = ~moving if round_ < _NEWTON_ROUNDS - 1 else np.ones_like(moving)
+        if done.any():
+            gone = live[done]
+            X[:, gone], R[:, gone] = Xn[done].T, Rn[done].T
+            with np.errstate(divide="ignore"):
+                Wd = np.minimum(1.0, t[done, None] / A[done])
+            W[:, gone] = (Wd if full else np.where(Pt[done], Wd, 0.0)).T
+        if not moving.all():
+            live, Yt, Xt, size = live[moving], Yt[moving], Xn[moving], size[moving]
+            Rt = Rn[moving]
+            Pt = None if full else Pt[moving]
+        else:
+            Xt, Rt = Xn, Rn
     return live
 
 
@@ -671,23 +748,29 @@ def _halve_steps(
     Xn: np.ndarray,
     before: np.ndarray,
     t: np.ndarray,
-    present: np.ndarray,
+    present: np.ndarray | None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Halve the steps ``X -> Xn`` (in place in Xn) that raise the Huber loss.
+    """Halve the steps ``X -> Xn`` (samples × cell types; in place in Xn) that raise the loss.
 
-    Returns the new residuals (g, n; 0 where not ``present``) and which
-    steps were halved (n,).
+    ``Y`` (m, g) samples × genes; ``present`` (m, g) or None (all present).
+    Returns the new residuals (m, g; 0 where not ``present``) and which
+    steps were halved (m,).
     """
-    Rn = np.where(present, Y - S @ Xn, 0.0)
-    up = np.flatnonzero(_huber_loss(Rn, t) > before * (1 + 1e-12))
-    halved = np.zeros(Y.shape[1], dtype=bool)
+    Rn = Y - Xn @ S.T
+    if present is not None:
+        Rn[~present] = 0.0
+    up = np.flatnonzero(_huber_loss(np.abs(Rn), t) > before * (1 + 1e-12))
+    halved = np.zeros(Y.shape[0], dtype=bool)
     halved[up] = True
     for _ in range(30):
         if up.size == 0:
             break
-        Xn[:, up] = (X[:, up] + Xn[:, up]) / 2
-        Rn[:, up] = np.where(present[:, up], Y[:, up] - S @ Xn[:, up], 0.0)
-        up = up[_huber_loss(Rn[:, up], t[up]) > before[up] * (1 + 1e-12)]
+        Xn[up] = (X[up] + Xn[up]) / 2
+        Ru = Y[up] - Xn[up] @ S.T
+        if present is not None:
+            Ru[~present[up]] = 0.0
+        Rn[up] = Ru
+        up = up[_huber_loss(np.abs(Ru), t[up]) > before[up] * (1 + 1e-12)]
     return Rn, halved
 
 

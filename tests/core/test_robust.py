@@ -188,3 +188,22 @@ def test_newton_rounds_reach_the_optimum_of_converged_reweighting():
     assert (np.abs(_huber_objective(S, Y, X, scale) - best) / best).max() < 1e-6
     assert _rel_diff(X, ref) < 1e-4
     assert np.abs(W - ref_W).max() < 0.02
+
+
+def test_default_fit_reaches_the_optimum_on_planted_outliers():
+    # Planted: mixtures of a random signature with mild noise, then 5% of the
+    # genes of every sample multiplied by 10-30 (a contaminating cell type).
+    rng = np.random.default_rng(22)
+    S = rng.lognormal(3, 1.5, size=(300, 12))
+    P = rng.dirichlet(np.full(12, 0.5), size=30).T
+    Y = S @ P * rng.lognormal(0, 0.05, size=(300, 30))
+    bad = rng.random(Y.shape) < 0.05
+    Y = np.where(bad, Y * rng.uniform(10, 30, size=Y.shape), Y)
+    X, W = huber_nnls(S, Y)
+    ref, _ = huber_nnls(S, Y, start=nnls(S, Y), tol=1e-12, max_iter=2000)
+    scale = _column_median(np.abs(Y - S @ ref)) / 0.6745
+    best = _huber_objective(S, Y, ref, scale)
+    assert (np.abs(_huber_objective(S, Y, X, scale) - best) / best).max() < 1e-6
+    # The planted genes are the ones discounted, and the fit sees through them.
+    assert np.median(W[bad]) < 0.1 and np.median(W[~bad]) == 1.0
+    assert np.abs(X - P).max() < 0.05 < np.abs(nnls(S, Y) - P).max()
