@@ -23,7 +23,7 @@ import pandas as pd
 
 from deconv_core.genes import load_hgnc
 from deconv_core.options import SPECIES, check_choice
-from deconv_core.validation import DeconvWarning
+from deconv_core.validation import DeconvWarning, InputError
 
 __all__ = [
     "ORTHOLOGS_SOURCE",
@@ -110,10 +110,16 @@ def detect_species(labels: Sequence[Hashable] | pd.Index) -> str:
         case) and they outnumber approved human symbols and ``ENSG`` ids;
         else ``"human"``.
     """
+    mouse, human, n = _species_counts(labels)
+    return "mouse" if n and mouse >= 0.5 * n and mouse > human else "human"
+
+
+def _species_counts(labels: Sequence[Hashable] | pd.Index) -> tuple[int, int, int]:
+    """How many of the first ids look mouse, how many human, and how many were read."""
     ids = [_label(x).strip() for x in list(labels)[:_SAMPLE]]
     ids = [i for i in ids if i]
     if not ids:
-        return "human"
+        return 0, 0, 0
     approved = load_hgnc().approved
     orthologs = load_orthologs()
     mouse = sum(
@@ -122,13 +128,30 @@ def detect_species(labels: Sequence[Hashable] | pd.Index) -> str:
         for i in ids
     )
     human = sum(i in approved or bool(_HUMAN_ENSEMBL.match(i)) for i in ids)
-    return "mouse" if mouse >= 0.5 * len(ids) and mouse > human else "human"
+    return mouse, human, len(ids)
 
 
 def resolve_species(declared: str, labels: Sequence[Hashable] | pd.Index) -> str:
-    """The species of an input: ``declared`` (checked against :data:`SPECIES`) or detected."""
+    """The species of an input: ``declared`` (checked against :data:`SPECIES`) or detected.
+
+    Raises
+    ------
+    InputError
+        ``declared`` is ``"mouse"`` but most ids are human symbols or ``ENSG``
+        ids: mapping them as mouse genes would find none.
+    """
     check_choice("species", declared)
-    return detect_species(labels) if declared == "auto" else declared
+    if declared == "auto":
+        return detect_species(labels)
+    mouse, human, n = _species_counts(labels)
+    if declared == "mouse" and n and human >= 0.5 * n and human > mouse:
+        raise InputError(
+            f"The species was set to mouse, but {human} of the first {n} gene ids are human "
+            "gene symbols or ENSG ids.",
+            cli="Leave --species at auto (or give human).",
+            app="Set Species to auto (or human) on the Upload page.",
+        )
+    return declared
 
 
 def _examples(items: Sequence[str]) -> str:

@@ -98,6 +98,10 @@ def test_declared_species_is_checked(tmp_path):
     path = _write(pd.DataFrame({"s1": [1.0, 2.0]}, index=["CD8A", "CD4"]), tmp_path / "x.tsv")
     with pytest.raises(InputError, match="Unknown species 'rat'; use one of auto, human, mouse"):
         load_expression(path, species="rat")
+    # Human symbols declared as mouse would map to nothing: refused, saying what was seen.
+    with pytest.raises(InputError, match="set to mouse, but 2 of the first 2 gene ids are human"):
+        load_expression(path, species="mouse")
+    assert load_expression(path, species="human").species == "human"
 
 
 def test_describe_counts_a_mouse_signature_on_mouse_data(tmp_path, capsys):
