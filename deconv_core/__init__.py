@@ -28,43 +28,48 @@ Data conventions (every module follows them):
 - This package never imports streamlit.
 """
 
-from deconv_core.analysis import Analysis, assess, fit_signature, run_analysis
-from deconv_core.confounding import (
-    ConfoundingReport,
-    GeneExplanation,
-    MarkerPanel,
-    explain_gene,
-    flag_confounders,
-    load_panels,
-)
-from deconv_core.deconvolve import LOSSES, MEANINGS, MODES, WEIGHTINGS, DeconvResult, deconvolve
-from deconv_core.expression import ExpressionData, load_expression
-from deconv_core.groups import check_groups, group_proportions, groups_table
-from deconv_core.identifiability import Identifiability, signature_identifiability
-from deconv_core.io.singlecell import SingleCellData, read_single_cell
-from deconv_core.methods import MethodResult, MethodsComparison, run_methods
-from deconv_core.options import RunOptions, check_options
-from deconv_core.qc import (
-    PermutationTest,
-    bootstrap_intervals,
-    downweighted_genes,
-    flag_genes,
-    flag_samples,
-    permutation_test,
-    qc_warnings,
-    standardised_residuals,
-)
-from deconv_core.report import bundle_zip, write_outputs
-from deconv_core.signature_diagnostics import (
-    SignatureDescription,
-    describe_signature,
-    scaled_signature,
-)
-from deconv_core.signatures import Signature, builtin_names, list_signatures, load_signature
-from deconv_core.singlecell import SignatureBuild, build_signature
-from deconv_core.solvers import huber_nnls, nnls, weighted_nnls
-from deconv_core.validation import DeconvWarning, InputError, warnings_frame
-from deconv_core.verdict import VERDICTS, sample_verdicts
+from deconv_core.startup import quiet_start, started_as_command
+
+# Under "python -m deconv_core" a Ctrl-C while numpy, pandas and scipy load ends in
+# one line and exit code 130 (deconv_core.startup); imported as a library, unchanged.
+with quiet_start(started_as_command()):
+    from deconv_core.analysis import Analysis, assess, fit_signature, run_analysis
+    from deconv_core.confounding import (
+        ConfoundingReport,
+        GeneExplanation,
+        MarkerPanel,
+        explain_gene,
+        flag_confounders,
+        load_panels,
+    )
+    from deconv_core.deconvolve import LOSSES, MEANINGS, MODES, WEIGHTINGS, DeconvResult, deconvolve
+    from deconv_core.expression import ExpressionData, load_expression
+    from deconv_core.groups import check_groups, group_proportions, groups_table
+    from deconv_core.identifiability import Identifiability, signature_identifiability
+    from deconv_core.io.singlecell import SingleCellData, read_single_cell
+    from deconv_core.methods import MethodResult, MethodsComparison, run_methods
+    from deconv_core.options import RunOptions, check_options
+    from deconv_core.qc import (
+        PermutationTest,
+        bootstrap_intervals,
+        downweighted_genes,
+        flag_genes,
+        flag_samples,
+        permutation_test,
+        qc_warnings,
+        standardised_residuals,
+    )
+    from deconv_core.report import bundle_zip, write_outputs
+    from deconv_core.signature_diagnostics import (
+        SignatureDescription,
+        describe_signature,
+        scaled_signature,
+    )
+    from deconv_core.signatures import Signature, builtin_names, list_signatures, load_signature
+    from deconv_core.singlecell import SignatureBuild, build_signature
+    from deconv_core.solvers import huber_nnls, nnls, weighted_nnls
+    from deconv_core.validation import DeconvWarning, InputError, warnings_frame
+    from deconv_core.verdict import VERDICTS, sample_verdicts
 
 __version__ = "0.1.0"
 

@@ -53,31 +53,51 @@ def test_a_later_run_replaces_every_file_of_an_earlier_one(tmp_path):
 SIGNALS = [(signal.SIGINT, 130, "interrupted"), (signal.SIGTERM, 143, "terminated")]
 
 
-@pytest.mark.parametrize(("signum", "code", "word"), SIGNALS)
-def test_an_interrupted_run_leaves_the_earlier_run_intact(tmp_path, signum, code, word):
-    out = tmp_path / "run"
-    assert main(["run", str(DEMO), "--signature", "TIL10", "--out", str(out)]) == 0
-    before = _snapshot(out)
-    slow = ["--permutations", "5000000"]  # minutes of work: the signal comes first
+def _sleep_six_seconds(process: subprocess.Popen) -> None:
+    # Usually past the imports and the fit, inside the permutation test; on a loaded
+    # machine it may still be loading the libraries, which ends the same way.
+    time.sleep(6)
+    assert process.poll() is None
+
+
+def _numpy_loading(process: subprocess.Popen) -> None:
+    # numpy's compiled core is mapped: the package's imports have begun (pandas and
+    # scipy still take a second or more), whatever the machine's load.
+    maps = Path(f"/proc/{process.pid}/maps")
+    deadline = time.monotonic() + 120
+    while "numpy" not in maps.read_text():
+        assert process.poll() is None and time.monotonic() < deadline, "numpy never loaded"
+        time.sleep(0.01)
+
+
+def _signal_child(command: list[str], signum: int, wait) -> tuple[int, str]:
+    """Start `command`, call `wait(process)`, send `signum`; return exit code and stderr."""
     process = subprocess.Popen(
-        [sys.executable, "-m", "deconv_core", "run", str(DEMO), "--signature", "TIL10",
-         *slow, "--out", str(out)],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
     )  # fmt: skip
     try:
-        # Usually past the imports and the fit, inside the permutation test; on a loaded
-        # machine it may still be loading the libraries, which ends the same way.
-        time.sleep(6)
-        assert process.poll() is None
+        wait(process)
         process.send_signal(signum)
         _, err = process.communicate(timeout=120)
     finally:
         if process.poll() is None:  # never leave the child (and its pipes) behind
             process.kill()
             process.communicate()
+    return process.returncode, err
+
+
+@pytest.mark.parametrize(("signum", "code", "word"), SIGNALS)
+def test_an_interrupted_run_leaves_the_earlier_run_intact(tmp_path, signum, code, word):
+    out = tmp_path / "run"
+    assert main(["run", str(DEMO), "--signature", "TIL10", "--out", str(out)]) == 0
+    before = _snapshot(out)
+    slow = ["--permutations", "5000000"]  # minutes of work: the signal comes first
+    command = [sys.executable, "-m", "deconv_core", "run", str(DEMO), "--signature", "TIL10",
+               *slow, "--out", str(out)]  # fmt: skip
+    returncode, err = _signal_child(command, signum, _sleep_six_seconds)
     lines = err.strip().splitlines()
-    assert process.returncode == code
+    assert returncode == code
     assert len(lines) == 1 and lines[0].startswith(f"{word}:"), err
     assert "Traceback" not in err
     assert _snapshot(out) == before
@@ -95,3 +115,29 @@ def test_an_unrelated_manifest_never_makes_the_writer_delete_files(tmp_path):
     assert main(["run", str(DEMO), "--signature", "TIL10", "--out", str(out)]) == 0
     assert (out / "important.csv").read_text() == "keep"
     assert json.loads((out / "manifest.json").read_text())["tool"] == "deconv-explorer"
+
+
+LINUX = pytest.mark.skipif(not Path("/proc/self/maps").exists(), reason="needs Linux /proc")
+
+
+@LINUX
+@pytest.mark.parametrize(("signum", "code", "word"), SIGNALS)
+def test_a_signal_while_the_libraries_load_ends_in_one_line(tmp_path, signum, code, word):
+    out = tmp_path / "never"
+    command = [sys.executable, "-m", "deconv_core", "run", str(DEMO), "--signature", "TIL10",
+               "--out", str(out)]  # fmt: skip
+    returncode, err = _signal_child(command, signum, _numpy_loading)
+    assert returncode == code, err
+    assert "Traceback" not in err
+    assert err.strip().splitlines() == [f"{word}: while starting; nothing was written"]
+    assert not out.exists()
+
+
+@LINUX
+def test_imported_as_a_library_the_package_lets_ctrl_c_through():
+    returncode, err = _signal_child(
+        [sys.executable, "-c", "import deconv_core"], signal.SIGINT, _numpy_loading
+    )
+    assert returncode not in (0, 130)
+    assert "Traceback" in err  # the caller's own interrupt (or numpy's ImportError), unchanged
+    assert "while starting" not in err

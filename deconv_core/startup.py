@@ -1,0 +1,87 @@
+"""Ctrl-C or SIGTERM while ``python -m deconv_core`` loads its libraries.
+
+``python -m deconv_core`` imports this package, and with it numpy, pandas and
+scipy (a few seconds), before ``__main__`` and the command line's own
+interrupt handling (:func:`deconv_core.cli.main`) run.  A signal in that time
+ends the program with the command line's one line and exit code (130 for
+Ctrl-C, 143 for SIGTERM) instead of a traceback: nothing has been read or
+written yet.  Imported any other way (``import deconv_core``, the dashboard,
+tests) the package lets the interrupt through unchanged.
+
+Only the standard library is imported here, so the guard is in place before
+the slow imports start.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+__all__ = ["STARTING", "quiet_start", "started_as_command"]
+
+#: What is left behind by a program stopped while it starts.
+STARTING = "while starting; nothing was written"
+
+
+#: Exit code and word for each signal: the command line's own (deconv_core.cli.main).
+_ENDINGS = {signal.SIGINT: (130, "interrupted"), signal.SIGTERM: (143, "terminated")}
+
+
+class _Stopped(BaseException):
+    """A signal while the libraries load, raised so the imports unwind."""
+
+
+def started_as_command() -> bool:
+    """Whether ``python -m`` is importing this package to find its ``__main__``.
+
+    While ``python -m`` locates its module it imports the module's parent packages with
+    ``sys.argv[0] == "-m"``; once found, ``argv[0]`` becomes the module's path (Python
+    documentation, command line option ``-m``).
+    """
+    return bool(sys.argv) and sys.argv[0] == "-m"
+
+
+@contextmanager
+def quiet_start(active: bool) -> Iterator[None]:
+    """Turn Ctrl-C and SIGTERM inside the block into one line and an exit code.
+
+    A signal can surface as another exception: numpy turns an interrupt during
+    its compiled core's start into an ``ImportError`` that blames the install.
+    So the signal is recorded, and whatever the block raises after it counts as
+    the signal.
+
+    Parameters
+    ----------
+    active
+        When false the block runs unguarded (the package was imported as a
+        library: whoever imported it owns the interrupt).
+
+    Raises
+    ------
+    SystemExit
+        130 after Ctrl-C, 143 after SIGTERM, with ``interrupted:`` or
+        ``terminated:`` and :data:`STARTING` on stderr.
+    """
+    if not active:
+        yield
+        return
+    received: list[int] = []
+
+    def stop(signum: int, frame: object) -> None:
+        received.append(signum)
+        raise _Stopped
+
+    previous = {signum: signal.signal(signum, stop) for signum in _ENDINGS}
+    try:
+        yield
+    except (Exception, _Stopped):
+        if not received:
+            raise
+        code, word = _ENDINGS[received[0]]
+        sys.stderr.write(f"{word}: {STARTING}\n")
+        raise SystemExit(code) from None
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
