@@ -186,12 +186,11 @@ def _run(args: argparse.Namespace, stream: TextIO, progress: _Progress) -> int:
         analysis = run_analysis(expression, signature, options, progress=progress.step)
     progress.step(f"writing results to {args.out}")
     try:
-        write_outputs(args.out, analysis)
+        write_outputs(args.out, analysis, extra=_cards(analysis, args.card))
     except OSError as exc:
         raise InputError(
             f"Cannot write to {args.out!r}: {exc.strerror}; choose another folder."
         ) from exc
-    _write_cards(args.out, analysis, args.card)
     _print_verdicts(analysis, stream)
     if analysis.methods is not None:
         _print_methods(analysis.methods, stream)
@@ -199,14 +198,16 @@ def _run(args: argparse.Namespace, stream: TextIO, progress: _Progress) -> int:
     return 0
 
 
-def _write_cards(out: str, analysis: Analysis, samples: list[str]) -> None:
-    """card_SAMPLE.html and card_SAMPLE.png of each sample into the output folder."""
+def _cards(analysis: Analysis, samples: list[str]) -> dict[str, bytes]:
+    """card_SAMPLE.html and card_SAMPLE.png of each sample, by file name."""
     from deconv_core.card_png import card_png
 
+    files = {}
     for sample in samples:
         card = build_card(analysis, sample)
-        write_file(Path(out) / card_file_name(sample), card_html(card).encode("utf-8"))
-        write_file(Path(out) / card_file_name(sample, "png"), card_png(card))
+        files[card_file_name(sample)] = card_html(card).encode("utf-8")
+        files[card_file_name(sample, "png")] = card_png(card)
+    return files
 
 
 def _run_dask(

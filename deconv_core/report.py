@@ -611,11 +611,17 @@ def _earlier_files(target: Path) -> set[str]:
     if not isinstance(manifest, dict) or manifest.get("tool") != "deconv-explorer":
         return set()
     listed = manifest.get("files", [])
-    return {str(n) for n in listed if isinstance(n, str)} & _OWN_FILES
+    return {n for n in listed if isinstance(n, str) and _own_file(n)}
 
 
-# Every file name this writer may put into an output folder.
+# Every file name this writer may put into an output folder, and the cards' names
+# (deconv_core.card.card_file_name: card_<sample>.html / .png, no folder).
 _OWN_FILES = {*(f"{stem}.csv" for stem in INDEX_LABELS), "results.xlsx", MANIFEST_FILE}
+_CARD_FILE = re.compile(r"card_[A-Za-z0-9_.-]+\.(html|png)")
+
+
+def _own_file(name: str) -> bool:
+    return name in _OWN_FILES or _CARD_FILE.fullmatch(name) is not None
 
 
 def _path_text(path: str | os.PathLike, kind: str, example: str) -> str:
@@ -649,7 +655,9 @@ def write_file(path: str | os.PathLike, data: bytes) -> Path:
     return target
 
 
-def write_outputs(out_dir: str | os.PathLike, analysis: Analysis) -> list[Path]:
+def write_outputs(
+    out_dir: str | os.PathLike, analysis: Analysis, *, extra: Mapping[str, bytes] | None = None
+) -> list[Path]:
     """Write every file of a run into ``out_dir``: complete, or not at all.
 
     The files are written to a temporary folder beside ``out_dir`` first and
@@ -657,7 +665,18 @@ def write_outputs(out_dir: str | os.PathLike, analysis: Analysis) -> list[Path]:
     Ctrl-C and SIGTERM held during the move.  An interruption before that
     leaves ``out_dir`` as it was (an earlier run there stays whole); files of
     an earlier run that this run does not write (e.g. its ``intervals.csv``)
-    are removed, so the folder never mixes two runs.
+    are removed, so the folder never mixes two runs.  The manifest lists every
+    file with its SHA-256 (``checksums``), as the bundle's does.
+
+    Parameters
+    ----------
+    out_dir
+        The output folder (created when missing).
+    analysis
+        The run.
+    extra
+        Further files of the run by name, written and listed with the others
+        (the tumour-board cards, :func:`deconv_core.card.card_file_name`).
 
     Returns
     -------
@@ -670,8 +689,11 @@ def write_outputs(out_dir: str | os.PathLike, analysis: Analysis) -> list[Path]:
         An unusable ``out_dir`` (:func:`check_out_dir`).
     """
     target = check_out_dir(out_dir)
-    files = output_files(analysis)
-    manifest = build_manifest(analysis, interface="command line", files=list(files))
+    files = {**output_files(analysis), **(extra or {})}
+    checksums = {"checksums": {name: sha256_hex(data) for name, data in files.items()}}
+    manifest = build_manifest(
+        analysis, interface="command line", files=list(files), extra=checksums
+    )
     files[MANIFEST_FILE] = _manifest_bytes(manifest)
     staging = _staging_folder(target)
     try:

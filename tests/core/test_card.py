@@ -140,3 +140,25 @@ def test_command_line_writes_cards_and_refuses_an_unknown_sample(tmp_path, capsy
     assert (
         "No sample named 'S9' in this run; choose one of its 3 samples" in capsys.readouterr().err
     )
+
+
+def test_cards_are_in_the_manifest_with_their_checksums_and_go_with_their_run(tmp_path):
+    import hashlib
+    import json
+
+    from deconv_core.cli import main
+
+    expr, _ = planted_mixtures(3, noise=0.1, seed=2, n_filler=300)
+    bulk = tmp_path / "bulk.tsv"
+    expr.to_csv(bulk, sep="\t", index_label="gene")
+    out = tmp_path / "out"
+    args = ["run", str(bulk), "--signature", "TIL10", "--out", str(out)]
+    assert main([*args, "--card", "S2"]) == 0
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert {"card_S2.html", "card_S2.png"} <= set(manifest["files"])
+    on_disk = {p.name for p in out.iterdir()} - {"manifest.json"}
+    assert set(manifest["checksums"]) == on_disk  # every file, cards included
+    for name, digest in manifest["checksums"].items():
+        assert hashlib.sha256((out / name).read_bytes()).hexdigest() == digest, name
+    assert main(args) == 0  # a later run without cards: the earlier run's cards go
+    assert not (out / "card_S2.html").exists() and not (out / "card_S2.png").exists()
