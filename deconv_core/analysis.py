@@ -158,6 +158,17 @@ def _species_warnings(
             "without mapping to human orthologs.",
         )
         return [note], {"mouse_orthologs"}
+    if expression.species == "human" and signature.species == "mouse":
+        mixed = DeconvWarning(
+            "warning",
+            "mouse_signature_human_data",
+            "Mouse signature on human data: genes were matched by name regardless of case "
+            "(Cd8a = CD8A), but mouse profiles describe mouse cells; read the estimates as "
+            "approximate.",
+            cli="Give a human signature for human data (e.g. --signature TIL10).",
+            app="Choose a human signature for human data (e.g. TIL10) on the Signature page.",
+        )
+        return [mixed], set()
     return [], set()
 
 

@@ -40,6 +40,7 @@ from deconv_core.platform import (
 from deconv_core.ranking import average_ranks
 from deconv_core.signatures import Signature
 from deconv_core.solvers import huber_nnls, nnls
+from deconv_core.species import check_same_species
 from deconv_core.thresholds import (
     COVERAGE_ERROR,
     COVERAGE_FAIR,
@@ -401,17 +402,21 @@ def _stats_block(o: np.ndarray, f: np.ndarray, rank_o: np.ndarray, rank_f: np.nd
     return np.column_stack([_pearson_columns(o, f), _pearson_columns(rank_o, rank_f), rmse, r2])
 
 
-def _likely_cause(expression_ids: pd.Index, signature_ids: pd.Index) -> str:
-    """A guess at why few signature genes were found, for error messages."""
+def _likely_cause(expression_ids: pd.Index, signature: Signature) -> str:
+    """A guess at why few signature genes were found, for error messages (same species:
+    :func:`~deconv_core.species.check_same_species` said so first)."""
     ids = [str(i) for i in expression_ids[:2000]]
     if not ids:
         return "the expression file has no gene ids"
     ensembl = np.mean([i.upper().startswith("ENS") for i in ids])
-    mouse_ensembl = np.mean([i.upper().startswith("ENSMUSG") for i in ids])
-    if mouse_ensembl > 0.5:
-        return "the expression uses mouse Ensembl ids (ENSMUSG...); the signature is human"
-    if ensembl > 0.5 and not str(signature_ids[0]).upper().startswith("ENS"):
-        return "the expression uses Ensembl ids that could not all be mapped to symbols"
+    signature_ensembl = str(signature.matrix.index[0]).upper().startswith("ENS")
+    if ensembl > 0.5 and not signature_ensembl:
+        return (
+            "the expression uses Ensembl ids that could not all be mapped to symbols, and the "
+            "signature gene symbols"
+        )
+    if ensembl < 0.5 and signature_ensembl:
+        return "the signature uses Ensembl ids and the expression does not; give both symbols"
     numeric = np.mean([i.replace("_", "").replace(".", "").isdigit() for i in ids])
     if numeric > 0.5:
         return "the expression rows look like Entrez ids or row numbers, not gene symbols"
@@ -421,7 +426,7 @@ def _likely_cause(expression_ids: pd.Index, signature_ids: pd.Index) -> str:
     mouse = np.mean(
         [i[:1].isupper() and i[1:] == i[1:].lower() and i[1:] != i[1:].upper() for i in ids]
     )
-    if mouse > 0.5:
+    if mouse > 0.5 and signature.species == "human":
         return "the gene names look like mouse genes (e.g. Cd8a); the signature is human"
     return "the expression and the signature use different gene ids or species"
 
@@ -732,10 +737,9 @@ def _match_genes(
     n_sig, k = signature.matrix.shape
     share = len(found) / n_sig if n_sig else 0.0
     if len(used) < k + 1 or share < COVERAGE_ERROR:
-        raise InputError(
-            f"Only {len(found)} of {n_sig} signature genes were found in the expression data; "
-            f"the likely cause: {_likely_cause(ids, signature.matrix.index)}."
-        )
+        what = f"Only {len(found)} of {n_sig} signature genes were found in the expression data"
+        check_same_species(kept_ids, signature.species, found=what)
+        raise InputError(f"{what}; the likely cause: {_likely_cause(ids, signature)}.")
     if share < COVERAGE_FAIR:
         warnings.append(
             DeconvWarning(

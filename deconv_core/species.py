@@ -31,6 +31,7 @@ __all__ = [
     "OrthologMapping",
     "detect_species",
     "load_orthologs",
+    "check_same_species",
     "map_to_human",
     "resolve_species",
 ]
@@ -152,6 +153,46 @@ def resolve_species(declared: str, labels: Sequence[Hashable] | pd.Index) -> str
             app="Set Species to auto (or human) on the Upload page.",
         )
     return declared
+
+
+def check_same_species(
+    expression_ids: Sequence[Hashable] | pd.Index, signature_species: str, *, found: str
+) -> None:
+    """Refuse a fit whose signature and expression name genes of different species.
+
+    Called when too few signature genes were found, to say why in one line.
+
+    Parameters
+    ----------
+    expression_ids
+        Gene ids of the expression table the fit used (genes × samples rows).
+    signature_species
+        ``"human"`` or ``"mouse"`` (:attr:`deconv_core.signatures.Signature.species`).
+    found
+        What was found, for the message (``"Only 3 of 170 signature genes were found"``).
+
+    Raises
+    ------
+    InputError
+        The expression's ids look like the other species' (:func:`detect_species`).
+    """
+    data = detect_species(expression_ids)
+    if data == signature_species:
+        return
+    if signature_species == "mouse":
+        raise InputError(
+            f"{found}: the signature names mouse genes and the expression human genes.",
+            cli="Give a human signature for human data (e.g. --signature TIL10), or run the "
+            "mouse signature on mouse data.",
+            app="Choose a human signature for human data (e.g. TIL10) on the Signature page, "
+            "or upload mouse data for the mouse signature.",
+        )
+    raise InputError(
+        f"{found}: the expression names mouse genes and the signature human genes, and the "
+        "mouse genes were not renamed to their human orthologs.",
+        cli="Leave --species at auto (or give mouse): mouse genes are then renamed.",
+        app="Set Species to auto (or mouse) on the Upload page: mouse genes are then renamed.",
+    )
 
 
 def _examples(items: Sequence[str]) -> str:

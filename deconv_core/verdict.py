@@ -51,6 +51,7 @@ RUN_CODES = {
     "few_genes_absolute": "absolute fractions from data that are not a whole transcriptome",
     "absolute_counts": "absolute fractions from counts, not TPM",
     "absolute_mrna_shares": "absolute numbers are mRNA shares (no mRNA-content correction)",
+    "mouse_signature_human_data": "a mouse signature on human data",
 }
 # Per-sample warning codes and the words they add to a "check" reason.
 _SAMPLE_CODES = {

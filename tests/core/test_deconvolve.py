@@ -241,7 +241,7 @@ def test_mouse_ensembl_ids_are_named_as_the_likely_cause(planted, til10):
     expr, _ = planted
     mouse = expr.copy()
     mouse.index = [f"ENSMUSG{i:011d}" for i in range(expr.shape[0])]
-    with pytest.raises(InputError, match="mouse Ensembl"):
+    with pytest.raises(InputError, match="the expression names mouse genes and the signature"):
         deconvolve(mouse, til10)
 
 

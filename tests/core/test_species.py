@@ -115,3 +115,49 @@ def test_describe_counts_a_mouse_signature_on_mouse_data(tmp_path, capsys):
     assert main(args) == 0
     n = len(mouse)
     assert f"{n} of {n}" in capsys.readouterr().out
+
+
+def _to_mouse_ensembl(table: pd.DataFrame) -> pd.DataFrame:
+    """A human-named genes × columns table renamed to mouse Ensembl ids (one-to-one)."""
+    orthologs = pd.read_csv(ORTHOLOGS, sep="\t", dtype=str)
+    ids = dict(zip(orthologs["human_symbol"], orthologs["mouse_ensembl_id"], strict=True))
+    return table[table.index.isin(list(ids))].rename(index=ids)
+
+
+@pytest.mark.parametrize(
+    ("mouse_side", "said", "advice"),
+    [
+        ("signature", "the signature names mouse genes and the expression human", "TIL10"),
+        ("expression", "the expression names mouse genes and the signature human", "--species"),
+    ],
+)
+def test_species_that_differ_are_refused_in_one_line(tmp_path, capsys, mouse_side, said, advice):
+    from deconv_core.cli import main
+
+    til10 = load_signature("TIL10").matrix.rename(index={"GUCY1A3": "GUCY1A1"})
+    proportions = np.random.default_rng(3).dirichlet(np.ones(til10.shape[1]), size=4)
+    mixtures = pd.DataFrame(til10.to_numpy() @ proportions.T, index=til10.index).add_prefix("s")
+    signature, species = "TIL10", "human"  # human data declared human: not mapped
+    if mouse_side == "signature":
+        signature = str(_write(_to_mouse_ensembl(til10), tmp_path / "mouse_signature.tsv"))
+        species = "auto"
+    else:
+        mixtures = _to_mouse_ensembl(mixtures)
+    data = _write(mixtures, tmp_path / "data.tsv")
+    args = ["run", str(data), "--signature", signature, "--species", species]
+    assert main([*args, "--out", str(tmp_path / "out")]) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith("error: Only 0 of") and said in line and advice in line, line
+
+
+def test_a_mouse_signature_on_human_data_is_a_warning_when_names_match(tmp_path):
+    mouse, proportions = _mouse_til10()
+    til10 = load_signature("TIL10").matrix.rename(index={"GUCY1A3": "GUCY1A1"})
+    mixtures = pd.DataFrame(til10.to_numpy() @ proportions.T, index=til10.index).add_prefix("s")
+    expression = load_expression(_write(mixtures, tmp_path / "human.tsv"))
+    signature = load_signature(_write(mouse, tmp_path / "mouse_signature.tsv"))
+    analysis = run_analysis(expression, signature, OPTIONS)
+    (warning,) = [w for w in analysis.warnings if w.code == "mouse_signature_human_data"]
+    assert "--signature TIL10" in warning.text("cli")
+    assert (analysis.verdicts["verdict"] != "good").all()
+    assert analysis.verdicts["reasons"].str.contains("a mouse signature on human data").all()
