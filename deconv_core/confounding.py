@@ -490,12 +490,23 @@ def flag_confounders(
     for column in ("fold", "estimate", "estimate_without"):
         table[column] = table[column].astype(float)
     warnings = [
-        DeconvWarning("warning", row.code, row.message, row.sample, **_ADVICE[row.code])
+        DeconvWarning(
+            "warning",
+            row.code,
+            row.message,
+            row.sample,
+            cell_type=row.cell_type,
+            **_ADVICE[row.code],
+        )
         for row in table.itertuples(index=False)
         if row.code != "fragile_estimate"
     ]
     cell_types = [str(c) for c in result.signature_matrix.columns]
-    warnings.extend(_few_genes_warnings(cell_types, fragile, fragile_genes, fragile_influence))
+    warnings.extend(
+        _few_genes_warnings(
+            cell_types, _shown_names(sig, result), fragile, fragile_genes, fragile_influence
+        )
+    )
     return ConfoundingReport(findings=table, warnings=tuple(warnings))
 
 
@@ -520,8 +531,15 @@ def _cohort_spread(result: DeconvResult) -> float:
     return float(np.median(in_fit[fitted_ok])) if fitted_ok.any() else 0.0
 
 
+def _shown_names(sig: Signature, result: DeconvResult) -> list[str]:
+    """The display name of each of the result's cell types, in its column order."""
+    names = sig.shown_names
+    return [names.get(str(c), str(c)) for c in result.signature_matrix.columns]
+
+
 def _few_genes_warnings(
     cell_types: list[str],
+    shown: list[str],
     fragile: np.ndarray,
     fragile_genes: list[dict[str, int]],
     fragile_influence: float,
@@ -529,20 +547,21 @@ def _few_genes_warnings(
     """One ``few_genes`` record per cell type fragile in at least a quarter of the samples."""
     warnings = []
     assessed, fragile_count = fragile
-    for t, cell_type in enumerate(cell_types):
+    for t, (cell_type, name) in enumerate(zip(cell_types, shown, strict=True)):
         if fragile_count[t] and fragile_count[t] >= _FRAGILE_COHORT_SHARE * assessed[t]:
             common = sorted(fragile_genes[t].items(), key=lambda item: (-item[1], item[0]))[:3]
             warnings.append(
                 DeconvWarning(
                     "info",
                     "few_genes",
-                    f"{cell_type} estimates rest on few genes: in {fragile_count[t]} of "
+                    f"{name} estimates rest on few genes: in {fragile_count[t]} of "
                     f"{assessed[t]} samples leaving out a single gene (most often "
                     f"{_join([name for name, _ in common])}) lowers the estimate by "
                     f"{fragile_influence:.0%} or more. Check those genes and the confidence "
                     "intervals.",
                     cli="--bootstrap 200 writes the intervals.",
                     app="Turn on the intervals ('Show ... intervals') on the Results page.",
+                    cell_type=cell_type,
                 )
             )
     return warnings
@@ -563,6 +582,7 @@ class _Chunk:
     fitted: np.ndarray  # (g, m) fitted values
     samples: list[str]
     cell_types: list[str]
+    shown: list[str]  # the cell types' display names, for the messages
     genes: list[str]
     gene_panels: list[list[MarkerPanel]]
 
@@ -580,7 +600,11 @@ class _LeaveOneOut:
 
 
 def _chunk(
-    result: DeconvResult, cols: slice, genes: list[str], gene_panels: list[list[MarkerPanel]]
+    result: DeconvResult,
+    sig: Signature,
+    cols: slice,
+    genes: list[str],
+    gene_panels: list[list[MarkerPanel]],
 ) -> _Chunk:
     Sw, Yw_all, nan_all, _ = fit_arrays(result)
     robust_all = robust_weights(result)
@@ -602,6 +626,7 @@ def _chunk(
         fitted=S @ np.nan_to_num(coef),
         samples=[str(s) for s in result.observed.columns[cols]],
         cell_types=[str(c) for c in result.signature_matrix.columns],
+        shown=_shown_names(sig, result),
         genes=genes,
         gene_panels=gene_panels,
     )
@@ -620,7 +645,7 @@ def _flag_chunk(
     spread_floor: float,
 ) -> list[list]:
     """:func:`flag_confounders` on the samples ``cols``; updates the fragile counts."""
-    c = _chunk(result, cols, genes, gene_panels)
+    c = _chunk(result, sig, cols, genes, gene_panels)
     loo = _leave_genes_out(c, sig, result, limits, spread_floor)
     excess = _panels_in_excess(c, testable, loo, limits)
     coef_drop = _refit_without_suspects(c, loo.suspect)
@@ -771,7 +796,7 @@ def _driven_findings(
                 estimate,
                 without,
                 cause,
-                f"Sample {sample}: the {cell_type} estimate ({estimate:.1%}; "
+                f"Sample {sample}: the {c.shown[t]} estimate ({estimate:.1%}; "
                 f"{without:.1%} without these genes) is driven by {_join(names)}{label}, "
                 f"whose expression is {fold:.1f}x what the signature predicts from the "
                 f"other genes: {cause}",
@@ -795,7 +820,8 @@ def _panel_findings(
         if set(idx) <= named:
             continue
         names = [c.genes[i] for i in idx]
-        marks = list(dict.fromkeys(c.cell_types[int(np.argmax(c.S[i]))] for i in idx))
+        types = list(dict.fromkeys(int(np.argmax(c.S[i])) for i in idx))
+        marks = [c.cell_types[t] for t in types]
         findings.append(
             _finding(
                 sample,
@@ -809,7 +835,8 @@ def _panel_findings(
                 panel.cause,
                 f"Sample {sample}: {_join(names)} ({panel.title} panel) are {fold:.1f}x "
                 f"what the signature predicts from the other genes: {panel.cause} In the "
-                f"signature they mark {_join(marks)}, whose estimates may be inflated."
+                f"signature they mark {_join([c.shown[t] for t in types])}, whose estimates "
+                "may be inflated."
                 + (
                     ""
                     if c.robust is None
@@ -870,7 +897,7 @@ def _fragile_findings(
                 estimate,
                 float(loo.props[first, t, s]),
                 "the estimate depends on few genes",
-                f"Sample {sample}: the {c.cell_types[t]} estimate ({estimate:.1%}) rests on few "
+                f"Sample {sample}: the {c.shown[t]} estimate ({estimate:.1%}) rests on few "
                 f"genes: without {c.genes[first]} it would be {loo.props[first, t, s]:.1%}.",
             )
         )

@@ -607,21 +607,24 @@ def _single_cell(platform: str) -> bool:
     return platform.lower().startswith("single-cell")
 
 
-def _borrowed_warning(name: str, unmatched: list[str]) -> DeconvWarning:
+def _borrowed_warning(signature: Signature, unmatched: list[str]) -> DeconvWarning:
     """The info saying that mRNA-content factors were borrowed from TIL10 by lineage."""
+    shown = signature.shown_names
     rest = (
-        f" No lineage matched {', '.join(unmatched)}: they took the median factor."
+        f" No lineage matched {', '.join(shown.get(c, c) for c in unmatched)}: they took the "
+        "median factor."
         if unmatched
         else ""
     )
     return DeconvWarning(
         "info",
         "mrna_factors_borrowed",
-        f"{name} has no mRNA-content factors, so its fit gives shares of mRNA, which overstate "
-        "cell types rich in mRNA (monocytes, dendritic and NK cells); the proportions were "
-        "turned into shares of cells with quanTIseq's factors (TIL10, Finotello 2019) matched "
-        f"by lineage from the cell-type names.{rest}",
+        f"{signature.name} has no mRNA-content factors, so its fit gives shares of mRNA, which "
+        "overstate cell types rich in mRNA (monocytes, dendritic and NK cells); the proportions "
+        "were turned into shares of cells with quanTIseq's factors (TIL10, Finotello 2019) "
+        f"matched by lineage from the cell-type names.{rest}",
         cli="--no-mrna-scaling gives the mRNA shares.",
+        cell_type=", ".join(unmatched),
     )
 
 
@@ -750,14 +753,17 @@ def _match_genes(
             )
         )
     coverage = coverage_table(signature.matrix, found)
+    shown = signature.shown_names
     for cell_type, row in coverage.iterrows():
         if row["marker_genes"] and row["fraction"] < COVERAGE_FAIR:
             warnings.append(
                 DeconvWarning(
                     "warning",
                     "cell_type_coverage",
-                    f"Only {row['found']} of {row['marker_genes']} marker genes of {cell_type} "
-                    f"were found (missing: {row['missing'][:120]}); its estimate is less reliable.",
+                    f"Only {row['found']} of {row['marker_genes']} marker genes of "
+                    f"{shown.get(str(cell_type), cell_type)} were found (missing: "
+                    f"{row['missing'][:120]}); its estimate is less reliable.",
+                    cell_type=str(cell_type),
                 )
             )
     missing = [str(g) for g in sig.index if str(g) not in rows_of]
@@ -876,7 +882,7 @@ def coefficients_to_proportions(
         borrowed, unmatched = borrowed_mrna_factors(cell_types)
         if borrowed:
             factors = np.array([borrowed[c] for c in cell_types], dtype=float)
-            warnings.append(_borrowed_warning(signature.name, unmatched))
+            warnings.append(_borrowed_warning(signature, unmatched))
     with np.errstate(divide="ignore", invalid="ignore"):
         mrna_share = coef.sum(axis=0)
         cells = coef / factors[:, None]

@@ -9,6 +9,7 @@ least squares sees), with the thresholds of :mod:`deconv_core.thresholds`.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -137,7 +138,9 @@ def signature_identifiability(
     return Identifiability(condition_number=condition, pairs=pairs, n_genes=int(n_genes))
 
 
-def identifiability_warnings(found: Identifiability, *, scope: str) -> list[DeconvWarning]:
+def identifiability_warnings(
+    found: Identifiability, *, scope: str, names: Mapping[str, str] | None = None
+) -> list[DeconvWarning]:
     """The findings of :func:`signature_identifiability` as warning records.
 
     Parameters
@@ -147,6 +150,9 @@ def identifiability_warnings(found: Identifiability, *, scope: str) -> list[Deco
     scope
         What the numbers rest on, completing "on ...": e.g. ``"the 150 signature
         genes found"``.
+    names
+        Cell-type id → display name for the messages
+        (:attr:`~deconv_core.signatures.Signature.shown_names`); ids not in it stay.
 
     Returns
     -------
@@ -157,14 +163,17 @@ def identifiability_warnings(found: Identifiability, *, scope: str) -> list[Deco
         :data:`~deconv_core.thresholds.MAX_CONDITION`.
     """
     warnings = []
+    shown = names or {}
     for row in found.pairs[found.pairs["collinear"]].itertuples(index=False):
+        a, b = str(row.cell_type_a), str(row.cell_type_b)
         warnings.append(
             DeconvWarning(
                 "warning",
                 "collinear_cell_types",
-                f"{row.cell_type_a} and {row.cell_type_b} have nearly the same profile on "
+                f"{shown.get(a, a)} and {shown.get(b, b)} have nearly the same profile on "
                 f"{scope} (cosine {row.cosine:.2f}, correlation {row.correlation:.2f}): the "
                 "data cannot reliably tell them apart; read their sum rather than each one.",
+                cell_type=f"{a}, {b}",
             )
         )
     if found.condition_number > MAX_CONDITION:

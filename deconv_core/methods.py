@@ -78,6 +78,7 @@ __all__ = [
     "other_composition",
     "resolve_methods",
     "run_methods",
+    "shown_quantity",
 ]
 
 #: What a method's numbers are: shares of cells, or scores in arbitrary units.
@@ -520,7 +521,7 @@ def run_methods(
         results.append(constrained_wls(result.observed, signature, result.genes_used))
     if "mcp-counter" in chosen:
         results.append(marker_scores(expression))
-    agreement, flags = compare_methods(results)
+    agreement, flags = compare_methods(results, names=signature.shown_names)
     epithelial = _epithelial_score(expression) if "mcp-counter" in chosen else None
     other = other_composition(results, epithelial=epithelial)
     warnings = [w for r in results for w in r.warnings] + flags
@@ -555,11 +556,36 @@ def _quantities(results: Sequence[MethodResult]) -> dict[str, dict[str, pd.Serie
             for f in fractions:
                 types = _matched_types(str(population), [c for c in f.values.columns])
                 if types:
-                    name = f"{population} (score) ~ {' + '.join(types)}"
+                    name = f"{population}{_SCORE_OF}{_PLUS.join(types)}"
                     entry = out.setdefault(name, {})
                     entry[f.method] = f.values[types].sum(axis=1, min_count=len(types))
                     entry[r.method] = r.values[population]
     return out
+
+
+# How a compared quantity names a score population and the cell types it covers:
+# "T cells (score) ~ T.cells.CD4 + T.cells.CD8" (ids; shown_quantity gives display names).
+_SCORE_OF, _PLUS = " (score) ~ ", " + "
+
+
+def shown_quantity(quantity: str, names: Mapping[str, str] | None) -> str:
+    """A compared quantity with its cell types by display name.
+
+    Parameters
+    ----------
+    quantity
+        A ``cell_type`` of :attr:`MethodsComparison.agreement`: a cell-type id
+        (or ``other``), or a score population and the ids it covers
+        (``"T cells (score) ~ T.cells.CD4 + T.cells.CD8"``).
+    names
+        Cell-type id → display name
+        (:attr:`~deconv_core.signatures.Signature.shown_names`); ids not in it stay.
+    """
+    shown = names or {}
+    population, score, types = quantity.partition(_SCORE_OF)
+    if not score:
+        return shown.get(quantity, quantity)
+    return population + score + _PLUS.join(shown.get(t, t) for t in types.split(_PLUS))
 
 
 def _pair_agreement(a: pd.Series, b: pd.Series) -> tuple[int, float, pd.Series]:
@@ -584,7 +610,7 @@ def _worst(gap: pd.Series, how_many: int = 3) -> str:
 
 
 def compare_methods(
-    results: Sequence[MethodResult],
+    results: Sequence[MethodResult], *, names: Mapping[str, str] | None = None
 ) -> tuple[pd.DataFrame, list[DeconvWarning]]:
     """How far the methods rank samples alike, per cell type, and the disagreement flags.
 
@@ -592,6 +618,9 @@ def compare_methods(
     ----------
     results
         The methods' results (the robust fit among them for flags).
+    names
+        Cell-type id → display name for the warnings' messages
+        (:func:`shown_quantity`); the table and the warnings' ``cell_type`` keep ids.
 
     Returns
     -------
@@ -608,12 +637,12 @@ def compare_methods(
         for each sample whose rank gap in a flagged pair is at least
         :data:`~deconv_core.thresholds.METHOD_RANK_GAP`.
     """
-    rows, warnings, sample_notes = [], [], {}
+    rows, warnings, sample_notes, sample_types = [], [], {}, {}
     applicable = {r.method for r in results if r.applicable}
     for quantity, by_method in _quantities(results).items():
-        names = list(by_method)
-        for i, a in enumerate(names):
-            for b in names[i + 1 :]:
+        pair_of = list(by_method)
+        for i, a in enumerate(pair_of):
+            for b in pair_of[i + 1 :]:
                 n, r, gap = _pair_agreement(by_method[a], by_method[b])
                 flagged = (
                     "robust" in (a, b)
@@ -626,30 +655,34 @@ def compare_methods(
                 if not flagged:
                     continue
                 other = b if a == "robust" else a
-                warnings.append(_disagree_warning(quantity, other, r, n))
+                shown = shown_quantity(quantity, names)
+                warnings.append(_disagree_warning(quantity, shown, other, r, n))
                 for sample in gap.index[gap >= METHOD_RANK_GAP]:
-                    sample_notes.setdefault(str(sample), []).append(f"{quantity} ({other})")
+                    sample_notes.setdefault(str(sample), []).append(f"{shown} ({other})")
+                    sample_types.setdefault(str(sample), []).append(quantity)
     warnings.extend(
         DeconvWarning(
             "warning",
             "methods_disagree_sample",
             f"the methods rank it far apart for {'; '.join(what)}",
             sample,
+            cell_type=", ".join(dict.fromkeys(sample_types[sample])),
         )
         for sample, what in sample_notes.items()
     )
     return pd.DataFrame(rows, columns=list(AGREEMENT_COLUMNS)), warnings
 
 
-def _disagree_warning(quantity: str, other: str, r: float, n: int) -> DeconvWarning:
+def _disagree_warning(quantity: str, shown: str, other: str, r: float, n: int) -> DeconvWarning:
     return DeconvWarning(
         "warning",
         "methods_disagree",
-        f"The robust fit and the {METHOD_LABELS[other]} rank samples differently for {quantity} "
+        f"The robust fit and the {METHOD_LABELS[other]} rank samples differently for {shown} "
         f"(Spearman r = {r:.2f} over {n} samples, below {METHOD_AGREEMENT_R:g}); treat "
         "comparisons of this cell type between samples with care.",
         cli="See methods_agreement.csv for the samples where they disagree most.",
         app="See the agreement table on the Methods page.",
+        cell_type=quantity,
     )
 
 

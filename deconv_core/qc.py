@@ -626,7 +626,8 @@ def _identifiability_warnings(
 ) -> list[DeconvWarning]:
     found = signature_identifiability(result.signature_matrix, weights=result.gene_weights)
     n = found.n_genes
-    warnings = identifiability_warnings(found, scope=f"the {n} signature genes found")
+    names = signature.shown_names if isinstance(signature, Signature) else None
+    warnings = identifiability_warnings(found, scope=f"the {n} signature genes found", names=names)
     if found.condition_number > MAX_CONDITION and signature is not None:
         matrix = signature if isinstance(signature, pd.DataFrame) else signature.matrix
         if matrix.shape[0] > n:

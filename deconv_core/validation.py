@@ -69,6 +69,11 @@ class DeconvWarning:
         flags (``"Rerun with --exclude tumor."``), the dashboard its controls
         (``"Choose 'tumour list' under 'Leave out the signature's noisy
         genes'."``); ``""`` when there is nothing to do.
+    cell_type
+        The signature's id of the cell type(s) the warning is about, several
+        joined by ``", "`` (``""`` when none): the message names them by their
+        display names (:attr:`deconv_core.signatures.Signature.shown_names`),
+        the files' columns by these ids.
     """
 
     severity: str
@@ -77,6 +82,7 @@ class DeconvWarning:
     sample: str = ""
     cli: str = ""
     app: str = ""
+    cell_type: str = ""
 
     def __post_init__(self) -> None:
         if self.severity not in SEVERITIES:
@@ -100,11 +106,11 @@ def warnings_frame(warnings: tuple[DeconvWarning, ...] | list[DeconvWarning]) ->
     -------
     pandas.DataFrame
         One row per warning with columns ``severity``, ``code``, ``sample``,
-        ``message``, ``command_line`` and ``dashboard`` (what to do on each;
-        no rows, but the columns, when there are none).
+        ``cell_type`` (ids), ``message``, ``command_line`` and ``dashboard``
+        (what to do on each; no rows, but the columns, when there are none).
     """
-    columns = ["severity", "code", "sample", "message", "command_line", "dashboard"]
-    rows = [[w.severity, w.code, w.sample, w.message, w.cli, w.app] for w in warnings]
+    columns = ["severity", "code", "sample", "cell_type", "message", "command_line", "dashboard"]
+    rows = [[w.severity, w.code, w.sample, w.cell_type, w.message, w.cli, w.app] for w in warnings]
     return pd.DataFrame(rows, columns=columns, dtype=object)
 
 

@@ -114,7 +114,8 @@ else:
                 st.caption(f"First 1,000 of {len(changes):,}; all are in the download's manifest.")
     if expression.warnings:
         with st.expander(f"Notes from reading ({len(expression.warnings)})"):
-            widgets.table(warnings_frame(expression.warnings), hide_index=True)
+            notes = warnings_frame(expression.warnings).drop(columns=["cell_type"])
+            widgets.table(notes, hide_index=True)
 
 st.divider()
 st.subheader("Sample metadata (optional)")

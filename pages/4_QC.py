@@ -145,7 +145,8 @@ elif len(warnings) <= 25:
 else:
     st.caption(f"{len(warnings)} warnings; widen the message column or download them below.")
     widgets.lights_table(
-        warnings_frame(warnings).drop(columns=["command_line"]),
+        # the messages name the cell types; their ids are in warnings.csv
+        warnings_frame(warnings).drop(columns=["command_line", "cell_type"]),
         column="severity",
         hide_index=True,
         column_config={

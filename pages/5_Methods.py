@@ -24,7 +24,7 @@ st.subheader("What each method reports")
 methods.methods_section(comparison)
 
 st.subheader("Do the methods agree?")
-methods.agreement_section(comparison)
+methods.agreement_section(comparison, analysis.signature.shown_names)
 
 st.subheader("What 'other' is made of")
 methods.other_section(comparison, analysis.result.mode)

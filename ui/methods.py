@@ -8,6 +8,8 @@ fraction axis.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import pandas as pd
 import streamlit as st
 
@@ -18,6 +20,7 @@ from deconv_core.methods import (
     agreement_summary,
     compared_values,
     method_overview,
+    shown_quantity,
 )
 from deconv_core.text import visible
 from deconv_core.thresholds import (
@@ -47,21 +50,26 @@ def methods_section(comparison: MethodsComparison) -> None:
     )
 
 
-def _agreement_rows(summary: pd.DataFrame) -> pd.DataFrame:
+def _agreement_rows(summary: pd.DataFrame, names: Mapping[str, str]) -> pd.DataFrame:
     table = summary.reset_index()
+    table["cell_type"] = table["cell_type"].map(lambda q: shown_quantity(q, names))
     table["with"] = table["with"].map(METHOD_LABELS)
     table.insert(0, "agreement", table.pop("flagged").map({True: "🔴", False: "🟢"}))
     return table
 
 
-def agreement_section(comparison: MethodsComparison) -> None:
-    """Per cell type: the robust fit's least agreeing method, a chart and the worst samples."""
+def agreement_section(comparison: MethodsComparison, names: Mapping[str, str]) -> None:
+    """Per cell type: the robust fit's least agreeing method, a chart and the worst samples.
+
+    ``names`` maps cell-type ids to the display names shown
+    (:attr:`deconv_core.signatures.Signature.shown_names`); the files keep the ids.
+    """
     summary = agreement_summary(comparison.agreement)
     if summary.empty:
         st.info("Only one method ran: nothing to compare.")
         return
     widgets.table(
-        _agreement_rows(summary),
+        _agreement_rows(summary, names),
         hide_index=True,
         column_config={
             "cell_type": st.column_config.TextColumn("cell type"),
@@ -80,7 +88,10 @@ def agreement_section(comparison: MethodsComparison) -> None:
     )
     quantities = list(summary.index)
     quantity = st.selectbox(
-        "Cell type to compare", quantities, format_func=visible, key="methods_quantity"
+        "Cell type to compare",
+        quantities,
+        format_func=lambda q: visible(shown_quantity(q, names)),
+        key="methods_quantity",
     )
     values, kinds = compared_values(comparison, quantity)
     labelled = values.rename(columns=METHOD_LABELS)
@@ -88,7 +99,7 @@ def agreement_section(comparison: MethodsComparison) -> None:
         methods_figure(
             labelled,
             {METHOD_LABELS[m]: k for m, k in kinds.items()},
-            title=f"{quantity}: each method per sample",
+            title=f"{shown_quantity(quantity, names)}: each method per sample",
             subtitle="Fractions on the top axis, scores (arbitrary units) on their own axis.",
         ),
         "methods_per_sample",

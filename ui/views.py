@@ -464,7 +464,12 @@ def identifiability_section(
         f"{MAX_COSINE:g}) cannot be told apart reliably: read their sum rather than each one."
     )
     if warnings is None:
-        warnings = identifiability_warnings(found, scope=f"all {found.n_genes} signature genes")
+        sig = state.signature()
+        warnings = identifiability_warnings(
+            found,
+            scope=f"all {found.n_genes} signature genes",
+            names=sig.shown_names if sig is not None else None,
+        )
     shown = [w.text("app") for w in warnings if w.code in IDENTIFIABILITY_CODES]
     for message in shown:
         st.warning(md(message), icon=":material/join_inner:")

@@ -71,11 +71,17 @@ def test_methods_page_on_the_demo_compares_methods_and_explains_other(demo_app, 
     # cell types by display name on screen (ui.screen); the files keep the ids
     assert {"B cells", "CD8 T cells"} <= set(summary["cell_type"])
     assert (summary["n"] == 24).all()
+    assert "T cells (score) ~ CD4 T cells + CD8 T cells + Regulatory T cells" in set(
+        summary["cell_type"]
+    )  # a score and the cell types it covers, by display name too
+    box = at.selectbox(key="methods_quantity")
+    assert "CD4 T cells" in box.options and "T.cells.CD4" not in box.options
     # Choose a quantity a marker score takes part in: the score gets its own axis.
-    choice = next(q for q in summary["cell_type"] if q.startswith("CD8 T cells (score)"))
-    at.selectbox(key="methods_quantity").set_value(choice).run()
+    box.set_value("CD8 T cells (score) ~ T.cells.CD8").run()  # the value is the id
     assert not at.exception, at.exception
     methods_chart, other_chart = (json.loads(c.proto.spec) for c in charts(at))
+    title = methods_chart["layout"]["title"]["text"]
+    assert title == "CD8 T cells (score) ~ CD8 T cells: each method per sample"
     titles = _axes_of(methods_chart)
     assert titles["marker scores (MCP-counter-style)"] == METHOD_AXES["score"]
     assert titles["robust fit (default)"] == METHOD_AXES["fraction"]

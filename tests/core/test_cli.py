@@ -40,7 +40,7 @@ def test_run_writes_every_output(bulk_file, tmp_path):
     cov = pd.read_csv(out / "coverage.csv", index_col="cell_type")
     assert len(cov) == 10
     warnings = pd.read_csv(out / "warnings.csv")
-    assert list(warnings.columns[:4]) == ["severity", "code", "sample", "message"]
+    assert list(warnings.columns[:5]) == ["severity", "code", "sample", "cell_type", "message"]
     residuals = pd.read_csv(out / "residuals.csv", index_col=0)
     assert residuals.shape[1] == 4
     manifest = json.loads((out / "manifest.json").read_text())
@@ -91,7 +91,7 @@ def test_warnings_file_has_header_only_when_clean(tmp_path):
         == 0
     )
     text = (out / "warnings.csv").read_text().strip().splitlines()
-    assert text == ["severity,code,sample,message,command_line,dashboard"]
+    assert text == ["severity,code,sample,cell_type,message,command_line,dashboard"]
 
 
 def test_log_input_is_reported_in_manifest(tmp_path):

@@ -53,7 +53,8 @@ def test_run_with_trust_options_is_byte_reproducible(activated_file, tmp_path):
     # test_confounding); the warning still names the sample, genes and panel.
     flagged = warnings[warnings["code"].isin(["driven_by_genes", "panel_excess"])]
     assert set(flagged["sample"]) == {"S1"}
-    assert flagged["message"].str.contains("Tregs").any()
+    assert flagged["message"].str.contains("Regulatory T cells").any()
+    assert flagged["cell_type"].str.contains("Tregs").any()
     assert flagged["message"].str.contains("ICOS").all()
 
 

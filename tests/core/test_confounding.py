@@ -76,8 +76,10 @@ def test_least_squares_estimate_driven_by_activation_genes_is_named(til10, noise
     assert set(row["genes"].split(", ")) <= set(ACTIVATION_IN_TIL10)
     assert "activation" in row["panels"]
     assert row["fold"] > 3 and row["estimate_without"] < row["estimate"]
-    message = next(w.message for w in per_sample if w.code == "driven_by_genes")
-    assert message.startswith("Sample S1: the Tregs estimate")
+    warning = next(w for w in per_sample if w.code == "driven_by_genes")
+    message = warning.message  # display name in the message, the id in the record
+    assert message.startswith("Sample S1: the Regulatory T cells estimate")
+    assert warning.cell_type == "Tregs"
     assert "activated cells, not more cells?" in message
 
 

@@ -93,7 +93,10 @@ def test_partial_coverage_is_reported_per_cell_type(planted, til10):
     row = res.coverage.loc["B.cells"]
     assert row["found"] == 0 and row["marker_genes"] == len(b_genes)
     assert set(row["missing"].split(", ")) == set(b_genes)
-    assert any(w.code == "cell_type_coverage" and "B.cells" in w.message for w in res.warnings)
+    (warning,) = [w for w in res.warnings if w.code == "cell_type_coverage"]
+    # the message names the cell type by its display name, the record keeps the id
+    assert "marker genes of B cells were found" in warning.message
+    assert warning.cell_type == "B.cells" and "B.cells" not in warning.message
     assert res.coverage.loc["T.cells.CD8", "fraction"] == 1.0
 
 

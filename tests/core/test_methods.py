@@ -26,6 +26,7 @@ from deconv_core.methods import (
     nu_svr,
     resolve_methods,
     run_methods,
+    shown_quantity,
 )
 from deconv_core.options import RunOptions
 from deconv_core.signatures import Signature
@@ -267,7 +268,7 @@ def test_disagreement_reaches_the_verdict(til10, tmp_path):
         MethodResult("robust", "fraction", "", result.proportions),
         MethodResult("nu-svr", "fraction", "", svr),
     ]
-    agreement, flags = compare_methods(results)
+    agreement, flags = compare_methods(results, names=til10.shown_names)
     methods = MethodsComparison(tuple(results), agreement, pd.DataFrame(), tuple(flags))
     expr.to_csv(tmp_path / "bulk.tsv", sep="\t", index_label="gene")
     expression = load_expression(tmp_path / "bulk.tsv")
@@ -277,8 +278,10 @@ def test_disagreement_reaches_the_verdict(til10, tmp_path):
     assert named and (plain.verdicts.loc[sorted(named), "verdict"] == "good").all()
     assert (flagged.verdicts.loc[sorted(named), "verdict"] == "check").all()
     reason = flagged.verdicts.loc[sorted(named)[0], "reasons"]
-    assert "the methods rank it far apart for B.cells (nu-svr)" in reason
-    assert "methods_disagree" in {w.code for w in flagged.warnings}
+    assert "the methods rank it far apart for B cells (nu-svr)" in reason
+    (run_wide,) = [w for w in flagged.warnings if w.code == "methods_disagree"]
+    assert "rank samples differently for B cells (" in run_wide.message
+    assert run_wide.cell_type == "B.cells" and set(agreement["cell_type"]) >= {"B.cells"}
 
 
 def test_compared_values_and_summary_for_the_methods_view(til10, planted):
@@ -304,3 +307,13 @@ def test_epithelial_markers_ship_with_provenance_and_approved_symbols():
     assert not [g for g in genes if g not in load_hgnc().approved]
     provenance = (EPITHELIAL_FILE.parent / "PROVENANCE.md").read_text(encoding="utf-8")
     assert "`epithelial_markers.tsv`" in provenance and "MIT (this project)" in provenance
+
+
+def test_a_compared_quantity_is_shown_with_display_names(til10):
+    names = til10.shown_names
+    assert shown_quantity("Tregs", names) == "Regulatory T cells"
+    assert (
+        shown_quantity("T cells (score) ~ T.cells.CD4 + T.cells.CD8 + Tregs", names)
+        == "T cells (score) ~ CD4 T cells + CD8 T cells + Regulatory T cells"
+    )
+    assert shown_quantity("unknown", names) == "unknown" == shown_quantity("unknown", None)

@@ -1,5 +1,7 @@
 """Uncertainty, residual diagnostics and identifiability (deconv_core.qc)."""
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -207,6 +209,11 @@ def test_collinear_cell_types_are_warned_about(til10):
     assert top["collinear"] and ident.condition_number > 50
     codes = {w.code for w in qc_warnings(result, signature=matrix)}
     assert {"collinear_cell_types", "ill_conditioned"} <= codes
+    # With the signature's display names the message uses them; the record keeps the ids.
+    named = qc_warnings(result, signature=replace(til10, matrix=matrix))
+    (pair,) = [w for w in named if w.code == "collinear_cell_types"]
+    assert pair.message.startswith("CD4 T cells and Regulatory T cells have nearly the same")
+    assert pair.cell_type == "T.cells.CD4, Tregs"
 
 
 def test_identifiability_rejects_tiny_signatures(til10):
