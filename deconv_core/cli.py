@@ -152,10 +152,19 @@ def _options(args: argparse.Namespace) -> RunOptions:
     )
 
 
+def _check_expression_path(path: str) -> None:
+    """Refuse a missing expression file, or a folder given in its place, in one line."""
+    if os.path.isdir(path):
+        raise InputError(
+            f"{path!r} is a folder, not an expression file; give the path of the file itself."
+        )
+    if not os.path.isfile(path):
+        raise InputError(f"Cannot find the expression file {path!r}; check the path.")
+
+
 def _run(args: argparse.Namespace, stream: TextIO, progress: _Progress) -> int:
     progress.step(f"reading {args.bulk}")
-    if not os.path.isfile(args.bulk):
-        raise InputError(f"Cannot find the expression file {args.bulk!r}; check the path.")
+    _check_expression_path(args.bulk)
     options = _options(args)
     check_out_dir(args.out)  # refuse an unusable folder before the work, not after
     limits = _limits(args)
@@ -452,8 +461,7 @@ def _add_fit_options(command: argparse.ArgumentParser) -> None:
 
 
 def _explain(args: argparse.Namespace, stream: TextIO, progress: _Progress) -> int:
-    if not os.path.isfile(args.bulk):
-        raise InputError(f"Cannot find the expression file {args.bulk!r}; check the path.")
+    _check_expression_path(args.bulk)
     progress.step(f"reading {args.bulk}")
     expression = load_expression(args.bulk, scale=args.scale, species=args.species)
     signature = load_signature(args.signature)
@@ -540,10 +548,7 @@ def _describe(args: argparse.Namespace, stream: TextIO) -> int:
     signature = load_signature(args.describe)
     expression = None
     if args.expression:
-        if not os.path.isfile(args.expression):
-            raise InputError(
-                f"Cannot find the expression file {args.expression!r}; check the path."
-            )
+        _check_expression_path(args.expression)
         expression = load_expression(args.expression).table_for(signature)
     desc = describe_signature(signature, expression=expression)
     s = desc.summary

@@ -702,7 +702,7 @@ def _duplicates_warning(
         f"{_n(len(duplicates), 'gene id')} in the {what} table occurred more than "
         f"once after harmonising ({n_duplicate_rows:,} rows, e.g. "
         f"{', '.join(duplicates[:5])}) and {_was(len(duplicates))} collapsed to one "
-        "row each by the per-sample median.",
+        f"row each by the per-{'cell-type' if what == 'signature' else 'sample'} median.",
     )
 
 

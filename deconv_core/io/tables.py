@@ -459,6 +459,10 @@ def _suffix(label: str) -> str:
     return Path(lower).suffix
 
 
+# The member that marks a results zip of this tool (its manifest, deconv_core.report).
+_MANIFEST_MEMBER = "manifest.json"
+
+
 def _check_xlsx_archive(data: bytes, *, what: str, limits: ReadLimits) -> None:
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
@@ -467,6 +471,13 @@ def _check_xlsx_archive(data: bytes, *, what: str, limits: ReadLimits) -> None:
         raise InputError(
             f"The {what} file is a damaged zip or Excel file; save it again as .xlsx or CSV."
         ) from err
+    if _MANIFEST_MEMBER in members:  # a results zip of this tool (deconv_core.report)
+        raise InputError(
+            f"The {what} file is a results zip of this tool, not a table.",
+            cli="Give the table itself; a zip saved with its inputs holds them under inputs/.",
+            app="Restore it under 'Restore a session from a results zip' at the top of the "
+            "Upload page, or upload the table itself.",
+        )
     if "xl/workbook.xml" not in members:
         raise InputError(
             f"The {what} file is a zip archive but not an Excel .xlsx workbook; unzip it and "

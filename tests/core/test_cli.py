@@ -110,6 +110,9 @@ def test_log_input_is_reported_in_manifest(tmp_path):
     ("args", "message"),
     [
         (["run", "missing.tsv", "--signature", "TIL10", "--out", "o"], "Cannot find"),
+        (["run", "TMP", "--signature", "TIL10", "--out", "o"], "is a folder, not an expression"),
+        (["explain", "TMP", "--signature", "TIL10", "--gene", "CD8A", "--out", "o"], "a folder"),
+        (["signatures", "--describe", "TIL10", "--expression", "TMP"], "is a folder, not"),
         (["run", "BULK", "--signature", "NOPE", "--out", "o"], "No built-in signature"),
         (["run", "BULK", "--signature", "TIL10"], "required"),
         (["run", "BULK", "--signature", "TIL10", "--mode", "x", "--out", "o"], "invalid choice"),
@@ -117,7 +120,7 @@ def test_log_input_is_reported_in_manifest(tmp_path):
     ],
 )
 def test_bad_input_exits_2_with_one_error_line(args, message, bulk_file, tmp_path, capsys):
-    args = [str(bulk_file) if a == "BULK" else a for a in args]
+    args = [str(bulk_file) if a == "BULK" else str(tmp_path) if a == "TMP" else a for a in args]
     args = [str(tmp_path / a) if a == "o" else a for a in args]
     try:
         code = main(args)

@@ -305,6 +305,8 @@ def test_duplicates_are_collapsed_by_nan_aware_median():
         "(5 rows, e.g. TP53, 1405_i_at) and were collapsed to one row each by the "
         "per-sample median."
     )
+    signature = harmonise_genes(table, what="signature")  # columns are cell types there
+    assert message(signature, "duplicate_genes").endswith("by the per-cell-type median.")
 
 
 def test_duplicate_warning_lists_at_most_five_examples():

@@ -262,6 +262,17 @@ def test_pdf_and_plain_zip_are_errors() -> None:
         read_table(archive.getvalue(), name="expr.zip")
 
 
+def test_a_results_zip_of_this_tool_is_named_as_such(tmp_path) -> None:
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w") as zipped:
+        zipped.writestr("proportions.csv", "sample,B.cells\nS1,0.5\n")
+        zipped.writestr("manifest.json", "{}")
+    with pytest.raises(InputError, match="is a results zip of this tool, not a table") as err:
+        read_table(archive.getvalue(), name="results.zip")
+    assert "under inputs/" in err.value.text("cli")
+    assert "Restore a session from a results zip" in err.value.text("app")
+
+
 def test_single_column_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="only one column"):
         read_table(_write(tmp_path, "genes.txt", b"gene\nTP53\nBRCA1\nCD8A\n"))
