@@ -12,7 +12,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn, TextIO
 
@@ -21,7 +21,7 @@ from deconv_core.card import build_card, card_file_name, card_html, check_sample
 from deconv_core.confounding import explain_gene
 from deconv_core.expression import load_expression, sha256_of
 from deconv_core.io.limits import DEFAULT_LIMITS, ReadLimits, parse_size
-from deconv_core.methods import MethodsComparison, agreement_summary
+from deconv_core.methods import MethodsComparison, agreement_summary, shown_quantity
 from deconv_core.options import (
     LOSSES,
     METHODS,
@@ -202,7 +202,7 @@ def _run(args: argparse.Namespace, stream: TextIO, progress: _Progress) -> int:
         ) from exc
     _print_verdicts(analysis, stream)
     if analysis.methods is not None:
-        _print_methods(analysis.methods, stream)
+        _print_methods(analysis.methods, analysis.signature.shown_names, stream)
     progress.step("done")
     return 0
 
@@ -316,10 +316,11 @@ def _add_engine_options(run: argparse.ArgumentParser) -> None:
 _LISTED = 10
 
 
-def _print_methods(methods: MethodsComparison, stream: TextIO) -> None:
-    """One line on the methods side by side: how many cell types they disagree on."""
+def _print_methods(methods: MethodsComparison, names: Mapping[str, str], stream: TextIO) -> None:
+    """One line on the methods side by side: how many cell types they disagree on
+    (by display name, ``names``; methods_agreement.csv keeps the ids)."""
     summary = agreement_summary(methods.agreement)
-    flagged = [str(q) for q in summary.index[summary["flagged"]]]
+    flagged = [shown_quantity(str(q), names) for q in summary.index[summary["flagged"]]]
     names = ", ".join(r.method for r in methods.results)
     stream.write(
         f"methods {names}: {len(flagged)} of {len(summary)} cell types disagree"
@@ -469,7 +470,9 @@ def _explain(args: argparse.Namespace, stream: TextIO, progress: _Progress) -> i
     options = RunOptions(
         exclude=args.exclude, scale=args.scale, loss=args.loss, weighting=args.weighting
     )
-    explanation = explain_gene(fit_signature(expression, signature, options), args.gene)
+    explanation = explain_gene(
+        fit_signature(expression, signature, options), args.gene, names=signature.shown_names
+    )
     try:
         write_file(args.out, to_csv_bytes(explanation.summary, index_label="sample"))
     except OSError as exc:

@@ -52,6 +52,7 @@ cell types.  Marker panels ship in ``assets/panels`` (see its PROVENANCE.md).
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -964,7 +965,9 @@ def _sentence(gene: str, sample: str, observed: float, fitted: float, parts: pd.
     )
 
 
-def explain_gene(result: DeconvResult, gene: str) -> GeneExplanation:
+def explain_gene(
+    result: DeconvResult, gene: str, *, names: Mapping[str, str] | None = None
+) -> GeneExplanation:
     """How much of a gene's measured expression each cell type accounts for.
 
     In every sample the fit predicts a signature gene's expression as
@@ -980,6 +983,9 @@ def explain_gene(result: DeconvResult, gene: str) -> GeneExplanation:
     gene
         Gene symbol (case-insensitive); must be one of the signature genes
         used in the fit.
+    names
+        Cell-type id → display name for the sentences
+        (:attr:`~deconv_core.signatures.Signature.shown_names`); the tables keep the ids.
 
     Returns
     -------
@@ -1022,8 +1028,9 @@ def explain_gene(result: DeconvResult, gene: str) -> GeneExplanation:
     )
     parts_wide = pd.DataFrame(contributions, index=samples, columns=cell_types)
     summary = pd.concat([summary, parts_wide], axis=1)
+    shown = parts_wide.rename(columns=lambda c: (names or {}).get(c, c))
     summary["sentence"] = [
-        _sentence(name, s, observed[j], fitted[j], parts_wide.iloc[j])
+        _sentence(name, s, observed[j], fitted[j], shown.iloc[j])
         + _discount_note(weight[j], name, " here, so it barely moved this sample's proportions.")
         for j, s in enumerate(samples)
     ]

@@ -77,7 +77,7 @@ gene = st.selectbox(
     key="qc_gene",
     help="Preselected: the first gene named by the checks above, if any.",
 )
-explanation = trust.explanation(result, gene)
+explanation = trust.explanation(result, gene, sig.shown_names)
 widgets.chart(
     gene_explanation_figure(
         with_display_names(explanation.summary, sig.shown_names),

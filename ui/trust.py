@@ -19,6 +19,8 @@ Settings (the command line's ``--bootstrap 200 --permutations 500 --seed 0``)
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import pandas as pd
 import streamlit as st
 
@@ -157,9 +159,11 @@ def identifiability(result: DeconvResult) -> Identifiability:
     return signature_identifiability(result.signature_matrix, weights=result.gene_weights)
 
 
-def explanation(result: DeconvResult, gene: str) -> GeneExplanation:
+def explanation(
+    result: DeconvResult, gene: str, names: Mapping[str, str] | None = None
+) -> GeneExplanation:
     """:func:`deconv_core.confounding.explain_gene` for one gene (cheap; not cached)."""
-    return explain_gene(result, gene)
+    return explain_gene(result, gene, names=names)
 
 
 def options(scale: str) -> RunOptions:

@@ -151,7 +151,7 @@ def test_qc_gene_explainer_draws_and_explains_the_chosen_gene(demo_qc):
     assert at.selectbox(key="qc_gene").value == "CTLA4"  # named by the confounding check
     titles = [_figure(c)["layout"]["title"]["text"] for c in charts(at)]
     assert any("CTLA4" in t for t in titles), titles
-    sentence = "18% of CTLA4 in sample S04 is accounted for by Tregs"
+    sentence = "18% of CTLA4 in sample S04 is accounted for by Regulatory T cells"  # display name
     assert any(sentence in t for t in texts(at, "markdown"))
     at.selectbox(key="qc_gene").set_value("CD8B").run()
     assert not at.exception

@@ -25,6 +25,8 @@ def test_run_method_all_writes_fractions_scores_agreement_and_other(tumour_file,
     printed = capsys.readouterr().out
     assert "methods robust, nu-svr, epic, mcp-counter: " in printed
     assert "cell types disagree" in printed
+    # cell types by display name on the screen (methods_agreement.csv keeps the ids)
+    assert "(Myeloid dendritic cells (score) ~ Dendritic cells)" in printed
     methods = pd.read_csv(out / "methods.csv")
     assert list(methods.columns) == ["method", "kind", "sample", "cell_type", "value"]
     kinds = methods.drop_duplicates("method").set_index("method")["kind"].to_dict()

@@ -168,6 +168,10 @@ def test_explainer_parts_sum_to_the_fitted_value(til10):
     sentence = summary.loc["S2", "sentence"]
     assert sentence.startswith(f"{summary.loc['S2', 'explained_share']:.0%} of CTLA4 in sample S2")
     assert "Tregs" in sentence and "not explained" in sentence
+    # With the signature's display names the sentences use them; the columns keep the ids.
+    named = explain_gene(result, "CTLA4", names=til10.shown_names).summary
+    assert "Regulatory T cells" in named.loc["S2", "sentence"]
+    assert "Tregs" not in named.loc["S2", "sentence"] and "Tregs" in named.columns
     # The 5x gene was discounted by the robust fit in S2, and the sentence says so.
     np.testing.assert_allclose(summary["weight"], result.robustness.loc["CTLA4"])
     assert summary.loc["S2", "weight"] < 0.5
