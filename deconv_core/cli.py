@@ -152,19 +152,17 @@ def _options(args: argparse.Namespace) -> RunOptions:
     )
 
 
-def _check_expression_path(path: str) -> None:
-    """Refuse a missing expression file, or a folder given in its place, in one line."""
+def _check_input_file(path: str, what: str = "expression file") -> None:
+    """Refuse a missing input file, or a folder given in its place, in one line."""
     if os.path.isdir(path):
-        raise InputError(
-            f"{path!r} is a folder, not an expression file; give the path of the file itself."
-        )
+        raise InputError(f"{path!r} is a folder, not the {what}; give the path of the file itself.")
     if not os.path.isfile(path):
-        raise InputError(f"Cannot find the expression file {path!r}; check the path.")
+        raise InputError(f"Cannot find the {what} {path!r}; check the path.")
 
 
 def _run(args: argparse.Namespace, stream: TextIO, progress: _Progress) -> int:
     progress.step(f"reading {args.bulk}")
-    _check_expression_path(args.bulk)
+    _check_input_file(args.bulk)
     options = _options(args)
     check_out_dir(args.out)  # refuse an unusable folder before the work, not after
     limits = _limits(args)
@@ -462,7 +460,7 @@ def _add_fit_options(command: argparse.ArgumentParser) -> None:
 
 
 def _explain(args: argparse.Namespace, stream: TextIO, progress: _Progress) -> int:
-    _check_expression_path(args.bulk)
+    _check_input_file(args.bulk)
     progress.step(f"reading {args.bulk}")
     expression = load_expression(args.bulk, scale=args.scale, species=args.species)
     signature = load_signature(args.signature)
@@ -551,7 +549,7 @@ def _describe(args: argparse.Namespace, stream: TextIO) -> int:
     signature = load_signature(args.describe)
     expression = None
     if args.expression:
-        _check_expression_path(args.expression)
+        _check_input_file(args.expression)
         expression = load_expression(args.expression).table_for(signature)
     desc = describe_signature(signature, expression=expression)
     s = desc.summary
@@ -607,9 +605,9 @@ def _build_signature(args: argparse.Namespace, stream: TextIO, progress: _Progre
     from deconv_core.io.singlecell import read_single_cell
     from deconv_core.singlecell import build_signature
 
-    for path in (args.counts, args.labels):
-        if path is not None and not os.path.isfile(path):
-            raise InputError(f"Cannot find the file {path!r}; check the path.")
+    _check_input_file(args.counts, "counts file")
+    if args.labels is not None:
+        _check_input_file(args.labels, "labels file")
     progress.step(f"reading {args.counts}")
     data = read_single_cell(
         args.counts,
@@ -703,7 +701,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv
         Arguments without the program name (default: ``sys.argv[1:]``).
     """
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra:  # point to the command's own help, where its options are
+        parser.exit(
+            2,
+            f"error: unrecognized arguments: {' '.join(extra)} "
+            f"(see '{parser.prog} {args.command} --help')\n",
+        )
     previous = None
     if threading.current_thread() is threading.main_thread():
         previous = signal.signal(signal.SIGTERM, _on_sigterm)

@@ -110,13 +110,15 @@ def test_log_input_is_reported_in_manifest(tmp_path):
     ("args", "message"),
     [
         (["run", "missing.tsv", "--signature", "TIL10", "--out", "o"], "Cannot find"),
-        (["run", "TMP", "--signature", "TIL10", "--out", "o"], "is a folder, not an expression"),
+        (["run", "TMP", "--signature", "TIL10", "--out", "o"], "not the expression file"),
         (["explain", "TMP", "--signature", "TIL10", "--gene", "CD8A", "--out", "o"], "a folder"),
         (["signatures", "--describe", "TIL10", "--expression", "TMP"], "is a folder, not"),
         (["run", "BULK", "--signature", "NOPE", "--out", "o"], "No built-in signature"),
         (["run", "BULK", "--signature", "TIL10"], "required"),
         (["run", "BULK", "--signature", "TIL10", "--mode", "x", "--out", "o"], "invalid choice"),
         (["run", "BULK", "--signature", "TIL10", "--loss", "l1", "--out", "o"], "invalid choice"),
+        (["run", "BULK", "--signature", "TIL10", "--level", "2", "--out", "o"], "core run --help"),
+        (["build-signature", "--counts", "TMP", "--out", "o"], "not the counts file"),
     ],
 )
 def test_bad_input_exits_2_with_one_error_line(args, message, bulk_file, tmp_path, capsys):

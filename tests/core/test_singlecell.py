@@ -391,7 +391,7 @@ def test_cli_build_signature_from_h5ad(tmp_path, capsys):
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
-        (["--labels", "missing.csv"], "Cannot find the file"),
+        (["--labels", "missing.csv"], "Cannot find the labels file"),
         (["--labels", str(LABELS), "--min-cells", "40"], "at least two"),
         (["--labels", str(LABELS), "--label-column", "nope"], "no column 'nope'"),
         ([], "Cell labels are missing"),
