@@ -1059,10 +1059,14 @@ def _read_xlsx(data: bytes, *, what: str, limits: ReadLimits = DEFAULT_LIMITS) -
     raw = _xlsx_first_sheet(data, what=what, limits=limits)
     if not any(_xlsx_filled(row) for row in raw):
         raise InputError(
-            f"The first sheet of the {what} workbook is empty; put the table on the first sheet."
+            f"The first sheet of the {what} workbook is empty; put the table on the first "
+            f"sheet.{_other_sheets(data)}"
         )
     kept, comment_lines = _xlsx_drop_comments(raw)
-    header = _xlsx_header_row(kept, what=what)
+    try:
+        header = _xlsx_header_row(kept, what=what)
+    except InputError as err:
+        raise InputError(f"{err}{_other_sheets(data)}") from None
     frame, names = _xlsx_frame(kept, header)
     return _Parsed(
         frame=frame,
@@ -1080,6 +1084,27 @@ def _read_xlsx(data: bytes, *, what: str, limits: ReadLimits = DEFAULT_LIMITS) -
 def _xlsx_filled(row: list[Any]) -> bool:
     """Whether a worksheet row has at least one non-empty cell."""
     return any(c is not None for c in row)
+
+
+def _other_sheets(data: bytes) -> str:
+    """A sentence naming the workbook's other sheets, when it has more than one ("" else).
+
+    Only called when the first sheet was readable, so the workbook opens.
+    """
+    from openpyxl import load_workbook
+
+    book = load_workbook(io.BytesIO(data), read_only=True)
+    try:
+        names = list(book.sheetnames)
+    finally:
+        book.close()
+    if len(names) < 2:
+        return ""
+    listed = ", ".join(repr(n) for n in names[:5]) + (", ..." if len(names) > 5 else "")
+    return (
+        f" Only the first of its {len(names)} sheets ({listed}) is read: move the table to "
+        "the first sheet, or save that sheet as CSV."
+    )
 
 
 def _xlsx_first_sheet(

@@ -124,8 +124,22 @@ def test_xlsx_with_title_rows_above_header(tmp_path: Path) -> None:
 
 def test_xlsx_without_header_row_is_an_error(tmp_path: Path) -> None:
     rows: list[list[object]] = [["notes only"], ["more", "notes"], ["and", "more", "notes"]]
-    with pytest.raises(InputError, match="Could not find a header row"):
+    with pytest.raises(InputError, match="Could not find a header row") as err:
         read_table(_write(tmp_path, "notes.xlsx", _xlsx(rows)))
+    assert "sheets" not in str(err.value)  # a workbook of one sheet: nothing more to say
+
+
+def test_a_table_on_a_later_sheet_is_pointed_to(tmp_path: Path) -> None:
+    book = Workbook()
+    book.active.title = "README"
+    book.active.append(["Expression of 2 samples, see sheet data"])
+    data = book.create_sheet("data")
+    for row in [["gene", "S1", "S2"], ["CD3E", 1.0, 2.0], ["CD8A", 3.0, 4.0]]:
+        data.append(row)
+    buffer = io.BytesIO()
+    book.save(buffer)
+    with pytest.raises(InputError, match=r"Only the first of its 2 sheets \('README', 'data'\)"):
+        read_table(_write(tmp_path, "two.xlsx", buffer.getvalue()))
 
 
 def test_gct(tmp_path: Path) -> None:
