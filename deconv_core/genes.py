@@ -896,8 +896,8 @@ def orient_genes_as_rows(
     n_rows, n_cols = table.shape
     if column_fraction > 0.5 and column_fraction > index_fraction + 0.2:
         message = (
-            f"The {what} file had samples as rows and genes as columns; "
-            "it was transposed so genes are rows."
+            f"The {what} file had {'cell types' if what == 'signature' else 'samples'} as rows "
+            "and genes as columns; it was transposed so genes are rows."
         )
     elif column_fraction < 0.5 and n_cols > 1000 and n_cols > n_rows:
         message = (

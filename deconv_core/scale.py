@@ -268,13 +268,22 @@ def log_scale_warning(
         Name of the input used in the message.
     """
     how = "declared" if declared else "detected"
-    return DeconvWarning(
-        "warning",
-        "log_scale",
+    message = (
         f"The {what} looks log-transformed ({how} {detected}, maximum "
         f"{original_max:.3g}); it was "
         f"converted back to linear scale with {_FORMULAS[detected]} because deconvolution "
-        "needs linear values.",
+        "needs linear values."
+    )
+    if what == "signature":  # --scale and the Upload page's scale set the expression's only
+        advice = (
+            "A signature's scale is detected, not chosen: if its values were already linear, "
+            "save it in its original units (e.g. TPM) so they are not mistaken for logs."
+        )
+        return DeconvWarning("warning", "log_scale", message, cli=advice, app=advice)
+    return DeconvWarning(
+        "warning",
+        "log_scale",
+        message,
         cli="If the data were already linear, rerun with --scale linear.",
         app="If they were already linear, choose 'linear' under 'Scale of the values' "
         "on the Upload page.",

@@ -334,7 +334,7 @@ def list_signatures() -> pd.DataFrame:
 def check_signature(matrix: pd.DataFrame, *, what: str = "signature") -> None:
     """Raise :class:`InputError` unless ``matrix`` is a usable signature.
 
-    A usable signature has unique, non-empty cell-type names, no empty cells,
+    A usable signature has at least 2 cell types with unique, non-empty names, no empty cells,
     no negative values, at least as many genes as cell types, no all-zero
     column and no two identical columns.
 
@@ -346,8 +346,12 @@ def check_signature(matrix: pd.DataFrame, *, what: str = "signature") -> None:
         Name used in messages.
     """
     check_unique_labels(matrix.columns, what=f"cell-type names of the {what}")
-    if matrix.shape[1] < 1:
-        raise InputError(f"The {what} has no cell-type columns; it needs one column per cell type.")
+    if matrix.shape[1] < 2:
+        only = f" ({matrix.columns[0]})" if matrix.shape[1] else ""
+        raise InputError(
+            f"The {what} has {matrix.shape[1]} cell-type column(s){only}; it needs one column "
+            "per cell type, and at least 2 cell types to split a sample between."
+        )
     values = matrix.to_numpy(dtype=float, na_value=np.nan)
     if np.isnan(values).any():
         rows = np.flatnonzero(np.isnan(values).any(axis=1))

@@ -494,6 +494,8 @@ def test_orientation_samples_as_rows_is_transposed():
             "transposed so genes are rows.",
         )
     ]
+    _, _, (signature,) = orient_genes_as_rows(table, what="signature")
+    assert signature.message.startswith("The signature file had cell types as rows and genes")
 
 
 def test_orientation_never_transposes_gene_rows_even_with_gene_columns():

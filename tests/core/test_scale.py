@@ -28,6 +28,11 @@ def test_log2_is_detected_and_unlogged_with_warning():
     np.testing.assert_allclose(out.table.to_numpy(), linear)
     assert [w.code for w in out.warnings] == ["log_scale"]
     assert "2**x" in out.warnings[0].message
+    assert "--scale linear" in out.warnings[0].text("cli")
+    # --scale sets the expression's scale only: a signature's warning does not offer it
+    (signature,) = linearise(_table(np.log2(linear)), what="signature").warnings
+    assert "--scale" not in signature.text("cli") and "Upload" not in signature.text("app")
+    assert "scale is detected, not chosen" in signature.text("cli")
 
 
 def test_log2_plus_one_with_zeros():

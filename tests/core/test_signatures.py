@@ -120,6 +120,7 @@ def test_lm22_is_never_shipped():
         (pd.DataFrame({"A": [1.0, np.nan], "B": [1.0, 2.0]}), "empty cells"),
         (pd.DataFrame({"A": [0.0, 0.0], "B": [1.0, 2.0]}), "zero for every gene"),
         (pd.DataFrame({"A": [1.0, 3.0], "": [1.0, 2.0]}), "empty name"),
+        (pd.DataFrame({"A": [1.0, 3.0]}), r"1 cell-type column\(s\) \(A\); .* at least 2 cell"),
     ],
 )
 def test_check_signature_errors(matrix, match):
