@@ -7,6 +7,7 @@ Exit codes: 0 success, 2 bad input or usage (one line on stderr beginning
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import signal
 import sys
@@ -745,6 +746,21 @@ def _dispatch(args: argparse.Namespace) -> int:
     except InputError as exc:
         sys.stderr.write(f"error: {' '.join(exc.text('cli').split())}\n")
         return 2
+    except BrokenPipeError:
+        return _reader_gone()
     except OSError as exc:
-        sys.stderr.write(f"error: {exc.strerror or exc}: {exc.filename or ''}\n")
+        where = f": {exc.filename}" if exc.filename else ""
+        sys.stderr.write(f"error: {exc.strerror or exc}{where}\n")
         return 2
+
+
+def _reader_gone() -> int:
+    """The program reading stdout (e.g. ``| head``) closed it: stop quietly, as Unix tools do.
+
+    stdout is pointed at /dev/null so the interpreter's last flush does not fail
+    again (Python documentation, "Note on SIGPIPE"); 141 is what a shell reports
+    for a program stopped by SIGPIPE.
+    """
+    with contextlib.suppress(OSError, ValueError):  # a stdout without a descriptor (tests)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    return 141

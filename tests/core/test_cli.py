@@ -1,6 +1,7 @@
 """The command line: outputs, exit codes and error lines."""
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -167,3 +168,20 @@ def test_signatures_lists_builtins(capsys):
     out = capsys.readouterr().out
     assert "TIL10" in out and "BSD-3-Clause" in out and "immunoStates" in out
     assert "Finotello" in out
+
+
+def test_a_reader_that_stops_early_ends_the_listing_quietly():
+    # `python -m deconv_core signatures | head -1`: the reader closes the pipe; here it is
+    # closed before the child writes anything (its imports take seconds), so the first
+    # write fails for certain.
+    read, write = os.pipe()
+    os.close(read)
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "deconv_core", "signatures"],
+            stdout=write, stderr=subprocess.PIPE, text=True, cwd=ROOT, timeout=120,
+        )  # fmt: skip
+    finally:
+        os.close(write)
+    assert proc.returncode == 141
+    assert proc.stderr == ""  # no "Broken pipe" line, no traceback
