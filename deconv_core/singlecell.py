@@ -553,15 +553,18 @@ def _usable_cell_types(sizes: pd.Series, min_cells: int) -> tuple[list[str], lis
                 "warning",
                 "few_cells",
                 f"Cell types with fewer than {min_cells} cells were left out of the signature: "
-                f"{listing}; a profile from so few cells is unreliable. Lower the minimum to "
-                "keep them.",
+                f"{listing}; a profile from so few cells is unreliable.",
+                cli="Lower --min-cells to keep them.",
+                app="Lower 'Minimum cells per type' to keep them.",
             )
         )
     if len(used_types) < 2:
         raise InputError(
             f"Only {len(used_types)} cell type(s) have at least {min_cells} cells "
             f"({', '.join(f'{t}: {n}' for t, n in sizes.items())}); a signature needs at least "
-            "two. Label more cells or lower the minimum number of cells."
+            "two.",
+            cli="Label more cells or lower --min-cells.",
+            app="Label more cells or lower 'Minimum cells per type'.",
         )
     return used_types, warnings
 

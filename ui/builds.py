@@ -243,7 +243,7 @@ def _report(record: BuiltSignature) -> None:
     built = record.build
     _report_summary(built)
     for w in built.warnings:
-        (st.warning if w.severity == "warning" else st.info)(md(w.message))
+        (st.warning if w.severity == "warning" else st.info)(md(w.text("app")))
     _validation_table(built)
     _validation_chart(record)
     with st.expander("Cells per cell type and marker genes"):

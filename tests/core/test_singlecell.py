@@ -293,9 +293,12 @@ def test_small_cell_types_are_left_out(data):
     b = build_signature(d, **FAST)
     assert "NK cells" not in b.signature.cell_types
     assert not b.cells.loc["NK cells", "used"]
-    assert "few_cells" in _codes(b)
-    with pytest.raises(InputError, match="at least two"):
+    (few,) = [w for w in b.warnings if w.code == "few_cells"]
+    assert few.text("cli").endswith("Lower --min-cells to keep them.")  # names the flag
+    assert few.text("app").endswith("Lower 'Minimum cells per type' to keep them.")
+    with pytest.raises(InputError, match="at least two") as err:
         build_signature(d, min_cells=17, **FAST)
+    assert "--min-cells" in err.value.text("cli")
 
 
 def test_a_type_without_markers_is_refused():
