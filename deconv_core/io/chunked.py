@@ -263,28 +263,48 @@ def convert_table(
         A non-numeric value, a table without samples, or a store that exists
         and was not converted from this table.
     """
-    import h5py
 
     from deconv_core.expression import sha256_of
 
     path, store = str(path), str(store)
     digest = sha256_of(path)
+    if os.path.isdir(store):
+        raise InputError(
+            f"The store {store!r} is a folder; give a file path for --store, e.g. "
+            f"{os.path.join(store, 'cohort.h5')!r}."
+        )
     if os.path.exists(store):
-        with h5py.File(store, "r") as handle:
-            if handle.attrs.get("source_sha256") == digest:
-                return store
+        if _store_digest(store) == digest:
+            return store
         raise InputError(
             f"The store {store!r} exists and was not converted from {Path(path).name}; "
             "remove it or choose another --store path."
         )
     partial = f"{store}.partial"
     try:
+        Path(store).parent.mkdir(parents=True, exist_ok=True)
         _write_store(path, partial, digest, progress or (lambda message: None))
         os.replace(partial, store)
+    except OSError as exc:
+        raise InputError(
+            f"Cannot write the store {store!r}: {exc.strerror or exc}; choose another --store path."
+        ) from exc
     finally:
         if os.path.exists(partial):
             os.remove(partial)
     return store
+
+
+def _store_digest(store: str) -> str | None:
+    """The SHA-256 of the table a store was converted from (None: not such a store)."""
+    import h5py
+
+    try:
+        with h5py.File(store, "r") as handle:
+            digest = handle.attrs.get("source_sha256")
+    except OSError:  # not an HDF5 file
+        return None
+    return digest if isinstance(digest, str) else None
 
 
 def _write_store(path: str, store: str, digest: str, step: Callable[[str], None]) -> None:

@@ -139,6 +139,7 @@ _GZIP_MAGIC = b"\x1f\x8b"
 _ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
 _OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # legacy .xls, or an encrypted .xlsx
 _PDF_MAGIC = b"%PDF"
+_HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"  # HDF5 (ARCHS4 stores, .h5ad)
 
 _ID_PLACEHOLDER = "\x00(row identifiers)"
 
@@ -490,6 +491,14 @@ def _check_not_binary_container(data: bytes, *, what: str) -> None:
     if data.startswith(_PDF_MAGIC):
         raise InputError(
             f"The {what} file is a PDF, not a table; upload the data as CSV, TSV or XLSX."
+        )
+    if data.startswith(_HDF5_MAGIC):
+        raise InputError(
+            f"The {what} file is an HDF5 file (e.g. ARCHS4 or .h5ad), not a text table.",
+            cli="An expression cohort in HDF5 is read by run --engine dask; otherwise save the "
+            "table as CSV, TSV or XLSX.",
+            app="The dashboard reads CSV, TSV and XLSX tables; run an HDF5 cohort on the "
+            "command line with --engine dask.",
         )
     if data.startswith(_OLE_MAGIC):
         raise InputError(

@@ -165,6 +165,24 @@ def test_unreadable_cohorts_are_refused_in_one_line(counts, tmp_path, capsys, mo
         assert "not available with --engine dask" in capsys.readouterr().err
 
 
+def test_unusable_store_paths_are_refused_in_one_line(counts, tmp_path, capsys):
+    path = write_tsv(counts, tmp_path / "bulk.tsv")
+    with pytest.raises(ValueError, match="is a folder; give a file path for --store"):
+        convert_table(path, tmp_path)
+    notes = tmp_path / "notes.txt"
+    notes.write_text("not a store")  # not HDF5: refused, not overwritten, no h5py message
+    with pytest.raises(ValueError, match="exists and was not converted from bulk.tsv"):
+        convert_table(path, notes)
+    assert notes.read_text() == "not a store"
+    with pytest.raises(ValueError, match="Cannot write the store .*choose another --store"):
+        convert_table(path, notes / "inside.h5")
+    nested = tmp_path / "new" / "folder" / "bulk.h5"  # a missing folder is made
+    assert convert_table(path, nested) == str(nested) and nested.is_file()
+    # The in-memory engine given an HDF5 file points to the engine that reads it.
+    assert main(["run", str(nested), "--signature", "TIL10", "--out", str(tmp_path / "o")]) == 2
+    assert "is an HDF5 file" in capsys.readouterr().err
+
+
 def test_scale_summary_takes_the_whole_tables_evenly_spaced_values(tmp_path, monkeypatch):
     """Chunks of 7 samples take the values a 1,000-value sample of the whole table takes."""
     rng = np.random.default_rng(0)
