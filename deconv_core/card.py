@@ -121,8 +121,20 @@ class SampleCard:
         return self.names.get(str(cell), str(cell))
 
 
-def check_sample(samples: Sequence[object], sample: object) -> str:
+def check_sample(
+    samples: Sequence[object], sample: object, *, left_out: Sequence[DeconvWarning] = ()
+) -> str:
     """The sample's name when it is one of ``samples``, else an error listing the first ones.
+
+    Parameters
+    ----------
+    samples
+        The run's samples.
+    sample
+        The sample asked for.
+    left_out
+        Warnings of the input; one naming ``sample`` (e.g. ``zero_sample``: it
+        was left out of the analysis) is quoted in the error instead of the list.
 
     Raises
     ------
@@ -131,6 +143,9 @@ def check_sample(samples: Sequence[object], sample: object) -> str:
     """
     names = [str(s) for s in samples]
     name = str(sample)
+    why = next((w.message for w in left_out if w.sample == name), "")
+    if name not in names and why:
+        raise InputError(f"No card for sample {name!r}: {why}")
     if name not in names:
         shown = ", ".join(names[:5]) + (", ..." if len(names) > 5 else "")
         raise InputError(

@@ -185,7 +185,7 @@ def _run(args: argparse.Namespace, stream: TextIO, progress: _Progress) -> int:
             args.bulk, scale=options.scale, species=args.species, limits=limits
         )
         for sample in args.card:  # refused before the work, not after
-            check_sample(list(expression.table.columns), sample)
+            check_sample(list(expression.table.columns), sample, left_out=expression.warnings)
         progress.step(
             f"read {expression.table.shape[0]} genes x {expression.table.shape[1]} samples; "
             f"loading signature {args.signature}"

@@ -162,3 +162,19 @@ def test_cards_are_in_the_manifest_with_their_checksums_and_go_with_their_run(tm
         assert hashlib.sha256((out / name).read_bytes()).hexdigest() == digest, name
     assert main(args) == 0  # a later run without cards: the earlier run's cards go
     assert not (out / "card_S2.html").exists() and not (out / "card_S2.png").exists()
+
+
+def test_a_card_for_a_sample_left_out_says_why(tmp_path, capsys):
+    from deconv_core.cli import main
+
+    expr, _ = planted_mixtures(3, noise=0.1, seed=2, n_filler=300)
+    expr["S2"] = 0.0  # a sample of zeros is left out of the analysis
+    bulk = tmp_path / "bulk.tsv"
+    expr.to_csv(bulk, sep="\t", index_label="gene")
+    args = ["run", str(bulk), "--signature", "TIL10", "--out", str(tmp_path / "o"), "--card", "S2"]
+    assert main(args) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line == (
+        "error: No card for sample 'S2': Sample S2 is zero for every gene; it was left out of "
+        "the analysis."
+    )
