@@ -129,7 +129,9 @@ def test_a_signal_while_the_libraries_load_ends_in_one_line(tmp_path, signum, co
     returncode, err = _signal_child(command, signum, _numpy_loading)
     assert returncode == code, err
     assert "Traceback" not in err
-    assert err.strip().splitlines() == [f"{word}: while starting; nothing was written"]
+    lines = err.strip().splitlines()
+    # "while starting" unless a descheduled test sent the signal after the (1-2 s) imports
+    assert len(lines) == 1 and lines[0].startswith(f"{word}:"), err
     assert not out.exists()
 
 
