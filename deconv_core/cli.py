@@ -84,7 +84,14 @@ def build_parser() -> argparse.ArgumentParser:
         required=True,
         help=f"built-in name ({', '.join(builtin_names())}) or a signature file",
     )
-    run.add_argument("--mode", choices=MODES, default="relative")
+    run.add_argument(
+        "--mode",
+        choices=MODES,
+        default="relative",
+        help="relative (default): shares of the signature's cell types, summing to 1 per "
+        "sample; absolute: shares of all cells, with 'other' for what the cell types leave "
+        "(whole-transcriptome TPM and a signature with mRNA-content factors, e.g. TIL10)",
+    )
     run.add_argument(
         "--scale", choices=SCALES, default="auto", help="input scale (default: detect)"
     )
@@ -287,7 +294,10 @@ def _add_engine_options(run: argparse.ArgumentParser) -> None:
         "local cluster on this machine)",
     )
     run.add_argument(
-        "--workers", type=_positive_int, default=2, help="local cluster: worker processes"
+        "--workers",
+        type=_positive_int,
+        default=2,
+        help="local cluster: worker processes (default 2)",
     )
     run.add_argument(
         "--worker-memory",
@@ -534,11 +544,28 @@ def _add_signature_commands(sub: argparse._SubParsersAction) -> None:
     build.add_argument(
         "--max-markers", type=int, default=10, help="markers per ordered pair of types, at most"
     )
-    build.add_argument("--min-log2-fold-change", type=float, default=1.0)
-    build.add_argument("--min-detection", type=float, default=0.25)
-    build.add_argument("--test-fraction", type=float, default=0.3)
+    build.add_argument(
+        "--min-log2-fold-change",
+        type=float,
+        default=1.0,
+        help="marker: log2 fold change over the runner-up cell type (default 1: two-fold)",
+    )
+    build.add_argument(
+        "--min-detection",
+        type=float,
+        default=0.25,
+        help="marker: share of the type's cells with a non-zero count (default 0.25)",
+    )
+    build.add_argument(
+        "--test-fraction",
+        type=float,
+        default=0.3,
+        help="share of each type's cells held out for validation (default 0.3)",
+    )
     build.add_argument("--mixtures", type=int, default=50, help="validation mixtures")
-    build.add_argument("--seed", type=int, default=0)
+    build.add_argument(
+        "--seed", type=int, default=0, help="seed of the split and the mixtures (default 0)"
+    )
 
 
 def _describe(args: argparse.Namespace, stream: TextIO) -> int:

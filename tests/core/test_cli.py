@@ -185,3 +185,18 @@ def test_a_reader_that_stops_early_ends_the_listing_quietly():
         os.close(write)
     assert proc.returncode == 141
     assert proc.stderr == ""  # no "Broken pipe" line, no traceback
+
+
+def test_every_option_of_every_command_says_what_it_does():
+    import argparse
+
+    from deconv_core.cli import build_parser
+
+    (commands,) = [a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)]
+    silent = [
+        f"{name} {action.option_strings or action.dest}"
+        for name, parser in commands.choices.items()
+        for action in parser._actions
+        if not action.help and not isinstance(action, argparse._HelpAction)
+    ]
+    assert silent == []
