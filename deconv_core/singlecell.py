@@ -411,6 +411,7 @@ def build_signature(
         n_mixtures=n_mixtures,
         cells_per_mixture=cells_per_mixture,
         min_detection=min_detection,
+        min_log2_fold_change=min_log2_fold_change,
     )
     warnings: list[DeconvWarning] = list(data.warnings)
     sizes = data.cell_type_counts()
@@ -523,6 +524,7 @@ def _check_build_options(
     n_mixtures: int,
     cells_per_mixture: int,
     min_detection: float,
+    min_log2_fold_change: float,
 ) -> None:
     """Raise :class:`InputError` for a parameter of :func:`build_signature` out of range."""
     check_count(min_cells, "The fewest cells per cell type (one to train, one to test)", minimum=2)
@@ -539,6 +541,11 @@ def _check_build_options(
             f"got {n_mixtures} mixtures of {cells_per_mixture} cells."
         )
     check_fraction(min_detection, "The detection share of a marker", closed=True)
+    if not min_log2_fold_change >= 0:  # NaN too: every gene would pass a negative threshold
+        raise InputError(
+            "The marker fold change (log2) must be 0 or more (1: two-fold higher than the "
+            f"runner-up cell type); got {min_log2_fold_change:g}."
+        )
 
 
 def _usable_cell_types(sizes: pd.Series, min_cells: int) -> tuple[list[str], list[DeconvWarning]]:

@@ -322,6 +322,8 @@ def test_a_type_without_markers_is_refused():
         ({"min_markers": 20, "max_markers": 10}, "fewest markers per pair of cell types"),
         ({"n_mixtures": 2}, "at least 3 mixtures"),
         ({"min_detection": 2.0}, "detection share of a marker must be from 0 to 1"),
+        ({"min_log2_fold_change": -1.0}, r"fold change \(log2\) must be 0 or more .*; got -1\."),
+        ({"min_log2_fold_change": float("nan")}, r"must be 0 or more .*; got nan\."),
     ],
 )
 def test_bad_parameters(data, kwargs, match):
