@@ -19,6 +19,8 @@ from deconv_core.coverage import coverage_table, genes_found
 from deconv_core.groups import groups_table
 from deconv_core.identifiability import signature_identifiability
 from deconv_core.signatures import Signature
+from deconv_core.species import check_same_species
+from deconv_core.thresholds import COVERAGE_ERROR
 from deconv_core.validation import DeconvWarning, InputError
 
 __all__ = [
@@ -274,11 +276,13 @@ def describe_signature(
         ),
     }
     coverage = None
+    warnings = tuple(signature.warnings)
     if expression is not None:
         genes = [str(g) for g in matrix.index]
         coverage = coverage_table(matrix, genes_found(expression, genes), total=True)
         summary["genes_found"] = int(coverage.loc["all", "found"])
         summary["coverage"] = float(coverage.loc["all", "fraction"])
+        warnings += _species_warnings(signature, expression, summary)
     markers = all_markers
     if top_markers is not None:
         markers = signature_markers(matrix, top=top_markers)
@@ -290,5 +294,21 @@ def describe_signature(
         scaled=scaled.loc[order],
         groups=groups_table(signature.groups, signature.cell_types),
         coverage=coverage,
-        warnings=signature.warnings,
+        warnings=warnings,
     )
+
+
+def _species_warnings(
+    signature: Signature, expression: pd.DataFrame | Sequence[str], summary: dict[str, object]
+) -> tuple[DeconvWarning, ...]:
+    """``species_differ`` when too few genes were found for a fit because the species differ
+    (the fit's own refusal, :func:`deconv_core.species.check_same_species`, as a record)."""
+    if float(summary["coverage"]) >= COVERAGE_ERROR:
+        return ()
+    ids = expression.index if isinstance(expression, pd.DataFrame) else list(expression)
+    found = f"Only {summary['genes_found']} of {summary['n_genes']} signature genes were found"
+    try:
+        check_same_species(ids, signature.species, found=found)
+    except InputError as err:
+        return (DeconvWarning("error", "species_differ", str(err), cli=err.cli, app=err.app),)
+    return ()

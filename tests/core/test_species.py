@@ -161,3 +161,16 @@ def test_a_mouse_signature_on_human_data_is_a_warning_when_names_match(tmp_path)
     assert "--signature TIL10" in warning.text("cli")
     assert (analysis.verdicts["verdict"] != "good").all()
     assert analysis.verdicts["reasons"].str.contains("a mouse signature on human data").all()
+
+
+def test_describe_says_when_the_species_differ():
+    from deconv_core.signature_diagnostics import describe_signature
+    from deconv_core.signatures import Signature
+
+    til10 = load_signature("TIL10").matrix.rename(index={"GUCY1A3": "GUCY1A1"})
+    mouse = Signature(name="mouse", matrix=_to_mouse_ensembl(til10), species="mouse")
+    (warning,) = describe_signature(mouse, expression=list(til10.index)).warnings
+    assert warning.code == "species_differ" and warning.severity == "error"
+    assert "the signature names mouse genes and the expression human" in warning.message
+    # the same data with a human signature: nothing to say
+    assert describe_signature(load_signature("TIL10"), expression=list(til10.index)).warnings == ()
