@@ -27,15 +27,41 @@ README can quote why none of them became a default:
   total of the T-cell subsets and of monocytes/mDC, and each total is split
   again on the genes that differ at least twofold within the group.
 
+A third round (``internal_rows``, every variant on all eight rows) changes
+one step inside ``deconv_core.deconvolve`` for the length of a run (the
+product is untouched):
+
+- Huber's tuning constant (1.345 by default; the residual scale is each
+  sample's median absolute residual / 0.6745, so any other scale estimate
+  that differs from it by a constant factor is the same as another constant);
+- genes standardised as dtangle or CIBERSORTx-style methods do, on top of
+  the defaults' weights: each gene's equation divided by (the square root
+  of) its signature row norm or its standard deviation across the cell types;
+- genes chosen inside the fit: genes whose leave-one-out influence on the
+  proportions (median over samples, ``deconv_core.downdate``) is extreme
+  (robust z above 3 on the log scale) are dropped and the fit repeated;
+- weights from each gene's residual spread across the cohort (feasible
+  generalised least squares: 1 / sqrt(MAD² + median MAD²) per gene);
+- the platform correction applied to every signature, also one from the
+  same platform as the bulk (a between-laboratory batch effect);
+- a ridge penalty (α times the mean diagonal of the Gram matrix), the
+  ν-SVR's other ingredient besides centring, meant for collinear subsets;
+- ribosomal-protein genes left out of each sample's total (they vary with
+  library preparation; absolute mode reads the coefficients as mRNA shares).
+
 Usage: python benchmarks/accuracy_tried.py [--data DIR]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
+import functools
+import importlib
 import sys
 import tempfile
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -51,6 +77,7 @@ from singlecell_accuracy import SC_FINOTELLO_GROUPS, SC_HOEK_GROUPS, _present  #
 
 from deconv_core import deconvolve, load_expression, load_signature  # noqa: E402
 from deconv_core.deconvolve import coefficients_to_proportions  # noqa: E402
+from deconv_core.downdate import fit_full, leave_each_out  # noqa: E402
 from deconv_core.io.singlecell import read_single_cell  # noqa: E402
 from deconv_core.mrna import borrowed_mrna_factors  # noqa: E402
 from deconv_core.singlecell import build_signature  # noqa: E402
@@ -172,8 +199,8 @@ def hierarchical_coefficients(
     return coef
 
 
-def single_cell_rows(data: Path) -> list[tuple[str, str, tuple]]:
-    """(dataset, variant, metrics) for the rows of benchmarks/singlecell_accuracy.py."""
+def _single_cell_cases(data: Path):
+    """The single-cell build, its signature and (dataset, bulk, truth, groups) per PBMC set."""
     sc_dir = data / "scRNA_PBMC_reference_deconvBench_sc1"
     cells = read_single_cell(
         sc_dir / "counts_genes_x_cells.tsv",
@@ -182,25 +209,28 @@ def single_cell_rows(data: Path) -> list[tuple[str, str, tuple]]:
     )
     build = build_signature(cells, seed=0, name="sc1 PBMC")
     ours = dataclasses.replace(build.signature, whole_transcriptome=True)
-    borrowed, _ = borrowed_mrna_factors(ours.cell_types)
-    til10_factors = dataclasses.replace(ours, mrna_scaling={**ours.mrna_scaling, **borrowed})
     fin = data / "GSE107572_Finotello2019_PBMC"
     hoek = data / "GSE64655_Hoek2015_PBMC"
     fin_truth = pd.read_csv(fin / "ground_truth_facs_fractions_9types.tsv", sep="\t", index_col=0)
-    cases = [
+    hoek_truth = pd.read_csv(hoek / "ground_truth_facs_fractions.tsv", sep="\t", index_col=0)
+    cases = []
+    for name, folder, truth, groups in (
         ("Finotello (single-cell)", fin, fin_truth[list(SC_FINOTELLO_GROUPS)], SC_FINOTELLO_GROUPS),
-        (
-            "Hoek (single-cell)",
-            hoek,
-            pd.read_csv(hoek / "ground_truth_facs_fractions.tsv", sep="\t", index_col=0),
-            SC_HOEK_GROUPS,
-        ),
-    ]
-    out = []
-    for name, folder, truth, groups in cases:
+        ("Hoek (single-cell)", hoek, hoek_truth, SC_HOEK_GROUPS),
+    ):
         table = load_expression(folder / "expression_tpm.tsv").table
         table = table.loc[table.index.isin(build.profiles.index)]
-        present = _present(groups, ours.cell_types)
+        cases.append((name, table, truth, _present(groups, ours.cell_types)))
+    return build, ours, cases
+
+
+def single_cell_rows(data: Path) -> list[tuple[str, str, tuple]]:
+    """(dataset, variant, metrics) for the rows of benchmarks/singlecell_accuracy.py."""
+    build, ours, cases = _single_cell_cases(data)
+    borrowed, _ = borrowed_mrna_factors(ours.cell_types)
+    til10_factors = dataclasses.replace(ours, mrna_scaling={**ours.mrna_scaling, **borrowed})
+    out = []
+    for name, table, truth, present in cases:
         default = deconvolve(table, ours, mode="absolute", exclude=None)
         p = default.proportions
         leukocytes = p.drop(columns=["Platelet", "other"]).div(1.0 - p["Platelet"], axis=0)
@@ -222,13 +252,170 @@ def single_cell_rows(data: Path) -> list[tuple[str, str, tuple]]:
     return out
 
 
+# --- Third round: one step inside the engine changed for the length of a run. ---------------
+
+# The engine module (``deconv_core.deconvolve`` the attribute is the function).
+_ENGINE = importlib.import_module("deconv_core.deconvolve")
+_FIT = _ENGINE._fit_by_pattern
+_WEIGHTS = _ENGINE.gene_weights
+
+
+@contextlib.contextmanager
+def _replaced(name: str, value) -> Iterator[None]:
+    """``deconv_core.deconvolve.<name>`` replaced by ``value`` inside the block."""
+    old = getattr(_ENGINE, name)
+    setattr(_ENGINE, name, value)
+    try:
+        yield
+    finally:
+        setattr(_ENGINE, name, old)
+
+
+def standardised_weights(kind: str, power: float) -> Callable:
+    """The defaults' gene weights times (row norm or sd across cell types) ** -power."""
+
+    def weights(signature: np.ndarray, *, weighting: str = "sqrt") -> np.ndarray:
+        base = _WEIGHTS(signature, weighting=weighting)
+        if signature.shape[0] == 0:
+            return base
+        spread = np.linalg.norm(signature, axis=1) if kind == "norm" else signature.std(axis=1)
+        extra = np.maximum(spread, spread.mean() * 1e-3) ** -power
+        return base * extra / (base * extra).mean()
+
+    return weights
+
+
+def without_influential(z: float = 3.0) -> Callable:
+    """The fit repeated without the genes of extreme leave-one-out influence.
+
+    A gene's influence in a sample is the L1 change of the (unscaled) shares
+    when it is left out (``deconv_core.downdate``, exact refits); genes whose
+    median influence over samples is more than ``z`` robust SDs above the
+    median gene on the log scale are dropped.
+    """
+
+    def fit(Sw, Y, weights, loss, samples, warnings):
+        coef, robustness = _FIT(Sw, Y, weights, loss, samples, warnings)
+        if np.isnan(Y).any():
+            return coef, robustness
+        full = fit_full(Sw, Y * weights[:, None], robustness, coef)
+        refits = leave_each_out(full)
+        with np.errstate(all="ignore"):
+            shares = refits / refits.sum(axis=1, keepdims=True)
+            change = np.abs(shares - (coef / coef.sum(axis=0))[None]).sum(axis=1)
+        level = np.log(np.nanmedian(change, axis=1) + 1e-12)
+        spread = np.median(np.abs(level - np.median(level))) / 0.6745
+        keep = (level - np.median(level)) <= z * spread
+        if keep.all():
+            return coef, robustness
+        coef, kept = _FIT(Sw[keep], Y[keep], weights[keep], loss, samples, [])
+        robustness = np.full(Y.shape, np.nan)
+        robustness[keep] = kept
+        return coef, robustness
+
+    return fit
+
+
+def cohort_scaled(Sw, Y, weights, loss, samples, warnings):
+    """The fit repeated with each gene weighted by its residual spread over the cohort."""
+    coef, _ = _FIT(Sw, Y, weights, loss, samples, warnings)
+    spread = np.nanmedian(np.abs(Y * weights[:, None] - Sw @ np.nan_to_num(coef)), axis=1)
+    variance = spread**2 + np.median(spread) ** 2
+    extra = (variance / np.median(variance)) ** -0.5
+    return _FIT(Sw * extra[:, None], Y, weights * extra, loss, samples, [])
+
+
+def ridge(alpha: float) -> Callable:
+    """The fit with ``alpha * mean(diag(S'S))`` times ||x||² added (k zero-target rows)."""
+
+    def fit(Sw, Y, weights, loss, samples, warnings):
+        g, k = Sw.shape
+        lam = alpha * np.trace(Sw.T @ Sw) / k
+        coef, robustness = _FIT(
+            np.vstack([Sw, np.sqrt(lam) * np.eye(k)]),
+            np.vstack([Y, np.zeros((k, Y.shape[1]))]),
+            np.concatenate([weights, np.ones(k)]),
+            loss,
+            samples,
+            warnings,
+        )
+        return coef, robustness[:g]
+
+    return fit
+
+
+def _no_ribosomal(table: pd.DataFrame) -> pd.DataFrame:
+    return table.loc[~table.index.str.match(r"^RP[SL]\d")]
+
+
+#: (variant, engine step replaced or None, transformation of the bulk or None).
+INTERNAL_VARIANTS = [
+    *(
+        (f"Huber tuning {t}", ("huber_nnls", functools.partial(huber_nnls, tuning=t)), None)
+        for t in (1.0, 2.0, 3.0)
+    ),
+    *(
+        (
+            f"genes standardised: weights × {what} ** -{p}",
+            ("gene_weights", standardised_weights(kind, p)),
+            None,
+        )
+        for kind, what in (("norm", "row norm"), ("sd", "sd across cell types"))
+        for p in (0.5, 1.0)
+    ),
+    (
+        "genes of extreme influence dropped (z > 3)",
+        ("_fit_by_pattern", without_influential()),
+        None,
+    ),
+    ("genes weighted by their residual spread", ("_fit_by_pattern", cohort_scaled), None),
+    ("platform correction on every signature", ("from_other_platform", lambda _: True), None),
+    ("ridge penalty α = 0.01", ("_fit_by_pattern", ridge(0.01)), None),
+    ("ribosomal-protein genes out of the totals", None, _no_ribosomal),
+]
+
+
+def _all_cases(data: Path, workdir: Path):
+    """(dataset, bulk, signature, mode, exclude, groups, truth) for all eight rows."""
+    out = []
+    for ds in datasets(data, workdir):
+        table = load_expression(ds.expression).table
+        signature = load_signature(str(ds.signature))
+        out.append((ds.name, table, signature, ds.mode, ds.exclude, ds.groups, ds.truth))
+    _, ours, cases = _single_cell_cases(data)
+    for name, table, truth, present in cases:
+        out.append((name, table, ours, "absolute", None, present, truth))
+    return out
+
+
+def internal_rows(data: Path) -> list[tuple[str, str, tuple]]:
+    """(dataset, variant, metrics) of every third-round variant on all eight rows."""
+    out = []
+    with tempfile.TemporaryDirectory() as tmp:
+        cases = _all_cases(data, Path(tmp))
+        for variant, step, transform in [("defaults", None, None), *INTERNAL_VARIANTS]:
+            for name, table, signature, mode, exclude, groups, truth in cases:
+                context = _replaced(*step) if step else contextlib.nullcontext()
+                bulk = transform(table) if transform else table
+                with context:
+                    result = deconvolve(bulk, signature, mode=mode, exclude=exclude)
+                estimate = summed(result.proportions, groups)
+                truth = truth.loc[[s for s in truth.index if s in estimate.index]]
+                out.append((name, variant, metrics(estimate, truth)))
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument(
+        "--internals", action="store_true", help="only the third round (engine steps changed)"
+    )
     args = parser.parse_args()
     print("| dataset | variant | pooled r / RMSE / mean per-type r |")
     print("|---|---|---|")
-    for name, variant, m in bulk_rows(args.data) + single_cell_rows(args.data):
+    rows = [] if args.internals else bulk_rows(args.data) + single_cell_rows(args.data)
+    for name, variant, m in rows + internal_rows(args.data):
         print(f"| {name} | {variant} | {_triple(m)} |")
 
 
