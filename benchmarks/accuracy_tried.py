@@ -40,6 +40,9 @@ product is untouched):
 - genes chosen inside the fit: genes whose leave-one-out influence on the
   proportions (median over samples, ``deconv_core.downdate``) is extreme
   (robust z above 3 on the log scale) are dropped and the fit repeated;
+- bounded leverage (a Mallows-type GM-estimator: Huber bounds a gene's
+  residual, this also bounds its leverage h): each gene's equation weighted
+  by sqrt(min(1, 3k/g / h)), k cell types, g genes;
 - weights from each gene's residual spread across the cohort (feasible
   generalised least squares: 1 / sqrt(MAD² + median MAD²) per gene);
 - genes whose platform factor is extreme (robust z above 3 on the log scale)
@@ -354,6 +357,14 @@ def ridge(alpha: float) -> Callable:
     return fit
 
 
+def leverage_bounded(Sw, Y, weights, loss, samples, warnings):
+    """The fit with each gene's equation weighted by sqrt(min(1, 3k/g / leverage))."""
+    g, k = Sw.shape
+    leverage = (np.linalg.qr(Sw)[0] ** 2).sum(axis=1)
+    extra = np.sqrt(np.minimum(1.0, 3.0 * k / g / np.maximum(leverage, np.finfo(float).tiny)))
+    return _FIT(Sw * extra[:, None], Y, weights * extra, loss, samples, warnings)
+
+
 def _extreme_marked(S: np.ndarray, Y: np.ndarray, coef: np.ndarray) -> np.ndarray:
     """The platform factors, NaN for genes whose log factor is more than 3 robust SDs out."""
     factors = _PLATFORM(S, Y, coef)
@@ -395,6 +406,7 @@ INTERNAL_VARIANTS = [
         [("_fit_by_pattern", without_influential())],
         None,
     ),
+    ("leverage bounded (Mallows, 3k/g)", [("_fit_by_pattern", leverage_bounded)], None),
     ("genes weighted by their residual spread", [("_fit_by_pattern", cohort_scaled)], None),
     (
         "genes of extreme platform factor (z > 3) dropped, not corrected",
