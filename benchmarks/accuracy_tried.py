@@ -64,7 +64,7 @@ the share of genes that are its support vectors (the rest sit inside its
 ε-tube and do not count), the share the robust fit down-weights, and each
 cell line's mean error with both.
 
-Usage: python benchmarks/accuracy_tried.py [--data DIR]
+Usage: python benchmarks/accuracy_tried.py [--data DIR] [--internals]
 """
 
 from __future__ import annotations
