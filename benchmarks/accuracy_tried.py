@@ -399,8 +399,8 @@ def _greedy_rows(cpm: np.ndarray, ranked, *, start: int = 3, pool: int = 30) -> 
     return np.sort(np.asarray(chosen))
 
 
-def _greedy_build(counts, codes, types, genes, **options):
-    """A ``_build`` step whose matrix holds the greedy genes (:func:`_greedy_rows`)."""
+def _built_and_ranked(counts, codes, types, genes, options: dict):
+    """The default build, its profiles and its ranked candidates (for steps that redo the genes)."""
     built = _BUILD(counts, codes, types, genes, **options)
     profiles = _STEPS["_profiles"](counts, codes, len(types))
     ranked, _, _ = _STEPS["_candidates"](
@@ -409,6 +409,12 @@ def _greedy_build(counts, codes, types, genes, **options):
         min_log2_fold_change=options["min_log2_fold_change"],
         min_detection=options["min_detection"],
     )
+    return built, profiles, ranked
+
+
+def _greedy_build(counts, codes, types, genes, **options):
+    """A ``_build`` step whose matrix holds the greedy genes (:func:`_greedy_rows`)."""
+    built, profiles, ranked = _built_and_ranked(counts, codes, types, genes, options)
     matrix = built.profiles.iloc[_greedy_rows(profiles.cpm, ranked)]
     return dataclasses.replace(
         built, matrix=matrix, condition_number=condition_number(matrix.to_numpy())
@@ -421,14 +427,7 @@ def _nearest_pair_build(counts, codes, types, genes, *, extra: int = 5, **option
     Rectangle's hierarchy, flattened: the nearest type is the one whose
     profile correlates best (log2 CPM + 1 over the 2,000 most variable genes).
     """
-    built = _BUILD(counts, codes, types, genes, **options)
-    profiles = _STEPS["_profiles"](counts, codes, len(types))
-    ranked, _, _ = _STEPS["_candidates"](
-        profiles,
-        types,
-        min_log2_fold_change=options["min_log2_fold_change"],
-        min_detection=options["min_detection"],
-    )
+    built, profiles, ranked = _built_and_ranked(counts, codes, types, genes, options)
     chosen = built.conditioning.loc[built.conditioning["chosen"], "markers_per_pair"]
     n = int(chosen.iloc[0]) + extra
     log = np.log2(profiles.cpm + 1.0)
