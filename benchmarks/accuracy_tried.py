@@ -444,6 +444,37 @@ def _nearest_pair_build(counts, codes, types, genes, *, extra: int = 5, **option
     )
 
 
+def _stable_build(counts, codes, types, genes, **options):
+    """A ``_build`` step keeping the genes chosen in at least half of 10 subsets of 70% of cells.
+
+    Stability selection: the whole gene choice (candidates and the
+    markers-per-pair search) is rerun on each subset.
+    """
+    built = _BUILD(counts, codes, types, genes, **options)
+    counts = sparse.csc_array(counts)
+    chosen = np.zeros(len(genes))
+    for mask in _random_masks(codes, 10, 0.7):
+        cells = np.flatnonzero(mask)
+        subset = _STEPS["_profiles"](counts[:, cells], codes[cells], len(types))
+        ranked, _, _ = _STEPS["_candidates"](
+            subset,
+            types,
+            min_log2_fold_change=options["min_log2_fold_change"],
+            min_detection=options["min_detection"],
+        )
+        _, rows, _ = _STEPS["_choose_markers"](
+            subset.cpm,
+            ranked,
+            min_markers=options["min_markers"],
+            max_markers=options["max_markers"],
+        )
+        chosen[rows] += 1
+    matrix = built.profiles.iloc[np.flatnonzero(chosen >= 5)]
+    return dataclasses.replace(
+        built, matrix=matrix, condition_number=condition_number(matrix.to_numpy())
+    )
+
+
 def _mrna_by(statistic: Callable) -> Callable:
     """A ``_profiles`` step whose mRNA factor is ``statistic`` of the type's counts per cell."""
 
@@ -544,6 +575,10 @@ BUILDER_VARIANTS = (
     BuilderVariant(
         "5 more markers for each type's nearest type",
         steps=(_step("_build", _nearest_pair_build),),
+    ),
+    BuilderVariant(
+        "genes chosen in ≥ 5 of 10 subsets of 70% of cells (stability selection)",
+        steps=(_step("_build", _stable_build),),
     ),
     BuilderVariant(
         "pairs ranked by Welch t of log CPM (DE test)",
