@@ -635,18 +635,6 @@ _NEWTON_ROUNDS = 30
 _NEWTON_FLOATS = 1_000_000
 
 
-def _huber_loss(A: np.ndarray, t: np.ndarray) -> np.ndarray:
-    """(m,) Huber loss of absolute residuals A (m samples, g genes) at thresholds t (m,).
-
-    r²/2 where ``|r| <= t``, ``t |r| - t²/2`` elsewhere: both are ``c (|r| - c / 2)``
-    with ``c = min(|r|, t)``.
-    """
-    c = np.minimum(A, t[:, None])
-    half = c * 0.5
-    np.subtract(A, half, out=half)
-    return np.einsum("ij,ij->i", c, half)
-
-
 def _row_median(A: np.ndarray) -> np.ndarray:
     """Median of every row of a NaN-free (m, g) array (as ``np.median(A, axis=1)``)."""
     g = A.shape[1]
@@ -677,9 +665,10 @@ def _newton_rounds(
     that split, ``sum_in r²/2 + t sum_out |r|`` (outlier signs held), over
     ``x >= 0``: an NNLS with the inliers' Gram matrix and the outliers'
     clipped residuals ``±t`` in the right-hand side (Huber 1981, sec. 7.8).
-    The step is halved until the loss at ``t`` does not rise.  At a fixed
-    point the reweighting of :func:`huber_nnls` has its fixed point too (its
-    weights ``min(1, t / |r|)`` give ``w r = clip(r, -t, t)``).
+    The step then goes as far towards that minimiser as lowers the Huber
+    loss at ``t`` most (an exact line search, :func:`_line_search`).  At a
+    fixed point the reweighting of :func:`huber_nnls` has its fixed point too
+    (its weights ``min(1, t / |r|)`` give ``w r = clip(r, -t, t)``).
 
     The rounds work on samples × genes copies of the live samples (contiguous
     rows: dropping the samples that settled is a row copy, and every pass
@@ -692,19 +681,36 @@ def _newton_rounds(
     Pt = None if full else mask[:, live].T.copy()
     size = np.sqrt(np.mean(Yt**2, axis=1))
     floor = tuning / 0.6745 * 1e-12
+    # Secant on the threshold: (t_a, g_a) and t_b are the thresholds of the two
+    # previous rounds and g_a the mismatch of the older one; solid_a, solid_b
+    # say whether those rounds took full steps.
+    nan = np.full(live.size, np.nan)
+    t_a, g_a, t_b = nan, nan, nan.copy()
+    solid_a, solid_b = np.zeros(live.size, bool), np.zeros(live.size, bool)
+    handed = [live[:0]]
     for round_ in range(_NEWTON_ROUNDS):
         A = np.abs(Rt)
         if full:
-            t = tuning * _row_median(A) / 0.6745
+            F = tuning * _row_median(A) / 0.6745
         else:
-            t = tuning * np.nanmedian(np.where(Pt, A, np.nan), axis=1) / 0.6745
+            F = tuning * np.nanmedian(np.where(Pt, A, np.nan), axis=1) / 0.6745
+        g = F - t_b
+        t = F.copy()
+        if round_ >= 2:
+            with np.errstate(divide="ignore", invalid="ignore"):
+                slope = (g - g_a) / (t_b - t_a)
+            jump = solid_a & solid_b & (slope >= -1.9) & (slope <= -0.1)
+            t[jump] = t_b[jump] - g[jump] / slope[jump]
         # Residuals at rounding level: the fit is exact, nothing to down-weight.
         keep = t > floor * size
         if not keep.all():
             gone = live[~keep]
             X[:, gone], R[:, gone] = Xt[~keep].T, Rt[~keep].T
             W[:, gone] = np.where(mask[:, gone], 1.0, 0.0)
-            live, Yt, Rt, Xt, A, t, size = (a[keep] for a in (live, Yt, Rt, Xt, A, t, size))
+            live, Yt, Rt, Xt, A, t, F, g, size = (
+                a[keep] for a in (live, Yt, Rt, Xt, A, t, F, g, size)
+            )
+            t_b, solid_b = t_b[keep], solid_b[keep]
             Pt = None if full else Pt[keep]
         if live.size == 0:
             break
@@ -716,62 +722,106 @@ def _newton_rounds(
             rhs[~Pt] = 0.0  # missing values add nothing to C
         C = rhs @ S
         Xn = _gram_pivot(products.row_grams(inside), C, Xt)
-        Rn, halved = _halve_steps(S, Yt, Xt, Xn, _huber_loss(A, t), t, Pt)
-        diff = Rn - Rt
+        step = Xn - Xt
+        U = step @ S.T
+        if not full:
+            U[~Pt] = 0.0
         change = np.sqrt(
-            np.einsum("ij,ij->i", diff, diff)
-            / (np.einsum("ij,ij->i", Rt, Rt) + np.finfo(float).tiny)
+            np.einsum("ij,ij->i", U, U) / (np.einsum("ij,ij->i", Rt, Rt) + np.finfo(float).tiny)
         )
-        # A halved step is short because it was cut, not because x settled.
-        moving = (change > tol) | halved
-        # Write back only the samples that leave (all of them after the last round).
-        done = ~moving if round_ < _NEWTON_ROUNDS - 1 else np.ones_like(moving)
-        if done.any():
-            gone = live[done]
-            X[:, gone], R[:, gone] = Xn[done].T, Rn[done].T
+        # Steps at rounding level need no search (their slopes are noise).
+        big = np.flatnonzero(change > tol)
+        alpha = np.ones(live.size)
+        if big.size:
+            alpha[big] = _line_search(Rt[big], U[big], t[big])
+        cut = alpha < 1.0
+        if cut.any():
+            Xn[cut] = Xt[cut] + alpha[cut, None] * step[cut]
+            U[cut] *= alpha[cut, None]
+        Rn = Rt - U
+        # The full step's length measures the distance to the optimum (a cut
+        # step is short because it was cut, not because x settled).
+        moving = (change > tol) | cut
+        # Steps cut to almost nothing: the inliers' Gram matrix is nearly
+        # singular along the step; reweighting (always downhill) finishes them.
+        stalled = moving & (alpha < _STALL)
+        handed.append(live[stalled])
+        # Write back the samples that leave (all of them after the last round).
+        stay = moving & ~stalled if round_ < _NEWTON_ROUNDS - 1 else np.zeros_like(moving)
+        if not stay.all():
+            leave = ~stay
+            gone = live[leave]
+            X[:, gone], R[:, gone] = Xn[leave].T, Rn[leave].T
             with np.errstate(divide="ignore"):
-                Wd = np.minimum(1.0, t[done, None] / A[done])
-            W[:, gone] = (Wd if full else np.where(Pt[done], Wd, 0.0)).T
-        if not moving.all():
-            live, Yt, Xt, size = live[moving], Yt[moving], Xn[moving], size[moving]
-            Rt = Rn[moving]
-            Pt = None if full else Pt[moving]
+                Wd = np.minimum(1.0, F[leave, None] / A[leave])
+            W[:, gone] = (Wd if full else np.where(Pt[leave], Wd, 0.0)).T
+            if round_ == _NEWTON_ROUNDS - 1:
+                handed.append(live[moving & ~stalled])
+        t_a, g_a, t_b, solid_a, solid_b = t_b, g, t, solid_b, ~cut
+        if not stay.all():
+            live, Yt, Xt, size = live[stay], Yt[stay], Xn[stay], size[stay]
+            Rt = Rn[stay]
+            t_a, g_a, t_b, solid_a, solid_b = (a[stay] for a in (t_a, g_a, t_b, solid_a, solid_b))
+            Pt = None if full else Pt[stay]
         else:
             Xt, Rt = Xn, Rn
-    return live
-
-
-def _halve_steps(
-    S: np.ndarray,
-    Y: np.ndarray,
-    X: np.ndarray,
-    Xn: np.ndarray,
-    before: np.ndarray,
-    t: np.ndarray,
-    present: np.ndarray | None,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Halve the steps ``X -> Xn`` (samples × cell types; in place in Xn) that raise the loss.
-
-    ``Y`` (m, g) samples × genes; ``present`` (m, g) or None (all present).
-    Returns the new residuals (m, g; 0 where not ``present``) and which
-    steps were halved (m,).
-    """
-    Rn = Y - Xn @ S.T
-    if present is not None:
-        Rn[~present] = 0.0
-    up = np.flatnonzero(_huber_loss(np.abs(Rn), t) > before * (1 + 1e-12))
-    halved = np.zeros(Y.shape[0], dtype=bool)
-    halved[up] = True
-    for _ in range(30):
-        if up.size == 0:
+        if live.size == 0:
             break
-        Xn[up] = (X[up] + Xn[up]) / 2
-        Ru = Y[up] - Xn[up] @ S.T
-        if present is not None:
-            Ru[~present[up]] = 0.0
-        Rn[up] = Ru
-        up = up[_huber_loss(np.abs(Ru), t[up]) > before[up] * (1 + 1e-12)]
-    return Rn, halved
+    return np.concatenate(handed)
+
+
+#: Step length below which a sample leaves the Newton rounds for reweighting.
+_STALL = 1e-6
+
+
+#: Iterations of :func:`_line_search` (safeguarded Newton on a piecewise-linear slope).
+_SEARCH_STEPS = 8
+
+
+def _line_search(R: np.ndarray, U: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """Step lengths ``a`` in (0, 1] minimising each row's Huber loss of ``R - a U``.
+
+    R, U : (m, g) residuals and their change over a full step (samples ×
+    genes); t : (m,) thresholds.  The loss along the step is convex and
+    piecewise quadratic, so its slope ``-sum clip(R - a U, -t, t) U`` is
+    piecewise linear and increasing: Newton steps on it from ``a = 1``, kept
+    inside a bracket of the root by bisection, find the root in a few
+    iterations.  Rows whose slope at ``a = 1`` is not positive take the full
+    step (the common case near the optimum, so it is tested first on all rows).
+    """
+    m = R.shape[0]
+    alpha = np.ones(m)
+    tt = t[:, None]
+    slope = -np.einsum("ij,ij->i", np.clip(R - U, -tt, tt), U)
+    rows = np.flatnonzero(slope > 0)
+    if rows.size == 0:
+        return alpha
+    R, U, tt = R[rows], U[rows], tt[rows]
+    lo, hi, a = np.zeros(rows.size), np.ones(rows.size), np.ones(rows.size)
+    live = np.arange(rows.size)
+    for _ in range(_SEARCH_STEPS):
+        Ul, tl, al = U[live], tt[live], a[live]
+        Z = R[live] - al[:, None] * Ul
+        psi = np.clip(Z, -tl, tl)
+        slope = -np.einsum("ij,ij->i", psi, Ul)
+        np.copyto(Ul, 0.0, where=psi != Z)
+        curve = np.einsum("ij,ij->i", Ul, U[live])
+        up = slope > 0
+        hi[live[up]] = al[up]
+        lo[live[~up]] = al[~up]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            guess = al - slope / curve
+        lo_l, hi_l = lo[live], hi[live]
+        guess = np.where((guess > lo_l) & (guess < hi_l), guess, (lo_l + hi_l) / 2)
+        settled = (slope == 0) | (np.abs(guess - al) <= 1e-6 * al)
+        a[live[~settled]] = guess[~settled]
+        live = live[~settled]
+        if live.size == 0:
+            break
+    # Unsettled rows keep the last point known to be downhill of the root.
+    a[live] = np.where(lo[live] > 0, lo[live], a[live])
+    alpha[rows] = a
+    return alpha
 
 
 def nnls_loop(S: np.ndarray, Y: np.ndarray) -> np.ndarray:
