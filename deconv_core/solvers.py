@@ -490,6 +490,28 @@ def _column_median(A: np.ndarray) -> np.ndarray:
     return (part[:, half - 1] + part[:, half]) / 2.0
 
 
+#: Lazily created controller of the BLAS thread pools (finding them costs ~10 ms).
+_BLAS: list = []
+
+
+def _one_blas_thread():
+    """Context that runs numpy's BLAS on one thread (restored on exit).
+
+    The robust fit is many small products (samples × a few hundred genes by
+    ~250 packed Gram entries, stacks of 22 × 22 solves) that a second BLAS
+    thread barely speeds up, and that slow down several-fold when the cores
+    are shared: the medium mixtures of ``benchmarks/solver_speed.py`` took
+    21-27 s with OpenBLAS's two threads and 7-8 s with one on this 2-core
+    machine at load ~3 (measured in one run).  The dashboard already runs
+    BLAS on one thread (``ui/__init__.py``); this extends it to the CLI's fits.
+    """
+    from threadpoolctl import ThreadpoolController
+
+    if not _BLAS:
+        _BLAS.append(ThreadpoolController())
+    return _BLAS[0].limit(limits=1, user_api="blas")
+
+
 def huber_nnls(
     S: np.ndarray,
     Y: np.ndarray,
@@ -558,6 +580,22 @@ def huber_nnls(
         Y = np.where(mask, Y, 0.0)
     if not (np.isfinite(S).all() and np.isfinite(Y).all()):
         raise ValueError("S and Y must be finite (no NaN or infinity where present)")
+    with _one_blas_thread():
+        return _huber_fit(S, Y, mask, start, tuning=tuning, max_iter=max_iter, tol=tol)
+
+
+def _huber_fit(
+    S: np.ndarray,
+    Y: np.ndarray,
+    mask: np.ndarray,
+    start: np.ndarray | None,
+    *,
+    tuning: float,
+    max_iter: int,
+    tol: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`huber_nnls` on checked inputs (``Y`` finite, 0 where ``mask`` is False)."""
+    full = bool(mask.all())
     products = _Products(S)
     if start is not None:
         X = np.asarray(start, dtype=np.float64).copy()
