@@ -424,14 +424,28 @@ class _Products:
         G[:, self.cols, self.rows] = packed
         return G
 
-    def row_grams(self, inside: np.ndarray) -> np.ndarray:
-        """(m, k, k) Gram matrices of the genes ``inside`` (m samples × g genes, bool)."""
-        packed = inside.astype(np.float64) @ self.upper
+    def unpack(self, packed: np.ndarray) -> np.ndarray:
+        """(m, k, k) symmetric matrices from their packed upper triangles (m, k (k + 1) / 2)."""
         k = int(self.rows.max()) + 1 if self.rows.size else 0
-        G = np.empty((inside.shape[0], k, k))
-        G[:, self.rows, self.cols] = packed
-        G[:, self.cols, self.rows] = packed
-        return G
+        if not hasattr(self, "_square"):
+            square = np.empty((k, k), dtype=np.intp)
+            square[self.rows, self.cols] = square[self.cols, self.rows] = np.arange(self.rows.size)
+            self._square = square.ravel()
+        return packed[:, self._square].reshape(packed.shape[0], k, k)
+
+    def update_packed(self, packed: np.ndarray, inside: np.ndarray, before: np.ndarray) -> None:
+        """Move packed inlier Grams (m, k (k + 1) / 2) from the split ``before`` to ``inside``.
+
+        Both (m, g) bool.  Only the genes that changed sides count (a few per
+        sample once the split settles), as one sparse product; in place.
+        """
+        from scipy.sparse import csr_matrix
+
+        i, g = np.nonzero(inside != before)
+        if i.size == 0:
+            return
+        sign = np.where(inside[i, g], 1.0, -1.0)
+        packed += csr_matrix((sign, (i, g)), shape=inside.shape) @ self.upper
 
 
 def _weighted_solve(
@@ -726,6 +740,8 @@ def _newton_rounds(
     t_a, g_a, t_b = nan, nan, nan.copy()
     solid_a, solid_b = np.zeros(live.size, bool), np.zeros(live.size, bool)
     handed = [live[:0]]
+    # Packed inlier Gram matrices of the live samples and the split they are for.
+    packed = split = None
     for round_ in range(_NEWTON_ROUNDS):
         A = np.abs(Rt)
         if full:
@@ -750,6 +766,8 @@ def _newton_rounds(
             )
             t_b, solid_b = t_b[keep], solid_b[keep]
             Pt = None if full else Pt[keep]
+            if packed is not None:
+                packed, split = packed[keep], split[keep]
         if live.size == 0:
             break
         inside = t[:, None] >= A
@@ -759,11 +777,18 @@ def _newton_rounds(
         if not full:
             rhs[~Pt] = 0.0  # missing values add nothing to C
         C = rhs @ S
-        Xn = _gram_pivot(products.row_grams(inside), C, Xt)
+        if packed is None:
+            packed = inside.astype(np.float64) @ products.upper
+        else:
+            products.update_packed(packed, inside, split)
+        split = inside
+        Gin = products.unpack(packed)
+        Xn = _gram_pivot(Gin, C, Xt)
         step = Xn - Xt
         U = step @ S.T
         if not full:
             U[~Pt] = 0.0
+        Rn = Rt - U
         change = np.sqrt(
             np.einsum("ij,ij->i", U, U) / (np.einsum("ij,ij->i", Rt, Rt) + np.finfo(float).tiny)
         )
@@ -771,15 +796,20 @@ def _newton_rounds(
         big = np.flatnonzero(change > tol)
         alpha = np.ones(live.size)
         if big.size:
-            alpha[big] = _line_search(Rt[big], U[big], t[big])
-        cut = alpha < 1.0
+            # The loss's slope and the inliers' curvature along the step at its
+            # start, from k × k products: S' clip(r, -t, t) = C - G_in x.
+            Gb, sb = Gin[big], step[big]
+            start = -np.einsum("ij,ij->i", C[big] - np.einsum("mij,mj->mi", Gb, Xt[big]), sb)
+            curve = np.einsum("mi,mij,mj->m", sb, Gb, sb)
+            alpha[big] = _line_search(Rt[big], U[big], Rn[big], inside[big], t[big], start, curve)
+        cut = alpha < 1.0 - 1e-9
         if cut.any():
             Xn[cut] = Xt[cut] + alpha[cut, None] * step[cut]
             U[cut] *= alpha[cut, None]
-        Rn = Rt - U
+            Rn[cut] = Rt[cut] - U[cut]
         # The full step's length measures the distance to the optimum (a cut
         # step is short because it was cut, not because x settled).
-        moving = (change > tol) | cut
+        moving = change > tol
         # Steps cut to almost nothing: the inliers' Gram matrix is nearly
         # singular along the step; reweighting (always downhill) finishes them.
         stalled = moving & (alpha < _STALL)
@@ -798,7 +828,7 @@ def _newton_rounds(
         t_a, g_a, t_b, solid_a, solid_b = t_b, g, t, solid_b, ~cut
         if not stay.all():
             live, Yt, Xt, size = live[stay], Yt[stay], Xn[stay], size[stay]
-            Rt = Rn[stay]
+            Rt, packed, split = Rn[stay], packed[stay], split[stay]
             t_a, g_a, t_b, solid_a, solid_b = (a[stay] for a in (t_a, g_a, t_b, solid_a, solid_b))
             Pt = None if full else Pt[stay]
         else:
@@ -812,54 +842,82 @@ def _newton_rounds(
 _STALL = 1e-6
 
 
-#: Iterations of :func:`_line_search` (safeguarded Newton on a piecewise-linear slope).
-_SEARCH_STEPS = 8
-
-
-def _line_search(R: np.ndarray, U: np.ndarray, t: np.ndarray) -> np.ndarray:
+def _line_search(
+    R: np.ndarray,
+    U: np.ndarray,
+    Rn: np.ndarray,
+    inside: np.ndarray,
+    t: np.ndarray,
+    start: np.ndarray,
+    curve: np.ndarray,
+) -> np.ndarray:
     """Step lengths ``a`` in (0, 1] minimising each row's Huber loss of ``R - a U``.
 
-    R, U : (m, g) residuals and their change over a full step (samples ×
-    genes); t : (m,) thresholds.  The loss along the step is convex and
-    piecewise quadratic, so its slope ``-sum clip(R - a U, -t, t) U`` is
-    piecewise linear and increasing: Newton steps on it from ``a = 1``, kept
-    inside a bracket of the root by bisection, find the root in a few
-    iterations.  Rows whose slope at ``a = 1`` is not positive take the full
-    step (the common case near the optimum, so it is tested first on all rows).
+    R, U, Rn : (m, g) residuals, their change over a full step and ``R - U``
+    (samples × genes); inside : (m, g) ``|R| <= t``; t : (m,) thresholds;
+    start : (m,) the loss's slope at ``a = 0``; curve : (m,) the sum of
+    ``U**2`` over ``inside``.
+
+    Along the step the loss is convex and piecewise quadratic: its slope
+    ``-sum clip(R - a U, -t, t) U`` is continuous, piecewise linear and
+    increasing, and bends (by ``±U**2``) only where a gene crosses ``±t``.
+    Rows whose slope at ``a = 1`` is not positive take the full step (the
+    common case near the optimum, tested first).  For the others, the bends
+    of the few genes that cross a threshold are sorted and the slope is
+    followed from ``a = 0`` to its root, exactly.
     """
     m = R.shape[0]
     alpha = np.ones(m)
     tt = t[:, None]
-    slope = -np.einsum("ij,ij->i", np.clip(R - U, -tt, tt), U)
-    rows = np.flatnonzero(slope > 0)
-    if rows.size == 0:
+    clipped = np.clip(Rn, -tt, tt)
+    over = np.einsum("ij,ij->i", clipped, U) < 0
+    if not over.any():
         return alpha
-    R, U, tt = R[rows], U[rows], tt[rows]
-    lo, hi, a = np.zeros(rows.size), np.ones(rows.size), np.ones(rows.size)
-    live = np.arange(rows.size)
-    for _ in range(_SEARCH_STEPS):
-        Ul, tl, al = U[live], tt[live], a[live]
-        Z = R[live] - al[:, None] * Ul
-        psi = np.clip(Z, -tl, tl)
-        slope = -np.einsum("ij,ij->i", psi, Ul)
-        np.copyto(Ul, 0.0, where=psi != Z)
-        curve = np.einsum("ij,ij->i", Ul, U[live])
-        up = slope > 0
-        hi[live[up]] = al[up]
-        lo[live[~up]] = al[~up]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            guess = al - slope / curve
-        lo_l, hi_l = lo[live], hi[live]
-        guess = np.where((guess > lo_l) & (guess < hi_l), guess, (lo_l + hi_l) / 2)
-        settled = (slope == 0) | (np.abs(guess - al) <= 1e-6 * al)
-        a[live[~settled]] = guess[~settled]
-        live = live[~settled]
-        if live.size == 0:
-            break
-    # Unsettled rows keep the last point known to be downhill of the root.
-    a[live] = np.where(lo[live] > 0, lo[live], a[live])
-    alpha[rows] = a
-    return alpha
+    after = clipped == Rn
+    # Genes that meet a threshold on the way: they change sides, or jump
+    # from beyond one threshold to beyond the other.
+    cross = (inside != after) | (~(inside | after) & (R * Rn < 0))
+    cross &= over[:, None]
+    row, gene = np.nonzero(cross)
+    Uc, tc = U[row, gene], t[row]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ends = (R[row, gene, None] + np.array([-1.0, 1.0]) * tc[:, None]) / Uc[:, None]
+    ends.sort(axis=1)
+    # A gene is inside between its two ends; entering adds U**2 to the bend.
+    pos = ends.T.ravel()
+    bend = np.concatenate([Uc**2, -(Uc**2)])
+    row = np.concatenate([row, row])
+    keep = (pos > 0) & (pos < 1)
+    row, pos, bend = row[keep], pos[keep], bend[keep]
+    order = np.lexsort((pos, row))
+    row, pos, bend = row[order], pos[order], bend[order]
+    first = np.r_[True, row[1:] != row[:-1]] if row.size else np.zeros(0, bool)
+    prev = np.where(first, 0.0, np.r_[0.0, pos[:-1]])
+    # Bend before each event: the start's curvature plus the earlier events of its row.
+    total = np.cumsum(bend)
+    offset = np.where(first, total - bend, 0.0)
+    np.maximum.accumulate(np.where(first, np.arange(row.size), 0), out=order)
+    bend_before = curve[row] + (total - bend) - offset[order]
+    rise = bend_before * (pos - prev)
+    climb = np.cumsum(rise)
+    slope_at = start[row] + climb - np.where(first, climb - rise, 0.0)[order]
+    # First event of each row at which the slope is no longer negative.
+    hit = np.flatnonzero(slope_at >= 0)
+    hit = hit[np.r_[True, row[hit][1:] != row[hit][:-1]]] if hit.size else hit
+    rows = np.flatnonzero(over)
+    # Rows without such an event: the root lies after their last event.
+    last_slope, last_pos, last_bend = start.copy(), np.zeros(m), curve.copy()
+    if row.size:
+        end = np.r_[np.flatnonzero(row[1:] != row[:-1]), row.size - 1]
+        r_end = row[end]
+        last_slope[r_end], last_pos[r_end] = slope_at[end], pos[end]
+        last_bend[r_end] = bend_before[end] + bend[end]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        alpha[rows] = last_pos[rows] - last_slope[rows] / last_bend[rows]
+        if hit.size:
+            before = slope_at[hit] - rise[hit]
+            alpha[row[hit]] = prev[hit] - before / bend_before[hit]
+    return np.clip(np.nan_to_num(alpha, nan=1.0), 0.0, 1.0)
 
 
 def nnls_loop(S: np.ndarray, Y: np.ndarray) -> np.ndarray:
