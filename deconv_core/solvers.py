@@ -792,16 +792,12 @@ def _newton_rounds(
         change = np.sqrt(
             np.einsum("ij,ij->i", U, U) / (np.einsum("ij,ij->i", Rt, Rt) + np.finfo(float).tiny)
         )
+        # The loss's slope and the inliers' curvature along the step at its
+        # start, from k × k products: S' clip(r, -t, t) = C - G_in x.
+        start = -np.einsum("ij,ij->i", C - np.einsum("mij,mj->mi", Gin, Xt), step)
+        curve = np.einsum("ij,ij->i", np.einsum("mij,mj->mi", Gin, step), step)
         # Steps at rounding level need no search (their slopes are noise).
-        big = np.flatnonzero(change > tol)
-        alpha = np.ones(live.size)
-        if big.size:
-            # The loss's slope and the inliers' curvature along the step at its
-            # start, from k × k products: S' clip(r, -t, t) = C - G_in x.
-            Gb, sb = Gin[big], step[big]
-            start = -np.einsum("ij,ij->i", C[big] - np.einsum("mij,mj->mi", Gb, Xt[big]), sb)
-            curve = np.einsum("mi,mij,mj->m", sb, Gb, sb)
-            alpha[big] = _line_search(Rt[big], U[big], Rn[big], inside[big], t[big], start, curve)
+        alpha = _line_search(Rt, U, Rn, inside, t, start, curve, change > tol)
         cut = alpha < 1.0 - 1e-9
         if cut.any():
             Xn[cut] = Xt[cut] + alpha[cut, None] * step[cut]
@@ -850,13 +846,15 @@ def _line_search(
     t: np.ndarray,
     start: np.ndarray,
     curve: np.ndarray,
+    search: np.ndarray,
 ) -> np.ndarray:
     """Step lengths ``a`` in (0, 1] minimising each row's Huber loss of ``R - a U``.
 
     R, U, Rn : (m, g) residuals, their change over a full step and ``R - U``
     (samples × genes); inside : (m, g) ``|R| <= t``; t : (m,) thresholds;
     start : (m,) the loss's slope at ``a = 0``; curve : (m,) the sum of
-    ``U**2`` over ``inside``.
+    ``U**2`` over ``inside``; search : (m,) bool, False for rows that take the
+    full step anyway.
 
     Along the step the loss is convex and piecewise quadratic: its slope
     ``-sum clip(R - a U, -t, t) U`` is continuous, piecewise linear and
@@ -868,15 +866,24 @@ def _line_search(
     """
     m = R.shape[0]
     alpha = np.ones(m)
+    if not search.all():
+        rows = np.flatnonzero(search)
+        R, U, Rn, inside, t = R[rows], U[rows], Rn[rows], inside[rows], t[rows]
+        alpha[rows] = _line_search(R, U, Rn, inside, t, start[rows], curve[rows], search[rows])
+        return alpha
     tt = t[:, None]
     clipped = np.clip(Rn, -tt, tt)
     over = np.einsum("ij,ij->i", clipped, U) < 0
     if not over.any():
         return alpha
-    after = clipped == Rn
-    # Genes that meet a threshold on the way: they change sides, or jump
-    # from beyond one threshold to beyond the other.
-    cross = (inside != after) | (~(inside | after) & (R * Rn < 0))
+    if over.mean() < 0.5:
+        rows = np.flatnonzero(over)
+        R, U, Rn, inside, t = R[rows], U[rows], Rn[rows], inside[rows], t[rows]
+        alpha[rows] = _line_search(R, U, Rn, inside, t, start[rows], curve[rows], over[rows])
+        return alpha
+    # Genes that meet a threshold on the way change sides or move by more
+    # than 2 t (a superset: genes whose bends fall outside (0, 1) drop below).
+    cross = (inside != (clipped == Rn)) | (np.abs(U) > 2 * tt)
     cross &= over[:, None]
     row, gene = np.nonzero(cross)
     Uc, tc = U[row, gene], t[row]
