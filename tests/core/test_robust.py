@@ -254,9 +254,14 @@ def test_fast_path_reaches_the_optimum_of_converged_reweighting_on_lm22_shaped_o
     P = rng.dirichlet(np.full(22, 0.3), size=60).T
     Y = S @ P * rng.lognormal(0, 0.2, size=(547, 60))
     Y = np.where(rng.random(Y.shape) < 0.05, Y * rng.uniform(10, 30, size=Y.shape), Y)
-    X, _ = huber_nnls(S, Y)
-    ref, _ = huber_nnls(S, Y, start=nnls(S, Y), tol=1e-12, max_iter=2000)
+    gap, diff = _gap_to_converged_reweighting(S, Y, huber_nnls(S, Y)[0])
+    assert gap < 1e-6 and diff < 1e-4
+
+
+def _gap_to_converged_reweighting(S, Y, X):
+    """Worst relative Huber-objective gap and coefficient difference of X to
+    reweighting alone (a start skips the Newton rounds) run to convergence."""
+    ref = huber_nnls(S, Y, start=nnls(S, Y), tol=1e-12, max_iter=2000)[0]
     scale = _column_median(np.abs(Y - S @ ref)) / 0.6745
     best = _huber_objective(S, Y, ref, scale)
-    assert (np.abs(_huber_objective(S, Y, X, scale) - best) / best).max() < 1e-6
-    assert _rel_diff(X, ref) < 1e-4
+    return (np.abs(_huber_objective(S, Y, X, scale) - best) / best).max(), _rel_diff(X, ref)
