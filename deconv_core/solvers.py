@@ -239,9 +239,8 @@ def _passive_solve_stack(G: np.ndarray, C: np.ndarray, P: np.ndarray) -> np.ndar
     m, k = C.shape
     if m == 0:
         return np.zeros((m, k))
-    both = P[:, :, None] & P[:, None, :]
-    eye = np.broadcast_to(np.eye(k, dtype=bool), both.shape)
-    sub = np.where(both, G, np.where(eye, 1.0, 0.0))
+    sub = G * (P[:, :, None] & P[:, None, :])
+    sub.reshape(m, k * k)[:, :: k + 1] += ~P
     rhs = np.where(P, C, 0.0)[:, :, None]
     try:
         Z = np.linalg.solve(sub, rhs)[:, :, 0]
@@ -268,9 +267,9 @@ def _gram_pivot(G: np.ndarray, C: np.ndarray, X0: np.ndarray) -> np.ndarray:
     P = X0 > 0
     todo = np.arange(m)
     for _ in range(_PIVOT_ROUNDS):
-        Z = _passive_solve_stack(G[todo], C[todo], P[todo])
-        grad = C[todo] - np.einsum("mij,mj->mi", G[todo], Z)
-        Pt = P[todo]
+        Gt, Ct, Pt = (G, C, P) if todo.size == m else (G[todo], C[todo], P[todo])
+        Z = _passive_solve_stack(Gt, Ct, Pt)
+        grad = Ct - np.einsum("mij,mj->mi", Gt, Z)
         flip = (Pt & (Z <= 0)) | (~Pt & (grad > tol[todo, None]))
         ok = ~flip.any(axis=1)
         X[todo[ok]] = Z[ok]
@@ -885,18 +884,19 @@ def _line_search(
     # than 2 t (a superset: genes whose bends fall outside (0, 1) drop below).
     cross = (inside != (clipped == Rn)) | (np.abs(U) > 2 * tt)
     cross &= over[:, None]
-    row, gene = np.nonzero(cross)
-    Uc, tc = U[row, gene], t[row]
+    flat = np.flatnonzero(cross)
+    row = flat // R.shape[1]
+    Uc, Rc, tc = U.ravel()[flat], R.ravel()[flat], t[row]
     with np.errstate(divide="ignore", invalid="ignore"):
-        ends = (R[row, gene, None] + np.array([-1.0, 1.0]) * tc[:, None]) / Uc[:, None]
-    ends.sort(axis=1)
+        low, high = (Rc - tc) / Uc, (Rc + tc) / Uc
     # A gene is inside between its two ends; entering adds U**2 to the bend.
-    pos = ends.T.ravel()
+    pos = np.concatenate([np.minimum(low, high), np.maximum(low, high)])
     bend = np.concatenate([Uc**2, -(Uc**2)])
     row = np.concatenate([row, row])
     keep = (pos > 0) & (pos < 1)
     row, pos, bend = row[keep], pos[keep], bend[keep]
-    order = np.lexsort((pos, row))
+    # Events in order of row, then position (0 < pos < 1).
+    order = np.argsort(row + pos * (1 - 1e-6))
     row, pos, bend = row[order], pos[order], bend[order]
     first = np.r_[True, row[1:] != row[:-1]] if row.size else np.zeros(0, bool)
     prev = np.where(first, 0.0, np.r_[0.0, pos[:-1]])
