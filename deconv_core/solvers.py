@@ -626,9 +626,11 @@ def _huber_fit(
         # in a few rounds where reweighting needs dozens; samples still moving
         # after them continue with reweighting (which always converges).
         # Blocks of at most _NEWTON_FLOATS genes × samples bound the memory of
-        # the dozen (g, block) work arrays of a round.  They stop at a tenth
-        # of ``tol`` (a round or two more): at ``tol`` a step that is small
-        # for the wrong reason could leave the objective 1e-6 off its optimum.
+        # the dozen (g, block) work arrays of a round.  They stop when a full
+        # Newton step would move the residuals by less than a tenth of
+        # ``tol``: on 2,000 samples of benchmarks/solver_speed.py, 99% of the
+        # proportions then agree with reweighting run to convergence within
+        # 1e-8 (5e-7 at ``tol``; measured once).
         block = max(1, min(_BLOCK, _NEWTON_FLOATS // max(S.shape[0], 1)))
         live = np.concatenate(
             [
@@ -723,9 +725,16 @@ def _newton_rounds(
 
     The rounds work on samples × genes copies of the live samples (contiguous
     rows: dropping the samples that settled is a row copy, and every pass
-    over the data is a contiguous one).  ``mask`` (g, n) is False where a
-    value is missing (residual and weight 0).  Returns the samples whose
-    residuals still changed by more than ``tol`` (relative) in the last round.
+    over the data is a contiguous one).  The inliers' Gram matrices are
+    updated by the genes that changed sides (:meth:`_Products.update_packed`).
+    Once two rounds in a row took full steps, the threshold moves by a secant
+    step on ``t - tuning * scale(t)`` instead of to the last scale (which
+    converges only linearly, by a factor of ~0.25 a round here); the fixed
+    point, and so the estimate, is the same.  ``mask`` (g, n) is False where a
+    value is missing (residual and weight 0).  Returns the samples left to
+    reweighting: those whose full step still moved the residuals by more than
+    ``tol`` (relative) after the last round, and those whose step the line
+    search cut to almost nothing (a nearly singular inlier Gram matrix).
     """
     full = bool(mask[:, live].all())
     Yt, Rt, Xt = Y[:, live].T.copy(), R[:, live].T.copy(), X[:, live].T.copy()
