@@ -265,3 +265,21 @@ def _gap_to_converged_reweighting(S, Y, X):
     scale = _column_median(np.abs(Y - S @ ref)) / 0.6745
     best = _huber_objective(S, Y, ref, scale)
     return (np.abs(_huber_objective(S, Y, X, scale) - best) / best).max(), _rel_diff(X, ref)
+
+
+def test_inlier_grams_updated_by_the_genes_that_changed_sides_equal_recomputed_ones():
+    from deconv_core.solvers import _Products
+
+    rng = np.random.default_rng(25)
+    S = rng.lognormal(2, 1, size=(120, 9))
+    products = _Products(S)
+    before = rng.random((30, 120)) < 0.8
+    inside = before.copy()
+    inside[rng.random(inside.shape) < 0.05] ^= True  # ~5% of the genes change sides
+    inside[3] = before[3]  # one sample without changes
+    packed = before.astype(float) @ products.upper
+    products.update_packed(packed, inside, before)
+    G = products.unpack(packed)
+    expected = np.einsum("mg,gi,gj->mij", inside.astype(float), S, S)
+    np.testing.assert_allclose(G, expected, rtol=1e-12, atol=1e-9 * np.abs(expected).max())
+    assert np.array_equal(G, G.transpose(0, 2, 1))
