@@ -25,33 +25,88 @@ README can quote why none of them became a default:
   instead of the reference's median counts, and a Rectangle-style hierarchical
   refit (Rectangle's idea, our own simplified version): the full fit gives the
   total of the T-cell subsets and of monocytes/mDC, and each total is split
-  again on the genes that differ at least twofold within the group.
+  again on the genes that differ at least twofold within the group;
+- for the single-cell builder itself (``--builder`` prints only this table):
+  other ways to rank, count and weigh marker genes and to estimate mRNA
+  content (``BUILDER_VARIANTS``: ideas from Rectangle, AutoGeneS and DeconV in
+  our own simplified versions, applied by replacing one private step of
+  ``deconv_core.singlecell`` for the run), each measured on the whole
+  reference, on the held-out cells check and on four halves of the reference's
+  donors (``DONOR_HALVES``: the signature built from the cells of four of the
+  eight donors P1-P8, then both bulk datasets deconvolved), so that a change
+  is only kept if it helps beyond the one full reference.
 
-Usage: python benchmarks/accuracy_tried.py [--data DIR]
+A further round (``internal_rows``, every variant on all eight rows) changes
+one step inside ``deconv_core.deconvolve`` for the length of a run (the
+product is untouched):
+
+- Huber's tuning constant (1.345 by default; the residual scale is each
+  sample's median absolute residual / 0.6745, so any other scale estimate
+  that differs from it by a constant factor is the same as another constant);
+- genes standardised as dtangle or CIBERSORTx-style methods do, on top of
+  the defaults' weights: each gene's equation divided by (the square root
+  of) its signature row norm or its standard deviation across the cell types;
+- genes chosen inside the fit: genes whose leave-one-out influence on the
+  proportions (median over samples, ``deconv_core.downdate``) is extreme
+  (robust z above 3 on the log scale) are dropped and the fit repeated;
+- bounded leverage (a Mallows-type GM-estimator: Huber bounds a gene's
+  residual, this also bounds its leverage h): each gene's equation weighted
+  by sqrt(min(1, 3k/g / h)), k cell types, g genes;
+- weights from each gene's residual spread across the cohort (feasible
+  generalised least squares: 1 / sqrt(MAD² + median MAD²) per gene);
+- genes whose platform factor is extreme (robust z above 3 on the log scale)
+  left out of the final fit instead of corrected half-way;
+- the platform correction applied to every signature, also one from the
+  same platform as the bulk (a between-laboratory batch effect);
+- a ridge penalty (α times the mean diagonal of the Gram matrix), the
+  ν-SVR's other ingredient besides centring, meant for collinear subsets;
+- ribosomal-protein genes left out of each sample's total (they vary with
+  library preparation; absolute mode reads the coefficients as mRNA shares).
+
+Why immunoStates puts NK cells and mDC near zero on Finotello
+(``absorbed_lines``): each estimate beside the sum with its nearest lineage
+(NK + CD8 T; monocytes + mDC + neutrophils), with the defaults, without the
+borrowed mRNA factors and without the platform correction.
+
+What the ν-SVR does differently on GSE11058 (``svr_tube``): the ν it chose,
+the share of genes that are its support vectors (the rest sit inside its
+ε-tube and do not count), the share the robust fit down-weights, and each
+cell line's mean error with both.
+
+Usage: python benchmarks/accuracy_tried.py [--data DIR] [--builder | --internals]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
+import functools
+import importlib
 import sys
 import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from pathlib import Path
+from unittest import mock
 
 import numpy as np
 import pandas as pd
+from scipy import sparse, stats
 from scipy.optimize import least_squares, nnls
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from accuracy import DEFAULT_DATA, _triple, datasets, metrics, summed  # noqa: E402
-from peers import nu_svr  # noqa: E402
+from peers import NUS, nu_svr  # noqa: E402
 from singlecell_accuracy import SC_FINOTELLO_GROUPS, SC_HOEK_GROUPS, _present  # noqa: E402
 
 from deconv_core import deconvolve, load_expression, load_signature  # noqa: E402
 from deconv_core.deconvolve import coefficients_to_proportions  # noqa: E402
-from deconv_core.io.singlecell import read_single_cell  # noqa: E402
+from deconv_core.downdate import fit_full, leave_each_out  # noqa: E402
+from deconv_core.identifiability import condition_number  # noqa: E402
+from deconv_core.io.singlecell import SingleCellData, read_single_cell  # noqa: E402
 from deconv_core.mrna import borrowed_mrna_factors  # noqa: E402
 from deconv_core.singlecell import build_signature  # noqa: E402
 from deconv_core.solvers import huber_nnls  # noqa: E402
@@ -172,8 +227,8 @@ def hierarchical_coefficients(
     return coef
 
 
-def single_cell_rows(data: Path) -> list[tuple[str, str, tuple]]:
-    """(dataset, variant, metrics) for the rows of benchmarks/singlecell_accuracy.py."""
+def _single_cell_cases(data: Path):
+    """The single-cell build, its signature and (dataset, bulk, truth, groups) per PBMC set."""
     sc_dir = data / "scRNA_PBMC_reference_deconvBench_sc1"
     cells = read_single_cell(
         sc_dir / "counts_genes_x_cells.tsv",
@@ -182,25 +237,28 @@ def single_cell_rows(data: Path) -> list[tuple[str, str, tuple]]:
     )
     build = build_signature(cells, seed=0, name="sc1 PBMC")
     ours = dataclasses.replace(build.signature, whole_transcriptome=True)
-    borrowed, _ = borrowed_mrna_factors(ours.cell_types)
-    til10_factors = dataclasses.replace(ours, mrna_scaling={**ours.mrna_scaling, **borrowed})
     fin = data / "GSE107572_Finotello2019_PBMC"
     hoek = data / "GSE64655_Hoek2015_PBMC"
     fin_truth = pd.read_csv(fin / "ground_truth_facs_fractions_9types.tsv", sep="\t", index_col=0)
-    cases = [
+    hoek_truth = pd.read_csv(hoek / "ground_truth_facs_fractions.tsv", sep="\t", index_col=0)
+    cases = []
+    for name, folder, truth, groups in (
         ("Finotello (single-cell)", fin, fin_truth[list(SC_FINOTELLO_GROUPS)], SC_FINOTELLO_GROUPS),
-        (
-            "Hoek (single-cell)",
-            hoek,
-            pd.read_csv(hoek / "ground_truth_facs_fractions.tsv", sep="\t", index_col=0),
-            SC_HOEK_GROUPS,
-        ),
-    ]
-    out = []
-    for name, folder, truth, groups in cases:
+        ("Hoek (single-cell)", hoek, hoek_truth, SC_HOEK_GROUPS),
+    ):
         table = load_expression(folder / "expression_tpm.tsv").table
         table = table.loc[table.index.isin(build.profiles.index)]
-        present = _present(groups, ours.cell_types)
+        cases.append((name, table, truth, _present(groups, ours.cell_types)))
+    return build, ours, cases
+
+
+def single_cell_rows(data: Path) -> list[tuple[str, str, tuple]]:
+    """(dataset, variant, metrics) for the rows of benchmarks/singlecell_accuracy.py."""
+    build, ours, cases = _single_cell_cases(data)
+    borrowed, _ = borrowed_mrna_factors(ours.cell_types)
+    til10_factors = dataclasses.replace(ours, mrna_scaling={**ours.mrna_scaling, **borrowed})
+    out = []
+    for name, table, truth, present in cases:
         default = deconvolve(table, ours, mode="absolute", exclude=None)
         p = default.proportions
         leukocytes = p.drop(columns=["Platelet", "other"]).div(1.0 - p["Platelet"], axis=0)
@@ -222,14 +280,785 @@ def single_cell_rows(data: Path) -> list[tuple[str, str, tuple]]:
     return out
 
 
+# --- Engine steps: one step inside the fit changed for the length of a run. ---------------
+
+# The engine module (``deconv_core.deconvolve`` the attribute is the function).
+_ENGINE = importlib.import_module("deconv_core.deconvolve")
+_FIT = _ENGINE._fit_by_pattern
+_WEIGHTS = _ENGINE.gene_weights
+_PLATFORM = _ENGINE.platform_factors
+
+
+@contextlib.contextmanager
+def _replaced(*steps: tuple[str, object]) -> Iterator[None]:
+    """Each ``deconv_core.deconvolve.<name>`` replaced by its value inside the block."""
+    old = [(name, getattr(_ENGINE, name)) for name, _ in steps]
+    for name, value in steps:
+        setattr(_ENGINE, name, value)
+    try:
+        yield
+    finally:
+        for name, value in old:
+            setattr(_ENGINE, name, value)
+
+
+def standardised_weights(kind: str, power: float) -> Callable:
+    """The defaults' gene weights times (row norm or sd across cell types) ** -power."""
+
+    def weights(signature: np.ndarray, *, weighting: str = "sqrt") -> np.ndarray:
+        base = _WEIGHTS(signature, weighting=weighting)
+        if signature.shape[0] == 0:
+            return base
+        spread = np.linalg.norm(signature, axis=1) if kind == "norm" else signature.std(axis=1)
+        extra = np.maximum(spread, spread.mean() * 1e-3) ** -power
+        return base * extra / (base * extra).mean()
+
+    return weights
+
+
+def without_influential(z: float = 3.0) -> Callable:
+    """The fit repeated without the genes of extreme leave-one-out influence.
+
+    A gene's influence in a sample is the L1 change of the (unscaled) shares
+    when it is left out (``deconv_core.downdate``, exact refits); genes whose
+    median influence over samples is more than ``z`` robust SDs above the
+    median gene on the log scale are dropped.
+    """
+
+    def fit(Sw, Y, weights, loss, samples, warnings):
+        coef, robustness = _FIT(Sw, Y, weights, loss, samples, warnings)
+        if np.isnan(Y).any():
+            return coef, robustness
+        full = fit_full(Sw, Y * weights[:, None], robustness, coef)
+        refits = leave_each_out(full)
+        with np.errstate(all="ignore"):
+            shares = refits / refits.sum(axis=1, keepdims=True)
+            change = np.abs(shares - (coef / coef.sum(axis=0))[None]).sum(axis=1)
+        level = np.log(np.nanmedian(change, axis=1) + 1e-12)
+        spread = np.median(np.abs(level - np.median(level))) / 0.6745
+        keep = (level - np.median(level)) <= z * spread
+        if keep.all():
+            return coef, robustness
+        coef, kept = _FIT(Sw[keep], Y[keep], weights[keep], loss, samples, [])
+        robustness = np.full(Y.shape, np.nan)
+        robustness[keep] = kept
+        return coef, robustness
+
+    return fit
+
+
+def cohort_scaled(Sw, Y, weights, loss, samples, warnings):
+    """The fit repeated with each gene weighted by its residual spread over the cohort."""
+    coef, _ = _FIT(Sw, Y, weights, loss, samples, warnings)
+    spread = np.nanmedian(np.abs(Y * weights[:, None] - Sw @ np.nan_to_num(coef)), axis=1)
+    variance = spread**2 + np.median(spread) ** 2
+    extra = (variance / np.median(variance)) ** -0.5
+    return _FIT(Sw * extra[:, None], Y, weights * extra, loss, samples, [])
+
+
+def ridge(alpha: float) -> Callable:
+    """The fit with ``alpha * mean(diag(S'S))`` times ||x||² added (k zero-target rows)."""
+
+    def fit(Sw, Y, weights, loss, samples, warnings):
+        g, k = Sw.shape
+        lam = alpha * np.trace(Sw.T @ Sw) / k
+        coef, robustness = _FIT(
+            np.vstack([Sw, np.sqrt(lam) * np.eye(k)]),
+            np.vstack([Y, np.zeros((k, Y.shape[1]))]),
+            np.concatenate([weights, np.ones(k)]),
+            loss,
+            samples,
+            warnings,
+        )
+        return coef, robustness[:g]
+
+    return fit
+
+
+def leverage_bounded(Sw, Y, weights, loss, samples, warnings):
+    """The fit with each gene's equation weighted by sqrt(min(1, 3k/g / leverage))."""
+    g, k = Sw.shape
+    leverage = (np.linalg.qr(Sw)[0] ** 2).sum(axis=1)
+    extra = np.sqrt(np.minimum(1.0, 3.0 * k / g / np.maximum(leverage, np.finfo(float).tiny)))
+    return _FIT(Sw * extra[:, None], Y, weights * extra, loss, samples, warnings)
+
+
+def _extreme_marked(S: np.ndarray, Y: np.ndarray, coef: np.ndarray) -> np.ndarray:
+    """The platform factors, NaN for genes whose log factor is more than 3 robust SDs out."""
+    factors = _PLATFORM(S, Y, coef)
+    level = np.log(factors)
+    spread = np.median(np.abs(level - np.median(level))) / 0.6745
+    return np.where(np.abs(level - np.median(level)) > 3.0 * spread, np.nan, factors)
+
+
+def _without_marked(Sw, Y, weights, loss, samples, warnings):
+    """The fit on the genes whose signature row is not NaN (see :func:`_extreme_marked`)."""
+    kept = ~np.isnan(Sw).any(axis=1)
+    coef, robustness = _FIT(Sw[kept], Y[kept], weights[kept], loss, samples, warnings)
+    out = np.full(Y.shape, np.nan)
+    out[kept] = robustness
+    return coef, out
+
+
+def _no_ribosomal(table: pd.DataFrame) -> pd.DataFrame:
+    return table.loc[~table.index.str.match(r"^RP[SL]\d")]
+
+
+#: (variant, engine steps replaced as (name, value) pairs, transformation of the bulk or None).
+INTERNAL_VARIANTS = [
+    *(
+        (f"Huber tuning {t}", [("huber_nnls", functools.partial(huber_nnls, tuning=t))], None)
+        for t in (1.0, 2.0, 3.0)
+    ),
+    *(
+        (
+            f"genes standardised: weights × {what} ** -{p}",
+            [("gene_weights", standardised_weights(kind, p))],
+            None,
+        )
+        for kind, what in (("norm", "row norm"), ("sd", "sd across cell types"))
+        for p in (0.5, 1.0)
+    ),
+    (
+        "genes of extreme influence dropped (z > 3)",
+        [("_fit_by_pattern", without_influential())],
+        None,
+    ),
+    ("leverage bounded (Mallows, 3k/g)", [("_fit_by_pattern", leverage_bounded)], None),
+    ("genes weighted by their residual spread", [("_fit_by_pattern", cohort_scaled)], None),
+    (
+        "genes of extreme platform factor (z > 3) dropped, not corrected",
+        [("platform_factors", _extreme_marked), ("_fit_by_pattern", _without_marked)],
+        None,
+    ),
+    ("platform correction on every signature", [("from_other_platform", lambda _: True)], None),
+    ("ridge penalty α = 0.01", [("_fit_by_pattern", ridge(0.01))], None),
+    ("ribosomal-protein genes out of the totals", [], _no_ribosomal),
+]
+
+
+def _all_cases(data: Path, workdir: Path):
+    """(dataset, bulk, signature, mode, exclude, groups, truth) for all eight rows."""
+    out = []
+    for ds in datasets(data, workdir):
+        table = load_expression(ds.expression).table
+        signature = load_signature(str(ds.signature))
+        out.append((ds.name, table, signature, ds.mode, ds.exclude, ds.groups, ds.truth))
+    _, ours, cases = _single_cell_cases(data)
+    for name, table, truth, present in cases:
+        out.append((name, table, ours, "absolute", None, present, truth))
+    return out
+
+
+def internal_rows(data: Path) -> list[tuple[str, str, tuple]]:
+    """(dataset, variant, metrics) of every engine-step variant on all eight rows."""
+    out = []
+    with tempfile.TemporaryDirectory() as tmp:
+        cases = _all_cases(data, Path(tmp))
+        for variant, steps, transform in [("defaults", [], None), *INTERNAL_VARIANTS]:
+            for name, table, signature, mode, exclude, groups, truth in cases:
+                bulk = transform(table) if transform else table
+                with _replaced(*steps):
+                    result = deconvolve(bulk, signature, mode=mode, exclude=exclude)
+                estimate = summed(result.proportions, groups)
+                truth = truth.loc[[s for s in truth.index if s in estimate.index]]
+                out.append((name, variant, metrics(estimate, truth)))
+    return out
+
+
+#: immunoStates subsets absent from PBMC (left out in one variant of :func:`absorbed_lines`).
+NOT_IN_BLOOD = [
+    "MAST_cell",
+    "basophil",
+    "eosinophil",
+    "hematopoietic_progenitor",
+    "macrophage_m0",
+    "macrophage_m1",
+    "macrophage_m2",
+]
+#: Genes that tell NK cells from cytotoxic T cells or mark them classically.
+NK_GENES = ["GNLY", "NKG7", "PRF1", "KLRF1", "KLRD1", "CD160", "NCR1", "SH2D1B", "FCGR3A"]
+
+
+def absorbed_lines(data: Path) -> list[str]:
+    """immunoStates → Finotello: NK cells and mDC beside the lineage that absorbs them."""
+    with tempfile.TemporaryDirectory() as tmp:
+        ds = [d for d in datasets(data, Path(tmp)) if "Finotello" in d.name][-1]
+        table = load_expression(ds.expression).table
+    signature = load_signature(str(ds.signature))
+    blood = dataclasses.replace(signature, matrix=signature.matrix.drop(columns=NOT_IN_BLOOD))
+    nk_genes = [g for g in NK_GENES if g in signature.matrix.index]
+    lines = [f"NK genes in immunoStates: {', '.join(nk_genes)} (of {', '.join(NK_GENES)})"]
+    for label, sig, options in (
+        ("defaults", signature, {}),
+        ("no mRNA factors", signature, {"mrna_scaling": False}),
+        ("no platform correction", signature, {"platform_correction": False}),
+        ("without the subsets absent from blood", blood, {}),
+    ):
+        result = deconvolve(table, sig, mode=ds.mode, exclude=ds.exclude, **options)
+        proportions = result.proportions.reindex(columns=signature.cell_types, fill_value=0.0)
+        estimate = summed(proportions, ds.groups).loc[ds.truth.index]
+        parts = []
+        for categories in (
+            ["NK cells"],
+            ["mDC"],
+            ["NK cells", "T cells CD8"],
+            ["Monocytes", "mDC", "Neutrophils"],
+        ):
+            est, tru = estimate[categories].sum(axis=1), ds.truth[categories].sum(axis=1)
+            r = np.corrcoef(est, tru)[0, 1] if np.ptp(est) > 0 else float("nan")
+            parts.append(f"{' + '.join(categories)} {est.mean():.3f} ({tru.mean():.3f}, r {r:.2f})")
+        lines.append(f"{label}: " + "; ".join(parts))
+    return lines
+
+
+def svr_tube(data: Path) -> list[str]:
+    """GSE11058: the ν-SVR's support vectors beside the genes Huber down-weights."""
+    from sklearn.svm import NuSVR
+
+    with tempfile.TemporaryDirectory() as tmp:
+        ds = datasets(data, Path(tmp))[0]
+        table = load_expression(ds.expression).table
+    signature = load_signature(str(ds.signature))
+    result = deconvolve(table, signature, mode=ds.mode, exclude=ds.exclude)
+    genes = list(result.genes_used)
+    S = signature.matrix.loc[genes].to_numpy(dtype=float)
+    Sz = (S - S.mean()) / S.std()
+    chosen, support = [], []
+    for sample in table.columns:
+        y = table.loc[genes, sample].to_numpy(dtype=float)
+        yz = (y - y.mean()) / y.std()
+        fits = [NuSVR(kernel="linear", nu=nu, C=1.0).fit(Sz, yz) for nu in NUS]
+        errors = [np.sqrt(np.mean((Sz @ f.coef_.ravel() - yz) ** 2)) for f in fits]
+        best = int(np.argmin(errors))
+        chosen.append(NUS[best])
+        support.append(fits[best].support_.size / len(genes))
+    truth = ds.truth
+    svr = nu_svr(table, signature.matrix.loc[genes], choose_on="raw").loc[truth.index]
+    ours = result.proportions.loc[truth.index, truth.columns]
+    bias = ", ".join(
+        f"{c} {(ours[c] - truth[c]).mean():+.3f} / {(svr[c] - truth[c]).mean():+.3f}"
+        for c in truth.columns
+    )
+    down = (result.robustness < 1).mean()
+    return [
+        f"ν chosen: {sorted(set(chosen))}; support vectors {min(support):.2f}-{max(support):.2f} "
+        f"of the genes; Huber down-weights {down.min():.2f}-{down.max():.2f}",
+        f"mean error per cell line, ours / ν-SVR: {bias}",
+    ]
+
+
+# ---------------------------------------------------------------------------
+# The single-cell builder: variants of its steps, checked on donor halves
+# ---------------------------------------------------------------------------
+
+_sc = importlib.import_module("deconv_core.singlecell")
+_fit = importlib.import_module("deconv_core.deconvolve")
+_STEPS = {name: getattr(_sc, name) for name in ("_profiles", "_candidates", "_choose_markers")}
+_BUILD = _sc._build
+_GENE_WEIGHTS = _fit.gene_weights
+# Halves of the reference's eight donors (P1-P8) a signature is built from.
+DONOR_HALVES = {
+    "P1-P4": ("P1", "P2", "P3", "P4"),
+    "P5-P8": ("P5", "P6", "P7", "P8"),
+    "odd donors": ("P1", "P3", "P5", "P7"),
+    "even donors": ("P2", "P4", "P6", "P8"),
+}
+# Genes whose single-cell level says little about a bulk: immunoglobulin and T-cell receptor
+# segments (clonal), ribosomal proteins and mitochondrial transcripts (capture-dependent).
+_NOISY_GENES = r"^(IG[HKL][VCDJ]|IGLL|JCHAIN|TR[ABDG][VCDJ]\d|MT-|RP[LS]\d|RP[LS]X)"
+
+
+def _type_sums(values: sparse.csr_array, codes: np.ndarray, k: int) -> np.ndarray:
+    """Per-type sums (genes × types) of a genes × cells matrix."""
+    n = values.shape[1]
+    membership = sparse.csr_array((np.ones(n), (np.arange(n), codes)), shape=(n, k))
+    return np.asarray((values @ membership).todense())
+
+
+def _log_moments(profiles) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per-type mean and variance (genes × types) of cells' log2(CPM + 1), cells per type."""
+    k = profiles.cpm.shape[1]
+    log = profiles.cell_cpm.copy()
+    log.data = np.log2(log.data + 1.0)
+    sizes = np.bincount(profiles.codes, minlength=k).astype(float)
+    mean = _type_sums(log, profiles.codes, k) / sizes
+    squares = log.copy()
+    squares.data = squares.data**2
+    var = np.maximum(_type_sums(squares, profiles.codes, k) / sizes - mean**2, 0.0)
+    return mean, var * sizes / np.maximum(sizes - 1, 1), sizes
+
+
+def _welch_t(profiles) -> Callable:
+    """Pairwise score: Welch's t of the cells' log2(CPM + 1), type a against type b."""
+    mean, var, n = _log_moments(profiles)
+    return lambda a, b, g: (
+        (mean[g, a] - mean[g, b]) / np.sqrt(var[g, a] / n[a] + var[g, b] / n[b] + 1e-9)
+    )
+
+
+def _subsampled(profiles, masks: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """log2(mean CPM + 1) and detection (draws × genes × types) on subsets of the cells."""
+    k = profiles.cpm.shape[1]
+    logs, detections = [], []
+    for mask in masks:
+        cells = np.flatnonzero(mask)
+        values = profiles.cell_cpm[:, cells]
+        sizes = np.bincount(profiles.codes[cells], minlength=k).astype(float)
+        seen = values.copy()
+        seen.data = (seen.data > 0).astype(float)
+        logs.append(np.log2(_type_sums(values, profiles.codes[cells], k) / sizes + 1.0))
+        detections.append(_type_sums(seen, profiles.codes[cells], k) / sizes)
+    return np.stack(logs), np.stack(detections)
+
+
+def _random_masks(codes: np.ndarray, draws: int, share: float) -> list[np.ndarray]:
+    """``draws`` seeded random subsets with ``share`` of each type's cells."""
+    rng = np.random.default_rng(0)
+    masks = []
+    for _ in range(draws):
+        mask = np.zeros(codes.size, dtype=bool)
+        for t in np.unique(codes):
+            cells = np.flatnonzero(codes == t)
+            mask[rng.choice(cells, max(1, int(cells.size * share)), replace=False)] = True
+        masks.append(mask)
+    return masks
+
+
+def _stability_bound(profiles) -> Callable:
+    """Pairwise score: mean - sd of log fold × detection over 20 subsets of 70% of the cells."""
+    log, det = _subsampled(profiles, _random_masks(profiles.codes, 20, 0.7))
+
+    def score(a, b, g):
+        draws = (log[:, g, a] - log[:, g, b]) * det[:, g, a]
+        return draws.mean(axis=0) - draws.std(axis=0)
+
+    return score
+
+
+def _split_half(profiles) -> Callable:
+    """Pairwise score: the smaller log fold change of two random halves × detection."""
+    half = _random_masks(profiles.codes, 1, 0.5)[0]
+    log, _ = _subsampled(profiles, [half, ~half])
+    return lambda a, b, g: (
+        np.minimum(log[0, g, a] - log[0, g, b], log[1, g, a] - log[1, g, b])
+        * profiles.detection[g, a]
+    )
+
+
+def _reranked(make_score: Callable) -> Callable:
+    """A ``_candidates`` step that ranks every pair's candidates by another score."""
+
+    def candidates(profiles, types, **options):
+        ranked, table, weak = _STEPS["_candidates"](profiles, types, **options)
+        score = make_score(profiles)
+        for a, row in enumerate(ranked):
+            for b, genes in enumerate(row):
+                if a != b and genes.size:
+                    row[b] = genes[np.argsort(-score(a, b, genes), kind="stable")]
+        return ranked, table, weak
+
+    return candidates
+
+
+def _without(pattern: str, genes: pd.Index) -> Callable:
+    """A ``_candidates`` step that never proposes genes matching ``pattern``."""
+    noisy = np.asarray(genes.str.match(pattern), dtype=bool)
+
+    def candidates(profiles, types, **options):
+        ranked, table, weak = _STEPS["_candidates"](profiles, types, **options)
+        return [[g[~noisy[g]] for g in row] for row in ranked], table, weak
+
+    return candidates
+
+
+def _relative_rows(cpm: np.ndarray) -> np.ndarray:
+    """Rows divided by their mean: the matrix a relative-error fit sees."""
+    return cpm / np.maximum(cpm.mean(axis=1, keepdims=True), 1e-9)
+
+
+def _kappa_relative(cpm, ranked, **options):
+    """The markers-per-pair search on the condition number of the relative-error rows."""
+    return _STEPS["_choose_markers"](_relative_rows(cpm), ranked, **options)
+
+
+def _greedy_rows(cpm: np.ndarray, ranked, *, start: int = 3, pool: int = 30) -> np.ndarray:
+    """Genes added one at a time while they lower the relative rows' condition number.
+
+    From the union of ``start`` markers per pair, over the ``pool`` best per
+    pair (the joint criterion of AutoGeneS and Rectangle's condition-number
+    search, as a greedy forward selection on the Gram matrix).
+    """
+    rows = _relative_rows(cpm)
+    chosen = list(_sc._pair_union(ranked, start))
+    rest = np.setdiff1d(_sc._pair_union(ranked, pool), chosen)
+    gram = rows[chosen].T @ rows[chosen]
+
+    def kappa(eigen):
+        return np.sqrt(eigen[..., -1] / np.maximum(eigen[..., 0], 1e-300))
+
+    current = kappa(np.linalg.eigvalsh(gram))
+    while rest.size:
+        outer = rows[rest][:, :, None] * rows[rest][:, None, :]
+        trial = kappa(np.linalg.eigvalsh(gram[None] + outer))
+        best = int(np.argmin(trial))
+        if trial[best] >= current:
+            break
+        current, gram = trial[best], gram + outer[best]
+        chosen.append(int(rest[best]))
+        rest = np.delete(rest, best)
+    return np.sort(np.asarray(chosen))
+
+
+def _built_and_ranked(counts, codes, types, genes, options: dict):
+    """The default build, its profiles and its ranked candidates (for steps that redo the genes)."""
+    built = _BUILD(counts, codes, types, genes, **options)
+    profiles = _STEPS["_profiles"](counts, codes, len(types))
+    ranked, _, _ = _STEPS["_candidates"](
+        profiles,
+        types,
+        min_log2_fold_change=options["min_log2_fold_change"],
+        min_detection=options["min_detection"],
+    )
+    return built, profiles, ranked
+
+
+def _greedy_build(counts, codes, types, genes, **options):
+    """A ``_build`` step whose matrix holds the greedy genes (:func:`_greedy_rows`)."""
+    built, profiles, ranked = _built_and_ranked(counts, codes, types, genes, options)
+    matrix = built.profiles.iloc[_greedy_rows(profiles.cpm, ranked)]
+    return dataclasses.replace(
+        built, matrix=matrix, condition_number=condition_number(matrix.to_numpy())
+    )
+
+
+def _nearest_pair_build(counts, codes, types, genes, *, extra: int = 5, **options):
+    """A ``_build`` step adding ``extra`` markers to each type's pairs with its nearest type.
+
+    Rectangle's hierarchy, flattened: the nearest type is the one whose
+    profile correlates best (log2 CPM + 1 over the 2,000 most variable genes).
+    """
+    built, profiles, ranked = _built_and_ranked(counts, codes, types, genes, options)
+    chosen = built.conditioning.loc[built.conditioning["chosen"], "markers_per_pair"]
+    n = int(chosen.iloc[0]) + extra
+    log = np.log2(profiles.cpm + 1.0)
+    variable = np.argsort(-log.var(axis=1))[:2000]
+    similarity = np.corrcoef(log[variable].T)
+    np.fill_diagonal(similarity, -1.0)
+    rows = set(built.profiles.index.get_indexer(built.matrix.index).tolist())
+    for a in range(len(types)):
+        b = int(np.argmax(similarity[a]))
+        rows |= set(ranked[a][b][:n].tolist()) | set(ranked[b][a][:n].tolist())
+    matrix = built.profiles.iloc[sorted(rows)]
+    return dataclasses.replace(
+        built, matrix=matrix, condition_number=condition_number(matrix.to_numpy())
+    )
+
+
+def _stable_build(counts, codes, types, genes, **options):
+    """A ``_build`` step keeping the genes chosen in at least half of 10 subsets of 70% of cells.
+
+    Stability selection: the whole gene choice (candidates and the
+    markers-per-pair search) is rerun on each subset.
+    """
+    built = _BUILD(counts, codes, types, genes, **options)
+    counts = sparse.csc_array(counts)
+    chosen = np.zeros(len(genes))
+    for mask in _random_masks(codes, 10, 0.7):
+        cells = np.flatnonzero(mask)
+        subset = _STEPS["_profiles"](counts[:, cells], codes[cells], len(types))
+        ranked, _, _ = _STEPS["_candidates"](
+            subset,
+            types,
+            min_log2_fold_change=options["min_log2_fold_change"],
+            min_detection=options["min_detection"],
+        )
+        _, rows, _ = _STEPS["_choose_markers"](
+            subset.cpm,
+            ranked,
+            min_markers=options["min_markers"],
+            max_markers=options["max_markers"],
+        )
+        chosen[rows] += 1
+    matrix = built.profiles.iloc[np.flatnonzero(chosen >= 5)]
+    return dataclasses.replace(
+        built, matrix=matrix, condition_number=condition_number(matrix.to_numpy())
+    )
+
+
+def _mrna_by(statistic: Callable) -> Callable:
+    """A ``_profiles`` step whose mRNA factor is ``statistic`` of the type's counts per cell."""
+
+    def profiles(counts, codes, k):
+        built = _STEPS["_profiles"](counts, codes, k)
+        totals = np.asarray(counts.sum(axis=0)).ravel()
+        factors = np.array([statistic(totals[codes == t]) for t in range(k)])
+        return dataclasses.replace(built, median_counts=factors)
+
+    return profiles
+
+
+def _pooled_profiles(counts, codes, k):
+    """A ``_profiles`` step with each type's summed counts as its profile (CPM)."""
+    built = _STEPS["_profiles"](counts, codes, k)
+    summed_counts = _type_sums(sparse.csr_array(counts), codes, k)
+    return dataclasses.replace(built, cpm=summed_counts / summed_counts.sum(axis=0) * 1e6)
+
+
+def _precision_weighted(floor: float) -> tuple[Callable, Callable]:
+    """A ``_build`` step and a ``gene_weights`` that also weigh genes by profile precision.
+
+    Each marker's relative sampling variance in the reference, v = sum over
+    types of var(mean CPM) / (sum of mean CPM)², divides its relative-error
+    weight by sqrt(floor + v) (``floor``: the error shared by all genes, bulk
+    and platform).  The signature format has no per-gene weights, so the fit
+    finds them by the signature row's values (benchmark only).
+    """
+    precision: dict[bytes, float] = {}
+
+    def build(counts, codes, types, genes, **options):
+        built = _BUILD(counts, codes, types, genes, **options)
+        profiles = _STEPS["_profiles"](counts, codes, len(types))
+        squares = profiles.cell_cpm.copy()
+        squares.data = squares.data**2
+        sizes = np.bincount(codes, minlength=len(types)).astype(float)
+        variance = np.maximum(
+            _type_sums(squares, codes, len(types)) / sizes - profiles.cpm**2, 0.0
+        ) / np.maximum(sizes - 1, 1)
+        rows = built.profiles.index.get_indexer(built.matrix.index)
+        relative = (
+            variance[rows].sum(axis=1) / np.maximum(profiles.cpm[rows].sum(axis=1), 1e-9) ** 2
+        )
+        for values, v in zip(built.matrix.to_numpy(dtype=float), relative, strict=True):
+            precision[values.tobytes()] = float(v)
+        return built
+
+    def gene_weights(signature, *, weighting="sqrt"):
+        weights = _GENE_WEIGHTS(signature, weighting=weighting)
+        if weighting != "relative":
+            return weights
+        v = np.array([precision.get(np.ascontiguousarray(r).tobytes(), 0.0) for r in signature])
+        weights = weights / np.sqrt(floor + v)
+        return weights / weights.mean()
+
+    return build, gene_weights
+
+
+def _trimmed_mean(values: np.ndarray) -> float:
+    return float(stats.trim_mean(values, 0.2))
+
+
+@dataclasses.dataclass(frozen=True)
+class BuilderVariant:
+    """A way of building: build_signature options and replaced steps (module, name, factory).
+
+    Each factory takes the single-cell data and returns the replacement.
+    """
+
+    name: str
+    options: dict = dataclasses.field(default_factory=dict)
+    steps: tuple[tuple[object, str, Callable], ...] = ()
+
+
+def _step(name: str, replacement) -> tuple[object, str, Callable]:
+    return (_sc, name, lambda data: replacement)
+
+
+def _precision_steps(floor: float) -> tuple[tuple[object, str, Callable], ...]:
+    pair: dict[float, tuple] = {}
+
+    def part(i):
+        return lambda data: pair.setdefault(floor, _precision_weighted(floor))[i]
+
+    return ((_sc, "_build", part(0)), (_fit, "gene_weights", part(1)))
+
+
+BUILDER_VARIANTS = (
+    BuilderVariant("defaults"),
+    BuilderVariant(
+        "markers per pair by κ of the relative-error rows",
+        steps=(_step("_choose_markers", _kappa_relative),),
+    ),
+    BuilderVariant(
+        "greedy genes lowering κ of the relative-error rows",
+        steps=(_step("_build", _greedy_build),),
+    ),
+    BuilderVariant(
+        "5 more markers for each type's nearest type",
+        steps=(_step("_build", _nearest_pair_build),),
+    ),
+    BuilderVariant(
+        "genes chosen in ≥ 5 of 10 subsets of 70% of cells (stability selection)",
+        steps=(_step("_build", _stable_build),),
+    ),
+    BuilderVariant(
+        "pairs ranked by Welch t of log CPM (DE test)",
+        steps=(_step("_candidates", _reranked(_welch_t)),),
+    ),
+    BuilderVariant(
+        "pairs ranked by mean - sd over 20 subsets of 70% of cells",
+        steps=(_step("_candidates", _reranked(_stability_bound)),),
+    ),
+    BuilderVariant(
+        "pairs ranked by the smaller fold of two halves",
+        steps=(_step("_candidates", _reranked(_split_half)),),
+    ),
+    BuilderVariant(
+        "Ig, TCR, ribosomal and mitochondrial genes left out",
+        steps=((_sc, "_candidates", lambda data: _without(_NOISY_GENES, data.genes)),),
+    ),
+    BuilderVariant("detection ≥ 40% (default 25%)", options={"min_detection": 0.4}),
+    BuilderVariant("profiles from summed counts", steps=(_step("_profiles", _pooled_profiles),)),
+    BuilderVariant(
+        "mRNA factor: mean counts per cell", steps=(_step("_profiles", _mrna_by(np.mean)),)
+    ),
+    BuilderVariant(
+        "mRNA factor: 20%-trimmed mean counts per cell",
+        steps=(_step("_profiles", _mrna_by(_trimmed_mean)),),
+    ),
+    BuilderVariant("precision weights (floor 0.2)", steps=_precision_steps(0.2)),
+    BuilderVariant("precision weights (floor 0.5)", steps=_precision_steps(0.5)),
+    BuilderVariant(
+        "precision weights (floor 0.2) + trimmed-mean mRNA",
+        steps=(*_precision_steps(0.2), _step("_profiles", _mrna_by(_trimmed_mean))),
+    ),
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Bulk:
+    name: str
+    table: pd.DataFrame  # genes × samples, TPM
+    truth: pd.DataFrame  # samples × categories
+    groups: dict[str, list[str]]
+
+
+def _bulk_cases(data: Path) -> list[_Bulk]:
+    fin = data / "GSE107572_Finotello2019_PBMC"
+    hoek = data / "GSE64655_Hoek2015_PBMC"
+    fin_truth = pd.read_csv(fin / "ground_truth_facs_fractions_9types.tsv", sep="\t", index_col=0)
+    return [
+        _Bulk(
+            "Finotello",
+            load_expression(fin / "expression_tpm.tsv").table,
+            fin_truth[list(SC_FINOTELLO_GROUPS)],
+            SC_FINOTELLO_GROUPS,
+        ),
+        _Bulk(
+            "Hoek",
+            load_expression(hoek / "expression_tpm.tsv").table,
+            pd.read_csv(hoek / "ground_truth_facs_fractions.tsv", sep="\t", index_col=0),
+            SC_HOEK_GROUPS,
+        ),
+    ]
+
+
+def _measured(cells: SingleCellData, cases: list[_Bulk], variant: BuilderVariant) -> dict:
+    """Build with the variant; metrics on each bulk case and on the held-out cells."""
+    with ExitStack() as stack:
+        for module, name, factory in variant.steps:
+            stack.enter_context(mock.patch.object(module, name, factory(cells)))
+        build = build_signature(cells, seed=0, name="sc1 PBMC", **variant.options)
+        signature = dataclasses.replace(build.signature, whole_transcriptome=True)
+        out = {"held-out": tuple(build.validation.loc["all", ["pearson_r", "rmse"]])}
+        for case in cases:
+            table = case.table.loc[case.table.index.isin(build.profiles.index)]
+            result = deconvolve(table, signature, mode="absolute", exclude=None)
+            estimate = summed(result.proportions, _present(case.groups, signature.cell_types))
+            categories = [c for c in case.truth.columns if c in estimate.columns]
+            out[case.name] = metrics(estimate, case.truth.loc[estimate.index, categories])
+    return out
+
+
+def _donor_half(cells: SingleCellData, donors: pd.Series, half: tuple[str, ...]):
+    """The cells of the donors in ``half`` (``donors``: donor of each cell)."""
+    keep = np.flatnonzero(donors.reindex(cells.cells).isin(half).to_numpy())
+    return dataclasses.replace(
+        cells, counts=cells.counts[:, keep], cells=cells.cells[keep], labels=cells.labels.iloc[keep]
+    )
+
+
+def builder_rows(data: Path) -> list[tuple[str, dict, list[dict]]]:
+    """(variant, measures on the whole reference, measures on each donor half)."""
+    sc_dir = data / "scRNA_PBMC_reference_deconvBench_sc1"
+    cells = read_single_cell(
+        sc_dir / "counts_genes_x_cells.tsv",
+        labels=sc_dir / "cell_annotations.tsv",
+        label_column="cell_type",
+    )
+    donors = pd.read_csv(sc_dir / "cell_annotations.tsv", sep="\t", index_col=0)["donor"]
+    halves = [_donor_half(cells, donors, h) for h in DONOR_HALVES.values()]
+    cases = _bulk_cases(data)
+    return [
+        (
+            v.name,
+            _measured(cells, cases, v),
+            [_measured(half, cases, v) for half in halves],
+        )
+        for v in BUILDER_VARIANTS
+    ]
+
+
+_DIRECTIONS = {"Finotello": (1, -1, 1), "Hoek": (1, -1, 1), "held-out": (1, -1)}
+
+
+def _better_worse(runs: list[dict], baseline: list[dict]) -> tuple[int, int]:
+    """Measures (of every run) better and worse than the defaults' by more than 0.0005."""
+    better = worse = 0
+    for run, base in zip(runs, baseline, strict=True):
+        for key, signs in _DIRECTIONS.items():
+            for value, reference, sign in zip(run[key], base[key], signs, strict=False):
+                better += sign * (value - reference) > 0.0005
+                worse += sign * (value - reference) < -0.0005
+    return better, worse
+
+
+def _mean_measures(runs: list[dict]) -> dict:
+    return {key: tuple(np.mean([r[key] for r in runs], axis=0)) for key in _DIRECTIONS}
+
+
+def print_builder_table(rows: list[tuple[str, dict, list[dict]]]) -> None:
+    """Markdown table of the builder variants against the defaults (the first row)."""
+    _, base_full, base_halves = rows[0]
+    print(
+        "| builder variant | Finotello | Hoek | held-out cells r / RMSE "
+        "| donor halves (mean of 4): Finotello | Hoek | held-out "
+        "| measures better / worse than defaults (of 40) |"
+    )
+    print("|---|---|---|---|---|---|---|---|")
+    for name, full, halves in rows:
+        mean = _mean_measures(halves)
+        better, worse = _better_worse([full, *halves], [base_full, *base_halves])
+        print(
+            f"| {name} | {_triple(full['Finotello'])} | {_triple(full['Hoek'])} "
+            f"| {full['held-out'][0]:.3f} / {full['held-out'][1]:.3f} "
+            f"| {_triple(mean['Finotello'])} | {_triple(mean['Hoek'])} "
+            f"| {mean['held-out'][0]:.3f} / {mean['held-out'][1]:.3f} | {better} / {worse} |"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    only = parser.add_mutually_exclusive_group()
+    only.add_argument("--builder", action="store_true", help="only the builder variants")
+    only.add_argument("--internals", action="store_true", help="only the engine-step variants")
     args = parser.parse_args()
-    print("| dataset | variant | pooled r / RMSE / mean per-type r |")
-    print("|---|---|---|")
-    for name, variant, m in bulk_rows(args.data) + single_cell_rows(args.data):
-        print(f"| {name} | {variant} | {_triple(m)} |")
+    if not args.builder:
+        print("| dataset | variant | pooled r / RMSE / mean per-type r |")
+        print("|---|---|---|")
+        rows = [] if args.internals else bulk_rows(args.data) + single_cell_rows(args.data)
+        for name, variant, m in rows + internal_rows(args.data):
+            print(f"| {name} | {variant} | {_triple(m)} |")
+        print("\nimmunoStates → Finotello, mean estimate (measured, between-sample r):")
+        for line in absorbed_lines(args.data):
+            print(f"  {line}")
+        print("GSE11058, the ν-SVR (ν chosen on the unclipped fit) beside the robust fit:")
+        for line in svr_tube(args.data):
+            print(f"  {line}")
+        print()
+    if not args.internals:
+        print_builder_table(builder_rows(args.data))
 
 
 if __name__ == "__main__":

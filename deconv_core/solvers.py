@@ -239,9 +239,8 @@ def _passive_solve_stack(G: np.ndarray, C: np.ndarray, P: np.ndarray) -> np.ndar
     m, k = C.shape
     if m == 0:
         return np.zeros((m, k))
-    both = P[:, :, None] & P[:, None, :]
-    eye = np.broadcast_to(np.eye(k, dtype=bool), both.shape)
-    sub = np.where(both, G, np.where(eye, 1.0, 0.0))
+    sub = G * (P[:, :, None] & P[:, None, :])
+    sub.reshape(m, k * k)[:, :: k + 1] += ~P
     rhs = np.where(P, C, 0.0)[:, :, None]
     try:
         Z = np.linalg.solve(sub, rhs)[:, :, 0]
@@ -268,9 +267,9 @@ def _gram_pivot(G: np.ndarray, C: np.ndarray, X0: np.ndarray) -> np.ndarray:
     P = X0 > 0
     todo = np.arange(m)
     for _ in range(_PIVOT_ROUNDS):
-        Z = _passive_solve_stack(G[todo], C[todo], P[todo])
-        grad = C[todo] - np.einsum("mij,mj->mi", G[todo], Z)
-        Pt = P[todo]
+        Gt, Ct, Pt = (G, C, P) if todo.size == m else (G[todo], C[todo], P[todo])
+        Z = _passive_solve_stack(Gt, Ct, Pt)
+        grad = Ct - np.einsum("mij,mj->mi", Gt, Z)
         flip = (Pt & (Z <= 0)) | (~Pt & (grad > tol[todo, None]))
         ok = ~flip.any(axis=1)
         X[todo[ok]] = Z[ok]
@@ -424,14 +423,28 @@ class _Products:
         G[:, self.cols, self.rows] = packed
         return G
 
-    def row_grams(self, inside: np.ndarray) -> np.ndarray:
-        """(m, k, k) Gram matrices of the genes ``inside`` (m samples × g genes, bool)."""
-        packed = inside.astype(np.float64) @ self.upper
+    def unpack(self, packed: np.ndarray) -> np.ndarray:
+        """(m, k, k) symmetric matrices from their packed upper triangles (m, k (k + 1) / 2)."""
         k = int(self.rows.max()) + 1 if self.rows.size else 0
-        G = np.empty((inside.shape[0], k, k))
-        G[:, self.rows, self.cols] = packed
-        G[:, self.cols, self.rows] = packed
-        return G
+        if not hasattr(self, "_square"):
+            square = np.empty((k, k), dtype=np.intp)
+            square[self.rows, self.cols] = square[self.cols, self.rows] = np.arange(self.rows.size)
+            self._square = square.ravel()
+        return packed[:, self._square].reshape(packed.shape[0], k, k)
+
+    def update_packed(self, packed: np.ndarray, inside: np.ndarray, before: np.ndarray) -> None:
+        """Move packed inlier Grams (m, k (k + 1) / 2) from the split ``before`` to ``inside``.
+
+        Both (m, g) bool.  Only the genes that changed sides count (a few per
+        sample once the split settles), as one sparse product; in place.
+        """
+        from scipy.sparse import csr_matrix
+
+        i, g = np.nonzero(inside != before)
+        if i.size == 0:
+            return
+        sign = np.where(inside[i, g], 1.0, -1.0)
+        packed += csr_matrix((sign, (i, g)), shape=inside.shape) @ self.upper
 
 
 def _weighted_solve(
@@ -488,6 +501,28 @@ def _column_median(A: np.ndarray) -> np.ndarray:
         return np.partition(rows, half, axis=1)[:, half]
     part = np.partition(rows, [half - 1, half], axis=1)
     return (part[:, half - 1] + part[:, half]) / 2.0
+
+
+#: Lazily created controller of the BLAS thread pools (finding them costs ~10 ms).
+_BLAS: list = []
+
+
+def _one_blas_thread():
+    """Context that runs numpy's BLAS on one thread (restored on exit).
+
+    The robust fit is many small products (samples × a few hundred genes by
+    ~250 packed Gram entries, stacks of 22 × 22 solves) that a second BLAS
+    thread barely speeds up, and that slow down several-fold when the cores
+    are shared: the medium mixtures of ``benchmarks/solver_speed.py`` took
+    21-27 s with OpenBLAS's two threads and 7-8 s with one on this 2-core
+    machine at load ~3 (measured in one run).  The dashboard already runs
+    BLAS on one thread (``ui/__init__.py``); this extends it to the CLI's fits.
+    """
+    from threadpoolctl import ThreadpoolController
+
+    if not _BLAS:
+        _BLAS.append(ThreadpoolController())
+    return _BLAS[0].limit(limits=1, user_api="blas")
 
 
 def huber_nnls(
@@ -558,6 +593,22 @@ def huber_nnls(
         Y = np.where(mask, Y, 0.0)
     if not (np.isfinite(S).all() and np.isfinite(Y).all()):
         raise ValueError("S and Y must be finite (no NaN or infinity where present)")
+    with _one_blas_thread():
+        return _huber_fit(S, Y, mask, start, tuning=tuning, max_iter=max_iter, tol=tol)
+
+
+def _huber_fit(
+    S: np.ndarray,
+    Y: np.ndarray,
+    mask: np.ndarray,
+    start: np.ndarray | None,
+    *,
+    tuning: float,
+    max_iter: int,
+    tol: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`huber_nnls` on checked inputs (``Y`` finite, 0 where ``mask`` is False)."""
+    full = bool(mask.all())
     products = _Products(S)
     if start is not None:
         X = np.asarray(start, dtype=np.float64).copy()
@@ -575,9 +626,11 @@ def huber_nnls(
         # in a few rounds where reweighting needs dozens; samples still moving
         # after them continue with reweighting (which always converges).
         # Blocks of at most _NEWTON_FLOATS genes × samples bound the memory of
-        # the dozen (g, block) work arrays of a round.  They stop at a tenth
-        # of ``tol`` (a round or two more): at ``tol`` a step that is small
-        # for the wrong reason could leave the objective 1e-6 off its optimum.
+        # the dozen (g, block) work arrays of a round.  They stop when a full
+        # Newton step would move the residuals by less than a tenth of
+        # ``tol``: on 2,000 samples of benchmarks/solver_speed.py, 99% of the
+        # proportions then agree with reweighting run to convergence within
+        # 1e-8 (5e-7 at ``tol``; measured once).
         block = max(1, min(_BLOCK, _NEWTON_FLOATS // max(S.shape[0], 1)))
         live = np.concatenate(
             [
@@ -635,18 +688,6 @@ _NEWTON_ROUNDS = 30
 _NEWTON_FLOATS = 1_000_000
 
 
-def _huber_loss(A: np.ndarray, t: np.ndarray) -> np.ndarray:
-    """(m,) Huber loss of absolute residuals A (m samples, g genes) at thresholds t (m,).
-
-    r²/2 where ``|r| <= t``, ``t |r| - t²/2`` elsewhere: both are ``c (|r| - c / 2)``
-    with ``c = min(|r|, t)``.
-    """
-    c = np.minimum(A, t[:, None])
-    half = c * 0.5
-    np.subtract(A, half, out=half)
-    return np.einsum("ij,ij->i", c, half)
-
-
 def _row_median(A: np.ndarray) -> np.ndarray:
     """Median of every row of a NaN-free (m, g) array (as ``np.median(A, axis=1)``)."""
     g = A.shape[1]
@@ -677,35 +718,64 @@ def _newton_rounds(
     that split, ``sum_in r²/2 + t sum_out |r|`` (outlier signs held), over
     ``x >= 0``: an NNLS with the inliers' Gram matrix and the outliers'
     clipped residuals ``±t`` in the right-hand side (Huber 1981, sec. 7.8).
-    The step is halved until the loss at ``t`` does not rise.  At a fixed
-    point the reweighting of :func:`huber_nnls` has its fixed point too (its
-    weights ``min(1, t / |r|)`` give ``w r = clip(r, -t, t)``).
+    The step then goes as far towards that minimiser as lowers the Huber
+    loss at ``t`` most (an exact line search, :func:`_line_search`).  At a
+    fixed point the reweighting of :func:`huber_nnls` has its fixed point too
+    (its weights ``min(1, t / |r|)`` give ``w r = clip(r, -t, t)``).
 
     The rounds work on samples × genes copies of the live samples (contiguous
     rows: dropping the samples that settled is a row copy, and every pass
-    over the data is a contiguous one).  ``mask`` (g, n) is False where a
-    value is missing (residual and weight 0).  Returns the samples whose
-    residuals still changed by more than ``tol`` (relative) in the last round.
+    over the data is a contiguous one).  The inliers' Gram matrices are
+    updated by the genes that changed sides (:meth:`_Products.update_packed`).
+    Once two rounds in a row took full steps, the threshold moves by a secant
+    step on ``t - tuning * scale(t)`` instead of to the last scale (which
+    converges only linearly, by a factor of ~0.25 a round here); the fixed
+    point, and so the estimate, is the same.  ``mask`` (g, n) is False where a
+    value is missing (residual and weight 0).  Returns the samples left to
+    reweighting: those whose full step still moved the residuals by more than
+    ``tol`` (relative) after the last round, and those whose step the line
+    search cut to almost nothing (a nearly singular inlier Gram matrix).
     """
     full = bool(mask[:, live].all())
     Yt, Rt, Xt = Y[:, live].T.copy(), R[:, live].T.copy(), X[:, live].T.copy()
     Pt = None if full else mask[:, live].T.copy()
     size = np.sqrt(np.mean(Yt**2, axis=1))
     floor = tuning / 0.6745 * 1e-12
+    # Secant on the threshold: (t_a, g_a) and t_b are the thresholds of the two
+    # previous rounds and g_a the mismatch of the older one; solid_a, solid_b
+    # say whether those rounds took full steps.
+    nan = np.full(live.size, np.nan)
+    t_a, g_a, t_b = nan, nan, nan.copy()
+    solid_a, solid_b = np.zeros(live.size, bool), np.zeros(live.size, bool)
+    handed = [live[:0]]
+    # Packed inlier Gram matrices of the live samples and the split they are for.
+    packed = split = None
     for round_ in range(_NEWTON_ROUNDS):
         A = np.abs(Rt)
         if full:
-            t = tuning * _row_median(A) / 0.6745
+            F = tuning * _row_median(A) / 0.6745
         else:
-            t = tuning * np.nanmedian(np.where(Pt, A, np.nan), axis=1) / 0.6745
+            F = tuning * np.nanmedian(np.where(Pt, A, np.nan), axis=1) / 0.6745
+        g = F - t_b
+        t = F.copy()
+        if round_ >= 2:
+            with np.errstate(divide="ignore", invalid="ignore"):
+                slope = (g - g_a) / (t_b - t_a)
+            jump = solid_a & solid_b & (slope >= -1.9) & (slope <= -0.1)
+            t[jump] = t_b[jump] - g[jump] / slope[jump]
         # Residuals at rounding level: the fit is exact, nothing to down-weight.
         keep = t > floor * size
         if not keep.all():
             gone = live[~keep]
             X[:, gone], R[:, gone] = Xt[~keep].T, Rt[~keep].T
             W[:, gone] = np.where(mask[:, gone], 1.0, 0.0)
-            live, Yt, Rt, Xt, A, t, size = (a[keep] for a in (live, Yt, Rt, Xt, A, t, size))
+            live, Yt, Rt, Xt, A, t, F, g, size = (
+                a[keep] for a in (live, Yt, Rt, Xt, A, t, F, g, size)
+            )
+            t_b, solid_b = t_b[keep], solid_b[keep]
             Pt = None if full else Pt[keep]
+            if packed is not None:
+                packed, split = packed[keep], split[keep]
         if live.size == 0:
             break
         inside = t[:, None] >= A
@@ -715,63 +785,155 @@ def _newton_rounds(
         if not full:
             rhs[~Pt] = 0.0  # missing values add nothing to C
         C = rhs @ S
-        Xn = _gram_pivot(products.row_grams(inside), C, Xt)
-        Rn, halved = _halve_steps(S, Yt, Xt, Xn, _huber_loss(A, t), t, Pt)
-        diff = Rn - Rt
+        if packed is None:
+            packed = inside.astype(np.float64) @ products.upper
+        else:
+            products.update_packed(packed, inside, split)
+        split = inside
+        Gin = products.unpack(packed)
+        Xn = _gram_pivot(Gin, C, Xt)
+        step = Xn - Xt
+        U = step @ S.T
+        if not full:
+            U[~Pt] = 0.0
+        Rn = Rt - U
         change = np.sqrt(
-            np.einsum("ij,ij->i", diff, diff)
-            / (np.einsum("ij,ij->i", Rt, Rt) + np.finfo(float).tiny)
+            np.einsum("ij,ij->i", U, U) / (np.einsum("ij,ij->i", Rt, Rt) + np.finfo(float).tiny)
         )
-        # A halved step is short because it was cut, not because x settled.
-        moving = (change > tol) | halved
-        # Write back only the samples that leave (all of them after the last round).
-        done = ~moving if round_ < _NEWTON_ROUNDS - 1 else np.ones_like(moving)
-        if done.any():
-            gone = live[done]
-            X[:, gone], R[:, gone] = Xn[done].T, Rn[done].T
+        # The loss's slope and the inliers' curvature along the step at its
+        # start, from k × k products: S' clip(r, -t, t) = C - G_in x.
+        start = -np.einsum("ij,ij->i", C - np.einsum("mij,mj->mi", Gin, Xt), step)
+        curve = np.einsum("ij,ij->i", np.einsum("mij,mj->mi", Gin, step), step)
+        # Steps at rounding level need no search (their slopes are noise).
+        alpha = _line_search(Rt, U, Rn, inside, t, start, curve, change > tol)
+        cut = alpha < 1.0 - 1e-9
+        if cut.any():
+            Xn[cut] = Xt[cut] + alpha[cut, None] * step[cut]
+            U[cut] *= alpha[cut, None]
+            Rn[cut] = Rt[cut] - U[cut]
+        # The full step's length measures the distance to the optimum (a cut
+        # step is short because it was cut, not because x settled).
+        moving = change > tol
+        # Steps cut to almost nothing: the inliers' Gram matrix is nearly
+        # singular along the step; reweighting (always downhill) finishes them.
+        stalled = moving & (alpha < _STALL)
+        handed.append(live[stalled])
+        # Write back the samples that leave (all of them after the last round).
+        stay = moving & ~stalled if round_ < _NEWTON_ROUNDS - 1 else np.zeros_like(moving)
+        if not stay.all():
+            leave = ~stay
+            gone = live[leave]
+            X[:, gone], R[:, gone] = Xn[leave].T, Rn[leave].T
             with np.errstate(divide="ignore"):
-                Wd = np.minimum(1.0, t[done, None] / A[done])
-            W[:, gone] = (Wd if full else np.where(Pt[done], Wd, 0.0)).T
-        if not moving.all():
-            live, Yt, Xt, size = live[moving], Yt[moving], Xn[moving], size[moving]
-            Rt = Rn[moving]
-            Pt = None if full else Pt[moving]
+                Wd = np.minimum(1.0, F[leave, None] / A[leave])
+            W[:, gone] = (Wd if full else np.where(Pt[leave], Wd, 0.0)).T
+            if round_ == _NEWTON_ROUNDS - 1:
+                handed.append(live[moving & ~stalled])
+        t_a, g_a, t_b, solid_a, solid_b = t_b, g, t, solid_b, ~cut
+        if not stay.all():
+            live, Yt, Xt, size = live[stay], Yt[stay], Xn[stay], size[stay]
+            Rt, packed, split = Rn[stay], packed[stay], split[stay]
+            t_a, g_a, t_b, solid_a, solid_b = (a[stay] for a in (t_a, g_a, t_b, solid_a, solid_b))
+            Pt = None if full else Pt[stay]
         else:
             Xt, Rt = Xn, Rn
-    return live
-
-
-def _halve_steps(
-    S: np.ndarray,
-    Y: np.ndarray,
-    X: np.ndarray,
-    Xn: np.ndarray,
-    before: np.ndarray,
-    t: np.ndarray,
-    present: np.ndarray | None,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Halve the steps ``X -> Xn`` (samples × cell types; in place in Xn) that raise the loss.
-
-    ``Y`` (m, g) samples × genes; ``present`` (m, g) or None (all present).
-    Returns the new residuals (m, g; 0 where not ``present``) and which
-    steps were halved (m,).
-    """
-    Rn = Y - Xn @ S.T
-    if present is not None:
-        Rn[~present] = 0.0
-    up = np.flatnonzero(_huber_loss(np.abs(Rn), t) > before * (1 + 1e-12))
-    halved = np.zeros(Y.shape[0], dtype=bool)
-    halved[up] = True
-    for _ in range(30):
-        if up.size == 0:
+        if live.size == 0:
             break
-        Xn[up] = (X[up] + Xn[up]) / 2
-        Ru = Y[up] - Xn[up] @ S.T
-        if present is not None:
-            Ru[~present[up]] = 0.0
-        Rn[up] = Ru
-        up = up[_huber_loss(np.abs(Ru), t[up]) > before[up] * (1 + 1e-12)]
-    return Rn, halved
+    return np.concatenate(handed)
+
+
+#: Step length below which a sample leaves the Newton rounds for reweighting.
+_STALL = 1e-6
+
+
+def _line_search(
+    R: np.ndarray,
+    U: np.ndarray,
+    Rn: np.ndarray,
+    inside: np.ndarray,
+    t: np.ndarray,
+    start: np.ndarray,
+    curve: np.ndarray,
+    search: np.ndarray,
+) -> np.ndarray:
+    """Step lengths ``a`` in (0, 1] minimising each row's Huber loss of ``R - a U``.
+
+    R, U, Rn : (m, g) residuals, their change over a full step and ``R - U``
+    (samples × genes); inside : (m, g) ``|R| <= t``; t : (m,) thresholds;
+    start : (m,) the loss's slope at ``a = 0``; curve : (m,) the sum of
+    ``U**2`` over ``inside``; search : (m,) bool, False for rows that take the
+    full step anyway.
+
+    Along the step the loss is convex and piecewise quadratic: its slope
+    ``-sum clip(R - a U, -t, t) U`` is continuous, piecewise linear and
+    increasing, and bends (by ``±U**2``) only where a gene crosses ``±t``.
+    Rows whose slope at ``a = 1`` is not positive take the full step (the
+    common case near the optimum, tested first).  For the others, the bends
+    of the few genes that cross a threshold are sorted and the slope is
+    followed from ``a = 0`` to its root, exactly.
+    """
+    m = R.shape[0]
+    alpha = np.ones(m)
+    if not search.all():
+        rows = np.flatnonzero(search)
+        R, U, Rn, inside, t = R[rows], U[rows], Rn[rows], inside[rows], t[rows]
+        alpha[rows] = _line_search(R, U, Rn, inside, t, start[rows], curve[rows], search[rows])
+        return alpha
+    tt = t[:, None]
+    clipped = np.clip(Rn, -tt, tt)
+    over = np.einsum("ij,ij->i", clipped, U) < 0
+    if not over.any():
+        return alpha
+    if over.mean() < 0.5:
+        rows = np.flatnonzero(over)
+        R, U, Rn, inside, t = R[rows], U[rows], Rn[rows], inside[rows], t[rows]
+        alpha[rows] = _line_search(R, U, Rn, inside, t, start[rows], curve[rows], over[rows])
+        return alpha
+    # Genes that meet a threshold on the way change sides or move by more
+    # than 2 t (a superset: genes whose bends fall outside (0, 1) drop below).
+    cross = (inside != (clipped == Rn)) | (np.abs(U) > 2 * tt)
+    cross &= over[:, None]
+    flat = np.flatnonzero(cross)
+    row = flat // R.shape[1]
+    Uc, Rc, tc = U.ravel()[flat], R.ravel()[flat], t[row]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        low, high = (Rc - tc) / Uc, (Rc + tc) / Uc
+    # A gene is inside between its two ends; entering adds U**2 to the bend.
+    pos = np.concatenate([np.minimum(low, high), np.maximum(low, high)])
+    bend = np.concatenate([Uc**2, -(Uc**2)])
+    row = np.concatenate([row, row])
+    keep = (pos > 0) & (pos < 1)
+    row, pos, bend = row[keep], pos[keep], bend[keep]
+    # Events in order of row, then position (0 < pos < 1).
+    order = np.argsort(row + pos * (1 - 1e-6))
+    row, pos, bend = row[order], pos[order], bend[order]
+    first = np.r_[True, row[1:] != row[:-1]] if row.size else np.zeros(0, bool)
+    prev = np.where(first, 0.0, np.r_[0.0, pos[:-1]])
+    # Bend before each event: the start's curvature plus the earlier events of its row.
+    total = np.cumsum(bend)
+    offset = np.where(first, total - bend, 0.0)
+    np.maximum.accumulate(np.where(first, np.arange(row.size), 0), out=order)
+    bend_before = curve[row] + (total - bend) - offset[order]
+    rise = bend_before * (pos - prev)
+    climb = np.cumsum(rise)
+    slope_at = start[row] + climb - np.where(first, climb - rise, 0.0)[order]
+    # First event of each row at which the slope is no longer negative.
+    hit = np.flatnonzero(slope_at >= 0)
+    hit = hit[np.r_[True, row[hit][1:] != row[hit][:-1]]] if hit.size else hit
+    rows = np.flatnonzero(over)
+    # Rows without such an event: the root lies after their last event.
+    last_slope, last_pos, last_bend = start.copy(), np.zeros(m), curve.copy()
+    if row.size:
+        end = np.r_[np.flatnonzero(row[1:] != row[:-1]), row.size - 1]
+        r_end = row[end]
+        last_slope[r_end], last_pos[r_end] = slope_at[end], pos[end]
+        last_bend[r_end] = bend_before[end] + bend[end]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        alpha[rows] = last_pos[rows] - last_slope[rows] / last_bend[rows]
+        if hit.size:
+            before = slope_at[hit] - rise[hit]
+            alpha[row[hit]] = prev[hit] - before / bend_before[hit]
+    return np.clip(np.nan_to_num(alpha, nan=1.0), 0.0, 1.0)
 
 
 def nnls_loop(S: np.ndarray, Y: np.ndarray) -> np.ndarray:

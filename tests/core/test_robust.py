@@ -207,3 +207,79 @@ def test_default_fit_reaches_the_optimum_on_planted_outliers():
     # The planted genes are the ones discounted, and the fit sees through them.
     assert np.median(W[bad]) < 0.1 and np.median(W[~bad]) == 1.0
     assert np.abs(X - P).max() < 0.05 < np.abs(nnls(S, Y) - P).max()
+
+
+def test_line_search_lands_on_the_minimum_along_the_step():
+    from deconv_core.solvers import _line_search
+
+    rng = np.random.default_rng(23)
+    m, g = 40, 300
+    R = rng.standard_t(2, size=(m, g)) * 3
+    U = rng.normal(size=(m, g)) * rng.uniform(0.5, 8, size=(m, 1))
+    U[0] = 0.0  # no step: stays at 1
+    t = np.full(m, HUBER_TUNING)
+    inside = np.abs(R) <= t[:, None]
+
+    def loss(a):
+        z = np.abs(R - a[:, None] * U)
+        c = np.minimum(z, t[:, None])
+        return (c * (z - c / 2)).sum(axis=1)
+
+    start = -np.einsum("ij,ij->i", np.clip(R, -t[:, None], t[:, None]), U)
+    U[start > 0] *= -1  # descent directions, as the Newton steps are
+    start = -np.abs(start)
+    curve = np.einsum("ij,ij->i", np.where(inside, U, 0.0), U)
+    search = np.ones(m, dtype=bool)
+    alpha = _line_search(R, U, R - U, inside, t, start, curve, search)
+    assert ((alpha > 0) & (alpha <= 1)).all() and alpha[0] == 1.0
+    # Brute force: the loss on a fine grid never beats the step found.
+    grid = np.linspace(0, 1, 2001)
+    best = np.min([loss(np.full(m, a)) for a in grid], axis=0)
+    assert (loss(alpha) <= best * (1 + 1e-12)).all()
+    assert (alpha < 1).sum() > m // 2  # most steps of this kind overshoot
+    # Rows told not to search take the full step.
+    search[1::2] = False
+    again = _line_search(R, U, R - U, inside, t, start, curve, search)
+    assert (again[1::2] == 1.0).all()
+    np.testing.assert_allclose(again[::2], alpha[::2], rtol=1e-10)
+
+
+def test_fast_path_reaches_the_optimum_of_converged_reweighting_on_lm22_shaped_outliers():
+    # The benchmark's simulation (547 x 22, multiplicative noise) with planted
+    # outliers: 5% of the genes of every sample multiplied by 10-30.
+    rng = np.random.default_rng(24)
+    S = rng.lognormal(3, 1.5, size=(547, 22))
+    for i in range(22):
+        S[rng.choice(547, 25, replace=False), i] *= 20
+    P = rng.dirichlet(np.full(22, 0.3), size=60).T
+    Y = S @ P * rng.lognormal(0, 0.2, size=(547, 60))
+    Y = np.where(rng.random(Y.shape) < 0.05, Y * rng.uniform(10, 30, size=Y.shape), Y)
+    gap, diff = _gap_to_converged_reweighting(S, Y, huber_nnls(S, Y)[0])
+    assert gap < 1e-6 and diff < 1e-4
+
+
+def _gap_to_converged_reweighting(S, Y, X):
+    """Worst relative Huber-objective gap and coefficient difference of X to
+    reweighting alone (a start skips the Newton rounds) run to convergence."""
+    ref = huber_nnls(S, Y, start=nnls(S, Y), tol=1e-12, max_iter=2000)[0]
+    scale = _column_median(np.abs(Y - S @ ref)) / 0.6745
+    best = _huber_objective(S, Y, ref, scale)
+    return (np.abs(_huber_objective(S, Y, X, scale) - best) / best).max(), _rel_diff(X, ref)
+
+
+def test_inlier_grams_updated_by_the_genes_that_changed_sides_equal_recomputed_ones():
+    from deconv_core.solvers import _Products
+
+    rng = np.random.default_rng(25)
+    S = rng.lognormal(2, 1, size=(120, 9))
+    products = _Products(S)
+    before = rng.random((30, 120)) < 0.8
+    inside = before.copy()
+    inside[rng.random(inside.shape) < 0.05] ^= True  # ~5% of the genes change sides
+    inside[3] = before[3]  # one sample without changes
+    packed = before.astype(float) @ products.upper
+    products.update_packed(packed, inside, before)
+    G = products.unpack(packed)
+    expected = np.einsum("mg,gi,gj->mij", inside.astype(float), S, S)
+    np.testing.assert_allclose(G, expected, rtol=1e-12, atol=1e-9 * np.abs(expected).max())
+    assert np.array_equal(G, G.transpose(0, 2, 1))
