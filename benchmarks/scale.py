@@ -45,7 +45,7 @@ def write_matrix(path: Path, samples: int, genes: int, seed: int = 0) -> None:
     rng = np.random.default_rng(seed)
     sig = load_signature("TIL10").matrix
     with gzip.open(ROOT / "assets" / "genes" / "hgnc_map.tsv.gz", "rt") as handle:
-        symbols = pd.read_csv(handle, sep="\t", usecols=[0]).iloc[:, 0].astype(str)
+        symbols = pd.read_csv(handle, sep="\t", usecols=["symbol"])["symbol"].astype(str)
     background = [s for s in symbols if s not in set(sig.index)][: genes - sig.shape[0]]
     shares = rng.dirichlet(np.ones(sig.shape[1]), size=samples).T * 0.6
     signal = sig.to_numpy() @ shares

@@ -59,7 +59,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from deconv_core.coverage import gene_rows
+from deconv_core.coverage import RowIndex
 from deconv_core.deconvolve import DeconvResult, coefficients_to_proportions
 from deconv_core.downdate import FullFit, fit_full, leave_each_out, leave_out
 from deconv_core.refit import (
@@ -300,14 +300,22 @@ def panel_table(panels: dict[str, MarkerPanel] | None = None) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["panel", "title", "gene"])
 
 
-def _gene_panels(genes: list[str], panels: dict[str, MarkerPanel]) -> list[list[MarkerPanel]]:
-    """For each gene, the panels that list it (:func:`deconv_core.coverage.gene_rows`'s
-    rule: same symbol ignoring case, else same HGNC gene), in panel order."""
+def _panel_rows(genes: list[str], panels: dict[str, MarkerPanel]) -> dict[str, list[int]]:
+    """Panel name → the rows of ``genes`` its genes match, sorted
+    (:func:`deconv_core.coverage.gene_rows`'s rule: same symbol ignoring case,
+    else same HGNC gene)."""
+    index = RowIndex(genes)
+    return {name: sorted(set(index.rows(list(p.genes)).values())) for name, p in panels.items()}
+
+
+def _gene_panels(
+    genes: list[str], panels: dict[str, MarkerPanel], panel_rows: dict[str, list[int]]
+) -> list[list[MarkerPanel]]:
+    """For each gene, the panels that list it, in panel order."""
     found: list[list[MarkerPanel]] = [[] for _ in genes]
-    for panel in panels.values():
-        for row in gene_rows(genes, list(panel.genes)).values():
-            if panel not in found[row]:
-                found[row].append(panel)
+    for name, panel in panels.items():
+        for row in panel_rows[name]:
+            found[row].append(panel)
     return found
 
 
@@ -461,8 +469,9 @@ def flag_confounders(
     )
     sig = as_signature(signature, result)
     genes = [str(x) for x in result.signature_matrix.index]
-    gene_panels = _gene_panels(genes, panels)
-    testable = _testable_panels(panels, genes)
+    panel_rows = _panel_rows(genes, panels)
+    gene_panels = _gene_panels(genes, panels, panel_rows)
+    testable = _testable_panels(panels, panel_rows)
     samples = [str(s) for s in result.observed.columns]
     k = result.signature_matrix.shape[1]
     spread_floor = _cohort_spread(result)
@@ -500,12 +509,12 @@ def flag_confounders(
 
 
 def _testable_panels(
-    panels: dict[str, MarkerPanel], genes: list[str]
+    panels: dict[str, MarkerPanel], panel_rows: dict[str, list[int]]
 ) -> list[tuple[MarkerPanel, np.ndarray]]:
     """Panels testable on these data (at least two of their genes fitted), with their gene rows."""
     testable = []
-    for panel in panels.values():
-        rows = sorted(set(gene_rows(genes, list(panel.genes)).values()))
+    for name, panel in panels.items():
+        rows = panel_rows[name]
         if panel.tested and len(rows) >= 2:
             testable.append((panel, np.array(rows)))
     return testable
