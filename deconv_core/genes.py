@@ -34,7 +34,9 @@ or created by renaming, are collapsed to their per-sample median.
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import gc
 import re
 from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -250,6 +252,22 @@ def _split(values: Iterable[str]) -> list[list[str]]:
     return [[p for p in v.split("|") if p] if v else [] for v in values]
 
 
+@contextlib.contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while lookup tables are built.
+
+    Building dicts of ~100,000 tuples (none of them garbage) sets the collector
+    off hundreds of times: half of the HGNC table's loading time.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 class _Deferred(Mapping):
     """A read-only mapping built by ``build`` on its first use.
 
@@ -264,7 +282,8 @@ class _Deferred(Mapping):
 
     def _mapping(self) -> Mapping:
         if self._data is None:
-            self._data = self._build()
+            with _gc_paused():
+                self._data = self._build()
         return self._data
 
     def __getitem__(self, key: object) -> object:
@@ -318,6 +337,7 @@ def _excel_targets(
 
 
 @functools.lru_cache(maxsize=1)
+@_gc_paused()
 def load_hgnc() -> HgncReference:
     """Load the shipped HGNC map once and build the lookup tables.
 
