@@ -478,6 +478,7 @@ def flag_confounders(
     findings: list[list] = []
     fragile = np.zeros((2, k), dtype=int)  # samples assessed, samples fragile
     fragile_genes: list[dict[str, int]] = [{} for _ in range(k)]
+    arrays = _Arrays.of(result)
     step = max(1, min(_CHUNK, _CHUNK_FLOATS // (len(genes) * k)))
     for start in range(0, len(samples), step):
         cols = slice(start, min(start + step, len(samples)))
@@ -485,6 +486,7 @@ def flag_confounders(
             _flag_chunk(
                 result,
                 sig,
+                arrays,
                 cols,
                 genes,
                 gene_panels,
@@ -588,25 +590,55 @@ class _LeaveOneOut:
     suspect: np.ndarray  # (g, m) bool, single-gene suspects (panels add theirs later)
 
 
+@dataclass(frozen=True)
+class _Arrays:
+    """A result's arrays for every sample, taken once and sliced by each :class:`_Chunk`."""
+
+    Sw: np.ndarray  # (g, k) weighted signature
+    Yw: np.ndarray  # (g, n) weighted observed values, 0 where missing
+    nan: np.ndarray  # (g, n) missing values
+    robust: np.ndarray | None  # (g, n) robustness weights, None for least squares
+    S: np.ndarray  # (g, k) signature
+    Y: np.ndarray  # (g, n) observed values
+    coef: np.ndarray  # (k, n) coefficients
+    props: np.ndarray  # (k, n) proportions
+
+    @classmethod
+    def of(cls, result: DeconvResult) -> _Arrays:
+        Sw, Yw, nan, _ = fit_arrays(result)
+        S = result.signature_matrix.to_numpy(dtype=np.float64)
+        return cls(
+            Sw=Sw,
+            Yw=Yw,
+            nan=nan,
+            robust=robust_weights(result),
+            S=S,
+            Y=result.observed.to_numpy(dtype=np.float64),
+            coef=result.coefficients.to_numpy(dtype=float).T,
+            props=result.proportions.to_numpy(dtype=float).T[: S.shape[1]],
+        )
+
+
 def _chunk(
-    result: DeconvResult, cols: slice, genes: list[str], gene_panels: list[list[MarkerPanel]]
+    result: DeconvResult,
+    arrays: _Arrays,
+    cols: slice,
+    genes: list[str],
+    gene_panels: list[list[MarkerPanel]],
 ) -> _Chunk:
-    Sw, Yw_all, nan_all, _ = fit_arrays(result)
-    robust_all = robust_weights(result)
-    S = result.signature_matrix.to_numpy(dtype=np.float64)
-    k = S.shape[1]
-    coef = result.coefficients.to_numpy(dtype=float).T[:, cols]  # (k, m)
-    robust = None if robust_all is None else robust_all[:, cols]
+    S, Sw = arrays.S, arrays.Sw
+    coef = arrays.coef[:, cols]  # (k, m)
+    robust = None if arrays.robust is None else arrays.robust[:, cols]
     # Least squares: weight 1 for every present value, 0 for missing ones.
-    weights = (~nan_all[:, cols]).astype(np.float64) if robust is None else robust
+    weights = (~arrays.nan[:, cols]).astype(np.float64) if robust is None else robust
     return _Chunk(
         Sw=Sw,
-        fit=fit_full(Sw, Yw_all[:, cols], weights, np.nan_to_num(coef)),
+        fit=fit_full(Sw, arrays.Yw[:, cols], weights, np.nan_to_num(coef)),
         robust=robust,
         S=S,
-        Y=result.observed.to_numpy(dtype=np.float64)[:, cols],
+        Y=arrays.Y[:, cols],
         coef=coef,
-        props=result.proportions.to_numpy(dtype=float).T[:k, cols],  # (k, m)
+        props=arrays.props[:, cols],  # (k, m)
         ok=~np.isnan(coef).any(axis=0),
         fitted=S @ np.nan_to_num(coef),
         samples=[str(s) for s in result.observed.columns[cols]],
@@ -619,6 +651,7 @@ def _chunk(
 def _flag_chunk(
     result: DeconvResult,
     sig: Signature,
+    arrays: _Arrays,
     cols: slice,
     genes: list[str],
     gene_panels: list[list[MarkerPanel]],
@@ -629,7 +662,7 @@ def _flag_chunk(
     spread_floor: float,
 ) -> list[list]:
     """:func:`flag_confounders` on the samples ``cols``; updates the fragile counts."""
-    c = _chunk(result, cols, genes, gene_panels)
+    c = _chunk(result, arrays, cols, genes, gene_panels)
     loo = _leave_genes_out(c, sig, result, limits, spread_floor)
     excess = _panels_in_excess(c, testable, loo, limits)
     coef_drop = _refit_without_suspects(c, loo.suspect)
