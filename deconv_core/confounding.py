@@ -564,6 +564,7 @@ class _Chunk:
     """One chunk of m samples as arrays (g genes used, k cell types), for :func:`_flag_chunk`."""
 
     Sw: np.ndarray  # (g, k) weighted signature
+    hat: np.ndarray  # (g, g) its hat matrix (:func:`_hat_matrix`)
     fit: FullFit  # the weighted fit every refit without some genes starts from
     robust: np.ndarray | None  # (g, m) robustness weights, None for least squares
     S: np.ndarray  # (g, k) signature
@@ -595,6 +596,7 @@ class _Arrays:
     """A result's arrays for every sample, taken once and sliced by each :class:`_Chunk`."""
 
     Sw: np.ndarray  # (g, k) weighted signature
+    hat: np.ndarray  # (g, g) its hat matrix, the same for every chunk
     Yw: np.ndarray  # (g, n) weighted observed values, 0 where missing
     nan: np.ndarray  # (g, n) missing values
     robust: np.ndarray | None  # (g, n) robustness weights, None for least squares
@@ -609,6 +611,7 @@ class _Arrays:
         S = result.signature_matrix.to_numpy(dtype=np.float64)
         return cls(
             Sw=Sw,
+            hat=_hat_matrix(Sw),
             Yw=Yw,
             nan=nan,
             robust=robust_weights(result),
@@ -633,6 +636,7 @@ def _chunk(
     weights = (~arrays.nan[:, cols]).astype(np.float64) if robust is None else robust
     return _Chunk(
         Sw=Sw,
+        hat=arrays.hat,
         fit=fit_full(Sw, arrays.Yw[:, cols], weights, np.nan_to_num(coef)),
         robust=robust,
         S=S,
@@ -702,7 +706,7 @@ def _leave_genes_out(
     # leverage) is predicted less precisely without itself, so its ratio is
     # multiplied by sqrt(1 - leverage) (externally studentised residuals),
     # then divided by the sample's robust spread of those values.
-    hat = _hat_matrix(c.Sw)
+    hat = c.hat
     leverage = np.minimum(np.diag(hat), _MAX_LEVERAGE)[:, None]
     studentised = ratios_loo * np.sqrt(1.0 - leverage)
     # A sample's own spread rests on ~150 genes and can come out low by
