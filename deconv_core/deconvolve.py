@@ -795,8 +795,12 @@ def _fit_by_pattern(
     """
     k, n = Sw.shape[1], Y.shape[1]
     coef = np.zeros((k, n))
-    robustness = np.where(np.isnan(Y), np.nan, 1.0)
-    patterns, inverse = np.unique(np.isnan(Y).T, axis=0, return_inverse=True)
+    missing = np.isnan(Y)
+    robustness = np.where(missing, np.nan, 1.0)
+    if missing.any():
+        patterns, inverse = np.unique(missing.T, axis=0, return_inverse=True)
+    else:  # one pattern, nothing missing (np.unique would sort n rows of g flags)
+        patterns, inverse = np.zeros((1, Y.shape[0]), dtype=bool), np.zeros(n, dtype=np.intp)
     for g, pattern in enumerate(patterns):
         cols = np.flatnonzero(inverse.reshape(-1) == g)
         keep = ~pattern
