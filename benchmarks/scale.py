@@ -1,7 +1,7 @@
 """Big input through the command line: time and peak memory, measured in one run.
 
-Writes a simulated 1,000-sample × 20,000-gene TSV (about 120 MB; TIL10 genes
-plus real HGNC symbols as background) to a temporary folder, then measures in
+Writes a simulated 1,000-sample × 20,000-gene TSV (about 155 MB; TIL10 genes
+plus approved HGNC symbols as background) to a temporary folder, then measures in
 separate processes:
 
 - ``pandas.read_csv`` of the file alone (wall time, peak RSS),
