@@ -292,7 +292,9 @@ def log_scale_warning(
 
 def _check_non_negative(values: np.ndarray, table: pd.DataFrame, *, what: str) -> None:
     """Raise :class:`InputError` for negative values on a linear scale, naming the first one."""
-    if (values < 0).any():
+    # The smallest value (NaN ignored; one reduction, no mask the size of the matrix)
+    # says whether there is anything to find.
+    if values.size and np.fmin.reduce(values, axis=None) < 0:
         rows, cols = np.nonzero(values < 0)
         raise InputError(
             f"The {what} holds {rows.size} negative value(s) (first: "
