@@ -676,8 +676,9 @@ def _flag_chunk(
     # Which estimates one gene swings by fragile_influence: one pass over the
     # (g, k, m) block instead of a strided read per sample and cell type.
     with np.errstate(divide="ignore", invalid="ignore"):
-        swing = (c.props[None] - loo.props) / c.props[None]
-    swung = (np.nan_to_num(swing) >= limits.fragile_influence).any(axis=0)
+        swing = c.props[None] - loo.props  # in place below: (g, k, m) is the chunk's biggest
+        swing /= c.props[None]
+    swung = (np.nan_to_num(swing, copy=False) >= limits.fragile_influence).any(axis=0)
     for s in np.flatnonzero(c.ok):
         driven, named, reported_types = _driven_findings(
             c, s, loo, coef_drop, props_drop, predicted_drop, limits

@@ -223,13 +223,15 @@ def robust_spread(ratios: np.ndarray) -> np.ndarray:
     spread = np.full(ratios.shape[1], np.nan)
     ok = ~np.isnan(ratios).all(axis=0)
     if ok.any():
-        r = ratios[:, ok]
+        r = ratios if ok.all() else ratios[:, ok]
         centre = nanmedian_lines(r, axis=0)
-        spread[ok] = MAD_TO_SD * nanmedian_lines(np.abs(r - centre), axis=0)
+        deviation = r - centre
+        np.abs(deviation, out=deviation)
+        spread[ok] = MAD_TO_SD * nanmedian_lines(deviation, axis=0, overwrite=True)
     return np.maximum(spread, MIN_SPREAD)
 
 
-def nanmedian_lines(values: np.ndarray, *, axis: int) -> np.ndarray:
+def nanmedian_lines(values: np.ndarray, *, axis: int, overwrite: bool = False) -> np.ndarray:
     """``np.nanmedian(values, axis=axis)`` of a 2-D array, the lines without NaN at once.
 
     np.nanmedian takes one line at a time (``apply_along_axis``) once lines are
@@ -238,7 +240,9 @@ def nanmedian_lines(values: np.ndarray, *, axis: int) -> np.ndarray:
 
     Parameters
     ----------
-    values : (n, m) array; axis : 0 (a median per column) or 1 (per row).
+    values : (n, m) array; axis : 0 (a median per column) or 1 (per row);
+    overwrite : let the medians reorder ``values`` in place (a temporary of the
+    caller's) instead of copying it (numpy's ``overwrite_input``).
 
     Returns
     -------
@@ -247,7 +251,9 @@ def nanmedian_lines(values: np.ndarray, *, axis: int) -> np.ndarray:
     complete = ~np.isnan(values).any(axis=axis)
     out = np.empty(values.shape[1 - axis])
     for lines, median in ((complete, np.median), (~complete, np.nanmedian)):
-        if lines.any():
+        if lines.all():  # no copy of the lines to pick
+            out[:] = median(values, axis=axis, overwrite_input=overwrite)
+        elif lines.any():
             part = values[:, lines] if axis == 0 else values[lines]
-            out[lines] = median(part, axis=axis)
+            out[lines] = median(part, axis=axis, overwrite_input=True)  # part is a copy
     return out
