@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import codecs
 import csv
-import ctypes
 import gzip
 import io
 import os
@@ -49,6 +48,7 @@ from deconv_core.io.limits import (
     check_parse_budget,
     check_text_size,
     gunzip_capped,
+    release_freed_memory,
 )
 from deconv_core.validation import DeconvWarning, InputError, check_unique_labels
 
@@ -335,21 +335,6 @@ def read_table(
 #: Tables of at least this many cells (80 MB of floats) give the memory the parser
 #: freed back to the system once they are built (:func:`release_freed_memory`).
 _TRIM_CELLS = 10_000_000
-
-
-def release_freed_memory() -> None:
-    """Hand memory the C allocator keeps after frees back to the system (glibc only).
-
-    pandas' parser allocates a big table's columns in pieces the allocator keeps
-    for reuse once freed: after a 1,000 × 20,000 table was copied into one block,
-    about 200 MB stayed in the process, and every later step's arrays came on
-    top of it (``malloc_trim``; a no-op where the C library has none).
-    """
-    try:
-        trim = ctypes.CDLL(None).malloc_trim  # the C library the interpreter runs on
-    except (OSError, AttributeError):
-        return
-    trim(0)
 
 
 # --------------------------------------------------------------------------- bytes
