@@ -1,7 +1,7 @@
 """Big input through the command line: time and peak memory, measured in one run.
 
-Writes a simulated 1,000-sample × 20,000-gene TSV (about 120 MB; TIL10 genes
-plus real HGNC symbols as background) to a temporary folder, then measures in
+Writes a simulated 1,000-sample × 20,000-gene TSV (about 155 MB; TIL10 genes
+plus approved HGNC symbols as background) to a temporary folder, then measures in
 separate processes:
 
 - ``pandas.read_csv`` of the file alone (wall time, peak RSS),
@@ -45,7 +45,7 @@ def write_matrix(path: Path, samples: int, genes: int, seed: int = 0) -> None:
     rng = np.random.default_rng(seed)
     sig = load_signature("TIL10").matrix
     with gzip.open(ROOT / "assets" / "genes" / "hgnc_map.tsv.gz", "rt") as handle:
-        symbols = pd.read_csv(handle, sep="\t", usecols=[0]).iloc[:, 0].astype(str)
+        symbols = pd.read_csv(handle, sep="\t", usecols=["symbol"])["symbol"].astype(str)
     background = [s for s in symbols if s not in set(sig.index)][: genes - sig.shape[0]]
     shares = rng.dirichlet(np.ones(sig.shape[1]), size=samples).T * 0.6
     signal = sig.to_numpy() @ shares

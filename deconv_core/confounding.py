@@ -60,7 +60,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from deconv_core.coverage import gene_rows
+from deconv_core.coverage import RowIndex
 from deconv_core.deconvolve import DeconvResult, coefficients_to_proportions
 from deconv_core.downdate import FullFit, fit_full, leave_each_out, leave_out
 from deconv_core.refit import (
@@ -301,14 +301,22 @@ def panel_table(panels: dict[str, MarkerPanel] | None = None) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["panel", "title", "gene"])
 
 
-def _gene_panels(genes: list[str], panels: dict[str, MarkerPanel]) -> list[list[MarkerPanel]]:
-    """For each gene, the panels that list it (:func:`deconv_core.coverage.gene_rows`'s
-    rule: same symbol ignoring case, else same HGNC gene), in panel order."""
+def _panel_rows(genes: list[str], panels: dict[str, MarkerPanel]) -> dict[str, list[int]]:
+    """Panel name → the rows of ``genes`` its genes match, sorted
+    (:func:`deconv_core.coverage.gene_rows`'s rule: same symbol ignoring case,
+    else same HGNC gene)."""
+    index = RowIndex(genes)
+    return {name: sorted(set(index.rows(list(p.genes)).values())) for name, p in panels.items()}
+
+
+def _gene_panels(
+    genes: list[str], panels: dict[str, MarkerPanel], panel_rows: dict[str, list[int]]
+) -> list[list[MarkerPanel]]:
+    """For each gene, the panels that list it, in panel order."""
     found: list[list[MarkerPanel]] = [[] for _ in genes]
-    for panel in panels.values():
-        for row in gene_rows(genes, list(panel.genes)).values():
-            if panel not in found[row]:
-                found[row].append(panel)
+    for name, panel in panels.items():
+        for row in panel_rows[name]:
+            found[row].append(panel)
     return found
 
 
@@ -462,14 +470,16 @@ def flag_confounders(
     )
     sig = as_signature(signature, result)
     genes = [str(x) for x in result.signature_matrix.index]
-    gene_panels = _gene_panels(genes, panels)
-    testable = _testable_panels(panels, genes)
+    panel_rows = _panel_rows(genes, panels)
+    gene_panels = _gene_panels(genes, panels, panel_rows)
+    testable = _testable_panels(panels, panel_rows)
     samples = [str(s) for s in result.observed.columns]
     k = result.signature_matrix.shape[1]
     spread_floor = _cohort_spread(result)
     findings: list[list] = []
     fragile = np.zeros((2, k), dtype=int)  # samples assessed, samples fragile
     fragile_genes: list[dict[str, int]] = [{} for _ in range(k)]
+    arrays = _Arrays.of(result)
     step = max(1, min(_CHUNK, _CHUNK_FLOATS // (len(genes) * k)))
     for start in range(0, len(samples), step):
         cols = slice(start, min(start + step, len(samples)))
@@ -477,6 +487,7 @@ def flag_confounders(
             _flag_chunk(
                 result,
                 sig,
+                arrays,
                 cols,
                 genes,
                 gene_panels,
@@ -512,12 +523,12 @@ def flag_confounders(
 
 
 def _testable_panels(
-    panels: dict[str, MarkerPanel], genes: list[str]
+    panels: dict[str, MarkerPanel], panel_rows: dict[str, list[int]]
 ) -> list[tuple[MarkerPanel, np.ndarray]]:
     """Panels testable on these data (at least two of their genes fitted), with their gene rows."""
     testable = []
-    for panel in panels.values():
-        rows = sorted(set(gene_rows(genes, list(panel.genes)).values()))
+    for name, panel in panels.items():
+        rows = panel_rows[name]
         if panel.tested and len(rows) >= 2:
             testable.append((panel, np.array(rows)))
     return testable
@@ -573,6 +584,7 @@ class _Chunk:
     """One chunk of m samples as arrays (g genes used, k cell types), for :func:`_flag_chunk`."""
 
     Sw: np.ndarray  # (g, k) weighted signature
+    hat: np.ndarray  # (g, g) its hat matrix (:func:`_hat_matrix`)
     fit: FullFit  # the weighted fit every refit without some genes starts from
     robust: np.ndarray | None  # (g, m) robustness weights, None for least squares
     S: np.ndarray  # (g, k) signature
@@ -600,29 +612,59 @@ class _LeaveOneOut:
     suspect: np.ndarray  # (g, m) bool, single-gene suspects (panels add theirs later)
 
 
+@dataclass(frozen=True)
+class _Arrays:
+    """A result's arrays for every sample, taken once and sliced by each :class:`_Chunk`."""
+
+    Sw: np.ndarray  # (g, k) weighted signature
+    hat: np.ndarray  # (g, g) its hat matrix, the same for every chunk
+    Yw: np.ndarray  # (g, n) weighted observed values, 0 where missing
+    nan: np.ndarray  # (g, n) missing values
+    robust: np.ndarray | None  # (g, n) robustness weights, None for least squares
+    S: np.ndarray  # (g, k) signature
+    Y: np.ndarray  # (g, n) observed values
+    coef: np.ndarray  # (k, n) coefficients
+    props: np.ndarray  # (k, n) proportions
+
+    @classmethod
+    def of(cls, result: DeconvResult) -> _Arrays:
+        Sw, Yw, nan, _ = fit_arrays(result)
+        S = result.signature_matrix.to_numpy(dtype=np.float64)
+        return cls(
+            Sw=Sw,
+            hat=_hat_matrix(Sw),
+            Yw=Yw,
+            nan=nan,
+            robust=robust_weights(result),
+            S=S,
+            Y=result.observed.to_numpy(dtype=np.float64),
+            coef=result.coefficients.to_numpy(dtype=float).T,
+            props=result.proportions.to_numpy(dtype=float).T[: S.shape[1]],
+        )
+
+
 def _chunk(
     result: DeconvResult,
     sig: Signature,
+    arrays: _Arrays,
     cols: slice,
     genes: list[str],
     gene_panels: list[list[MarkerPanel]],
 ) -> _Chunk:
-    Sw, Yw_all, nan_all, _ = fit_arrays(result)
-    robust_all = robust_weights(result)
-    S = result.signature_matrix.to_numpy(dtype=np.float64)
-    k = S.shape[1]
-    coef = result.coefficients.to_numpy(dtype=float).T[:, cols]  # (k, m)
-    robust = None if robust_all is None else robust_all[:, cols]
+    S, Sw = arrays.S, arrays.Sw
+    coef = arrays.coef[:, cols]  # (k, m)
+    robust = None if arrays.robust is None else arrays.robust[:, cols]
     # Least squares: weight 1 for every present value, 0 for missing ones.
-    weights = (~nan_all[:, cols]).astype(np.float64) if robust is None else robust
+    weights = (~arrays.nan[:, cols]).astype(np.float64) if robust is None else robust
     return _Chunk(
         Sw=Sw,
-        fit=fit_full(Sw, Yw_all[:, cols], weights, np.nan_to_num(coef)),
+        hat=arrays.hat,
+        fit=fit_full(Sw, arrays.Yw[:, cols], weights, np.nan_to_num(coef)),
         robust=robust,
         S=S,
-        Y=result.observed.to_numpy(dtype=np.float64)[:, cols],
+        Y=arrays.Y[:, cols],
         coef=coef,
-        props=result.proportions.to_numpy(dtype=float).T[:k, cols],  # (k, m)
+        props=arrays.props[:, cols],  # (k, m)
         ok=~np.isnan(coef).any(axis=0),
         fitted=S @ np.nan_to_num(coef),
         samples=[str(s) for s in result.observed.columns[cols]],
@@ -636,6 +678,7 @@ def _chunk(
 def _flag_chunk(
     result: DeconvResult,
     sig: Signature,
+    arrays: _Arrays,
     cols: slice,
     genes: list[str],
     gene_panels: list[list[MarkerPanel]],
@@ -646,7 +689,7 @@ def _flag_chunk(
     spread_floor: float,
 ) -> list[list]:
     """:func:`flag_confounders` on the samples ``cols``; updates the fragile counts."""
-    c = _chunk(result, sig, cols, genes, gene_panels)
+    c = _chunk(result, sig, arrays, cols, genes, gene_panels)
     loo = _leave_genes_out(c, sig, result, limits, spread_floor)
     excess = _panels_in_excess(c, testable, loo, limits)
     coef_drop = _refit_without_suspects(c, loo.suspect)
@@ -656,8 +699,9 @@ def _flag_chunk(
     # Which estimates one gene swings by fragile_influence: one pass over the
     # (g, k, m) block instead of a strided read per sample and cell type.
     with np.errstate(divide="ignore", invalid="ignore"):
-        swing = (c.props[None] - loo.props) / c.props[None]
-    swung = (np.nan_to_num(swing) >= limits.fragile_influence).any(axis=0)
+        swing = c.props[None] - loo.props  # in place below: (g, k, m) is the chunk's biggest
+        swing /= c.props[None]
+    swung = (np.nan_to_num(swing, copy=False) >= limits.fragile_influence).any(axis=0)
     for s in np.flatnonzero(c.ok):
         driven, named, reported_types = _driven_findings(
             c, s, loo, coef_drop, props_drop, predicted_drop, limits
@@ -686,7 +730,7 @@ def _leave_genes_out(
     # leverage) is predicted less precisely without itself, so its ratio is
     # multiplied by sqrt(1 - leverage) (externally studentised residuals),
     # then divided by the sample's robust spread of those values.
-    hat = _hat_matrix(c.Sw)
+    hat = c.hat
     leverage = np.minimum(np.diag(hat), _MAX_LEVERAGE)[:, None]
     studentised = ratios_loo * np.sqrt(1.0 - leverage)
     # A sample's own spread rests on ~150 genes and can come out low by

@@ -22,6 +22,7 @@ from deconv_core.thresholds import COVERAGE_FAIR, COVERAGE_GOOD
 
 __all__ = [
     "LEVELS",
+    "RowIndex",
     "coverage_level",
     "coverage_table",
     "gene_rows",
@@ -72,29 +73,55 @@ def gene_rows(ids: pd.Index | Sequence[str], genes: Sequence[str]) -> dict[str, 
         alias, Ensembl id; the row under the current symbol first), unless that
         row is already another gene's.
     """
-    position: dict[str, int] = {}
-    for i, g in enumerate(ids):
-        position.setdefault(str(g).upper(), i)
-    rows = {str(g): position[str(g).upper()] for g in genes if str(g).upper() in position}
-    unmatched = [str(g) for g in genes if str(g) not in rows]
-    if not unmatched:
+    return RowIndex(ids).rows(genes)
+
+
+class RowIndex:
+    """The data's gene ids (rows) indexed once for :func:`gene_rows`'s matching.
+
+    Matching many gene lists to the same rows (every marker panel against the
+    fitted genes) indexes the rows once instead of once per list.
+
+    Parameters
+    ----------
+    ids
+        The data's gene ids (rows), in order.
+    """
+
+    def __init__(self, ids: pd.Index | Sequence[str]) -> None:
+        self._ids = [str(g) for g in ids]
+        self._position: dict[str, int] = {}
+        for i, g in enumerate(self._ids):
+            self._position.setdefault(g.upper(), i)
+        self._current: list[str | None] | None = None
+
+    def rows(self, genes: Sequence[str]) -> dict[str, int]:
+        """Signature gene → row position, as :func:`gene_rows` (which documents the rule)."""
+        position = self._position
+        rows = {str(g): position[str(g).upper()] for g in genes if str(g).upper() in position}
+        unmatched = [str(g) for g in genes if str(g) not in rows]
+        if not unmatched:
+            return rows
+        taken = set(rows.values())
+        by_gene: dict[str, int] = {}
+        for i, (g, current) in enumerate(zip(self._ids, self._current_symbols(), strict=True)):
+            if current is None or i in taken:
+                continue
+            if g == current:  # the row under the current symbol is the gene's own
+                by_gene[current] = i
+            else:
+                by_gene.setdefault(current, i)
+        for gene in unmatched:
+            pos = by_gene.get(current_symbol(gene) or "")
+            if pos is not None and pos not in taken:
+                rows[gene] = pos
+                taken.add(pos)
         return rows
-    taken = set(rows.values())
-    by_gene: dict[str, int] = {}
-    for i, g in enumerate(ids):
-        current = current_symbol(g)
-        if current is None or i in taken:
-            continue
-        if str(g) == current:  # the row under the current symbol is the gene's own
-            by_gene[current] = i
-        else:
-            by_gene.setdefault(current, i)
-    for gene in unmatched:
-        pos = by_gene.get(current_symbol(gene) or "")
-        if pos is not None and pos not in taken:
-            rows[gene] = pos
-            taken.add(pos)
-    return rows
+
+    def _current_symbols(self) -> list[str | None]:
+        if self._current is None:
+            self._current = [current_symbol(g) for g in self._ids]
+        return self._current
 
 
 def _present_ids(expression: pd.DataFrame | pd.Index | Sequence[str]) -> pd.Index:

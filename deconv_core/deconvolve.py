@@ -359,6 +359,10 @@ def gene_weights(signature: np.ndarray, *, weighting: str = "sqrt") -> np.ndarra
     return weights / weights.mean()
 
 
+#: Samples per block of :func:`_fit_statistics`.
+_STATS_BLOCK = 256
+
+
 def _fit_statistics(observed: np.ndarray, fitted: np.ndarray) -> np.ndarray:
     """Per-sample Pearson r, Spearman r, relative RMSE and R² (NaN-aware).
 
@@ -369,9 +373,14 @@ def _fit_statistics(observed: np.ndarray, fitted: np.ndarray) -> np.ndarray:
     n = observed.shape[1]
     out = np.full((n, 4), np.nan)
     complete = ~np.isnan(observed).any(axis=0) & ~np.isnan(fitted).any(axis=0)
-    if complete.any() and observed.shape[0] >= 3:
-        o, f = observed[:, complete], fitted[:, complete]
-        out[complete] = _stats_block(o, f, average_ranks(o), average_ranks(f))
+    if observed.shape[0] >= 3:
+        # In blocks of samples: the ranks' temporaries (about ten arrays the size of
+        # the block) stay small whatever the cohort's size.
+        columns = np.flatnonzero(complete)
+        for first in range(0, columns.size, _STATS_BLOCK):
+            cols = columns[first : first + _STATS_BLOCK]
+            o, f = observed[:, cols], fitted[:, cols]
+            out[cols] = _stats_block(o, f, average_ranks(o), average_ranks(f))
     for j in np.flatnonzero(~complete):
         ok = ~np.isnan(observed[:, j]) & ~np.isnan(fitted[:, j])
         if ok.sum() < 3:
@@ -506,13 +515,17 @@ def deconvolve(
     values = expression.to_numpy(dtype=np.float64)
     if mode == "absolute" and values.shape[0] < MIN_GENES_ABSOLUTE:
         warnings.append(_few_genes_warning(values.shape[0]))
-    genes = _match_genes(expression.index, values, signature, sig, warnings)
+    # One mask of the values present serves the gene matching and the totals: np.nansum
+    # would copy the whole matrix; a mask is an eighth of its size.
+    present = np.isnan(values)
+    np.logical_not(present, out=present)
+    genes = _match_genes(expression.index, present.any(axis=1), signature, sig, warnings)
     S = sig.loc[genes.used].to_numpy(dtype=np.float64)
     # Normalise every sample to 1e6 over all its genes (TPM-like), so that the
     # coefficients are comparable between samples and, in absolute mode, are
-    # shares of the sample's mRNA.  np.nansum would copy the whole matrix; a
-    # mask is an eighth of its size.
-    totals = np.sum(values, axis=0, where=~np.isnan(values))
+    # shares of the sample's mRNA.
+    totals = np.sum(values, axis=0, where=present)
+    del present
     with np.errstate(divide="ignore", invalid="ignore"):
         Y = values[genes.rows, :] / totals * 1e6
     platform = signature_platform(signature)
@@ -716,7 +729,7 @@ class _Genes:
 
 def _match_genes(
     ids: pd.Index,
-    values: np.ndarray,
+    present: np.ndarray,
     signature: Signature,
     sig: pd.DataFrame,
     warnings: list[DeconvWarning],
@@ -726,9 +739,9 @@ def _match_genes(
     Coverage is counted on the whole signature (:mod:`deconv_core.coverage`'s
     rule: a row with at least one value, matched case-insensitively), the same
     number the health card and ``signatures --describe`` give; the fit uses the
-    found genes the exclusion list kept.
+    found genes the exclusion list kept.  ``present`` : (genes,) bool, the rows
+    with at least one value.
     """
-    present = ~np.isnan(values).all(axis=1)
     kept_ids = pd.Index(ids)[present]
     kept_rows = np.flatnonzero(present)
     matched = gene_rows(kept_ids, [str(g) for g in signature.matrix.index])
@@ -792,8 +805,12 @@ def _fit_by_pattern(
     """
     k, n = Sw.shape[1], Y.shape[1]
     coef = np.zeros((k, n))
-    robustness = np.where(np.isnan(Y), np.nan, 1.0)
-    patterns, inverse = np.unique(np.isnan(Y).T, axis=0, return_inverse=True)
+    missing = np.isnan(Y)
+    robustness = np.where(missing, np.nan, 1.0)
+    if missing.any():
+        patterns, inverse = np.unique(missing.T, axis=0, return_inverse=True)
+    else:  # one pattern, nothing missing (np.unique would sort n rows of g flags)
+        patterns, inverse = np.zeros((1, Y.shape[0]), dtype=bool), np.zeros(n, dtype=np.intp)
     for g, pattern in enumerate(patterns):
         cols = np.flatnonzero(inverse.reshape(-1) == g)
         keep = ~pattern

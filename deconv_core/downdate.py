@@ -151,20 +151,33 @@ def leave_each_out(fit: FullFit) -> np.ndarray:
 def _leave_each_out_block(fit: FullFit) -> np.ndarray:
     """:func:`leave_each_out` on one block of samples."""
     S, W, X = fit.S, fit.W, np.nan_to_num(fit.X)
-    # Batched matrix products (BLAS) in (m, k, g) layout, used through (g, k, m) views.
-    Um = fit.inverse @ S.T
-    U = Um.transpose(2, 1, 0)  # (g, k, m): G[P,P]^-1 s_i
+    # Everything per (sample, cell type, gene) is computed in the (m, k, g) layout of
+    # the batched matrix products (BLAS), where every operand is contiguous, and the
+    # refits are turned to (g, k, m) once at the end (the same numbers: elementwise
+    # operations do not depend on the layout; 2x faster than through strided views).
+    Um = fit.inverse @ S.T  # (m, k, g): G[P,P]^-1 s_i
     h = (Um * S.T[None]).sum(axis=1).T  # (g, m) leverage on the passive set
     r = fit.Y - S @ X
     pivot = 1.0 - W * h
     with np.errstate(divide="ignore", invalid="ignore"):
         phi = W * r / pivot
-    Z = X[None] - U * phi[:, None, :]
+    phi_t = phi.T[:, None, :]  # (m, 1, g)
+    Zt = X.T[:, :, None] - Um * phi_t
     # Gradient of each refit from the full fit's:  g' = g + G u phi - w s (r + h phi).
-    GU = (fit.gram @ Um).transpose(2, 1, 0)
-    grad = fit.grad[None] + GU * phi[:, None, :] - (W * (r + h * phi))[:, None, :] * S[:, :, None]
-    P = (X > 0)[None]
-    ok = (pivot > _MIN_PIVOT) & _kkt(Z, grad, P, fit.tol)
+    grad_t = (
+        fit.grad.T[:, :, None]
+        + (fit.gram @ Um) * phi_t
+        - (W * (r + h * phi)).T[:, None, :] * S.T[None]
+    )
+    with np.errstate(invalid="ignore"):
+        passive = (X.T > 0)[:, :, None]
+        optimal = (
+            np.where(passive, Zt > 0, True).all(axis=1)
+            & np.where(passive, True, grad_t <= fit.tol[:, None, None]).all(axis=1)
+            & np.isfinite(Zt).all(axis=1)
+        )  # (m, g): the KKT conditions of :func:`_kkt`
+    ok = (pivot > _MIN_PIVOT) & optimal.T
+    Z = np.ascontiguousarray(Zt.transpose(2, 1, 0))  # (g, k, m)
     _refit_failures(fit, Z, ok)
     few = ((W > 0).sum(axis=0)[None] - (W > 0)) < S.shape[1] + 1
     Z[np.broadcast_to(few[:, None, :], Z.shape)] = np.nan

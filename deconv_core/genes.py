@@ -34,9 +34,11 @@ or created by renaming, are collapsed to their per-sample median.
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import gc
 import re
-from collections.abc import Hashable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
@@ -213,14 +215,91 @@ def _freeze(mapping: dict) -> Mapping:
 
 def _group(pairs: Iterable[tuple[str, str]]) -> dict[str, tuple[str, ...]]:
     """Group ``(key, symbol)`` pairs into key → sorted unique symbols."""
-    grouped: dict[str, set[str]] = {}
+    grouped: dict[str, str | list[str]] = {}
     for key, symbol in pairs:
-        grouped.setdefault(key, set()).add(symbol)
-    return {k: tuple(sorted(v)) for k, v in grouped.items()}
+        _add(grouped, key, symbol)
+    return _sorted_groups(grouped)
+
+
+def _group_cells(symbols: list[str], cells: list[str]) -> dict[str, tuple[str, ...]]:
+    """Group ``"A|B"`` cells (one per symbol) into each listed name → sorted unique symbols."""
+    grouped: dict[str, str | list[str]] = {}
+    for symbol, cell in zip(symbols, cells, strict=True):
+        if cell:
+            for key in cell.split("|"):
+                if key:
+                    _add(grouped, key, symbol)
+    return _sorted_groups(grouped)
+
+
+def _add(grouped: dict[str, str | list[str]], key: str, symbol: str) -> None:
+    # Most keys name one gene: held as the bare string until a second one comes
+    # (a list per key made loading the HGNC table 5x slower).
+    found = grouped.get(key)
+    if found is None:
+        grouped[key] = symbol
+    elif isinstance(found, str):
+        grouped[key] = [found, symbol]
+    else:
+        found.append(symbol)
+
+
+def _sorted_groups(grouped: dict[str, str | list[str]]) -> dict[str, tuple[str, ...]]:
+    return {k: (v,) if isinstance(v, str) else tuple(sorted(set(v))) for k, v in grouped.items()}
 
 
 def _split(values: Iterable[str]) -> list[list[str]]:
     return [[p for p in v.split("|") if p] if v else [] for v in values]
+
+
+@contextlib.contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while lookup tables are built.
+
+    Building dicts of ~100,000 tuples (none of them garbage) sets the collector
+    off hundreds of times: half of the HGNC table's loading time.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+class _Deferred(Mapping):
+    """A read-only mapping built by ``build`` on its first use.
+
+    The synonym and Ensembl maps cost most of the HGNC table's loading time
+    and are needed only for ids that are not approved symbols: a table of
+    current symbols never builds them.
+    """
+
+    def __init__(self, build: Callable[[], Mapping]) -> None:
+        self._build = build
+        self._data: Mapping | None = None
+
+    def _mapping(self) -> Mapping:
+        if self._data is None:
+            with _gc_paused():
+                self._data = self._build()
+        return self._data
+
+    def __getitem__(self, key: object) -> object:
+        return self._mapping()[key]
+
+    def get(self, key: object, default: object = None) -> object:
+        return self._mapping().get(key, default)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._mapping()
+
+    def __iter__(self) -> Iterator:
+        return iter(self._mapping())
+
+    def __len__(self) -> int:
+        return len(self._mapping())
 
 
 def _excel_targets(
@@ -258,6 +337,7 @@ def _excel_targets(
 
 
 @functools.lru_cache(maxsize=1)
+@_gc_paused()
 def load_hgnc() -> HgncReference:
     """Load the shipped HGNC map once and build the lookup tables.
 
@@ -283,13 +363,6 @@ def load_hgnc() -> HgncReference:
 
     symbols = approved_rows["symbol"].tolist()
     approved = frozenset(symbols)
-    prev_lists = _split(approved_rows["previous_symbols"].tolist())
-    alias_lists = _split(approved_rows["alias_symbols"].tolist())
-
-    previous = _group((p, s) for s, ps in zip(symbols, prev_lists, strict=True) for p in ps)
-    alias = _group((a, s) for s, al in zip(symbols, alias_lists, strict=True) for a in al)
-    ensembl_lists = _split(approved_rows["ensembl_gene_id"].tolist())
-    ensembl = _group((e, s) for s, es in zip(symbols, ensembl_lists, strict=True) for e in es)
     ids = approved_rows["hgnc_id"].tolist() if "hgnc_id" in raw.columns else [""] * len(symbols)
     withdrawn_symbols = withdrawn_rows["symbol"].tolist()
     replaced = withdrawn_rows["replaced_by"].tolist()
@@ -299,23 +372,52 @@ def load_hgnc() -> HgncReference:
         for w, r in zip(withdrawn_symbols, replaced, strict=True)
         if w not in approved
     }
+    # Built on first use, each group apart: an old symbol found in exact case needs
+    # the previous and alias maps only.
+    cells = {c: approved_rows[c].tolist() for c in _LIST_COLUMNS}
+    synonyms = functools.cache(lambda: _synonym_maps(symbols, cells))
+    upper = functools.cache(lambda: _upper_maps(synonyms()))
     return HgncReference(
         approved=approved,
         approved_upper=_freeze(_group((s.upper(), s) for s in symbols)),
-        previous=_freeze(previous),
-        alias=_freeze(alias),
-        previous_upper=_freeze(_group((k.upper(), s) for k, v in previous.items() for s in v)),
-        alias_upper=_freeze(_group((k.upper(), s) for k, v in alias.items() for s in v)),
-        ensembl=_freeze(ensembl),
+        previous=_Deferred(lambda: synonyms()["previous"]),
+        alias=_Deferred(lambda: synonyms()["alias"]),
+        previous_upper=_Deferred(lambda: upper()["previous_upper"]),
+        alias_upper=_Deferred(lambda: upper()["alias_upper"]),
+        ensembl=_Deferred(lambda: _freeze(_group_cells(symbols, cells["ensembl_gene_id"]))),
         withdrawn=_freeze(withdrawn),
         withdrawn_upper=_freeze({w.upper(): w for w in withdrawn}),
-        excel_dates=_freeze(
-            _excel_targets(
-                [(s, s) for s in symbols]
-                + [(p, s) for s, ps in zip(symbols, prev_lists, strict=True) for p in ps]
-            )
-        ),
+        excel_dates=_Deferred(lambda: _freeze(_excel_dates(symbols, cells["previous_symbols"]))),
         hgnc_id=_freeze(dict(zip(symbols, ids, strict=True))),
+    )
+
+
+#: Columns of the HGNC asset holding ``|``-separated lists.
+_LIST_COLUMNS = ("previous_symbols", "alias_symbols", "ensembl_gene_id")
+
+
+def _synonym_maps(symbols: list[str], cells: Mapping[str, list[str]]) -> dict[str, Mapping]:
+    """The previous and alias maps of :class:`HgncReference`."""
+    return {
+        "previous": _freeze(_group_cells(symbols, cells["previous_symbols"])),
+        "alias": _freeze(_group_cells(symbols, cells["alias_symbols"])),
+    }
+
+
+def _upper_maps(synonyms: Mapping[str, Mapping]) -> dict[str, Mapping]:
+    """The previous and alias maps keyed by upper-cased symbol."""
+    return {
+        f"{name}_upper": _freeze(_group((k.upper(), s) for k, v in mapping.items() for s in v))
+        for name, mapping in synonyms.items()
+    }
+
+
+def _excel_dates(symbols: list[str], previous_cells: list[str]) -> dict:
+    """:attr:`HgncReference.excel_dates` from the symbols and their previous symbols."""
+    prev_lists = _split(previous_cells)
+    return _excel_targets(
+        [(s, s) for s in symbols]
+        + [(p, s) for s, ps in zip(symbols, prev_lists, strict=True) for p in ps]
     )
 
 
@@ -450,14 +552,14 @@ def _current_symbol(label: str) -> str | None:
 
 
 def _is_missing(label: object) -> bool:
+    if isinstance(label, str):  # the common case, without pandas' missing-value test
+        return label.strip().lower() in _MISSING_IDS
     if label is None:
         return True
     try:
-        if pd.isna(label):
-            return True
+        return bool(pd.isna(label))
     except (TypeError, ValueError):
         return False
-    return isinstance(label, str) and label.strip().lower() in _MISSING_IDS
 
 
 def _as_label(label: Hashable) -> str:
@@ -502,7 +604,8 @@ def gene_like_fraction(labels: Sequence[Hashable] | pd.Index) -> float:
     float
         In [0, 1]; 0.0 for no labels.
     """
-    labels = list(labels)
+    # Index.tolist is a C loop; list() of a pandas string index is ~10x slower.
+    labels = labels.tolist() if isinstance(labels, pd.Index) else list(labels)
     if not labels:
         return 0.0
     ref = load_hgnc()

@@ -42,7 +42,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy.optimize import nnls as scipy_nnls
 
 from deconv_core.coverage import gene_rows
 from deconv_core.deconvolve import (
@@ -313,6 +312,10 @@ def _epic_weights(
 
 def _solve_capped(A: np.ndarray, b: np.ndarray) -> np.ndarray:
     """``min ||A f − b||`` with ``f ≥ 0`` and ``sum(f) ≤ 1`` (A: genes × k, b: genes)."""
+    # Imported here: scipy.optimize is about a third of the command line's start-up, and
+    # a run without --method epic never needs it.
+    from scipy.optimize import nnls as scipy_nnls
+
     f, _ = scipy_nnls(A, b, maxiter=50 * A.shape[1])
     if f.sum() <= 1.0:
         return f

@@ -51,6 +51,7 @@ from deconv_core.refit import (
     as_signature,
     fit_arrays,
     log_ratios,
+    nanmedian_lines,
     robust_spread,
     robust_weights,
     solve_rows,
@@ -475,10 +476,10 @@ def flag_genes(
     values = z.to_numpy()
     has = ~np.isnan(values).all(axis=1)
     median_z = np.full(values.shape[0], np.nan)
-    median_z[has] = np.nanmedian(values[has], axis=1)
+    median_z[has] = nanmedian_lines(values[has], axis=1)
     ratios = log_ratios(result.observed.to_numpy(float), result.fitted.to_numpy(float))[:, valid]
     median_lr = np.full(values.shape[0], np.nan)
-    median_lr[has] = np.nanmedian(ratios[has], axis=1)
+    median_lr[has] = nanmedian_lines(ratios[has], axis=1)
     marks = marker_genes(result.signature_matrix)
     rows = []
     for i in np.flatnonzero(np.abs(np.nan_to_num(median_z)) >= threshold):

@@ -15,7 +15,7 @@ Refits
 Residuals
     :func:`log_ratios` (log2 of observed over fitted, with :data:`PSEUDOCOUNT`)
     and :func:`robust_spread` (per-sample :data:`MAD_TO_SD` × MAD, at least
-    :data:`MIN_SPREAD`).
+    :data:`MIN_SPREAD`); :func:`nanmedian_lines` (their medians, fast).
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ __all__ = [
     "as_signature",
     "fit_arrays",
     "log_ratios",
+    "nanmedian_lines",
     "robust_spread",
     "robust_weights",
     "solve_rows",
@@ -222,7 +223,37 @@ def robust_spread(ratios: np.ndarray) -> np.ndarray:
     spread = np.full(ratios.shape[1], np.nan)
     ok = ~np.isnan(ratios).all(axis=0)
     if ok.any():
-        r = ratios[:, ok]
-        centre = np.nanmedian(r, axis=0)
-        spread[ok] = MAD_TO_SD * np.nanmedian(np.abs(r - centre), axis=0)
+        r = ratios if ok.all() else ratios[:, ok]
+        centre = nanmedian_lines(r, axis=0)
+        deviation = r - centre
+        np.abs(deviation, out=deviation)
+        spread[ok] = MAD_TO_SD * nanmedian_lines(deviation, axis=0, overwrite=True)
     return np.maximum(spread, MIN_SPREAD)
+
+
+def nanmedian_lines(values: np.ndarray, *, axis: int, overwrite: bool = False) -> np.ndarray:
+    """``np.nanmedian(values, axis=axis)`` of a 2-D array, the lines without NaN at once.
+
+    np.nanmedian takes one line at a time (``apply_along_axis``) once lines are
+    longer than 600 values; np.median gives the same numbers for the complete
+    lines in one call (1,296 genes × 1,000 samples: 0.5 s -> 0.05 s).
+
+    Parameters
+    ----------
+    values : (n, m) array; axis : 0 (a median per column) or 1 (per row);
+    overwrite : let the medians reorder ``values`` in place (a temporary of the
+    caller's) instead of copying it (numpy's ``overwrite_input``).
+
+    Returns
+    -------
+    (m,) or (n,) medians, NaN ignored (NaN, with numpy's warning, for a line of NaN only).
+    """
+    complete = ~np.isnan(values).any(axis=axis)
+    out = np.empty(values.shape[1 - axis])
+    for lines, median in ((complete, np.median), (~complete, np.nanmedian)):
+        if lines.all():  # no copy of the lines to pick
+            out[:] = median(values, axis=axis, overwrite_input=overwrite)
+        elif lines.any():
+            part = values[:, lines] if axis == 0 else values[lines]
+            out[lines] = median(part, axis=axis, overwrite_input=True)  # part is a copy
+    return out

@@ -85,10 +85,9 @@ def detect_scale(table: pd.DataFrame | np.ndarray) -> str:
         table.to_numpy(dtype=float, na_value=np.nan) if isinstance(table, pd.DataFrame) else table,
         dtype=float,
     )
-    if values.size == 0 or np.isnan(values).all():
+    vmax, vmin = _extremes(values)
+    if np.isnan(vmax):  # no value at all
         return "linear"
-    vmax = float(np.nanmax(values))
-    vmin = float(np.nanmin(values))
     flat = values.ravel(order="K")  # a view for C- or Fortran-ordered data
     step = max(1, flat.size // SCALE_SAMPLE_VALUES)
     sample = flat[::step]
@@ -100,6 +99,17 @@ def detect_scale(table: pd.DataFrame | np.ndarray) -> str:
         n_fractional=int(np.count_nonzero(sample != np.round(sample))),
         n_zero=int(np.count_nonzero(sample == 0)),
     )
+
+
+def _extremes(values: np.ndarray) -> tuple[float, float]:
+    """Largest and smallest value, NaN ignored (NaN when there is none).
+
+    What np.nanmax and np.nanmin compute, without their all-NaN warning and
+    without a pass over a mask the size of the matrix to find out first.
+    """
+    if values.size == 0:
+        return float("nan"), float("nan")
+    return float(np.fmax.reduce(values, axis=None)), float(np.fmin.reduce(values, axis=None))
 
 
 #: Values of the evenly spaced sample :func:`detect_scale` checks for whole numbers and zeros.
@@ -292,7 +302,9 @@ def log_scale_warning(
 
 def _check_non_negative(values: np.ndarray, table: pd.DataFrame, *, what: str) -> None:
     """Raise :class:`InputError` for negative values on a linear scale, naming the first one."""
-    if (values < 0).any():
+    # The smallest value (NaN ignored; one reduction, no mask the size of the matrix)
+    # says whether there is anything to find.
+    if values.size and np.fmin.reduce(values, axis=None) < 0:
         rows, cols = np.nonzero(values < 0)
         raise InputError(
             f"The {what} holds {rows.size} negative value(s) (first: "
@@ -365,9 +377,9 @@ def _check_values(values: np.ndarray, table: pd.DataFrame, *, what: str) -> None
     Two reductions find whether anything is wrong without a temporary the
     size of the matrix; the cells are located only when there is an error.
     """
-    if values.size == 0 or np.isnan(values).all():
+    vmax, vmin = _extremes(values)
+    if np.isnan(vmax):  # no value at all
         return
-    vmax, vmin = float(np.nanmax(values)), float(np.nanmin(values))
     if np.isinf(vmax) or np.isinf(vmin):
         rows, cols = np.nonzero(np.isinf(values))
         raise InputError(

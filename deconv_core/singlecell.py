@@ -55,7 +55,7 @@ from itertools import zip_longest
 
 import numpy as np
 import pandas as pd
-from scipy import sparse
+import scipy  # scipy.sparse loads on first use: a plain run never needs it
 
 from deconv_core.identifiability import condition_number
 from deconv_core.io.singlecell import SingleCellData
@@ -136,18 +136,18 @@ class _Profiles:
     cpm: np.ndarray  # genes × types, mean per-cell CPM
     detection: np.ndarray  # genes × types, share of cells with a count
     median_counts: np.ndarray  # types
-    cell_cpm: sparse.csr_array  # genes × cells, per-cell CPM
+    cell_cpm: scipy.sparse.csr_array  # genes × cells, per-cell CPM
     codes: np.ndarray  # cells, type of each cell
 
 
-def _profiles(counts: sparse.csc_array, codes: np.ndarray, k: int) -> _Profiles:
+def _profiles(counts: scipy.sparse.csc_array, codes: np.ndarray, k: int) -> _Profiles:
     """Pseudo-bulk profiles of the cells ``counts`` (genes × cells), types ``codes``."""
     totals = np.asarray(counts.sum(axis=0)).ravel()
     scale = np.where(totals > 0, 1e6 / np.where(totals > 0, totals, 1.0), 0.0)
     n = counts.shape[1]
-    membership = sparse.csr_array((np.ones(n), (np.arange(n), codes)), shape=(n, k))
+    membership = scipy.sparse.csr_array((np.ones(n), (np.arange(n), codes)), shape=(n, k))
     sizes = np.bincount(codes, minlength=k).astype(float)
-    cpm = counts @ sparse.diags_array(scale)
+    cpm = counts @ scipy.sparse.diags_array(scale)
     binary = counts.copy()
     binary.data = (binary.data > 0).astype(np.float64)
     mean_cpm = np.asarray((cpm @ membership).todense()) / sizes
@@ -157,7 +157,7 @@ def _profiles(counts: sparse.csc_array, codes: np.ndarray, k: int) -> _Profiles:
         cpm=mean_cpm,
         detection=detection,
         median_counts=median,
-        cell_cpm=sparse.csr_array(cpm),
+        cell_cpm=scipy.sparse.csr_array(cpm),
         codes=codes,
     )
 
@@ -212,7 +212,7 @@ def _pair_union(ranked: list[list[np.ndarray]], n: int) -> np.ndarray:
     return np.unique(np.concatenate(parts)) if parts else np.zeros(0, dtype=np.int64)
 
 
-def _auc(cell_cpm: sparse.csr_array, rows: np.ndarray, own: np.ndarray) -> np.ndarray:
+def _auc(cell_cpm: scipy.sparse.csr_array, rows: np.ndarray, own: np.ndarray) -> np.ndarray:
     """Area under the ROC curve of each gene in ``rows`` separating ``own`` cells from the rest.
 
     The Mann-Whitney U statistic / (n_own × n_rest), ties counted half: the
@@ -265,7 +265,7 @@ class _Built:
 
 
 def _build(
-    counts: sparse.csc_array,
+    counts: scipy.sparse.csc_array,
     codes: np.ndarray,
     types: list[str],
     genes: pd.Index,
@@ -466,16 +466,16 @@ def build_signature(
 
 def _used_cells(
     data: SingleCellData, position: dict[str, int]
-) -> tuple[np.ndarray, sparse.csc_array, np.ndarray]:
+) -> tuple[np.ndarray, scipy.sparse.csc_array, np.ndarray]:
     """Positions, counts (genes × cells) and type codes of the cells of the used types."""
     keep = np.flatnonzero(data.labels.isin(list(position)).to_numpy())
-    counts = sparse.csc_array(data.counts[:, keep])
+    counts = scipy.sparse.csc_array(data.counts[:, keep])
     codes = np.array([position[t] for t in data.labels.to_numpy()[keep]], dtype=np.int64)
     return keep, counts, codes
 
 
 def _validate_on_held_out_cells(
-    counts: sparse.csc_array,
+    counts: scipy.sparse.csc_array,
     codes: np.ndarray,
     used_types: list[str],
     genes: pd.Index,

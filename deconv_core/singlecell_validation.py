@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import sparse
+import scipy  # scipy.sparse loads on first use: a plain run never needs it
 
 from deconv_core.deconvolve import deconvolve
 from deconv_core.signatures import Signature
@@ -140,7 +140,7 @@ def _recovery_table(
 
 
 def validate_held_out(
-    counts: sparse.csc_array,
+    counts: scipy.sparse.csc_array,
     codes: np.ndarray,
     train: np.ndarray,
     test: np.ndarray,

@@ -86,8 +86,10 @@ def load_orthologs() -> Mapping[str, str]:
             f"The ortholog table {_ASSET} is missing; rebuild it with scripts/build_gene_asset.py."
         )
     raw = pd.read_csv(_ASSET, sep="\t", dtype=str, keep_default_na=False)
-    pairs = dict(zip(raw["mouse_symbol"], raw["human_symbol"], strict=True))
-    pairs.update(zip(raw["mouse_ensembl_id"], raw["human_symbol"], strict=True))
+    # Lists first: iterating pandas' string columns is about 10x slower.
+    human = raw["human_symbol"].tolist()
+    pairs = dict(zip(raw["mouse_symbol"].tolist(), human, strict=True))
+    pairs.update(zip(raw["mouse_ensembl_id"].tolist(), human, strict=True))
     return MappingProxyType(pairs)
 
 
@@ -117,7 +119,8 @@ def detect_species(labels: Sequence[Hashable] | pd.Index) -> str:
 
 def _species_counts(labels: Sequence[Hashable] | pd.Index) -> tuple[int, int, int]:
     """How many of the first ids look mouse, how many human, and how many were read."""
-    ids = [_label(x).strip() for x in list(labels)[:_SAMPLE]]
+    head = labels[:_SAMPLE]
+    ids = [_label(x).strip() for x in (head.tolist() if isinstance(head, pd.Index) else head)]
     ids = [i for i in ids if i]
     if not ids:
         return 0, 0, 0

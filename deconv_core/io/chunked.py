@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy import sparse
+import scipy  # scipy.sparse loads on first use: a plain run never needs it
 
 from deconv_core.io.singlecell import h5_index, h5_strings
 from deconv_core.io.tables import MISSING_TOKENS, ReadInfo
@@ -90,7 +90,7 @@ def _h5ad_rows(node: object, start: int, stop: int) -> np.ndarray:
     shape = tuple(int(x) for x in node.attrs["shape"])
     indptr = node["indptr"][start : stop + 1]
     lo, hi = int(indptr[0]), int(indptr[-1])
-    rows = sparse.csr_array(
+    rows = scipy.sparse.csr_array(
         (node["data"][lo:hi].astype(np.float64), node["indices"][lo:hi], indptr - lo),
         shape=(stop - start, shape[1]),
     )

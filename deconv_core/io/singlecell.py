@@ -41,7 +41,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import sparse
+import scipy  # scipy.sparse loads on first use: a plain run never needs it
 
 from deconv_core.genes import harmonise_genes, orient_genes_as_rows
 from deconv_core.io.limits import DEFAULT_LIMITS, ReadLimits, gunzip_capped
@@ -108,7 +108,7 @@ class SingleCellData:
         What was found and changed on the way.
     """
 
-    counts: sparse.csc_array
+    counts: scipy.sparse.csc_array
     genes: pd.Index
     cells: pd.Index
     labels: pd.Series
@@ -150,12 +150,12 @@ def h5_index(group: Any) -> np.ndarray:
     return h5_strings(group[key])
 
 
-def _h5_matrix(node: Any) -> sparse.csr_array:
+def _h5_matrix(node: Any) -> scipy.sparse.csr_array:
     """Read an AnnData matrix (cells × genes) as CSR, dense or sparse on disk."""
     import h5py
 
     if isinstance(node, h5py.Dataset):
-        return sparse.csr_array(np.asarray(node[()], dtype=np.float64))
+        return scipy.sparse.csr_array(np.asarray(node[()], dtype=np.float64))
     encoding = node.attrs.get("encoding-type", node.attrs.get("h5sparse_format", ""))
     encoding = encoding.decode() if isinstance(encoding, bytes) else str(encoding)
     shape = tuple(int(x) for x in node.attrs.get("shape", node.attrs.get("h5sparse_shape", ())))
@@ -166,8 +166,8 @@ def _h5_matrix(node: Any) -> sparse.csr_array:
         )
     parts = (node["data"][()].astype(np.float64), node["indices"][()], node["indptr"][()])
     if encoding.startswith("csc"):
-        return sparse.csr_array(sparse.csc_array(parts, shape=shape))
-    return sparse.csr_array(parts, shape=shape)
+        return scipy.sparse.csr_array(scipy.sparse.csc_array(parts, shape=shape))
+    return scipy.sparse.csr_array(parts, shape=shape)
 
 
 def _h5_column(obs: Any, column: str) -> np.ndarray:
@@ -229,7 +229,7 @@ def _choose_column(columns: Sequence[str], wanted: str | None, what: str) -> str
 
 def _read_h5ad(
     raw: bytes, *, label_column: str | None, want_labels: bool
-) -> tuple[sparse.csr_array, np.ndarray, np.ndarray, pd.Series | None, list[DeconvWarning]]:
+) -> tuple[scipy.sparse.csr_array, np.ndarray, np.ndarray, pd.Series | None, list[DeconvWarning]]:
     """Counts (cells × genes CSR), gene ids, cell ids, obs labels, warnings."""
     # h5py is imported only for h5ad input, keeping the command line quick to start.
     import h5py
@@ -313,7 +313,7 @@ def _read_labels(source: str | os.PathLike | bytes, *, label_column: str | None)
     return pd.Series(values.to_numpy(dtype=object), index=pd.Index(ids, dtype=object), name=column)
 
 
-def _harmonise(genes: np.ndarray) -> tuple[pd.Index, sparse.csr_array | None, list]:
+def _harmonise(genes: np.ndarray) -> tuple[pd.Index, scipy.sparse.csr_array | None, list]:
     """Harmonised unique gene ids and a (new genes × old genes) summing matrix."""
     probe = pd.DataFrame({"x": np.zeros(len(genes))}, index=pd.Index(genes, dtype=object))
     mapped = harmonise_genes(probe, what="single-cell counts")
@@ -333,7 +333,9 @@ def _harmonise(genes: np.ndarray) -> tuple[pd.Index, sparse.csr_array | None, li
         return unique, None, warnings
     position = {g: i for i, g in enumerate(unique)}
     rows = [position[new[i]] for i in keep]
-    summing = sparse.csr_array((np.ones(len(keep)), (rows, keep)), shape=(len(unique), len(genes)))
+    summing = scipy.sparse.csr_array(
+        (np.ones(len(keep)), (rows, keep)), shape=(len(unique), len(genes))
+    )
     n_dup = len(keep) - len(unique)
     if n_dup:
         warnings.append(
@@ -435,7 +437,7 @@ def read_single_cell(
             raw, label_column=label_column, want_labels=labels is None
         )
         warnings.extend(h5_warnings)
-        matrix = sparse.csc_array(matrix.T)  # genes × cells
+        matrix = scipy.sparse.csc_array(matrix.T)  # genes × cells
     else:
         if labels is None:
             raise InputError(
@@ -461,7 +463,7 @@ def read_single_cell(
     gene_index, summing, gene_warnings = _harmonise(genes)
     warnings.extend(gene_warnings)
     if summing is not None:
-        matrix = sparse.csc_array(summing @ matrix)
+        matrix = scipy.sparse.csc_array(summing @ matrix)
 
     matrix, detected, scale_warnings = _linear_scale(matrix, scale)
     warnings.extend(scale_warnings)
@@ -478,7 +480,7 @@ def read_single_cell(
 
 def _read_counts_table(
     raw: bytes, label: str, limits: ReadLimits
-) -> tuple[sparse.csc_array, np.ndarray, np.ndarray, list[DeconvWarning]]:
+) -> tuple[scipy.sparse.csc_array, np.ndarray, np.ndarray, list[DeconvWarning]]:
     """A counts table (genes × cells or transposed): matrix, gene ids, cell names, warnings."""
     warnings: list[DeconvWarning] = []
     read = read_table(raw, name=label, what="single-cell counts", limits=limits)
@@ -494,10 +496,10 @@ def _read_counts_table(
         )
     genes = np.asarray([str(g) for g in table.index], dtype=object)
     cells = np.asarray([str(c) for c in table.columns], dtype=object)
-    return sparse.csc_array(values), genes, cells, warnings
+    return scipy.sparse.csc_array(values), genes, cells, warnings
 
 
-def _check_counts(matrix: sparse.csc_array, cells: np.ndarray) -> None:
+def _check_counts(matrix: scipy.sparse.csc_array, cells: np.ndarray) -> None:
     """Refuse infinite, missing or negative values and repeated cell names."""
     if not np.isfinite(matrix.data).all():
         raise InputError("The single-cell counts hold infinite or missing values; give raw counts.")
@@ -512,8 +514,8 @@ def _check_counts(matrix: sparse.csc_array, cells: np.ndarray) -> None:
 
 
 def _align_labels(
-    matrix: sparse.csc_array, cells: np.ndarray, series: pd.Series
-) -> tuple[sparse.csc_array, pd.Series, list[DeconvWarning]]:
+    matrix: scipy.sparse.csc_array, cells: np.ndarray, series: pd.Series
+) -> tuple[scipy.sparse.csc_array, pd.Series, list[DeconvWarning]]:
     """Keep the cells with a label: their columns of ``matrix`` and their labels (by cell name)."""
     warnings: list[DeconvWarning] = []
     cell_index = pd.Index(cells, dtype=object)
@@ -550,12 +552,12 @@ def _align_labels(
         name="cell_type",
         dtype=object,
     )
-    return sparse.csc_array(matrix[:, keep]), cell_labels, warnings
+    return scipy.sparse.csc_array(matrix[:, keep]), cell_labels, warnings
 
 
 def _linear_scale(
-    matrix: sparse.csc_array, scale: str
-) -> tuple[sparse.csc_array, str, list[DeconvWarning]]:
+    matrix: scipy.sparse.csc_array, scale: str
+) -> tuple[scipy.sparse.csc_array, str, list[DeconvWarning]]:
     """Detect (``scale="auto"``) or apply the declared scale; undo a log.
 
     Returns the linear matrix, the scale the input was in and what was done.
@@ -600,7 +602,7 @@ def _linear_scale(
     return matrix, detected, warnings
 
 
-def _apply(matrix: sparse.csc_array, func) -> sparse.csc_array:
+def _apply(matrix: scipy.sparse.csc_array, func) -> scipy.sparse.csc_array:
     """Apply an elementwise function that maps 0 to 0 to the stored values."""
     out = matrix.copy()
     out.data = func(out.data)

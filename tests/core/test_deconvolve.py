@@ -240,6 +240,21 @@ def test_fit_statistics_match_scipy(til10):
         assert row["rmse"] == pytest.approx(np.sqrt(((o - f) ** 2).mean()) / o.mean())
 
 
+def test_fit_statistics_in_blocks_equal_one_sample_at_a_time():
+    from deconv_core.deconvolve import _STATS_BLOCK, _fit_statistics
+
+    rng = np.random.default_rng(5)
+    n = 2 * _STATS_BLOCK + 7  # three blocks, the last one short
+    observed = rng.lognormal(2, 1, size=(40, n))
+    fitted = observed * rng.lognormal(0, 0.3, size=observed.shape)
+    observed[3, 10] = np.nan  # a sample with a gap takes the one-by-one path
+    stats = _fit_statistics(observed, fitted)
+    for j in (0, 10, _STATS_BLOCK - 1, _STATS_BLOCK, n - 1):
+        np.testing.assert_array_equal(
+            stats[j], _fit_statistics(observed[:, [j]], fitted[:, [j]])[0]
+        )
+
+
 def test_mouse_ensembl_ids_are_named_as_the_likely_cause(planted, til10):
     expr, _ = planted
     mouse = expr.copy()

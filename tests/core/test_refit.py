@@ -13,6 +13,7 @@ from deconv_core.refit import (
     as_signature,
     fit_arrays,
     log_ratios,
+    nanmedian_lines,
     robust_spread,
     robust_weights,
     solve_rows,
@@ -44,6 +45,21 @@ def test_residual_helpers_follow_their_formulas():
     np.testing.assert_allclose(ratios, [[1.0], [0.0]])
     spread = robust_spread(np.array([[0.0, np.nan], [0.0, np.nan], [0.0, np.nan]]))
     assert spread[0] == MIN_SPREAD and np.isnan(spread[1])
+
+
+@pytest.mark.parametrize("length", [7, 601, 1296])  # np.nanmedian changes method past 600
+def test_medians_of_lines_equal_nanmedian_with_and_without_gaps(length):
+    rng = np.random.default_rng(3)
+    values = rng.lognormal(0, 1, size=(length, 9))
+    values[rng.integers(length), 2] = np.nan  # one gappy column, one gappy row
+    values[:, 5] = np.round(values[:, 5])  # ties
+    for axis, lines in ((0, values), (1, values.T.copy())):
+        expected = np.nanmedian(lines, axis=axis)
+        assert np.array_equal(nanmedian_lines(lines, axis=axis), expected)
+    spread = robust_spread(values)
+    centre = np.nanmedian(values, axis=0)
+    mad = 1.4826 * np.nanmedian(np.abs(values - centre), axis=0)
+    assert np.array_equal(spread, np.maximum(mad, MIN_SPREAD))
 
 
 def test_as_signature_rejects_another_signatures_cell_types(til10, planted):
