@@ -638,10 +638,16 @@ def _huber_fit(
         # ``tol``: on 2,000 samples of benchmarks/solver_speed.py, 99% of the
         # proportions then agree with reweighting run to convergence within
         # 1e-8 (5e-7 at ``tol``; measured once).
-        def rounds(cols: np.ndarray) -> np.ndarray:
-            return _newton_rounds(S, Y, X, W, R, cols, tuning, tol / 10, products, mask)
+        def rounds(count: int) -> Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]:
+            return lambda cols: _newton_rounds(
+                S, Y, X, W, R, cols, tuning, tol / 10, products, mask, count
+            )
 
-        live = _newton_blocks(rounds, live, S.shape[0])
+        stalled, moving = _newton_blocks(rounds(_BLOCK_ROUNDS), live, S.shape[0])
+        # The few samples still moving go on pooled: a round's cost per block
+        # (a hundred numpy calls) is paid once, not once per block.
+        later, moving = _newton_blocks(rounds(_NEWTON_ROUNDS - _BLOCK_ROUNDS), moving, S.shape[0])
+        live = np.concatenate([stalled, later, moving])
     for _ in range(max_iter):
         if live.size == 0:
             break
@@ -683,25 +689,31 @@ def _huber_fit(
 
 
 def _newton_blocks(
-    run: Callable[[np.ndarray], np.ndarray], live: np.ndarray, genes: int
-) -> np.ndarray:
-    """``run`` (the Newton rounds on some samples) on blocks of ``live``, on a few threads.
+    run: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]], live: np.ndarray, genes: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """``run`` (Newton rounds on some samples) on blocks of ``live``, on a few threads.
 
     Blocks hold at most :data:`_NEWTON_FLOATS` genes × samples; their size
     depends only on the number of genes, and every block writes its own
     columns of the results, so the answers are the same whatever the number
-    of threads (:data:`NEWTON_WORKERS`).  Returns what ``run`` returned for
-    every block (the samples left to reweighting), concatenated in order.
+    of threads (:data:`NEWTON_WORKERS`).  Returns the two arrays of samples
+    ``run`` returns (stalled, unfinished), each concatenated in block order.
     """
     block = max(1, min(_BLOCK, _NEWTON_FLOATS // max(genes, 1)))
     blocks = [live[first : first + block] for first in range(0, live.size, block)]
     workers = min(NEWTON_WORKERS, len(blocks))
     if workers <= 1:
-        return np.concatenate([live[:0], *map(run, blocks)])
-    from concurrent.futures import ThreadPoolExecutor
+        parts = [run(cols) for cols in blocks]
+    else:
+        from concurrent.futures import ThreadPoolExecutor
 
-    with ThreadPoolExecutor(workers) as pool:
-        return np.concatenate([live[:0], *pool.map(run, blocks)])
+        with ThreadPoolExecutor(workers) as pool:
+            parts = list(pool.map(run, blocks))
+    return (
+        tuple(np.concatenate([live[:0], *part]) for part in zip(*parts, strict=True))
+        if parts
+        else (live[:0], live[:0])
+    )
 
 
 #: Threads of the Newton rounds: numpy releases the GIL in the products,
@@ -711,6 +723,8 @@ NEWTON_WORKERS = min(os.cpu_count() or 1, 4)
 #: with reweighting (a few samples of a large cohort need 20 or more; samples
 #: that settle leave, so the late rounds are cheap).
 _NEWTON_ROUNDS = 30
+#: Rounds every block runs before its samples still moving are pooled.
+_BLOCK_ROUNDS = 8
 #: Genes × samples per block of the Newton rounds (1 MB per work array: a block's
 #: dozen work arrays stay in cache; 1,000,000 was 1.3-1.5x slower, measured once).
 _NEWTON_FLOATS = 125_000
@@ -737,7 +751,8 @@ def _newton_rounds(
     tol: float,
     products: _Products,
     mask: np.ndarray,
-) -> np.ndarray:
+    rounds: int,
+) -> tuple[np.ndarray, np.ndarray]:
     """Newton rounds of the Huber fit on the samples ``live``; update X, W, R in place.
 
     Each round takes the residual scale (median absolute residual / 0.6745)
@@ -759,10 +774,10 @@ def _newton_rounds(
     step on ``t - tuning * scale(t)`` instead of to the last scale (which
     converges only linearly, by a factor of ~0.25 a round here); the fixed
     point, and so the estimate, is the same.  ``mask`` (g, n) is False where a
-    value is missing (residual and weight 0).  Returns the samples left to
-    reweighting: those whose full step still moved the residuals by more than
-    ``tol`` (relative) after the last round, and those whose step the line
-    search cut to almost nothing (a nearly singular inlier Gram matrix).
+    value is missing (residual and weight 0).  Returns the samples whose step
+    the line search cut to almost nothing (a nearly singular inlier Gram
+    matrix), and those whose full step still moved the residuals by more than
+    ``tol`` (relative) after ``rounds`` rounds.
     """
     full = bool(mask[:, live].all())
     Yt, Rt, Xt = Y[:, live].T.copy(), R[:, live].T.copy(), X[:, live].T.copy()
@@ -775,10 +790,10 @@ def _newton_rounds(
     nan = np.full(live.size, np.nan)
     t_a, g_a, t_b = nan, nan, nan.copy()
     solid_a, solid_b = np.zeros(live.size, bool), np.zeros(live.size, bool)
-    handed = [live[:0]]
+    handed, unfinished = [live[:0]], live[:0]
     # Packed inlier Gram matrices of the live samples and the split they are for.
     packed = split = None
-    for round_ in range(_NEWTON_ROUNDS):
+    for round_ in range(rounds):
         A = np.abs(Rt)
         if full:
             F = tuning * _row_median(A) / 0.6745
@@ -847,7 +862,7 @@ def _newton_rounds(
         stalled = moving & (alpha < _STALL)
         handed.append(live[stalled])
         # Write back the samples that leave (all of them after the last round).
-        stay = moving & ~stalled if round_ < _NEWTON_ROUNDS - 1 else np.zeros_like(moving)
+        stay = moving & ~stalled if round_ < rounds - 1 else np.zeros_like(moving)
         if not stay.all():
             leave = ~stay
             gone = live[leave]
@@ -855,8 +870,8 @@ def _newton_rounds(
             with np.errstate(divide="ignore"):
                 Wd = np.minimum(1.0, F[leave, None] / A[leave])
             W[:, gone] = (Wd if full else np.where(Pt[leave], Wd, 0.0)).T
-            if round_ == _NEWTON_ROUNDS - 1:
-                handed.append(live[moving & ~stalled])
+            if round_ == rounds - 1:
+                unfinished = live[moving & ~stalled]
         t_a, g_a, t_b, solid_a, solid_b = t_b, g, t, solid_b, ~cut
         if not stay.all():
             live, Yt, Xt, size = live[stay], Yt[stay], Xn[stay], size[stay]
@@ -867,7 +882,7 @@ def _newton_rounds(
             Xt, Rt = Xn, Rn
         if live.size == 0:
             break
-    return np.concatenate(handed)
+    return np.concatenate(handed), unfinished
 
 
 #: Step length below which a sample leaves the Newton rounds for reweighting.
