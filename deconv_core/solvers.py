@@ -824,16 +824,18 @@ def _newton_rounds(
         inside = t[:, None] >= A
         if not full:
             inside &= Pt
-        rhs = np.where(inside, Yt, np.copysign(t[:, None], Rt))
-        if not full:
-            rhs[~Pt] = 0.0  # missing values add nothing to C
-        C = rhs @ S
         if packed is None:
             packed = inside.astype(np.float64) @ products.upper
         else:
             products.update_packed(packed, inside, split)
         split = inside
         Gin = products.unpack(packed)
+        # The loss's gradient S' clip(r, -t, t) (missing values have r = 0),
+        # and the right-hand side of the split's NNLS, S_in' y_in + t S_out'
+        # sign(r_out) = gradient + G_in x (as y = S x + r).
+        tt = t[:, None]
+        grad = np.clip(Rt, -tt, tt) @ S
+        C = grad + np.einsum("mij,mj->mi", Gin, Xt)
         Xn = _gram_pivot(Gin, C, Xt)
         step = Xn - Xt
         U = step @ S.T
@@ -843,9 +845,8 @@ def _newton_rounds(
         change = np.sqrt(
             np.einsum("ij,ij->i", U, U) / (np.einsum("ij,ij->i", Rt, Rt) + np.finfo(float).tiny)
         )
-        # The loss's slope and the inliers' curvature along the step at its
-        # start, from k × k products: S' clip(r, -t, t) = C - G_in x.
-        start = -np.einsum("ij,ij->i", C - np.einsum("mij,mj->mi", Gin, Xt), step)
+        # The loss's slope and the inliers' curvature along the step at its start.
+        start = -np.einsum("ij,ij->i", grad, step)
         curve = np.einsum("ij,ij->i", np.einsum("mij,mj->mi", Gin, step), step)
         # Steps at rounding level need no search (their slopes are noise).
         alpha = _line_search(Rt, U, Rn, inside, t, start, curve, change > tol)
