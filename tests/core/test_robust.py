@@ -283,3 +283,20 @@ def test_inlier_grams_updated_by_the_genes_that_changed_sides_equal_recomputed_o
     expected = np.einsum("mg,gi,gj->mij", inside.astype(float), S, S)
     np.testing.assert_allclose(G, expected, rtol=1e-12, atol=1e-9 * np.abs(expected).max())
     assert np.array_equal(G, G.transpose(0, 2, 1))
+
+
+def test_newton_blocks_on_threads_give_the_same_answers_as_one(monkeypatch):
+    import deconv_core.solvers as solvers
+
+    S, _, Y = _problem(25, samples=40)
+    present = np.random.default_rng(25).random(Y.shape) > 0.02
+    monkeypatch.setattr(solvers, "_NEWTON_FLOATS", S.shape[0] * 6)  # 7 blocks of <= 6 samples
+    answers = []
+    for workers in (1, 3):
+        monkeypatch.setattr(solvers, "NEWTON_WORKERS", workers)
+        answers.append(huber_nnls(S, Y) + huber_nnls(S, Y, present=present))
+    for one, threaded in zip(*answers, strict=True):
+        np.testing.assert_array_equal(one, threaded)
+    # Small blocks find the optimum that one block finds.
+    monkeypatch.setattr(solvers, "_NEWTON_FLOATS", 10**6)
+    assert _rel_diff(answers[0][0], huber_nnls(S, Y)[0]) < 1e-6
