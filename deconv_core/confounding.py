@@ -342,14 +342,15 @@ def _cause(panel_lists: list[list[MarkerPanel]]) -> tuple[list[str], str, str]:
     return [p.title for p in order], best.title, best.cause
 
 
-def _proportions(coef: np.ndarray, sig: Signature, result: DeconvResult) -> np.ndarray:
-    """Cell-type proportions (k, ...) of coefficients (k, ...) in the result's mode."""
-    k = coef.shape[0]
-    flat = coef.reshape(k, -1)
+def _proportions(
+    coef: np.ndarray, sig: Signature, result: DeconvResult, *, axis: int = 0
+) -> np.ndarray:
+    """Cell-type proportions of coefficients (cell types along ``axis``) in the result's mode."""
     props, _ = coefficients_to_proportions(
-        flat, sig, mode=result.mode, mrna_scaling=result.mrna_scaling
+        coef, sig, mode=result.mode, mrna_scaling=result.mrna_scaling, axis=axis
     )
-    return props[:k].reshape(coef.shape)
+    k = coef.shape[axis]  # absolute mode appends "other": left out
+    return props if props.shape[axis] == k else props.take(np.arange(k), axis=axis)
 
 
 def _hat_matrix(Sw: np.ndarray) -> np.ndarray:
@@ -725,7 +726,7 @@ def _leave_genes_out(
     coef_loo = leave_each_out(c.fit)
     predicted_loo = np.einsum("ik,iks->is", c.S, coef_loo)
     ratios_loo = log_ratios(c.Y, predicted_loo)
-    props_loo = _proportions(coef_loo.transpose(1, 0, 2), sig, result).transpose(1, 0, 2)
+    props_loo = _proportions(coef_loo, sig, result, axis=1)
     # Log ratios are studentised: a gene that few others back up (high
     # leverage) is predicted less precisely without itself, so its ratio is
     # multiplied by sqrt(1 - leverage) (externally studentised residuals),

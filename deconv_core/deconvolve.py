@@ -851,7 +851,12 @@ def _no_signal_warnings(coef: np.ndarray, samples: list[str]) -> list[DeconvWarn
 
 
 def coefficients_to_proportions(
-    coef: np.ndarray, signature: Signature, *, mode: str, mrna_scaling: bool = True
+    coef: np.ndarray,
+    signature: Signature,
+    *,
+    mode: str,
+    mrna_scaling: bool = True,
+    axis: int = 0,
 ) -> tuple[np.ndarray, list[DeconvWarning]]:
     """Turn NNLS coefficients into the mode's proportions.
 
@@ -859,7 +864,8 @@ def coefficients_to_proportions(
     ----------
     coef : (k, n) array
         Coefficients, cell types (in ``signature.matrix`` column order) ×
-        samples, fitted on expression normalised to 1e6 per sample.
+        samples, fitted on expression normalised to 1e6 per sample; with
+        ``axis`` the cell types may lie along another axis of any array.
     signature
         The signature (for its cell types and mRNA-content factors).
     mode
@@ -871,10 +877,15 @@ def coefficients_to_proportions(
         (:func:`deconv_core.mrna.borrowed_mrna_factors`, warning
         ``mrna_factors_borrowed``).
 
+    axis
+        The axis of ``coef`` along which the cell types lie (the leave-one-gene-out
+        refits are (genes, k, samples): no reordered copy of them is needed).
+
     Returns
     -------
     proportions : (k, n) or (k + 1, n) array
-        Cell types × samples; absolute mode appends the ``other`` row.
+        Cell types × samples (cell types along ``axis``); absolute mode appends
+        the ``other`` row.
     warnings : list of DeconvWarning
     """
     warnings: list[DeconvWarning] = []
@@ -900,11 +911,18 @@ def coefficients_to_proportions(
         if borrowed:
             factors = np.array([borrowed[c] for c in cell_types], dtype=float)
             warnings.append(_borrowed_warning(signature, unmatched))
+    # The factors broadcast along ``axis``; the sums run over it in the same order
+    # whatever the axis (one row of cell types added after another), so the
+    # numbers do not depend on the layout.  Divisions happen in place: the
+    # refits' array is the gene checks' largest.
+    shape = [1] * coef.ndim
+    shape[axis] = factors.size
     with np.errstate(divide="ignore", invalid="ignore"):
-        mrna_share = coef.sum(axis=0)
-        cells = coef / factors[:, None]
+        cells = coef / factors.reshape(shape)
         if mode == "relative":
-            return cells / cells.sum(axis=0), warnings
+            cells /= cells.sum(axis=axis, keepdims=True)
+            return cells, warnings
+        mrna_share = coef.sum(axis=axis, keepdims=True)
         # Absolute: the coefficients are shares of the sample's mRNA and sum to
         # at most 1 in theory; more than 1 means the profiles overshoot.
         over = mrna_share > 1
@@ -926,6 +944,6 @@ def coefficients_to_proportions(
         total = np.minimum(mrna_share, 1.0)
         # Keep the covered share of the sample and redistribute it among the
         # covered cell types by cell counts (quanTIseq's convention).
-        fractions = cells / cells.sum(axis=0) * total
-        other = 1.0 - fractions.sum(axis=0)
-        return np.vstack([fractions, np.clip(other, 0.0, 1.0)]), warnings
+        fractions = cells / cells.sum(axis=axis, keepdims=True) * total
+        other = 1.0 - fractions.sum(axis=axis, keepdims=True)
+        return np.concatenate([fractions, np.clip(other, 0.0, 1.0)], axis=axis), warnings

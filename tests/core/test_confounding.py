@@ -221,3 +221,18 @@ def test_batches_and_missing_values_do_not_change_the_answer(til10, monkeypatch)
     assert np.isnan(p["S5"]) and p.drop("S5").notna().all()
     assert "could not be deconvolved" in explain_gene(result, "CTLA4").summary.loc["S5", "sentence"]
     qc.qc_warnings(result, signature=til10, p_values=p)
+
+
+@pytest.mark.parametrize("mode", ["relative", "absolute"])
+def test_proportions_along_another_axis_equal_the_cell_types_by_samples_layout(til10, mode):
+    # The leave-one-gene-out refits (genes, k, samples) are turned to proportions in
+    # place of a reordered copy: the numbers must be the same to the last bit.
+    rng = np.random.default_rng(3)
+    k = til10.matrix.shape[1]
+    coef = rng.random((7, k, 5)) * (rng.random((7, k, 5)) > 0.3)
+    coef[2, :, 1] = 0.0  # a refit with no cell type left: NaN either way
+    along, _ = coefficients_to_proportions(coef, til10, mode=mode, axis=1)
+    flat, _ = coefficients_to_proportions(coef.transpose(1, 0, 2).reshape(k, -1), til10, mode=mode)
+    assert along.shape == (7, k + (mode == "absolute"), 5)
+    np.testing.assert_array_equal(along, flat.reshape(-1, 7, 5).transpose(1, 0, 2))
+    assert np.isnan(along[2, :k, 1]).all()

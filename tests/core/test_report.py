@@ -69,6 +69,33 @@ def test_xlsx_writes_every_text_cell_as_a_string(tmp_path):
         assert "<f>" not in archive.read("xl/worksheets/sheet1.xml").decode()
 
 
+def test_xlsx_rows_keep_every_value_and_format_when_cells_are_refilled(tmp_path):
+    # One formatted cell per column is refilled row after row: each row must
+    # still get its own number, empty stays empty, text and ints stay unformatted.
+    frame = pd.DataFrame(
+        {
+            "share": [0.25, np.nan, 0.5, 1e-300],
+            "mixed": [1.5, "n/a", 3, True],
+            "n": np.array([1, 2, 3, 4], dtype=np.int64),
+        },
+        index=["a", "b", "c", "d"],
+    )
+    path = tmp_path / "t.xlsx"
+    path.write_bytes(to_xlsx_bytes({"t": frame}, {"t": "id"}, {"t": {"share": "0.0%"}}))
+    sheet = load_workbook(path)["t"]
+    rows = [[(c.value, c.number_format) for c in row] for row in sheet.iter_rows(min_row=2)]
+    general = "General"
+    assert [r[1] for r in rows] == [
+        (0.25, "0.0%"),
+        (None, general),
+        (0.5, "0.0%"),
+        (1e-300, "0.0%"),
+    ]
+    mixed = [(1.5, "0.0000"), ("n/a", general), (3, general), (True, general)]
+    assert [r[2] for r in rows] == mixed
+    assert [r[3][0] for r in rows] == [1, 2, 3, 4] and {r[3][1] for r in rows} == {general}
+
+
 def test_zip_holds_every_output_the_charts_and_a_reproducible_manifest(run):
     expression, signature, options, result = run
     extra = DeconvWarning("warning", "x", "=bad", "S1", cli="--flag", app="a control")
