@@ -79,14 +79,14 @@ def fit_grade(r: float, r2: float) -> str:
 def _misses(z: pd.DataFrame | None) -> dict[str, str]:
     """Per sample, the (at most 3) genes the fit misses most (``|z| >= GENE_Z``), as words.
 
-    One sort of the whole genes × samples table (a per-sample pandas sort
+    The three genes are picked for all samples at once (a per-sample pandas sort
     took seconds for 1,000 samples).
     """
     if z is None:
         return {}
     values = z.to_numpy(dtype=np.float64)
     size = np.nan_to_num(np.abs(values), nan=-1.0)
-    top = np.argsort(-size, axis=0, kind="stable")[:3]
+    top = _top_three(size)
     genes = [str(g) for g in z.index]
     out = {}
     for j, sample in enumerate(z.columns):
@@ -97,6 +97,30 @@ def _misses(z: pd.DataFrame | None) -> dict[str, str]:
         ]
         out[str(sample)] = "largest misses: " + ", ".join(parts) if parts else ""
     return out
+
+
+def _top_three(size: np.ndarray) -> np.ndarray:
+    """Rows of the (up to) 3 largest values of each column, largest first, ties by row.
+
+    The same as ``np.argsort(-size, axis=0, kind="stable")[:3]`` for a
+    (genes, samples) array without NaN, at a fraction of the cost: a partition
+    finds each column's 3rd largest value; a column with exactly 3 values at or
+    above it orders those 3 alone, any other (ties at the 3rd) is sorted whole.
+    Returns (min(3, genes), samples) row indices.
+    """
+    if size.shape[0] <= 3:
+        return np.argsort(-size, axis=0, kind="stable")[:3]
+    third = -np.partition(-size, 2, axis=0)[2]
+    above = size >= third
+    count = above.sum(axis=0)
+    plain = np.flatnonzero(count == 3)
+    top = np.empty((3, size.shape[1]), dtype=np.intp)
+    rows = np.nonzero(above[:, plain].T)[1].reshape(-1, 3)  # by column, rows ascending
+    order = np.argsort(-size[rows, plain[:, None]], axis=1, kind="stable")
+    top[:, plain] = np.take_along_axis(rows, order, axis=1).T
+    crowded = np.flatnonzero(count != 3)
+    top[:, crowded] = np.argsort(-size[:, crowded], axis=0, kind="stable")[:3]
+    return top
 
 
 def _sample_reasons(

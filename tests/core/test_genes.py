@@ -463,6 +463,16 @@ def test_gene_like_fraction():
     assert gene_like_fraction([f"P{i}" for i in range(1, 21)]) == 0.0
 
 
+def test_gene_like_share_stops_at_the_bound_and_is_exact_below_it():
+    from deconv_core.genes import _gene_like_share
+
+    labels = ["TP53", "GAPDH", "CD4", "sample_1", "sample_2", "A2M"]
+    assert _gene_like_share(labels, stop=0.5) == 0.5  # stopped at the 3rd gene of 6
+    assert gene_like_fraction(labels) == 4 / 6
+    below = ["TP53", "sample_1", "sample_2", "GAPDH", "sample_3"]
+    assert _gene_like_share(below, stop=0.5) == gene_like_fraction(below) == 0.4
+
+
 def expression_like(genes_: list[str], samples: list[str]) -> pd.DataFrame:
     values = np.arange(len(genes_) * len(samples), dtype=float).reshape(len(genes_), -1)
     return pd.DataFrame(values, index=genes_, columns=samples)

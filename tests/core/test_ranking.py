@@ -21,3 +21,9 @@ def test_matches_scipy_with_ties(axis):
 def test_one_dimensional_and_empty():
     np.testing.assert_allclose(average_ranks(np.array([3.0, 1.0, 3.0])), [2.5, 1.0, 2.5])
     assert average_ranks(np.zeros((0, 3))).shape == (0, 3)
+
+
+def test_long_columns_of_ties_equal_scipy_exactly():
+    # Long columns take numpy's fast (unstable) sort: ties must still share one rank.
+    values = np.random.default_rng(1).integers(0, 5, size=(3000, 7)).astype(float)
+    np.testing.assert_array_equal(average_ranks(values), stats.rankdata(values, axis=0))
