@@ -647,9 +647,10 @@ def _earlier_files(target: Path) -> set[str]:
 
 
 # Every file name this writer may put into an output folder, and the cards' names
-# (deconv_core.card.card_file_name: card_<sample>.html / .png, no folder).
+# (deconv_core.card.card_file_name: card_<sample>.html / .png, no folder; the sample's
+# letters and digits may be any script's, as str.isalnum and \w allow).
 _OWN_FILES = {*(f"{stem}.csv" for stem in INDEX_LABELS), "results.xlsx", MANIFEST_FILE}
-_CARD_FILE = re.compile(r"card_[A-Za-z0-9_.-]+\.(html|png)")
+_CARD_FILE = re.compile(r"card_[\w.-]+\.(html|png)")
 
 
 def _own_file(name: str) -> bool:

@@ -13,6 +13,7 @@ from openpyxl import load_workbook
 
 from deconv_core.agreement import agreement_table, compare_fractions
 from deconv_core.analysis import assess, fit_signature
+from deconv_core.card import card_file_name
 from deconv_core.expression import load_expression
 from deconv_core.options import RunOptions
 from deconv_core.qc import bootstrap_intervals
@@ -23,6 +24,7 @@ from deconv_core.report import (
     safe_text,
     to_csv_bytes,
     to_xlsx_bytes,
+    write_outputs,
 )
 from deconv_core.signatures import load_signature
 from deconv_core.validation import DeconvWarning
@@ -235,3 +237,13 @@ def test_all_float_tables_are_written_as_pandas_would_write_them():
             lineterminator="\n",
         )
         assert to_csv_bytes(frame, index_label=label) == buffer.getvalue().encode("utf-8")
+
+
+def test_a_later_run_removes_an_earlier_runs_card_whatever_the_samples_script(run, tmp_path):
+    analysis = assess(*run)
+    out = tmp_path / "out"
+    cards = {card_file_name(s): b"card" for s in ("Patiënt 1", "S1")}
+    write_outputs(out, analysis, extra=cards)
+    assert {p.name for p in out.iterdir()} >= set(cards)
+    write_outputs(out, analysis)  # no cards this time
+    assert not {p.name for p in out.iterdir()} & set(cards)
