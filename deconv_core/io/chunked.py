@@ -28,12 +28,11 @@ import pandas as pd
 import scipy  # scipy.sparse loads on first use: a plain run never needs it
 
 from deconv_core.io.singlecell import h5_index, h5_strings
-from deconv_core.io.tables import MISSING_TOKENS, ReadInfo
+from deconv_core.io.tables import HDF5_MAGIC, MISSING_TOKENS, ReadInfo
 from deconv_core.validation import InputError
 
 __all__ = ["ChunkedSource", "convert_table", "open_chunked"]
 
-_HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 # Samples per HDF5 chunk of a converted store: a chunk of 20,000 genes is 40 MB of float64.
 _STORE_SAMPLES = 256
 # Gene rows parsed per block while converting text: bounds the converter's memory.
@@ -140,7 +139,7 @@ def open_chunked(
         raise InputError(f"Cannot find the expression file {path!r}; check the path.")
     with open(path, "rb") as handle:
         magic = handle.read(8)
-    if magic == _HDF5_MAGIC:
+    if magic == HDF5_MAGIC:
         return _open_hdf5(path)
     if store is None:
         raise InputError(

@@ -45,7 +45,7 @@ import scipy  # scipy.sparse loads on first use: a plain run never needs it
 
 from deconv_core.genes import harmonise_genes, orient_genes_as_rows
 from deconv_core.io.limits import DEFAULT_LIMITS, ReadLimits, gunzip_capped
-from deconv_core.io.tables import read_table
+from deconv_core.io.tables import HDF5_MAGIC, read_table
 from deconv_core.options import SINGLE_CELL_SCALES, check_choice
 from deconv_core.validation import DeconvWarning, InputError
 
@@ -58,9 +58,6 @@ __all__ = [
     "read_single_cell",
 ]
 
-#: Scales :func:`read_single_cell` accepts; ``"auto"`` detects.
-
-_HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 _GZIP_MAGIC = b"\x1f\x8b"
 # Non-integer data whose maximum is below this is log (as for bulk, quanTIseq's rule).
 _LOG_MAX = 50.0
@@ -432,7 +429,7 @@ def read_single_cell(
     raw = _raw_bytes(counts, "single-cell counts")
     warnings: list[DeconvWarning] = []
     obs_labels = None
-    if raw[:8] == _HDF5_MAGIC:
+    if raw[:8] == HDF5_MAGIC:
         matrix, genes, cells, obs_labels, h5_warnings = _read_h5ad(
             raw, label_column=label_column, want_labels=labels is None
         )

@@ -52,7 +52,14 @@ from deconv_core.io.limits import (
 )
 from deconv_core.validation import DeconvWarning, InputError, check_unique_labels
 
-__all__ = ["check_xlsx_budget", "MISSING_TOKENS", "ReadInfo", "ReadResult", "read_table"]
+__all__ = [
+    "check_xlsx_budget",
+    "HDF5_MAGIC",
+    "MISSING_TOKENS",
+    "ReadInfo",
+    "ReadResult",
+    "read_table",
+]
 
 #: Cell texts read as missing values (compared after stripping spaces).
 MISSING_TOKENS: tuple[str, ...] = (
@@ -140,7 +147,8 @@ _GZIP_MAGIC = b"\x1f\x8b"
 _ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
 _OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # legacy .xls, or an encrypted .xlsx
 _PDF_MAGIC = b"%PDF"
-_HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"  # HDF5 (ARCHS4 stores, .h5ad)
+#: The first bytes of every HDF5 file (ARCHS4 stores, .h5ad; the HDF5 file format).
+HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 
 _ID_PLACEHOLDER = "\x00(row identifiers)"
 
@@ -505,7 +513,7 @@ def _check_not_binary_container(data: bytes, *, what: str) -> None:
         raise InputError(
             f"The {what} file is a PDF, not a table; upload the data as CSV, TSV or XLSX."
         )
-    if data.startswith(_HDF5_MAGIC):
+    if data.startswith(HDF5_MAGIC):
         raise InputError(
             f"The {what} file is an HDF5 file (e.g. ARCHS4 or .h5ad), not a text table.",
             cli="An expression cohort in HDF5 is read by run --engine dask; otherwise save the "
