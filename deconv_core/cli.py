@@ -330,9 +330,9 @@ def _print_methods(methods: MethodsComparison, names: Mapping[str, str], stream:
     (by display name, ``names``; methods_agreement.csv keeps the ids)."""
     summary = agreement_summary(methods.agreement)
     flagged = [shown_quantity(str(q), names) for q in summary.index[summary["flagged"]]]
-    names = ", ".join(r.method for r in methods.results)
+    ran = ", ".join(r.method for r in methods.results)
     stream.write(
-        f"methods {names}: {len(flagged)} of {len(summary)} cell types disagree"
+        f"methods {ran}: {len(flagged)} of {len(summary)} cell types disagree"
         + (f" ({'; '.join(flagged)})" if flagged else "")
         + " (methods.csv, methods_agreement.csv)\n"
     )

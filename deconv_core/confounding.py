@@ -569,7 +569,7 @@ def _few_genes_warnings(
                     "few_genes",
                     f"{name} estimates rest on few genes: in {fragile_count[t]} of "
                     f"{assessed[t]} samples leaving out a single gene (most often "
-                    f"{_join([name for name, _ in common])}) lowers the estimate by "
+                    f"{_join([gene for gene, _ in common])}) lowers the estimate by "
                     f"{fragile_influence:.0%} or more. Check those genes and the confidence "
                     "intervals.",
                     cli="--bootstrap 200 writes the intervals.",

@@ -26,5 +26,5 @@ sys.setswitchinterval(0.001)
 # slow down badly when sessions or other programs share the cores: on this 2-core machine
 # under load, 1,000 samples x 20,000 genes took 5.9-6.3 s to fit and 11-15 s for the gene
 # checks with OpenBLAS's 2 threads, 0.8-0.9 s and 2.0-2.6 s with one (measured in one run).
-# The command line keeps OpenBLAS's default.
+# The command line does the same unless OPENBLAS_NUM_THREADS is set (deconv_core.cli).
 threadpool_limits(limits=1, user_api="blas")

@@ -7,6 +7,7 @@ import pytest
 from deconv_core import deconvolve
 from deconv_core.confounding import (
     PANEL_DIR,
+    _few_genes_warnings,
     explain_gene,
     flag_confounders,
     load_panels,
@@ -236,3 +237,14 @@ def test_proportions_along_another_axis_equal_the_cell_types_by_samples_layout(t
     assert along.shape == (7, k + (mode == "absolute"), 5)
     np.testing.assert_array_equal(along, flat.reshape(-1, 7, 5).transpose(1, 0, 2))
     assert np.isnan(along[2, :k, 1]).all()
+
+
+def test_few_genes_names_the_cell_type_shown_its_id_and_its_most_common_genes():
+    fragile = np.array([[4, 4], [2, 0]])  # samples assessed, samples fragile per cell type
+    genes = [{"CD8B": 1, "CD8A": 2, "GZMK": 1, "PRF1": 1}, {}]
+    (warning,) = _few_genes_warnings(
+        ["T.cells.CD8", "B.cells"], ["CD8 T cells", "B cells"], fragile, genes, 0.2
+    )
+    assert warning.code == "few_genes" and warning.cell_type == "T.cells.CD8"
+    assert warning.message.startswith("CD8 T cells estimates rest on few genes: in 2 of 4")
+    assert "(most often CD8A, CD8B, GZMK)" in warning.message
