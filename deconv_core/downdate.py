@@ -169,13 +169,7 @@ def _leave_each_out_block(fit: FullFit) -> np.ndarray:
         + (fit.gram @ Um) * phi_t
         - (W * (r + h * phi)).T[:, None, :] * S.T[None]
     )
-    with np.errstate(invalid="ignore"):
-        passive = (X.T > 0)[:, :, None]
-        optimal = (
-            np.where(passive, Zt > 0, True).all(axis=1)
-            & np.where(passive, True, grad_t <= fit.tol[:, None, None]).all(axis=1)
-            & np.isfinite(Zt).all(axis=1)
-        )  # (m, g): the KKT conditions of :func:`_kkt`
+    optimal = _kkt(Zt, grad_t, (X.T > 0)[:, :, None], fit.tol[:, None, None], axis=1)  # (m, g)
     ok = (pivot > _MIN_PIVOT) & optimal.T
     Z = np.ascontiguousarray(Zt.transpose(2, 1, 0))  # (g, k, m)
     _refit_failures(fit, Z, ok)
@@ -185,12 +179,18 @@ def _leave_each_out_block(fit: FullFit) -> np.ndarray:
     return Z
 
 
-def _kkt(Z: np.ndarray, grad: np.ndarray, P: np.ndarray, tol: np.ndarray) -> np.ndarray:
-    """(..., m) True where refits ``Z`` (..., k, m) with gradients ``grad`` are optimal."""
+def _kkt(
+    Z: np.ndarray, grad: np.ndarray, P: np.ndarray, tol: np.ndarray, *, axis: int = -2
+) -> np.ndarray:
+    """(..., m) True where refits ``Z`` (..., k, m) with gradients ``grad`` are optimal.
+
+    ``P`` (passive set) and ``tol`` broadcast against ``Z``; the cell types lie
+    along ``axis`` (another layout, e.g. (m, k, g) with ``axis=1``, gives (m, g)).
+    """
     with np.errstate(invalid="ignore"):
-        feasible = np.where(P, Z > 0, True).all(axis=-2)
-        stationary = np.where(P, True, grad <= tol).all(axis=-2)
-    return feasible & stationary & np.isfinite(Z).all(axis=-2)
+        feasible = np.where(P, Z > 0, True).all(axis=axis)
+        stationary = np.where(P, True, grad <= tol).all(axis=axis)
+    return feasible & stationary & np.isfinite(Z).all(axis=axis)
 
 
 def _refit_failures(fit: FullFit, Z: np.ndarray, ok: np.ndarray) -> None:
