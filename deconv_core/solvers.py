@@ -521,8 +521,10 @@ def _one_blas_thread():
     thread barely speeds up, and that slow down several-fold when the cores
     are shared: the medium mixtures of ``benchmarks/solver_speed.py`` took
     21-27 s with OpenBLAS's two threads and 7-8 s with one on this 2-core
-    machine at load ~3 (measured in one run).  The dashboard already runs
-    BLAS on one thread (``ui/__init__.py``); this extends it to the CLI's fits.
+    machine at load ~3 (measured in one run).  The dashboard and the command
+    line set one thread for their whole process (``ui/__init__.py``,
+    ``deconv_core.cli``); this holds for the robust fit whoever calls it, even
+    under ``OPENBLAS_NUM_THREADS`` (which the command line otherwise honours).
     """
     from threadpoolctl import ThreadpoolController
 
