@@ -971,6 +971,10 @@ def harmonise_genes(
     return GeneMapping(table=renamed, changes=changes, id_type=id_type, warnings=warnings)
 
 
+#: Share of gene-like row labels at which the rows are genes (:func:`orient_genes_as_rows`).
+_ROWS_ARE_GENES = 0.5
+
+
 def orient_genes_as_rows(
     table: pd.DataFrame, *, what: str = "expression"
 ) -> tuple[pd.DataFrame, bool, tuple[DeconvWarning, ...]]:
@@ -1005,8 +1009,9 @@ def orient_genes_as_rows(
             f"The {what} table must be a pandas DataFrame, got {type(table).__name__}; "
             "read the file with deconv_core.io first."
         )
-    index_fraction = _gene_like_share(table.index, stop=0.5)  # exact below 0.5
-    if index_fraction >= 0.5:
+    # Counted exactly below the half that makes the rows genes (the rule above).
+    index_fraction = _gene_like_share(table.index, stop=_ROWS_ARE_GENES)
+    if index_fraction >= _ROWS_ARE_GENES:
         return table.copy(deep=False), False, ()
     column_fraction = gene_like_fraction(table.columns)
     n_rows, n_cols = table.shape
