@@ -63,6 +63,29 @@ product is untouched):
 - ribosomal-protein genes left out of each sample's total (they vary with
   library preparation; absolute mode reads the coefficients as mRNA shares).
 
+A third round (issue 15's bulk rows; same ``internal_rows`` and three more
+tables):
+
+- Huber's threshold as a quantile of each sample's |residuals| (the share
+  of genes down-weighted fixed, as ν fixes the ν-SVR's share of support
+  vectors) instead of 1.345 × MAD / 0.6745;
+- the ν-SVR's ε-insensitive loss without its ridge term (a linear programme
+  per sample, x ≥ 0; ν = 1 is least absolute deviations);
+- the brightest genes (largest signature value above a high quantile) given
+  the weight of a gene at that quantile: array saturation, or a few genes
+  deciding an unweighted fit; on every row or on unweighted fits only;
+- the platform factors with or without the pattern shared by a cell type's
+  genes on every signature (the defaults remove it for single-cell builds
+  only, ``deconv_core.platform``);
+- on the four cross-platform rows (``cross_platform_rows``): the
+  signature's log contrasts between cell types scaled by a global power
+  (arrays compress fold changes), and a ComBat-like B-mode matching each
+  gene's log location and spread over samples to the bulk's;
+- on the immunoStates rows (``ensemble_lines``): the mean of the robust fit
+  and the product's ν-SVR, with the time each takes;
+- where GSE11058's error sits (``cell_line_errors``): per mixture design,
+  per cell line, and whether bright probes read non-linearly.
+
 Why immunoStates puts NK cells and mDC near zero on Finotello
 (``absorbed_lines``): each estimate beside the sum with its nearest lineage
 (NK + CD8 T; monocytes + mDC + neutrophils), with the defaults, without the
@@ -384,9 +407,9 @@ def leverage_bounded(Sw, Y, weights, loss, samples, warnings):
     return _FIT(Sw * extra[:, None], Y, weights * extra, loss, samples, warnings)
 
 
-def _extreme_marked(S: np.ndarray, Y: np.ndarray, coef: np.ndarray) -> np.ndarray:
+def _extreme_marked(S: np.ndarray, Y: np.ndarray, coef: np.ndarray, **options) -> np.ndarray:
     """The platform factors, NaN for genes whose log factor is more than 3 robust SDs out."""
-    factors = _PLATFORM(S, Y, coef)
+    factors = _PLATFORM(S, Y, coef, **options)
     level = np.log(factors)
     spread = np.median(np.abs(level - np.median(level))) / 0.6745
     return np.where(np.abs(level - np.median(level)) > 3.0 * spread, np.nan, factors)
@@ -479,6 +502,16 @@ def bright_capped(quantile: float, *, unweighted_only: bool = False) -> Callable
     return weights
 
 
+def _platform_by_type(keep: bool) -> Callable:
+    """``platform_factors`` with ``cell_type_scale=keep`` whatever the signature's platform.
+
+    The defaults keep a cell type's shared pattern in the factors for
+    array-derived signatures and remove it for single-cell builds
+    (``deconv_core.platform``); these variants do one or the other for all.
+    """
+    return lambda S, Y, coef, **_: _PLATFORM(S, Y, coef, cell_type_scale=keep)
+
+
 #: (variant, engine steps replaced as (name, value) pairs, transformation of the bulk or None).
 INTERNAL_VARIANTS = [
     *(
@@ -525,6 +558,14 @@ INTERNAL_VARIANTS = [
             None,
         )
         for q in (0.97, 0.98, 0.99)
+    ),
+    *(
+        (
+            f"platform factors {label} cell-type patterns, any other platform",
+            [("platform_factors", _platform_by_type(keep))],
+            None,
+        )
+        for keep, label in ((False, "without"), (True, "with"))
     ),
 ]
 
@@ -1118,6 +1159,10 @@ def _precision_steps(floor: float) -> tuple[tuple[object, str, Callable], ...]:
 
 BUILDER_VARIANTS = (
     BuilderVariant("defaults"),
+    BuilderVariant(
+        "platform factors with cell-type patterns (the default before issue 15's third round)",
+        steps=((_fit, "platform_factors", lambda data: _platform_by_type(True)),),
+    ),
     BuilderVariant(
         "markers per pair by κ of the relative-error rows",
         steps=(_step("_choose_markers", _kappa_relative),),
