@@ -254,7 +254,8 @@ def to_xlsx_bytes(
     """An XLSX workbook with one sheet per table; text cells are explicit strings.
 
     Every sheet's header row is frozen (and its first column when it is the
-    index); numbers keep full precision and are shown in a number format.
+    index); numbers are stored with 16 significant digits (as openpyxl stored
+    them) and shown in a number format.  Written by :mod:`deconv_core.xlsx`.
 
     Parameters
     ----------

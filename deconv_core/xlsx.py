@@ -6,8 +6,9 @@ the document properties, the workbook (sheet names), the styles (number
 formats) and one part per sheet.  The workbook of a run holds plain tables --
 numbers, text, booleans, empty cells, one number format per column, column
 widths and a frozen header -- so each sheet is written as text, a column at a
-time, about ten times faster than openpyxl's write-only mode (which builds one
-element per cell).
+time: 0.11-0.16 s for a 1,000-sample run's workbook against 0.72 s through
+openpyxl's write-only mode, which builds one element per cell (best of three,
+alternating).
 
 The cells are written the way openpyxl 3.1 writes them, so a workbook reads
 back (openpyxl, Excel, LibreOffice) with the same values, types and number
