@@ -215,3 +215,20 @@ def test_command_line_runs_blas_on_one_thread_unless_told(monkeypatch):
     assert cli.os.environ["OPENBLAS_NUM_THREADS"] == "1"
     blas = [pool for pool in threadpool_info() if pool["user_api"] == "blas"]
     assert blas and all(pool["num_threads"] == 1 for pool in blas)
+
+
+def test_command_line_turns_numpys_huge_pages_off_unless_told(monkeypatch):
+    from numpy._core.multiarray import _set_madvise_hugepage as toggle
+
+    from deconv_core import cli
+
+    before = toggle(True)  # the switch returns its previous state
+    try:
+        monkeypatch.setenv("NUMPY_MADVISE_HUGEPAGE", "1")
+        cli._small_pages()  # the user's setting is left alone
+        assert toggle(True) is True
+        monkeypatch.delenv("NUMPY_MADVISE_HUGEPAGE")
+        cli._small_pages()
+        assert toggle(True) is False
+    finally:
+        toggle(before)
