@@ -1033,11 +1033,16 @@ class BuilderVariant:
     """A way of building: build_signature options and replaced steps (module, name, factory).
 
     Each factory takes the single-cell data and returns the replacement.
+    ``bagged`` (draws, share): the bulk estimates are the mean of those of
+    ``draws`` signatures, each built from a random ``share`` of every type's
+    cells (an ensemble over gene choices; the held-out cells check is the
+    defaults').
     """
 
     name: str
     options: dict = dataclasses.field(default_factory=dict)
     steps: tuple[tuple[object, str, Callable], ...] = ()
+    bagged: tuple[int, float] | None = None
 
 
 def _step(name: str, replacement) -> tuple[object, str, Callable]:
@@ -1057,6 +1062,13 @@ def _precision_steps(
 
 BUILDER_VARIANTS = (
     BuilderVariant("defaults"),
+    *(
+        BuilderVariant(
+            f"mean estimate of {draws} signatures from {share:.0%} of the cells (bagging)",
+            bagged=(draws, share),
+        )
+        for draws, share in ((10, 0.7), (20, 0.9))
+    ),
     BuilderVariant(
         "pairs ranked by Welch t of type × donor pseudo-bulks (Rectangle-style DE)",
         steps=(_step("_profiles", _with_donors), _step("_candidates", _reranked(_donor_t))),
@@ -1200,6 +1212,25 @@ def _bulk_cases(data: Path) -> list[_Bulk]:
     ]
 
 
+def _bagged_signatures(cells: SingleCellData, signature, draws: int, share: float) -> list:
+    """Signatures built like ``signature`` from ``draws`` random ``share`` of each type's cells."""
+    types = signature.cell_types
+    _, counts, codes = _sc._used_cells(cells, {t: i for i, t in enumerate(types)})
+    options = {
+        "min_log2_fold_change": 1.0,
+        "min_detection": 0.25,
+        "min_markers": 3,
+        "max_markers": 10,
+        "with_mrna": True,
+    }
+    out = []
+    for mask in _random_masks(codes, draws, share):
+        keep = np.flatnonzero(mask)
+        built = _BUILD(counts[:, keep], codes[keep], types, cells.genes, **options)
+        out.append(dataclasses.replace(signature, matrix=built.matrix, mrna_scaling=built.mrna))
+    return out
+
+
 def _measured(cells: SingleCellData, cases: list[_Bulk], variant: BuilderVariant) -> dict:
     """Build with the variant; metrics on each bulk case and on the held-out cells."""
     with ExitStack() as stack:
@@ -1207,11 +1238,18 @@ def _measured(cells: SingleCellData, cases: list[_Bulk], variant: BuilderVariant
             stack.enter_context(mock.patch.object(module, name, factory(cells)))
         build = build_signature(cells, seed=0, name="sc1 PBMC", **variant.options)
         signature = dataclasses.replace(build.signature, whole_transcriptome=True)
+        signatures = (
+            _bagged_signatures(cells, signature, *variant.bagged) if variant.bagged else [signature]
+        )
         out = {"held-out": tuple(build.validation.loc["all", ["pearson_r", "rmse"]])}
         for case in cases:
             table = case.table.loc[case.table.index.isin(build.profiles.index)]
-            result = deconvolve(table, signature, mode="absolute", exclude=None)
-            estimate = summed(result.proportions, _present(case.groups, signature.cell_types))
+            groups = _present(case.groups, signature.cell_types)
+            estimates = [
+                summed(deconvolve(table, s, mode="absolute", exclude=None).proportions, groups)
+                for s in signatures
+            ]
+            estimate = sum(estimates) / len(estimates)
             categories = [c for c in case.truth.columns if c in estimate.columns]
             out[case.name] = metrics(estimate, case.truth.loc[estimate.index, categories])
     return out
