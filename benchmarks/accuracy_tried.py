@@ -41,8 +41,9 @@ README can quote why none of them became a default:
   × donor pseudo-bulks (Rectangle's DE on pseudo-bulks) or by their lower
   quartile, genes varying across donors left out or weighted down (weights
   from the between-donor spread, the brief's "noisy genes weigh less"),
-  profiles as the mean of the donor pseudo-bulks, and robust per-gene means
-  over a type's cells (trimmed or winsorised).
+  profiles as the mean of the donor pseudo-bulks, robust per-gene means
+  over a type's cells (trimmed or winsorised), and an ensemble (the mean
+  estimate of signatures built from random subsets of the cells).
 
 A further round (``internal_rows``, every variant on all eight rows) changes
 one step inside ``deconv_core.deconvolve`` for the length of a run (the
