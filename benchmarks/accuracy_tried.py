@@ -807,11 +807,16 @@ def _mrna_by(statistic: Callable) -> Callable:
     return profiles
 
 
-def _mrna_pooled_within(groups: tuple[list[str], ...], statistic: Callable = np.median) -> Callable:
+def _mrna_pooled_within(
+    groups: tuple[list[str], ...], statistic: Callable = np.median, *, til10_ratios: bool = False
+) -> Callable:
     """A ``_profiles`` factory: each group of types shares one ``statistic`` of counts per cell.
 
     A median over about 30 cells is noisy (Tregs 997 against CD4 T cells
     1,455 on the reference); related types share one over all their cells.
+    ``til10_ratios``: the shared level times TIL10's factor of each type's
+    lineage over their mean (quanTIseq's ratios within the group, the
+    reference's level).
     """
 
     def factory(data: SingleCellData) -> Callable:
@@ -823,6 +828,10 @@ def _mrna_pooled_within(groups: tuple[list[str], ...], statistic: Callable = np.
             for group in groups:
                 members = [names.index(t) for t in group if t in names]
                 factors[members] = statistic(totals[np.isin(codes, members)])
+                if til10_ratios:
+                    borrowed = borrowed_mrna_factors([names[m] for m in members])[0]
+                    ratios = np.array([borrowed[names[m]] for m in members])
+                    factors[members] *= ratios / ratios.mean()
             return dataclasses.replace(built, median_counts=factors)
 
         return profiles
@@ -1190,6 +1199,10 @@ BUILDER_VARIANTS = (
     BuilderVariant(
         "mRNA factor: one 20%-trimmed mean over the T-cell subsets' cells",
         steps=((_sc, "_profiles", _mrna_pooled_within((RELATED[0],), _trimmed_mean)),),
+    ),
+    BuilderVariant(
+        "mRNA factor: one median over the T-cell subsets' cells, TIL10's ratios between them",
+        steps=((_sc, "_profiles", _mrna_pooled_within((RELATED[0],), til10_ratios=True)),),
     ),
     BuilderVariant(
         "mRNA factor: one median over T-cell subsets and NK cells",
