@@ -35,6 +35,15 @@ README can quote why none of them became a default:
   donors (``DONOR_HALVES``: the signature built from the cells of four of the
   eight donors P1-P8, then both bulk datasets deconvolved), so that a change
   is only kept if it helps beyond the one full reference.
+  Issue 15's third round added the reference's donors (read from its
+  annotation; the product's reader has no donor column, so these steps find
+  each cell's donor by its counts): markers ranked by a test between the type
+  × donor pseudo-bulks (Rectangle's DE on pseudo-bulks) or by their lower
+  quartile, genes varying across donors left out or weighted down (weights
+  from the between-donor spread, the brief's "noisy genes weigh less"),
+  profiles as the mean of the donor pseudo-bulks, robust per-gene means
+  over a type's cells (trimmed or winsorised), and an ensemble (the mean
+  estimate of signatures built from random subsets of the cells).
 
 A further round (``internal_rows``, every variant on all eight rows) changes
 one step inside ``deconv_core.deconvolve`` for the length of a run (the
@@ -1144,6 +1153,38 @@ def _mrna_by(statistic: Callable) -> Callable:
     return profiles
 
 
+def _mrna_pooled_within(
+    groups: tuple[list[str], ...], statistic: Callable = np.median, *, til10_ratios: bool = False
+) -> Callable:
+    """A ``_profiles`` factory: each group of types shares one ``statistic`` of counts per cell.
+
+    A median over about 30 cells is noisy (Tregs 997 against CD4 T cells
+    1,455 on the reference); related types share one over all their cells.
+    ``til10_ratios``: the shared level times TIL10's factor of each type's
+    lineage over their mean (quanTIseq's ratios within the group, the
+    reference's level).
+    """
+
+    def factory(data: SingleCellData) -> Callable:
+        def profiles(counts, codes, k):
+            built = _STEPS["_profiles"](counts, codes, k)
+            names = [t for t in data.labels.unique() if (data.labels == t).sum() >= 10]
+            totals = np.asarray(counts.sum(axis=0)).ravel()
+            factors = built.median_counts.copy()
+            for group in groups:
+                members = [names.index(t) for t in group if t in names]
+                factors[members] = statistic(totals[np.isin(codes, members)])
+                if til10_ratios:
+                    borrowed = borrowed_mrna_factors([names[m] for m in members])[0]
+                    ratios = np.array([borrowed[names[m]] for m in members])
+                    factors[members] *= ratios / ratios.mean()
+            return dataclasses.replace(built, median_counts=factors)
+
+        return profiles
+
+    return factory
+
+
 def _pooled_profiles(counts, codes, k):
     """A ``_profiles`` step with each type's summed counts as its profile (CPM)."""
     built = _STEPS["_profiles"](counts, codes, k)
@@ -1151,30 +1192,57 @@ def _pooled_profiles(counts, codes, k):
     return dataclasses.replace(built, cpm=summed_counts / summed_counts.sum(axis=0) * 1e6)
 
 
-def _precision_weighted(floor: float) -> tuple[Callable, Callable]:
+def _sampling_variance(counts, codes, k) -> tuple[np.ndarray, np.ndarray]:
+    """Mean CPM (genes × types) and the sampling variance of that mean."""
+    profiles = _STEPS["_profiles"](counts, codes, k)
+    squares = profiles.cell_cpm.copy()
+    squares.data = squares.data**2
+    sizes = np.bincount(codes, minlength=k).astype(float)
+    variance = np.maximum(_type_sums(squares, codes, k) / sizes - profiles.cpm**2, 0.0)
+    return profiles.cpm, variance / np.maximum(sizes - 1, 1)
+
+
+def _donor_variance(counts, codes, k) -> tuple[np.ndarray, np.ndarray]:
+    """Mean CPM (genes × types) and the variance of the type × donor pseudo-bulks.
+
+    Not divided by the number of donors: a bulk sample is a new donor, whose
+    profile differs from the mean by the between-donor spread itself.
+    """
+    profiles = _with_donors(counts, codes, k)
+    log, group_type = _DONOR_GROUPS[id(profiles)]
+    linear = 2.0**log - 1.0
+    variance = np.stack(
+        [
+            linear[:, group_type == t].var(axis=1, ddof=1)
+            if (group_type == t).sum() > 1
+            else np.zeros(linear.shape[0])
+            for t in range(k)
+        ],
+        axis=1,
+    )
+    return profiles.cpm, variance
+
+
+def _precision_weighted(
+    floor: float, variance_of: Callable = _sampling_variance
+) -> tuple[Callable, Callable]:
     """A ``_build`` step and a ``gene_weights`` that also weigh genes by profile precision.
 
-    Each marker's relative sampling variance in the reference, v = sum over
-    types of var(mean CPM) / (sum of mean CPM)², divides its relative-error
-    weight by sqrt(floor + v) (``floor``: the error shared by all genes, bulk
-    and platform).  The signature format has no per-gene weights, so the fit
-    finds them by the signature row's values (benchmark only).
+    Each marker's relative variance in the reference, v = sum over types of
+    var(mean CPM) / (sum of mean CPM)² (``variance_of``: the sampling variance
+    of the mean by default, or the spread between donors), divides its
+    relative-error weight by sqrt(floor + v) (``floor``: the error shared by
+    all genes, bulk and platform).  The signature format has no per-gene
+    weights, so the fit finds them by the signature row's values (benchmark
+    only).
     """
     precision: dict[bytes, float] = {}
 
     def build(counts, codes, types, genes, **options):
         built = _BUILD(counts, codes, types, genes, **options)
-        profiles = _STEPS["_profiles"](counts, codes, len(types))
-        squares = profiles.cell_cpm.copy()
-        squares.data = squares.data**2
-        sizes = np.bincount(codes, minlength=len(types)).astype(float)
-        variance = np.maximum(
-            _type_sums(squares, codes, len(types)) / sizes - profiles.cpm**2, 0.0
-        ) / np.maximum(sizes - 1, 1)
+        cpm, variance = variance_of(counts, codes, len(types))
         rows = built.profiles.index.get_indexer(built.matrix.index)
-        relative = (
-            variance[rows].sum(axis=1) / np.maximum(profiles.cpm[rows].sum(axis=1), 1e-9) ** 2
-        )
+        relative = variance[rows].sum(axis=1) / np.maximum(cpm[rows].sum(axis=1), 1e-9) ** 2
         for values, v in zip(built.matrix.to_numpy(dtype=float), relative, strict=True):
             precision[values.tobytes()] = float(v)
         return built
@@ -1194,33 +1262,210 @@ def _trimmed_mean(values: np.ndarray) -> float:
     return float(stats.trim_mean(values, 0.2))
 
 
+# Donor of each reference cell (filled by ``builder_rows``), keyed by the cell's counts:
+# the replaced steps see columns of a counts matrix, not cell names.
+_DONOR_OF: dict[bytes, str] = {}
+_DONOR_GROUPS: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+
+
+def _cell_keys(counts) -> list[bytes]:
+    dense = np.asarray(sparse.csc_array(counts).todense())
+    return [np.ascontiguousarray(dense[:, j]).tobytes() for j in range(dense.shape[1])]
+
+
+def _with_donors(counts, codes, k):
+    """A ``_profiles`` step that also records each type × donor group of the cells.
+
+    A group is a donor's cells of one type (at least 2 cells; Rectangle's
+    pseudo-bulk per cell type and sample): its log2(mean CPM + 1) profile is
+    kept (genes × groups) with the group's type.
+    """
+    built = _STEPS["_profiles"](counts, codes, k)
+    donors = pd.factorize(np.array([_DONOR_OF[key] for key in _cell_keys(counts)]))[0]
+    groups = codes * (donors.max() + 1) + donors
+    ids, sizes = np.unique(groups, return_counts=True)
+    ids = ids[sizes >= 2]
+    member = np.flatnonzero(np.isin(groups, ids))
+    position = np.searchsorted(ids, groups[member])
+    means = _type_sums(built.cell_cpm[:, member], position, ids.size) / np.bincount(position)
+    _DONOR_GROUPS[id(built)] = (np.log2(means + 1.0), ids // (donors.max() + 1))
+    return built
+
+
+def _donor_mean_profiles(counts, codes, k):
+    """A ``_profiles`` step whose profile is the mean of the type × donor pseudo-bulks.
+
+    Every donor weighs the same whatever its number of cells (one donor with
+    many cells of a type no longer makes the type's profile).
+    """
+    built = _with_donors(counts, codes, k)
+    log, group_type = _DONOR_GROUPS.pop(id(built))
+    cpm = built.cpm.copy()
+    for t in range(k):
+        if (group_type == t).any():
+            cpm[:, t] = (2.0 ** log[:, group_type == t] - 1.0).mean(axis=1)
+    return dataclasses.replace(built, cpm=cpm)
+
+
+def _trimmed_profiles(share: float, *, renormalised: bool = False) -> Callable:
+    """A ``_profiles`` step whose profile is each gene's ``share``-trimmed mean CPM over cells.
+
+    The trimmed means of a type sum to less than a million, the less the more
+    its cells differ; ``renormalised`` scales each column back to a million.
+    """
+
+    def profiles(counts, codes, k):
+        built = _STEPS["_profiles"](counts, codes, k)
+        dense = built.cell_cpm.toarray()
+        cpm = np.stack([stats.trim_mean(dense[:, codes == t], share, axis=1) for t in range(k)], 1)
+        if renormalised:
+            cpm = cpm / cpm.sum(axis=0) * 1e6
+        return dataclasses.replace(built, cpm=cpm)
+
+    return profiles
+
+
+def _winsorised_profiles(share: float) -> Callable:
+    """A ``_profiles`` step whose profile is each gene's ``share``-winsorised mean CPM."""
+
+    def profiles(counts, codes, k):
+        built = _STEPS["_profiles"](counts, codes, k)
+        dense = built.cell_cpm.toarray()
+        cpm = np.stack(
+            [
+                stats.mstats.winsorize(dense[:, codes == t], (share, share), axis=1).mean(axis=1)
+                for t in range(k)
+            ],
+            1,
+        )
+        return dataclasses.replace(built, cpm=np.asarray(cpm))
+
+    return profiles
+
+
+def _split_roles(select: Callable, values: Callable) -> Callable:
+    """A ``_build`` step choosing genes on ``select``'s profiles, with ``values``' levels."""
+
+    def build(counts, codes, types, genes, **options):
+        with mock.patch.object(_sc, "_profiles", select):
+            built = _BUILD(counts, codes, types, genes, **options)
+        cpm = values(counts, codes, len(types)).cpm
+        profiles = pd.DataFrame(cpm, index=built.profiles.index, columns=types)
+        matrix = profiles.loc[built.matrix.index]
+        return dataclasses.replace(
+            built,
+            matrix=matrix,
+            profiles=profiles,
+            condition_number=condition_number(matrix.to_numpy()),
+        )
+
+    return build
+
+
+def _donor_t(profiles) -> Callable:
+    """Pairwise score: Welch's t between the type × donor pseudo-bulks of a and of b."""
+    log, group_type = _DONOR_GROUPS[id(profiles)]
+    k = profiles.cpm.shape[1]
+    parts = [log[:, group_type == t] for t in range(k)]
+    mean = np.stack([p.mean(axis=1) for p in parts], axis=1)
+    var = np.stack([p.var(axis=1, ddof=1) if p.shape[1] > 1 else 0 * p[:, 0] for p in parts], 1)
+    n = np.array([max(p.shape[1], 1) for p in parts], dtype=float)
+    return lambda a, b, g: (
+        (mean[g, a] - mean[g, b]) / np.sqrt(var[g, a] / n[a] + var[g, b] / n[b] + 0.01)
+    )
+
+
+def _donor_quartile(profiles) -> Callable:
+    """Pairwise score: the lower quartile over a's donor pseudo-bulks of the log fold over b,
+    times detection (a marker must hold in most donors, not on average)."""
+    log, group_type = _DONOR_GROUPS[id(profiles)]
+    mean_log = np.log2(profiles.cpm + 1.0)
+
+    def score(a, b, g):
+        folds = log[np.ix_(g, group_type == a)] - mean_log[g, b][:, None]
+        return np.quantile(folds, 0.25, axis=1) * profiles.detection[g, a]
+
+    return score
+
+
+def _donor_steady(max_sd: float) -> Callable:
+    """A ``_candidates`` step dropping genes whose level varies across a's donors.
+
+    The sd of log2 pseudo-bulk (type a × donor) above ``max_sd`` marks a gene
+    that is noisy between donors (noisy genes weigh less: here, not at all).
+    """
+
+    def candidates(profiles, types, **options):
+        ranked, table, weak = _STEPS["_candidates"](profiles, types, **options)
+        log, group_type = _DONOR_GROUPS[id(profiles)]
+        out = []
+        for a, row in enumerate(ranked):
+            sd = log[:, group_type == a].std(axis=1, ddof=1)
+            out.append([g[sd[g] <= max_sd] if g.size > 6 else g for g in row])
+        return out, table, weak
+
+    return candidates
+
+
 @dataclasses.dataclass(frozen=True)
 class BuilderVariant:
     """A way of building: build_signature options and replaced steps (module, name, factory).
 
     Each factory takes the single-cell data and returns the replacement.
+    ``bagged`` (draws, share): the bulk estimates are the mean of those of
+    ``draws`` signatures, each built from a random ``share`` of every type's
+    cells (an ensemble over gene choices; the held-out cells check is the
+    defaults').
     """
 
     name: str
     options: dict = dataclasses.field(default_factory=dict)
     steps: tuple[tuple[object, str, Callable], ...] = ()
+    bagged: tuple[int, float] | None = None
 
 
 def _step(name: str, replacement) -> tuple[object, str, Callable]:
     return (_sc, name, lambda data: replacement)
 
 
-def _precision_steps(floor: float) -> tuple[tuple[object, str, Callable], ...]:
+def _precision_steps(
+    floor: float, variance_of: Callable = _sampling_variance
+) -> tuple[tuple[object, str, Callable], ...]:
     pair: dict[float, tuple] = {}
 
     def part(i):
-        return lambda data: pair.setdefault(floor, _precision_weighted(floor))[i]
+        return lambda data: pair.setdefault(floor, _precision_weighted(floor, variance_of))[i]
 
     return ((_sc, "_build", part(0)), (_fit, "gene_weights", part(1)))
 
 
+# The T-cell subsets share one mRNA factor (the most robust variant; combined with others below).
+_T_POOLED = (_sc, "_profiles", _mrna_pooled_within((RELATED[0],)))
+
 BUILDER_VARIANTS = (
     BuilderVariant("defaults"),
+    *(
+        BuilderVariant(
+            f"mean estimate of {draws} signatures from {share:.0%} of the cells (bagging)",
+            bagged=(draws, share),
+        )
+        for draws, share in ((10, 0.7), (20, 0.9))
+    ),
+    BuilderVariant(
+        "pairs ranked by Welch t of type × donor pseudo-bulks (Rectangle-style DE)",
+        steps=(_step("_profiles", _with_donors), _step("_candidates", _reranked(_donor_t))),
+    ),
+    BuilderVariant(
+        "pairs ranked by the lower quartile over donors of log fold × detection",
+        steps=(
+            _step("_profiles", _with_donors),
+            _step("_candidates", _reranked(_donor_quartile)),
+        ),
+    ),
+    BuilderVariant(
+        "genes varying across donors left out (sd of log2 pseudo-bulk > 1)",
+        steps=(_step("_profiles", _with_donors), _step("_candidates", _donor_steady(1.0))),
+    ),
     BuilderVariant(
         "platform factors with cell-type patterns (the default before issue 15's third round)",
         steps=((_fit, "platform_factors", lambda data: _platform_by_type(True)),),
@@ -1260,13 +1505,103 @@ BUILDER_VARIANTS = (
     BuilderVariant("detection ≥ 40% (default 25%)", options={"min_detection": 0.4}),
     BuilderVariant("profiles from summed counts", steps=(_step("_profiles", _pooled_profiles),)),
     BuilderVariant(
+        "profiles: mean of the type × donor pseudo-bulks",
+        steps=(_step("_profiles", _donor_mean_profiles),),
+    ),
+    *(
+        BuilderVariant(
+            f"profiles: {share:.0%}-{kind} mean CPM over cells",
+            steps=(_step("_profiles", robust(share)),),
+        )
+        for kind, robust, shares in (
+            ("trimmed", _trimmed_profiles, (0.1, 0.05, 0.2)),
+            ("winsorised", _winsorised_profiles, (0.1, 0.05)),
+        )
+        for share in shares
+    ),
+    BuilderVariant(
+        "profiles: 10%-trimmed mean CPM over cells, each type scaled back to a million",
+        steps=(_step("_profiles", _trimmed_profiles(0.1, renormalised=True)),),
+    ),
+    BuilderVariant(
+        "profiles: 10%-winsorised mean CPM + donor-agreement weights (floor 1)",
+        steps=(
+            _step("_profiles", _winsorised_profiles(0.1)),
+            *_precision_steps(1.0, _donor_variance),
+        ),
+    ),
+    BuilderVariant(
+        "genes chosen on 10%-trimmed means, levels the means",
+        steps=(_step("_build", _split_roles(_trimmed_profiles(0.1), _STEPS["_profiles"])),),
+    ),
+    BuilderVariant(
+        "genes chosen on means, levels 10%-trimmed means",
+        steps=(_step("_build", _split_roles(_STEPS["_profiles"], _trimmed_profiles(0.1))),),
+    ),
+    BuilderVariant(
         "mRNA factor: mean counts per cell", steps=(_step("_profiles", _mrna_by(np.mean)),)
+    ),
+    BuilderVariant("mRNA factor: one median over the T-cell subsets' cells", steps=(_T_POOLED,)),
+    BuilderVariant(
+        "mRNA factor: one mean over the T-cell subsets' cells",
+        steps=((_sc, "_profiles", _mrna_pooled_within((RELATED[0],), np.mean)),),
+    ),
+    BuilderVariant(
+        "mRNA factor: one 20%-trimmed mean over the T-cell subsets' cells",
+        steps=((_sc, "_profiles", _mrna_pooled_within((RELATED[0],), _trimmed_mean)),),
+    ),
+    BuilderVariant(
+        "mRNA factor: one median over the T-cell subsets' cells, TIL10's ratios between them",
+        steps=((_sc, "_profiles", _mrna_pooled_within((RELATED[0],), til10_ratios=True)),),
+    ),
+    BuilderVariant(
+        "mRNA factor: one median over T-cell subsets and NK cells",
+        steps=((_sc, "_profiles", _mrna_pooled_within(([*RELATED[0], "NK cells"],))),),
+    ),
+    BuilderVariant(
+        "mRNA factor: one median over the lymphocytes (T, NK, B cells)",
+        steps=((_sc, "_profiles", _mrna_pooled_within(([*RELATED[0], "NK cells", "B cells"],))),),
+    ),
+    BuilderVariant(
+        "mRNA factor: one median over T-cell subsets, one over monocytes and mDC",
+        steps=((_sc, "_profiles", _mrna_pooled_within(RELATED)),),
+    ),
+    *(
+        BuilderVariant(f"mRNA factor: one median over the T-cell subsets + {name}", steps=steps)
+        for name, steps in (
+            ("precision weights (floor 0.5)", (_T_POOLED, *_precision_steps(0.5))),
+            (
+                "5 more markers for each type's nearest type",
+                (_T_POOLED, _step("_build", _nearest_pair_build)),
+            ),
+            ("stability selection", (_T_POOLED, _step("_build", _stable_build))),
+            (
+                "Ig, TCR, ribosomal and mitochondrial genes left out",
+                (_T_POOLED, (_sc, "_candidates", lambda data: _without(_NOISY_GENES, data.genes))),
+            ),
+        )
     ),
     BuilderVariant(
         "mRNA factor: 20%-trimmed mean counts per cell",
         steps=(_step("_profiles", _mrna_by(_trimmed_mean)),),
     ),
     BuilderVariant("precision weights (floor 0.2)", steps=_precision_steps(0.2)),
+    BuilderVariant(
+        "donor-agreement weights (floor 0.2)", steps=_precision_steps(0.2, _donor_variance)
+    ),
+    BuilderVariant(
+        "donor-agreement weights (floor 0.5)", steps=_precision_steps(0.5, _donor_variance)
+    ),
+    BuilderVariant(
+        "donor-agreement weights (floor 1)", steps=_precision_steps(1.0, _donor_variance)
+    ),
+    BuilderVariant(
+        "donor-agreement weights (floor 0.5) + trimmed-mean mRNA",
+        steps=(
+            *_precision_steps(0.5, _donor_variance),
+            _step("_profiles", _mrna_by(_trimmed_mean)),
+        ),
+    ),
     BuilderVariant("precision weights (floor 0.5)", steps=_precision_steps(0.5)),
     BuilderVariant(
         "precision weights (floor 0.2) + trimmed-mean mRNA",
@@ -1303,6 +1638,25 @@ def _bulk_cases(data: Path) -> list[_Bulk]:
     ]
 
 
+def _bagged_signatures(cells: SingleCellData, signature, draws: int, share: float) -> list:
+    """Signatures built like ``signature`` from ``draws`` random ``share`` of each type's cells."""
+    types = signature.cell_types
+    _, counts, codes = _sc._used_cells(cells, {t: i for i, t in enumerate(types)})
+    options = {
+        "min_log2_fold_change": 1.0,
+        "min_detection": 0.25,
+        "min_markers": 3,
+        "max_markers": 10,
+        "with_mrna": True,
+    }
+    out = []
+    for mask in _random_masks(codes, draws, share):
+        keep = np.flatnonzero(mask)
+        built = _BUILD(counts[:, keep], codes[keep], types, cells.genes, **options)
+        out.append(dataclasses.replace(signature, matrix=built.matrix, mrna_scaling=built.mrna))
+    return out
+
+
 def _measured(cells: SingleCellData, cases: list[_Bulk], variant: BuilderVariant) -> dict:
     """Build with the variant; metrics on each bulk case and on the held-out cells."""
     with ExitStack() as stack:
@@ -1310,11 +1664,18 @@ def _measured(cells: SingleCellData, cases: list[_Bulk], variant: BuilderVariant
             stack.enter_context(mock.patch.object(module, name, factory(cells)))
         build = build_signature(cells, seed=0, name="sc1 PBMC", **variant.options)
         signature = dataclasses.replace(build.signature, whole_transcriptome=True)
+        signatures = (
+            _bagged_signatures(cells, signature, *variant.bagged) if variant.bagged else [signature]
+        )
         out = {"held-out": tuple(build.validation.loc["all", ["pearson_r", "rmse"]])}
         for case in cases:
             table = case.table.loc[case.table.index.isin(build.profiles.index)]
-            result = deconvolve(table, signature, mode="absolute", exclude=None)
-            estimate = summed(result.proportions, _present(case.groups, signature.cell_types))
+            groups = _present(case.groups, signature.cell_types)
+            estimates = [
+                summed(deconvolve(table, s, mode="absolute", exclude=None).proportions, groups)
+                for s in signatures
+            ]
+            estimate = sum(estimates) / len(estimates)
             categories = [c for c in case.truth.columns if c in estimate.columns]
             out[case.name] = metrics(estimate, case.truth.loc[estimate.index, categories])
     return out
@@ -1337,6 +1698,8 @@ def builder_rows(data: Path) -> list[tuple[str, dict, list[dict]]]:
         label_column="cell_type",
     )
     donors = pd.read_csv(sc_dir / "cell_annotations.tsv", sep="\t", index_col=0)["donor"]
+    for key, cell in zip(_cell_keys(cells.counts), cells.cells, strict=True):
+        _DONOR_OF[key] = donors[cell]
     halves = [_donor_half(cells, donors, h) for h in DONOR_HALVES.values()]
     cases = _bulk_cases(data)
     return [
