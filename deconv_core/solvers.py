@@ -272,7 +272,7 @@ def _gram_pivot(G: np.ndarray, C: np.ndarray, X0: np.ndarray) -> np.ndarray:
     for _ in range(_PIVOT_ROUNDS):
         Gt, Ct, Pt = (G, C, P) if todo.size == m else (G[todo], C[todo], P[todo])
         Z = _passive_solve_stack(Gt, Ct, Pt)
-        grad = Ct - np.einsum("mij,mj->mi", Gt, Z)
+        grad = Ct - _stack_matvec(Gt, Z)
         flip = (Pt & (Z <= 0)) | (~Pt & (grad > tol[todo, None]))
         ok = ~flip.any(axis=1)
         X[todo[ok]] = Z[ok]
@@ -838,8 +838,8 @@ def _newton_rounds(
         # and the right-hand side of the split's NNLS, S_in' y_in + t S_out'
         # sign(r_out) = gradient + G_in x (as y = S x + r).
         tt = t[:, None]
-        grad = np.clip(Rt, -tt, tt) @ S
-        C = grad + np.einsum("mij,mj->mi", Gin, Xt)
+        grad = _clip(Rt, tt) @ S
+        C = grad + _stack_matvec(Gin, Xt)
         Xn = _gram_pivot(Gin, C, Xt)
         step = Xn - Xt
         U = step @ S.T
@@ -851,7 +851,7 @@ def _newton_rounds(
         )
         # The loss's slope and the inliers' curvature along the step at its start.
         start = -np.einsum("ij,ij->i", grad, step)
-        curve = np.einsum("ij,ij->i", np.einsum("mij,mj->mi", Gin, step), step)
+        curve = np.einsum("ij,ij->i", _stack_matvec(Gin, step), step)
         # Steps at rounding level need no search (their slopes are noise).
         alpha = _line_search(Rt, U, Rn, inside, t, start, curve, change > tol)
         cut = alpha < 1.0 - 1e-9
@@ -888,6 +888,23 @@ def _newton_rounds(
         if live.size == 0:
             break
     return np.concatenate(handed), unfinished
+
+
+def _stack_matvec(G: np.ndarray, X: np.ndarray) -> np.ndarray:
+    """``G[i] @ X[i]`` for every row: (m, k, k), (m, k) -> (m, k).
+
+    A batched matmul; about twice as fast as the equivalent einsum here.
+    """
+    return (G @ X[:, :, None])[:, :, 0]
+
+
+def _clip(R: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """``np.clip(R, -t, t)`` for (m, g) R and (m, 1) t, in one temporary.
+
+    np.clip with array bounds is ~30% slower than maximum then minimum in place.
+    """
+    out = np.maximum(R, -t)
+    return np.minimum(out, t, out=out)
 
 
 #: Step length below which a sample leaves the Newton rounds for reweighting.
@@ -928,7 +945,7 @@ def _line_search(
         alpha[rows] = _line_search(R, U, Rn, inside, t, start[rows], curve[rows], search[rows])
         return alpha
     tt = t[:, None]
-    clipped = np.clip(Rn, -tt, tt)
+    clipped = _clip(Rn, tt)
     over = np.einsum("ij,ij->i", clipped, U) < 0
     if not over.any():
         return alpha
