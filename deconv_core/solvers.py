@@ -12,6 +12,7 @@ one by one, so the answer is always exact.
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Callable
 
@@ -403,7 +404,9 @@ class _Products:
     work of the full outer products; :meth:`grams`); ``refine`` says whether
     the normal equations lose enough digits to need a refinement step (their
     relative error is about cond(S)**2 * eps; the unweighted signature's
-    condition stands in for the weighted ones).
+    condition stands in for the weighted ones).  ``upper32`` is ``upper`` in
+    float32, for Gram matrices that only steer a search (the Huber fit's
+    Newton steps).
     """
 
     def __init__(self, S: np.ndarray) -> None:
@@ -426,20 +429,27 @@ class _Products:
         G[:, self.cols, self.rows] = packed
         return G
 
+    @functools.cached_property
+    def upper32(self) -> np.ndarray:
+        """``upper`` in float32 (half the memory traffic of the Gram updates)."""
+        return self.upper.astype(np.float32)
+
     def unpack(self, packed: np.ndarray) -> np.ndarray:
-        """(m, k, k) symmetric matrices from their packed upper triangles (m, k (k + 1) / 2)."""
+        """(m, k, k) float64 symmetric matrices from packed upper triangles (m, k (k + 1) / 2)."""
         k = int(self.rows.max()) + 1 if self.rows.size else 0
         if not hasattr(self, "_square"):
             square = np.empty((k, k), dtype=np.intp)
             square[self.rows, self.cols] = square[self.cols, self.rows] = np.arange(self.rows.size)
             self._square = square.ravel()
-        return packed[:, self._square].reshape(packed.shape[0], k, k)
+        square = packed[:, self._square].astype(np.float64, copy=False)
+        return square.reshape(packed.shape[0], k, k)
 
     def update_packed(self, packed: np.ndarray, inside: np.ndarray, before: np.ndarray) -> None:
         """Move packed inlier Grams (m, k (k + 1) / 2) from the split ``before`` to ``inside``.
 
         Both (m, g) bool.  Only the genes that changed sides count (a few per
-        sample once the split settles), as one sparse product; in place.
+        sample once the split settles), as one sparse product; in place, in
+        the precision of ``packed`` (float64 or float32).
         """
         from scipy.sparse import csr_matrix
 
@@ -448,9 +458,11 @@ class _Products:
         if flat.size == 0:
             return
         # Row-major positions are already in CSR order: no conversion needed.
-        sign = np.where(inside.ravel()[flat], 1.0, -1.0)
+        single = packed.dtype == np.float32
+        sign = np.where(inside.ravel()[flat], 1.0, -1.0).astype(packed.dtype)
         indptr = np.searchsorted(flat, np.arange(m + 1) * g)
-        packed += csr_matrix((sign, flat % g, indptr), shape=(m, g)) @ self.upper
+        changes = csr_matrix((sign, flat % g, indptr), shape=(m, g))
+        packed += changes @ (self.upper32 if single else self.upper)
 
 
 def _weighted_solve(
@@ -847,7 +859,11 @@ def _newton_rounds(
             break
         moved = None if split is None else (inside != split).any(axis=1)
         if packed is None:
-            packed = inside.astype(np.float64) @ products.upper
+            # Float32 Gram matrices: they only steer the steps (a step solves
+            # G_in d = gradient on the passive set, so any fixed point has a zero
+            # gradient however inexact G_in is; their ~1e-7 error slows Newton's
+            # convergence by a factor of cond(G_in) * 1e-7 a round).
+            packed = inside.astype(np.float32) @ products.upper32
         else:
             products.update_packed(packed, inside, split)
         split = inside

@@ -267,7 +267,12 @@ def _gap_to_converged_reweighting(S, Y, X):
     return (np.abs(_huber_objective(S, Y, X, scale) - best) / best).max(), _rel_diff(X, ref)
 
 
-def test_inlier_grams_updated_by_the_genes_that_changed_sides_equal_recomputed_ones():
+@pytest.mark.parametrize(
+    ("dtype", "rtol", "atol"), [(np.float64, 1e-12, 1e-9), (np.float32, 1e-5, 1e-5)]
+)
+def test_inlier_grams_updated_by_the_genes_that_changed_sides_equal_recomputed_ones(
+    dtype, rtol, atol
+):
     from deconv_core.solvers import _Products
 
     rng = np.random.default_rng(25)
@@ -277,11 +282,14 @@ def test_inlier_grams_updated_by_the_genes_that_changed_sides_equal_recomputed_o
     inside = before.copy()
     inside[rng.random(inside.shape) < 0.05] ^= True  # ~5% of the genes change sides
     inside[3] = before[3]  # one sample without changes
-    packed = before.astype(float) @ products.upper
+    upper = products.upper if dtype == np.float64 else products.upper32
+    packed = before.astype(dtype) @ upper
     products.update_packed(packed, inside, before)
+    assert packed.dtype == dtype
     G = products.unpack(packed)
+    assert G.dtype == np.float64
     expected = np.einsum("mg,gi,gj->mij", inside.astype(float), S, S)
-    np.testing.assert_allclose(G, expected, rtol=1e-12, atol=1e-9 * np.abs(expected).max())
+    np.testing.assert_allclose(G, expected, rtol=rtol, atol=atol * np.abs(expected).max())
     assert np.array_equal(G, G.transpose(0, 2, 1))
 
 
