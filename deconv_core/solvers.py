@@ -635,10 +635,6 @@ def _huber_fit(
     else:
         X = nnls(S, Y) if full else _weighted_solve(S, Y, mask.astype(np.float64), None, products)
     W = mask.astype(np.float64)
-    R = Y - S @ X
-    if not full:
-        R[~mask] = 0.0
-    size = np.sqrt(np.mean(Y**2, axis=0))
     # Samples without a single value have nothing to reweight.
     live = np.flatnonzero(mask.any(axis=0))
     if start is None:
@@ -654,7 +650,7 @@ def _huber_fit(
         # 1e-8 (5e-7 at ``tol``; measured once).
         def rounds(count: int) -> Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]:
             return lambda cols: _newton_rounds(
-                S, Y, X, W, R, cols, tuning, tol / 10, products, mask, count
+                S, Y, X, W, cols, tuning, tol / 10, products, mask, count
             )
 
         stalled, moving = _newton_blocks(rounds(_BLOCK_ROUNDS), live, S.shape[0])
@@ -662,10 +658,38 @@ def _huber_fit(
         # (a hundred numpy calls) is paid once, not once per block.
         later, moving = _newton_blocks(rounds(_NEWTON_ROUNDS - _BLOCK_ROUNDS), moving, S.shape[0])
         live = np.concatenate([stalled, later, moving])
+    _reweight(S, Y, X, W, mask, live, products, tuning=tuning, max_iter=max_iter, tol=tol)
+    return X, W
+
+
+def _reweight(
+    S: np.ndarray,
+    Y: np.ndarray,
+    X: np.ndarray,
+    W: np.ndarray,
+    mask: np.ndarray,
+    live: np.ndarray,
+    products: _Products,
+    *,
+    tuning: float,
+    max_iter: int,
+    tol: float,
+) -> None:
+    """Reweighting rounds of :func:`huber_nnls` on the samples ``live``; update X and W in place.
+
+    Works on copies of the live samples' columns only (after the Newton
+    rounds, a few samples of a large cohort), so nothing of size genes ×
+    samples is allocated for the others.
+    """
+    full = bool(mask[:, live].all())
+    Yl = Y[:, live]
+    Rl = Yl - S @ X[:, live]
+    if not full:
+        Rl[~mask[:, live]] = 0.0
+    size = np.sqrt(np.mean(Yl**2, axis=0))
     for _ in range(max_iter):
         if live.size == 0:
             break
-        Rl = R[:, live]
         absolute = np.abs(Rl)
         if full:
             scale = _column_median(absolute) / 0.6745
@@ -674,19 +698,15 @@ def _huber_fit(
             masked = np.where(mask[:, live], absolute, np.nan)
             scale = np.nanmedian(masked, axis=0) / 0.6745
         # Residuals at rounding level: the fit is exact, nothing to down-weight.
-        exact = scale <= 1e-12 * size[live]
+        exact = scale <= 1e-12 * size
         if exact.any():
-            live, Rl, absolute, scale = (
-                live[~exact],
-                Rl[:, ~exact],
-                absolute[:, ~exact],
-                scale[~exact],
+            live, Yl, Rl, absolute, scale, size = (
+                a[..., ~exact] for a in (live, Yl, Rl, absolute, scale, size)
             )
             if live.size == 0:
                 break
         with np.errstate(divide="ignore"):
             Wl = np.minimum(1.0, tuning * scale / absolute)
-        Yl = Y[:, live]
         if not full:
             Wl[~mask[:, live]] = 0.0
         X[:, live] = _weighted_solve(S, Yl, Wl, X[:, live], products)
@@ -697,9 +717,8 @@ def _huber_fit(
         change = np.linalg.norm(Rn - Rl, axis=0) / (
             np.linalg.norm(Rl, axis=0) + np.finfo(float).tiny
         )
-        R[:, live] = Rn
-        live = live[change > tol]
-    return X, W
+        moving = change > tol
+        live, Yl, Rl, size = (a[..., moving] for a in (live, Yl, Rn, size))
 
 
 def _newton_blocks(
@@ -761,7 +780,6 @@ def _newton_rounds(
     Y: np.ndarray,
     X: np.ndarray,
     W: np.ndarray,
-    R: np.ndarray,
     live: np.ndarray,
     tuning: float,
     tol: float,
@@ -769,7 +787,7 @@ def _newton_rounds(
     mask: np.ndarray,
     rounds: int,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Newton rounds of the Huber fit on the samples ``live``; update X, W, R in place.
+    """Newton rounds of the Huber fit on the samples ``live``; update X and W in place.
 
     Each round takes the residual scale (median absolute residual / 0.6745)
     and the threshold ``t = tuning * scale``, splits the genes into inliers
@@ -802,8 +820,11 @@ def _newton_rounds(
     ``tol`` (relative) after ``rounds`` rounds.
     """
     full = bool(mask[:, live].all())
-    Yt, Rt, Xt = Y[:, live].T.copy(), R[:, live].T.copy(), X[:, live].T.copy()
+    Yt, Xt = Y[:, live].T.copy(), X[:, live].T.copy()
     Pt = None if full else mask[:, live].T.copy()
+    Rt = Yt - Xt @ S.T
+    if not full:
+        Rt[~Pt] = 0.0
     size = np.sqrt(np.mean(Yt**2, axis=1))
     floor = tuning / 0.6745 * 1e-12
     # Secant on the threshold: (t_a, g_a) and t_b are the thresholds of the two
@@ -847,7 +868,7 @@ def _newton_rounds(
             settled &= ~(inside != split).any(axis=1)
         keep = ~(exact | settled)
         if not keep.all():
-            _write_back(X, R, W, live, Xt, Rt, F, A, mask, Pt, exact | settled, exact)
+            _write_back(X, W, live, Xt, F, A, mask, Pt, exact | settled, exact)
             live, Yt, Rt, Xt, A, t, F, g, size, inside, rr = (
                 a[keep] for a in (live, Yt, Rt, Xt, A, t, F, g, size, inside, rr)
             )
@@ -902,7 +923,7 @@ def _newton_rounds(
         # Write back the samples that leave (all of them after the last round).
         stay = moving & ~stalled if round_ < rounds - 1 else np.zeros_like(moving)
         if not stay.all():
-            _write_back(X, R, W, live, Xn, Rn, F, A, mask, Pt, ~stay, None)
+            _write_back(X, W, live, Xn, F, A, mask, Pt, ~stay, None)
             if round_ == rounds - 1:
                 unfinished = live[moving & ~stalled]
         pure = ~cut & ((Xn > 0) == (Xt > 0)).all(axis=1)
@@ -928,11 +949,9 @@ def _newton_rounds(
 
 def _write_back(
     X: np.ndarray,
-    R: np.ndarray,
     W: np.ndarray,
     live: np.ndarray,
     Xt: np.ndarray,
-    Rt: np.ndarray,
     F: np.ndarray,
     A: np.ndarray,
     mask: np.ndarray,
@@ -942,13 +961,13 @@ def _write_back(
 ) -> None:
     """Write the rows ``leave`` of the Newton rounds' samples × genes copies back.
 
-    X (k, n), R and W (g, n) receive coefficients ``Xt``, residuals ``Rt`` and
-    the weights ``min(1, F / A)`` of the rows' threshold F and absolute
-    residuals A (weight 1 where ``exact``: nothing to down-weight; 0 where a
-    value is missing, ``Pt`` False).
+    X (k, n) and W (g, n) receive coefficients ``Xt`` and the weights
+    ``min(1, F / A)`` of the rows' threshold F and absolute residuals A
+    (weight 1 where ``exact``: nothing to down-weight; 0 where a value is
+    missing, ``Pt`` False).
     """
     gone = live[leave]
-    X[:, gone], R[:, gone] = Xt[leave].T, Rt[leave].T
+    X[:, gone] = Xt[leave].T
     with np.errstate(divide="ignore", invalid="ignore"):
         Wd = np.minimum(1.0, F[leave, None] / A[leave])
     if exact is not None:
