@@ -444,17 +444,24 @@ class _Products:
         square = packed[:, self._square].astype(np.float64, copy=False)
         return square.reshape(packed.shape[0], k, k)
 
-    def update_packed(self, packed: np.ndarray, inside: np.ndarray, before: np.ndarray) -> None:
+    def update_packed(
+        self,
+        packed: np.ndarray,
+        inside: np.ndarray,
+        before: np.ndarray,
+        changed: np.ndarray | None = None,
+    ) -> None:
         """Move packed inlier Grams (m, k (k + 1) / 2) from the split ``before`` to ``inside``.
 
-        Both (m, g) bool.  Only the genes that changed sides count (a few per
-        sample once the split settles), as one sparse product; in place, in
-        the precision of ``packed`` (float64 or float32).
+        Both (m, g) bool; ``changed`` is ``inside != before`` if the caller has
+        it.  Only the genes that changed sides count (a few per sample once
+        the split settles), as one sparse product; in place, in the precision
+        of ``packed`` (float64 or float32).
         """
         from scipy.sparse import csr_matrix
 
         m, g = inside.shape
-        flat = np.flatnonzero(inside != before)
+        flat = np.flatnonzero(inside != before if changed is None else changed)
         if flat.size == 0:
             return
         # Row-major positions are already in CSR order: no conversion needed.
@@ -864,8 +871,11 @@ def _newton_rounds(
         with np.errstate(divide="ignore", invalid="ignore"):
             shift = shift_b * np.abs((t - t_b) / (t_b - t_a))
         settled = pure_b & (shift < tol * np.sqrt(rr)) & ~exact
-        if split is not None and settled.any():
-            settled &= ~(inside != split).any(axis=1)
+        # Genes that changed sides since the last round (none in the first).
+        changed = None if split is None else inside != split
+        moved = None if split is None else changed.any(axis=1)
+        if moved is not None:
+            settled &= ~moved
         keep = ~(exact | settled)
         if not keep.all():
             _write_back(X, W, live, Xt, F, A, mask, Pt, exact | settled, exact)
@@ -875,10 +885,9 @@ def _newton_rounds(
             t_b, solid_b = t_b[keep], solid_b[keep]
             Pt = None if full else Pt[keep]
             if packed is not None:
-                packed, split = packed[keep], split[keep]
+                packed, split, changed, moved = (a[keep] for a in (packed, split, changed, moved))
         if live.size == 0:
             break
-        moved = None if split is None else (inside != split).any(axis=1)
         if packed is None:
             # Float32 Gram matrices: they only steer the steps (a step solves
             # G_in d = gradient on the passive set, so any fixed point has a zero
@@ -886,7 +895,7 @@ def _newton_rounds(
             # convergence by a factor of cond(G_in) * 1e-7 a round).
             packed = inside.astype(np.float32) @ products.upper32
         else:
-            products.update_packed(packed, inside, split)
+            products.update_packed(packed, inside, split, changed)
         split = inside
         Gin = products.unpack(packed)
         # The loss's gradient S' clip(r, -t, t) (missing values have r = 0),
