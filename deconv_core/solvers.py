@@ -687,16 +687,14 @@ def _huber_fit(
         # ``tol``: on 2,000 samples of benchmarks/solver_speed.py, 99% of the
         # proportions then agree with reweighting run to convergence within
         # 1e-8 (5e-7 at ``tol``; measured once).
-        def rounds(count: int) -> Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]:
-            return lambda cols: _newton_rounds(
-                S, Y, X, W, cols, tuning, tol / 10, products, mask, count
+        def run(block: np.ndarray | dict, count: int, final: bool) -> tuple:
+            state = block if isinstance(block, dict) else None
+            cols = block["live"] if state is not None else block
+            return _newton_rounds(
+                S, Y, X, W, cols, tuning, tol / 10, products, mask, count, state, final
             )
 
-        stalled, moving = _newton_blocks(rounds(_BLOCK_ROUNDS), live, S.shape[0])
-        # The few samples still moving go on pooled: a round's cost per block
-        # (a hundred numpy calls) is paid once, not once per block.
-        later, moving = _newton_blocks(rounds(_NEWTON_ROUNDS - _BLOCK_ROUNDS), moving, S.shape[0])
-        live = np.concatenate([stalled, later, moving])
+        live = _newton_schedule(run, live, S.shape[0])
     _reweight(S, Y, X, W, mask, live, products, tuning=tuning, max_iter=max_iter, tol=tol)
     return X, W
 
@@ -760,32 +758,57 @@ def _reweight(
         live, Yl, Rl, size = (a[..., moving] for a in (live, Yl, Rn, size))
 
 
-def _newton_blocks(
-    run: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]], live: np.ndarray, genes: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """``run`` (Newton rounds on some samples) on blocks of ``live``, on a few threads.
+def _newton_schedule(run: Callable, live: np.ndarray, genes: int) -> np.ndarray:
+    """All Newton rounds of the Huber fit on the samples ``live``, in blocks.
 
-    Blocks hold at most :data:`_NEWTON_FLOATS` genes × samples; their size
-    depends only on the number of genes, and every block writes its own
-    columns of the results, so the answers are the same whatever the number
-    of threads (:data:`NEWTON_WORKERS`).  Returns the two arrays of samples
-    ``run`` returns (stalled, unfinished), each concatenated in block order.
+    Every block runs :data:`_BLOCK_ROUNDS` rounds; then the samples still
+    moving are pooled into full blocks, each going on from where it stopped,
+    one round at a time while they fill more than one block (a round's fixed
+    cost, ~150 numpy calls or about 1 ms, is paid per block, and blocks thin
+    out as samples settle), then for the remaining rounds.  Returns the
+    samples left to reweighting (stalled, or still moving after
+    :data:`_NEWTON_ROUNDS` rounds).  ``run(block, count, final)`` runs
+    :func:`_newton_rounds` on a block (samples, or a pooled state).
     """
-    block = max(1, min(_BLOCK, _NEWTON_FLOATS // max(genes, 1)))
-    blocks = [live[first : first + block] for first in range(0, live.size, block)]
+    size = _block_size(genes)
+    done = min(_BLOCK_ROUNDS, _NEWTON_ROUNDS)
+    blocks: list = [live[i : i + size] for i in range(0, live.size, size)]
+    parts = _newton_blocks(functools.partial(run, count=done, final=done == _NEWTON_ROUNDS), blocks)
+    left = [live[:0]] + [part[0] for part in parts]
+    while done < _NEWTON_ROUNDS:
+        blocks = _pool_states([part[2] for part in parts if part[2] is not None], genes)
+        if not blocks:
+            break
+        count = 1 if len(blocks) > 1 else _NEWTON_ROUNDS - done
+        done += count
+        parts = _newton_blocks(
+            functools.partial(run, count=count, final=done == _NEWTON_ROUNDS), blocks
+        )
+        left += [part[0] for part in parts]
+    left += [part[1] for part in parts]
+    return np.concatenate(left)
+
+
+def _block_size(genes: int) -> int:
+    """Samples per block of the Newton rounds: at most :data:`_NEWTON_FLOATS` genes × samples."""
+    return max(1, min(_BLOCK, _NEWTON_FLOATS // max(genes, 1)))
+
+
+def _newton_blocks(run: Callable, blocks: list) -> list:
+    """``run`` (Newton rounds on one block of samples) on every block, on a few threads.
+
+    Block sizes depend only on the number of genes (:func:`_block_size`), and
+    every block writes its own columns of the results, so the answers are the
+    same whatever the number of threads (:data:`NEWTON_WORKERS`).  Returns
+    ``run``'s results in block order.
+    """
     workers = min(NEWTON_WORKERS, len(blocks))
     if workers <= 1:
-        parts = [run(cols) for cols in blocks]
-    else:
-        from concurrent.futures import ThreadPoolExecutor
+        return [run(block) for block in blocks]
+    from concurrent.futures import ThreadPoolExecutor
 
-        with ThreadPoolExecutor(workers) as pool:
-            parts = list(pool.map(run, blocks))
-    return (
-        tuple(np.concatenate([live[:0], *part]) for part in zip(*parts, strict=True))
-        if parts
-        else (live[:0], live[:0])
-    )
+    with ThreadPoolExecutor(workers) as pool:
+        return list(pool.map(run, blocks))
 
 
 #: Threads of the Newton rounds: numpy releases the GIL in the products,
@@ -795,10 +818,12 @@ NEWTON_WORKERS = min(os.cpu_count() or 1, 4)
 #: with reweighting (a few samples of a large cohort need 20 or more; samples
 #: that settle leave, so the late rounds are cheap).
 _NEWTON_ROUNDS = 30
-#: Rounds every block runs before its samples still moving are pooled (on the
-#: benchmark's 10,000 medium mixtures: 438 block rounds in all with 9, 490 with 8,
-#: 532 with 12, 7.43-7.57 rounds per sample; counted once).
-_BLOCK_ROUNDS = 9
+#: Rounds every block runs before its samples still moving are pooled (the
+#: pooled samples carry their state on, so this changes the cost, not the
+#: rounds: on the benchmark's 10,000 medium mixtures, 6.52 rounds per sample,
+#: 356 block rounds in all with 7, 418 with 9, 348 with 5 or 6 but more
+#: copying; one thread's CPU time best at 7; counted once).
+_BLOCK_ROUNDS = 7
 #: Genes × samples per block of the Newton rounds (1 MB per work array: a block's
 #: dozen work arrays stay in cache; 1,000,000 was 1.3-1.5x slower, measured once).
 _NEWTON_FLOATS = 125_000
@@ -825,7 +850,9 @@ def _newton_rounds(
     products: _Products,
     mask: np.ndarray,
     rounds: int,
-) -> tuple[np.ndarray, np.ndarray]:
+    state: dict | None = None,
+    final: bool = True,
+) -> tuple[np.ndarray, np.ndarray, dict | None]:
     """Newton rounds of the Huber fit on the samples ``live``; update X and W in place.
 
     Each round takes the residual scale (median absolute residual / 0.6745)
@@ -855,29 +882,29 @@ def _newton_rounds(
     objective to 5e-12).  ``mask`` (g, n) is False where a
     value is missing (residual and weight 0).  Returns the samples whose step
     the line search cut to almost nothing (a nearly singular inlier Gram
-    matrix), and those whose full step still moved the residuals by more than
-    ``tol`` (relative) after ``rounds`` rounds.
+    matrix), those whose full step still moved the residuals by more than
+    ``tol`` (relative) after ``rounds`` rounds (written back; none unless
+    ``final``), and, unless ``final``, the state of the samples still moving
+    (:data:`_ROUND_STATE`, rows in ``live``'s order; None if none are left),
+    from which another call (``state``; then ``live`` is ignored) goes on
+    exactly as more rounds of this one would.
     """
-    full = bool(mask[:, live].all())
-    Yt, Xt = Y[:, live].T.copy(), X[:, live].T.copy()
-    Pt = None if full else mask[:, live].T.copy()
-    Rt = Yt - Xt @ S.T
-    if not full:
-        Rt[~Pt] = 0.0
-    size = np.sqrt(np.mean(Yt**2, axis=1))
-    floor = tuning / 0.6745 * 1e-12
+    if state is None:
+        state = _start_state(S, Y, X, mask, live)
+    live, Yt, Xt, Rt, Pt, size, packed, split = (
+        state[k] for k in ("live", "Yt", "Xt", "Rt", "Pt", "size", "packed", "split")
+    )
     # Secant on the threshold: (t_a, g_a) and t_b are the thresholds of the two
     # previous rounds and g_a the mismatch of the older one; solid_a, solid_b
-    # say whether those rounds took full steps.
-    nan = np.full(live.size, np.nan)
-    t_a, g_a, t_b = nan, nan, nan.copy()
-    solid_a, solid_b = np.zeros(live.size, bool), np.zeros(live.size, bool)
-    # pure_b: the previous round kept its split and passive set and took a full
-    # step, so that step (of norm shift_b) was the threshold's move alone.
-    pure_b, shift_b = solid_b.copy(), np.zeros(live.size)
+    # say whether those rounds took full steps.  pure_b: the previous round
+    # kept its split and passive set and took a full step, so that step (of
+    # norm shift_b) was the threshold's move alone.
+    t_a, g_a, t_b, solid_a, solid_b, pure_b, shift_b = (
+        state[k] for k in ("t_a", "g_a", "t_b", "solid_a", "solid_b", "pure_b", "shift_b")
+    )
+    full = Pt is None
+    floor = tuning / 0.6745 * 1e-12
     handed, unfinished = [live[:0]], live[:0]
-    # Packed inlier Gram matrices of the live samples and the split they are for.
-    packed = split = None
     for round_ in range(rounds):
         A = np.abs(Rt)
         if full:
@@ -886,11 +913,11 @@ def _newton_rounds(
             F = tuning * np.nanmedian(np.where(Pt, A, np.nan), axis=1) / 0.6745
         g = F - t_b
         t = F.copy()
-        if round_ >= 2:
-            with np.errstate(divide="ignore", invalid="ignore"):
-                slope = (g - g_a) / (t_b - t_a)
-            jump = solid_a & solid_b & (slope >= -1.9) & (slope <= -0.1)
-            t[jump] = t_b[jump] - g[jump] / slope[jump]
+        # (No jump in the first two rounds: solid_a and solid_b start False.)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            slope = (g - g_a) / (t_b - t_a)
+        jump = solid_a & solid_b & (slope >= -1.9) & (slope <= -0.1)
+        t[jump] = t_b[jump] - g[jump] / slope[jump]
         inside = t[:, None] >= A
         if not full:
             inside &= Pt
@@ -961,11 +988,13 @@ def _newton_rounds(
         # singular along the step; reweighting (always downhill) finishes them.
         stalled = moving & (alpha < _STALL)
         handed.append(live[stalled])
-        # Write back the samples that leave (all of them after the last round).
-        stay = moving & ~stalled if round_ < rounds - 1 else np.zeros_like(moving)
+        # Write back the samples that leave (all of them after the last round
+        # of the final call).
+        last = final and round_ == rounds - 1
+        stay = np.zeros_like(moving) if last else moving & ~stalled
         if not stay.all():
             _write_back(X, W, live, Xn, F, A, mask, Pt, ~stay, None)
-            if round_ == rounds - 1:
+            if last:
                 unfinished = live[moving & ~stalled]
         pure = ~cut & ((Xn > 0) == (Xt > 0)).all(axis=1)
         if moved is not None:
@@ -985,7 +1014,74 @@ def _newton_rounds(
             Xt, Rt = Xn, Rn
         if live.size == 0:
             break
-    return np.concatenate(handed), unfinished
+    rest = None
+    if not final and live.size:
+        names = ("live", "Yt", "Xt", "Rt", "Pt", "size", "packed", "split")
+        rest = dict(zip(names, (live, Yt, Xt, Rt, Pt, size, packed, split), strict=True))
+        names = ("t_a", "g_a", "t_b", "solid_a", "solid_b", "pure_b", "shift_b")
+        rest |= dict(zip(names, (t_a, g_a, t_b, solid_a, solid_b, pure_b, shift_b), strict=True))
+    return np.concatenate(handed), unfinished, rest
+
+
+#: What :func:`_newton_rounds` carries from round to round, per live sample
+#: (rows): samples × genes copies of Y, the residuals and the presence mask
+#: (None when complete), coefficients, scale floor, packed inlier Grams and
+#: the split they are for (None before the first round), and the threshold's
+#: history.
+_ROUND_STATE = (
+    "live", "Yt", "Xt", "Rt", "Pt", "size", "packed", "split",
+    "t_a", "g_a", "t_b", "solid_a", "solid_b", "pure_b", "shift_b",
+)  # fmt: skip
+
+
+def _start_state(
+    S: np.ndarray, Y: np.ndarray, X: np.ndarray, mask: np.ndarray, live: np.ndarray
+) -> dict:
+    """The :data:`_ROUND_STATE` of the samples ``live`` before their first Newton round."""
+    full = bool(mask[:, live].all())
+    Yt, Xt = Y[:, live].T.copy(), X[:, live].T.copy()
+    Pt = None if full else mask[:, live].T.copy()
+    Rt = Yt - Xt @ S.T
+    if not full:
+        Rt[~Pt] = 0.0
+    nan = np.full(live.size, np.nan)
+    false = np.zeros(live.size, bool)
+    return {
+        "live": live, "Yt": Yt, "Xt": Xt, "Rt": Rt, "Pt": Pt,
+        "size": np.sqrt(np.mean(Yt**2, axis=1)), "packed": None, "split": None,
+        "t_a": nan, "g_a": nan.copy(), "t_b": nan.copy(), "solid_a": false,
+        "solid_b": false.copy(), "pure_b": false.copy(), "shift_b": np.zeros(live.size),
+    }  # fmt: skip
+
+
+def _pool_states(states: list[dict], genes: int) -> list[dict]:
+    """Concatenate Newton-round states (in order) and cut them into blocks again.
+
+    Block sizes as in :func:`_newton_blocks`, so the blocks, and the answers,
+    do not depend on the number of threads.  A block without missing values
+    among others with some gets an all-True mask.
+    """
+    if not states:
+        return []
+    pooled = {}
+    for name in _ROUND_STATE:
+        parts = [st[name] for st in states]
+        if all(p is None for p in parts):
+            pooled[name] = None
+            continue
+        if name == "Pt":
+            shapes = [st["Yt"].shape for st in states]
+            parts = [
+                np.ones(shape, bool) if p is None else p
+                for p, shape in zip(parts, shapes, strict=True)
+            ]
+        pooled[name] = np.concatenate(parts)
+    block = _block_size(genes)
+    n = pooled["live"].size
+    return [
+        {k: None if v is None else v[first : first + block] for k, v in pooled.items()}
+        for first in range(0, n, block)
+    ]
 
 
 def _write_back(

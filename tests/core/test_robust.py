@@ -332,3 +332,18 @@ def test_cholesky_stack_solve_matches_lu_and_indefinite_stacks_fall_back_to_it()
     sub = G[0][np.ix_(P[0], P[0])]
     np.testing.assert_allclose(Zi[0, P[0]], np.linalg.solve(sub, C[0, P[0]]), rtol=1e-9)
     assert (Zi[~P] == 0).all()
+
+
+def test_pooled_newton_rounds_go_on_from_where_each_sample_stopped(monkeypatch):
+    import deconv_core.solvers as solvers
+
+    S, _, Y = _problem(27, samples=40)
+    present = np.random.default_rng(27).random(Y.shape) > 0.02
+    monkeypatch.setattr(solvers, "_NEWTON_FLOATS", S.shape[0] * 8)  # blocks of <= 8 samples
+    answers = []
+    # 30: no pooling; 2: pooled after two rounds, then re-pooled every round.
+    for block_rounds in (30, 2):
+        monkeypatch.setattr(solvers, "_BLOCK_ROUNDS", block_rounds)
+        answers.append(huber_nnls(S, Y) + huber_nnls(S, Y, present=present))
+    for alone, pooled in zip(*answers, strict=True):
+        np.testing.assert_allclose(pooled, alone, rtol=1e-9, atol=1e-12 * np.abs(alone).max())
