@@ -310,30 +310,6 @@ def test_newton_blocks_on_threads_give_the_same_answers_as_one(monkeypatch):
     assert _rel_diff(answers[0][0], huber_nnls(S, Y)[0]) < 1e-6
 
 
-def test_cholesky_stack_solve_matches_lu_and_indefinite_stacks_fall_back_to_it():
-    from deconv_core.solvers import _CHOLESKY_STACK, _cholesky_stack_solve, _passive_solve_stack
-
-    rng = np.random.default_rng(26)
-    m, k = _CHOLESKY_STACK, 7
-    S = rng.lognormal(2, 1, size=(m, 40, k))
-    G = np.einsum("mgi,mgj->mij", S, S)
-    C = rng.normal(size=(m, k)) * 100
-    lu = np.linalg.solve(G, C[:, :, None])[:, :, 0]
-    np.testing.assert_allclose(_cholesky_stack_solve(G, C), lu, rtol=1e-9)
-    P = rng.random((m, k)) < 0.7
-    Z = _passive_solve_stack(G, C, P)
-    # One indefinite passive block: Cholesky fails for the stack, LU answers all.
-    G[0, 0, 1] = G[0, 1, 0] = 10 * np.sqrt(G[0, 0, 0] * G[0, 1, 1])
-    P[0, :2] = True
-    with pytest.raises(np.linalg.LinAlgError):
-        _cholesky_stack_solve(G, C)
-    Zi = _passive_solve_stack(G, C, P)
-    np.testing.assert_allclose(Zi[1:], Z[1:], rtol=1e-9, atol=1e-12 * np.abs(Z).max())
-    sub = G[0][np.ix_(P[0], P[0])]
-    np.testing.assert_allclose(Zi[0, P[0]], np.linalg.solve(sub, C[0, P[0]]), rtol=1e-9)
-    assert (Zi[~P] == 0).all()
-
-
 def test_pooled_newton_rounds_go_on_from_where_each_sample_stopped(monkeypatch):
     import deconv_core.solvers as solvers
 
