@@ -160,8 +160,11 @@ def safe_frame(frame: pd.DataFrame) -> pd.DataFrame:
     out = frame.copy()
     out.columns = [safe_text(str(c)) for c in out.columns]
     out.index = pd.Index([safe_text(str(i)) for i in out.index], name=out.index.name)
-    for column in out.columns:
-        if not pd.api.types.is_numeric_dtype(out[column]):
+    # The dtypes at once: selecting each column of a 1,000-sample table took 0.1 s.
+    # A repeated label selects a frame, which is_numeric_dtype never calls numeric.
+    repeated = out.columns.duplicated(keep=False)
+    for column, dtype, twice in zip(out.columns, out.dtypes, repeated, strict=True):
+        if twice or not pd.api.types.is_numeric_dtype(dtype):
             out[column] = out[column].map(safe_text).astype(object)
     return out
 
