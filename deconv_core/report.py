@@ -87,6 +87,7 @@ import numpy as np
 import pandas as pd
 
 from deconv_core.analysis import Analysis
+from deconv_core.floattext import g6_lines
 from deconv_core.groups import group_proportions
 from deconv_core.methods import methods_table
 from deconv_core.session import InputFile, input_members, sha256_hex
@@ -160,8 +161,11 @@ def safe_frame(frame: pd.DataFrame) -> pd.DataFrame:
     out = frame.copy()
     out.columns = [safe_text(str(c)) for c in out.columns]
     out.index = pd.Index([safe_text(str(i)) for i in out.index], name=out.index.name)
-    for column in out.columns:
-        if not pd.api.types.is_numeric_dtype(out[column]):
+    # The dtypes at once: selecting each column of a 1,000-sample table took 0.1 s.
+    # A repeated label selects a frame, which is_numeric_dtype never calls numeric.
+    repeated = out.columns.duplicated(keep=False)
+    for column, dtype, twice in zip(out.columns, out.dtypes, repeated, strict=True):
+        if twice or not pd.api.types.is_numeric_dtype(dtype):
             out[column] = out[column].map(safe_text).astype(object)
     return out
 
@@ -186,34 +190,30 @@ def to_csv_bytes(frame: pd.DataFrame, *, index_label: str | None = None) -> byte
 
 
 def _float_csv_bytes(frame: pd.DataFrame, index_label: str | None) -> bytes:
-    """:func:`to_csv_bytes` of an all-float table: the same bytes as pandas, about 4x faster.
+    """:func:`to_csv_bytes` of an all-float table: the same bytes as pandas, faster.
 
-    Each row is formatted by one ``%`` operation (pandas formats cell by cell
-    in Python: 20 s under load for a 1,000-sample run's residuals and
-    robustness tables); rows with a missing value fall back to a per-cell
-    format (pandas writes NaN as an empty field).
+    The numbers are formatted a block of cells at a time by
+    :func:`deconv_core.floattext.g6_lines` (pandas formats cell by cell in
+    Python: 20 s under load for a 1,000-sample run's residuals and robustness
+    tables; one ``%`` operation per row 0.4 s, this 0.1 s); NaN is an empty
+    field, as pandas writes it.
     """
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     labels = [] if index_label is None else [index_label]
     writer.writerow(labels + [str(c) for c in frame.columns])
-    row_format = ",".join(["%.6g"] * frame.shape[1])
-    values = frame.to_numpy(dtype=np.float64)
-    missing = np.isnan(values).any(axis=1)
-    label_buffer = io.StringIO()
-    label_writer = csv.writer(label_buffer, lineterminator="")
-    for label, row, gap in zip(frame.index, values.tolist(), missing.tolist(), strict=True):
-        if index_label is not None:
-            label_buffer.seek(0)
-            label_buffer.truncate()
-            label_writer.writerow([label])
-            buffer.write(label_buffer.getvalue() + ",")
-        if gap:
-            buffer.write(",".join("" if v != v else f"{v:.6g}" for v in row))
-        else:
-            buffer.write(row_format % tuple(row))
-        buffer.write("\n")
-    return buffer.getvalue().encode("utf-8")
+    out = [buffer.getvalue().encode("utf-8")]
+    lines = g6_lines(frame.to_numpy(dtype=np.float64))
+    if index_label is None:
+        out += [line + b"\n" for line in lines]
+        return b"".join(out)
+    label_writer = csv.writer(buffer, lineterminator="")
+    for label, line in zip(frame.index, lines, strict=True):
+        buffer.seek(0)
+        buffer.truncate()
+        label_writer.writerow([label])
+        out.append(buffer.getvalue().encode("utf-8") + b"," + line + b"\n")
+    return b"".join(out)
 
 
 def output_tables(analysis: Analysis) -> dict[str, pd.DataFrame]:

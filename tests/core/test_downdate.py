@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from deconv_core import deconvolve
+from deconv_core import deconvolve, downdate
 from deconv_core.downdate import fit_full, leave_each_out, leave_out
 from deconv_core.refit import fit_arrays, robust_weights, solve_rows
 from tests.conftest import planted_mixtures
@@ -36,13 +36,16 @@ def _assert_same(new, old):
     np.testing.assert_allclose(np.nan_to_num(new), np.nan_to_num(old), rtol=0, atol=1e-8 * scale)
 
 
-@pytest.mark.parametrize("loss", ["squares", "huber"])
-def test_leave_each_out_equals_refits_from_scratch_on_planted_data(til10, loss):
+@pytest.mark.parametrize(("loss", "block"), [("squares", None), ("huber", None), ("huber", 4)])
+def test_leave_each_out_equals_refits_from_scratch_on_planted_data(til10, loss, block, monkeypatch):
     # Sparse, noisy mixtures: leaving a gene out changes some passive sets,
-    # so both the closed form and the fallback are exercised.
+    # so both the closed form and the fallback are exercised.  block=4: the six
+    # samples in blocks of 4 and 2 (the work arrays reused, the last one cut).
     expr, _ = planted_mixtures(6, noise=0.4, seed=5)
     expr.iloc[4, 2] = np.nan
     Sw, Yw, nan_mask, robust, start, fit = _arrays(expr, til10, loss)
+    if block is not None:
+        monkeypatch.setattr(downdate, "_BLOCK", block * Sw.size)
     new = leave_each_out(fit)
     old = _scratch_each_out(Sw, Yw, nan_mask, robust, start)
     _assert_same(new, old)
