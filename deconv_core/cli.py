@@ -35,6 +35,7 @@ from deconv_core.options import (
 )
 from deconv_core.report import check_out_dir, to_csv_bytes, write_file, write_outputs
 from deconv_core.signatures import builtin_names, list_signatures, load_signature
+from deconv_core.startup import EXIT_INTERRUPTED, EXIT_TERMINATED
 from deconv_core.validation import InputError
 from deconv_core.verdict import verdict_counts
 
@@ -719,7 +720,8 @@ def _on_sigterm(signum: int, frame: object) -> NoReturn:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit code.
 
-    Ctrl-C exits with 130 and SIGTERM with 143, each with one line on stderr:
+    Ctrl-C exits with ``EXIT_INTERRUPTED`` and SIGTERM with
+    ``EXIT_TERMINATED`` (both from :mod:`deconv_core.startup`), each with one line on stderr:
     ``run`` writes its folder only when the run is complete
     (:func:`deconv_core.report.write_outputs`), so an interrupted run leaves
     the folder as it was.
@@ -745,10 +747,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _dispatch(args)
     except KeyboardInterrupt:
         sys.stderr.write(f"interrupted: {_left_as_it_was(args)}\n")
-        return 130
+        return EXIT_INTERRUPTED
     except _Terminated:
         sys.stderr.write(f"terminated: {_left_as_it_was(args)}\n")
-        return 143
+        return EXIT_TERMINATED
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
