@@ -34,6 +34,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from deconv_core.analysis import Analysis
+from deconv_core.bundle import MANIFEST_FILE
 from deconv_core.io.limits import ReadLimits, format_size
 from deconv_core.options import RunOptions, check_options
 from deconv_core.validation import InputError
@@ -53,7 +54,6 @@ __all__ = [
 INPUT_SLOTS = ("expression", "signature", "signature_metadata", "metadata", "measured")
 #: Most members a bundle may hold (a run writes about 20).
 MAX_MEMBERS = 500
-_MANIFEST = "manifest.json"
 
 
 def sha256_hex(data: bytes) -> str:
@@ -238,14 +238,14 @@ def _read(archive: zipfile.ZipFile, member: str, name: str) -> bytes:
 
 
 def _manifest(archive: zipfile.ZipFile, name: str) -> dict[str, Any]:
-    if _MANIFEST not in archive.namelist():
-        raise _refuse(name, "is not a deconv-explorer results bundle (it has no manifest.json)")
+    if MANIFEST_FILE not in archive.namelist():
+        raise _refuse(name, f"is not a deconv-explorer results bundle (it has no {MANIFEST_FILE})")
     try:
-        manifest = json.loads(_read(archive, _MANIFEST, name).decode("utf-8"))
+        manifest = json.loads(_read(archive, MANIFEST_FILE, name).decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as exc:
-        raise _refuse(name, "has a manifest.json that is not readable JSON") from exc
+        raise _refuse(name, f"has a {MANIFEST_FILE} that is not readable JSON") from exc
     if not isinstance(manifest, dict) or manifest.get("tool") != "deconv-explorer":
-        raise _refuse(name, "has a manifest.json that deconv-explorer did not write")
+        raise _refuse(name, f"has a {MANIFEST_FILE} that deconv-explorer did not write")
     if not isinstance(manifest.get("session"), dict) or not isinstance(
         manifest.get("checksums"), dict
     ):
@@ -259,7 +259,7 @@ def _manifest(archive: zipfile.ZipFile, name: str) -> dict[str, Any]:
 def _checked_members(archive: zipfile.ZipFile, manifest: dict, name: str) -> dict[str, bytes]:
     """Every member listed in the checksums, each checked; unlisted members refused."""
     checksums = {str(k): str(v) for k, v in manifest["checksums"].items()}
-    unlisted = sorted(set(archive.namelist()) - set(checksums) - {_MANIFEST})
+    unlisted = sorted(set(archive.namelist()) - set(checksums) - {MANIFEST_FILE})
     if unlisted:
         raise _refuse(
             name, f"was changed: it holds {unlisted[0]}, which its manifest does not list"

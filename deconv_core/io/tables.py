@@ -39,6 +39,7 @@ from xml.etree.ElementTree import ParseError
 import numpy as np
 import pandas as pd
 
+from deconv_core.bundle import MANIFEST_FILE
 from deconv_core.io.limits import (
     DEFAULT_LIMITS,
     CappedReader,
@@ -481,10 +482,6 @@ def _suffix(label: str) -> str:
     return Path(lower).suffix
 
 
-# The member that marks a results zip of this tool (its manifest, deconv_core.report).
-_MANIFEST_MEMBER = "manifest.json"
-
-
 def _check_xlsx_archive(data: bytes, *, what: str, limits: ReadLimits) -> None:
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
@@ -493,7 +490,7 @@ def _check_xlsx_archive(data: bytes, *, what: str, limits: ReadLimits) -> None:
         raise InputError(
             f"The {what} file is a damaged zip or Excel file; save it again as .xlsx or CSV."
         ) from err
-    if _MANIFEST_MEMBER in members:  # a results zip of this tool (deconv_core.report)
+    if MANIFEST_FILE in members:  # a results zip of this tool (deconv_core.report)
         raise InputError(
             f"The {what} file is a results zip of this tool, not a table.",
             cli="Give the table itself; a zip saved with its inputs holds them under inputs/.",

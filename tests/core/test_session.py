@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import zipfile
 from dataclasses import replace
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -148,3 +149,15 @@ def test_only_the_runs_own_inputs_go_into_the_bundle(bundle):
     }
     assert run_inputs(analysis, files) == {"expression": files["expression"]}
     assert run_inputs(analysis, {"expression": InputFile("x.tsv", data + b"\n")}) is None
+
+
+def test_the_manifests_name_is_spelled_once():
+    # The writer (report), the reader (session) and the table reader that recognises a
+    # results zip (io.tables) read deconv_core.bundle.MANIFEST_FILE: renaming it there
+    # renames it everywhere.
+    import deconv_core
+
+    root = Path(deconv_core.__file__).parent
+    spelled = [p.relative_to(root).as_posix() for p in sorted(root.rglob("*.py"))
+               if '"manifest.json"' in p.read_text(encoding="utf-8")]  # fmt: skip
+    assert spelled == ["bundle.py"]
