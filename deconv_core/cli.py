@@ -36,7 +36,7 @@ from deconv_core.options import (
 from deconv_core.report import check_out_dir, to_csv_bytes, write_file, write_outputs
 from deconv_core.signatures import builtin_names, list_signatures, load_signature
 from deconv_core.startup import EXIT_INTERRUPTED, EXIT_TERMINATED
-from deconv_core.validation import InputError
+from deconv_core.validation import InputError, check_input_file
 from deconv_core.verdict import verdict_counts
 
 if TYPE_CHECKING:
@@ -161,17 +161,9 @@ def _options(args: argparse.Namespace) -> RunOptions:
     )
 
 
-def _check_input_file(path: str, what: str = "expression file") -> None:
-    """Refuse a missing input file, or a folder given in its place, in one line."""
-    if os.path.isdir(path):
-        raise InputError(f"{path!r} is a folder, not the {what}; give the path of the file itself.")
-    if not os.path.isfile(path):
-        raise InputError(f"Cannot find the {what} {path!r}; check the path.")
-
-
 def _run(args: argparse.Namespace, stream: TextIO, progress: _Progress) -> int:
     progress.step(f"reading {args.bulk}")
-    _check_input_file(args.bulk)
+    check_input_file(args.bulk, what="expression")
     options = _options(args)
     check_out_dir(args.out)  # refuse an unusable folder before the work, not after
     limits = _limits(args)
@@ -472,7 +464,7 @@ def _add_fit_options(command: argparse.ArgumentParser) -> None:
 
 
 def _explain(args: argparse.Namespace, stream: TextIO, progress: _Progress) -> int:
-    _check_input_file(args.bulk)
+    check_input_file(args.bulk, what="expression")
     progress.step(f"reading {args.bulk}")
     expression = load_expression(args.bulk, scale=args.scale, species=args.species)
     signature = load_signature(args.signature)
@@ -578,7 +570,7 @@ def _describe(args: argparse.Namespace, stream: TextIO) -> int:
     signature = load_signature(args.describe)
     expression = None
     if args.expression:
-        _check_input_file(args.expression)
+        check_input_file(args.expression, what="expression")
         expression = load_expression(args.expression).table_for(signature)
     desc = describe_signature(signature, expression=expression)
     s = desc.summary
@@ -634,9 +626,9 @@ def _build_signature(args: argparse.Namespace, stream: TextIO, progress: _Progre
     from deconv_core.io.singlecell import read_single_cell
     from deconv_core.singlecell import build_signature
 
-    _check_input_file(args.counts, "counts file")
+    check_input_file(args.counts, what="counts")
     if args.labels is not None:
-        _check_input_file(args.labels, "labels file")
+        check_input_file(args.labels, what="labels")
     progress.step(f"reading {args.counts}")
     data = read_single_cell(
         args.counts,

@@ -9,7 +9,9 @@ command line decides how to show a warning.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -19,8 +21,10 @@ __all__ = [
     "DeconvWarning",
     "InputError",
     "check_finite",
+    "check_input_file",
     "check_non_negative",
     "check_unique_labels",
+    "read_input_file",
     "warnings_frame",
 ]
 
@@ -184,3 +188,65 @@ def check_unique_labels(labels: pd.Index, *, what: str) -> None:
             f"{'appears' if len(dups) == 1 else 'appear'} more than once; rename them so each "
             "is unique."
         )
+
+
+def check_input_file(path: str | os.PathLike[str], *, what: str) -> None:
+    """Refuse a missing file, or a folder given in its place, before any work.
+
+    Parameters
+    ----------
+    path
+        The path the user gave.
+    what
+        What the file holds, as the message names it (``"expression"``: "the
+        expression file").
+
+    Raises
+    ------
+    InputError
+        The path is a folder or does not exist.
+    """
+    if os.path.isdir(path):
+        raise _file_error(path, what, IsADirectoryError())
+    if not os.path.isfile(path):
+        raise _file_error(path, what, FileNotFoundError())
+
+
+def read_input_file(path: str | os.PathLike[str], *, what: str) -> bytes:
+    """The bytes of a user's file; a path that cannot be read is one :class:`InputError`.
+
+    Parameters
+    ----------
+    path
+        The path the user gave.
+    what
+        What the file holds, as the message names it (see :func:`check_input_file`).
+
+    Raises
+    ------
+    InputError
+        The path does not exist, is a folder or cannot be read.
+    """
+    try:
+        return Path(path).read_bytes()
+    except OSError as err:
+        raise _file_error(path, what, err) from err
+
+
+def _file_error(path: str | os.PathLike[str], what: str, err: OSError) -> InputError:
+    """The one wording of each reason a user's file cannot be read."""
+    shown = repr(str(path))
+    if isinstance(err, FileNotFoundError):
+        return InputError(f"Cannot find the {what} file {shown}; check the path.")
+    if isinstance(err, IsADirectoryError):
+        return InputError(
+            f"{shown} is a folder, not the {what} file; give the path of the file itself."
+        )
+    if isinstance(err, PermissionError):
+        return InputError(
+            f"The {what} file {shown} cannot be read (permission denied); "
+            "check its permissions or copy it somewhere readable."
+        )
+    return InputError(
+        f"The {what} file {shown} cannot be read ({err.strerror or err}); check the file."
+    )

@@ -29,7 +29,7 @@ import scipy  # scipy.sparse loads on first use: a plain run never needs it
 
 from deconv_core.io.singlecell import h5_index, h5_strings
 from deconv_core.io.tables import HDF5_MAGIC, MISSING_TOKENS, ReadInfo
-from deconv_core.validation import InputError
+from deconv_core.validation import InputError, check_input_file
 
 __all__ = ["ChunkedSource", "convert_table", "open_chunked"]
 
@@ -135,8 +135,7 @@ def open_chunked(
         text table without ``store``.
     """
     path = str(path)
-    if not os.path.isfile(path):
-        raise InputError(f"Cannot find the expression file {path!r}; check the path.")
+    check_input_file(path, what="expression")
     with open(path, "rb") as handle:
         magic = handle.read(8)
     if magic == HDF5_MAGIC:

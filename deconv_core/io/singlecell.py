@@ -47,7 +47,7 @@ from deconv_core.genes import harmonise_genes, orient_genes_as_rows
 from deconv_core.io.limits import DEFAULT_LIMITS, ReadLimits, gunzip_capped
 from deconv_core.io.tables import HDF5_MAGIC, read_table
 from deconv_core.options import SINGLE_CELL_SCALES, check_choice
-from deconv_core.validation import DeconvWarning, InputError
+from deconv_core.validation import DeconvWarning, InputError, read_input_file
 
 __all__ = [
     "SINGLE_CELL_SCALES",
@@ -121,12 +121,7 @@ class SingleCellData:
 def _raw_bytes(source: str | os.PathLike | bytes, what: str) -> bytes:
     if isinstance(source, bytes):
         return source
-    try:
-        return Path(source).read_bytes()
-    except FileNotFoundError as exc:
-        raise InputError(f"Cannot find the {what} file {str(source)!r}; check the path.") from exc
-    except IsADirectoryError as exc:
-        raise InputError(f"The {what} path {str(source)!r} is a folder; give a file.") from exc
+    return read_input_file(source, what=what)
 
 
 def h5_strings(dataset: Any) -> np.ndarray:

@@ -51,7 +51,12 @@ from deconv_core.io.limits import (
     gunzip_capped,
     release_freed_memory,
 )
-from deconv_core.validation import DeconvWarning, InputError, check_unique_labels
+from deconv_core.validation import (
+    DeconvWarning,
+    InputError,
+    check_unique_labels,
+    read_input_file,
+)
 
 __all__ = [
     "check_xlsx_budget",
@@ -447,21 +452,7 @@ def _load_bytes(
         return bytes(source), name or ""
     if not isinstance(source, str | os.PathLike):
         raise TypeError(f"source must be a path or bytes, got {type(source).__name__}")
-    path = Path(source)
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError as err:
-        raise InputError(f"The {what} file {str(path)!r} does not exist; check the path.") from err
-    except IsADirectoryError as err:
-        raise InputError(
-            f"{str(path)!r} is a folder, not a {what} file; give the path of the file itself."
-        ) from err
-    except PermissionError as err:
-        raise InputError(
-            f"The {what} file {str(path)!r} cannot be read (permission denied); "
-            "check its permissions or copy it somewhere readable."
-        ) from err
-    return data, name or path.name
+    return read_input_file(source, what=what), name or Path(source).name
 
 
 def _gunzip(data: bytes, *, what: str, limit: int) -> bytes:

@@ -304,9 +304,34 @@ def test_row_with_too_many_cells_is_an_error(tmp_path: Path) -> None:
         read_table(_write(tmp_path, "expr.csv", content))
 
 
-def test_missing_path_is_an_error(tmp_path: Path) -> None:
-    with pytest.raises(InputError, match="does not exist"):
-        read_table(tmp_path / "nowhere.csv", what="signature")
+def _readers():
+    from deconv_core.io.chunked import open_chunked
+    from deconv_core.io.singlecell import read_single_cell
+    from deconv_core.validation import check_input_file
+
+    return {
+        "signature": lambda path: read_table(path, what="signature"),
+        "single-cell counts": read_single_cell,
+        "expression": open_chunked,  # the Dask engine's reader
+        "labels": lambda path: check_input_file(path, what="labels"),  # the command line's
+    }
+
+
+@pytest.mark.parametrize("what", ["signature", "single-cell counts", "expression", "labels"])
+def test_a_missing_file_reads_the_same_wherever_it_is_given(what: str, tmp_path: Path) -> None:
+    missing = tmp_path / "nowhere.csv"
+    with pytest.raises(InputError) as caught:
+        _readers()[what](missing)
+    assert str(caught.value) == f"Cannot find the {what} file {str(missing)!r}; check the path."
+
+
+@pytest.mark.parametrize("what", ["signature", "single-cell counts", "expression", "labels"])
+def test_a_folder_for_a_file_reads_the_same_wherever_it_is_given(what: str, tmp_path: Path):
+    with pytest.raises(InputError) as caught:
+        _readers()[what](tmp_path)
+    assert str(caught.value) == (
+        f"{str(tmp_path)!r} is a folder, not the {what} file; give the path of the file itself."
+    )
 
 
 def test_annotation_columns_are_dropped_with_a_warning(tmp_path: Path) -> None:
