@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import io
 import os
 import signal
 import sys
@@ -42,6 +43,8 @@ from deconv_core.verdict import verdict_counts
 if TYPE_CHECKING:
     from pathlib import Path
 
+    from deconv_core.signature_diagnostics import SignatureDescription
+    from deconv_core.signatures import Signature
     from deconv_core.singlecell import SignatureBuild
 
 __all__ = ["main", "build_parser"]
@@ -562,17 +565,33 @@ def _add_signature_commands(sub: argparse._SubParsersAction) -> None:
 
 
 def _describe(args: argparse.Namespace, stream: TextIO) -> int:
+    """``signatures --describe``: every refusal comes before any output is printed."""
     from deconv_core.signature_diagnostics import describe_signature
 
     if not args.describe:
         raise InputError("--expression and --out need --describe NAME_OR_FILE.")
     check_count(args.top, "--top", minimum=1)
+    if args.describe_out:
+        check_out_dir(args.describe_out)
     signature = load_signature(args.describe)
     expression = None
     if args.expression:
         check_input_file(args.expression, what="expression")
         expression = load_expression(args.expression).table_for(signature)
     desc = describe_signature(signature, expression=expression)
+    text = io.StringIO()
+    _print_description(desc, signature, args, text)
+    if args.describe_out:
+        _write_description(desc, args.describe_out)
+        text.write(f"  tables written to {args.describe_out}\n")
+    stream.write(text.getvalue())
+    return 0
+
+
+def _print_description(
+    desc: SignatureDescription, signature: Signature, args: argparse.Namespace, stream: TextIO
+) -> None:
+    """The description's summary, collinear pairs, markers, groups, coverage and warnings."""
     s = desc.summary
     stream.write(f"{s['name']}: {s['title'] or '(no title)'}\n")
     stream.write(f"  {s['n_genes']} genes x {s['n_cell_types']} cell types; units: {s['units']}\n")
@@ -593,32 +612,31 @@ def _describe(args: argparse.Namespace, stream: TextIO) -> int:
     for group, members in signature.groups.items():
         stream.write(f"  group {group}: {', '.join(members)}\n")
     if desc.coverage is not None:
-        cov = desc.coverage
         stream.write(
             f"  coverage of {os.path.basename(args.expression)}: {s['genes_found']} of "
             f"{s['n_genes']} genes ({s['coverage']:.0%})\n"
         )
-        for cell_type, row in cov.drop(index="all").iterrows():
+        for cell_type, row in desc.coverage.drop(index="all").iterrows():
             stream.write(f"    {cell_type}: {row['found']} of {row['marker_genes']}\n")
     for w in desc.warnings:
         stream.write(f"  {w.severity}: {w.text('cli')}\n")
-    if args.describe_out:
-        folder = args.describe_out
-        try:
-            os.makedirs(folder, exist_ok=True)
-            desc.specificity.to_csv(os.path.join(folder, "specificity.csv"))
-            desc.markers.to_csv(os.path.join(folder, "markers.csv"), index=False)
-            desc.collinearity.to_csv(os.path.join(folder, "collinearity.csv"), index=False)
-            desc.scaled.to_csv(os.path.join(folder, "scaled.csv"))
-            desc.groups.to_csv(os.path.join(folder, "groups.csv"), index=False)
-            if desc.coverage is not None:
-                desc.coverage.to_csv(os.path.join(folder, "coverage.csv"))
-        except OSError as exc:
-            raise InputError(
-                f"Cannot write to {folder!r}: {exc.strerror}; choose another folder."
-            ) from exc
-        stream.write(f"  tables written to {folder}\n")
-    return 0
+
+
+def _write_description(desc: SignatureDescription, folder: str) -> None:
+    """The description's tables as CSV files in ``folder``."""
+    try:
+        os.makedirs(folder, exist_ok=True)
+        desc.specificity.to_csv(os.path.join(folder, "specificity.csv"))
+        desc.markers.to_csv(os.path.join(folder, "markers.csv"), index=False)
+        desc.collinearity.to_csv(os.path.join(folder, "collinearity.csv"), index=False)
+        desc.scaled.to_csv(os.path.join(folder, "scaled.csv"))
+        desc.groups.to_csv(os.path.join(folder, "groups.csv"), index=False)
+        if desc.coverage is not None:
+            desc.coverage.to_csv(os.path.join(folder, "coverage.csv"))
+    except OSError as exc:
+        raise InputError(
+            f"Cannot write to {folder!r}: {exc.strerror}; choose another folder."
+        ) from exc
 
 
 def _build_signature(args: argparse.Namespace, stream: TextIO, progress: _Progress) -> int:

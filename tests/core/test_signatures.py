@@ -424,3 +424,22 @@ def test_cli_describe_bad_input(args, message, capsys):
     err = capsys.readouterr().err
     assert err.startswith("error:") and message in err
     assert len(err.strip().splitlines()) == 1
+
+
+def test_cli_describe_refuses_an_output_file_before_printing(tmp_path, capsys):
+    existing = tmp_path / "tables"
+    existing.write_text("keep me")
+    assert main(["signatures", "--describe", "TIL10", "--out", str(existing)]) == 2
+    out, err = capsys.readouterr()
+    assert out == ""  # no description before the refusal
+    assert err.startswith("error: The output folder") and "is an existing file" in err
+    assert len(err.strip().splitlines()) == 1
+    assert existing.read_text() == "keep me"
+
+
+def test_cli_describe_prints_nothing_when_its_tables_cannot_be_written(tmp_path, capsys):
+    folder = tmp_path / "tables"
+    (folder / "markers.csv").mkdir(parents=True)  # a folder where a table goes
+    assert main(["signatures", "--describe", "TIL10", "--out", str(folder)]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.startswith(f"error: Cannot write to {str(folder)!r}")
