@@ -419,6 +419,12 @@ def _likely_cause(expression_ids: pd.Index, signature: Signature) -> str:
         return "the expression file has no gene ids"
     ensembl = np.mean([i.upper().startswith("ENS") for i in ids])
     signature_ensembl = str(signature.matrix.index[0]).upper().startswith("ENS")
+    if signature.species == "mouse" and ensembl > 0.5 and not signature_ensembl:
+        return (
+            "the expression's mouse Ensembl ids are mostly not in the shipped table that names "
+            "them (it holds the genes with a one-to-one human ortholog); give the expression "
+            "with MGI symbols, or a signature with ENSMUSG ids"
+        )
     if ensembl > 0.5 and not signature_ensembl:
         return (
             "the expression uses Ensembl ids that could not all be mapped to symbols, and the "
