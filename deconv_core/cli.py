@@ -37,6 +37,7 @@ from deconv_core.options import (
 from deconv_core.report import check_out_dir, to_csv_bytes, write_file, write_outputs
 from deconv_core.signatures import builtin_names, list_signatures, load_signature
 from deconv_core.startup import EXIT_INTERRUPTED, EXIT_TERMINATED
+from deconv_core.threads import limit_blas_threads
 from deconv_core.validation import InputError, check_input_file
 from deconv_core.verdict import verdict_counts
 
@@ -749,7 +750,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"error: unrecognized arguments: {' '.join(extra)} "
             f"(see '{parser.prog} {args.command} --help')\n",
         )
-    _one_blas_thread()
+    limit_blas_threads()
     previous = None
     if threading.current_thread() is threading.main_thread():
         previous = signal.signal(signal.SIGTERM, _on_sigterm)
@@ -764,24 +765,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
-
-
-def _one_blas_thread() -> None:
-    """Run OpenBLAS on one thread, unless ``OPENBLAS_NUM_THREADS`` asks otherwise.
-
-    The fits are many small matrix products, which OpenBLAS's threads barely speed
-    up alone and slow down badly when other programs share the cores (as in the
-    dashboard, ``ui/__init__.py``): on this 2-core machine under load, the fit and
-    the gene checks of 1,000 samples on a 1,296-gene signature took 2.3 s and
-    4.0 s of CPU with two threads, 1.2 s and 1.6 s with one (measured in one run).
-    The variable also covers a BLAS loaded later (scipy's, for ``--method epic``).
-    """
-    if "OPENBLAS_NUM_THREADS" in os.environ:
-        return
-    os.environ["OPENBLAS_NUM_THREADS"] = "1"
-    from threadpoolctl import threadpool_limits
-
-    threadpool_limits(limits=1, user_api="blas")
 
 
 def _left_as_it_was(args: argparse.Namespace) -> str:

@@ -200,18 +200,3 @@ def test_every_option_of_every_command_says_what_it_does():
         if not action.help and not isinstance(action, argparse._HelpAction)
     ]
     assert silent == []
-
-
-def test_command_line_runs_blas_on_one_thread_unless_told(monkeypatch):
-    from threadpoolctl import threadpool_info
-
-    from deconv_core import cli
-
-    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "3")
-    cli._one_blas_thread()  # the user's setting is left alone
-    assert cli.os.environ["OPENBLAS_NUM_THREADS"] == "3"
-    monkeypatch.delenv("OPENBLAS_NUM_THREADS")
-    cli._one_blas_thread()
-    assert cli.os.environ["OPENBLAS_NUM_THREADS"] == "1"
-    blas = [pool for pool in threadpool_info() if pool["user_api"] == "blas"]
-    assert blas and all(pool["num_threads"] == 1 for pool in blas)
