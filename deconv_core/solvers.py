@@ -516,7 +516,7 @@ def _one_blas_thread():
 
     The robust fit is many small products (samples × a few hundred genes by
     ~250 packed Gram entries, stacks of 22 × 22 solves); the policy and its
-    measurements are :mod:`deconv_core.threads`'.
+    measurements are in :mod:`deconv_core.threads`.
     """
     return blas_thread_limit()
 
