@@ -353,6 +353,20 @@ def _print_verdicts(analysis: Analysis, stream: TextIO) -> None:
     serious = [w for w in analysis.warnings if w.severity != "info" and not w.sample]
     for w in serious:
         stream.write(f"{w.severity}: {w.text('cli')}\n")
+    _print_left_out(analysis, stream)
+
+
+def _print_left_out(analysis: Analysis, stream: TextIO) -> None:
+    """Warnings about samples left out of the analysis (no verdict row says why)."""
+    left_out = [
+        w
+        for w in analysis.warnings
+        if w.severity != "info" and w.sample and w.sample not in analysis.verdicts.index
+    ]
+    for w in left_out[:_LISTED]:
+        stream.write(f"{w.severity}: {w.text('cli')}\n")
+    if len(left_out) > _LISTED:
+        stream.write(f"  ... and {len(left_out) - _LISTED} more in warnings.csv\n")
 
 
 def _limits(args: argparse.Namespace) -> ReadLimits:

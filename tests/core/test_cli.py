@@ -200,3 +200,16 @@ def test_every_option_of_every_command_says_what_it_does():
         if not action.help and not isinstance(action, argparse._HelpAction)
     ]
     assert silent == []
+
+
+def test_samples_left_out_are_named_on_the_console(tmp_path, capsys):
+    expr, _ = planted_mixtures(3, noise=0.05, seed=11)
+    expr["EMPTY"] = np.nan  # no verdict row will say why these two are missing
+    expr["ZERO"] = 0.0
+    path = tmp_path / "bulk.tsv"
+    expr.to_csv(path, sep="\t", index_label="gene")
+    assert main(["run", str(path), "--signature", "TIL10", "--out", str(tmp_path / "o")]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("3 samples:")
+    assert "warning: Sample EMPTY has no values at all; it was left out" in out
+    assert "warning: Sample ZERO is zero for every gene; it was left out" in out
