@@ -139,6 +139,11 @@ def read_metadata(data: bytes, name: str) -> SampleTable:
                 f"The metadata file {name} could not be split into cells ({str(exc).strip()}); "
                 "save it as a CSV with one header row and one row per sample."
             ) from exc
+    if frame.empty and frame.shape[1] >= 2:
+        raise InputError(
+            f"The metadata file {name} has a header row but no rows of samples; add one row "
+            "per sample below it."
+        )
     if frame.shape[1] < 2:
         raise InputError(
             f"The metadata file {name} has {frame.shape[1]} column(s); it needs the sample id in "

@@ -309,6 +309,12 @@ UNREADABLE_TABLES = {
         b"sample\nS01\nS02\n",
         "at least one more column",
     ),
+    "metadata with a header only": (read_metadata, b"sample,group\n", "header row but no rows"),
+    "metadata workbook with a header only": (
+        read_metadata,
+        _xlsx([["sample", "group"]]),
+        "header row but no rows",
+    ),
     "measured fractions with duplicated ids": (
         read_measured,
         b"sample,T cells\nS01,0.2\nS01,0.3\n",

@@ -260,6 +260,23 @@ def test_header_without_data_rows_is_an_error(tmp_path: Path) -> None:
         read_table(_write(tmp_path, "expr.csv", b"gene,S1,S2\n"))
 
 
+@pytest.mark.parametrize(
+    ("name", "content", "said"),
+    [
+        (
+            "expr.tsv.gz",
+            gzip.compress(TSV * 50)[:-40],
+            "gzip-compressed but cannot be decompressed",
+        ),
+        ("expr.tsv.gz", gzip.compress(b"gene\tS1\tS2\n"), "header row but no data rows"),
+        ("expr.xlsx", b"", "is empty"),
+    ],
+)
+def test_cut_and_empty_containers_are_errors(tmp_path: Path, name, content, said) -> None:
+    with pytest.raises(InputError, match=said):
+        read_table(_write(tmp_path, name, content))
+
+
 def test_random_bytes_are_an_error(tmp_path: Path) -> None:
     noise = np.random.default_rng(7).integers(0, 256, size=4000, dtype=np.uint8).tobytes()
     with pytest.raises(InputError, match="not a text table"):
