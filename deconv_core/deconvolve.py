@@ -411,12 +411,29 @@ def _stats_block(o: np.ndarray, f: np.ndarray, rank_o: np.ndarray, rank_f: np.nd
     return np.column_stack([_pearson_columns(o, f), _pearson_columns(rank_o, rank_f), rmse, r2])
 
 
-def _likely_cause(expression_ids: pd.Index, signature: Signature) -> str:
+#: Share of the expression's rows that are signature genes from which the expression
+#: is taken for a gene subset (e.g. only the markers) rather than other ids.
+_SUBSET_SHARE = 0.9
+
+
+def _is_probe(label: str) -> bool:
+    """Affymetrix (``..._at``) or Illumina (``ILMN_...``) probe id."""
+    return label.endswith("_at") or label.startswith("ILMN_")
+
+
+def _likely_cause(expression_ids: pd.Index, signature: Signature, n_found: int) -> str:
     """A guess at why few signature genes were found, for error messages (same species:
-    :func:`~deconv_core.species.check_same_species` said so first)."""
+    :func:`~deconv_core.species.check_same_species` said so first).  ``n_found``: how
+    many signature genes the expression has."""
     ids = [str(i) for i in expression_ids[:2000]]
     if not ids:
         return "the expression file has no gene ids"
+    if n_found >= _SUBSET_SHARE * len(expression_ids):
+        return (
+            f"the expression has only {len(expression_ids):,} rows, {n_found:,} of them "
+            "signature genes: it looks cut down to a gene subset; give the whole expression "
+            "table, or a signature of those genes"
+        )
     ensembl = np.mean([i.upper().startswith("ENS") for i in ids])
     signature_ensembl = str(signature.matrix.index[0]).upper().startswith("ENS")
     if signature.species == "mouse" and ensembl > 0.5 and not signature_ensembl:
@@ -435,7 +452,12 @@ def _likely_cause(expression_ids: pd.Index, signature: Signature) -> str:
     numeric = np.mean([i.replace("_", "").replace(".", "").isdigit() for i in ids])
     if numeric > 0.5:
         return "the expression rows look like Entrez ids or row numbers, not gene symbols"
-    probes = np.mean([i.endswith("_at") or i.startswith("ILMN_") for i in ids])
+    probes = np.mean([_is_probe(i) for i in ids])
+    if probes > 0.5 and _is_probe(str(signature.matrix.index[0])):
+        return (
+            "the expression and the signature both name microarray probes but share few: "
+            "are they from different array platforms? Map both to gene symbols"
+        )
     if probes > 0.5:
         return "the expression rows are microarray probe ids; map them to gene symbols first"
     mouse = np.mean(
@@ -761,7 +783,7 @@ def _match_genes(
     if len(used) < k + 1 or share < COVERAGE_ERROR:
         what = f"Only {len(found)} of {n_sig} signature genes were found in the expression data"
         check_same_species(kept_ids, signature.species, found=what)
-        raise InputError(f"{what}; the likely cause: {_likely_cause(ids, signature)}.")
+        raise InputError(f"{what}; the likely cause: {_likely_cause(ids, signature, len(found))}.")
     if share < COVERAGE_FAIR:
         warnings.append(
             DeconvWarning(
