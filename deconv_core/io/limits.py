@@ -40,6 +40,7 @@ __all__ = [
     "check_parse_budget",
     "check_text_table",
     "check_text_size",
+    "damaged_gzip",
     "dashboard_limits",
     "estimate_parse_memory",
     "format_size",
@@ -165,16 +166,30 @@ def check_text_table(data: bytes, limits: ReadLimits, *, what: str) -> None:
     check_parse_budget(data.count(b"\n") + 1, columns, limits, what=what)
 
 
+def damaged_gzip(what: str) -> InputError:
+    """The one message for gzip data that cannot be decompressed (cut short or damaged)."""
+    return InputError(
+        f"The {what} file looks gzip-compressed but cannot be decompressed; "
+        "check that the download finished, or upload the uncompressed file."
+    )
+
+
 def gunzip_capped(data: bytes, limit: int, *, what: str) -> bytes:
     """Decompress gzip ``data`` (all members), refusing past ``limit`` bytes of output.
 
     Raises
     ------
     InputError
-        The output would exceed ``limit``.
-    zlib.error, EOFError
-        Damaged or truncated data (the caller words the error).
+        The output would exceed ``limit``, or the data are damaged or cut short
+        (:func:`damaged_gzip`).
     """
+    try:
+        return _gunzip_capped(data, limit, what=what)
+    except (EOFError, zlib.error) as err:
+        raise damaged_gzip(what) from err
+
+
+def _gunzip_capped(data: bytes, limit: int, *, what: str) -> bytes:
     out = io.BytesIO()
     rest = data
     while rest:

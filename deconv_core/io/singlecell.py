@@ -505,6 +505,10 @@ def _check_counts(matrix: scipy.sparse.csc_array, cells: np.ndarray) -> None:
         raise InputError(f"The cell name {dup!r} appears more than once in the counts; rename it.")
 
 
+def _cells(n: int) -> str:
+    return "1 cell has" if n == 1 else f"{n:,} cells have"
+
+
 def _align_labels(
     matrix: scipy.sparse.csc_array, cells: np.ndarray, series: pd.Series
 ) -> tuple[scipy.sparse.csc_array, pd.Series, list[DeconvWarning]]:
@@ -529,12 +533,14 @@ def _align_labels(
                 f"(e.g. {cell_index[~matched][0]}); they were left out.",
             )
         )
-    elif blank.any():
+    empty = blank.to_numpy() & matched  # named in the labels, but without a cell type
+    if empty.any():
         warnings.append(
             DeconvWarning(
                 "warning",
                 "unlabelled_cells",
-                f"{int(blank.sum())} cells have an empty label; they were left out.",
+                f"{_cells(int(empty.sum()))} an empty label (e.g. {cell_index[empty][0]}); "
+                "left out.",
             )
         )
     keep = np.flatnonzero(~blank.to_numpy())

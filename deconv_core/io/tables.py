@@ -48,6 +48,7 @@ from deconv_core.io.limits import (
     check_archive_size,
     check_parse_budget,
     check_text_size,
+    damaged_gzip,
     gunzip_capped,
     release_freed_memory,
 )
@@ -409,10 +410,7 @@ def _gzip_head(
         with raw() as handle:
             head = handle.read(_HEAD_BYTES)
     except (OSError, EOFError, zlib.error) as err:
-        raise InputError(
-            f"The {what} file looks gzip-compressed but cannot be decompressed; "
-            "check that the download finished, or upload the uncompressed file."
-        ) from err
+        raise damaged_gzip(what) from err
 
     def opener() -> IO[bytes]:
         # The caller closes the stream (it is used in a with block).
@@ -459,10 +457,7 @@ def _gunzip(data: bytes, *, what: str, limit: int) -> bytes:
     try:
         return gunzip_capped(data, limit, what=what)
     except (OSError, EOFError, zlib.error) as err:
-        raise InputError(
-            f"The {what} file looks gzip-compressed but cannot be decompressed "
-            "(it may be truncated); upload it again or upload the uncompressed file."
-        ) from err
+        raise damaged_gzip(what) from err
 
 
 def _suffix(label: str) -> str:
