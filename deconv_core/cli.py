@@ -14,7 +14,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn, TextIO
 
@@ -38,7 +38,7 @@ from deconv_core.report import check_out_dir, to_csv_bytes, write_file, write_ou
 from deconv_core.signatures import builtin_names, list_signatures, load_signature
 from deconv_core.startup import EXIT_INTERRUPTED, EXIT_TERMINATED
 from deconv_core.threads import limit_blas_threads
-from deconv_core.validation import InputError, check_input_file
+from deconv_core.validation import DeconvWarning, InputError, check_input_file
 from deconv_core.verdict import verdict_counts
 
 if TYPE_CHECKING:
@@ -353,16 +353,17 @@ def _print_verdicts(analysis: Analysis, stream: TextIO) -> None:
     serious = [w for w in analysis.warnings if w.severity != "info" and not w.sample]
     for w in serious:
         stream.write(f"{w.severity}: {w.text('cli')}\n")
-    _print_left_out(analysis, stream)
+    _print_left_out(analysis.warnings, analysis.verdicts.index, stream)
 
 
-def _print_left_out(analysis: Analysis, stream: TextIO) -> None:
-    """Warnings about samples left out of the analysis (no verdict row says why)."""
-    left_out = [
-        w
-        for w in analysis.warnings
-        if w.severity != "info" and w.sample and w.sample not in analysis.verdicts.index
-    ]
+def _print_left_out(
+    warnings: Sequence[DeconvWarning], shown: Collection[str], stream: TextIO
+) -> None:
+    """Warnings about samples left out of the analysis: no row of the output says why.
+
+    ``shown``: the samples the output has a row for.
+    """
+    left_out = [w for w in warnings if w.severity != "info" and w.sample and w.sample not in shown]
     for w in left_out[:_LISTED]:
         stream.write(f"{w.severity}: {w.text('cli')}\n")
     if len(left_out) > _LISTED:
@@ -501,6 +502,7 @@ def _explain(args: argparse.Namespace, stream: TextIO, progress: _Progress) -> i
         ) from exc
     for sentence in explanation.summary["sentence"]:
         stream.write(f"{sentence}\n")
+    _print_left_out(expression.warnings, explanation.summary.index, stream)
     return 0
 
 

@@ -213,3 +213,7 @@ def test_samples_left_out_are_named_on_the_console(tmp_path, capsys):
     assert out.startswith("3 samples:")
     assert "warning: Sample EMPTY has no values at all; it was left out" in out
     assert "warning: Sample ZERO is zero for every gene; it was left out" in out
+    explain = ["explain", str(path), "--signature", "TIL10", "--gene", "CD8A"]
+    assert main([*explain, "--out", str(tmp_path / "cd8a.csv")]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 5 and lines[3].startswith("warning: Sample EMPTY has no values")
