@@ -18,7 +18,9 @@ themselves and read only their samples.
 
 from __future__ import annotations
 
+import gzip
 import os
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,8 +29,9 @@ import numpy as np
 import pandas as pd
 import scipy  # scipy.sparse loads on first use: a plain run never needs it
 
+from deconv_core.io.limits import damaged_gzip
 from deconv_core.io.singlecell import h5_index, h5_strings
-from deconv_core.io.tables import HDF5_MAGIC, MISSING_TOKENS, ReadInfo
+from deconv_core.io.tables import HDF5_MAGIC, MISSING_TOKENS, ReadInfo, read_table
 from deconv_core.validation import InputError, check_input_file
 
 __all__ = ["ChunkedSource", "convert_table", "open_chunked"]
@@ -208,6 +211,52 @@ def _check_h5ad_matrix(node: object, path: str) -> None:
         )
 
 
+#: Text read from the start of a table for :func:`_check_text_head`: enough for the header
+#: and a few rows; more only while fewer than three lines are complete (a wide header).
+_HEAD_BYTES = 1 << 16
+_GZIP_MAGIC = b"\x1f\x8b"
+_ZIP_MAGIC = b"PK"
+#: Errors of reading a damaged or cut gzip stream.
+_GZIP_ERRORS = (EOFError, zlib.error, gzip.BadGzipFile)
+
+
+def _is_gzip(path: str) -> bool:
+    with open(path, "rb") as handle:
+        return handle.read(2) == _GZIP_MAGIC
+
+
+def _open_text(path: str):  # noqa: ANN202 - a binary file object
+    """The table's bytes, decompressed when the file is gzip (by content, not name)."""
+    return gzip.open(path, "rb") if _is_gzip(path) else open(path, "rb")
+
+
+def _check_text_head(path: str) -> None:
+    """Refuse a text table the converter cannot read, as the in-memory engine would.
+
+    The first lines go through :func:`~deconv_core.io.tables.read_table`, so an empty
+    file, a header without rows, empty or repeated sample names and binary data get
+    its messages; a workbook is refused (the converter reads text only).
+    """
+    with open(path, "rb") as handle:
+        if handle.read(2) == _ZIP_MAGIC:
+            raise InputError(
+                f"{Path(path).name} is an Excel workbook or a zip; the Dask engine reads text "
+                "tables (CSV or TSV, gzipped or not) and HDF5: save it as CSV, or leave out "
+                "--engine dask."
+            )
+    try:
+        with _open_text(path) as handle:
+            head = handle.read(_HEAD_BYTES)
+            while head.count(b"\n") < 3 and (more := handle.read(_HEAD_BYTES)):
+                head += more
+            complete = not handle.read(1)
+    except _GZIP_ERRORS as err:
+        raise damaged_gzip("expression") from err
+    if not complete:  # whole lines only
+        head = head[: head.rfind(b"\n") + 1]
+    read_table(head, name=Path(path).name, what="expression")
+
+
 def _text_info(path: str) -> ReadInfo:
     delimiter = _delimiter(path)
     return _read_info(
@@ -218,12 +267,9 @@ def _text_info(path: str) -> ReadInfo:
 
 
 def _delimiter(path: str) -> str:
-    import gzip
-
-    opener = gzip.open if path.endswith(".gz") else open
-    with opener(path, "rt", encoding="utf-8") as handle:
+    with _open_text(path) as handle:
         header = handle.readline()
-    return "\t" if "\t" in header else ","
+    return "\t" if b"\t" in header else ","
 
 
 def convert_table(
@@ -265,6 +311,7 @@ def convert_table(
     from deconv_core.expression import sha256_of
 
     path, store = str(path), str(store)
+    _check_text_head(path)
     digest = sha256_of(path)
     if os.path.isdir(store):
         raise InputError(
@@ -306,11 +353,19 @@ def _store_digest(store: str) -> str | None:
 
 
 def _write_store(path: str, store: str, digest: str, step: Callable[[str], None]) -> None:
+    try:
+        _convert_rows(path, store, digest, step)
+    except _GZIP_ERRORS as err:  # cut short after the lines _check_text_head read
+        raise damaged_gzip("expression") from err
+
+
+def _convert_rows(path: str, store: str, digest: str, step: Callable[[str], None]) -> None:
     import h5py
 
     reader = pd.read_csv(
         path,
         sep=_delimiter(path),
+        compression="gzip" if _is_gzip(path) else None,
         index_col=0,
         chunksize=_TEXT_ROWS,
         na_values=list(MISSING_TOKENS),

@@ -183,6 +183,42 @@ def test_unusable_store_paths_are_refused_in_one_line(counts, tmp_path, capsys):
     assert "is an HDF5 file" in capsys.readouterr().err
 
 
+def _cut_gzip(path):
+    import gzip
+
+    rng = np.random.default_rng(1)  # more rows than the head check reads
+    table = pd.DataFrame(rng.random((4000, 6)), columns=[f"S{j}" for j in range(6)])
+    data = gzip.compress(table.rename_axis("gene").to_csv(sep="\t").encode())
+    path.write_bytes(data[: len(data) * 9 // 10])
+    return path
+
+
+def _holding(data: bytes):
+    def write(path):
+        path.write_bytes(data)
+        return path
+
+    return write
+
+
+HOSTILE_TEXT = {
+    "empty": (_holding(b""), "is empty"),
+    "header only": (_holding(b"gene\tS1\tS2\n"), "no data rows"),
+    "repeated sample names": (_holding(b"gene\tS1\tS1\nCD8A\t1\t2\n"), "not unique: 'S1'"),
+    "gzip cut short": (_cut_gzip, "gzip-compressed but cannot be decompressed"),
+    "workbook": (_holding(b"PK\x03\x04" + bytes(100)), "leave out --engine dask"),
+}
+
+
+@pytest.mark.parametrize("family", list(HOSTILE_TEXT))
+def test_text_the_converter_cannot_read_is_refused_in_one_line(family, tmp_path):
+    write, said = HOSTILE_TEXT[family]
+    path = write(tmp_path / "bulk.tsv.gz")
+    with pytest.raises(ValueError, match=said):
+        convert_table(path, tmp_path / "store.h5")
+    assert not list(tmp_path.glob("store.h5*"))  # no store, no partial one
+
+
 def test_scale_summary_takes_the_whole_tables_evenly_spaced_values(tmp_path, monkeypatch):
     """Chunks of 7 samples take the values a 1,000-value sample of the whole table takes."""
     rng = np.random.default_rng(0)
