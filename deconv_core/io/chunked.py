@@ -22,7 +22,7 @@ import gzip
 import os
 import zlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -99,13 +99,13 @@ def _h5ad_rows(node: object, start: int, stop: int) -> np.ndarray:
     return rows.toarray()
 
 
-def _read_info(fmt: str, *, compression: str = "", delimiter: str = "") -> ReadInfo:
-    """How the user's file was read, for the manifest (text is read as UTF-8)."""
+def _read_info(fmt: str) -> ReadInfo:
+    """How an HDF5 file was read, for the manifest (a text table's: :func:`_check_text_head`)."""
     return ReadInfo(
         format=fmt,
-        compression=compression,
-        encoding="utf-8" if delimiter else "",
-        delimiter=delimiter,
+        compression="",
+        encoding="",
+        delimiter="",
         decimal=".",
         header_row=0,
         comment_lines=0,
@@ -148,7 +148,8 @@ def open_chunked(
             f"{Path(path).name} is a text table; the Dask engine converts it once to a chunked "
             "store: give --store PATH.h5 (written there, reused by later runs)."
         )
-    return _open_hdf5(convert_table(path, store, progress=progress), read_info=_text_info(path))
+    store = convert_table(path, store, progress=progress)
+    return _open_hdf5(store, read_info=_check_text_head(path))
 
 
 def _open_hdf5(path: str, *, read_info: ReadInfo | None = None) -> ChunkedSource:
@@ -230,12 +231,14 @@ def _open_text(path: str):  # noqa: ANN202 - a binary file object
     return gzip.open(path, "rb") if _is_gzip(path) else open(path, "rb")
 
 
-def _check_text_head(path: str) -> None:
-    """Refuse a text table the converter cannot read, as the in-memory engine would.
+def _check_text_head(path: str) -> ReadInfo:
+    """How to read a text table, from its first lines; refuse one the converter cannot read.
 
     The first lines go through :func:`~deconv_core.io.tables.read_table`, so an empty
     file, a header without rows, empty or repeated sample names and binary data get
-    its messages; a workbook is refused (the converter reads text only).
+    its messages, and its delimiter, decimal mark and encoding are the converter's.
+    A workbook, lines above the header and annotation columns are refused (the
+    converter reads a header line, then gene ids and numbers).
     """
     with open(path, "rb") as handle:
         if handle.read(2) == _ZIP_MAGIC:
@@ -254,22 +257,15 @@ def _check_text_head(path: str) -> None:
         raise damaged_gzip("expression") from err
     if not complete:  # whole lines only
         head = head[: head.rfind(b"\n") + 1]
-    read_table(head, name=Path(path).name, what="expression")
-
-
-def _text_info(path: str) -> ReadInfo:
-    delimiter = _delimiter(path)
-    return _read_info(
-        "tsv" if delimiter == "\t" else "csv",
-        compression="gzip" if path.endswith(".gz") else "",
-        delimiter=delimiter,
-    )
-
-
-def _delimiter(path: str) -> str:
-    with _open_text(path) as handle:
-        header = handle.readline()
-    return "\t" if b"\t" in header else ","
+    name = Path(path).name.removesuffix(".gz").removesuffix(".GZ")
+    info = read_table(head, name=name, what="expression").info
+    if info.header_row or info.comment_lines or info.dropped_columns or info.format == "gct":
+        raise InputError(
+            f"{Path(path).name} has lines above its header, '#' comment lines, annotation "
+            "columns or the GCT layout; the Dask engine reads a header line, then gene ids "
+            "and numbers: save the table that way, or leave out --engine dask."
+        )
+    return replace(info, compression="gzip" if _is_gzip(path) else "")
 
 
 def convert_table(
@@ -311,7 +307,7 @@ def convert_table(
     from deconv_core.expression import sha256_of
 
     path, store = str(path), str(store)
-    _check_text_head(path)
+    info = _check_text_head(path)
     digest = sha256_of(path)
     if os.path.isdir(store):
         raise InputError(
@@ -328,7 +324,7 @@ def convert_table(
     partial = f"{store}.partial"
     try:
         Path(store).parent.mkdir(parents=True, exist_ok=True)
-        _write_store(path, partial, digest, progress or (lambda message: None))
+        _write_store(path, info, partial, digest, progress or (lambda message: None))
         os.replace(partial, store)
     except OSError as exc:
         raise InputError(
@@ -352,20 +348,26 @@ def _store_digest(store: str) -> str | None:
     return digest if isinstance(digest, str) else None
 
 
-def _write_store(path: str, store: str, digest: str, step: Callable[[str], None]) -> None:
+def _write_store(
+    path: str, info: ReadInfo, store: str, digest: str, step: Callable[[str], None]
+) -> None:
     try:
-        _convert_rows(path, store, digest, step)
+        _convert_rows(path, info, store, digest, step)
     except _GZIP_ERRORS as err:  # cut short after the lines _check_text_head read
         raise damaged_gzip("expression") from err
 
 
-def _convert_rows(path: str, store: str, digest: str, step: Callable[[str], None]) -> None:
+def _convert_rows(
+    path: str, info: ReadInfo, store: str, digest: str, step: Callable[[str], None]
+) -> None:
     import h5py
 
     reader = pd.read_csv(
         path,
-        sep=_delimiter(path),
-        compression="gzip" if _is_gzip(path) else None,
+        sep=r"\s+" if info.delimiter == " " else info.delimiter,
+        decimal=info.decimal,
+        encoding=info.encoding,
+        compression=info.compression or None,
         index_col=0,
         chunksize=_TEXT_ROWS,
         na_values=list(MISSING_TOKENS),
@@ -377,6 +379,8 @@ def _convert_rows(path: str, store: str, digest: str, step: Callable[[str], None
         handle.attrs["source_sha256"] = digest
         data = None
         for block in reader:
+            if info.decimal == ",":  # the cells are read as text (dtype=str)
+                block = block.apply(lambda column: column.str.replace(",", ".", regex=False))
             values = _numeric_block(block, path)
             if data is None:
                 n = values.shape[1]

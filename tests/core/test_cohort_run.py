@@ -207,6 +207,7 @@ HOSTILE_TEXT = {
     "repeated sample names": (_holding(b"gene\tS1\tS1\nCD8A\t1\t2\n"), "not unique: 'S1'"),
     "gzip cut short": (_cut_gzip, "gzip-compressed but cannot be decompressed"),
     "workbook": (_holding(b"PK\x03\x04" + bytes(100)), "leave out --engine dask"),
+    "GCT": (_holding(b"#1.2\n1\t1\nName\tDescription\tS1\nCD8A\tx\t1\n"), "GCT layout"),
 }
 
 
@@ -217,6 +218,25 @@ def test_text_the_converter_cannot_read_is_refused_in_one_line(family, tmp_path)
     with pytest.raises(ValueError, match=said):
         convert_table(path, tmp_path / "store.h5")
     assert not list(tmp_path.glob("store.h5*"))  # no store, no partial one
+
+
+@pytest.mark.parametrize(
+    ("name", "data"),
+    [
+        ("bom.csv", "\ufeffgene;S1;x\ty\r\nCD8A;1,5;2,5\r\nCD4;3,0;4,0\r\n".encode()),
+        ("wide.csv", b'gene,S1,"x\ty"\nCD8A,1.5,2.5\nCD4,3,4\n'),  # a tab inside a name
+        ("utf16.tsv", 'gene\tS1\t"x\ty"\nCD8A\t1.5\t2.5\nCD4\t3\t4\n'.encode("utf-16")),
+    ],
+)
+def test_the_converter_reads_a_table_as_the_table_reader_does(name, data, tmp_path):
+    path = tmp_path / name
+    path.write_bytes(data)
+    store = convert_table(path, tmp_path / "store.h5")
+    with h5py.File(store) as f:
+        values = f["data/expression"][:]
+        samples = [s.decode() for s in f["meta/samples/geo_accession"][:]]
+    np.testing.assert_array_equal(values, [[1.5, 2.5], [3.0, 4.0]])
+    assert samples == ["S1", "x\ty"]
 
 
 def test_scale_summary_takes_the_whole_tables_evenly_spaced_values(tmp_path, monkeypatch):
