@@ -390,24 +390,37 @@ def _fit_statistics(observed: np.ndarray, fitted: np.ndarray) -> np.ndarray:
     return out
 
 
+#: Spread below which a column counts as constant: its sum of squared deviations over
+#: its sum of squares.  A column of one repeated value leaves rounding errors of about
+#: 1e-32 of it (float64); any real profile is far above 1e-20.
+_CONSTANT_SPREAD = 1e-20
+
+
+def _spread(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Column deviations from the mean, and whether each column varies (not constant)."""
+    centred = a - a.mean(axis=0)
+    squares = (centred**2).sum(axis=0)
+    return centred, squares > _CONSTANT_SPREAD * (a**2).sum(axis=0)
+
+
 def _pearson_columns(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Column-wise Pearson correlation of two genes × samples arrays (NaN if constant)."""
-    a = a - a.mean(axis=0)
-    b = b - b.mean(axis=0)
+    (a, a_varies), (b, b_varies) = _spread(a), _spread(b)
     denominator = np.sqrt((a**2).sum(axis=0) * (b**2).sum(axis=0))
     with np.errstate(divide="ignore", invalid="ignore"):
         r = (a * b).sum(axis=0) / denominator
-    return np.where(denominator > 0, r, np.nan)
+    return np.where(a_varies & b_varies, r, np.nan)
 
 
 def _stats_block(o: np.ndarray, f: np.ndarray, rank_o: np.ndarray, rank_f: np.ndarray):
     """Fit statistics for complete genes × samples blocks; returns samples × 4."""
     resid = o - f
     mean = o.mean(axis=0)
-    total = ((o - mean) ** 2).sum(axis=0)
+    centred, varies = _spread(o)
+    total = (centred**2).sum(axis=0)
     with np.errstate(divide="ignore", invalid="ignore"):
         rmse = np.where(mean > 0, np.sqrt((resid**2).mean(axis=0)) / mean, np.nan)
-        r2 = np.where(total > 0, 1 - (resid**2).sum(axis=0) / total, np.nan)
+        r2 = np.where(varies, 1 - (resid**2).sum(axis=0) / total, np.nan)
     return np.column_stack([_pearson_columns(o, f), _pearson_columns(rank_o, rank_f), rmse, r2])
 
 

@@ -309,3 +309,15 @@ def test_auto_weighting_follows_the_signature_platform(til10):
     res = deconvolve(biased, array, exclude=None, mrna_scaling=False)
     assert res.weighting == "sqrt"
     assert "another platform" in [w for w in res.warnings if w.code == "genes_weighted"][0].message
+
+
+def test_a_sample_of_one_repeated_value_has_no_fit_statistics(til10):
+    from deconv_core.verdict import sample_verdicts
+
+    expr, _ = planted_mixtures(3, noise=0.1, seed=2)
+    expr["FLAT"] = 7.0  # the same value for every gene (float rounding leaves a 1e-30 spread)
+    res = deconvolve(expr, til10)
+    assert np.isnan(res.fit.loc["FLAT", ["pearson_r", "r2"]].astype(float)).all()
+    assert (res.fit.drop(index="FLAT")["r2"] > 0.5).all()  # the others keep theirs
+    reasons = sample_verdicts(res.fit).loc["FLAT", "reasons"]
+    assert reasons.startswith("no fit to judge (r = nan, R² = nan: the sample's signature genes")
