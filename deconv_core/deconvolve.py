@@ -434,13 +434,21 @@ def _is_probe(label: str) -> bool:
     return label.endswith("_at") or label.startswith("ILMN_")
 
 
-def _likely_cause(expression_ids: pd.Index, signature: Signature, n_found: int) -> str:
+def _likely_cause(expression: pd.DataFrame, signature: Signature, n_found: int) -> str:
     """A guess at why few signature genes were found, for error messages (same species:
-    :func:`~deconv_core.species.check_same_species` said so first).  ``n_found``: how
-    many signature genes the expression has."""
+    :func:`~deconv_core.species.check_same_species` said so first).  ``expression``:
+    genes × samples as fitted; ``n_found``: how many signature genes it has."""
+    expression_ids = expression.index
     ids = [str(i) for i in expression_ids[:2000]]
     if not ids:
         return "the expression file has no gene ids"
+    in_columns = gene_rows(expression.columns, [str(g) for g in signature.matrix.index])
+    if len(in_columns) > max(n_found, 0.5 * expression.shape[1]):
+        examples = ", ".join(list(in_columns)[:3])
+        return (
+            f"{len(in_columns):,} of the expression's column names are signature genes "
+            f"(e.g. {examples}): its samples are rows; transpose it so genes are rows"
+        )
     if n_found >= _SUBSET_SHARE * len(expression_ids):
         return (
             f"the expression has only {len(expression_ids):,} rows, {n_found:,} of them "
@@ -560,7 +568,7 @@ def deconvolve(
     # would copy the whole matrix; a mask is an eighth of its size.
     present = np.isnan(values)
     np.logical_not(present, out=present)
-    genes = _match_genes(expression.index, present.any(axis=1), signature, sig, warnings)
+    genes = _match_genes(expression, present.any(axis=1), signature, sig, warnings)
     S = sig.loc[genes.used].to_numpy(dtype=np.float64)
     # Normalise every sample to 1e6 over all its genes (TPM-like), so that the
     # coefficients are comparable between samples and, in absolute mode, are
@@ -769,7 +777,7 @@ class _Genes:
 
 
 def _match_genes(
-    ids: pd.Index,
+    expression: pd.DataFrame,
     present: np.ndarray,
     signature: Signature,
     sig: pd.DataFrame,
@@ -783,6 +791,7 @@ def _match_genes(
     found genes the exclusion list kept.  ``present`` : (genes,) bool, the rows
     with at least one value.
     """
+    ids = expression.index
     kept_ids = pd.Index(ids)[present]
     kept_rows = np.flatnonzero(present)
     matched = gene_rows(kept_ids, [str(g) for g in signature.matrix.index])
@@ -796,7 +805,9 @@ def _match_genes(
     if len(used) < k + 1 or share < COVERAGE_ERROR:
         what = f"Only {len(found)} of {n_sig} signature genes were found in the expression data"
         check_same_species(kept_ids, signature.species, found=what)
-        raise InputError(f"{what}; the likely cause: {_likely_cause(ids, signature, len(found))}.")
+        raise InputError(
+            f"{what}; the likely cause: {_likely_cause(expression, signature, len(found))}."
+        )
     if share < COVERAGE_FAIR:
         warnings.append(
             DeconvWarning(

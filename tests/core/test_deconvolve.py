@@ -116,6 +116,8 @@ def test_a_gene_subset_and_foreign_probes_name_their_likely_cause(planted, til10
     subset = expr.loc[til10.matrix.index[:20]]  # 20 of the 170 signature genes, nothing else
     with pytest.raises(InputError, match=r"only 20 rows, 20 of them signature genes: it looks"):
         deconvolve(subset, til10)
+    with pytest.raises(InputError, match=r"20 of the expression's column names are signature"):
+        deconvolve(subset.T, til10)  # samples as rows: the file was not turned round
     probes = til10.matrix.set_axis([f"{i}_at" for i in range(len(til10.matrix))], axis=0)
     other_array = expr.set_axis([f"ILMN_{i}" for i in range(len(expr))], axis=0)
     with pytest.raises(InputError, match="both name microarray probes but share few"):
