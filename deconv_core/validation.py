@@ -161,7 +161,14 @@ def check_non_negative(table: pd.DataFrame, *, what: str) -> None:
         )
 
 
-def check_unique_labels(labels: pd.Index, *, what: str) -> None:
+#: What to do about an empty label, by where the labels are: a header row or a first column.
+_NAME_THE_EMPTY = {
+    "columns": "give every column a name in the header row",
+    "rows": "give every row an id in the first column",
+}
+
+
+def check_unique_labels(labels: pd.Index, *, what: str, axis: str = "columns") -> None:
     """Raise :class:`InputError` if ``labels`` has duplicates or blanks.
 
     Parameters
@@ -170,13 +177,16 @@ def check_unique_labels(labels: pd.Index, *, what: str) -> None:
         Sample or cell-type names.
     what
         What the labels name, e.g. ``"sample names"``.
+    axis
+        ``"columns"`` (names in a header row) or ``"rows"`` (ids in a first
+        column), for what to do about an empty one.
     """
     names = [str(x).strip() for x in labels]
     blank = [i for i, n in enumerate(names) if n == "" or n.lower() == "nan"]
     if blank:
         raise InputError(
             f"The {what} include {len(blank)} empty name(s) (position {blank[0] + 1}); "
-            "give every column a name in the header row."
+            f"{_NAME_THE_EMPTY[axis]}."
         )
     seen: dict[str, int] = {}
     for n in names:

@@ -315,6 +315,16 @@ UNREADABLE_TABLES = {
         _xlsx([["sample", "group"]]),
         "header row but no rows",
     ),
+    "measured fractions with an infinity": (
+        read_measured,
+        b"sample,T cells\nS01,inf\nS02,0.3\n",
+        "holds infinite values",
+    ),
+    "measured fractions with an empty id": (
+        read_measured,
+        b"sample,T cells\n,0.2\nS02,0.3\n",
+        "give every row an id in the first column",
+    ),
     "measured fractions with duplicated ids": (
         read_measured,
         b"sample,T cells\nS01,0.2\nS01,0.3\n",
@@ -328,6 +338,14 @@ def test_unreadable_side_table_is_an_input_error(family):
     reader, data, words = UNREADABLE_TABLES[family]
     with pytest.raises(InputError, match=words):
         reader(data, "table.csv")
+
+
+def test_fractions_among_percentages_are_named():
+    data = b"sample,T cells,B cells\nS01,20,10\nS02,0.3,0.05\nS03,35,5\n"
+    notes = read_measured(data, "flow.csv").notes
+    assert notes[0] == "Values above 1 were read as percentages and divided by 100."
+    assert notes[1].startswith("Samples S02 have every value at or below 1% while others")
+    assert len(read_measured(b"sample,T cells\nS01,20\nS02,30\n", "flow.csv").notes) == 1
 
 
 def test_metadata_whose_ids_match_no_sample_is_refused_in_one_line():
