@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -381,6 +382,28 @@ def test_sidecar_metadata_is_read_and_checked(tmp_path):
     (tmp_path / "mine.metadata.json").write_text("{not json")
     with pytest.raises(InputError, match="not valid JSON"):
         load_signature(str(path))
+
+
+@pytest.mark.parametrize(
+    ("factors", "said"),
+    [
+        ([1, 2], "not an object of cell type to number"),
+        ({"Tregs": "x"}, "not positive numbers (Tregs)"),  # was a ValueError traceback
+        ({"Tregs": None}, "not positive numbers (Tregs)"),  # was a TypeError traceback
+        ({"Tregs": 1e400}, "not positive numbers (Tregs)"),  # JSON's 1e400 is infinite
+        ({"Tregs": 0}, "not positive numbers (Tregs)"),
+        ({"NKT": 1.5}, "unknown cell types"),
+    ],
+)
+def test_sidecar_mrna_factors_must_be_positive_numbers(tmp_path, factors, said):
+    path = tmp_path / "mine.tsv"
+    load_signature("TIL10").matrix.to_csv(path, sep="\t", index_label="gene")
+    (tmp_path / "mine.metadata.json").write_text(json.dumps({"mrna_scaling_factors": factors}))
+    with pytest.raises(InputError, match=re.escape(said)):
+        load_signature(str(path))
+    (tmp_path / "mine.metadata.json").write_text(json.dumps({"display_names": {"Tregs": None}}))
+    with pytest.raises(InputError, match=re.escape("that are not text (Tregs)")):
+        load_signature(str(path))  # was shown as "None"
 
 
 # --- command line ----------------------------------------------------------------------
