@@ -275,6 +275,8 @@ def test_group_proportions_accepts_an_edited_table():
         ),
         (pd.DataFrame({"type": ["CD4"], "group": ["T"]}), "needs columns 'cell_type'"),
         (["CD4", "CD8"], "must be a mapping"),
+        ({"T cells": None}, "'T cells' in the cell-type groups is not a list"),  # was a TypeError
+        ({"T cells": {"CD4": 1}}, "'T cells' in the cell-type groups is not a list"),
     ],
 )
 def test_check_groups_errors(groups, match):
