@@ -119,15 +119,23 @@ class Session:
         known = {f.name for f in fields(RunOptions)}
         given = {k: v for k, v in self.parameters.items() if k in known and v is not None}
         try:
-            options = RunOptions(**given)
-        except TypeError as exc:  # pragma: no cover - a parameter of the wrong kind
-            raise InputError(f"The bundle's parameters cannot be read: {exc}.") from exc
-        return check_options(options)
+            return check_options(RunOptions(**given))
+        except InputError:
+            raise
+        except (TypeError, ValueError) as exc:  # a parameter of the wrong kind (edited)
+            raise InputError(
+                f"The bundle's parameters cannot be read ({exc}); upload the input files instead."
+            ) from exc
 
     @property
     def groups(self) -> dict[str, tuple[str, ...]]:
         """The cell-type groups the run used (group → members)."""
         groups = self.parameters.get("groups") or {}
+        if any(not isinstance(members, list) for members in groups.values()):
+            raise InputError(
+                "The bundle's cell-type groups are not lists of cell types (an edited "
+                "manifest); upload the input files instead."
+            )
         return {str(g): tuple(str(m) for m in members) for g, members in groups.items()}
 
 
@@ -253,7 +261,36 @@ def _manifest(archive: zipfile.ZipFile, name: str) -> dict[str, Any]:
             f"The bundle {name} holds results but not the inputs that made them (it was "
             "written by the command line or an older version); upload the input files instead."
         )
+    _check_objects(manifest, name)
     return manifest
+
+
+#: Entries of the manifest a session reads that are JSON objects when present (parents
+#: first).  The checksums do not cover the manifest itself, so an edited one is checked.
+_OBJECTS = (
+    ("inputs",),
+    ("inputs", "expression"),
+    ("inputs", "signature"),
+    ("parameters",),
+    ("parameters", "groups"),
+    ("result",),
+    ("result", "verdicts"),
+    ("comparison",),
+)
+
+
+def _check_objects(manifest: dict, name: str) -> None:
+    """Refuse a manifest whose entries the session reads are not objects (hand-edited)."""
+    for path in _OBJECTS:
+        node = manifest
+        for key in path[:-1]:
+            node = node.get(key, {})
+        if path[-1] in node and not isinstance(node[path[-1]], dict):
+            raise _refuse(
+                name,
+                f"has a {MANIFEST_FILE} that deconv-explorer did not write "
+                f"({'.'.join(path)} is not an object)",
+            )
 
 
 def _checked_members(archive: zipfile.ZipFile, manifest: dict, name: str) -> dict[str, bytes]:
