@@ -468,11 +468,17 @@ def _suffix(label: str) -> str:
     return Path(lower).suffix
 
 
+#: What zipfile raises on a damaged archive.  Flipping bytes of a workbook found, beside
+#: BadZipFile: zlib.error and EOFError (a damaged member), NotImplementedError (a header
+#: naming an unknown zip version) and RuntimeError (a member marked as encrypted).
+_DAMAGED_ZIP = (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError)
+
+
 def _check_xlsx_archive(data: bytes, *, what: str, limits: ReadLimits) -> None:
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             members = archive.namelist()
-    except (zipfile.BadZipFile, zlib.error, EOFError) as err:
+    except _DAMAGED_ZIP as err:
         raise InputError(
             f"The {what} file is a damaged zip or Excel file; save it again as .xlsx or CSV."
         ) from err
@@ -1163,7 +1169,7 @@ def _xlsx_first_sheet(
     from openpyxl import load_workbook
     from openpyxl.utils.exceptions import InvalidFileException
 
-    problems = (zipfile.BadZipFile, InvalidFileException, KeyError, ParseError, ValueError)
+    problems = (InvalidFileException, KeyError, ParseError, ValueError, IndexError, *_DAMAGED_ZIP)
     try:
         book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     except problems as err:
