@@ -28,14 +28,13 @@ import hashlib
 import io
 import json
 import zipfile
-import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
 from deconv_core.analysis import Analysis
 from deconv_core.bundle import MANIFEST_FILE
-from deconv_core.io.limits import ReadLimits, format_size
+from deconv_core.io.limits import DAMAGED_ZIP_ERRORS, ReadLimits, format_size
 from deconv_core.options import RunOptions, check_options
 from deconv_core.validation import InputError
 
@@ -220,7 +219,7 @@ def _open(data: bytes, name: str, limits: ReadLimits) -> zipfile.ZipFile:
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
         items = archive.infolist()
-    except (zipfile.BadZipFile, zlib.error, EOFError, ValueError) as exc:
+    except (*DAMAGED_ZIP_ERRORS, ValueError) as exc:
         raise _refuse(name, "is not a readable zip file (damaged or cut short)") from exc
     if len(items) > MAX_MEMBERS:
         raise _refuse(name, f"holds {len(items):,} files, more than a run writes")
@@ -241,7 +240,7 @@ def _read(archive: zipfile.ZipFile, member: str, name: str) -> bytes:
         return archive.read(member)
     except KeyError as exc:
         raise _refuse(name, f"is incomplete: {member} is missing") from exc
-    except (zipfile.BadZipFile, zlib.error, EOFError, ValueError) as exc:
+    except (*DAMAGED_ZIP_ERRORS, ValueError) as exc:
         raise _refuse(name, f"is damaged: {member} cannot be unpacked") from exc
 
 

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from deconv_core.validation import InputError
 
 __all__ = [
+    "DAMAGED_ZIP_ERRORS",
     "BYTES_PER_CELL",
     "BYTES_PER_COLUMN",
     "BYTES_PER_ROW",
@@ -164,6 +165,13 @@ def check_text_table(data: bytes, limits: ReadLimits, *, what: str) -> None:
     first = data[: data.find(b"\n") if b"\n" in data else len(data)]
     columns = 1 + max(first.count(sep) for sep in (b"\t", b";", b","))
     check_parse_budget(data.count(b"\n") + 1, columns, limits, what=what)
+
+
+#: What zipfile raises on a damaged archive.  Flipping bytes of workbooks and results
+#: zips found, beside BadZipFile: zlib.error and EOFError (a damaged member),
+#: NotImplementedError (a header naming an unknown zip version or feature) and
+#: RuntimeError (a member marked as encrypted).
+DAMAGED_ZIP_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError)
 
 
 def damaged_gzip(what: str) -> InputError:

@@ -41,6 +41,7 @@ import pandas as pd
 
 from deconv_core.bundle import MANIFEST_FILE
 from deconv_core.io.limits import (
+    DAMAGED_ZIP_ERRORS,
     DEFAULT_LIMITS,
     CappedReader,
     ReadLimits,
@@ -468,17 +469,11 @@ def _suffix(label: str) -> str:
     return Path(lower).suffix
 
 
-#: What zipfile raises on a damaged archive.  Flipping bytes of a workbook found, beside
-#: BadZipFile: zlib.error and EOFError (a damaged member), NotImplementedError (a header
-#: naming an unknown zip version) and RuntimeError (a member marked as encrypted).
-_DAMAGED_ZIP = (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError)
-
-
 def _check_xlsx_archive(data: bytes, *, what: str, limits: ReadLimits) -> None:
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             members = archive.namelist()
-    except _DAMAGED_ZIP as err:
+    except DAMAGED_ZIP_ERRORS as err:
         raise InputError(
             f"The {what} file is a damaged zip or Excel file; save it again as .xlsx or CSV."
         ) from err
@@ -1169,7 +1164,14 @@ def _xlsx_first_sheet(
     from openpyxl import load_workbook
     from openpyxl.utils.exceptions import InvalidFileException
 
-    problems = (InvalidFileException, KeyError, ParseError, ValueError, IndexError, *_DAMAGED_ZIP)
+    problems = (
+        InvalidFileException,
+        KeyError,
+        ParseError,
+        ValueError,
+        IndexError,
+        *DAMAGED_ZIP_ERRORS,
+    )
     try:
         book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     except problems as err:

@@ -18,6 +18,7 @@ from openpyxl import Workbook
 import deconv_core.io as dio
 from deconv_core.io import ReadInfo, ReadResult, read_table
 from deconv_core.validation import InputError
+from tests.conftest import damage_zip
 
 
 def _write(tmp_path: Path, name: str, content: bytes) -> Path:
@@ -286,36 +287,11 @@ def _workbook() -> bytes:
     return buffer.getvalue()
 
 
-def _central_entry(data: bytes, member: str) -> int:
-    """Offset of ``member``'s entry in the zip's central directory (its name is at +46)."""
-    start = data.find(b"PK\x01\x02")
-    while data[start + 46 : start + 46 + len(member)] != member.encode():
-        start = data.find(b"PK\x01\x02", start + 1)
-    return start
-
-
-def _damaged(kind: str) -> bytes:
-    data = bytearray(_workbook())
-    sheet = "xl/worksheets/sheet1.xml"
-    entry = _central_entry(bytes(data), sheet)
-    if kind == "unknown zip version":  # NotImplementedError in zipfile
-        data[entry + 6 : entry + 8] = (0xFF).to_bytes(2, "little")
-    elif kind == "encrypted member":  # RuntimeError in zipfile
-        data[entry + 8] |= 0x01
-    else:  # a damaged compressed member: zlib.error or a bad CRC
-        with zipfile.ZipFile(io.BytesIO(bytes(data))) as archive:
-            info = archive.getinfo(sheet)
-        start = info.header_offset + 30 + len(info.filename) + len(info.extra)
-        middle = start + info.compress_size // 2
-        data[middle : middle + 8] = b"\xff" * 8
-    return bytes(data)
-
-
 @pytest.mark.parametrize("kind", ["unknown zip version", "encrypted member", "damaged member"])
 def test_a_damaged_workbook_is_refused_in_one_line(kind: str) -> None:
     # each raised past the reader (NotImplementedError, RuntimeError, zlib.error)
     with pytest.raises(InputError, match="damaged|cannot be read"):
-        read_table(_damaged(kind), name="expr.xlsx")
+        read_table(damage_zip(_workbook(), "xl/worksheets/sheet1.xml", kind), name="expr.xlsx")
 
 
 def test_random_bytes_are_an_error(tmp_path: Path) -> None:

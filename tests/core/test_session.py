@@ -195,3 +195,13 @@ def test_an_edited_manifest_is_refused_in_one_line(bundle, path, value, said):
     with pytest.raises(InputError, match=said):
         session = read_bundle(_edited(bundle[1], path, value), name="b.zip", limits=LIMITS)
         assert session.options and session.groups  # what restoring reads next
+
+
+@pytest.mark.parametrize("kind", ["unknown zip version", "encrypted member", "damaged member"])
+def test_a_damaged_member_is_refused_in_one_line(bundle, kind):
+    from tests.conftest import damage_zip
+
+    damaged = damage_zip(bundle[1], "proportions.csv", kind)  # were NotImplementedError, ...
+    said = r"b.zip (is damaged: proportions.csv|was changed|is not a readable zip)"
+    with pytest.raises(InputError, match=said):
+        read_bundle(damaged, name="b.zip", limits=LIMITS)
