@@ -10,14 +10,18 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-import zipfile
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from deconv_core.io import read_table
-from deconv_core.io.limits import ReadLimits, check_archive_size, check_text_table
+from deconv_core.io.limits import (
+    DAMAGED_ZIP_ERRORS,
+    ReadLimits,
+    check_archive_size,
+    check_text_table,
+)
 from deconv_core.io.tables import check_xlsx_budget
 from deconv_core.validation import InputError, check_unique_labels
 
@@ -108,7 +112,7 @@ def read_metadata(data: bytes, name: str) -> SampleTable:
     if data[:2] == b"PK":
         try:
             frame = pd.read_excel(io.BytesIO(data), dtype=str)
-        except (ValueError, OSError, KeyError, zipfile.BadZipFile) as exc:
+        except (ValueError, OSError, KeyError, *DAMAGED_ZIP_ERRORS) as exc:
             raise InputError(
                 f"The metadata file {name} is not a readable Excel .xlsx workbook (another zip "
                 "archive, or a damaged file); save it again as .xlsx or CSV."

@@ -150,7 +150,7 @@ def check_archive_size(data: bytes, limits: ReadLimits, *, what: str) -> None:
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             unpacked = sum(item.file_size for item in archive.infolist())
-    except (zipfile.BadZipFile, zlib.error, EOFError):
+    except DAMAGED_ZIP_ERRORS:
         return  # not readable as zip: the reader says so in its own words
     check_text_size(unpacked, limits, what=what)
 

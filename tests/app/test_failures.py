@@ -29,6 +29,7 @@ from tests.app.conftest import (
     uploader,
     visit,
 )
+from tests.conftest import damage_zip
 from ui import loaders
 from ui.tables import read_measured, read_metadata
 
@@ -314,6 +315,13 @@ UNREADABLE_TABLES = {
         read_metadata,
         _xlsx([["sample", "group"]]),
         "header row but no rows",
+    ),
+    "metadata workbook with an unknown zip version": (  # was a NotImplementedError
+        read_metadata,
+        damage_zip(
+            _xlsx([["sample", "group"], ["S01", "A"]]), "xl/workbook.xml", "unknown zip version"
+        ),
+        "damaged or unsupported Excel workbook",
     ),
     "measured fractions with an infinity": (
         read_measured,
