@@ -157,9 +157,10 @@ def _h5_matrix(node: Any) -> scipy.sparse.csr_array:
             "AnnData with anndata 0.7 or later."
         )
     parts = (node["data"][()].astype(np.float64), node["indices"][()], node["indptr"][()])
-    if encoding.startswith("csc"):
-        return scipy.sparse.csr_array(scipy.sparse.csc_array(parts, shape=shape))
-    return scipy.sparse.csr_array(parts, shape=shape)
+    kind = scipy.sparse.csc_array if encoding.startswith("csc") else scipy.sparse.csr_array
+    stored = kind(parts, shape=shape)
+    stored.check_format(full_check=True)  # a damaged file's pointers fail later otherwise
+    return scipy.sparse.csr_array(stored)
 
 
 def _h5_column(obs: Any, column: str) -> np.ndarray:
@@ -226,44 +227,67 @@ def _read_h5ad(
     # h5py is imported only for h5ad input, keeping the command line quick to start.
     import h5py
 
-    warnings: list[DeconvWarning] = []
     try:
         handle = h5py.File(io.BytesIO(raw), "r")
-    except OSError as exc:
+    except _DAMAGED_HDF5 as exc:
         raise InputError(f"The h5ad file cannot be opened ({exc}); is it complete?") from exc
-    with handle as f:
-        if "X" not in f or "obs" not in f or "var" not in f:
-            raise InputError(
-                "The h5ad file lacks X, obs or var; it does not look like an AnnData file."
-            )
-        cells = h5_index(f["obs"])
-        matrix = _h5_matrix(f["X"])
-        genes = h5_index(f["var"])
-        if not _whole_numbers(matrix.data):
-            for path, var in (("layers/counts", "var"), ("raw/X", "raw/var")):
-                if path in f and var in f:
-                    alt = _h5_matrix(f[path])
-                    if _whole_numbers(alt.data) and alt.shape[0] == matrix.shape[0]:
-                        matrix, genes = alt, h5_index(f[var])
-                        warnings.append(
-                            DeconvWarning(
-                                "info",
-                                "h5ad_counts_layer",
-                                f"The h5ad file's X is not raw counts; the raw counts in "
-                                f"'{path}' were used instead.",
-                            )
-                        )
-                        break
-        labels = None
-        if want_labels:
-            column = _choose_column(_obs_columns(f["obs"]), label_column, "h5ad obs table")
-            labels = pd.Series(_h5_column(f["obs"], column), index=cells, name=column)
+    try:
+        with handle as f:
+            return _h5ad_contents(f, label_column=label_column, want_labels=want_labels)
+    except InputError:
+        raise
+    except _DAMAGED_HDF5 as exc:
+        raise InputError(
+            f"The h5ad file is damaged ({exc}); save it again from AnnData (adata.write_h5ad)."
+        ) from exc
+
+
+#: What reading a damaged h5ad that opened raises (flipping bytes of one found each):
+#: h5py's OSError, RuntimeError and KeyError (an object past the end, an address
+#: overflow, a bad message flag), and from the values read, ValueError (sparse pointers),
+#: IndexError (category codes), TypeError and OverflowError (attributes of the wrong kind).
+_DAMAGED_HDF5 = (OSError, RuntimeError, KeyError, ValueError, IndexError, TypeError, OverflowError)
+
+
+def _h5ad_contents(
+    f: Any, *, label_column: str | None, want_labels: bool
+) -> tuple[scipy.sparse.csr_array, np.ndarray, np.ndarray, pd.Series | None, list[DeconvWarning]]:
+    """:func:`_read_h5ad`'s reading of the open file ``f``."""
+    if "X" not in f or "obs" not in f or "var" not in f:
+        raise InputError(
+            "The h5ad file lacks X, obs or var; it does not look like an AnnData file."
+        )
+    cells = h5_index(f["obs"])
+    matrix, genes, warnings = _raw_counts(f)
+    labels = None
+    if want_labels:
+        column = _choose_column(_obs_columns(f["obs"]), label_column, "h5ad obs table")
+        labels = pd.Series(_h5_column(f["obs"], column), index=cells, name=column)
     if matrix.shape != (cells.size, genes.size):
         raise InputError(
             f"The h5ad matrix is {matrix.shape[0]} × {matrix.shape[1]} but obs has "
             f"{cells.size} cells and var {genes.size} genes; the file is inconsistent."
         )
     return matrix, genes, cells, labels, warnings
+
+
+def _raw_counts(f: Any) -> tuple[scipy.sparse.csr_array, np.ndarray, list[DeconvWarning]]:
+    """X and its genes, or the raw counts in ``layers/counts`` or ``raw/X`` when X is not."""
+    matrix, genes = _h5_matrix(f["X"]), h5_index(f["var"])
+    if _whole_numbers(matrix.data):
+        return matrix, genes, []
+    for path, var in (("layers/counts", "var"), ("raw/X", "raw/var")):
+        if path in f and var in f:
+            alt = _h5_matrix(f[path])
+            if _whole_numbers(alt.data) and alt.shape[0] == matrix.shape[0]:
+                note = DeconvWarning(
+                    "info",
+                    "h5ad_counts_layer",
+                    f"The h5ad file's X is not raw counts; the raw counts in '{path}' were used "
+                    "instead.",
+                )
+                return alt, h5_index(f[var]), [note]
+    return matrix, genes, []
 
 
 def _whole_numbers(values: np.ndarray) -> bool:

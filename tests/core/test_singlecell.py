@@ -143,6 +143,31 @@ def test_a_cut_gzip_of_labels_is_refused_in_one_line(tmp_path, capsys):
     )
 
 
+def _spoil(path: Path, member: str, value) -> None:
+    with h5py.File(path, "r+") as f:
+        data = f[member][()]
+        data[len(data) // 2] = value
+        del f[member]
+        f.create_dataset(member, data=data)
+
+
+@pytest.mark.parametrize(
+    ("member", "value"),
+    [
+        ("X/indptr", -5),  # a pointer that runs backwards (was a ValueError in scipy)
+        ("X/indices", 10**6),  # a gene beyond the matrix
+        ("obs/cell_type/codes", 90),  # a category that does not exist (was an IndexError)
+    ],
+)
+def test_a_damaged_h5ad_is_refused_in_one_line(tmp_path, member, value):
+    counts, labels = planted()
+    path = tmp_path / "cells.h5ad"
+    _write_h5ad(path, counts, labels)
+    _spoil(path, member, value)
+    with pytest.raises(InputError, match=r"The h5ad file is damaged \("):
+        read_single_cell(path)
+
+
 def test_label_column_is_chosen_by_name(tmp_path):
     _, labels = planted()
     table = pd.DataFrame({"donor": "P1", "annotation": labels}).rename_axis("barcode")
