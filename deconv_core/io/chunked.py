@@ -96,6 +96,13 @@ def _h5ad_rows(node: object, start: int, stop: int) -> np.ndarray:
         (node["data"][lo:hi].astype(np.float64), node["indices"][lo:hi], indptr - lo),
         shape=(stop - start, shape[1]),
     )
+    try:  # a damaged file's pointers would crash scipy (a segfault), not raise
+        rows.check_format(full_check=True)
+    except ValueError as exc:
+        raise InputError(
+            f"The h5ad file's X is damaged in samples {start + 1}-{stop} ({exc}); save it "
+            "again from AnnData (adata.write_h5ad)."
+        ) from None
     return rows.toarray()
 
 

@@ -239,6 +239,32 @@ def test_the_converter_reads_a_table_as_the_table_reader_does(name, data, tmp_pa
     assert samples == ["S1", "x\ty"]
 
 
+def _damaged_h5ad(counts, path):
+    path = write_h5ad(counts, path)
+    with h5py.File(path, "r+") as f:
+        indices = f["X/indices"][()]
+        indices[len(indices) // 2] = 10**6  # a gene past the matrix: scipy would segfault
+        del f["X/indices"]
+        f.create_dataset("X/indices", data=indices)
+    return path
+
+
+def test_damaged_sparse_rows_are_refused_not_a_crash(counts, tmp_path):
+    from deconv_core.io.chunked import _h5ad_rows
+
+    path = _damaged_h5ad(counts, tmp_path / "x.h5ad")
+    with h5py.File(path) as f, pytest.raises(ValueError, match="h5ad file's X is damaged"):
+        _h5ad_rows(f["X"], 0, counts.shape[1])
+
+
+def test_a_chunks_refusal_is_one_line_on_the_command_line(counts, tmp_path, capfd):
+    path = _damaged_h5ad(counts, tmp_path / "x.h5ad")  # refused by the worker reading it
+    args = ["run", str(path), "--signature", "TIL10", "--engine", "dask"]
+    assert main([*args, "--out", str(tmp_path / "o")]) == 2
+    err = capfd.readouterr().err  # the workers' log too (file descriptor 2)
+    assert err.startswith("error: The h5ad file's X is damaged") and err.count("\n") == 1, err
+
+
 def test_scale_summary_takes_the_whole_tables_evenly_spaced_values(tmp_path, monkeypatch):
     """Chunks of 7 samples take the values a 1,000-value sample of the whole table takes."""
     rng = np.random.default_rng(0)
