@@ -18,6 +18,13 @@ Finotello truth) are absent from a PBMC single-cell reference, so they are
 left out for both; TIL10's numbers over all of Finotello's categories are in
 ``benchmarks/accuracy.py``.
 
+Without ``--markdown`` it also prints, per flow category, the mean measured
+and estimated fraction, the bias, RMSE and r, and the same over lineages
+(sums of related categories): which categories carry the error, and whether
+a lineage's total is right while its split into subsets is not.  The mRNA
+shares (fit coefficients) of each sample are summed too: above 1, the
+profiles explain all of the bulk and there is no room for unknown content.
+
 Usage: python benchmarks/singlecell_accuracy.py [--data DIR] [--seed N] [--markdown]
 """
 
@@ -76,6 +83,40 @@ ISSUE_PEERS = {
 ISSUE_BEFORE = {"Finotello": "0.756 / 0.088 / 0.433", "Hoek": "0.957 / 0.061 / 0.767"}
 
 
+# Flow categories summed into lineages for the error analysis (T/NK cells, myeloid cells).
+LINEAGES = {
+    "Finotello": {
+        "T and NK cells": ["T cells CD4 conv", "Tregs", "T cells CD8", "NK cells"],
+        "monocytes and mDC": ["Monocytes", "mDC"],
+        "B cells": ["B cells"],
+    },
+    "Hoek": {
+        "T and NK cells": ["T_cells", "NK_cells"],
+        "monocytes and DC": ["monocytes", "dendritic_cells"],
+        "B cells": ["B_cells"],
+    },
+}
+
+
+def per_category_errors(estimate: pd.DataFrame, truth: pd.DataFrame) -> pd.DataFrame:
+    """Per category (rows): mean measured and estimated fraction, bias, RMSE, r, measured sd.
+
+    ``estimate`` and ``truth`` are samples × categories (fractions of cells).
+    """
+    est = estimate.loc[truth.index, truth.columns]
+    error = est - truth
+    return pd.DataFrame(
+        {
+            "measured": truth.mean(),
+            "estimated": est.mean(),
+            "bias": error.mean(),
+            "rmse": (error**2).mean() ** 0.5,
+            "r": est.corrwith(truth),
+            "measured_sd": truth.std(),
+        }
+    )
+
+
 def _present(groups: dict[str, list[str]], cell_types: list[str]) -> dict[str, list[str]]:
     """Groups restricted to the cell types the signature has (types below min_cells drop)."""
     out = {g: [t for t in members if t in cell_types] for g, members in groups.items()}
@@ -124,6 +165,7 @@ def main() -> None:
         ),
     ]
     rows = []
+    diagnosis = {}
     universe = build.profiles.index
     for name, path, truth, sc_groups, til_groups in cases:
         expression = load_expression(path)
@@ -144,6 +186,11 @@ def main() -> None:
                 len(result.genes_used),
             )
             if label == "single-cell":
+                diagnosis[name] = (
+                    estimate[categories],
+                    truth.loc[samples, categories],
+                    result.coefficients.sum(axis=1),
+                )
                 svr = summed(nu_svr(table, ours.matrix), groups)
                 results["ν-SVR"] = (
                     metrics(svr, truth.loc[samples, categories]),
@@ -191,6 +238,27 @@ def main() -> None:
             )
         key = name.split()[0]
         print(f"  issue 15: before {ISSUE_BEFORE[key]}; best peer {ISSUE_PEERS[key]}")
+        _print_diagnosis(key, *diagnosis[name])
+
+
+def _print_diagnosis(
+    key: str, estimate: pd.DataFrame, truth: pd.DataFrame, mrna_shares: pd.Series
+) -> None:
+    """Where the single-cell signature's error sits: per category, per lineage, mRNA shares."""
+    print("  single-cell signature, per category (mean fractions over samples):")
+    print(per_category_errors(estimate, truth).round(3).to_string().replace("\n", "\n    "))
+    lineages = LINEAGES[key]
+    print("  per lineage (sums of the categories above):")
+    print(
+        per_category_errors(summed(estimate, lineages), summed(truth, lineages))
+        .round(3)
+        .to_string()
+        .replace("\n", "\n    ")
+    )
+    print(
+        f"  mRNA shares summed per sample: {mrna_shares.min():.2f}-{mrna_shares.max():.2f}"
+        " (above 1: no room for unknown content)"
+    )
 
 
 if __name__ == "__main__":

@@ -587,10 +587,12 @@ def deconvolve(
     coef, robustness = _fit_by_pattern(S * weights[:, None], Y, weights, loss, samples, warnings)
     if platform_correction and from_other_platform(platform):
         corrected = Y.shape[1] >= MIN_SAMPLES_PLATFORM
+        # Single-cell profiles are per million like the data (deconv_core.platform).
+        by_type = not _single_cell(platform)
         if corrected:
-            S = S * platform_factors(S, Y, coef)[:, None]
+            S = S * platform_factors(S, Y, coef, cell_type_scale=by_type)[:, None]
             coef, robustness = _fit_by_pattern(S * weights[:, None], Y, weights, loss, samples, [])
-        warnings.append(platform_warning(platform, Y.shape[1], corrected))
+        warnings.append(platform_warning(platform, Y.shape[1], corrected, cell_type_scale=by_type))
     fitted = S @ np.nan_to_num(coef)
     fitted[np.isnan(Y)] = np.nan
     fitted[:, np.isnan(coef).any(axis=0)] = np.nan

@@ -12,6 +12,7 @@ one by one, so the answer is always exact.
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Callable
 
@@ -274,7 +275,7 @@ def _gram_pivot(G: np.ndarray, C: np.ndarray, X0: np.ndarray) -> np.ndarray:
     for _ in range(_PIVOT_ROUNDS):
         Gt, Ct, Pt = (G, C, P) if todo.size == m else (G[todo], C[todo], P[todo])
         Z = _passive_solve_stack(Gt, Ct, Pt)
-        grad = Ct - np.einsum("mij,mj->mi", Gt, Z)
+        grad = Ct - _stack_matvec(Gt, Z)
         flip = (Pt & (Z <= 0)) | (~Pt & (grad > tol[todo, None]))
         ok = ~flip.any(axis=1)
         X[todo[ok]] = Z[ok]
@@ -405,7 +406,9 @@ class _Products:
     work of the full outer products; :meth:`grams`); ``refine`` says whether
     the normal equations lose enough digits to need a refinement step (their
     relative error is about cond(S)**2 * eps; the unweighted signature's
-    condition stands in for the weighted ones).
+    condition stands in for the weighted ones).  ``upper32`` is ``upper`` in
+    float32, for Gram matrices that only steer a search (the Huber fit's
+    Newton steps).
     """
 
     def __init__(self, S: np.ndarray) -> None:
@@ -428,31 +431,47 @@ class _Products:
         G[:, self.cols, self.rows] = packed
         return G
 
+    @functools.cached_property
+    def upper32(self) -> np.ndarray:
+        """``upper`` in float32 (half the memory traffic of the Gram updates)."""
+        return self.upper.astype(np.float32)
+
     def unpack(self, packed: np.ndarray) -> np.ndarray:
-        """(m, k, k) symmetric matrices from their packed upper triangles (m, k (k + 1) / 2)."""
+        """(m, k, k) float64 symmetric matrices from packed upper triangles (m, k (k + 1) / 2)."""
         k = int(self.rows.max()) + 1 if self.rows.size else 0
         if not hasattr(self, "_square"):
             square = np.empty((k, k), dtype=np.intp)
             square[self.rows, self.cols] = square[self.cols, self.rows] = np.arange(self.rows.size)
             self._square = square.ravel()
-        return packed[:, self._square].reshape(packed.shape[0], k, k)
+        square = packed[:, self._square].astype(np.float64, copy=False)
+        return square.reshape(packed.shape[0], k, k)
 
-    def update_packed(self, packed: np.ndarray, inside: np.ndarray, before: np.ndarray) -> None:
+    def update_packed(
+        self,
+        packed: np.ndarray,
+        inside: np.ndarray,
+        before: np.ndarray,
+        changed: np.ndarray | None = None,
+    ) -> None:
         """Move packed inlier Grams (m, k (k + 1) / 2) from the split ``before`` to ``inside``.
 
-        Both (m, g) bool.  Only the genes that changed sides count (a few per
-        sample once the split settles), as one sparse product; in place.
+        Both (m, g) bool; ``changed`` is ``inside != before`` if the caller has
+        it.  Only the genes that changed sides count (a few per sample once
+        the split settles), as one sparse product; in place, in the precision
+        of ``packed`` (float64 or float32).
         """
         from scipy.sparse import csr_matrix
 
         m, g = inside.shape
-        flat = np.flatnonzero(inside != before)
+        flat = np.flatnonzero(inside != before if changed is None else changed)
         if flat.size == 0:
             return
         # Row-major positions are already in CSR order: no conversion needed.
-        sign = np.where(inside.ravel()[flat], 1.0, -1.0)
+        single = packed.dtype == np.float32
+        sign = np.where(inside.ravel()[flat], 1.0, -1.0).astype(packed.dtype)
         indptr = np.searchsorted(flat, np.arange(m + 1) * g)
-        packed += csr_matrix((sign, flat % g, indptr), shape=(m, g)) @ self.upper
+        changes = csr_matrix((sign, flat % g, indptr), shape=(m, g))
+        packed += changes @ (self.upper32 if single else self.upper)
 
 
 def _weighted_solve(
@@ -611,10 +630,6 @@ def _huber_fit(
     else:
         X = nnls(S, Y) if full else _weighted_solve(S, Y, mask.astype(np.float64), None, products)
     W = mask.astype(np.float64)
-    R = Y - S @ X
-    if not full:
-        R[~mask] = 0.0
-    size = np.sqrt(np.mean(Y**2, axis=0))
     # Samples without a single value have nothing to reweight.
     live = np.flatnonzero(mask.any(axis=0))
     if start is None:
@@ -628,20 +643,46 @@ def _huber_fit(
         # ``tol``: on 2,000 samples of benchmarks/solver_speed.py, 99% of the
         # proportions then agree with reweighting run to convergence within
         # 1e-8 (5e-7 at ``tol``; measured once).
-        def rounds(count: int) -> Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]:
-            return lambda cols: _newton_rounds(
-                S, Y, X, W, R, cols, tuning, tol / 10, products, mask, count
+        def run(block: np.ndarray | dict, count: int, final: bool) -> tuple:
+            state = block if isinstance(block, dict) else None
+            cols = block["live"] if state is not None else block
+            return _newton_rounds(
+                S, Y, X, W, cols, tuning, tol / 10, products, mask, count, state, final
             )
 
-        stalled, moving = _newton_blocks(rounds(_BLOCK_ROUNDS), live, S.shape[0])
-        # The few samples still moving go on pooled: a round's cost per block
-        # (a hundred numpy calls) is paid once, not once per block.
-        later, moving = _newton_blocks(rounds(_NEWTON_ROUNDS - _BLOCK_ROUNDS), moving, S.shape[0])
-        live = np.concatenate([stalled, later, moving])
+        live = _newton_schedule(run, live, S.shape[0])
+    _reweight(S, Y, X, W, mask, live, products, tuning=tuning, max_iter=max_iter, tol=tol)
+    return X, W
+
+
+def _reweight(
+    S: np.ndarray,
+    Y: np.ndarray,
+    X: np.ndarray,
+    W: np.ndarray,
+    mask: np.ndarray,
+    live: np.ndarray,
+    products: _Products,
+    *,
+    tuning: float,
+    max_iter: int,
+    tol: float,
+) -> None:
+    """Reweighting rounds of :func:`huber_nnls` on the samples ``live``; update X and W in place.
+
+    Works on copies of the live samples' columns only (after the Newton
+    rounds, a few samples of a large cohort), so nothing of size genes ×
+    samples is allocated for the others.
+    """
+    full = bool(mask[:, live].all())
+    Yl = Y[:, live]
+    Rl = Yl - S @ X[:, live]
+    if not full:
+        Rl[~mask[:, live]] = 0.0
+    size = np.sqrt(np.mean(Yl**2, axis=0))
     for _ in range(max_iter):
         if live.size == 0:
             break
-        Rl = R[:, live]
         absolute = np.abs(Rl)
         if full:
             scale = _column_median(absolute) / 0.6745
@@ -650,19 +691,15 @@ def _huber_fit(
             masked = np.where(mask[:, live], absolute, np.nan)
             scale = np.nanmedian(masked, axis=0) / 0.6745
         # Residuals at rounding level: the fit is exact, nothing to down-weight.
-        exact = scale <= 1e-12 * size[live]
+        exact = scale <= 1e-12 * size
         if exact.any():
-            live, Rl, absolute, scale = (
-                live[~exact],
-                Rl[:, ~exact],
-                absolute[:, ~exact],
-                scale[~exact],
+            live, Yl, Rl, absolute, scale, size = (
+                a[..., ~exact] for a in (live, Yl, Rl, absolute, scale, size)
             )
             if live.size == 0:
                 break
         with np.errstate(divide="ignore"):
             Wl = np.minimum(1.0, tuning * scale / absolute)
-        Yl = Y[:, live]
         if not full:
             Wl[~mask[:, live]] = 0.0
         X[:, live] = _weighted_solve(S, Yl, Wl, X[:, live], products)
@@ -673,37 +710,61 @@ def _huber_fit(
         change = np.linalg.norm(Rn - Rl, axis=0) / (
             np.linalg.norm(Rl, axis=0) + np.finfo(float).tiny
         )
-        R[:, live] = Rn
-        live = live[change > tol]
-    return X, W
+        moving = change > tol
+        live, Yl, Rl, size = (a[..., moving] for a in (live, Yl, Rn, size))
 
 
-def _newton_blocks(
-    run: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]], live: np.ndarray, genes: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """``run`` (Newton rounds on some samples) on blocks of ``live``, on a few threads.
+def _newton_schedule(run: Callable, live: np.ndarray, genes: int) -> np.ndarray:
+    """All Newton rounds of the Huber fit on the samples ``live``, in blocks.
 
-    Blocks hold at most :data:`_NEWTON_FLOATS` genes × samples; their size
-    depends only on the number of genes, and every block writes its own
-    columns of the results, so the answers are the same whatever the number
-    of threads (:data:`NEWTON_WORKERS`).  Returns the two arrays of samples
-    ``run`` returns (stalled, unfinished), each concatenated in block order.
+    Every block runs :data:`_BLOCK_ROUNDS` rounds; then the samples still
+    moving are pooled into full blocks, each going on from where it stopped,
+    one round at a time while they fill more than one block (a round's fixed
+    cost, ~150 numpy calls or about 1 ms, is paid per block, and blocks thin
+    out as samples settle), then for the remaining rounds.  Returns the
+    samples left to reweighting (stalled, or still moving after
+    :data:`_NEWTON_ROUNDS` rounds).  ``run(block, count, final)`` runs
+    :func:`_newton_rounds` on a block (samples, or a pooled state).
     """
-    block = max(1, min(_BLOCK, _NEWTON_FLOATS // max(genes, 1)))
-    blocks = [live[first : first + block] for first in range(0, live.size, block)]
+    size = _block_size(genes)
+    done = min(_BLOCK_ROUNDS, _NEWTON_ROUNDS)
+    blocks: list = [live[i : i + size] for i in range(0, live.size, size)]
+    parts = _newton_blocks(functools.partial(run, count=done, final=done == _NEWTON_ROUNDS), blocks)
+    left = [live[:0]] + [part[0] for part in parts]
+    while done < _NEWTON_ROUNDS:
+        blocks = _pool_states([part[2] for part in parts if part[2] is not None], genes)
+        if not blocks:
+            break
+        count = 1 if len(blocks) > 1 else _NEWTON_ROUNDS - done
+        done += count
+        parts = _newton_blocks(
+            functools.partial(run, count=count, final=done == _NEWTON_ROUNDS), blocks
+        )
+        left += [part[0] for part in parts]
+    left += [part[1] for part in parts]
+    return np.concatenate(left)
+
+
+def _block_size(genes: int) -> int:
+    """Samples per block of the Newton rounds: at most :data:`_NEWTON_FLOATS` genes × samples."""
+    return max(1, min(_BLOCK, _NEWTON_FLOATS // max(genes, 1)))
+
+
+def _newton_blocks(run: Callable, blocks: list) -> list:
+    """``run`` (Newton rounds on one block of samples) on every block, on a few threads.
+
+    Block sizes depend only on the number of genes (:func:`_block_size`), and
+    every block writes its own columns of the results, so the answers are the
+    same whatever the number of threads (:data:`NEWTON_WORKERS`).  Returns
+    ``run``'s results in block order.
+    """
     workers = min(NEWTON_WORKERS, len(blocks))
     if workers <= 1:
-        parts = [run(cols) for cols in blocks]
-    else:
-        from concurrent.futures import ThreadPoolExecutor
+        return [run(block) for block in blocks]
+    from concurrent.futures import ThreadPoolExecutor
 
-        with ThreadPoolExecutor(workers) as pool:
-            parts = list(pool.map(run, blocks))
-    return (
-        tuple(np.concatenate([live[:0], *part]) for part in zip(*parts, strict=True))
-        if parts
-        else (live[:0], live[:0])
-    )
+    with ThreadPoolExecutor(workers) as pool:
+        return list(pool.map(run, blocks))
 
 
 #: Threads of the Newton rounds: numpy releases the GIL in the products,
@@ -713,10 +774,12 @@ NEWTON_WORKERS = min(os.cpu_count() or 1, 4)
 #: with reweighting (a few samples of a large cohort need 20 or more; samples
 #: that settle leave, so the late rounds are cheap).
 _NEWTON_ROUNDS = 30
-#: Rounds every block runs before its samples still moving are pooled (on the
-#: benchmark's 10,000 medium mixtures: 438 block rounds in all with 9, 490 with 8,
-#: 532 with 12, 7.43-7.57 rounds per sample; counted once).
-_BLOCK_ROUNDS = 9
+#: Rounds every block runs before its samples still moving are pooled (the
+#: pooled samples carry their state on, so this changes the cost, not the
+#: rounds: on the benchmark's 10,000 medium mixtures, 6.52 rounds per sample,
+#: 356 block rounds in all with 7, 418 with 9, 348 with 5 or 6 but more
+#: copying; one thread's CPU time best at 7; counted once).
+_BLOCK_ROUNDS = 7
 #: Genes × samples per block of the Newton rounds (1 MB per work array: a block's
 #: dozen work arrays stay in cache; 1,000,000 was 1.3-1.5x slower, measured once).
 _NEWTON_FLOATS = 125_000
@@ -737,15 +800,16 @@ def _newton_rounds(
     Y: np.ndarray,
     X: np.ndarray,
     W: np.ndarray,
-    R: np.ndarray,
     live: np.ndarray,
     tuning: float,
     tol: float,
     products: _Products,
     mask: np.ndarray,
     rounds: int,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Newton rounds of the Huber fit on the samples ``live``; update X, W, R in place.
+    state: dict | None = None,
+    final: bool = True,
+) -> tuple[np.ndarray, np.ndarray, dict | None]:
+    """Newton rounds of the Huber fit on the samples ``live``; update X and W in place.
 
     Each round takes the residual scale (median absolute residual / 0.6745)
     and the threshold ``t = tuning * scale``, splits the genes into inliers
@@ -765,26 +829,38 @@ def _newton_rounds(
     Once two rounds in a row took full steps, the threshold moves by a secant
     step on ``t - tuning * scale(t)`` instead of to the last scale (which
     converges only linearly, by a factor of ~0.25 a round here); the fixed
-    point, and so the estimate, is the same.  ``mask`` (g, n) is False where a
+    point, and so the estimate, is the same.  A sample whose last round kept
+    its split and passive set and took a full step moved only because the
+    threshold did, linearly in it; when the split holds at the new threshold
+    and that step, scaled by the threshold's new move, is below ``tol``, the
+    sample leaves without the round (one solve fewer for most samples: 7.40
+    -> 6.53 rounds per sample on the benchmark's medium mixtures, same
+    objective to 5e-12).  ``mask`` (g, n) is False where a
     value is missing (residual and weight 0).  Returns the samples whose step
     the line search cut to almost nothing (a nearly singular inlier Gram
-    matrix), and those whose full step still moved the residuals by more than
-    ``tol`` (relative) after ``rounds`` rounds.
+    matrix), those whose full step still moved the residuals by more than
+    ``tol`` (relative) after ``rounds`` rounds (written back; none unless
+    ``final``), and, unless ``final``, the state of the samples still moving
+    (:data:`_ROUND_STATE`, rows in ``live``'s order; None if none are left),
+    from which another call (``state``; then ``live`` is ignored) goes on
+    exactly as more rounds of this one would.
     """
-    full = bool(mask[:, live].all())
-    Yt, Rt, Xt = Y[:, live].T.copy(), R[:, live].T.copy(), X[:, live].T.copy()
-    Pt = None if full else mask[:, live].T.copy()
-    size = np.sqrt(np.mean(Yt**2, axis=1))
-    floor = tuning / 0.6745 * 1e-12
+    if state is None:
+        state = _start_state(S, Y, X, mask, live)
+    live, Yt, Xt, Rt, Pt, size, packed, split = (
+        state[k] for k in ("live", "Yt", "Xt", "Rt", "Pt", "size", "packed", "split")
+    )
     # Secant on the threshold: (t_a, g_a) and t_b are the thresholds of the two
     # previous rounds and g_a the mismatch of the older one; solid_a, solid_b
-    # say whether those rounds took full steps.
-    nan = np.full(live.size, np.nan)
-    t_a, g_a, t_b = nan, nan, nan.copy()
-    solid_a, solid_b = np.zeros(live.size, bool), np.zeros(live.size, bool)
+    # say whether those rounds took full steps.  pure_b: the previous round
+    # kept its split and passive set and took a full step, so that step (of
+    # norm shift_b) was the threshold's move alone.
+    t_a, g_a, t_b, solid_a, solid_b, pure_b, shift_b = (
+        state[k] for k in ("t_a", "g_a", "t_b", "solid_a", "solid_b", "pure_b", "shift_b")
+    )
+    full = Pt is None
+    floor = tuning / 0.6745 * 1e-12
     handed, unfinished = [live[:0]], live[:0]
-    # Packed inlier Gram matrices of the live samples and the split they are for.
-    packed = split = None
     for round_ in range(rounds):
         A = np.abs(Rt)
         if full:
@@ -793,53 +869,67 @@ def _newton_rounds(
             F = tuning * np.nanmedian(np.where(Pt, A, np.nan), axis=1) / 0.6745
         g = F - t_b
         t = F.copy()
-        if round_ >= 2:
-            with np.errstate(divide="ignore", invalid="ignore"):
-                slope = (g - g_a) / (t_b - t_a)
-            jump = solid_a & solid_b & (slope >= -1.9) & (slope <= -0.1)
-            t[jump] = t_b[jump] - g[jump] / slope[jump]
+        # (No jump in the first two rounds: solid_a and solid_b start False.)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            slope = (g - g_a) / (t_b - t_a)
+        jump = solid_a & solid_b & (slope >= -1.9) & (slope <= -0.1)
+        t[jump] = t_b[jump] - g[jump] / slope[jump]
+        inside = t[:, None] >= A
+        if not full:
+            inside &= Pt
+        rr = np.einsum("ij,ij->i", Rt, Rt)
         # Residuals at rounding level: the fit is exact, nothing to down-weight.
-        keep = t > floor * size
+        exact = t <= floor * size
+        # Settled: the split holds at the new threshold and the last step was
+        # the threshold's move alone, so this round's step would be that step
+        # scaled by the threshold's new move: below tol, no need to take it.
+        with np.errstate(divide="ignore", invalid="ignore"):
+            shift = shift_b * np.abs((t - t_b) / (t_b - t_a))
+        settled = pure_b & (shift < tol * np.sqrt(rr)) & ~exact
+        # Genes that changed sides since the last round (none in the first).
+        changed = None if split is None else inside != split
+        moved = None if split is None else changed.any(axis=1)
+        if moved is not None:
+            settled &= ~moved
+        keep = ~(exact | settled)
         if not keep.all():
-            gone = live[~keep]
-            X[:, gone], R[:, gone] = Xt[~keep].T, Rt[~keep].T
-            W[:, gone] = np.where(mask[:, gone], 1.0, 0.0)
-            live, Yt, Rt, Xt, A, t, F, g, size = (
-                a[keep] for a in (live, Yt, Rt, Xt, A, t, F, g, size)
+            _write_back(X, W, live, Xt, F, A, mask, Pt, exact | settled, exact)
+            live, Yt, Rt, Xt, A, t, F, g, size, inside, rr = (
+                a[keep] for a in (live, Yt, Rt, Xt, A, t, F, g, size, inside, rr)
             )
             t_b, solid_b = t_b[keep], solid_b[keep]
             Pt = None if full else Pt[keep]
             if packed is not None:
-                packed, split = packed[keep], split[keep]
+                packed, split, changed, moved = (a[keep] for a in (packed, split, changed, moved))
         if live.size == 0:
             break
-        inside = t[:, None] >= A
-        if not full:
-            inside &= Pt
         if packed is None:
-            packed = inside.astype(np.float64) @ products.upper
+            # Float32 Gram matrices: they only steer the steps (a step solves
+            # G_in d = gradient on the passive set, so any fixed point has a zero
+            # gradient however inexact G_in is; their ~1e-7 error slows Newton's
+            # convergence by a factor of cond(G_in) * 1e-7 a round).
+            packed = inside.astype(np.float32) @ products.upper32
         else:
-            products.update_packed(packed, inside, split)
+            products.update_packed(packed, inside, split, changed)
         split = inside
         Gin = products.unpack(packed)
         # The loss's gradient S' clip(r, -t, t) (missing values have r = 0),
         # and the right-hand side of the split's NNLS, S_in' y_in + t S_out'
         # sign(r_out) = gradient + G_in x (as y = S x + r).
         tt = t[:, None]
-        grad = np.clip(Rt, -tt, tt) @ S
-        C = grad + np.einsum("mij,mj->mi", Gin, Xt)
+        grad = _clip(Rt, tt) @ S
+        C = grad + _stack_matvec(Gin, Xt)
         Xn = _gram_pivot(Gin, C, Xt)
         step = Xn - Xt
         U = step @ S.T
         if not full:
             U[~Pt] = 0.0
         Rn = Rt - U
-        change = np.sqrt(
-            np.einsum("ij,ij->i", U, U) / (np.einsum("ij,ij->i", Rt, Rt) + np.finfo(float).tiny)
-        )
+        shift = np.sqrt(np.einsum("ij,ij->i", U, U))
+        change = shift / (np.sqrt(rr) + np.finfo(float).tiny)
         # The loss's slope and the inliers' curvature along the step at its start.
         start = -np.einsum("ij,ij->i", grad, step)
-        curve = np.einsum("ij,ij->i", np.einsum("mij,mj->mi", Gin, step), step)
+        curve = np.einsum("ij,ij->i", _stack_matvec(Gin, step), step)
         # Steps at rounding level need no search (their slopes are noise).
         alpha = _line_search(Rt, U, Rn, inside, t, start, curve, change > tol)
         cut = alpha < 1.0 - 1e-9
@@ -854,28 +944,145 @@ def _newton_rounds(
         # singular along the step; reweighting (always downhill) finishes them.
         stalled = moving & (alpha < _STALL)
         handed.append(live[stalled])
-        # Write back the samples that leave (all of them after the last round).
-        stay = moving & ~stalled if round_ < rounds - 1 else np.zeros_like(moving)
+        # Write back the samples that leave (all of them after the last round
+        # of the final call).
+        last = final and round_ == rounds - 1
+        stay = np.zeros_like(moving) if last else moving & ~stalled
         if not stay.all():
-            leave = ~stay
-            gone = live[leave]
-            X[:, gone], R[:, gone] = Xn[leave].T, Rn[leave].T
-            with np.errstate(divide="ignore"):
-                Wd = np.minimum(1.0, F[leave, None] / A[leave])
-            W[:, gone] = (Wd if full else np.where(Pt[leave], Wd, 0.0)).T
-            if round_ == rounds - 1:
+            _write_back(X, W, live, Xn, F, A, mask, Pt, ~stay, None)
+            if last:
                 unfinished = live[moving & ~stalled]
+        pure = ~cut & ((Xn > 0) == (Xt > 0)).all(axis=1)
+        if moved is not None:
+            pure &= ~moved
+        else:
+            pure[:] = False
         t_a, g_a, t_b, solid_a, solid_b = t_b, g, t, solid_b, ~cut
+        pure_b, shift_b = pure, shift
         if not stay.all():
             live, Yt, Xt, size = live[stay], Yt[stay], Xn[stay], size[stay]
             Rt, packed, split = Rn[stay], packed[stay], split[stay]
-            t_a, g_a, t_b, solid_a, solid_b = (a[stay] for a in (t_a, g_a, t_b, solid_a, solid_b))
+            t_a, g_a, t_b, solid_a, solid_b, pure_b, shift_b = (
+                a[stay] for a in (t_a, g_a, t_b, solid_a, solid_b, pure_b, shift_b)
+            )
             Pt = None if full else Pt[stay]
         else:
             Xt, Rt = Xn, Rn
         if live.size == 0:
             break
-    return np.concatenate(handed), unfinished
+    rest = None
+    if not final and live.size:
+        names = ("live", "Yt", "Xt", "Rt", "Pt", "size", "packed", "split")
+        rest = dict(zip(names, (live, Yt, Xt, Rt, Pt, size, packed, split), strict=True))
+        names = ("t_a", "g_a", "t_b", "solid_a", "solid_b", "pure_b", "shift_b")
+        rest |= dict(zip(names, (t_a, g_a, t_b, solid_a, solid_b, pure_b, shift_b), strict=True))
+    return np.concatenate(handed), unfinished, rest
+
+
+#: What :func:`_newton_rounds` carries from round to round, per live sample
+#: (rows): samples × genes copies of Y, the residuals and the presence mask
+#: (None when complete), coefficients, scale floor, packed inlier Grams and
+#: the split they are for (None before the first round), and the threshold's
+#: history.
+_ROUND_STATE = (
+    "live", "Yt", "Xt", "Rt", "Pt", "size", "packed", "split",
+    "t_a", "g_a", "t_b", "solid_a", "solid_b", "pure_b", "shift_b",
+)  # fmt: skip
+
+
+def _start_state(
+    S: np.ndarray, Y: np.ndarray, X: np.ndarray, mask: np.ndarray, live: np.ndarray
+) -> dict:
+    """The :data:`_ROUND_STATE` of the samples ``live`` before their first Newton round."""
+    full = bool(mask[:, live].all())
+    Yt, Xt = Y[:, live].T.copy(), X[:, live].T.copy()
+    Pt = None if full else mask[:, live].T.copy()
+    Rt = Yt - Xt @ S.T
+    if not full:
+        Rt[~Pt] = 0.0
+    nan = np.full(live.size, np.nan)
+    false = np.zeros(live.size, bool)
+    return {
+        "live": live, "Yt": Yt, "Xt": Xt, "Rt": Rt, "Pt": Pt,
+        "size": np.sqrt(np.mean(Yt**2, axis=1)), "packed": None, "split": None,
+        "t_a": nan, "g_a": nan.copy(), "t_b": nan.copy(), "solid_a": false,
+        "solid_b": false.copy(), "pure_b": false.copy(), "shift_b": np.zeros(live.size),
+    }  # fmt: skip
+
+
+def _pool_states(states: list[dict], genes: int) -> list[dict]:
+    """Concatenate Newton-round states (in order) and cut them into blocks again.
+
+    Block sizes as in :func:`_newton_blocks`, so the blocks, and the answers,
+    do not depend on the number of threads.  A block without missing values
+    among others with some gets an all-True mask.
+    """
+    if not states:
+        return []
+    pooled = {}
+    for name in _ROUND_STATE:
+        parts = [st[name] for st in states]
+        if all(p is None for p in parts):
+            pooled[name] = None
+            continue
+        if name == "Pt":
+            shapes = [st["Yt"].shape for st in states]
+            parts = [
+                np.ones(shape, bool) if p is None else p
+                for p, shape in zip(parts, shapes, strict=True)
+            ]
+        pooled[name] = np.concatenate(parts)
+    block = _block_size(genes)
+    n = pooled["live"].size
+    return [
+        {k: None if v is None else v[first : first + block] for k, v in pooled.items()}
+        for first in range(0, n, block)
+    ]
+
+
+def _write_back(
+    X: np.ndarray,
+    W: np.ndarray,
+    live: np.ndarray,
+    Xt: np.ndarray,
+    F: np.ndarray,
+    A: np.ndarray,
+    mask: np.ndarray,
+    Pt: np.ndarray | None,
+    leave: np.ndarray,
+    exact: np.ndarray | None,
+) -> None:
+    """Write the rows ``leave`` of the Newton rounds' samples × genes copies back.
+
+    X (k, n) and W (g, n) receive coefficients ``Xt`` and the weights
+    ``min(1, F / A)`` of the rows' threshold F and absolute residuals A
+    (weight 1 where ``exact``: nothing to down-weight; 0 where a value is
+    missing, ``Pt`` False).
+    """
+    gone = live[leave]
+    X[:, gone] = Xt[leave].T
+    with np.errstate(divide="ignore", invalid="ignore"):
+        Wd = np.minimum(1.0, F[leave, None] / A[leave])
+    if exact is not None:
+        Wd[exact[leave]] = 1.0
+    W[:, gone] = (Wd if Pt is None else np.where(Pt[leave], Wd, 0.0)).T
+
+
+def _stack_matvec(G: np.ndarray, X: np.ndarray) -> np.ndarray:
+    """``G[i] @ X[i]`` for every row: (m, k, k), (m, k) -> (m, k).
+
+    A batched matmul; about twice as fast as the equivalent einsum here.
+    """
+    return (G @ X[:, :, None])[:, :, 0]
+
+
+def _clip(R: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """``np.clip(R, -t, t)`` for (m, g) R and (m, 1) t, in one temporary.
+
+    np.clip with array bounds is ~30% slower than maximum then minimum in place.
+    """
+    out = np.maximum(R, -t)
+    return np.minimum(out, t, out=out)
 
 
 #: Step length below which a sample leaves the Newton rounds for reweighting.
@@ -910,25 +1117,39 @@ def _line_search(
     """
     m = R.shape[0]
     alpha = np.ones(m)
-    if not search.all():
-        rows = np.flatnonzero(search)
-        R, U, Rn, inside, t = R[rows], U[rows], Rn[rows], inside[rows], t[rows]
-        alpha[rows] = _line_search(R, U, Rn, inside, t, start[rows], curve[rows], search[rows])
-        return alpha
-    tt = t[:, None]
-    clipped = np.clip(Rn, -tt, tt)
-    over = np.einsum("ij,ij->i", clipped, U) < 0
+    # The slope at a = 1 of every row at once (one pass; gathering the rows
+    # that search first would copy four arrays to save half of it).
+    clipped = _clip(Rn, t[:, None])
+    over = search & (np.einsum("ij,ij->i", clipped, U) < 0)
     if not over.any():
         return alpha
-    if over.mean() < 0.5:
+    if not over.all():
         rows = np.flatnonzero(over)
-        R, U, Rn, inside, t = R[rows], U[rows], Rn[rows], inside[rows], t[rows]
-        alpha[rows] = _line_search(R, U, Rn, inside, t, start[rows], curve[rows], over[rows])
+        R, U, Rn, inside, t, clipped = (a[rows] for a in (R, U, Rn, inside, t, clipped))
+        alpha[rows] = _root_along_step(R, U, Rn, inside, t, clipped, start[rows], curve[rows])
         return alpha
+    return _root_along_step(R, U, Rn, inside, t, clipped, start, curve)
+
+
+def _root_along_step(
+    R: np.ndarray,
+    U: np.ndarray,
+    Rn: np.ndarray,
+    inside: np.ndarray,
+    t: np.ndarray,
+    clipped: np.ndarray,
+    start: np.ndarray,
+    curve: np.ndarray,
+) -> np.ndarray:
+    """The exact search of :func:`_line_search` on rows whose slope at ``a = 1`` is positive.
+
+    Arguments as there, with ``clipped`` (m, g) ``clip(Rn, -t, t)``.
+    """
+    m = R.shape[0]
+    tt = t[:, None]
     # Genes that meet a threshold on the way change sides or move by more
     # than 2 t (a superset: genes whose bends fall outside (0, 1) drop below).
     cross = (inside != (clipped == Rn)) | (np.abs(U) > 2 * tt)
-    cross &= over[:, None]
     flat = np.flatnonzero(cross)
     row = flat // R.shape[1]
     Uc, Rc, tc = U.ravel()[flat], R.ravel()[flat], t[row]
@@ -956,7 +1177,6 @@ def _line_search(
     # First event of each row at which the slope is no longer negative.
     hit = np.flatnonzero(slope_at >= 0)
     hit = hit[np.r_[True, row[hit][1:] != row[hit][:-1]]] if hit.size else hit
-    rows = np.flatnonzero(over)
     # Rows without such an event: the root lies after their last event.
     last_slope, last_pos, last_bend = start.copy(), np.zeros(m), curve.copy()
     if row.size:
@@ -965,7 +1185,7 @@ def _line_search(
         last_slope[r_end], last_pos[r_end] = slope_at[end], pos[end]
         last_bend[r_end] = bend_before[end] + bend[end]
     with np.errstate(divide="ignore", invalid="ignore"):
-        alpha[rows] = last_pos[rows] - last_slope[rows] / last_bend[rows]
+        alpha = last_pos - last_slope / last_bend
         if hit.size:
             before = slope_at[hit] - rise[hit]
             alpha[row[hit]] = prev[hit] - before / bend_before[hit]

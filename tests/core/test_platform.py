@@ -73,3 +73,60 @@ def test_too_few_samples_are_not_corrected(til10, n_samples):
     # A TPM signature from bulk RNA-seq is never corrected.
     rna = deconvolve(bulk, til10, exclude=None)
     assert not {"platform_corrected", "platform_uncorrected"} & {w.code for w in rna.warnings}
+
+
+def _per_million_fit(seed: int = 1):
+    """A signature of 4 cell types with 15 specific genes each, exact mixtures and their shares."""
+    rng = np.random.default_rng(seed)
+    S = rng.uniform(1, 20, size=(60, 4))
+    for t in range(4):
+        S[15 * t : 15 * (t + 1), t] *= 30  # each cell type's own markers
+    coef = rng.dirichlet(np.full(4, 5.0), size=10).T
+    return S, S @ coef, coef
+
+
+def test_a_cell_types_share_error_is_not_written_into_the_factors():
+    """The first fit halved cell type 0: its markers read high in every sample.
+
+    Kept (array profiles), that pattern raises the factors of its markers, so the
+    corrected signature would keep the halved share; removed (profiles per million
+    like the data), the factors stay near 1.
+    """
+    S, Y, coef = _per_million_fit()
+    wrong = coef.copy()
+    wrong[0] /= 2
+    kept = np.log(platform_factors(S, Y, wrong))
+    removed = np.log(platform_factors(S, Y, wrong, cell_type_scale=False))
+    assert kept[:15].min() > kept[15:].max()  # cell type 0's markers raised
+    assert np.ptp(removed) < 0.1 * np.ptp(kept)
+
+
+def test_gene_factors_survive_the_removal_of_cell_type_patterns():
+    S, Y, coef = _per_million_fit()
+    truth = np.random.default_rng(2).lognormal(0.0, 0.5, size=len(S))
+    got = np.log(platform_factors(S, truth[:, None] * Y, coef, cell_type_scale=False))
+    assert np.corrcoef(got, np.log(truth))[0, 1] > 0.95
+    # A factor on cell type 0's markers (about 90% of their fitted values) is mostly removed.
+    marked = np.where(np.arange(len(S)) < 15, 3.0, 1.0)[:, None] * Y
+    kept = np.log(platform_factors(S, marked, coef))
+    removed = np.log(platform_factors(S, marked, coef, cell_type_scale=False))
+    assert np.ptp(removed) < 0.4 * np.ptp(kept)
+
+
+def test_single_cell_signature_is_corrected_without_cell_type_patterns(til10):
+    bulk, _, _ = _biased(12)
+    built = dataclasses.replace(til10, platform="single-cell RNA-seq (pseudo-bulk)")
+    kwargs = {"exclude": None, "mode": "relative"}
+    fixed = deconvolve(bulk, built, **kwargs)
+    plain = deconvolve(bulk, built, platform_correction=False, **kwargs)
+    S = til10.matrix.loc[list(plain.genes_used)].to_numpy()
+    first = (S, plain.observed.to_numpy(), plain.coefficients.to_numpy().T)
+    factors = platform_factors(*first, cell_type_scale=False)
+    np.testing.assert_allclose(fixed.signature_matrix.to_numpy(), S * factors[:, None])
+    assert not np.allclose(factors, platform_factors(*first))
+    (info,) = [w for w in fixed.warnings if w.code == "platform_corrected"]
+    assert "shared by all genes of one cell type was left out" in info.message
+    array = dataclasses.replace(til10, platform="microarray")
+    array_warnings = deconvolve(bulk, array, **kwargs).warnings
+    (info,) = [w for w in array_warnings if w.code == "platform_corrected"]
+    assert "left out" not in info.message

@@ -9,7 +9,9 @@ import zipfile
 import numpy as np
 import pandas as pd
 import pytest
-from openpyxl import load_workbook
+from openpyxl import Workbook, load_workbook
+from openpyxl.cell import WriteOnlyCell
+from openpyxl.utils import get_column_letter
 
 from deconv_core.agreement import agreement_table, compare_fractions
 from deconv_core.analysis import assess, fit_signature
@@ -18,8 +20,12 @@ from deconv_core.expression import load_expression
 from deconv_core.options import RunOptions
 from deconv_core.qc import bootstrap_intervals
 from deconv_core.report import (
+    _FORMATS,
+    INDEX_LABELS,
+    _workbook_sheets,
     bundle_zip,
     output_files,
+    output_tables,
     safe_frame,
     safe_text,
     to_csv_bytes,
@@ -71,9 +77,9 @@ def test_xlsx_writes_every_text_cell_as_a_string(tmp_path):
         assert "<f>" not in archive.read("xl/worksheets/sheet1.xml").decode()
 
 
-def test_xlsx_rows_keep_every_value_and_format_when_cells_are_refilled(tmp_path):
-    # One formatted cell per column is refilled row after row: each row must
-    # still get its own number, empty stays empty, text and ints stay unformatted.
+def test_xlsx_rows_keep_every_value_and_format(tmp_path):
+    # Each row gets its own number in its column's format; empty stays empty,
+    # text and ints stay unformatted.
     frame = pd.DataFrame(
         {
             "share": [0.25, np.nan, 0.5, 1e-300],
@@ -98,9 +104,9 @@ def test_xlsx_rows_keep_every_value_and_format_when_cells_are_refilled(tmp_path)
     assert [r[3][0] for r in rows] == [1, 2, 3, 4] and {r[3][1] for r in rows} == {general}
 
 
-def test_zip_holds_every_output_the_charts_and_a_reproducible_manifest(run):
+def _full_analysis(run, extra: DeconvWarning):  # type: ignore[no-untyped-def]
+    """The run with intervals, p-values, a side input and one more (formula-like) warning."""
     expression, signature, options, result = run
-    extra = DeconvWarning("warning", "x", "=bad", "S1", cli="--flag", app="a control")
     analysis = assess(
         expression,
         signature,
@@ -110,7 +116,13 @@ def test_zip_holds_every_output_the_charts_and_a_reproducible_manifest(run):
         p_values=pd.Series(0.002, index=result.fit.index, name="p_value"),
         side_inputs={"sample_metadata": {"file": "m.csv", "sha256": "abc"}},
     )
-    analysis = type(analysis)(**{**analysis.__dict__, "warnings": (*analysis.warnings, extra)})
+    return type(analysis)(**{**analysis.__dict__, "warnings": (*analysis.warnings, extra)})
+
+
+def test_zip_holds_every_output_the_charts_and_a_reproducible_manifest(run):
+    expression, signature, _, _ = run
+    extra = DeconvWarning("warning", "x", "=bad", "S1", cli="--flag", app="a control")
+    analysis = _full_analysis(run, extra)
     charts = {"plotly.min.js": b"js", "composition_bars.html": b"<html></html>"}
     data = bundle_zip(analysis, charts=charts, extra={"comparison": {"measured_mapping": {}}})
     with zipfile.ZipFile(io.BytesIO(data)) as archive:
@@ -247,3 +259,108 @@ def test_a_later_run_removes_an_earlier_runs_card_whatever_the_samples_script(ru
     assert {p.name for p in out.iterdir()} >= set(cards)
     write_outputs(out, analysis)  # no cards this time
     assert not {p.name for p in out.iterdir()} & set(cards)
+
+
+LABELS = {**INDEX_LABELS, "notes": None, "parameters": None}
+
+
+def oracle(sheets, labels, formats):  # type: ignore[no-untyped-def]
+    """The workbook as openpyxl's write-only mode writes it (the writer this one replaced)."""
+    book = Workbook(write_only=True)
+    for name, frame in sheets.items():
+        sheet = book.create_sheet(title=name[:31])
+        label = labels.get(name)
+        rows = frame.reset_index() if label is not None else frame
+        header = [str(c) for c in rows.columns]
+        header[0] = header[0] if label is None else label
+        for c in range(1, len(header) + 1):
+            sheet.column_dimensions[get_column_letter(c)].width = 16 if c > 1 else 22
+        sheet.freeze_panes = "B2" if label is not None else "A2"
+        shown = formats.get(name, {})
+        shown = [shown.get(str(c), shown.get("*", "0.0000")) for c in rows.columns]
+        sheet.append([_cell(sheet, h, "") for h in header])
+        for values in rows.itertuples(index=False):
+            sheet.append([_cell(sheet, v, f) for v, f in zip(values, shown, strict=True)])
+    buffer = io.BytesIO()
+    book.save(buffer)
+    return buffer.getvalue()
+
+
+def _cell(sheet, value, number_format):  # type: ignore[no-untyped-def]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return None
+    if not isinstance(value, bool | int | float):
+        cell = WriteOnlyCell(sheet, value=str(value))
+        cell.data_type = "s"
+        return cell
+    cell = WriteOnlyCell(sheet, value=value)
+    if type(value) is float:
+        cell.number_format = number_format
+    return cell
+
+
+def read_back(data: bytes) -> list[tuple]:
+    """Per sheet: name, frozen cell, column widths, every cell's value, type and format."""
+    book = load_workbook(io.BytesIO(data))
+    return [
+        (
+            sheet.title,
+            sheet.freeze_panes,
+            {k: d.width for k, d in sheet.column_dimensions.items()},
+            [
+                (c.coordinate, c.value, c.data_type, c.number_format)
+                for row in sheet.iter_rows()
+                for c in row
+            ],
+        )
+        for sheet in book.worksheets
+    ]
+
+
+def test_a_runs_workbook_reads_back_cell_for_cell_as_openpyxl_wrote_it(run):
+    # The workbook is written by hand (deconv_core.xlsx); openpyxl's own writer is the oracle.
+    evil = DeconvWarning("warning", "x", "=HYPERLINK(1) & <b>", "S1", cli=" --flag ", app="")
+    analysis = _full_analysis(run, evil)
+    sheets = _workbook_sheets(analysis, output_tables(analysis))
+    assert {"proportions", "intervals", "fit", "coverage", "warnings", "notes"} <= set(sheets)
+    ours = read_back(to_xlsx_bytes(sheets, LABELS, _FORMATS))
+    assert ours == read_back(oracle(sheets, LABELS, _FORMATS))
+    fit = next(cells for name, _, _, cells in ours if name == "fit")
+    assert {fmt for _, v, kind, fmt in fit if kind == "n" and isinstance(v, float)} >= {
+        "0.00",
+        "0.0%",
+        "0.000",
+    }
+
+
+def test_odd_cells_read_back_as_openpyxl_wrote_them():
+    frame = pd.DataFrame(
+        {
+            "share": [0.25, np.nan, np.inf, -np.inf, 1.0, 1e-300, 123456789.123456789, 0.1],
+            "text": ["", " pad ", "=SUM(A1)", "a&b<c>\"'", "x\ry", "t\tab\nnl", "é ² 漢", None],
+            "mixed": [1.5, "n/a", 3, True, None, False, np.int64(7), 10**17 + 3],
+            "none": np.nan,
+        },
+        index=pd.Index([f"s{i}" for i in range(8)], name="id"),
+    )
+    sheets = {"odd": frame, "no index": frame.reset_index(drop=True), "e": frame.iloc[:0]}
+    labels, formats = {"odd": "sample", "e": "x"}, {"odd": {"share": "0.0%", "mixed": "0.00"}}
+    assert read_back(to_xlsx_bytes(sheets, labels, formats)) == read_back(
+        oracle(sheets, labels, formats)
+    )
+
+
+def test_characters_xml_cannot_hold_become_a_replacement_mark_and_bytes_repeat():
+    frame = pd.DataFrame({"note": ["bell\x07", "ok"]}, index=["a\x01", "b"])
+    data = to_xlsx_bytes({"t": frame}, {"t": "id"})
+    assert data == to_xlsx_bytes({"t": frame}, {"t": "id"})  # no time stamp changes the bytes
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        assert archive.testzip() is None
+    sheet = load_workbook(io.BytesIO(data))["t"]
+    assert [[c.value for c in row] for row in sheet.iter_rows()] == [
+        ["id", "note"],
+        ["a\ufffd", "bell\ufffd"],
+        ["b", "ok"],
+    ]

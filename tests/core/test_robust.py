@@ -267,7 +267,12 @@ def _gap_to_converged_reweighting(S, Y, X):
     return (np.abs(_huber_objective(S, Y, X, scale) - best) / best).max(), _rel_diff(X, ref)
 
 
-def test_inlier_grams_updated_by_the_genes_that_changed_sides_equal_recomputed_ones():
+@pytest.mark.parametrize(
+    ("dtype", "rtol", "atol"), [(np.float64, 1e-12, 1e-9), (np.float32, 1e-5, 1e-5)]
+)
+def test_inlier_grams_updated_by_the_genes_that_changed_sides_equal_recomputed_ones(
+    dtype, rtol, atol
+):
     from deconv_core.solvers import _Products
 
     rng = np.random.default_rng(25)
@@ -277,11 +282,14 @@ def test_inlier_grams_updated_by_the_genes_that_changed_sides_equal_recomputed_o
     inside = before.copy()
     inside[rng.random(inside.shape) < 0.05] ^= True  # ~5% of the genes change sides
     inside[3] = before[3]  # one sample without changes
-    packed = before.astype(float) @ products.upper
+    upper = products.upper if dtype == np.float64 else products.upper32
+    packed = before.astype(dtype) @ upper
     products.update_packed(packed, inside, before)
+    assert packed.dtype == dtype
     G = products.unpack(packed)
+    assert G.dtype == np.float64
     expected = np.einsum("mg,gi,gj->mij", inside.astype(float), S, S)
-    np.testing.assert_allclose(G, expected, rtol=1e-12, atol=1e-9 * np.abs(expected).max())
+    np.testing.assert_allclose(G, expected, rtol=rtol, atol=atol * np.abs(expected).max())
     assert np.array_equal(G, G.transpose(0, 2, 1))
 
 
@@ -300,3 +308,18 @@ def test_newton_blocks_on_threads_give_the_same_answers_as_one(monkeypatch):
     # Small blocks find the optimum that one block finds.
     monkeypatch.setattr(solvers, "_NEWTON_FLOATS", 10**6)
     assert _rel_diff(answers[0][0], huber_nnls(S, Y)[0]) < 1e-6
+
+
+def test_pooled_newton_rounds_go_on_from_where_each_sample_stopped(monkeypatch):
+    import deconv_core.solvers as solvers
+
+    S, _, Y = _problem(27, samples=40)
+    present = np.random.default_rng(27).random(Y.shape) > 0.02
+    monkeypatch.setattr(solvers, "_NEWTON_FLOATS", S.shape[0] * 8)  # blocks of <= 8 samples
+    answers = []
+    # 30: no pooling; 2: pooled after two rounds, then re-pooled every round.
+    for block_rounds in (30, 2):
+        monkeypatch.setattr(solvers, "_BLOCK_ROUNDS", block_rounds)
+        answers.append(huber_nnls(S, Y) + huber_nnls(S, Y, present=present))
+    for alone, pooled in zip(*answers, strict=True):
+        np.testing.assert_allclose(pooled, alone, rtol=1e-9, atol=1e-12 * np.abs(alone).max())
