@@ -58,3 +58,28 @@ def test_the_robust_fit_honours_the_users_thread_count(no_thread_variables):
         no_thread_variables.setenv("OPENBLAS_NUM_THREADS", "2")
         with solvers._one_blas_thread():
             assert _blas_threads() == {2}  # was forced to one before
+
+
+@pytest.mark.parametrize(
+    ("variables", "expected"), [({}, "{1}"), ({"OMP_NUM_THREADS": "2"}, "{2}")]
+)
+def test_the_dashboard_honours_the_users_thread_count(variables, expected):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    env = {k: v for k, v in os.environ.items() if k not in threads.THREAD_VARIABLES}
+    probe = (
+        "import ui; from threadpoolctl import threadpool_info; "
+        "print({p['num_threads'] for p in threadpool_info() if p['user_api'] == 'blas'})"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe],
+        cwd=Path(__file__).resolve().parents[2],
+        env={**env, **variables},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert done.stdout.strip() == expected
