@@ -334,6 +334,8 @@ def read_table(
             fmt = {"\t": "tsv", " ": "txt"}.get(parsed.delimiter, "csv")
 
     table, dropped, notes, comment_rows = _build_table(parsed, what=what)
+    if fmt == "gct":
+        _check_gct_rows(data, len(table), what=what)
     if table.size >= _TRIM_CELLS:
         release_freed_memory()
     info = ReadInfo(
@@ -758,6 +760,20 @@ def _sniff_text(data: bytes, *, codec: str, bom: int, what: str) -> _TextLayout:
         is_gct=is_gct,
         warnings=tuple(notes),
     )
+
+
+def _check_gct_rows(head: bytes, n_rows: int, *, what: str) -> None:
+    """Refuse a GCT file with fewer rows than its second line states (cut short)."""
+    lines = head.split(b"\n", 2)
+    try:
+        stated = int(lines[1].split(b"\t")[0])
+    except (IndexError, ValueError):
+        return  # no count to hold it to
+    if n_rows < stated:
+        raise InputError(
+            f"The {what} GCT file states {stated:,} rows on its second line but holds "
+            f"{n_rows:,}: it was cut short or edited; download it again, or correct the count."
+        )
 
 
 def _is_gct(lines: list[tuple[str, int]], *, what: str) -> bool:

@@ -152,6 +152,9 @@ def test_gct(tmp_path: Path) -> None:
     assert (result.info.format, result.info.comment_lines, result.info.header_row) == ("gct", 1, 1)
     assert result.info.dropped_columns == ("Description",)
     assert [w.code for w in result.warnings] == ["dropped_column"]
+    cut = content.replace(b"2\t2\n", b"5\t2\n", 1)  # states 5 rows, holds 2 (was read as 2)
+    with pytest.raises(InputError, match="states 5 rows on its second line but holds 2: it was"):
+        read_table(_write(tmp_path, "cut.gct", cut))
 
 
 def test_gzipped_tsv(tmp_path: Path) -> None:
