@@ -30,6 +30,7 @@ from deconv_core.qc import (
     standardised_residuals,
 )
 from deconv_core.signatures import Signature
+from deconv_core.species import ORTHOLOGS_SOURCE, match_mouse_ids
 from deconv_core.validation import DeconvWarning
 from deconv_core.verdict import sample_verdicts, worst_first
 
@@ -156,7 +157,7 @@ def _species_warnings(
             "info",
             "mouse_signature",
             "Mouse signature on mouse data: genes were matched by their mouse ids, "
-            "without mapping to human orthologs.",
+            f"without mapping to human orthologs{_mouse_ids_note(expression, signature)}.",
         )
         return [note], {"mouse_orthologs"}
     if expression.species == "human" and signature.species == "mouse":
@@ -171,6 +172,26 @@ def _species_warnings(
         )
         return [mixed], set()
     return [], set()
+
+
+def _mouse_ids_note(expression: ExpressionData, signature: Signature) -> str:
+    """How the data's mouse ids were renamed to the signature's kind, as a clause."""
+    if expression.native_table is None:
+        return ""
+    match = match_mouse_ids(expression.native_table, signature.matrix.index)
+    if not match.converted and not match.unconverted:
+        return ""
+    kind = "MGI symbols" if match.target == "symbol" else "Ensembl ids"
+    left = (
+        f"; {len(match.unconverted):,} the table lacks kept their ids "
+        f"(e.g. {', '.join(match.unconverted[:3])})"
+        if match.unconverted
+        else ""
+    )
+    return (
+        f"; {match.converted:,} data ids were renamed to the signature's {kind} "
+        f"as the shipped table pairs them ({ORTHOLOGS_SOURCE}){left}"
+    )
 
 
 def _data_warnings(expression: ExpressionData, options: RunOptions) -> list[DeconvWarning]:

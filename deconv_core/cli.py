@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import io
 import os
 import signal
 import sys
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn, TextIO
 
@@ -35,12 +36,16 @@ from deconv_core.options import (
 )
 from deconv_core.report import check_out_dir, to_csv_bytes, write_file, write_outputs
 from deconv_core.signatures import builtin_names, list_signatures, load_signature
-from deconv_core.validation import InputError
+from deconv_core.startup import EXIT_INTERRUPTED, EXIT_TERMINATED
+from deconv_core.threads import limit_blas_threads
+from deconv_core.validation import DeconvWarning, InputError, check_input_file
 from deconv_core.verdict import verdict_counts
 
 if TYPE_CHECKING:
     from pathlib import Path
 
+    from deconv_core.signature_diagnostics import SignatureDescription
+    from deconv_core.signatures import Signature
     from deconv_core.singlecell import SignatureBuild
 
 __all__ = ["main", "build_parser"]
@@ -160,17 +165,9 @@ def _options(args: argparse.Namespace) -> RunOptions:
     )
 
 
-def _check_input_file(path: str, what: str = "expression file") -> None:
-    """Refuse a missing input file, or a folder given in its place, in one line."""
-    if os.path.isdir(path):
-        raise InputError(f"{path!r} is a folder, not the {what}; give the path of the file itself.")
-    if not os.path.isfile(path):
-        raise InputError(f"Cannot find the {what} {path!r}; check the path.")
-
-
 def _run(args: argparse.Namespace, stream: TextIO, progress: _Progress) -> int:
     progress.step(f"reading {args.bulk}")
-    _check_input_file(args.bulk)
+    check_input_file(args.bulk, what="expression")
     options = _options(args)
     check_out_dir(args.out)  # refuse an unusable folder before the work, not after
     limits = _limits(args)
@@ -356,6 +353,21 @@ def _print_verdicts(analysis: Analysis, stream: TextIO) -> None:
     serious = [w for w in analysis.warnings if w.severity != "info" and not w.sample]
     for w in serious:
         stream.write(f"{w.severity}: {w.text('cli')}\n")
+    _print_left_out(analysis.warnings, analysis.verdicts.index, stream)
+
+
+def _print_left_out(
+    warnings: Sequence[DeconvWarning], shown: Collection[str], stream: TextIO
+) -> None:
+    """Warnings about samples left out of the analysis: no row of the output says why.
+
+    ``shown``: the samples the output has a row for.
+    """
+    left_out = [w for w in warnings if w.severity != "info" and w.sample and w.sample not in shown]
+    for w in left_out[:_LISTED]:
+        stream.write(f"{w.severity}: {w.text('cli')}\n")
+    if len(left_out) > _LISTED:
+        stream.write(f"  ... and {len(left_out) - _LISTED} more in warnings.csv\n")
 
 
 def _limits(args: argparse.Namespace) -> ReadLimits:
@@ -471,7 +483,7 @@ def _add_fit_options(command: argparse.ArgumentParser) -> None:
 
 
 def _explain(args: argparse.Namespace, stream: TextIO, progress: _Progress) -> int:
-    _check_input_file(args.bulk)
+    check_input_file(args.bulk, what="expression")
     progress.step(f"reading {args.bulk}")
     expression = load_expression(args.bulk, scale=args.scale, species=args.species)
     signature = load_signature(args.signature)
@@ -490,6 +502,7 @@ def _explain(args: argparse.Namespace, stream: TextIO, progress: _Progress) -> i
         ) from exc
     for sentence in explanation.summary["sentence"]:
         stream.write(f"{sentence}\n")
+    _print_left_out(expression.warnings, explanation.summary.index, stream)
     return 0
 
 
@@ -569,17 +582,33 @@ def _add_signature_commands(sub: argparse._SubParsersAction) -> None:
 
 
 def _describe(args: argparse.Namespace, stream: TextIO) -> int:
+    """``signatures --describe``: every refusal comes before any output is printed."""
     from deconv_core.signature_diagnostics import describe_signature
 
     if not args.describe:
         raise InputError("--expression and --out need --describe NAME_OR_FILE.")
     check_count(args.top, "--top", minimum=1)
+    if args.describe_out:
+        check_out_dir(args.describe_out)
     signature = load_signature(args.describe)
     expression = None
     if args.expression:
-        _check_input_file(args.expression)
+        check_input_file(args.expression, what="expression")
         expression = load_expression(args.expression).table_for(signature)
     desc = describe_signature(signature, expression=expression)
+    text = io.StringIO()
+    _print_description(desc, signature, args, text)
+    if args.describe_out:
+        _write_description(desc, args.describe_out)
+        text.write(f"  tables written to {args.describe_out}\n")
+    stream.write(text.getvalue())
+    return 0
+
+
+def _print_description(
+    desc: SignatureDescription, signature: Signature, args: argparse.Namespace, stream: TextIO
+) -> None:
+    """The description's summary, collinear pairs, markers, groups, coverage and warnings."""
     s = desc.summary
     stream.write(f"{s['name']}: {s['title'] or '(no title)'}\n")
     stream.write(f"  {s['n_genes']} genes x {s['n_cell_types']} cell types; units: {s['units']}\n")
@@ -600,32 +629,31 @@ def _describe(args: argparse.Namespace, stream: TextIO) -> int:
     for group, members in signature.groups.items():
         stream.write(f"  group {group}: {', '.join(members)}\n")
     if desc.coverage is not None:
-        cov = desc.coverage
         stream.write(
             f"  coverage of {os.path.basename(args.expression)}: {s['genes_found']} of "
             f"{s['n_genes']} genes ({s['coverage']:.0%})\n"
         )
-        for cell_type, row in cov.drop(index="all").iterrows():
+        for cell_type, row in desc.coverage.drop(index="all").iterrows():
             stream.write(f"    {cell_type}: {row['found']} of {row['marker_genes']}\n")
     for w in desc.warnings:
         stream.write(f"  {w.severity}: {w.text('cli')}\n")
-    if args.describe_out:
-        folder = args.describe_out
-        try:
-            os.makedirs(folder, exist_ok=True)
-            desc.specificity.to_csv(os.path.join(folder, "specificity.csv"))
-            desc.markers.to_csv(os.path.join(folder, "markers.csv"), index=False)
-            desc.collinearity.to_csv(os.path.join(folder, "collinearity.csv"), index=False)
-            desc.scaled.to_csv(os.path.join(folder, "scaled.csv"))
-            desc.groups.to_csv(os.path.join(folder, "groups.csv"), index=False)
-            if desc.coverage is not None:
-                desc.coverage.to_csv(os.path.join(folder, "coverage.csv"))
-        except OSError as exc:
-            raise InputError(
-                f"Cannot write to {folder!r}: {exc.strerror}; choose another folder."
-            ) from exc
-        stream.write(f"  tables written to {folder}\n")
-    return 0
+
+
+def _write_description(desc: SignatureDescription, folder: str) -> None:
+    """The description's tables as CSV files in ``folder``."""
+    try:
+        os.makedirs(folder, exist_ok=True)
+        desc.specificity.to_csv(os.path.join(folder, "specificity.csv"))
+        desc.markers.to_csv(os.path.join(folder, "markers.csv"), index=False)
+        desc.collinearity.to_csv(os.path.join(folder, "collinearity.csv"), index=False)
+        desc.scaled.to_csv(os.path.join(folder, "scaled.csv"))
+        desc.groups.to_csv(os.path.join(folder, "groups.csv"), index=False)
+        if desc.coverage is not None:
+            desc.coverage.to_csv(os.path.join(folder, "coverage.csv"))
+    except OSError as exc:
+        raise InputError(
+            f"Cannot write to {folder!r}: {exc.strerror}; choose another folder."
+        ) from exc
 
 
 def _build_signature(args: argparse.Namespace, stream: TextIO, progress: _Progress) -> int:
@@ -633,9 +661,9 @@ def _build_signature(args: argparse.Namespace, stream: TextIO, progress: _Progre
     from deconv_core.io.singlecell import read_single_cell
     from deconv_core.singlecell import build_signature
 
-    _check_input_file(args.counts, "counts file")
+    check_input_file(args.counts, what="counts")
     if args.labels is not None:
-        _check_input_file(args.labels, "labels file")
+        check_input_file(args.labels, what="labels")
     progress.step(f"reading {args.counts}")
     data = read_single_cell(
         args.counts,
@@ -719,7 +747,8 @@ def _on_sigterm(signum: int, frame: object) -> NoReturn:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit code.
 
-    Ctrl-C exits with 130 and SIGTERM with 143, each with one line on stderr:
+    Ctrl-C exits with ``EXIT_INTERRUPTED`` and SIGTERM with
+    ``EXIT_TERMINATED`` (both from :mod:`deconv_core.startup`), each with one line on stderr:
     ``run`` writes its folder only when the run is complete
     (:func:`deconv_core.report.write_outputs`), so an interrupted run leaves
     the folder as it was.
@@ -737,7 +766,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"error: unrecognized arguments: {' '.join(extra)} "
             f"(see '{parser.prog} {args.command} --help')\n",
         )
-    _one_blas_thread()
+    limit_blas_threads()
     _small_pages()
     previous = None
     if threading.current_thread() is threading.main_thread():
@@ -746,31 +775,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _dispatch(args)
     except KeyboardInterrupt:
         sys.stderr.write(f"interrupted: {_left_as_it_was(args)}\n")
-        return 130
+        return EXIT_INTERRUPTED
     except _Terminated:
         sys.stderr.write(f"terminated: {_left_as_it_was(args)}\n")
-        return 143
+        return EXIT_TERMINATED
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
-
-
-def _one_blas_thread() -> None:
-    """Run OpenBLAS on one thread, unless ``OPENBLAS_NUM_THREADS`` asks otherwise.
-
-    The fits are many small matrix products, which OpenBLAS's threads barely speed
-    up alone and slow down badly when other programs share the cores (as in the
-    dashboard, ``ui/__init__.py``): on this 2-core machine under load, the fit and
-    the gene checks of 1,000 samples on a 1,296-gene signature took 2.3 s and
-    4.0 s of CPU with two threads, 1.2 s and 1.6 s with one (measured in one run).
-    The variable also covers a BLAS loaded later (scipy's, for ``--method epic``).
-    """
-    if "OPENBLAS_NUM_THREADS" in os.environ:
-        return
-    os.environ["OPENBLAS_NUM_THREADS"] = "1"
-    from threadpoolctl import threadpool_limits
-
-    threadpool_limits(limits=1, user_api="blas")
 
 
 def _small_pages() -> None:

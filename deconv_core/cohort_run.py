@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import logging
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
@@ -221,6 +222,9 @@ def cluster_client(
             # free port instead of 8787, which another cluster may hold.
             dashboard_address="127.0.0.1:0",
             scheduler_kwargs={"dashboard": False},
+            # A chunk's refusal (an InputError) reaches the caller as one line; the
+            # workers' own "Compute Failed" log of it would print a traceback first.
+            silence_logs=logging.CRITICAL,
         ) as cluster,
         Client(cluster) as client,
     ):

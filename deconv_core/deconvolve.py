@@ -390,35 +390,79 @@ def _fit_statistics(observed: np.ndarray, fitted: np.ndarray) -> np.ndarray:
     return out
 
 
+#: Spread below which a column counts as constant: its sum of squared deviations over
+#: its sum of squares.  A column of one repeated value leaves rounding errors of about
+#: 1e-32 of it (float64); any real profile is far above 1e-20.
+_CONSTANT_SPREAD = 1e-20
+
+
+def _spread(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Column deviations from the mean, and whether each column varies (not constant)."""
+    centred = a - a.mean(axis=0)
+    squares = (centred**2).sum(axis=0)
+    return centred, squares > _CONSTANT_SPREAD * (a**2).sum(axis=0)
+
+
 def _pearson_columns(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Column-wise Pearson correlation of two genes × samples arrays (NaN if constant)."""
-    a = a - a.mean(axis=0)
-    b = b - b.mean(axis=0)
+    (a, a_varies), (b, b_varies) = _spread(a), _spread(b)
     denominator = np.sqrt((a**2).sum(axis=0) * (b**2).sum(axis=0))
     with np.errstate(divide="ignore", invalid="ignore"):
         r = (a * b).sum(axis=0) / denominator
-    return np.where(denominator > 0, r, np.nan)
+    return np.where(a_varies & b_varies, r, np.nan)
 
 
 def _stats_block(o: np.ndarray, f: np.ndarray, rank_o: np.ndarray, rank_f: np.ndarray):
     """Fit statistics for complete genes × samples blocks; returns samples × 4."""
     resid = o - f
     mean = o.mean(axis=0)
-    total = ((o - mean) ** 2).sum(axis=0)
+    centred, varies = _spread(o)
+    total = (centred**2).sum(axis=0)
     with np.errstate(divide="ignore", invalid="ignore"):
         rmse = np.where(mean > 0, np.sqrt((resid**2).mean(axis=0)) / mean, np.nan)
-        r2 = np.where(total > 0, 1 - (resid**2).sum(axis=0) / total, np.nan)
+        r2 = np.where(varies, 1 - (resid**2).sum(axis=0) / total, np.nan)
     return np.column_stack([_pearson_columns(o, f), _pearson_columns(rank_o, rank_f), rmse, r2])
 
 
-def _likely_cause(expression_ids: pd.Index, signature: Signature) -> str:
+#: Share of the expression's rows that are signature genes from which the expression
+#: is taken for a gene subset (e.g. only the markers) rather than other ids.
+_SUBSET_SHARE = 0.9
+
+
+def _is_probe(label: str) -> bool:
+    """Affymetrix (``..._at``) or Illumina (``ILMN_...``) probe id."""
+    return label.endswith("_at") or label.startswith("ILMN_")
+
+
+def _likely_cause(expression: pd.DataFrame, signature: Signature, n_found: int) -> str:
     """A guess at why few signature genes were found, for error messages (same species:
-    :func:`~deconv_core.species.check_same_species` said so first)."""
+    :func:`~deconv_core.species.check_same_species` said so first).  ``expression``:
+    genes × samples as fitted; ``n_found``: how many signature genes it has."""
+    expression_ids = expression.index
     ids = [str(i) for i in expression_ids[:2000]]
     if not ids:
         return "the expression file has no gene ids"
+    in_columns = gene_rows(expression.columns, [str(g) for g in signature.matrix.index])
+    if len(in_columns) > max(n_found, 0.5 * expression.shape[1]):
+        examples = ", ".join(list(in_columns)[:3])
+        return (
+            f"{len(in_columns):,} of the expression's column names are signature genes "
+            f"(e.g. {examples}): its samples are rows; transpose it so genes are rows"
+        )
+    if n_found >= _SUBSET_SHARE * len(expression_ids):
+        return (
+            f"the expression has only {len(expression_ids):,} rows, {n_found:,} of them "
+            "signature genes: it looks cut down to a gene subset; give the whole expression "
+            "table, or a signature of those genes"
+        )
     ensembl = np.mean([i.upper().startswith("ENS") for i in ids])
     signature_ensembl = str(signature.matrix.index[0]).upper().startswith("ENS")
+    if signature.species == "mouse" and ensembl > 0.5 and not signature_ensembl:
+        return (
+            "the expression's mouse Ensembl ids are mostly not in the shipped table that names "
+            "them (it holds the genes with a one-to-one human ortholog); give the expression "
+            "with MGI symbols, or a signature with ENSMUSG ids"
+        )
     if ensembl > 0.5 and not signature_ensembl:
         return (
             "the expression uses Ensembl ids that could not all be mapped to symbols, and the "
@@ -429,7 +473,12 @@ def _likely_cause(expression_ids: pd.Index, signature: Signature) -> str:
     numeric = np.mean([i.replace("_", "").replace(".", "").isdigit() for i in ids])
     if numeric > 0.5:
         return "the expression rows look like Entrez ids or row numbers, not gene symbols"
-    probes = np.mean([i.endswith("_at") or i.startswith("ILMN_") for i in ids])
+    probes = np.mean([_is_probe(i) for i in ids])
+    if probes > 0.5 and _is_probe(str(signature.matrix.index[0])):
+        return (
+            "the expression and the signature both name microarray probes but share few: "
+            "are they from different array platforms? Map both to gene symbols"
+        )
     if probes > 0.5:
         return "the expression rows are microarray probe ids; map them to gene symbols first"
     mouse = np.mean(
@@ -519,7 +568,7 @@ def deconvolve(
     # would copy the whole matrix; a mask is an eighth of its size.
     present = np.isnan(values)
     np.logical_not(present, out=present)
-    genes = _match_genes(expression.index, present.any(axis=1), signature, sig, warnings)
+    genes = _match_genes(expression, present.any(axis=1), signature, sig, warnings)
     S = sig.loc[genes.used].to_numpy(dtype=np.float64)
     # Normalise every sample to 1e6 over all its genes (TPM-like), so that the
     # coefficients are comparable between samples and, in absolute mode, are
@@ -730,7 +779,7 @@ class _Genes:
 
 
 def _match_genes(
-    ids: pd.Index,
+    expression: pd.DataFrame,
     present: np.ndarray,
     signature: Signature,
     sig: pd.DataFrame,
@@ -744,6 +793,7 @@ def _match_genes(
     found genes the exclusion list kept.  ``present`` : (genes,) bool, the rows
     with at least one value.
     """
+    ids = expression.index
     kept_ids = pd.Index(ids)[present]
     kept_rows = np.flatnonzero(present)
     matched = gene_rows(kept_ids, [str(g) for g in signature.matrix.index])
@@ -757,7 +807,9 @@ def _match_genes(
     if len(used) < k + 1 or share < COVERAGE_ERROR:
         what = f"Only {len(found)} of {n_sig} signature genes were found in the expression data"
         check_same_species(kept_ids, signature.species, found=what)
-        raise InputError(f"{what}; the likely cause: {_likely_cause(ids, signature)}.")
+        raise InputError(
+            f"{what}; the likely cause: {_likely_cause(expression, signature, len(found))}."
+        )
     if share < COVERAGE_FAIR:
         warnings.append(
             DeconvWarning(

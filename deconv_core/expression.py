@@ -19,7 +19,7 @@ from deconv_core.genes import harmonise_genes, orient_genes_as_rows
 from deconv_core.io import ReadInfo, read_table
 from deconv_core.io.limits import DEFAULT_LIMITS, ReadLimits
 from deconv_core.scale import linearise
-from deconv_core.species import map_to_human, resolve_species
+from deconv_core.species import map_to_human, match_mouse_ids, resolve_species
 from deconv_core.text import names_warning
 from deconv_core.validation import DeconvWarning
 
@@ -76,10 +76,15 @@ class ExpressionData:
     shape_on_disk: tuple[int, int] | None = None
 
     def table_for(self, signature: object) -> pd.DataFrame:
-        """The table to fit ``signature`` to: the mouse ids for a mouse signature
-        (``signature.species == "mouse"``), else the human-named :attr:`table`."""
+        """The table to fit ``signature`` to: for a mouse signature
+        (``signature.species == "mouse"``) the mouse ids, named as the signature
+        names its genes (MGI symbols or ``ENSMUSG`` ids,
+        :func:`~deconv_core.species.match_mouse_ids`); else the human-named
+        :attr:`table`."""
         mouse = getattr(signature, "species", "human") == "mouse"
-        return self.native_table if mouse and self.native_table is not None else self.table
+        if not mouse or self.native_table is None:
+            return self.table
+        return match_mouse_ids(self.native_table, signature.matrix.index).table
 
     @property
     def shape(self) -> tuple[int, int]:

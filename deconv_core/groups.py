@@ -84,6 +84,11 @@ def _groups_mapping(
         for group, members in groups.items():
             if isinstance(members, str):
                 members = [members]
+            if isinstance(members, Mapping) or not hasattr(members, "__iter__"):  # null, 5
+                raise InputError(
+                    f"The group {str(group).strip()!r} in the {what} is not a list of cell "
+                    "types; list its cell types."
+                )
             mapping[str(group).strip()] = [str(m) for m in members]
         return mapping
     raise InputError(

@@ -87,6 +87,7 @@ import numpy as np
 import pandas as pd
 
 from deconv_core.analysis import Analysis
+from deconv_core.bundle import MANIFEST_FILE
 from deconv_core.floattext import g6_lines
 from deconv_core.groups import group_proportions
 from deconv_core.methods import methods_table
@@ -117,8 +118,6 @@ __all__ = [
 
 #: Leading characters that make a spreadsheet read a text cell as a formula.
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
-#: The manifest's file name (written last).
-MANIFEST_FILE = "manifest.json"
 #: Header of the index column of each table (None: written without an index).
 INDEX_LABELS: dict[str, str | None] = {
     "proportions": "sample",

@@ -28,13 +28,13 @@ import hashlib
 import io
 import json
 import zipfile
-import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
 from deconv_core.analysis import Analysis
-from deconv_core.io.limits import ReadLimits, format_size
+from deconv_core.bundle import MANIFEST_FILE
+from deconv_core.io.limits import DAMAGED_ZIP_ERRORS, ReadLimits, format_size
 from deconv_core.options import RunOptions, check_options
 from deconv_core.validation import InputError
 
@@ -53,7 +53,6 @@ __all__ = [
 INPUT_SLOTS = ("expression", "signature", "signature_metadata", "metadata", "measured")
 #: Most members a bundle may hold (a run writes about 20).
 MAX_MEMBERS = 500
-_MANIFEST = "manifest.json"
 
 
 def sha256_hex(data: bytes) -> str:
@@ -119,15 +118,23 @@ class Session:
         known = {f.name for f in fields(RunOptions)}
         given = {k: v for k, v in self.parameters.items() if k in known and v is not None}
         try:
-            options = RunOptions(**given)
-        except TypeError as exc:  # pragma: no cover - a parameter of the wrong kind
-            raise InputError(f"The bundle's parameters cannot be read: {exc}.") from exc
-        return check_options(options)
+            return check_options(RunOptions(**given))
+        except InputError:
+            raise
+        except (TypeError, ValueError) as exc:  # a parameter of the wrong kind (edited)
+            raise InputError(
+                f"The bundle's parameters cannot be read ({exc}); upload the input files instead."
+            ) from exc
 
     @property
     def groups(self) -> dict[str, tuple[str, ...]]:
         """The cell-type groups the run used (group → members)."""
         groups = self.parameters.get("groups") or {}
+        if any(not isinstance(members, list) for members in groups.values()):
+            raise InputError(
+                "The bundle's cell-type groups are not lists of cell types (an edited "
+                "manifest); upload the input files instead."
+            )
         return {str(g): tuple(str(m) for m in members) for g, members in groups.items()}
 
 
@@ -212,7 +219,7 @@ def _open(data: bytes, name: str, limits: ReadLimits) -> zipfile.ZipFile:
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
         items = archive.infolist()
-    except (zipfile.BadZipFile, zlib.error, EOFError, ValueError) as exc:
+    except (*DAMAGED_ZIP_ERRORS, ValueError) as exc:
         raise _refuse(name, "is not a readable zip file (damaged or cut short)") from exc
     if len(items) > MAX_MEMBERS:
         raise _refuse(name, f"holds {len(items):,} files, more than a run writes")
@@ -233,19 +240,19 @@ def _read(archive: zipfile.ZipFile, member: str, name: str) -> bytes:
         return archive.read(member)
     except KeyError as exc:
         raise _refuse(name, f"is incomplete: {member} is missing") from exc
-    except (zipfile.BadZipFile, zlib.error, EOFError, ValueError) as exc:
+    except (*DAMAGED_ZIP_ERRORS, ValueError) as exc:
         raise _refuse(name, f"is damaged: {member} cannot be unpacked") from exc
 
 
 def _manifest(archive: zipfile.ZipFile, name: str) -> dict[str, Any]:
-    if _MANIFEST not in archive.namelist():
-        raise _refuse(name, "is not a deconv-explorer results bundle (it has no manifest.json)")
+    if MANIFEST_FILE not in archive.namelist():
+        raise _refuse(name, f"is not a deconv-explorer results bundle (it has no {MANIFEST_FILE})")
     try:
-        manifest = json.loads(_read(archive, _MANIFEST, name).decode("utf-8"))
+        manifest = json.loads(_read(archive, MANIFEST_FILE, name).decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as exc:
-        raise _refuse(name, "has a manifest.json that is not readable JSON") from exc
+        raise _refuse(name, f"has a {MANIFEST_FILE} that is not readable JSON") from exc
     if not isinstance(manifest, dict) or manifest.get("tool") != "deconv-explorer":
-        raise _refuse(name, "has a manifest.json that deconv-explorer did not write")
+        raise _refuse(name, f"has a {MANIFEST_FILE} that deconv-explorer did not write")
     if not isinstance(manifest.get("session"), dict) or not isinstance(
         manifest.get("checksums"), dict
     ):
@@ -253,13 +260,42 @@ def _manifest(archive: zipfile.ZipFile, name: str) -> dict[str, Any]:
             f"The bundle {name} holds results but not the inputs that made them (it was "
             "written by the command line or an older version); upload the input files instead."
         )
+    _check_objects(manifest, name)
     return manifest
+
+
+#: Entries of the manifest a session reads that are JSON objects when present (parents
+#: first).  The checksums do not cover the manifest itself, so an edited one is checked.
+_OBJECTS = (
+    ("inputs",),
+    ("inputs", "expression"),
+    ("inputs", "signature"),
+    ("parameters",),
+    ("parameters", "groups"),
+    ("result",),
+    ("result", "verdicts"),
+    ("comparison",),
+)
+
+
+def _check_objects(manifest: dict, name: str) -> None:
+    """Refuse a manifest whose entries the session reads are not objects (hand-edited)."""
+    for path in _OBJECTS:
+        node = manifest
+        for key in path[:-1]:
+            node = node.get(key, {})
+        if path[-1] in node and not isinstance(node[path[-1]], dict):
+            raise _refuse(
+                name,
+                f"has a {MANIFEST_FILE} that deconv-explorer did not write "
+                f"({'.'.join(path)} is not an object)",
+            )
 
 
 def _checked_members(archive: zipfile.ZipFile, manifest: dict, name: str) -> dict[str, bytes]:
     """Every member listed in the checksums, each checked; unlisted members refused."""
     checksums = {str(k): str(v) for k, v in manifest["checksums"].items()}
-    unlisted = sorted(set(archive.namelist()) - set(checksums) - {_MANIFEST})
+    unlisted = sorted(set(archive.namelist()) - set(checksums) - {MANIFEST_FILE})
     if unlisted:
         raise _refuse(
             name, f"was changed: it holds {unlisted[0]}, which its manifest does not list"

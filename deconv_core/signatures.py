@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import re
 from dataclasses import dataclass, field
@@ -431,6 +432,31 @@ def _sidecar(path: Path) -> Path:
     return path.with_name(f"{name}.metadata.json")
 
 
+def _text(value: object) -> bool:
+    return isinstance(value, str) and bool(value.strip())
+
+
+def _sidecar_factors(factors: object, cell_types: list[str], file_name: str) -> dict[str, float]:
+    """The sidecar's mRNA factors: cell type → a positive, finite number."""
+    if not isinstance(factors, dict):
+        raise InputError(
+            f"The signature's metadata file {file_name!r} has mRNA factors that are not an "
+            "object of cell type to number; fix or delete it."
+        )
+
+    def usable(cell_type: str, value: object) -> bool:
+        number = isinstance(value, int | float) and not isinstance(value, bool)
+        return cell_type in cell_types and number and math.isfinite(value) and value > 0
+
+    bad = [str(k) for k, v in factors.items() if not usable(str(k), v)]
+    if bad:
+        raise InputError(
+            f"The signature's metadata file {file_name!r} has mRNA factors for unknown cell "
+            f"types, or that are not positive numbers ({', '.join(bad[:3])}); fix or delete it."
+        )
+    return {str(k): float(v) for k, v in factors.items()}
+
+
 def _read_sidecar(path: Path, matrix: pd.DataFrame, data: bytes | None = None) -> dict:
     """Metadata written next to a signature file (or its bytes), checked against its columns."""
     try:
@@ -446,21 +472,21 @@ def _read_sidecar(path: Path, matrix: pd.DataFrame, data: bytes | None = None) -
             "delete it."
         )
     cell_types = [str(c) for c in matrix.columns]
-    factors = {str(k): v for k, v in meta.get("mrna_scaling_factors", {}).items()}
-    bad = [k for k, v in factors.items() if k not in cell_types or not float(v) > 0]
-    if bad:
-        raise InputError(
-            f"The signature's metadata file {path.name!r} has mRNA factors for unknown cell "
-            f"types or non-positive values ({', '.join(bad[:3])}); fix or delete it."
-        )
-    meta["mrna_scaling_factors"] = {k: float(v) for k, v in factors.items()}
+    meta["mrna_scaling_factors"] = _sidecar_factors(
+        meta.get("mrna_scaling_factors", {}), cell_types, path.name
+    )
     meta["groups"] = check_groups(meta.get("groups", {}), cell_types, what=f"{path.name} groups")
     names = meta.get("display_names", {})
-    unknown = [str(k) for k in names if str(k) not in cell_types] if isinstance(names, dict) else []
+    unknown = (
+        [str(k) for k, v in names.items() if str(k) not in cell_types or not _text(v)]
+        if isinstance(names, dict)
+        else []
+    )
     if not isinstance(names, dict) or unknown:
         raise InputError(
             f"The signature's metadata file {path.name!r} has display names for unknown cell "
-            f"types ({', '.join(unknown[:3]) or 'not an object'}); fix or delete it."
+            f"types, or that are not text ({', '.join(unknown[:3]) or 'not an object'}); fix "
+            "or delete it."
         )
     meta["display_names"] = {str(k): str(v) for k, v in names.items()}
     return meta

@@ -18,6 +18,8 @@ from collections.abc import Callable
 
 import numpy as np
 
+from deconv_core.threads import blas_thread_limit
+
 __all__ = ["nnls", "weighted_nnls", "huber_nnls", "HUBER_TUNING", "nnls_loop", "kkt_violation"]
 
 #: Huber tuning constant in robust standard deviations: 95% efficiency under
@@ -528,28 +530,14 @@ def _column_median(A: np.ndarray) -> np.ndarray:
     return (part[:, half - 1] + part[:, half]) / 2.0
 
 
-#: Lazily created controller of the BLAS thread pools (finding them costs ~10 ms).
-_BLAS: list = []
-
-
 def _one_blas_thread():
-    """Context that runs numpy's BLAS on one thread (restored on exit).
+    """Context that runs BLAS on one thread unless the user set a count (restored on exit).
 
     The robust fit is many small products (samples × a few hundred genes by
-    ~250 packed Gram entries, stacks of 22 × 22 solves) that a second BLAS
-    thread barely speeds up, and that slow down several-fold when the cores
-    are shared: the medium mixtures of ``benchmarks/solver_speed.py`` took
-    21-27 s with OpenBLAS's two threads and 7-8 s with one on this 2-core
-    machine at load ~3 (measured in one run).  The dashboard and the command
-    line set one thread for their whole process (``ui/__init__.py``,
-    ``deconv_core.cli``); this holds for the robust fit whoever calls it, even
-    under ``OPENBLAS_NUM_THREADS`` (which the command line otherwise honours).
+    ~250 packed Gram entries, stacks of 22 × 22 solves); the policy and its
+    measurements are in :mod:`deconv_core.threads`.
     """
-    from threadpoolctl import ThreadpoolController
-
-    if not _BLAS:
-        _BLAS.append(ThreadpoolController())
-    return _BLAS[0].limit(limits=1, user_api="blas")
+    return blas_thread_limit()
 
 
 def huber_nnls(

@@ -28,11 +28,13 @@ from deconv_core.validation import DeconvWarning, InputError
 __all__ = [
     "ORTHOLOGS_SOURCE",
     "SPECIES",
+    "MouseIdMatch",
     "OrthologMapping",
     "detect_species",
     "load_orthologs",
     "check_same_species",
     "map_to_human",
+    "match_mouse_ids",
     "resolve_species",
 ]
 
@@ -72,9 +74,32 @@ class OrthologMapping:
     warnings: tuple[DeconvWarning, ...]
 
 
+@dataclass(frozen=True)
+class MouseIdMatch:
+    """Result of :func:`match_mouse_ids`.
+
+    Attributes
+    ----------
+    table
+        Genes × samples, its mouse ids of the signature's kind where the
+        shipped table has them (rows it lacks keep their id).
+    converted
+        How many rows were renamed (0: both sides already used one kind).
+    unconverted
+        The ids of the other kind the shipped table lacks, in input order.
+    target
+        ``"symbol"`` (MGI symbols) or ``"ensembl"`` (``ENSMUSG`` ids).
+    """
+
+    table: pd.DataFrame
+    converted: int
+    unconverted: tuple[str, ...]
+    target: str
+
+
 @functools.lru_cache(maxsize=1)
-def load_orthologs() -> Mapping[str, str]:
-    """Mouse symbol or Ensembl id (no version) → human symbol; read once.
+def _asset() -> dict[str, list[str]]:
+    """The shipped ortholog table's columns as lists; read once.
 
     Raises
     ------
@@ -86,11 +111,73 @@ def load_orthologs() -> Mapping[str, str]:
             f"The ortholog table {_ASSET} is missing; rebuild it with scripts/build_gene_asset.py."
         )
     raw = pd.read_csv(_ASSET, sep="\t", dtype=str, keep_default_na=False)
-    # Lists first: iterating pandas' string columns is about 10x slower.
-    human = raw["human_symbol"].tolist()
-    pairs = dict(zip(raw["mouse_symbol"].tolist(), human, strict=True))
-    pairs.update(zip(raw["mouse_ensembl_id"].tolist(), human, strict=True))
+    # Lists: iterating pandas' string columns is about 10x slower.
+    return {column: raw[column].tolist() for column in raw.columns}
+
+
+@functools.lru_cache(maxsize=1)
+def load_orthologs() -> Mapping[str, str]:
+    """Mouse symbol or Ensembl id (no version) → human symbol; read once."""
+    raw = _asset()
+    human = raw["human_symbol"]
+    pairs = dict(zip(raw["mouse_symbol"], human, strict=True))
+    pairs.update(zip(raw["mouse_ensembl_id"], human, strict=True))
     return MappingProxyType(pairs)
+
+
+@functools.lru_cache(maxsize=2)
+def _mouse_renaming(target: str) -> Mapping[str, str]:
+    """``ENSMUSG`` id → MGI symbol (``target="symbol"``), or symbol → id (``"ensembl"``)."""
+    raw = _asset()
+    ids, symbols = raw["mouse_ensembl_id"], raw["mouse_symbol"]
+    pairs = zip(ids, symbols, strict=True) if target == "symbol" else zip(symbols, ids, strict=True)
+    return MappingProxyType(dict(pairs))
+
+
+def _mostly_ensembl(labels: Sequence[Hashable] | pd.Index) -> bool:
+    ids = [_label(x).strip() for x in list(labels[:_SAMPLE])]
+    return sum(bool(_MOUSE_ENSEMBL.match(i)) for i in ids) > 0.5 * len(ids)
+
+
+def match_mouse_ids(table: pd.DataFrame, signature_genes: Sequence[Hashable]) -> MouseIdMatch:
+    """Name a mouse table's genes the way a mouse signature does: MGI symbols or ``ENSMUSG`` ids.
+
+    Mouse data with Ensembl ids and a signature of symbols (or the reverse) share
+    no id; the shipped ortholog table (``assets/genes/mouse_orthologs.tsv.gz``)
+    pairs each mouse gene's symbol with its Ensembl id, for the 17,032 genes with
+    a one-to-one human ortholog.  Rows it lacks keep their id.
+
+    Parameters
+    ----------
+    table
+        Genes × samples, mouse ids as the index; any scale.  Not modified.
+    signature_genes
+        The mouse signature's genes (rows of its genes × cell types matrix).
+
+    Returns
+    -------
+    MouseIdMatch
+        The renamed table (duplicates a renaming creates are collapsed by their
+        median), how many rows were renamed and which ids could not be.
+    """
+    target = "ensembl" if _mostly_ensembl(list(signature_genes)) else "symbol"
+    if _mostly_ensembl(table.index) == (target == "ensembl"):
+        return MouseIdMatch(table, 0, (), target)
+    renaming = _mouse_renaming(target)
+    labels = [_label(x).strip() for x in table.index]
+    matches = [_MOUSE_ENSEMBL.match(x) for x in labels]
+    keys = [m.group(1).upper() if m else x for x, m in zip(labels, matches, strict=True)]
+    new = [renaming.get(key, label) for key, label in zip(keys, labels, strict=True)]
+    # the other kind's ids: Ensembl ids when symbols are wanted, anything else otherwise
+    source = [(m is not None) == (target == "symbol") for m in matches]
+    unconverted = tuple(
+        x for x, k, other in zip(labels, keys, source, strict=True) if other and k not in renaming
+    )
+    renamed = table.set_axis(pd.Index(new, dtype="str", name=table.index.name), axis=0)
+    if not renamed.index.is_unique:  # a symbol and its Ensembl id both given
+        renamed = renamed.groupby(level=0, sort=False).median()
+    converted = sum(k in renaming for k, other in zip(keys, source, strict=True) if other)
+    return MouseIdMatch(renamed, converted, unconverted, target)
 
 
 def _label(value: Hashable) -> str:

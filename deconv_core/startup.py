@@ -3,10 +3,11 @@
 ``python -m deconv_core`` imports this package, and with it numpy, pandas and
 scipy (a few seconds), before ``__main__`` and the command line's own
 interrupt handling (:func:`deconv_core.cli.main`) run.  A signal in that time
-ends the program with the command line's one line and exit code (130 for
-Ctrl-C, 143 for SIGTERM) instead of a traceback: nothing has been read or
-written yet.  Imported any other way (``import deconv_core``, the dashboard,
-tests) the package lets the interrupt through unchanged.
+ends the program with the command line's one line and exit code
+(:data:`EXIT_INTERRUPTED` for Ctrl-C, :data:`EXIT_TERMINATED` for SIGTERM)
+instead of a traceback: nothing has been read or written yet.  Imported any
+other way (``import deconv_core``, the dashboard, tests) the package lets the
+interrupt through unchanged.
 
 Only the standard library is imported here, so the guard is in place before
 the slow imports start.
@@ -19,14 +20,28 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-__all__ = ["STARTING", "quiet_start", "started_as_command"]
+__all__ = [
+    "EXIT_INTERRUPTED",
+    "EXIT_TERMINATED",
+    "STARTING",
+    "quiet_start",
+    "started_as_command",
+]
 
 #: What is left behind by a program stopped while it starts.
 STARTING = "while starting; nothing was written"
 
 
-#: Exit code and word for each signal: the command line's own (deconv_core.cli.main).
-_ENDINGS = {signal.SIGINT: (130, "interrupted"), signal.SIGTERM: (143, "terminated")}
+#: Exit codes after Ctrl-C and SIGTERM, here and in :func:`deconv_core.cli.main`:
+#: 128 + the signal's number, the shells' convention for a program a signal ended.
+EXIT_INTERRUPTED = 128 + signal.SIGINT
+EXIT_TERMINATED = 128 + signal.SIGTERM
+
+#: Exit code and word for each signal.
+_ENDINGS = {
+    signal.SIGINT: (EXIT_INTERRUPTED, "interrupted"),
+    signal.SIGTERM: (EXIT_TERMINATED, "terminated"),
+}
 
 
 class _Stopped(BaseException):
@@ -61,8 +76,8 @@ def quiet_start(active: bool) -> Iterator[None]:
     Raises
     ------
     SystemExit
-        130 after Ctrl-C, 143 after SIGTERM, with ``interrupted:`` or
-        ``terminated:`` and :data:`STARTING` on stderr.
+        :data:`EXIT_INTERRUPTED` after Ctrl-C, :data:`EXIT_TERMINATED` after
+        SIGTERM, with ``interrupted:`` or ``terminated:`` and :data:`STARTING` on stderr.
     """
     if not active:
         yield

@@ -9,7 +9,9 @@ command line decides how to show a warning.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -19,8 +21,10 @@ __all__ = [
     "DeconvWarning",
     "InputError",
     "check_finite",
+    "check_input_file",
     "check_non_negative",
     "check_unique_labels",
+    "read_input_file",
     "warnings_frame",
 ]
 
@@ -157,7 +161,14 @@ def check_non_negative(table: pd.DataFrame, *, what: str) -> None:
         )
 
 
-def check_unique_labels(labels: pd.Index, *, what: str) -> None:
+#: What to do about an empty label, by where the labels are: a header row or a first column.
+_NAME_THE_EMPTY = {
+    "columns": "give every column a name in the header row",
+    "rows": "give every row an id in the first column",
+}
+
+
+def check_unique_labels(labels: pd.Index, *, what: str, axis: str = "columns") -> None:
     """Raise :class:`InputError` if ``labels`` has duplicates or blanks.
 
     Parameters
@@ -166,13 +177,16 @@ def check_unique_labels(labels: pd.Index, *, what: str) -> None:
         Sample or cell-type names.
     what
         What the labels name, e.g. ``"sample names"``.
+    axis
+        ``"columns"`` (names in a header row) or ``"rows"`` (ids in a first
+        column), for what to do about an empty one.
     """
     names = [str(x).strip() for x in labels]
     blank = [i for i, n in enumerate(names) if n == "" or n.lower() == "nan"]
     if blank:
         raise InputError(
             f"The {what} include {len(blank)} empty name(s) (position {blank[0] + 1}); "
-            "give every column a name in the header row."
+            f"{_NAME_THE_EMPTY[axis]}."
         )
     seen: dict[str, int] = {}
     for n in names:
@@ -184,3 +198,65 @@ def check_unique_labels(labels: pd.Index, *, what: str) -> None:
             f"{'appears' if len(dups) == 1 else 'appear'} more than once; rename them so each "
             "is unique."
         )
+
+
+def check_input_file(path: str | os.PathLike[str], *, what: str) -> None:
+    """Refuse a missing file, or a folder given in its place, before any work.
+
+    Parameters
+    ----------
+    path
+        The path the user gave.
+    what
+        What the file holds, as the message names it (``"expression"``: "the
+        expression file").
+
+    Raises
+    ------
+    InputError
+        The path is a folder or does not exist.
+    """
+    if os.path.isdir(path):
+        raise _file_error(path, what, IsADirectoryError())
+    if not os.path.isfile(path):
+        raise _file_error(path, what, FileNotFoundError())
+
+
+def read_input_file(path: str | os.PathLike[str], *, what: str) -> bytes:
+    """The bytes of a user's file; a path that cannot be read is one :class:`InputError`.
+
+    Parameters
+    ----------
+    path
+        The path the user gave.
+    what
+        What the file holds, as the message names it (see :func:`check_input_file`).
+
+    Raises
+    ------
+    InputError
+        The path does not exist, is a folder or cannot be read.
+    """
+    try:
+        return Path(path).read_bytes()
+    except OSError as err:
+        raise _file_error(path, what, err) from err
+
+
+def _file_error(path: str | os.PathLike[str], what: str, err: OSError) -> InputError:
+    """The one wording of each reason a user's file cannot be read."""
+    shown = repr(str(path))
+    if isinstance(err, FileNotFoundError):
+        return InputError(f"Cannot find the {what} file {shown}; check the path.")
+    if isinstance(err, IsADirectoryError):
+        return InputError(
+            f"{shown} is a folder, not the {what} file; give the path of the file itself."
+        )
+    if isinstance(err, PermissionError):
+        return InputError(
+            f"The {what} file {shown} cannot be read (permission denied); "
+            "check its permissions or copy it somewhere readable."
+        )
+    return InputError(
+        f"The {what} file {shown} cannot be read ({err.strerror or err}); check the file."
+    )

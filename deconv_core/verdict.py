@@ -138,7 +138,9 @@ def _sample_reasons(
     grade = fit_grade(r, r2)
     stats = f"r = {r:.2f}, R² = {r2:.2f}"
     reasons = []
-    if grade == "poor":
+    if not np.isfinite(r2):  # R² is undefined only when the observed values do not vary
+        reasons.append(f"no fit to judge ({stats}: the sample's signature genes hold one value)")
+    elif grade == "poor":
         reasons.append(f"poor fit ({stats}; poor below r {POOR_R:g} or R² {POOR_R2:g})")
     elif grade == "check":
         reasons.append(f"fair fit ({stats}; good needs r ≥ {GOOD_R:g} and R² ≥ {GOOD_R2:g})")

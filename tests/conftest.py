@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import io
+import zipfile
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -45,3 +48,33 @@ def til10():
 @pytest.fixture
 def planted():
     return planted_mixtures()
+
+
+def _central_entry(data: bytes, member: str) -> int:
+    """Offset of ``member``'s entry in a zip's central directory (its name is at +46)."""
+    start = data.find(b"PK\x01\x02")
+    while data[start + 46 : start + 46 + len(member)] != member.encode():
+        start = data.find(b"PK\x01\x02", start + 1)
+    return start
+
+
+def damage_zip(data: bytes, member: str, kind: str) -> bytes:
+    """A zip with one member damaged the way byte flips found zipfile fails.
+
+    ``kind``: ``"unknown zip version"`` (zipfile raises NotImplementedError),
+    ``"encrypted member"`` (RuntimeError) or ``"damaged member"`` (its compressed
+    bytes overwritten: zlib.error or a bad CRC).
+    """
+    out = bytearray(data)
+    entry = _central_entry(data, member)
+    if kind == "unknown zip version":
+        out[entry + 6 : entry + 8] = (0xFF).to_bytes(2, "little")
+    elif kind == "encrypted member":
+        out[entry + 8] |= 0x01
+    else:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            info = archive.getinfo(member)
+        start = info.header_offset + 30 + len(info.filename) + len(info.extra)
+        middle = start + info.compress_size // 2
+        out[middle : middle + 8] = b"\xff" * 8
+    return bytes(out)

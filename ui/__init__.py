@@ -12,7 +12,8 @@ import sys
 
 import numpy  # noqa: F401 - numpy and scipy each load their own OpenBLAS,
 import scipy.linalg  # noqa: F401 - which must be loaded for the limit below to cover them
-from threadpoolctl import threadpool_limits
+
+from deconv_core.threads import limit_blas_threads
 
 # The server's event loop (health checks, websockets, downloads) shares the interpreter
 # lock with every session's script thread. A thread waiting for the lock asks for it
@@ -21,10 +22,8 @@ from threadpoolctl import threadpool_limits
 # halves that (benchmarks/concurrency.py); four threads bootstrapping at once ran no slower.
 sys.setswitchinterval(0.001)
 
-# One BLAS thread per dashboard process. The fits are many small matrix products (a signature
-# of ~150-550 genes x 10-22 cell types), which OpenBLAS's threads barely speed up alone and
-# slow down badly when sessions or other programs share the cores: on this 2-core machine
-# under load, 1,000 samples x 20,000 genes took 5.9-6.3 s to fit and 11-15 s for the gene
-# checks with OpenBLAS's 2 threads, 0.8-0.9 s and 2.0-2.6 s with one (measured in one run).
-# The command line does the same unless OPENBLAS_NUM_THREADS is set (deconv_core.cli).
-threadpool_limits(limits=1, user_api="blas")
+# One BLAS thread per dashboard process unless the user set a count (deconv_core.threads):
+# sessions share the cores; on this 2-core machine under load, 1,000 samples x 20,000 genes
+# took 5.9-6.3 s to fit and 11-15 s for the gene checks with OpenBLAS's 2 threads, 0.8-0.9 s
+# and 2.0-2.6 s with one (measured in one run).
+limit_blas_threads()

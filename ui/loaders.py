@@ -330,7 +330,7 @@ def accept_bundle(data: bytes, name: str) -> str:
     """
     try:
         session = read_bundle(data, name=name, limits=read_limits())
-        options = session.options
+        options, groups = session.options, session.groups  # refused before anything changes
     except InputError as exc:
         return exc.text("app")
     state.clear_all()
@@ -342,7 +342,7 @@ def accept_bundle(data: bytes, name: str) -> str:
     state.set_mode(options.mode)
     state.set_exclude(options.exclude)
     state.set_loss(options.loss)
-    state.set_groups(session.groups)
+    state.set_groups(groups)
     if session.mapping:
         state.set_mapping(dict(session.mapping))
     state.set_restored(name, dict(session.verdicts))

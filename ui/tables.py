@@ -10,14 +10,18 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-import zipfile
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from deconv_core.io import read_table
-from deconv_core.io.limits import ReadLimits, check_archive_size, check_text_table
+from deconv_core.io.limits import (
+    DAMAGED_ZIP_ERRORS,
+    ReadLimits,
+    check_archive_size,
+    check_text_table,
+)
 from deconv_core.io.tables import check_xlsx_budget
 from deconv_core.validation import InputError, check_unique_labels
 
@@ -108,7 +112,7 @@ def read_metadata(data: bytes, name: str) -> SampleTable:
     if data[:2] == b"PK":
         try:
             frame = pd.read_excel(io.BytesIO(data), dtype=str)
-        except (ValueError, OSError, KeyError, zipfile.BadZipFile) as exc:
+        except (ValueError, OSError, KeyError, *DAMAGED_ZIP_ERRORS) as exc:
             raise InputError(
                 f"The metadata file {name} is not a readable Excel .xlsx workbook (another zip "
                 "archive, or a damaged file); save it again as .xlsx or CSV."
@@ -139,6 +143,11 @@ def read_metadata(data: bytes, name: str) -> SampleTable:
                 f"The metadata file {name} could not be split into cells ({str(exc).strip()}); "
                 "save it as a CSV with one header row and one row per sample."
             ) from exc
+    if frame.empty and frame.shape[1] >= 2:
+        raise InputError(
+            f"The metadata file {name} has a header row but no rows of samples; add one row "
+            "per sample below it."
+        )
     if frame.shape[1] < 2:
         raise InputError(
             f"The metadata file {name} has {frame.shape[1]} column(s); it needs the sample id in "
@@ -147,7 +156,9 @@ def read_metadata(data: bytes, name: str) -> SampleTable:
     frame.columns = [str(c).strip() for c in frame.columns]
     check_unique_labels(pd.Index(frame.columns[1:]), what="column names of the metadata")
     ids = frame.iloc[:, 0].astype(str).str.strip()
-    check_unique_labels(pd.Index(ids), what="sample ids in the first column of the metadata")
+    check_unique_labels(
+        pd.Index(ids), what="sample ids in the first column of the metadata", axis="rows"
+    )
     table = frame.iloc[:, 1:].copy()
     table.index = pd.Index(list(ids), name="sample")
     for column in table.columns:
@@ -187,12 +198,19 @@ def read_measured(data: bytes, name: str) -> SampleTable:
     table = read.table.copy()
     table.index = pd.Index([str(s).strip() for s in table.index], name="sample")
     table.columns = [str(c).strip() for c in table.columns]
-    check_unique_labels(pd.Index(table.index), what="sample ids of the measured fractions")
+    check_unique_labels(
+        pd.Index(table.index), what="sample ids of the measured fractions", axis="rows"
+    )
     values = table.to_numpy(dtype=float)
     finite = values[np.isfinite(values)]
     notes = []
     if finite.size == 0:
         raise InputError(f"The measured-fractions file {name} has no numbers.")
+    if np.isinf(values).any():
+        raise InputError(
+            f"The measured-fractions file {name} holds infinite values; give fractions (0–1) "
+            "or percentages (0–100), and leave unmeasured cells empty."
+        )
     if (finite < 0).any():
         raise InputError(
             f"The measured-fractions file {name} holds negative values; give fractions (0–1) "
@@ -206,12 +224,32 @@ def read_measured(data: bytes, name: str) -> SampleTable:
     if finite.max() > 1.5:
         table = table / 100.0
         notes.append("Values above 1 were read as percentages and divided by 100.")
+        notes.extend(_fraction_rows_note(table))
     return SampleTable(
         table=table.astype(float),
         name=name,
         sha256=hashlib.sha256(data).hexdigest(),
         notes=tuple(notes),
     )
+
+
+def _fraction_rows_note(percent: pd.DataFrame) -> list[str]:
+    """A note naming samples that look given as fractions in a table of percentages.
+
+    ``percent``: samples × categories already divided by 100.  A sample all of whose
+    values are at most 1% while another sample's add up to more than 10% was most
+    likely written as fractions (0.3 for 30%) and is now 100 times too small.
+    """
+    totals = percent.sum(axis=1, min_count=1)
+    small = percent.max(axis=1) <= 0.01
+    if not small.any() or not (totals[~small] > 0.1).any():
+        return []
+    names = list(percent.index[small])
+    shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+    return [
+        f"Samples {shown} have every value at or below 1% while others are percentages: if "
+        "they were written as fractions (0.3 for 30%), write them as percentages too."
+    ]
 
 
 def match_samples(samples: list[str] | pd.Index, table: pd.DataFrame) -> pd.DataFrame:

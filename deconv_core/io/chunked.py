@@ -18,18 +18,21 @@ themselves and read only their samples.
 
 from __future__ import annotations
 
+import gzip
 import os
+import zlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import scipy  # scipy.sparse loads on first use: a plain run never needs it
 
+from deconv_core.io.limits import damaged_gzip
 from deconv_core.io.singlecell import h5_index, h5_strings
-from deconv_core.io.tables import HDF5_MAGIC, MISSING_TOKENS, ReadInfo
-from deconv_core.validation import InputError
+from deconv_core.io.tables import HDF5_MAGIC, MISSING_TOKENS, ReadInfo, read_table
+from deconv_core.validation import InputError, check_input_file
 
 __all__ = ["ChunkedSource", "convert_table", "open_chunked"]
 
@@ -93,16 +96,23 @@ def _h5ad_rows(node: object, start: int, stop: int) -> np.ndarray:
         (node["data"][lo:hi].astype(np.float64), node["indices"][lo:hi], indptr - lo),
         shape=(stop - start, shape[1]),
     )
+    try:  # a damaged file's pointers would crash scipy (a segfault), not raise
+        rows.check_format(full_check=True)
+    except ValueError as exc:
+        raise InputError(
+            f"The h5ad file's X is damaged in samples {start + 1}-{stop} ({exc}); save it "
+            "again from AnnData (adata.write_h5ad)."
+        ) from None
     return rows.toarray()
 
 
-def _read_info(fmt: str, *, compression: str = "", delimiter: str = "") -> ReadInfo:
-    """How the user's file was read, for the manifest (text is read as UTF-8)."""
+def _read_info(fmt: str) -> ReadInfo:
+    """How an HDF5 file was read, for the manifest (a text table's: :func:`_check_text_head`)."""
     return ReadInfo(
         format=fmt,
-        compression=compression,
-        encoding="utf-8" if delimiter else "",
-        delimiter=delimiter,
+        compression="",
+        encoding="",
+        delimiter="",
         decimal=".",
         header_row=0,
         comment_lines=0,
@@ -135,8 +145,7 @@ def open_chunked(
         text table without ``store``.
     """
     path = str(path)
-    if not os.path.isfile(path):
-        raise InputError(f"Cannot find the expression file {path!r}; check the path.")
+    check_input_file(path, what="expression")
     with open(path, "rb") as handle:
         magic = handle.read(8)
     if magic == HDF5_MAGIC:
@@ -146,7 +155,8 @@ def open_chunked(
             f"{Path(path).name} is a text table; the Dask engine converts it once to a chunked "
             "store: give --store PATH.h5 (written there, reused by later runs)."
         )
-    return _open_hdf5(convert_table(path, store, progress=progress), read_info=_text_info(path))
+    store = convert_table(path, store, progress=progress)
+    return _open_hdf5(store, read_info=_check_text_head(path))
 
 
 def _open_hdf5(path: str, *, read_info: ReadInfo | None = None) -> ChunkedSource:
@@ -209,22 +219,67 @@ def _check_h5ad_matrix(node: object, path: str) -> None:
         )
 
 
-def _text_info(path: str) -> ReadInfo:
-    delimiter = _delimiter(path)
-    return _read_info(
-        "tsv" if delimiter == "\t" else "csv",
-        compression="gzip" if path.endswith(".gz") else "",
-        delimiter=delimiter,
+#: Text read from the start of a table for :func:`_check_text_head`: enough for the header
+#: and a few rows; more only while fewer than three lines are complete (a wide header).
+_HEAD_BYTES = 1 << 16
+_GZIP_MAGIC = b"\x1f\x8b"
+_ZIP_MAGIC = b"PK"
+#: Errors of reading a damaged or cut gzip stream.
+_GZIP_ERRORS = (EOFError, zlib.error, gzip.BadGzipFile)
+
+
+def _is_gzip(path: str) -> bool:
+    with open(path, "rb") as handle:
+        return handle.read(2) == _GZIP_MAGIC
+
+
+def _open_text(path: str):  # noqa: ANN202 - a binary file object
+    """The table's bytes, decompressed when the file is gzip (by content, not name)."""
+    return gzip.open(path, "rb") if _is_gzip(path) else open(path, "rb")
+
+
+def _check_text_head(path: str) -> ReadInfo:
+    """How to read a text table, from its first lines; refuse one the converter cannot read.
+
+    The first lines go through :func:`~deconv_core.io.tables.read_table`, so an empty
+    file, a header without rows, empty or repeated sample names and binary data get
+    its messages, and its delimiter, decimal mark and encoding are the converter's.
+    A workbook, lines above the header and annotation columns are refused (the
+    converter reads a header line, then gene ids and numbers).
+    """
+    with open(path, "rb") as handle:
+        if handle.read(2) == _ZIP_MAGIC:
+            raise InputError(
+                f"{Path(path).name} is an Excel workbook or a zip; the Dask engine reads text "
+                "tables (CSV or TSV, gzipped or not) and HDF5: save it as CSV, or leave out "
+                "--engine dask."
+            )
+    try:
+        with _open_text(path) as handle:
+            head = handle.read(_HEAD_BYTES)
+            while head.count(b"\n") < 3 and (more := handle.read(_HEAD_BYTES)):
+                head += more
+            complete = not handle.read(1)
+    except _GZIP_ERRORS as err:
+        raise damaged_gzip("expression") from err
+    if not complete:  # whole lines only
+        head = head[: head.rfind(b"\n") + 1]
+    name = Path(path).name.removesuffix(".gz").removesuffix(".GZ")
+    # GCT first: its stated row count would call the head alone a file cut short
+    if head.lstrip(b"\xef\xbb\xbf").startswith(b"#1."):
+        raise _not_convertible(path)
+    info = read_table(head, name=name, what="expression").info
+    if info.header_row or info.comment_lines or info.dropped_columns:
+        raise _not_convertible(path)
+    return replace(info, compression="gzip" if _is_gzip(path) else "")
+
+
+def _not_convertible(path: str) -> InputError:
+    return InputError(
+        f"{Path(path).name} has lines above its header, '#' comment lines, annotation "
+        "columns or the GCT layout; the Dask engine reads a header line, then gene ids "
+        "and numbers: save the table that way, or leave out --engine dask."
     )
-
-
-def _delimiter(path: str) -> str:
-    import gzip
-
-    opener = gzip.open if path.endswith(".gz") else open
-    with opener(path, "rt", encoding="utf-8") as handle:
-        header = handle.readline()
-    return "\t" if "\t" in header else ","
 
 
 def convert_table(
@@ -266,6 +321,7 @@ def convert_table(
     from deconv_core.expression import sha256_of
 
     path, store = str(path), str(store)
+    info = _check_text_head(path)
     digest = sha256_of(path)
     if os.path.isdir(store):
         raise InputError(
@@ -282,7 +338,7 @@ def convert_table(
     partial = f"{store}.partial"
     try:
         Path(store).parent.mkdir(parents=True, exist_ok=True)
-        _write_store(path, partial, digest, progress or (lambda message: None))
+        _write_store(path, info, partial, digest, progress or (lambda message: None))
         os.replace(partial, store)
     except OSError as exc:
         raise InputError(
@@ -306,12 +362,26 @@ def _store_digest(store: str) -> str | None:
     return digest if isinstance(digest, str) else None
 
 
-def _write_store(path: str, store: str, digest: str, step: Callable[[str], None]) -> None:
+def _write_store(
+    path: str, info: ReadInfo, store: str, digest: str, step: Callable[[str], None]
+) -> None:
+    try:
+        _convert_rows(path, info, store, digest, step)
+    except _GZIP_ERRORS as err:  # cut short after the lines _check_text_head read
+        raise damaged_gzip("expression") from err
+
+
+def _convert_rows(
+    path: str, info: ReadInfo, store: str, digest: str, step: Callable[[str], None]
+) -> None:
     import h5py
 
     reader = pd.read_csv(
         path,
-        sep=_delimiter(path),
+        sep=r"\s+" if info.delimiter == " " else info.delimiter,
+        decimal=info.decimal,
+        encoding=info.encoding,
+        compression=info.compression or None,
         index_col=0,
         chunksize=_TEXT_ROWS,
         na_values=list(MISSING_TOKENS),
@@ -323,6 +393,8 @@ def _write_store(path: str, store: str, digest: str, step: Callable[[str], None]
         handle.attrs["source_sha256"] = digest
         data = None
         for block in reader:
+            if info.decimal == ",":  # the cells are read as text (dtype=str)
+                block = block.apply(lambda column: column.str.replace(",", ".", regex=False))
             values = _numeric_block(block, path)
             if data is None:
                 n = values.shape[1]

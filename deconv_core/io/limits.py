@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from deconv_core.validation import InputError
 
 __all__ = [
+    "DAMAGED_ZIP_ERRORS",
     "BYTES_PER_CELL",
     "BYTES_PER_COLUMN",
     "BYTES_PER_ROW",
@@ -40,6 +41,7 @@ __all__ = [
     "check_parse_budget",
     "check_text_table",
     "check_text_size",
+    "damaged_gzip",
     "dashboard_limits",
     "estimate_parse_memory",
     "format_size",
@@ -148,7 +150,7 @@ def check_archive_size(data: bytes, limits: ReadLimits, *, what: str) -> None:
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             unpacked = sum(item.file_size for item in archive.infolist())
-    except (zipfile.BadZipFile, zlib.error, EOFError):
+    except DAMAGED_ZIP_ERRORS:
         return  # not readable as zip: the reader says so in its own words
     check_text_size(unpacked, limits, what=what)
 
@@ -165,16 +167,37 @@ def check_text_table(data: bytes, limits: ReadLimits, *, what: str) -> None:
     check_parse_budget(data.count(b"\n") + 1, columns, limits, what=what)
 
 
+#: What zipfile raises on a damaged archive.  Flipping bytes of workbooks and results
+#: zips found, beside BadZipFile: zlib.error and EOFError (a damaged member),
+#: NotImplementedError (a header naming an unknown zip version or feature) and
+#: RuntimeError (a member marked as encrypted).
+DAMAGED_ZIP_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError)
+
+
+def damaged_gzip(what: str) -> InputError:
+    """The one message for gzip data that cannot be decompressed (cut short or damaged)."""
+    return InputError(
+        f"The {what} file looks gzip-compressed but cannot be decompressed; "
+        "check that the download finished, or upload the uncompressed file."
+    )
+
+
 def gunzip_capped(data: bytes, limit: int, *, what: str) -> bytes:
     """Decompress gzip ``data`` (all members), refusing past ``limit`` bytes of output.
 
     Raises
     ------
     InputError
-        The output would exceed ``limit``.
-    zlib.error, EOFError
-        Damaged or truncated data (the caller words the error).
+        The output would exceed ``limit``, or the data are damaged or cut short
+        (:func:`damaged_gzip`).
     """
+    try:
+        return _gunzip_capped(data, limit, what=what)
+    except (EOFError, zlib.error) as err:
+        raise damaged_gzip(what) from err
+
+
+def _gunzip_capped(data: bytes, limit: int, *, what: str) -> bytes:
     out = io.BytesIO()
     rest = data
     while rest:

@@ -47,7 +47,7 @@ from deconv_core.genes import harmonise_genes, orient_genes_as_rows
 from deconv_core.io.limits import DEFAULT_LIMITS, ReadLimits, gunzip_capped
 from deconv_core.io.tables import HDF5_MAGIC, read_table
 from deconv_core.options import SINGLE_CELL_SCALES, check_choice
-from deconv_core.validation import DeconvWarning, InputError
+from deconv_core.validation import DeconvWarning, InputError, read_input_file
 
 __all__ = [
     "SINGLE_CELL_SCALES",
@@ -121,12 +121,7 @@ class SingleCellData:
 def _raw_bytes(source: str | os.PathLike | bytes, what: str) -> bytes:
     if isinstance(source, bytes):
         return source
-    try:
-        return Path(source).read_bytes()
-    except FileNotFoundError as exc:
-        raise InputError(f"Cannot find the {what} file {str(source)!r}; check the path.") from exc
-    except IsADirectoryError as exc:
-        raise InputError(f"The {what} path {str(source)!r} is a folder; give a file.") from exc
+    return read_input_file(source, what=what)
 
 
 def h5_strings(dataset: Any) -> np.ndarray:
@@ -162,9 +157,10 @@ def _h5_matrix(node: Any) -> scipy.sparse.csr_array:
             "AnnData with anndata 0.7 or later."
         )
     parts = (node["data"][()].astype(np.float64), node["indices"][()], node["indptr"][()])
-    if encoding.startswith("csc"):
-        return scipy.sparse.csr_array(scipy.sparse.csc_array(parts, shape=shape))
-    return scipy.sparse.csr_array(parts, shape=shape)
+    kind = scipy.sparse.csc_array if encoding.startswith("csc") else scipy.sparse.csr_array
+    stored = kind(parts, shape=shape)
+    stored.check_format(full_check=True)  # a damaged file's pointers fail later otherwise
+    return scipy.sparse.csr_array(stored)
 
 
 def _h5_column(obs: Any, column: str) -> np.ndarray:
@@ -231,44 +227,67 @@ def _read_h5ad(
     # h5py is imported only for h5ad input, keeping the command line quick to start.
     import h5py
 
-    warnings: list[DeconvWarning] = []
     try:
         handle = h5py.File(io.BytesIO(raw), "r")
-    except OSError as exc:
+    except _DAMAGED_HDF5 as exc:
         raise InputError(f"The h5ad file cannot be opened ({exc}); is it complete?") from exc
-    with handle as f:
-        if "X" not in f or "obs" not in f or "var" not in f:
-            raise InputError(
-                "The h5ad file lacks X, obs or var; it does not look like an AnnData file."
-            )
-        cells = h5_index(f["obs"])
-        matrix = _h5_matrix(f["X"])
-        genes = h5_index(f["var"])
-        if not _whole_numbers(matrix.data):
-            for path, var in (("layers/counts", "var"), ("raw/X", "raw/var")):
-                if path in f and var in f:
-                    alt = _h5_matrix(f[path])
-                    if _whole_numbers(alt.data) and alt.shape[0] == matrix.shape[0]:
-                        matrix, genes = alt, h5_index(f[var])
-                        warnings.append(
-                            DeconvWarning(
-                                "info",
-                                "h5ad_counts_layer",
-                                f"The h5ad file's X is not raw counts; the raw counts in "
-                                f"'{path}' were used instead.",
-                            )
-                        )
-                        break
-        labels = None
-        if want_labels:
-            column = _choose_column(_obs_columns(f["obs"]), label_column, "h5ad obs table")
-            labels = pd.Series(_h5_column(f["obs"], column), index=cells, name=column)
+    try:
+        with handle as f:
+            return _h5ad_contents(f, label_column=label_column, want_labels=want_labels)
+    except InputError:
+        raise
+    except _DAMAGED_HDF5 as exc:
+        raise InputError(
+            f"The h5ad file is damaged ({exc}); save it again from AnnData (adata.write_h5ad)."
+        ) from exc
+
+
+#: What reading a damaged h5ad that opened raises (flipping bytes of one found each):
+#: h5py's OSError, RuntimeError and KeyError (an object past the end, an address
+#: overflow, a bad message flag), and from the values read, ValueError (sparse pointers),
+#: IndexError (category codes), TypeError and OverflowError (attributes of the wrong kind).
+_DAMAGED_HDF5 = (OSError, RuntimeError, KeyError, ValueError, IndexError, TypeError, OverflowError)
+
+
+def _h5ad_contents(
+    f: Any, *, label_column: str | None, want_labels: bool
+) -> tuple[scipy.sparse.csr_array, np.ndarray, np.ndarray, pd.Series | None, list[DeconvWarning]]:
+    """:func:`_read_h5ad`'s reading of the open file ``f``."""
+    if "X" not in f or "obs" not in f or "var" not in f:
+        raise InputError(
+            "The h5ad file lacks X, obs or var; it does not look like an AnnData file."
+        )
+    cells = h5_index(f["obs"])
+    matrix, genes, warnings = _raw_counts(f)
+    labels = None
+    if want_labels:
+        column = _choose_column(_obs_columns(f["obs"]), label_column, "h5ad obs table")
+        labels = pd.Series(_h5_column(f["obs"], column), index=cells, name=column)
     if matrix.shape != (cells.size, genes.size):
         raise InputError(
             f"The h5ad matrix is {matrix.shape[0]} × {matrix.shape[1]} but obs has "
             f"{cells.size} cells and var {genes.size} genes; the file is inconsistent."
         )
     return matrix, genes, cells, labels, warnings
+
+
+def _raw_counts(f: Any) -> tuple[scipy.sparse.csr_array, np.ndarray, list[DeconvWarning]]:
+    """X and its genes, or the raw counts in ``layers/counts`` or ``raw/X`` when X is not."""
+    matrix, genes = _h5_matrix(f["X"]), h5_index(f["var"])
+    if _whole_numbers(matrix.data):
+        return matrix, genes, []
+    for path, var in (("layers/counts", "var"), ("raw/X", "raw/var")):
+        if path in f and var in f:
+            alt = _h5_matrix(f[path])
+            if _whole_numbers(alt.data) and alt.shape[0] == matrix.shape[0]:
+                note = DeconvWarning(
+                    "info",
+                    "h5ad_counts_layer",
+                    f"The h5ad file's X is not raw counts; the raw counts in '{path}' were used "
+                    "instead.",
+                )
+                return alt, h5_index(f[var]), [note]
+    return matrix, genes, []
 
 
 def _whole_numbers(values: np.ndarray) -> bool:
@@ -510,6 +529,10 @@ def _check_counts(matrix: scipy.sparse.csc_array, cells: np.ndarray) -> None:
         raise InputError(f"The cell name {dup!r} appears more than once in the counts; rename it.")
 
 
+def _cells(n: int) -> str:
+    return "1 cell has" if n == 1 else f"{n:,} cells have"
+
+
 def _align_labels(
     matrix: scipy.sparse.csc_array, cells: np.ndarray, series: pd.Series
 ) -> tuple[scipy.sparse.csc_array, pd.Series, list[DeconvWarning]]:
@@ -534,12 +557,14 @@ def _align_labels(
                 f"(e.g. {cell_index[~matched][0]}); they were left out.",
             )
         )
-    elif blank.any():
+    empty = blank.to_numpy() & matched  # named in the labels, but without a cell type
+    if empty.any():
         warnings.append(
             DeconvWarning(
                 "warning",
                 "unlabelled_cells",
-                f"{int(blank.sum())} cells have an empty label; they were left out.",
+                f"{_cells(int(empty.sum()))} an empty label (e.g. {cell_index[empty][0]}); "
+                "left out.",
             )
         )
     keep = np.flatnonzero(~blank.to_numpy())

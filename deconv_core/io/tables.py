@@ -39,7 +39,9 @@ from xml.etree.ElementTree import ParseError
 import numpy as np
 import pandas as pd
 
+from deconv_core.bundle import MANIFEST_FILE
 from deconv_core.io.limits import (
+    DAMAGED_ZIP_ERRORS,
     DEFAULT_LIMITS,
     CappedReader,
     ReadLimits,
@@ -47,10 +49,16 @@ from deconv_core.io.limits import (
     check_archive_size,
     check_parse_budget,
     check_text_size,
+    damaged_gzip,
     gunzip_capped,
     release_freed_memory,
 )
-from deconv_core.validation import DeconvWarning, InputError, check_unique_labels
+from deconv_core.validation import (
+    DeconvWarning,
+    InputError,
+    check_unique_labels,
+    read_input_file,
+)
 
 __all__ = [
     "check_xlsx_budget",
@@ -326,6 +334,8 @@ def read_table(
             fmt = {"\t": "tsv", " ": "txt"}.get(parsed.delimiter, "csv")
 
     table, dropped, notes, comment_rows = _build_table(parsed, what=what)
+    if fmt == "gct":
+        _check_gct_rows(data, len(table), what=what)
     if table.size >= _TRIM_CELLS:
         release_freed_memory()
     info = ReadInfo(
@@ -403,10 +413,7 @@ def _gzip_head(
         with raw() as handle:
             head = handle.read(_HEAD_BYTES)
     except (OSError, EOFError, zlib.error) as err:
-        raise InputError(
-            f"The {what} file looks gzip-compressed but cannot be decompressed; "
-            "check that the download finished, or upload the uncompressed file."
-        ) from err
+        raise damaged_gzip(what) from err
 
     def opener() -> IO[bytes]:
         # The caller closes the stream (it is used in a with block).
@@ -446,31 +453,14 @@ def _load_bytes(
         return bytes(source), name or ""
     if not isinstance(source, str | os.PathLike):
         raise TypeError(f"source must be a path or bytes, got {type(source).__name__}")
-    path = Path(source)
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError as err:
-        raise InputError(f"The {what} file {str(path)!r} does not exist; check the path.") from err
-    except IsADirectoryError as err:
-        raise InputError(
-            f"{str(path)!r} is a folder, not a {what} file; give the path of the file itself."
-        ) from err
-    except PermissionError as err:
-        raise InputError(
-            f"The {what} file {str(path)!r} cannot be read (permission denied); "
-            "check its permissions or copy it somewhere readable."
-        ) from err
-    return data, name or path.name
+    return read_input_file(source, what=what), name or Path(source).name
 
 
 def _gunzip(data: bytes, *, what: str, limit: int) -> bytes:
     try:
         return gunzip_capped(data, limit, what=what)
     except (OSError, EOFError, zlib.error) as err:
-        raise InputError(
-            f"The {what} file looks gzip-compressed but cannot be decompressed "
-            "(it may be truncated); upload it again or upload the uncompressed file."
-        ) from err
+        raise damaged_gzip(what) from err
 
 
 def _suffix(label: str) -> str:
@@ -481,19 +471,15 @@ def _suffix(label: str) -> str:
     return Path(lower).suffix
 
 
-# The member that marks a results zip of this tool (its manifest, deconv_core.report).
-_MANIFEST_MEMBER = "manifest.json"
-
-
 def _check_xlsx_archive(data: bytes, *, what: str, limits: ReadLimits) -> None:
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             members = archive.namelist()
-    except (zipfile.BadZipFile, zlib.error, EOFError) as err:
+    except DAMAGED_ZIP_ERRORS as err:
         raise InputError(
             f"The {what} file is a damaged zip or Excel file; save it again as .xlsx or CSV."
         ) from err
-    if _MANIFEST_MEMBER in members:  # a results zip of this tool (deconv_core.report)
+    if MANIFEST_FILE in members:  # a results zip of this tool (deconv_core.report)
         raise InputError(
             f"The {what} file is a results zip of this tool, not a table.",
             cli="Give the table itself; a zip saved with its inputs holds them under inputs/.",
@@ -774,6 +760,20 @@ def _sniff_text(data: bytes, *, codec: str, bom: int, what: str) -> _TextLayout:
         is_gct=is_gct,
         warnings=tuple(notes),
     )
+
+
+def _check_gct_rows(head: bytes, n_rows: int, *, what: str) -> None:
+    """Refuse a GCT file with fewer rows than its second line states (cut short)."""
+    lines = head.split(b"\n", 2)
+    try:
+        stated = int(lines[1].split(b"\t")[0])
+    except (IndexError, ValueError):
+        return  # no count to hold it to
+    if n_rows < stated:
+        raise InputError(
+            f"The {what} GCT file states {stated:,} rows on its second line but holds "
+            f"{n_rows:,}: it was cut short or edited; download it again, or correct the count."
+        )
 
 
 def _is_gct(lines: list[tuple[str, int]], *, what: str) -> bool:
@@ -1180,7 +1180,14 @@ def _xlsx_first_sheet(
     from openpyxl import load_workbook
     from openpyxl.utils.exceptions import InvalidFileException
 
-    problems = (zipfile.BadZipFile, InvalidFileException, KeyError, ParseError, ValueError)
+    problems = (
+        InvalidFileException,
+        KeyError,
+        ParseError,
+        ValueError,
+        IndexError,
+        *DAMAGED_ZIP_ERRORS,
+    )
     try:
         book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     except problems as err:

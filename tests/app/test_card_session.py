@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import zipfile
 
 import pytest
@@ -101,6 +102,19 @@ def test_results_zip_restores_the_run_and_a_changed_one_is_refused(served):
         "The session bundle cut.zip is not a readable zip file (damaged or cut short); download "
         "the bundle again from the run (Results, Downloads: Everything) and upload that unchanged."
     ]
+    edited = io.BytesIO()  # a manifest edited by hand: a group's members replaced by null
+    with zipfile.ZipFile(io.BytesIO(bundle)) as src, zipfile.ZipFile(edited, "w") as dst:
+        for name in src.namelist():
+            data = src.read(name)
+            if name == "manifest.json":
+                manifest = json.loads(data)
+                manifest["parameters"]["groups"]["B cells"] = None
+                data = json.dumps(manifest).encode()
+            dst.writestr(name, data)
+    uploader(other, "Results zip").upload("edited.zip", edited.getvalue(), "application/zip").run()
+    assert not other.exception, other.exception  # was a TypeError after the inputs were cleared
+    assert texts(other, "error")[0].startswith("The bundle's cell-type groups are not lists")
+    assert "expression" not in other.session_state
 
 
 def test_a_run_with_the_methods_restores_with_them(served):

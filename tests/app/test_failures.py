@@ -29,6 +29,7 @@ from tests.app.conftest import (
     uploader,
     visit,
 )
+from tests.conftest import damage_zip
 from ui import loaders
 from ui.tables import read_measured, read_metadata
 
@@ -309,6 +310,29 @@ UNREADABLE_TABLES = {
         b"sample\nS01\nS02\n",
         "at least one more column",
     ),
+    "metadata with a header only": (read_metadata, b"sample,group\n", "header row but no rows"),
+    "metadata workbook with a header only": (
+        read_metadata,
+        _xlsx([["sample", "group"]]),
+        "header row but no rows",
+    ),
+    "metadata workbook with an unknown zip version": (  # was a NotImplementedError
+        read_metadata,
+        damage_zip(
+            _xlsx([["sample", "group"], ["S01", "A"]]), "xl/workbook.xml", "unknown zip version"
+        ),
+        "damaged or unsupported Excel workbook",
+    ),
+    "measured fractions with an infinity": (
+        read_measured,
+        b"sample,T cells\nS01,inf\nS02,0.3\n",
+        "holds infinite values",
+    ),
+    "measured fractions with an empty id": (
+        read_measured,
+        b"sample,T cells\n,0.2\nS02,0.3\n",
+        "give every row an id in the first column",
+    ),
     "measured fractions with duplicated ids": (
         read_measured,
         b"sample,T cells\nS01,0.2\nS01,0.3\n",
@@ -322,6 +346,14 @@ def test_unreadable_side_table_is_an_input_error(family):
     reader, data, words = UNREADABLE_TABLES[family]
     with pytest.raises(InputError, match=words):
         reader(data, "table.csv")
+
+
+def test_fractions_among_percentages_are_named():
+    data = b"sample,T cells,B cells\nS01,20,10\nS02,0.3,0.05\nS03,35,5\n"
+    notes = read_measured(data, "flow.csv").notes
+    assert notes[0] == "Values above 1 were read as percentages and divided by 100."
+    assert notes[1].startswith("Samples S02 have every value at or below 1% while others")
+    assert len(read_measured(b"sample,T cells\nS01,20\nS02,30\n", "flow.csv").notes) == 1
 
 
 def test_metadata_whose_ids_match_no_sample_is_refused_in_one_line():

@@ -202,19 +202,21 @@ def test_every_option_of_every_command_says_what_it_does():
     assert silent == []
 
 
-def test_command_line_runs_blas_on_one_thread_unless_told(monkeypatch):
-    from threadpoolctl import threadpool_info
-
-    from deconv_core import cli
-
-    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "3")
-    cli._one_blas_thread()  # the user's setting is left alone
-    assert cli.os.environ["OPENBLAS_NUM_THREADS"] == "3"
-    monkeypatch.delenv("OPENBLAS_NUM_THREADS")
-    cli._one_blas_thread()
-    assert cli.os.environ["OPENBLAS_NUM_THREADS"] == "1"
-    blas = [pool for pool in threadpool_info() if pool["user_api"] == "blas"]
-    assert blas and all(pool["num_threads"] == 1 for pool in blas)
+def test_samples_left_out_are_named_on_the_console(tmp_path, capsys):
+    expr, _ = planted_mixtures(3, noise=0.05, seed=11)
+    expr["EMPTY"] = np.nan  # no verdict row will say why these two are missing
+    expr["ZERO"] = 0.0
+    path = tmp_path / "bulk.tsv"
+    expr.to_csv(path, sep="\t", index_label="gene")
+    assert main(["run", str(path), "--signature", "TIL10", "--out", str(tmp_path / "o")]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("3 samples:")
+    assert "warning: Sample EMPTY has no values at all; it was left out" in out
+    assert "warning: Sample ZERO is zero for every gene; it was left out" in out
+    explain = ["explain", str(path), "--signature", "TIL10", "--gene", "CD8A"]
+    assert main([*explain, "--out", str(tmp_path / "cd8a.csv")]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 5 and lines[3].startswith("warning: Sample EMPTY has no values")
 
 
 def test_command_line_turns_numpys_huge_pages_off_unless_told(monkeypatch):

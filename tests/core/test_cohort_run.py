@@ -183,6 +183,88 @@ def test_unusable_store_paths_are_refused_in_one_line(counts, tmp_path, capsys):
     assert "is an HDF5 file" in capsys.readouterr().err
 
 
+def _cut_gzip(path):
+    import gzip
+
+    rng = np.random.default_rng(1)  # more rows than the head check reads
+    table = pd.DataFrame(rng.random((4000, 6)), columns=[f"S{j}" for j in range(6)])
+    data = gzip.compress(table.rename_axis("gene").to_csv(sep="\t").encode())
+    path.write_bytes(data[: len(data) * 9 // 10])
+    return path
+
+
+def _holding(data: bytes):
+    def write(path):
+        path.write_bytes(data)
+        return path
+
+    return write
+
+
+HOSTILE_TEXT = {
+    "empty": (_holding(b""), "is empty"),
+    "header only": (_holding(b"gene\tS1\tS2\n"), "no data rows"),
+    "repeated sample names": (_holding(b"gene\tS1\tS1\nCD8A\t1\t2\n"), "not unique: 'S1'"),
+    "gzip cut short": (_cut_gzip, "gzip-compressed but cannot be decompressed"),
+    "workbook": (_holding(b"PK\x03\x04" + bytes(100)), "leave out --engine dask"),
+    "GCT": (_holding(b"#1.2\n1\t1\nName\tDescription\tS1\nCD8A\tx\t1\n"), "GCT layout"),
+}
+
+
+@pytest.mark.parametrize("family", list(HOSTILE_TEXT))
+def test_text_the_converter_cannot_read_is_refused_in_one_line(family, tmp_path):
+    write, said = HOSTILE_TEXT[family]
+    path = write(tmp_path / "bulk.tsv.gz")
+    with pytest.raises(ValueError, match=said):
+        convert_table(path, tmp_path / "store.h5")
+    assert not list(tmp_path.glob("store.h5*"))  # no store, no partial one
+
+
+@pytest.mark.parametrize(
+    ("name", "data"),
+    [
+        ("bom.csv", "\ufeffgene;S1;x\ty\r\nCD8A;1,5;2,5\r\nCD4;3,0;4,0\r\n".encode()),
+        ("wide.csv", b'gene,S1,"x\ty"\nCD8A,1.5,2.5\nCD4,3,4\n'),  # a tab inside a name
+        ("utf16.tsv", 'gene\tS1\t"x\ty"\nCD8A\t1.5\t2.5\nCD4\t3\t4\n'.encode("utf-16")),
+    ],
+)
+def test_the_converter_reads_a_table_as_the_table_reader_does(name, data, tmp_path):
+    path = tmp_path / name
+    path.write_bytes(data)
+    store = convert_table(path, tmp_path / "store.h5")
+    with h5py.File(store) as f:
+        values = f["data/expression"][:]
+        samples = [s.decode() for s in f["meta/samples/geo_accession"][:]]
+    np.testing.assert_array_equal(values, [[1.5, 2.5], [3.0, 4.0]])
+    assert samples == ["S1", "x\ty"]
+
+
+def _damaged_h5ad(counts, path):
+    path = write_h5ad(counts, path)
+    with h5py.File(path, "r+") as f:
+        indices = f["X/indices"][()]
+        indices[len(indices) // 2] = 10**6  # a gene past the matrix: scipy would segfault
+        del f["X/indices"]
+        f.create_dataset("X/indices", data=indices)
+    return path
+
+
+def test_damaged_sparse_rows_are_refused_not_a_crash(counts, tmp_path):
+    from deconv_core.io.chunked import _h5ad_rows
+
+    path = _damaged_h5ad(counts, tmp_path / "x.h5ad")
+    with h5py.File(path) as f, pytest.raises(ValueError, match="h5ad file's X is damaged"):
+        _h5ad_rows(f["X"], 0, counts.shape[1])
+
+
+def test_a_chunks_refusal_is_one_line_on_the_command_line(counts, tmp_path, capfd):
+    path = _damaged_h5ad(counts, tmp_path / "x.h5ad")  # refused by the worker reading it
+    args = ["run", str(path), "--signature", "TIL10", "--engine", "dask"]
+    assert main([*args, "--out", str(tmp_path / "o")]) == 2
+    err = capfd.readouterr().err  # the workers' log too (file descriptor 2)
+    assert err.startswith("error: The h5ad file's X is damaged") and err.count("\n") == 1, err
+
+
 def test_scale_summary_takes_the_whole_tables_evenly_spaced_values(tmp_path, monkeypatch):
     """Chunks of 7 samples take the values a 1,000-value sample of the whole table takes."""
     rng = np.random.default_rng(0)

@@ -111,6 +111,19 @@ def test_too_few_genes_names_the_likely_cause(planted, til10):
         deconvolve(mouse, til10)
 
 
+def test_a_gene_subset_and_foreign_probes_name_their_likely_cause(planted, til10):
+    expr, _ = planted
+    subset = expr.loc[til10.matrix.index[:20]]  # 20 of the 170 signature genes, nothing else
+    with pytest.raises(InputError, match=r"only 20 rows, 20 of them signature genes: it looks"):
+        deconvolve(subset, til10)
+    with pytest.raises(InputError, match=r"20 of the expression's column names are signature"):
+        deconvolve(subset.T, til10)  # samples as rows: the file was not turned round
+    probes = til10.matrix.set_axis([f"{i}_at" for i in range(len(til10.matrix))], axis=0)
+    other_array = expr.set_axis([f"ILMN_{i}" for i in range(len(expr))], axis=0)
+    with pytest.raises(InputError, match="both name microarray probes but share few"):
+        deconvolve(other_array, probes)
+
+
 def test_missing_values_fit_on_remaining_genes(planted, til10):
     expr, _ = planted
     holes = expr.copy()
@@ -302,3 +315,15 @@ def test_auto_weighting_follows_the_signature_platform(til10):
     res = deconvolve(biased, array, exclude=None, mrna_scaling=False)
     assert res.weighting == "sqrt"
     assert "another platform" in [w for w in res.warnings if w.code == "genes_weighted"][0].message
+
+
+def test_a_sample_of_one_repeated_value_has_no_fit_statistics(til10):
+    from deconv_core.verdict import sample_verdicts
+
+    expr, _ = planted_mixtures(3, noise=0.1, seed=2)
+    expr["FLAT"] = 7.0  # the same value for every gene (float rounding leaves a 1e-30 spread)
+    res = deconvolve(expr, til10)
+    assert np.isnan(res.fit.loc["FLAT", ["pearson_r", "r2"]].astype(float)).all()
+    assert (res.fit.drop(index="FLAT")["r2"] > 0.5).all()  # the others keep theirs
+    reasons = sample_verdicts(res.fit).loc["FLAT", "reasons"]
+    assert reasons.startswith("no fit to judge (r = nan, R² = nan: the sample's signature genes")

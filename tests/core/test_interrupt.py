@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from deconv_core import cli, startup
 from deconv_core.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -143,3 +144,16 @@ def test_imported_as_a_library_the_package_lets_ctrl_c_through():
     assert returncode not in (0, 130)
     assert "Traceback" in err  # the caller's own interrupt (or numpy's ImportError), unchanged
     assert "while starting" not in err
+
+
+@pytest.mark.parametrize(("stop", "code", "word"), [
+    (KeyboardInterrupt, 130, "interrupted"), (cli._Terminated, 143, "terminated")
+])  # fmt: skip
+def test_the_command_line_ends_with_the_startup_guards_codes(stop, code, word, monkeypatch, capsys):
+    def stopped(args):
+        raise stop
+
+    monkeypatch.setattr(cli, "_dispatch", stopped)
+    assert main(["signatures"]) == code
+    assert capsys.readouterr().err == f"{word}: nothing was written\n"
+    assert code in (startup.EXIT_INTERRUPTED, startup.EXIT_TERMINATED)  # one definition

@@ -18,6 +18,7 @@ from openpyxl import Workbook
 import deconv_core.io as dio
 from deconv_core.io import ReadInfo, ReadResult, read_table
 from deconv_core.validation import InputError
+from tests.conftest import damage_zip
 
 
 def _write(tmp_path: Path, name: str, content: bytes) -> Path:
@@ -151,6 +152,9 @@ def test_gct(tmp_path: Path) -> None:
     assert (result.info.format, result.info.comment_lines, result.info.header_row) == ("gct", 1, 1)
     assert result.info.dropped_columns == ("Description",)
     assert [w.code for w in result.warnings] == ["dropped_column"]
+    cut = content.replace(b"2\t2\n", b"5\t2\n", 1)  # states 5 rows, holds 2 (was read as 2)
+    with pytest.raises(InputError, match="states 5 rows on its second line but holds 2: it was"):
+        read_table(_write(tmp_path, "cut.gct", cut))
 
 
 def test_gzipped_tsv(tmp_path: Path) -> None:
@@ -260,6 +264,39 @@ def test_header_without_data_rows_is_an_error(tmp_path: Path) -> None:
         read_table(_write(tmp_path, "expr.csv", b"gene,S1,S2\n"))
 
 
+@pytest.mark.parametrize(
+    ("name", "content", "said"),
+    [
+        (
+            "expr.tsv.gz",
+            gzip.compress(TSV * 50)[:-40],
+            "gzip-compressed but cannot be decompressed",
+        ),
+        ("expr.tsv.gz", gzip.compress(b"gene\tS1\tS2\n"), "header row but no data rows"),
+        ("expr.xlsx", b"", "is empty"),
+    ],
+)
+def test_cut_and_empty_containers_are_errors(tmp_path: Path, name, content, said) -> None:
+    with pytest.raises(InputError, match=said):
+        read_table(_write(tmp_path, name, content))
+
+
+def _workbook() -> bytes:
+    book = Workbook()
+    for row in (["gene", "S1", "S2"], ["CD8A", 1.5, 2.5], ["CD4", 3.0, 4.0]):
+        book.active.append(row)
+    buffer = io.BytesIO()
+    book.save(buffer)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("kind", ["unknown zip version", "encrypted member", "damaged member"])
+def test_a_damaged_workbook_is_refused_in_one_line(kind: str) -> None:
+    # each raised past the reader (NotImplementedError, RuntimeError, zlib.error)
+    with pytest.raises(InputError, match="damaged|cannot be read"):
+        read_table(damage_zip(_workbook(), "xl/worksheets/sheet1.xml", kind), name="expr.xlsx")
+
+
 def test_random_bytes_are_an_error(tmp_path: Path) -> None:
     noise = np.random.default_rng(7).integers(0, 256, size=4000, dtype=np.uint8).tobytes()
     with pytest.raises(InputError, match="not a text table"):
@@ -304,9 +341,34 @@ def test_row_with_too_many_cells_is_an_error(tmp_path: Path) -> None:
         read_table(_write(tmp_path, "expr.csv", content))
 
 
-def test_missing_path_is_an_error(tmp_path: Path) -> None:
-    with pytest.raises(InputError, match="does not exist"):
-        read_table(tmp_path / "nowhere.csv", what="signature")
+def _readers():
+    from deconv_core.io.chunked import open_chunked
+    from deconv_core.io.singlecell import read_single_cell
+    from deconv_core.validation import check_input_file
+
+    return {
+        "signature": lambda path: read_table(path, what="signature"),
+        "single-cell counts": read_single_cell,
+        "expression": open_chunked,  # the Dask engine's reader
+        "labels": lambda path: check_input_file(path, what="labels"),  # the command line's
+    }
+
+
+@pytest.mark.parametrize("what", ["signature", "single-cell counts", "expression", "labels"])
+def test_a_missing_file_reads_the_same_wherever_it_is_given(what: str, tmp_path: Path) -> None:
+    missing = tmp_path / "nowhere.csv"
+    with pytest.raises(InputError) as caught:
+        _readers()[what](missing)
+    assert str(caught.value) == f"Cannot find the {what} file {str(missing)!r}; check the path."
+
+
+@pytest.mark.parametrize("what", ["signature", "single-cell counts", "expression", "labels"])
+def test_a_folder_for_a_file_reads_the_same_wherever_it_is_given(what: str, tmp_path: Path):
+    with pytest.raises(InputError) as caught:
+        _readers()[what](tmp_path)
+    assert str(caught.value) == (
+        f"{str(tmp_path)!r} is a folder, not the {what} file; give the path of the file itself."
+    )
 
 
 def test_annotation_columns_are_dropped_with_a_warning(tmp_path: Path) -> None:

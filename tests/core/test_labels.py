@@ -60,5 +60,7 @@ def test_a_sidecar_names_cell_types_and_unknown_ones_are_refused(tmp_path):
     assert loaded.shown_names["B.cells"] == "B lymphocytes"
     assert loaded.shown_names["Macrophages.M1"] == "Macrophages M1"
     sidecar.write_text(json.dumps({"display_names": {"Nope": "x"}}))
-    with pytest.raises(InputError, match="display names for unknown cell types \\(Nope\\)"):
+    with pytest.raises(
+        InputError, match="display names for unknown cell types, or that are not text \\(Nope\\)"
+    ):
         load_signature(path)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import zipfile
 from dataclasses import replace
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -148,3 +149,59 @@ def test_only_the_runs_own_inputs_go_into_the_bundle(bundle):
     }
     assert run_inputs(analysis, files) == {"expression": files["expression"]}
     assert run_inputs(analysis, {"expression": InputFile("x.tsv", data + b"\n")}) is None
+
+
+def test_the_manifests_name_is_spelled_once():
+    # The writer (report), the reader (session) and the table reader that recognises a
+    # results zip (io.tables) read deconv_core.bundle.MANIFEST_FILE: renaming it there
+    # renames it everywhere.
+    import deconv_core
+
+    root = Path(deconv_core.__file__).parent
+    spelled = [p.relative_to(root).as_posix() for p in sorted(root.rglob("*.py"))
+               if '"manifest.json"' in p.read_text(encoding="utf-8")]  # fmt: skip
+    assert spelled == ["bundle.py"]
+
+
+def _edited(data: bytes, path: tuple[str, ...], value) -> bytes:
+    """The bundle with one manifest entry replaced (the checksums do not cover the manifest)."""
+    import json
+
+    def change(name: str, member: bytes) -> bytes:
+        if name != "manifest.json":
+            return member
+        manifest = json.loads(member)
+        node = manifest
+        for key in path[:-1]:
+            node = node[key]
+        node[path[-1]] = value
+        return json.dumps(manifest).encode()
+
+    return _rewrite(data, change)
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "said"),
+    [  # each was an AttributeError, TypeError or ValueError traceback
+        (("inputs",), None, r"did not write \(inputs is not an object\)"),
+        (("inputs", "signature"), "TIL10", r"\(inputs.signature is not an object\)"),
+        (("result", "verdicts"), [1], r"\(result.verdicts is not an object\)"),
+        (("comparison",), 5, r"\(comparison is not an object\)"),
+        (("parameters", "level"), "x", "parameters cannot be read"),
+        (("parameters", "groups", "B cells"), None, "groups are not lists of cell types"),
+    ],
+)
+def test_an_edited_manifest_is_refused_in_one_line(bundle, path, value, said):
+    with pytest.raises(InputError, match=said):
+        session = read_bundle(_edited(bundle[1], path, value), name="b.zip", limits=LIMITS)
+        assert session.options and session.groups  # what restoring reads next
+
+
+@pytest.mark.parametrize("kind", ["unknown zip version", "encrypted member", "damaged member"])
+def test_a_damaged_member_is_refused_in_one_line(bundle, kind):
+    from tests.conftest import damage_zip
+
+    damaged = damage_zip(bundle[1], "proportions.csv", kind)  # were NotImplementedError, ...
+    said = r"b.zip (is damaged: proportions.csv|was changed|is not a readable zip)"
+    with pytest.raises(InputError, match=said):
+        read_bundle(damaged, name="b.zip", limits=LIMITS)

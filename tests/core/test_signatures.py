@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -274,6 +275,8 @@ def test_group_proportions_accepts_an_edited_table():
         ),
         (pd.DataFrame({"type": ["CD4"], "group": ["T"]}), "needs columns 'cell_type'"),
         (["CD4", "CD8"], "must be a mapping"),
+        ({"T cells": None}, "'T cells' in the cell-type groups is not a list"),  # was a TypeError
+        ({"T cells": {"CD4": 1}}, "'T cells' in the cell-type groups is not a list"),
     ],
 )
 def test_check_groups_errors(groups, match):
@@ -383,6 +386,28 @@ def test_sidecar_metadata_is_read_and_checked(tmp_path):
         load_signature(str(path))
 
 
+@pytest.mark.parametrize(
+    ("factors", "said"),
+    [
+        ([1, 2], "not an object of cell type to number"),
+        ({"Tregs": "x"}, "not positive numbers (Tregs)"),  # was a ValueError traceback
+        ({"Tregs": None}, "not positive numbers (Tregs)"),  # was a TypeError traceback
+        ({"Tregs": 1e400}, "not positive numbers (Tregs)"),  # JSON's 1e400 is infinite
+        ({"Tregs": 0}, "not positive numbers (Tregs)"),
+        ({"NKT": 1.5}, "unknown cell types"),
+    ],
+)
+def test_sidecar_mrna_factors_must_be_positive_numbers(tmp_path, factors, said):
+    path = tmp_path / "mine.tsv"
+    load_signature("TIL10").matrix.to_csv(path, sep="\t", index_label="gene")
+    (tmp_path / "mine.metadata.json").write_text(json.dumps({"mrna_scaling_factors": factors}))
+    with pytest.raises(InputError, match=re.escape(said)):
+        load_signature(str(path))
+    (tmp_path / "mine.metadata.json").write_text(json.dumps({"display_names": {"Tregs": None}}))
+    with pytest.raises(InputError, match=re.escape("that are not text (Tregs)")):
+        load_signature(str(path))  # was shown as "None"
+
+
 # --- command line ----------------------------------------------------------------------
 
 
@@ -424,3 +449,22 @@ def test_cli_describe_bad_input(args, message, capsys):
     err = capsys.readouterr().err
     assert err.startswith("error:") and message in err
     assert len(err.strip().splitlines()) == 1
+
+
+def test_cli_describe_refuses_an_output_file_before_printing(tmp_path, capsys):
+    existing = tmp_path / "tables"
+    existing.write_text("keep me")
+    assert main(["signatures", "--describe", "TIL10", "--out", str(existing)]) == 2
+    out, err = capsys.readouterr()
+    assert out == ""  # no description before the refusal
+    assert err.startswith("error: The output folder") and "is an existing file" in err
+    assert len(err.strip().splitlines()) == 1
+    assert existing.read_text() == "keep me"
+
+
+def test_cli_describe_prints_nothing_when_its_tables_cannot_be_written(tmp_path, capsys):
+    folder = tmp_path / "tables"
+    (folder / "markers.csv").mkdir(parents=True)  # a folder where a table goes
+    assert main(["signatures", "--describe", "TIL10", "--out", str(folder)]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.startswith(f"error: Cannot write to {str(folder)!r}")

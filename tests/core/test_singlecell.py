@@ -118,6 +118,56 @@ def test_labels_as_series_and_unlabelled_cells_left_out():
     assert "unlabelled_cells" in {w.code for w in d.warnings}
 
 
+def test_cells_without_a_row_and_with_an_empty_label_are_both_reported():
+    counts, labels = planted()
+    labels = labels.copy().astype(object)
+    labels.iloc[5] = ""  # an empty label, beside three cells the labels do not name
+    d = read_single_cell(COUNTS, labels=labels.iloc[3:])
+    assert d.counts.shape[1] == 60
+    said = [w.message for w in d.warnings if w.code == "unlabelled_cells"]
+    assert len(said) == 2 and "3 of 64 cells have no row in the labels" in said[0]
+    assert said[1] == f"1 cell has an empty label (e.g. {labels.index[5]}); left out."
+
+
+def test_a_cut_gzip_of_labels_is_refused_in_one_line(tmp_path, capsys):
+    import gzip
+
+    path = tmp_path / "labels.tsv.gz"
+    path.write_bytes(gzip.compress(LABELS.read_bytes())[:-30])
+    args = ["build-signature", "--counts", str(COUNTS), "--labels", str(path)]
+    assert main([*args, "--out", str(tmp_path / "x.tsv")]) == 2
+    err = capsys.readouterr().err
+    assert err == (
+        "error: The labels file looks gzip-compressed but cannot be decompressed; check that "
+        "the download finished, or upload the uncompressed file.\n"
+    )
+
+
+def _spoil(path: Path, member: str, value) -> None:
+    with h5py.File(path, "r+") as f:
+        data = f[member][()]
+        data[len(data) // 2] = value
+        del f[member]
+        f.create_dataset(member, data=data)
+
+
+@pytest.mark.parametrize(
+    ("member", "value"),
+    [
+        ("X/indptr", -5),  # a pointer that runs backwards (was a ValueError in scipy)
+        ("X/indices", 10**6),  # a gene beyond the matrix
+        ("obs/cell_type/codes", 90),  # a category that does not exist (was an IndexError)
+    ],
+)
+def test_a_damaged_h5ad_is_refused_in_one_line(tmp_path, member, value):
+    counts, labels = planted()
+    path = tmp_path / "cells.h5ad"
+    _write_h5ad(path, counts, labels)
+    _spoil(path, member, value)
+    with pytest.raises(InputError, match=r"The h5ad file is damaged \("):
+        read_single_cell(path)
+
+
 def test_label_column_is_chosen_by_name(tmp_path):
     _, labels = planted()
     table = pd.DataFrame({"donor": "P1", "annotation": labels}).rename_axis("barcode")

@@ -174,3 +174,47 @@ def test_describe_says_when_the_species_differ():
     assert "the signature names mouse genes and the expression human" in warning.message
     # the same data with a human signature: nothing to say
     assert describe_signature(load_signature("TIL10"), expression=list(til10.index)).warnings == ()
+
+
+def _to_mouse_ids(table: pd.DataFrame) -> pd.DataFrame:
+    """A mouse-symbol genes × columns table renamed to ENSMUSG ids (the shipped pairs)."""
+    orthologs = pd.read_csv(ORTHOLOGS, sep="\t", dtype=str)
+    ids = zip(orthologs["mouse_symbol"], orthologs["mouse_ensembl_id"], strict=True)
+    return table.rename(index=dict(ids))
+
+
+@pytest.mark.parametrize("ensembl_side", ["expression", "signature"])
+def test_mouse_ensembl_ids_meet_a_mouse_signature_of_symbols(tmp_path, ensembl_side):
+    mouse, proportions = _mouse_til10()
+    mixtures = pd.DataFrame(mouse.to_numpy() @ proportions.T, index=mouse.index).add_prefix("s")
+    profiles = mouse
+    if ensembl_side == "expression":
+        mixtures = _to_mouse_ids(mixtures)
+        mixtures.loc["ENSMUSG99999999999"] = 1.0  # not in the shipped table: kept, and said
+    else:
+        profiles = _to_mouse_ids(mouse)
+    expression = load_expression(_write(mixtures, tmp_path / "mouse.tsv"))
+    signature = load_signature(_write(profiles, tmp_path / "mouse_signature.tsv"))
+    analysis = run_analysis(expression, signature, OPTIONS)
+    np.testing.assert_allclose(
+        analysis.result.proportions[mouse.columns].to_numpy(), proportions, atol=1e-6
+    )
+    (note,) = [w.message for w in analysis.warnings if w.code == "mouse_signature"]
+    kind = "MGI symbols" if ensembl_side == "expression" else "Ensembl ids"
+    assert f"{len(mouse)} data ids were renamed to the signature's {kind}" in note
+    assert ("1 the table lacks kept their ids (e.g. ENSMUSG99999999999)" in note) == (
+        ensembl_side == "expression"
+    )
+
+
+def test_mouse_ensembl_ids_the_table_lacks_are_refused_in_one_line(tmp_path, capsys):
+    from deconv_core.cli import main
+
+    mouse, proportions = _mouse_til10()
+    unknown = [f"ENSMUSG9{i:010d}" for i in range(len(mouse))]
+    mixtures = pd.DataFrame(mouse.to_numpy() @ proportions.T, index=unknown).add_prefix("s")
+    data = _write(mixtures, tmp_path / "mouse.tsv")
+    signature = _write(mouse, tmp_path / "mouse_signature.tsv")
+    assert main(["run", str(data), "--signature", str(signature), "--out", str(tmp_path)]) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith("error: Only 0 of") and "give the expression with MGI symbols" in line

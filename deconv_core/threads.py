@@ -1,0 +1,68 @@
+"""How many threads the BLAS library runs the fits on: one policy, read everywhere.
+
+The fits are many small matrix products (a signature of a few hundred genes by
+10-22 cell types), which OpenBLAS's threads barely speed up alone and slow down
+badly when sessions or other programs share the cores.  On this 2-core machine
+under load, measured in one run each: the fit and the gene checks of 1,000
+samples on a 1,296-gene signature took 2.3 s and 4.0 s of CPU with two threads,
+1.2 s and 1.6 s with one; the medium mixtures of ``benchmarks/solver_speed.py``
+took 21-27 s to fit robustly with two threads and 7-8 s with one.
+
+The policy: a thread count the user set in the environment
+(:data:`THREAD_VARIABLES`, a positive whole number) is honoured; otherwise BLAS
+runs on one thread.  The command line and the dashboard apply it to their whole
+process (:func:`limit_blas_threads`); the robust fit applies it around itself
+(:func:`blas_thread_limit`), so it holds for any caller.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from typing import Any
+
+__all__ = ["THREAD_VARIABLES", "blas_thread_limit", "limit_blas_threads", "user_blas_threads"]
+
+#: Environment variables through which a user sets OpenBLAS's threads, in the order
+#: OpenBLAS reads them (OMP_NUM_THREADS counts when OPENBLAS_NUM_THREADS is unset).
+THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS")
+
+#: Lazily created controller of the BLAS thread pools (finding them costs ~10 ms).
+_CONTROLLER: list[Any] = []
+
+
+def user_blas_threads() -> int | None:
+    """The BLAS thread count the user set in the environment, or None when none is set.
+
+    Only a positive whole number counts: OpenBLAS itself ignores anything else.
+    """
+    for name in THREAD_VARIABLES:
+        value = os.environ.get(name, "").strip()
+        if value.isdigit() and int(value) > 0:
+            return int(value)
+    return None
+
+
+def limit_blas_threads() -> None:
+    """Run this process's BLAS on one thread, unless the user set a thread count.
+
+    Also sets ``OPENBLAS_NUM_THREADS=1`` so that a BLAS loaded later (scipy's, for
+    ``--method epic``) starts with one thread too.
+    """
+    if user_blas_threads() is not None:
+        return
+    os.environ["OPENBLAS_NUM_THREADS"] = "1"
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(limits=1, user_api="blas")
+
+
+def blas_thread_limit() -> contextlib.AbstractContextManager[Any]:
+    """Context that runs BLAS on one thread (restored on exit), unless the user set a count."""
+    if user_blas_threads() is not None:
+        return contextlib.nullcontext()
+    from threadpoolctl import ThreadpoolController
+
+    if not _CONTROLLER:
+        _CONTROLLER.append(ThreadpoolController())
+    return _CONTROLLER[0].limit(limits=1, user_api="blas")

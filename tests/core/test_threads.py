@@ -1,0 +1,85 @@
+"""One BLAS thread policy: the user's explicit count is honoured everywhere, else one thread."""
+
+from __future__ import annotations
+
+import pytest
+from threadpoolctl import threadpool_info, threadpool_limits
+
+from deconv_core import solvers, threads
+from deconv_core.cli import main
+
+
+def _blas_threads() -> set[int]:
+    return {pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"}
+
+
+@pytest.fixture
+def no_thread_variables(monkeypatch):
+    for name in threads.THREAD_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    return monkeypatch
+
+
+@pytest.mark.parametrize(
+    ("variables", "expected"),
+    [
+        ({}, None),
+        ({"OPENBLAS_NUM_THREADS": "3"}, 3),
+        ({"OMP_NUM_THREADS": "2"}, 2),
+        ({"OPENBLAS_NUM_THREADS": "4", "OMP_NUM_THREADS": "2"}, 4),  # OpenBLAS's order
+        ({"OPENBLAS_NUM_THREADS": "many"}, None),  # OpenBLAS ignores it too
+        ({"OMP_NUM_THREADS": "0"}, None),
+    ],
+)
+def test_the_users_thread_count(no_thread_variables, variables, expected):
+    for name, value in variables.items():
+        no_thread_variables.setenv(name, value)
+    assert threads.user_blas_threads() == expected
+
+
+def test_the_command_line_runs_blas_on_one_thread_unless_told(no_thread_variables, capsys):
+    no_thread_variables.setenv("OMP_NUM_THREADS", "2")
+    with threadpool_limits(limits=2, user_api="blas"):
+        assert main(["signatures"]) == 0
+        assert _blas_threads() == {2}  # the user's count is left alone
+        assert "OPENBLAS_NUM_THREADS" not in threads.os.environ
+    no_thread_variables.delenv("OMP_NUM_THREADS")
+    assert main(["signatures"]) == 0
+    assert threads.os.environ["OPENBLAS_NUM_THREADS"] == "1"
+    assert _blas_threads() == {1}
+    capsys.readouterr()
+
+
+def test_the_robust_fit_honours_the_users_thread_count(no_thread_variables):
+    with threadpool_limits(limits=2, user_api="blas"):
+        with solvers._one_blas_thread():
+            assert _blas_threads() == {1}
+        assert _blas_threads() == {2}  # restored on exit
+        no_thread_variables.setenv("OPENBLAS_NUM_THREADS", "2")
+        with solvers._one_blas_thread():
+            assert _blas_threads() == {2}  # was forced to one before
+
+
+@pytest.mark.parametrize(
+    ("variables", "expected"), [({}, "{1}"), ({"OMP_NUM_THREADS": "2"}, "{2}")]
+)
+def test_the_dashboard_honours_the_users_thread_count(variables, expected):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    env = {k: v for k, v in os.environ.items() if k not in threads.THREAD_VARIABLES}
+    probe = (
+        "import ui; from threadpoolctl import threadpool_info; "
+        "print({p['num_threads'] for p in threadpool_info() if p['user_api'] == 'blas'})"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe],
+        cwd=Path(__file__).resolve().parents[2],
+        env={**env, **variables},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert done.stdout.strip() == expected
