@@ -22,6 +22,7 @@ from deconv_core.analysis import Analysis, fit_signature, run_analysis
 from deconv_core.card import build_card, card_file_name, card_html, check_sample
 from deconv_core.confounding import explain_gene
 from deconv_core.expression import load_expression, sha256_of
+from deconv_core.hugepages import ordinary_pages
 from deconv_core.io.limits import DEFAULT_LIMITS, ReadLimits, parse_size
 from deconv_core.methods import MethodsComparison, agreement_summary, shown_quantity
 from deconv_core.options import (
@@ -767,7 +768,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"(see '{parser.prog} {args.command} --help')\n",
         )
     limit_blas_threads()
-    _small_pages()
+    ordinary_pages()
     previous = None
     if threading.current_thread() is threading.main_thread():
         previous = signal.signal(signal.SIGTERM, _on_sigterm)
@@ -782,28 +783,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
-
-
-def _small_pages() -> None:
-    """Back new numpy arrays with ordinary pages, unless ``NUMPY_MADVISE_HUGEPAGE`` says.
-
-    numpy asks Linux for transparent huge pages for every array of 4 MB or more
-    (numpy documentation, "Global state"). Where huge pages are slow to come by
-    -- this 2-core virtual machine under load -- the first touch of a 160 MB
-    block took 0.03 to 2.9 s with them and 0.14 to 0.27 s without (alternating,
-    one session), and a 1,000 × 20,000 run spent about 1 s less in the system
-    (``python -m deconv_core run`` with the variable at 1 and 0, alternating:
-    9.5-13.4 s without them against 14.5-15.7 s with them, at a load near 7).
-    The variable, read when numpy loads, still decides when it is set.
-    """
-    if "NUMPY_MADVISE_HUGEPAGE" in os.environ:
-        return
-    from numpy._core import multiarray
-
-    # numpy's own switch behind the variable (numpy >= 1.20; pinned in requirements.txt).
-    toggle = getattr(multiarray, "_set_madvise_hugepage", None)
-    if toggle is not None:
-        toggle(False)
 
 
 def _left_as_it_was(args: argparse.Namespace) -> str:

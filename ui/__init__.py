@@ -13,6 +13,7 @@ import sys
 import numpy  # noqa: F401 - numpy and scipy each load their own OpenBLAS,
 import scipy.linalg  # noqa: F401 - which must be loaded for the limit below to cover them
 
+from deconv_core.hugepages import ordinary_pages
 from deconv_core.threads import limit_blas_threads
 
 # The server's event loop (health checks, websockets, downloads) shares the interpreter
@@ -27,3 +28,6 @@ sys.setswitchinterval(0.001)
 # took 5.9-6.3 s to fit and 11-15 s for the gene checks with OpenBLAS's 2 threads, 0.8-0.9 s
 # and 2.0-2.6 s with one (measured in one run).
 limit_blas_threads()
+# Ordinary pages for numpy's large arrays (deconv_core.hugepages: huge pages are slow to come by
+# on a loaded virtual machine), unless NUMPY_MADVISE_HUGEPAGE is set.
+ordinary_pages()

@@ -219,18 +219,18 @@ def test_samples_left_out_are_named_on_the_console(tmp_path, capsys):
     assert len(lines) == 5 and lines[3].startswith("warning: Sample EMPTY has no values")
 
 
-def test_command_line_turns_numpys_huge_pages_off_unless_told(monkeypatch):
+def test_numpys_huge_pages_are_turned_off_unless_told(monkeypatch):
     from numpy._core.multiarray import _set_madvise_hugepage as toggle
 
-    from deconv_core import cli
+    from deconv_core.hugepages import ordinary_pages
 
     before = toggle(True)  # the switch returns its previous state
     try:
         monkeypatch.setenv("NUMPY_MADVISE_HUGEPAGE", "1")
-        cli._small_pages()  # the user's setting is left alone
+        ordinary_pages()  # the user's setting is left alone
         assert toggle(True) is True
         monkeypatch.delenv("NUMPY_MADVISE_HUGEPAGE")
-        cli._small_pages()
+        ordinary_pages()
         assert toggle(True) is False
     finally:
         toggle(before)
