@@ -780,9 +780,12 @@ _NEWTON_ROUNDS = 30
 #: 356 block rounds in all with 7, 418 with 9, 348 with 5 or 6 but more
 #: copying; one thread's CPU time best at 7; counted once).
 _BLOCK_ROUNDS = 7
-#: Genes × samples per block of the Newton rounds (1 MB per work array: a block's
-#: dozen work arrays stay in cache; 1,000,000 was 1.3-1.5x slower, measured once).
-_NEWTON_FLOATS = 125_000
+#: Genes × samples per block of the Newton rounds (1.6 MB per work array: a
+#: block's dozen work arrays stay near the cache).  On benchmarks/solver_speed.py's
+#: 10,000 medium mixtures, two threads, a quiet machine, four interleaved runs:
+#: best 0.88 s at 125,000, 0.81 s at 200,000 and 250,000 (one thread: 1.38, 1.31
+#: and 1.34 s); 350,000 and 500,000 were slower, 1,000,000 1.3-1.5x slower.
+_NEWTON_FLOATS = 200_000
 
 
 def _row_median(A: np.ndarray) -> np.ndarray:
