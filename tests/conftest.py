@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import sys
 import zipfile
 
 import numpy as np
@@ -38,6 +39,22 @@ def planted_mixtures(
     samples = [f"S{i + 1}" for i in range(n_samples)]
     expr = pd.DataFrame(np.vstack([signal, filler]), index=genes, columns=samples)
     return expr, pd.DataFrame(shares, index=samples, columns=sig.columns)
+
+
+#: The interpreter's own ``__main__``, taken before any test runs.
+_MAIN = sys.modules["__main__"]
+
+
+@pytest.fixture(autouse=True)
+def _real_main_module():
+    """Start every test with the interpreter's own ``__main__``.
+
+    Streamlit's AppTest runs a page as ``__main__`` and leaves it there (also
+    from module-scoped fixtures); a process started later by ``spawn`` (the
+    Dask engine's workers) would then re-run that page in bare mode and write
+    Streamlit's warnings to stderr.
+    """
+    sys.modules["__main__"] = _MAIN
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import re
-import sys
 from pathlib import Path
 
 import pandas as pd
@@ -22,19 +21,6 @@ PAGES = {
     "results": "pages/3_Results.py",
     "qc": "pages/4_QC.py",
 }
-
-
-@pytest.fixture(autouse=True)
-def _keep_main_module():
-    """Put back the interpreter's ``__main__`` after each AppTest.
-
-    AppTest runs a page as ``__main__`` and leaves it there; a process started
-    later by ``spawn`` (the Dask engine's workers in tests/core) would then
-    re-run that page in bare mode and write Streamlit's warnings to stderr.
-    """
-    main = sys.modules["__main__"]
-    yield
-    sys.modules["__main__"] = main
 
 
 # Generous: the first run imports plotly and scipy; a loaded 2-core machine is slow.
