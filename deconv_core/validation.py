@@ -222,7 +222,7 @@ def check_input_file(path: str | os.PathLike[str], *, what: str) -> None:
         raise _file_error(path, what, FileNotFoundError())
 
 
-def read_input_file(path: str | os.PathLike[str], *, what: str) -> bytes:
+def read_input_file(path: str | os.PathLike[str], *, what: str, limit: int | None = None) -> bytes:
     """The bytes of a user's file; a path that cannot be read is one :class:`InputError`.
 
     Parameters
@@ -231,6 +231,8 @@ def read_input_file(path: str | os.PathLike[str], *, what: str) -> bytes:
         The path the user gave.
     what
         What the file holds, as the message names it (see :func:`check_input_file`).
+    limit
+        Read only the first ``limit`` bytes (a head to sniff); default the whole file.
 
     Raises
     ------
@@ -238,7 +240,8 @@ def read_input_file(path: str | os.PathLike[str], *, what: str) -> bytes:
         The path does not exist, is a folder or cannot be read.
     """
     try:
-        return Path(path).read_bytes()
+        with Path(path).open("rb") as handle:
+            return handle.read(-1 if limit is None else limit)
     except OSError as err:
         raise _file_error(path, what, err) from err
 

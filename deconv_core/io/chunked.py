@@ -32,7 +32,7 @@ import scipy  # scipy.sparse loads on first use: a plain run never needs it
 from deconv_core.io.limits import damaged_gzip
 from deconv_core.io.singlecell import h5_index, h5_strings
 from deconv_core.io.tables import HDF5_MAGIC, MISSING_TOKENS, ReadInfo, read_table
-from deconv_core.validation import InputError, check_input_file
+from deconv_core.validation import InputError, read_input_file
 
 __all__ = ["ChunkedSource", "convert_table", "open_chunked"]
 
@@ -145,9 +145,7 @@ def open_chunked(
         text table without ``store``.
     """
     path = str(path)
-    check_input_file(path, what="expression")
-    with open(path, "rb") as handle:
-        magic = handle.read(8)
+    magic = read_input_file(path, what="expression", limit=len(HDF5_MAGIC))
     if magic == HDF5_MAGIC:
         return _open_hdf5(path)
     if store is None:

@@ -381,14 +381,7 @@ def _load_head_or_bytes(
         except OSError:
             size = 0
         if size > _STREAM_ABOVE:
-            try:
-                with path.open("rb") as handle:
-                    head = handle.read(_HEAD_BYTES)
-            except PermissionError as err:
-                raise InputError(
-                    f"The {what} file {str(path)!r} cannot be read (permission denied); "
-                    "check its permissions or copy it somewhere readable."
-                ) from err
+            head = read_input_file(path, what=what, limit=_HEAD_BYTES)
             return head, name or path.name, lambda: path.open("rb")
     data, label = _load_bytes(source, name=name, what=what)
     return data, label, None
