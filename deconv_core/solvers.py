@@ -521,23 +521,7 @@ def _column_median(A: np.ndarray) -> np.ndarray:
     Same values as ``np.median(A, axis=0)``, about 4x faster: one partition
     of contiguous rows instead of numpy's general path.
     """
-    g = A.shape[0]
-    rows = np.ascontiguousarray(A.T)
-    half = g // 2
-    if g % 2:
-        return np.partition(rows, half, axis=1)[:, half]
-    part = np.partition(rows, [half - 1, half], axis=1)
-    return (part[:, half - 1] + part[:, half]) / 2.0
-
-
-def _one_blas_thread():
-    """Context that runs BLAS on one thread unless the user set a count (restored on exit).
-
-    The robust fit is many small products (samples × a few hundred genes by
-    ~250 packed Gram entries, stacks of 22 × 22 solves); the policy and its
-    measurements are in :mod:`deconv_core.threads`.
-    """
-    return blas_thread_limit()
+    return _row_median(np.ascontiguousarray(A.T))
 
 
 def huber_nnls(
@@ -608,7 +592,10 @@ def huber_nnls(
         Y = np.where(mask, Y, 0.0)
     if not (np.isfinite(S).all() and np.isfinite(Y).all()):
         raise ValueError("S and Y must be finite (no NaN or infinity where present)")
-    with _one_blas_thread():
+    # The robust fit is many small products (samples × a few hundred genes by
+    # ~250 packed Gram entries, stacks of 22 × 22 solves): BLAS on one thread
+    # unless the user set a count (policy and measurements in deconv_core.threads).
+    with blas_thread_limit():
         return _huber_fit(S, Y, mask, start, tuning=tuning, max_iter=max_iter, tol=tol)
 
 
@@ -850,17 +837,15 @@ def _newton_rounds(
     """
     if state is None:
         state = _start_state(S, Y, X, mask, live)
-    live, Yt, Xt, Rt, Pt, size, packed, split = (
-        state[k] for k in ("live", "Yt", "Xt", "Rt", "Pt", "size", "packed", "split")
-    )
     # Secant on the threshold: (t_a, g_a) and t_b are the thresholds of the two
     # previous rounds and g_a the mismatch of the older one; solid_a, solid_b
     # say whether those rounds took full steps.  pure_b: the previous round
     # kept its split and passive set and took a full step, so that step (of
     # norm shift_b) was the threshold's move alone.
-    t_a, g_a, t_b, solid_a, solid_b, pure_b, shift_b = (
-        state[k] for k in ("t_a", "g_a", "t_b", "solid_a", "solid_b", "pure_b", "shift_b")
-    )
+    (
+        live, Yt, Xt, Rt, Pt, size, packed, split,
+        t_a, g_a, t_b, solid_a, solid_b, pure_b, shift_b,
+    ) = (state[k] for k in _ROUND_STATE)  # fmt: skip
     full = Pt is None
     floor = tuning / 0.6745 * 1e-12
     handed, unfinished = [live[:0]], live[:0]
@@ -975,10 +960,9 @@ def _newton_rounds(
             break
     rest = None
     if not final and live.size:
-        names = ("live", "Yt", "Xt", "Rt", "Pt", "size", "packed", "split")
-        rest = dict(zip(names, (live, Yt, Xt, Rt, Pt, size, packed, split), strict=True))
-        names = ("t_a", "g_a", "t_b", "solid_a", "solid_b", "pure_b", "shift_b")
-        rest |= dict(zip(names, (t_a, g_a, t_b, solid_a, solid_b, pure_b, shift_b), strict=True))
+        values = (live, Yt, Xt, Rt, Pt, size, packed, split)
+        values += (t_a, g_a, t_b, solid_a, solid_b, pure_b, shift_b)
+        rest = dict(zip(_ROUND_STATE, values, strict=True))
     return np.concatenate(handed), unfinished, rest
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from threadpoolctl import threadpool_info, threadpool_limits
 
@@ -50,14 +51,16 @@ def test_the_command_line_runs_blas_on_one_thread_unless_told(no_thread_variable
     capsys.readouterr()
 
 
-def test_the_robust_fit_honours_the_users_thread_count(no_thread_variables):
+def test_the_robust_fit_honours_the_users_thread_count(no_thread_variables, monkeypatch):
+    seen = []  # BLAS threads while huber_nnls fits
+    monkeypatch.setattr(solvers, "_huber_fit", lambda *a, **k: seen.append(_blas_threads()))
+    S, Y = np.eye(2), np.ones((2, 1))
     with threadpool_limits(limits=2, user_api="blas"):
-        with solvers._one_blas_thread():
-            assert _blas_threads() == {1}
+        solvers.huber_nnls(S, Y)
         assert _blas_threads() == {2}  # restored on exit
         no_thread_variables.setenv("OPENBLAS_NUM_THREADS", "2")
-        with solvers._one_blas_thread():
-            assert _blas_threads() == {2}  # was forced to one before
+        solvers.huber_nnls(S, Y)
+    assert seen == [{1}, {2}]  # the user's count was forced to one before
 
 
 @pytest.mark.parametrize(
