@@ -310,7 +310,7 @@ def read_table(
         text_size = max(_gzip_stated_size(source, packed), len(data))
         if data[:4] in _ZIP_MAGIC:  # a gzipped workbook: openpyxl needs it whole
             raw = packed if packed is not None else _load_bytes(source, name=name, what=what)[0]
-            data, opener = _gunzip(raw, what=what, limit=limits.max_text_bytes), None
+            data, opener = gunzip_capped(raw, limits.max_text_bytes, what=what), None
     if opener is not None and data[:4] in _ZIP_MAGIC:
         # Workbooks are read whole (openpyxl needs the zip directory at the end).
         data, _ = _load_bytes(source, name=name, what=what)
@@ -447,13 +447,6 @@ def _load_bytes(
     if not isinstance(source, str | os.PathLike):
         raise TypeError(f"source must be a path or bytes, got {type(source).__name__}")
     return read_input_file(source, what=what), name or Path(source).name
-
-
-def _gunzip(data: bytes, *, what: str, limit: int) -> bytes:
-    try:
-        return gunzip_capped(data, limit, what=what)
-    except (OSError, EOFError, zlib.error) as err:
-        raise damaged_gzip(what) from err
 
 
 def _suffix(label: str) -> str:
