@@ -14,7 +14,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn, TextIO
 
@@ -166,6 +166,18 @@ def _options(args: argparse.Namespace) -> RunOptions:
     )
 
 
+@contextlib.contextmanager
+def _refusing_unwritable(path: str, *, folder: bool) -> Iterator[None]:
+    """The one wording of an output ``path`` (a folder, or a file) that cannot be written."""
+    try:
+        yield
+    except OSError as exc:
+        to, other = ("to ", "folder") if folder else ("", "path")
+        raise InputError(
+            f"Cannot write {to}{path!r}: {exc.strerror}; choose another {other}."
+        ) from exc
+
+
 def _run(args: argparse.Namespace, stream: TextIO, progress: _Progress) -> int:
     progress.step(f"reading {args.bulk}")
     check_input_file(args.bulk, what="expression")
@@ -198,12 +210,8 @@ def _run(args: argparse.Namespace, stream: TextIO, progress: _Progress) -> int:
         signature = load_signature(args.signature, limits=limits)
         analysis = run_analysis(expression, signature, options, progress=progress.step)
     progress.step(f"writing results to {args.out}")
-    try:
+    with _refusing_unwritable(args.out, folder=True):
         write_outputs(args.out, analysis, extra=_cards(analysis, args.card))
-    except OSError as exc:
-        raise InputError(
-            f"Cannot write to {args.out!r}: {exc.strerror}; choose another folder."
-        ) from exc
     _print_verdicts(analysis, stream)
     if analysis.methods is not None:
         _print_methods(analysis.methods, analysis.signature.shown_names, stream)
@@ -495,12 +503,8 @@ def _explain(args: argparse.Namespace, stream: TextIO, progress: _Progress) -> i
     explanation = explain_gene(
         fit_signature(expression, signature, options), args.gene, names=signature.shown_names
     )
-    try:
+    with _refusing_unwritable(args.out, folder=False):
         write_file(args.out, to_csv_bytes(explanation.summary, index_label="sample"))
-    except OSError as exc:
-        raise InputError(
-            f"Cannot write {args.out!r}: {exc.strerror}; choose another path."
-        ) from exc
     for sentence in explanation.summary["sentence"]:
         stream.write(f"{sentence}\n")
     _print_left_out(expression.warnings, explanation.summary.index, stream)
@@ -642,7 +646,7 @@ def _print_description(
 
 def _write_description(desc: SignatureDescription, folder: str) -> None:
     """The description's tables as CSV files in ``folder``."""
-    try:
+    with _refusing_unwritable(folder, folder=True):
         os.makedirs(folder, exist_ok=True)
         desc.specificity.to_csv(os.path.join(folder, "specificity.csv"))
         desc.markers.to_csv(os.path.join(folder, "markers.csv"), index=False)
@@ -651,10 +655,6 @@ def _write_description(desc: SignatureDescription, folder: str) -> None:
         desc.groups.to_csv(os.path.join(folder, "groups.csv"), index=False)
         if desc.coverage is not None:
             desc.coverage.to_csv(os.path.join(folder, "coverage.csv"))
-    except OSError as exc:
-        raise InputError(
-            f"Cannot write to {folder!r}: {exc.strerror}; choose another folder."
-        ) from exc
 
 
 def _build_signature(args: argparse.Namespace, stream: TextIO, progress: _Progress) -> int:
@@ -705,12 +705,8 @@ def _write_build(build: SignatureBuild, args: argparse.Namespace) -> dict[str, P
         ),
         "command": "build-signature",
     }
-    try:
+    with _refusing_unwritable(args.out, folder=False):
         return write_signature_build(build, args.out, provenance=provenance)
-    except OSError as exc:
-        raise InputError(
-            f"Cannot write {args.out!r}: {exc.strerror}; choose another path."
-        ) from exc
 
 
 def _print_build(build: SignatureBuild, paths: dict[str, Path], seed: int, stream: TextIO) -> None:

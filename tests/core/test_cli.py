@@ -234,3 +234,19 @@ def test_numpys_huge_pages_are_turned_off_unless_told(monkeypatch):
         assert toggle(True) is False
     finally:
         toggle(before)
+
+
+@pytest.mark.parametrize(
+    ("folder", "said"),
+    [
+        (True, "Cannot write to 'out': Permission denied; choose another folder."),
+        (False, "Cannot write 'out': Permission denied; choose another path."),
+    ],
+)
+def test_an_unwritable_output_is_refused_in_one_wording(folder: bool, said: str) -> None:
+    from deconv_core import cli
+    from deconv_core.validation import InputError
+
+    with pytest.raises(InputError) as caught, cli._refusing_unwritable("out", folder=folder):
+        raise PermissionError(13, "Permission denied")
+    assert str(caught.value) == said
