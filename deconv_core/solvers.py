@@ -25,6 +25,9 @@ __all__ = ["nnls", "weighted_nnls", "huber_nnls", "HUBER_TUNING", "nnls_loop", "
 #: Huber tuning constant in robust standard deviations: 95% efficiency under
 #: Gaussian noise (Huber 1981; the default of R's MASS::rlm).
 HUBER_TUNING = 1.345
+#: Median absolute deviation of a standard normal: a residual scale is the
+#: median absolute residual divided by it (as MASS::rlm).
+_MAD_OF_NORMAL = 0.6745
 
 #: Samples per block in the per-sample-weight solvers (bounds their memory to
 #: about ``_BLOCK * k * k`` floats).
@@ -672,11 +675,11 @@ def _reweight(
             break
         absolute = np.abs(Rl)
         if full:
-            scale = _column_median(absolute) / 0.6745
+            scale = _column_median(absolute) / _MAD_OF_NORMAL
         else:
             # The NaN-aware median is slower; only missing values need it.
             masked = np.where(mask[:, live], absolute, np.nan)
-            scale = np.nanmedian(masked, axis=0) / 0.6745
+            scale = np.nanmedian(masked, axis=0) / _MAD_OF_NORMAL
         # Residuals at rounding level: the fit is exact, nothing to down-weight.
         exact = scale <= 1e-12 * size
         if exact.any():
@@ -847,14 +850,14 @@ def _newton_rounds(
         t_a, g_a, t_b, solid_a, solid_b, pure_b, shift_b,
     ) = (state[k] for k in _ROUND_STATE)  # fmt: skip
     full = Pt is None
-    floor = tuning / 0.6745 * 1e-12
+    floor = tuning / _MAD_OF_NORMAL * 1e-12
     handed, unfinished = [live[:0]], live[:0]
     for round_ in range(rounds):
         A = np.abs(Rt)
         if full:
-            F = tuning * _row_median(A) / 0.6745
+            F = tuning * _row_median(A) / _MAD_OF_NORMAL
         else:
-            F = tuning * np.nanmedian(np.where(Pt, A, np.nan), axis=1) / 0.6745
+            F = tuning * np.nanmedian(np.where(Pt, A, np.nan), axis=1) / _MAD_OF_NORMAL
         g = F - t_b
         t = F.copy()
         # (No jump in the first two rounds: solid_a and solid_b start False.)
