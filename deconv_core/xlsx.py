@@ -113,7 +113,7 @@ class _Styles:
         return self._formats.index(number_format) + 1
 
     def xml(self) -> str:
-        custom = [f for f in dict.fromkeys(self._formats) if f not in _BUILTIN_FORMATS]
+        custom = [f for f in self._formats if f not in _BUILTIN_FORMATS]  # unique
         ids = {**_BUILTIN_FORMATS, **{f: _FIRST_CUSTOM + i for i, f in enumerate(custom)}}
         num_fmts = "".join(
             f'<numFmt numFmtId="{ids[f]}" formatCode="{_attribute(f)}"/>' for f in custom
