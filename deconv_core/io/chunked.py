@@ -30,8 +30,8 @@ import pandas as pd
 import scipy  # scipy.sparse loads on first use: a plain run never needs it
 
 from deconv_core.io.limits import damaged_gzip
-from deconv_core.io.singlecell import h5_index, h5_strings
-from deconv_core.io.tables import HDF5_MAGIC, MISSING_TOKENS, ReadInfo, read_table
+from deconv_core.io.singlecell import DAMAGED_HDF5_ERRORS, h5_index, h5_strings
+from deconv_core.io.tables import GZIP_MAGIC, HDF5_MAGIC, MISSING_TOKENS, ReadInfo, read_table
 from deconv_core.validation import InputError, read_input_file
 
 __all__ = ["ChunkedSource", "convert_table", "open_chunked"]
@@ -158,6 +158,19 @@ def open_chunked(
 
 
 def _open_hdf5(path: str, *, read_info: ReadInfo | None = None) -> ChunkedSource:
+    """The cohort in an HDF5 file of either layout; a damaged file is one :class:`InputError`."""
+    try:
+        return _hdf5_source(path, read_info)
+    except InputError:
+        raise
+    except DAMAGED_HDF5_ERRORS as exc:
+        raise InputError(
+            f"{Path(path).name} is a damaged HDF5 file ({exc}); is it complete? "
+            "Download or save it again."
+        ) from exc
+
+
+def _hdf5_source(path: str, read_info: ReadInfo | None) -> ChunkedSource:
     import h5py
 
     with h5py.File(path, "r") as handle:
@@ -220,7 +233,6 @@ def _check_h5ad_matrix(node: object, path: str) -> None:
 #: Text read from the start of a table for :func:`_check_text_head`: enough for the header
 #: and a few rows; more only while fewer than three lines are complete (a wide header).
 _HEAD_BYTES = 1 << 16
-_GZIP_MAGIC = b"\x1f\x8b"
 _ZIP_MAGIC = b"PK"
 #: Errors of reading a damaged or cut gzip stream.
 _GZIP_ERRORS = (EOFError, zlib.error, gzip.BadGzipFile)
@@ -228,7 +240,7 @@ _GZIP_ERRORS = (EOFError, zlib.error, gzip.BadGzipFile)
 
 def _is_gzip(path: str) -> bool:
     with open(path, "rb") as handle:
-        return handle.read(2) == _GZIP_MAGIC
+        return handle.read(2) == GZIP_MAGIC
 
 
 def _open_text(path: str):  # noqa: ANN202 - a binary file object

@@ -45,11 +45,12 @@ import scipy  # scipy.sparse loads on first use: a plain run never needs it
 
 from deconv_core.genes import harmonise_genes, orient_genes_as_rows
 from deconv_core.io.limits import DEFAULT_LIMITS, ReadLimits, gunzip_capped
-from deconv_core.io.tables import HDF5_MAGIC, read_table
+from deconv_core.io.tables import GZIP_MAGIC, HDF5_MAGIC, read_table
 from deconv_core.options import SINGLE_CELL_SCALES, check_choice
 from deconv_core.validation import DeconvWarning, InputError, read_input_file
 
 __all__ = [
+    "DAMAGED_HDF5_ERRORS",
     "SINGLE_CELL_SCALES",
     "SingleCellData",
     "detect_single_cell_scale",
@@ -58,7 +59,6 @@ __all__ = [
     "read_single_cell",
 ]
 
-_GZIP_MAGIC = b"\x1f\x8b"
 # Non-integer data whose maximum is below this is log (as for bulk, quanTIseq's rule).
 _LOG_MAX = 50.0
 # Per-cell totals this equal (coefficient of variation) mean the cells were
@@ -229,24 +229,33 @@ def _read_h5ad(
 
     try:
         handle = h5py.File(io.BytesIO(raw), "r")
-    except _DAMAGED_HDF5 as exc:
+    except DAMAGED_HDF5_ERRORS as exc:
         raise InputError(f"The h5ad file cannot be opened ({exc}); is it complete?") from exc
     try:
         with handle as f:
             return _h5ad_contents(f, label_column=label_column, want_labels=want_labels)
     except InputError:
         raise
-    except _DAMAGED_HDF5 as exc:
+    except DAMAGED_HDF5_ERRORS as exc:
         raise InputError(
             f"The h5ad file is damaged ({exc}); save it again from AnnData (adata.write_h5ad)."
         ) from exc
 
 
-#: What reading a damaged h5ad that opened raises (flipping bytes of one found each):
-#: h5py's OSError, RuntimeError and KeyError (an object past the end, an address
-#: overflow, a bad message flag), and from the values read, ValueError (sparse pointers),
-#: IndexError (category codes), TypeError and OverflowError (attributes of the wrong kind).
-_DAMAGED_HDF5 = (OSError, RuntimeError, KeyError, ValueError, IndexError, TypeError, OverflowError)
+#: What reading a damaged HDF5 file (an h5ad; an ARCHS4 store, deconv_core.io.chunked)
+#: raises (flipping bytes of an h5ad that opened found each): h5py's OSError,
+#: RuntimeError and KeyError (an object past the end, an address overflow, a bad message
+#: flag), and from the values read, ValueError (sparse pointers), IndexError (category
+#: codes), TypeError and OverflowError (attributes of the wrong kind).
+DAMAGED_HDF5_ERRORS = (
+    OSError,
+    RuntimeError,
+    KeyError,
+    ValueError,
+    IndexError,
+    TypeError,
+    OverflowError,
+)
 
 
 def _h5ad_contents(
@@ -297,7 +306,7 @@ def _whole_numbers(values: np.ndarray) -> bool:
 def _read_labels(source: str | os.PathLike | bytes, *, label_column: str | None) -> pd.Series:
     """Cell name → label from a CSV/TSV file (first column or an id column = cell names)."""
     raw = _raw_bytes(source, "labels")
-    if raw[:2] == _GZIP_MAGIC:
+    if raw[:2] == GZIP_MAGIC:
         raw = gunzip_capped(raw, DEFAULT_LIMITS.max_text_bytes, what="labels")
     text = raw.decode("utf-8-sig", errors="replace")
     lines = [ln for ln in text.splitlines() if ln.strip() and not ln.startswith("#")]

@@ -62,6 +62,7 @@ from deconv_core.validation import (
 
 __all__ = [
     "check_xlsx_budget",
+    "GZIP_MAGIC",
     "HDF5_MAGIC",
     "MISSING_TOKENS",
     "ReadInfo",
@@ -151,7 +152,8 @@ _DEC_DOT = re.compile(r"^[+-]?\d*\.\d+(?:[eE][+-]?\d+)?$")
 _THOUSANDS_COMMA = re.compile(r"^[+-]?[1-9]\d{0,2}(?:,\d{3})+(?:\.\d*)?$")
 _THOUSANDS_DOT = re.compile(r"^[+-]?[1-9]\d{0,2}(?:\.\d{3})+(?:,\d*)?$")
 
-_GZIP_MAGIC = b"\x1f\x8b"
+#: The first bytes of a gzip file (RFC 1952).
+GZIP_MAGIC = b"\x1f\x8b"
 _ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
 _OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # legacy .xls, or an encrypted .xlsx
 _PDF_MAGIC = b"%PDF"
@@ -302,7 +304,7 @@ def read_table(
     data, label, opener = _load_head_or_bytes(source, name=name, what=what)
     text_size = _source_size(source, data)
     compression = ""
-    if data[:2] == _GZIP_MAGIC:
+    if data[:2] == GZIP_MAGIC:
         # Never inflated whole: the head is sniffed and the body streamed, capped.
         compression = "gzip"
         packed = data if opener is None else None

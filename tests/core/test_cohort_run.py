@@ -257,6 +257,13 @@ def test_damaged_sparse_rows_are_refused_not_a_crash(counts, tmp_path):
         _h5ad_rows(f["X"], 0, counts.shape[1])
 
 
+def test_a_cut_hdf5_cohort_is_refused_in_one_line(counts, tmp_path):
+    path = write_archs4(counts, tmp_path / "cohort.h5")
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    with pytest.raises(ValueError, match=r"cohort.h5 is a damaged HDF5 file \(.*\); is it"):
+        open_chunked(path)
+
+
 def test_a_chunks_refusal_is_one_line_on_the_command_line(counts, tmp_path, capfd):
     path = _damaged_h5ad(counts, tmp_path / "x.h5ad")  # refused by the worker reading it
     args = ["run", str(path), "--signature", "TIL10", "--engine", "dask"]
