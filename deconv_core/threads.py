@@ -18,6 +18,7 @@ process (:func:`limit_blas_threads`); the robust fit applies it around itself
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 from typing import Any
 
@@ -26,9 +27,6 @@ __all__ = ["THREAD_VARIABLES", "blas_thread_limit", "limit_blas_threads", "user_
 #: Environment variables through which a user sets OpenBLAS's threads, in the order
 #: OpenBLAS reads them (OMP_NUM_THREADS counts when OPENBLAS_NUM_THREADS is unset).
 THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS")
-
-#: Lazily created controller of the BLAS thread pools (finding them costs ~10 ms).
-_CONTROLLER: list[Any] = []
 
 
 def user_blas_threads() -> int | None:
@@ -61,8 +59,12 @@ def blas_thread_limit() -> contextlib.AbstractContextManager[Any]:
     """Context that runs BLAS on one thread (restored on exit), unless the user set a count."""
     if user_blas_threads() is not None:
         return contextlib.nullcontext()
+    return _controller().limit(limits=1, user_api="blas")
+
+
+@functools.cache
+def _controller() -> Any:
+    """The controller of the BLAS thread pools, made once (finding them costs ~10 ms)."""
     from threadpoolctl import ThreadpoolController
 
-    if not _CONTROLLER:
-        _CONTROLLER.append(ThreadpoolController())
-    return _CONTROLLER[0].limit(limits=1, user_api="blas")
+    return ThreadpoolController()
