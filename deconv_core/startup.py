@@ -63,9 +63,11 @@ def quiet_start(active: bool) -> Iterator[None]:
     """Turn Ctrl-C and SIGTERM inside the block into one line and an exit code.
 
     A signal can surface as another exception: numpy turns an interrupt during
-    its compiled core's start into an ``ImportError`` that blames the install.
-    So the signal is recorded, and whatever the block raises after it counts as
-    the signal.
+    its compiled core's start into an ``ImportError`` that blames the install,
+    and one that arrives inside a weakref callback of the import machinery is
+    swallowed ("Exception ignored in ...") and the imports go on.  So the
+    signal is recorded, and whatever the block raises after it -- or its end,
+    if the exception was swallowed -- counts as the signal.
 
     Parameters
     ----------
@@ -88,9 +90,19 @@ def quiet_start(active: bool) -> Iterator[None]:
         received.append(signum)
         raise _Stopped
 
+    def unraisable(info: object) -> None:
+        # Raised where Python cannot propagate it (a weakref callback of the
+        # import machinery): it is reported below as the signal, not printed.
+        if not isinstance(getattr(info, "exc_value", None), _Stopped):
+            hook(info)
+
+    hook = sys.unraisablehook
+    sys.unraisablehook = unraisable
     previous = {signum: signal.signal(signum, stop) for signum in _ENDINGS}
     try:
         yield
+        if received:  # the signal's exception was swallowed on the way
+            raise _Stopped
     except (Exception, _Stopped):
         if not received:
             raise
@@ -100,3 +112,4 @@ def quiet_start(active: bool) -> Iterator[None]:
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
+        sys.unraisablehook = hook

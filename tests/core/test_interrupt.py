@@ -157,3 +157,24 @@ def test_the_command_line_ends_with_the_startup_guards_codes(stop, code, word, m
     assert main(["signatures"]) == code
     assert capsys.readouterr().err == f"{word}: nothing was written\n"
     assert code in (startup.EXIT_INTERRUPTED, startup.EXIT_TERMINATED)  # one definition
+
+
+def test_a_signal_swallowed_inside_a_weakref_callback_still_ends_the_start(capsys):
+    # A signal whose exception is raised inside a weakref callback (as in the
+    # import machinery's module locks) is printed as "Exception ignored" and
+    # lost; the guard must still end the start with the signal's line and code.
+    import signal
+    import weakref
+
+    class Thing:
+        pass
+
+    went_on = []
+    with pytest.raises(SystemExit) as ended, startup.quiet_start(True):
+        thing = Thing()
+        ref = weakref.ref(thing, lambda _: signal.raise_signal(signal.SIGTERM))
+        del thing
+        went_on.append(ref)  # the callback's exception did not stop the block
+    assert went_on and ended.value.code == startup.EXIT_TERMINATED
+    err = capsys.readouterr().err
+    assert err == f"terminated: {startup.STARTING}\n"
