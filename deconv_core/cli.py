@@ -37,7 +37,7 @@ from deconv_core.options import (
 )
 from deconv_core.report import check_out_dir, to_csv_bytes, write_file, write_outputs
 from deconv_core.signatures import builtin_names, list_signatures, load_signature
-from deconv_core.startup import EXIT_INTERRUPTED, EXIT_TERMINATED
+from deconv_core.startup import ENDINGS
 from deconv_core.threads import limit_blas_threads
 from deconv_core.validation import DeconvWarning, InputError, check_input_file
 from deconv_core.verdict import verdict_counts
@@ -771,11 +771,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return _dispatch(args)
     except KeyboardInterrupt:
-        sys.stderr.write(f"interrupted: {_left_as_it_was(args)}\n")
-        return EXIT_INTERRUPTED
+        code, word = ENDINGS[signal.SIGINT]
+        sys.stderr.write(f"{word}: {_left_as_it_was(args)}\n")
+        return code
     except _Terminated:
-        sys.stderr.write(f"terminated: {_left_as_it_was(args)}\n")
-        return EXIT_TERMINATED
+        code, word = ENDINGS[signal.SIGTERM]
+        sys.stderr.write(f"{word}: {_left_as_it_was(args)}\n")
+        return code
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)

@@ -23,6 +23,7 @@ from contextlib import contextmanager
 __all__ = [
     "EXIT_INTERRUPTED",
     "EXIT_TERMINATED",
+    "ENDINGS",
     "STARTING",
     "quiet_start",
     "started_as_command",
@@ -37,8 +38,8 @@ STARTING = "while starting; nothing was written"
 EXIT_INTERRUPTED = 128 + signal.SIGINT
 EXIT_TERMINATED = 128 + signal.SIGTERM
 
-#: Exit code and word for each signal.
-_ENDINGS = {
+#: Exit code and word for each signal (the command line's last line starts with the word).
+ENDINGS = {
     signal.SIGINT: (EXIT_INTERRUPTED, "interrupted"),
     signal.SIGTERM: (EXIT_TERMINATED, "terminated"),
 }
@@ -98,7 +99,7 @@ def quiet_start(active: bool) -> Iterator[None]:
 
     hook = sys.unraisablehook
     sys.unraisablehook = unraisable
-    previous = {signum: signal.signal(signum, stop) for signum in _ENDINGS}
+    previous = {signum: signal.signal(signum, stop) for signum in ENDINGS}
     try:
         yield
         if received:  # the signal's exception was swallowed on the way
@@ -106,7 +107,7 @@ def quiet_start(active: bool) -> Iterator[None]:
     except (Exception, _Stopped):
         if not received:
             raise
-        code, word = _ENDINGS[received[0]]
+        code, word = ENDINGS[received[0]]
         sys.stderr.write(f"{word}: {STARTING}\n")
         raise SystemExit(code) from None
     finally:

@@ -31,7 +31,14 @@ import scipy  # scipy.sparse loads on first use: a plain run never needs it
 
 from deconv_core.io.limits import damaged_gzip
 from deconv_core.io.singlecell import DAMAGED_HDF5_ERRORS, h5_index, h5_strings
-from deconv_core.io.tables import GZIP_MAGIC, HDF5_MAGIC, MISSING_TOKENS, ReadInfo, read_table
+from deconv_core.io.tables import (
+    GZIP_MAGIC,
+    HDF5_MAGIC,
+    MISSING_TOKENS,
+    ZIP_MAGIC,
+    ReadInfo,
+    read_table,
+)
 from deconv_core.validation import InputError, read_input_file
 
 __all__ = ["ChunkedSource", "convert_table", "open_chunked"]
@@ -233,7 +240,6 @@ def _check_h5ad_matrix(node: object, path: str) -> None:
 #: Text read from the start of a table for :func:`_check_text_head`: enough for the header
 #: and a few rows; more only while fewer than three lines are complete (a wide header).
 _HEAD_BYTES = 1 << 16
-_ZIP_MAGIC = b"PK"
 #: Errors of reading a damaged or cut gzip stream.
 _GZIP_ERRORS = (EOFError, zlib.error, gzip.BadGzipFile)
 
@@ -258,7 +264,7 @@ def _check_text_head(path: str) -> ReadInfo:
     converter reads a header line, then gene ids and numbers).
     """
     with open(path, "rb") as handle:
-        if handle.read(2) == _ZIP_MAGIC:
+        if handle.read(4) in ZIP_MAGIC:
             raise InputError(
                 f"{Path(path).name} is an Excel workbook or a zip; the Dask engine reads text "
                 "tables (CSV or TSV, gzipped or not) and HDF5: save it as CSV, or leave out "

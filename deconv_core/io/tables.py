@@ -64,6 +64,7 @@ __all__ = [
     "check_xlsx_budget",
     "GZIP_MAGIC",
     "HDF5_MAGIC",
+    "ZIP_MAGIC",
     "MISSING_TOKENS",
     "ReadInfo",
     "ReadResult",
@@ -154,7 +155,7 @@ _THOUSANDS_DOT = re.compile(r"^[+-]?[1-9]\d{0,2}(?:\.\d{3})+(?:,\d*)?$")
 
 #: The first bytes of a gzip file (RFC 1952).
 GZIP_MAGIC = b"\x1f\x8b"
-_ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
+ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
 _OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # legacy .xls, or an encrypted .xlsx
 _PDF_MAGIC = b"%PDF"
 #: The first bytes of every HDF5 file (ARCHS4 stores, .h5ad; the HDF5 file format).
@@ -310,16 +311,16 @@ def read_table(
         packed = data if opener is None else None
         data, opener = _gzip_head(source, packed, what=what, limit=limits.max_text_bytes)
         text_size = max(_gzip_stated_size(source, packed), len(data))
-        if data[:4] in _ZIP_MAGIC:  # a gzipped workbook: openpyxl needs it whole
+        if data[:4] in ZIP_MAGIC:  # a gzipped workbook: openpyxl needs it whole
             raw = packed if packed is not None else _load_bytes(source, name=name, what=what)[0]
             data, opener = gunzip_capped(raw, limits.max_text_bytes, what=what), None
-    if opener is not None and data[:4] in _ZIP_MAGIC:
+    if opener is not None and data[:4] in ZIP_MAGIC:
         # Workbooks are read whole (openpyxl needs the zip directory at the end).
         data, _ = _load_bytes(source, name=name, what=what)
         opener = None
     suffix = _suffix(label)
 
-    if data[:4] in _ZIP_MAGIC:
+    if data[:4] in ZIP_MAGIC:
         _check_xlsx_archive(data, what=what, limits=limits)
         parsed = _read_xlsx(data, what=what, limits=limits)
         fmt = "xlsx"
