@@ -524,7 +524,8 @@ def _column_median(A: np.ndarray) -> np.ndarray:
     Same values as ``np.median(A, axis=0)``, about 4x faster: one partition
     of contiguous rows instead of numpy's general path.
     """
-    return _row_median(np.ascontiguousarray(A.T))
+    transposed = np.ascontiguousarray(A.T)
+    return row_median(transposed, overwrite=not np.may_share_memory(transposed, A))
 
 
 def huber_nnls(
@@ -778,14 +779,25 @@ _BLOCK_ROUNDS = 7
 _NEWTON_FLOATS = 200_000
 
 
-def _row_median(A: np.ndarray) -> np.ndarray:
-    """Median of every row of a NaN-free (m, g) array (as ``np.median(A, axis=1)``)."""
+def row_median(A: np.ndarray, *, overwrite: bool = False) -> np.ndarray:
+    """Median of every row of a NaN-free (m, g) array: ``np.median(A, axis=1)``, faster.
+
+    One partition at the upper middle, then for an even ``g`` the largest
+    value below it (np.median partitions at both middles, about 5x slower on
+    rows of a few hundred or thousand values); the two are averaged as
+    np.median does, ``(lower + upper) / 2``.  ``overwrite`` lets the partition
+    reorder ``A`` in place (a temporary of the caller's) instead of a copy.
+    """
     g = A.shape[1]
+    if g == 0:
+        return np.median(A, axis=1)
     half = g // 2
+    part = A if overwrite else A.copy()
+    part.partition(half, axis=1)
+    upper = part[:, half]
     if g % 2:
-        return np.partition(A, half, axis=1)[:, half]
-    part = np.partition(A, [half - 1, half], axis=1)
-    return (part[:, half - 1] + part[:, half]) / 2.0
+        return upper.copy()
+    return (part[:, :half].max(axis=1) + upper) / 2
 
 
 def _newton_rounds(
@@ -855,7 +867,7 @@ def _newton_rounds(
     for round_ in range(rounds):
         A = np.abs(Rt)
         if full:
-            F = tuning * _row_median(A) / _MAD_OF_NORMAL
+            F = tuning * row_median(A) / _MAD_OF_NORMAL
         else:
             F = tuning * np.nanmedian(np.where(Pt, A, np.nan), axis=1) / _MAD_OF_NORMAL
         g = F - t_b
@@ -1105,20 +1117,14 @@ def _line_search(
     of the few genes that cross a threshold are sorted and the slope is
     followed from ``a = 0`` to its root, exactly.
     """
-    m = R.shape[0]
-    alpha = np.ones(m)
-    # The slope at a = 1 of every row at once (one pass; gathering the rows
-    # that search first would copy four arrays to save half of it).
+    # The slope at a = 1 of every row at once.
     clipped = _clip(Rn, t[:, None])
     over = search & (np.einsum("ij,ij->i", clipped, U) < 0)
     if not over.any():
-        return alpha
-    if not over.all():
-        rows = np.flatnonzero(over)
-        R, U, Rn, inside, t, clipped = (a[rows] for a in (R, U, Rn, inside, t, clipped))
-        alpha[rows] = _root_along_step(R, U, Rn, inside, t, clipped, start[rows], curve[rows])
-        return alpha
-    return _root_along_step(R, U, Rn, inside, t, clipped, start, curve)
+        return np.ones(R.shape[0])
+    alpha = _root_along_step(R, U, Rn, inside, t, clipped, start, curve, over)
+    alpha[~over] = 1.0
+    return alpha
 
 
 def _root_along_step(
@@ -1130,16 +1136,20 @@ def _root_along_step(
     clipped: np.ndarray,
     start: np.ndarray,
     curve: np.ndarray,
+    over: np.ndarray,
 ) -> np.ndarray:
-    """The exact search of :func:`_line_search` on rows whose slope at ``a = 1`` is positive.
+    """The exact search of :func:`_line_search` on the rows ``over`` (slope at ``a = 1`` positive).
 
-    Arguments as there, with ``clipped`` (m, g) ``clip(Rn, -t, t)``.
+    Arguments as there, with ``clipped`` (m, g) ``clip(Rn, -t, t)``.  Works
+    on the whole arrays (masking the genes of other rows is cheaper than
+    gathering the rows that search); the other rows' values are meaningless.
     """
     m = R.shape[0]
     tt = t[:, None]
     # Genes that meet a threshold on the way change sides or move by more
     # than 2 t (a superset: genes whose bends fall outside (0, 1) drop below).
     cross = (inside != (clipped == Rn)) | (np.abs(U) > 2 * tt)
+    cross &= over[:, None]
     flat = np.flatnonzero(cross)
     row = flat // R.shape[1]
     Uc, Rc, tc = U.ravel()[flat], R.ravel()[flat], t[row]

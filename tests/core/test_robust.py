@@ -129,6 +129,19 @@ def test_column_median_matches_numpy(genes):
     np.testing.assert_array_equal(_column_median(A), np.median(A, axis=0))
 
 
+@pytest.mark.parametrize("genes", [1, 2, 547, 1296])
+def test_row_median_matches_numpy_and_leaves_its_input_unless_told(genes):
+    from deconv_core.solvers import row_median
+
+    A = np.random.default_rng(genes).lognormal(size=(30, genes))
+    A[3] = 1.0  # ties
+    before = A.copy()
+    expected = np.median(A, axis=1)
+    np.testing.assert_array_equal(row_median(A), expected)
+    np.testing.assert_array_equal(A, before)
+    np.testing.assert_array_equal(row_median(A, overwrite=True), expected)
+
+
 def test_huber_errors_name_the_problem():
     S, _, Y = _problem(14, samples=3)
     with pytest.raises(ValueError, match="same genes"):
