@@ -267,5 +267,5 @@ def nanmedian_lines(values: np.ndarray, *, axis: int, overwrite: bool = False) -
 
 
 def _row_medians(values: np.ndarray, *, axis: int, overwrite_input: bool) -> np.ndarray:
-    """:func:`deconv_core.solvers.row_median` with np.nanmedian's parameters (``axis`` is always 1)."""
+    """:func:`deconv_core.solvers.row_median` with np.nanmedian's parameters (axis is 1)."""
     return row_median(values, overwrite=overwrite_input)
