@@ -72,6 +72,7 @@ from deconv_core.refit import (
     robust_weights,
 )
 from deconv_core.signatures import Signature
+from deconv_core.threads import BLOCK_WORKERS, map_on_threads
 from deconv_core.thresholds import DOWNWEIGHTED
 from deconv_core.validation import DeconvWarning, InputError
 
@@ -94,6 +95,8 @@ PANEL_DIR = Path(__file__).resolve().parent.parent / "assets" / "panels"
 # the memory stays bounded for large signatures (LM22, ABIS) too.
 _CHUNK = 1000
 _CHUNK_FLOATS = 2_000_000
+#: Threads the chunks run on (the answers do not depend on it).
+CHECK_WORKERS = BLOCK_WORKERS
 _FINDING_COLUMNS = [
     "sample",
     "cell_type",
@@ -477,28 +480,29 @@ def flag_confounders(
     samples = [str(s) for s in result.observed.columns]
     k = result.signature_matrix.shape[1]
     spread_floor = _cohort_spread(result)
-    findings: list[list] = []
-    fragile = np.zeros((2, k), dtype=int)  # samples assessed, samples fragile
-    fragile_genes: list[dict[str, int]] = [{} for _ in range(k)]
     arrays = _Arrays.of(result)
     step = max(1, min(_CHUNK, _CHUNK_FLOATS // (len(genes) * k)))
-    for start in range(0, len(samples), step):
-        cols = slice(start, min(start + step, len(samples)))
-        findings.extend(
-            _flag_chunk(
-                result,
-                sig,
-                arrays,
-                cols,
-                genes,
-                gene_panels,
-                testable,
-                limits,
-                fragile,
-                fragile_genes,
-                spread_floor,
-            )
-        )
+    chunks = [slice(a, min(a + step, len(samples))) for a in range(0, len(samples), step)]
+
+    def flag(cols: slice) -> tuple[list[list], np.ndarray, list[dict[str, int]]]:
+        fragile = np.zeros((2, k), dtype=int)  # samples assessed, samples fragile
+        fragile_genes: list[dict[str, int]] = [{} for _ in range(k)]
+        found = _flag_chunk(
+            result, sig, arrays, cols, genes, gene_panels, testable, limits,
+            fragile, fragile_genes, spread_floor,
+        )  # fmt: skip
+        return found, fragile, fragile_genes
+
+    # Chunks on a few threads, each with its own counts, joined in order.
+    findings: list[list] = []
+    fragile = np.zeros((2, k), dtype=int)
+    fragile_genes: list[dict[str, int]] = [{} for _ in range(k)]
+    for found, counts, genes_counted in map_on_threads(flag, chunks, CHECK_WORKERS):
+        findings.extend(found)
+        fragile += counts
+        for total, part in zip(fragile_genes, genes_counted, strict=True):
+            for gene, count in part.items():
+                total[gene] = total.get(gene, 0) + count
     table = pd.DataFrame(findings, columns=_FINDING_COLUMNS)
     for column in ("fold", "estimate", "estimate_without"):
         table[column] = table[column].astype(float)

@@ -13,6 +13,12 @@ The policy: a thread count the user set in the environment
 runs on one thread.  The command line and the dashboard apply it to their whole
 process (:func:`limit_blas_threads`); the robust fit applies it around itself
 (:func:`blas_thread_limit`), so it holds for any caller.
+
+Beside BLAS, the robust fit's Newton rounds and the gene checks' blocks of
+samples run on a few Python threads of their own (:func:`map_on_threads`,
+:data:`BLOCK_WORKERS`): numpy releases the GIL in the products, solves and
+sorts that make up most of a block, and each block writes only its own
+results, so the answers do not depend on the number of threads.
 """
 
 from __future__ import annotations
@@ -20,9 +26,21 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+from collections.abc import Callable, Sequence
 from typing import Any
 
-__all__ = ["THREAD_VARIABLES", "blas_thread_limit", "limit_blas_threads", "user_blas_threads"]
+__all__ = [
+    "BLOCK_WORKERS",
+    "THREAD_VARIABLES",
+    "blas_thread_limit",
+    "limit_blas_threads",
+    "map_on_threads",
+    "user_blas_threads",
+]
+
+#: Python threads for blocks of samples (the cores, at most 4: the blocks hold the
+#: GIL between their numpy calls, so more threads stop paying).
+BLOCK_WORKERS = min(os.cpu_count() or 1, 4)
 
 #: Environment variables through which a user sets OpenBLAS's threads, in the order
 #: OpenBLAS reads them (OMP_NUM_THREADS counts when OPENBLAS_NUM_THREADS is unset).
@@ -68,3 +86,17 @@ def _controller() -> Any:
     from threadpoolctl import ThreadpoolController
 
     return ThreadpoolController()
+
+
+def map_on_threads(func: Callable[[Any], Any], items: Sequence[Any], workers: int) -> list[Any]:
+    """``[func(item) for item in items]`` on up to ``workers`` threads, in the items' order.
+
+    One thread (no pool) when ``workers`` or the number of items is 1.
+    """
+    workers = min(workers, len(items))
+    if workers <= 1:
+        return [func(item) for item in items]
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(workers) as pool:
+        return list(pool.map(func, items))
