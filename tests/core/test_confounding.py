@@ -224,6 +224,23 @@ def test_batches_and_missing_values_do_not_change_the_answer(til10, monkeypatch)
     qc.qc_warnings(result, signature=til10, p_values=p)
 
 
+@pytest.mark.parametrize("workers", [1, 3])
+def test_chunks_on_threads_give_the_findings_and_counts_of_one_pass(til10, monkeypatch, workers):
+    import deconv_core.confounding as confounding
+
+    expr = _activated(9, 0.3, seed=5)
+    result = deconvolve(expr, til10)
+    # A low bar for "rests on few genes", so that chunks add to the cohort's counts.
+    whole = flag_confounders(result, til10, fragile_influence=0.05)
+    assert any(w.code == "few_genes" for w in whole.warnings)
+    assert (whole.findings["code"] == "fragile_estimate").sum() >= 5
+    monkeypatch.setattr(confounding, "_CHUNK", 2)
+    monkeypatch.setattr(confounding, "CHECK_WORKERS", workers)
+    chunked = flag_confounders(result, til10, fragile_influence=0.05)
+    pd.testing.assert_frame_equal(whole.findings, chunked.findings)
+    assert whole.warnings == chunked.warnings
+
+
 @pytest.mark.parametrize("mode", ["relative", "absolute"])
 def test_proportions_along_another_axis_equal_the_cell_types_by_samples_layout(til10, mode):
     # The leave-one-gene-out refits (genes, k, samples) are turned to proportions in
