@@ -852,7 +852,7 @@ def _newton_rounds(
     # kept its split and passive set and took a full step, so that step (of
     # norm shift_b) was the threshold's move alone.
     (
-        live, Yt, Xt, Rt, Pt, size, packed, split,
+        live, Xt, Rt, Pt, size, packed, split,
         t_a, g_a, t_b, solid_a, solid_b, pure_b, shift_b,
     ) = (state[k] for k in _ROUND_STATE)  # fmt: skip
     full = Pt is None
@@ -891,8 +891,8 @@ def _newton_rounds(
         keep = ~(exact | settled)
         if not keep.all():
             _write_back(X, W, live, Xt, F, A, mask, Pt, exact | settled, exact)
-            live, Yt, Rt, Xt, A, t, F, g, size, inside, rr = (
-                a[keep] for a in (live, Yt, Rt, Xt, A, t, F, g, size, inside, rr)
+            live, Rt, Xt, A, t, F, g, size, inside, rr = (
+                a[keep] for a in (live, Rt, Xt, A, t, F, g, size, inside, rr)
             )
             t_b, solid_b = t_b[keep], solid_b[keep]
             Pt = None if full else Pt[keep]
@@ -961,7 +961,7 @@ def _newton_rounds(
         t_a, g_a, t_b, solid_a, solid_b = t_b, g, t, solid_b, ~cut
         pure_b, shift_b = pure, shift
         if not stay.all():
-            live, Yt, Xt, size = live[stay], Yt[stay], Xn[stay], size[stay]
+            live, Xt, size = live[stay], Xn[stay], size[stay]
             Rt, packed, split = Rn[stay], packed[stay], split[stay]
             t_a, g_a, t_b, solid_a, solid_b, pure_b, shift_b = (
                 a[stay] for a in (t_a, g_a, t_b, solid_a, solid_b, pure_b, shift_b)
@@ -973,19 +973,19 @@ def _newton_rounds(
             break
     rest = None
     if not final and live.size:
-        values = (live, Yt, Xt, Rt, Pt, size, packed, split)
+        values = (live, Xt, Rt, Pt, size, packed, split)
         values += (t_a, g_a, t_b, solid_a, solid_b, pure_b, shift_b)
         rest = dict(zip(_ROUND_STATE, values, strict=True))
     return np.concatenate(handed), unfinished, rest
 
 
 #: What :func:`_newton_rounds` carries from round to round, per live sample
-#: (rows): samples × genes copies of Y, the residuals and the presence mask
-#: (None when complete), coefficients, scale floor, packed inlier Grams and
+#: (rows): samples × genes residuals and presence mask (None when complete),
+#: coefficients, scale floor (the root mean square of Y), packed inlier Grams and
 #: the split they are for (None before the first round), and the threshold's
 #: history.
 _ROUND_STATE = (
-    "live", "Yt", "Xt", "Rt", "Pt", "size", "packed", "split",
+    "live", "Xt", "Rt", "Pt", "size", "packed", "split",
     "t_a", "g_a", "t_b", "solid_a", "solid_b", "pure_b", "shift_b",
 )  # fmt: skip
 
@@ -995,16 +995,18 @@ def _start_state(
 ) -> dict:
     """The :data:`_ROUND_STATE` of the samples ``live`` before their first Newton round."""
     full = bool(mask[:, live].all())
-    Yt, Xt = Y[:, live].T.copy(), X[:, live].T.copy()
+    Xt = X[:, live].T.copy()
     Pt = None if full else mask[:, live].T.copy()
-    Rt = Yt - Xt @ S.T
+    Rt = Y[:, live].T.copy()  # samples × genes; Y's rows are needed for their size alone
+    size = np.sqrt(np.einsum("ij,ij->i", Rt, Rt) / max(Rt.shape[1], 1))
+    Rt -= Xt @ S.T
     if not full:
         Rt[~Pt] = 0.0
     nan = np.full(live.size, np.nan)
     false = np.zeros(live.size, bool)
     return {
-        "live": live, "Yt": Yt, "Xt": Xt, "Rt": Rt, "Pt": Pt,
-        "size": np.sqrt(np.mean(Yt**2, axis=1)), "packed": None, "split": None,
+        "live": live, "Xt": Xt, "Rt": Rt, "Pt": Pt,
+        "size": size, "packed": None, "split": None,
         "t_a": nan, "g_a": nan.copy(), "t_b": nan.copy(), "solid_a": false,
         "solid_b": false.copy(), "pure_b": false.copy(), "shift_b": np.zeros(live.size),
     }  # fmt: skip
@@ -1026,7 +1028,7 @@ def _pool_states(states: list[dict], genes: int) -> list[dict]:
             pooled[name] = None
             continue
         if name == "Pt":
-            shapes = [st["Yt"].shape for st in states]
+            shapes = [st["Rt"].shape for st in states]
             parts = [
                 np.ones(shape, bool) if p is None else p
                 for p, shape in zip(parts, shapes, strict=True)
