@@ -116,11 +116,11 @@ def main() -> None:
         f"median {float(np.median(ratios)):.1f}x (goal: at least 25x)"
     )
     S, Y = simulate(args.samples, 0.3)
-    # Interleaved as above (best of two each): load bursts hit both alike.
+    # Interleaved as above (best of --repeats each): load bursts hit both alike.
     # The Newton rounds run on solvers.NEWTON_WORKERS threads; one thread beside.
     workers = solvers.NEWTON_WORKERS
     robust, loop, single = [], [], []
-    for _ in range(2):
+    for _ in range(args.repeats):
         robust.append(_best_of(lambda S=S, Y=Y: huber_nnls(S, Y), 1))
         loop.append(_best_of(lambda S=S, Y=Y: nnls_loop(S, Y), 1))
         solvers.NEWTON_WORKERS = 1
