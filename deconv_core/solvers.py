@@ -619,7 +619,9 @@ def _huber_fit(
         X = np.asarray(start, dtype=np.float64).copy()
     else:
         X = nnls(S, Y) if full else _weighted_solve(S, Y, mask.astype(np.float64), None, products)
-    W = mask.astype(np.float64)
+    # Weights: the Newton rounds write every sample's column when nothing is
+    # missing (no serial pass over a genes × samples array before them).
+    W = np.empty(Y.shape) if full and start is None else mask.astype(np.float64)
     # Samples without a single value have nothing to reweight.
     live = np.flatnonzero(mask.any(axis=0))
     if start is None:

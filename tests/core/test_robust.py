@@ -336,3 +336,18 @@ def test_pooled_newton_rounds_go_on_from_where_each_sample_stopped(monkeypatch):
         answers.append(huber_nnls(S, Y) + huber_nnls(S, Y, present=present))
     for alone, pooled in zip(*answers, strict=True):
         np.testing.assert_allclose(pooled, alone, rtol=1e-9, atol=1e-12 * np.abs(alone).max())
+
+
+def test_complete_data_get_a_weight_in_0_1_for_every_gene_of_every_sample():
+    # Zero samples, exactly fitted samples and noisy ones, small shapes: every
+    # weight comes from the fit (none left unset), in (0, 1].
+    rng = np.random.default_rng(26)
+    for _ in range(60):
+        g, k, n = rng.integers(3, 40), rng.integers(1, 6), rng.integers(1, 30)
+        S = rng.lognormal(size=(g, k))
+        Y = S @ rng.dirichlet(np.ones(k), size=n).T
+        Y *= rng.lognormal(0, rng.choice([0.0, 0.01, 0.3]), size=(g, n))
+        Y[:, rng.random(n) < 0.1] = 0.0
+        Y[:, 0] = 2 * S[:, 0]
+        _, W = huber_nnls(S, Y)
+        assert np.isfinite(W).all() and (W > 0).all() and (W <= 1).all()
