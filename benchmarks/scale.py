@@ -138,7 +138,8 @@ def main() -> None:
             print(
                 f"run, {label:<18} {runs[middle]:6.2f} s (read {reads[middle]:5.2f} s), "
                 f"peak {peaks.max():4.0f} MB: time {ratios[middle]:.2f}x the read (goal < 3; "
-                f"{args.repeats} pairs {ratios.min():.2f}-{ratios.max():.2f}x), "
+                f"{args.repeats} pair{'s' * (args.repeats != 1)} "
+                f"{ratios.min():.2f}-{ratios.max():.2f}x), "
                 f"memory {peaks.max() / matrix_mb:.2f}x the matrix (goal < 4)"
             )
         if args.big:
