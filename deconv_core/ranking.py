@@ -44,13 +44,16 @@ def average_ranks(values: np.ndarray, *, axis: int = 0) -> np.ndarray:
     ordered = np.take_along_axis(a, order, axis=0)
     starts = np.ones((n, m), dtype=bool)
     starts[1:] = ordered[1:] != ordered[:-1]
-    # Number each run of equal values, distinct across columns.
-    group = np.cumsum(starts, axis=0) - 1 + np.arange(m) * n
-    position = np.broadcast_to(np.arange(1, n + 1, dtype=np.float64)[:, None], (n, m))
-    total = np.bincount(group.ravel(), weights=position.ravel(), minlength=n * m)
-    count = np.bincount(group.ravel(), minlength=n * m)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mean_rank = total / count
     ranks = np.empty((n, m))
-    np.put_along_axis(ranks, order, mean_rank[group], axis=0)
+    position = np.arange(n)[:, None]
+    if starts.all():  # no ties (continuous data): the sorted positions are the ranks
+        np.put_along_axis(ranks, order, np.broadcast_to(position + 1.0, (n, m)), axis=0)
+        return ranks
+    # A run of equal values shares the mean of its first and last positions
+    # (0-based), found by carrying each run's start forward and its end back.
+    ends = np.ones((n, m), dtype=bool)
+    ends[:-1] = starts[1:]
+    first = np.maximum.accumulate(np.where(starts, position, 0), axis=0)
+    last = np.minimum.accumulate(np.where(ends, position, n - 1)[::-1], axis=0)[::-1]
+    np.put_along_axis(ranks, order, (first + last) / 2 + 1, axis=0)
     return ranks
