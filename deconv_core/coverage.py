@@ -89,7 +89,9 @@ class RowIndex:
     """
 
     def __init__(self, ids: pd.Index | Sequence[str]) -> None:
-        self._ids = [str(g) for g in ids]
+        # Index.tolist is a C loop; iterating a pandas string index is ~10x slower.
+        values = ids.tolist() if isinstance(ids, pd.Index) else list(ids)
+        self._ids = [g if type(g) is str else str(g) for g in values]
         self._position: dict[str, int] = {}
         for i, g in enumerate(self._ids):
             self._position.setdefault(g.upper(), i)
