@@ -72,6 +72,7 @@ from deconv_core.refit import (
     robust_weights,
 )
 from deconv_core.signatures import Signature
+from deconv_core.solvers import per_sample
 from deconv_core.threads import BLOCK_WORKERS, map_on_threads
 from deconv_core.thresholds import DOWNWEIGHTED
 from deconv_core.validation import DeconvWarning, InputError
@@ -671,7 +672,7 @@ def _chunk(
         coef=coef,
         props=arrays.props[:, cols],  # (k, m)
         ok=~np.isnan(coef).any(axis=0),
-        fitted=S @ np.nan_to_num(coef),
+        fitted=per_sample(S, np.nan_to_num(coef)),
         samples=[str(s) for s in result.observed.columns[cols]],
         cell_types=[str(c) for c in result.signature_matrix.columns],
         shown=_shown_names(sig, result),
@@ -699,7 +700,7 @@ def _flag_chunk(
     excess = _panels_in_excess(c, testable, loo, limits)
     coef_drop = _refit_without_suspects(c, loo.suspect)
     props_drop = _proportions(coef_drop, sig, result)
-    predicted_drop = c.S @ np.nan_to_num(coef_drop)
+    predicted_drop = per_sample(c.S, np.nan_to_num(coef_drop))
     findings: list[list] = []
     # Which estimates one gene swings by fragile_influence: one pass over the
     # (g, k, m) block instead of a strided read per sample and cell type.
@@ -774,7 +775,7 @@ def _panels_in_excess(
         drop = np.zeros(c.S.shape[0], dtype=bool)
         drop[rows] = True
         coef_out = leave_out(c.fit, drop)
-        predicted = c.S[rows] @ coef_out
+        predicted = per_sample(c.S[rows], coef_out)
         ratios = log_ratios(c.Y[rows], predicted)
         z = ratios * loo.scale[rows]
         score = _panel_score(loo.hat, rows, ratios, loo.spread)

@@ -39,7 +39,7 @@ from deconv_core.platform import (
 )
 from deconv_core.ranking import average_ranks
 from deconv_core.signatures import Signature
-from deconv_core.solvers import huber_nnls, nnls
+from deconv_core.solvers import huber_nnls, nnls, per_sample
 from deconv_core.species import check_same_species
 from deconv_core.thresholds import (
     COVERAGE_ERROR,
@@ -593,7 +593,7 @@ def deconvolve(
             S = S * platform_factors(S, Y, coef, cell_type_scale=by_type)[:, None]
             coef, robustness = _fit_by_pattern(S * weights[:, None], Y, weights, loss, samples, [])
         warnings.append(platform_warning(platform, Y.shape[1], corrected, cell_type_scale=by_type))
-    fitted = S @ np.nan_to_num(coef)
+    fitted = per_sample(S, np.nan_to_num(coef))
     fitted[np.isnan(Y)] = np.nan
     fitted[:, np.isnan(coef).any(axis=0)] = np.nan
     proportions, conversion_warnings = coefficients_to_proportions(

@@ -19,7 +19,15 @@ import numpy as np
 
 from deconv_core.threads import BLOCK_WORKERS, blas_thread_limit, map_on_threads
 
-__all__ = ["nnls", "weighted_nnls", "huber_nnls", "HUBER_TUNING", "nnls_loop", "kkt_violation"]
+__all__ = [
+    "nnls",
+    "weighted_nnls",
+    "huber_nnls",
+    "HUBER_TUNING",
+    "nnls_loop",
+    "kkt_violation",
+    "per_sample",
+]
 
 #: Huber tuning constant in robust standard deviations: 95% efficiency under
 #: Gaussian noise (Huber 1981; the default of R's MASS::rlm).
@@ -92,7 +100,7 @@ def _solve_passive(
             # Scatter w into a k-row block so the correction H[:, a] w is one product.
             spread = np.zeros((k, cols.size))
             spread[idx.T, np.arange(cols.size)] = w.T
-            z = U[:, cols] - H @ spread
+            z = U[:, cols] - per_sample(H, spread)
             z[idx.T, np.arange(cols.size)] = 0.0
             Z[:, cols] = z
     return np.where(P, Z, 0.0)
@@ -102,28 +110,47 @@ def _stack_solve(sub: np.ndarray, rhs: np.ndarray) -> np.ndarray:
     """Solve a stack of small systems ``sub[i] x = rhs[i]``; (m, s, s), (m, s, 1) -> (m, s).
 
     Sizes 1 and 2 use closed forms (most common near the solution and far
-    cheaper than a LAPACK call per system); larger ones ``numpy.linalg.solve``.
+    cheaper than a LAPACK call per system) where they are well conditioned;
+    the others ``numpy.linalg.solve``.  Each system's path depends on it alone,
+    so a sample's answer does not depend on the systems solved beside it.
     """
     size = sub.shape[1]
     if size == 1:
         with np.errstate(divide="ignore", invalid="ignore"):
             out = rhs[:, :, 0] / sub[:, :, 0]
-        if np.isfinite(out).all():
-            return out
+        fine = np.isfinite(out[:, 0])
     elif size == 2:
         a, b, c, d = sub[:, 0, 0], sub[:, 0, 1], sub[:, 1, 0], sub[:, 1, 1]
         det = a * d - b * c
-        scale = np.abs(a * d) + np.abs(b * c)
         # Only well-conditioned 2×2 systems take the closed form.
-        if (np.abs(det) > 1e-8 * scale).all():
-            r0, r1 = rhs[:, 0, 0], rhs[:, 1, 0]
-            return np.column_stack([(d * r0 - b * r1) / det, (a * r1 - c * r0) / det])
+        fine = np.abs(det) > 1e-8 * (np.abs(a * d) + np.abs(b * c))
+        r0, r1 = rhs[:, 0, 0], rhs[:, 1, 0]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out = np.column_stack([(d * r0 - b * r1) / det, (a * r1 - c * r0) / det])
+    else:
+        return _lapack_solve(sub, rhs)
+    if not fine.all():
+        out[~fine] = _lapack_solve(sub[~fine], rhs[~fine])
+    return out
+
+
+def _lapack_solve(sub: np.ndarray, rhs: np.ndarray) -> np.ndarray:
+    """``numpy.linalg.solve`` on a stack; a singular system gets its least-squares solution.
+
+    (m, s, s), (m, s, 1) -> (m, s).  Only the singular systems leave the stack.
+    """
     try:
         return np.linalg.solve(sub, rhs)[:, :, 0]
     except np.linalg.LinAlgError:
-        return np.stack(
-            [np.linalg.lstsq(a, b, rcond=None)[0][:, 0] for a, b in zip(sub, rhs, strict=True)]
-        )
+        return np.stack([_one_solve(a, b) for a, b in zip(sub, rhs, strict=True)])
+
+
+def _one_solve(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """One system of :func:`_lapack_solve`: LAPACK's solution, or least squares if singular."""
+    try:
+        return np.linalg.solve(a[None], b[None])[0, :, 0]
+    except np.linalg.LinAlgError:
+        return np.linalg.lstsq(a, b, rcond=None)[0][:, 0]
 
 
 def _refine(S: np.ndarray, Y: np.ndarray, G: np.ndarray, H: np.ndarray | None, X: np.ndarray):
@@ -135,8 +162,8 @@ def _refine(S: np.ndarray, Y: np.ndarray, G: np.ndarray, H: np.ndarray | None, X
     signature.  Corrections that would make an entry non-positive are dropped.
     """
     P = X > 0
-    grad = S.T @ (Y - S @ X)
-    delta = _solve_passive(G, grad, P, H, None if H is None else H @ grad)
+    grad = per_sample(S.T, Y - per_sample(S, X))
+    delta = _solve_passive(G, grad, P, H, None if H is None else per_sample(H, grad))
     Xr = X + delta
     ok = ((Xr > 0) | ~P).all(axis=0)
     return np.where(ok, np.where(P, Xr, 0.0), X)
@@ -180,13 +207,13 @@ def nnls(S: np.ndarray, Y: np.ndarray, *, max_iter: int | None = None) -> np.nda
     if max_iter is None:
         max_iter = 5 * k
     G = S.T @ S
-    C = S.T @ Y
+    C = per_sample(S.T, Y)
     # Any NaN or infinity in S or Y reaches G or C; checking them is cheaper.
     if not (np.isfinite(G).all() and np.isfinite(C).all()):
         raise ValueError("S and Y must be finite (no NaN or infinity)")
     cond = np.linalg.cond(G)
     H = np.linalg.inv(G) if cond < 1e10 else None
-    U = H @ C if H is not None else None
+    U = per_sample(H, C) if H is not None else None
     # Gradient tolerance per sample, relative to the size of its problem.
     tol = 1e3 * np.finfo(float).eps * max(k, 1) * (np.abs(C).max(axis=0) + np.finfo(float).tiny)
 
@@ -204,7 +231,7 @@ def nnls(S: np.ndarray, Y: np.ndarray, *, max_iter: int | None = None) -> np.nda
         Pt = P[:, todo]
         Xt = _solve_passive(G, C[:, todo], Pt, H, None if U is None else U[:, todo])
         X[:, todo] = Xt
-        grad = G @ Xt - C[:, todo]
+        grad = per_sample(G, Xt) - C[:, todo]
         infeasible = (Pt & (Xt < 0)) | (~Pt & (grad < -tol[todo]))
         count = infeasible.sum(axis=0)
         done = count == 0
@@ -254,9 +281,18 @@ def _passive_solve_stack(G: np.ndarray, C: np.ndarray, P: np.ndarray) -> np.ndar
         Z = np.linalg.solve(sub, rhs)[:, :, 0]
     except np.linalg.LinAlgError:
         # A singular passive block (duplicate cell types, all-zero weights):
-        # the minimum-norm solution is a valid least-squares answer.
-        Z = (np.linalg.pinv(sub) @ rhs)[:, :, 0]
+        # the minimum-norm solution is a valid least-squares answer.  Only the
+        # singular systems take it (a sample's answer depends on it alone).
+        Z = np.stack([_min_norm_solve(a, b) for a, b in zip(sub, rhs, strict=True)])
     return np.where(P, Z, 0.0)
+
+
+def _min_norm_solve(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """One (k, k) system of :func:`_passive_solve_stack`: LAPACK, or the minimum-norm solution."""
+    try:
+        return np.linalg.solve(a[None], b[None])[0, :, 0]
+    except np.linalg.LinAlgError:
+        return (np.linalg.pinv(a) @ b)[:, 0]
 
 
 def _gram_pivot(G: np.ndarray, C: np.ndarray, X0: np.ndarray) -> np.ndarray:
@@ -426,7 +462,7 @@ class _Products:
         With ``rows``, ``W`` (len(rows), n) weighs only those genes (others 0).
         """
         upper = self.upper if rows is None else self.upper[rows]
-        packed = (upper.T @ W).T
+        packed = _rows_times(W.T, upper)
         k = int(self.rows.max()) + 1 if self.rows.size else 0
         G = np.empty((W.shape[1], k, k))
         G[:, self.rows, self.cols] = packed
@@ -445,7 +481,10 @@ class _Products:
             square = np.empty((k, k), dtype=np.intp)
             square[self.rows, self.cols] = square[self.cols, self.rows] = np.arange(self.rows.size)
             self._square = square.ravel()
-        square = packed[:, self._square].astype(np.float64, copy=False)
+        # np.take keeps C order (indexing the last axis would give F order, and
+        # a stack's layout picks numpy's product path: the last bits of a
+        # sample's steps would depend on how many samples share its stack).
+        square = np.take(packed, self._square, axis=1).astype(np.float64, copy=False)
         return square.reshape(packed.shape[0], k, k)
 
     def update_packed(
@@ -486,7 +525,7 @@ def _weighted_solve(
         cols = slice(first, min(first + _BLOCK, n))
         Wb = W[:, cols]
         G = products.grams(Wb)
-        C = (S.T @ (Wb * Y[:, cols])).T
+        C = _rows_times((Wb * Y[:, cols]).T, S)
         X0 = None if guess is None else guess[:, cols]
         X[:, cols] = _gram_solve(S, Y[:, cols], Wb, G, C, X0, products)
     return X
@@ -510,8 +549,8 @@ def _gram_solve(
     if not products.refine:
         return Xb.T
     P = Xb > 0
-    resid = Y - S @ Xb.T
-    delta = _passive_solve_stack(G, (S.T @ (W * resid)).T, P)
+    resid = Y - _rows_times(Xb, S.T).T
+    delta = _passive_solve_stack(G, _rows_times((W * resid).T, S), P)
     refined = Xb + delta
     ok = ((refined > 0) | ~P).all(axis=1)
     return np.where(ok[:, None], np.where(P, refined, 0.0), Xb).T
@@ -577,6 +616,11 @@ def huber_nnls(
         Final robustness weight of every gene in every sample, in (0, 1]
         (1: fitted as in least squares; 0 where ``present`` is False).
 
+    A sample's coefficients and weights are the same to the last bit whatever
+    samples share the call (a cohort fitted whole or in chunks of any size, in
+    any order), with BLAS on one thread as this function runs it unless the
+    user set a thread count.
+
     Raises
     ------
     ValueError
@@ -613,7 +657,19 @@ def _huber_fit(
     tol: float,
 ) -> tuple[np.ndarray, np.ndarray]:
     """:func:`huber_nnls` on checked inputs (``Y`` finite, 0 where ``mask`` is False)."""
-    full = bool(mask.all())
+    complete = mask.all(axis=0)
+    if complete.any() and not complete.all():
+        # Samples with and without missing values take different paths (the
+        # least-squares start, the medians): fitted apart, each sample's answer
+        # is the same whatever samples share its call.
+        X, W = np.empty((S.shape[1], Y.shape[1])), np.empty(Y.shape)
+        for cols in (np.flatnonzero(complete), np.flatnonzero(~complete)):
+            part = None if start is None else start[:, cols]
+            X[:, cols], W[:, cols] = _huber_fit(
+                S, Y[:, cols], mask[:, cols], part, tuning=tuning, max_iter=max_iter, tol=tol
+            )
+        return X, W
+    full = bool(complete.all())
     products = _Products(S)
     if start is not None:
         X = np.asarray(start, dtype=np.float64).copy()
@@ -669,7 +725,7 @@ def _reweight(
     """
     full = bool(mask[:, live].all())
     Yl = Y[:, live]
-    Rl = Yl - S @ X[:, live]
+    Rl = Yl - per_sample(S, X[:, live])
     if not full:
         Rl[~mask[:, live]] = 0.0
     size = np.sqrt(np.mean(Yl**2, axis=0))
@@ -697,7 +753,7 @@ def _reweight(
             Wl[~mask[:, live]] = 0.0
         X[:, live] = _weighted_solve(S, Yl, Wl, X[:, live], products)
         W[:, live] = Wl
-        Rn = Yl - S @ X[:, live]
+        Rn = Yl - per_sample(S, X[:, live])
         if not full:
             Rn[~mask[:, live]] = 0.0
         change = np.linalg.norm(Rn - Rl, axis=0) / (
@@ -907,7 +963,7 @@ def _newton_rounds(
             # G_in d = gradient on the passive set, so any fixed point has a zero
             # gradient however inexact G_in is; their ~1e-7 error slows Newton's
             # convergence by a factor of cond(G_in) * 1e-7 a round).
-            packed = inside.astype(np.float32) @ products.upper32
+            packed = _rows_times(inside.astype(np.float64), products.upper).astype(np.float32)
         else:
             products.update_packed(packed, inside, split, changed)
         split = inside
@@ -916,11 +972,11 @@ def _newton_rounds(
         # and the right-hand side of the split's NNLS, S_in' y_in + t S_out'
         # sign(r_out) = gradient + G_in x (as y = S x + r).
         tt = t[:, None]
-        grad = _clip(Rt, tt) @ S
+        grad = _rows_times(_clip(Rt, tt), S)
         C = grad + _stack_matvec(Gin, Xt)
         Xn = _gram_pivot(Gin, C, Xt)
         step = Xn - Xt
-        U = step @ S.T
+        U = _rows_times(step, S.T)
         if not full:
             U[~Pt] = 0.0
         Rn = Rt - U
@@ -938,7 +994,7 @@ def _newton_rounds(
                 U[cut] *= alpha[cut, None]
                 Rn[cut] = Rt[cut] - U[cut]
             else:  # most rows cut (the first rounds): two passes beat the gathers
-                U *= alpha[:, None]
+                U *= np.where(cut, alpha, 1.0)[:, None]
                 np.subtract(Rt, U, out=Rn)
         # The full step's length measures the distance to the optimum (a cut
         # step is short because it was cut, not because x settled).
@@ -1001,7 +1057,7 @@ def _start_state(
     Pt = None if full else mask[:, live].T.copy()
     Rt = Y[:, live].T.copy()  # samples × genes; Y's rows are needed for their size alone
     size = np.sqrt(np.einsum("ij,ij->i", Rt, Rt) / max(Rt.shape[1], 1))
-    Rt -= Xt @ S.T
+    Rt -= _rows_times(Xt, S.T)
     if not full:
         Rt[~Pt] = 0.0
     nan = np.full(live.size, np.nan)
@@ -1078,6 +1134,38 @@ def _stack_matvec(G: np.ndarray, X: np.ndarray) -> np.ndarray:
     A batched matmul; about twice as fast as the equivalent einsum here.
     """
     return (G @ X[:, :, None])[:, :, 0]
+
+
+def _rows_times(A: np.ndarray, B: np.ndarray) -> np.ndarray:
+    """``A @ B`` for float64 ``A`` (samples × ·), every row's result the same in any call.
+
+    A sample's answer must not depend on the samples fitted beside it (the
+    in-memory and Dask engines cut a cohort differently).  OpenBLAS computes
+    each row of a float64 product alike wherever it sits, except the last row
+    of an odd number of rows (another kernel; checked by
+    tests/core/test_sample_independence.py), so that row is computed in a pair.  (Float32
+    products differ with a row's position: they are not used here.)
+    """
+    m = A.shape[0]
+    if m % 2 == 0:
+        return A @ B
+    pair = np.concatenate([A[-1:], A[-1:]]) @ B
+    if m == 1:
+        return pair[:1]
+    out = np.empty((m, B.shape[1]), dtype=pair.dtype)
+    np.matmul(A[:-1], B, out=out[:-1])
+    out[-1] = pair[0]
+    return out
+
+
+def per_sample(M: np.ndarray, X: np.ndarray) -> np.ndarray:
+    """``M @ X`` for X (·, samples), every sample's column the same in any call.
+
+    M (a, b) float64, X (b, n): (a, n); each column computed as
+    :func:`_rows_times` computes a row (fitted values of a cohort equal those
+    of its chunks to the last bit).
+    """
+    return _rows_times(X.T, M.T).T
 
 
 def _clip(R: np.ndarray, t: np.ndarray) -> np.ndarray:
@@ -1163,19 +1251,20 @@ def _root_along_step(
     row = np.concatenate([row, row])
     keep = (pos > 0) & (pos < 1)
     row, pos, bend = row[keep], pos[keep], bend[keep]
-    # Events in order of row, then position (0 < pos < 1).
-    order = np.argsort(row + pos * (1 - 1e-6))
-    row, pos, bend = row[order], pos[order], bend[order]
+    row, pos, bend = _in_row_order(row, pos, bend)
     first = np.r_[True, row[1:] != row[:-1]] if row.size else np.zeros(0, bool)
     prev = np.where(first, 0.0, np.r_[0.0, pos[:-1]])
-    # Bend before each event: the start's curvature plus the earlier events of its row.
-    total = np.cumsum(bend)
-    offset = np.where(first, total - bend, 0.0)
-    np.maximum.accumulate(np.where(first, np.arange(row.size), 0), out=order)
-    bend_before = curve[row] + (total - bend) - offset[order]
+    # Each event's run (its row's events) and place in it.
+    run = np.cumsum(first) - 1
+    place = np.arange(row.size) - np.flatnonzero(first)[run]
+    heads = row[first]
+    # Curvature before each event: the start's plus the bends of the row's earlier events.
+    bends = _running_sums(curve[heads], bend, run, place)
+    bend_before = bends[run, place]
     rise = bend_before * (pos - prev)
-    climb = np.cumsum(rise)
-    slope_at = start[row] + climb - np.where(first, climb - rise, 0.0)[order]
+    # The slope at each event, and just before it (at the previous event).
+    slopes = _running_sums(start[heads], rise, run, place)
+    slope_at, before = slopes[run, place + 1], slopes[run, place]
     # First event of each row at which the slope is no longer negative.
     hit = np.flatnonzero(slope_at >= 0)
     hit = hit[np.r_[True, row[hit][1:] != row[hit][:-1]]] if hit.size else hit
@@ -1185,13 +1274,47 @@ def _root_along_step(
         end = np.r_[np.flatnonzero(row[1:] != row[:-1]), row.size - 1]
         r_end = row[end]
         last_slope[r_end], last_pos[r_end] = slope_at[end], pos[end]
-        last_bend[r_end] = bend_before[end] + bend[end]
+        last_bend[r_end] = bends[run[end], place[end] + 1]
     with np.errstate(divide="ignore", invalid="ignore"):
         alpha = last_pos - last_slope / last_bend
         if hit.size:
-            before = slope_at[hit] - rise[hit]
-            alpha[row[hit]] = prev[hit] - before / bend_before[hit]
+            alpha[row[hit]] = prev[hit] - before[hit] / bend_before[hit]
     return np.clip(np.nan_to_num(alpha, nan=1.0), 0.0, 1.0)
+
+
+def _in_row_order(row: np.ndarray, pos: np.ndarray, bend: np.ndarray) -> tuple:
+    """Events sorted by row, then position, ties in the order listed.
+
+    Each row's order then depends on its own events alone (a sample's
+    answer must not depend on the samples of its block).  A quick sort on
+    ``row + pos`` (pos in (0, 1)) gives that order unless two positions of a
+    row tie or round together; then an exact stable sort (8x slower) does.
+    """
+    order = np.argsort(row + pos)
+    r, p = row[order], pos[order]
+    same = r[1:] == r[:-1]
+    if (r[1:] < r[:-1]).any() or (same & (p[1:] <= p[:-1])).any():
+        order = np.lexsort((pos, row))
+    return row[order], pos[order], bend[order]
+
+
+def _running_sums(
+    heads: np.ndarray, values: np.ndarray, run: np.ndarray, place: np.ndarray
+) -> np.ndarray:
+    """Running sums along runs of events, each run summed on its own.
+
+    heads : (runs,) each run's starting value; values : (events,) in run
+    order; run, place : (events,) each event's run and its place in it.
+    Returns (runs, longest + 1): column ``c`` holds the head plus the run's
+    first ``c`` values, added in order.  A sum running across runs and
+    differenced would tie a sample's rounding to the samples of its block (and
+    lose digits where those are larger); a row of a zero-padded table cannot.
+    """
+    width = int(place.max()) + 2 if place.size else 1
+    table = np.zeros((heads.size, width))
+    table[:, 0] = heads
+    table.ravel()[run * width + place + 1] = values
+    return np.cumsum(table, axis=1, out=table)
 
 
 def nnls_loop(S: np.ndarray, Y: np.ndarray) -> np.ndarray:
