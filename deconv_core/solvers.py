@@ -135,9 +135,10 @@ def _stack_solve(sub: np.ndarray, rhs: np.ndarray) -> np.ndarray:
 
 
 def _lapack_solve(sub: np.ndarray, rhs: np.ndarray) -> np.ndarray:
-    """``numpy.linalg.solve`` on a stack; a singular system gets its least-squares solution.
+    """``numpy.linalg.solve`` on a stack; a singular system gets its minimum-norm solution.
 
-    (m, s, s), (m, s, 1) -> (m, s).  Only the singular systems leave the stack.
+    (m, s, s), (m, s, 1) -> (m, s).  Only the singular systems leave the stack
+    (so a system's answer never depends on the others).
     """
     try:
         return np.linalg.solve(sub, rhs)[:, :, 0]
@@ -277,22 +278,10 @@ def _passive_solve_stack(G: np.ndarray, C: np.ndarray, P: np.ndarray) -> np.ndar
     sub = G * (P[:, :, None] & P[:, None, :])
     sub.reshape(m, k * k)[:, :: k + 1] += ~P
     rhs = np.where(P, C, 0.0)[:, :, None]
-    try:
-        Z = np.linalg.solve(sub, rhs)[:, :, 0]
-    except np.linalg.LinAlgError:
-        # A singular passive block (duplicate cell types, all-zero weights):
-        # the minimum-norm solution is a valid least-squares answer.  Only the
-        # singular systems take it (a sample's answer depends on it alone).
-        Z = np.stack([_min_norm_solve(a, b) for a, b in zip(sub, rhs, strict=True)])
+    # A singular passive block (duplicate cell types, all-zero weights) gets the
+    # minimum-norm solution, a valid least-squares answer.
+    Z = _lapack_solve(sub, rhs)
     return np.where(P, Z, 0.0)
-
-
-def _min_norm_solve(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """One (k, k) system of :func:`_passive_solve_stack`: LAPACK, or the minimum-norm solution."""
-    try:
-        return np.linalg.solve(a[None], b[None])[0, :, 0]
-    except np.linalg.LinAlgError:
-        return (np.linalg.pinv(a) @ b)[:, 0]
 
 
 def _gram_pivot(G: np.ndarray, C: np.ndarray, X0: np.ndarray) -> np.ndarray:

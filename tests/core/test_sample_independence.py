@@ -152,3 +152,21 @@ def test_line_search_of_a_row_is_the_same_beside_any_rows():
             curve[rows], search[rows],
         )  # fmt: skip
         np.testing.assert_array_equal(part, whole[rows])
+
+
+def test_a_singular_system_does_not_change_how_the_others_are_solved():
+    from deconv_core.solvers import _lapack_solve, _stack_solve
+
+    rng = np.random.default_rng(11)
+    for size in (1, 2, 5):
+        A = rng.normal(size=(6, 9, size))
+        sub = A.transpose(0, 2, 1) @ A
+        rhs = rng.normal(size=(6, size, 1))
+        alone = _stack_solve(sub, rhs)
+        sub[2] = 0.0  # singular: least squares, minimum norm (here zero)
+        mixed = _stack_solve(sub, rhs)
+        np.testing.assert_array_equal(np.delete(mixed, 2, axis=0), np.delete(alone, 2, axis=0))
+        np.testing.assert_array_equal(mixed[2], 0.0)
+        np.testing.assert_array_equal(
+            _lapack_solve(sub, rhs)[[0, 1]], _lapack_solve(sub[:2], rhs[:2])
+        )
