@@ -620,8 +620,14 @@ def _print_description(
     stream.write(f"  licence: {s['licence'] or 'unknown'}\n")
     if s["restricted"]:
         stream.write(f"  restricted: recognised as {s['restricted']}; never shipped or stored\n")
-    stream.write(f"  condition number: {s['condition_number']:.1f}\n")
-    stream.write("  most collinear cell types:\n")
+    scope = ""
+    if desc.coverage is not None:
+        scope = (
+            f" (on the {s['identifiability_genes']} signature genes found, weighted as in the "
+            f"fit; whole signature {s['condition_number_whole']:.1f})"
+        )
+    stream.write(f"  condition number: {s['condition_number']:.1f}{scope}\n")
+    stream.write(f"  most collinear cell types{' on those genes' if scope else ''}:\n")
     for _, row in desc.collinearity.head(3).iterrows():
         stream.write(
             f"    {row['cell_type_a']} / {row['cell_type_b']}: r={row['correlation']:.2f}, "

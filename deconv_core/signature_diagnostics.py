@@ -16,8 +16,10 @@ import numpy as np
 import pandas as pd
 
 from deconv_core.coverage import coverage_table, genes_found
+from deconv_core.deconvolve import choose_weighting, gene_weights
 from deconv_core.groups import groups_table
-from deconv_core.identifiability import signature_identifiability
+from deconv_core.identifiability import Identifiability, signature_identifiability
+from deconv_core.platform import signature_platform
 from deconv_core.signatures import Signature
 from deconv_core.species import check_same_species
 from deconv_core.thresholds import COVERAGE_ERROR
@@ -191,8 +193,13 @@ class SignatureDescription:
     summary
         Field → value: ``name``, ``title``, ``n_genes``, ``n_cell_types``,
         ``units``, ``licence``, ``citation``, ``source``, ``restricted``,
-        ``condition_number``, ``most_collinear`` (``"A / B (cosine 0.93)"``) and,
-        with an expression table, ``genes_found`` and ``coverage``.
+        ``condition_number``, ``most_collinear`` (``"A / B (cosine 0.93)"``),
+        ``identifiability_genes`` (the genes those two rest on) and
+        ``condition_number_whole`` (the whole signature's) and, with an expression
+        table, ``genes_found`` and ``coverage``.  With an expression table the
+        condition number and the collinear pairs are those of the genes found,
+        weighted as the default fit weighs them (as a run reports them); without,
+        the whole signature's.
     specificity
         Per gene, see :func:`gene_specificity`.
     markers
@@ -250,7 +257,8 @@ def describe_signature(
         signature = Signature(name="signature", matrix=signature)
     matrix = signature.matrix
     spec = gene_specificity(matrix)
-    found = signature_identifiability(matrix)
+    whole = signature_identifiability(matrix)
+    found = whole if expression is None else _identifiability_on_data(signature, expression)
     pairs = found.pairs
     all_markers = signature_markers(matrix)
     order = [str(g) for g in all_markers["gene"]]
@@ -268,6 +276,8 @@ def describe_signature(
         "source": signature.source,
         "restricted": signature.restricted,
         "condition_number": found.condition_number,
+        "identifiability_genes": found.n_genes,
+        "condition_number_whole": whole.condition_number,
         "most_collinear": (
             f"{pairs.iloc[0]['cell_type_a']} / {pairs.iloc[0]['cell_type_b']} "
             f"(cosine {pairs.iloc[0]['cosine']:.2f})"
@@ -296,6 +306,29 @@ def describe_signature(
         coverage=coverage,
         warnings=warnings,
     )
+
+
+def _identifiability_on_data(
+    signature: Signature, expression: pd.DataFrame | Sequence[str]
+) -> Identifiability:
+    """What the default fit can tell apart on these data: the identifiability check on the
+    signature genes found (less the default exclusion list), weighted as that fit weighs them.
+
+    The same numbers as a run's identifiability warnings and the QC page give for a signature
+    fitted without platform correction (a correction estimated from the samples changes the
+    rows; only a run can know it).  With fewer genes found than cell types, the whole
+    signature's check (the run refuses such data anyway).
+    """
+    matrix = signature.matrix
+    dropped = set(signature.excluded_genes.get("default", ()))
+    genes = [str(g) for g in matrix.index if str(g) not in dropped]
+    rows = matrix.loc[genes_found(expression, genes)]
+    if rows.shape[0] < matrix.shape[1]:
+        return signature_identifiability(matrix)
+    S = rows.to_numpy(dtype=np.float64)
+    weighting = choose_weighting(S, platform=signature_platform(signature))
+    weights = pd.Series(gene_weights(S, weighting=weighting), index=rows.index)
+    return signature_identifiability(rows, weights=weights)
 
 
 def _species_warnings(

@@ -353,9 +353,10 @@ def test_describe_signature_for_the_page():
     desc = describe_signature(sig, expression=list(sig.matrix.index[:85]), top_markers=5)
     s = desc.summary
     assert s["n_genes"] == 170 and s["n_cell_types"] == 10
-    assert s["condition_number"] == pytest.approx(condition_number(sig.matrix.to_numpy()))
+    assert s["condition_number_whole"] == pytest.approx(condition_number(sig.matrix.to_numpy()))
     assert s["genes_found"] == 85 and s["coverage"] == pytest.approx(0.5)
-    assert "Tregs" in s["most_collinear"]
+    # On the genes found, the data tell the cell types apart less well than the whole signature.
+    assert s["identifiability_genes"] < 85 and s["condition_number"] > s["condition_number_whole"]
     assert desc.markers.groupby("cell_type").size().max() == 5
     assert set(desc.scaled.index) == set(sig.matrix.index)
     assert desc.scaled.to_numpy().max() == pytest.approx(1.0)
@@ -364,6 +365,33 @@ def test_describe_signature_for_the_page():
     pd.testing.assert_frame_equal(sig.matrix, matrix_before)
     plain = describe_signature(sig.matrix)
     assert plain.coverage is None and plain.summary["licence"] == ""
+    assert "Tregs" in plain.summary["most_collinear"]
+    assert plain.summary["condition_number"] == plain.summary["condition_number_whole"]
+
+
+def test_describe_with_data_gives_the_identifiability_a_run_reports():
+    # 120 of TIL10's 170 genes missing: the check on the genes found (what the fit can
+    # tell apart) differs from the whole signature's, and equals what the run reports.
+    sig = load_signature("TIL10")
+    rng = np.random.default_rng(3)
+    truth = rng.dirichlet(np.ones(sig.matrix.shape[1]), size=6).T
+    kept = sig.matrix.index[120:]
+    filler = pd.DataFrame(
+        rng.lognormal(2, 1, size=(300, 6)), index=[f"FILL{i}" for i in range(300)]
+    )
+    expression = pd.concat(
+        [pd.DataFrame(sig.matrix.loc[kept].to_numpy() @ truth, index=kept), filler]
+    )
+    expression.columns = [f"S{j}" for j in range(6)]
+    desc = describe_signature(sig, expression=expression)
+    run = deconvolve(expression, sig)
+    reported = signature_identifiability(run.signature_matrix, weights=run.gene_weights)
+    assert desc.summary["identifiability_genes"] == reported.n_genes == len(run.genes_used)
+    assert desc.summary["condition_number"] == pytest.approx(reported.condition_number)
+    pd.testing.assert_frame_equal(desc.collinearity, reported.pairs)
+    whole = signature_identifiability(sig.matrix).condition_number
+    assert desc.summary["condition_number_whole"] == pytest.approx(whole)
+    assert desc.summary["condition_number"] > 2 * whole
 
 
 # --- metadata beside an uploaded file -------------------------------------------------
