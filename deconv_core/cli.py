@@ -105,8 +105,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--exclude",
         default="default",
-        help="signature gene list to leave out: none, default (the signature's default list), "
-        "or one of its lists, e.g. tumor for TIL10 (default: default)",
+        help="signature gene list(s) to leave out: none, default (the signature's default list), "
+        "or its lists joined by commas, e.g. default,tumor for TIL10 as quanTIseq's tumour mode "
+        "(default: default)",
     )
     _add_fit_options(run)
     run.add_argument(
@@ -466,8 +467,9 @@ def _add_explain_command(sub: argparse._SubParsersAction) -> None:
     explain.add_argument(
         "--exclude",
         default="default",
-        help="signature gene list to leave out: none, default (the signature's default list), "
-        "or one of its lists, e.g. tumor for TIL10 (default: default)",
+        help="signature gene list(s) to leave out: none, default (the signature's default list), "
+        "or its lists joined by commas, e.g. default,tumor for TIL10 as quanTIseq's tumour mode "
+        "(default: default)",
     )
     _add_fit_options(explain)
 

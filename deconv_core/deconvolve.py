@@ -30,7 +30,14 @@ import pandas as pd
 
 from deconv_core.coverage import coverage_table, gene_rows, identity_matches, marker_genes
 from deconv_core.mrna import borrowed_mrna_factors
-from deconv_core.options import LOSSES, MODES, WEIGHTINGS, check_choice, check_exclude
+from deconv_core.options import (
+    LOSSES,
+    MODES,
+    WEIGHTINGS,
+    check_choice,
+    check_exclude,
+    exclusion_lists,
+)
 from deconv_core.platform import (
     from_other_platform,
     platform_factors,
@@ -515,9 +522,11 @@ def deconvolve(
     exclude
         Name of the signature's excluded-gene list to drop before fitting
         (``"default"``: its default list when it has one; ``"tumor"`` for
-        TIL10; ``"none"`` or None to keep all genes).  TIL10's default list
-        holds genes quanTIseq found noisy in RNA-seq.  A name the signature
-        does not have is refused (:func:`deconv_core.options.check_exclude`).
+        TIL10; ``"none"`` or None to keep all genes; names joined by commas,
+        e.g. ``"default,tumor"``, leave out every list named).  TIL10's default
+        list holds genes quanTIseq found noisy in RNA-seq; quanTIseq's tumour
+        mode leaves out both.  A name the signature does not have is refused
+        (:func:`deconv_core.options.check_exclude`).
     mrna_scaling
         Convert mRNA shares into cell shares with the signature's mRNA-content
         factors when it provides them.
@@ -721,19 +730,20 @@ def _mode_warnings(signature: Signature, *, mode: str, mrna_scaling: bool) -> li
 def _apply_exclusion(
     signature: Signature, exclude: str | None, warnings: list[DeconvWarning]
 ) -> tuple[pd.DataFrame, tuple[str, ...]]:
-    """The signature rows the fit may use, and the genes the exclusion list left out."""
+    """The signature rows the fit may use, and the genes the exclusion list(s) left out."""
     sig = signature.matrix
-    if not exclude or exclude not in signature.excluded_genes:
-        return sig, ()
-    excluded = tuple(g for g in signature.excluded_genes[exclude] if g in sig.index)
+    names = [n for n in exclusion_lists(exclude or "") if n in signature.excluded_genes]
+    listed = dict.fromkeys(g for n in names for g in signature.excluded_genes[n])
+    excluded = tuple(g for g in listed if g in sig.index)
     if excluded:
+        which = " and ".join(f"'{n}'" for n in names)
         warnings.append(
             DeconvWarning(
                 "info",
                 "genes_excluded",
-                f"{len(excluded)} signature genes on the {signature.name} '{exclude}' exclusion "
-                f"list were left out of the fit ({', '.join(excluded[:6])}"
-                f"{', ...' if len(excluded) > 6 else ''}).",
+                f"{len(excluded)} signature genes on the {signature.name} {which} exclusion "
+                f"list{'s' if len(names) > 1 else ''} were left out of the fit "
+                f"({', '.join(excluded[:6])}{', ...' if len(excluded) > 6 else ''}).",
             )
         )
     return sig.drop(index=list(excluded)), excluded

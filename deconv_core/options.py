@@ -32,6 +32,7 @@ __all__ = [
     "check_choice",
     "check_count",
     "check_exclude",
+    "exclusion_lists",
     "check_fraction",
     "check_options",
 ]
@@ -98,21 +99,28 @@ def check_choice(option: str, value: object) -> str:
 
 
 def check_exclude(value: object, lists: dict[str, tuple[str, ...]] | None) -> str:
-    """Check an exclusion-list name against a signature's lists.
+    """Check an exclusion-list name, or several joined by commas, against a signature's lists.
 
     ``"none"`` keeps every gene; ``"default"`` is the signature's default list
     when it has one and nothing otherwise (the default of every run); any other
-    value must be one of the signature's lists.
+    name must be one of the signature's lists.  Names joined by commas
+    (``"default,tumor"``) leave out the genes of every list named (``"none"``
+    stands alone).
 
     Parameters
     ----------
     value
-        The name given (e.g. ``"tumor"``).
+        The name given (e.g. ``"tumor"`` or ``"default,tumor"``).
     lists
         The signature's excluded-gene lists by name
         (:attr:`deconv_core.signatures.Signature.excluded_genes`), or None
         when the signature is not known yet (only ``"none"`` and
         ``"default"`` pass).
+
+    Returns
+    -------
+    str
+        The names, spaces removed and each once, joined by commas.
 
     Raises
     ------
@@ -120,13 +128,23 @@ def check_exclude(value: object, lists: dict[str, tuple[str, ...]] | None) -> st
         Naming the value and listing the valid ones for this signature.
     """
     valid = [EXCLUDE_NONE, "default", *sorted(k for k in (lists or {}) if k != "default")]
-    if value not in valid:
+    names = exclusion_lists(value) if isinstance(value, str) else (value,)
+    alone = len(names) > 1 and EXCLUDE_NONE in names
+    if not names or alone or any(n not in valid for n in names):
+        combined = ",".join(valid[1:3]) if len(valid) > 2 else None
         raise InputError(
-            f"Unknown exclusion list {value!r}; this signature has: {', '.join(valid)}.",
-            cli=f"Use --exclude {' or '.join(valid)}.",
+            f"Unknown exclusion list {value!r}; this signature has: {', '.join(valid)}"
+            + (f" (join lists with commas, e.g. {combined})." if combined else "."),
+            cli=f"Use --exclude {' or '.join(valid + ([combined] if combined else []))}.",
             app="Choose a list under 'Leave out the signature's noisy genes' on the Results page.",
         )
-    return str(value)
+    return ",".join(names)
+
+
+def exclusion_lists(value: str) -> tuple[str, ...]:
+    """The list names of an ``exclude`` value (``"default,tumor"`` -> both), each once, in order."""
+    names = [part.strip() for part in value.split(",")]
+    return tuple(dict.fromkeys(n for n in names if n))
 
 
 def check_count(value: object, what: str, *, minimum: int = 0) -> int:

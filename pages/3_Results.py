@@ -59,6 +59,10 @@ with middle:
 with right:
     lists = ["none", *sig.excluded_genes]
     labels = {"none": "keep all signature genes", "default": "default list", "tumor": "tumour list"}
+    if "default" in sig.excluded_genes:  # e.g. quanTIseq's tumour mode: both of TIL10's lists
+        for name in [n for n in sig.excluded_genes if n != "default"]:
+            lists.append(f"default,{name}")
+            labels[lists[-1]] = f"default and {labels.get(name, name)}"
     current = state.exclude() if state.exclude() in lists else "none"
     exclude = st.selectbox(
         "Leave out the signature's noisy genes",

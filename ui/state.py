@@ -46,7 +46,7 @@ import streamlit as st
 from deconv_core.analysis import Analysis
 from deconv_core.deconvolve import DeconvResult
 from deconv_core.expression import ExpressionData
-from deconv_core.options import check_choice
+from deconv_core.options import check_choice, exclusion_lists
 from deconv_core.session import InputFile
 from deconv_core.signatures import Signature
 from ui.tables import SampleTable
@@ -184,7 +184,7 @@ def set_signature(sig: Signature, *, key: str) -> bool:
     st.session_state["signature_key"] = key
     _set("signature", sig)
     # An exclusion list of the previous signature means nothing for this one.
-    if exclude() not in ("none", "default", *sig.excluded_genes):
+    if not set(exclusion_lists(exclude())) <= {"none", "default", *sig.excluded_genes}:
         _set("exclude", "default")
     return True
 

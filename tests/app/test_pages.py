@@ -150,6 +150,32 @@ def test_upload_signature_results_qc_flow_matches_the_core():
     assert any("whole-transcriptome" in t for t in texts(at, "warning"))
 
 
+def test_results_page_offers_quantiseq_tumour_mode_and_fits_without_both_lists():
+    data = bulk_tsv(6, seed=5)
+    at = new_app()
+    visit(at, "upload")
+    uploader(at, "Bulk expression file").upload("bulk.tsv", data, "text/tab-separated-values")
+    at.run()
+    visit(at, "results")
+    box = at.selectbox(key="results_exclude")
+    assert box.options == [
+        "keep all signature genes",
+        "default list",
+        "tumour list",
+        "default and tumour list",
+    ]
+    box.set_value("default,tumor").run()
+    assert not at.exception, at.exception
+    assert at.session_state["exclude"] == "default,tumor"
+    shown = at.dataframe[0].value.drop(columns=["verdict", "reasons"])
+    til10 = load_signature("TIL10")
+    table = load_expression(data, name="bulk.tsv").table
+    expected = deconvolve(table, til10, exclude="default,tumor").proportions
+    on_screen = expected.rename(columns=til10.shown_names)
+    pd.testing.assert_frame_equal(shown.astype(float), on_screen.astype(float), check_names=False)
+    assert not np.allclose(on_screen, deconvolve(table, til10, exclude="tumor").proportions)
+
+
 def test_bad_file_shows_an_error_and_keeps_the_previous_data(demo_app):
     at = demo_app
     visit(at, "upload")

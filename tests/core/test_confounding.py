@@ -128,7 +128,7 @@ def test_tumour_expressed_immune_genes_are_named(til10):
     report = flag_confounders(deconvolve(expr, til10), til10)
     assert {w.sample for w in report.warnings if w.sample} == {"S3"}
     messages = " ".join(w.message for w in report.warnings)
-    assert "--exclude tumor" in messages
+    assert "--exclude default,tumor" in messages
 
 
 def test_flag_confounders_does_not_mutate_and_has_the_documented_table(til10):

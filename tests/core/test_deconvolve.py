@@ -70,6 +70,25 @@ def test_default_exclusion_list_is_reported(planted, til10):
     assert "genes_excluded" in {w.code for w in res.warnings}
 
 
+def test_exclusion_lists_joined_by_commas_leave_out_every_list(planted, til10):
+    # quanTIseq's tumour mode leaves out its noisy genes and the tumour-aberrant ones.
+    expr, _ = planted
+    lists = til10.excluded_genes
+    in_sig = set(til10.matrix.index)
+    both = (set(lists["default"]) | set(lists["tumor"])) & in_sig
+    assert len(both) > len(set(lists["tumor"]) & in_sig)
+    res = deconvolve(expr, til10, exclude="default, tumor")
+    assert both.isdisjoint(res.genes_used) and both <= set(res.genes_missing)
+    assert len(res.genes_used) == len(in_sig - both)
+    note = next(w for w in res.warnings if w.code == "genes_excluded")
+    assert f"{len(both)} signature genes" in note.message and "'tumor'" in note.message
+    tumour_only = deconvolve(expr, til10, exclude="tumor")
+    assert set(lists["default"]) - set(lists["tumor"]) <= set(tumour_only.genes_used)
+    for bad in ("none,tumor", "default,tumour", ","):
+        with pytest.raises(InputError, match="Unknown exclusion list"):
+            deconvolve(expr, til10, exclude=bad)
+
+
 def test_residuals_are_observed_minus_fitted(planted, til10):
     expr, _ = planted
     res = deconvolve(expr * np.linspace(0.8, 1.2, expr.shape[0])[:, None], til10, exclude=None)
