@@ -106,12 +106,17 @@ def test_demo_button_fills_every_page(demo_app):
     assert "S13" in flagged and "S04" in flagged
 
 
-def test_upload_signature_results_qc_flow_matches_the_core():
-    data = bulk_tsv(6, seed=5)
+def _uploaded(data: bytes):
+    """A new app with ``data`` uploaded as bulk.tsv on the Upload page."""
     at = new_app()
     visit(at, "upload")
     uploader(at, "Bulk expression file").upload("bulk.tsv", data, "text/tab-separated-values")
-    at.run()
+    return at.run()
+
+
+def test_upload_signature_results_qc_flow_matches_the_core():
+    data = bulk_tsv(6, seed=5)
+    at = _uploaded(data)
     assert not at.exception
     assert not at.error
     assert "bulk.tsv" in sidebar_text(at)
@@ -152,10 +157,7 @@ def test_upload_signature_results_qc_flow_matches_the_core():
 
 def test_results_page_offers_quantiseq_tumour_mode_and_fits_without_both_lists():
     data = bulk_tsv(6, seed=5)
-    at = new_app()
-    visit(at, "upload")
-    uploader(at, "Bulk expression file").upload("bulk.tsv", data, "text/tab-separated-values")
-    at.run()
+    at = _uploaded(data)
     visit(at, "results")
     box = at.selectbox(key="results_exclude")
     assert box.options == [
