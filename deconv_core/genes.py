@@ -892,8 +892,10 @@ def _check_table(table: object, what: str) -> None:
 def _keep_current_rows(resolutions: dict[str, _Resolution]) -> None:
     """A previous or alias symbol whose gene already has a row under its current symbol is
     kept apart (kind ``taken``): the current row is the gene's; merging the other into it
-    by the median (HPCA with DYT2, a withdrawn disease locus) would change its values."""
-    current = {label for label, res in resolutions.items() if res.kind is None}
+    by the median (HPCA with DYT2, a withdrawn disease locus) would change its values.
+    The current symbol in another case counts as current too ("nebl" beside "c10orf113"
+    in lower-cased data, as "NEBL" beside "C10orf113")."""
+    current = {res.new for res in resolutions.values() if res.kind in (None, "case")}
     for label, res in resolutions.items():
         if res.kind in ("previous", "alias") and res.new in current:
             resolutions[label] = _Resolution(label, "taken", "symbol", (res.new,))

@@ -97,3 +97,14 @@ def test_an_old_symbol_is_not_merged_into_the_current_row():
         "1 previous or alias symbol in the expression table (e.g. DYT2 (HPCA))"
     )
     assert gene_rows(["DYT2", "HPCA"], ["HPCA"]) == {"HPCA": 1}
+
+
+def test_lower_cased_data_keep_an_old_symbol_apart_as_upper_case_data_do():
+    # C10orf113 is an HGNC previous symbol of NEBL: in lower case ("c10orf113" beside
+    # "nebl") it was merged into NEBL's row by the median, halving it.
+    upper = pd.DataFrame({"s1": [0.0, 8.0, 3.0]}, index=["C10orf113", "NEBL", "CD3E"])
+    lower = upper.rename(index=str.lower)
+    by_upper, by_lower = harmonise_genes(upper), harmonise_genes(lower)
+    assert by_lower.table["s1"].to_dict() == {"c10orf113": 0.0, "NEBL": 8.0, "CD3E": 3.0}
+    assert by_upper.table["s1"].to_dict() == {"C10orf113": 0.0, "NEBL": 8.0, "CD3E": 3.0}
+    assert ["c10orf113", "c10orf113", "taken"] in by_lower.changes.values.tolist()
