@@ -97,6 +97,9 @@ class SampleCard:
         Cell-type id → the name people read (the signature's display names,
         :attr:`~deconv_core.signatures.Signature.shown_names`); ids not in it
         are shown as they are.
+    surface
+        Where the card was made, ``"app"`` or ``"cli"``: its warnings give the
+        advice of that surface (a control to choose, or a flag to pass).
     """
 
     sample: str
@@ -115,6 +118,7 @@ class SampleCard:
     expression: dict[str, str] = field(default_factory=dict)
     mode: str = "relative"
     names: dict[str, str] = field(default_factory=dict)
+    surface: str = "app"
 
     def shown(self, cell: object) -> str:
         """The name the card shows for a cell-type id."""
@@ -276,7 +280,11 @@ def _signature_identity(analysis: Analysis) -> dict[str, object]:
 
 
 def build_card(
-    analysis: Analysis, sample: object, *, intervals: pd.DataFrame | None = None
+    analysis: Analysis,
+    sample: object,
+    *,
+    intervals: pd.DataFrame | None = None,
+    surface: str = "app",
 ) -> SampleCard:
     """The card of one sample of a run.
 
@@ -289,6 +297,9 @@ def build_card(
     intervals
         Its intervals when already computed (:func:`sample_intervals`);
         None computes them.
+    surface
+        ``"app"`` (the dashboard) or ``"cli"`` (the command line): whose advice
+        the card's warnings give.
 
     Raises
     ------
@@ -331,6 +342,7 @@ def build_card(
         expression={"file": analysis.expression.name, "sha256": analysis.expression.sha256},
         mode=analysis.result.mode,
         names=dict(analysis.signature.shown_names),
+        surface=surface,
     )
 
 
@@ -454,11 +466,10 @@ def _warnings_section(card: SampleCard) -> str:
     items = []
     for w in card.warnings:
         where = "this sample" if w.sample else "the whole run"
-        advice = (
-            f" <span class='muted'>What to do: {_e(w.app or w.cli)}</span>"
-            if (w.app or w.cli)
-            else ""
-        )
+        # The surface's own advice; a warning with only the other's gives that.
+        own, other = (w.cli, w.app) if card.surface == "cli" else (w.app, w.cli)
+        todo = own or other
+        advice = f" <span class='muted'>What to do: {_e(todo)}</span>" if todo else ""
         items.append(f"<li><b>{_e(w.severity)}</b> ({where}): {_e(w.message)}{advice}</li>")
     return f"<ul>{''.join(items)}</ul>"
 

@@ -226,7 +226,7 @@ def _cards(analysis: Analysis, samples: list[str]) -> dict[str, bytes]:
 
     files = {}
     for sample in samples:
-        card = build_card(analysis, sample)
+        card = build_card(analysis, sample, surface="cli")
         files[card_file_name(sample)] = card_html(card).encode("utf-8")
         files[card_file_name(sample, "png")] = card_png(card)
     return files

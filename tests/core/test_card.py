@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import io
 import re
 from dataclasses import replace
@@ -122,6 +123,17 @@ def test_card_png_is_an_a4_wide_image_that_grows_with_its_warnings(run):
     assert fewer.height < image.height
     # the bars are drawn: some pixels carry the bar colour
     assert (74, 120, 181) in {c for _, c in image.convert("RGB").getcolors(1 << 20)}
+
+
+def test_card_advice_is_that_of_the_surface_that_made_it(run):
+    # S2's activation genes draw a confounding finding whose advice differs by surface.
+    advised = [w for w in build_card(run, "S2").warnings if w.cli and w.app]
+    assert advised
+    app_page = card_html(build_card(run, "S2"))
+    cli_page = card_html(build_card(run, "S2", surface="cli"))
+    for w in advised:
+        assert html.escape(w.app) in app_page and html.escape(w.cli) not in app_page
+        assert html.escape(w.cli) in cli_page and html.escape(w.app) not in cli_page
 
 
 def test_command_line_writes_cards_and_refuses_an_unknown_sample(tmp_path, capsys):
