@@ -174,6 +174,7 @@ def sample_result(result: DeconvResult, sample: str) -> DeconvResult:
         result,
         proportions=result.proportions.loc[rows],
         coefficients=result.coefficients.loc[rows],
+        sample_coverage=result.sample_coverage[result.sample_coverage["sample"] == sample],
         fit=result.fit.loc[rows],
         fitted=result.fitted[columns],
         residuals=result.residuals[columns],

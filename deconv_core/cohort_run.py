@@ -413,6 +413,7 @@ def _join(results: list[DeconvResult], log_warning: DeconvWarning | None) -> Dec
         first,
         proportions=by_rows("proportions"),
         coefficients=by_rows("coefficients"),
+        sample_coverage=pd.concat([r.sample_coverage for r in results], ignore_index=True),
         fit=by_rows("fit"),
         fitted=by_cols("fitted"),
         residuals=by_cols("residuals"),
