@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from deconv_core.analysis import run_analysis
+from deconv_core.card import build_card, card_html
 from deconv_core.coverage import marker_genes, name_list
 from deconv_core.deconvolve import deconvolve
 from deconv_core.expression import load_expression
@@ -133,3 +134,17 @@ def test_the_per_sample_table_is_written_only_with_gaps(tmp_path, noisy, til10):
     lines = files["sample_coverage.csv"].decode().splitlines()
     assert lines[0] == "sample,cell_type,marker_genes,found,fraction,level,missing"
     assert lines[1].startswith("S2,B.cells,")
+
+
+def test_the_card_shows_an_estimate_that_cannot_be_made_as_a_dash(tmp_path, noisy, til10):
+    path = tmp_path / "bulk.tsv"
+    holes = noisy.copy()
+    holes.loc[_markers(til10, "B.cells"), "S2"] = np.nan
+    holes.to_csv(path, sep="\t", index_label="gene")
+    analysis = run_analysis(load_expression(path), til10, RunOptions())
+    card = build_card(analysis, "S2", intervals=analysis.intervals)
+    html = card_html(card)
+    bars = html[html.index("<svg") : html.index("</svg>")]
+    after_b = bars[bars.index(">B cells<") :]
+    assert after_b.split("</text>")[1].endswith(">–")  # the bar's label, not "0.0 %"
+    assert "its estimate cannot be made" in html
