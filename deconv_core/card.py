@@ -178,6 +178,7 @@ def sample_result(result: DeconvResult, sample: str) -> DeconvResult:
         result,
         proportions=result.proportions.loc[rows],
         coefficients=result.coefficients.loc[rows],
+        sample_coverage=result.sample_coverage[result.sample_coverage["sample"] == sample],
         fit=result.fit.loc[rows],
         fitted=result.fitted[columns],
         residuals=result.residuals[columns],
@@ -429,7 +430,7 @@ def _bars_svg(card: SampleCard) -> str:
                 f'{ym - 4:.1f}v8" stroke="#1d1d1d" stroke-width="1.2" fill="none"/>'
             )
         end = label_w + max(est, float(r["upper"]) if np.isfinite(r["upper"]) else 0) * scale
-        parts.append(f'<text x="{end + 4:.1f}" y="{y + 10}">{_pct(est)}</text>')
+        parts.append(f'<text x="{end + 4:.1f}" y="{y + 10}">{_pct(r["estimate"])}</text>')
     axis_y = row * len(composition) + 8
     parts.append(
         f'<line x1="{label_w}" y1="{axis_y}" x2="{label_w + plot_w}" y2="{axis_y}" stroke="#888"/>'

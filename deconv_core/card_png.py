@@ -110,7 +110,9 @@ class _Canvas:
                 else ""
             )
             pct = f"P{row['percentile']:.0f}" if np.isfinite(row["percentile"]) else ""
-            words = f"{100 * est:.1f} %  ({interval})  {pct}".replace("()", "")
+            # An estimate that cannot be made (no marker gene) reads as a dash, not 0 %.
+            shown = f"{100 * est:.1f} %" if np.isfinite(row["estimate"]) else "–"
+            words = f"{shown}  ({interval})  {pct}".replace("()", "")
             self.ops.append(("text", (x0 + plot_w + 12, y), words.translate(_PLAIN), font, _INK))
             self.y += 28
         self.y += 6

@@ -413,6 +413,7 @@ def _join(results: list[DeconvResult], log_warning: DeconvWarning | None) -> Dec
         first,
         proportions=by_rows("proportions"),
         coefficients=by_rows("coefficients"),
+        sample_coverage=_sample_coverage(results),
         fit=by_rows("fit"),
         fitted=by_cols("fitted"),
         residuals=by_cols("residuals"),
@@ -421,6 +422,13 @@ def _join(results: list[DeconvResult], log_warning: DeconvWarning | None) -> Dec
         warnings=warnings,
         meaning=meaning_for(first.mode, codes | ({log_warning.code} if log_warning else set())),
     )
+
+
+def _sample_coverage(results: list[DeconvResult]) -> pd.DataFrame:
+    """The chunks' per-sample coverage rows as one table (only chunks with gaps count:
+    an empty table would make every column ``object``)."""
+    gaps = [r.sample_coverage for r in results if len(r.sample_coverage)]
+    return pd.concat(gaps, ignore_index=True) if gaps else results[0].sample_coverage
 
 
 def _assess_cohort(

@@ -23,16 +23,57 @@ from deconv_core.thresholds import COVERAGE_FAIR, COVERAGE_GOOD
 __all__ = [
     "LEVELS",
     "RowIndex",
+    "SAMPLE_COVERAGE_COLUMNS",
     "coverage_level",
     "coverage_table",
     "gene_rows",
     "genes_found",
     "identity_matches",
     "marker_genes",
+    "name_list",
+    "sample_coverage_table",
 ]
 
 #: Coverage levels, best first (the words the dashboard and the command line show).
 LEVELS = ("good", "check", "poor")
+#: Columns of :func:`sample_coverage_table`.
+SAMPLE_COVERAGE_COLUMNS = (
+    "sample",
+    "cell_type",
+    "marker_genes",
+    "found",
+    "fraction",
+    "level",
+    "missing",
+)
+
+
+def name_list(names: Sequence[str], *, limit: int = 120) -> str:
+    """Names joined by ", ", cut at a whole name to about ``limit`` characters.
+
+    Parameters
+    ----------
+    names
+        The names, in the order to show them.
+    limit
+        Characters the shown names may take (the first name is always shown).
+
+    Returns
+    -------
+    str
+        ``"A, B, C"``, or ``"A, B and 12 more"`` when the rest would not fit.
+    """
+    names = [str(n) for n in names]
+    shown: list[str] = []
+    length = 0
+    for name in names:
+        extra = len(name) + (2 if shown else 0)
+        if shown and length + extra > limit:
+            break
+        shown.append(name)
+        length += extra
+    rest = len(names) - len(shown)
+    return ", ".join(shown) + (f" and {rest} more" if rest else "")
 
 
 def marker_genes(signature: pd.DataFrame) -> pd.Series:
@@ -230,6 +271,71 @@ def coverage_table(
         )
     columns = ["cell_type", "marker_genes", "found", "fraction", "level", "missing"]
     return pd.DataFrame(rows, columns=columns).set_index("cell_type")
+
+
+def sample_coverage_table(
+    signature: pd.DataFrame, found: Sequence[str], has_value: np.ndarray, samples: Sequence[str]
+) -> pd.DataFrame:
+    """Per sample, the cell types for which it has values for fewer markers than the cohort.
+
+    :func:`coverage_table` counts a gene as found when any sample has a value
+    for it; a sample missing values counts only the genes it has values for.
+
+    Parameters
+    ----------
+    signature
+        Genes × cell types; each gene marks the cell type expressing it most.
+    found
+        Signature genes found in the data (:func:`genes_found`), in signature order.
+    has_value : (len(found), len(samples)) bool array
+        Whether each sample has a value for each found gene.
+    samples
+        Sample names, the columns of ``has_value``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per sample and cell type whose markers with a value in the
+        sample are fewer than those found in the cohort (samples, then cell
+        types, in input order); no rows for complete data.  Columns
+        ``sample``, ``cell_type``, ``marker_genes``, ``found`` (markers with a
+        value in the sample), ``fraction`` (found / marker_genes), ``level``
+        (:func:`coverage_level`) and ``missing`` (markers without a value in
+        the sample, signature order).
+    """
+    columns = list(SAMPLE_COVERAGE_COLUMNS)
+    if has_value.all():
+        return pd.DataFrame(columns=columns)
+    marks = marker_genes(signature)
+    cell_types = [str(c) for c in signature.columns]
+    found = [str(g) for g in found]
+    found_marks = marks.reindex(found).astype(str).to_numpy()
+    # Found genes × cell types, one-hot: the counts of every sample at once.
+    onehot = found_marks[:, None] == np.asarray(cell_types)[None, :]
+    counts = has_value.astype(np.int64).T @ onehot.astype(np.int64)  # samples × cell types
+    cohort = onehot.sum(axis=0)
+    totals = {c: int((marks == c).sum()) for c in cell_types}
+    genes_of = {c: [str(g) for g in marks.index[marks == c]] for c in cell_types}
+    position = {g: i for i, g in enumerate(found)}
+    rows = []
+    for j, i in zip(*np.nonzero(counts < cohort[None, :]), strict=True):
+        cell_type, n = cell_types[i], totals[cell_types[i]]
+        fraction = counts[j, i] / n
+        missing = [
+            g for g in genes_of[cell_type] if g not in position or not has_value[position[g], j]
+        ]
+        rows.append(
+            [
+                str(samples[j]),
+                cell_type,
+                n,
+                int(counts[j, i]),
+                fraction,
+                coverage_level(fraction),
+                ", ".join(missing),
+            ]
+        )
+    return pd.DataFrame(rows, columns=columns)
 
 
 def coverage_level(fraction: float) -> str:

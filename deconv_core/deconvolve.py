@@ -28,7 +28,14 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from deconv_core.coverage import coverage_table, gene_rows, identity_matches, marker_genes
+from deconv_core.coverage import (
+    coverage_table,
+    gene_rows,
+    identity_matches,
+    marker_genes,
+    name_list,
+    sample_coverage_table,
+)
 from deconv_core.mrna import borrowed_mrna_factors
 from deconv_core.options import (
     LOSSES,
@@ -75,6 +82,7 @@ __all__ = [
     "coverage_table",
     "deconvolve",
     "marker_genes",
+    "unestimable",
 ]
 
 
@@ -220,7 +228,10 @@ class DeconvResult:
     ----------
     proportions
         Samples × cell types (plus ``other`` in absolute mode), unitless
-        fractions; meaning in :attr:`meaning`.
+        fractions; meaning in :attr:`meaning`.  NaN for a sample without a fit
+        and where a cell type cannot be estimated (:func:`unestimable`: no
+        marker gene with a value); the sample's other estimates keep their
+        values, so its row then sums to less than 1.
     coefficients
         Samples × cell types, the raw NNLS coefficients (share of each
         sample's normalised expression explained by each profile).
@@ -235,6 +246,12 @@ class DeconvResult:
         found (or excluded).
     coverage
         One row per cell type: marker genes, found, fraction and missing ones.
+    sample_coverage
+        One row per sample and cell type whose markers with a value in that
+        sample are fewer than the cohort's (``sample``, ``cell_type``,
+        ``marker_genes``, ``found``, ``fraction``, ``level``, ``missing``;
+        :func:`~deconv_core.coverage.sample_coverage_table`); empty for
+        complete data.
     fit
         Samples × (``pearson_r``, ``spearman_r``, ``rmse``, ``r2``), observed
         versus fitted on the genes used.  ``rmse`` is relative: the root mean
@@ -275,6 +292,7 @@ class DeconvResult:
     genes_used: tuple[str, ...]
     genes_missing: tuple[str, ...]
     coverage: pd.DataFrame
+    sample_coverage: pd.DataFrame
     fit: pd.DataFrame
     mode: str
     meaning: str
@@ -577,7 +595,7 @@ def deconvolve(
     # would copy the whole matrix; a mask is an eighth of its size.
     present = np.isnan(values)
     np.logical_not(present, out=present)
-    genes = _match_genes(expression, present.any(axis=1), signature, sig, warnings)
+    genes = _match_genes(expression, values, present.any(axis=1), signature, sig, warnings)
     S = sig.loc[genes.used].to_numpy(dtype=np.float64)
     # Normalise every sample to 1e6 over all its genes (TPM-like), so that the
     # coefficients are comparable between samples and, in absolute mode, are
@@ -610,6 +628,10 @@ def deconvolve(
     )
     warnings.extend(conversion_warnings)
     warnings.extend(_no_signal_warnings(coef, samples))
+    # A cell type without a marker gene (with a value) keeps its place in the fit, so the
+    # others' estimates do not absorb its cells, but its own number rests on no marker.
+    blank = unestimable(genes.coverage, genes.sample_coverage, samples).to_numpy().T
+    proportions[: blank.shape[0]][blank] = np.nan
     cell_types = [str(c) for c in sig.columns]
     columns = cell_types + (["other"] if mode == "absolute" else [])
     index = pd.Index(samples, name="sample")
@@ -624,6 +646,7 @@ def deconvolve(
         genes_used=tuple(genes.used),
         genes_missing=tuple(genes.missing) + excluded,
         coverage=genes.coverage,
+        sample_coverage=genes.sample_coverage,
         fit=pd.DataFrame(_fit_statistics(Y, fitted), index=index.copy(), columns=list(FIT_COLUMNS)),
         mode=mode,
         meaning=meaning_for(mode, {w.code for w in warnings}),
@@ -786,10 +809,100 @@ class _Genes:
     rows: list[int]
     missing: list[str]
     coverage: pd.DataFrame
+    sample_coverage: pd.DataFrame
+
+
+def _coverage_warnings(coverage: pd.DataFrame, shown: dict[str, str]) -> list[DeconvWarning]:
+    """A run-wide ``cell_type_coverage`` warning per cell type with few markers found."""
+    out = []
+    for cell_type, row in coverage.iterrows():
+        if not row["marker_genes"] or row["fraction"] >= COVERAGE_FAIR:
+            continue
+        name = shown.get(str(cell_type), str(cell_type))
+        missing = name_list(row["missing"].split(", "))
+        if row["found"]:
+            message = (
+                f"Only {row['found']} of {row['marker_genes']} marker genes of {name} were "
+                f"found (missing: {missing}); its estimate is less reliable."
+            )
+        else:
+            message = (
+                f"None of the {row['marker_genes']} marker genes of {name} were found "
+                f"(missing: {missing}); it cannot be estimated, so its proportions are empty."
+            )
+        out.append(
+            DeconvWarning("warning", "cell_type_coverage", message, cell_type=str(cell_type))
+        )
+    return out
+
+
+def _sample_coverage_warnings(
+    by_sample: pd.DataFrame, coverage: pd.DataFrame, shown: dict[str, str]
+) -> list[DeconvWarning]:
+    """A ``sample_cell_type_coverage`` warning per sample and cell type whose markers with a
+    value fall below :data:`COVERAGE_FAIR` because of the sample's missing values."""
+    out = []
+    low = by_sample[by_sample["fraction"] < COVERAGE_FAIR]
+    for row in low.itertuples(index=False):
+        name = shown.get(row.cell_type, row.cell_type)
+        cohort = int(coverage.at[row.cell_type, "found"])
+        has = (
+            f"values for only {row.found} of the {row.marker_genes} marker genes of {name}"
+            f" ({cohort} in the cohort; no value: {name_list(row.missing.split(', '))})"
+        )
+        effect = (
+            "its estimate cannot be made and is left empty"
+            if row.found == 0
+            else "its estimate is less reliable"
+        )
+        out.append(
+            DeconvWarning(
+                "warning",
+                "sample_cell_type_coverage",
+                f"Sample {row.sample} has {has}; {effect}.",
+                row.sample,
+                cell_type=row.cell_type,
+            )
+        )
+    return out
+
+
+def unestimable(
+    coverage: pd.DataFrame, sample_coverage: pd.DataFrame, samples: list[str]
+) -> pd.DataFrame:
+    """Which estimates cannot be made: no marker gene of the cell type has a value.
+
+    Parameters
+    ----------
+    coverage
+        The run's coverage (:attr:`DeconvResult.coverage`): a cell type with
+        marker genes but none found cannot be estimated in any sample.
+    sample_coverage
+        :attr:`DeconvResult.sample_coverage`: a sample with no value for any
+        marker of a cell type cannot estimate it.
+    samples
+        Sample names (the rows).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Samples × cell types (``coverage``'s order), bool: True where the
+        proportion is left empty (NaN).
+    """
+    none_found = (coverage["marker_genes"] > 0) & (coverage["found"] == 0)
+    mask = pd.DataFrame(
+        np.repeat(none_found.to_numpy()[None, :], len(samples), axis=0),
+        index=pd.Index(samples, name="sample"),
+        columns=[str(c) for c in coverage.index],
+    )
+    for row in sample_coverage[sample_coverage["found"] == 0].itertuples(index=False):
+        mask.at[row.sample, row.cell_type] = True
+    return mask
 
 
 def _match_genes(
     expression: pd.DataFrame,
+    values: np.ndarray,
     present: np.ndarray,
     signature: Signature,
     sig: pd.DataFrame,
@@ -800,8 +913,10 @@ def _match_genes(
     Coverage is counted on the whole signature (:mod:`deconv_core.coverage`'s
     rule: a row with at least one value, matched case-insensitively), the same
     number the health card and ``signatures --describe`` give; the fit uses the
-    found genes the exclusion list kept.  ``present`` : (genes,) bool, the rows
-    with at least one value.
+    found genes the exclusion list kept.  ``values`` : (genes, samples) float64,
+    the expression; ``present`` : (genes,) bool, the rows with at least one
+    value.  Per sample, the markers with a value are counted too
+    (:func:`~deconv_core.coverage.sample_coverage_table`).
     """
     ids = expression.index
     kept_ids = pd.Index(ids)[present]
@@ -831,20 +946,13 @@ def _match_genes(
         )
     coverage = coverage_table(signature.matrix, found)
     shown = signature.shown_names
-    for cell_type, row in coverage.iterrows():
-        if row["marker_genes"] and row["fraction"] < COVERAGE_FAIR:
-            warnings.append(
-                DeconvWarning(
-                    "warning",
-                    "cell_type_coverage",
-                    f"Only {row['found']} of {row['marker_genes']} marker genes of "
-                    f"{shown.get(str(cell_type), cell_type)} were found (missing: "
-                    f"{row['missing'][:120]}); its estimate is less reliable.",
-                    cell_type=str(cell_type),
-                )
-            )
+    warnings.extend(_coverage_warnings(coverage, shown))
+    has_value = ~np.isnan(values[[rows_of[g] for g in found], :])
+    samples = [str(c) for c in expression.columns]
+    by_sample = sample_coverage_table(signature.matrix, found, has_value, samples)
+    warnings.extend(_sample_coverage_warnings(by_sample, coverage, shown))
     missing = [str(g) for g in sig.index if str(g) not in rows_of]
-    return _Genes(used, [rows_of[g] for g in used], missing, coverage)
+    return _Genes(used, [rows_of[g] for g in used], missing, coverage, by_sample)
 
 
 def _fit_by_pattern(

@@ -182,7 +182,8 @@ def bootstrap_intervals(
         Tidy table, one row per sample and cell type (``other`` included in
         absolute mode), in the order of ``result.proportions``: ``sample``,
         ``cell_type``, ``estimate`` (the reported proportion), ``lower``,
-        ``upper`` (unitless fractions; NaN for samples without a fit).
+        ``upper`` (unitless fractions; NaN for samples without a fit and
+        where the estimate is empty).
 
     Raises
     ------
@@ -227,6 +228,10 @@ def bootstrap_intervals(
     failed = result.coefficients.isna().any(axis=1).to_numpy()
     lower[:, failed] = np.nan
     upper[:, failed] = np.nan
+    # No interval where the estimate is empty (a cell type without a marker gene).
+    blank = result.proportions.isna().to_numpy().T
+    lower[blank] = np.nan
+    upper[blank] = np.nan
     samples = list(result.proportions.index)
     return pd.DataFrame(
         {

@@ -18,6 +18,11 @@ digits, rows in input order):
 ``coverage.csv``
     Index ``cell_type``; ``marker_genes``, ``found``, ``fraction``,
     ``level``, ``missing``.
+``sample_coverage.csv``
+    When some sample lacks values for marker genes the cohort has: one row
+    per such sample and cell type, ``sample``, ``cell_type``,
+    ``marker_genes``, ``found`` (markers with a value in the sample),
+    ``fraction``, ``level``, ``missing``.
 ``warnings.csv``
     ``severity``, ``code``, ``sample``, ``message`` and what to do on the
     ``command_line`` and on the ``dashboard``; the header only when there are
@@ -124,6 +129,7 @@ INDEX_LABELS: dict[str, str | None] = {
     "proportions": "sample",
     "fit": "sample",
     "coverage": "cell_type",
+    "sample_coverage": None,
     "warnings": None,
     "residuals": "gene",
     "robustness": "gene",
@@ -141,6 +147,7 @@ _SHEETS = (
     "intervals",
     "fit",
     "coverage",
+    "sample_coverage",
     "agreement",
     "warnings",
 )
@@ -227,6 +234,8 @@ def output_tables(analysis: Analysis) -> dict[str, pd.DataFrame]:
         "residuals": result.residuals,
         "robustness": result.robustness,
     }
+    if not result.sample_coverage.empty:
+        tables["sample_coverage"] = result.sample_coverage
     if analysis.intervals is not None:
         tables["intervals"] = analysis.intervals
     if analysis.groups:
@@ -363,6 +372,7 @@ _FORMATS: dict[str, dict[str, str]] = {
     "intervals": {"estimate": _PERCENT, "lower": _PERCENT, "upper": _PERCENT},
     "fit": {"pearson_r": _R, "spearman_r": _R, "r2": _R, "rmse": _PERCENT, "p_value": "0.000"},
     "coverage": {"fraction": _PERCENT},
+    "sample_coverage": {"fraction": _PERCENT},
     "agreement": {"pearson_r": _R, "rmse": _PERCENT, "bias": _PERCENT},
 }
 
@@ -375,6 +385,8 @@ _UNITS = {
     "without unit; rmse = root-mean-square residual / mean expression (shown as percent); "
     "p_value from the permutation test (empty when not run)",
     "coverage": "marker_genes and found are gene counts; fraction = found / marker_genes",
+    "sample_coverage": "per sample lacking values: marker_genes and found (markers with a "
+    "value in the sample) are gene counts; fraction = found / marker_genes",
     "agreement": "per measured category: n samples, pearson_r (two decimals), rmse and bias "
     "(estimated - measured) in fraction units, shown as percentage points",
 }

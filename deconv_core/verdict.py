@@ -16,7 +16,8 @@ poor
 check
     A fair fit (r below :data:`~deconv_core.thresholds.GOOD_R` or R² below
     :data:`~deconv_core.thresholds.GOOD_R2`), or a warning about the sample
-    (outlying residuals, estimates driven by genes rather than cells), or a
+    (outlying residuals, estimates driven by genes rather than cells, values
+    missing for most markers of a cell type), or a
     warning that weakens every sample of the run (low signature coverage,
     absolute mode on data that are not a whole transcriptome).
 good
@@ -58,6 +59,8 @@ _SAMPLE_CODES = {
     "outlier_fit": "its genes miss the fit far more than the cohort's",
     "driven_by_genes": "some estimates are driven by genes, not cells",
     "panel_excess": "a marker panel is far above what the other genes predict",
+    "sample_cell_type_coverage": "few marker genes of a cell type have values in it "
+    "(see sample_coverage)",
 }
 # Warnings the verdict itself restates from the fit statistics and p-values.
 _RESTATED = ("poor_fit", "fit_not_significant")
