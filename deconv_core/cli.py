@@ -24,7 +24,12 @@ from deconv_core.confounding import explain_gene
 from deconv_core.expression import load_expression, sha256_of
 from deconv_core.hugepages import ordinary_pages
 from deconv_core.io.limits import DEFAULT_LIMITS, ReadLimits, parse_size
-from deconv_core.methods import MethodsComparison, agreement_summary, shown_quantity
+from deconv_core.methods import (
+    MethodsComparison,
+    agreement_summary,
+    shown_quantity,
+    too_few_to_compare,
+)
 from deconv_core.options import (
     LOSSES,
     METHODS,
@@ -338,6 +343,10 @@ def _print_methods(methods: MethodsComparison, names: Mapping[str, str], stream:
     summary = agreement_summary(methods.agreement)
     flagged = [shown_quantity(str(q), names) for q in summary.index[summary["flagged"]]]
     ran = ", ".join(r.method for r in methods.results)
+    too_few = too_few_to_compare(methods.agreement)
+    if too_few:
+        stream.write(f"methods {ran}: {too_few} (methods.csv, methods_agreement.csv)\n")
+        return
     stream.write(
         f"methods {ran}: {len(flagged)} of {len(summary)} cell types disagree"
         + (f" ({'; '.join(flagged)})" if flagged else "")

@@ -29,7 +29,13 @@ descriptions (no code of theirs was used):
 Every :class:`MethodResult` declares its :attr:`~MethodResult.kind`
 (``"fraction"`` or ``"score"``); :func:`compare_methods` correlates the
 methods per cell type across samples (Spearman, since scores only rank
-samples) and names the samples where they disagree most.
+samples) and names the samples where they disagree most.  Fractions are
+compared on one basis (:data:`BASES`): the robust fit in relative mode and the
+ν-SVR give shares of the signature's cell types, the EPIC-style fit and the
+robust fit in absolute mode shares of all cells, with ``other``; every fraction
+is therefore renormalised to shares of the cell types both methods describe
+before it is ranked, so that a method whose ``other`` varies between samples
+does not look like one that disagrees.
 """
 
 from __future__ import annotations
@@ -56,6 +62,7 @@ from deconv_core.validation import DeconvWarning, InputError
 
 __all__ = [
     "AGREEMENT_COLUMNS",
+    "BASES",
     "EPITHELIAL_FILE",
     "KINDS",
     "MARKER_FILE",
@@ -78,6 +85,7 @@ __all__ = [
     "resolve_methods",
     "run_methods",
     "shown_quantity",
+    "too_few_to_compare",
 ]
 
 #: What a method's numbers are: shares of cells, or scores in arbitrary units.
@@ -104,11 +112,32 @@ AGREEMENT_COLUMNS = (
     "cell_type",
     "method_a",
     "method_b",
+    "basis",
     "n",
     "spearman_r",
     "disagree_most",
     "flagged",
 )
+#: What the two sides of a comparison are (the ``basis`` column of
+#: :attr:`MethodsComparison.agreement`).  Relative fractions (the robust fit in relative mode,
+#: the ν-SVR) are shares of the signature's cell types; absolute ones (EPIC-style, the robust
+#: fit in absolute mode) are shares of all cells and fall as ``other`` rises.  Ranking one
+#: beside the other confuses "more of this cell type among the cells the signature describes"
+#: with "more of those cells", so fractions are renormalised before they are compared.  A
+#: marker score follows the amount of its population in the whole sample (Becht 2016), so it is
+#: compared with fractions of all cells; beside shares it measures something else.
+BASES = {
+    "shares": "fractions renormalised to shares of the cell types both methods describe "
+    "('other' removed; each sample sums to 1 over them)",
+    "all cells": "fractions of all cells as reported (both methods estimate 'other')",
+    "score": "a marker score (arbitrary units) as it is, ranked against the summed fractions "
+    "of all cells of the cell types its markers cover",
+    "score vs shares": "a marker score against summed shares from a method without 'other': "
+    "the score follows the cells' amount in the whole sample, shares the composition of the "
+    "signature's cell types; shown, never flagged",
+}
+#: The bases on which a low r counts as disagreement (``flagged``).
+_FLAGGED_BASES = ("shares", "all cells", "score")
 # MCP-counter population -> pattern over normalised signature cell-type names (lower case,
 # non-alphanumerics as spaces) of the cell types it covers; used to compare scores with
 # fractions (sums of the matched types).
@@ -543,26 +572,83 @@ def _matched_types(population: str, cell_types: Sequence[str]) -> list[str]:
     return [c for c in cell_types if re.search(pattern, _normalised(c))]
 
 
-def _quantities(results: Sequence[MethodResult]) -> dict[str, dict[str, pd.Series]]:
-    """Compared quantity → method → per-sample values.
+@dataclass(frozen=True)
+class _Quantity:
+    """One compared quantity: each method's per-sample values and the basis they are on.
 
-    Fractions are compared per cell type (and ``other``); a score population
-    is compared with the sum of the cell types it covers.
+    ``bases`` maps each method to ``"shares"``, ``"all cells"`` or ``"score"``
+    (what its values are); :meth:`pairs` turns two of them into a :data:`BASES` key.
+    """
+
+    values: dict[str, pd.Series]
+    bases: dict[str, str]
+
+    def pairs(self) -> list[tuple[str, str, str]]:
+        """``(method_a, method_b, basis)`` for each pair compared.
+
+        For a score population only the score and each fraction: two fractions'
+        sums would be labelled a score though neither is one, and their cell
+        types are compared one by one anyway.
+        """
+        out = []
+        methods = list(self.values)
+        of_score = "score" in self.bases.values()
+        for i, a in enumerate(methods):
+            for b in methods[i + 1 :]:
+                sides = {self.bases[a], self.bases[b]}
+                if of_score and (sides == {"score"} or "score" not in sides):
+                    continue  # a score's quantity compares the score with each fraction
+                if "score" in sides:
+                    basis = "score" if "all cells" in sides else "score vs shares"
+                else:
+                    (basis,) = sides  # the fraction sides of one quantity share a basis
+                out.append((a, b, basis))
+        return out
+
+
+def _shares(values: pd.DataFrame, types: Sequence[str]) -> pd.DataFrame:
+    """``values[types]`` renormalised to sum 1 per sample (NaN where they sum to 0 or less)."""
+    part = values[list(types)].astype(float)
+    total = part.sum(axis=1, min_count=len(types))
+    return part.div(total.where(total > 0), axis=0)
+
+
+def _quantities(results: Sequence[MethodResult]) -> dict[str, _Quantity]:
+    """Compared quantity → each method's per-sample values and their basis (:data:`BASES`).
+
+    Fractions are compared per cell type as shares of the cell types every
+    fraction method describes (``other`` removed), ``other`` as a fraction of
+    all cells; a score population is compared with the summed fractions of all
+    cells of the cell types it covers from methods that report ``other``, and
+    with their summed shares from the others.
     """
     fractions = [r for r in results if r.kind == "fraction"]
-    out: dict[str, dict[str, pd.Series]] = {}
-    for r in fractions:
-        for column in r.values.columns:
-            out.setdefault(str(column), {})[r.method] = r.values[column]
+    shared = [
+        str(c)
+        for c in (fractions[0].values.columns if fractions else ())
+        if c != "other" and all(c in f.values.columns for f in fractions)
+    ]
+    shares = {f.method: _shares(f.values, shared) for f in fractions}
+    out: dict[str, _Quantity] = {}
+    for cell_type in shared:
+        values = {m: s[cell_type] for m, s in shares.items()}
+        out[cell_type] = _Quantity(values, dict.fromkeys(values, "shares"))
+    with_other = {f.method: f.values["other"] for f in fractions if "other" in f.values.columns}
+    if with_other:
+        out["other"] = _Quantity(with_other, dict.fromkeys(with_other, "all cells"))
     for r in (r for r in results if r.kind == "score"):
         for population in r.values.columns:
+            covered = _matched_types(str(population), shared)
+            if not covered:
+                continue
+            values, bases = {}, {}
             for f in fractions:
-                types = _matched_types(str(population), [c for c in f.values.columns])
-                if types:
-                    name = f"{population}{_SCORE_OF}{_PLUS.join(types)}"
-                    entry = out.setdefault(name, {})
-                    entry[f.method] = f.values[types].sum(axis=1, min_count=len(types))
-                    entry[r.method] = r.values[population]
+                absolute = "other" in f.values.columns
+                source = f.values if absolute else shares[f.method]
+                values[f.method] = source[covered].sum(axis=1, min_count=len(covered))
+                bases[f.method] = "all cells" if absolute else "shares"
+            values[r.method], bases[r.method] = r.values[population], "score"
+            out[f"{population}{_SCORE_OF}{_PLUS.join(covered)}"] = _Quantity(values, bases)
     return out
 
 
@@ -595,7 +681,7 @@ def _pair_agreement(a: pd.Series, b: pd.Series) -> tuple[int, float, pd.Series]:
     """n, Spearman r and each sample's rank-percentile gap over the samples both have."""
     both = pd.concat([a, b], axis=1, join="inner").dropna()
     n = len(both)
-    if n < 3:
+    if n < MIN_SAMPLES_FOR_AGREEMENT:  # r and rank gaps of fewer samples are mostly noise
         return n, float("nan"), pd.Series(dtype=float)
     ranks = both.rank(pct=True)
     gap = (ranks.iloc[:, 0] - ranks.iloc[:, 1]).abs()
@@ -629,10 +715,16 @@ def compare_methods(
     -------
     agreement : pandas.DataFrame
         :data:`AGREEMENT_COLUMNS`: per compared quantity and pair of methods,
-        the samples with both values (``n``), Spearman's r across them, the
+        the basis both sides were put on (a :data:`BASES` key: fractions as
+        shares of the cell types both describe, ``other`` as a fraction of all
+        cells, a score as it is beside fractions of all cells, or beside
+        shares: never flagged), the samples with both values (``n``),
+        Spearman's r across them (NaN below
+        :data:`~deconv_core.thresholds.MIN_SAMPLES_FOR_AGREEMENT` samples), the
         samples whose rank percentiles differ most (with the gap, 0-1), and
         ``flagged``: a pair with the robust fit (and a method applicable to
-        these inputs, :attr:`MethodResult.applicable`) whose r is below
+        these inputs, :attr:`MethodResult.applicable`), on a basis where both
+        sides measure the same thing, whose r is below
         :data:`~deconv_core.thresholds.METHOD_AGREEMENT_R` over at least
         :data:`~deconv_core.thresholds.MIN_SAMPLES_FOR_AGREEMENT` samples.
     warnings : list of DeconvWarning
@@ -642,27 +734,26 @@ def compare_methods(
     """
     rows, warnings, sample_notes, sample_types = [], [], {}, {}
     applicable = {r.method for r in results if r.applicable}
-    for quantity, by_method in _quantities(results).items():
-        pair_of = list(by_method)
-        for i, a in enumerate(pair_of):
-            for b in pair_of[i + 1 :]:
-                n, r, gap = _pair_agreement(by_method[a], by_method[b])
-                flagged = (
-                    "robust" in (a, b)
-                    and {a, b} <= applicable
-                    and n >= MIN_SAMPLES_FOR_AGREEMENT
-                    and np.isfinite(r)
-                    and r < METHOD_AGREEMENT_R
-                )
-                rows.append([quantity, a, b, n, r, _worst(gap), flagged])
-                if not flagged:
-                    continue
-                other = b if a == "robust" else a
-                shown = shown_quantity(quantity, names)
-                warnings.append(_disagree_warning(quantity, shown, other, r, n))
-                for sample in gap.index[gap >= METHOD_RANK_GAP]:
-                    sample_notes.setdefault(str(sample), []).append(f"{shown} ({other})")
-                    sample_types.setdefault(str(sample), []).append(quantity)
+    for quantity, compared in _quantities(results).items():
+        for a, b, basis in compared.pairs():
+            n, r, gap = _pair_agreement(compared.values[a], compared.values[b])
+            flagged = (
+                "robust" in (a, b)
+                and basis in _FLAGGED_BASES
+                and {a, b} <= applicable
+                and n >= MIN_SAMPLES_FOR_AGREEMENT
+                and np.isfinite(r)
+                and r < METHOD_AGREEMENT_R
+            )
+            rows.append([quantity, a, b, basis, n, r, _worst(gap), flagged])
+            if not flagged:
+                continue
+            other = b if a == "robust" else a
+            shown = shown_quantity(quantity, names)
+            warnings.append(_disagree_warning(quantity, shown, other, r, n))
+            for sample in gap.index[gap >= METHOD_RANK_GAP]:
+                sample_notes.setdefault(str(sample), []).append(f"{shown} ({other})")
+                sample_types.setdefault(str(sample), []).append(quantity)
     warnings.extend(
         DeconvWarning(
             "warning",
@@ -766,15 +857,18 @@ def compared_values(
     Returns
     -------
     values : pandas.DataFrame
-        Samples × methods (robust fit's sample order).
+        Samples × methods (robust fit's sample order), as they are compared
+        (:data:`BASES`): fractions as shares of the compared cell types (for a
+        score population: fractions of all cells where the method reports
+        ``other``), scores as they are.
     kinds : dict
         Method → ``"fraction"`` or ``"score"``.
     """
-    by_method = _quantities(comparison.results).get(quantity)
-    if by_method is None:
+    compared = _quantities(comparison.results).get(quantity)
+    if compared is None:
         raise InputError(f"No method estimates {quantity!r}.")
-    kinds = {r.method: r.kind for r in comparison.results if r.method in by_method}
-    return pd.DataFrame(by_method), kinds
+    kinds = {r.method: r.kind for r in comparison.results if r.method in compared.values}
+    return pd.DataFrame(compared.values), kinds
 
 
 def agreement_summary(agreement: pd.DataFrame) -> pd.DataFrame:
@@ -790,7 +884,8 @@ def agreement_summary(agreement: pd.DataFrame) -> pd.DataFrame:
     pandas.DataFrame
         Index ``cell_type`` (first-seen order): ``lowest_r`` (Spearman r of
         the pair with the robust fit that agrees least), ``with`` (that
-        method), ``n``, ``disagree_most`` and ``flagged``; quantities without
+        method), ``basis`` (:data:`BASES`), ``n``, ``disagree_most`` and
+        ``flagged``; quantities without
         a pair with the robust fit are left out.
     """
     pairs = agreement[(agreement["method_a"] == "robust") | (agreement["method_b"] == "robust")]
@@ -805,13 +900,45 @@ def agreement_summary(agreement: pd.DataFrame) -> pd.DataFrame:
                 quantity,
                 worst["spearman_r"],
                 worst["other"],
+                worst["basis"],
                 worst["n"],
                 worst["disagree_most"],
                 bool(group["flagged"].any()),
             ]
         )
-    columns = ["cell_type", "lowest_r", "with", "n", "disagree_most", "flagged"]
+    columns = ["cell_type", "lowest_r", "with", "basis", "n", "disagree_most", "flagged"]
     return pd.DataFrame(rows, columns=columns).set_index("cell_type")
+
+
+def too_few_to_compare(agreement: pd.DataFrame) -> str | None:
+    """Why nothing could be compared, or None when some pair has enough samples.
+
+    Parameters
+    ----------
+    agreement
+        :attr:`MethodsComparison.agreement`.
+
+    Returns
+    -------
+    str or None
+        A sentence naming :data:`~deconv_core.thresholds.MIN_SAMPLES_FOR_AGREEMENT`
+        and the most samples any pair with the robust fit shares, when no pair
+        reaches it (no r is computed then, and nothing is flagged); None
+        otherwise, or when only the robust fit ran.
+    """
+    with_robust = agreement[
+        (agreement["method_a"] == "robust") | (agreement["method_b"] == "robust")
+    ]
+    if with_robust.empty:
+        return None
+    most = int(with_robust["n"].max())
+    if most >= MIN_SAMPLES_FOR_AGREEMENT:
+        return None
+    noun = "sample" if most == 1 else "samples"
+    return (
+        f"not compared: comparing methods needs at least {MIN_SAMPLES_FOR_AGREEMENT} samples "
+        f"estimated by both, and this run has {most} {noun}"
+    )
 
 
 def method_overview(comparison: MethodsComparison) -> pd.DataFrame:

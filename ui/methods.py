@@ -21,6 +21,7 @@ from deconv_core.methods import (
     compared_values,
     method_overview,
     shown_quantity,
+    too_few_to_compare,
 )
 from deconv_core.text import visible
 from deconv_core.thresholds import (
@@ -68,6 +69,10 @@ def agreement_section(comparison: MethodsComparison, names: Mapping[str, str]) -
     if summary.empty:
         st.info("Only one method ran: nothing to compare.")
         return
+    too_few = too_few_to_compare(comparison.agreement)
+    if too_few:
+        st.info(f"Methods {too_few[0].lower() + too_few[1:]}.")
+        return
     widgets.table(
         _agreement_rows(summary, names),
         hide_index=True,
@@ -80,8 +85,12 @@ def agreement_section(comparison: MethodsComparison, names: Mapping[str, str]) -
     )
     n = int(summary["n"].max())
     st.caption(
-        f"Spearman r across samples between the robust fit and each other method (scores are "
-        f"compared with the sum of the cell types their markers cover). 🔴: r below "
+        "Spearman r across samples between the robust fit and each other method, on one "
+        "basis per pair (column basis): fractions as shares of the cell types both methods "
+        "describe ('other' removed), so that a method with 'other' and one without can be "
+        "compared; a score as it is, beside the summed fractions of all cells of the cell types "
+        "its markers cover (beside shares it measures something else and is never flagged). "
+        f"🔴: r below "
         f"{METHOD_AGREEMENT_R:g} over at least {MIN_SAMPLES_FOR_AGREEMENT} samples; the samples "
         f"ranked at least {METHOD_RANK_GAP:g} apart (rank percentiles) get a 'check' verdict. "
         + (f"Only {n} samples: r of so few is mostly noise." if n < SMALL_COHORT else "")

@@ -11,6 +11,7 @@ from deconv_core.deconvolve import deconvolve
 from deconv_core.expression import load_expression
 from deconv_core.genes import load_hgnc
 from deconv_core.methods import (
+    BASES,
     EPITHELIAL_FILE,
     MethodResult,
     MethodsComparison,
@@ -27,6 +28,7 @@ from deconv_core.methods import (
     resolve_methods,
     run_methods,
     shown_quantity,
+    too_few_to_compare,
 )
 from deconv_core.options import RunOptions
 from deconv_core.signatures import Signature
@@ -117,12 +119,12 @@ def test_constrained_wls_recovers_shares_and_other(til10):
     assert "epic_uniform_weights" in codes and "epic_other_unreliable" in codes
     assert not out.applicable  # no mRNA factors: it never flags the robust fit
     up = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8]
-    robust = _scored({"A": up}, "robust")
-    reversed_epic = MethodResult("epic", "fraction", "", _scored({"A": up[::-1]}, "epic").values)
+    robust = _scored({"A": up, "B": up[::-1]}, "robust")
+    reversed_epic = _scored({"A": up[::-1], "B": up}, "epic").values
     for applicable, flagged in ((True, True), (False, False)):
-        epic = MethodResult("epic", "fraction", "", reversed_epic.values, applicable=applicable)
+        epic = MethodResult("epic", "fraction", "", reversed_epic, applicable=applicable)
         agreement, _ = compare_methods([robust, epic])
-        assert agreement["flagged"].tolist() == [flagged]
+        assert agreement["flagged"].tolist() == [flagged, flagged]
 
 
 def test_constrained_wls_caps_the_sum_at_one_and_skips_an_empty_sample(til10):
@@ -210,8 +212,8 @@ def _scored(values: dict[str, list[float]], method: str, kind: str = "fraction")
 
 def test_compare_methods_flags_disagreement_with_the_robust_fit():
     up = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8]
-    robust = _scored({"A": up, "B": up}, "robust")
-    svr = _scored({"A": up, "B": up[::-1]}, "nu-svr")
+    robust = _scored({"A": up, "B": up, "C": [1.0] * 8}, "robust")
+    svr = _scored({"A": up, "B": up[::-1], "C": [1.0] * 8}, "nu-svr")
     agreement, warnings = compare_methods([robust, svr])
     row = agreement.set_index("cell_type").loc["B"]
     assert row["spearman_r"] < METHOD_AGREEMENT_R and row["flagged"] and row["n"] == 8
@@ -317,3 +319,118 @@ def test_a_compared_quantity_is_shown_with_display_names(til10):
         == "T cells (score) ~ CD4 T cells + CD8 T cells + Regulatory T cells"
     )
     assert shown_quantity("unknown", names) == "unknown" == shown_quantity("unknown", None)
+
+
+def _shares_and_absolute(seed: int = 7, n: int = 12) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Relative shares of three cell types, and the same shares of all cells with 'other'.
+
+    'other' varies 0.5-0.96 between samples and rises with the share of A, so A's amount falls
+    as its share rises: ranking amounts beside shares disagrees though both describe the same
+    cells.
+    """
+    rng = np.random.default_rng(seed)
+    index = pd.Index([f"S{i}" for i in range(n)], name="sample")
+    a = np.linspace(0.1, 0.6, n)
+    rest = 1.0 - a
+    split = rng.uniform(0.3, 0.7, n)
+    shares = pd.DataFrame({"A": a, "B": rest * split, "C": rest * (1 - split)}, index=index)
+    other = 1.0 - 0.05 / a * np.linspace(1.0, 0.5, n)  # 0.5-0.96, rising faster than A
+    absolute = shares.mul(1 - other, axis=0)
+    absolute["other"] = other
+    return shares, absolute
+
+
+def _fractions(method: str, values: pd.DataFrame) -> MethodResult:
+    return MethodResult(method, "fraction", "", values)
+
+
+def test_methods_that_agree_up_to_other_are_not_flagged():
+    shares, absolute = _shares_and_absolute()
+    # Without renormalising, A's amount falls as its share rises: r of the raw values is -1.
+    assert shares["A"].corr(absolute["A"], method="spearman") < -0.9
+    for robust, other in ((shares, absolute), (absolute, shares)):  # relative and absolute mode
+        method = "epic" if "other" in other.columns else "nu-svr"
+        agreement, warnings = compare_methods(
+            [
+                MethodResult("robust", "fraction", "", robust),
+                MethodResult(method, "fraction", "", other),
+            ]
+        )
+        rows = agreement.set_index("cell_type")
+        assert rows.loc[["A", "B", "C"], "basis"].eq("shares").all()
+        assert rows.loc[["A", "B", "C"], "spearman_r"].to_numpy() == pytest.approx(1.0)
+        assert not agreement["flagged"].any() and not warnings
+        assert "other" not in rows.index  # only one of them estimates it
+
+
+def test_a_real_disagreement_is_still_flagged_on_the_shares_basis():
+    shares, absolute = _shares_and_absolute()
+    backwards = shares.copy()
+    backwards["A"] = backwards["A"].to_numpy()[::-1]  # a method that ranks A backwards
+    backwards = backwards.div(backwards.sum(axis=1), axis=0).mul(1 - absolute["other"], axis=0)
+    backwards["other"] = absolute["other"]
+    agreement, warnings = compare_methods(
+        [
+            MethodResult("robust", "fraction", "", shares),
+            MethodResult("epic", "fraction", "", backwards),
+        ]
+    )
+    row = agreement.set_index("cell_type").loc["A"]
+    assert row["basis"] == "shares" and row["flagged"] and row["spearman_r"] < METHOD_AGREEMENT_R
+    assert "A" in {w.cell_type for w in warnings if w.code == "methods_disagree"}
+
+
+def test_scores_are_compared_with_fractions_of_all_cells_and_labelled_as_scores():
+    shares, absolute = _shares_and_absolute()
+    names = {"A": "Monocytes", "B": "B.cells", "C": "T.cells.CD8"}
+    shares, absolute = shares.rename(columns=names), absolute.rename(columns=names)
+    # A score that follows the monocytes' amount in the whole sample (log scale, arbitrary).
+    score = pd.DataFrame({"Monocytic lineage": np.log2(absolute["Monocytes"] * 1e3 + 1)})
+    mcp = MethodResult("mcp-counter", "score", "", score)
+    relative = MethodResult("robust", "fraction", "", shares)
+    epic = MethodResult("epic", "fraction", "", absolute)
+    agreement, warnings = compare_methods([relative, epic, mcp])
+    rows = agreement[agreement["cell_type"] == "Monocytic lineage (score) ~ Monocytes"]
+    # never two fractions under a score's label
+    assert set(map(frozenset, rows[["method_a", "method_b"]].to_numpy())) == {
+        frozenset({"robust", "mcp-counter"}),
+        frozenset({"epic", "mcp-counter"}),
+    }
+    by_method = rows.set_index("method_a")
+    assert by_method.loc["epic", "basis"] == "score"
+    assert by_method.loc["epic", "spearman_r"] == pytest.approx(1.0)
+    # beside shares the score measures something else: shown, never flagged
+    assert by_method.loc["robust", "basis"] == "score vs shares"
+    assert by_method.loc["robust", "spearman_r"] < METHOD_AGREEMENT_R
+    assert not by_method.loc["robust", "flagged"] and not warnings
+    # the robust fit in absolute mode: a score that ranks monocytes backwards is flagged
+    backwards = MethodResult("mcp-counter", "score", "", score.iloc[::-1].set_axis(score.index))
+    agreement, warnings = compare_methods(
+        [MethodResult("robust", "fraction", "", absolute), backwards]
+    )
+    row = agreement.set_index("cell_type").loc["Monocytic lineage (score) ~ Monocytes"]
+    assert row["basis"] == "score" and row["flagged"]
+    assert set(BASES) >= set(agreement["basis"])
+
+
+def test_one_sample_cannot_be_compared():
+    shares, absolute = _shares_and_absolute()
+    results = [
+        MethodResult("robust", "fraction", "", shares.iloc[:1]),
+        MethodResult("epic", "fraction", "", absolute.iloc[:1]),
+    ]
+    agreement, warnings = compare_methods(results)
+    assert agreement["n"].eq(1).all() and agreement["spearman_r"].isna().all()
+    assert not agreement["flagged"].any() and not warnings
+    sentence = too_few_to_compare(agreement)
+    assert sentence == (
+        f"not compared: comparing methods needs at least {MIN_SAMPLES_FOR_AGREEMENT} samples "
+        "estimated by both, and this run has 1 sample"
+    )
+    enough, _ = compare_methods(
+        [
+            MethodResult("robust", "fraction", "", shares),
+            MethodResult("epic", "fraction", "", absolute),
+        ]
+    )
+    assert too_few_to_compare(enough) is None
