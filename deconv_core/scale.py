@@ -392,6 +392,8 @@ def _unlog(
         )
     vmin = float(np.fmin.reduce(values, axis=None))
     negative = int(np.count_nonzero(values < 0)) if vmin < 0 else 0
+    # log(x + 1) has no pseudocount floor: a floor found says the scale was log(x + p).
+    plus_one_floor = floor if detected in _PLUS_ONE else None
     if detected in _PLUS_ONE:
         floor = None
     linear, offset = _from_log(values, detected, floor)
@@ -406,6 +408,12 @@ def _unlog(
     elif negative:
         becomes = "0" if detected in _PLUS_ONE else "values between 0 and 1"
         note = f"{negative} negative value(s), down to {vmin:.3g}, became {becomes}"
+        if plus_one_floor is not None:
+            plain = {"log2p1": "log2", "log10p1": "log10", "lnp1": "ln"}[detected]
+            note += (
+                f" (many values sit at that minimum, like zeros logged with a pseudocount of "
+                f"{_BASES[detected] ** plus_one_floor:.3g}: if so, the scale is {plain})"
+            )
     warning = log_scale_warning(
         detected, original_max, declared=declared, what=what, formula=formula, note=note
     )

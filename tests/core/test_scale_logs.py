@@ -97,6 +97,7 @@ def test_declared_plus_one_scale_clips_negatives_and_says_so():
     out = linearise(np.log2(linear + 0.001), scale="log2p1")
     assert out.table.to_numpy().min() == 0.0
     assert "became 0" in out.warnings[0].message
+    assert "pseudocount of 0.001: if so, the scale is log2" in out.warnings[0].message
 
 
 def test_declared_log10p1_is_exact():
