@@ -79,6 +79,14 @@ class _Progress:
             self.stream.flush()
 
 
+# --scale of run and explain: the log scales are log_b(x) and log_b(x + 1).
+_SCALE_HELP = (
+    "input scale (default: detect); log2, log10, ln: log of the values (a floor of zeros "
+    "logged with a pseudocount, e.g. log2(TPM + 0.001), is found and undone); log2p1, "
+    "log10p1, lnp1: log(x + 1)"
+)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser of the command line."""
     parser = _Parser(
@@ -103,9 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
         "sample; absolute: shares of all cells, with 'other' for what the cell types leave "
         "(whole-transcriptome TPM and a signature with mRNA-content factors, e.g. TIL10)",
     )
-    run.add_argument(
-        "--scale", choices=SCALES, default="auto", help="input scale (default: detect)"
-    )
+    run.add_argument("--scale", choices=SCALES, default="auto", help=_SCALE_HELP)
     _add_species(run)
     run.add_argument(
         "--exclude",
@@ -469,9 +475,7 @@ def _add_explain_command(sub: argparse._SubParsersAction) -> None:
     )
     explain.add_argument("--gene", required=True, help="a gene of the signature, e.g. CTLA4")
     explain.add_argument("--out", required=True, help="CSV file to write, one row per sample")
-    explain.add_argument(
-        "--scale", choices=SCALES, default="auto", help="input scale (default: detect)"
-    )
+    explain.add_argument("--scale", choices=SCALES, default="auto", help=_SCALE_HELP)
     _add_species(explain)
     explain.add_argument(
         "--exclude",

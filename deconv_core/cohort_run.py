@@ -53,6 +53,7 @@ from deconv_core.io.chunked import ChunkedSource, open_chunked
 from deconv_core.options import RunOptions, check_options
 from deconv_core.qc import bootstrap_intervals, permutation_null, permutation_p_values
 from deconv_core.scale import (
+    LOG_SCALES,
     SCALE_SAMPLE_VALUES,
     linearise,
     log_scale_warning,
@@ -70,7 +71,6 @@ __all__ = ["DEFAULT_CHUNK", "cluster_client", "run_cohort"]
 DEFAULT_CHUNK = 500
 # Random stream of the null's sample subset, apart from the bootstrap's and permutations'.
 _NULL_SUBSET_STREAM = 2
-_LOG_SCALES = ("log2", "log2p1", "log10", "ln")
 # How long to try reaching a scheduler given with --scheduler before giving up.
 _CONNECT_TIMEOUT = "10s"
 
@@ -162,7 +162,8 @@ def _fit_chunk(
     if not keep:  # linearise refuses a table without data; the cohort may still have some
         return _ChunkFit(None, (*warnings, *empty), None, transformation="", samples=(), **common)
     try:
-        scaled = linearise(mapped.table, scale=scale)
+        # A scale detected on the whole cohort is still a guess: centred data are refused.
+        scaled = linearise(mapped.table, scale=scale, guessed=options.scale == "auto")
         result = fit_table(scaled.table, signature, options)
     except InputError as exc:  # perhaps only because ``scale`` was a guess: the driver decides
         return _ChunkFit(None, (), None, transformation="", samples=(), error=exc, **common)
@@ -316,8 +317,13 @@ def run_cohort(
         if part.error is not None:
             raise part.error
     log_warning = (
-        log_scale_warning(detected, vmax, declared=options.scale != "auto")
-        if detected in _LOG_SCALES
+        log_scale_warning(
+            detected,
+            vmax,
+            declared=options.scale != "auto",
+            formula=next((p.transformation for p in parts if p.transformation), None),
+        )
+        if detected in LOG_SCALES
         else None
     )
     expression = _expression(path, source, parts, detected, log_warning)

@@ -45,7 +45,7 @@ LOSSES = ("huber", "squares")
 #: :func:`deconv_core.deconvolve.choose_weighting`).
 WEIGHTINGS = ("auto", "sqrt", "relative", "none")
 #: Declared scales of an expression input (``"auto"``: detect).
-SCALES = ("auto", "linear", "log2", "log2p1", "log10", "ln", "counts")
+SCALES = ("auto", "linear", "log2", "log2p1", "log10", "log10p1", "ln", "lnp1", "counts")
 #: Declared species of an expression input (``"auto"``: detect; mouse is mapped to human
 #: orthologs for human signatures, see :mod:`deconv_core.species`).
 SPECIES = ("auto", "human", "mouse")

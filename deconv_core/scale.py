@@ -14,10 +14,17 @@ import numpy as np
 import pandas as pd
 
 from deconv_core.options import SCALES, check_choice
-from deconv_core.thresholds import CENTRED_GENE_MEAN, CENTRED_NEGATIVE_SHARE
+from deconv_core.thresholds import (
+    CENTRED_GENE_MEAN,
+    CENTRED_NEGATIVE_SHARE,
+    LINEAR_TOTAL,
+    LINEAR_TOTAL_TOLERANCE,
+    LOG_FLOOR_SHARE,
+)
 from deconv_core.validation import DeconvWarning, InputError
 
 __all__ = [
+    "LOG_SCALES",
     "SCALES",
     "SCALE_SAMPLE_VALUES",
     "ScaleResult",
@@ -150,7 +157,9 @@ def scale_from_summary(
     return "linear"
 
 
-def linearise(table: pd.DataFrame, *, scale: str = "auto", what: str = "expression") -> ScaleResult:
+def linearise(
+    table: pd.DataFrame, *, scale: str = "auto", what: str = "expression", guessed: bool = False
+) -> ScaleResult:
     """Bring an expression table to linear scale and check its values.
 
     Parameters
@@ -159,10 +168,18 @@ def linearise(table: pd.DataFrame, *, scale: str = "auto", what: str = "expressi
         Genes × samples as read from the user's file (any scale).
     scale
         One of :data:`SCALES`.  ``"auto"`` detects it with
-        :func:`detect_scale`; ``"counts"`` normalises each sample to counts per
-        million (CPM) over all its genes.
+        :func:`detect_scale` (and, for RNA-seq logs with zeros, the base from the
+        per-sample totals); ``"counts"`` normalises each sample to counts per
+        million (CPM) over all its genes.  A declared log scale is honoured even
+        with negative values: a floor of zeros logged with a pseudocount is
+        un-logged as ``base**x - p``, other negative values become values
+        between 0 and 1 (``*p1`` scales: 0), and the warning says so.
     what
         Name of the input used in messages.
+    guessed
+        True when ``scale`` was detected elsewhere on the whole table (the
+        cohort engine's chunks): it is checked as a detected scale is
+        (centred data refused), not honoured as the user's word.
 
     Returns
     -------
@@ -172,8 +189,9 @@ def linearise(table: pd.DataFrame, *, scale: str = "auto", what: str = "expressi
     Raises
     ------
     InputError
-        Unknown scale, infinite values, negative values on a linear scale, or
-        no sample left with data.
+        Unknown scale, infinite values, negative values on a linear scale,
+        centred or z-scored values on a detected log scale, or no sample left
+        with data.
     """
     check_choice("scale", scale)
     # One float64 array of the data (a view where pandas can give one); it is
@@ -184,10 +202,16 @@ def linearise(table: pd.DataFrame, *, scale: str = "auto", what: str = "expressi
     warnings: list[DeconvWarning] = []
     detected = detect_scale(values) if scale == "auto" else scale
 
-    if detected in ("log2", "log2p1", "log10", "ln"):
-        _check_not_centred(values, what=what)
+    if detected in LOG_SCALES:
+        declared = scale != "auto" and not guessed
+        floor = _log_floor(values)
+        if floor is None:
+            _check_not_centred(values, declared=detected if declared else None, what=what)
+        if scale == "auto":
+            detected, base_warning = _choose_base(values, detected, floor, what=what)
+            warnings.extend(base_warning)
         values, transformation, warning = _unlog(
-            values, detected, declared=scale != "auto", what=what
+            values, detected, floor=floor, declared=declared, what=what
         )
         warnings.append(warning)
     else:
@@ -212,33 +236,150 @@ def linearise(table: pd.DataFrame, *, scale: str = "auto", what: str = "expressi
     return ScaleResult(out, detected, transformation, tuple(warnings))
 
 
-def _check_not_centred(values: np.ndarray, *, what: str) -> None:
-    """Refuse centred, z-scored or log-ratio data: they cannot be un-logged into expression.
+#: Log scales: base, and the offset added before the log (1 for ``*p1``; 0 otherwise, or the
+#: pseudocount found at the data's floor, see :func:`_log_floor`).
+_BASES = {
+    "log2": 2.0,
+    "log2p1": 2.0,
+    "log10": 10.0,
+    "log10p1": 10.0,
+    "ln": float(np.e),
+    "lnp1": float(np.e),
+}
+_PLUS_ONE = ("log2p1", "log10p1", "lnp1")
+#: The log scales of :data:`SCALES`, undone by :func:`linearise`.
+LOG_SCALES = tuple(_BASES)
+# Samples whose totals are checked to tell the base: totals are per sample, a few dozen suffice.
+_BASE_SAMPLES = 50
 
-    Seen as a large share of negative values (:data:`CENTRED_NEGATIVE_SHARE`), or
-    negative values with gene means near 0 (:data:`CENTRED_GENE_MEAN`).
+
+def _log_floor(values: np.ndarray) -> float | None:
+    """The negative minimum on which zeros logged with a pseudocount sit, or None.
+
+    A floor is a negative minimum shared by at least :data:`LOG_FLOOR_SHARE`
+    of the finite values (every zero of log2(x + 0.001) is log2(0.001)).
     """
+    vmin = float(np.fmin.reduce(values, axis=None)) if values.size else float("nan")
+    if not vmin < 0:
+        return None
+    finite = int(np.count_nonzero(np.isfinite(values)))
+    at_floor = int(np.count_nonzero(values == vmin))
+    return vmin if at_floor >= LOG_FLOOR_SHARE * finite else None
+
+
+def _choose_base(
+    values: np.ndarray, detected: str, floor: float | None, *, what: str
+) -> tuple[str, list[DeconvWarning]]:
+    """The log base of RNA-seq-like logs (zeros or a floor), told by per-sample totals.
+
+    Only logs with zeros (``log2p1``) or a pseudocount floor are RNA-seq-like
+    enough to expect TPM/CPM totals (:data:`LINEAR_TOTAL`); other logs (e.g.
+    microarray log2) stay log2 without a word.  A base is chosen only when it
+    alone gives every checked sample a total within
+    :data:`LINEAR_TOTAL_TOLERANCE` of it; otherwise log2 is kept and the
+    ``log_base_unknown`` warning names the flag.
+    """
+    if detected != "log2p1" and floor is None:
+        return detected, []
+    family = ("log2p1", "log10p1", "lnp1") if detected == "log2p1" else ("log2", "log10", "ln")
+    step = max(1, values.shape[1] // _BASE_SAMPLES)
+    sample = values[:, ::step]
+    fits = []
+    for name in family:
+        linear, _ = _from_log(sample, name, floor)
+        with np.errstate(over="ignore"):
+            totals = np.nansum(linear, axis=0)
+        if np.all(np.abs(totals / LINEAR_TOTAL - 1.0) <= LINEAR_TOTAL_TOLERANCE):
+            fits.append(name)
+    if len(fits) == 1:
+        return fits[0], []
+    options = ", ".join(f"--scale {name}" for name in family[1:])
+    message = (
+        f"The {what} looks log-transformed, but its log base could not be told: no single base "
+        f"turns every sample into TPM or CPM (totals near {LINEAR_TOTAL:.0e}); it was read as "
+        f"base 2 ({family[0]})."
+    )
+    advice = (
+        f"If it is another base, rerun with {options}."
+        if what == "expression"
+        else "Save the signature on a linear scale (e.g. TPM)."
+    )
+    app = (
+        "If it is another base, choose it under 'Scale of the values' on the Upload page."
+        if what == "expression"
+        else advice
+    )
+    return family[0], [DeconvWarning("warning", "log_base_unknown", message, cli=advice, app=app)]
+
+
+def _from_log(values: np.ndarray, scale: str, floor: float | None) -> tuple[np.ndarray, float]:
+    """``base**x - offset`` clipped at 0 (a new array), and the offset subtracted."""
+    base = _BASES[scale]
+    if scale in _PLUS_ONE:
+        offset = 1.0
+    elif floor is not None:
+        offset = float(base**floor)
+    else:
+        offset = 0.0
+    with np.errstate(over="ignore"):
+        linear = np.power(base, values)
+    if offset:
+        linear -= offset
+        np.maximum(linear, 0.0, out=linear)
+    return linear, offset
+
+
+def _centring(values: np.ndarray) -> tuple[float, float]:
+    """(share of negative values, median absolute gene mean) of the finite values."""
     finite = values[np.isfinite(values)]
     if finite.size == 0:
-        return
+        return 0.0, float("nan")
     negative = float(np.mean(finite < 0))
-    if negative == 0:
-        return
     present = np.isfinite(values)
     rows = present.any(axis=1)  # a gene without any value has no mean (no "empty slice")
     gene_means = np.where(present, values, 0.0)[rows].sum(axis=1) / present[rows].sum(axis=1)
-    mean_size = float(np.nanmedian(np.abs(gene_means))) if gene_means.size else 0.0
-    if negative >= CENTRED_NEGATIVE_SHARE or mean_size < CENTRED_GENE_MEAN:
+    return negative, float(np.nanmedian(np.abs(gene_means)))
+
+
+def _check_not_centred(values: np.ndarray, *, declared: str | None, what: str) -> None:
+    """Refuse centred, z-scored or log-ratio data: they cannot be un-logged into expression.
+
+    Called only for data with negative values and no pseudocount floor
+    (:func:`_log_floor`).  A detected log scale (``declared`` None) is refused
+    on a large share of negative values (:data:`CENTRED_NEGATIVE_SHARE`) or gene
+    means near 0 (:data:`CENTRED_GENE_MEAN`); the message names the
+    condition(s) that held.  A declared log scale is honoured unless every
+    gene is centred near 0, which no log expression is.
+    """
+    negative, mean_size = _centring(values)
+    if negative == 0:
+        return
+    gene_mean = f"the typical gene mean is {mean_size:.2g}, near 0"
+    if declared is not None:
+        if mean_size < CENTRED_GENE_MEAN:
+            raise InputError(
+                f"The {what} was declared as {declared}, but its values are centred per gene "
+                f"({gene_mean}), as z-scores or log-ratios are, not log expression: upload the "
+                "data before centring."
+            )
+        return
+    found = []
+    if negative >= CENTRED_NEGATIVE_SHARE:
+        found.append(f"{negative:.0%} of values are negative")
+    if mean_size < CENTRED_GENE_MEAN:
+        found.append(gene_mean)
+    if found:
         raise InputError(
-            f"The {what} looks centred, z-scored or log-ratio ({negative:.0%} of values are "
-            f"negative; the typical gene mean is {mean_size:.2g}, near 0); deconvolution needs "
-            "expression on a linear or log scale (TPM, counts, intensities or their log), "
-            "not ratios or values centred per gene: upload the data before centring."
+            f"The {what} looks centred, z-scored or log-ratio ({' and '.join(found)}; no floor "
+            "of zeros as log data with a pseudocount have); deconvolution needs expression on "
+            "a linear or log scale (TPM, counts, intensities or their log), not ratios or "
+            "values centred per gene: upload the data before centring, or give the log scale "
+            "with --scale if it is one."
         )
 
 
 def _unlog(
-    values: np.ndarray, detected: str, *, declared: bool, what: str
+    values: np.ndarray, detected: str, *, floor: float | None, declared: bool, what: str
 ) -> tuple[np.ndarray, str, DeconvWarning]:
     """Undo a log scale: (linear values, the formula used, the ``log_scale`` warning)."""
     original_max = float(np.nanmax(values)) if not np.isnan(values).all() else float("nan")
@@ -249,40 +390,86 @@ def _unlog(
             f"The {what} was declared as {detected} but holds values above 1000; "
             "choose the linear scale instead."
         )
-    base = {"log2": 2.0, "log2p1": 2.0, "log10": 10.0, "ln": np.e}[detected]
-    values = np.power(base, values)
-    if detected == "log2p1":
-        values -= 1.0
-        np.maximum(values, 0.0, out=values)
-    formula = _FORMULAS[detected]
-    return values, formula, log_scale_warning(detected, original_max, declared=declared, what=what)
+    vmin = float(np.fmin.reduce(values, axis=None))
+    negative = int(np.count_nonzero(values < 0)) if vmin < 0 else 0
+    # log(x + 1) has no pseudocount floor: a floor found says the scale was log(x + p).
+    plus_one_floor = floor if detected in _PLUS_ONE else None
+    if detected in _PLUS_ONE:
+        floor = None
+    linear, offset = _from_log(values, detected, floor)
+    formula = _formula(detected, offset)
+    note = ""
+    if floor is not None:
+        share = np.count_nonzero(values == floor) / max(1, np.count_nonzero(np.isfinite(values)))
+        note = (
+            f"{share:.0%} of values sit at the minimum {floor:.4g}, zeros logged with a "
+            f"pseudocount of {offset:.3g}"
+        )
+    elif negative:
+        becomes = "0" if detected in _PLUS_ONE else "values between 0 and 1"
+        note = f"{negative} negative value(s), down to {vmin:.3g}, became {becomes}"
+        if plus_one_floor is not None:
+            plain = {"log2p1": "log2", "log10p1": "log10", "lnp1": "ln"}[detected]
+            note += (
+                f" (many values sit at that minimum, like zeros logged with a pseudocount of "
+                f"{_BASES[detected] ** plus_one_floor:.3g}: if so, the scale is {plain})"
+            )
+    warning = log_scale_warning(
+        detected, original_max, declared=declared, what=what, formula=formula, note=note
+    )
+    return linear, formula, warning
 
 
-_FORMULAS = {"log2": "2**x", "log2p1": "2**x - 1", "log10": "10**x", "ln": "exp(x)"}
+_FORMULAS = {
+    "log2": "2**x",
+    "log2p1": "2**x - 1",
+    "log10": "10**x",
+    "log10p1": "10**x - 1",
+    "ln": "exp(x)",
+    "lnp1": "exp(x) - 1",
+}
+
+
+def _formula(scale: str, offset: float) -> str:
+    """The un-logging formula, with a pseudocount when one was found."""
+    if offset and scale not in _PLUS_ONE:
+        return f"{_FORMULAS[scale]} - {offset:.3g}"
+    return _FORMULAS[scale]
 
 
 def log_scale_warning(
-    detected: str, original_max: float, *, declared: bool, what: str = "expression"
+    detected: str,
+    original_max: float,
+    *,
+    declared: bool,
+    what: str = "expression",
+    formula: str | None = None,
+    note: str = "",
 ) -> DeconvWarning:
     """The ``log_scale`` warning of data on a log scale brought back to linear.
 
     Parameters
     ----------
     detected
-        The log scale (``"log2"``, ``"log2p1"``, ``"log10"`` or ``"ln"``).
+        The log scale, one of :data:`SCALES` from ``"log2"`` to ``"lnp1"``.
     original_max
         The data's largest value before the transformation.
     declared
         True when the user declared the scale, False when it was detected.
     what
         Name of the input used in the message.
+    formula
+        The formula applied (default: the scale's own, without pseudocount).
+    note
+        What else was found, e.g. the pseudocount at the data's floor.
     """
     how = "declared" if declared else "detected"
+    extra = f"; {note}" if note else ""
     message = (
         f"The {what} looks log-transformed ({how} {detected}, maximum "
-        f"{original_max:.3g}); it was "
-        f"converted back to linear scale with {_FORMULAS[detected]} because deconvolution "
-        "needs linear values."
+        f"{original_max:.3g}{extra}); it was "
+        f"converted back to linear scale with {formula or _FORMULAS[detected]} because "
+        "deconvolution needs linear values."
     )
     if what == "signature":  # --scale and the Upload page's scale set the expression's only
         advice = (

@@ -12,6 +12,9 @@ __all__ = [
     "ALPHA",
     "CENTRED_GENE_MEAN",
     "CENTRED_NEGATIVE_SHARE",
+    "LINEAR_TOTAL",
+    "LINEAR_TOTAL_TOLERANCE",
+    "LOG_FLOOR_SHARE",
     "COVERAGE_ERROR",
     "COVERAGE_FAIR",
     "COVERAGE_GOOD",
@@ -120,6 +123,20 @@ CENTRED_NEGATIVE_SHARE = 0.2
 #: centred (each gene's mean near 0, as after per-gene centring); log2 expression has gene
 #: means of several units.
 CENTRED_GENE_MEAN = 0.5
+#: Share of values sitting exactly at a negative minimum from which log-like data are read as
+#: log(x + p) of data with zeros, p = base**minimum (log2(TPM + 0.001), UCSC Xena's TCGA/GTEx
+#: convention): every zero lands on that one floor, 15% of the Hoek 2015 PBMC TPM; centred or
+#: z-scored values share their minimum with a handful of values at most (6e-6 of the same
+#: table z-scored per gene), so they are still refused.
+LOG_FLOOR_SHARE = 0.01
+#: Per-sample total of TPM and CPM: how the log base of RNA-seq data with zeros is told. Un-logged
+#: with the right base, a whole-transcriptome table sums to it in every sample; with another
+#: base (log10 read as log2, ln read as log10, ...) the totals are off by orders of magnitude.
+LINEAR_TOTAL = 1e6
+#: Relative distance from :data:`LINEAR_TOTAL` within which every sample's total must fall for
+#: a log base to be chosen (genes lost to id harmonisation, rounding of the logs); when no base
+#: or several bases fit, the base is not guessed: log2 is kept and a warning names --scale.
+LINEAR_TOTAL_TOLERANCE = 0.1
 
 # -- cohort statistics -------------------------------------------------------------------------
 #: Fewer samples than this: correlations across samples (estimated vs measured) are shown

@@ -37,7 +37,9 @@ scale_help = {
     "log2": "log2(x)",
     "log2p1": "log2(x + 1)",
     "log10": "log10(x)",
-    "ln": "natural log",
+    "log10p1": "log10(x + 1)",
+    "ln": "ln(x), natural log",
+    "lnp1": "ln(x + 1)",
     "counts": "raw read counts",
 }
 left, right = st.columns([3, 1])

@@ -13,6 +13,7 @@ import pandas as pd
 
 from deconv_core.coverage import coverage_table, genes_found
 from deconv_core.expression import ExpressionData
+from deconv_core.scale import LOG_SCALES
 from deconv_core.signatures import Signature
 from deconv_core.thresholds import COVERAGE_FAIR, COVERAGE_GOOD, MIN_GENES_ABSOLUTE
 
@@ -186,7 +187,7 @@ def _scale_items(expression: ExpressionData) -> list[HealthItem]:
     """Scale (log or linear) and counts vs TPM."""
     items: list[HealthItem] = []
     scale = expression.scale
-    if scale.startswith("log") or scale == "ln":
+    if scale in LOG_SCALES:
         items.append(
             HealthItem(
                 "Scale",
