@@ -248,6 +248,23 @@ def test_all_zero_sample_is_left_out_with_a_warning_naming_it():
     _assert_every_page_usable(at, samples=["S1", "S3", "S4"])
 
 
+def test_a_sample_without_one_cell_types_markers_shows_it_empty_on_every_page():
+    frame = _bulk()
+    til10 = load_signature("TIL10")
+    markers = til10.matrix.index[til10.matrix.to_numpy().argmax(axis=1) == 0]  # B cells
+    frame.loc[frame.index.intersection(markers), "S2"] = np.nan
+    at = _offer(_demo_on("upload"), "Bulk expression file", "gaps.tsv", _tsv(frame))
+    assert not at.error, texts(at, "error")
+    _assert_every_page_usable(at, samples=["S1", "S2", "S3", "S4"])
+    visit(at, "results")
+    table = at.dataframe[0].value
+    b_cells = til10.shown_names["B.cells"]
+    assert np.isnan(table.loc["S2", b_cells]) and table[b_cells].drop("S2").notna().all()
+    assert table.loc["S2", "verdict"] != table.loc["S1", "verdict"] == "good"
+    at.button(key="results_dl_prepare").click().run()
+    assert not at.exception, at.exception
+
+
 # -- signatures -----------------------------------------------------------------------------
 
 REFUSED_SIGNATURES = {
