@@ -13,11 +13,19 @@ one by one, so the answer is always exact.
 from __future__ import annotations
 
 import functools
+import itertools
 from collections.abc import Callable
 
 import numpy as np
 
-from deconv_core.threads import BLOCK_WORKERS, blas_thread_limit, map_on_threads
+from deconv_core.threads import (
+    BLOCK_WORKERS,
+    blas_thread_limit,
+    fork_workers,
+    map_on_threads,
+    run_in_forks,
+    shared_array,
+)
 
 __all__ = [
     "nnls",
@@ -632,7 +640,43 @@ def huber_nnls(
     # ~250 packed Gram entries, stacks of 22 × 22 solves): BLAS on one thread
     # unless the user set a count (policy and measurements in deconv_core.threads).
     with blas_thread_limit():
-        return _huber_fit(S, Y, mask, start, tuning=tuning, max_iter=max_iter, tol=tol)
+        return _huber_in_parts(S, Y, mask, start, tuning=tuning, max_iter=max_iter, tol=tol)
+
+
+def _huber_in_parts(
+    S: np.ndarray, Y: np.ndarray, mask: np.ndarray, start: np.ndarray | None, **fit: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_huber_fit`, the samples split among forked processes where that is safe and pays.
+
+    Threads share one interpreter and one allocator: on this project's 2-core machine two
+    threads sped the Newton rounds up 1.3-1.6x, two processes on the same halves 1.6-1.9x
+    (benchmarks/solver_speed.py's samples, interleaved runs).  So a cohort of at least
+    :data:`_FORK_SAMPLES` samples is cut into :data:`NEWTON_WORKERS` contiguous parts, each
+    fitted on one thread by a forked child (the last by this process), which writes into
+    shared arrays; where forking is unsafe (:func:`deconv_core.threads.fork_workers`: other
+    threads alive, as in the dashboard) the rounds run on threads.  Every sample's answer is
+    the same to the last bit either way (they never depend on the samples alongside), and a
+    part whose child failed is fitted again here.
+    """
+    n = Y.shape[1]
+    processes = fork_workers(NEWTON_WORKERS) if n >= _FORK_SAMPLES else 1
+    if processes <= 1:
+        return _huber_fit(S, Y, mask, start, workers=NEWTON_WORKERS, **fit)
+    X, W = shared_array((S.shape[1], n)), shared_array(Y.shape)
+    bounds = np.linspace(0, n, processes + 1).astype(int)
+
+    def part(cols: slice) -> None:
+        first = None if start is None else start[:, cols]
+        X[:, cols], W[:, cols] = _huber_fit(S, Y[:, cols], mask[:, cols], first, workers=1, **fit)
+
+    tasks = [functools.partial(part, slice(a, b)) for a, b in itertools.pairwise(bounds)]
+    for index in run_in_forks(tasks):
+        tasks[index]()
+    return X, W
+
+
+#: Samples from which :func:`huber_nnls` forks (a fork and its joins cost ~10-30 ms).
+_FORK_SAMPLES = 2_000
 
 
 def _huber_fit(
@@ -644,8 +688,12 @@ def _huber_fit(
     tuning: float,
     max_iter: int,
     tol: float,
+    workers: int,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`huber_nnls` on checked inputs (``Y`` finite, 0 where ``mask`` is False)."""
+    """:func:`huber_nnls` on checked inputs (``Y`` finite, 0 where ``mask`` is False).
+
+    ``workers``: threads of the Newton rounds.
+    """
     complete = mask.all(axis=0)
     if complete.any() and not complete.all():
         # Samples with and without missing values take different paths (the
@@ -655,8 +703,9 @@ def _huber_fit(
         for cols in (np.flatnonzero(complete), np.flatnonzero(~complete)):
             part = None if start is None else start[:, cols]
             X[:, cols], W[:, cols] = _huber_fit(
-                S, Y[:, cols], mask[:, cols], part, tuning=tuning, max_iter=max_iter, tol=tol
-            )
+                S, Y[:, cols], mask[:, cols], part,
+                tuning=tuning, max_iter=max_iter, tol=tol, workers=workers,
+            )  # fmt: skip
         return X, W
     full = bool(complete.all())
     products = _Products(S)
@@ -688,7 +737,7 @@ def _huber_fit(
                 S, Y, X, W, cols, tuning, tol, products, mask, count, state, final
             )
 
-        live = _newton_schedule(run, live, S.shape[0])
+        live = _newton_schedule(run, live, S.shape[0], workers)
     _reweight(S, Y, X, W, mask, live, products, tuning=tuning, max_iter=max_iter, tol=tol)
     return X, W
 
@@ -752,7 +801,7 @@ def _reweight(
         live, Yl, Rl, size = (a[..., moving] for a in (live, Yl, Rn, size))
 
 
-def _newton_schedule(run: Callable, live: np.ndarray, genes: int) -> np.ndarray:
+def _newton_schedule(run: Callable, live: np.ndarray, genes: int, workers: int) -> np.ndarray:
     """All Newton rounds of the Huber fit on the samples ``live``, in blocks.
 
     Every block runs :data:`_BLOCK_ROUNDS` rounds; then the samples still
@@ -762,12 +811,14 @@ def _newton_schedule(run: Callable, live: np.ndarray, genes: int) -> np.ndarray:
     out as samples settle), then for the remaining rounds.  Returns the
     samples left to reweighting (stalled, or still moving after
     :data:`_NEWTON_ROUNDS` rounds).  ``run(block, count, final)`` runs
-    :func:`_newton_rounds` on a block (samples, or a pooled state).
+    :func:`_newton_rounds` on a block (samples, or a pooled state); ``workers``
+    threads run the blocks.
     """
     size = _block_size(genes)
     done = min(_BLOCK_ROUNDS, _NEWTON_ROUNDS)
     blocks: list = [live[i : i + size] for i in range(0, live.size, size)]
-    parts = _newton_blocks(functools.partial(run, count=done, final=done == _NEWTON_ROUNDS), blocks)
+    first = functools.partial(run, count=done, final=done == _NEWTON_ROUNDS)
+    parts = _newton_blocks(first, blocks, workers)
     left = [live[:0]] + [part[0] for part in parts]
     while done < _NEWTON_ROUNDS:
         blocks = _pool_states([part[2] for part in parts if part[2] is not None], genes)
@@ -776,7 +827,7 @@ def _newton_schedule(run: Callable, live: np.ndarray, genes: int) -> np.ndarray:
         count = 1 if len(blocks) > 1 else _NEWTON_ROUNDS - done
         done += count
         parts = _newton_blocks(
-            functools.partial(run, count=count, final=done == _NEWTON_ROUNDS), blocks
+            functools.partial(run, count=count, final=done == _NEWTON_ROUNDS), blocks, workers
         )
         left += [part[0] for part in parts]
     left += [part[1] for part in parts]
@@ -788,15 +839,15 @@ def _block_size(genes: int) -> int:
     return max(1, min(_BLOCK, _NEWTON_FLOATS // max(genes, 1)))
 
 
-def _newton_blocks(run: Callable, blocks: list) -> list:
+def _newton_blocks(run: Callable, blocks: list, workers: int) -> list:
     """``run`` (Newton rounds on one block of samples) on every block, on a few threads.
 
     Block sizes depend only on the number of genes (:func:`_block_size`), and
     every block writes its own columns of the results, so the answers are the
-    same whatever the number of threads (:data:`NEWTON_WORKERS`).  Returns
-    ``run``'s results in block order.
+    same whatever the number of threads (``workers``).  Returns ``run``'s
+    results in block order.
     """
-    return map_on_threads(run, blocks, NEWTON_WORKERS)
+    return map_on_threads(run, blocks, workers)
 
 
 #: Threads of the Newton rounds (numpy releases the GIL in the products,

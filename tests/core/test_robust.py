@@ -323,6 +323,38 @@ def test_newton_blocks_on_threads_give_the_same_answers_as_one(monkeypatch):
     assert _rel_diff(answers[0][0], huber_nnls(S, Y)[0]) < 1e-6
 
 
+def test_forked_parts_give_the_answers_of_threads_and_of_one_thread(monkeypatch):
+    import deconv_core.solvers as solvers
+    from deconv_core import threads
+
+    S, _, Y = _problem(26, samples=40)
+    present = np.random.default_rng(26).random(Y.shape) > 0.02
+    start = huber_nnls(S, Y)[0] * 1.1
+    forks = []
+
+    def counted(tasks):
+        forks.append(len(tasks))
+        return threads.run_in_forks(tasks)
+
+    monkeypatch.setattr(solvers, "run_in_forks", counted)
+    # Fork even if an earlier test left an idle thread behind (a Dask client's): the
+    # rule of when forking is safe has its own test in test_threads.py.
+    monkeypatch.setattr(solvers, "fork_workers", lambda w: w if threads.FORKING else 1)
+    monkeypatch.setattr(solvers, "_FORK_SAMPLES", 10)
+    monkeypatch.setattr(solvers, "_NEWTON_FLOATS", S.shape[0] * 6)
+    answers = {}
+    for label, workers, forking in (("one", 1, True), ("threads", 3, False), ("forks", 3, True)):
+        monkeypatch.setattr(solvers, "NEWTON_WORKERS", workers)
+        monkeypatch.setattr(threads, "FORKING", forking)
+        answers[label] = (
+            huber_nnls(S, Y) + huber_nnls(S, Y, present=present) + huber_nnls(S, Y, start=start)
+        )
+    assert forks == [3, 3, 3]  # only the forked run forked: three parts, two children
+    for one, threaded, forked in zip(*answers.values(), strict=True):
+        np.testing.assert_array_equal(one, threaded)
+        np.testing.assert_array_equal(one, forked)
+
+
 def test_pooled_newton_rounds_go_on_from_where_each_sample_stopped(monkeypatch):
     import deconv_core.solvers as solvers
 

@@ -86,3 +86,44 @@ def test_the_dashboard_honours_the_users_thread_count(variables, expected):
         check=True,
     )
     assert done.stdout.strip() == expected
+
+
+def test_forked_tasks_write_shared_arrays_and_a_failed_child_is_reported():
+    import os
+
+    from deconv_core.threads import run_in_forks, shared_array
+
+    parent = os.getpid()
+    rows = shared_array((3, 2))
+
+    def task(i):
+        if i == 1:
+            raise RuntimeError("this child fails")
+        rows[i] = [i + 1, os.getpid() != parent]
+
+    failed = run_in_forks([lambda i=i: task(i) for i in range(3)])
+    assert failed == [1]
+    # Row 0 by a child (another process), row 2 by this one; the failed child wrote nothing.
+    assert rows.tolist() == [[1.0, 1.0], [0.0, 0.0], [3.0, 0.0]]
+
+
+def test_forking_only_where_no_other_thread_is_alive(monkeypatch):
+    import sys
+    import threading
+
+    from deconv_core import threads
+
+    expected = 2 if sys.platform.startswith("linux") else 1
+    if threading.active_count() == 1:
+        assert threads.fork_workers(2) == expected
+    stop = threading.Event()
+    other = threading.Thread(target=stop.wait)
+    other.start()
+    try:
+        assert threads.fork_workers(2) == 1
+    finally:
+        stop.set()
+        other.join()
+    monkeypatch.setattr(threads, "FORKING", False)
+    assert threads.fork_workers(2) == 1
+    assert threads.fork_workers(1) == 1
