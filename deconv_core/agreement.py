@@ -84,7 +84,8 @@ def compare_fractions(
     pandas.DataFrame
         Tidy: one row per (sample, category) present in both tables, with
         columns ``sample``, ``category``, ``estimated``, ``measured``; rows
-        with a missing measurement are dropped.
+        with a missing measurement, or with a cell type of the category that
+        could not be estimated in that sample, are dropped.
     """
     props = proportions.copy()
     props.index = [str(s) for s in props.index]
@@ -96,7 +97,8 @@ def compare_fractions(
         members = [str(m) for m in members if str(m) in props.columns]
         if not members or category not in meas.columns:
             continue
-        estimated = props.loc[samples, members].sum(axis=1, min_count=1)
+        # A member that could not be estimated (no marker found) leaves the sum unknown.
+        estimated = props.loc[samples, members].sum(axis=1, min_count=len(members))
         values = pd.to_numeric(meas.loc[samples, category], errors="coerce")
         for sample in samples:
             if pd.notna(values[sample]) and pd.notna(estimated[sample]):

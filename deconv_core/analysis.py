@@ -270,7 +270,7 @@ def assess(
     verdicts = sample_verdicts(
         result.fit, warnings, p_values=p_values, z=standardised_residuals(result)
     )
-    meaning = meaning_for(result.mode, {w.code for w in warnings})
+    meaning = meaning_for(result.mode, {w.code for w in warnings}, result.proportions)
     if meaning != result.meaning:  # e.g. absolute fractions from counts: biased
         result = replace(result, meaning=meaning)
     chosen = signature.groups if groups is None else groups

@@ -415,9 +415,10 @@ def _join(results: list[DeconvResult], log_warning: DeconvWarning | None) -> Dec
     by_cols = lambda name: pd.concat([getattr(r, name) for r in results], axis=1)  # noqa: E731
     codes = {w.code for w in warnings}
     first = results[0]
+    proportions = by_rows("proportions")
     return replace(
         first,
-        proportions=by_rows("proportions"),
+        proportions=proportions,
         coefficients=by_rows("coefficients"),
         sample_coverage=_sample_coverage(results),
         fit=by_rows("fit"),
@@ -426,7 +427,9 @@ def _join(results: list[DeconvResult], log_warning: DeconvWarning | None) -> Dec
         observed=by_cols("observed"),
         robustness=by_cols("robustness"),
         warnings=warnings,
-        meaning=meaning_for(first.mode, codes | ({log_warning.code} if log_warning else set())),
+        meaning=meaning_for(
+            first.mode, codes | ({log_warning.code} if log_warning else set()), proportions
+        ),
     )
 
 

@@ -66,6 +66,7 @@ from deconv_core.validation import DeconvWarning, InputError
 __all__ = [
     "MODES",
     "MEANINGS",
+    "RELATIVE_WITH_BLANKS",
     "WEIGHTINGS",
     "LOSSES",
     "ABSOLUTE_CAVEATS",
@@ -637,8 +638,9 @@ def deconvolve(
     index = pd.Index(samples, name="sample")
     genes_index = pd.Index(genes.used, name="gene")
     frame = lambda values: pd.DataFrame(values, index=genes_index, columns=samples)  # noqa: E731
+    props_frame = pd.DataFrame(proportions.T, index=index, columns=columns)
     return DeconvResult(
-        proportions=pd.DataFrame(proportions.T, index=index, columns=columns),
+        proportions=props_frame,
         coefficients=pd.DataFrame(coef.T, index=index.copy(), columns=cell_types),
         fitted=frame(fitted),
         residuals=frame(Y - fitted),
@@ -649,7 +651,7 @@ def deconvolve(
         sample_coverage=genes.sample_coverage,
         fit=pd.DataFrame(_fit_statistics(Y, fitted), index=index.copy(), columns=list(FIT_COLUMNS)),
         mode=mode,
-        meaning=meaning_for(mode, {w.code for w in warnings}),
+        meaning=meaning_for(mode, {w.code for w in warnings}, proportions=props_frame),
         signature_name=signature.name,
         signature_matrix=pd.DataFrame(S, index=genes_index.copy(), columns=sig.columns),
         mrna_scaling=mrna_scaling,
@@ -724,11 +726,35 @@ def _borrowed_warning(signature: Signature, unmatched: list[str]) -> DeconvWarni
     )
 
 
-def meaning_for(mode: str, codes: set[str] | frozenset[str]) -> str:
-    """The sentence saying what a run's proportions mean, given its warning codes."""
+def meaning_for(
+    mode: str, codes: set[str] | frozenset[str], proportions: pd.DataFrame | None = None
+) -> str:
+    """The sentence saying what a run's proportions mean, given its warning codes.
+
+    ``proportions`` (samples × cell types): when a sample with estimates has a
+    cell type left empty (:func:`unestimable`), relative shares sum to 1 less
+    that cell type, and the sentence says so.
+    """
     if mode == "absolute" and set(codes) & set(ABSOLUTE_CAVEATS):
         return BIASED_ABSOLUTE_MEANING
+    if mode == "relative" and proportions is not None and _has_blanks(proportions):
+        return RELATIVE_WITH_BLANKS
     return MEANINGS[mode]
+
+
+def _has_blanks(proportions: pd.DataFrame) -> bool:
+    """Whether some sample with estimates has a cell type left empty."""
+    empty = proportions.isna()
+    return bool(empty.any(axis=1).sum() > empty.all(axis=1).sum())
+
+
+#: :data:`MEANINGS` ``relative`` when some cell type could not be estimated in a sample.
+RELATIVE_WITH_BLANKS = (
+    "Relative proportions: the share of each cell type among the cells the signature "
+    "describes; each sample sums to 1 less the cell types that could not be estimated in it "
+    "(left empty: no marker gene with a value; see the warnings). Compare one cell type "
+    "across samples; cells outside the signature (e.g. tumour, stroma) are not counted."
+)
 
 
 def _mode_warnings(signature: Signature, *, mode: str, mrna_scaling: bool) -> list[DeconvWarning]:

@@ -606,10 +606,15 @@ class _Quantity:
         return out
 
 
-def _shares(values: pd.DataFrame, types: Sequence[str]) -> pd.DataFrame:
-    """``values[types]`` renormalised to sum 1 per sample (NaN where they sum to 0 or less)."""
-    part = values[list(types)].astype(float)
-    total = part.sum(axis=1, min_count=len(types))
+def _shares(values: pd.DataFrame, usable: pd.DataFrame) -> pd.DataFrame:
+    """``values`` renormalised to sum 1 per sample over the cell types ``usable`` there.
+
+    ``usable`` (samples × the compared cell types, bool): where every method has
+    an estimate.  NaN elsewhere, and for a sample whose usable values sum to 0
+    or less.
+    """
+    part = values[list(usable.columns)].astype(float).where(usable.to_numpy())
+    total = part.sum(axis=1, min_count=1)
     return part.div(total.where(total > 0), axis=0)
 
 
@@ -623,12 +628,20 @@ def _quantities(results: Sequence[MethodResult]) -> dict[str, _Quantity]:
     with their summed shares from the others.
     """
     fractions = [r for r in results if r.kind == "fraction"]
+    # A cell type no method can estimate anywhere (no marker found) is left out of the
+    # comparison; in each sample the shares are over the cell types every method estimates
+    # there, so one blank estimate does not void the sample's other comparisons.
     shared = [
         str(c)
         for c in (fractions[0].values.columns if fractions else ())
-        if c != "other" and all(c in f.values.columns for f in fractions)
+        if c != "other"
+        and all(c in f.values.columns and f.values[c].notna().any() for f in fractions)
     ]
-    shares = {f.method: _shares(f.values, shared) for f in fractions}
+    usable = None
+    for f in fractions:
+        known = f.values[shared].notna()
+        usable = known if usable is None else usable & known.reindex(usable.index, fill_value=False)
+    shares = {f.method: _shares(f.values, usable) for f in fractions}
     out: dict[str, _Quantity] = {}
     for cell_type in shared:
         values = {m: s[cell_type] for m, s in shares.items()}
@@ -937,7 +950,7 @@ def too_few_to_compare(agreement: pd.DataFrame) -> str | None:
     noun = "sample" if most == 1 else "samples"
     return (
         f"not compared: comparing methods needs at least {MIN_SAMPLES_FOR_AGREEMENT} samples "
-        f"estimated by both, and this run has {most} {noun}"
+        f"estimated by both, and the robust fit shares at most {most} {noun} with another method"
     )
 
 

@@ -24,6 +24,15 @@ def test_match_categories_uses_words_and_the_signature_groups():
     assert mapping["Platelets"] == []
 
 
+def test_a_cell_type_that_could_not_be_estimated_leaves_its_category_out_there():
+    # b could not be estimated in s2 (no marker with a value): a + b is unknown there, not a.
+    props = pd.DataFrame({"a": [0.1, 0.2, 0.3], "b": [0.1, np.nan, 0.1]}, index=["s1", "s2", "s3"])
+    measured = pd.DataFrame({"AB": [0.2, 0.3, 0.4], "A": [0.1, 0.2, 0.3]}, index=props.index)
+    pairs = compare_fractions(props, measured, {"AB": ["a", "b"], "A": ["a"]})
+    by_category = pairs.groupby("category")["sample"].apply(list).to_dict()
+    assert by_category == {"A": ["s1", "s2", "s3"], "AB": ["s1", "s3"]}
+
+
 def test_compare_fractions_sums_mapped_cell_types_and_scores_them():
     props = pd.DataFrame(
         {"a": [0.1, 0.2, 0.3, 0.4], "b": [0.1, 0.1, 0.1, 0.1]}, index=["s1", "s2", "s3", "s4"]

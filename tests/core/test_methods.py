@@ -363,6 +363,23 @@ def test_methods_that_agree_up_to_other_are_not_flagged():
         assert "other" not in rows.index  # only one of them estimates it
 
 
+def test_a_blank_estimate_leaves_the_other_comparisons_whole():
+    # The robust fit cannot estimate C in S3 (its markers missing there) and D anywhere:
+    # the other cell types are still compared on every sample, C on the others.
+    shares, absolute = _shares_and_absolute()
+    robust = shares.assign(D=np.nan)
+    robust.loc["S3", "C"] = np.nan
+    other = absolute.assign(D=0.01)
+    agreement, warnings = compare_methods([_fractions("robust", robust), _fractions("epic", other)])
+    rows = agreement.set_index("cell_type")
+    n = len(shares)
+    assert rows.loc["A", "n"] == rows.loc["B", "n"] == n and rows.loc["C", "n"] == n - 1
+    assert "D" not in rows.index
+    assert rows.loc[["A", "B", "C"], "spearman_r"].to_numpy() == pytest.approx(1.0)
+    assert not agreement["flagged"].any() and not warnings
+    assert too_few_to_compare(agreement) is None
+
+
 def test_a_real_disagreement_is_still_flagged_on_the_shares_basis():
     shares, absolute = _shares_and_absolute()
     backwards = shares.copy()
@@ -425,7 +442,7 @@ def test_one_sample_cannot_be_compared():
     sentence = too_few_to_compare(agreement)
     assert sentence == (
         f"not compared: comparing methods needs at least {MIN_SAMPLES_FOR_AGREEMENT} samples "
-        "estimated by both, and this run has 1 sample"
+        "estimated by both, and the robust fit shares at most 1 sample with another method"
     )
     enough, _ = compare_methods(
         [

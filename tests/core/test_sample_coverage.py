@@ -9,7 +9,7 @@ import pytest
 from deconv_core.analysis import run_analysis
 from deconv_core.card import build_card, card_html
 from deconv_core.coverage import marker_genes, name_list
-from deconv_core.deconvolve import deconvolve
+from deconv_core.deconvolve import MEANINGS, RELATIVE_WITH_BLANKS, deconvolve
 from deconv_core.expression import load_expression
 from deconv_core.groups import group_proportions
 from deconv_core.options import RunOptions
@@ -148,3 +148,14 @@ def test_the_card_shows_an_estimate_that_cannot_be_made_as_a_dash(tmp_path, nois
     after_b = bars[bars.index(">B cells<") :]
     assert after_b.split("</text>")[1].endswith(">–")  # the bar's label, not "0.0 %"
     assert "its estimate cannot be made" in html
+
+
+def test_the_meaning_says_a_blank_cell_type_leaves_the_sum_below_one(til10):
+    expr, _ = planted_mixtures(4, noise=0.1, seed=9, n_filler=300)
+    assert deconvolve(expr, til10).meaning == MEANINGS["relative"]
+    expr.loc[[g for g in _markers(til10, "B.cells") if g in expr.index], "S2"] = np.nan
+    result = deconvolve(expr, til10)
+    assert np.isnan(result.proportions.loc["S2", "B.cells"])
+    assert result.proportions.loc["S2"].sum() < 1 - 1e-6
+    assert result.meaning == RELATIVE_WITH_BLANKS
+    assert deconvolve(expr, til10, mode="absolute").meaning != RELATIVE_WITH_BLANKS
