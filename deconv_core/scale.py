@@ -19,6 +19,7 @@ from deconv_core.thresholds import (
     CENTRED_NEGATIVE_SHARE,
     LINEAR_TOTAL,
     LINEAR_TOTAL_TOLERANCE,
+    LOG_FLOOR_MIN_VALUES,
     LOG_FLOOR_SHARE,
 )
 from deconv_core.validation import DeconvWarning, InputError
@@ -257,14 +258,16 @@ def _log_floor(values: np.ndarray) -> float | None:
     """The negative minimum on which zeros logged with a pseudocount sit, or None.
 
     A floor is a negative minimum shared by at least :data:`LOG_FLOOR_SHARE`
-    of the finite values (every zero of log2(x + 0.001) is log2(0.001)).
+    of the finite values and by at least :data:`LOG_FLOOR_MIN_VALUES` values
+    (every zero of log2(x + 0.001) is log2(0.001)).
     """
     vmin = float(np.fmin.reduce(values, axis=None)) if values.size else float("nan")
     if not vmin < 0:
         return None
     finite = int(np.count_nonzero(np.isfinite(values)))
     at_floor = int(np.count_nonzero(values == vmin))
-    return vmin if at_floor >= LOG_FLOOR_SHARE * finite else None
+    enough = at_floor >= max(LOG_FLOOR_SHARE * finite, LOG_FLOOR_MIN_VALUES)
+    return vmin if enough else None
 
 
 def _choose_base(
@@ -282,8 +285,11 @@ def _choose_base(
     if detected != "log2p1" and floor is None:
         return detected, []
     family = ("log2p1", "log10p1", "lnp1") if detected == "log2p1" else ("log2", "log10", "ln")
-    step = max(1, values.shape[1] // _BASE_SAMPLES)
-    sample = values[:, ::step]
+    # Samples without data (empty, or all zero) are left out later: they tell no base.
+    with np.errstate(over="ignore"):
+        informative = np.flatnonzero(np.nansum(np.abs(values - np.nanmin(values)), axis=0) > 0)
+    step = max(1, informative.size // _BASE_SAMPLES)
+    sample = values[:, informative[::step]]
     fits = []
     for name in family:
         linear, _ = _from_log(sample, name, floor)

@@ -14,6 +14,7 @@ __all__ = [
     "CENTRED_NEGATIVE_SHARE",
     "LINEAR_TOTAL",
     "LINEAR_TOTAL_TOLERANCE",
+    "LOG_FLOOR_MIN_VALUES",
     "LOG_FLOOR_SHARE",
     "COVERAGE_ERROR",
     "COVERAGE_FAIR",
@@ -129,6 +130,10 @@ CENTRED_GENE_MEAN = 0.5
 #: z-scored values share their minimum with a handful of values at most (6e-6 of the same
 #: table z-scored per gene), so they are still refused.
 LOG_FLOOR_SHARE = 0.01
+#: Fewest values at that minimum for a floor: in a table of 100 values or fewer, one value is
+#: already 1% (a small z-scored table would pass as logs); a zero-heavy RNA-seq table has
+#: thousands (Hoek 2015: 38,000).
+LOG_FLOOR_MIN_VALUES = 20
 #: Per-sample total of TPM and CPM: how the log base of RNA-seq data with zeros is told. Un-logged
 #: with the right base, a whole-transcriptome table sums to it in every sample; with another
 #: base (log10 read as log2, ln read as log10, ...) the totals are off by orders of magnitude.

@@ -107,6 +107,22 @@ def test_declared_log10p1_is_exact():
     assert "declared log10p1" in out.warnings[0].message
 
 
+def test_a_small_z_scored_table_has_no_floor_and_is_refused():
+    # 30 genes x 3 samples: one value at the minimum is already 1% of the values.
+    rng = np.random.default_rng(4)
+    z = pd.DataFrame(rng.standard_normal((30, 3)), index=[f"G{i}" for i in range(30)])
+    with pytest.raises(InputError, match="looks centred, z-scored or log-ratio"):
+        linearise(z)
+
+
+@pytest.mark.parametrize("blank", [np.nan, 0.0])
+def test_an_empty_or_zero_sample_does_not_hide_the_base(blank):
+    logged = np.log10(_tpm_with_zeros() + 1)
+    out = linearise(logged.assign(EMPTY=blank))
+    assert out.detected == "log10p1"
+    assert "log_base_unknown" not in [w.code for w in out.warnings]
+
+
 def test_unknown_base_is_not_guessed():
     # log2 of counts + 1: zeros, but no base gives TPM-like totals (libraries of ~1e7).
     counts = np.round(_tpm_with_zeros() * 10)
