@@ -12,11 +12,15 @@
    warnings) run with it.  A chunk returns its result on the signature genes
    only, and a summary of its values: maximum, minimum and the whole-number and
    zero counts of the evenly spaced values :func:`~deconv_core.scale.detect_scale`
-   looks at, taken sample by sample.
-2. **Scale**: the chunks are fitted with the scale of the first chunk; the
-   driver applies the one rule (:func:`~deconv_core.scale.scale_from_summary`)
-   to the summaries of all chunks and, in the rare cohort whose scale differs
-   from its first chunk's, fits every chunk again with the cohort's scale.
+   looks at, taken sample by sample, and what the log rules need
+   (:func:`~deconv_core.scale.summarise_logs`: the count of values at the
+   minimum, and per sample its finite values, maximum and ``sum(base**x)``).
+2. **Scale**: the chunks are fitted with the scale (and pseudocount floor) of
+   the first chunk; the driver applies the one rule
+   (:func:`~deconv_core.scale.scale_from_summary`, then for logs
+   :func:`~deconv_core.scale.decide_logs`: floor and base) to the summaries of
+   all chunks and, in the rare cohort whose scale or floor differs from its
+   first chunk's, fits every chunk again with the cohort's.
 3. **Cohort** (driver): the chunks' results are joined; the permutation null is
    drawn from a seeded random subset of :data:`~deconv_core.thresholds.NULL_SAMPLES`
    samples (every sample when the cohort is no larger, so the p-values equal
@@ -55,10 +59,14 @@ from deconv_core.qc import bootstrap_intervals, permutation_null, permutation_p_
 from deconv_core.scale import (
     LOG_SCALES,
     SCALE_SAMPLE_VALUES,
+    LogDecision,
+    LogSummary,
+    decide_logs,
+    join_log_summaries,
     linearise,
-    log_scale_warning,
     samples_with_data,
     scale_from_summary,
+    summarise_logs,
 )
 from deconv_core.signatures import Signature
 from deconv_core.text import names_warning
@@ -84,6 +92,16 @@ class _Summary:
     n_sampled: int
     n_fractional: int
     n_zero: int
+    logs: LogSummary
+
+
+@dataclass(frozen=True)
+class _CohortScale:
+    """The scale decided on the chunks summarised: scale, pseudocount floor, log decision."""
+
+    scale: str
+    floor: float | None = None
+    logs: LogDecision | None = None
 
 
 @dataclass(frozen=True)
@@ -100,23 +118,25 @@ class _ChunkFit:
     n_genes: int
     samples: tuple[str, ...]
     scale: str
+    floor: float | None
     summary: _Summary
     error: InputError | None = None
 
 
-def _summarise(source: ChunkedSource, start: int, stop: int) -> _Summary:
+def _summarise(source: ChunkedSource, start: int, stop: int, *, sums: bool = True) -> _Summary:
     """The scale summary of samples ``start:stop`` (:func:`_summary_of` after harmonising)."""
     values = harmonise_genes(source.read(start, stop)).table.to_numpy(dtype=float)
-    return _summary_of(values, start, len(source.samples))
+    return _summary_of(values, start, len(source.samples), sums=sums)
 
 
-def _summary_of(values: np.ndarray, start: int, n_samples: int) -> _Summary:
+def _summary_of(values: np.ndarray, start: int, n_samples: int, *, sums: bool) -> _Summary:
     """The scale summary of a chunk, as the whole table's evenly spaced sample would take it.
 
     Parameters
     ----------
     values : (genes, chunk samples) harmonised values of samples ``start`` onwards;
-    n_samples : the cohort's number of samples.
+    n_samples : the cohort's number of samples;
+    sums : take the per-sample power sums that tell a detected log scale's base.
 
     :func:`~deconv_core.scale.detect_scale` takes every ``step``-th value of
     the table read sample by sample (pandas keeps one float block per table, so
@@ -135,6 +155,7 @@ def _summary_of(values: np.ndarray, start: int, n_samples: int) -> _Summary:
         n_sampled=int(sample.size),
         n_fractional=int(np.count_nonzero(sample != np.round(sample))),
         n_zero=int(np.count_nonzero(sample == 0)),
+        logs=summarise_logs(values, sums=sums),
     )
 
 
@@ -144,10 +165,12 @@ def _fit_chunk(
     stop: int,
     *,
     scale: str,
+    floor: float | None,
     signature: Signature,
     options: RunOptions,
 ) -> _ChunkFit:
-    """Harmonise, linearise with ``scale`` and fit samples ``start:stop``; summarise them."""
+    """Harmonise, linearise with ``scale`` (and the cohort's pseudocount ``floor`` if a log
+    scale) and fit samples ``start:stop``; summarise them."""
     mapped = harmonise_genes(source.read(start, stop))
     warnings = list(mapped.warnings)
     values = mapped.table.to_numpy(dtype=float)
@@ -157,13 +180,15 @@ def _fit_chunk(
         id_type=mapped.id_type,
         n_genes=mapped.table.shape[0],
         scale=scale,
-        summary=_summary_of(values, start, len(source.samples)),
+        floor=floor,
+        summary=_summary_of(values, start, len(source.samples), sums=options.scale == "auto"),
     )
     if not keep:  # linearise refuses a table without data; the cohort may still have some
         return _ChunkFit(None, (*warnings, *empty), None, transformation="", samples=(), **common)
     try:
         # A scale detected on the whole cohort is still a guess: centred data are refused.
-        scaled = linearise(mapped.table, scale=scale, guessed=options.scale == "auto")
+        logs = {"floor": floor} if scale in LOG_SCALES else {}
+        scaled = linearise(mapped.table, scale=scale, guessed=options.scale == "auto", **logs)
         result = fit_table(scaled.table, signature, options)
     except InputError as exc:  # perhaps only because ``scale`` was a guess: the driver decides
         return _ChunkFit(None, (), None, transformation="", samples=(), error=exc, **common)
@@ -236,21 +261,29 @@ def _chunks(n_samples: int, chunk_size: int) -> list[tuple[int, int]]:
     return [(s, min(s + chunk_size, n_samples)) for s in range(0, n_samples, chunk_size)]
 
 
-def _scale_of(parts: list[_Summary], declared: str) -> tuple[str, float]:
-    """The scale of the chunks summarised (``declared`` unless "auto") and their largest value."""
-    vmax = np.array([p.vmax for p in parts])
-    vmin = np.array([p.vmin for p in parts])
-    top = float(np.nanmax(vmax)) if not np.isnan(vmax).all() else float("nan")
-    if declared != "auto":
-        return declared, top
-    detected = scale_from_summary(
-        vmax=top,
-        vmin=float(np.nanmin(vmin)) if not np.isnan(vmin).all() else float("nan"),
-        n_sampled=sum(p.n_sampled for p in parts),
-        n_fractional=sum(p.n_fractional for p in parts),
-        n_zero=sum(p.n_zero for p in parts),
+def _scale_of(parts: list[_Summary], declared: str) -> _CohortScale:
+    """The scale of the chunks summarised (``declared`` unless "auto"), decided as
+    :func:`~deconv_core.scale.linearise` decides it on the whole table in memory."""
+    detected = declared
+    if declared == "auto":
+        vmax = np.array([p.vmax for p in parts])
+        vmin = np.array([p.vmin for p in parts])
+        detected = scale_from_summary(
+            vmax=float(np.nanmax(vmax)) if not np.isnan(vmax).all() else float("nan"),
+            vmin=float(np.nanmin(vmin)) if not np.isnan(vmin).all() else float("nan"),
+            n_sampled=sum(p.n_sampled for p in parts),
+            n_fractional=sum(p.n_fractional for p in parts),
+            n_zero=sum(p.n_zero for p in parts),
+        )
+    if detected not in LOG_SCALES:
+        return _CohortScale(detected)
+    logs = decide_logs(
+        join_log_summaries([p.logs for p in parts]),
+        detected,
+        auto=declared == "auto",
+        declared=declared != "auto",
     )
-    return detected, top
+    return _CohortScale(logs.scale, logs.floor, logs)
 
 
 def run_cohort(
@@ -303,31 +336,23 @@ def run_cohort(
     # The scale is the whole cohort's, known only once every chunk is read: the chunks are
     # fitted with the first chunk's scale and summarised in the same pass, and refitted only
     # when the cohort turns out otherwise (so the data are read once, not twice).
-    first = client.submit(_summarise, remote, *chunks[0], pure=False).result()
-    guess, _ = _scale_of([first], options.scale)
-    step(f"scale of the first chunk: {guess}; deconvolving")
+    sums = options.scale == "auto"
+    first = client.submit(_summarise, remote, *chunks[0], sums=sums, pure=False).result()
+    guess = _scale_of([first], options.scale)
+    step(f"scale of the first chunk: {guess.scale}; deconvolving")
     sig = client.scatter(signature, broadcast=True, hash=False)
     fit = functools.partial(_fit_all, client, remote, chunks, sig, options, step)
     parts = fit(guess)
-    detected, vmax = _scale_of([p.summary for p in parts], options.scale)
-    if detected != guess:
-        step(f"scale of the cohort: {detected}; deconvolving again")
-        parts = fit(detected)
+    cohort = _scale_of([p.summary for p in parts], options.scale)
+    if (cohort.scale, cohort.floor) != (guess.scale, guess.floor):
+        step(f"scale of the cohort: {cohort.scale}; deconvolving again")
+        parts = fit(cohort)
     for part in parts:
         if part.error is not None:
             raise part.error
-    log_warning = (
-        log_scale_warning(
-            detected,
-            vmax,
-            declared=options.scale != "auto",
-            formula=next((p.transformation for p in parts if p.transformation), None),
-        )
-        if detected in LOG_SCALES
-        else None
-    )
-    expression = _expression(path, source, parts, detected, log_warning)
-    result = _join([p.result for p in parts if p.result is not None], log_warning)
+    log_warnings = cohort.logs.warnings if cohort.logs else ()
+    expression = _expression(path, source, parts, cohort.scale, log_warnings)
+    result = _join([p.result for p in parts if p.result is not None], log_warnings)
     analysis = _assess_cohort(expression, signature, options, result, parts, step)
     engine = {"name": "dask", "chunk_size": str(chunk_size), "null_samples": str(NULL_SAMPLES)}
     return replace(analysis, side_inputs={**analysis.side_inputs, "engine": engine})
@@ -340,12 +365,20 @@ def _fit_all(
     signature: Any,
     options: RunOptions,
     step: Callable[[str], None],
-    scale: str,
+    scale: _CohortScale,
 ) -> list[_ChunkFit]:
     """Every chunk fitted with ``scale``, in file order (each gathered as it is done)."""
     futures = [
         client.submit(
-            _fit_chunk, source, a, b, scale=scale, signature=signature, options=options, pure=False
+            _fit_chunk,
+            source,
+            a,
+            b,
+            scale=scale.scale,
+            floor=scale.floor,
+            signature=signature,
+            options=options,
+            pure=False,
         )
         for a, b in chunks
     ]
@@ -364,11 +397,11 @@ def _expression(
     source: ChunkedSource,
     parts: list[_ChunkFit],
     detected: str,
-    log_warning: DeconvWarning | None,
+    log_warnings: tuple[DeconvWarning, ...],
 ) -> ExpressionData:
     """The cohort's :class:`ExpressionData`: its history, its shape, no table in memory."""
     samples = [s for p in parts for s in p.samples]
-    warnings = _replace_log(all_warnings(*(p.warnings for p in parts)), log_warning)
+    warnings = _replace_log(all_warnings(*(p.warnings for p in parts)), log_warnings)
     if not samples:
         raise InputError(
             "No sample of the expression has any non-zero value; check that the right file "
@@ -391,15 +424,16 @@ def _expression(
 
 
 def _replace_log(
-    warnings: tuple[DeconvWarning, ...], log_warning: DeconvWarning | None
+    warnings: tuple[DeconvWarning, ...], log_warnings: tuple[DeconvWarning, ...]
 ) -> tuple[DeconvWarning, ...]:
-    """Chunks name their own maximum in ``log_scale``; the cohort's warning names the cohort's."""
-    if log_warning is None:
+    """Chunks name their own maximum and floor in ``log_scale``; the cohort's warnings
+    (``log_base_unknown`` if the base was not told, then ``log_scale``) name the cohort's."""
+    if not log_warnings:
         return warnings
-    return all_warnings([log_warning if w.code == "log_scale" else w for w in warnings])
+    return all_warnings(*(log_warnings if w.code == "log_scale" else (w,) for w in warnings))
 
 
-def _join(results: list[DeconvResult], log_warning: DeconvWarning | None) -> DeconvResult:
+def _join(results: list[DeconvResult], log_warnings: tuple[DeconvWarning, ...]) -> DeconvResult:
     """The chunks' results as one (samples in file order)."""
     genes = results[0].genes_used
     for r in results[1:]:
@@ -427,9 +461,7 @@ def _join(results: list[DeconvResult], log_warning: DeconvWarning | None) -> Dec
         observed=by_cols("observed"),
         robustness=by_cols("robustness"),
         warnings=warnings,
-        meaning=meaning_for(
-            first.mode, codes | ({log_warning.code} if log_warning else set()), proportions
-        ),
+        meaning=meaning_for(first.mode, codes | {w.code for w in log_warnings}, proportions),
     )
 
 

@@ -28,12 +28,18 @@ __all__ = [
     "LOG_SCALES",
     "SCALES",
     "SCALE_SAMPLE_VALUES",
+    "LogDecision",
+    "LogSummary",
     "ScaleResult",
+    "decide_logs",
     "detect_scale",
+    "join_log_summaries",
     "linearise",
+    "log_floor_of",
     "log_scale_warning",
     "samples_with_data",
     "scale_from_summary",
+    "summarise_logs",
 ]
 
 
@@ -159,7 +165,12 @@ def scale_from_summary(
 
 
 def linearise(
-    table: pd.DataFrame, *, scale: str = "auto", what: str = "expression", guessed: bool = False
+    table: pd.DataFrame,
+    *,
+    scale: str = "auto",
+    what: str = "expression",
+    guessed: bool = False,
+    floor: float | str | None = "find",
 ) -> ScaleResult:
     """Bring an expression table to linear scale and check its values.
 
@@ -181,6 +192,12 @@ def linearise(
         True when ``scale`` was detected elsewhere on the whole table (the
         cohort engine's chunks): it is checked as a detected scale is
         (centred data refused), not honoured as the user's word.
+    floor
+        The pseudocount floor of a log scale: ``"find"`` (default) finds it on
+        this table (:func:`log_floor_of`); a number or None is the floor decided
+        on the whole cohort (:func:`decide_logs` on the chunks' summaries), so
+        every chunk is un-logged with the same offset.  Only with a log
+        ``scale`` other than ``"auto"``.
 
     Returns
     -------
@@ -195,6 +212,8 @@ def linearise(
         with data.
     """
     check_choice("scale", scale)
+    if floor != "find" and scale not in LOG_SCALES:
+        raise ValueError(f"a floor is given with a log scale only, not with scale={scale!r}")
     # One float64 array of the data (a view where pandas can give one); it is
     # never written to, so the caller's table stays untouched, and each
     # transformation below makes one new array.
@@ -205,7 +224,8 @@ def linearise(
 
     if detected in LOG_SCALES:
         declared = scale != "auto" and not guessed
-        floor = _log_floor(values)
+        if floor == "find":
+            floor = _log_floor(values)
         if floor is None:
             _check_not_centred(values, declared=detected if declared else None, what=what)
         if scale == "auto":
@@ -254,48 +274,151 @@ LOG_SCALES = tuple(_BASES)
 _BASE_SAMPLES = 50
 
 
-def _log_floor(values: np.ndarray) -> float | None:
-    """The negative minimum on which zeros logged with a pseudocount sit, or None.
+def log_floor_of(vmin: float, n_at_min: int, n_finite: int) -> float | None:
+    """The floor rule: the negative minimum on which zeros logged with a pseudocount sit, or None.
 
-    A floor is a negative minimum shared by at least :data:`LOG_FLOOR_SHARE`
-    of the finite values and by at least :data:`LOG_FLOOR_MIN_VALUES` values
-    (every zero of log2(x + 0.001) is log2(0.001)).
+    Parameters
+    ----------
+    vmin
+        The table's smallest value (NaN when it has none).
+    n_at_min
+        How many values equal ``vmin``.
+    n_finite
+        How many values are finite.
+
+    Returns
+    -------
+    float or None
+        ``vmin`` when it is negative and shared by at least
+        :data:`LOG_FLOOR_SHARE` of the finite values and by at least
+        :data:`LOG_FLOOR_MIN_VALUES` values (every zero of log2(x + 0.001) is
+        log2(0.001)); else None.  The counts add up over chunks of samples, so
+        the Dask engine's driver finds the cohort's floor by this same rule.
     """
+    if not vmin < 0:
+        return None
+    return vmin if n_at_min >= max(LOG_FLOOR_SHARE * n_finite, LOG_FLOOR_MIN_VALUES) else None
+
+
+def _log_floor(values: np.ndarray) -> float | None:
+    """:func:`log_floor_of` on a table of values (any shape)."""
     vmin = float(np.fmin.reduce(values, axis=None)) if values.size else float("nan")
     if not vmin < 0:
         return None
     finite = int(np.count_nonzero(np.isfinite(values)))
-    at_floor = int(np.count_nonzero(values == vmin))
-    enough = at_floor >= max(LOG_FLOOR_SHARE * finite, LOG_FLOOR_MIN_VALUES)
-    return vmin if enough else None
+    return log_floor_of(vmin, int(np.count_nonzero(values == vmin)), finite)
 
 
 def _choose_base(
     values: np.ndarray, detected: str, floor: float | None, *, what: str
 ) -> tuple[str, list[DeconvWarning]]:
+    """:func:`_base_from_totals` on the table's own values (genes × samples, logs)."""
+    if detected != "log2p1" and floor is None:
+        return detected, []
+    n_samples = values.shape[1]
+    if values.size == 0:
+        vmin, sample_max = float("nan"), np.full(n_samples, np.nan)
+    else:
+        vmin = float(np.fmin.reduce(values, axis=None))
+        sample_max = np.fmax.reduce(values, axis=0)
+    chosen = _base_samples(sample_max, vmin)
+    sample = values[:, chosen]
+    n_finite = np.count_nonzero(np.isfinite(sample), axis=0)
+    return _base_from_totals(detected, floor, n_finite, _power_sums(sample), what=what)
+
+
+def _base_samples(sample_max: np.ndarray, vmin: float) -> np.ndarray:
+    """Positions of the samples whose totals tell the base: every ``step``-th informative one.
+
+    A sample is informative when it has a finite value above the table's
+    minimum ``vmin`` (samples without data, empty or all at the minimum, tell
+    no base and are left out later); ``step`` keeps about :data:`_BASE_SAMPLES`.
+    """
+    with np.errstate(invalid="ignore"):
+        informative = np.flatnonzero(sample_max > vmin)
+    step = max(1, informative.size // _BASE_SAMPLES)
+    return informative[::step]
+
+
+#: Bases whose sums :func:`_power_sums` takes, in this order (every family's, see :data:`_BASES`).
+_SUM_BASES = (2.0, float(np.e), 10.0)
+
+
+def _power_sums(values: np.ndarray) -> np.ndarray:
+    """Per sample, ``sum over genes of base**x`` for each base of :data:`_SUM_BASES`.
+
+    Parameters
+    ----------
+    values
+        Genes × samples, logs (NaN ignored).
+
+    Returns
+    -------
+    np.ndarray
+        Samples × 3 (bases 2, e, 10), float64.  Each sample is summed alone, over a
+        contiguous copy of its values, so its sums are the same to the last bit
+        whatever samples share the call (the whole table, or one chunk of it).
+    """
+    rows = np.ascontiguousarray(values.T, dtype=float)  # samples × genes
+    sums = np.empty((rows.shape[0], len(_SUM_BASES)))
+    powered = np.empty_like(rows)
+    for k, base in enumerate(_SUM_BASES):
+        with np.errstate(over="ignore"):
+            np.power(base, rows, out=powered)
+        sums[:, k] = np.nansum(powered, axis=1)
+    return sums
+
+
+def _offset(scale: str, floor: float | None) -> float:
+    """What un-logging subtracts: 1 for ``*p1``, ``base**floor`` for a floor, else 0."""
+    if scale in _PLUS_ONE:
+        return 1.0
+    return float(_BASES[scale] ** floor) if floor is not None else 0.0
+
+
+def _base_from_totals(
+    detected: str,
+    floor: float | None,
+    n_finite: np.ndarray,
+    power_sums: np.ndarray,
+    *,
+    what: str,
+) -> tuple[str, list[DeconvWarning]]:
     """The log base of RNA-seq-like logs (zeros or a floor), told by per-sample totals.
 
-    Only logs with zeros (``log2p1``) or a pseudocount floor are RNA-seq-like
-    enough to expect TPM/CPM totals (:data:`LINEAR_TOTAL`); other logs (e.g.
-    microarray log2) stay log2 without a word.  A base is chosen only when it
-    alone gives every checked sample a total within
-    :data:`LINEAR_TOTAL_TOLERANCE` of it; otherwise log2 is kept and the
-    ``log_base_unknown`` warning names the flag.
+    Parameters
+    ----------
+    detected
+        The scale detected (:func:`detect_scale`): ``"log2p1"`` or ``"log2"``.
+    floor
+        The table's pseudocount floor (:func:`log_floor_of`), or None.
+    n_finite
+        Per checked sample (:func:`_base_samples`), its finite values.
+    power_sums
+        Checked samples × 3: :func:`_power_sums` of those samples.
+
+    Returns
+    -------
+    tuple
+        The scale and its warnings.  Only logs with zeros (``log2p1``) or a
+        pseudocount floor are RNA-seq-like enough to expect TPM/CPM totals
+        (:data:`LINEAR_TOTAL`); other logs (e.g. microarray log2) stay log2
+        without a word.  Every value is at least the floor (0 for ``*p1``), so a
+        sample's un-logged total is ``sum(base**x) - n_finite * offset``.  A base
+        is chosen only when it alone gives every checked sample a total within
+        :data:`LINEAR_TOTAL_TOLERANCE` of it; otherwise log2 is kept and the
+        ``log_base_unknown`` warning names the flag.
     """
     if detected != "log2p1" and floor is None:
         return detected, []
     family = ("log2p1", "log10p1", "lnp1") if detected == "log2p1" else ("log2", "log10", "ln")
-    # Samples without data (empty, or all zero) are left out later: they tell no base.
-    with np.errstate(over="ignore"):
-        informative = np.flatnonzero(np.nansum(np.abs(values - np.nanmin(values)), axis=0) > 0)
-    step = max(1, informative.size // _BASE_SAMPLES)
-    sample = values[:, informative[::step]]
     fits = []
     for name in family:
-        linear, _ = _from_log(sample, name, floor)
-        with np.errstate(over="ignore"):
-            totals = np.nansum(linear, axis=0)
-        if np.all(np.abs(totals / LINEAR_TOTAL - 1.0) <= LINEAR_TOTAL_TOLERANCE):
+        column = _SUM_BASES.index(_BASES[name])
+        with np.errstate(invalid="ignore"):
+            totals = power_sums[:, column] - n_finite * _offset(name, floor)
+            near = np.abs(totals / LINEAR_TOTAL - 1.0) <= LINEAR_TOTAL_TOLERANCE
+        if np.all(near):
             fits.append(name)
     if len(fits) == 1:
         return fits[0], []
@@ -318,17 +441,162 @@ def _choose_base(
     return family[0], [DeconvWarning("warning", "log_base_unknown", message, cli=advice, app=app)]
 
 
+@dataclass(frozen=True)
+class LogSummary:
+    """What the log rules (floor, base, ``log_scale`` warning) need of a table's values.
+
+    A summary of a chunk of samples adds up with the others'
+    (:func:`join_log_summaries`) to the whole table's, so the Dask engine's
+    driver decides the cohort's floor and base (:func:`decide_logs`) by the
+    rules :func:`linearise` applies to a table in memory.
+
+    Attributes
+    ----------
+    vmin
+        Smallest value (NaN when there is none).
+    n_at_min, n_finite, n_negative
+        How many values equal ``vmin``, are finite, are negative.
+    sample_finite
+        Per sample (in table order), its finite values; int, shape (samples,).
+    sample_max
+        Per sample, its largest value (NaN when it has none); shape (samples,).
+    power_sums
+        Samples × 3: per sample, the sum over genes of ``base**x`` for the bases
+        2, e and 10; None when not taken (values of 50 and above are not logs).
+    """
+
+    vmin: float
+    n_at_min: int
+    n_finite: int
+    n_negative: int
+    sample_finite: np.ndarray
+    sample_max: np.ndarray
+    power_sums: np.ndarray | None
+
+
+def summarise_logs(values: np.ndarray, *, sums: bool = True) -> LogSummary:
+    """The :class:`LogSummary` of a table.
+
+    Parameters
+    ----------
+    values
+        Genes × samples, as read (any scale); NaN allowed.
+    sums
+        Take the per-sample ``base**x`` sums (three powers of every value), needed
+        only to tell the base of a detected log scale; they are never taken when
+        the largest value is :data:`_LOG_MAX` or more (no detected log scale).
+    """
+    n_samples = values.shape[1]
+    if values.size:
+        vmax, vmin = _extremes(values)
+        sample_max = np.fmax.reduce(values, axis=0)
+    else:
+        vmax = vmin = float("nan")
+        sample_max = np.full(n_samples, np.nan)
+    finite = np.isfinite(values)
+    return LogSummary(
+        vmin=vmin,
+        n_at_min=int(np.count_nonzero(values == vmin)) if vmin == vmin else 0,
+        n_finite=int(np.count_nonzero(finite)),
+        n_negative=int(np.count_nonzero(values < 0)) if vmin < 0 else 0,
+        sample_finite=np.count_nonzero(finite, axis=0),
+        sample_max=sample_max,
+        power_sums=_power_sums(values) if sums and not vmax >= _LOG_MAX else None,
+    )
+
+
+def join_log_summaries(parts: list[LogSummary]) -> LogSummary:
+    """The summary of a table from its chunks' (chunks of samples, in table order)."""
+    mins = [p.vmin for p in parts if p.vmin == p.vmin]
+    vmin = min(mins) if mins else float("nan")
+    sums = [p.power_sums for p in parts]
+    return LogSummary(
+        vmin=vmin,
+        n_at_min=sum(p.n_at_min for p in parts if p.vmin == vmin),
+        n_finite=sum(p.n_finite for p in parts),
+        n_negative=sum(p.n_negative for p in parts),
+        sample_finite=np.concatenate([p.sample_finite for p in parts]),
+        sample_max=np.concatenate([p.sample_max for p in parts]),
+        power_sums=None if any(x is None for x in sums) else np.concatenate(sums),
+    )
+
+
+@dataclass(frozen=True)
+class LogDecision:
+    """A log scale decided on a whole table: scale, pseudocount floor and the warnings.
+
+    Attributes
+    ----------
+    scale
+        The log scale, base chosen (one of :data:`LOG_SCALES`).
+    floor
+        The pseudocount floor (:func:`log_floor_of`), or None; pass it to
+        :func:`linearise` so that every chunk subtracts the same offset.
+    transformation
+        The un-logging formula, as :attr:`ScaleResult.transformation`.
+    warnings
+        ``log_base_unknown`` when the base could not be told, then ``log_scale``:
+        as :func:`linearise` gives them for the whole table.
+    """
+
+    scale: str
+    floor: float | None
+    transformation: str
+    warnings: tuple[DeconvWarning, ...]
+
+
+def decide_logs(
+    summary: LogSummary, scale: str, *, auto: bool, declared: bool, what: str = "expression"
+) -> LogDecision:
+    """Decide floor and base of a table on a log scale from its summary, as :func:`linearise`.
+
+    Parameters
+    ----------
+    summary
+        The whole table's :class:`LogSummary` (:func:`join_log_summaries` of its chunks').
+    scale
+        One of :data:`LOG_SCALES`: detected (:func:`scale_from_summary`) or declared.
+    auto
+        True when the scale was detected: the base of RNA-seq-like logs is then
+        told by the per-sample totals (which ``summary`` must hold).
+    declared, what
+        As for :func:`log_scale_warning`.
+
+    Returns
+    -------
+    LogDecision
+        Floor, scale and warnings :func:`linearise` finds on the whole table.
+    """
+    floor = log_floor_of(summary.vmin, summary.n_at_min, summary.n_finite)
+    warnings: list[DeconvWarning] = []
+    if auto and (scale == "log2p1" or floor is not None):
+        if summary.power_sums is None:
+            raise ValueError("the summary holds no power sums to tell the log base by")
+        chosen = _base_samples(summary.sample_max, summary.vmin)
+        scale, warnings = _base_from_totals(
+            scale, floor, summary.sample_finite[chosen], summary.power_sums[chosen], what=what
+        )
+    maxima = summary.sample_max[~np.isnan(summary.sample_max)]
+    warning = _log_warning(
+        scale,
+        floor,
+        vmax=float(maxima.max()) if maxima.size else float("nan"),
+        vmin=summary.vmin,
+        n_negative=summary.n_negative,
+        n_at_floor=summary.n_at_min if floor is not None else 0,
+        n_finite=summary.n_finite,
+        declared=declared,
+        what=what,
+    )
+    formula = _formula(scale, _offset(scale, floor))
+    return LogDecision(scale, floor, formula, (*warnings, warning))
+
+
 def _from_log(values: np.ndarray, scale: str, floor: float | None) -> tuple[np.ndarray, float]:
     """``base**x - offset`` clipped at 0 (a new array), and the offset subtracted."""
-    base = _BASES[scale]
-    if scale in _PLUS_ONE:
-        offset = 1.0
-    elif floor is not None:
-        offset = float(base**floor)
-    else:
-        offset = 0.0
+    offset = _offset(scale, floor)
     with np.errstate(over="ignore"):
-        linear = np.power(base, values)
+        linear = np.power(_BASES[scale], values)
     if offset:
         linear -= offset
         np.maximum(linear, 0.0, out=linear)
@@ -397,33 +665,75 @@ def _unlog(
             "choose the linear scale instead."
         )
     vmin = float(np.fmin.reduce(values, axis=None))
-    negative = int(np.count_nonzero(values < 0)) if vmin < 0 else 0
+    linear, _ = _from_log(values, detected, None if detected in _PLUS_ONE else floor)
+    warning = _log_warning(
+        detected,
+        floor,
+        vmax=original_max,
+        vmin=vmin,
+        n_negative=int(np.count_nonzero(values < 0)) if vmin < 0 else 0,
+        n_at_floor=int(np.count_nonzero(values == floor)) if floor is not None else 0,
+        n_finite=int(np.count_nonzero(np.isfinite(values))),
+        declared=declared,
+        what=what,
+    )
+    return linear, _formula(detected, _offset(detected, floor)), warning
+
+
+def _log_warning(
+    detected: str,
+    floor: float | None,
+    *,
+    vmax: float,
+    vmin: float,
+    n_negative: int,
+    n_at_floor: int,
+    n_finite: int,
+    declared: bool,
+    what: str,
+) -> DeconvWarning:
+    """The ``log_scale`` warning of :func:`_unlog`, from counts that add up over chunks.
+
+    Parameters
+    ----------
+    detected, floor
+        The log scale and the pseudocount floor found (:func:`log_floor_of`) or None.
+    vmax, vmin
+        The table's largest and smallest value.
+    n_negative, n_at_floor, n_finite
+        How many values are negative, equal the floor, and are finite.
+    declared, what
+        As for :func:`log_scale_warning`.
+    """
     # log(x + 1) has no pseudocount floor: a floor found says the scale was log(x + p).
     plus_one_floor = floor if detected in _PLUS_ONE else None
     if detected in _PLUS_ONE:
         floor = None
-    linear, offset = _from_log(values, detected, floor)
-    formula = _formula(detected, offset)
+    offset = _offset(detected, floor)
     note = ""
     if floor is not None:
-        share = np.count_nonzero(values == floor) / max(1, np.count_nonzero(np.isfinite(values)))
+        share = n_at_floor / max(1, n_finite)
         note = (
             f"{share:.0%} of values sit at the minimum {floor:.4g}, zeros logged with a "
             f"pseudocount of {offset:.3g}"
         )
-    elif negative:
+    elif n_negative:
         becomes = "0" if detected in _PLUS_ONE else "values between 0 and 1"
-        note = f"{negative} negative value(s), down to {vmin:.3g}, became {becomes}"
+        note = f"{n_negative} negative value(s), down to {vmin:.3g}, became {becomes}"
         if plus_one_floor is not None:
             plain = {"log2p1": "log2", "log10p1": "log10", "lnp1": "ln"}[detected]
             note += (
                 f" (many values sit at that minimum, like zeros logged with a pseudocount of "
                 f"{_BASES[detected] ** plus_one_floor:.3g}: if so, the scale is {plain})"
             )
-    warning = log_scale_warning(
-        detected, original_max, declared=declared, what=what, formula=formula, note=note
+    return log_scale_warning(
+        detected,
+        vmax,
+        declared=declared,
+        what=what,
+        formula=_formula(detected, offset),
+        note=note,
     )
-    return linear, formula, warning
 
 
 _FORMULAS = {

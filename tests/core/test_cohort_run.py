@@ -9,11 +9,13 @@ import pandas as pd
 import pytest
 
 from deconv_core import cohort_run
+from deconv_core import scale as scale_module
 from deconv_core.cli import main
 from deconv_core.cohort_run import cluster_client, run_cohort
 from deconv_core.io.chunked import convert_table, open_chunked
 from deconv_core.options import RunOptions
 from deconv_core.report import write_outputs
+from deconv_core.scale import linearise
 from deconv_core.signatures import load_signature
 from tests.conftest import planted_mixtures
 
@@ -293,13 +295,8 @@ def test_scale_summary_takes_the_whole_tables_evenly_spaced_values(tmp_path, mon
     assert sum(p.n_zero for p in parts) == np.count_nonzero(expected == 0)
 
 
-def test_a_first_chunk_of_another_scale_is_refitted_with_the_cohorts(client, tmp_path):
-    """S1 and S2 alone look log2 (all below 50, not whole): the cohort is linear TPM."""
-    expr, _ = planted_mixtures(6, noise=0.1, seed=8, n_filler=100)
-    expr[["S1", "S2"]] *= 40 / expr[["S1", "S2"]].max().max()
-    path = write_tsv(expr, tmp_path / "bulk.tsv")
-    reference = memory_run(path, tmp_path / "memory")
-    store = tmp_path / "bulk.h5"
+def pairs_run(path, client, tmp_path):
+    """The Dask engine's run of a text table in chunks of 2 samples, and its progress steps."""
     steps = []
     analysis = run_cohort(
         path,
@@ -307,9 +304,19 @@ def test_a_first_chunk_of_another_scale_is_refitted_with_the_cohorts(client, tmp
         RunOptions(),
         client=client,
         chunk_size=2,
-        store=store,
+        store=tmp_path / "bulk.h5",
         progress=steps.append,
     )
+    return analysis, steps
+
+
+def test_a_first_chunk_of_another_scale_is_refitted_with_the_cohorts(client, tmp_path):
+    """S1 and S2 alone look log2 (all below 50, not whole): the cohort is linear TPM."""
+    expr, _ = planted_mixtures(6, noise=0.1, seed=8, n_filler=100)
+    expr[["S1", "S2"]] *= 40 / expr[["S1", "S2"]].max().max()
+    path = write_tsv(expr, tmp_path / "bulk.tsv")
+    reference = memory_run(path, tmp_path / "memory")
+    analysis, steps = pairs_run(path, client, tmp_path)
     assert "scale of the first chunk: log2; deconvolving" in steps
     assert analysis.expression.scale == "linear"
     write_outputs(tmp_path / "dask", analysis)
@@ -335,3 +342,66 @@ def test_a_larger_cohort_in_odd_chunks_gives_the_in_memory_files(client, tmp_pat
     )
     write_outputs(tmp_path / "dask", analysis)
     assert_same_files(reference, tmp_path / "dask")
+
+
+def _tpm_with_zeros(n_samples, *, seed, dry=(0, 1)):
+    """TPM (genes × samples) summing to 1e6, 60 filler genes zero in every sample but ``dry``."""
+    expr, _ = planted_mixtures(n_samples, noise=0.1, seed=seed, n_filler=200)
+    wet = [c for j, c in enumerate(expr.columns) if j not in dry]
+    expr.loc[expr.index[-60:], wet] = 0.0
+    return expr * (1e6 / expr.sum())
+
+
+LOGGED = {
+    "log10(x+1)": (lambda x: np.log10(x + 1.0), "log10p1", None),
+    "log2(x+0.001)": (lambda x: np.log2(x + 0.001), "log2", np.log2(0.001)),
+    # Totals of 5e5 under every base: no base is told, log2p1 kept with a warning.
+    "log2(x/2+1)": (lambda x: np.log2(x / 2 + 1.0), "log2p1", None),
+}
+
+
+@pytest.mark.parametrize("name", list(LOGGED))
+def test_log_bases_and_floors_are_the_in_memory_engines(name, client, tmp_path):
+    """The first chunk (S1, S2) has no zero: no value at the cohort's floor, no zeros to
+    tell log(x + 1) by; the cohort's scale, base and floor are decided on all chunks."""
+    log, scale, floor = LOGGED[name]
+    path = write_tsv(log(_tpm_with_zeros(6, seed=5)), tmp_path / "bulk.tsv")
+    reference = memory_run(path, tmp_path / "memory")
+    analysis, steps = pairs_run(path, client, tmp_path)
+    assert analysis.expression.scale == scale
+    assert any(s.startswith("scale of the cohort") for s in steps)  # refitted
+    write_outputs(tmp_path / "dask", analysis)
+    assert_same_files(reference, tmp_path / "dask")
+    codes = pd.read_csv(tmp_path / "dask" / "warnings.csv")["code"].tolist()
+    assert codes.count("log_scale") == 1
+    assert codes.count("log_base_unknown") == (name == "log2(x/2+1)")
+    if floor is not None:
+        assert analysis.expression.transformation == "2**x - 0.001"
+
+
+@pytest.mark.parametrize("name", list(LOGGED))
+@pytest.mark.parametrize("broken", ["even", "odd"])
+def test_the_drivers_log_decision_is_linearises_on_the_whole_table(name, broken):
+    """121 samples (one all at the floor): every 2nd informative sample is checked for the
+    base, in both engines; breaking the others' totals changes nothing, breaking those
+    checked leaves the base unknown."""
+    log, scale, floor = LOGGED[name]
+    expr = _tpm_with_zeros(121, seed=6, dry=range(0, 121, 10))
+    expr["S1"] = 0.0  # not informative: the checked samples are S2, S4, ...
+    checked = 1 if broken == "even" else 0
+    expr.iloc[:, [j for j in range(1, 121) if (j - 1) % 2 != checked]] *= 3.0
+    table = log(expr)
+    whole = linearise(table, scale="auto")
+    values = table.to_numpy()
+    parts = [
+        cohort_run._summary_of(values[:, a : a + 7], a, 121, sums=True) for a in range(0, 121, 7)
+    ]
+    cohort = cohort_run._scale_of(parts, "auto")
+    assert cohort.scale == whole.detected
+    assert cohort.floor == scale_module._log_floor(values)
+    assert cohort.logs.transformation == whole.transformation
+    logs = tuple(w for w in whole.warnings if w.code in ("log_scale", "log_base_unknown"))
+    assert cohort.logs.warnings == logs
+    unknown = broken == "even" or name == "log2(x/2+1)"
+    assert cohort.scale == (("log2" if floor else "log2p1") if unknown else scale)
+    assert ("log_base_unknown" in {w.code for w in logs}) == unknown
