@@ -30,6 +30,7 @@ import contextlib
 import functools
 import mmap
 import os
+import signal
 import sys
 import threading
 from collections.abc import Callable, Sequence
@@ -148,10 +149,11 @@ def run_in_forks(tasks: Sequence[Callable[[], None]]) -> list[int]:
     :func:`shared_array` before the call.  A child ends with ``os._exit``
     (nothing of this process's buffers or exit handlers runs twice).  Returns
     the indices of the tasks whose child failed (the caller reruns them
-    here); an error in this process's own task is raised after the children
-    are reaped.
+    here).  If this process's own task fails or the wait is interrupted (Ctrl-C,
+    a termination signal), the children are killed and reaped before the error
+    goes on: none outlives the call.
     """
-    children = []
+    children: dict[int, int] = {}  # pid -> task index, until reaped
     for index, task in enumerate(tasks[:-1]):
         pid = os.fork()
         if pid == 0:  # the child
@@ -161,14 +163,21 @@ def run_in_forks(tasks: Sequence[Callable[[], None]]) -> list[int]:
                 code = 0
             finally:
                 os._exit(code)
-        children.append((index, pid))
+        children[pid] = index
     failed = []
     try:
         if tasks:
             tasks[-1]()
-    finally:
-        for index, pid in children:
+        for pid in list(children):
             _, status = os.waitpid(pid, 0)
+            index = children.pop(pid)
             if os.waitstatus_to_exitcode(status) != 0:
                 failed.append(index)
-    return failed
+    finally:
+        for pid in children:  # only when interrupted: the children are not needed
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        for pid in children:
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, 0)
+    return sorted(failed)

@@ -127,3 +127,30 @@ def test_forking_only_where_no_other_thread_is_alive(monkeypatch):
     monkeypatch.setattr(threads, "FORKING", False)
     assert threads.fork_workers(2) == 1
     assert threads.fork_workers(1) == 1
+
+
+def test_an_interrupted_parent_kills_and_reaps_its_forked_children():
+    import os
+    import time
+
+    from deconv_core.threads import run_in_forks, shared_array
+
+    pids = shared_array((1,))
+    started = shared_array((1,))
+
+    def child():
+        pids[0] = os.getpid()
+        started[0] = 1
+        time.sleep(600)  # far longer than the test may take
+
+    def interrupted():
+        while not started[0]:
+            time.sleep(0.01)
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_in_forks([child, interrupted])
+    with pytest.raises(ChildProcessError):  # already reaped: no zombie, no orphan
+        os.waitpid(int(pids[0]), os.WNOHANG)
+    with pytest.raises(ProcessLookupError):
+        os.kill(int(pids[0]), 0)
