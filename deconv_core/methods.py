@@ -901,7 +901,7 @@ def agreement_summary(agreement: pd.DataFrame) -> pd.DataFrame:
         ``flagged``; quantities without
         a pair with the robust fit are left out.
     """
-    pairs = agreement[(agreement["method_a"] == "robust") | (agreement["method_b"] == "robust")]
+    pairs = _with_robust(agreement)
     pairs = pairs.assign(
         other=np.where(pairs["method_a"] == "robust", pairs["method_b"], pairs["method_a"])
     )
@@ -923,6 +923,11 @@ def agreement_summary(agreement: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=columns).set_index("cell_type")
 
 
+def _with_robust(agreement: pd.DataFrame) -> pd.DataFrame:
+    """The rows of :attr:`MethodsComparison.agreement` that pair a method with the robust fit."""
+    return agreement[(agreement["method_a"] == "robust") | (agreement["method_b"] == "robust")]
+
+
 def too_few_to_compare(agreement: pd.DataFrame) -> str | None:
     """Why nothing could be compared, or None when some pair has enough samples.
 
@@ -939,9 +944,7 @@ def too_few_to_compare(agreement: pd.DataFrame) -> str | None:
         reaches it (no r is computed then, and nothing is flagged); None
         otherwise, or when only the robust fit ran.
     """
-    with_robust = agreement[
-        (agreement["method_a"] == "robust") | (agreement["method_b"] == "robust")
-    ]
+    with_robust = _with_robust(agreement)
     if with_robust.empty:
         return None
     most = int(with_robust["n"].max())
