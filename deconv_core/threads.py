@@ -149,23 +149,34 @@ def run_in_forks(tasks: Sequence[Callable[[], None]]) -> list[int]:
     :func:`shared_array` before the call.  A child ends with ``os._exit``
     (nothing of this process's buffers or exit handlers runs twice).  Returns
     the indices of the tasks whose child failed (the caller reruns them
-    here).  If this process's own task fails or the wait is interrupted (Ctrl-C,
+    here).  If this process's own task fails or the call is interrupted (Ctrl-C,
     a termination signal), the children are killed and reaped before the error
     goes on: none outlives the call.
+
+    Ctrl-C and termination are held back while the children are forked: forking
+    runs Python callbacks (the logging module releases its lock in the parent),
+    and an exception a signal handler raises inside one is printed and dropped,
+    so the run would go on as if never stopped.  Held back, the signal arrives
+    once every child is known, and stops them.
     """
     children: dict[int, int] = {}  # pid -> task index, until reaped
-    for index, task in enumerate(tasks[:-1]):
-        pid = os.fork()
-        if pid == 0:  # the child
-            code = 1
-            try:
-                task()
-                code = 0
-            finally:
-                os._exit(code)
-        children[pid] = index
     failed = []
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
     try:
+        try:
+            for index, task in enumerate(tasks[:-1]):
+                pid = os.fork()
+                if pid == 0:  # the child: the caller's signal mask, then its task
+                    code = 1
+                    try:
+                        signal.pthread_sigmask(signal.SIG_SETMASK, held)
+                        task()
+                        code = 0
+                    finally:
+                        os._exit(code)
+                children[pid] = index
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, held)  # a held signal raises here
         if tasks:
             tasks[-1]()
         for pid in list(children):
@@ -181,3 +192,7 @@ def run_in_forks(tasks: Sequence[Callable[[], None]]) -> list[int]:
             with contextlib.suppress(ChildProcessError):
                 os.waitpid(pid, 0)
     return sorted(failed)
+
+
+#: Signals the command line turns into exceptions (Ctrl-C, termination).
+_STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import time
+
 import numpy as np
 import pytest
 from threadpoolctl import threadpool_info, threadpool_limits
@@ -154,3 +158,60 @@ def test_an_interrupted_parent_kills_and_reaps_its_forked_children():
         os.waitpid(int(pids[0]), os.WNOHANG)
     with pytest.raises(ProcessLookupError):
         os.kill(int(pids[0]), 0)
+
+
+class _Stop(Exception):
+    """What this test's termination handler raises (as the command line's does)."""
+
+
+_SIGNAL_IN_FORK = {"on": False}
+
+
+_CHILD = {"pid": 0}
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def _signal_self_after_fork() -> None:
+    if _SIGNAL_IN_FORK["on"]:
+        _SIGNAL_IN_FORK["on"] = False
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
+def test_a_termination_during_the_fork_itself_still_stops_the_run(monkeypatch):
+    # The signal lands while os.fork runs its Python callbacks, where an exception a
+    # handler raises would be printed and dropped; held back, it stops the caller.
+    from deconv_core.threads import run_in_forks
+
+    def stop(signum, frame):
+        raise _Stop
+
+    real_fork = os.fork
+
+    def recorded_fork():
+        pid = real_fork()
+        if pid:
+            _CHILD["pid"] = pid
+        return pid
+
+    monkeypatch.setattr(os, "fork", recorded_fork)
+    previous = signal.signal(signal.SIGTERM, stop)
+    os.register_at_fork(after_in_parent=_signal_self_after_fork)
+    ran = []
+    try:
+        _SIGNAL_IN_FORK["on"] = True
+        with pytest.raises(_Stop):
+            run_in_forks([lambda: time.sleep(600), lambda: ran.append(1)])
+    finally:
+        _SIGNAL_IN_FORK["on"] = False
+        signal.signal(signal.SIGTERM, previous)
+    assert ran == []  # stopped before its own part: the signal came once the child was known
+    assert _CHILD["pid"] and not _alive(_CHILD["pid"])  # and the child was killed and reaped
+    with pytest.raises(ChildProcessError):
+        os.waitpid(_CHILD["pid"], os.WNOHANG)
