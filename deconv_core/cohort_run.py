@@ -186,7 +186,7 @@ def _fit_chunk(
     if not keep:  # linearise refuses a table without data; the cohort may still have some
         return _ChunkFit(None, (*warnings, *empty), None, transformation="", samples=(), **common)
     try:
-        # A scale detected on the whole cohort is still a guess: centred data are refused.
+        # A scale detected on the first chunk is a guess; the driver judges the cohort's.
         logs = {"floor": floor} if scale in LOG_SCALES else {}
         scaled = linearise(mapped.table, scale=scale, guessed=options.scale == "auto", **logs)
         result = fit_table(scaled.table, signature, options)
@@ -344,6 +344,8 @@ def run_cohort(
     fit = functools.partial(_fit_all, client, remote, chunks, sig, options, step)
     parts = fit(guess)
     cohort = _scale_of([p.summary for p in parts], options.scale)
+    if cohort.logs is not None and cohort.logs.refusal:  # centred, as the whole table is judged
+        raise InputError(cohort.logs.refusal)
     if (cohort.scale, cohort.floor) != (guess.scale, guess.floor):
         step(f"scale of the cohort: {cohort.scale}; deconvolving again")
         parts = fit(cohort)

@@ -190,14 +190,15 @@ def linearise(
         Name of the input used in messages.
     guessed
         True when ``scale`` was detected elsewhere on the whole table (the
-        cohort engine's chunks): it is checked as a detected scale is
-        (centred data refused), not honoured as the user's word.
+        cohort engine's chunks): it is un-logged and reported as a detected
+        scale is, not honoured as the user's word.
     floor
         The pseudocount floor of a log scale: ``"find"`` (default) finds it on
-        this table (:func:`log_floor_of`); a number or None is the floor decided
-        on the whole cohort (:func:`decide_logs` on the chunks' summaries), so
-        every chunk is un-logged with the same offset.  Only with a log
-        ``scale`` other than ``"auto"``.
+        this table (:func:`log_floor_of`) and, without one, refuses centred
+        values (:func:`centred_refusal`); a number or None is the floor decided
+        on the whole cohort (:func:`decide_logs` on the chunks' summaries,
+        which judged the cohort's centring too), so every chunk is un-logged
+        with the same offset.  Only with a log ``scale`` other than ``"auto"``.
 
     Returns
     -------
@@ -224,10 +225,15 @@ def linearise(
 
     if detected in LOG_SCALES:
         declared = scale != "auto" and not guessed
+        # A floor given was decided on the whole cohort (decide_logs), centring checked there.
         if floor == "find":
             floor = _log_floor(values)
-        if floor is None:
-            _check_not_centred(values, declared=detected if declared else None, what=what)
+            if floor is None:
+                refusal = centred_refusal(
+                    *_centring(values), declared=detected if declared else None, what=what
+                )
+                if refusal:
+                    raise InputError(refusal)
         if scale == "auto":
             detected, base_warning = _choose_base(values, detected, floor, what=what)
             warnings.extend(base_warning)
@@ -463,6 +469,9 @@ class LogSummary:
     power_sums
         Samples × 3: per sample, the sum over genes of ``base**x`` for the bases
         2, e and 10; None when not taken (values of 50 and above are not logs).
+    gene_sums, gene_finite
+        Per gene (in table order), the sum and the number of its finite values;
+        shape (genes,): the gene means of the centring check.
     """
 
     vmin: float
@@ -472,6 +481,8 @@ class LogSummary:
     sample_finite: np.ndarray
     sample_max: np.ndarray
     power_sums: np.ndarray | None
+    gene_sums: np.ndarray
+    gene_finite: np.ndarray
 
 
 def summarise_logs(values: np.ndarray, *, sums: bool = True) -> LogSummary:
@@ -502,6 +513,8 @@ def summarise_logs(values: np.ndarray, *, sums: bool = True) -> LogSummary:
         sample_finite=np.count_nonzero(finite, axis=0),
         sample_max=sample_max,
         power_sums=_power_sums(values) if sums and not vmax >= _LOG_MAX else None,
+        gene_sums=np.where(finite, values, 0.0).sum(axis=1),
+        gene_finite=np.count_nonzero(finite, axis=1),
     )
 
 
@@ -510,6 +523,8 @@ def join_log_summaries(parts: list[LogSummary]) -> LogSummary:
     mins = [p.vmin for p in parts if p.vmin == p.vmin]
     vmin = min(mins) if mins else float("nan")
     sums = [p.power_sums for p in parts]
+    if len({p.gene_sums.shape for p in parts}) > 1:
+        raise ValueError("chunks of one table must hold the same genes")
     return LogSummary(
         vmin=vmin,
         n_at_min=sum(p.n_at_min for p in parts if p.vmin == vmin),
@@ -518,6 +533,8 @@ def join_log_summaries(parts: list[LogSummary]) -> LogSummary:
         sample_finite=np.concatenate([p.sample_finite for p in parts]),
         sample_max=np.concatenate([p.sample_max for p in parts]),
         power_sums=None if any(x is None for x in sums) else np.concatenate(sums),
+        gene_sums=np.sum([p.gene_sums for p in parts], axis=0),
+        gene_finite=np.sum([p.gene_finite for p in parts], axis=0),
     )
 
 
@@ -537,12 +554,16 @@ class LogDecision:
     warnings
         ``log_base_unknown`` when the base could not be told, then ``log_scale``:
         as :func:`linearise` gives them for the whole table.
+    refusal
+        The sentence :func:`linearise` would refuse the whole table with (centred,
+        z-scored or log-ratio values, :func:`centred_refusal`), or None.
     """
 
     scale: str
     floor: float | None
     transformation: str
     warnings: tuple[DeconvWarning, ...]
+    refusal: str | None = None
 
 
 def decide_logs(
@@ -568,6 +589,17 @@ def decide_logs(
         Floor, scale and warnings :func:`linearise` finds on the whole table.
     """
     floor = log_floor_of(summary.vmin, summary.n_at_min, summary.n_finite)
+    refusal = None
+    if floor is None:
+        negative = summary.n_negative / summary.n_finite if summary.n_finite else 0.0
+        rows = summary.gene_finite > 0
+        means = summary.gene_sums[rows] / summary.gene_finite[rows]
+        mean_size = float(np.median(np.abs(means))) if means.size else float("nan")
+        refusal = centred_refusal(
+            negative, mean_size, declared=scale if declared else None, what=what
+        )
+        if refusal:
+            return LogDecision(scale, floor, "", (), refusal)
     warnings: list[DeconvWarning] = []
     if auto and (scale == "log2p1" or floor is not None):
         if summary.power_sums is None:
@@ -589,7 +621,7 @@ def decide_logs(
         what=what,
     )
     formula = _formula(scale, _offset(scale, floor))
-    return LogDecision(scale, floor, formula, (*warnings, warning))
+    return LogDecision(scale, floor, formula, (*warnings, warning), refusal)
 
 
 def _from_log(values: np.ndarray, scale: str, floor: float | None) -> tuple[np.ndarray, float]:
@@ -615,41 +647,46 @@ def _centring(values: np.ndarray) -> tuple[float, float]:
     return negative, float(np.nanmedian(np.abs(gene_means)))
 
 
-def _check_not_centred(values: np.ndarray, *, declared: str | None, what: str) -> None:
-    """Refuse centred, z-scored or log-ratio data: they cannot be un-logged into expression.
+def centred_refusal(
+    negative: float, mean_size: float, *, declared: str | None, what: str
+) -> str | None:
+    """The sentence refusing centred, z-scored or log-ratio data, or None if they pass.
 
-    Called only for data with negative values and no pseudocount floor
-    (:func:`_log_floor`).  A detected log scale (``declared`` None) is refused
-    on a large share of negative values (:data:`CENTRED_NEGATIVE_SHARE`) or gene
-    means near 0 (:data:`CENTRED_GENE_MEAN`); the message names the
-    condition(s) that held.  A declared log scale is honoured unless every
-    gene is centred near 0, which no log expression is.
+    They cannot be un-logged into expression.  Asked only of data with no
+    pseudocount floor (:func:`log_floor_of`); ``negative`` is the share of
+    negative values and ``mean_size`` the median absolute gene mean
+    (:func:`_centring`, or the cohort's from its chunks' :class:`LogSummary`).
+    A detected log scale (``declared`` None) is refused on a large share of
+    negative values (:data:`CENTRED_NEGATIVE_SHARE`) or gene means near 0
+    (:data:`CENTRED_GENE_MEAN`); the sentence names the condition(s) that held.
+    A declared log scale is honoured unless every gene is centred near 0, which
+    no log expression is.
     """
-    negative, mean_size = _centring(values)
     if negative == 0:
-        return
-    gene_mean = f"the typical gene mean is {mean_size:.2g}, near 0"
+        return None
+    gene_mean = f"the typical gene mean is {mean_size:.2f}, near 0"
     if declared is not None:
         if mean_size < CENTRED_GENE_MEAN:
-            raise InputError(
+            return (
                 f"The {what} was declared as {declared}, but its values are centred per gene "
                 f"({gene_mean}), as z-scores or log-ratios are, not log expression: upload the "
                 "data before centring."
             )
-        return
+        return None
     found = []
     if negative >= CENTRED_NEGATIVE_SHARE:
         found.append(f"{negative:.0%} of values are negative")
     if mean_size < CENTRED_GENE_MEAN:
         found.append(gene_mean)
-    if found:
-        raise InputError(
-            f"The {what} looks centred, z-scored or log-ratio ({' and '.join(found)}; no floor "
-            "of zeros as log data with a pseudocount have); deconvolution needs expression on "
-            "a linear or log scale (TPM, counts, intensities or their log), not ratios or "
-            "values centred per gene: upload the data before centring, or give the log scale "
-            "with --scale if it is one."
-        )
+    if not found:
+        return None
+    return (
+        f"The {what} looks centred, z-scored or log-ratio ({' and '.join(found)}; no floor "
+        "of zeros as log data with a pseudocount have); deconvolution needs expression on "
+        "a linear or log scale (TPM, counts, intensities or their log), not ratios or "
+        "values centred per gene: upload the data before centring, or give the log scale "
+        "with --scale if it is one."
+    )
 
 
 def _unlog(

@@ -17,6 +17,7 @@ from deconv_core.options import RunOptions
 from deconv_core.report import write_outputs
 from deconv_core.scale import linearise
 from deconv_core.signatures import load_signature
+from deconv_core.validation import InputError
 from tests.conftest import planted_mixtures
 
 # Every file of a run but the manifest, which names the input file and the engine's format.
@@ -405,3 +406,38 @@ def test_the_drivers_log_decision_is_linearises_on_the_whole_table(name, broken)
     unknown = broken == "even" or name == "log2(x/2+1)"
     assert cohort.scale == (("log2" if floor else "log2p1") if unknown else scale)
     assert ("log_base_unknown" in {w.code for w in logs}) == unknown
+
+
+def _log2_microarray(n_samples):
+    """log2 intensities without zeros or a floor; S1 and S2 3,000x dimmer (70% negative)."""
+    expr, _ = planted_mixtures(n_samples, noise=0.1, seed=9, n_filler=200)
+    rng = np.random.default_rng(9)
+    linear = expr * rng.lognormal(0, 0.05, expr.shape) + 0.01 * rng.lognormal(0, 0.3, expr.shape)
+    linear[["S1", "S2"]] /= 3000
+    return np.log2(linear)
+
+
+def test_centring_is_judged_on_the_cohort_not_on_a_chunk(client, tmp_path):
+    """The cohort is 14% negative (not centred); its first chunk alone, 71%: both engines
+    read the cohort as log2 and give the same files."""
+    table = _log2_microarray(10)
+    assert (table.to_numpy()[:, :2] < 0).mean() > 0.7 > 0.2 > (table.to_numpy() < 0).mean()
+    path = write_tsv(table, tmp_path / "bulk.tsv")
+    reference = memory_run(path, tmp_path / "memory")
+    analysis, _ = pairs_run(path, client, tmp_path)
+    assert analysis.expression.scale == "log2"
+    write_outputs(tmp_path / "dask", analysis)
+    assert_same_files(reference, tmp_path / "dask")
+
+
+def test_a_centred_cohort_is_refused_in_the_in_memory_engines_words(client, tmp_path, capsys):
+    """Centred per gene over the cohort; no chunk of two samples is (gene means far from 0)."""
+    log = _log2_microarray(8)
+    centred = log.sub(log.mean(axis=1), axis=0)
+    path = write_tsv(centred, tmp_path / "bulk.tsv")
+    assert main(["run", str(path), "--signature", "TIL10", "--out", str(tmp_path / "m")]) == 2
+    memory = capsys.readouterr().err.strip().removeprefix("error: ")
+    assert "looks centred, z-scored or log-ratio" in memory
+    with pytest.raises(InputError) as dask:
+        pairs_run(path, client, tmp_path)
+    assert str(dask.value) == memory
