@@ -61,7 +61,7 @@ from deconv_core.thresholds import (
     MIN_GENES_ABSOLUTE,
     MIN_SAMPLES_PLATFORM,
 )
-from deconv_core.validation import DeconvWarning, InputError
+from deconv_core.validation import DeconvWarning, InputError, check_unique_labels
 
 __all__ = [
     "MODES",
@@ -577,11 +577,13 @@ def deconvolve(
     InputError
         An unknown mode, loss, weighting or exclusion list; absolute mode with a
         signature it is meaningless for (:func:`check_absolute_mode`); too few
-        signature genes in the data.
+        signature genes in the data; sample names repeated or blank.
     """
     check_choice("mode", mode)
     check_choice("weighting", weighting)
     check_choice("loss", loss)
+    # Every result is keyed by sample name: two samples of one name could not be told apart.
+    check_unique_labels(expression.columns, what="sample names")
     if isinstance(signature, pd.DataFrame):
         signature = Signature(name="signature", matrix=signature.astype(np.float64))
     if exclude is not None:

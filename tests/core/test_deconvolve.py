@@ -346,3 +346,13 @@ def test_a_sample_of_one_repeated_value_has_no_fit_statistics(til10):
     assert (res.fit.drop(index="FLAT")["r2"] > 0.5).all()  # the others keep theirs
     reasons = sample_verdicts(res.fit).loc["FLAT", "reasons"]
     assert reasons.startswith("no fit to judge (r = nan, R² = nan: the sample's signature genes")
+
+
+@pytest.mark.parametrize("names", [["S1", "S1", "S3"], ["S1", " ", "S3"]])
+def test_repeated_or_blank_sample_names_are_refused_by_the_api(names, til10):
+    """Every table of a result is keyed by sample: the loader refuses such names, and so
+    does deconvolve for callers that built the table themselves."""
+    expr, _ = planted_mixtures(3, seed=1)
+    expr.columns = names
+    with pytest.raises(InputError, match="sample names"):
+        deconvolve(expr, til10)
