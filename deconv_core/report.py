@@ -71,7 +71,6 @@ text cell is written with the explicit string type instead.
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import io
 import json
@@ -79,11 +78,9 @@ import os
 import platform
 import re
 import shutil
-import signal
 import tempfile
-import threading
 import zipfile
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -98,6 +95,7 @@ from deconv_core.groups import group_proportions
 from deconv_core.io.tables import GZIP_MAGIC, ZIP_MAGIC
 from deconv_core.methods import methods_table
 from deconv_core.session import InputFile, input_members, sha256_hex
+from deconv_core.threads import deferred_stop_signals
 from deconv_core.validation import InputError, warnings_frame
 from deconv_core.verdict import verdict_counts
 from deconv_core.xlsx import Sheet, workbook_bytes
@@ -572,20 +570,6 @@ def check_out_dir(out_dir: str | os.PathLike) -> Path:
     return target
 
 
-@contextlib.contextmanager
-def _signals_held() -> Iterator[None]:
-    """Hold Ctrl-C and SIGTERM while files are moved into place (delivered afterwards)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    held = {signal.SIGINT, signal.SIGTERM}
-    signal.pthread_sigmask(signal.SIG_BLOCK, held)
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, held)
-
-
 def _earlier_files(target: Path) -> set[str]:
     """Files an earlier run of this tool wrote into ``target`` (its manifest says which).
 
@@ -637,7 +621,7 @@ def write_file(path: str | os.PathLike, data: bytes) -> Path:
     try:
         with os.fdopen(handle, "wb") as stream:
             stream.write(data)
-        with _signals_held():
+        with deferred_stop_signals():
             os.replace(staging, target)
     finally:
         Path(staging).unlink(missing_ok=True)
@@ -688,7 +672,7 @@ def write_outputs(
     try:
         for name, data in files.items():
             (staging / name).write_bytes(data)
-        with _signals_held():
+        with deferred_stop_signals():
             target.mkdir(exist_ok=True)
             stale = _earlier_files(target) - set(files)
             names = list(files)

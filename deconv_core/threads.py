@@ -33,7 +33,7 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -153,30 +153,27 @@ def run_in_forks(tasks: Sequence[Callable[[], None]]) -> list[int]:
     a termination signal), the children are killed and reaped before the error
     goes on: none outlives the call.
 
-    Ctrl-C and termination are held back while the children are forked: forking
-    runs Python callbacks (the logging module releases its lock in the parent),
-    and an exception a signal handler raises inside one is printed and dropped,
-    so the run would go on as if never stopped.  Held back, the signal arrives
-    once every child is known, and stops them.
+    Ctrl-C and termination are deferred while the children are forked
+    (:func:`deferred_stop_signals`): forking runs Python callbacks (the logging
+    module releases its lock in the parent), and an exception a signal handler
+    raises inside one is printed and dropped, so the run would go on as if never
+    stopped.  Deferred, the signal arrives once every child is known, and stops them.
     """
     children: dict[int, int] = {}  # pid -> task index, until reaped
     failed = []
-    held = signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
     try:
-        try:
+        with deferred_stop_signals() as restore:
             for index, task in enumerate(tasks[:-1]):
                 pid = os.fork()
-                if pid == 0:  # the child: the caller's signal mask, then its task
+                if pid == 0:  # the child: the caller's signal handlers, then its task
                     code = 1
                     try:
-                        signal.pthread_sigmask(signal.SIG_SETMASK, held)
+                        restore()
                         task()
                         code = 0
                     finally:
                         os._exit(code)
                 children[pid] = index
-        finally:
-            signal.pthread_sigmask(signal.SIG_SETMASK, held)  # a held signal raises here
         if tasks:
             tasks[-1]()
         for pid in list(children):
@@ -194,5 +191,45 @@ def run_in_forks(tasks: Sequence[Callable[[], None]]) -> list[int]:
     return sorted(failed)
 
 
+@contextlib.contextmanager
+def deferred_stop_signals() -> Iterator[Callable[[], None]]:
+    """Record Ctrl-C and termination inside the block; deliver them at its end.
+
+    For steps that must not be cut in the middle: forking (:func:`run_in_forks`),
+    moving a run's files into place (:mod:`deconv_core.report`).  A handler that
+    only records cannot raise inside the block, e.g. in os.fork's callbacks,
+    whichever thread the signal reached (blocking the signals in this thread
+    would not do: another thread alive, e.g. a Dask client's, receives them and
+    this thread still runs the handler).  At the end the caller's handlers are back and a
+    recorded signal is raised again under them.  Yields the function that puts
+    the caller's handlers back without delivering anything (for a forked child).
+    Outside the main thread (where handlers cannot be set) nothing is deferred.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield lambda: None
+        return
+    caught: list[int] = []
+
+    def record(signum: int, frame: Any) -> None:
+        caught.append(signum)
+
+    # (A handler set outside Python reads as None and could not be put back: left alone.)
+    previous = {sig: signal.getsignal(sig) for sig in _STOP_SIGNALS}
+    previous = {sig: handler for sig, handler in previous.items() if handler is not None}
+    for sig in previous:
+        signal.signal(sig, record)
+
+    def restore() -> None:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+    try:
+        yield restore
+    finally:
+        restore()
+        if caught:
+            signal.raise_signal(caught[0])
+
+
 #: Signals the command line turns into exceptions (Ctrl-C, termination).
-_STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
