@@ -354,7 +354,8 @@ def _print_methods(methods: MethodsComparison, names: Mapping[str, str], stream:
         stream.write(f"methods {ran}: {too_few} (methods.csv, methods_agreement.csv)\n")
         return
     stream.write(
-        f"methods {ran}: {len(flagged)} of {len(summary)} cell types disagree"
+        f"methods {ran}: {len(flagged)} of {len(summary)} compared (cell types, 'other', "
+        "marker populations) disagree"
         + (f" ({'; '.join(flagged)})" if flagged else "")
         + " (methods.csv, methods_agreement.csv)\n"
     )

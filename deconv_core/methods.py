@@ -57,7 +57,12 @@ from deconv_core.deconvolve import (
 )
 from deconv_core.options import METHODS
 from deconv_core.signatures import Signature
-from deconv_core.thresholds import METHOD_AGREEMENT_R, METHOD_RANK_GAP, MIN_SAMPLES_FOR_AGREEMENT
+from deconv_core.thresholds import (
+    METHOD_AGREEMENT_R,
+    METHOD_NEGLIGIBLE,
+    METHOD_RANK_GAP,
+    MIN_SAMPLES_FOR_AGREEMENT,
+)
 from deconv_core.validation import DeconvWarning, InputError
 
 __all__ = [
@@ -138,6 +143,8 @@ BASES = {
 }
 #: The bases on which a low r counts as disagreement (``flagged``).
 _FLAGGED_BASES = ("shares", "all cells", "score")
+# Bases on which both sides are fractions (0-1): near-zero pairs carry no order.
+_FRACTION_BASES = ("shares", "all cells")
 # MCP-counter population -> pattern over normalised signature cell-type names (lower case,
 # non-alphanumerics as spaces) of the cell types it covers; used to compare scores with
 # fractions (sums of the matched types).
@@ -690,9 +697,16 @@ def shown_quantity(quantity: str, names: Mapping[str, str] | None) -> str:
     return population + score + _PLUS.join(shown.get(t, t) for t in types.split(_PLUS))
 
 
-def _pair_agreement(a: pd.Series, b: pd.Series) -> tuple[int, float, pd.Series]:
-    """n, Spearman r and each sample's rank-percentile gap over the samples both have."""
+def _pair_agreement(a: pd.Series, b: pd.Series, *, fractions: bool) -> tuple[int, float, pd.Series]:
+    """n, Spearman r and each sample's rank-percentile gap over the samples both have.
+
+    With ``fractions``, samples where both values are below
+    :data:`~deconv_core.thresholds.METHOD_NEGLIGIBLE` are left out (the cell
+    type is about absent: their order is noise).
+    """
     both = pd.concat([a, b], axis=1, join="inner").dropna()
+    if fractions:
+        both = both[(both >= METHOD_NEGLIGIBLE).any(axis=1)]
     n = len(both)
     if n < MIN_SAMPLES_FOR_AGREEMENT:  # r and rank gaps of fewer samples are mostly noise
         return n, float("nan"), pd.Series(dtype=float)
@@ -749,7 +763,9 @@ def compare_methods(
     applicable = {r.method for r in results if r.applicable}
     for quantity, compared in _quantities(results).items():
         for a, b, basis in compared.pairs():
-            n, r, gap = _pair_agreement(compared.values[a], compared.values[b])
+            n, r, gap = _pair_agreement(
+                compared.values[a], compared.values[b], fractions=basis in _FRACTION_BASES
+            )
             flagged = (
                 "robust" in (a, b)
                 and basis in _FLAGGED_BASES

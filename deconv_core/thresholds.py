@@ -27,6 +27,7 @@ __all__ = [
     "GOOD_R2",
     "MAX_CONDITION",
     "METHOD_AGREEMENT_R",
+    "METHOD_NEGLIGIBLE",
     "METHOD_RANK_GAP",
     "MAX_COSINE",
     "MIN_GENES_ABSOLUTE",
@@ -158,6 +159,10 @@ SMALL_COHORT = 10
 METHOD_AGREEMENT_R = 0.5
 #: Fewest samples with both estimates for that flag: r of fewer points is mostly noise.
 MIN_SAMPLES_FOR_AGREEMENT = 5
+#: Fraction under which both methods say a cell type is about absent from a sample: such
+#: samples are left out of the rank comparison (ranks of near-zeros are ranks of noise; M1
+#: macrophages at 0 and 0.0014 in the Hoek 2015 PBMC flagged a clean sample).
+METHOD_NEGLIGIBLE = 0.01
 #: Gap between a sample's rank percentiles (0-1) under two disagreeing methods at or above
 #: which the sample is named (``methods_disagree_sample``): half the cohort apart.
 METHOD_RANK_GAP = 0.5

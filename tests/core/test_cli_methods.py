@@ -24,7 +24,7 @@ def test_run_method_all_writes_fractions_scores_agreement_and_other(tumour_file,
     assert main([*args, "--method", "all"]) == 0
     printed = capsys.readouterr().out
     assert "methods robust, nu-svr, epic, mcp-counter: " in printed
-    assert "cell types disagree" in printed
+    assert "compared (cell types, 'other', marker populations) disagree" in printed
     # cell types by display name on the screen (methods_agreement.csv keeps the ids)
     assert "(Myeloid dendritic cells (score) ~ Dendritic cells)" in printed
     methods = pd.read_csv(out / "methods.csv")

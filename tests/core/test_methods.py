@@ -32,7 +32,11 @@ from deconv_core.methods import (
 )
 from deconv_core.options import RunOptions
 from deconv_core.signatures import Signature
-from deconv_core.thresholds import METHOD_AGREEMENT_R, MIN_SAMPLES_FOR_AGREEMENT
+from deconv_core.thresholds import (
+    METHOD_AGREEMENT_R,
+    METHOD_NEGLIGIBLE,
+    MIN_SAMPLES_FOR_AGREEMENT,
+)
 from deconv_core.validation import InputError
 from tests.conftest import planted_mixtures
 
@@ -295,7 +299,11 @@ def test_compared_values_and_summary_for_the_methods_view(til10, planted):
                      "mcp-counter": "score"}  # fmt: skip
     assert list(values.index) == list(result.proportions.index)
     summary = agreement_summary(comparison.agreement)
-    assert "B.cells" in summary.index and summary.loc["B.cells", "n"] == 6
+    # Samples where neither method sees B cells (both under METHOD_NEGLIGIBLE) are not ranked.
+    b_cells, _ = compared_values(comparison, "B.cells")
+    pair = b_cells[["robust", summary.loc["B.cells", "with"]]].dropna()
+    seen = int((pair >= METHOD_NEGLIGIBLE).any(axis=1).sum())
+    assert 0 < seen <= 6 and summary.loc["B.cells", "n"] == seen
     assert set(summary["with"]) <= {"nu-svr", "epic", "mcp-counter"}
     overview = method_overview(comparison)
     assert list(overview["kind"]) == ["fraction", "fraction", "fraction", "score"]
@@ -451,3 +459,24 @@ def test_one_sample_cannot_be_compared():
         ]
     )
     assert too_few_to_compare(enough) is None
+
+
+def test_a_cell_type_about_absent_under_both_methods_is_not_ranked():
+    """M1 macrophages of the QA's Hoek cohort: 0 in most samples under both methods and
+    0.0014 vs 0 in one; their order is noise, so neither the cell type nor that sample is
+    flagged, while a cell type present in the samples still is."""
+    up = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8]
+    absent = [0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.002]
+    trace = [0.0, 0.0014, 0.0, 0.001, 0.0, 0.0, 0.0, 0.0]
+    robust = _scored({"A": up, "M1": absent}, "robust")
+    svr = _scored({"A": up[::-1], "M1": trace}, "nu-svr")
+    agreement, warnings = compare_methods([robust, svr])
+    rows = agreement.set_index("cell_type")
+    assert rows.loc["M1", "n"] == 0 and not rows.loc["M1", "flagged"]
+    assert rows.loc["A", "flagged"] and rows.loc["A", "n"] == 8
+    assert {w.cell_type for w in warnings if w.code == "methods_disagree"} == {"A"}
+    assert all("M1" not in w.cell_type for w in warnings)
+    # One method seeing the cell type in a sample keeps that sample in the comparison.
+    svr = _scored({"A": up, "M1": [0.0, 0.0, 0.0, 0.05, 0.0, 0.0, 0.0, 0.0]}, "nu-svr")
+    agreement, _ = compare_methods([robust, svr])
+    assert agreement.set_index("cell_type").loc["M1", "n"] == 1
