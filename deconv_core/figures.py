@@ -51,7 +51,7 @@ from deconv_core.ordering import (
 )
 
 # OTHER_COLOR lives with the palette; re-exported for the figures' callers.
-from deconv_core.palette import OTHER_COLOR, assign_colors
+from deconv_core.palette import OTHER_COLOR, PALETTE, assign_colors
 from deconv_core.text import visible
 from deconv_core.thresholds import SMALL_COHORT
 
@@ -60,6 +60,8 @@ __all__ = [
     "MAX_HEATMAP_SAMPLES",
     "MAX_TEXT_CELLS",
     "MAX_TICK_LABELS",
+    "GENE_LABEL_PX",
+    "GENE_ROW_PX",
     "OTHER_COLOR",
     "PERCENT_AXIS",
     "LEGEND_ROW",
@@ -86,6 +88,12 @@ __all__ = [
 MAX_TEXT_CELLS = 400
 #: Sample names are written under the x axis only up to this many samples.
 MAX_TICK_LABELS = 80
+#: Gene rows of the heatmaps: label size and row pitch (px).  Every gene is named up to 250
+#: genes; at 9 px rows and 8 px labels they were unreadable on a projector (QA, 150 genes).
+GENE_LABEL_PX = 10
+GENE_ROW_PX = 12
+# Tallest gene heatmap (250 named genes at GENE_ROW_PX, plus title and axes).
+_GENE_ROWS_MAX_PX = 3200
 #: Standardised residuals are drawn clipped to ± this value.
 RESIDUAL_LIMIT = 4.0
 #: Tick format of every proportion axis and colour bar: percent with one decimal, as in the
@@ -744,7 +752,12 @@ def signature_heatmap_figure(
     fig.update_yaxes(type="category", autorange="reversed", showticklabels=False)
     # Every gene named (plotly would thin the labels otherwise).
     fig.update_yaxes(
-        showticklabels=n <= 250, tickfont={"size": 8}, tickmode="linear", dtick=1, row=1, col=1
+        showticklabels=n <= 250,
+        tickfont={"size": GENE_LABEL_PX},
+        tickmode="linear",
+        dtick=1,
+        row=1,
+        col=1,
     )
     subtitle = (
         f"{n} genes × {len(cell_types)} cell types, each gene scaled to its highest cell type; "
@@ -761,7 +774,7 @@ def signature_heatmap_figure(
         fig,
         title=plain(title),
         subtitle=_wrap(subtitle),
-        height=int(min(1800, max(450, 9 * n + 160))),
+        height=int(min(_GENE_ROWS_MAX_PX, max(450, GENE_ROW_PX * n + 160))),
         extra_top=110,
     )
 
@@ -883,7 +896,7 @@ def residual_heatmap_figure(
         fig,
         title="Residuals of the fit (signature genes × samples)",
         subtitle=_wrap(subtitle, 130),
-        height=int(min(1900, max(520, 9 * n_genes + 240))),
+        height=int(min(_GENE_ROWS_MAX_PX + 100, max(520, GENE_ROW_PX * n_genes + 240))),
     )
 
 
@@ -976,7 +989,7 @@ def _residual_axes(fig: go.Figure, n_genes: int, n_samples: int) -> None:
     fig.update_yaxes(type="category", autorange="reversed", showticklabels=False)
     fig.update_yaxes(
         showticklabels=n_genes <= 250,
-        tickfont={"size": 8},
+        tickfont={"size": GENE_LABEL_PX},
         tickmode="linear",
         dtick=1,
         row=1,
@@ -1362,6 +1375,22 @@ METHOD_AXES = {
 }
 
 
+#: Line dash and marker symbol of a methods chart's series, by position, beside the palette's
+#: colours (Okabe & Ito's first): series differ in three ways, not by colour alone (two
+#: purples told the robust fit and the EPIC-style fit apart on a projector).
+_SERIES_DASHES = ("solid", "dash", "dot", "dashdot", "longdash", "longdashdot")
+_SERIES_SYMBOLS = ("circle", "square", "diamond", "triangle-up", "x", "star")
+
+
+def _series_style(position: int) -> tuple[str, str, str]:
+    """Colour, dash and marker symbol of the series at ``position`` of a methods chart."""
+    return (
+        PALETTE[position % len(PALETTE)],
+        _SERIES_DASHES[position % len(_SERIES_DASHES)],
+        _SERIES_SYMBOLS[position % len(_SERIES_SYMBOLS)],
+    )
+
+
 def methods_figure(
     values: pd.DataFrame,
     kinds: dict[str, str],
@@ -1400,19 +1429,20 @@ def methods_figure(
             )
     panels = [k for k in METHOD_AXES if any(kinds[c] == k for c in values.columns)]
     fig = make_subplots(rows=max(len(panels), 1), cols=1, shared_xaxes=True, vertical_spacing=0.08)
-    colors = cell_type_colors([str(c) for c in values.columns])
     samples = _plain_list(values.index)
     x = list(range(len(samples)))
     for row, kind in enumerate(panels, start=1):
         for column in (c for c in values.columns if kinds[c] == kind):
             percent = kind == "fraction"
+            color, dash, symbol = _series_style(list(values.columns).index(column))
             fig.add_trace(
                 go.Scatter(
                     x=x,
                     y=values[column].to_numpy(float),
                     mode="lines+markers",
                     name=plain(column),
-                    line={"color": colors[str(column)], "width": 1},
+                    line={"color": color, "width": 1.5, "dash": dash},
+                    marker={"symbol": symbol, "size": 7},
                     customdata=np.column_stack([samples, [plain(column)] * len(samples)]),
                     hovertemplate="<b>%{customdata[0]}</b> · %{customdata[1]}<br>"
                     + ("%{y:.1%}" if percent else "%{y:.2f} (score)")

@@ -285,3 +285,19 @@ def test_a_22_type_legend_fits_without_scrolling_in_distinct_colours():
         assert plot >= LEGEND_ROW * len(entries), (plot, len(entries))
     bars = proportions_bar_figure(props, meaning="m")
     assert len({t.marker.color for t in bars.data}) == 22
+
+
+def test_gene_heatmaps_name_every_gene_legibly(result):
+    """170 TIL10 genes: each row at least GENE_ROW_PX tall, labels GENE_LABEL_PX (QA: 7 px)."""
+    from deconv_core.figures import GENE_LABEL_PX, GENE_ROW_PX
+
+    sig = load_signature("TIL10").matrix
+    z = standardised_residuals(result)
+    for fig, genes in (
+        (signature_heatmap_figure(sig, title="TIL10"), len(sig)),
+        (residual_heatmap_figure(z, marker_genes(result.signature_matrix)), z.shape[0]),
+    ):
+        plot = fig.layout.height - fig.layout.margin.t - fig.layout.margin.b
+        assert genes > 100 and plot / genes >= GENE_ROW_PX - 1
+        assert fig.layout.yaxis.tickfont.size == GENE_LABEL_PX >= 10
+        assert fig.layout.yaxis.showticklabels

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -115,3 +116,18 @@ def test_methods_page_on_the_demo_compares_methods_and_explains_other(demo_app, 
                  "--method", "all", "--out", str(out)]) == 0  # fmt: skip
     for name in ("methods.csv", "methods_agreement.csv", "methods_other.csv"):
         assert files[name] == (out / name).read_bytes(), name
+
+
+def test_methods_series_differ_by_colour_dash_and_marker():
+    """Not by colour alone: the robust fit and the EPIC-style fit were two similar purples."""
+    from deconv_core.palette import oklab
+
+    names = ["robust fit (default)", "ν-SVR (CIBERSORT-style)", "constrained WLS with other"]
+    values = pd.DataFrame({n: [0.1, 0.2, 0.3] for n in names}, index=["S1", "S2", "S3"])
+    fig = methods_figure(values, dict.fromkeys(names, "fraction"), title="T")
+    styles = [(t.line.color, t.line.dash, t.marker.symbol) for t in fig.data]
+    for i in range(3):
+        assert len({style[i] for style in styles}) == 3
+    lab = oklab([color for color, _, _ in styles])
+    gaps = np.linalg.norm(lab[:, None] - lab[None], axis=-1)
+    assert gaps[np.triu_indices(3, 1)].min() > 15  # the palette's distinct first colours
