@@ -708,6 +708,22 @@ def group_boxplots_figure(
     )
 
 
+def _gene_rows(fig: go.Figure, n_genes: int) -> None:
+    """Gene rows of a heatmap, top to bottom, each named on the first panel (in place).
+
+    Every gene is named up to 250 (plotly would thin the labels otherwise); more are on hover.
+    """
+    fig.update_yaxes(type="category", autorange="reversed", showticklabels=False)
+    fig.update_yaxes(
+        showticklabels=n_genes <= 250,
+        tickfont={"size": GENE_LABEL_PX},
+        tickmode="linear",
+        dtick=1,
+        row=1,
+        col=1,
+    )
+
+
 def signature_heatmap_figure(
     matrix: pd.DataFrame, *, found: Sequence[str] | None = None, title: str = "Signature"
 ) -> go.Figure:
@@ -749,16 +765,7 @@ def signature_heatmap_figure(
         fig.add_trace(_presence_strip_trace(present, y), row=1, col=1)
     fig.add_trace(_signature_trace(linear, x, y), row=1, col=2 if strip else 1)
     fig.update_xaxes(type="category", tickangle=-45, side="top")
-    fig.update_yaxes(type="category", autorange="reversed", showticklabels=False)
-    # Every gene named (plotly would thin the labels otherwise).
-    fig.update_yaxes(
-        showticklabels=n <= 250,
-        tickfont={"size": GENE_LABEL_PX},
-        tickmode="linear",
-        dtick=1,
-        row=1,
-        col=1,
-    )
+    _gene_rows(fig, n)
     subtitle = (
         f"{n} genes × {len(cell_types)} cell types, each gene scaled to its highest cell type; "
         "genes grouped by the cell type they mark."
@@ -986,15 +993,7 @@ def _residual_axes(fig: go.Figure, n_genes: int, n_samples: int) -> None:
         row=1,
         col=2,
     )
-    fig.update_yaxes(type="category", autorange="reversed", showticklabels=False)
-    fig.update_yaxes(
-        showticklabels=n_genes <= 250,
-        tickfont={"size": GENE_LABEL_PX},
-        tickmode="linear",
-        dtick=1,
-        row=1,
-        col=1,
-    )
+    _gene_rows(fig, n_genes)
     fig.update_layout(
         legend={
             "title": {"text": "gene marks"},
