@@ -17,7 +17,10 @@ percent with one decimal; percentiles are 0-100.
 
 from __future__ import annotations
 
+import hashlib
 import html
+import re
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
@@ -33,6 +36,7 @@ from deconv_core.validation import DeconvWarning, InputError
 
 __all__ = [
     "CARD_LEVEL",
+    "CARD_NAME_BYTES",
     "CARD_RESAMPLES",
     "NOT_CHECKED",
     "SampleCard",
@@ -40,6 +44,7 @@ __all__ = [
     "build_card",
     "check_sample",
     "card_file_name",
+    "card_file_names",
     "card_html",
     "cohort_percentiles",
     "sample_intervals",
@@ -353,10 +358,73 @@ NOT_CHECKED = (
 )
 
 
-def card_file_name(sample: str, suffix: str = "html") -> str:
-    """``card_<sample>.<suffix>`` with characters unsafe in file names replaced by ``_``."""
-    stem = "".join(c if c.isalnum() or c in "-_." else "_" for c in str(sample)).strip(".")
-    return f"card_{stem or 'sample'}.{suffix}"
+#: Longest sample part of a card's file name, in UTF-8 bytes: file systems allow 255 bytes
+#: per name (ext4, APFS, NTFS), and a name this short stays readable in a folder listing.
+CARD_NAME_BYTES = 80
+# What a name's hash suffix looks like: a sample name of this form is hashed too, so that a
+# name kept as it is can never equal another sample's hashed name.
+_HASH_DIGITS = 10
+_HASHED = re.compile(rf"-[0-9a-f]{{{_HASH_DIGITS}}}")
+
+
+def card_file_name(sample: str, suffix: str = "html", *, hashed: bool = False) -> str:
+    """The file name of a sample's card: ``card_<sample>.<suffix>``, unique per sample.
+
+    A name that is safe in a file name and at most :data:`CARD_NAME_BYTES`
+    long is kept as it is.  Any other (characters other than letters, digits,
+    ``-``, ``_`` and ``.`` replaced by ``_``, or cut to length) gets ``-`` and
+    the first digits of the SHA-256 of the sample's name, so that samples
+    whose names differ get different files (``a/b``, ``a_b`` and ``a:b``:
+    ``card_a_b-….html``, ``card_a_b.html``, ``card_a_b-….html``).
+
+    Parameters
+    ----------
+    sample
+        The sample's name as in the input.
+    suffix
+        ``html`` or ``png``.
+    hashed
+        Add the hash even to a name kept as it is (:func:`card_file_names`
+        does so for names that differ only in case).
+
+    Returns
+    -------
+    str
+        The file name, without a folder.
+    """
+    name = str(sample)
+    stem = "".join(c if c.isalnum() or c in "-_." else "_" for c in name).strip(".")
+    cut = stem.encode("utf-8")[:CARD_NAME_BYTES].decode("utf-8", errors="ignore")
+    if hashed or cut != name or _HASHED.fullmatch(name[-_HASH_DIGITS - 1 :]):
+        digest = hashlib.sha256(name.encode("utf-8", errors="surrogatepass")).hexdigest()
+        cut = f"{cut or 'sample'}-{digest[:_HASH_DIGITS]}"
+    return f"card_{cut}.{suffix}"
+
+
+def card_file_names(samples: Sequence[str], suffix: str = "html") -> dict[str, str]:
+    """Each sample's card file name (:func:`card_file_name`), none two alike.
+
+    Names that would differ only in upper and lower case get the hash too, so
+    the files stay apart on file systems that ignore case (macOS, Windows).
+
+    Parameters
+    ----------
+    samples
+        The samples whose cards are written together (repeats count once).
+    suffix
+        ``html`` or ``png``.
+
+    Returns
+    -------
+    dict
+        Sample → file name, in the order of ``samples``.
+    """
+    plain = {str(s): card_file_name(s, suffix) for s in dict.fromkeys(samples)}
+    folded = Counter(name.casefold() for name in plain.values())
+    return {
+        sample: card_file_name(sample, suffix, hashed=True) if folded[name.casefold()] > 1 else name
+        for sample, name in plain.items()
+    }
 
 
 # -- HTML ----------------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn, TextIO
 
 from deconv_core.analysis import Analysis, fit_signature, run_analysis
-from deconv_core.card import build_card, card_file_name, card_html, check_sample
+from deconv_core.card import build_card, card_file_names, card_html, check_sample
 from deconv_core.confounding import explain_gene
 from deconv_core.expression import load_expression, sha256_of
 from deconv_core.hugepages import ordinary_pages
@@ -142,7 +142,8 @@ def build_parser() -> argparse.ArgumentParser:
         default=[],
         metavar="SAMPLE",
         help="also write card_SAMPLE.html (one page, prints on A4) and card_SAMPLE.png: the "
-        "sample's tumour-board card; repeat for more samples",
+        "sample's tumour-board card; repeat for more samples (a name unsafe or too long as a "
+        "file name gets a short hash; the manifest's cards list each sample's files)",
     )
     _add_trust_options(run)
     _add_limit_options(run)
@@ -223,7 +224,8 @@ def _run(args: argparse.Namespace, stream: TextIO, progress: _Progress) -> int:
         analysis = run_analysis(expression, signature, options, progress=progress.step)
     progress.step(f"writing results to {args.out}")
     with _refusing_unwritable(args.out, folder=True):
-        write_outputs(args.out, analysis, extra=_cards(analysis, args.card))
+        files, cards = _cards(analysis, args.card)
+        write_outputs(args.out, analysis, extra=files, cards=cards)
     _print_verdicts(analysis, stream)
     if analysis.methods is not None:
         _print_methods(analysis.methods, analysis.signature.shown_names, stream)
@@ -231,16 +233,19 @@ def _run(args: argparse.Namespace, stream: TextIO, progress: _Progress) -> int:
     return 0
 
 
-def _cards(analysis: Analysis, samples: list[str]) -> dict[str, bytes]:
-    """card_SAMPLE.html and card_SAMPLE.png of each sample, by file name."""
+def _cards(analysis: Analysis, samples: list[str]) -> tuple[dict[str, bytes], dict[str, list[str]]]:
+    """card_SAMPLE.html and card_SAMPLE.png of each sample by file name, and each sample's
+    file names (:func:`~deconv_core.card.card_file_names`: one pair per sample)."""
     from deconv_core.card_png import card_png
 
-    files = {}
-    for sample in samples:
+    pages, images = card_file_names(samples), card_file_names(samples, "png")
+    files, cards = {}, {}
+    for sample in pages:
         card = build_card(analysis, sample, surface="cli")
-        files[card_file_name(sample)] = card_html(card).encode("utf-8")
-        files[card_file_name(sample, "png")] = card_png(card)
-    return files
+        files[pages[sample]] = card_html(card).encode("utf-8")
+        files[images[sample]] = card_png(card)
+        cards[sample] = [pages[sample], images[sample]]
+    return files, cards
 
 
 def _run_dask(

@@ -80,7 +80,7 @@ import re
 import shutil
 import tempfile
 import zipfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -629,7 +629,11 @@ def write_file(path: str | os.PathLike, data: bytes) -> Path:
 
 
 def write_outputs(
-    out_dir: str | os.PathLike, analysis: Analysis, *, extra: Mapping[str, bytes] | None = None
+    out_dir: str | os.PathLike,
+    analysis: Analysis,
+    *,
+    extra: Mapping[str, bytes] | None = None,
+    cards: Mapping[str, Sequence[str]] | None = None,
 ) -> list[Path]:
     """Write every file of a run into ``out_dir``: complete, or not at all.
 
@@ -649,7 +653,11 @@ def write_outputs(
         The run.
     extra
         Further files of the run by name, written and listed with the others
-        (the tumour-board cards, :func:`deconv_core.card.card_file_name`).
+        (the tumour-board cards, :func:`deconv_core.card.card_file_names`).
+    cards
+        Sample → the names of its card files in ``extra``: listed in the
+        manifest under ``cards`` (``sample`` and ``files``), so each file
+        names its sample whatever its file name had to become.
 
     Returns
     -------
@@ -663,10 +671,17 @@ def write_outputs(
     """
     target = check_out_dir(out_dir)
     files = {**output_files(analysis), **(extra or {})}
-    checksums = {"checksums": {name: sha256_hex(data) for name, data in files.items()}}
-    manifest = build_manifest(
-        analysis, interface="command line", files=list(files), extra=checksums
-    )
+    context: dict[str, Any] = {
+        "checksums": {name: sha256_hex(data) for name, data in files.items()}
+    }
+    if cards:
+        unknown = sorted({n for names in cards.values() for n in names} - set(files))
+        if unknown:
+            raise ValueError(f"cards names files that are not written: {unknown}")
+        context["cards"] = [
+            {"sample": str(sample), "files": list(names)} for sample, names in cards.items()
+        ]
+    manifest = build_manifest(analysis, interface="command line", files=list(files), extra=context)
     files[MANIFEST_FILE] = _manifest_bytes(manifest)
     staging = _staging_folder(target)
     try:

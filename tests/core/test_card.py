@@ -13,8 +13,10 @@ import pytest
 
 from deconv_core.analysis import assess, fit_signature
 from deconv_core.card import (
+    CARD_NAME_BYTES,
     build_card,
     card_file_name,
+    card_file_names,
     card_html,
     cohort_percentiles,
     sample_intervals,
@@ -107,8 +109,23 @@ def test_card_names_cell_types_as_people_do_and_escapes_those_names(run):
 def test_names_are_escaped_and_unknown_samples_refused(run):
     with pytest.raises(InputError, match=r"No sample named 'S99'.*6 samples"):
         build_card(run, "S99")
-    assert card_file_name("<b>/x y") == "card__b__x_y.html"
+    assert re.fullmatch(r"card__b__x_y-[0-9a-f]{10}\.html", card_file_name("<b>/x y"))
     assert card_file_name("S1", "png") == "card_S1.png"
+
+
+def test_card_file_names_are_one_per_sample_and_short():
+    samples = ["a/b", "a_b", "a:b", "a b", "S1", "s1", "x" * 5000, "y" * 5000 + "z", "日本" * 200]
+    names = card_file_names(samples)
+    assert list(names) == samples
+    assert len({n.casefold() for n in names.values()}) == len(samples)  # apart even ignoring case
+    assert names["a_b"] == "card_a_b.html"  # a name safe as it is stays as it is
+    assert all(len(n.encode("utf-8")) <= CARD_NAME_BYTES + 30 for n in names.values())
+    assert card_file_name("x" * 5000) != card_file_name("x" * 4999)
+    # a name that looks like another's hashed name is hashed itself, so the two never meet
+    hashed = card_file_name("a/b").removeprefix("card_").removesuffix(".html")
+    assert card_file_name(hashed) != card_file_name("a/b")
+    assert card_file_names(["S1", "S2", "S1"]) == {"S1": "card_S1.html", "S2": "card_S2.html"}
+    assert card_file_names(["a/b"], "png")["a/b"] == card_file_name("a/b", "png")
 
 
 def test_card_png_is_an_a4_wide_image_that_grows_with_its_warnings(run):
@@ -174,6 +191,31 @@ def test_cards_are_in_the_manifest_with_their_checksums_and_go_with_their_run(tm
         assert hashlib.sha256((out / name).read_bytes()).hexdigest() == digest, name
     assert main(args) == 0  # a later run without cards: the earlier run's cards go
     assert not (out / "card_S2.html").exists() and not (out / "card_S2.png").exists()
+
+
+def test_cards_of_samples_whose_names_clash_as_file_names_are_all_written(tmp_path):
+    import json
+
+    from deconv_core.cli import main
+
+    expr, _ = planted_mixtures(4, noise=0.1, seed=2, n_filler=300)
+    long = "x" * 5000  # longer than any file system allows in a file name
+    expr.columns = ["a/b", "a_b", "a:b", long]
+    bulk = tmp_path / "bulk.tsv"
+    expr.to_csv(bulk, sep="\t", index_label="gene")
+    out = tmp_path / "out"
+    args = ["run", str(bulk), "--signature", "TIL10", "--out", str(out)]
+    assert main([*args, "--card", "a/b", "--card", "a_b", "--card", "a:b", "--card", long]) == 0
+    manifest = json.loads((out / "manifest.json").read_text())
+    cards = {card["sample"]: card["files"] for card in manifest["cards"]}
+    assert list(cards) == ["a/b", "a_b", "a:b", long]
+    assert cards["a_b"] == ["card_a_b.html", "card_a_b.png"]
+    for sample, (page, image) in cards.items():
+        title = re.search(r"<title>Sample card: ([^<]*)", (out / page).read_text("utf-8"))
+        assert html.unescape(title.group(1)).startswith(sample[:100]), page
+        assert (out / image).read_bytes().startswith(b"\x89PNG")
+        assert {page, image} <= set(manifest["files"])
+    assert len({n for files in cards.values() for n in files}) == 8
 
 
 def test_a_card_for_a_sample_left_out_says_why(tmp_path, capsys):
