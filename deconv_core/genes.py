@@ -48,6 +48,7 @@ import pandas as pd
 from deconv_core.validation import DeconvWarning, InputError
 
 __all__ = [
+    "ENSEMBL_GENE_ID",
     "HGNC_SNAPSHOT",
     "HGNC_SOURCE",
     "GeneMapping",
@@ -69,6 +70,7 @@ _ASSET = Path(__file__).resolve().parent.parent / "assets" / "genes" / "hgnc_map
 #: Kinds of change recorded in :attr:`GeneMapping.changes`.
 CHANGE_KINDS = (
     "ensembl",
+    "version",
     "previous",
     "alias",
     "excel_date",
@@ -83,7 +85,12 @@ CHANGE_KINDS = (
 # "NA" and "NAN" are also HGNC aliases, but in an id column they almost always mean "missing".
 _MISSING_IDS = frozenset({"", "nan", "na", "<na>", "none", "null", "n/a", "#n/a"})
 
-_ENSEMBL = re.compile(r"^(ENSG\d{11})(\.\d+)?(_PAR_Y)?$", re.IGNORECASE)
+#: A human (``ENSG``) or mouse (``ENSMUSG``) Ensembl gene id, with or without a ``.N``
+#: version: group 1 is the id without its version, group 2 ``MUS`` for a mouse id, group 3
+#: the version and group 4 GENCODE's ``_PAR_Y`` (the Y copy of a pseudo-autosomal gene).
+#: The version changes between Ensembl releases while the gene stays the same, so ids are
+#: matched without it, for both species (:mod:`deconv_core.species` reads mouse ids by it).
+ENSEMBL_GENE_ID = re.compile(r"^(ENS(MUS)?G\d{11})(\.\d+)?(_PAR_Y)?$", re.IGNORECASE)
 
 # Month words Excel accepts in a date, and the symbol prefixes that turn into them
 # (Zeeberg et al. 2004, BMC Bioinformatics 5:80; Ziemann et al. 2016, Genome Biol 17:177).
@@ -475,16 +482,25 @@ def _synonym(
     return _Resolution(targets[0], kind, "symbol", targets)
 
 
+def _resolve_mouse(label: str) -> _Resolution:
+    """What a mouse id becomes: the same id, an Ensembl id without its version (kind
+    ``version``); HGNC names human genes, so nothing else is renamed."""
+    m = ENSEMBL_GENE_ID.match(label)
+    if m is not None and m.group(2) and m.group(3) and not m.group(4):
+        return _Resolution(m.group(1), "version", "ensembl")
+    return _Resolution(label, None, "other")
+
+
 def _resolve(label: str, ref: HgncReference) -> _Resolution:
     """Decide what ``label`` (a non-empty id) becomes; see the module docstring."""
     if label in ref.approved:
         return _Resolution(label, None, "symbol")
 
-    m = _ENSEMBL.match(label)
-    if m is not None:
+    m = ENSEMBL_GENE_ID.match(label)
+    if m is not None and not m.group(2):
         # PAR_Y copies (GENCODE) are kept apart: merging them with the X copy by the
         # median would halve the expression of every pseudo-autosomal gene.
-        targets = () if m.group(3) else ref.ensembl.get(m.group(1).upper(), ())
+        targets = () if m.group(4) else ref.ensembl.get(m.group(1).upper(), ())
         if len(targets) == 1:
             return _Resolution(targets[0], "ensembl", "ensembl", targets)
         if len(targets) > 1:
@@ -678,6 +694,19 @@ def _ensembl_mapped_warning(what: str, pairs: list[tuple[str, str]]) -> DeconvWa
     )
 
 
+def _version_warning(what: str, pairs: list[tuple[str, str]]) -> DeconvWarning | None:
+    """The note that mouse Ensembl ids lost their version, if any did."""
+    if not pairs:
+        return None
+    return DeconvWarning(
+        "info",
+        "ensembl_version",
+        f"{_n(len(pairs), 'Ensembl gene id')} in the {what} table {_was(len(pairs))} "
+        f"matched without {'its' if len(pairs) == 1 else 'their'} version suffix, which "
+        f"changes between Ensembl releases ({_arrows(pairs)}).",
+    )
+
+
 def _unmapped_ensembl_warning(what: str, unmapped: list[str]) -> DeconvWarning | None:
     """The note that Ensembl ids missing from the HGNC snapshot were kept, if any were."""
     if not unmapped:
@@ -838,6 +867,7 @@ def _build_warnings(
     found = (
         _empty_ids_warning(what, n_empty),
         _ensembl_mapped_warning(what, by_kind.get("ensembl", [])),
+        _version_warning(what, by_kind.get("version", [])),
         _unmapped_ensembl_warning(what, unmapped),
         _renamed_warning(what, by_kind.get("previous", []), by_kind.get("alias", [])),
         _excel_dates_warning(what, by_kind.get("excel_date", []), resolutions),
@@ -939,12 +969,11 @@ def harmonise_genes(
     n_empty = len(keep) - sum(keep)
     labels = [_as_label(x) for x, k in zip(raw_labels, keep, strict=True) if k]
 
+    resolve = functools.partial(_resolve, ref=ref) if species == "human" else _resolve_mouse
     resolutions: dict[str, _Resolution] = {}
     for label in labels:
         if label not in resolutions:
-            resolutions[label] = (
-                _resolve(label, ref) if species == "human" else _Resolution(label, None, "other")
-            )
+            resolutions[label] = resolve(label)
     _keep_current_rows(resolutions)
 
     new_labels = [resolutions[x].new for x in labels]

