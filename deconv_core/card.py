@@ -93,7 +93,7 @@ class SampleCard:
     signature
         ``name``, ``sha256``, ``builtin``, ``genes`` (in the signature),
         ``genes_used`` (found in the data and fitted), ``coverage`` (the share
-        of signature genes found, 0-1) and ``citation``.
+        of signature genes found and fitted, 0-1) and ``citation``.
     expression
         ``file`` and ``sha256`` of the expression input.
     mode
@@ -273,14 +273,15 @@ def _drivers(analysis: Analysis, sample: str) -> pd.DataFrame:
 def _signature_identity(analysis: Analysis) -> dict[str, object]:
     sig: Signature = analysis.signature
     result = analysis.result
-    found, missing = len(result.genes_used), len(result.genes_missing)
+    used = len(result.genes_used)
+    total = used + len(result.genes_missing) + len(result.genes_excluded)
     return {
         "name": sig.name,
         "sha256": sig.sha256,
         "builtin": sig.builtin,
         "genes": int(sig.matrix.shape[0]),
-        "genes_used": found,
-        "coverage": found / (found + missing) if found + missing else float("nan"),
+        "genes_used": used,
+        "coverage": used / total if total else float("nan"),
         "citation": sig.citation,
     }
 

@@ -1105,7 +1105,12 @@ def _fitted_gene_name(result: DeconvResult, gene: str) -> str:
     if wanted.upper() in {str(g).upper() for g in result.genes_missing}:
         raise InputError(
             f"{wanted} is a gene of the {result.signature_name} signature but was not used "
-            "in the fit: it is missing from the expression data or on the exclusion list.",
+            "in the fit: it is missing from the expression data (no row with a value)."
+        )
+    if wanted.upper() in {str(g).upper() for g in result.genes_excluded}:
+        raise InputError(
+            f"{wanted} is a gene of the {result.signature_name} signature but was not used "
+            "in the fit: it is on the exclusion list.",
             cli="Rerun with --exclude none to keep the listed genes.",
             app="Choose 'keep all signature genes' under 'Leave out the signature's noisy "
             "genes' on the Results page to keep the listed genes.",

@@ -242,9 +242,11 @@ class DeconvResult:
         genes, TPM-like).  NaN where a sample had no value.
     observed
         Genes used × samples, the observed values in the same scale.
-    genes_used, genes_missing
-        Signature genes found in the data (and used), and signature genes not
-        found (or excluded).
+    genes_used, genes_missing, genes_excluded
+        The signature's genes in three parts: found in the data and used;
+        not found in the data (a row with at least one value, as
+        :attr:`coverage` counts); found but left out of the fit by the
+        exclusion list(s) (``exclude``).
     coverage
         One row per cell type: marker genes, found, fraction and missing ones.
     sample_coverage
@@ -292,6 +294,7 @@ class DeconvResult:
     observed: pd.DataFrame
     genes_used: tuple[str, ...]
     genes_missing: tuple[str, ...]
+    genes_excluded: tuple[str, ...]
     coverage: pd.DataFrame
     sample_coverage: pd.DataFrame
     fit: pd.DataFrame
@@ -641,6 +644,7 @@ def deconvolve(
     genes_index = pd.Index(genes.used, name="gene")
     frame = lambda values: pd.DataFrame(values, index=genes_index, columns=samples)  # noqa: E731
     props_frame = pd.DataFrame(proportions.T, index=index, columns=columns)
+    absent = set(genes.missing)
     return DeconvResult(
         proportions=props_frame,
         coefficients=pd.DataFrame(coef.T, index=index.copy(), columns=cell_types),
@@ -648,7 +652,8 @@ def deconvolve(
         residuals=frame(Y - fitted),
         observed=frame(Y),
         genes_used=tuple(genes.used),
-        genes_missing=tuple(genes.missing) + excluded,
+        genes_missing=tuple(genes.missing),
+        genes_excluded=tuple(g for g in excluded if g not in absent),
         coverage=genes.coverage,
         sample_coverage=genes.sample_coverage,
         fit=pd.DataFrame(_fit_statistics(Y, fitted), index=index.copy(), columns=list(FIT_COLUMNS)),
@@ -831,7 +836,8 @@ def _identity_warning(ids: pd.Index, found: list[str]) -> list[DeconvWarning]:
 
 @dataclass(frozen=True)
 class _Genes:
-    """Signature genes matched to the data: used in the fit, missing, and coverage."""
+    """Signature genes matched to the data: used in the fit, missing from the data (the
+    whole signature's, exclusion lists aside), and coverage."""
 
     used: list[str]
     rows: list[int]
@@ -979,7 +985,7 @@ def _match_genes(
     samples = [str(c) for c in expression.columns]
     by_sample = sample_coverage_table(signature.matrix, found, has_value, samples)
     warnings.extend(_sample_coverage_warnings(by_sample, coverage, shown))
-    missing = [str(g) for g in sig.index if str(g) not in rows_of]
+    missing = [str(g) for g in signature.matrix.index if str(g) not in rows_of]
     return _Genes(used, [rows_of[g] for g in used], missing, coverage, by_sample)
 
 

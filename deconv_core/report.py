@@ -531,6 +531,7 @@ def build_manifest(
             "weighting": result.weighting,
             "genes_used": len(result.genes_used),
             "genes_missing": list(result.genes_missing),
+            "genes_excluded": list(result.genes_excluded),
             "samples": int(result.proportions.shape[0]),
             "verdicts": verdict_counts(analysis.verdicts),
             "warnings": len(analysis.warnings),

@@ -188,8 +188,11 @@ def test_explainer_refuses_genes_outside_the_fit(til10, planted):
     result = deconvolve(planted[0], til10)
     with pytest.raises(InputError, match="GAPDH is not one of the 153 TIL10 signature genes"):
         explain_gene(result, "GAPDH")
-    with pytest.raises(InputError, match="exclusion list"):
+    with pytest.raises(InputError, match="it is on the exclusion list"):
         explain_gene(result, "CD36")  # on TIL10's default exclusion list
+    result = deconvolve(planted[0].drop(index=["CD8B"]), til10)
+    with pytest.raises(InputError, match="CD8B .* it is missing from the expression data"):
+        explain_gene(result, "CD8B")
 
 
 def test_batches_and_missing_values_do_not_change_the_answer(til10, monkeypatch):

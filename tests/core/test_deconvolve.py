@@ -66,8 +66,21 @@ def test_default_exclusion_list_is_reported(planted, til10):
     res = deconvolve(expr, til10)
     excluded = set(til10.excluded_genes["default"]) & set(til10.matrix.index)
     assert excluded.isdisjoint(res.genes_used)
-    assert excluded <= set(res.genes_missing)
+    assert set(res.genes_excluded) == excluded and res.genes_missing == ()  # all in the data
     assert "genes_excluded" in {w.code for w in res.warnings}
+
+
+def test_missing_genes_are_those_absent_from_the_data_and_excluded_ones_are_apart(planted, til10):
+    expr, _ = planted
+    listed = [g for g in til10.excluded_genes["default"] if g in til10.matrix.index]
+    fitted = [g for g in til10.matrix.index if g not in listed]
+    absent = [listed[0], fitted[0], fitted[1]]  # one of them on the exclusion list
+    res = deconvolve(expr.drop(index=absent), til10)
+    assert res.genes_missing == tuple(g for g in til10.matrix.index if g in absent)
+    assert res.genes_excluded == tuple(listed[1:])
+    assert len(res.genes_used) + len(res.genes_missing) + len(res.genes_excluded) == len(
+        til10.matrix
+    )
 
 
 def test_exclusion_lists_joined_by_commas_leave_out_every_list(planted, til10):
@@ -78,7 +91,7 @@ def test_exclusion_lists_joined_by_commas_leave_out_every_list(planted, til10):
     both = (set(lists["default"]) | set(lists["tumor"])) & in_sig
     assert len(both) > len(set(lists["tumor"]) & in_sig)
     res = deconvolve(expr, til10, exclude="default, tumor")
-    assert both.isdisjoint(res.genes_used) and both <= set(res.genes_missing)
+    assert both.isdisjoint(res.genes_used) and both == set(res.genes_excluded)
     assert len(res.genes_used) == len(in_sig - both)
     note = next(w for w in res.warnings if w.code == "genes_excluded")
     assert f"{len(both)} signature genes" in note.message and "'tumor'" in note.message

@@ -160,6 +160,19 @@ def test_zip_holds_every_output_the_charts_and_a_reproducible_manifest(run):
     assert manifest["result"]["warnings"] == len(warnings)
 
 
+def test_manifest_keeps_missing_genes_apart_from_excluded_ones(run, tmp_path):
+    # The planted data hold every TIL10 gene; the default list leaves 17 out of the fit.
+    analysis = assess(*run)
+    write_outputs(tmp_path / "out", analysis)
+    result = json.loads((tmp_path / "out" / "manifest.json").read_text())["result"]
+    til10 = run[1]
+    listed = [g for g in til10.excluded_genes["default"] if g in til10.matrix.index]
+    assert result["genes_missing"] == [] and result["genes_excluded"] == listed
+    assert result["genes_used"] + len(listed) == len(til10.matrix)
+    coverage = pd.read_csv(tmp_path / "out" / "coverage.csv")
+    assert (coverage["found"] == coverage["marker_genes"]).all()  # as the manifest says
+
+
 def test_zip_from_files_already_written_holds_the_same_bytes(run):
     # The dashboard writes output_files once and hands them to bundle_zip (issue 12).
     analysis = assess(*run)
