@@ -577,7 +577,7 @@ def _few_genes_warnings(
                     f"{_join([gene for gene, _ in common])}) lowers the estimate by "
                     f"{fragile_influence:.0%} or more. Check those genes and the confidence "
                     "intervals.",
-                    cli="--bootstrap 200 writes the intervals.",
+                    cli="Add --bootstrap 200 to write the intervals.",
                     app="Turn on the intervals ('Show ... intervals') on the Results page.",
                     cell_type=cell_type,
                 )

@@ -705,7 +705,9 @@ def _weighted_warning(weighting: str, platform: str) -> DeconvWarning:
             "weighted by 1/sqrt of its mean level; otherwise those genes would decide every "
             "proportion."
         )
-    return DeconvWarning("info", "genes_weighted", why, cli="--weighting none turns this off.")
+    return DeconvWarning(
+        "info", "genes_weighted", why, cli="Rerun with --weighting none to turn this off."
+    )
 
 
 def _single_cell(platform: str) -> bool:
@@ -728,7 +730,7 @@ def _borrowed_warning(signature: Signature, unmatched: list[str]) -> DeconvWarni
         "overstate cell types rich in mRNA (monocytes, dendritic and NK cells); the proportions "
         "were turned into shares of cells with quanTIseq's factors (TIL10, Finotello 2019) "
         f"matched by lineage from the cell-type names.{rest}",
-        cli="--no-mrna-scaling gives the mRNA shares.",
+        cli="Rerun with --no-mrna-scaling for the mRNA shares.",
         cell_type=", ".join(unmatched),
     )
 
