@@ -141,6 +141,7 @@ def fit_table(table: pd.DataFrame, signature: Signature, options: RunOptions) ->
         mrna_scaling=options.mrna_scaling,
         weighting=options.weighting,
         loss=options.loss,
+        assume_linear=True,  # load_expression or linearise brought it to linear scale
     )
 
 

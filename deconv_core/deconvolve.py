@@ -52,6 +52,7 @@ from deconv_core.platform import (
     signature_platform,
 )
 from deconv_core.ranking import average_ranks
+from deconv_core.scale import check_linear
 from deconv_core.signatures import Signature
 from deconv_core.solvers import huber_nnls, nnls, per_sample
 from deconv_core.species import check_same_species
@@ -528,6 +529,7 @@ def deconvolve(
     weighting: str = "auto",
     loss: str = "huber",
     platform_correction: bool = True,
+    assume_linear: bool = False,
 ) -> DeconvResult:
     """Estimate cell-type proportions for every sample.
 
@@ -569,6 +571,16 @@ def deconvolve(
         from all samples and correct the signature before the final fit
         (:mod:`deconv_core.platform`; warnings ``platform_corrected`` or, with
         fewer than ``MIN_SAMPLES_PLATFORM`` samples, ``platform_uncorrected``).
+    assume_linear
+        False (default): values that look log-transformed
+        (:func:`~deconv_core.scale.detect_scale`) get a
+        ``log_scale_not_converted`` warning saying to bring them to linear
+        scale first.  True when they are known to be linear (read by
+        :func:`~deconv_core.expression.load_expression` or brought to linear
+        scale by :func:`~deconv_core.scale.linearise`), as the command line,
+        the dashboard and the Dask engine's chunks pass them: small linear
+        values can look like logs.  Infinite and negative values are refused
+        either way.
 
     Returns
     -------
@@ -580,7 +592,8 @@ def deconvolve(
     InputError
         An unknown mode, loss, weighting or exclusion list; absolute mode with a
         signature it is meaningless for (:func:`check_absolute_mode`); too few
-        signature genes in the data; sample names repeated or blank.
+        signature genes in the data; sample names repeated or blank; infinite
+        or negative expression values (:func:`~deconv_core.scale.check_linear`).
     """
     check_choice("mode", mode)
     check_choice("weighting", weighting)
@@ -595,6 +608,9 @@ def deconvolve(
     sig, excluded = _apply_exclusion(signature, exclude, warnings)
     # Work on one float64 view of the data: big inputs must not be copied whole.
     values = expression.to_numpy(dtype=np.float64)
+    # The loader's checks, for tables that did not come through it (API callers): a
+    # negative or infinite value would silently zero a cell type or blank a sample.
+    warnings.extend(check_linear(values, expression, scale=not assume_linear))
     if mode == "absolute" and values.shape[0] < MIN_GENES_ABSOLUTE:
         warnings.append(_few_genes_warning(values.shape[0]))
     # One mask of the values present serves the gene matching and the totals: np.nansum

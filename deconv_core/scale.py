@@ -31,6 +31,7 @@ __all__ = [
     "LogDecision",
     "LogSummary",
     "ScaleResult",
+    "check_linear",
     "decide_logs",
     "detect_scale",
     "join_log_summaries",
@@ -99,7 +100,11 @@ def detect_scale(table: pd.DataFrame | np.ndarray) -> str:
         table.to_numpy(dtype=float, na_value=np.nan) if isinstance(table, pd.DataFrame) else table,
         dtype=float,
     )
-    vmax, vmin = _extremes(values)
+    return _scale_of(values, *_extremes(values))
+
+
+def _scale_of(values: np.ndarray, vmax: float, vmin: float) -> str:
+    """:func:`detect_scale` with the values' extremes already found."""
     if np.isnan(vmax):  # no value at all
         return "linear"
     flat = values.ravel(order="K")  # a view for C- or Fortran-ordered data
@@ -840,11 +845,70 @@ def log_scale_warning(
     )
 
 
-def _check_non_negative(values: np.ndarray, table: pd.DataFrame, *, what: str) -> None:
-    """Raise :class:`InputError` for negative values on a linear scale, naming the first one."""
+def check_linear(
+    values: np.ndarray, table: pd.DataFrame, *, what: str = "expression", scale: bool = True
+) -> list[DeconvWarning]:
+    """Check values that should be linear already: refuse what no expression holds, and
+    warn when they look log-transformed.
+
+    The checks :func:`linearise` makes, for a table that has not been through
+    it (a table handed to :func:`deconv_core.deconvolve.deconvolve`).  Two
+    reductions and the sample of :func:`detect_scale`; no copy of the values.
+
+    Parameters
+    ----------
+    values
+        Genes × samples, float64: the values of ``table`` (NaN allowed).
+    table
+        The table, for the names of the first bad cell.
+    what
+        Name of the input used in messages.
+    scale
+        Look at the scale too (False when the caller knows the values are
+        linear, e.g. from :func:`linearise`: small linear values can look like logs).
+
+    Returns
+    -------
+    list of DeconvWarning
+        ``log_scale_not_converted`` when the values look log-transformed
+        (:func:`detect_scale`), else nothing.
+
+    Raises
+    ------
+    InputError
+        Infinite or negative values.
+    """
+    vmax, vmin = _extremes(values)
+    # Not the reader's size limit: a linear table may hold what un-logging a chunk that
+    # looked like logs on its own gave (the Dask engine refits it on the cohort's scale).
+    _check_values(values, table, what=what, extremes=(vmax, vmin), limit=np.inf)
+    _check_non_negative(values, table, what=what, vmin=vmin)
+    detected = _scale_of(values, vmax, vmin) if scale else "linear"
+    if detected not in LOG_SCALES:
+        return []
+    return [
+        DeconvWarning(
+            "warning",
+            "log_scale_not_converted",
+            f"The {what} looks log-transformed (largest value {vmax:.3g}, not whole numbers; "
+            f"read as {detected}) but was fitted as it is, and a fit of logs gives wrong "
+            "proportions. Bring it to linear scale first with deconv_core.scale.linearise, "
+            "or read the file with deconv_core.load_expression, which does so.",
+        )
+    ]
+
+
+def _check_non_negative(
+    values: np.ndarray, table: pd.DataFrame, *, what: str, vmin: float | None = None
+) -> None:
+    """Raise :class:`InputError` for negative values on a linear scale, naming the first one.
+
+    ``vmin``: the smallest value when the caller has it already."""
     # The smallest value (NaN ignored; one reduction, no mask the size of the matrix)
     # says whether there is anything to find.
-    if values.size and np.fmin.reduce(values, axis=None) < 0:
+    if vmin is None and values.size:
+        vmin = float(np.fmin.reduce(values, axis=None))
+    if vmin is not None and vmin < 0:
         rows, cols = np.nonzero(values < 0)
         raise InputError(
             f"The {what} holds {rows.size} negative value(s) (first: "
@@ -911,13 +975,22 @@ def samples_with_data(
     return keep, warnings
 
 
-def _check_values(values: np.ndarray, table: pd.DataFrame, *, what: str) -> None:
+def _check_values(
+    values: np.ndarray,
+    table: pd.DataFrame,
+    *,
+    what: str,
+    extremes: tuple[float, float] | None = None,
+    limit: float = _MAX_VALUE,
+) -> None:
     """Raise :class:`InputError` for infinite or absurdly large values, naming the first one.
 
-    Two reductions find whether anything is wrong without a temporary the
-    size of the matrix; the cells are located only when there is an error.
+    Two reductions (:func:`_extremes`, or ``extremes`` when the caller has them)
+    find whether anything is wrong without a temporary the size of the matrix;
+    the cells are located only when there is an error.  ``limit``: the largest
+    size allowed (``inf``: any finite value).
     """
-    vmax, vmin = _extremes(values)
+    vmax, vmin = extremes or _extremes(values)
     if np.isnan(vmax):  # no value at all
         return
     if np.isinf(vmax) or np.isinf(vmin):
@@ -927,9 +1000,9 @@ def _check_values(values: np.ndarray, table: pd.DataFrame, *, what: str) -> None
             f"in {table.columns[cols[0]]!s}); replace them with real numbers or leave the "
             "cells empty."
         )
-    if vmax > _MAX_VALUE or vmin < -_MAX_VALUE:
+    if vmax > limit or vmin < -limit:
         with np.errstate(invalid="ignore"):
-            rows, cols = np.nonzero(np.abs(values) > _MAX_VALUE)
+            rows, cols = np.nonzero(np.abs(values) > limit)
         first = values[rows[0], cols[0]]
         raise InputError(
             f"The {what} holds values above {_MAX_VALUE:.0e} (first: {first:.3g} "

@@ -187,7 +187,7 @@ def validate_held_out(
     bulk = counts @ picks  # genes × mixtures, summed raw counts
     mixtures = [f"mixture_{m + 1}" for m in range(n_mixtures)]
     bulk_table = pd.DataFrame(np.asarray(bulk), index=genes, columns=mixtures)
-    result = deconvolve(bulk_table, signature, mode="relative", exclude=None)
+    result = deconvolve(bulk_table, signature, mode="relative", exclude=None, assume_linear=True)
     estimate = result.proportions.loc[mixtures, cell_types].to_numpy(dtype=float)
     n_train = np.bincount(codes[train], minlength=k)
     n_test = np.bincount(codes[test], minlength=k)

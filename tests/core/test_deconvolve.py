@@ -369,3 +369,57 @@ def test_repeated_or_blank_sample_names_are_refused_by_the_api(names, til10):
     expr.columns = names
     with pytest.raises(InputError, match="sample names"):
         deconvolve(expr, til10)
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        (-50.0, r"^The expression holds 2 negative value\(s\) \(first: CD8A in S1\); "),
+        (np.inf, r"^The expression holds 2 infinite value\(s\) \(first: CD8A in S1\); "),
+        (-np.inf, r"^The expression holds 2 infinite value\(s\) \(first: CD8A in S1\); "),
+    ],
+)
+def test_values_no_expression_holds_are_refused_as_the_loader_refuses_them(
+    planted, til10, value, message
+):
+    # Before, a negative marker value zeroed its cell type and an infinite one blanked the
+    # whole sample, without a word.
+    expr = planted[0].copy()
+    expr.loc[["CD8A", "CD8B"], "S1"] = value
+    before = expr.copy()
+    with pytest.raises(InputError, match=message) as raised:
+        deconvolve(expr, til10)
+    assert "\n" not in str(raised.value)
+    pd.testing.assert_frame_equal(expr, before)  # not modified
+    expr.loc[["CD8A", "CD8B"], "S1"] = np.nan  # missing values stay allowed
+    assert deconvolve(expr, til10).proportions.notna().all().all()
+
+
+def test_log_scaled_data_given_directly_are_warned_about(planted, til10):
+    expr, _ = planted
+    logged = np.log2(expr + 1)
+    res = deconvolve(logged, til10)
+    (note,) = [w for w in res.warnings if w.code == "log_scale_not_converted"]
+    assert note.severity == "warning" and "looks log-transformed" in note.message
+    assert "deconv_core.scale.linearise" in note.message and "load_expression" in note.message
+    # Linear data, and data the caller vouches for (the loader's and the Dask engine's), not.
+    assert "log_scale_not_converted" not in {w.code for w in deconvolve(expr, til10).warnings}
+    vouched = deconvolve(logged, til10, assume_linear=True)
+    assert "log_scale_not_converted" not in {w.code for w in vouched.warnings}
+    pd.testing.assert_frame_equal(vouched.proportions, res.proportions)
+
+
+def test_small_linear_values_from_the_loader_get_no_log_warning(planted, til10, tmp_path):
+    from deconv_core.analysis import fit_signature
+    from deconv_core.expression import load_expression
+    from deconv_core.options import RunOptions
+
+    expr, _ = planted
+    small = expr * (40 / expr.max().max())  # linear, but below 50 and not whole: log-like
+    path = tmp_path / "small.tsv"
+    small.to_csv(path, sep="\t", index_label="gene")
+    loaded = load_expression(path, scale="linear")
+    assert loaded.scale == "linear"
+    result = fit_signature(loaded, til10, RunOptions())
+    assert "log_scale_not_converted" not in {w.code for w in result.warnings}
+    assert "log_scale_not_converted" in {w.code for w in deconvolve(small, til10).warnings}
