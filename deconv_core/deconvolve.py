@@ -23,6 +23,7 @@ gives plain non-negative least squares.  Two modes say what the numbers mean:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -61,6 +62,8 @@ from deconv_core.thresholds import (
     COVERAGE_FAIR,
     MIN_GENES_ABSOLUTE,
     MIN_SAMPLES_PLATFORM,
+    SET_ASIDE,
+    SET_ASIDE_SHARE,
 )
 from deconv_core.validation import DeconvWarning, InputError, check_unique_labels
 
@@ -258,8 +261,10 @@ class DeconvResult:
         complete data.
     fit
         Samples × (``pearson_r``, ``spearman_r``, ``rmse``, ``r2``), observed
-        versus fitted on the genes used.  ``rmse`` is relative: the root mean
-        square residual divided by the mean observed value.
+        versus fitted on the genes used, less those the robust fit set aside
+        in the sample (weight below :data:`~deconv_core.thresholds.SET_ASIDE`;
+        an info ``genes_set_aside`` names them).  ``rmse`` is relative: the
+        root mean square residual divided by the mean observed value.
     mode, meaning
         The mode and a sentence saying what the proportions mean.
     signature_name
@@ -652,6 +657,8 @@ def deconvolve(
     warnings.extend(_no_signal_warnings(coef, samples))
     # A cell type without a marker gene (with a value) keeps its place in the fit, so the
     # others' estimates do not absorb its cells, but its own number rests on no marker.
+    kept, aside = _without_set_aside(Y, robustness, genes.used, samples)
+    warnings.extend(aside)
     blank = unestimable(genes.coverage, genes.sample_coverage, samples).to_numpy().T
     proportions[: blank.shape[0]][blank] = np.nan
     cell_types = [str(c) for c in sig.columns]
@@ -672,7 +679,9 @@ def deconvolve(
         genes_excluded=tuple(g for g in excluded if g not in absent),
         coverage=genes.coverage,
         sample_coverage=genes.sample_coverage,
-        fit=pd.DataFrame(_fit_statistics(Y, fitted), index=index.copy(), columns=list(FIT_COLUMNS)),
+        fit=pd.DataFrame(
+            _fit_statistics(kept, fitted), index=index.copy(), columns=list(FIT_COLUMNS)
+        ),
         mode=mode,
         meaning=meaning_for(mode, {w.code for w in warnings}, proportions=props_frame),
         signature_name=signature.name,
@@ -1057,6 +1066,43 @@ def _fit_by_pattern(
         else:
             coef[:, cols] = nnls(Sw[keep], Yg)
     return coef, robustness
+
+
+def _without_set_aside(
+    Y: np.ndarray, robustness: np.ndarray, genes: Sequence[str], samples: list[str]
+) -> tuple[np.ndarray, list[DeconvWarning]]:
+    """The observed values the fit statistics judge, and a note per sample with genes set aside.
+
+    Y and robustness are genes used × samples; a gene whose robustness weight is
+    below :data:`~deconv_core.thresholds.SET_ASIDE` in a sample is NaN there (the
+    estimate does not rest on it, so it must not decide the fit's r and R²).
+    Returns ``Y`` itself when no gene is set aside.
+    """
+    aside = robustness < SET_ASIDE  # NaN (missing) compares False
+    if not aside.any():
+        return Y, []
+    notes = []
+    present = (~np.isnan(robustness)).sum(axis=0)
+    for j in np.flatnonzero(aside.any(axis=0)):
+        rows = np.flatnonzero(aside[:, j])
+        them = "it" if rows.size == 1 else "them"
+        message = (
+            f"Sample {samples[j]}: the robust fit set aside "
+            f"{name_list([genes[i] for i in rows])} (weight below {SET_ASIDE:g}: "
+            f"residuals over ~27 robust SDs), so its proportions do not rest on {them}; "
+            f"r and R² leave {them} out."
+        )
+        many = rows.size > SET_ASIDE_SHARE * present[j]
+        if many:
+            message += (
+                f" That is {rows.size} of its {present[j]} genes, more than "
+                f"{SET_ASIDE_SHARE:.0%}: not a stray gene but something the signature misses "
+                "in this sample (an activated program, a cell type it lacks); check it."
+            )
+        notes.append(
+            DeconvWarning("warning" if many else "info", "genes_set_aside", message, samples[j])
+        )
+    return np.where(aside, np.nan, Y), notes
 
 
 def _no_signal_warnings(coef: np.ndarray, samples: list[str]) -> list[DeconvWarning]:

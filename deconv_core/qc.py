@@ -69,6 +69,7 @@ from deconv_core.thresholds import (
     OUTLIER_SPREAD_RATIO,
     POOR_R,
     POOR_R2,
+    SET_ASIDE,
 )
 from deconv_core.validation import DeconvWarning
 from deconv_core.verdict import fit_grade
@@ -244,11 +245,17 @@ def bootstrap_intervals(
     )
 
 
-def _column_correlation(A: np.ndarray, B: np.ndarray) -> np.ndarray:
-    """Pearson correlation of matching columns of two (g, m) arrays."""
-    a = A - A.mean(axis=0)
-    b = B - B.mean(axis=0)
+def _column_correlation(A: np.ndarray, B: np.ndarray, keep: np.ndarray | None = None) -> np.ndarray:
+    """Pearson correlation of matching columns of two (g, m) arrays, on the rows ``keep``.
+
+    ``keep`` (g, m) bool: each column's rows counted (default all).
+    """
+    if keep is None:
+        keep = np.ones(A.shape, dtype=bool)
+    count = keep.sum(axis=0)
     with np.errstate(divide="ignore", invalid="ignore"):
+        a = np.where(keep, A - np.where(keep, A, 0.0).sum(axis=0) / count, 0.0)
+        b = np.where(keep, B - np.where(keep, B, 0.0).sum(axis=0) / count, 0.0)
         return (a * b).sum(axis=0) / np.sqrt((a * a).sum(axis=0) * (b * b).sum(axis=0))
 
 
@@ -308,7 +315,8 @@ def permutation_null(result: DeconvResult, *, n_permutations: int, seed: int) ->
     Returns
     -------
     numpy.ndarray
-        (n_permutations,) Pearson r of each random mixture with its fit.
+        (n_permutations,) Pearson r of each random mixture with its fit (without the
+        genes a robust fit set aside, as the samples' own r).
     """
     Sw, _, nan_mask, weights = fit_arrays(result)
     S = result.signature_matrix.to_numpy(dtype=np.float64)
@@ -323,10 +331,12 @@ def permutation_null(result: DeconvResult, *, n_permutations: int, seed: int) ->
             [rng.choice(pool, size=g, replace=pool.size < g) for _ in range(m)], axis=1
         )
         if result.loss == "squares":
-            fitted = S @ nnls(Sw, mixtures * weights[:, None])
+            fitted, kept = S @ nnls(Sw, mixtures * weights[:, None]), None
         else:
-            fitted = S @ huber_nnls(Sw, mixtures * weights[:, None])[0]
-        null[start : start + m] = _column_correlation(mixtures, fitted)
+            coef, robustness = huber_nnls(Sw, mixtures * weights[:, None])
+            # Scored as the samples are: without the genes the fit set aside.
+            fitted, kept = S @ coef, robustness >= SET_ASIDE
+        null[start : start + m] = _column_correlation(mixtures, fitted, kept)
     return null
 
 

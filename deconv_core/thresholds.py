@@ -40,6 +40,8 @@ __all__ = [
     "OUTLIER_SPREAD_RATIO",
     "POOR_R",
     "POOR_R2",
+    "SET_ASIDE",
+    "SET_ASIDE_SHARE",
     "SMALL_COHORT",
     "WHOLE_TRANSCRIPTOME_GENES",
 ]
@@ -87,6 +89,18 @@ MIN_SAMPLES_FOR_GENE_FLAGS = 3
 #: Robustness weight under which the robust fit counts a gene as down-weighted in a sample
 #: (less than half the pull of a normal gene).
 DOWNWEIGHTED = 0.5
+#: Robustness weight under which the robust fit has set a gene aside in a sample: Huber's
+#: weight is its threshold over the residual, so the residual is over 20 thresholds (~27
+#: robust SDs) and the gene barely pulls on the estimate.  The fit statistics (r, R², the
+#: verdict's) leave such genes out: one gene the estimate does not rest on made every sample
+#: of the Finotello 2019 read counts "poor" (ADAM6, weight 0.003; r 0.09-0.45 with it,
+#: about 0.8 without, proportions within 0.017).
+SET_ASIDE = 0.05
+#: Share of a sample's genes (with a value) set aside above which the sample is to check: a
+#: stray gene or two is an artefact (ADAM6 in read counts; at most 2 of 170 in the Finotello
+#: and Hoek PBMC), several at once are something the signature misses in that sample (the
+#: demo's activated T/NK program: 4 of 170 genes in S04 and S13).
+SET_ASIDE_SHARE = 0.02
 
 # -- identifiability ---------------------------------------------------------------------------
 #: Cosine between two cell types' profiles at or above which least squares cannot reliably

@@ -61,6 +61,7 @@ _SAMPLE_CODES = {
     "panel_excess": "a marker panel is far above what the other genes predict",
     "sample_cell_type_coverage": "few marker genes of a cell type have values in it "
     "(see sample_coverage)",
+    "genes_set_aside": "the robust fit set aside several of its genes (see the warnings)",
 }
 # Warnings the verdict itself restates from the fit statistics and p-values.
 _RESTATED = ("poor_fit", "fit_not_significant")

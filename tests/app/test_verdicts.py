@@ -30,16 +30,18 @@ def test_card_and_flagged_samples_agree(demo_app):
     frames = [d.value for d in at.dataframe]
     card = frames[0]
     poor = set(card.index[card["verdict"] == "poor"])
-    flags = next(f for f in frames if {"sample", "code", "reason"} <= set(f.columns))
+    flags = next((f for f in frames if {"sample", "code", "reason"} <= set(f.columns)), None)
     poor_codes = ["not_deconvolved", "poor_fit", "fit_not_significant"]
-    flagged = set(flags.loc[flags["code"].isin(poor_codes), "sample"])
-    # S13's activated genes make its fit poor; the card and the flags say the same.
-    assert poor == flagged == {"S13"}
-    # Worst first: the card starts with the poor sample, then the one to check.
+    flagged = set() if flags is None else set(flags.loc[flags["code"].isin(poor_codes), "sample"])
+    # S04's and S13's activated genes are set aside by the robust fit (their proportions do
+    # not rest on them): no fit is poor, and the card and the flags say the same.
+    assert poor == flagged == set()
+    # Worst first: the card starts with the two samples to check.
     assert list(card.index[:2]) == ["S13", "S04"]
-    assert list(card["verdict"][:2]) == ["poor", "check"]
+    assert list(card["verdict"][:2]) == ["check", "check"]
     callouts = texts(at, "error") + texts(at, "warning")
-    assert any(t.startswith("**S13** (poor)") for t in callouts)
+    assert any(t.startswith("**S13** (check): the robust fit set aside") for t in callouts)
+    assert any(t.startswith("**S13**: Sample S13: the robust fit set aside") for t in callouts)
 
 
 def test_results_charts_and_table_carry_the_verdict(demo_app):
@@ -48,21 +50,21 @@ def test_results_charts_and_table_carry_the_verdict(demo_app):
     table = at.dataframe[0].value
     spec = json.loads(_bars(at).proto.spec)
     marks = {t["name"]: set(t["x"]) for t in spec["data"] if t.get("name", "").endswith(" fit")}
-    assert marks == {"poor fit": {"S13"}, "check fit": {"S04"}}
-    assert table.loc["S13", "verdict"] == "poor" and "poor fit" in table.loc["S13", "reasons"]
+    assert marks == {"check fit": {"S04", "S13"}}
+    assert table.loc["S13", "verdict"] == "check" and "set aside" in table.loc["S13", "reasons"]
     heatmap = next(
         json.loads(c.proto.spec) for c in charts(at) if "Proportions heatmap" in c.proto.spec
     )
-    assert any(t.get("name") == "poor fit" for t in heatmap["data"])
-    summary = " ".join(texts(at, "error"))
-    assert "1 poor" in summary and "S13 (poor), S04 (check)" in summary
+    assert any(t.get("name") == "check fit" for t in heatmap["data"])
+    summary = " ".join(texts(at, "warning"))
+    assert "2 to check · 0 poor" in summary and "S13 (check), S04 (check)" in summary
     at.toggle(key="results_intervals").set_value(True).run()
     assert not at.exception
     strips = next(
         json.loads(c.proto.spec) for c in charts(at) if "confidence intervals" in c.proto.spec
     )
     marked = {t["name"]: set(t["x"]) for t in strips["data"] if t.get("name", "").endswith(" fit")}
-    assert marked == {"poor fit": {"S13"}, "check fit": {"S04"}}
+    assert marked == {"check fit": {"S04", "S13"}}
 
 
 def test_dashboard_messages_name_its_controls_not_flags(demo_app):

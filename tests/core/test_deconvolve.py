@@ -1,5 +1,7 @@
 """The deconvolution engine on planted mixtures of the shipped TIL10 signature."""
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -423,3 +425,60 @@ def test_small_linear_values_from_the_loader_get_no_log_warning(planted, til10, 
     result = fit_signature(loaded, til10, RunOptions())
     assert "log_scale_not_converted" not in {w.code for w in result.warnings}
     assert "log_scale_not_converted" in {w.code for w in deconvolve(small, til10).warnings}
+
+
+def test_a_gene_the_robust_fit_set_aside_does_not_decide_the_fit_statistics(til10):
+    """One gene 1,000x off in one sample: the robust estimate ignores it, so must r and R²."""
+    from deconv_core.deconvolve import _fit_statistics
+    from deconv_core.thresholds import SET_ASIDE
+
+    expr, _ = planted_mixtures(4, noise=0.1, seed=5)
+    gene = str(til10.matrix.index[3])
+    broken = expr.copy()
+    broken.loc[gene, "S2"] *= 1000.0
+    result = deconvolve(broken, til10)
+    assert result.robustness.loc[gene, "S2"] < SET_ASIDE
+    Y, F = result.observed.to_numpy(), result.fitted.to_numpy()
+    without = result.observed.index != gene
+    expected = _fit_statistics(Y[without][:, [1]], F[without][:, [1]])[0]
+    np.testing.assert_allclose(result.fit.loc["S2"].to_numpy(), expected)
+    assert result.fit.loc["S2", "r2"] > 0.8  # with the gene, R² is far below 0
+    (note,) = [w for w in result.warnings if w.code == "genes_set_aside" and w.sample == "S2"]
+    assert note.severity == "info" and gene in note.message
+    # Least squares sets nothing aside: its statistics keep every gene.
+    plain = deconvolve(broken, til10, loss="squares")
+    assert plain.fit.loc["S2", "r2"] < 0.5
+    assert not [w for w in plain.warnings if w.code == "genes_set_aside"]
+
+
+FINOTELLO_COUNTS = Path("/work/shared/data/GSE107572_Finotello2019_PBMC/expression_read_counts.tsv")
+
+
+@pytest.mark.skipif(not FINOTELLO_COUNTS.exists(), reason="benchmark data not on this machine")
+def test_real_read_counts_are_not_all_poor_because_of_one_ignored_gene(til10):
+    """Finotello 2019 read counts: ADAM6 (robust weight ~0.003) made all 9 samples "poor"."""
+    from deconv_core.expression import load_expression
+    from deconv_core.verdict import sample_verdicts
+
+    result = deconvolve(load_expression(FINOTELLO_COUNTS).table, til10)
+    noted = [w for w in result.warnings if w.code == "genes_set_aside"]
+    assert len(noted) == 9 and all("ADAM6" in w.message for w in noted)
+    verdicts = sample_verdicts(result.fit, result.warnings)["verdict"]
+    assert (verdicts != "poor").sum() >= 8
+    assert (result.fit["pearson_r"] > 0.7).all()
+
+
+def test_a_sample_with_many_genes_set_aside_is_to_check(til10):
+    """A fifth of S2's genes 1,000x off: r and R² on the rest look fine, so the note says
+    the signature misses something and the verdict is check, not good."""
+    from deconv_core.verdict import sample_verdicts
+
+    expr, _ = planted_mixtures(4, noise=0.05, seed=5)
+    genes = [str(g) for g in til10.matrix.index[::5]]
+    expr.loc[genes, "S2"] *= 1000.0
+    result = deconvolve(expr, til10)
+    (note,) = [w for w in result.warnings if w.code == "genes_set_aside" and w.sample == "S2"]
+    assert note.severity == "warning" and "something the signature misses" in note.message
+    verdicts = sample_verdicts(result.fit, result.warnings)
+    assert verdicts.loc["S2", "verdict"] == "check"
+    assert "set aside several of its genes" in verdicts.loc["S2", "reasons"]
