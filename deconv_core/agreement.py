@@ -2,20 +2,21 @@
 
 Computing apart from drawing (as in scanpy): :func:`match_categories` proposes
 which cell types make up each measured category (e.g. flow cytometry),
-:func:`compare_fractions` pairs estimates with measurements in a tidy table and
+:func:`compare_fractions` pairs estimates with measurements in a tidy table,
+:func:`describe_gaps` says which categories or samples it left out and why, and
 :func:`agreement_table` scores each category; :func:`deconv_core.figures.measured_scatter_figure`
 draws the result.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
-__all__ = ["agreement_table", "compare_fractions", "match_categories"]
+__all__ = ["agreement_table", "compare_fractions", "describe_gaps", "match_categories"]
 
 
 def _tokens(name: str) -> frozenset[str]:
@@ -85,32 +86,122 @@ def compare_fractions(
         Tidy: one row per (sample, category) present in both tables, with
         columns ``sample``, ``category``, ``estimated``, ``measured``; rows
         with a missing measurement, or with a cell type of the category that
-        could not be estimated in that sample, are dropped.
+        could not be estimated in that sample, are dropped
+        (:func:`describe_gaps` says which and why).
     """
-    props = proportions.copy()
-    props.index = [str(s) for s in props.index]
-    meas = measured.copy()
-    meas.index = [str(s) for s in meas.index]
-    samples = [s for s in props.index if s in set(meas.index)]
     rows = []
-    for category, members in mapping.items():
-        members = [str(m) for m in members if str(m) in props.columns]
-        if not members or category not in meas.columns:
-            continue
-        # A member that could not be estimated (no marker found) leaves the sum unknown.
-        estimated = props.loc[samples, members].sum(axis=1, min_count=len(members))
-        values = pd.to_numeric(meas.loc[samples, category], errors="coerce")
-        for sample in samples:
+    for category, _members, estimated, values in _category_sums(proportions, measured, mapping):
+        for sample in values.index:
             if pd.notna(values[sample]) and pd.notna(estimated[sample]):
                 rows.append(
                     {
                         "sample": sample,
-                        "category": str(category),
+                        "category": category,
                         "estimated": float(estimated[sample]),
                         "measured": float(values[sample]),
                     }
                 )
     return pd.DataFrame(rows, columns=["sample", "category", "estimated", "measured"])
+
+
+def _category_sums(
+    proportions: pd.DataFrame,
+    measured: pd.DataFrame,
+    mapping: Mapping[str, Sequence[str]],
+) -> Iterator[tuple[str, list[str], pd.Series, pd.Series]]:
+    """Per mapped category: its members in the run, their summed estimates and the measurements.
+
+    Both series are indexed by the samples the two tables share (as str); the
+    sum is NaN in a sample where a member could not be estimated (no marker
+    found leaves the sum unknown, not smaller). Categories mapped to no cell
+    type of the run, or absent from ``measured``, are not yielded.
+    """
+    props = proportions.rename(index=str)
+    meas = measured.rename(index=str)
+    shared = set(meas.index)
+    samples = [s for s in props.index if s in shared]
+    for category, mapped in mapping.items():
+        members = [str(m) for m in mapped if str(m) in props.columns]
+        if not members or category not in meas.columns:
+            continue
+        estimated = props.loc[samples, members].sum(axis=1, min_count=len(members))
+        values = pd.to_numeric(meas.loc[samples, category], errors="coerce")
+        yield str(category), members, estimated, values
+
+
+def describe_gaps(
+    proportions: pd.DataFrame,
+    measured: pd.DataFrame,
+    mapping: Mapping[str, Sequence[str]],
+    *,
+    names: Mapping[str, str] | None = None,
+) -> pd.DataFrame:
+    """Which measured categories :func:`compare_fractions` leaves out, or compares on fewer
+    samples than have a measurement, and why.
+
+    Parameters
+    ----------
+    proportions
+        Samples × cell types, estimated fractions (NaN: could not be estimated).
+    measured
+        Samples × categories, measured fractions.
+    mapping
+        Category → cell types whose estimates are summed.
+    names
+        Cell type → name to show in the reasons (e.g. the signature's display
+        names); ids otherwise.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per category with a gap, in the mapping's order: ``category``,
+        ``code`` (``not_estimated``: a cell type of it could not be estimated in
+        some samples; ``unmapped``: mapped to no cell type; ``not_in_run``: its
+        cell types are not in the run; ``no_measurement``: no measured value for
+        the run's samples; ``not_measured``: not a measured column),
+        ``compared`` (samples compared, 0 when the category is left out),
+        ``left_out`` (samples with a measurement that are not compared) and
+        ``reason`` (one sentence). Empty when every mapped category is compared
+        on every measured sample.
+    """
+    shown = dict(names or {})
+    columns = ["category", "code", "compared", "left_out", "reason"]
+    rows = []
+    summed = {c: (m, e, v) for c, m, e, v in _category_sums(proportions, measured, mapping)}
+    props = proportions.rename(index=str)
+    for category, mapped in mapping.items():
+        category = str(category)
+        if category not in summed:
+            if category not in {str(c) for c in measured.columns}:
+                code, reason = "not_measured", "not a column of the measured fractions"
+            elif mapped:
+                code, reason = "not_in_run", "none of its cell types is in this run; choose again"
+            else:
+                code, reason = "unmapped", "mapped to no cell type"
+            rows.append((category, code, 0, 0, reason))
+            continue
+        members, estimated, values = summed[category]
+        has_value = values.notna()
+        if not has_value.any():
+            reason = "no measured value for the samples of this run"
+            rows.append((category, "no_measurement", 0, 0, reason))
+            continue
+        unknown = has_value & estimated.isna()
+        if not unknown.any():
+            continue
+        total, left_out = int(has_value.sum()), int(unknown.sum())
+        missing = props.loc[values.index[unknown], members].isna().sum(axis=0).astype(int)
+        parts = [
+            f"{shown.get(m, m)} could not be estimated in "
+            + ("any measured sample" if n == total else f"{n} of {total} measured samples")
+            for m, n in missing[missing > 0].items()
+        ]
+        reason = "; ".join(parts) + (
+            " (no marker gene with a value), so the sum of its cell types is unknown"
+            + (" there" if left_out < total else "")
+        )
+        rows.append((category, "not_estimated", total - left_out, left_out, reason))
+    return pd.DataFrame(rows, columns=columns)
 
 
 def agreement_table(pairs: pd.DataFrame) -> pd.DataFrame:

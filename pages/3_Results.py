@@ -2,7 +2,12 @@
 
 import streamlit as st
 
-from deconv_core.agreement import agreement_table, compare_fractions, match_categories
+from deconv_core.agreement import (
+    agreement_table,
+    compare_fractions,
+    describe_gaps,
+    match_categories,
+)
 from deconv_core.figures import (
     group_boxplots_figure,
     measured_scatter_figure,
@@ -271,10 +276,31 @@ if measured_table is not None:
             )
     state.set_mapping(mapping)
     pairs = compare_fractions(cell_props, matched_measured, mapping)
+    gaps = describe_gaps(cell_props, matched_measured, mapping, names=sig.shown_names)
+    unmapped = gaps[gaps["code"] == "unmapped"]
+    gaps = gaps[gaps["code"] != "unmapped"]
+    if len(matched_measured) and len(gaps):
+        st.warning(
+            "\n".join(
+                f"- **{widgets.md(g.category)}** "
+                + ("is not compared" if g.compared == 0 else f"is compared on {g.compared} samples")
+                + f": {widgets.md(g.reason)}."
+                for g in gaps.itertuples()
+            ),
+            icon=":material/warning:",
+        )
+    if len(matched_measured) and len(unmapped) and len(unmapped) < len(categories):
+        st.caption(
+            "Not compared, mapped to no cell type (choose them above): "
+            + ", ".join(widgets.md(c) for c in unmapped["category"])
+            + "."
+        )
     if len(matched_measured) == 0:
         st.warning("No sample of the measured fractions matches a sample of the expression data.")
-    elif len(pairs) == 0:
+    elif len(pairs) == 0 and len(gaps) == 0:
         st.warning("No measured category is mapped to a cell type; choose them above.")
+    elif len(pairs) == 0:
+        pass  # the warning above says why no category is compared
     else:
         agreement = agreement_table(pairs)
         widgets.chart(

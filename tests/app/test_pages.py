@@ -308,3 +308,18 @@ def test_mouse_upload_is_mapped_and_same_gene_matches_are_listed(app):
     assert not app.exception
     notes = " ".join(str(df.value.to_csv()) for df in app.dataframe)
     assert "data GUCY1A1 = signature GUCY1A3, same HGNC id" in notes
+
+
+def test_a_measured_category_that_cannot_be_compared_is_named_with_its_reason(demo_app):
+    # immunoStates: "B cells" → naive, memory and plasma cells; memory B cells have no marker
+    # in the demo data, so B cells cannot be compared, and the page says so.
+    visit(demo_app, "signature")
+    demo_app.selectbox(key="signature_builtin").select("immunoStates").run()
+    visit(demo_app, "results")
+    assert not demo_app.exception
+    notes = [t for t in texts(demo_app, "warning") if "B cells** is not compared" in t]
+    assert len(notes) == 1, texts(demo_app, "warning") + texts(demo_app, "error")
+    assert "Memory B cells could not be estimated in any measured sample" in notes[0]
+    assert any(
+        "mapped to no cell type" in t and "CD8 T cells" in t for t in texts(demo_app, "caption")
+    )

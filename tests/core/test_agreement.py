@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
 
-from deconv_core.agreement import agreement_table, compare_fractions, match_categories
+from deconv_core.agreement import (
+    agreement_table,
+    compare_fractions,
+    describe_gaps,
+    match_categories,
+)
+from deconv_core.deconvolve import deconvolve
 from deconv_core.signatures import load_signature
+
+DEMO = Path(__file__).resolve().parents[2] / "assets" / "demo"
 
 
 def test_match_categories_uses_words_and_the_signature_groups():
@@ -47,3 +57,45 @@ def test_compare_fractions_sums_mapped_cell_types_and_scores_them():
     assert agreement.loc["AB", "rmse"] == pytest.approx(0.0)
     assert agreement.loc["AB", "pearson_r"] == pytest.approx(1.0)
     assert agreement.loc["A", "bias"] == pytest.approx(-0.025)
+
+
+def test_describe_gaps_says_which_categories_and_samples_are_left_out_and_why():
+    props = pd.DataFrame(
+        {"a": [0.1, 0.2, 0.3], "b": [0.1, np.nan, 0.1], "c": [np.nan] * 3},
+        index=["s1", "s2", "s3"],
+    )
+    measured = pd.DataFrame(
+        {"AB": [0.2, 0.3, 0.4], "A": [0.1, 0.2, 0.3], "AC": [0.1, 0.2, 0.3], "Z": [0.1] * 3},
+        index=props.index,
+    )
+    mapping = {"AB": ["a", "b"], "A": ["a"], "AC": ["a", "c"], "Z": [], "Q": ["a"]}
+    gaps = describe_gaps(props, measured, mapping, names={"c": "Cee cells"}).set_index("category")
+    assert list(gaps.index) == ["AB", "AC", "Z", "Q"]  # A is compared on every sample
+    assert gaps.loc["AB", ["code", "compared", "left_out"]].tolist() == ["not_estimated", 2, 1]
+    assert "b could not be estimated in 1 of 3 measured samples" in gaps.loc["AB", "reason"]
+    assert gaps.loc["AC", ["code", "compared", "left_out"]].tolist() == ["not_estimated", 0, 3]
+    assert gaps.loc["AC", "reason"].startswith("Cee cells could not be estimated in any")
+    assert gaps.loc["Z", "code"] == "unmapped"
+    assert gaps.loc["Q", "code"] == "not_measured"
+    pairs = compare_fractions(props, measured, mapping)
+    counts = pairs.groupby("category").size()
+    assert counts["AB"] == gaps.loc["AB", "compared"] and "AC" not in counts
+
+
+def test_b_cells_with_immunostates_on_the_demo_are_said_not_compared():
+    # immunoStates maps "B cells" to naive, memory and plasma cells; memory B cells have no
+    # marker in the demo data, so the sum is unknown and the category cannot be compared.
+    expression = pd.read_csv(DEMO / "expression.tsv.gz", sep="\t", index_col=0)
+    measured = pd.read_csv(DEMO / "measured_fractions.csv", index_col=0) / 100
+    sig = load_signature("immunoStates")
+    props = deconvolve(expression, sig).proportions
+    mapping = match_categories(list(measured.columns), sig.cell_types, sig.groups)
+    assert "memory_B_cell" in mapping["B cells"]
+    assert "B cells" not in set(compare_fractions(props, measured, mapping)["category"])
+    gaps = describe_gaps(props, measured, mapping, names=sig.shown_names).set_index("category")
+    assert gaps.loc["B cells", ["code", "compared"]].tolist() == ["not_estimated", 0]
+    assert gaps.loc["B cells", "left_out"] == measured["B cells"].notna().sum()
+    assert (
+        "Memory B cells could not be estimated in any measured sample"
+        in (gaps.loc["B cells", "reason"])
+    )
