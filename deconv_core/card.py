@@ -33,6 +33,7 @@ from deconv_core.qc import bootstrap_intervals
 from deconv_core.signatures import Signature
 from deconv_core.text import visible
 from deconv_core.validation import DeconvWarning, InputError
+from deconv_core.verdict import fit_stats
 
 __all__ = [
     "CARD_LEVEL",
@@ -600,7 +601,7 @@ def card_html(card: SampleCard) -> str:
     background, colour, words = _VERDICT_STYLE.get(card.verdict, ("#eee", "#222", card.verdict))
     fit = card.fit
     p = fit["p_value"]
-    stats = f"r = {fit['pearson_r']:.2f}, R² = {fit['r2']:.2f}" + (
+    stats = fit_stats(fit["pearson_r"], fit["r2"]) + (
         f", permutation p = {p:.2g}" if np.isfinite(p) else ""
     )
     cohort = (

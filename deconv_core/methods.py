@@ -64,6 +64,7 @@ from deconv_core.thresholds import (
     MIN_SAMPLES_FOR_AGREEMENT,
 )
 from deconv_core.validation import DeconvWarning, InputError
+from deconv_core.verdict import format_against
 
 __all__ = [
     "AGREEMENT_COLUMNS",
@@ -801,7 +802,8 @@ def _disagree_warning(quantity: str, shown: str, other: str, r: float, n: int) -
         "warning",
         "methods_disagree",
         f"The robust fit and the {METHOD_LABELS[other]} rank samples differently for {shown} "
-        f"(Spearman r = {r:.2f} over {n} samples, below {METHOD_AGREEMENT_R:g}); treat "
+        f"(Spearman r = {format_against(r, (METHOD_AGREEMENT_R,))} over {n} samples, below "
+        f"{METHOD_AGREEMENT_R:g}); treat "
         "comparisons of this cell type between samples with care.",
         cli="See methods_agreement.csv for the samples where they disagree most.",
         app="See the agreement table on the Methods page.",

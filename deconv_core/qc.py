@@ -72,7 +72,7 @@ from deconv_core.thresholds import (
     SET_ASIDE,
 )
 from deconv_core.validation import DeconvWarning
-from deconv_core.verdict import fit_grade
+from deconv_core.verdict import fit_grade, fit_stats, format_against
 
 __all__ = [
     "DEFAULT_LEVEL",
@@ -543,8 +543,8 @@ def _fit_rows(fit: pd.DataFrame) -> list[list[str]]:
                 [
                     str(sample),
                     "poor_fit",
-                    f"Sample {sample}: the signature explains its expression poorly (r = "
-                    f"{r:.2f}, R² = {r2:.2f}; poor below r {POOR_R:g} or R² {POOR_R2:g}); its "
+                    f"Sample {sample}: the signature explains its expression poorly "
+                    f"({fit_stats(r, r2)}; poor below r {POOR_R:g} or R² {POOR_R2:g}); its "
                     "cells may be mostly of types the signature lacks, or the data may not "
                     "match the signature's platform. Read its proportions with caution.",
                 ]
@@ -577,12 +577,16 @@ def _outlier_rows(result: DeconvResult) -> list[list[str]]:
 
 def _p_value_rows(p_values: pd.Series, alpha: float) -> list[list[str]]:
     """``fit_not_significant`` findings: p-values above ``alpha``."""
+
+    def shown(p: float) -> str:
+        return format_against(p, (alpha,), digits=3, significant=True, ties="below")
+
     return [
         [
             str(sample),
             "fit_not_significant",
             f"Sample {sample}: random mixtures drawn from the data fit the signature as well as "
-            f"this sample does (permutation p = {p:.3g} > {alpha:g}); its proportions may be "
+            f"this sample does (permutation p = {shown(p)} > {alpha:g}); its proportions may be "
             "meaningless.",
         ]
         for sample, p in p_values.items()

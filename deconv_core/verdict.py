@@ -38,6 +38,8 @@ __all__ = [
     "RUN_CODES",
     "VERDICTS",
     "fit_grade",
+    "fit_stats",
+    "format_against",
     "sample_verdicts",
     "verdict_counts",
     "worst_first",
@@ -78,6 +80,62 @@ def fit_grade(r: float, r2: float) -> str:
     if r < GOOD_R or r2 < GOOD_R2:
         return "check"
     return "good"
+
+
+def format_against(
+    value: float,
+    limits: Sequence[float],
+    *,
+    digits: int = 2,
+    significant: bool = False,
+    ties: str = "above",
+) -> str:
+    """``value`` as text with just enough digits to stay on its side of every limit.
+
+    Rounded to ``digits``, R² = 0.7997 reads "0.80" next to "good needs R² ≥
+    0.8": the verdict then contradicts its own reason.  Digits are added until
+    the number shown falls on the same side of each limit as the value.
+
+    Parameters
+    ----------
+    value
+        The number (NaN and infinities are written as Python writes them).
+    limits
+        Thresholds the text is read against.
+    digits
+        Decimals (or significant digits with ``significant``) when they suffice.
+    significant
+        Count significant digits (``g`` format, for p-values) instead of decimals.
+    ties
+        Which side a value equal to a limit is on: ``"above"`` for limits met
+        with ≥ (r, R²), ``"below"`` for limits exceeded with > (p-values).
+    """
+    if ties not in ("above", "below"):
+        raise ValueError(f"ties must be 'above' or 'below', got {ties!r}")
+
+    def side(x: float, limit: float) -> bool:
+        return x >= limit if ties == "above" else x > limit
+
+    kind = "g" if significant else "f"
+    text = f"{value:.{digits}{kind}}"
+    if not np.isfinite(value):
+        return text
+    for more in range(digits, 17):
+        text = f"{value:.{more}{kind}}"
+        if all(side(float(text), limit) == side(value, limit) for limit in limits):
+            return text
+    return repr(float(value))
+
+
+def fit_stats(r: float, r2: float) -> str:
+    """The text ``r = …, R² = …`` of a reason, each number on its true side of the limits.
+
+    Two decimals unless a value below :data:`~deconv_core.thresholds.GOOD_R`,
+    ``GOOD_R2``, ``POOR_R`` or ``POOR_R2`` would round up to it
+    (:func:`format_against`): R² = 0.7997 is "0.7997", not "0.80".
+    """
+    shown_r = format_against(r, (POOR_R, GOOD_R))
+    return f"r = {shown_r}, R² = {format_against(r2, (POOR_R2, GOOD_R2))}"
 
 
 def _misses(z: pd.DataFrame | None) -> dict[str, str]:
@@ -140,7 +198,7 @@ def _sample_reasons(
     if errors:
         return "poor", ["not deconvolved: " + errors[0]]
     grade = fit_grade(r, r2)
-    stats = f"r = {r:.2f}, R² = {r2:.2f}"
+    stats = fit_stats(r, r2)
     reasons = []
     if not np.isfinite(r2):  # R² is undefined only when the observed values do not vary
         reasons.append(f"no fit to judge ({stats}: the sample's signature genes hold one value)")
@@ -150,7 +208,8 @@ def _sample_reasons(
         reasons.append(f"fair fit ({stats}; good needs r ≥ {GOOD_R:g} and R² ≥ {GOOD_R2:g})")
     if np.isfinite(p) and p > ALPHA:
         grade = "poor"
-        reasons.append(f"no better than random mixtures (permutation p = {p:.2g} > {ALPHA:g})")
+        shown = format_against(p, (ALPHA,), significant=True, ties="below")
+        reasons.append(f"no better than random mixtures (permutation p = {shown} > {ALPHA:g})")
     if notes or run_notes:
         grade = "check" if grade == "good" else grade
         reasons.extend([*notes, *run_notes])
