@@ -38,6 +38,8 @@ __all__ = [
     "NULL_SAMPLES",
     "OUTLIER_MADS",
     "OUTLIER_SPREAD_RATIO",
+    "MIXED_UNITS_RATIO",
+    "PERCENT_ABOVE",
     "POOR_R",
     "POOR_R2",
     "SET_ASIDE",
@@ -157,6 +159,15 @@ LINEAR_TOTAL = 1e6
 #: a log base to be chosen (genes lost to id harmonisation, rounding of the logs); when no base
 #: or several bases fit, the base is not guessed: log2 is kept and a warning names --scale.
 LINEAR_TOTAL_TOLERANCE = 0.1
+
+# -- measured fractions (flow cytometry and the like) -----------------------------------------
+#: A measured-fractions file with a value above this is read as percentages (a fraction is at
+#: most 1; a little headroom for rounding of fractions that add up past 1).
+PERCENT_ABOVE = 1.5
+#: In a file read as percentages, a sample whose values are all at most 1 and add up to less
+#: than the typical sample's total over this ratio was written as fractions (a hundredfold
+#: smaller; ten is the geometric midpoint of 1 and 100): the file mixes units and is refused.
+MIXED_UNITS_RATIO = 10
 
 # -- cohort statistics -------------------------------------------------------------------------
 #: Fewer samples than this: correlations across samples (estimated vs measured) are shown

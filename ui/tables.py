@@ -23,6 +23,7 @@ from deconv_core.io.limits import (
     check_text_table,
 )
 from deconv_core.io.tables import check_xlsx_budget
+from deconv_core.thresholds import MIXED_UNITS_RATIO, PERCENT_ABOVE
 from deconv_core.validation import InputError, check_unique_labels
 
 __all__ = [
@@ -192,7 +193,8 @@ def read_measured(data: bytes, name: str) -> SampleTable:
     Raises
     ------
     InputError
-        Unreadable file, negative values, or values above 100.
+        Unreadable file, negative values, values above 100, or percentages
+        with some samples written as fractions (mixed units).
     """
     read = read_table(data, name=name, what="measured fractions", limits=DASHBOARD_TABLE_LIMITS)
     table = read.table.copy()
@@ -221,10 +223,10 @@ def read_measured(data: bytes, name: str) -> SampleTable:
             f"The measured-fractions file {name} holds values above 100 (maximum "
             f"{finite.max():.4g}); give fractions (0–1) or percentages (0–100), not cell counts."
         )
-    if finite.max() > 1.5:
+    if finite.max() > PERCENT_ABOVE:
+        _check_one_unit(table, name)
         table = table / 100.0
         notes.append("Values above 1 were read as percentages and divided by 100.")
-        notes.extend(_fraction_rows_note(table))
     return SampleTable(
         table=table.astype(float),
         name=name,
@@ -233,23 +235,38 @@ def read_measured(data: bytes, name: str) -> SampleTable:
     )
 
 
-def _fraction_rows_note(percent: pd.DataFrame) -> list[str]:
-    """A note naming samples that look given as fractions in a table of percentages.
+def _check_one_unit(percent: pd.DataFrame, name: str) -> None:
+    """Refuse a table of percentages in which some samples were written as fractions.
 
-    ``percent``: samples × categories already divided by 100.  A sample all of whose
-    values are at most 1% while another sample's add up to more than 10% was most
-    likely written as fractions (0.3 for 30%) and is now 100 times too small.
+    ``percent``: samples × categories as read, some value above
+    :data:`~deconv_core.thresholds.PERCENT_ABOVE`.  A sample whose values are
+    all at most 1 and add up to less than the typical percentage sample's total
+    over :data:`~deconv_core.thresholds.MIXED_UNITS_RATIO` is a sample of
+    fractions (0.3 for 30%): dividing the whole table by 100 would make it a
+    hundred times too small, and no single unit reads the file right.
     """
+    largest = percent.max(axis=1)
     totals = percent.sum(axis=1, min_count=1)
-    small = percent.max(axis=1) <= 0.01
-    if not small.any() or not (totals[~small] > 0.1).any():
-        return []
-    names = list(percent.index[small])
-    shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
-    return [
-        f"Samples {shown} have every value at or below 1% while others are percentages: if "
-        "they were written as fractions (0.3 for 30%), write them as percentages too."
-    ]
+    in_percent = largest > 1
+    typical = float(totals[in_percent].median())
+    small = (largest > 0) & (largest <= 1) & (totals * MIXED_UNITS_RATIO < typical)
+    if not small.any():
+        return
+    fractions = [str(s) for s in percent.index[small]]
+    shown = ", ".join(fractions[:5]) + (
+        f" and {len(fractions) - 5} more" if len(fractions) > 5 else ""
+    )
+    percents = [str(s) for s in percent.index[in_percent]]
+    shown_percent = ", ".join(percents[:3]) + (
+        f" and {len(percents) - 3} more" if len(percents) > 3 else ""
+    )
+    raise InputError(
+        f"The measured-fractions file {name} mixes units: {shown_percent} "
+        f"{'is' if len(percents) == 1 else 'are'} in percentages (values add up to about "
+        f"{typical:.3g}) while {shown} {'has' if len(fractions) == 1 else 'have'} every value "
+        f"at most 1 (adding up to about {float(totals[small].median()):.2g}, fractions); write "
+        "every sample the same way, all as fractions (0–1) or all as percentages (0–100)."
+    )
 
 
 def match_samples(samples: list[str] | pd.Index, table: pd.DataFrame) -> pd.DataFrame:

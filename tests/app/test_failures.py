@@ -365,11 +365,11 @@ def test_unreadable_side_table_is_an_input_error(family):
         reader(data, "table.csv")
 
 
-def test_fractions_among_percentages_are_named():
+def test_fractions_among_percentages_are_refused_in_one_line():
+    # Dividing the whole table by 100 made S02 a hundred times too small (r collapsed).
     data = b"sample,T cells,B cells\nS01,20,10\nS02,0.3,0.05\nS03,35,5\n"
-    notes = read_measured(data, "flow.csv").notes
-    assert notes[0] == "Values above 1 were read as percentages and divided by 100."
-    assert notes[1].startswith("Samples S02 have every value at or below 1% while others")
+    with pytest.raises(InputError, match=r"mixes units: S01, S03 are in percentages .* S02 has"):
+        read_measured(data, "flow.csv")
     assert len(read_measured(b"sample,T cells\nS01,20\nS02,30\n", "flow.csv").notes) == 1
 
 

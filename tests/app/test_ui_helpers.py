@@ -71,6 +71,30 @@ def test_read_measured_reads_percentages_and_rejects_counts():
         read_measured(b"sample,T\nS1,-0.2\nS2,0.3\n", "flow.csv")
 
 
+def test_measured_percentages_with_samples_written_as_fractions_are_refused():
+    # The QA file: S1 in percent, S2-S12 as fractions; each sample's types add up to ~70%.
+    rng = np.random.default_rng(0)
+    shares = rng.dirichlet(np.ones(6), size=12) * 0.7
+    shares[0] *= 100
+    frame = pd.DataFrame(shares, index=[f"S{i}" for i in range(1, 13)], columns=list("ABCDEF"))
+    data = frame.to_csv(index_label="sample").encode()
+    with pytest.raises(InputError, match="mixes units") as caught:
+        read_measured(data, "truth_mixed.csv")
+    message = str(caught.value)
+    assert "S1 is in percentages" in message and "S2, S3, S4, S5, S6 and 6 more have" in message
+    assert message.endswith("all as fractions (0–1) or all as percentages (0–100).")
+    assert "\n" not in message
+
+
+def test_measured_percentages_with_small_or_empty_samples_are_read_as_percentages():
+    # A rare-cell panel (every value under 1%) next to a sample with 2%, and an all-zero
+    # sample: one unit fits, nothing is refused.
+    rare = b"sample,pDC,mDC,basophils\nS1,0.3,0.6,0.2\nS2,0.9,1.8,0.4\nS3,0,0,0\nS4,0.2,0.4,0.1\n"
+    table = read_measured(rare, "rare.csv").table
+    assert table.loc["S2", "mDC"] == pytest.approx(0.018)
+    assert table.loc["S1", "pDC"] == pytest.approx(0.003)
+
+
 def test_match_samples_falls_back_to_case_insensitive_ids():
     table = pd.DataFrame({"g": ["a", "b"]}, index=["s1", "S2 "])
     matched = match_samples(["S1", "S2", "S3"], table)
