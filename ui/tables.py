@@ -181,7 +181,9 @@ def read_measured(data: bytes, name: str) -> SampleTable:
     data
         Bytes of a file in any format :func:`deconv_core.io.read_table`
         reads; sample ids in the first column, one numeric column per
-        category.  Fractions (0–1) or percentages (0–100).
+        category.  Fractions (0–1) or percentages (0–100).  Columns of text
+        or TRUE/FALSE (e.g. a mixture name, "is pure sample") are ignored,
+        with a note naming them.
     name
         Its file name.
 
@@ -196,7 +198,13 @@ def read_measured(data: bytes, name: str) -> SampleTable:
         Unreadable file, negative values, values above 100, or percentages
         with some samples written as fractions (mixed units).
     """
-    read = read_table(data, name=name, what="measured fractions", limits=DASHBOARD_TABLE_LIMITS)
+    read = read_table(
+        data,
+        name=name,
+        what="measured fractions",
+        limits=DASHBOARD_TABLE_LIMITS,
+        text_columns="anywhere",
+    )
     table = read.table.copy()
     table.index = pd.Index([str(s).strip() for s in table.index], name="sample")
     table.columns = [str(c).strip() for c in table.columns]
@@ -206,6 +214,13 @@ def read_measured(data: bytes, name: str) -> SampleTable:
     values = table.to_numpy(dtype=float)
     finite = values[np.isfinite(values)]
     notes = []
+    if read.info.dropped_columns:
+        ignored, many = ", ".join(read.info.dropped_columns), len(read.info.dropped_columns) > 1
+        notes.append(
+            f"Column{'s' if many else ''} {ignored} {'were' if many else 'was'} ignored: "
+            f"{'they hold' if many else 'it holds'} text or true/false values (a description "
+            "of the samples), not fractions."
+        )
     if finite.size == 0:
         raise InputError(f"The measured-fractions file {name} has no numbers.")
     if np.isinf(values).any():

@@ -129,6 +129,8 @@ _ANNOTATION_NAMES = frozenset(
 
 # A column is annotation when at least this share of its non-missing cells is text.
 _TEXT_SHARE = 0.9
+# Values of read_table's text_columns.
+_TEXT_COLUMNS = ("leading", "anywhere")
 
 _SNIFF_BYTES = 64 * 1024  # first read; doubled while too few lines were seen
 _SNIFF_MAX_BYTES = 8 * 1024 * 1024  # wide files: a 20,000-column header is ~200 KB
@@ -254,6 +256,7 @@ def read_table(
     name: str | None = None,
     what: str = "expression",
     limits: ReadLimits = DEFAULT_LIMITS,
+    text_columns: str = "leading",
 ) -> ReadResult:
     """Read a numeric table from a path or the bytes of an uploaded file.
 
@@ -272,6 +275,12 @@ def read_table(
         Largest decompressed text and estimated parse memory
         (:class:`~deconv_core.io.limits.ReadLimits`); a file past either is
         refused before it is parsed whole.
+    text_columns
+        Which columns of text are dropped as annotation: ``"leading"`` (those
+        right after the identifiers; text further right is an error, as a
+        sample column of an expression file must hold numbers) or
+        ``"anywhere"`` (every column of text or TRUE/FALSE, wherever it stands,
+        as in a table of per-sample descriptions and measurements).
 
     Returns
     -------
@@ -302,6 +311,8 @@ def read_table(
     as infinities.  Negative values, infinities and duplicated identifiers are
     left for the caller to judge.
     """
+    if text_columns not in _TEXT_COLUMNS:
+        raise ValueError(f"text_columns must be one of {_TEXT_COLUMNS}, got {text_columns!r}")
     data, label, opener = _load_head_or_bytes(source, name=name, what=what)
     text_size = _source_size(source, data)
     compression = ""
@@ -336,7 +347,9 @@ def read_table(
         else:
             fmt = {"\t": "tsv", " ": "txt"}.get(parsed.delimiter, "csv")
 
-    table, dropped, notes, comment_rows = _build_table(parsed, what=what)
+    table, dropped, notes, comment_rows = _build_table(
+        parsed, what=what, anywhere=text_columns == "anywhere"
+    )
     if fmt == "gct":
         _check_gct_rows(data, len(table), what=what)
     if table.size >= _TRIM_CELLS:
@@ -1293,7 +1306,7 @@ def _columns_of(frame: pd.DataFrame) -> dict[int, pd.Series]:
 
 
 def _build_table(
-    parsed: _Parsed, *, what: str
+    parsed: _Parsed, *, what: str, anywhere: bool = False
 ) -> tuple[pd.DataFrame, tuple[str, ...], tuple[DeconvWarning, ...], int]:
     """Turn a raw table into floats: (table, dropped columns, warnings, comment rows).
 
@@ -1308,7 +1321,9 @@ def _build_table(
         columns.update({j: column[keep] for j, column in columns.items()})
     last = _last_column(columns, names, what=what)
     texts = _float_columns(columns, last, decimal=parsed.decimal)
-    dropped = _annotation_columns(names, last, columns, texts, is_gct=parsed.is_gct)
+    dropped = _annotation_columns(
+        names, last, columns, texts, is_gct=parsed.is_gct, anywhere=anywhere
+    )
     kept = [j for j in range(1, last) if j not in dropped]
     bad = [(j, names[j], texts[j][0], texts[j][1]) for j in kept if j in texts]
     if bad:
@@ -1414,18 +1429,26 @@ def _annotation_columns(
     texts: dict[int, tuple[np.ndarray, pd.Series]],
     *,
     is_gct: bool,
+    anywhere: bool = False,
 ) -> list[int]:
-    """The leading columns after the identifiers that hold annotation, not measurements."""
+    """The columns after the identifiers that hold annotation, not measurements.
+
+    The leading ones (by content or by name); with ``anywhere`` also every
+    later column of (nearly all) text.
+    """
     dropped: list[int] = []
+    leading = True
     for j in range(1, last):
         key = re.sub(r"[^a-z0-9]", "", names[j].lower())
         mostly_text = False
         if j in texts:
             n_text = int(texts[j][0].sum())
             mostly_text = n_text >= _TEXT_SHARE * (n_text + int(columns[j].notna().sum()))
-        if (is_gct and j == 1) or key in _ANNOTATION_NAMES or mostly_text:
+        if (leading and ((is_gct and j == 1) or key in _ANNOTATION_NAMES)) or mostly_text:
             dropped.append(j)
-        else:
+            continue
+        leading = False
+        if not anywhere:
             break
     return dropped
 

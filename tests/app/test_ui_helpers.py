@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -93,6 +95,41 @@ def test_measured_percentages_with_small_or_empty_samples_are_read_as_percentage
     table = read_measured(rare, "rare.csv").table
     assert table.loc["S2", "mDC"] == pytest.approx(0.018)
     assert table.loc["S1", "pDC"] == pytest.approx(0.003)
+
+
+SHARED = Path("/work/shared/data")
+
+
+@pytest.mark.parametrize(
+    ("folder", "column", "categories"),
+    [
+        ("GSE19830_ShenOrr2010_rat_tissue_mixtures", "is_pure_sample", ["Liver", "Brain", "Lung"]),
+        (
+            "GSE11058_Abbas2009_cellline_mixtures",
+            "mixture",
+            ["Jurkat", "IM-9", "Raji", "THP-1"],
+        ),
+    ],
+)
+def test_measured_fractions_ignore_text_and_true_false_columns_with_a_note(
+    folder, column, categories
+):
+    path = SHARED / folder / "ground_truth_fractions.tsv"
+    if not path.exists():
+        pytest.skip("benchmark data not on this machine")
+    measured = read_measured(path.read_bytes(), path.name)
+    assert list(measured.table.columns) == categories
+    assert measured.notes[0] == (
+        f"Column {column} was ignored: it holds text or true/false values (a description of "
+        "the samples), not fractions."
+    )
+
+
+def test_measured_fractions_name_every_ignored_column():
+    data = b"sample,kind,T cells,pure\nS1,blood,0.3,TRUE\nS2,tumour,0.2,FALSE\n"
+    measured = read_measured(data, "flow.csv")
+    assert list(measured.table.columns) == ["T cells"]
+    assert measured.notes[0].startswith("Columns kind, pure were ignored: they hold text")
 
 
 def test_match_samples_falls_back_to_case_insensitive_ids():

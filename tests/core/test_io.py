@@ -384,6 +384,30 @@ def test_annotation_columns_are_dropped_with_a_warning(tmp_path: Path) -> None:
     assert "'Description'" in result.warnings[0].message
 
 
+def test_text_columns_anywhere_drops_later_text_and_true_false_columns(tmp_path: Path) -> None:
+    # A truth table: measurements between descriptions (GSE19830 ends with is_pure_sample).
+    content = (
+        b"sample\tmixture\tLiver\tnote\tBrain\tis_pure_sample\n"
+        b"S1\tMixA\t1\tpure\t0\tTrue\n"
+        b"S2\tMixB\t0.25\tmix\t0.75\tFalse\n"
+    )
+    path = _write(tmp_path, "truth.tsv", content)
+    result = read_table(path, text_columns="anywhere")
+    _expect(result, {"S1": [1, 0], "S2": [0.25, 0.75]}, ["Liver", "Brain"])
+    assert result.info.dropped_columns == ("mixture", "note", "is_pure_sample")
+    # By default only the leading text column is annotation: a sample column of text is wrong.
+    with pytest.raises(InputError, match="text in numeric columns: 'pure' for row 'S1'"):
+        read_table(path)
+    with pytest.raises(ValueError, match="text_columns must be one of"):
+        read_table(path, text_columns="all")
+
+
+def test_text_columns_anywhere_keeps_a_number_column_with_a_typo(tmp_path: Path) -> None:
+    content = b"sample,Liver,Brain\nS1,1,0\nS2,0.5,O.5\nS3,0,1\n"
+    with pytest.raises(InputError, match="'O.5' for row 'S2' in column 'Brain'"):
+        read_table(_write(tmp_path, "truth.csv", content), text_columns="anywhere")
+
+
 def test_latin1_fallback(tmp_path: Path) -> None:
     content = "gene;Säule 1\nTP53;1,5\n".encode("latin-1")
     result = read_table(_write(tmp_path, "expr.csv", content))
