@@ -10,32 +10,95 @@ draws the result.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
-__all__ = ["agreement_table", "compare_fractions", "describe_gaps", "match_categories"]
+__all__ = [
+    "CATEGORY_QUALIFIERS",
+    "CATEGORY_SYNONYMS",
+    "agreement_table",
+    "compare_fractions",
+    "describe_gaps",
+    "match_categories",
+]
+
+
+#: How measured categories are written → the words the matcher compares (one table).  Flow
+#: panels abbreviate ("mDC", "Tregs", "NK") and run words together ("CD4Tcells"); signatures
+#: spell out ("Myeloid dendritic cells", "CD56dim_natural_killer_cell").  An empty tuple marks
+#: a word that does not change which cells are meant: "cell" itself, and "conv"
+#: (conventional: CD4 T cells other than Tregs, which is what a CD4 T-cell profile describes;
+#: Finotello 2019's "T cells CD4 conv").
+CATEGORY_SYNONYMS: dict[str, tuple[str, ...]] = {
+    "cell": (),
+    "conv": (),
+    "conventional": (),
+    "mdc": ("myeloid", "dendritic"),
+    "cdc": ("myeloid", "dendritic"),
+    "pdc": ("plasmacytoid", "dendritic"),
+    "dc": ("dendritic",),
+    "dcs": ("dendritic",),
+    "treg": ("regulatory", "t"),
+    "natural": ("nk",),
+    "killer": ("nk",),
+    "mono": ("monocyte",),
+    "neutro": ("neutrophil",),
+    "mac": ("macrophage",),
+}
+#: Words a category may carry that a signature with one kind of such cells leaves out: "mDC"
+#: is TIL10's "Dendritic cells" (quanTIseq's dendritic cells are myeloid) when the signature
+#: has no myeloid dendritic cell type of its own.  Dropped only when nothing matched with them.
+CATEGORY_QUALIFIERS = frozenset({"myeloid"})
+
+_CELLS_SUFFIX = re.compile(r"^(.+?)(cells?)$")  # "Tcells", "CD4Tcells", "NKcell"
+_DIGIT_LETTER = re.compile(r"(?<=\d)(?=[a-z])")  # "cd4t" → "cd4", "t"; "cd56bright"
 
 
 def _tokens(name: str) -> frozenset[str]:
-    """Lower-case word tokens of a name, plural 's' dropped ("T.cells.CD8" → {t, cell, cd8})."""
-    words = "".join(c.lower() if c.isalnum() else " " for c in str(name)).split()
-    return frozenset(w[:-1] if len(w) > 3 and w.endswith("s") else w for w in words)
+    """The words of a name as the matcher compares them.
+
+    Lower case, split at punctuation, "cells" split off run-together words
+    ("CD4Tcells" → cd4, t), plural "s" dropped, then :data:`CATEGORY_SYNONYMS`
+    applied ("T.cells.CD8" → {t, cd8}; "mDC" → {myeloid, dendritic}).
+    """
+    words = []
+    for piece in "".join(c.lower() if c.isalnum() else " " for c in str(name)).split():
+        if piece in CATEGORY_SYNONYMS:
+            words.append(piece)
+            continue
+        suffix = _CELLS_SUFFIX.match(piece)
+        parts = [suffix.group(1), suffix.group(2)] if suffix else [piece]
+        for part in parts:
+            words.extend(_DIGIT_LETTER.split(part) if part not in CATEGORY_SYNONYMS else [part])
+    tokens: set[str] = set()
+    for word in words:
+        word = word[:-1] if len(word) > 3 and word.endswith("s") else word
+        tokens.update(CATEGORY_SYNONYMS.get(word, (word,)))
+    return frozenset(tokens)
 
 
 def match_categories(
     categories: Sequence[str],
     cell_types: Sequence[str],
     groups: Mapping[str, Sequence[str]] | None = None,
+    *,
+    names: Mapping[str, str] | None = None,
 ) -> dict[str, list[str]]:
     """Propose which cell types make up each measured category.
 
-    A category matches a cell type or one of the signature's ``groups`` when
-    their names have the same words, ignoring case, punctuation, word order
-    and plural "s" ("CD8 T cells" = "T.cells.CD8"); a matching group maps to
-    all its members.
+    A category matches a cell type (by its id or its display name) or one of
+    the signature's ``groups`` when their names have the same words, ignoring
+    case, punctuation, word order, plural "s" and the word "cells", with the
+    spellings of :data:`CATEGORY_SYNONYMS` ("CD8 T cells" = "T.cells.CD8",
+    "CD4Tcells" = "CD4 T cells", "NK" = "NK cells", "mDC" = "Myeloid dendritic
+    cells"); a matching group maps to all its members.  A category matching
+    nothing is tried again without the words of :data:`CATEGORY_QUALIFIERS`
+    ("mDC" = TIL10's "Dendritic cells").  Names that share only some words
+    ("CD4 T cells" and the group "T cells") do not match.
 
     Parameters
     ----------
@@ -45,6 +108,8 @@ def match_categories(
         The signature's cell types.
     groups
         The signature's coarser groups: group name → member cell types.
+    names
+        Cell type → display name (``Signature.shown_names``), matched too.
 
     Returns
     -------
@@ -52,14 +117,25 @@ def match_categories(
         Category → list of cell types (empty when nothing matched; the user
         chooses then).
     """
+    shown = dict(names or {})
     by_tokens: dict[frozenset[str], list[str]] = {}
     for cell_type in cell_types:
         by_tokens.setdefault(_tokens(cell_type), [str(cell_type)])
+    for cell_type in cell_types:
+        if str(cell_type) in shown:
+            by_tokens.setdefault(_tokens(shown[str(cell_type)]), [str(cell_type)])
+    known_types = {str(c) for c in cell_types}
     for group, members in (groups or {}).items():
-        known = [str(m) for m in members if str(m) in {str(c) for c in cell_types}]
+        known = [str(m) for m in members if str(m) in known_types]
         if known:
             by_tokens.setdefault(_tokens(group), known)
-    return {str(c): list(by_tokens.get(_tokens(c), [])) for c in categories}
+    by_tokens.pop(frozenset(), None)  # a name of only generic words ("Cells") matches nothing
+    proposal = {}
+    for category in categories:
+        tokens = _tokens(category)
+        found = by_tokens.get(tokens) or by_tokens.get(tokens - CATEGORY_QUALIFIERS) or []
+        proposal[str(category)] = list(found)
+    return proposal
 
 
 def compare_fractions(

@@ -258,7 +258,9 @@ if measured_table is not None:
             "absolute mode to compare like with like."
         )
     categories = [str(c) for c in measured_table.table.columns]
-    proposal = state.mapping() or match_categories(categories, sig.cell_types, cell_groups)
+    proposal = state.mapping() or match_categories(
+        categories, sig.cell_types, cell_groups, names=sig.shown_names
+    )
     with st.expander("Which estimated cell types make up each measured category", expanded=False):
         st.caption(
             "Proposed from the names and the cell-type groups (see and edit them on the Signature "

@@ -320,6 +320,20 @@ def test_a_measured_category_that_cannot_be_compared_is_named_with_its_reason(de
     notes = [t for t in texts(demo_app, "warning") if "B cells** is not compared" in t]
     assert len(notes) == 1, texts(demo_app, "warning") + texts(demo_app, "error")
     assert "Memory B cells could not be estimated in any measured sample" in notes[0]
+    # A category left empty is named too.
+    (neutrophils,) = [m for m in demo_app.multiselect if m.label == "Neutrophils"]
+    neutrophils.set_value([]).run()
     assert any(
-        "mapped to no cell type" in t and "CD8 T cells" in t for t in texts(demo_app, "caption")
+        "mapped to no cell type" in t and "Neutrophils" in t for t in texts(demo_app, "caption")
     )
+
+
+def test_immunostates_display_names_map_the_demo_categories(demo_app):
+    # The demo's "CD8 T cells" is immunoStates' display name for CD8_positive_alpha_beta_T_cell.
+    visit(demo_app, "signature")
+    demo_app.selectbox(key="signature_builtin").select("immunoStates").run()
+    visit(demo_app, "results")
+    assert not demo_app.exception
+    mapping = {m.label: m.value for m in demo_app.multiselect}
+    assert mapping["CD8 T cells"] == ["CD8_positive_alpha_beta_T_cell"]
+    assert not any("mapped to no cell type" in t for t in texts(demo_app, "caption"))

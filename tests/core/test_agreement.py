@@ -34,6 +34,82 @@ def test_match_categories_uses_words_and_the_signature_groups():
     assert mapping["Platelets"] == []
 
 
+SHARED = Path("/work/shared/data")
+# Headers of real truth files (GSE107572: Finotello 2019 flow cytometry, and the 6-type truth
+# of the Quasar deconvolution data) and what a biologist maps them to.
+FINOTELLO_FACS = ["NK cells", "B cells", "Tregs", "mDC", "Monocytes", "Neutrophils"]
+FINOTELLO_FACS += ["T cells CD8", "T cells CD4 conv", "Other"]
+QUASAR = ["CD4Tcells", "CD8Tcells", "NK", "Bcells", "Monocytes", "Unknown"]
+
+
+def test_real_truth_headers_as_written_in_the_files():
+    folder = SHARED / "GSE107572_Finotello2019_PBMC"
+    if not folder.exists():
+        pytest.skip("benchmark data not on this machine")
+    facs = pd.read_csv(folder / "ground_truth_facs_fractions_9types.tsv", sep="\t", index_col=0)
+    quasar = pd.read_csv(
+        folder / "ground_truth_fractions_6types_QuasarDeconData.tsv", sep="\t", index_col=0
+    )
+    assert list(facs.columns) == FINOTELLO_FACS and list(quasar.columns) == QUASAR
+
+
+def test_finotello_flow_categories_are_proposed_with_til10_and_immunostates():
+    til10, states = load_signature("TIL10"), load_signature("immunoStates")
+    mapping = match_categories(
+        FINOTELLO_FACS, til10.cell_types, til10.groups, names=til10.shown_names
+    )
+    assert mapping["T cells CD4 conv"] == ["T.cells.CD4"]
+    assert mapping["mDC"] == ["Dendritic.cells"]  # TIL10's one dendritic-cell type
+    assert mapping["T cells CD8"] == ["T.cells.CD8"] and mapping["Tregs"] == ["Tregs"]
+    assert mapping["Other"] == []
+    mapping = match_categories(
+        FINOTELLO_FACS, states.cell_types, states.groups, names=states.shown_names
+    )
+    assert mapping["T cells CD4 conv"] == ["CD4_positive_alpha_beta_T_cell"]
+    assert mapping["mDC"] == ["myeloid_dendritic_cell"]  # not the plasmacytoid ones
+    assert mapping["Tregs"] == [] and mapping["Other"] == []
+
+
+def test_run_together_and_short_names_are_proposed():
+    til10 = load_signature("TIL10")
+    mapping = match_categories(QUASAR, til10.cell_types, til10.groups, names=til10.shown_names)
+    assert mapping == {
+        "CD4Tcells": ["T.cells.CD4"],
+        "CD8Tcells": ["T.cells.CD8"],
+        "NK": ["NK.cells"],
+        "Bcells": ["B.cells"],
+        "Monocytes": ["Monocytes"],
+        "Unknown": [],
+    }
+
+
+def test_a_category_named_like_a_display_name_is_proposed():
+    # immunoStates' id is CD8_positive_alpha_beta_T_cell; its display name is "CD8 T cells".
+    states = load_signature("immunoStates")
+    assert states.shown_names["CD8_positive_alpha_beta_T_cell"] == "CD8 T cells"
+    mapping = match_categories(["CD8 T cells"], states.cell_types, states.groups)
+    assert mapping["CD8 T cells"] == []  # by ids alone
+    mapping = match_categories(
+        ["CD8 T cells"], states.cell_types, states.groups, names=states.shown_names
+    )
+    assert mapping["CD8 T cells"] == ["CD8_positive_alpha_beta_T_cell"]
+
+
+@pytest.mark.parametrize("signature", ["TIL10", "immunoStates"])
+def test_unrelated_or_partial_names_stay_unmapped(signature):
+    sig = load_signature(signature)
+    unrelated = ["Platelets", "Unknown", "Other", "other", "Cells", "Tumor cells", "Liver"]
+    partial = ["CD4", "Myeloid cells", "Endothelial cells", "Memory cells", "Erythrocytes"]
+    mapping = match_categories(
+        unrelated + partial, sig.cell_types, sig.groups, names=sig.shown_names
+    )
+    assert mapping == {name: [] for name in unrelated + partial}
+    # "CD4 T cells" is the CD4 cell type, not the whole T-cell group it shares words with.
+    proposal = match_categories(["CD4 T cells"], sig.cell_types, sig.groups, names=sig.shown_names)
+    (cd4,) = proposal["CD4 T cells"]
+    assert "CD4" in cd4
+
+
 def test_a_cell_type_that_could_not_be_estimated_leaves_its_category_out_there():
     # b could not be estimated in s2 (no marker with a value): a + b is unknown there, not a.
     props = pd.DataFrame({"a": [0.1, 0.2, 0.3], "b": [0.1, np.nan, 0.1]}, index=["s1", "s2", "s3"])
