@@ -587,7 +587,8 @@ def _add_signature_commands(sub: argparse._SubParsersAction) -> None:
         "--min-log2-fold-change",
         type=float,
         default=1.0,
-        help="marker: log2 fold change over the runner-up cell type (default 1: two-fold)",
+        help="marker: log2 fold change of a type over the other type of each pair of cell types "
+        "(default 1: two-fold)",
     )
     build.add_argument(
         "--min-detection",

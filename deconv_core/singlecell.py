@@ -88,12 +88,18 @@ class SignatureBuild:
     profiles
         All genes × cell types: the pseudo-bulk profiles (mean per-cell CPM).
     markers
-        One row per selected marker: ``cell_type``, ``rank``, ``gene``,
-        ``expression`` (CPM), ``runner_up`` (cell type), ``log2_fold_change``,
-        ``detection`` (share of the type's cells with a count),
-        ``detection_elsewhere`` (highest share among the other types),
-        ``auc`` (chance that a cell of the type has more of the gene than a
-        cell of another type).
+        One row per selected marker of each cell type (a gene can be a
+        marker of several): ``cell_type``, ``rank``, ``gene``, ``expression``
+        (CPM), ``versus`` (the other types of the pairs that selected the gene,
+        joined by "; "), ``log2_fold_change`` (its smallest log2 fold change
+        over those types, pseudo-count 1 CPM: at least ``min_log2_fold_change``
+        except in the pairs of a ``weak_markers`` warning), ``runner_up`` (the
+        other type where the gene is highest) and ``log2_fold_change_runner_up``
+        (over it; negative when the gene is higher there, as a marker against
+        some types need not be highest in its own), ``detection`` (share of the
+        type's cells with a count), ``detection_elsewhere`` (highest share
+        among the other types), ``auc`` (chance that a cell of the type has
+        more of the gene than a cell of another type).
     cells
         Per cell type (index ``cell_type``): ``n_cells``, ``used`` (bool),
         ``n_train``, ``n_test`` (validation split), ``median_counts``.
@@ -164,20 +170,15 @@ def _profiles(counts: scipy.sparse.csc_array, codes: np.ndarray, k: int) -> _Pro
 
 def _candidates(
     profiles: _Profiles, types: list[str], *, min_log2_fold_change: float, min_detection: float
-) -> tuple[list[list[np.ndarray]], pd.DataFrame, list[str]]:
-    """Ranked marker candidates for every ordered pair of types, their table, weak pairs.
+) -> tuple[list[list[np.ndarray]], list[str]]:
+    """Ranked marker candidates for every ordered pair of types, and the weak pairs.
 
     ``ranked[a][b]`` holds the gene positions higher in type ``a`` than in type
     ``b`` (empty for ``a == b``), best first.
     """
     cpm, detection = profiles.cpm, profiles.detection
-    g, k = cpm.shape
-    order = np.argsort(-cpm, axis=1, kind="stable")
-    top, runner = order[:, 0], order[:, 1]
-    rows = np.arange(g)
-    log_cpm = np.log2(cpm + 1.0)  # pseudo-count 1 CPM: barely expressed genes stay small
-    masked = detection.copy()
-    masked[rows, top] = -np.inf
+    k = cpm.shape[1]
+    log_cpm = _log_cpm(cpm)
     ranked: list[list[np.ndarray]] = []
     weak: list[str] = []
     for a in range(k):
@@ -196,14 +197,50 @@ def _candidates(
             # gives a noisy profile however large its mean fold change.
             score = fold[genes] * detection[genes, a]
             ranked[a].append(genes[np.argsort(-score, kind="stable")])
-    table = pd.DataFrame(
+    return ranked, weak
+
+
+def _log_cpm(cpm: np.ndarray) -> np.ndarray:
+    """log2(CPM + 1): the scale of every fold change of the build (barely expressed genes
+    stay small)."""
+    return np.log2(cpm + 1.0)
+
+
+def _marker_rows(
+    prof: _Profiles, ranked: list[list[np.ndarray]], n: int, t: int, types: list[str]
+) -> pd.DataFrame:
+    """The markers of type ``t``: its ``n`` best genes against each other type, in turn.
+
+    Each gene is listed with the types of the pairs that selected it
+    (``versus``) and its smallest log2 fold change over them, which is what
+    the selection guarantees; ``runner_up`` is the other type where the gene is
+    highest, with the fold change over it (negative when the gene is higher
+    there: a marker against some types need not be highest in its own).
+    """
+    pairs = [pair[:n] for pair in ranked[t]]
+    rows = np.asarray(_interleaved(pairs), dtype=np.int64)
+    log_cpm = _log_cpm(prof.cpm[rows])
+    others = np.array([b for b in range(len(types)) if b != t], dtype=np.int64)
+    selected = np.array([np.isin(rows, pair) for pair in pairs]).T  # rows × types
+    fold = log_cpm[:, [t]] - log_cpm
+    runner = others[np.argmax(prof.cpm[np.ix_(rows, others)], axis=1)]
+    positions = np.arange(rows.size)
+    names = np.asarray(types, dtype=object)
+    return pd.DataFrame(
         {
-            "runner_up": np.asarray(types, dtype=object)[runner],
-            "log2_fold_change": log_cpm[rows, top] - log_cpm[rows, runner],
-            "detection_elsewhere": masked.max(axis=1),
+            "cell_type": types[t],
+            "rank": positions + 1,
+            "expression": prof.cpm[rows, t],
+            "versus": ["; ".join(names[flags]) for flags in selected],
+            "log2_fold_change": np.where(selected, fold, np.inf).min(axis=1),
+            "runner_up": names[runner],
+            "log2_fold_change_runner_up": fold[positions, runner],
+            "detection": prof.detection[rows, t],
+            "detection_elsewhere": prof.detection[np.ix_(rows, others)].max(axis=1),
+            "auc": _auc(prof.cell_cpm, rows, prof.codes == t),
+            "row": rows,
         }
     )
-    return ranked, table, weak
 
 
 def _pair_union(ranked: list[list[np.ndarray]], n: int) -> np.ndarray:
@@ -278,7 +315,7 @@ def _build(
 ) -> _Built:
     k = len(types)
     prof = _profiles(counts, codes, k)
-    ranked, info, weak = _candidates(
+    ranked, weak = _candidates(
         prof, types, min_log2_fold_change=min_log2_fold_change, min_detection=min_detection
     )
     _check_separable(ranked, types, min_detection)
@@ -288,33 +325,17 @@ def _build(
     profiles = pd.DataFrame(prof.cpm, index=genes, columns=types)
     profiles.index.name = "gene_symbol"
     # A type's markers: its best genes against each other type, taken in turn.
-    own = [_interleaved([pair[:n] for pair in ranked[t]]) for t in range(k)]
-    matrix = profiles.iloc[list(dict.fromkeys(r for t in range(k) for r in own[t]))]
-    marker_rows = []
-    for t in range(k):
-        rows_t = np.asarray(own[t], dtype=np.int64)
-        auc = _auc(prof.cell_cpm, rows_t, prof.codes == t)
-        for rank, (r, area) in enumerate(zip(rows_t, auc, strict=True), start=1):
-            marker_rows.append(
-                {
-                    "cell_type": types[t],
-                    "rank": rank,
-                    "gene": str(genes[r]),
-                    "expression": float(prof.cpm[r, t]),
-                    "runner_up": info.at[r, "runner_up"],
-                    "log2_fold_change": float(info.at[r, "log2_fold_change"]),
-                    "detection": float(prof.detection[r, t]),
-                    "detection_elsewhere": float(info.at[r, "detection_elsewhere"]),
-                    "auc": float(area),
-                }
-            )
+    per_type = [_marker_rows(prof, ranked, n, t, types) for t in range(k)]
+    matrix = profiles.iloc[list(dict.fromkeys(int(r) for part in per_type for r in part["row"]))]
+    markers = pd.concat(per_type, ignore_index=True)
+    markers.insert(2, "gene", [str(genes[r]) for r in markers.pop("row")])
     mrna = (
         {t: float(m) for t, m in zip(types, prof.median_counts, strict=True)} if with_mrna else {}
     )
     return _Built(
         matrix=matrix,
         profiles=profiles,
-        markers=pd.DataFrame(marker_rows),
+        markers=markers,
         conditioning=search,
         condition_number=condition_number(matrix),
         mrna=mrna,
@@ -375,8 +396,9 @@ def build_signature(
     min_cells
         Cell types with fewer cells are left out (warning ``few_cells``).
     min_log2_fold_change
-        Marker threshold: log2 of the fold change over the runner-up cell type
-        (default 1, a two-fold change), on mean CPM with pseudo-count 1.
+        Marker threshold: log2 of the fold change of a type over the other type
+        of each ordered pair (default 1, a two-fold change), on mean CPM with
+        pseudo-count 1.
     min_detection
         Marker threshold: share of the type's cells with a non-zero count.
     min_markers, max_markers
@@ -543,8 +565,8 @@ def _check_build_options(
     check_fraction(min_detection, "The detection share of a marker", closed=True)
     if not min_log2_fold_change >= 0:  # NaN too: every gene would pass a negative threshold
         raise InputError(
-            "The marker fold change (log2) must be 0 or more (1: two-fold higher than the "
-            f"runner-up cell type); got {min_log2_fold_change:g}."
+            "The marker fold change (log2) must be 0 or more (1: two-fold higher in a cell type "
+            f"than in the other of a pair); got {min_log2_fold_change:g}."
         )
 
 

@@ -249,7 +249,25 @@ def _report(record: BuiltSignature) -> None:
     with st.expander("Cells per cell type and marker genes"):
         st.dataframe(built.cells)
         st.dataframe(built.markers, hide_index=True)
+        st.caption(md(_markers_caption(built)))
     _report_actions(record)
+
+
+def _markers_caption(built: SignatureBuild) -> str:
+    """What the marker table's columns say, with the build's own thresholds."""
+    params = built.parameters
+    fold = 2 ** float(params.get("min_log2_fold_change", DEFAULTS["min_log2_fold_change"]))
+    detection = float(params.get("min_detection", DEFAULTS["min_detection"]))
+    return (
+        "Markers are chosen per pair of cell types: a gene is listed under a cell type when it "
+        f"is among the best genes at least {fold:.3g}-fold higher there than in another type "
+        f"and detected in at least {detection:.0%} of its cells. 'versus' names the types it "
+        "was chosen against and log2_fold_change is its smallest fold change over them (log2, "
+        "mean CPM + 1; lower only for the pairs a weak_markers warning names). runner_up is "
+        "the other type where the gene is highest: a marker against some types may be as high, "
+        "or higher, in a third (log2_fold_change_runner_up below 0), and a gene can be a "
+        "marker of several types."
+    )
 
 
 def _report_summary(built: SignatureBuild) -> None:
@@ -412,7 +430,7 @@ def _parameter_widgets() -> dict[str, float | int | str]:
                 value=float(d["min_log2_fold_change"]),
                 step=0.25,
                 key="sc_min_lfc",
-                help="Over the runner-up cell type; 1 = two-fold.",
+                help="Of a type over the other type of each pair of cell types; 1 = two-fold.",
             ),
             "min_detection": c[2].number_input(
                 "Minimum detection",
@@ -454,10 +472,11 @@ def build_section() -> None:
     """Uploads, parameters, the Build button and the report of the last build."""
     st.caption(
         "Raw counts of labelled single cells → a signature: each cell type's cells are averaged "
-        "(counts per million), marker genes are the genes a type expresses most (at least 2-fold "
-        "over the runner-up, detected in 25% of its cells), and the number of markers that gives "
-        "the lowest condition number is kept. Cell types with fewer cells than the minimum are "
-        "left out. Everything runs on this computer."
+        "(counts per million); marker genes are chosen for every pair of cell types (by default "
+        "at least 2-fold higher in one type than in the other and detected in 25% of its "
+        "cells), so that every pair can be told apart; and the number of markers per pair that "
+        "gives the lowest condition number is kept. Cell types with fewer cells than the "
+        "minimum are left out. Everything runs on this computer."
     )
     counts, labels, label_column = _upload_widgets()
     name = _name_widget(counts)

@@ -269,6 +269,15 @@ def test_single_cell_build_is_validated_chosen_and_used(app):
     assert (validation["pearson_r"] > 0.9).all()
     assert any(m.label == "Condition number" for m in at.metric)
     assert {"sc_download_tsv", "sc_download_zip"} <= {b.key for b in at.download_button}
+    # The marker table's caption says what the builder does: pairs, with their columns.
+    markers = [d.value for d in at.dataframe if "versus" in d.value.columns][0]
+    (caption,) = [t for t in texts(at, "caption") if t.startswith("Markers are chosen per pair")]
+    assert "at least 2-fold higher there than in another type" in caption
+    assert "'versus' names the types it was chosen against" in caption
+    assert (markers["log2_fold_change"] >= 1).all()
+    assert any(
+        "marker genes are chosen for every pair of cell types" in t for t in texts(at, "caption")
+    )
 
     at.button(key="sc_use").click().run()
     assert not at.exception

@@ -299,6 +299,49 @@ def test_planted_markers_are_found(build):
     assert build.conditioning["chosen"].sum() == 1
 
 
+SC1 = Path("/work/shared/data/scRNA_PBMC_reference_deconvBench_sc1")
+
+
+def _check_marker_table(build) -> pd.DataFrame:
+    """Every column of the marker table recomputed from the profiles and detection."""
+    markers, profiles = build.markers, build.profiles
+    log_cpm = np.log2(profiles + 1.0)
+    for row in markers.itertuples():
+        others = [t for t in profiles.columns if t != row.cell_type]
+        versus = row.versus.split("; ")
+        assert row.cell_type not in versus and set(versus) <= set(others)
+        fold = log_cpm.loc[row.gene, row.cell_type] - log_cpm.loc[row.gene, versus]
+        assert row.log2_fold_change == pytest.approx(fold.min())
+        assert row.runner_up == profiles.loc[row.gene, others].idxmax()
+        assert row.log2_fold_change_runner_up == pytest.approx(
+            log_cpm.loc[row.gene, row.cell_type] - log_cpm.loc[row.gene, row.runner_up]
+        )
+    return markers
+
+
+def test_the_marker_table_describes_the_pairs_that_chose_each_gene(build):
+    markers = _check_marker_table(build)
+    assert (markers["log2_fold_change"] >= build.parameters["min_log2_fold_change"]).all()
+    assert (markers["runner_up"] != markers["cell_type"]).all()
+
+
+def test_the_marker_table_of_a_real_reference_keeps_its_promise():
+    # sc1 (PBMC, 9 types): the table listed the overall top and runner-up of each gene, so 203
+    # of 323 rows were under 2-fold and 79 named the marker's own type as its runner-up.
+    if not SC1.exists():
+        pytest.skip("benchmark data not on this machine")
+    data = read_single_cell(SC1 / "counts_genes_x_cells.tsv", labels=SC1 / "cell_annotations.tsv")
+    build = build_signature(data, **FAST)
+    assert "weak_markers" not in _codes(build)
+    markers = _check_marker_table(build)
+    assert (markers["log2_fold_change"] >= 1).all()
+    assert (markers["runner_up"] != markers["cell_type"]).all()
+    # BAZ2B tells monocytes from platelets; it is highest in pDC, and the table says so.
+    baz2b = markers[(markers["cell_type"] == "Monocytes") & (markers["gene"] == "BAZ2B")].iloc[0]
+    assert baz2b["runner_up"] == "pDC" and baz2b["log2_fold_change_runner_up"] < 0
+    assert "Platelet" in baz2b["versus"].split("; ")
+
+
 def test_profiles_are_mean_cpm(build, data):
     profiles = build.profiles
     np.testing.assert_allclose(profiles.sum(axis=0), 1e6)
