@@ -226,6 +226,7 @@ def cluster_client(
     from dask.distributed import Client, LocalCluster
 
     if scheduler:
+        _check_address(scheduler)
         try:
             client = Client(scheduler, timeout=_CONNECT_TIMEOUT)
         except OSError as exc:
@@ -255,6 +256,26 @@ def cluster_client(
         Client(cluster) as client,
     ):
         yield client
+
+
+def _check_address(scheduler: str) -> None:
+    """Refuse a scheduler address without a host and port before connecting to it.
+
+    distributed parses the address only while connecting, and its ValueError
+    ("missing port number in address 'x'", "unknown address scheme 'http'") would
+    surface as a traceback; schemes without a host and port (inproc://, of one
+    process; ucx://) cannot serve a command-line run either.
+    """
+    from distributed.comm.addressing import get_address_host_port
+
+    try:
+        get_address_host_port(scheduler)
+    except ValueError:
+        raise InputError(
+            f"--scheduler {scheduler!r} is not a Dask scheduler address; give it as "
+            "tcp://host:port, port included, e.g. tcp://10.0.0.5:8786, or leave out "
+            "--scheduler for a local cluster."
+        ) from None
 
 
 def _chunks(n_samples: int, chunk_size: int) -> list[tuple[int, int]]:

@@ -168,6 +168,19 @@ def test_unreadable_cohorts_are_refused_in_one_line(counts, tmp_path, capsys, mo
         assert "not available with --engine dask" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("address", ["notaurl", "tcp://host", "http://10.0.0.5:8786", "tcp://h:x"])
+def test_a_scheduler_address_without_host_and_port_is_refused_in_one_line(
+    address, counts, tmp_path, capsys
+):
+    # distributed parses the address only while connecting, with a bare ValueError.
+    path = write_archs4(counts, tmp_path / "bulk.h5")
+    args = ["run", str(path), "--signature", "TIL10", "--engine", "dask", "--out", "x"]
+    assert main([*args, "--scheduler", address]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: --scheduler {address!r} is not a Dask scheduler address")
+    assert err.count("\n") == 1 and "tcp://host:port" in err
+
+
 def test_unusable_store_paths_are_refused_in_one_line(counts, tmp_path, capsys):
     path = write_tsv(counts, tmp_path / "bulk.tsv")
     with pytest.raises(ValueError, match="is a folder; give a file path for --store"):
