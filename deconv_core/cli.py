@@ -203,11 +203,9 @@ def _run(args: argparse.Namespace, stream: TextIO, progress: _Progress) -> int:
                 "--card is not available with --engine dask yet; write the cards with a "
                 "run of the samples you need without --engine dask."
             )
-        if args.species == "mouse":
-            raise InputError(
-                "--species mouse is not available with --engine dask yet; run mouse data "
-                "without --engine dask."
-            )
+        from deconv_core.cohort_run import check_species
+
+        check_species(args.species)  # refused before the cluster starts, not after
         analysis = _run_dask(args, options, limits, progress)
     else:
         _check_memory_engine(args)
@@ -267,6 +265,7 @@ def _run_dask(
             client=client,
             chunk_size=args.chunk_size,
             store=args.store,
+            species=args.species,
             progress=progress.step,
         )
 

@@ -41,7 +41,7 @@ import contextlib
 import functools
 import logging
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -69,11 +69,12 @@ from deconv_core.scale import (
     summarise_logs,
 )
 from deconv_core.signatures import Signature
+from deconv_core.species import resolve_species
 from deconv_core.text import names_warning
 from deconv_core.thresholds import NULL_SAMPLES
 from deconv_core.validation import DeconvWarning, InputError
 
-__all__ = ["DEFAULT_CHUNK", "cluster_client", "run_cohort"]
+__all__ = ["DEFAULT_CHUNK", "check_species", "cluster_client", "run_cohort"]
 
 #: Samples per chunk (default): 20,000 genes × 500 samples is 80 MB of float64 per copy.
 DEFAULT_CHUNK = 500
@@ -278,6 +279,41 @@ def _check_address(scheduler: str) -> None:
         ) from None
 
 
+def check_species(species: str, genes: Sequence[str] | None = None) -> None:
+    """Refuse mouse data, declared or detected: the engine fits human gene ids only.
+
+    The chunks are harmonised as human genes (:func:`~deconv_core.genes.harmonise_genes`),
+    so mouse symbols would be upper-cased and renamed through human aliases without a
+    word; the in-memory engine renames them to human orthologs instead.
+
+    Parameters
+    ----------
+    species
+        ``"auto"``, ``"human"`` or ``"mouse"`` (``--species``).
+    genes
+        The cohort's gene ids (rows of genes × samples) when known: with ``"auto"``,
+        their species is detected as the in-memory engine detects it
+        (:func:`~deconv_core.species.resolve_species`).
+
+    Raises
+    ------
+    InputError
+        ``species`` is ``"mouse"``, or ``"auto"`` and ``genes`` look like mouse genes.
+    """
+    if species == "mouse":
+        raise InputError(
+            "--species mouse is not available with --engine dask yet; run mouse data "
+            "without --engine dask."
+        )
+    if genes is not None and resolve_species(species, genes) == "mouse":
+        raise InputError(
+            "The gene ids look like mouse genes (MGI symbols such as Cd8a, or ENSMUSG ids), "
+            "and mouse data are not available with --engine dask yet: run without --engine "
+            "dask (mouse genes are then renamed to their human orthologs), or give --species "
+            "human if they are human genes."
+        )
+
+
 def _chunks(n_samples: int, chunk_size: int) -> list[tuple[int, int]]:
     return [(s, min(s + chunk_size, n_samples)) for s in range(0, n_samples, chunk_size)]
 
@@ -315,6 +351,7 @@ def run_cohort(
     client: Any,
     chunk_size: int = DEFAULT_CHUNK,
     store: str | os.PathLike | None = None,
+    species: str = "auto",
     progress: Callable[[str], None] | None = None,
 ) -> Analysis:
     """One run over a cohort on disk, chunk by chunk on a Dask cluster.
@@ -332,6 +369,9 @@ def run_cohort(
         Samples per task: a worker's memory grows with it, not with the cohort.
     store
         Where a text table is converted to (HDF5, reused when present).
+    species
+        ``"auto"`` (detect) or ``"human"``; mouse data are refused
+        (:func:`check_species`).
     progress
         Called with a short sentence before each step.
 
@@ -350,7 +390,9 @@ def run_cohort(
         )
     if chunk_size < 1:
         raise InputError(f"--chunk-size must be at least 1 sample, got {chunk_size}.")
+    check_species(species)
     source = open_chunked(path, store=store, progress=step)
+    check_species(species, source.genes)
     chunks = _chunks(len(source.samples), chunk_size)
     step(f"{len(source.genes)} genes x {len(source.samples)} samples in {len(chunks)} chunks")
     [remote] = client.scatter([source], broadcast=True, hash=False)

@@ -174,11 +174,30 @@ def test_a_scheduler_address_without_host_and_port_is_refused_in_one_line(
 ):
     # distributed parses the address only while connecting, with a bare ValueError.
     path = write_archs4(counts, tmp_path / "bulk.h5")
-    args = ["run", str(path), "--signature", "TIL10", "--engine", "dask", "--out", "x"]
+    args = ["run", str(path), "--signature", "TIL10", "--engine", "dask", "--out", str(tmp_path)]
     assert main([*args, "--scheduler", address]) == 2
     err = capsys.readouterr().err
     assert err.startswith(f"error: --scheduler {address!r} is not a Dask scheduler address")
     assert err.count("\n") == 1 and "tcp://host:port" in err
+
+
+def test_mouse_genes_are_detected_and_refused_not_read_as_human(counts, client, tmp_path, capsys):
+    # MGI-style symbols (Cd8a): harmonised as human, they would be upper-cased and renamed
+    # through human aliases without a word; the in-memory engine detects them as mouse.
+    mouse = counts.rename(index=str.capitalize)
+    path = write_archs4(mouse, tmp_path / "mouse.h5")
+    args = ["run", str(path), "--signature", "TIL10", "--engine", "dask", "--out", str(tmp_path)]
+    assert main([*args, "--scheduler", client.scheduler.address]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: The gene ids look like mouse genes") and err.count("\n") == 1
+    assert "run without --engine dask" in err
+    with pytest.raises(InputError, match="look like mouse genes"):
+        run_cohort(path, load_signature("TIL10"), RunOptions(), client=client)
+    with pytest.raises(InputError, match="--species mouse is not available"):
+        run_cohort(path, load_signature("TIL10"), RunOptions(), client=client, species="mouse")
+    # Declared human: the user's word, as in memory.
+    run = run_cohort(path, load_signature("TIL10"), RunOptions(), client=client, species="human")
+    assert len(run.result.proportions) == 8
 
 
 def test_unusable_store_paths_are_refused_in_one_line(counts, tmp_path, capsys):
