@@ -52,7 +52,7 @@ import pandas as pd
 from deconv_core.analysis import Analysis, all_warnings, confound_and_assess, fit_table
 from deconv_core.deconvolve import DeconvResult, meaning_for
 from deconv_core.expression import ExpressionData, sha256_of
-from deconv_core.genes import harmonise_genes
+from deconv_core.genes import detect_orientation, harmonise_genes
 from deconv_core.io.chunked import ChunkedSource, open_chunked
 from deconv_core.options import RunOptions, check_options
 from deconv_core.qc import bootstrap_intervals, permutation_null, permutation_p_values
@@ -314,6 +314,23 @@ def check_species(species: str, genes: Sequence[str] | None = None) -> None:
         )
 
 
+def _check_orientation(source: ChunkedSource, name: str) -> None:
+    """Refuse a cohort whose column labels are gene ids: samples as rows (a text table
+    saved the other way round), which no signature gene would be found in.
+
+    The in-memory engine transposes such a table by the same rule
+    (:func:`~deconv_core.genes.detect_orientation`); a chunk of samples here would be a
+    chunk of genes.  Its other rule, by shape alone (more than 1,000 columns, more than
+    rows, neither side gene ids), is not applied: a cohort for this engine may well have
+    more samples than probe ids.
+    """
+    if detect_orientation(pd.Index(source.genes), pd.Index(source.samples)) == "labels":
+        raise InputError(
+            f"{name} has samples as rows and genes as columns; the Dask engine needs "
+            "genes × samples: transpose it, or run without --engine dask (which transposes it)."
+        )
+
+
 def _chunks(n_samples: int, chunk_size: int) -> list[tuple[int, int]]:
     return [(s, min(s + chunk_size, n_samples)) for s in range(0, n_samples, chunk_size)]
 
@@ -392,6 +409,7 @@ def run_cohort(
         raise InputError(f"--chunk-size must be at least 1 sample, got {chunk_size}.")
     check_species(species)
     source = open_chunked(path, store=store, progress=step)
+    _check_orientation(source, Path(path).name)
     check_species(species, source.genes)
     chunks = _chunks(len(source.samples), chunk_size)
     step(f"{len(source.genes)} genes x {len(source.samples)} samples in {len(chunks)} chunks")

@@ -55,6 +55,7 @@ __all__ = [
     "HgncReference",
     "gene_like_fraction",
     "current_symbol",
+    "detect_orientation",
     "harmonise_genes",
     "load_hgnc",
     "orient_genes_as_rows",
@@ -1006,6 +1007,35 @@ def harmonise_genes(
 _ROWS_ARE_GENES = 0.5
 
 
+def detect_orientation(rows: pd.Index, columns: pd.Index) -> str:
+    """Whether a table has genes as columns, from its labels alone: the rules of
+    :func:`orient_genes_as_rows`, which transposes by them.
+
+    Parameters
+    ----------
+    rows, columns
+        The table's row and column labels (no values are needed: a cohort on
+        disk is judged without reading it).
+
+    Returns
+    -------
+    str
+        ``"labels"``: the column labels are human gene ids and the row labels
+        are not; ``"shape"``: neither side looks like human gene ids and there
+        are more than 1,000 columns, more than rows; ``""``: genes are rows.
+    """
+    # Counted exactly below the half that makes the rows genes (_ROWS_ARE_GENES).
+    index_fraction = _gene_like_share(rows, stop=_ROWS_ARE_GENES)
+    if index_fraction >= _ROWS_ARE_GENES:
+        return ""
+    column_fraction = gene_like_fraction(columns)
+    if column_fraction > 0.5 and column_fraction > index_fraction + 0.2:
+        return "labels"
+    if column_fraction < 0.5 and len(columns) > 1000 and len(columns) > len(rows):
+        return "shape"
+    return ""
+
+
 def orient_genes_as_rows(
     table: pd.DataFrame, *, what: str = "expression"
 ) -> tuple[pd.DataFrame, bool, tuple[DeconvWarning, ...]]:
@@ -1040,18 +1070,14 @@ def orient_genes_as_rows(
             f"The {what} table must be a pandas DataFrame, got {type(table).__name__}; "
             "read the file with deconv_core.io first."
         )
-    # Counted exactly below the half that makes the rows genes (the rule above).
-    index_fraction = _gene_like_share(table.index, stop=_ROWS_ARE_GENES)
-    if index_fraction >= _ROWS_ARE_GENES:
-        return table.copy(deep=False), False, ()
-    column_fraction = gene_like_fraction(table.columns)
+    reason = detect_orientation(table.index, table.columns)
     n_rows, n_cols = table.shape
-    if column_fraction > 0.5 and column_fraction > index_fraction + 0.2:
+    if reason == "labels":
         message = (
             f"The {what} file had {'cell types' if what == 'signature' else 'samples'} as rows "
             "and genes as columns; it was transposed so genes are rows."
         )
-    elif column_fraction < 0.5 and n_cols > 1000 and n_cols > n_rows:
+    elif reason == "shape":
         message = (
             f"The {what} file had {n_cols:,} columns and {n_rows:,} rows and neither looked "
             "like human gene ids; it was transposed so the longer side (taken to be genes) "

@@ -200,6 +200,21 @@ def test_mouse_genes_are_detected_and_refused_not_read_as_human(counts, client, 
     assert len(run.result.proportions) == 8
 
 
+def test_samples_as_rows_are_refused_not_blamed_on_gene_ids(counts, client, tmp_path, capsys):
+    # The in-memory engine transposes this table (with a warning); here a chunk of samples
+    # would be a chunk of genes, and no signature gene would be found.
+    genes = counts.iloc[:-1]  # no repeated gene: it would be a repeated column name
+    path = write_tsv(genes[~genes.index.str.startswith("FILLER")].T, tmp_path / "transposed.tsv")
+    memory_run(path, tmp_path / "memory")
+    assert "transposed" in pd.read_csv(tmp_path / "memory" / "warnings.csv")["code"].tolist()
+    args = ["run", str(path), "--signature", "TIL10", "--engine", "dask", "--out", str(tmp_path)]
+    args += ["--store", str(tmp_path / "t.h5"), "--scheduler", client.scheduler.address]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: transposed.tsv has samples as rows and genes as columns")
+    assert err.count("\n") == 1 and "run without --engine dask" in err
+
+
 def test_unusable_store_paths_are_refused_in_one_line(counts, tmp_path, capsys):
     path = write_tsv(counts, tmp_path / "bulk.tsv")
     with pytest.raises(ValueError, match="is a folder; give a file path for --store"):
