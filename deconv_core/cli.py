@@ -23,7 +23,13 @@ from deconv_core.card import build_card, card_file_names, card_html, check_sampl
 from deconv_core.confounding import explain_gene
 from deconv_core.expression import load_expression, sha256_of
 from deconv_core.hugepages import ordinary_pages
-from deconv_core.io.limits import DEFAULT_LIMITS, ReadLimits, parse_size
+from deconv_core.io.limits import (
+    DEFAULT_LIMITS,
+    MIN_WORKER_MEMORY,
+    ReadLimits,
+    format_size,
+    parse_size,
+)
 from deconv_core.methods import (
     MethodsComparison,
     agreement_summary,
@@ -326,7 +332,8 @@ def _add_engine_options(run: argparse.ArgumentParser) -> None:
         type=_size,
         default=2 << 30,
         metavar="SIZE",
-        help="local cluster: memory limit per worker (default 2G)",
+        help=f"local cluster: memory limit per worker (default 2G, at least "
+        f"{format_size(MIN_WORKER_MEMORY)}; lower --chunk-size if workers run out)",
     )
     run.add_argument(
         "--chunk-size",

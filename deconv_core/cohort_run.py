@@ -54,6 +54,7 @@ from deconv_core.deconvolve import DeconvResult, meaning_for
 from deconv_core.expression import ExpressionData, sha256_of
 from deconv_core.genes import detect_orientation, harmonise_genes
 from deconv_core.io.chunked import ChunkedSource, open_chunked
+from deconv_core.io.limits import MIN_WORKER_MEMORY, MiB, format_size
 from deconv_core.options import RunOptions, check_options
 from deconv_core.qc import bootstrap_intervals, permutation_null, permutation_p_values
 from deconv_core.scale import (
@@ -74,7 +75,7 @@ from deconv_core.text import names_warning
 from deconv_core.thresholds import NULL_SAMPLES
 from deconv_core.validation import DeconvWarning, InputError
 
-__all__ = ["DEFAULT_CHUNK", "check_species", "cluster_client", "run_cohort"]
+__all__ = ["DEFAULT_CHUNK", "check_species", "cluster_client", "run_cohort", "worker_loss_error"]
 
 #: Samples per chunk (default): 20,000 genes × 500 samples is 80 MB of float64 per copy.
 DEFAULT_CHUNK = 500
@@ -223,6 +224,14 @@ def cluster_client(
     threads of this process when ``processes`` is False) with ``worker_memory``
     bytes each; it talks TCP on 127.0.0.1 only, on ports the system chooses,
     serves no dashboard, and is closed when the block ends.
+
+    Raises
+    ------
+    InputError
+        ``scheduler`` is not an address with a host and port, cannot be
+        reached, or ``worker_memory`` is below
+        :data:`~deconv_core.io.limits.MIN_WORKER_MEMORY` (a worker that small
+        stalls or is restarted for ever instead of failing).
     """
     from dask.distributed import Client, LocalCluster
 
@@ -238,6 +247,12 @@ def cluster_client(
         with client:
             yield client
         return
+    if worker_memory < MIN_WORKER_MEMORY:
+        raise InputError(
+            f"--worker-memory {format_size(worker_memory)} is too little for a Dask worker, "
+            f"which needs at least {format_size(MIN_WORKER_MEMORY)} to load the fitting code "
+            f"and a chunk; give --worker-memory {MIN_WORKER_MEMORY // MiB}M or more."
+        )
     with (
         LocalCluster(
             n_workers=workers,
@@ -331,6 +346,47 @@ def _check_orientation(source: ChunkedSource, name: str) -> None:
         )
 
 
+def worker_loss_error(error: BaseException, *, chunk_size: int) -> InputError | None:
+    """The one line for a run whose Dask workers stopped, or None for any other ``error``.
+
+    A worker over its memory limit is restarted by its nanny; the driver then sees the
+    chunk's task cancelled (``FutureCancelledError``), the worker given up on
+    (``KilledWorker``) or the connection closed mid-transfer (``CommClosedError``,
+    "Stream is closed"), none of which says memory.
+
+    Parameters
+    ----------
+    error
+        What the Dask client raised.
+    chunk_size
+        Samples per chunk of the run (``--chunk-size``).
+    """
+    from concurrent.futures import CancelledError
+
+    from distributed.comm.core import CommClosedError
+    from distributed.scheduler import KilledWorker
+
+    if not isinstance(error, CancelledError | KilledWorker | CommClosedError):
+        return None
+    return InputError(
+        f"The Dask workers stopped before the chunks of {chunk_size} samples were fitted "
+        f"({type(error).__name__}), most likely out of memory; raise --worker-memory or "
+        "lower --chunk-size."
+    )
+
+
+@contextlib.contextmanager
+def _worker_losses(chunk_size: int) -> Iterator[None]:
+    """Turn the errors of stopped workers into :func:`worker_loss_error`'s line."""
+    try:
+        yield
+    except Exception as exc:  # only the lost-worker kinds are translated; the rest re-raised
+        error = worker_loss_error(exc, chunk_size=chunk_size)
+        if error is None:
+            raise
+        raise error from exc
+
+
 def _chunks(n_samples: int, chunk_size: int) -> list[tuple[int, int]]:
     return [(s, min(s + chunk_size, n_samples)) for s in range(0, n_samples, chunk_size)]
 
@@ -413,6 +469,23 @@ def run_cohort(
     check_species(species, source.genes)
     chunks = _chunks(len(source.samples), chunk_size)
     step(f"{len(source.genes)} genes x {len(source.samples)} samples in {len(chunks)} chunks")
+    with _worker_losses(chunk_size):
+        analysis = _run_chunks(path, source, chunks, signature, options, client=client, step=step)
+    engine = {"name": "dask", "chunk_size": str(chunk_size), "null_samples": str(NULL_SAMPLES)}
+    return replace(analysis, side_inputs={**analysis.side_inputs, "engine": engine})
+
+
+def _run_chunks(
+    path: str | os.PathLike,
+    source: ChunkedSource,
+    chunks: list[tuple[int, int]],
+    signature: Signature,
+    options: RunOptions,
+    *,
+    client: Any,
+    step: Callable[[str], None],
+) -> Analysis:
+    """:func:`run_cohort` once the cohort is open: fit the chunks, join and assess."""
     [remote] = client.scatter([source], broadcast=True, hash=False)
     # The scale is the whole cohort's, known only once every chunk is read: the chunks are
     # fitted with the first chunk's scale and summarised in the same pass, and refitted only
@@ -436,9 +509,7 @@ def run_cohort(
     log_warnings = cohort.logs.warnings if cohort.logs else ()
     expression = _expression(path, source, parts, cohort.scale, log_warnings)
     result = _join([p.result for p in parts if p.result is not None], log_warnings)
-    analysis = _assess_cohort(expression, signature, options, result, parts, step)
-    engine = {"name": "dask", "chunk_size": str(chunk_size), "null_samples": str(NULL_SAMPLES)}
-    return replace(analysis, side_inputs={**analysis.side_inputs, "engine": engine})
+    return _assess_cohort(expression, signature, options, result, parts, step)
 
 
 def _fit_all(

@@ -33,6 +33,7 @@ __all__ = [
     "BYTES_PER_ROW",
     "DASHBOARD_MEMORY",
     "DEFAULT_LIMITS",
+    "MIN_WORKER_MEMORY",
     "TEXT_PER_UPLOAD",
     "CappedReader",
     "ReadLimits",
@@ -66,6 +67,12 @@ BYTES_PER_ROW = 100
 TEXT_PER_UPLOAD = 5
 #: Parse memory one upload may take in the dashboard (the server holds a few at once).
 DASHBOARD_MEMORY = 2 * GiB
+# A Dask worker that has imported the fitting code and fitted a one-sample chunk peaked at
+# 0.24 GB (ru_maxrss, 2026-12-02, 19,373 genes; 0.13 GB idle), and Dask pauses a worker at
+# 80% of its limit: at 300M eight one-sample chunks stalled for good, at 400M they ran, and a
+# chunk of 500 samples x 20,000 genes peaked at 0.60 GB.  Below this the run cannot work.
+#: Smallest ``--worker-memory`` of the Dask engine's local cluster.
+MIN_WORKER_MEMORY = 512 * MiB
 # Read decompressed streams in pieces of this size.
 _CHUNK = 4 * MiB
 

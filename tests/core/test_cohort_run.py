@@ -13,6 +13,7 @@ from deconv_core import scale as scale_module
 from deconv_core.cli import main
 from deconv_core.cohort_run import cluster_client, run_cohort
 from deconv_core.io.chunked import convert_table, open_chunked
+from deconv_core.io.limits import MIN_WORKER_MEMORY
 from deconv_core.options import RunOptions
 from deconv_core.report import write_outputs
 from deconv_core.scale import linearise
@@ -213,6 +214,39 @@ def test_samples_as_rows_are_refused_not_blamed_on_gene_ids(counts, client, tmp_
     err = capsys.readouterr().err
     assert err.startswith("error: transposed.tsv has samples as rows and genes as columns")
     assert err.count("\n") == 1 and "run without --engine dask" in err
+
+
+@pytest.mark.parametrize("limit", ["1K", "60M"])
+def test_too_little_worker_memory_is_refused_up_front(limit, counts, tmp_path, capsys):
+    # Such workers are restarted or paused for ever ("Stream is closed", a hang).
+    path = write_archs4(counts, tmp_path / "bulk.h5")
+    args = ["run", str(path), "--signature", "TIL10", "--engine", "dask", "--out", str(tmp_path)]
+    assert main([*args, "--worker-memory", limit]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: --worker-memory {limit[:-1]}.0 ") and err.count("\n") == 1
+    assert "at least 512.0 MB" in err
+    with (
+        pytest.raises(InputError, match="too little for a Dask worker"),
+        cluster_client(worker_memory=MIN_WORKER_MEMORY - 1),
+    ):
+        pass
+
+
+def test_stopped_workers_are_one_line_about_memory_and_chunks():
+    from distributed.client import FutureCancelledError
+    from distributed.comm.core import CommClosedError
+    from distributed.scheduler import KilledWorker
+
+    for lost in (
+        FutureCancelledError("_summarise-1", "already forgotten"),
+        KilledWorker("_fit_chunk-1", None, 3),
+        CommClosedError("in <TCP (closed) ConnectionPool.scatter>: Stream is closed"),
+    ):
+        error = cohort_run.worker_loss_error(lost, chunk_size=250)
+        assert isinstance(error, InputError), lost
+        assert "chunks of 250 samples" in str(error) and type(lost).__name__ in str(error)
+        assert "raise --worker-memory or lower --chunk-size" in str(error)
+    assert cohort_run.worker_loss_error(ValueError("other"), chunk_size=250) is None
 
 
 def test_unusable_store_paths_are_refused_in_one_line(counts, tmp_path, capsys):
