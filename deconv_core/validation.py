@@ -214,10 +214,23 @@ def check_input_file(path: str | os.PathLike[str], *, what: str) -> None:
     Raises
     ------
     InputError
-        The path is a folder or does not exist.
+        The path is a folder, a pipe or device (``<(...)``, a FIFO; ``-`` for
+        standard input), or does not exist.
     """
     if os.path.isdir(path):
         raise _file_error(path, what, IsADirectoryError())
+    # The file is read more than once (its SHA-256 beside the parse; the Dask engine's
+    # conversion), which a stream cannot give.
+    if str(path) == "-" and not os.path.exists(path):
+        raise InputError(
+            f"'-' (standard input) cannot be read as the {what} file; save the data to a file "
+            "first and give its path."
+        )
+    if os.path.exists(path) and not os.path.isfile(path):
+        raise InputError(
+            f"{str(path)!r} is a pipe or device, not a regular file; save the {what} data to a "
+            "file first and give its path."
+        )
     if not os.path.isfile(path):
         raise _file_error(path, what, FileNotFoundError())
 

@@ -120,9 +120,17 @@ def test_log_input_is_reported_in_manifest(tmp_path):
         (["run", "BULK", "--signature", "TIL10", "--loss", "l1", "--out", "o"], "invalid choice"),
         (["run", "BULK", "--signature", "TIL10", "--level", "2", "--out", "o"], "core run --help"),
         (["build-signature", "--counts", "TMP", "--out", "o"], "not the counts file"),
+        # a pipe or stream: not "Cannot find", which it is not
+        (["run", "FIFO", "--signature", "TIL10", "--out", "o"], "is a pipe or device, not a"),
+        (["explain", "FIFO", "--signature", "TIL10", "--gene", "CD8A", "--out", "o"], "file first"),
+        (["build-signature", "--counts", "FIFO", "--out", "o"], "save the counts data to a file"),
+        (["run", "-", "--signature", "TIL10", "--out", "o"], "'-' (standard input) cannot be"),
     ],
 )
 def test_bad_input_exits_2_with_one_error_line(args, message, bulk_file, tmp_path, capsys):
+    if "FIFO" in args:  # a named pipe, as <(...) or mkfifo gives
+        os.mkfifo(tmp_path / "fifo")
+        args = [str(tmp_path / "fifo") if a == "FIFO" else a for a in args]
     args = [str(bulk_file) if a == "BULK" else str(tmp_path) if a == "TMP" else a for a in args]
     args = [str(tmp_path / a) if a == "o" else a for a in args]
     try:
