@@ -77,6 +77,7 @@ import json
 import os
 import platform
 import re
+import secrets
 import shutil
 import tempfile
 import zipfile
@@ -618,7 +619,10 @@ def write_file(path: str | os.PathLike, data: bytes) -> Path:
     """
     target = Path(_path_text(path, "file", "gene.csv")).expanduser()
     target.parent.mkdir(parents=True, exist_ok=True)
-    handle, staging = tempfile.mkstemp(prefix=f".{target.name}.partial-", dir=target.parent)
+    # Not tempfile.mkstemp: its file is 0600 whatever the umask, and the rename keeps that
+    # mode; created with 0666 here, the umask decides, as for the other commands' files.
+    staging = target.parent / f".{target.name}.partial-{secrets.token_hex(8)}"
+    handle = os.open(staging, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
         with os.fdopen(handle, "wb") as stream:
             stream.write(data)

@@ -258,3 +258,18 @@ def test_an_unwritable_output_is_refused_in_one_wording(folder: bool, said: str)
     with pytest.raises(InputError) as caught, cli._refusing_unwritable("out", folder=folder):
         raise PermissionError(13, "Permission denied")
     assert str(caught.value) == said
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o027])
+def test_explain_writes_its_csv_with_the_umasks_mode_as_run_does(umask, bulk_file, tmp_path):
+    # A staging file from tempfile.mkstemp is 0600 and kept that mode through the rename.
+    previous = os.umask(umask)
+    try:
+        explain = ["explain", str(bulk_file), "--signature", "TIL10", "--gene", "CD8A"]
+        assert main([*explain, "--out", str(tmp_path / "cd8a.csv")]) == 0
+        run = ["run", str(bulk_file), "--signature", "TIL10", "--out", str(tmp_path / "r")]
+        assert main(run) == 0
+    finally:
+        os.umask(previous)
+    mode = (tmp_path / "cd8a.csv").stat().st_mode & 0o777
+    assert mode == 0o666 & ~umask == (tmp_path / "r" / "fit.csv").stat().st_mode & 0o777
