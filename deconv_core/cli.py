@@ -41,6 +41,7 @@ from deconv_core.options import (
     METHODS,
     MODES,
     SCALES,
+    SINGLE_CELL_SCALE_ALIASES,
     SPECIES,
     WEIGHTINGS,
     RunOptions,
@@ -580,7 +581,12 @@ def _add_signature_commands(sub: argparse._SubParsersAction) -> None:
     build.add_argument("--label-column", help="column (or h5ad obs column) of the cell types")
     build.add_argument("--out", required=True, help="signature file to write, e.g. my_sig.tsv")
     build.add_argument(
-        "--scale", choices=SINGLE_CELL_SCALES, default="auto", help="input scale (default: detect)"
+        "--scale",
+        choices=SINGLE_CELL_SCALES,
+        type=lambda text: SINGLE_CELL_SCALE_ALIASES.get(text, text),
+        default="auto",
+        help="input scale (default: detect); lnp1: ln(x + 1), as scanpy's log1p (the name "
+        "log1p is also accepted); log2p1: log2(x + 1); linear: CPM, TPM",
     )
     build.add_argument("--min-cells", type=int, default=10, help="fewer cells: type left out")
     build.add_argument(

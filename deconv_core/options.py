@@ -28,6 +28,7 @@ __all__ = [
     "IMAGE_FORMATS",
     "SAMPLE_ORDERS",
     "SINGLE_CELL_SCALES",
+    "SINGLE_CELL_SCALE_ALIASES",
     "SPECIES",
     "check_choice",
     "check_count",
@@ -49,8 +50,12 @@ SCALES = ("auto", "linear", "log2", "log2p1", "log10", "log10p1", "ln", "lnp1", 
 #: Declared species of an expression input (``"auto"``: detect; mouse is mapped to human
 #: orthologs for human signatures, see :mod:`deconv_core.species`).
 SPECIES = ("auto", "human", "mouse")
-#: Declared scales of single-cell counts (``"auto"``: detect).
-SINGLE_CELL_SCALES = ("auto", "counts", "log1p", "log2p1", "linear")
+#: Declared scales of single-cell counts (``"auto"``: detect); the logs are named as in
+#: :data:`SCALES` (``lnp1``: ln(x + 1), scanpy's ``log1p``).
+SINGLE_CELL_SCALES = ("auto", "counts", "lnp1", "log2p1", "linear")
+#: Former names of single-cell scales, still accepted: ``build-signature --scale`` listed
+#: ``log1p`` until 2026-12.
+SINGLE_CELL_SCALE_ALIASES = {"log1p": "lnp1"}
 #: Methods of ``run --method`` (:mod:`deconv_core.methods`): the robust fit always runs;
 #: the others run beside it for comparison (``"all"``: every one).
 METHODS = ("robust", "nu-svr", "epic", "mcp-counter", "all")

@@ -184,8 +184,9 @@ DAMAGED_ZIP_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedEr
 def damaged_gzip(what: str) -> InputError:
     """The one message for gzip data that cannot be decompressed (cut short or damaged)."""
     return InputError(
-        f"The {what} file looks gzip-compressed but cannot be decompressed; "
-        "check that the download finished, or upload the uncompressed file."
+        f"The {what} file looks gzip-compressed but cannot be decompressed.",
+        cli="Check that the download finished, or give the uncompressed file.",
+        app="Check that the download finished, or upload the uncompressed file.",
     )
 
 

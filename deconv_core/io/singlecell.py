@@ -16,7 +16,7 @@ non-zero values and handled as follows (:func:`detect_single_cell_scale`):
 
 - whole numbers: raw counts, used as they are;
 - non-integer values below 50 (log-normalised, e.g. scanpy's
-  ``normalize_total`` + ``log1p``): converted back with ``expm1`` (natural
+  ``normalize_total`` + ``log1p``, scale ``lnp1``): converted back with ``expm1`` (natural
   log) or ``2**x - 1`` (log2), whichever makes the cells' totals most equal,
   ``expm1`` when neither does; warning ``log_scale``.  Library sizes are lost
   in such data, so the signature gets no mRNA-content factors;
@@ -46,7 +46,7 @@ import scipy  # scipy.sparse loads on first use: a plain run never needs it
 from deconv_core.genes import harmonise_genes, orient_genes_as_rows
 from deconv_core.io.limits import DEFAULT_LIMITS, ReadLimits, gunzip_capped
 from deconv_core.io.tables import GZIP_MAGIC, HDF5_MAGIC, read_table
-from deconv_core.options import SINGLE_CELL_SCALES, check_choice
+from deconv_core.options import SINGLE_CELL_SCALE_ALIASES, SINGLE_CELL_SCALES, check_choice
 from deconv_core.validation import DeconvWarning, InputError, read_input_file
 
 __all__ = [
@@ -78,7 +78,7 @@ _LABEL_COLUMNS = (
     "cluster",
     "bulk_labels",
 )
-_UNLOG = {"log1p": np.expm1, "log2p1": lambda v: np.exp2(v) - 1.0}
+_UNLOG = {"lnp1": np.expm1, "log2p1": lambda v: np.exp2(v) - 1.0}
 
 
 @dataclass(frozen=True)
@@ -97,7 +97,7 @@ class SingleCellData:
     labels
         Cell type of every cell (index = :attr:`cells`, str).
     scale
-        What the input was: ``"counts"``, ``"log1p"`` or ``"log2p1"`` (undone)
+        What the input was: ``"counts"``, ``"lnp1"`` or ``"log2p1"`` (undone)
         or ``"linear"``.
     name
         File name of the counts.
@@ -382,28 +382,28 @@ def detect_single_cell_scale(values: np.ndarray, totals_by_base: dict[str, np.nd
     values
         The non-zero values (any order).
     totals_by_base
-        Per-cell totals after undoing each log: ``{"log1p": expm1 totals,
+        Per-cell totals after undoing each log: ``{"lnp1": expm1 totals,
         "log2p1": 2**x - 1 totals}`` (only needed for non-integer values
         below 50).
 
     Returns
     -------
     str
-        ``"counts"`` (whole numbers), ``"log1p"`` or ``"log2p1"`` (non-integer
+        ``"counts"`` (whole numbers), ``"lnp1"`` or ``"log2p1"`` (non-integer
         with maximum below 50; the base whose totals are most equal across
-        cells, ``"log1p"`` by default), ``"linear"`` otherwise.  Negative data
+        cells, ``"lnp1"`` by default), ``"linear"`` otherwise.  Negative data
         are refused by the caller.
     """
     if values.size == 0 or _whole_numbers(values):
         return "counts"
     if float(values.max()) >= _LOG_MAX:
         return "linear"
-    cv = {"log1p": np.inf}
+    cv = {"lnp1": np.inf}
     for base, totals in totals_by_base.items():
         ok = totals[totals > 0]
         cv[base] = float(ok.std() / ok.mean()) if ok.size > 1 and ok.mean() > 0 else np.inf
     best = min(cv, key=cv.get)
-    return best if cv[best] < _EQUAL_TOTALS_CV else "log1p"
+    return best if cv[best] < _EQUAL_TOTALS_CV else "lnp1"
 
 
 def read_single_cell(
@@ -439,7 +439,8 @@ def read_single_cell(
         File name of the counts (for messages and metadata).
     scale
         ``"auto"`` (detect, see the module docstring), or declare
-        ``"counts"``, ``"log1p"``, ``"log2p1"`` or ``"linear"``.
+        ``"counts"``, ``"lnp1"`` (ln(x + 1); ``"log1p"``, its former name, is
+        accepted), ``"log2p1"`` or ``"linear"``.
 
     Returns
     -------
@@ -452,7 +453,7 @@ def read_single_cell(
         Unreadable files, negative (scaled) values, labels that match no cell,
         fewer than two labelled cell types.
     """
-    check_choice("single-cell scale", scale)
+    scale = check_choice("single-cell scale", SINGLE_CELL_SCALE_ALIASES.get(scale, scale))
     label = name or (Path(counts).name if not isinstance(counts, bytes) else "uploaded counts")
     raw = _raw_bytes(counts, "single-cell counts")
     warnings: list[DeconvWarning] = []
@@ -604,13 +605,13 @@ def _linear_scale(
             }
         detected = detect_single_cell_scale(matrix.data, totals)
     how = "detected" if scale == "auto" else "declared"
-    if detected in ("log1p", "log2p1"):
+    if detected in _UNLOG:
         if matrix.data.size and float(matrix.data.max()) > 1000:
             raise InputError(
                 f"The single-cell counts were declared {detected} but hold values above 1000; "
                 "declare them as counts or linear."
             )
-        formula = "expm1(x)" if detected == "log1p" else "2**x - 1"
+        formula = "expm1(x)" if detected == "lnp1" else "2**x - 1"
         matrix = _apply(matrix, _UNLOG[detected])
         warnings.append(
             DeconvWarning(

@@ -490,8 +490,9 @@ def _check_xlsx_archive(data: bytes, *, what: str, limits: ReadLimits) -> None:
         )
     if "xl/workbook.xml" not in members:
         raise InputError(
-            f"The {what} file is a zip archive but not an Excel .xlsx workbook; unzip it and "
-            "upload the CSV, TSV or XLSX table inside."
+            f"The {what} file is a zip archive but not an Excel .xlsx workbook.",
+            cli="Unzip it and give the CSV, TSV or XLSX table inside.",
+            app="Unzip it and upload the CSV, TSV or XLSX table inside.",
         )
     check_archive_size(data, limits, what=what)
 
@@ -499,7 +500,9 @@ def _check_xlsx_archive(data: bytes, *, what: str, limits: ReadLimits) -> None:
 def _check_not_binary_container(data: bytes, *, what: str) -> None:
     if data.startswith(_PDF_MAGIC):
         raise InputError(
-            f"The {what} file is a PDF, not a table; upload the data as CSV, TSV or XLSX."
+            f"The {what} file is a PDF, not a table.",
+            cli="Save the data as CSV, TSV or XLSX and give that file.",
+            app="Upload the data as CSV, TSV or XLSX.",
         )
     if data.startswith(HDF5_MAGIC):
         raise InputError(
@@ -518,8 +521,9 @@ def _check_not_binary_container(data: bytes, *, what: str) -> None:
 
 def _not_text_error(what: str) -> InputError:
     return InputError(
-        f"The {what} file is not a text table or an Excel .xlsx workbook (it holds binary "
-        "data); save it as CSV, TSV or XLSX and upload that."
+        f"The {what} file is not a text table or an Excel .xlsx workbook (it holds binary data).",
+        cli="Save it as CSV, TSV or XLSX and give that file.",
+        app="Save it as CSV, TSV or XLSX and upload that.",
     )
 
 
@@ -669,8 +673,11 @@ def _check_header_not_data(cells: list[str], *, what: str) -> None:
     if fractional or gene_like_fraction(cells[:1]) == 1.0:
         raise InputError(
             f"The first row of the {what} file holds numbers ({', '.join(rest[:2])}) where "
-            "sample names belong: the file has no header row. Add a first row with a name "
-            "for the gene column and one per sample, and upload it again."
+            "sample names belong: the file has no header row.",
+            cli="Add a first row with a name for the gene column and one per sample, and run "
+            "again.",
+            app="Add a first row with a name for the gene column and one per sample, and "
+            "upload it again.",
         )
 
 
@@ -741,8 +748,9 @@ def _sniff_text(data: bytes, *, codec: str, bom: int, what: str) -> _TextLayout:
             DeconvWarning(
                 "warning",
                 "decimal_comma",
-                f"The {what} file was read with decimal commas (e.g. '1,234' as 1.234); if "
-                "those commas separate thousands, remove them and upload the file again.",
+                f"The {what} file was read with decimal commas (e.g. '1,234' as 1.234).",
+                cli="If those commas separate thousands, remove them and run again.",
+                app="If those commas separate thousands, remove them and upload the file again.",
             )
         )
 

@@ -273,3 +273,24 @@ def test_explain_writes_its_csv_with_the_umasks_mode_as_run_does(umask, bulk_fil
         os.umask(previous)
     mode = (tmp_path / "cd8a.csv").stat().st_mode & 0o777
     assert mode == 0o666 & ~umask == (tmp_path / "r" / "fit.csv").stat().st_mode & 0o777
+
+
+def test_file_advice_on_the_command_line_says_give_not_upload(bulk_file, tmp_path, capsys):
+    import gzip
+    import zipfile
+
+    from deconv_core.io.tables import read_table
+    from deconv_core.validation import InputError
+
+    zipped = tmp_path / "bulk.zip"
+    with zipfile.ZipFile(zipped, "w") as archive:
+        archive.write(bulk_file, "bulk.tsv")
+    cut = tmp_path / "bulk.tsv.gz"
+    cut.write_bytes(gzip.compress(bulk_file.read_bytes())[:-30])
+    for path, advice in ((zipped, "Unzip it and give the CSV"), (cut, "give the uncompressed")):
+        assert main(["run", str(path), "--signature", "TIL10", "--out", str(tmp_path / "o")]) == 2
+        err = capsys.readouterr().err
+        assert advice in err and "upload" not in err.lower()
+        with pytest.raises(InputError) as caught:  # the dashboard keeps its own words
+            read_table(path, what="expression")
+        assert "upload" in caught.value.text("app")

@@ -138,8 +138,8 @@ def test_a_cut_gzip_of_labels_is_refused_in_one_line(tmp_path, capsys):
     assert main([*args, "--out", str(tmp_path / "x.tsv")]) == 2
     err = capsys.readouterr().err
     assert err == (
-        "error: The labels file looks gzip-compressed but cannot be decompressed; check that "
-        "the download finished, or upload the uncompressed file.\n"
+        "error: The labels file looks gzip-compressed but cannot be decompressed. Check that "
+        "the download finished, or give the uncompressed file.\n"
     )
 
 
@@ -220,7 +220,7 @@ def test_log_normalised_data_are_detected_and_undone(tmp_path):
     path = tmp_path / "log.csv"
     normalised.to_csv(path)
     d = read_single_cell(path, labels=labels)
-    assert d.scale == "log1p"
+    assert d.scale == "lnp1"  # named as run --scale names it
     assert "log_scale" in {w.code for w in d.warnings}
     totals = np.asarray(d.counts.sum(axis=0)).ravel()
     np.testing.assert_allclose(totals, 1e4, rtol=1e-4)
@@ -229,13 +229,31 @@ def test_log_normalised_data_are_detected_and_undone(tmp_path):
     assert b.validation.loc["all", "pearson_r"] > 0.95
 
 
+def test_the_natural_log_scale_is_lnp1_as_for_run_and_log1p_still_reads(tmp_path, capsys):
+    counts, labels = planted()
+    path = tmp_path / "log.csv"
+    np.log1p(counts / counts.sum(axis=0) * 1e4).to_csv(path)
+    for given in ("lnp1", "log1p"):  # log1p: the option's name until 2026-12
+        assert read_single_cell(path, labels=labels, scale=given).scale == "lnp1"
+    labels_file = tmp_path / "labels.csv"
+    labels.rename_axis("cell").rename("cell_type").to_csv(labels_file)
+    args = ["build-signature", "--counts", str(path), "--labels", str(labels_file)]
+    args += ["--scale", "log1p", "--mixtures", "10", "--out", str(tmp_path / "sig.tsv")]
+    assert main(args) == 0
+    assert "(declared lnp1)" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main(["build-signature", "--help"])
+    said = capsys.readouterr().out
+    assert "{auto,counts,lnp1,log2p1,linear}" in said
+
+
 def test_detect_scale_log2_by_equal_totals():
     rng = np.random.default_rng(0)
     x = rng.poisson(3.0, size=(40, 10)).astype(float)
     norm = x / x.sum(axis=0) * 1e4
     logged = np.log2(norm + 1)
     totals = {
-        "log1p": np.expm1(logged).sum(axis=0),
+        "lnp1": np.expm1(logged).sum(axis=0),
         "log2p1": (np.exp2(logged) - 1).sum(axis=0),
     }
     assert detect_single_cell_scale(logged[logged > 0], totals) == "log2p1"
