@@ -204,6 +204,12 @@ def _sample_reasons(
         reasons.append(f"no fit to judge ({stats}: the sample's signature genes hold one value)")
     elif grade == "poor":
         reasons.append(f"poor fit ({stats}; poor below r {POOR_R:g} or R² {POOR_R2:g})")
+        if r >= GOOD_R:  # poor by R² alone: the pattern is right, the sizes are not
+            reasons.append(
+                "the fitted values follow the sample's pattern (r) but not their sizes (R²): "
+                "some genes' levels differ systematically between the signature and the data "
+                "(another platform or protocol?)"
+            )
     elif grade == "check":
         reasons.append(f"fair fit ({stats}; good needs r ≥ {GOOD_R:g} and R² ≥ {GOOD_R2:g})")
     if np.isfinite(p) and p > ALPHA:

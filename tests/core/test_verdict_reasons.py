@@ -78,3 +78,12 @@ def test_format_against_adds_digits_only_when_rounding_would_cross(value, limits
 def test_format_against_refuses_an_unknown_tie_side():
     with pytest.raises(ValueError, match="ties must be 'above' or 'below'"):
         format_against(0.5, (0.5,), ties="equal")
+
+
+def test_a_poor_r2_beside_a_good_r_says_the_sizes_are_off():
+    """QA: a single-cell signature on bulk TPM gave 'poor fit (r = 0.97, R² = 0.42)', which
+    read as a contradiction; the reason now says what such a pair means."""
+    fit = pd.DataFrame({"pearson_r": [0.97, 0.6], "r2": [0.42, 0.42]}, index=["S1", "S2"])
+    reasons = sample_verdicts(fit)["reasons"]
+    assert "follow the sample's pattern (r) but not their sizes" in reasons["S1"]
+    assert "sizes" not in reasons["S2"]  # r poor too: nothing to reconcile
