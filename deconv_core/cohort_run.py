@@ -499,7 +499,7 @@ def _run_chunks(
     parts = fit(guess)
     cohort = _scale_of([p.summary for p in parts], options.scale)
     if cohort.logs is not None and cohort.logs.refusal:  # centred, as the whole table is judged
-        raise InputError(cohort.logs.refusal)
+        raise cohort.logs.refusal
     if (cohort.scale, cohort.floor) != (guess.scale, guess.floor):
         step(f"scale of the cohort: {cohort.scale}; deconvolving again")
         parts = fit(cohort)

@@ -237,8 +237,8 @@ def linearise(
                 refusal = centred_refusal(
                     *_centring(values), declared=detected if declared else None, what=what
                 )
-                if refusal:
-                    raise InputError(refusal)
+                if refusal is not None:
+                    raise refusal
         if scale == "auto":
             detected, base_warning = _choose_base(values, detected, floor, what=what)
             warnings.extend(base_warning)
@@ -560,7 +560,7 @@ class LogDecision:
         ``log_base_unknown`` when the base could not be told, then ``log_scale``:
         as :func:`linearise` gives them for the whole table.
     refusal
-        The sentence :func:`linearise` would refuse the whole table with (centred,
+        The error :func:`linearise` would refuse the whole table with (centred,
         z-scored or log-ratio values, :func:`centred_refusal`), or None.
     """
 
@@ -568,7 +568,7 @@ class LogDecision:
     floor: float | None
     transformation: str
     warnings: tuple[DeconvWarning, ...]
-    refusal: str | None = None
+    refusal: InputError | None = None
 
 
 def decide_logs(
@@ -603,7 +603,7 @@ def decide_logs(
         refusal = centred_refusal(
             negative, mean_size, declared=scale if declared else None, what=what
         )
-        if refusal:
+        if refusal is not None:
             return LogDecision(scale, floor, "", (), refusal)
     warnings: list[DeconvWarning] = []
     if auto and (scale == "log2p1" or floor is not None):
@@ -654,8 +654,8 @@ def _centring(values: np.ndarray) -> tuple[float, float]:
 
 def centred_refusal(
     negative: float, mean_size: float, *, declared: str | None, what: str
-) -> str | None:
-    """The sentence refusing centred, z-scored or log-ratio data, or None if they pass.
+) -> InputError | None:
+    """The error refusing centred, z-scored or log-ratio data, or None if they pass.
 
     They cannot be un-logged into expression.  Asked only of data with no
     pseudocount floor (:func:`log_floor_of`); ``negative`` is the share of
@@ -665,17 +665,19 @@ def centred_refusal(
     negative values (:data:`CENTRED_NEGATIVE_SHARE`) or gene means near 0
     (:data:`CENTRED_GENE_MEAN`); the sentence names the condition(s) that held.
     A declared log scale is honoured unless every gene is centred near 0, which
-    no log expression is.
+    no log expression is.  What to do is said in each surface's words.
     """
     if negative == 0:
         return None
     gene_mean = f"the typical gene mean is {mean_size:.2f}, near 0"
+    before = {"cli": "Give the data before centring", "app": "Upload the data before centring"}
     if declared is not None:
         if mean_size < CENTRED_GENE_MEAN:
-            return (
+            return InputError(
                 f"The {what} was declared as {declared}, but its values are centred per gene "
-                f"({gene_mean}), as z-scores or log-ratios are, not log expression: upload the "
-                "data before centring."
+                f"({gene_mean}), as z-scores or log-ratios are, not log expression.",
+                cli=before["cli"] + ".",
+                app=before["app"] + ".",
             )
         return None
     found = []
@@ -685,12 +687,13 @@ def centred_refusal(
         found.append(gene_mean)
     if not found:
         return None
-    return (
+    return InputError(
         f"The {what} looks centred, z-scored or log-ratio ({' and '.join(found)}; no floor "
         "of zeros as log data with a pseudocount have); deconvolution needs expression on "
         "a linear or log scale (TPM, counts, intensities or their log), not ratios or "
-        "values centred per gene: upload the data before centring, or give the log scale "
-        "with --scale if it is one."
+        "values centred per gene.",
+        cli=before["cli"] + ", or give the log scale with --scale if it is one.",
+        app=before["app"] + ", or choose the log scale under 'Scale of the values' if it is one.",
     )
 
 

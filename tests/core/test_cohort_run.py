@@ -521,4 +521,4 @@ def test_a_centred_cohort_is_refused_in_the_in_memory_engines_words(client, tmp_
     assert "looks centred, z-scored or log-ratio" in memory
     with pytest.raises(InputError) as dask:
         pairs_run(path, client, tmp_path)
-    assert str(dask.value) == memory
+    assert dask.value.text("cli") == memory

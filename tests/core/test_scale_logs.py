@@ -145,3 +145,11 @@ def test_cli_explicit_scale_on_pseudocount_data_gives_the_linear_proportions(tmp
     np.testing.assert_allclose(got.to_numpy(), expected.to_numpy(), atol=1e-6)
     warnings = pd.read_csv(tmp_path / "log" / "warnings.csv")
     assert warnings["message"].str.contains("2\\*\\*x - 0.001").any()
+
+
+def test_the_centred_refusal_gives_each_surface_its_own_advice():
+    with pytest.raises(InputError) as caught:
+        linearise(_negative_log2_without_floor())
+    cli, app = caught.value.text("cli"), caught.value.text("app")
+    assert "--scale" in cli and "Give the data before centring" in cli and "upload" not in cli
+    assert "'Scale of the values'" in app and "Upload the data" in app and "--" not in app
