@@ -670,14 +670,13 @@ def centred_refusal(
     if negative == 0:
         return None
     gene_mean = f"the typical gene mean is {mean_size:.2f}, near 0"
-    before = {"cli": "Give the data before centring", "app": "Upload the data before centring"}
     if declared is not None:
         if mean_size < CENTRED_GENE_MEAN:
             return InputError(
                 f"The {what} was declared as {declared}, but its values are centred per gene "
                 f"({gene_mean}), as z-scores or log-ratios are, not log expression.",
-                cli=before["cli"] + ".",
-                app=before["app"] + ".",
+                cli="Give the data before centring.",
+                app="Upload the data before centring.",
             )
         return None
     found = []
@@ -692,8 +691,9 @@ def centred_refusal(
         "of zeros as log data with a pseudocount have); deconvolution needs expression on "
         "a linear or log scale (TPM, counts, intensities or their log), not ratios or "
         "values centred per gene.",
-        cli=before["cli"] + ", or give the log scale with --scale if it is one.",
-        app=before["app"] + ", or choose the log scale under 'Scale of the values' if it is one.",
+        cli="Give the data before centring, or the log scale with --scale if it is one.",
+        app="Upload the data before centring, or choose the log scale under 'Scale of the "
+        "values' if it is one.",
     )
 
 
