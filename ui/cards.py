@@ -32,21 +32,10 @@ _BOX = {"good": st.success, "check": st.warning, "poor": st.error}
 
 @st.cache_data(max_entries=16, show_spinner=False)
 def _card(key: str, sample: str, _analysis: Analysis) -> tuple[SampleCard, bytes, bytes]:
-    # ``key`` identifies the run (the underscored analysis is not hashed).
-    return _render(_analysis, sample)
-
-
-def _render(analysis: Analysis, sample: str) -> tuple[SampleCard, bytes, bytes]:
-    card = build_card(analysis, sample)
+    # ``key`` identifies the run as the card is made from it (ui.loaders.analysis_key);
+    # the underscored analysis is not hashed.
+    card = build_card(_analysis, sample)
     return card, card_html(card).encode("utf-8"), card_png(card)
-
-
-def _made(analysis: Analysis, sample: str) -> tuple[SampleCard, bytes, bytes]:
-    run = loaders.run_key()
-    if run and analysis.result is state.result_for(state.result_key()):
-        checks = f"#{analysis.intervals is not None}{analysis.confounding is not None}"
-        return _card(run + checks, sample, analysis)
-    return _render(analysis, sample)  # not the session's stored run (a test's)
 
 
 def _composition(card: SampleCard) -> pd.DataFrame:
@@ -74,7 +63,7 @@ def card_section(analysis: Analysis, *, key: str) -> None:
         "estimates and the signature used.",
     )
     with st.spinner(f"Preparing the card of {sample}…"):
-        card, page, image = _made(analysis, sample)
+        card, page, image = _card(loaders.analysis_key(analysis), sample, analysis)
     _BOX.get(card.verdict, st.info)(f"**{md(sample)}: {card.verdict}**. {md(card.reasons)}")
     level = f"{card.level:.0%}"
     show_table(

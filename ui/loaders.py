@@ -20,8 +20,9 @@ every rerun.
 from __future__ import annotations
 
 import hashlib
+import json
 import shlex
-from dataclasses import replace
+from dataclasses import fields, replace
 from pathlib import Path
 from typing import Protocol
 
@@ -34,6 +35,7 @@ from deconv_core.expression import ExpressionData, load_expression
 from deconv_core.io.limits import ReadLimits, dashboard_limits
 from deconv_core.options import RunOptions
 from deconv_core.qc import standardised_residuals
+from deconv_core.report import parameters
 from deconv_core.session import InputFile, Session, read_bundle
 from deconv_core.signatures import Signature, builtin_names, load_signature
 from deconv_core.validation import InputError
@@ -57,6 +59,7 @@ __all__ = [
     "accept_measured",
     "accept_metadata",
     "accept_signature",
+    "analysis_key",
     "check_upload_size",
     "choose_builtin_signature",
     "current_analysis",
@@ -506,6 +509,46 @@ def run_key() -> str:
         return ""
     side = _side_inputs()
     return "|".join([state.result_key(), state.groups_digest(), str(sorted(side.items()))])
+
+
+def analysis_key(analysis: Analysis) -> str:
+    """Identity of one run as it stands, for the caches of what is written from it (downloads,
+    cards).
+
+    Read off the analysis itself, not off the session, so that nothing the files
+    depend on can be left out: the inputs by content (expression and signature
+    SHA-256, the scale and species they were read as), the options with the
+    methods asked for and the cell-type groups (the manifest's parameters), the
+    side tables, which checks it holds (fields that are None) and its verdicts.
+
+    Parameters
+    ----------
+    analysis
+        The run.
+
+    Returns
+    -------
+    str
+        A hex SHA-256.
+    """
+    expression, signature = analysis.expression, analysis.signature
+    identity = {
+        "expression": [
+            expression.name,
+            expression.sha256,
+            expression.scale,
+            expression.transformation,
+            expression.species,
+        ],
+        "signature": [signature.name, signature.sha256, signature.species],
+        "parameters": parameters(analysis),
+        "side_inputs": analysis.side_inputs,
+        "absent": [f.name for f in fields(analysis) if getattr(analysis, f.name) is None],
+    }
+    digest = hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode("utf-8"))
+    # The verdicts are what the screen shows next to the files: same verdicts, same files.
+    digest.update(pd.util.hash_pandas_object(analysis.verdicts).to_numpy().tobytes())
+    return digest.hexdigest()
 
 
 def current_analysis(

@@ -319,8 +319,9 @@ def _cached_download_files(
     _context: dict[str, object],
     _extra: dict[str, object],
 ) -> dict[str, bytes]:
-    # ``key`` identifies the run, its side tables and the category mapping (the
-    # underscored arguments are not hashed).
+    # ``key`` identifies the run as the files are written from it (ui.loaders.analysis_key)
+    # and the category mapping; the underscored arguments are not hashed.  The cache is
+    # shared by every session of the server, so the key must cover all the files hold.
     return _download_files(_analysis, image_format, _context, _extra)
 
 
@@ -384,7 +385,9 @@ def downloads_section(analysis: Analysis, *, key: str) -> None:
     fmt = state.image_format()
     context, extra = charts_context(full), _zip_context()
     mapping = json.dumps(extra, sort_keys=True, default=list)
-    files = _cached_download_files(f"{loaders.run_key()}|{mapping}", fmt, full, context, extra)
+    files = _cached_download_files(
+        f"{loaders.analysis_key(full)}|{mapping}", fmt, full, context, extra
+    )
 
     cols = st.columns(5)
     for i, stem in enumerate(("proportions", "intervals", "fit", "warnings")):

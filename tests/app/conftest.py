@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from streamlit.runtime.media_file_manager import MediaFileManager
 from streamlit.testing.v1 import AppTest
 
 from tests.conftest import planted_mixtures
@@ -103,3 +104,18 @@ def demo_app() -> AppTest:
     at.button(key="load_demo").click().run()
     assert not at.exception, at.exception
     return at
+
+
+@pytest.fixture
+def served(monkeypatch):
+    """File name → bytes of every download the pages draw (as the browser would fetch them)."""
+    files: dict[str, bytes] = {}
+    original = MediaFileManager.add
+
+    def add(self, path_or_data, mimetype, coordinates, file_name=None, **kwargs):
+        if file_name and isinstance(path_or_data, bytes):
+            files[file_name] = path_or_data
+        return original(self, path_or_data, mimetype, coordinates, file_name, **kwargs)
+
+    monkeypatch.setattr(MediaFileManager, "add", add)
+    return files

@@ -6,29 +6,11 @@ import io
 import json
 import zipfile
 
-import pytest
-from streamlit.runtime.media_file_manager import MediaFileManager
-
 from deconv_core.card import NOT_CHECKED
 from tests.app.conftest import new_app, prepare_downloads, texts, uploader, visit
 from ui import cards
 
 ZIP = "deconvolution_results.zip"
-
-
-@pytest.fixture
-def served(monkeypatch):
-    """File name → bytes of every download the pages draw (as the browser would fetch them)."""
-    files: dict[str, bytes] = {}
-    original = MediaFileManager.add
-
-    def add(self, path_or_data, mimetype, coordinates, file_name=None, **kwargs):
-        if file_name and isinstance(path_or_data, bytes):
-            files[file_name] = path_or_data
-        return original(self, path_or_data, mimetype, coordinates, file_name, **kwargs)
-
-    monkeypatch.setattr(MediaFileManager, "add", add)
-    return files
 
 
 def _verdict_box(at) -> str:

@@ -10,7 +10,12 @@ files (one cached build) on every rerun and on both pages.
 
 from __future__ import annotations
 
-from tests.app.conftest import prepare_downloads, visit
+import io
+import zipfile
+
+import pandas as pd
+
+from tests.app.conftest import new_app, prepare_downloads, texts, visit
 
 DOWNLOADS = (
     "Proportions (CSV)",
@@ -51,10 +56,6 @@ def test_result_downloads_are_stored_with_the_page_and_survive_reruns(demo_app):
 
 
 def test_mapped_measured_fractions_put_the_agreement_into_the_xlsx_and_the_zip(tmp_path):
-    import io
-    import zipfile
-
-    import pandas as pd
     from openpyxl import load_workbook
 
     from deconv_core.analysis import run_analysis
@@ -81,3 +82,55 @@ def test_mapped_measured_fractions_put_the_agreement_into_the_xlsx_and_the_zip(t
     # exports keep the signature's ids (the screen shows display names)
     header = files["proportions.csv"].decode().splitlines()[0].split(",")
     assert "T.cells.CD4" in header and "CD4 T cells" not in header
+
+
+def _fit_verdicts(fit_csv: bytes) -> dict[str, int]:
+    return pd.read_csv(io.BytesIO(fit_csv), index_col=0)["verdict"].value_counts().to_dict()
+
+
+def _zip_member(bundle: bytes, name: str) -> bytes | None:
+    with zipfile.ZipFile(io.BytesIO(bundle)) as archive:
+        return archive.read(name) if name in archive.namelist() else None
+
+
+def _screen_verdicts(at) -> dict[str, int]:  # type: ignore[no-untyped-def]
+    return at.dataframe[0].value["verdict"].value_counts().to_dict()
+
+
+def _card_box(at, sample: str) -> str:  # type: ignore[no-untyped-def]
+    found = [t for kind in ("success", "warning", "error") for t in texts(at, kind)]
+    return next(t for t in found if t.startswith(f"**{sample}:"))
+
+
+def test_downloads_and_cards_follow_the_methods_verdicts_in_every_session(served):
+    # Another session of the same server prepares the files of the plain run first: the
+    # file cache is shared by all sessions, so it must not hand them to a run with methods.
+    plain = new_app()
+    plain.button(key="load_demo").click().run()
+    visit(plain, "results")
+    prepare_downloads(plain)
+    plain.selectbox(key="results_card_sample").set_value("S07").run()
+    assert "S07: good" in _card_box(plain, "S07")  # good until the methods disagree on it
+    plain_screen = _screen_verdicts(plain)
+    assert _fit_verdicts(served["fit.csv"]) == plain_screen
+
+    at = new_app()
+    at.button(key="load_demo").click().run()
+    visit(at, "results")
+    prepare_downloads(at)
+    at.switch_page("pages/5_Methods.py").run()
+    visit(at, "results")  # the methods' disagreement now joins the verdicts
+    assert not at.exception, at.exception
+    screen = _screen_verdicts(at)
+    assert screen != plain_screen
+    assert _fit_verdicts(served["fit.csv"]) == screen
+    bundle = served["deconvolution_results.zip"]
+    assert _zip_member(bundle, "methods.csv") and _zip_member(bundle, "methods_agreement.csv")
+    assert _fit_verdicts(_zip_member(bundle, "fit.csv")) == screen
+    at.selectbox(key="results_card_sample").set_value("S07").run()
+    assert "S07: check" in _card_box(at, "S07")
+    assert "check" in served["card_S07.html"].decode()
+
+    plain.run()  # and the session without methods keeps its own files
+    assert _fit_verdicts(served["fit.csv"]) == plain_screen
+    assert _zip_member(served["deconvolution_results.zip"], "methods.csv") is None
