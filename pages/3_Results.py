@@ -108,13 +108,15 @@ level = "cell types"
 props = cell_props
 c0, c1, c2 = st.columns([1, 1.4, 1.4], vertical_alignment="bottom")
 if cell_groups:
+    state.prepare_widget("results_level", list(levels), "cell types")
     level = (
         c0.segmented_control(
             "Level",
             list(levels),
-            default="cell types",
             format_func=levels.get,
             key="results_level",
+            on_change=state.remember_choice,
+            args=("results_level",),
             help="Groups sum their member cell types (e.g. CD4 + CD8 T cells + Tregs = T cells); "
             "see and edit them on the Signature page.",
         )
@@ -130,18 +132,24 @@ meta = state.metadata()
 matched_meta = match_samples(list(props.index), meta.table) if meta is not None else None
 group_options = ["(none)"] + (group_columns(matched_meta) if matched_meta is not None else [])
 sort_options = ["(input order)", *[str(c) for c in props.columns]]
+sort_key = "results_sort" if level == "cell types" else "results_sort_groups"
+state.prepare_widget(sort_key, sort_options, sort_options[0])
 sort_choice = c1.selectbox(
     "Sort samples by",
     sort_options,
     format_func=lambda c: visible(c if c in cell_groups else names.get(c, c)),
-    key="results_sort" if level == "cell types" else "results_sort_groups",
+    key=sort_key,
+    on_change=state.remember_choice,
+    args=(sort_key,),
 )
+state.prepare_widget("results_group", group_options, group_options[min(1, len(group_options) - 1)])
 group_choice = c2.selectbox(
     "Group samples by",
     group_options,
     format_func=visible,
-    index=1 if len(group_options) > 1 else 0,
     key="results_group",
+    on_change=state.remember_choice,
+    args=("results_group",),
     help="Columns of the sample metadata with 2–12 distinct values."
     if meta is not None
     else "Upload sample metadata on the Upload page to group samples.",
@@ -155,9 +163,12 @@ if group_choice != "(none)" and matched_meta is not None:
     groups = matched_meta[group_choice]
 
 st.subheader("Composition per sample")
+state.prepare_widget("results_intervals", (False, True), False)
 show_intervals = st.toggle(
     f"Show {trust.LEVEL:.0%} intervals",
     key="results_intervals",
+    on_change=state.remember_choice,
+    args=("results_intervals",),
     disabled=level != "cell types",
     help="Switches the stacked bars to one strip per cell type: each estimate as a dot with its "
     f"{trust.LEVEL:.0%} confidence interval ({trust.BOOTSTRAP_RESAMPLES} bootstrap resamples of "

@@ -33,12 +33,19 @@ Keys
     ``restored``        (bundle name, verdict counts it recorded) after a session was restored
     ``methods_requested`` True once the Methods page ran the other methods for the loaded
                         data and signature (their disagreement flags then join every verdict)
+    ``choices``         widget key → the value the user last chose in it (view settings such
+                        as the Results page's level, sort, grouping and intervals switch)
+
+Widget keys are Streamlit's: it forgets a widget's value when the user opens
+another page, so a widget that must come back as the user left it (or always
+show the value in use) is given it by :func:`prepare_widget` before it is drawn.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import streamlit as st
@@ -80,10 +87,12 @@ __all__ = [
     "metadata",
     "notices",
     "mode",
+    "prepare_widget",
     "mode_chosen",
     "mode_reason",
     "methods_requested",
     "request_methods",
+    "remember_choice",
     "remember_upload",
     "reset_groups",
     "restored",
@@ -529,6 +538,43 @@ def request_methods() -> None:
     """Run the other methods beside the robust fit, and flag disagreement in every verdict."""
     if not methods_requested():
         _set("methods_requested", True)
+
+
+def prepare_widget(key: str, options: Sequence[Any], default: Any) -> None:
+    """Before widget ``key`` is drawn: give it a value when it holds none of ``options``.
+
+    It holds none after the user came back from another page (Streamlit drops
+    the values of widgets a page did not draw) or emptied a segmented control
+    by clicking its selected option.  It then gets the user's last choice
+    (:func:`remember_choice`) if that is still one of ``options``, else
+    ``default`` (e.g. the mode in use).  The widget must be drawn without a
+    default of its own (``index``, ``default`` or ``value``), which would
+    compete with this one.
+
+    Parameters
+    ----------
+    key
+        The widget's key.
+    options
+        Its valid values (``(False, True)`` for a toggle).
+    default
+        What it shows when the user chose nothing valid yet.
+    """
+    if _get(key) in options:
+        return
+    remembered = _get("choices", {}).get(key)
+    st.session_state[key] = remembered if remembered in options else default
+
+
+def remember_choice(key: str) -> None:
+    """Remember the value of widget ``key`` as the user's choice (its ``on_change``).
+
+    An emptied control (None) is not a choice: :func:`prepare_widget` puts the
+    last one back.
+    """
+    value = _get(key)
+    if value is not None:
+        st.session_state["choices"] = {**_get("choices", {}), key: value}
 
 
 def uploader_key(name: str) -> str:
