@@ -32,11 +32,14 @@ expression, sig = widgets.require_data_and_signature()
 modes = {"relative": "Relative", "absolute": "Absolute (with other)"}
 losses = {"huber": "Robust (Huber)", "squares": "Least squares"}
 left, middle, right = st.columns([2, 2, 3])
+# The controls show the values in use, also after a visit to another page (ui.state).
+state.prepare_widget("results_mode", list(modes), state.mode())
+state.prepare_widget("results_loss", list(losses), state.loss())
 with left:
     mode = st.segmented_control(
         "Mode",
         list(modes),
-        default=state.mode(),
+        required=True,
         format_func=modes.get,
         key="results_mode",
         help="Relative: shares among the signature's cell types (sum to 1). Absolute: shares of "
@@ -52,7 +55,7 @@ with middle:
     loss = st.segmented_control(
         "Fit",
         list(losses),
-        default=state.loss(),
+        required=True,
         format_func=losses.get,
         key="results_loss",
         help="Robust (default): genes the signature describes badly in a sample (activated "
@@ -113,6 +116,7 @@ if cell_groups:
         c0.segmented_control(
             "Level",
             list(levels),
+            required=True,
             format_func=levels.get,
             key="results_level",
             on_change=state.remember_choice,

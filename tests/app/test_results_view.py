@@ -1,8 +1,9 @@
-"""The Results page's controls show the values in use, also after a visit to another page."""
+"""The Results page's controls show the values in use: after a visit to another page, and
+after a click on the selected option of a segmented control (which would empty it)."""
 
 from __future__ import annotations
 
-from tests.app.conftest import visit
+from tests.app.conftest import sidebar_text, visit
 
 
 def _view(at) -> tuple[str, str, str, bool]:  # type: ignore[no-untyped-def]
@@ -41,3 +42,27 @@ def test_view_settings_survive_a_visit_to_another_page(demo_app):
     assert len(at.dataframe[1].value) == 24 * 11  # the intervals are computed and shown
     at.toggle(key="results_intervals").set_value(False).run()  # and an off switch stays off
     assert _round_trip(at, "qc")[3] is False
+
+
+def test_emptied_mode_fit_and_level_controls_show_the_values_in_use(demo_app):
+    at = visit(demo_app, "results")
+    for key in ("results_mode", "results_loss", "results_level"):
+        assert at.segmented_control(key=key).proto.required, key  # the browser keeps one on
+    assert at.segmented_control(key="results_mode").value == "absolute"
+    at.segmented_control(key="results_mode").set_value(None).run()  # as a click on it sends
+    assert not at.exception, at.exception
+    assert at.segmented_control(key="results_mode").value == "absolute"
+    assert "**Mode**: absolute (with other)" in sidebar_text(at)
+    at.segmented_control(key="results_loss").set_value(None).run()
+    assert at.segmented_control(key="results_loss").value == "huber"
+    assert "**Fit**: robust (Huber)" in sidebar_text(at)
+    at.segmented_control(key="results_level").set_value("groups").run()
+    groups = list(at.dataframe[0].value.columns)
+    at.segmented_control(key="results_level").set_value(None).run()
+    assert at.segmented_control(key="results_level").value == "groups"
+    assert list(at.dataframe[0].value.columns) == groups
+    at.segmented_control(key="results_mode").set_value("relative").run()  # a real change
+    assert at.segmented_control(key="results_mode").value == "relative"
+    assert "**Mode**: relative" in sidebar_text(at)
+    assert _round_trip(at, "qc")[0] == "groups"
+    assert at.segmented_control(key="results_mode").value == "relative"
