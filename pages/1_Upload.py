@@ -51,7 +51,7 @@ with right:
         format_func=lambda s: scale_help.get(s, s),
         key="upload_scale",
         help="Leave on 'detect' unless the health card says the scale was guessed wrong; "
-        "applies to the file in the uploader.",
+        "a change reads the loaded expression file again.",
     )
     species = st.selectbox(
         "Species",
@@ -61,7 +61,7 @@ with right:
         key="upload_species",
         help="Mouse genes (Cd8a, ENSMUSG ids) are renamed to their human one-to-one orthologs "
         "for the built-in human signatures, and kept as they are for a mouse signature of "
-        "your own.",
+        "your own; a change reads the loaded expression file again.",
     )
 with left:
     file = st.file_uploader(
@@ -71,6 +71,8 @@ with left:
         help=loaders.upload_help("expression"),
     )
 error = loaders.handle_upload("expression", file, scale=scale, species=species)
+if file is None:  # back from another page: the options apply to the file loaded before
+    error = loaders.reread_expression(scale=scale, species=species)
 if error:
     st.error(widgets.md(error), icon=":material/error:")
     if state.expression() is not None:

@@ -22,7 +22,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shlex
-from dataclasses import fields, replace
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Protocol
 
@@ -71,6 +71,7 @@ __all__ = [
     "handle_upload",
     "load_demo",
     "read_limits",
+    "reread_expression",
     "refresh",
     "residual_z",
     "run_key",
@@ -426,6 +427,45 @@ def handle_upload(slot: str, file: UploadedFile | None, **options: str) -> str:
     state.remember_upload(slot, upload_id, error)
     refresh(not error)
     return error
+
+
+@dataclass(frozen=True)
+class _KeptFile:
+    """A loaded input's bytes as kept in the session, handled like an uploader's file."""
+
+    file_id: str
+    name: str
+    data: bytes
+
+    def getvalue(self) -> bytes:
+        return self.data
+
+
+def reread_expression(*, scale: str, species: str) -> str:
+    """Read the loaded expression file again when the Upload page's scale or species changed.
+
+    The uploader is empty after the user came back from another page
+    (Streamlit forgets its file), but the file's bytes are kept
+    (:func:`ui.state.input_files`): the new options apply to them as they would
+    to the file in the uploader.  Nothing happens while the options are those
+    the loaded data were read with.
+
+    Parameters
+    ----------
+    scale, species
+        The options chosen on the Upload page (``"auto"`` to detect).
+
+    Returns
+    -------
+    str
+        "" or the error sentence (the data read before stay loaded), as
+        :func:`handle_upload`.
+    """
+    file = state.input_files().get("expression")
+    if file is None or (scale, species) == (expression_scale(), expression_species()):
+        return ""
+    kept = _KeptFile(f"kept:{file.sha256}", file.name, file.data)
+    return handle_upload("expression", kept, scale=scale, species=species)
 
 
 def load_demo() -> str:
