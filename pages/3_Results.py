@@ -165,6 +165,8 @@ props = with_display_names(props, names)
 groups = None
 if group_choice != "(none)" and matched_meta is not None:
     groups = matched_meta[group_choice]
+# One order of the samples for the charts and the tables below them.
+order = order_samples(props, sort_by=sort_by, groups=groups)
 
 st.subheader("Composition per sample")
 state.prepare_widget("results_intervals", (False, True), False)
@@ -185,7 +187,7 @@ if intervals is not None:
         proportion_intervals_figure(
             intervals,
             meaning=result.meaning,
-            order=order_samples(props, sort_by=sort_by, groups=groups),
+            order=order,
             level=trust.LEVEL,
             n_resamples=trust.BOOTSTRAP_RESAMPLES,
             verdicts=verdicts,
@@ -224,7 +226,7 @@ widgets.chart(
     proportions_heatmap_figure(
         props,
         meaning=result.meaning,
-        order=order_samples(props, sort_by=sort_by, groups=groups),
+        order=order,
         verdicts=verdicts,
     ),
     "proportions_heatmap",
@@ -246,13 +248,13 @@ else:
 st.subheader("Table")
 st.caption(widgets.md(result.meaning))
 percent = {str(c): st.column_config.NumberColumn(str(c), format="percent") for c in props.columns}
-table = views.with_verdicts(props, analysis)
+table = views.with_verdicts(props, analysis).loc[order]
 if level == "cell types":
     wide, long = st.tabs(["One column per cell type", f"With {trust.LEVEL:.0%} intervals"])
     with wide:
         widgets.lights_table(table, column="verdict", column_config=views.verdict_columns(percent))
     with long:
-        views.intervals_table(intervals)
+        views.intervals_table(intervals, order=order)
 else:
     widgets.lights_table(table, column="verdict", column_config=views.verdict_columns(percent))
     st.caption(

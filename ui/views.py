@@ -130,8 +130,17 @@ def _gene_checks_pending() -> None:
         loaders.refresh()
 
 
-def intervals_table(intervals: pd.DataFrame | None) -> None:
-    """The tidy table of the bootstrap intervals, or how to get them when not computed yet."""
+def intervals_table(intervals: pd.DataFrame | None, *, order: Sequence[str] | None = None) -> None:
+    """The tidy table of the bootstrap intervals, or how to get them when not computed yet.
+
+    Parameters
+    ----------
+    intervals
+        Tidy intervals (``sample``, ``cell_type``, ``estimate``, ``lower``, ``upper``), or None.
+    order
+        Sample names in the order the charts show them (the rows follow it), or None for the
+        input order.
+    """
     if intervals is None:
         st.caption(
             f"Turn on **Show {LEVEL:.0%} intervals** above to compute them "
@@ -139,6 +148,8 @@ def intervals_table(intervals: pd.DataFrame | None) -> None:
             "The downloads always hold them."
         )
         return
+    if order is not None:
+        intervals = in_sample_order(intervals, order)
     show_table(
         intervals,
         hide_index=True,

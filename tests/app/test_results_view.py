@@ -1,9 +1,12 @@
 """The Results page's controls show the values in use: after a visit to another page, and
-after a click on the selected option of a segmented control (which would empty it)."""
+after a click on the selected option of a segmented control (which would empty it); its
+tables list the samples in the order of its charts."""
 
 from __future__ import annotations
 
-from tests.app.conftest import sidebar_text, visit
+import json
+
+from tests.app.conftest import charts, sidebar_text, visit
 
 
 def _view(at) -> tuple[str, str, str, bool]:  # type: ignore[no-untyped-def]
@@ -66,3 +69,24 @@ def test_emptied_mode_fit_and_level_controls_show_the_values_in_use(demo_app):
     assert "**Mode**: relative" in sidebar_text(at)
     assert _round_trip(at, "qc")[0] == "groups"
     assert at.segmented_control(key="results_mode").value == "relative"
+
+
+def _heatmap_samples(at) -> list[str]:  # type: ignore[no-untyped-def]
+    specs = [json.loads(c.proto.spec) for c in charts(at)]
+    return next(list(t["x"]) for s in specs for t in s["data"] if t["type"] == "heatmap")
+
+
+def test_the_tables_rows_follow_the_charts_order_of_samples(demo_app):
+    at = visit(demo_app, "results")
+    rows = list(at.dataframe[0].value.index)
+    assert rows == _heatmap_samples(at)
+    assert rows[:3] == ["S01", "S04", "S07"]  # grouped by the metadata's first column
+    at.selectbox(key="results_group").set_value("(none)").run()
+    at.selectbox(key="results_sort").set_value("other").run()
+    rows = list(at.dataframe[0].value.index)
+    assert rows == _heatmap_samples(at) and rows != sorted(rows)
+    others = at.dataframe[0].value["other"]
+    assert others.is_monotonic_decreasing  # largest share of other cells first
+    at.toggle(key="results_intervals").set_value(True).run()
+    long = at.dataframe[1].value
+    assert list(dict.fromkeys(long["sample"])) == rows  # the intervals too
