@@ -7,6 +7,7 @@ from deconv_core.scale import SCALES
 from deconv_core.signatures import load_signature
 from deconv_core.validation import warnings_frame
 from ui import health, loaders, state, widgets
+from ui.screen import counted
 from ui.tables import group_columns, match_report
 
 widgets.page_setup("Upload")
@@ -88,7 +89,8 @@ else:
     genes, samples = expression.table.shape
     st.subheader("Input health")
     st.caption(
-        f"{widgets.md(expression.name)}: {samples:,} samples × {genes:,} genes after reading. "
+        f"{widgets.md(expression.name)}: {counted(samples, 'sample')} × {counted(genes, 'gene')} "
+        "after reading. "
         "Traffic lights: good = fine; check = worth a look; problem = fix before trusting "
         "the results."
     )
@@ -132,7 +134,8 @@ meta = state.metadata()
 if meta is not None:
     columns = ", ".join(str(c) for c in meta.table.columns)
     st.markdown(
-        f"**{widgets.md(meta.name)}**: {len(meta.table)} samples; columns {widgets.md(columns)}."
+        f"**{widgets.md(meta.name)}**: {counted(len(meta.table), 'sample')}; columns "
+        f"{widgets.md(columns)}."
     )
     if expression is not None:
         complete, text = match_report(expression.table.columns, meta, what="metadata")
@@ -153,7 +156,7 @@ measured = state.measured()
 if measured is not None:
     categories = ", ".join(str(c) for c in measured.table.columns)
     st.markdown(
-        f"**{widgets.md(measured.name)}**: {len(measured.table)} samples; categories "
+        f"**{widgets.md(measured.name)}**: {counted(len(measured.table), 'sample')}; categories "
         f"{widgets.md(categories)}."
     )
     for note in measured.notes:

@@ -111,7 +111,7 @@ if expression is not None:
     found = genes_found(expression.table_for(sig), list(sig.matrix.index))
     total = coverage.loc["all"]
     text = (
-        f"Your data covers {total['found']} of {total['marker_genes']} signature genes "
+        f"Your data covers {total['found']:,} of {total['marker_genes']:,} signature genes "
         f"({total['fraction']:.0%}, with values)."
     )
     boxes = {"good": st.success, "check": st.warning, "poor": st.error}

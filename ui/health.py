@@ -16,6 +16,7 @@ from deconv_core.expression import ExpressionData
 from deconv_core.scale import LOG_SCALES
 from deconv_core.signatures import Signature
 from deconv_core.thresholds import COVERAGE_FAIR, COVERAGE_GOOD, MIN_GENES_ABSOLUTE
+from ui.screen import counted
 
 __all__ = [
     "LIGHTS",
@@ -132,7 +133,8 @@ def _size_items(expression: ExpressionData) -> list[HealthItem]:
     if dropped:
         light = "yellow"
         text += f" {len(dropped)} sample(s) were left out: " + " ".join(dropped[:3])
-    items.append(HealthItem("Size", f"{samples:,} samples × {genes:,} genes", light, text))
+    size = f"{counted(samples, 'sample')} × {counted(genes, 'gene')}"
+    items.append(HealthItem("Size", size, light, text))
     return items
 
 
@@ -320,7 +322,8 @@ def _coverage_item(expression: ExpressionData, signature: Signature) -> HealthIt
     row = table.loc["all"]
     return HealthItem(
         "Signature coverage",
-        f"{row['found']} of {row['marker_genes']} {signature.name} genes ({row['fraction']:.0%})",
+        f"{row['found']:,} of {row['marker_genes']:,} {signature.name} genes "
+        f"({row['fraction']:.0%})",
         _LEVEL_LIGHTS[row["light"]],
         f"How many of the signature's genes your data has (with values); below "
         f"{COVERAGE_GOOD:.0%} the estimates rest on fewer genes, below {COVERAGE_FAIR:.0%} they "

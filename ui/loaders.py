@@ -40,6 +40,7 @@ from deconv_core.session import InputFile, Session, read_bundle
 from deconv_core.signatures import Signature, builtin_names, load_signature
 from deconv_core.validation import InputError
 from ui import state, trust
+from ui.screen import counted
 from ui.tables import (
     SampleTable,
     match_samples,
@@ -194,7 +195,10 @@ def accept_expression(data: bytes, name: str, *, scale: str = "auto", species: s
             status.update(label=f"Could not read {name}", state="error")
             return exc.text("app")
         genes, samples = parsed.table.shape
-        status.update(label=f"Read {name}: {samples:,} samples × {genes:,} genes", state="complete")
+        status.update(
+            label=f"Read {name}: {counted(samples, 'sample')} × {counted(genes, 'gene')}",
+            state="complete",
+        )
     state.set_expression(parsed, key=f"{parsed.sha256}:{species}:{scale}")
     state.set_input_file("expression", InputFile(name, data))
     state.set_demo(False)
@@ -243,7 +247,7 @@ def expression_summary() -> str:
     if expression is None:
         return ""
     genes, samples = expression.table.shape
-    return f"{expression.name} ({samples:,} samples × {genes:,} genes)"
+    return f"{expression.name} ({counted(samples, 'sample')} × {counted(genes, 'gene')})"
 
 
 def expression_scale() -> str:
@@ -516,7 +520,7 @@ def current_result() -> tuple[DeconvResult | None, str]:
     # The progress box lives only while the fit runs: a finished box ("Deconvolved 24
     # samples") would describe the previous inputs after the next upload; a toast says it.
     box = st.empty()
-    with box.status(f"Deconvolving {n:,} samples with {signature.name}…", expanded=False):
+    with box.status(f"Deconvolving {counted(n, 'sample')} with {signature.name}…", expanded=False):
         try:
             result = _deconvolve(key, options, expression, signature)
         except InputError as exc:
@@ -526,7 +530,7 @@ def current_result() -> tuple[DeconvResult | None, str]:
     box.empty()
     if error:
         return None, error  # the page shows it (st.error)
-    st.toast(f"Deconvolved {n:,} samples with {signature.name}", icon="✅")
+    st.toast(f"Deconvolved {counted(n, 'sample')} with {signature.name}", icon="✅")
     state.set_result(key, result)
     return result, ""
 

@@ -25,6 +25,7 @@ __all__ = [
     "MAX_STYLED_CELLS",
     "MISSING",
     "PERCENT",
+    "counted",
     "number_text",
     "screen_table",
 ]
@@ -40,6 +41,21 @@ PERCENT = "{:.1%}"
 MAX_STYLED_CELLS = 30_000
 #: Columns whose values are cell-type ids (several joined by ", " in some findings).
 CELL_TYPE_COLUMNS = ("cell_type", "cell_type_a", "cell_type_b")
+
+
+def counted(n: int, noun: str, plural: str = "") -> str:
+    """A count and its noun in the number the count needs: "1 sample", "31,099 genes".
+
+    Parameters
+    ----------
+    n
+        The count (with thousands separators when shown).
+    noun
+        The singular ("sample", "cell type").
+    plural
+        The plural when it is not the noun plus "s".
+    """
+    return f"{n:,} {noun if n == 1 else plural or noun + 's'}"
 
 
 def number_text(fmt: str | None, *, integer: bool = False) -> Callable[[Any], str]:

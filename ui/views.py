@@ -37,6 +37,7 @@ from deconv_core.thresholds import (
 from deconv_core.validation import DeconvWarning, InputError
 from deconv_core.verdict import verdict_counts
 from ui import loaders, state
+from ui.screen import counted
 from ui.trust import BOOTSTRAP_RESAMPLES, IDENTIFIABILITY_CODES, LEVEL, SEED
 from ui.widgets import PAGES, md
 from ui.widgets import table as show_table
@@ -89,7 +90,7 @@ def verdict_summary(analysis: Analysis) -> None:
     flagged = analysis.to_check
     text = (
         f"**Fit verdict**: {counts['good']} good · {counts['check']} to check · "
-        f"{counts['poor']} poor, of {sum(counts.values())} samples."
+        f"{counts['poor']} poor, of {counted(sum(counts.values()), 'sample')}."
     )
     if not flagged:
         st.success(text, icon=":material/check_circle:")

@@ -25,7 +25,7 @@ from deconv_core.session import run_inputs
 from deconv_core.text import visible
 from ui import charts, loaders, state, trust
 from ui.health import LIGHTS, HealthItem
-from ui.screen import screen_table
+from ui.screen import counted, screen_table
 from ui.tables import group_columns, match_samples
 
 __all__ = [
@@ -119,7 +119,7 @@ def _sidebar() -> None:
             genes, samples = expression.table.shape
             demo = " (demo)" if state.demo_loaded() else ""
             st.markdown(f"**Expression**{demo}: {md(expression.name)}")
-            st.caption(f"{samples:,} samples × {genes:,} genes")
+            st.caption(f"{counted(samples, 'sample')} × {counted(genes, 'gene')}")
         if meta is not None:
             st.markdown(f"**Metadata**: {md(meta.name)}")
         if measured is not None:
@@ -128,7 +128,8 @@ def _sidebar() -> None:
             st.caption("Signature: not chosen yet")
         else:
             st.markdown(f"**Signature**: {md(sig.name)}")
-            st.caption(f"{sig.matrix.shape[1]} cell types × {sig.matrix.shape[0]} genes")
+            cell_types, genes = sig.matrix.shape[1], sig.matrix.shape[0]
+            st.caption(f"{counted(cell_types, 'cell type')} × {counted(genes, 'gene')}")
         mode = state.mode()
         st.markdown("**Mode**: " + ("absolute (with other)" if mode == "absolute" else "relative"))
         fit = "robust (Huber)" if state.loss() == "huber" else "least squares"
