@@ -26,9 +26,9 @@ elif current is not None and not current.builtin:
     default_source = sources[1]
 else:
     default_source = sources[0]
+state.prepare_widget("signature_source", sources, default_source)  # never shown empty
 source = (
-    st.segmented_control("Source", sources, default=default_source, key="signature_source")
-    or default_source
+    st.segmented_control("Source", sources, required=True, key="signature_source") or default_source
 )
 
 if source == "Built-in":
