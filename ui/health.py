@@ -253,23 +253,29 @@ def _duplicate_items(expression: ExpressionData) -> list[HealthItem]:
     return items
 
 
+#: How the health card names each kind of gene-id change (deconv_core.genes.CHANGE_KINDS;
+#: duplicates have their own item).
+RENAME_LABELS = {
+    "ensembl": "Ensembl → symbol",
+    "version": "Ensembl version dropped",
+    "previous": "outdated symbol",
+    "alias": "alias",
+    "excel_date": "Excel date repaired",
+    "case": "case fixed",
+    "withdrawn": "withdrawn",
+    "ambiguous": "ambiguous, kept",
+    "taken": "old name of a gene also present, kept apart",
+}
+
+
 def _renamed_items(expression: ExpressionData) -> list[HealthItem]:
     """Gene ids renamed to HGNC symbols."""
     items: list[HealthItem] = []
     kinds = _change_kinds(expression)
-    labels = {
-        "ensembl": "Ensembl → symbol",
-        "previous": "outdated symbol",
-        "alias": "alias",
-        "excel_date": "Excel date repaired",
-        "case": "case fixed",
-        "withdrawn": "withdrawn",
-        "ambiguous": "ambiguous, kept",
-    }
-    renamed = {k: v for k, v in kinds.items() if k in labels and v}
+    renamed = {k: v for k, v in kinds.items() if k in RENAME_LABELS and v}
     if renamed:
         worrying = any(k in renamed for k in ("excel_date", "withdrawn", "ambiguous"))
-        finding = ", ".join(f"{v:,} {labels[k]}" for k, v in renamed.items())
+        finding = ", ".join(f"{v:,} {RENAME_LABELS[k]}" for k, v in renamed.items())
         messages = _messages(
             expression,
             "symbols_renamed",
@@ -277,6 +283,8 @@ def _renamed_items(expression: ExpressionData) -> list[HealthItem]:
             "case_fixed",
             "withdrawn_symbols",
             "ambiguous_symbols",
+            "ensembl_version",
+            "symbols_taken",
         )
         text = " ".join(messages[:3]) or "Gene ids were harmonised to HGNC symbols."
         items.append(HealthItem("Renamed genes", finding, "yellow" if worrying else "green", text))

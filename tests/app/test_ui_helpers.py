@@ -233,3 +233,17 @@ def test_large_screen_tables_skip_the_styler_but_keep_the_formats():
     assert shown_config["estimate"]["type_config"]["format"] == "%.1f%%"  # "12.3%"
     assert (shown["note"] == MISSING).all()
     assert frame["estimate"].iloc[0] == 0.1234  # input unchanged
+
+
+def test_the_health_card_names_every_kind_of_gene_id_change():
+    """Versioned mouse Ensembl ids lost their suffix with only a note among the warnings:
+    the card's "Renamed genes" item said nothing of them."""
+    from deconv_core.genes import CHANGE_KINDS
+
+    assert set(health.RENAME_LABELS) == set(CHANGE_KINDS) - {"duplicate"}
+    ids = [f"ENSMUSG000000000{n}.{v}" for n, v in (("01", 3), ("28", 2), ("31", 9), ("37", 1))]
+    expr = pd.DataFrame(np.arange(1.0, 13.0).reshape(4, 3), index=ids, columns=["a", "b", "c"])
+    loaded = load_expression(expr.to_csv(sep="\t").encode(), name="mouse.tsv")
+    items = {i.check: i for i in health.input_health(loaded, load_signature("TIL10"))}
+    assert items["Renamed genes"].finding == "4 Ensembl version dropped"
+    assert "without their version suffix" in items["Renamed genes"].explanation
