@@ -1294,13 +1294,16 @@ def _explanation_subtitle(gene: str, blank: int, n: int, *, cut: bool) -> str:
 
 
 def _agreement_label(row: pd.Series | None) -> str:
-    """``r = 0.85, n = 12, RMSE 4.1%`` (n beside every r; a caution below SMALL_COHORT)."""
+    """``r = 0.85, n = 12, RMSE 4.1 pp`` (n beside every r; a caution below SMALL_COHORT).
+
+    RMSE is a difference of fractions: percentage points, not a percent of the value.
+    """
     if row is None:
         return "no pairs"
     n = int(row["n"])
     r = "n/a" if pd.isna(row["pearson_r"]) else f"{row['pearson_r']:.2f}"
     few = f", too few for r (< {SMALL_COHORT})" if n < SMALL_COHORT else ""
-    return f"r = {r}, n = {n}{few}, RMSE {row['rmse']:.1%}"
+    return f"r = {r}, n = {n}{few}, RMSE {100 * row['rmse']:.1f} pp"
 
 
 def measured_scatter_figure(

@@ -21,7 +21,7 @@ from deconv_core.ordering import order_samples
 from deconv_core.text import visible
 from deconv_core.thresholds import SMALL_COHORT
 from deconv_core.validation import InputError
-from ui import cards, loaders, state, trust, views, widgets
+from ui import cards, loaders, screen, state, trust, views, widgets
 from ui.tables import group_columns, match_samples
 
 widgets.page_setup("Results")
@@ -328,12 +328,12 @@ if measured_table is not None:
             key="chart_measured",
         )
         widgets.table(
-            agreement,
+            screen.in_points(agreement, ["rmse", "bias"]),
             column_config={
                 "n": st.column_config.NumberColumn("samples"),
                 "pearson_r": st.column_config.NumberColumn("r", format="%.2f"),
-                "rmse": st.column_config.NumberColumn("RMSE", format="percent"),
-                "bias": st.column_config.NumberColumn("bias (est. − meas.)", format="percent"),
+                "rmse": st.column_config.NumberColumn("RMSE", format="%.1f pp"),
+                "bias": st.column_config.NumberColumn("bias (est. − meas.)", format="%+.1f pp"),
             },
         )
         st.caption(

@@ -26,6 +26,7 @@ __all__ = [
     "MISSING",
     "PERCENT",
     "counted",
+    "in_points",
     "number_text",
     "screen_table",
 ]
@@ -56,6 +57,15 @@ def counted(n: int, noun: str, plural: str = "") -> str:
         The plural when it is not the noun plus "s".
     """
     return f"{n:,} {noun if n == 1 else plural or noun + 's'}"
+
+
+def in_points(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    """``frame`` with ``columns`` (differences of fractions) in percentage points (×100).
+
+    A difference of two fractions printed as "3.2%" reads as a percent of the value;
+    the caller prints these columns with a ``"%.1f pp"`` format.
+    """
+    return frame.assign(**{c: frame[c] * 100 for c in columns})
 
 
 def number_text(fmt: str | None, *, integer: bool = False) -> Callable[[Any], str]:

@@ -184,8 +184,8 @@ def test_measured_scatter_names_each_category_with_its_scores():
     fig = measured_scatter_figure(pairs, agreement_table(pairs), meaning="m")
     names = {t.name for t in fig.data}
     # n beside every r, the caution below SMALL_COHORT, RMSE in percent like the tables
-    assert f"AB (r = 1.00, n = 3, too few for r (< {SMALL_COHORT}), RMSE 0.0%)" in names
-    assert any(n.startswith("A (r = n/a, n = 2") and n.endswith("RMSE 7.1%)") for n in names)
+    assert f"AB (r = 1.00, n = 3, too few for r (< {SMALL_COHORT}), RMSE 0.0 pp)" in names
+    assert any(n.startswith("A (r = n/a, n = 2") and n.endswith("RMSE 7.1 pp)") for n in names)
     assert fig.layout.xaxis.tickformat == fig.layout.yaxis.tickformat == ".1%"
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -228,6 +229,12 @@ def test_metadata_groups_the_results_and_measured_fractions_compare(app):
     assert len(charts(app)) == 4
     agreement = app.dataframe[1].value  # after the proportions (intervals not asked for)
     assert list(agreement.index) == ["CD8 T cells", "B cells"]
+    # RMSE and bias are differences of fractions: percentage points, in the table as on the
+    # chart (a "3.2%" read as a percent of the value).
+    scatter = next(json.loads(c.proto.spec) for c in charts(app) if "measured" in c.proto.spec)
+    labels = " ".join(t.get("name", "") for t in scatter["data"])
+    for category, row in agreement.iterrows():
+        assert f"{category} (r = " in labels and f"RMSE {row['rmse']:.1f} pp" in labels
     app.selectbox(key="results_sort").set_value("T.cells.CD8").run()
     assert not app.exception
 
