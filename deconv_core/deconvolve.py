@@ -263,7 +263,7 @@ class DeconvResult:
         Samples × (``pearson_r``, ``spearman_r``, ``rmse``, ``r2``), observed
         versus fitted on the genes used, less those the robust fit set aside
         in the sample (weight below :data:`~deconv_core.thresholds.SET_ASIDE`;
-        an info ``genes_set_aside`` names them).  ``rmse`` is relative: the
+        the run's info ``set_aside_in_cohort`` counts them).  ``rmse`` is relative: the
         root mean square residual divided by the mean observed value.
     mode, meaning
         The mode and a sentence saying what the proportions mean.
@@ -401,62 +401,87 @@ _STATS_BLOCK = 256
 def _fit_statistics(observed: np.ndarray, fitted: np.ndarray) -> np.ndarray:
     """Per-sample Pearson r, Spearman r, relative RMSE and R² (NaN-aware).
 
-    ``observed`` and ``fitted`` are genes × samples; returns samples × 4.
-    Samples without missing values are computed together (ranks by column);
-    the few with gaps one by one.
+    ``observed`` and ``fitted`` are genes × samples; returns samples × 4.  Each
+    sample is judged on its genes with both values (a missing value, a gene the
+    robust fit set aside: NaN), NaN with fewer than 3.  Samples are computed in
+    blocks, each as a contiguous row summed on its own, so a sample's numbers are
+    the same to the last bit whatever samples share its block (numpy sums a
+    column of a wide block in another order than a lone column).
     """
     n = observed.shape[1]
     out = np.full((n, 4), np.nan)
-    complete = ~np.isnan(observed).any(axis=0) & ~np.isnan(fitted).any(axis=0)
-    if observed.shape[0] >= 3:
-        # In blocks of samples: the ranks' temporaries (about ten arrays the size of
-        # the block) stay small whatever the cohort's size.
-        columns = np.flatnonzero(complete)
-        for first in range(0, columns.size, _STATS_BLOCK):
-            cols = columns[first : first + _STATS_BLOCK]
-            o, f = observed[:, cols], fitted[:, cols]
-            out[cols] = _stats_block(o, f, average_ranks(o), average_ranks(f))
-    for j in np.flatnonzero(~complete):
-        ok = ~np.isnan(observed[:, j]) & ~np.isnan(fitted[:, j])
-        if ok.sum() < 3:
-            continue
-        o, f = observed[ok, j][:, None], fitted[ok, j][:, None]
-        out[j] = _stats_block(o, f, average_ranks(o), average_ranks(f))[0]
+    if observed.shape[0] < 3:
+        return out
+    # In blocks of samples: the ranks' temporaries (about ten arrays the size of the
+    # block) stay small whatever the cohort's size.
+    for first in range(0, n, _STATS_BLOCK):
+        cols = slice(first, min(first + _STATS_BLOCK, n))
+        o = np.ascontiguousarray(observed[:, cols].T)
+        f = np.ascontiguousarray(fitted[:, cols].T)
+        keep = ~np.isnan(o) & ~np.isnan(f)
+        out[cols] = _stats_block(o, f, None if keep.all() else keep)
     return out
 
 
-#: Spread below which a column counts as constant: its sum of squared deviations over
-#: its sum of squares.  A column of one repeated value leaves rounding errors of about
+#: Spread below which a row counts as constant: its sum of squared deviations over
+#: its sum of squares.  A row of one repeated value leaves rounding errors of about
 #: 1e-32 of it (float64); any real profile is far above 1e-20.
 _CONSTANT_SPREAD = 1e-20
 
 
-def _spread(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Column deviations from the mean, and whether each column varies (not constant)."""
-    centred = a - a.mean(axis=0)
-    squares = (centred**2).sum(axis=0)
-    return centred, squares > _CONSTANT_SPREAD * (a**2).sum(axis=0)
-
-
-def _pearson_columns(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Column-wise Pearson correlation of two genes × samples arrays (NaN if constant)."""
-    (a, a_varies), (b, b_varies) = _spread(a), _spread(b)
-    denominator = np.sqrt((a**2).sum(axis=0) * (b**2).sum(axis=0))
+def _spread(a: np.ndarray, keep: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """Row deviations from the mean over the entries ``keep`` (0 elsewhere; None: all),
+    and whether each row varies there (not constant).  Rows are samples."""
+    kept = a if keep is None else np.where(keep, a, 0.0)
     with np.errstate(divide="ignore", invalid="ignore"):
-        r = (a * b).sum(axis=0) / denominator
+        mean = kept.sum(axis=1) / _counts(a, keep)
+    centred = a - mean[:, None]
+    if keep is not None:
+        centred[~keep] = 0.0
+    squares = (centred**2).sum(axis=1)
+    return centred, squares > _CONSTANT_SPREAD * (kept**2).sum(axis=1)
+
+
+def _counts(a: np.ndarray, keep: np.ndarray | None) -> np.ndarray:
+    """Entries counted per row: ``keep``'s (None: every entry of ``a``)."""
+    return np.full(a.shape[0], a.shape[1]) if keep is None else keep.sum(axis=1)
+
+
+def _pearson_rows(a: np.ndarray, b: np.ndarray, keep: np.ndarray | None) -> np.ndarray:
+    """Row-wise Pearson correlation of two samples × genes arrays on the entries ``keep``
+    (NaN if constant)."""
+    (a, a_varies), (b, b_varies) = _spread(a, keep), _spread(b, keep)
+    denominator = np.sqrt((a**2).sum(axis=1) * (b**2).sum(axis=1))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r = (a * b).sum(axis=1) / denominator
     return np.where(a_varies & b_varies, r, np.nan)
 
 
-def _stats_block(o: np.ndarray, f: np.ndarray, rank_o: np.ndarray, rank_f: np.ndarray):
-    """Fit statistics for complete genes × samples blocks; returns samples × 4."""
-    resid = o - f
-    mean = o.mean(axis=0)
-    centred, varies = _spread(o)
-    total = (centred**2).sum(axis=0)
+def _kept_ranks(a: np.ndarray, keep: np.ndarray | None) -> np.ndarray:
+    """Average ranks within each row of its values ``keep`` (1..k; the others after)."""
+    return average_ranks(a if keep is None else np.where(keep, a, np.inf), axis=1)
+
+
+def _stats_block(o: np.ndarray, f: np.ndarray, keep: np.ndarray | None) -> np.ndarray:
+    """Fit statistics of samples × genes blocks on the entries ``keep`` (None: all, the
+    same numbers without the masking); returns samples × 4."""
+    count = _counts(o, keep)
+    with np.errstate(invalid="ignore"):
+        resid = o - f
+    if keep is not None:
+        resid[~keep] = 0.0
+    centred, varies = _spread(o, keep)
+    total = (centred**2).sum(axis=1)
+    squared = (resid**2).sum(axis=1)
     with np.errstate(divide="ignore", invalid="ignore"):
-        rmse = np.where(mean > 0, np.sqrt((resid**2).mean(axis=0)) / mean, np.nan)
-        r2 = np.where(varies, 1 - (resid**2).sum(axis=0) / total, np.nan)
-    return np.column_stack([_pearson_columns(o, f), _pearson_columns(rank_o, rank_f), rmse, r2])
+        mean = (o if keep is None else np.where(keep, o, 0.0)).sum(axis=1) / count
+        rmse = np.where(mean > 0, np.sqrt(squared / count) / mean, np.nan)
+        r2 = np.where(varies, 1 - squared / total, np.nan)
+    pearson = _pearson_rows(o, f, keep)
+    spearman = _pearson_rows(_kept_ranks(o, keep), _kept_ranks(f, keep), keep)
+    stats = np.column_stack([pearson, spearman, rmse, r2])
+    stats[count < 3] = np.nan
+    return stats
 
 
 #: Share of the expression's rows that are signature genes from which the expression
@@ -1071,36 +1096,36 @@ def _fit_by_pattern(
 def _without_set_aside(
     Y: np.ndarray, robustness: np.ndarray, genes: Sequence[str], samples: list[str]
 ) -> tuple[np.ndarray, list[DeconvWarning]]:
-    """The observed values the fit statistics judge, and a note per sample with genes set aside.
+    """The observed values the fit statistics judge, and the samples with many genes set aside.
 
     Y and robustness are genes used × samples; a gene whose robustness weight is
     below :data:`~deconv_core.thresholds.SET_ASIDE` in a sample is NaN there (the
-    estimate does not rest on it, so it must not decide the fit's r and R²).
-    Returns ``Y`` itself when no gene is set aside.
+    estimate does not rest on it, so it must not decide the fit's r and R²).  A
+    sample with more than :data:`~deconv_core.thresholds.SET_ASIDE_SHARE` of its
+    genes set aside gets a ``genes_set_aside`` warning (to check); the run's
+    summary of the others is :func:`deconv_core.qc.qc_warnings`' (on the whole
+    cohort in either engine).  Returns ``Y`` itself when no gene is set aside.
     """
     aside = robustness < SET_ASIDE  # NaN (missing) compares False
     if not aside.any():
         return Y, []
-    notes = []
+    counts = aside.sum(axis=0)
     present = (~np.isnan(robustness)).sum(axis=0)
-    for j in np.flatnonzero(aside.any(axis=0)):
+    notes = []
+    for j in np.flatnonzero(counts > SET_ASIDE_SHARE * present):
         rows = np.flatnonzero(aside[:, j])
-        them = "it" if rows.size == 1 else "them"
-        message = (
-            f"Sample {samples[j]}: the robust fit set aside "
-            f"{name_list([genes[i] for i in rows])} (weight below {SET_ASIDE:g}: "
-            f"residuals over ~27 robust SDs), so its proportions do not rest on {them}; "
-            f"r and R² leave {them} out."
-        )
-        many = rows.size > SET_ASIDE_SHARE * present[j]
-        if many:
-            message += (
-                f" That is {rows.size} of its {present[j]} genes, more than "
-                f"{SET_ASIDE_SHARE:.0%}: not a stray gene but something the signature misses "
-                "in this sample (an activated program, a cell type it lacks); check it."
-            )
         notes.append(
-            DeconvWarning("warning" if many else "info", "genes_set_aside", message, samples[j])
+            DeconvWarning(
+                "warning",
+                "genes_set_aside",
+                f"Sample {samples[j]}: the robust fit set aside "
+                f"{name_list([genes[i] for i in rows])} ({rows.size} of its {present[j]} genes, "
+                f"more than {SET_ASIDE_SHARE:.0%}; weight below {SET_ASIDE:g}: residuals over "
+                "~27 robust SDs): its proportions do not rest on them and r and R² leave them "
+                "out, but so many are not stray genes: the signature misses something in this "
+                "sample (an activated program, a cell type it lacks); check it.",
+                samples[j],
+            )
         )
     return np.where(aside, np.nan, Y), notes
 

@@ -696,4 +696,33 @@ def qc_warnings(
             warnings.append(DeconvWarning("warning", row.code, row.reason, row.sample))
     for row in flag_genes(result).itertuples(index=False):
         warnings.append(DeconvWarning("info", "residual_gene", row.reason))
+    warnings.extend(_set_aside_note(result))
     return tuple(warnings)
+
+
+def _set_aside_note(result: DeconvResult) -> list[DeconvWarning]:
+    """One info on the genes the robust fit set aside (left out of r and R²), if any.
+
+    Counted on the whole result (both engines); the genes most often set aside
+    first.
+    """
+    aside = result.robustness < SET_ASIDE  # NaN (missing) compares False
+    by_gene = aside.sum(axis=1)
+    by_gene = by_gene[by_gene > 0].sort_values(ascending=False, kind="stable")
+    if by_gene.empty:
+        return []
+    samples = int(aside.any(axis=0).sum())
+    shown = [f"{gene} in {n}" for gene, n in by_gene.head(5).items()]
+    more = f" and {len(by_gene) - 5} more genes" if len(by_gene) > 5 else ""
+    return [
+        DeconvWarning(
+            "info",
+            "set_aside_in_cohort",
+            f"In {samples} of {aside.shape[1]} samples the robust fit set aside genes it could "
+            f"not fit (weight below {SET_ASIDE:g}, residuals over ~27 robust SDs; "
+            f"{', '.join(shown)}{more}): the estimates do not rest on them, and r and R² "
+            "leave them out.",
+            cli="robustness.csv holds every gene's weight in every sample.",
+            app="The QC page's table of down-weighted genes lists them.",
+        )
+    ]

@@ -8,6 +8,7 @@ import pytest
 
 from deconv_core.coverage import coverage_table, marker_genes
 from deconv_core.deconvolve import MEANINGS, deconvolve
+from deconv_core.qc import qc_warnings
 from deconv_core.validation import InputError
 from tests.conftest import planted_mixtures
 
@@ -443,12 +444,41 @@ def test_a_gene_the_robust_fit_set_aside_does_not_decide_the_fit_statistics(til1
     expected = _fit_statistics(Y[without][:, [1]], F[without][:, [1]])[0]
     np.testing.assert_allclose(result.fit.loc["S2"].to_numpy(), expected)
     assert result.fit.loc["S2", "r2"] > 0.8  # with the gene, R² is far below 0
-    (note,) = [w for w in result.warnings if w.code == "genes_set_aside" and w.sample == "S2"]
-    assert note.severity == "info" and gene in note.message
+    # One gene is a stray: no warning on the sample; the run's summary (qc) names it.
+    assert not [w for w in result.warnings if w.code == "genes_set_aside"]
+    (note,) = [w for w in qc_warnings(result) if w.code == "set_aside_in_cohort"]
+    assert note.severity == "info" and not note.sample and f"{gene} in 1" in note.message
     # Least squares sets nothing aside: its statistics keep every gene.
     plain = deconvolve(broken, til10, loss="squares")
     assert plain.fit.loc["S2", "r2"] < 0.5
-    assert not [w for w in plain.warnings if w.code == "genes_set_aside"]
+    assert "set_aside_in_cohort" not in {w.code for w in qc_warnings(plain)}
+
+
+def test_fit_statistics_of_samples_with_gaps_are_those_of_their_kept_genes():
+    """The block path (masked sums, ranks of the kept values) gives each sample the numbers
+    of its own kept genes computed alone, whatever samples share its block."""
+    from deconv_core.deconvolve import _fit_statistics
+
+    rng = np.random.default_rng(3)
+    observed = rng.lognormal(3, 1, (60, 7))
+    fitted = observed * rng.lognormal(0, 0.3, (60, 7))
+    observed[rng.random((60, 7)) < 0.1] = np.nan
+    observed[:, 6] = np.nan
+    observed[:2, 6] = 1.0  # two values only: no statistics
+    fitted[5, 3] = np.nan
+    together = _fit_statistics(observed, fitted)
+    for j in range(7):
+        ok = ~np.isnan(observed[:, j]) & ~np.isnan(fitted[:, j])
+        o, f = observed[ok, j], fitted[ok, j]
+        if ok.sum() < 3:
+            assert np.isnan(together[j]).all()
+            continue
+        alone = _fit_statistics(o[:, None], f[:, None])[0]
+        np.testing.assert_allclose(together[j], alone, rtol=1e-12)
+        r, rho = np.corrcoef(o, f)[0, 1], pd.Series(o).corr(pd.Series(f), method="spearman")
+        r2 = 1 - ((o - f) ** 2).sum() / ((o - o.mean()) ** 2).sum()
+        rmse = np.sqrt(((o - f) ** 2).mean()) / o.mean()
+        np.testing.assert_allclose(together[j], [r, rho, rmse, r2], rtol=1e-10)
 
 
 FINOTELLO_COUNTS = Path("/work/shared/data/GSE107572_Finotello2019_PBMC/expression_read_counts.tsv")
@@ -461,8 +491,9 @@ def test_real_read_counts_are_not_all_poor_because_of_one_ignored_gene(til10):
     from deconv_core.verdict import sample_verdicts
 
     result = deconvolve(load_expression(FINOTELLO_COUNTS).table, til10)
-    noted = [w for w in result.warnings if w.code == "genes_set_aside"]
-    assert len(noted) == 9 and all("ADAM6" in w.message for w in noted)
+    assert not [w for w in result.warnings if w.code == "genes_set_aside"]  # strays only
+    (note,) = [w for w in qc_warnings(result) if w.code == "set_aside_in_cohort"]
+    assert note.message.startswith("In 9 of 9 samples") and "ADAM6 in 9" in note.message
     verdicts = sample_verdicts(result.fit, result.warnings)["verdict"]
     assert (verdicts != "poor").sum() >= 8
     assert (result.fit["pearson_r"] > 0.7).all()
@@ -478,7 +509,7 @@ def test_a_sample_with_many_genes_set_aside_is_to_check(til10):
     expr.loc[genes, "S2"] *= 1000.0
     result = deconvolve(expr, til10)
     (note,) = [w for w in result.warnings if w.code == "genes_set_aside" and w.sample == "S2"]
-    assert note.severity == "warning" and "something the signature misses" in note.message
+    assert note.severity == "warning" and "the signature misses something" in note.message
     verdicts = sample_verdicts(result.fit, result.warnings)
     assert verdicts.loc["S2", "verdict"] == "check"
     assert "set aside several of its genes" in verdicts.loc["S2", "reasons"]
