@@ -256,17 +256,23 @@ def _check_one_unit(percent: pd.DataFrame, name: str) -> None:
     ``percent``: samples × categories as read, some value above
     :data:`~deconv_core.thresholds.PERCENT_ABOVE`.  A sample whose values are
     all at most 1 and add up to less than the typical percentage sample's total
-    over :data:`~deconv_core.thresholds.MIXED_UNITS_RATIO` is a sample of
-    fractions (0.3 for 30%): dividing the whole table by 100 would make it a
-    hundred times too small, and no single unit reads the file right.
+    over the same categories (those the sample has a value for: a panel that
+    measured one rare population is not a sample of fractions) divided by
+    :data:`~deconv_core.thresholds.MIXED_UNITS_RATIO` is a sample of fractions
+    (0.3 for 30%): dividing the whole table by 100 would make it a hundred times
+    too small, and no single unit reads the file right.
     """
     largest = percent.max(axis=1)
     totals = percent.sum(axis=1, min_count=1)
     in_percent = largest > 1
-    typical = float(totals[in_percent].median())
-    small = (largest > 0) & (largest <= 1) & (totals * MIXED_UNITS_RATIO < typical)
+    typical = pd.Series(np.nan, index=percent.index)
+    for sample in percent.index[(largest > 0) & (largest <= 1)]:
+        measured = percent.columns[percent.loc[sample].notna()]
+        typical[sample] = percent.loc[in_percent, measured].sum(axis=1, min_count=1).median()
+    small = totals * MIXED_UNITS_RATIO < typical
     if not small.any():
         return
+    typical = float(typical[small].median())
     fractions = [str(s) for s in percent.index[small]]
     shown = ", ".join(fractions[:5]) + (
         f" and {len(fractions) - 5} more" if len(fractions) > 5 else ""

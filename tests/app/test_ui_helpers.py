@@ -95,6 +95,12 @@ def test_measured_percentages_with_small_or_empty_samples_are_read_as_percentage
     table = read_measured(rare, "rare.csv").table
     assert table.loc["S2", "mDC"] == pytest.approx(0.018)
     assert table.loc["S1", "pDC"] == pytest.approx(0.003)
+    # A sample whose panel measured only a rare population (review): compared with the
+    # other samples' totals over that population, not over every category.
+    partial = b"sample,T cells,B cells,pDC\nS1,60,20,0.5\nS2,55,25,0.4\nS3,,,0.6\n"
+    table = read_measured(partial, "flow.csv").table
+    assert table.loc["S3", "pDC"] == pytest.approx(0.006)
+    assert table.loc["S1", "T cells"] == pytest.approx(0.6)
 
 
 SHARED = Path("/work/shared/data")
