@@ -21,6 +21,7 @@ __all__ = [
     "CATEGORY_QUALIFIERS",
     "CATEGORY_SYNONYMS",
     "agreement_table",
+    "agreement_with_gaps",
     "compare_fractions",
     "describe_gaps",
     "match_categories",
@@ -314,3 +315,36 @@ def agreement_table(pairs: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["category", "n", "pearson_r", "rmse", "bias"]).set_index(
         "category"
     )
+
+
+def agreement_with_gaps(agreement: pd.DataFrame | None, gaps: pd.DataFrame) -> pd.DataFrame | None:
+    """The agreement as exported: every category, those left out or short of samples noted.
+
+    Parameters
+    ----------
+    agreement
+        :func:`agreement_table` (None when no category could be compared).
+    gaps
+        :func:`describe_gaps` of the same run, measured fractions and mapping.
+
+    Returns
+    -------
+    pandas.DataFrame or None
+        ``agreement`` with a ``note`` column (the gap's reason, "" for a category
+        compared on every measured sample) and, after it, a row per category not
+        compared at all (``n`` 0, no statistics) with its reason, so a file never
+        drops a category the screen warns about; None when there is neither.
+    """
+    columns = ["n", "pearson_r", "rmse", "bias"]
+    if agreement is None:
+        agreement = pd.DataFrame(columns=columns, index=pd.Index([], name="category"))
+    reasons = dict(zip(gaps["category"].astype(str), gaps["reason"], strict=True))
+    table = agreement.assign(note=[reasons.get(str(c), "") for c in agreement.index])
+    missing = gaps[~gaps["category"].astype(str).isin([str(c) for c in agreement.index])]
+    if len(missing):
+        extra = pd.DataFrame(
+            {"n": 0, "pearson_r": np.nan, "rmse": np.nan, "bias": np.nan, "note": missing["reason"]}
+        )
+        extra.index = pd.Index(missing["category"].astype(str), name="category")
+        table = pd.concat([table, extra]) if len(table) else extra
+    return table if len(table) else None

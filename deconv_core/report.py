@@ -41,7 +41,8 @@ digits, rows in input order):
     When cell-type groups are in use: samples × groups (sums of members).
 ``agreement.csv``
     When measured fractions are loaded (dashboard): index ``category``;
-    ``n``, ``pearson_r``, ``rmse``, ``bias`` (:func:`deconv_core.agreement.agreement_table`).
+    ``n``, ``pearson_r``, ``rmse``, ``bias`` (:func:`deconv_core.agreement.agreement_table`)
+    and, from the dashboard, ``note`` (:func:`deconv_core.agreement.agreement_with_gaps`).
 ``methods.csv``, ``methods_agreement.csv``, ``methods_other.csv``
     With ``--method``: every method's estimates (``method``, ``kind``:
     fraction or score, ``sample``, ``cell_type``, ``value``); per cell type
@@ -387,7 +388,8 @@ _UNITS = {
     "sample_coverage": "per sample lacking values: marker_genes and found (markers with a "
     "value in the sample) are gene counts; fraction = found / marker_genes",
     "agreement": "per measured category: n samples, pearson_r (two decimals), rmse and bias "
-    "(estimated - measured) in fraction units, shown as percentage points",
+    "(estimated - measured) in fraction units, shown as percentage points; note: why a "
+    "category is compared on fewer samples than were measured, or not at all (n 0)",
 }
 _MODES = {
     "relative": "shares among the signature's cell types only; each sample sums to 100 %",

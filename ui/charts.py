@@ -13,7 +13,7 @@ from typing import Any
 import pandas as pd
 import plotly.graph_objects as go
 
-from deconv_core.agreement import agreement_table, compare_fractions
+from deconv_core.agreement import agreement_table, compare_fractions, describe_gaps
 from deconv_core.analysis import Analysis
 from deconv_core.deconvolve import marker_genes
 from deconv_core.figures import (
@@ -121,6 +121,20 @@ def measured_pairs(
         return None
     pairs = compare_fractions(analysis.result.proportions, measured, mapping)
     return pairs if len(pairs) else None
+
+
+def measured_gaps(
+    analysis: Analysis,
+    measured: pd.DataFrame | None,
+    mapping: Mapping[str, Sequence[str]] | None,
+) -> pd.DataFrame:
+    """The measured categories left out of the comparison or short of samples, and why
+    (:func:`deconv_core.agreement.describe_gaps`; empty without measured fractions)."""
+    if measured is None or not mapping:
+        return describe_gaps(pd.DataFrame(), pd.DataFrame(), {})
+    return describe_gaps(
+        analysis.result.proportions, measured, mapping, names=analysis.signature.shown_names
+    )
 
 
 def export_figures(

@@ -18,7 +18,7 @@ import streamlit as st
 from pandas.io.formats.style import Styler
 
 from deconv_core import report
-from deconv_core.agreement import agreement_table
+from deconv_core.agreement import agreement_table, agreement_with_gaps
 from deconv_core.analysis import Analysis
 from deconv_core.figures import IMAGE_FORMATS, figure_config
 from deconv_core.session import run_inputs
@@ -297,8 +297,12 @@ def _download_files(
     the cached files are served again, then removed).
     """
     bar = st.progress(0.0, text="Writing the tables (CSV and XLSX)…")
-    pairs = charts.measured_pairs(analysis, context.get("measured"), context.get("mapping"))
-    agreement = None if pairs is None else agreement_table(pairs)
+    measured, mapping = context.get("measured"), context.get("mapping")
+    pairs = charts.measured_pairs(analysis, measured, mapping)
+    agreement = agreement_with_gaps(
+        None if pairs is None else agreement_table(pairs),
+        charts.measured_gaps(analysis, measured, mapping),
+    )
     files = dict(report.output_files(analysis, agreement=agreement))
     bar.progress(1 / 3, text="Drawing the charts…")
     figures = charts.export_figures(analysis, **context)

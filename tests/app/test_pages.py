@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import json
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -317,7 +319,7 @@ def test_mouse_upload_is_mapped_and_same_gene_matches_are_listed(app):
     assert "data GUCY1A1 = signature GUCY1A3, same HGNC id" in notes
 
 
-def test_a_measured_category_that_cannot_be_compared_is_named_with_its_reason(demo_app):
+def test_a_measured_category_that_cannot_be_compared_is_named_with_its_reason(demo_app, served):
     # immunoStates: "B cells" → naive, memory and plasma cells; memory B cells have no marker
     # in the demo data, so B cells cannot be compared, and the page says so.
     visit(demo_app, "signature")
@@ -327,6 +329,15 @@ def test_a_measured_category_that_cannot_be_compared_is_named_with_its_reason(de
     notes = [t for t in texts(demo_app, "warning") if "B cells** is not compared" in t]
     assert len(notes) == 1, texts(demo_app, "warning") + texts(demo_app, "error")
     assert "Memory B cells could not be estimated in any measured sample" in notes[0]
+    # So do the files: the category is in agreement.csv with n 0 and the reason.
+    prepare_downloads(demo_app)
+    assert not demo_app.exception
+    with zipfile.ZipFile(io.BytesIO(served["deconvolution_results.zip"])) as bundle:
+        name = next(n for n in bundle.namelist() if n.endswith("agreement.csv"))
+        agreement = pd.read_csv(bundle.open(name), index_col=0)
+    assert agreement.loc["B cells", "n"] == 0
+    assert "could not be estimated" in agreement.loc["B cells", "note"]
+    assert (agreement.drop(index="B cells")["n"] > 0).all()
     # A category left empty is named too.
     (neutrophils,) = [m for m in demo_app.multiselect if m.label == "Neutrophils"]
     neutrophils.set_value([]).run()

@@ -175,3 +175,29 @@ def test_b_cells_with_immunostates_on_the_demo_are_said_not_compared():
         "Memory B cells could not be estimated in any measured sample"
         in (gaps.loc["B cells", "reason"])
     )
+
+
+def test_the_exported_agreement_keeps_every_category_the_screen_warns_about():
+    from deconv_core.agreement import agreement_with_gaps
+
+    agreement = pd.DataFrame(
+        {"n": [5, 3], "pearson_r": [0.9, 0.8], "rmse": [0.02, 0.03], "bias": [0.0, 0.01]},
+        index=pd.Index(["T cells", "NK cells"], name="category"),
+    )
+    gaps = pd.DataFrame(
+        {
+            "category": ["NK cells", "B cells"],
+            "code": ["not_estimated", "not_estimated"],
+            "compared": [3, 0],
+            "left_out": [2, 5],
+            "reason": ["two samples lack NK markers", "memory B cells could not be estimated"],
+        }
+    )
+    table = agreement_with_gaps(agreement, gaps)
+    assert list(table.index) == ["T cells", "NK cells", "B cells"]
+    assert table.loc["T cells", "note"] == "" and table.loc["NK cells", "n"] == 3
+    assert table.loc["NK cells", "note"] == "two samples lack NK markers"
+    assert table.loc["B cells", "n"] == 0 and np.isnan(table.loc["B cells", "rmse"])
+    only_gaps = agreement_with_gaps(None, gaps.iloc[1:])
+    assert list(only_gaps.index) == ["B cells"]
+    assert agreement_with_gaps(None, gaps.iloc[:0]) is None
