@@ -447,9 +447,14 @@ def _counts(a: np.ndarray, keep: np.ndarray | None) -> np.ndarray:
     return np.full(a.shape[0], a.shape[1]) if keep is None else keep.sum(axis=1)
 
 
-def _pearson_rows(a: np.ndarray, b: np.ndarray, keep: np.ndarray | None) -> np.ndarray:
-    """Row-wise Pearson correlation of two samples × genes arrays on the entries ``keep``
-    (NaN if constant)."""
+def pearson_rows(a: np.ndarray, b: np.ndarray, keep: np.ndarray | None) -> np.ndarray:
+    """Row-wise Pearson correlation of two samples × genes arrays on the entries ``keep``.
+
+    ``keep`` (samples × genes bool, None: all) says which genes each row is judged on;
+    a row constant there gets NaN.  The one masked correlation of the fit statistics
+    and of the permutation null (:func:`deconv_core.qc.permutation_null`), so a sample
+    and a random mixture are scored alike.
+    """
     (a, a_varies), (b, b_varies) = _spread(a, keep), _spread(b, keep)
     denominator = np.sqrt((a**2).sum(axis=1) * (b**2).sum(axis=1))
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -477,8 +482,8 @@ def _stats_block(o: np.ndarray, f: np.ndarray, keep: np.ndarray | None) -> np.nd
         mean = (o if keep is None else np.where(keep, o, 0.0)).sum(axis=1) / count
         rmse = np.where(mean > 0, np.sqrt(squared / count) / mean, np.nan)
         r2 = np.where(varies, 1 - squared / total, np.nan)
-    pearson = _pearson_rows(o, f, keep)
-    spearman = _pearson_rows(_kept_ranks(o, keep), _kept_ranks(f, keep), keep)
+    pearson = pearson_rows(o, f, keep)
+    spearman = pearson_rows(_kept_ranks(o, keep), _kept_ranks(f, keep), keep)
     stats = np.column_stack([pearson, spearman, rmse, r2])
     stats[count < 3] = np.nan
     return stats

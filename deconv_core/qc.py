@@ -38,6 +38,7 @@ from deconv_core.deconvolve import (
     coefficients_to_proportions,
     gene_weights,
     marker_genes,
+    pearson_rows,
 )
 from deconv_core.identifiability import (
     Identifiability,
@@ -245,20 +246,6 @@ def bootstrap_intervals(
     )
 
 
-def _column_correlation(A: np.ndarray, B: np.ndarray, keep: np.ndarray | None = None) -> np.ndarray:
-    """Pearson correlation of matching columns of two (g, m) arrays, on the rows ``keep``.
-
-    ``keep`` (g, m) bool: each column's rows counted (default all).
-    """
-    if keep is None:
-        keep = np.ones(A.shape, dtype=bool)
-    count = keep.sum(axis=0)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        a = np.where(keep, A - np.where(keep, A, 0.0).sum(axis=0) / count, 0.0)
-        b = np.where(keep, B - np.where(keep, B, 0.0).sum(axis=0) / count, 0.0)
-        return (a * b).sum(axis=0) / np.sqrt((a * a).sum(axis=0) * (b * b).sum(axis=0))
-
-
 def permutation_test(
     result: DeconvResult, *, n_permutations: int = 1000, seed: int = 0
 ) -> PermutationTest:
@@ -336,7 +323,9 @@ def permutation_null(result: DeconvResult, *, n_permutations: int, seed: int) ->
             coef, robustness = huber_nnls(Sw, mixtures * weights[:, None])
             # Scored as the samples are: without the genes the fit set aside.
             fitted, kept = S @ coef, robustness >= SET_ASIDE
-        null[start : start + m] = _column_correlation(mixtures, fitted, kept)
+        null[start : start + m] = pearson_rows(
+            mixtures.T, fitted.T, None if kept is None else kept.T
+        )
     return null
 
 
