@@ -23,7 +23,14 @@ from deconv_core.species import map_to_human, match_mouse_ids, resolve_species
 from deconv_core.text import names_warning
 from deconv_core.validation import DeconvWarning
 
-__all__ = ["ExpressionData", "load_expression", "sha256_of"]
+__all__ = [
+    "ExpressionData",
+    "SpeciesNaming",
+    "choose_table",
+    "load_expression",
+    "name_for_species",
+    "sha256_of",
+]
 
 
 @dataclass(frozen=True)
@@ -55,7 +62,8 @@ class ExpressionData:
         ``"human"`` or ``"mouse"`` (declared or detected).
     native_table
         Mouse data only: the linear table with its mouse ids, for a mouse
-        signature (:meth:`table_for`); None for human data.
+        signature (:meth:`table_for`); None for human data.  A cohort the Dask
+        engine left on disk keeps only its gene ids here (no columns).
     shape_on_disk
         Genes × samples of a cohort the Dask engine left on disk
         (:mod:`deconv_core.cohort_run`; ``table`` is then empty), else None.
@@ -81,15 +89,81 @@ class ExpressionData:
         names its genes (MGI symbols or ``ENSMUSG`` ids,
         :func:`~deconv_core.species.match_mouse_ids`); else the human-named
         :attr:`table`."""
-        mouse = getattr(signature, "species", "human") == "mouse"
-        if not mouse or self.native_table is None:
-            return self.table
-        return match_mouse_ids(self.native_table, signature.matrix.index).table
+        return choose_table(self.table, self.native_table, signature)
 
     @property
     def shape(self) -> tuple[int, int]:
         """Genes × samples of the data, in memory or on disk."""
         return self.shape_on_disk or self.table.shape
+
+
+@dataclass(frozen=True)
+class SpeciesNaming:
+    """Result of :func:`name_for_species`.
+
+    Attributes
+    ----------
+    table
+        Genes × samples, human gene symbols (mouse data: their one-to-one orthologs).
+    native_table
+        Mouse data: the table given, with its mouse ids; None for human data.
+    gene_changes
+        The change log given, then (mouse data) one ``ortholog`` row per renamed gene.
+    warnings
+        Mouse data: the ``mouse_orthologs`` warning; else none.
+    """
+
+    table: pd.DataFrame
+    native_table: pd.DataFrame | None
+    gene_changes: pd.DataFrame
+    warnings: tuple[DeconvWarning, ...]
+
+
+def name_for_species(
+    table: pd.DataFrame, gene_changes: pd.DataFrame, *, species: str
+) -> SpeciesNaming:
+    """Name a harmonised table's genes for a human signature, keeping the mouse ids beside.
+
+    Row by row (duplicates a renaming creates take their median per sample), so a
+    chunk of samples is named as the whole table would be: both engines call it.
+
+    Parameters
+    ----------
+    table
+        Genes × samples, linear, ids harmonised as ``species``
+        (:func:`~deconv_core.genes.harmonise_genes`).  Not modified.
+    gene_changes
+        The harmonisation's change log (``original``, ``new``, ``kind``).
+    species
+        ``"human"`` (nothing to rename) or ``"mouse"``
+        (:func:`~deconv_core.species.map_to_human`).
+    """
+    if species != "mouse":
+        return SpeciesNaming(table, None, gene_changes, ())
+    orthologs = map_to_human(table, what="expression")
+    changes = pd.concat([gene_changes, orthologs.changes], ignore_index=True)
+    return SpeciesNaming(orthologs.table, table, changes, orthologs.warnings)
+
+
+def choose_table(
+    table: pd.DataFrame, native_table: pd.DataFrame | None, signature: object
+) -> pd.DataFrame:
+    """The table to fit ``signature`` to (:meth:`ExpressionData.table_for`).
+
+    Parameters
+    ----------
+    table, native_table
+        Genes × samples, linear: human-named, and the mouse ids of mouse data
+        (None for human data), as :func:`name_for_species` names them.
+    signature
+        A :class:`~deconv_core.signatures.Signature`: for a mouse one
+        (``signature.species == "mouse"``) the mouse ids, named as it names its
+        genes (:func:`~deconv_core.species.match_mouse_ids`); else ``table``.
+    """
+    mouse = getattr(signature, "species", "human") == "mouse"
+    if not mouse or native_table is None:
+        return table
+    return match_mouse_ids(native_table, signature.matrix.index).table
 
 
 def sha256_of(source: str | os.PathLike | bytes) -> str:
@@ -180,23 +254,19 @@ def load_expression(
     scaled = linearise(mapped.table, scale=scale, what="expression")
     warnings.extend(scaled.warnings)
     warnings.extend(names_warning(scaled.table.columns, what="sample names"))
-    human, native, changes = scaled.table, None, mapped.changes
-    if species == "mouse":
-        orthologs = map_to_human(scaled.table, what="expression")
-        warnings.extend(orthologs.warnings)
-        human, native = orthologs.table, scaled.table
-        changes = pd.concat([changes, orthologs.changes], ignore_index=True)
+    named = name_for_species(scaled.table, mapped.changes, species=species)
+    warnings.extend(named.warnings)
     return ExpressionData(
-        table=human,
+        table=named.table,
         name=label,
         sha256=digest.result(),
         read_info=read.info,
         transposed=transposed,
         id_type=mapped.id_type,
-        gene_changes=changes,
+        gene_changes=named.gene_changes,
         scale=scaled.detected,
         transformation=scaled.transformation,
         warnings=tuple(warnings),
         species=species,
-        native_table=native,
+        native_table=named.native_table,
     )
