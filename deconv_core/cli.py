@@ -210,9 +210,6 @@ def _run(args: argparse.Namespace, stream: TextIO, progress: _Progress) -> int:
                 "--card is not available with --engine dask yet; write the cards with a "
                 "run of the samples you need without --engine dask."
             )
-        from deconv_core.cohort_run import check_species
-
-        check_species(args.species)  # refused before the cluster starts, not after
         analysis = _run_dask(args, options, limits, progress)
     else:
         _check_memory_engine(args)

@@ -6,8 +6,9 @@
 
 1. **Fit** (workers, one pass): each chunk of samples is harmonised like the
    whole table would be (:func:`~deconv_core.genes.harmonise_genes` works per
-   sample), brought to linear scale and fitted with
-   :func:`~deconv_core.analysis.fit_table`, the in-memory engine's call;
+   sample), brought to linear scale, named for the signature (mouse data: human
+   orthologs, :func:`~deconv_core.expression.name_for_species`, row by row) and
+   fitted with :func:`~deconv_core.analysis.fit_table`, the in-memory engine's call;
    per-sample checks (bootstrap intervals, the missing-value and empty-sample
    warnings) run with it.  A chunk returns its result on the signature genes
    only, and a summary of its values: maximum, minimum and the whole-number and
@@ -41,7 +42,7 @@ import contextlib
 import functools
 import logging
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -51,11 +52,11 @@ import pandas as pd
 
 from deconv_core.analysis import Analysis, all_warnings, confound_and_assess, fit_table
 from deconv_core.deconvolve import DeconvResult, meaning_for
-from deconv_core.expression import ExpressionData, sha256_of
+from deconv_core.expression import ExpressionData, choose_table, name_for_species, sha256_of
 from deconv_core.genes import detect_orientation, harmonise_genes
 from deconv_core.io.chunked import ChunkedSource, open_chunked
 from deconv_core.io.limits import MIN_WORKER_MEMORY, MiB, format_size
-from deconv_core.options import RunOptions, check_options
+from deconv_core.options import RunOptions, check_choice, check_options
 from deconv_core.qc import bootstrap_intervals, permutation_null, permutation_p_values
 from deconv_core.scale import (
     LOG_SCALES,
@@ -75,7 +76,7 @@ from deconv_core.text import names_warning
 from deconv_core.thresholds import NULL_SAMPLES
 from deconv_core.validation import DeconvWarning, InputError
 
-__all__ = ["DEFAULT_CHUNK", "check_species", "cluster_client", "run_cohort", "worker_loss_error"]
+__all__ = ["DEFAULT_CHUNK", "cluster_client", "run_cohort", "worker_loss_error"]
 
 #: Samples per chunk (default): 20,000 genes × 500 samples is 80 MB of float64 per copy.
 DEFAULT_CHUNK = 500
@@ -109,7 +110,12 @@ class _CohortScale:
 @dataclass(frozen=True)
 class _ChunkFit:
     """One chunk's fit (None when no sample of it has data) with the scale it assumed, and
-    what was found reading it."""
+    what was found reading it.
+
+    ``species_warnings`` (the ``mouse_orthologs`` warning) and ``native_genes`` (mouse
+    data: the harmonised mouse ids) depend on the gene ids only, as ``gene_changes`` does:
+    the driver takes them from one chunk, so they appear once.
+    """
 
     result: DeconvResult | None
     warnings: tuple[DeconvWarning, ...]
@@ -122,12 +128,18 @@ class _ChunkFit:
     scale: str
     floor: float | None
     summary: _Summary
+    species_warnings: tuple[DeconvWarning, ...]
+    native_genes: pd.Index | None
     error: InputError | None = None
 
 
-def _summarise(source: ChunkedSource, start: int, stop: int, *, sums: bool = True) -> _Summary:
-    """The scale summary of samples ``start:stop`` (:func:`_summary_of` after harmonising)."""
-    values = harmonise_genes(source.read(start, stop)).table.to_numpy(dtype=float)
+def _summarise(
+    source: ChunkedSource, start: int, stop: int, *, sums: bool = True, species: str = "human"
+) -> _Summary:
+    """The scale summary of samples ``start:stop`` (:func:`_summary_of` after harmonising
+    their ids as ``species``' ids, as the in-memory engine does before judging the scale)."""
+    table = harmonise_genes(source.read(start, stop), species=species).table
+    values = table.to_numpy(dtype=float)
     return _summary_of(values, start, len(source.samples), sums=sums)
 
 
@@ -170,20 +182,26 @@ def _fit_chunk(
     floor: float | None,
     signature: Signature,
     options: RunOptions,
+    species: str,
 ) -> _ChunkFit:
-    """Harmonise, linearise with ``scale`` (and the cohort's pseudocount ``floor`` if a log
-    scale) and fit samples ``start:stop``; summarise them."""
-    mapped = harmonise_genes(source.read(start, stop))
+    """Harmonise as ``species``' ids, linearise with ``scale`` (and the cohort's pseudocount
+    ``floor`` if a log scale), name for the signature and fit samples ``start:stop``;
+    summarise them."""
+    mapped = harmonise_genes(source.read(start, stop), species=species)
     warnings = list(mapped.warnings)
     values = mapped.table.to_numpy(dtype=float)
     keep, empty = samples_with_data(values, mapped.table.columns)
+    # The gene records from the ids alone (no samples): the same whether or not this fits.
+    named = name_for_species(mapped.table.iloc[:, :0], mapped.changes, species=species)
     common = dict(
-        gene_changes=mapped.changes,
+        gene_changes=named.gene_changes,
         id_type=mapped.id_type,
-        n_genes=mapped.table.shape[0],
+        n_genes=named.table.shape[0],
         scale=scale,
         floor=floor,
         summary=_summary_of(values, start, len(source.samples), sums=options.scale == "auto"),
+        species_warnings=named.warnings,
+        native_genes=None if named.native_table is None else named.native_table.index,
     )
     if not keep:  # linearise refuses a table without data; the cohort may still have some
         return _ChunkFit(None, (*warnings, *empty), None, transformation="", samples=(), **common)
@@ -191,7 +209,9 @@ def _fit_chunk(
         # A scale detected on the first chunk is a guess; the driver judges the cohort's.
         logs = {"floor": floor} if scale in LOG_SCALES else {}
         scaled = linearise(mapped.table, scale=scale, guessed=options.scale == "auto", **logs)
-        result = fit_table(scaled.table, signature, options)
+        linear = name_for_species(scaled.table, mapped.changes, species=species)
+        table = choose_table(linear.table, linear.native_table, signature)
+        result = fit_table(table, signature, options)
     except InputError as exc:  # perhaps only because ``scale`` was a guess: the driver decides
         return _ChunkFit(None, (), None, transformation="", samples=(), error=exc, **common)
     warnings.extend(scaled.warnings)
@@ -292,41 +312,6 @@ def _check_address(scheduler: str) -> None:
             "tcp://host:port, port included, e.g. tcp://10.0.0.5:8786, or leave out "
             "--scheduler for a local cluster."
         ) from None
-
-
-def check_species(species: str, genes: Sequence[str] | None = None) -> None:
-    """Refuse mouse data, declared or detected: the engine fits human gene ids only.
-
-    The chunks are harmonised as human genes (:func:`~deconv_core.genes.harmonise_genes`),
-    so mouse symbols would be upper-cased and renamed through human aliases without a
-    word; the in-memory engine renames them to human orthologs instead.
-
-    Parameters
-    ----------
-    species
-        ``"auto"``, ``"human"`` or ``"mouse"`` (``--species``).
-    genes
-        The cohort's gene ids (rows of genes × samples) when known: with ``"auto"``,
-        their species is detected as the in-memory engine detects it
-        (:func:`~deconv_core.species.resolve_species`).
-
-    Raises
-    ------
-    InputError
-        ``species`` is ``"mouse"``, or ``"auto"`` and ``genes`` look like mouse genes.
-    """
-    if species == "mouse":
-        raise InputError(
-            "--species mouse is not available with --engine dask yet; run mouse data "
-            "without --engine dask."
-        )
-    if genes is not None and resolve_species(species, genes) == "mouse":
-        raise InputError(
-            "The gene ids look like mouse genes (MGI symbols such as Cd8a, or ENSMUSG ids), "
-            "and mouse data are not available with --engine dask yet: run without --engine "
-            "dask (mouse genes are then renamed to their human orthologs), or give --species "
-            "human if they are human genes."
-        )
 
 
 def _check_orientation(source: ChunkedSource, name: str) -> None:
@@ -443,8 +428,9 @@ def run_cohort(
     store
         Where a text table is converted to (HDF5, reused when present).
     species
-        ``"auto"`` (detect) or ``"human"``; mouse data are refused
-        (:func:`check_species`).
+        ``"auto"`` (detect), ``"human"`` or ``"mouse"``, as for
+        :func:`~deconv_core.expression.load_expression`: mouse genes are renamed to
+        their human orthologs for a human signature, kept for a mouse one.
     progress
         Called with a short sentence before each step.
 
@@ -463,14 +449,16 @@ def run_cohort(
         )
     if chunk_size < 1:
         raise InputError(f"--chunk-size must be at least 1 sample, got {chunk_size}.")
-    check_species(species)
+    check_choice("species", species)  # before a text table is converted, not after
     source = open_chunked(path, store=store, progress=step)
     _check_orientation(source, Path(path).name)
-    check_species(species, source.genes)
+    species = resolve_species(species, source.genes)  # the in-memory engine's rule
     chunks = _chunks(len(source.samples), chunk_size)
     step(f"{len(source.genes)} genes x {len(source.samples)} samples in {len(chunks)} chunks")
     with _worker_losses(chunk_size):
-        analysis = _run_chunks(path, source, chunks, signature, options, client=client, step=step)
+        analysis = _run_chunks(
+            path, source, chunks, signature, options, species, client=client, step=step
+        )
     engine = {"name": "dask", "chunk_size": str(chunk_size), "null_samples": str(NULL_SAMPLES)}
     return replace(analysis, side_inputs={**analysis.side_inputs, "engine": engine})
 
@@ -481,21 +469,25 @@ def _run_chunks(
     chunks: list[tuple[int, int]],
     signature: Signature,
     options: RunOptions,
+    species: str,
     *,
     client: Any,
     step: Callable[[str], None],
 ) -> Analysis:
-    """:func:`run_cohort` once the cohort is open: fit the chunks, join and assess."""
+    """:func:`run_cohort` once the cohort is open (``species`` resolved): fit the chunks,
+    join and assess."""
     [remote] = client.scatter([source], broadcast=True, hash=False)
     # The scale is the whole cohort's, known only once every chunk is read: the chunks are
     # fitted with the first chunk's scale and summarised in the same pass, and refitted only
     # when the cohort turns out otherwise (so the data are read once, not twice).
     sums = options.scale == "auto"
-    first = client.submit(_summarise, remote, *chunks[0], sums=sums, pure=False).result()
+    first = client.submit(
+        _summarise, remote, *chunks[0], sums=sums, species=species, pure=False
+    ).result()
     guess = _scale_of([first], options.scale)
     step(f"scale of the first chunk: {guess.scale}; deconvolving")
     sig = client.scatter(signature, broadcast=True, hash=False)
-    fit = functools.partial(_fit_all, client, remote, chunks, sig, options, step)
+    fit = functools.partial(_fit_all, client, remote, chunks, sig, options, species, step)
     parts = fit(guess)
     cohort = _scale_of([p.summary for p in parts], options.scale)
     if cohort.logs is not None and cohort.logs.refusal:  # centred, as the whole table is judged
@@ -507,7 +499,7 @@ def _run_chunks(
         if part.error is not None:
             raise part.error
     log_warnings = cohort.logs.warnings if cohort.logs else ()
-    expression = _expression(path, source, parts, cohort.scale, log_warnings)
+    expression = _expression(path, source, parts, cohort.scale, log_warnings, species)
     result = _join([p.result for p in parts if p.result is not None], log_warnings)
     return _assess_cohort(expression, signature, options, result, parts, step)
 
@@ -518,6 +510,7 @@ def _fit_all(
     chunks: list[tuple[int, int]],
     signature: Any,
     options: RunOptions,
+    species: str,
     step: Callable[[str], None],
     scale: _CohortScale,
 ) -> list[_ChunkFit]:
@@ -532,6 +525,7 @@ def _fit_all(
             floor=scale.floor,
             signature=signature,
             options=options,
+            species=species,
             pure=False,
         )
         for a, b in chunks
@@ -552,8 +546,10 @@ def _expression(
     parts: list[_ChunkFit],
     detected: str,
     log_warnings: tuple[DeconvWarning, ...],
+    species: str,
 ) -> ExpressionData:
-    """The cohort's :class:`ExpressionData`: its history, its shape, no table in memory."""
+    """The cohort's :class:`ExpressionData`: its history, its shape, no table in memory
+    (mouse data: the mouse gene ids, which a mouse signature's note counts)."""
     samples = [s for p in parts for s in p.samples]
     warnings = _replace_log(all_warnings(*(p.warnings for p in parts)), log_warnings)
     if not samples:
@@ -572,7 +568,13 @@ def _expression(
         gene_changes=first.gene_changes,
         scale=detected,
         transformation=first.transformation,
-        warnings=(*warnings, *names_warning(samples, what="sample names")),
+        warnings=(
+            *warnings,
+            *names_warning(samples, what="sample names"),
+            *first.species_warnings,
+        ),
+        species=species,
+        native_table=None if first.native_genes is None else pd.DataFrame(index=first.native_genes),
         shape_on_disk=(first.n_genes, len(samples)),
     )
 

@@ -2,6 +2,7 @@
 
 import json
 from dataclasses import replace
+from pathlib import Path
 
 import h5py
 import numpy as np
@@ -164,7 +165,7 @@ def test_unreadable_cohorts_are_refused_in_one_line(counts, tmp_path, capsys, mo
     assert "error:" in capsys.readouterr().err
     assert main(["run", str(other), "--signature", "TIL10", "--store", "s.h5", "--out", "x"]) == 2
     assert "only apply with --engine dask" in capsys.readouterr().err
-    for extra in (["--method", "epic"], ["--card", "S1"], ["--species", "mouse"]):
+    for extra in (["--method", "epic"], ["--card", "S1"]):
         assert main([*args, *extra]) == 2
         assert "not available with --engine dask" in capsys.readouterr().err
 
@@ -182,23 +183,97 @@ def test_a_scheduler_address_without_host_and_port_is_refused_in_one_line(
     assert err.count("\n") == 1 and "tcp://host:port" in err
 
 
-def test_mouse_genes_are_detected_and_refused_not_read_as_human(counts, client, tmp_path, capsys):
-    # MGI-style symbols (Cd8a): harmonised as human, they would be upper-cased and renamed
-    # through human aliases without a word; the in-memory engine detects them as mouse.
-    mouse = counts.rename(index=str.capitalize)
-    path = write_archs4(mouse, tmp_path / "mouse.h5")
-    args = ["run", str(path), "--signature", "TIL10", "--engine", "dask", "--out", str(tmp_path)]
-    assert main([*args, "--scheduler", client.scheduler.address]) == 2
-    err = capsys.readouterr().err
-    assert err.startswith("error: The gene ids look like mouse genes") and err.count("\n") == 1
-    assert "run without --engine dask" in err
-    with pytest.raises(InputError, match="look like mouse genes"):
-        run_cohort(path, load_signature("TIL10"), RunOptions(), client=client)
-    with pytest.raises(InputError, match="--species mouse is not available"):
-        run_cohort(path, load_signature("TIL10"), RunOptions(), client=client, species="mouse")
-    # Declared human: the user's word, as in memory.
-    run = run_cohort(path, load_signature("TIL10"), RunOptions(), client=client, species="human")
-    assert len(run.result.proportions) == 8
+ORTHOLOGS = Path(__file__).resolve().parents[2] / "assets" / "genes" / "mouse_orthologs.tsv.gz"
+
+
+@pytest.fixture(scope="module")
+def mouse_counts(counts):
+    """``counts`` with mouse ids: MGI symbols through the shipped ortholog table reversed.
+
+    Genes without a one-to-one ortholog and the fillers are capitalised (MGI-style, left
+    out by the mapping); one filler row is the first gene's ``ENSMUSG`` id, which the
+    mapping joins to that gene's symbol (their median per sample), as is the duplicated
+    symbol.
+    """
+    orthologs = pd.read_csv(ORTHOLOGS, sep="\t", dtype=str)
+    to_mouse = dict(zip(orthologs["human_symbol"], orthologs["mouse_symbol"], strict=True))
+    ensembl = dict(zip(orthologs["mouse_symbol"], orthologs["mouse_ensembl_id"], strict=True))
+    genes = [to_mouse.get(g, g.capitalize()) for g in counts.index]
+    genes[-2] = f"{ensembl[genes[0]]}.3"  # a filler row
+    return counts.set_axis(genes, axis=0)
+
+
+def mouse_signature(path):
+    """TIL10 with its genes as mouse Ensembl ids (one-to-one orthologs), written to ``path``."""
+    orthologs = pd.read_csv(ORTHOLOGS, sep="\t", dtype=str)
+    ids = dict(zip(orthologs["human_symbol"], orthologs["mouse_ensembl_id"], strict=True))
+    til10 = load_signature("TIL10").matrix.rename(index={"GUCY1A3": "GUCY1A1"})
+    til10[til10.index.isin(list(ids))].rename(index=ids).rename_axis("gene").to_csv(path, sep="\t")
+    return str(path)
+
+
+def dask_run(path, client, out, *extra):
+    args = ["run", str(path), "--engine", "dask", "--scheduler", client.scheduler.address]
+    assert main([*args, "--chunk-size", "4", "--out", str(out), *extra]) == 0
+    return out
+
+
+def test_mouse_genes_are_renamed_to_human_orthologs_as_in_memory(
+    counts, mouse_counts, client, tmp_path
+):
+    """Detected or declared: each chunk mapped as the whole table is; one warning, one log."""
+    path = write_tsv(mouse_counts, tmp_path / "mouse.tsv")
+    for declared in ("auto", "mouse"):
+        flags = ("--signature", "TIL10", "--species", declared, *FLAGS)
+        reference = memory_run(path, tmp_path / f"memory-{declared}", *flags[2:])
+        store = ("--store", str(tmp_path / "mouse.h5"))
+        dask = dask_run(path, client, tmp_path / f"dask-{declared}", *flags, *store)
+        assert_same_files(reference, dask)
+        codes = pd.read_csv(dask / "warnings.csv")["code"].tolist()
+        assert codes.count("mouse_orthologs") == 1 and "zero_sample" in codes
+        manifests = [json.loads((d / "manifest.json").read_text()) for d in (reference, dask)]
+        assert [m["inputs"]["expression"]["species"] for m in manifests] == ["mouse", "mouse"]
+        changes = manifests[1]["transformations"]["gene_id_changes"]
+        orthologs = {c["original"]: c["new"] for c in changes if c["kind"] == "ortholog"}
+        symbol, ensembl = mouse_counts.index[0], mouse_counts.index[-2].split(".")[0]
+        assert orthologs[ensembl] == orthologs[symbol] == counts.index[0]  # one row, a median
+
+
+def test_a_mouse_signature_fits_the_mouse_ids_as_in_memory(mouse_counts, client, tmp_path):
+    """Mouse symbols beside a signature of ``ENSMUSG`` ids: renamed to its ids, not mapped."""
+    path = write_archs4(mouse_counts, tmp_path / "mouse.h5")
+    signature = mouse_signature(tmp_path / "mouse_signature.tsv")
+    flags = ("--signature", signature, *FLAGS)
+    reference = tmp_path / "memory"
+    tsv = write_tsv(mouse_counts, tmp_path / "mouse.tsv")
+    assert main(["run", str(tsv), *flags, "--out", str(reference)]) == 0
+    analysis = run_cohort(path, load_signature(signature), OPTIONS, client=client, chunk_size=4)
+    write_outputs(tmp_path / "dask", analysis)
+    assert_same_files(reference, tmp_path / "dask")
+    warnings = pd.read_csv(tmp_path / "dask" / "warnings.csv")
+    assert "mouse_orthologs" not in warnings["code"].tolist()
+    (note,) = warnings.loc[warnings["code"] == "mouse_signature", "message"]
+    assert "data ids were renamed to the signature's Ensembl ids" in note
+    assert (
+        note
+        == pd.read_csv(reference / "warnings.csv")
+        .set_index("code")
+        .loc["mouse_signature", "message"]
+    )
+
+
+def test_the_species_is_the_in_memory_engines_word(counts, mouse_counts, client, tmp_path):
+    # Human genes declared mouse would map to nothing: refused, saying what was seen.
+    human = write_archs4(counts[~counts.index.str.startswith("FILLER")], tmp_path / "human.h5")
+    with pytest.raises(InputError, match="set to mouse, but 167 of the first 171 gene ids"):
+        run_cohort(human, load_signature("TIL10"), RunOptions(), client=client, species="mouse")
+    with pytest.raises(InputError, match="Unknown species 'rat'"):
+        run_cohort(human, load_signature("TIL10"), RunOptions(), client=client, species="rat")
+    # Mouse genes declared human: the user's word, as in memory (upper-cased, not mapped).
+    mouse = write_archs4(mouse_counts, tmp_path / "mouse.h5")
+    run = run_cohort(mouse, load_signature("TIL10"), RunOptions(), client=client, species="human")
+    assert len(run.result.proportions) == 8 and run.expression.species == "human"
+    assert "mouse_orthologs" not in {w.code for w in run.warnings}
 
 
 def test_samples_as_rows_are_refused_not_blamed_on_gene_ids(counts, client, tmp_path, capsys):
