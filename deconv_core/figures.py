@@ -1256,7 +1256,9 @@ def _unexplained_bar(
     explained_text: list[str],
 ) -> go.Bar:
     """The hatched grey top of each bar: the share of the gene no cell type accounts for."""
-    rest = np.where(usable, np.clip(observed - fitted, 0, None) / observed, np.nan)
+    # np.where evaluates both branches: a sample without measured expression (0) divides by 0.
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rest = np.where(usable, np.clip(observed - fitted, 0, None) / observed, np.nan)
     return go.Bar(
         x=x,
         y=rest,

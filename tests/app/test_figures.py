@@ -227,6 +227,16 @@ def test_gene_explainer_bars_are_shares_of_the_measured_expression(result):
     assert fig.layout.yaxis.range[1] <= MAX_EXPLAINED_SHARE * 1.08 + 1e-9
 
 
+def test_gene_explainer_leaves_a_sample_without_measured_expression_blank():
+    # GSE107572 on the QC page: a gene measured as 0 in one sample raised a RuntimeWarning.
+    summary = pd.DataFrame(
+        {"observed": [10.0, 0.0], "fitted": [8.0, 0.5], "B.cells": [8.0, 0.5]}, index=["s1", "s2"]
+    )
+    fig = gene_explanation_figure(summary, gene="CXCL2", cell_types=["B.cells"])
+    rest = np.asarray(fig.data[-1].y, dtype=float)
+    assert rest[0] == pytest.approx(0.2) and np.isnan(rest[1])
+
+
 def test_new_charts_escape_user_text():
     evil = "<b>x</b>"
     intervals = pd.DataFrame(
