@@ -355,23 +355,23 @@ def match_report(
     (complete, sentence)
         ``complete`` is True when every expression sample has a row.  The
         sentence gives the count and, when some are missing, examples of the
-        samples without a row and of the ids that match no sample.
+        samples without a row; ids that match no sample are named either way
+        (their rows are left out, e.g. a FACS sample without expression).
     """
     samples = [str(s) for s in samples]
     matched = match_samples(samples, table.table)
     n, k = len(samples), len(matched)
     sentence = f"{k} of {n} expression samples have {what}."
-    if k == n:
-        return True, sentence
     found = set(matched.index)
     folded = {s.strip().lower() for s in samples}
     unknown = [str(i) for i in table.table.index if str(i).strip().lower() not in folded]
     if k == 0:
         return False, f"{sentence} {no_match_sentence(samples, table)}"
-    sentence += f" Without {what}: {_examples([s for s in samples if s not in found])}."
+    if k < n:
+        sentence += f" Without {what}: {_examples([s for s in samples if s not in found])}."
     if unknown:
         sentence += f" Ids of {table.name} that match no sample: {_examples(unknown)}."
-    return False, sentence
+    return k == n, sentence
 
 
 def group_columns(table: pd.DataFrame) -> list[str]:
