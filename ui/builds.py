@@ -31,7 +31,9 @@ from deconv_core.singlecell import SignatureBuild, build_signature
 from deconv_core.singlecell_write import write_signature_build
 from deconv_core.validation import InputError
 from ui import loaders, state
+from ui.screen import in_points
 from ui.widgets import chart, md
+from ui.widgets import table as show_table
 
 __all__ = [
     "COUNTS_TYPES",
@@ -281,17 +283,18 @@ def _report_summary(built: SignatureBuild) -> None:
     m[1].metric("Marker genes", sig.matrix.shape[0])
     m[2].metric("Condition number", f"{built.condition_number:.1f}")
     m[3].metric("Held-out r", f"{pooled['pearson_r']:.2f}")
-    m[4].metric("Held-out RMSE", f"{pooled['rmse']:.3f}")
+    # A difference of fractions: percentage points, as on the chart below and on Results.
+    m[4].metric("Held-out RMSE", f"{100 * pooled['rmse']:.1f} pp")
 
 
 def _validation_table(built: SignatureBuild) -> None:
     """The held-out validation table and the caption saying how it was made."""
     st.markdown("**Validation on held-out cells**")
-    st.dataframe(
-        built.validation,
+    show_table(
+        in_points(built.validation, ["rmse"]),
         column_config={
             "pearson_r": st.column_config.NumberColumn("r", format="%.2f"),
-            "rmse": st.column_config.NumberColumn("RMSE", format="%.3f"),
+            "rmse": st.column_config.NumberColumn("RMSE", format="%.1f pp"),
             "mean_true": st.column_config.NumberColumn("mean true", format="percent"),
             "mean_estimate": st.column_config.NumberColumn("mean estimate", format="percent"),
             "n_train": st.column_config.NumberColumn("cells to build"),
@@ -303,7 +306,7 @@ def _validation_table(built: SignatureBuild) -> None:
         f"{test_share:.0%} of each cell type's cells were held out, the signature rebuilt from the "
         f"others, and {len(built.mixture_truth)} pseudo-bulk mixtures of held-out cells with "
         "random known fractions deconvolved (relative mode). r: correlation of estimated and "
-        "true fractions across mixtures; RMSE: typical error in fraction units; 'all' pools "
+        "true fractions across mixtures; RMSE: typical error, in percentage points; 'all' pools "
         "every mixture and cell type. The signature itself is built from all cells."
     )
 

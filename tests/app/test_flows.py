@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from tests.app.conftest import bulk_tsv, texts, uploader, visit
+import json
+
+import pytest
+
+from tests.app.conftest import ROOT, bulk_tsv, charts, texts, uploader, visit
+
+SINGLE_CELL = ROOT / "tests" / "fixtures" / "singlecell"
 
 
 def test_measured_ids_without_expression_are_named_not_dropped_silently(app):
@@ -20,3 +26,32 @@ def test_measured_ids_without_expression_are_named_not_dropped_silently(app):
         "6 of 6 expression samples have measured fractions. Ids of flow.csv that match no "
         "sample: S9."
     ]
+
+
+def test_single_cell_build_reports_rmse_in_percentage_points_as_its_chart_does(app):
+    # The build report said "Held-out RMSE 0.053" (fraction units) above a chart whose legend
+    # says "RMSE 5.3 pp"; everywhere else RMSE is in percentage points.
+    at = visit(app, "signature")
+    at.segmented_control(key="signature_source").set_value("Build from single-cell data").run()
+    uploader(at, "Single-cell counts").upload(
+        "counts.csv.gz", (SINGLE_CELL / "counts.csv.gz").read_bytes(), "application/gzip"
+    )
+    uploader(at, "Cell labels").upload(
+        "labels.csv", (SINGLE_CELL / "labels.csv").read_bytes(), "text/csv"
+    )
+    at.run()
+    at.selectbox(key="sc_label_column").set_value("cell_type").run()
+    at.button(key="sc_build").click().run()
+    assert not at.exception and not at.error
+    validation = [d.value for d in at.dataframe if "n_test" in d.value.columns][0]
+    (rmse,) = [m for m in at.metric if m.label == "Held-out RMSE"]
+    assert rmse.value.endswith(" pp")
+    shown = float(rmse.value.removesuffix(" pp"))
+    assert shown == pytest.approx(validation.loc["all", "rmse"], abs=0.051)  # table in pp too
+    legend = " ".join(
+        t.get("name", "") for c in charts(at) for t in json.loads(c.proto.spec)["data"]
+    )
+    for cell_type in validation.index.drop("all"):
+        assert f"{cell_type} (r = " in legend
+        assert f"RMSE {validation.loc[cell_type, 'rmse']:.1f} pp)" in legend
+    assert any("RMSE: typical error, in percentage points" in t for t in texts(at, "caption"))
