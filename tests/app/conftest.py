@@ -71,6 +71,22 @@ def charts(at: AppTest) -> list:
     return list(at.get("plotly_chart"))
 
 
+def build_single_cell(at: AppTest) -> AppTest:
+    """On the Signature page: upload the fixture's counts and labels and press Build."""
+    folder = ROOT / "tests" / "fixtures" / "singlecell"
+    at.segmented_control(key="signature_source").set_value("Build from single-cell data").run()
+    assert not at.exception, at.exception
+    uploader(at, "Single-cell counts").upload(
+        "counts.csv.gz", (folder / "counts.csv.gz").read_bytes(), "application/gzip"
+    )
+    uploader(at, "Cell labels").upload(
+        "labels.csv", (folder / "labels.csv").read_bytes(), "text/csv"
+    )
+    at.run()
+    at.selectbox(key="sc_label_column").set_value("cell_type").run()
+    return at.button(key="sc_build").click().run()
+
+
 def bulk_tsv(n_samples: int = 6, *, seed: int = 3, names: list[str] | None = None) -> bytes:
     """A small whole-transcriptome-like TSV (genes × samples, TPM) made from TIL10."""
     expr, _ = planted_mixtures(n_samples, noise=0.1, seed=seed, n_filler=300)

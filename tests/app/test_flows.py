@@ -6,9 +6,7 @@ import json
 
 import pytest
 
-from tests.app.conftest import ROOT, bulk_tsv, charts, texts, uploader, visit
-
-SINGLE_CELL = ROOT / "tests" / "fixtures" / "singlecell"
+from tests.app.conftest import build_single_cell, bulk_tsv, charts, texts, uploader, visit
 
 
 def test_measured_ids_without_expression_are_named_not_dropped_silently(app):
@@ -31,17 +29,7 @@ def test_measured_ids_without_expression_are_named_not_dropped_silently(app):
 def test_single_cell_build_reports_rmse_in_percentage_points_as_its_chart_does(app):
     # The build report said "Held-out RMSE 0.053" (fraction units) above a chart whose legend
     # says "RMSE 5.3 pp"; everywhere else RMSE is in percentage points.
-    at = visit(app, "signature")
-    at.segmented_control(key="signature_source").set_value("Build from single-cell data").run()
-    uploader(at, "Single-cell counts").upload(
-        "counts.csv.gz", (SINGLE_CELL / "counts.csv.gz").read_bytes(), "application/gzip"
-    )
-    uploader(at, "Cell labels").upload(
-        "labels.csv", (SINGLE_CELL / "labels.csv").read_bytes(), "text/csv"
-    )
-    at.run()
-    at.selectbox(key="sc_label_column").set_value("cell_type").run()
-    at.button(key="sc_build").click().run()
+    at = build_single_cell(visit(app, "signature"))
     assert not at.exception and not at.error
     validation = [d.value for d in at.dataframe if "n_test" in d.value.columns][0]
     (rmse,) = [m for m in at.metric if m.label == "Held-out RMSE"]

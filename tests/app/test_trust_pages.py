@@ -15,6 +15,7 @@ from deconv_core.signatures import LM22_CELL_TYPES
 from deconv_core.singlecell import build_signature
 from tests.app.conftest import (
     ROOT,
+    build_single_cell,
     charts,
     new_app,
     sidebar_text,
@@ -251,18 +252,7 @@ def test_lm22_like_upload_shows_the_licence_reminder_and_warns_in_the_run(app):
 
 
 def test_single_cell_build_is_validated_chosen_and_used(app):
-    at = visit(app, "signature")
-    at.segmented_control(key="signature_source").set_value("Build from single-cell data").run()
-    assert not at.exception
-    uploader(at, "Single-cell counts").upload(
-        "counts.csv.gz", (SINGLE_CELL / "counts.csv.gz").read_bytes(), "application/gzip"
-    )
-    uploader(at, "Cell labels").upload(
-        "labels.csv", (SINGLE_CELL / "labels.csv").read_bytes(), "text/csv"
-    )
-    at.run()
-    at.selectbox(key="sc_label_column").set_value("cell_type").run()
-    at.button(key="sc_build").click().run()
+    at = build_single_cell(visit(app, "signature"))
     assert not at.exception and not at.error
     validation = [d.value for d in at.dataframe if "n_test" in d.value.columns][0]
     assert list(validation.index) == ["B cells", "Monocytes", "T cells", "NK cells", "all"]
