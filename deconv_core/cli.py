@@ -654,8 +654,8 @@ def _print_description(
     scope = ""
     if desc.coverage is not None:
         scope = (
-            f" (on the {s['identifiability_genes']} signature genes found, weighted as in the "
-            f"fit; whole signature {s['condition_number_whole']:.1f})"
+            f" (on the {s['identifiability_genes']} signature genes the fit uses, weighted "
+            f"as in the fit; whole signature {s['condition_number_whole']:.1f})"
         )
     stream.write(f"  condition number: {s['condition_number']:.1f}{scope}\n")
     stream.write(f"  most collinear cell types{' on those genes' if scope else ''}:\n")

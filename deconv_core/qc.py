@@ -636,7 +636,8 @@ def _identifiability_warnings(
     found = signature_identifiability(result.signature_matrix, weights=result.gene_weights)
     n = found.n_genes
     names = signature.shown_names if isinstance(signature, Signature) else None
-    warnings = identifiability_warnings(found, scope=f"the {n} signature genes found", names=names)
+    scope = f"the {n} signature genes the fit uses"  # found, less the exclusion list
+    warnings = identifiability_warnings(found, scope=scope, names=names)
     if found.condition_number > MAX_CONDITION and signature is not None:
         matrix = signature if isinstance(signature, pd.DataFrame) else signature.matrix
         if matrix.shape[0] > n:

@@ -191,9 +191,7 @@ if analysis is not None:
     views.identifiability_section(
         trust.identifiability(analysis.result),
         analysis.warnings,
-        scope=f"On the {len(analysis.result.genes_used)} signature genes found in your data, "
-        "weighted as "
-        "the fit weighs them (the same check as on the QC page).",
+        scope=f"{views.fit_genes_scope(analysis.result)} (the same check as on the QC page).",
         label="Condition number on your data",
     )
 else:

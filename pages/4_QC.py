@@ -119,8 +119,7 @@ st.subheader("Can the data tell the cell types apart?")
 views.identifiability_section(
     trust.identifiability(result),
     warnings,
-    scope=f"On the {len(result.genes_used)} signature genes found in your data, weighted as the "
-    "fit weighs them.",
+    scope=f"{views.fit_genes_scope(result)}.",
     label="Condition number on your data",
 )
 

@@ -17,6 +17,7 @@ import streamlit as st
 
 from deconv_core.analysis import Analysis
 from deconv_core.confounding import ConfoundingReport, GeneExplanation
+from deconv_core.deconvolve import DeconvResult
 from deconv_core.groups import check_groups, groups_table
 from deconv_core.identifiability import Identifiability, identifiability_warnings
 from deconv_core.ordering import in_sample_order
@@ -434,6 +435,23 @@ def residual_flags(genes: pd.DataFrame, samples: pd.DataFrame) -> None:
             "No sample is flagged: every fit is better than random and none stands out.",
             icon=":material/check_circle:",
         )
+
+
+def fit_genes_scope(result: DeconvResult) -> str:
+    """What the identifiability check on the data rests on, counted as the fit counts.
+
+    The genes the fit uses are those found in the data less the exclusion list: "the 153
+    signature genes found" beside "your data covers 170 of 170" read as a contradiction.
+    """
+    used = len(result.genes_used)
+    found = int(result.coverage["found"].sum())
+    left_out = found - used
+    where = (
+        f"the fit uses ({found} found in your data, {left_out} left out by the exclusion list)"
+        if left_out > 0
+        else "found in your data"
+    )
+    return f"On the {used} signature genes {where}, weighted as the fit weighs them"
 
 
 def identifiability_section(

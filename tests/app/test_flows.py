@@ -43,3 +43,18 @@ def test_single_cell_build_reports_rmse_in_percentage_points_as_its_chart_does(a
         assert f"{cell_type} (r = " in legend
         assert f"RMSE {validation.loc[cell_type, 'rmse']:.1f} pp)" in legend
     assert any("RMSE: typical error, in percentage points" in t for t in texts(at, "caption"))
+
+
+def test_identifiability_counts_genes_as_the_coverage_line_does(demo_app):
+    # "Your data covers 170 of 170 signature genes" above "On the 153 signature genes found in
+    # your data": 17 of the 170 found are on TIL10's exclusion list, not missing.
+    expected = (
+        "On the 153 signature genes the fit uses (170 found in your data, 17 left out by the "
+        "exclusion list), weighted as the fit weighs them"
+    )
+    for page in ("signature", "qc"):
+        at = visit(demo_app, page)
+        assert not at.exception, at.exception
+        captions = texts(at, "caption")
+        assert any(t.startswith(expected) for t in captions), page
+        assert not any("153 signature genes found" in t for t in captions), page

@@ -213,6 +213,8 @@ def test_collinear_cell_types_are_warned_about(til10):
     named = qc_warnings(result, signature=replace(til10, matrix=matrix))
     (pair,) = [w for w in named if w.code == "collinear_cell_types"]
     assert pair.message.startswith("CD4 T cells and Regulatory T cells have nearly the same")
+    # The genes it rests on are those the fit uses (found less the exclusion list), said so.
+    assert f"on the {len(result.genes_used)} signature genes the fit uses (" in pair.message
     assert pair.cell_type == "T.cells.CD4, Tregs"
 
 
