@@ -1327,6 +1327,8 @@ def _build_table(
     keep, ids, comment_rows = _drop_comment_rows(columns[0])
     if keep is not None:
         columns.update({j: column[keep] for j, column in columns.items()})
+    if parsed.delimiter:
+        _check_one_delimiter(ids, delimiter=parsed.delimiter, what=what)
     last = _last_column(columns, names, what=what)
     texts = _float_columns(columns, last, decimal=parsed.decimal)
     dropped = _annotation_columns(
@@ -1359,6 +1361,35 @@ def _build_table(
         for j in dropped
     )
     return table, tuple(names[j] for j in dropped), notes, comment_rows
+
+
+_DELIMITER_NAMES = {"\t": "tabs", ";": "semicolons", ",": "commas", " ": "spaces"}
+
+
+def _check_one_delimiter(ids: np.ndarray, *, delimiter: str, what: str) -> None:
+    """Refuse rows written with another delimiter than the file's (e.g. a comma among tabs).
+
+    Such a row's identifier swallows its first value ("CD8A,12.5"), and its other
+    values slide one column left, or all of them end in the identifier: numbers
+    under the wrong sample, or a gene lost, without any text cell to flag it.
+    """
+    others = "".join(d for d in _DELIMITERS if d not in (delimiter, " "))
+    if not others or len(ids) == 0:
+        return
+    number = r"[-+]?(?:\d+(?:[.,]\d*)?|[.,]\d+)(?:[eE][-+]?\d+)?"
+    pattern = rf"[{others}]\s*{number}\s*(?:[{others}]|$)"
+    mixed = pd.Series(ids, dtype=object).astype(str).str.contains(pattern, regex=True)
+    if not mixed.any():
+        return
+    first = str(ids[int(np.argmax(mixed.to_numpy()))])
+    found = next(d for d in others if d in first)
+    count = int(mixed.sum())
+    more = f" ({count:,} rows like it)" if count > 1 else ""
+    raise InputError(
+        f"Row {first[:60]!r} of the {what} file is separated by {_DELIMITER_NAMES[found]} "
+        f"while the file uses {_DELIMITER_NAMES[delimiter]}{more}: its values would land in the "
+        "wrong columns; save the file again with one delimiter throughout (e.g. export it as TSV)."
+    )
 
 
 def _float_block(columns: dict[int, pd.Series], kept: list[int], n_rows: int) -> np.ndarray:

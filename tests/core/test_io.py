@@ -416,6 +416,37 @@ def test_latin1_fallback(tmp_path: Path) -> None:
     assert [w.code for w in result.warnings] == ["encoding"]
 
 
+@pytest.mark.parametrize(
+    ("name", "content", "found"),
+    [
+        # A row with a comma among tabs: its first value is swallowed by the id and
+        # every later value slides one sample to the left.
+        ("mixed.tsv", b"gene\tS1\tS2\nTP53\t1\t2\nCD8A,3\t4\nBRCA1\t5\t6\n", "commas"),
+        # The header too, which makes the reader take the first column as unnamed.
+        ("mixed.txt", b"gene,S1\tS2\nTP53\t1\t2\nCD8A,3\t4\nBRCA1\t5\t6\nMYC\t7\t8\n", "commas"),
+        # Semicolon rows in a comma file, past the lines the delimiter is sniffed on:
+        # the whole row ends up in the identifier.
+        (
+            "mixed.csv",
+            b"gene,S1,S2\n" + b"".join(b"G%d,1,2\n" % i for i in range(300)) + b"CD8A;3;4\n",
+            "semicolons",
+        ),
+    ],
+    ids=["comma-row", "comma-header", "semicolon-row"],
+)
+def test_rows_with_another_delimiter_are_refused(
+    tmp_path: Path, name: str, content: bytes, found: str
+) -> None:
+    with pytest.raises(InputError, match=rf"Row 'CD8A.3.*separated by {found}.*one delimiter"):
+        read_table(_write(tmp_path, name, content))
+
+
+def test_ids_with_commas_but_no_numbers_are_kept(tmp_path: Path) -> None:
+    content = b"gene\tS1\nHLA-A,B\t1\nTP53\t2\n"
+    result = read_table(_write(tmp_path, "expr.tsv", content))
+    _expect(result, {"HLA-A,B": [1], "TP53": [2]}, ["S1"])
+
+
 def test_title_lines_above_a_text_header(tmp_path: Path) -> None:
     content = b"Expression of tumour samples\n\ngene,S1,S2\nTP53,1,2\n"
     result = read_table(_write(tmp_path, "expr.csv", content))
