@@ -38,6 +38,8 @@ from deconv_core.methods import (
 )
 from deconv_core.options import (
     LOSSES,
+    MAX_BOOTSTRAP,
+    MAX_PERMUTATIONS,
     METHODS,
     MODES,
     SCALES,
@@ -453,7 +455,8 @@ def _add_trust_options(run: argparse.ArgumentParser) -> None:
         default=0,
         metavar="B",
         help="bootstrap resamples of the signature genes for 95%% confidence intervals, "
-        "written to intervals.csv (default 0: off; 200 is a good choice)",
+        f"written to intervals.csv (default 0: off; 200 is a good choice; at most "
+        f"{MAX_BOOTSTRAP:,})",
     )
     run.add_argument(
         "--permutations",
@@ -461,7 +464,8 @@ def _add_trust_options(run: argparse.ArgumentParser) -> None:
         default=0,
         metavar="N",
         help="random mixtures for the permutation p-value of each sample's fit, column "
-        "p_value of fit.csv (default 0: off; 1000 is a good choice)",
+        f"p_value of fit.csv (default 0: off; 1000 is a good choice; at most "
+        f"{MAX_PERMUTATIONS:,})",
     )
     run.add_argument(
         "--seed",

@@ -26,6 +26,8 @@ __all__ = [
     "RunOptions",
     "GENE_ORDERS",
     "IMAGE_FORMATS",
+    "MAX_BOOTSTRAP",
+    "MAX_PERMUTATIONS",
     "SAMPLE_ORDERS",
     "SINGLE_CELL_SCALES",
     "SINGLE_CELL_SCALE_ALIASES",
@@ -152,13 +154,25 @@ def exclusion_lists(value: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(n for n in names if n))
 
 
-def check_count(value: object, what: str, *, minimum: int = 0) -> int:
-    """Return ``value`` as an int when it is a whole number >= ``minimum``; else raise.
+#: Most bootstrap resamples: percentile intervals are stable from 1,000-2,000
+#: resamples (Efron & Tibshirani 1993, ch. 13); more only cost time and memory.
+MAX_BOOTSTRAP = 10_000
+#: Most random mixtures of the permutation test: p-values down to 1e-6, past any
+#: multiple-testing threshold of a cohort; about 100 s with TIL10 on 2 cores.
+MAX_PERMUTATIONS = 1_000_000
+
+
+def check_count(value: object, what: str, *, minimum: int = 0, maximum: int | None = None) -> int:
+    """Return ``value`` as an int when it is a whole number in ``minimum``..``maximum``; else raise.
 
     ``what`` names the option in the message ("bootstrap resamples").
     """
     if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
         raise InputError(f"{what} must be a whole number >= {minimum}; got {value!r}.")
+    if maximum is not None and value > maximum:
+        raise InputError(
+            f"{what} must be at most {maximum:,}; got {value:,}. Give {maximum:,} or fewer."
+        )
     return int(value)
 
 
@@ -253,7 +267,8 @@ def check_options(
         check_choice("method", method)
     if not isinstance(options.mrna_scaling, bool):
         raise InputError(f"mrna_scaling must be True or False; got {options.mrna_scaling!r}.")
-    for option in ("bootstrap", "permutations", "seed"):
-        check_count(getattr(options, option), f"The {option} option")
+    check_count(options.bootstrap, "The bootstrap option", maximum=MAX_BOOTSTRAP)
+    check_count(options.permutations, "The permutations option", maximum=MAX_PERMUTATIONS)
+    check_count(options.seed, "The seed option")
     check_fraction(options.level, "The confidence level (e.g. 0.95)")
     return options

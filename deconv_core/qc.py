@@ -45,7 +45,7 @@ from deconv_core.identifiability import (
     identifiability_warnings,
     signature_identifiability,
 )
-from deconv_core.options import check_count, check_fraction
+from deconv_core.options import MAX_BOOTSTRAP, MAX_PERMUTATIONS, check_count, check_fraction
 from deconv_core.refit import (
     MAD_TO_SD,
     REFIT_ROUNDS,
@@ -104,6 +104,8 @@ _BOOTSTRAP_STREAM = 0
 _PERMUTATION_STREAM = 1
 # Samples per batch: bounds memory (resamples × cell types × samples floats).
 _CHUNK = 2000
+# Largest bootstrap draws held at once (resamples × cell types × samples of a batch).
+_DRAWS_BYTES = 256 * 2**20
 
 
 @dataclass(frozen=True)
@@ -193,7 +195,9 @@ def bootstrap_intervals(
         If ``n_resamples`` is not a positive whole number or ``level`` is not
         strictly between 0 and 1.
     """
-    n_resamples = check_count(n_resamples, "The number of bootstrap resamples", minimum=1)
+    n_resamples = check_count(
+        n_resamples, "The number of bootstrap resamples", minimum=1, maximum=MAX_BOOTSTRAP
+    )
     check_fraction(level, "The confidence level (e.g. 0.95)")
     sig = as_signature(signature, result)
     Sw, Yw, nan_mask, _ = fit_arrays(result)
@@ -206,9 +210,12 @@ def bootstrap_intervals(
     probs = [(1.0 - level) / 2.0, (1.0 + level) / 2.0]
     lower = np.full((len(columns), n), np.nan)
     upper = np.full((len(columns), n), np.nan)
-    total, done = n_resamples * -(-n // _CHUNK), 0
-    for start in range(0, n, _CHUNK):
-        cols = slice(start, min(start + _CHUNK, n))
+    # Fewer samples per batch when many resamples of many cell types would make
+    # the batch's draws larger than _DRAWS_BYTES (each sample's fit is its own).
+    chunk = max(1, min(_CHUNK, _DRAWS_BYTES // (8 * n_resamples * max(1, len(columns)))))
+    total, done = n_resamples * -(-n // chunk), 0
+    for start in range(0, n, chunk):
+        cols = slice(start, min(start + chunk, n))
         draws = np.empty((n_resamples, len(columns), cols.stop - cols.start))
         for b in range(n_resamples):
             coef = solve_rows(
@@ -276,7 +283,9 @@ def permutation_test(
     -------
     PermutationTest
     """
-    n_permutations = check_count(n_permutations, "The number of permutations", minimum=1)
+    n_permutations = check_count(
+        n_permutations, "The number of permutations", minimum=1, maximum=MAX_PERMUTATIONS
+    )
     null = permutation_null(result, n_permutations=n_permutations, seed=seed)
     p = permutation_p_values(null, result.fit["pearson_r"].to_numpy(dtype=float))
     return PermutationTest(

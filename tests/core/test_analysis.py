@@ -48,8 +48,25 @@ def test_unknown_option_values_list_the_valid_ones(til10):
         check_options(RunOptions(mode="abs"))
     with pytest.raises(InputError, match="whole number"):
         check_options(RunOptions(bootstrap=-1))
+    # Past these a run would die allocating the draws (MemoryError) or run for days.
+    with pytest.raises(InputError, match="bootstrap option must be at most 10,000"):
+        check_options(RunOptions(bootstrap=10**11))
+    with pytest.raises(InputError, match="permutations option must be at most 1,000,000"):
+        check_options(RunOptions(permutations=10**12))
     # "default" is allowed for a signature without lists (it means "its default, if any").
     assert check_options(RunOptions(), {}).exclude == "default"
+
+
+def test_cli_refuses_absurd_resample_counts_in_one_line(cohort, tmp_path, capsys):
+    path, _ = cohort
+    out = tmp_path / "out"
+    for option in ("--bootstrap", "--permutations"):
+        code = main(
+            ["run", str(path), "--signature", "TIL10", option, str(10**12), "--out", str(out)]
+        )
+        err = capsys.readouterr().err
+        assert code == 2 and err.count("\n") == 1 and "at most" in err and "Traceback" not in err
+    assert not out.exists()
 
 
 def test_cli_refuses_an_unknown_exclusion_list(cohort, tmp_path, capsys):

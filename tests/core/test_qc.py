@@ -79,6 +79,22 @@ def test_bootstrap_progress_counts_every_refit_and_leaves_the_numbers_alone(til1
     )
 
 
+def test_bootstrap_batches_stay_within_the_memory_bound(til10, monkeypatch):
+    import deconv_core.qc as qc
+
+    expr, _ = planted_mixtures(5, noise=0.2, seed=3)
+    result = deconvolve(expr, til10)
+    whole = bootstrap_intervals(result, til10, n_resamples=7, seed=1)
+    # Draws of 2 samples (7 resamples × 10 cell types × 8 bytes each) per batch.
+    monkeypatch.setattr(qc, "_DRAWS_BYTES", 2 * 7 * 10 * 8)
+    calls: list[tuple[int, int]] = []
+    batched = bootstrap_intervals(
+        result, til10, n_resamples=7, seed=1, progress=lambda *a: calls.append(a)
+    )
+    assert calls[-1] == (21, 21)  # 5 samples in 3 batches
+    pd.testing.assert_frame_equal(batched, whole)
+
+
 def test_bootstrap_narrows_with_less_noise(til10):
     widths = []
     for noise in (0.05, 0.3):
@@ -96,6 +112,14 @@ def test_bootstrap_rejects_bad_options(til10, planted):
         bootstrap_intervals(result, til10, level=95)
     with pytest.raises(InputError, match="cell types"):
         bootstrap_intervals(result, til10.matrix.iloc[:, :5])
+    with pytest.raises(InputError, match="at most 10,000; got 100,000,000,000"):
+        bootstrap_intervals(result, til10, n_resamples=10**11)
+
+
+def test_permutation_test_refuses_more_mixtures_than_it_can_hold(til10, planted):
+    result = deconvolve(planted[0], til10)
+    with pytest.raises(InputError, match="at most 1,000,000; got 1,000,000,000,000"):
+        permutation_test(result, n_permutations=10**12)
 
 
 def _shuffled(expr: pd.DataFrame, n_genes: int, n: int, seed: int) -> pd.DataFrame:
