@@ -1148,8 +1148,38 @@ def _read_xlsx(data: bytes, *, what: str, limits: ReadLimits = DEFAULT_LIMITS) -
         header_row=header,
         comment_lines=comment_lines,
         is_gct=False,
-        warnings=(),
+        warnings=_other_sheets_note(data, what=what),
     )
+
+
+def _other_sheets_note(data: bytes, *, what: str) -> tuple[DeconvWarning, ...]:
+    """A warning naming the sheets after the first, which are not read (none if there are none)."""
+    names = _sheet_names(data)
+    if len(names) < 2:
+        return ()
+    others = ", ".join(repr(n) for n in names[1:6]) + (", ..." if len(names) > 6 else "")
+    return (
+        DeconvWarning(
+            "warning",
+            "other_sheets",
+            f"Only the first sheet ({names[0]!r}) of the {what} workbook was read; its other "
+            f"sheets ({others}) were not.",
+            cli="To use another sheet, move it first in the workbook or save it as CSV.",
+            app="To use another sheet, move it first in the workbook or save it as CSV, and "
+            "upload it again.",
+        ),
+    )
+
+
+def _sheet_names(data: bytes) -> list[str]:
+    """The workbook's sheet names, in order (only called once the workbook has opened)."""
+    from openpyxl import load_workbook
+
+    book = load_workbook(io.BytesIO(data), read_only=True)
+    try:
+        return list(book.sheetnames)
+    finally:
+        book.close()
 
 
 def _xlsx_filled(row: list[Any]) -> bool:
@@ -1162,13 +1192,7 @@ def _other_sheets(data: bytes) -> str:
 
     Only called when the first sheet was readable, so the workbook opens.
     """
-    from openpyxl import load_workbook
-
-    book = load_workbook(io.BytesIO(data), read_only=True)
-    try:
-        names = list(book.sheetnames)
-    finally:
-        book.close()
+    names = _sheet_names(data)
     if len(names) < 2:
         return ""
     listed = ", ".join(repr(n) for n in names[:5]) + (", ..." if len(names) > 5 else "")
@@ -1215,6 +1239,8 @@ def _xlsx_first_sheet(
             rows.append([_xlsx_cell(v) for v in row])
             if len(rows) > most:
                 check_parse_budget(len(rows), max(len(row), width), limits, what=what)
+        if any(None in row for row in rows):
+            _check_formulas_have_values(data, getattr(sheet, "_worksheet_path", ""), what=what)
         return rows
     except InputError:
         raise  # the budget's own refusal (an InputError is a ValueError too)
@@ -1225,6 +1251,36 @@ def _xlsx_first_sheet(
         ) from err
     finally:
         book.close()
+
+
+# A cell holding a formula but no saved result (`<v>` missing or empty), as written by
+# programs that do not calculate (openpyxl, many exporters): its value reads as empty.
+_UNCALCULATED = re.compile(
+    rb'<c\b[^>]*?\br="([A-Z]+[0-9]+)"[^>]*>\s*(?:<f\b[^>]*/>|<f\b[^>]*>([^<]*)</f>)'
+    rb"\s*(?:<v\s*/>|<v>\s*</v>)?\s*</c>"
+)
+
+
+def _check_formulas_have_values(data: bytes, sheet_path: str, *, what: str) -> None:
+    """Refuse a sheet whose formulas were never calculated: their cells would read as empty."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as book:
+            xml = book.read(sheet_path)
+    except (KeyError, *DAMAGED_ZIP_ERRORS):
+        return  # openpyxl read the sheet; nothing more to learn here
+    if b"<f" not in xml:
+        return
+    found = _UNCALCULATED.findall(xml)
+    if not found:
+        return
+    cell, formula = found[0]
+    shown = f", ={formula.decode('utf-8', 'replace')[:40]}" if formula else ""
+    count = f"{len(found):,} cells" if len(found) > 1 else "1 cell"
+    raise InputError(
+        f"The first sheet of the {what} workbook has {count} with a formula but no saved "
+        f"result (first: {cell.decode()}{shown}), which would read as empty; open the workbook "
+        "in Excel or LibreOffice and save it again, or paste those cells as values."
+    )
 
 
 def _xlsx_drop_comments(raw: list[list[Any]]) -> tuple[list[list[Any]], int]:

@@ -143,6 +143,53 @@ def test_a_table_on_a_later_sheet_is_pointed_to(tmp_path: Path) -> None:
         read_table(_write(tmp_path, "two.xlsx", buffer.getvalue()))
 
 
+def test_sheets_after_the_first_are_named_when_the_first_is_read(tmp_path: Path) -> None:
+    book = Workbook()
+    book.active.title = "data"
+    for row in [["gene", "S1"], ["CD3E", 1.0], ["CD8A", 3.0]]:
+        book.active.append(row)
+    book.create_sheet("more data").append(["gene", "S2"])
+    buffer = io.BytesIO()
+    book.save(buffer)
+    result = read_table(_write(tmp_path, "two.xlsx", buffer.getvalue()))
+    _expect(result, {"CD3E": [1], "CD8A": [3]}, ["S1"])
+    (note,) = result.warnings
+    assert note.code == "other_sheets" and note.severity == "warning"
+    assert "Only the first sheet ('data')" in note.message and "'more data'" in note.message
+    assert (
+        read_table(_write(tmp_path, "one.xlsx", _xlsx([["gene", "S1"], ["CD3E", 1]]))).warnings
+        == ()
+    )
+
+
+def test_formulas_never_calculated_are_refused(tmp_path: Path) -> None:
+    # Written by a program that does not calculate (openpyxl here): the formula cells
+    # hold no saved result and would read as missing values.
+    rows: list[list[object]] = [["gene", "S1", "S2"], ["CD3E", 1.0, "=B2*2"], ["CD8A", 3.0, 4.0]]
+    with pytest.raises(
+        InputError, match=r"1 cell with a formula but no saved result \(first: C2, =B2\*2\)"
+    ):
+        read_table(_write(tmp_path, "formulas.xlsx", _xlsx(rows)))
+
+
+def test_formulas_with_saved_results_are_read(tmp_path: Path) -> None:
+    # As Excel saves them: the formula and its cached value.
+    book = _xlsx([["gene", "S1", "S2"], ["CD3E", 1.0, 2.0], ["CD8A", 3.0, None]])
+    with zipfile.ZipFile(io.BytesIO(book)) as src:
+        parts = {name: src.read(name) for name in src.namelist()}
+    sheet = parts["xl/worksheets/sheet1.xml"]
+    parts["xl/worksheets/sheet1.xml"] = sheet.replace(
+        b'<c r="C2" t="n"><v>2</v></c>', b'<c r="C2"><f>B2*2</f><v>2</v></c>'
+    )
+    assert parts["xl/worksheets/sheet1.xml"] != sheet
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as dst:
+        for name, content in parts.items():
+            dst.writestr(name, content)
+    result = read_table(_write(tmp_path, "saved.xlsx", buffer.getvalue()))
+    assert result.table.loc["CD3E", "S2"] == 2.0 and np.isnan(result.table.loc["CD8A", "S2"])
+
+
 def test_gct(tmp_path: Path) -> None:
     content = (
         b"#1.2\n2\t2\nName\tDescription\tS1\tS2\nTP53\ttumor protein p53\t1.5\t2\nBRCA1\tna\t3\t4\n"
