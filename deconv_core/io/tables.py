@@ -9,7 +9,7 @@ Accepted: CSV, TSV and TXT with the delimiter sniffed (comma, tab, semicolon,
 whitespace; semicolon files may use decimal commas), Excel ``.xlsx`` (first
 sheet, title rows above the header allowed), GCT 1.2, and any of these
 gzip-compressed.  Text may be UTF-8 with or without byte-order mark, UTF-16
-(Excel "Unicode text") or, as a fallback, latin-1, with LF, CRLF or CR line
+(Excel "Unicode text") or, as a fallback, Windows-1252 or latin-1, with LF, CRLF or CR line
 ends.  Lines starting with ``#`` before the header, and rows whose identifier
 starts with ``#``, are comments.
 
@@ -181,6 +181,7 @@ class ReadInfo:
     encoding
         ``"utf-8"``, ``"utf-8-sig"`` (byte-order mark), ``"utf-16"`` (with
         byte-order mark), ``"utf-16-le"`` / ``"utf-16-be"`` (without),
+        ``"cp1252"`` (Windows-1252, as Excel saves CSV in Western locales),
         ``"latin-1"``, or ``""`` for Excel.
     delimiter
         ``","``, ``"\\t"``, ``";"``, ``" "`` (any run of spaces or tabs) or
@@ -923,7 +924,7 @@ def _read_text(
     data: bytes,
     *,
     what: str,
-    latin1: bool = False,
+    fallback: str = "",
     opener: Callable[[], IO[bytes]] | None = None,
     budget: _Budget | None = None,
 ) -> _Parsed:
@@ -935,22 +936,27 @@ def _read_text(
     """
     encoding, codec, bom = _detect_encoding(data)
     notes: list[DeconvWarning] = []
-    if latin1:
-        encoding, codec = "latin-1", "latin-1"
+    if fallback:
+        encoding, codec = fallback, fallback
     try:
         layout = _sniff_text(data, codec=codec, bom=bom, what=what)
     except UnicodeDecodeError as err:
-        if codec != "utf-8":
+        if codec == "cp1252":
+            fallback = "latin-1"
+        elif codec == "utf-8":
+            fallback = _fallback_codec(data)
+        else:
             raise _encoding_error(encoding, what=what) from err
-        return _read_text(data, what=what, latin1=True, opener=opener, budget=budget)
+        return _read_text(data, what=what, fallback=fallback, opener=opener, budget=budget)
     if budget is not None:
         opener = _within_budget(data, layout, budget, opener, what=what) or opener
-    if latin1:
+    if fallback:
+        shown = "Windows-1252" if fallback == "cp1252" else "latin-1"
         notes.append(
             DeconvWarning(
                 "info",
                 "encoding",
-                f"The {what} file is not UTF-8 and was read as latin-1; accented characters in "
+                f"The {what} file is not UTF-8 and was read as {shown}; accented characters in "
                 "names may look wrong.",
             )
         )
@@ -960,9 +966,13 @@ def _read_text(
         if most is not None and len(frame) > most:  # more rows than the size let us expect
             check_parse_budget(len(frame), len(layout.names), budget.limits, what=what)
     except UnicodeDecodeError as err:
-        if codec == "utf-8" and not latin1:
-            return _read_text(data, what=what, latin1=True, opener=opener, budget=budget)
-        raise _encoding_error(encoding, what=what) from err
+        if codec == "utf-8":
+            fallback = _fallback_codec(data)
+        elif codec == "cp1252":  # a byte it leaves undefined past the head: latin-1 reads any
+            fallback = "latin-1"
+        else:
+            raise _encoding_error(encoding, what=what) from err
+        return _read_text(data, what=what, fallback=fallback, opener=opener, budget=budget)
     return _Parsed(
         columns=_columns_of(frame),
         names=layout.names,
@@ -974,6 +984,23 @@ def _read_text(
         is_gct=layout.is_gct,
         warnings=tuple(notes) + layout.warnings,
     )
+
+
+# Bytes that are control characters in latin-1 but dashes, curly quotes, € ... in
+# Windows-1252, the code page Excel saves CSV in for Western locales.
+_C1_BYTES = re.compile(rb"[\x80-\x9f]")
+
+
+def _fallback_codec(head: bytes) -> str:
+    """The codec of a file that is not UTF-8: Windows-1252 when its head has bytes that
+    differ from latin-1 there and all decode, else latin-1 (which reads every byte)."""
+    if _C1_BYTES.search(head):
+        try:
+            head.decode("cp1252")
+        except UnicodeDecodeError:
+            return "latin-1"
+        return "cp1252"
+    return "latin-1"
 
 
 def _parse_body(
@@ -990,7 +1017,7 @@ def _parse_body(
     With ``max_rows``, at most one row more than that is parsed, so the caller
     can tell a table past its budget without paying for all of it.
 
-    A decoding error is left to the caller (it retries as latin-1); other parser
+    A decoding error is left to the caller (it retries as Windows-1252 or latin-1); other parser
     failures become :class:`InputError`.
     """
     width = len(layout.names)

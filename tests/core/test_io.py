@@ -494,6 +494,23 @@ def test_ids_with_commas_but_no_numbers_are_kept(tmp_path: Path) -> None:
     _expect(result, {"HLA-A,B": [1], "TP53": [2]}, ["S1"])
 
 
+def test_windows_1252_fallback(tmp_path: Path) -> None:
+    # Excel's "CSV" in Western locales: an en dash (0x96) and curly quotes (0x93, 0x94) are
+    # control characters in latin-1, which would show as <U+0096> in names.
+    content = "gene,T cells \u2013 CD8,\u201cB\u201d\nTP53,1.5,2\n".encode("cp1252")
+    result = read_table(_write(tmp_path, "expr.csv", content))
+    _expect(result, {"TP53": [1.5, 2]}, ["T cells \u2013 CD8", "\u201cB\u201d"])
+    assert result.info.encoding == "cp1252"
+    assert "read as Windows-1252" in result.warnings[0].message
+
+
+def test_bytes_windows_1252_leaves_undefined_fall_back_to_latin1(tmp_path: Path) -> None:
+    content = b"gene,S\x81\x96\nTP53,1.5\n"
+    result = read_table(_write(tmp_path, "expr.csv", content))
+    _expect(result, {"TP53": [1.5]}, ["S\x81\x96"])
+    assert result.info.encoding == "latin-1"
+
+
 def test_title_lines_above_a_text_header(tmp_path: Path) -> None:
     content = b"Expression of tumour samples\n\ngene,S1,S2\nTP53,1,2\n"
     result = read_table(_write(tmp_path, "expr.csv", content))
