@@ -365,11 +365,7 @@ def check_signature(matrix: pd.DataFrame, *, what: str = "signature") -> None:
             f"The {what} holds negative values; a signature must be non-negative linear "
             "expression (not log-ratios or z-scores)."
         )
-    if matrix.shape[0] < matrix.shape[1]:
-        raise InputError(
-            f"The {what} has {matrix.shape[0]} genes for {matrix.shape[1]} cell types; it needs "
-            "at least as many genes as cell types (check that genes are rows)."
-        )
+    _check_enough_genes(matrix, what=what)
     zero = [str(c) for j, c in enumerate(matrix.columns) if not values[:, j].any()]
     if zero:
         raise InputError(
@@ -381,6 +377,15 @@ def check_signature(matrix: pd.DataFrame, *, what: str = "signature") -> None:
         raise InputError(
             f"The {what} has cell-type column(s) identical to another column ({names}); "
             "identical profiles cannot be told apart, so remove the copies."
+        )
+
+
+def _check_enough_genes(matrix: pd.DataFrame, *, what: str) -> None:
+    """Refuse fewer genes than cell types (the fit would be underdetermined)."""
+    if matrix.shape[0] < matrix.shape[1]:
+        raise InputError(
+            f"The {what} has {matrix.shape[0]} genes for {matrix.shape[1]} cell types; it needs "
+            "at least as many genes as cell types (check that genes are rows)."
         )
 
 
@@ -583,6 +588,9 @@ def _read_matrix(
     warnings.extend(mapped.warnings)
     raw = mapped.table
     check_unique_labels(raw.columns, what="cell-type names of the signature")
+    # Before the empty columns: with a gene or two most columns are zero, and naming
+    # them would send the user removing cell types instead of adding genes.
+    _check_enough_genes(raw, what="signature")
     empty = [str(c) for c in raw.columns if not np.nan_to_num(raw[c].to_numpy(dtype=float)).any()]
     if empty:
         raise InputError(

@@ -137,6 +137,8 @@ def test_check_signature_errors(matrix, match):
         ("gene\tA\tB\nCD3E\t1\t1\nCD8A\t3\t3\nMS4A1\t5\t5\n", "identical to another column"),
         ("gene\tA\tA\nCD3E\t1\t2\nCD8A\t3\t4\n", "A"),
         ("gene\tA\tB\nCD3E\t0\t1\nCD8A\t0\t4\n", "zero for every gene"),
+        # One gene leaves most cell types at zero: the missing genes are the problem.
+        ("gene\tA\tB\tC\nCD3E\t0\t1\t0\n", "1 genes for 3 cell types"),
     ],
 )
 def test_uploaded_signature_errors(tmp_path, text, match):
