@@ -37,6 +37,7 @@ from deconv_core.io.tables import (
     MISSING_TOKENS,
     ZIP_MAGIC,
     ReadInfo,
+    check_one_delimiter,
     read_table,
 )
 from deconv_core.validation import InputError, read_input_file
@@ -411,6 +412,8 @@ def _convert_rows(
         for block in reader:
             if info.decimal == ",":  # the cells are read as text (dtype=str)
                 block = block.apply(lambda column: column.str.replace(",", ".", regex=False))
+            ids = block.index.to_numpy(dtype=object)
+            check_one_delimiter(ids, delimiter=info.delimiter, what="expression")
             values = _numeric_block(block, path)
             if data is None:
                 n = values.shape[1]

@@ -61,6 +61,7 @@ from deconv_core.validation import (
 )
 
 __all__ = [
+    "check_one_delimiter",
     "check_xlsx_budget",
     "GZIP_MAGIC",
     "HDF5_MAGIC",
@@ -1411,7 +1412,7 @@ def _build_table(
     if keep is not None:
         columns.update({j: column[keep] for j, column in columns.items()})
     if parsed.delimiter:
-        _check_one_delimiter(ids, delimiter=parsed.delimiter, what=what)
+        check_one_delimiter(ids, delimiter=parsed.delimiter, what=what)
     last = _last_column(columns, names, what=what)
     texts = _float_columns(columns, last, decimal=parsed.decimal)
     dropped = _annotation_columns(
@@ -1449,8 +1450,10 @@ def _build_table(
 _DELIMITER_NAMES = {"\t": "tabs", ";": "semicolons", ",": "commas", " ": "spaces"}
 
 
-def _check_one_delimiter(ids: np.ndarray, *, delimiter: str, what: str) -> None:
+def check_one_delimiter(ids: np.ndarray, *, delimiter: str, what: str) -> None:
     """Refuse rows written with another delimiter than the file's (e.g. a comma among tabs).
+
+    ``ids`` are the rows' identifiers as parsed with ``delimiter``.
 
     Such a row's identifier swallows its first value ("CD8A,12.5"), and its other
     values slide one column left, or all of them end in the identifier: numbers

@@ -342,6 +342,18 @@ def test_unusable_store_paths_are_refused_in_one_line(counts, tmp_path, capsys):
     assert "is an HDF5 file" in capsys.readouterr().err
 
 
+def test_rows_with_another_delimiter_past_the_head_are_refused(tmp_path):
+    # The converter parses the rows after the head itself: a comma row among tabs must
+    # not become gene "CD8A,3" with its values one sample to the left.
+    rows = b"".join(b"G%d\t1\t2\n" % i for i in range(20_000))  # past the 64 KB head
+    path = tmp_path / "bulk.tsv"
+    path.write_bytes(b"gene\tS1\tS2\n" + rows + b"CD8A,3\t4\n")
+    store = tmp_path / "bulk.h5"
+    with pytest.raises(InputError, match=r"Row 'CD8A,3' .* separated by commas .* uses tabs"):
+        convert_table(str(path), store)
+    assert not store.exists()
+
+
 def _cut_gzip(path):
     import gzip
 
