@@ -39,6 +39,7 @@ from deconv_core.methods import (
 from deconv_core.options import (
     LOSSES,
     MAX_BOOTSTRAP,
+    MAX_MIXTURES,
     MAX_PERMUTATIONS,
     METHODS,
     MODES,
@@ -615,7 +616,12 @@ def _add_signature_commands(sub: argparse._SubParsersAction) -> None:
         default=0.3,
         help="share of each type's cells held out for validation (default 0.3)",
     )
-    build.add_argument("--mixtures", type=int, default=50, help="validation mixtures")
+    build.add_argument(
+        "--mixtures",
+        type=int,
+        default=50,
+        help=f"validation mixtures (default 50; 3 to {MAX_MIXTURES:,})",
+    )
     build.add_argument(
         "--seed", type=int, default=0, help="seed of the split and the mixtures (default 0)"
     )
@@ -702,7 +708,9 @@ def _build_signature(args: argparse.Namespace, stream: TextIO, progress: _Progre
     """The build-signature command: read cells, build and validate, write, print a summary."""
     from deconv_core.io.singlecell import read_single_cell
     from deconv_core.singlecell import build_signature
+    from deconv_core.singlecell_write import signature_paths
 
+    signature_paths(args.out)  # refuse a folder before the work, not after
     check_input_file(args.counts, what="counts")
     if args.labels is not None:
         check_input_file(args.labels, what="labels")

@@ -27,6 +27,7 @@ __all__ = [
     "GENE_ORDERS",
     "IMAGE_FORMATS",
     "MAX_BOOTSTRAP",
+    "MAX_MIXTURES",
     "MAX_PERMUTATIONS",
     "SAMPLE_ORDERS",
     "SINGLE_CELL_SCALES",
@@ -160,6 +161,10 @@ MAX_BOOTSTRAP = 10_000
 #: Most random mixtures of the permutation test: p-values down to 1e-6, past any
 #: multiple-testing threshold of a cohort; about 100 s with TIL10 on 2 cores.
 MAX_PERMUTATIONS = 1_000_000
+#: Most validation mixtures of a signature built from single-cell data: the held-out r and
+#: RMSE settle within a few hundred, and each is a pseudo-bulk of every gene (1,000 × 20,000
+#: genes: 160 MB).
+MAX_MIXTURES = 1_000
 
 
 def check_count(value: object, what: str, *, minimum: int = 0, maximum: int | None = None) -> int:

@@ -59,7 +59,7 @@ import scipy  # scipy.sparse loads on first use: a plain run never needs it
 
 from deconv_core.identifiability import condition_number
 from deconv_core.io.singlecell import SingleCellData
-from deconv_core.options import check_count, check_fraction
+from deconv_core.options import MAX_MIXTURES, check_count, check_fraction
 from deconv_core.ranking import average_ranks
 from deconv_core.signatures import Signature, check_signature
 from deconv_core.singlecell_validation import HeldOutValidation, split_cells, validate_held_out
@@ -556,6 +556,11 @@ def _check_build_options(
             "The fewest markers per pair of cell types must be at least 1 and at most the most "
             "markers; "
             f"got {min_markers} and {max_markers}."
+        )
+    if n_mixtures > MAX_MIXTURES:
+        raise InputError(
+            f"The validation takes at most {MAX_MIXTURES:,} mixtures; got {n_mixtures:,}. "
+            f"Give {MAX_MIXTURES:,} or fewer."
         )
     if n_mixtures < 3 or cells_per_mixture < 10:
         raise InputError(

@@ -13,8 +13,41 @@ import os
 from pathlib import Path
 
 from deconv_core.singlecell import SignatureBuild
+from deconv_core.validation import InputError
 
-__all__ = ["write_signature_build"]
+__all__ = ["signature_paths", "write_signature_build"]
+
+
+def signature_paths(path: str | os.PathLike) -> dict[str, Path]:
+    """Role (``signature``, ``metadata``, ``validation``, ``markers``, ``cells``) → file path.
+
+    ``.tsv`` is appended to a ``path`` without a table extension.
+
+    Raises
+    ------
+    InputError
+        When ``path`` is a folder (existing, or written with a trailing slash):
+        the files would land beside it, named after it, not inside it.
+    """
+    text = os.fspath(path)
+    if os.path.isdir(text) or text.endswith(("/", os.sep)):
+        example = Path(text) / "signature.tsv"
+        raise InputError(
+            f"The output '{text}' is a folder; give the signature file to write, e.g. "
+            f"'{example}' (its reports are written beside it)."
+        )
+    target = Path(text)
+    if target.suffix.lower() not in (".tsv", ".txt", ".csv"):
+        target = target.with_name(target.name + ".tsv")
+    stem = target.name[: -len(target.suffix)]
+    folder = target.parent
+    return {
+        "signature": target,
+        "metadata": folder / f"{stem}.metadata.json",
+        "validation": folder / f"{stem}.validation.csv",
+        "markers": folder / f"{stem}.markers.csv",
+        "cells": folder / f"{stem}.cells.csv",
+    }
 
 
 def write_signature_build(
@@ -45,19 +78,10 @@ def write_signature_build(
         Role (``signature``, ``metadata``, ``validation``, ``markers``,
         ``cells``) → path written.
     """
-    target = Path(path)
-    if target.suffix.lower() not in (".tsv", ".txt", ".csv"):
-        target = target.with_name(target.name + ".tsv")
+    paths = signature_paths(path)
+    target = paths["signature"]
     stem = target.name[: -len(target.suffix)]
-    folder = target.parent
-    folder.mkdir(parents=True, exist_ok=True)
-    paths = {
-        "signature": target,
-        "metadata": folder / f"{stem}.metadata.json",
-        "validation": folder / f"{stem}.validation.csv",
-        "markers": folder / f"{stem}.markers.csv",
-        "cells": folder / f"{stem}.cells.csv",
-    }
+    target.parent.mkdir(parents=True, exist_ok=True)
     sig = build.signature
     sep = "," if target.suffix.lower() == ".csv" else "\t"
     sig.matrix.to_csv(target, sep=sep, index_label="gene_symbol", float_format="%.6g")

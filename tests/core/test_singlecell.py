@@ -432,6 +432,8 @@ def test_a_type_without_markers_is_refused():
         ({"test_fraction": 1.0}, "held-out share of cells must be strictly between 0 and 1"),
         ({"min_markers": 20, "max_markers": 10}, "fewest markers per pair of cell types"),
         ({"n_mixtures": 2}, "at least 3 mixtures"),
+        # Past the cap the mixtures' table alone would not fit in memory (MemoryError).
+        ({"n_mixtures": 10**12}, "at most 1,000 mixtures; got 1,000,000,000,000"),
         ({"min_detection": 2.0}, "detection share of a marker must be from 0 to 1"),
         ({"min_log2_fold_change": -1.0}, r"fold change \(log2\) must be 0 or more .*; got -1\."),
         ({"min_log2_fold_change": float("nan")}, r"must be 0 or more .*; got nan\."),
@@ -502,6 +504,18 @@ def test_cli_build_signature_from_h5ad(tmp_path, capsys):
     assert code == 0
     assert out.is_file()
     assert "empty label" in capsys.readouterr().out
+
+
+def test_cli_build_signature_refuses_a_folder_as_out(tmp_path, capsys):
+    # It wrote OUT.tsv and four reports beside the folder, named after it.
+    for out in (str(tmp_path), str(tmp_path / "new") + "/"):
+        args = ["build-signature", "--counts", str(COUNTS), "--labels", str(LABELS)]
+        assert main([*args, "--out", out]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("error:") and "is a folder; give the signature file" in err
+        assert len(err.strip().splitlines()) == 1
+    assert not list(tmp_path.parent.glob(f"{tmp_path.name}.*"))
+    assert not (tmp_path / "new").exists()
 
 
 @pytest.mark.parametrize(
