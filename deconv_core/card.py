@@ -153,7 +153,8 @@ def check_sample(
     """
     names = [str(s) for s in samples]
     name = str(sample)
-    why = next((w.message for w in left_out if w.sample == name), "")
+    # An empty name would match every run-wide warning (their sample is "").
+    why = next((w.message for w in left_out if name and w.sample == name), "")
     if name not in names and why:
         raise InputError(f"No card for sample {name!r}: {why}")
     if name not in names:

@@ -18,6 +18,7 @@ from deconv_core.card import (
     card_file_name,
     card_file_names,
     card_html,
+    check_sample,
     cohort_percentiles,
     sample_intervals,
 )
@@ -25,7 +26,7 @@ from deconv_core.confounding import flag_confounders
 from deconv_core.expression import load_expression
 from deconv_core.options import RunOptions
 from deconv_core.qc import bootstrap_intervals
-from deconv_core.validation import InputError
+from deconv_core.validation import DeconvWarning, InputError
 from tests.conftest import planted_mixtures
 
 
@@ -232,3 +233,10 @@ def test_a_card_for_a_sample_left_out_says_why(tmp_path, capsys):
         "error: No card for sample 'S2': Sample S2 is zero for every gene; it was left out of "
         "the analysis."
     )
+
+
+def test_an_empty_sample_name_is_not_matched_to_a_run_wide_warning():
+    # Run-wide warnings have sample "": `--card ""` quoted one as the reason.
+    run_wide = DeconvWarning("info", "symbols_renamed", "3 outdated gene symbols were renamed.")
+    with pytest.raises(InputError, match=r"^No sample named '' in this run; choose one of its 2"):
+        check_sample(["S1", "S2"], "", left_out=[run_wide])
