@@ -631,7 +631,7 @@ def _describe(args: argparse.Namespace, stream: TextIO) -> int:
     """``signatures --describe``: every refusal comes before any output is printed."""
     from deconv_core.signature_diagnostics import describe_signature
 
-    if not args.describe:
+    if args.describe is None:
         raise InputError("--expression and --out need --describe NAME_OR_FILE.")
     check_count(args.top, "--top", minimum=1)
     if args.describe_out:
@@ -841,7 +841,8 @@ def _dispatch(args: argparse.Namespace) -> int:
     """Run one command; its documented errors become one line and exit code 2."""
     try:
         if args.command == "signatures":
-            if args.describe or args.expression or args.describe_out:
+            # `--describe ""` is an (empty) name to refuse, not a request for the list.
+            if args.describe is not None or args.expression or args.describe_out:
                 return _describe(args, sys.stdout)
             return _signatures(sys.stdout)
         if args.command == "build-signature":

@@ -469,6 +469,8 @@ def test_cli_describe_lm22_file_with_expression(tmp_path, capsys):
     ("args", "message"),
     [
         (["signatures", "--describe", "NoSuchSignature"], "No built-in signature"),
+        # An empty name (an unset shell variable) is refused, not read as "list them all".
+        (["signatures", "--describe", ""], "No built-in signature or file named ''"),
         (["signatures", "--expression", "x.tsv"], "need --describe"),
         (["signatures", "--describe", "TIL10", "--expression", "nope.tsv"], "Cannot find"),
         (["signatures", "--describe", "TIL10", "--top", "0"], "--top must be a whole number >= 1"),
