@@ -13,6 +13,7 @@ import pytest
 
 from deconv_core import cli, startup
 from deconv_core.cli import main
+from deconv_core.options import MAX_PERMUTATIONS
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "assets" / "demo" / "expression.tsv.gz"
@@ -93,7 +94,8 @@ def test_an_interrupted_run_leaves_the_earlier_run_intact(tmp_path, signum, code
     out = tmp_path / "run"
     assert main(["run", str(DEMO), "--signature", "TIL10", "--out", str(out)]) == 0
     before = _snapshot(out)
-    slow = ["--permutations", "5000000"]  # minutes of work: the signal comes first
+    # The most permutations allowed: minutes of work, so the signal comes first.
+    slow = ["--permutations", str(MAX_PERMUTATIONS)]
     command = [sys.executable, "-m", "deconv_core", "run", str(DEMO), "--signature", "TIL10",
                *slow, "--out", str(out)]  # fmt: skip
     returncode, err = _signal_child(command, signum, _sleep_six_seconds)
