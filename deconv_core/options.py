@@ -22,6 +22,7 @@ __all__ = [
     "METHODS",
     "MODES",
     "SCALES",
+    "SCALE_NAMES",
     "WEIGHTINGS",
     "RunOptions",
     "GENE_ORDERS",
@@ -33,6 +34,7 @@ __all__ = [
     "SINGLE_CELL_SCALES",
     "SINGLE_CELL_SCALE_ALIASES",
     "SPECIES",
+    "SPECIES_NAMES",
     "check_choice",
     "check_count",
     "check_exclude",
@@ -50,9 +52,24 @@ LOSSES = ("huber", "squares")
 WEIGHTINGS = ("auto", "sqrt", "relative", "none")
 #: Declared scales of an expression input (``"auto"``: detect).
 SCALES = ("auto", "linear", "log2", "log2p1", "log10", "log10p1", "ln", "lnp1", "counts")
+#: How each scale of :data:`SCALES` and :data:`SINGLE_CELL_SCALES` is named to a user: in
+#: messages and in the dashboard's choices (the command line's word is the key).
+SCALE_NAMES = {
+    "auto": "detect (recommended)",
+    "linear": "linear (TPM, FPKM, intensities)",
+    "log2": "log2(x)",
+    "log2p1": "log2(x + 1)",
+    "log10": "log10(x)",
+    "log10p1": "log10(x + 1)",
+    "ln": "ln(x), natural log",
+    "lnp1": "ln(x + 1)",
+    "counts": "raw read counts",
+}
 #: Declared species of an expression input (``"auto"``: detect; mouse is mapped to human
 #: orthologs for human signatures, see :mod:`deconv_core.species`).
 SPECIES = ("auto", "human", "mouse")
+#: How each of :data:`SPECIES` is named to a user.
+SPECIES_NAMES = {"auto": "detect (recommended)", "human": "human", "mouse": "mouse"}
 #: Declared scales of single-cell counts (``"auto"``: detect); the logs are named as in
 #: :data:`SCALES` (``lnp1``: ln(x + 1), scanpy's ``log1p``).
 SINGLE_CELL_SCALES = ("auto", "counts", "lnp1", "log2p1", "linear")

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from deconv_core.options import SCALES, check_choice
+from deconv_core.options import SCALE_NAMES, SCALES, check_choice
 from deconv_core.thresholds import (
     CENTRED_GENE_MEAN,
     CENTRED_NEGATIVE_SHARE,
@@ -673,8 +673,9 @@ def centred_refusal(
     if declared is not None:
         if mean_size < CENTRED_GENE_MEAN:
             return InputError(
-                f"The {what} was declared as {declared}, but its values are centred per gene "
-                f"({gene_mean}), as z-scores or log-ratios are, not log expression.",
+                f"The {what} was declared as {SCALE_NAMES[declared]}, but its values are "
+                f"centred per gene ({gene_mean}), as z-scores or log-ratios are, not log "
+                "expression.",
                 cli="Give the data before centring.",
                 app="Upload the data before centring.",
             )
@@ -706,7 +707,7 @@ def _unlog(
     # 1000 is not log data at all.
     if original_max > 1000:
         raise InputError(
-            f"The {what} was declared as {detected} but holds values above 1000; "
+            f"The {what} was declared as {SCALE_NAMES[detected]} but holds values above 1000; "
             "choose the linear scale instead."
         )
     vmin = float(np.fmin.reduce(values, axis=None))
@@ -827,7 +828,7 @@ def log_scale_warning(
     how = "declared" if declared else "detected"
     extra = f"; {note}" if note else ""
     message = (
-        f"The {what} looks log-transformed ({how} {detected}, maximum "
+        f"The {what} looks log-transformed ({how} {SCALE_NAMES[detected]}, maximum "
         f"{original_max:.3g}{extra}); it was "
         f"converted back to linear scale with {formula or _FORMULAS[detected]} because "
         "deconvolution needs linear values."
@@ -894,8 +895,8 @@ def check_linear(
             "warning",
             "log_scale_not_converted",
             f"The {what} looks log-transformed (largest value {vmax:.3g}, not whole numbers; "
-            f"read as {detected}) but was fitted as it is, and a fit of logs gives wrong "
-            "proportions. Bring it to linear scale first with deconv_core.scale.linearise, "
+            f"read as {SCALE_NAMES[detected]}) but was fitted as it is, and a fit of logs gives "
+            "wrong proportions. Bring it to linear scale first with deconv_core.scale.linearise, "
             "or read the file with deconv_core.load_expression, which does so.",
         )
     ]

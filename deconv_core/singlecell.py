@@ -63,7 +63,7 @@ from deconv_core.options import MAX_MIXTURES, check_count, check_fraction
 from deconv_core.ranking import average_ranks
 from deconv_core.signatures import Signature, check_signature
 from deconv_core.singlecell_validation import HeldOutValidation, split_cells, validate_held_out
-from deconv_core.thresholds import WHOLE_TRANSCRIPTOME_GENES
+from deconv_core.thresholds import RECOVERY_R, WHOLE_TRANSCRIPTOME_GENES
 from deconv_core.validation import DeconvWarning, InputError
 
 __all__ = ["SignatureBuild", "build_signature"]
@@ -632,14 +632,14 @@ def _coverage_warnings(data: SingleCellData, validation: pd.DataFrame) -> list[D
             )
         )
     poor = validation.drop(index="all")
-    poor = poor[poor["pearson_r"] < 0.7]
+    poor = poor[poor["pearson_r"] < RECOVERY_R]
     if not poor.empty:
         warnings.append(
             DeconvWarning(
                 "warning",
                 "poor_recovery",
                 f"On held-out cells the signature recovers {', '.join(poor.index)} poorly "
-                f"(r < 0.7); treat their estimates with caution.",
+                f"(r < {RECOVERY_R}); treat their estimates with caution.",
             )
         )
     return warnings

@@ -42,6 +42,7 @@ __all__ = [
     "PERCENT_ABOVE",
     "POOR_R",
     "POOR_R2",
+    "RECOVERY_R",
     "SET_ASIDE",
     "SET_ASIDE_SHARE",
     "SMALL_COHORT",
@@ -127,6 +128,10 @@ MIN_GENES_ABSOLUTE = 5000
 #: Fewest genes of single-cell data for a signature built from it to be on a whole-transcriptome
 #: scale (per-cell CPM over these genes); with fewer, absolute mode is refused with it.
 WHOLE_TRANSCRIPTOME_GENES = 15000
+#: Correlation over held-out pseudo-bulk mixtures (estimated against true fractions of one
+#: cell type) below which a single-cell signature is said to recover that type poorly.
+#: Looser than :data:`POOR_R` for a fit: it judges one type's estimates, not a profile.
+RECOVERY_R = 0.7
 #: Fewest samples fitted together to estimate the gene-wise factors between a signature from
 #: another platform (microarray, single-cell) and bulk RNA-seq (deconv_core.platform): a median
 #: over samples of a gene's observed/fitted ratio, as for the outlier check.

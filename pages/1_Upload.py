@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from deconv_core.options import SPECIES
+from deconv_core.options import SCALE_NAMES, SPECIES, SPECIES_NAMES
 from deconv_core.scale import SCALES
 from deconv_core.signatures import load_signature
 from deconv_core.validation import warnings_frame
@@ -32,24 +32,13 @@ with st.expander("Restore a session from a results zip", icon=":material/history
     if bundle_error:
         st.error(widgets.md(bundle_error), icon=":material/error:")
 
-scale_help = {
-    "auto": "detect (recommended)",
-    "linear": "linear (TPM, FPKM, intensities)",
-    "log2": "log2(x)",
-    "log2p1": "log2(x + 1)",
-    "log10": "log10(x)",
-    "log10p1": "log10(x + 1)",
-    "ln": "ln(x), natural log",
-    "lnp1": "ln(x + 1)",
-    "counts": "raw read counts",
-}
 left, right = st.columns([3, 1])
 with right:
     scale = st.selectbox(
         "Scale of the values",
         SCALES,
         index=SCALES.index(loaders.expression_scale()),
-        format_func=lambda s: scale_help.get(s, s),
+        format_func=SCALE_NAMES.get,
         key="upload_scale",
         help="Leave on 'detect' unless the health card says the scale was guessed wrong; "
         "a change reads the loaded expression file again.",
@@ -58,7 +47,7 @@ with right:
         "Species",
         SPECIES,
         index=SPECIES.index(loaders.expression_species()),
-        format_func=lambda s: "detect (recommended)" if s == "auto" else s,
+        format_func=SPECIES_NAMES.get,
         key="upload_species",
         help="Mouse genes (Cd8a, ENSMUSG ids) are renamed to their human one-to-one orthologs "
         "for the built-in human signatures, and kept as they are for a mouse signature of "
@@ -77,7 +66,11 @@ if file is None:  # back from another page: the options apply to the file loaded
 if error:
     st.error(widgets.md(error), icon=":material/error:")
     if state.expression() is not None:
-        st.caption(f"Still using the data loaded before: {widgets.md(state.expression().name)}.")
+        st.caption(
+            f"Still using the data loaded before: {widgets.md(state.expression().name)}, read "
+            f"with the scale {SCALE_NAMES[loaders.expression_scale()]} and the species "
+            f"{SPECIES_NAMES[loaders.expression_species()]}; the choice above was not applied."
+        )
 
 expression = state.expression()
 if expression is None:

@@ -26,6 +26,7 @@ import streamlit as st
 from deconv_core.agreement import agreement_table, compare_fractions
 from deconv_core.figures import measured_scatter_figure
 from deconv_core.io.singlecell import SINGLE_CELL_SCALES, read_single_cell
+from deconv_core.options import SCALE_NAMES
 from deconv_core.session import InputFile
 from deconv_core.singlecell import SignatureBuild, build_signature
 from deconv_core.singlecell_write import write_signature_build
@@ -445,7 +446,11 @@ def _parameter_widgets() -> dict[str, float | int | str]:
                 help="Share of the type's cells in which a marker is detected.",
             ),
             "scale": c[3].selectbox(
-                "Scale of the values", SINGLE_CELL_SCALES, key="sc_scale", help="auto: detect."
+                "Scale of the values",
+                SINGLE_CELL_SCALES,
+                format_func=SCALE_NAMES.get,
+                key="sc_scale",
+                help="Leave on 'detect' unless you know the values' scale.",
             ),
             "min_markers": c[0].number_input(
                 "Markers per pair of types, from",
@@ -476,7 +481,8 @@ def build_section() -> None:
     st.caption(
         "Raw counts of labelled single cells → a signature: each cell type's cells are averaged "
         "(counts per million); marker genes are chosen for every pair of cell types (by default "
-        "at least 2-fold higher in one type than in the other and detected in 25% of its "
+        f"at least {2 ** float(DEFAULTS['min_log2_fold_change']):.3g}-fold higher in one type "
+        f"than in the other and detected in {float(DEFAULTS['min_detection']):.0%} of its "
         "cells), so that every pair can be told apart; and the number of markers per pair that "
         "gives the lowest condition number is kept. Cell types with fewer cells than the "
         "minimum are left out. Everything runs on this computer."

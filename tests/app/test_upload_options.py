@@ -23,10 +23,18 @@ def test_scale_and_species_chosen_after_a_visit_elsewhere_read_the_loaded_file_a
     assert uploader(at, "Bulk expression file").value is None  # Streamlit forgot the file
     assert COUNTS not in _health(at) and MOUSE not in texts(at, "markdown")
 
-    at.selectbox(key="upload_scale").select("log2").run()  # impossible for these values
+    at.selectbox(key="upload_scale").select("log2p1").run()  # impossible for these values
     assert not at.exception, at.exception
-    assert any("declared as log2 but holds values above 1000" in t for t in texts(at, "error"))
-    assert any("Still using the data loaded before: bulk.tsv" in t for t in texts(at, "caption"))
+    # Named as the choice is shown, not by its command-line word (log2p1).
+    assert any(
+        "declared as log2(x + 1) but holds values above 1000" in t for t in texts(at, "error")
+    )
+    # The refused choice stays in the box until the page is left: the caption says so.
+    assert any(
+        "Still using the data loaded before: bulk.tsv, read with the scale detect (recommended) "
+        "and the species detect (recommended); the choice above was not applied." in t
+        for t in texts(at, "caption")
+    )
 
     at.selectbox(key="upload_scale").select("counts").run()
     assert not at.exception, at.exception

@@ -30,7 +30,8 @@ def test_centred_data_are_refused_with_what_was_seen():
 def test_z_scored_data_are_refused_even_when_declared_log2():
     log = _log_expression(1)
     z = log.sub(log.mean(axis=1), axis=0).div(log.std(axis=1), axis=0)
-    with pytest.raises(InputError, match="declared as log2, but its values are centred per gene"):
+    centred = r"declared as log2\(x\), but its values are centred per gene"
+    with pytest.raises(InputError, match=centred):
         linearise(z, scale="log2")
 
 

@@ -385,6 +385,22 @@ def test_held_out_validation_recovers_proportions(build):
     np.testing.assert_allclose(build.mixture_estimate.sum(axis=1), 1.0, atol=1e-6)
 
 
+def test_poorly_recovered_types_are_named_by_the_one_threshold(build, data, monkeypatch):
+    import deconv_core.singlecell as singlecell
+
+    # Every planted type is recovered well: no warning at the threshold.
+    assert "poor_recovery" not in _codes(build)
+    # Above the best type's r, every type is named, and the sentence states the threshold.
+    worst = float(build.validation.loc[list(MARKERS), "pearson_r"].max())
+    monkeypatch.setattr(singlecell, "RECOVERY_R", worst + 0.01)
+    (warning,) = [
+        w for w in singlecell._coverage_warnings(data, build.validation)
+        if w.code == "poor_recovery"
+    ]  # fmt: skip
+    assert all(name in warning.message for name in MARKERS)
+    assert f"(r < {worst + 0.01})" in warning.message
+
+
 def test_build_is_seeded_and_does_not_mutate(data):
     before = data.counts.toarray().copy()
     a = build_signature(data, seed=3, **FAST)
