@@ -1100,6 +1100,12 @@ def _fitted_gene_name(result: DeconvResult, gene: str) -> str:
     """The fit's spelling of ``gene`` (case-insensitive), or an error saying why it is absent."""
     wanted = str(gene).strip()
     used = {str(g).upper(): str(g) for g in result.genes_used}
+    examples = ", ".join(sorted(used.values())[:5])
+    if not wanted:
+        raise InputError(
+            f"No gene was named; name one of the {len(used)} {result.signature_name} signature "
+            f"genes used in the fit (e.g. {examples})."
+        )
     if wanted.upper() in used:
         return used[wanted.upper()]
     if wanted.upper() in {str(g).upper() for g in result.genes_missing}:
@@ -1115,7 +1121,6 @@ def _fitted_gene_name(result: DeconvResult, gene: str) -> str:
             app="Choose 'keep all signature genes' under 'Leave out the signature's noisy "
             "genes' on the Results page to keep the listed genes.",
         )
-    examples = ", ".join(sorted(used.values())[:5])
     raise InputError(
         f"{wanted} is not one of the {len(used)} {result.signature_name} signature genes "
         "used in the fit, so the signature's cell types cannot account for it; pick a "

@@ -188,6 +188,8 @@ def test_explainer_refuses_genes_outside_the_fit(til10, planted):
     result = deconvolve(planted[0], til10)
     with pytest.raises(InputError, match="GAPDH is not one of the 153 TIL10 signature genes"):
         explain_gene(result, "GAPDH")
+    with pytest.raises(InputError, match="^No gene was named; name one of the 153 TIL10"):
+        explain_gene(result, "  ")
     with pytest.raises(InputError, match="it is on the exclusion list"):
         explain_gene(result, "CD36")  # on TIL10's default exclusion list
     result = deconvolve(planted[0].drop(index=["CD8B"]), til10)

@@ -8,6 +8,7 @@ import pytest
 
 from deconv_core.cli import main
 from deconv_core.deconvolve import deconvolve
+from deconv_core.options import SCALE_NAMES
 from deconv_core.scale import linearise
 from deconv_core.validation import InputError
 from tests.conftest import planted_mixtures
@@ -41,7 +42,7 @@ def test_log_scales_are_detected_and_undone(logged, scale, formula, pseudocount,
     assert (out.detected, out.transformation) == (scale, formula)
     np.testing.assert_allclose(out.table.to_numpy(), linear.to_numpy(), rtol=1e-9, atol=1e-9)
     assert [w.code for w in out.warnings] == ["log_scale"]
-    assert f"detected {scale}" in out.warnings[0].message
+    assert f"detected {SCALE_NAMES[scale]}" in out.warnings[0].message
     if pseudocount:
         assert pseudocount in out.warnings[0].message
     expected = deconvolve(linear, til10).proportions
@@ -88,7 +89,7 @@ def test_declared_log2_is_honoured_with_negative_values():
     out = linearise(table, scale="log2")
     np.testing.assert_allclose(out.table.to_numpy(), 2.0 ** table.to_numpy())
     (warning,) = out.warnings
-    assert "declared log2" in warning.message
+    assert "declared log2(x)" in warning.message
     assert "negative value(s)" in warning.message and "between 0 and 1" in warning.message
 
 
@@ -104,7 +105,7 @@ def test_declared_log10p1_is_exact():
     linear = _tpm_with_zeros()
     out = linearise(np.log10(linear + 1), scale="log10p1")
     np.testing.assert_allclose(out.table.to_numpy(), linear.to_numpy(), rtol=1e-9, atol=1e-9)
-    assert "declared log10p1" in out.warnings[0].message
+    assert "declared log10(x + 1)" in out.warnings[0].message
 
 
 def test_a_small_z_scored_table_has_no_floor_and_is_refused():
