@@ -37,6 +37,9 @@ from deconv_core.methods import (
     too_few_to_compare,
 )
 from deconv_core.options import (
+    BUILD_DEFAULTS as _BUILD,
+)
+from deconv_core.options import (
     LOSSES,
     MAX_BOOTSTRAP,
     MAX_MIXTURES,
@@ -590,40 +593,54 @@ def _add_signature_commands(sub: argparse._SubParsersAction) -> None:
         help="input scale (default: detect); lnp1: ln(x + 1), as scanpy's log1p (the name "
         "log1p is also accepted); log2p1: log2(x + 1); linear: CPM, TPM",
     )
-    build.add_argument("--min-cells", type=int, default=10, help="fewer cells: type left out")
     build.add_argument(
-        "--min-markers", type=int, default=3, help="markers per ordered pair of types, at least"
+        "--min-cells", type=int, default=_BUILD["min_cells"], help="fewer cells: type left out"
     )
     build.add_argument(
-        "--max-markers", type=int, default=10, help="markers per ordered pair of types, at most"
+        "--min-markers",
+        type=int,
+        default=_BUILD["min_markers"],
+        help="markers per ordered pair of types, at least",
+    )
+    build.add_argument(
+        "--max-markers",
+        type=int,
+        default=_BUILD["max_markers"],
+        help="markers per ordered pair of types, at most",
     )
     build.add_argument(
         "--min-log2-fold-change",
         type=float,
-        default=1.0,
+        default=_BUILD["min_log2_fold_change"],
         help="marker: log2 fold change of a type over the other type of each pair of cell types "
-        "(default 1: two-fold)",
+        f"(default {_BUILD['min_log2_fold_change']:g}: "
+        f"{2 ** _BUILD['min_log2_fold_change']:g}-fold)",
     )
     build.add_argument(
         "--min-detection",
         type=float,
-        default=0.25,
-        help="marker: share of the type's cells with a non-zero count (default 0.25)",
+        default=_BUILD["min_detection"],
+        help="marker: share of the type's cells with a non-zero count "
+        f"(default {_BUILD['min_detection']:g})",
     )
     build.add_argument(
         "--test-fraction",
         type=float,
-        default=0.3,
-        help="share of each type's cells held out for validation (default 0.3)",
+        default=_BUILD["test_fraction"],
+        help="share of each type's cells held out for validation "
+        f"(default {_BUILD['test_fraction']:g})",
     )
     build.add_argument(
         "--mixtures",
         type=int,
-        default=50,
-        help=f"validation mixtures (default 50; 3 to {MAX_MIXTURES:,})",
+        default=_BUILD["n_mixtures"],
+        help=f"validation mixtures (default {_BUILD['n_mixtures']}; 3 to {MAX_MIXTURES:,})",
     )
     build.add_argument(
-        "--seed", type=int, default=0, help="seed of the split and the mixtures (default 0)"
+        "--seed",
+        type=int,
+        default=_BUILD["seed"],
+        help=f"seed of the split and the mixtures (default {_BUILD['seed']})",
     )
 
 

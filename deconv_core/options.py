@@ -16,6 +16,7 @@ import numpy as np
 from deconv_core.validation import InputError
 
 __all__ = [
+    "BUILD_DEFAULTS",
     "CHOICES",
     "EXCLUDE_NONE",
     "LOSSES",
@@ -182,6 +183,20 @@ MAX_PERMUTATIONS = 1_000_000
 #: RMSE settle within a few hundred, and each is a pseudo-bulk of every gene (1,000 × 20,000
 #: genes: 160 MB).
 MAX_MIXTURES = 1_000
+
+#: The defaults of :func:`deconv_core.singlecell.build_signature`'s parameters, read by
+#: ``build-signature`` and the dashboard's build form (defined once here).
+BUILD_DEFAULTS: dict[str, int | float] = {
+    "min_cells": 10,
+    "min_log2_fold_change": 1.0,
+    "min_detection": 0.25,
+    "min_markers": 3,
+    "max_markers": 10,
+    "test_fraction": 0.3,
+    "n_mixtures": 50,
+    "cells_per_mixture": 500,
+    "seed": 0,
+}
 
 
 def check_count(value: object, what: str, *, minimum: int = 0, maximum: int | None = None) -> int:

@@ -59,7 +59,7 @@ import scipy  # scipy.sparse loads on first use: a plain run never needs it
 
 from deconv_core.identifiability import condition_number
 from deconv_core.io.singlecell import SingleCellData
-from deconv_core.options import MAX_MIXTURES, check_count, check_fraction
+from deconv_core.options import BUILD_DEFAULTS, MAX_MIXTURES, check_count, check_fraction
 from deconv_core.ranking import average_ranks
 from deconv_core.signatures import Signature, check_signature
 from deconv_core.singlecell_validation import HeldOutValidation, split_cells, validate_held_out
@@ -374,15 +374,15 @@ _MARKER_OPTIONS = ("min_log2_fold_change", "min_detection", "min_markers", "max_
 def build_signature(
     data: SingleCellData,
     *,
-    min_cells: int = 10,
-    min_log2_fold_change: float = 1.0,
-    min_detection: float = 0.25,
-    min_markers: int = 3,
-    max_markers: int = 10,
-    test_fraction: float = 0.3,
-    n_mixtures: int = 50,
-    cells_per_mixture: int = 500,
-    seed: int = 0,
+    min_cells: int = int(BUILD_DEFAULTS["min_cells"]),
+    min_log2_fold_change: float = BUILD_DEFAULTS["min_log2_fold_change"],
+    min_detection: float = BUILD_DEFAULTS["min_detection"],
+    min_markers: int = int(BUILD_DEFAULTS["min_markers"]),
+    max_markers: int = int(BUILD_DEFAULTS["max_markers"]),
+    test_fraction: float = BUILD_DEFAULTS["test_fraction"],
+    n_mixtures: int = int(BUILD_DEFAULTS["n_mixtures"]),
+    cells_per_mixture: int = int(BUILD_DEFAULTS["cells_per_mixture"]),
+    seed: int = int(BUILD_DEFAULTS["seed"]),
     name: str = "single-cell signature",
 ) -> SignatureBuild:
     """Build a signature from labelled single-cell data and validate it.

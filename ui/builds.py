@@ -26,7 +26,7 @@ import streamlit as st
 from deconv_core.agreement import agreement_table, compare_fractions
 from deconv_core.figures import measured_scatter_figure
 from deconv_core.io.singlecell import SINGLE_CELL_SCALES, read_single_cell
-from deconv_core.options import SCALE_NAMES
+from deconv_core.options import BUILD_DEFAULTS, SCALE_NAMES
 from deconv_core.session import InputFile
 from deconv_core.singlecell import SignatureBuild, build_signature
 from deconv_core.singlecell_write import write_signature_build
@@ -52,18 +52,9 @@ __all__ = [
 COUNTS_TYPES = ["csv", "tsv", "txt", "gz", "h5ad"]
 #: File types of the cell-labels uploader.
 LABEL_TYPES = ["csv", "tsv", "txt"]
-#: Build parameters and their defaults (those of ``build-signature``).
-DEFAULTS: dict[str, float | int | str] = {
-    "min_cells": 10,
-    "min_log2_fold_change": 1.0,
-    "min_detection": 0.25,
-    "min_markers": 3,
-    "max_markers": 10,
-    "test_fraction": 0.3,
-    "n_mixtures": 50,
-    "seed": 0,
-    "scale": "auto",
-}
+#: Build parameters and their defaults (those of ``build-signature``, defined in
+#: :data:`deconv_core.options.BUILD_DEFAULTS`), with the scale of the counts.
+DEFAULTS: dict[str, float | int | str] = {**BUILD_DEFAULTS, "scale": "auto"}
 _DETECT = "(detect)"
 
 

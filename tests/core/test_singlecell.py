@@ -571,3 +571,20 @@ def test_counts_with_missing_values_are_refused(tmp_path):
         handle.write(buffer.getvalue())
     with pytest.raises(InputError, match="empty cell"):
         read_single_cell(path, labels=labels)
+
+
+def test_build_defaults_are_defined_once_for_the_function_the_cli_and_the_dashboard():
+    import inspect
+
+    from deconv_core.cli import build_parser
+    from deconv_core.options import BUILD_DEFAULTS
+    from ui.builds import DEFAULTS
+
+    signature = inspect.signature(build_signature).parameters
+    assert {k: signature[k].default for k in BUILD_DEFAULTS} == BUILD_DEFAULTS
+    assert {k: DEFAULTS[k] for k in BUILD_DEFAULTS} == BUILD_DEFAULTS
+    build = build_parser()._subparsers._group_actions[0].choices["build-signature"]
+    cli = {a.dest: a.default for a in build._actions}
+    cli["n_mixtures"] = cli.pop("mixtures")
+    shared = set(BUILD_DEFAULTS) - {"cells_per_mixture"}  # not an option of the command
+    assert {k: cli[k] for k in shared} == {k: BUILD_DEFAULTS[k] for k in shared}
