@@ -177,7 +177,7 @@ def exclusion_lists(value: str) -> tuple[str, ...]:
 #: resamples (Efron & Tibshirani 1993, ch. 13); more only cost time and memory.
 MAX_BOOTSTRAP = 10_000
 #: Most random mixtures of the permutation test: p-values down to 1e-6, past any
-#: multiple-testing threshold of a cohort; about 100 s with TIL10 on 2 cores.
+#: multiple-testing threshold of a cohort; about a minute with TIL10 here (61 s, measured).
 MAX_PERMUTATIONS = 1_000_000
 #: Most validation mixtures of a signature built from single-cell data: the held-out r and
 #: RMSE settle within a few hundred, and each is a pseudo-bulk of every gene (1,000 × 20,000
