@@ -21,7 +21,12 @@ from deconv_core.confounding import ConfoundingReport, flag_confounders
 from deconv_core.deconvolve import DeconvResult, deconvolve, meaning_for
 from deconv_core.expression import ExpressionData
 from deconv_core.io.limits import release_freed_memory
-from deconv_core.methods import MethodsComparison, run_methods
+from deconv_core.methods import (
+    MethodEstimates,
+    MethodsComparison,
+    compare_estimates,
+    estimate_methods,
+)
 from deconv_core.options import EXCLUDE_NONE, RunOptions, check_options
 from deconv_core.qc import (
     bootstrap_intervals,
@@ -347,14 +352,20 @@ def confound_and_assess(
     p_values: pd.Series | None,
     intervals: pd.DataFrame | None,
     step: Callable[[str], None],
+    estimates: MethodEstimates | None = None,
 ) -> Analysis:
-    """The last steps of a run, in either engine: the confounding check, then :func:`assess`."""
+    """The last steps of a run, in either engine: the confounding check, the methods of
+    ``options.methods`` compared (their ``estimates`` when the engine made them already,
+    else made here from ``expression``), then :func:`assess`."""
     step("residual, identifiability and confounding checks")
     confounding = flag_confounders(result, signature)
     methods = None
     if options.methods:
         step(f"methods side by side: {', '.join(options.methods)}")
-        methods = run_methods(expression.table_for(signature), result, signature, options.methods)
+        if estimates is None:
+            table = expression.table_for(signature)
+            estimates = estimate_methods(table, result, signature, options.methods)
+        methods = compare_estimates(estimates, names=signature.shown_names)
     return assess(
         expression,
         signature,

@@ -211,11 +211,6 @@ def _run(args: argparse.Namespace, stream: TextIO, progress: _Progress) -> int:
     check_out_dir(args.out)  # refuse an unusable folder before the work, not after
     limits = _limits(args)
     if args.engine == "dask":
-        if args.card:
-            raise InputError(
-                "--card is not available with --engine dask yet; write the cards with a "
-                "run of the samples you need without --engine dask."
-            )
         analysis = _run_dask(args, options, limits, progress)
     else:
         _check_memory_engine(args)
@@ -232,13 +227,30 @@ def _run(args: argparse.Namespace, stream: TextIO, progress: _Progress) -> int:
         analysis = run_analysis(expression, signature, options, progress=progress.step)
     progress.step(f"writing results to {args.out}")
     with _refusing_unwritable(args.out, folder=True):
-        files, cards = _cards(analysis, args.card)
+        files, cards = _cards(analysis, _carded(analysis, args.card))
         write_outputs(args.out, analysis, extra=files, cards=cards)
     _print_verdicts(analysis, stream)
     if analysis.methods is not None:
         _print_methods(analysis.methods, analysis.signature.shown_names, stream)
     progress.step("done")
     return 0
+
+
+def _carded(analysis: Analysis, samples: list[str]) -> list[str]:
+    """The samples of ``samples`` the run kept; a line on stderr for each it left out.
+
+    The Dask engine checks the names before its work but learns that a sample
+    has no data (and was left out) only once it has read it: the run's files
+    are still written, with the other cards.
+    """
+    kept = list(analysis.result.proportions.index)
+    carded = []
+    for sample in samples:
+        try:
+            carded.append(check_sample(kept, sample, left_out=analysis.warnings))
+        except InputError as exc:
+            sys.stderr.write(f"warning: {' '.join(exc.text('cli').split())}\n")
+    return carded
 
 
 def _cards(analysis: Analysis, samples: list[str]) -> tuple[dict[str, bytes], dict[str, list[str]]]:
@@ -276,6 +288,7 @@ def _run_dask(
             chunk_size=args.chunk_size,
             store=args.store,
             species=args.species,
+            samples=args.card,  # a name the cohort lacks is refused before the work
             progress=progress.step,
         )
 

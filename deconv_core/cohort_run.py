@@ -42,7 +42,7 @@ import contextlib
 import functools
 import logging
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -51,11 +51,13 @@ import numpy as np
 import pandas as pd
 
 from deconv_core.analysis import Analysis, all_warnings, confound_and_assess, fit_table
+from deconv_core.card import check_sample
 from deconv_core.deconvolve import DeconvResult, meaning_for
 from deconv_core.expression import ExpressionData, choose_table, name_for_species, sha256_of
 from deconv_core.genes import detect_orientation, harmonise_genes
 from deconv_core.io.chunked import ChunkedSource, open_chunked
 from deconv_core.io.limits import MIN_WORKER_MEMORY, MiB, format_size
+from deconv_core.methods import MethodEstimates, estimate_methods, join_estimates
 from deconv_core.options import RunOptions, check_choice, check_options
 from deconv_core.qc import bootstrap_intervals, permutation_null, permutation_p_values
 from deconv_core.scale import (
@@ -114,7 +116,8 @@ class _ChunkFit:
 
     ``species_warnings`` (the ``mouse_orthologs`` warning) and ``native_genes`` (mouse
     data: the harmonised mouse ids) depend on the gene ids only, as ``gene_changes`` does:
-    the driver takes them from one chunk, so they appear once.
+    the driver takes them from one chunk, so they appear once. ``methods``: the
+    estimates of ``options.methods`` on the chunk's samples (None when none were asked).
     """
 
     result: DeconvResult | None
@@ -131,6 +134,7 @@ class _ChunkFit:
     species_warnings: tuple[DeconvWarning, ...]
     native_genes: pd.Index | None
     error: InputError | None = None
+    methods: MethodEstimates | None = None
 
 
 def _summarise(
@@ -220,10 +224,14 @@ def _fit_chunk(
         intervals = bootstrap_intervals(
             result, signature, n_resamples=options.bootstrap, level=options.level, seed=options.seed
         )
+    methods = None
+    if options.methods:  # each sample on its own: compared on the driver once all are in
+        methods = estimate_methods(table, result, signature, options.methods)
     return _ChunkFit(
         result,
         tuple(warnings),
         intervals,
+        methods=methods,
         transformation=scaled.transformation,
         samples=tuple(str(s) for s in scaled.table.columns),
         **common,
@@ -410,6 +418,7 @@ def run_cohort(
     chunk_size: int = DEFAULT_CHUNK,
     store: str | os.PathLike | None = None,
     species: str = "auto",
+    samples: Sequence[str] = (),
     progress: Callable[[str], None] | None = None,
 ) -> Analysis:
     """One run over a cohort on disk, chunk by chunk on a Dask cluster.
@@ -431,6 +440,9 @@ def run_cohort(
         ``"auto"`` (detect), ``"human"`` or ``"mouse"``, as for
         :func:`~deconv_core.expression.load_expression`: mouse genes are renamed to
         their human orthologs for a human signature, kept for a mouse one.
+    samples
+        Samples the caller will need (e.g. for cards): a name the cohort lacks
+        is refused once the file is open, before any work.
     progress
         Called with a short sentence before each step.
 
@@ -442,16 +454,13 @@ def run_cohort(
     """
     step = progress or (lambda message: None)
     check_options(options, signature.excluded_genes)
-    if options.methods:  # the other methods fit the whole matrix (deconv_core.methods)
-        raise InputError(
-            "--method is not available with --engine dask yet; compare methods on a cohort "
-            "that fits in memory (run without --engine dask)."
-        )
     if chunk_size < 1:
         raise InputError(f"--chunk-size must be at least 1 sample, got {chunk_size}.")
     check_choice("species", species)  # before a text table is converted, not after
     source = open_chunked(path, store=store, progress=step)
     _check_orientation(source, Path(path).name)
+    for sample in samples:
+        check_sample(source.samples, sample)
     species = resolve_species(species, source.genes)  # the in-memory engine's rule
     chunks = _chunks(len(source.samples), chunk_size)
     step(f"{len(source.genes)} genes x {len(source.samples)} samples in {len(chunks)} chunks")
@@ -653,8 +662,18 @@ def _assess_cohort(
         p_values = pd.Series(
             permutation_p_values(null, observed_r), index=result.fit.index.copy(), name="p_value"
         )
+    estimates = None
+    if options.methods:
+        estimates = join_estimates([p.methods for p in parts if p.methods is not None])
     return confound_and_assess(
-        expression, signature, options, result, p_values=p_values, intervals=intervals, step=step
+        expression,
+        signature,
+        options,
+        result,
+        p_values=p_values,
+        intervals=intervals,
+        step=step,
+        estimates=estimates,
     )
 
 

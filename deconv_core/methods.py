@@ -42,7 +42,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 
@@ -77,11 +77,15 @@ __all__ = [
     "STROMA",
     "MethodResult",
     "MethodsComparison",
+    "MethodEstimates",
     "agreement_summary",
+    "compare_estimates",
     "compare_methods",
     "compared_values",
     "constrained_wls",
     "epithelial_markers",
+    "estimate_methods",
+    "join_estimates",
     "marker_panels",
     "marker_scores",
     "method_overview",
@@ -183,7 +187,8 @@ class MethodResult:
     details
         Samples × method-specific columns (e.g. the chosen ν and its RMSE).
     warnings
-        What the method noticed.
+        What the method noticed: run-wide notes first, then per sample in
+        sample order (so that parts of a cohort join, :func:`join_estimates`).
     applicable
         False when the method's assumptions do not hold for these inputs
         (EPIC-style fractions with a signature that is not a whole
@@ -401,12 +406,12 @@ def constrained_wls(
     A_all = S.to_numpy(float) * root[:, None]
     k = S.shape[1]
     coef = np.full((k, observed.shape[1]), np.nan)
-    warnings = [note]
+    warnings, not_estimated = [note], []
     for j, sample in enumerate(observed.columns):
         y = observed[sample].to_numpy(float)
         keep = np.isfinite(y)
         if keep.sum() <= k or not np.any(y[keep] > 0):
-            warnings.append(_not_estimated("epic", str(sample)))
+            not_estimated.append(_not_estimated("epic", str(sample)))
             continue
         coef[:, j] = _solve_capped(A_all[keep], y[keep] * root[keep])
     problems = absolute_mode_problems(signature)
@@ -422,6 +427,7 @@ def constrained_wls(
         )
     fractions, conversion = coefficients_to_proportions(coef, signature, mode="absolute")
     warnings.extend(w for w in conversion if w.code != "overshoot")  # the cap prevents it
+    warnings.extend(not_estimated)  # run-wide first, then per sample (as join_estimates)
     index = pd.Index([str(s) for s in observed.columns], name="sample")
     return MethodResult(
         method="epic",
@@ -527,13 +533,35 @@ def _robust(result: DeconvResult) -> MethodResult:
     return MethodResult("robust", "fraction", units, result.proportions.copy())
 
 
-def run_methods(
+@dataclass(frozen=True)
+class MethodEstimates:
+    """The chosen methods' per-sample estimates, before they are compared.
+
+    Every method estimates each sample on its own, so the estimates of parts
+    of a cohort (the Dask engine's chunks of samples) join into those of the
+    whole (:func:`join_estimates`); only the comparison needs every sample.
+
+    Attributes
+    ----------
+    results
+        One :class:`MethodResult` per method, the robust fit first; each one's
+        warnings run-wide first, then per sample in sample order.
+    epithelial
+        Epithelial marker score per sample (arbitrary units), or None when the
+        marker scores were not run or the data lack the markers.
+    """
+
+    results: tuple[MethodResult, ...]
+    epithelial: pd.Series | None = None
+
+
+def estimate_methods(
     expression: pd.DataFrame,
     result: DeconvResult,
     signature: Signature,
     methods: Sequence[str],
-) -> MethodsComparison:
-    """Run the chosen methods beside the robust fit and compare them.
+) -> MethodEstimates:
+    """Run the chosen methods beside the robust fit, sample by sample.
 
     Parameters
     ----------
@@ -548,7 +576,7 @@ def run_methods(
 
     Returns
     -------
-    MethodsComparison
+    MethodEstimates
     """
     unknown = [m for m in methods if m not in METHODS]
     if unknown:
@@ -561,11 +589,70 @@ def run_methods(
         results.append(constrained_wls(result.observed, signature, result.genes_used))
     if "mcp-counter" in chosen:
         results.append(marker_scores(expression))
-    agreement, flags = compare_methods(results, names=signature.shown_names)
     epithelial = _epithelial_score(expression) if "mcp-counter" in chosen else None
-    other = other_composition(results, epithelial=epithelial)
+    return MethodEstimates(tuple(results), epithelial)
+
+
+def join_estimates(parts: Sequence[MethodEstimates]) -> MethodEstimates:
+    """The estimates of parts of a cohort (disjoint samples, in order) as one.
+
+    Per-sample tables are stacked; per-population details (the marker
+    scores' markers found, which depend on the genes only) and run-wide
+    warnings are each part's, kept once.
+    """
+    joined = []
+    for same in zip(*(p.results for p in parts), strict=True):
+        first = same[0]
+        details = (
+            pd.concat([r.details for r in same])
+            if first.details.index.name == "sample"
+            else first.details
+        )
+        warnings = tuple(dict.fromkeys(w for r in same for w in r.warnings if not w.sample))
+        per_sample = tuple(w for r in same for w in r.warnings if w.sample)
+        joined.append(
+            replace(
+                first,
+                values=pd.concat([r.values for r in same]),
+                details=details,
+                warnings=(*warnings, *per_sample),
+            )
+        )
+    scores = [p.epithelial for p in parts]
+    epithelial = None if scores[0] is None else pd.concat(scores)
+    return MethodEstimates(tuple(joined), epithelial)
+
+
+def compare_estimates(
+    estimates: MethodEstimates, *, names: Mapping[str, str] | None = None
+) -> MethodsComparison:
+    """The methods' estimates compared (:func:`compare_methods`, :func:`other_composition`).
+
+    ``names`` maps cell-type ids to display names for the warnings' messages.
+    """
+    results = estimates.results
+    agreement, flags = compare_methods(results, names=names)
+    other = other_composition(results, epithelial=estimates.epithelial)
     warnings = [w for r in results for w in r.warnings] + flags
     return MethodsComparison(tuple(results), agreement, other, tuple(warnings))
+
+
+def run_methods(
+    expression: pd.DataFrame,
+    result: DeconvResult,
+    signature: Signature,
+    methods: Sequence[str],
+) -> MethodsComparison:
+    """Run the chosen methods beside the robust fit and compare them.
+
+    :func:`estimate_methods` (same parameters), then :func:`compare_estimates`.
+
+    Returns
+    -------
+    MethodsComparison
+    """
+    estimates = estimate_methods(expression, result, signature, methods)
+    return compare_estimates(estimates, names=signature.shown_names)
 
 
 def _normalised(name: str) -> str:

@@ -165,9 +165,6 @@ def test_unreadable_cohorts_are_refused_in_one_line(counts, tmp_path, capsys, mo
     assert "error:" in capsys.readouterr().err
     assert main(["run", str(other), "--signature", "TIL10", "--store", "s.h5", "--out", "x"]) == 2
     assert "only apply with --engine dask" in capsys.readouterr().err
-    for extra in (["--method", "epic"], ["--card", "S1"]):
-        assert main([*args, *extra]) == 2
-        assert "not available with --engine dask" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("address", ["notaurl", "tcp://host", "http://10.0.0.5:8786", "tcp://h:x"])
@@ -511,6 +508,46 @@ def test_a_larger_cohort_in_odd_chunks_gives_the_in_memory_files(client, tmp_pat
     )
     write_outputs(tmp_path / "dask", analysis)
     assert_same_files(reference, tmp_path / "dask")
+
+
+def test_methods_and_cards_are_the_in_memory_engines(client, tmp_path, capsys):
+    """--method all and --card from chunks of samples: the in-memory engine's files, to the byte.
+
+    The other methods estimate each chunk's samples on the workers and are
+    compared on the driver: the agreement needs every sample (r over 23), the
+    run-wide notes (EPIC's weights, the missing MCP-counter markers) appear
+    once, and a sample no method can estimate is named in file order.
+    """
+    expr, _ = planted_mixtures(23, noise=0.3, seed=5, n_filler=150)
+    expr.iloc[5:, expr.columns.get_loc("S9")] = np.nan  # 5 genes left: too few for ν-SVR, EPIC
+    expr["S14"] = 0.0  # no data: left out, so it gets no card
+    path = write_tsv(expr, tmp_path / "bulk.tsv")
+    flags = ["--method", "all", "--mode", "absolute", "--card", "S3", "--card", "S20"]
+    reference = memory_run(path, tmp_path / "memory", *flags)
+    args = ["run", str(path), "--signature", "TIL10", "--engine", "dask", *flags, "--card", "S14"]
+    args += ["--store", str(tmp_path / "bulk.h5"), "--scheduler", client.scheduler.address]
+    assert main([*args, "--chunk-size", "5", "--out", str(tmp_path / "dask")]) == 0
+    assert "warning: No card for sample 'S14'" in capsys.readouterr().err
+    dask = tmp_path / "dask"
+    assert_same_files(reference, dask)
+    written = sorted(f.name for f in dask.iterdir())
+    assert written == sorted(f.name for f in reference.iterdir())
+    assert {"methods_other.csv", "card_S3.html", "card_S20.png"} <= set(written)
+    for name in written:
+        if name.endswith((".csv", ".html", ".png")):
+            assert (dask / name).read_bytes() == (reference / name).read_bytes(), name
+    warnings = pd.read_csv(dask / "warnings.csv")
+    assert (
+        warnings["code"].tolist().count("epic_weights")
+        + warnings["code"].tolist().count("epic_uniform_weights")
+        == 1
+    )
+    assert set(warnings.loc[warnings["code"] == "method_not_estimated", "sample"]) == {"S9"}
+    agreement = pd.read_csv(dask / "methods_agreement.csv")
+    assert agreement["n"].max() == 21  # every sample with data but S9, across the 5 chunks
+    assert main([*args[:-2], "--card", "S99", "--out", str(tmp_path / "typo")]) == 2
+    assert "No sample named 'S99'" in capsys.readouterr().err
+    assert not (tmp_path / "typo").exists()
 
 
 def _tpm_with_zeros(n_samples, *, seed, dry=(0, 1)):
