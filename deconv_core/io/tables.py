@@ -1155,7 +1155,7 @@ def check_xlsx_budget(data: bytes, limits: ReadLimits, *, what: str) -> None:
 
 def _read_xlsx(data: bytes, *, what: str, limits: ReadLimits = DEFAULT_LIMITS) -> _Parsed:
     """Read the first sheet of an .xlsx workbook, finding the header below title rows."""
-    raw = _xlsx_first_sheet(data, what=what, limits=limits)
+    raw, merged = _xlsx_first_sheet(data, what=what, limits=limits)
     if not any(_xlsx_filled(row) for row in raw):
         raise InputError(
             f"The first sheet of the {what} workbook is empty; put the table on the first "
@@ -1166,6 +1166,7 @@ def _read_xlsx(data: bytes, *, what: str, limits: ReadLimits = DEFAULT_LIMITS) -
         header = _xlsx_header_row(kept, what=what)
     except InputError as err:
         raise InputError(f"{err}{_other_sheets(data)}") from None
+    _check_no_merges_in_table(merged, header + comment_lines + 1, what=what)
     columns, names = _xlsx_columns(kept, header)
     return _Parsed(
         columns=columns,
@@ -1178,6 +1179,32 @@ def _read_xlsx(data: bytes, *, what: str, limits: ReadLimits = DEFAULT_LIMITS) -
         is_gct=False,
         warnings=_other_sheets_note(data, what=what),
     )
+
+
+def _check_no_merges_in_table(
+    merged: list[tuple[str, int, int]], header_row: int, *, what: str
+) -> None:
+    """Refuse merged cells from the header row (1-based sheet row ``header_row``) down.
+
+    A merged range keeps one value, in its first cell; the others would read
+    as empty names, ids or values.  Merged titles above the header are kept.
+    """
+    inside = [ref for ref, _, last in merged if last >= header_row and _spans_cells(ref)]
+    if not inside:
+        return
+    count = f"{len(inside):,} merged ranges" if len(inside) > 1 else "a merged range"
+    raise InputError(
+        f"The first sheet of the {what} workbook has {count} inside the table (first: "
+        f"{inside[0]}); a merged range keeps its value in its first cell only, so the others "
+        "would read as empty. Unmerge those cells in Excel or LibreOffice and fill in every "
+        "name and value."
+    )
+
+
+def _spans_cells(ref: str) -> bool:
+    """Whether a merged range covers more than one cell ("B3:B3" and "B3" do not)."""
+    first, _, last = ref.partition(":")
+    return bool(last) and last != first
 
 
 def _other_sheets_note(data: bytes, *, what: str) -> tuple[DeconvWarning, ...]:
@@ -1232,8 +1259,9 @@ def _other_sheets(data: bytes) -> str:
 
 def _xlsx_first_sheet(
     data: bytes, *, what: str, limits: ReadLimits = DEFAULT_LIMITS
-) -> list[list[Any]]:
-    """The cells of the workbook's first sheet, row by row, blank rows included.
+) -> tuple[list[list[Any]], list[tuple[str, int, int]]]:
+    """The cells of the workbook's first sheet, row by row from row 1, blank rows included,
+    and its merged ranges (:func:`_merged_ranges`; looked for only when a cell is empty).
 
     The sheet's stated size is checked against ``limits`` before reading, and
     the cells are counted while reading (a stated size can be forged): a few
@@ -1267,9 +1295,12 @@ def _xlsx_first_sheet(
             rows.append([_xlsx_cell(v) for v in row])
             if len(rows) > most:
                 check_parse_budget(len(rows), max(len(row), width), limits, what=what)
-        if any(None in row for row in rows):
-            _check_formulas_have_values(data, getattr(sheet, "_worksheet_path", ""), what=what)
-        return rows
+        merged = []
+        if any(None in row for row in rows):  # uncalculated formulas and merges read as empty
+            xml = _sheet_xml(data, getattr(sheet, "_worksheet_path", ""))
+            _check_formulas_have_values(xml, what=what)
+            merged = _merged_ranges(xml)
+        return rows, merged
     except InputError:
         raise  # the budget's own refusal (an InputError is a ValueError too)
     except problems as err:
@@ -1289,13 +1320,31 @@ _UNCALCULATED = re.compile(
 )
 
 
-def _check_formulas_have_values(data: bytes, sheet_path: str, *, what: str) -> None:
-    """Refuse a sheet whose formulas were never calculated: their cells would read as empty."""
+def _sheet_xml(data: bytes, sheet_path: str) -> bytes:
+    """The XML of one sheet of a workbook openpyxl has read (b"" when it cannot be had)."""
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as book:
-            xml = book.read(sheet_path)
+            return book.read(sheet_path)
     except (KeyError, *DAMAGED_ZIP_ERRORS):
-        return  # openpyxl read the sheet; nothing more to learn here
+        return b""  # openpyxl read the sheet; nothing more to learn here
+
+
+# A merged range (ECMA-376 18.3.1.55): its value is in its top-left cell, the others are empty.
+_MERGED = re.compile(rb'<mergeCell\b[^>]*?\bref="(([A-Z]+)([0-9]+)(?::[A-Z]+([0-9]+))?)"')
+
+
+def _merged_ranges(xml: bytes) -> list[tuple[str, int, int]]:
+    """A sheet's merged ranges in reading order (by first row, then column; the file keeps
+    no order): (the range as Excel writes it, its first row, its last row)."""
+    found = sorted(
+        (int(top), len(col), col, ref.decode(), int(bottom or top))
+        for ref, col, top, bottom in _MERGED.findall(xml)
+    )
+    return [(ref, top, bottom) for top, _, _, ref, bottom in found]
+
+
+def _check_formulas_have_values(xml: bytes, *, what: str) -> None:
+    """Refuse a sheet whose formulas were never calculated: their cells would read as empty."""
     if b"<f" not in xml:
         return
     found = _UNCALCULATED.findall(xml)

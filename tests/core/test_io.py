@@ -172,6 +172,40 @@ def test_formulas_never_calculated_are_refused(tmp_path: Path) -> None:
         read_table(_write(tmp_path, "formulas.xlsx", _xlsx(rows)))
 
 
+def _merged_book(*ranges: str) -> bytes:
+    """A titled table (title row 1 merged across, header row 2) with ``ranges`` merged too."""
+    book = Workbook()
+    sheet = book.active
+    for row in (["Study 7 expression"], ["gene", "S1", "S2"], ["CD3E", 1.0, 2.0]):
+        sheet.append(row)
+    sheet.append(["CD8A", 3.0, 4.0])
+    sheet.append(["MS4A1", 5.0, 6.0])
+    for cells in ("A1:C1", *ranges):
+        sheet.merge_cells(cells)
+    buffer = io.BytesIO()
+    book.save(buffer)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("ranges", "first", "count"),
+    [
+        (("B3:B4",), "B3:B4", "a merged range"),  # a value: CD8A's S1 would read as missing
+        (("A4:A5",), "A4:A5", "a merged range"),  # a gene id: MS4A1's row would have none
+        (("B2:C2", "B5:C5"), "B2:C2", "2 merged ranges"),  # a header: a sample without a name
+    ],
+)
+def test_merged_cells_inside_the_table_are_refused(ranges, first, count, tmp_path: Path) -> None:
+    with pytest.raises(InputError, match=rf"has {count} inside the table \(first: {first}\)"):
+        read_table(_write(tmp_path, "merged.xlsx", _merged_book(*ranges)))
+
+
+def test_a_merged_title_above_the_header_is_read(tmp_path: Path) -> None:
+    # Only the title row is merged (and a one-cell "range", which merges nothing).
+    result = read_table(_write(tmp_path, "titled.xlsx", _merged_book("B4:B4")))
+    _expect(result, {"CD3E": [1.0, 2.0], "CD8A": [3.0, 4.0], "MS4A1": [5.0, 6.0]}, ["S1", "S2"])
+
+
 def test_formulas_with_saved_results_are_read(tmp_path: Path) -> None:
     # As Excel saves them: the formula and its cached value.
     book = _xlsx([["gene", "S1", "S2"], ["CD3E", 1.0, 2.0], ["CD8A", 3.0, None]])
