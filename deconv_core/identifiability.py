@@ -67,6 +67,23 @@ class Identifiability:
     n_genes: int
 
 
+def _angles(A: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Cosine and Pearson correlation of every pair of columns of genes × cell types ``A``.
+
+    Both ignore each column's scale, so each column is divided by its largest
+    absolute value first: squares of values near 1e-300 or 1e300 would
+    underflow or overflow (NaN, or a cosine off in the 8th digit near 1e-160).
+    A column of zeros gives NaN.
+    """
+    top = np.abs(A).max(axis=0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        U = A / np.where(top > 0, top, 1.0)
+        norms = np.linalg.norm(U, axis=0)
+        cosine = (U.T @ U) / np.outer(norms, norms)
+        correlation = np.atleast_2d(np.corrcoef(U, rowvar=False))
+    return cosine, correlation
+
+
 def signature_identifiability(
     signature: pd.DataFrame,
     *,
@@ -118,10 +135,7 @@ def signature_identifiability(
                 f"({', '.join(missing)}); pass weights for every gene or none."
             )
         A = A * aligned.to_numpy(dtype=float)[:, None]
-    norms = np.linalg.norm(A, axis=0)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        cosine = (A.T @ A) / np.outer(norms, norms)
-        correlation = np.atleast_2d(np.corrcoef(A, rowvar=False))
+    cosine, correlation = _angles(A)
     condition = condition_number(A)
     names = [str(c) for c in signature.columns]
     a, b = np.triu_indices(k, 1)

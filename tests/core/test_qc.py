@@ -1,5 +1,6 @@
 """Uncertainty, residual diagnostics and identifiability (deconv_core.qc)."""
 
+import warnings
 from dataclasses import replace
 
 import numpy as np
@@ -219,6 +220,19 @@ def test_identifiability_matches_the_signature_page(til10):
     assert page.summary["condition_number"] == whole.condition_number
     assert not whole.pairs["collinear"].any()
     assert whole.pairs["cosine"].is_monotonic_decreasing
+
+
+@pytest.mark.parametrize("factor", [1e-300, 1e-160, 1e300])
+def test_cosines_and_correlations_ignore_the_signatures_scale(til10, factor):
+    # Squares of such values underflow or overflow: NaN (and a warning), or a cosine off in
+    # its 8th digit, before each column was scaled first.
+    plain = signature_identifiability(til10.matrix).pairs
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        scaled = signature_identifiability(til10.matrix * factor).pairs
+    for column in ("cosine", "correlation"):
+        np.testing.assert_allclose(scaled[column], plain[column], rtol=0, atol=1e-12)
+    assert scaled["cell_type_a"].tolist() == plain["cell_type_a"].tolist()
 
 
 def test_collinear_cell_types_are_warned_about(til10):
