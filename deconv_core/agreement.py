@@ -18,6 +18,7 @@ import pandas as pd
 from scipy import stats
 
 __all__ = [
+    "CATEGORY_LINEAGES",
     "CATEGORY_QUALIFIERS",
     "CATEGORY_SYNONYMS",
     "agreement_table",
@@ -54,6 +55,32 @@ CATEGORY_SYNONYMS: dict[str, tuple[str, ...]] = {
 #: is TIL10's "Dendritic cells" (quanTIseq's dendritic cells are myeloid) when the signature
 #: has no myeloid dendritic cell type of its own.  Dropped only when nothing matched with them.
 CATEGORY_QUALIFIERS = frozenset({"myeloid"})
+#: Words that name a kind of cell (after :data:`CATEGORY_SYNONYMS`).  A category that names one
+#: and matches no cell type or group exactly is proposed as the sum of the cell types that are
+#: its subtypes: "Monocytes" = immunoStates' CD14 and CD16 monocytes, "NK" = LM22's resting and
+#: activated NK cells.  A cell type naming another kind as well ("NK T cells" for "T cells") is
+#: left to the user, as is a category naming no kind ("CD4", "Memory cells").
+CATEGORY_LINEAGES = frozenset(
+    {
+        "t",
+        "b",
+        "nk",
+        "plasma",
+        "monocyte",
+        "macrophage",
+        "dendritic",
+        "neutrophil",
+        "eosinophil",
+        "basophil",
+        "mast",
+        "granulocyte",
+        "lymphocyte",
+        "fibroblast",
+        "endothelial",
+        "epithelial",
+        "progenitor",
+    }
+)
 
 _CELLS_SUFFIX = re.compile(r"^(.+?)(cells?)$")  # "Tcells", "CD4Tcells", "NKcell"
 _DIGIT_LETTER = re.compile(r"(?<=\d)(?=[a-z])")  # "cd4t" → "cd4", "t"; "cd56bright"
@@ -98,8 +125,10 @@ def match_categories(
     "CD4Tcells" = "CD4 T cells", "NK" = "NK cells", "mDC" = "Myeloid dendritic
     cells"); a matching group maps to all its members.  A category matching
     nothing is tried again without the words of :data:`CATEGORY_QUALIFIERS`
-    ("mDC" = TIL10's "Dendritic cells").  Names that share only some words
-    ("CD4 T cells" and the group "T cells") do not match.
+    ("mDC" = TIL10's "Dendritic cells"), then as the cell types that are its
+    subtypes (:data:`CATEGORY_LINEAGES`: "Monocytes" = "CD14 monocytes" +
+    "CD16 monocytes").  A category narrower than a name ("CD4 T cells" and the
+    group "T cells") does not match it.
 
     Parameters
     ----------
@@ -134,9 +163,27 @@ def match_categories(
     proposal = {}
     for category in categories:
         tokens = _tokens(category)
-        found = by_tokens.get(tokens) or by_tokens.get(tokens - CATEGORY_QUALIFIERS) or []
-        proposal[str(category)] = list(found)
+        found = by_tokens.get(tokens) or by_tokens.get(tokens - CATEGORY_QUALIFIERS)
+        proposal[str(category)] = list(found or _subtypes(tokens, cell_types, shown))
     return proposal
+
+
+def _subtypes(
+    tokens: frozenset[str], cell_types: Sequence[str], shown: Mapping[str, str]
+) -> list[str]:
+    """The cell types (signature order) whose id or display name has every word of a
+    category naming a kind of cell, and no other kind (:data:`CATEGORY_LINEAGES`)."""
+    kinds = tokens & CATEGORY_LINEAGES
+    if not kinds:
+        return []
+    found = []
+    for cell_type in map(str, cell_types):
+        for name in (cell_type, shown.get(cell_type)):
+            words = _tokens(name) if name else frozenset()
+            if tokens <= words and words & CATEGORY_LINEAGES <= kinds:
+                found.append(cell_type)
+                break
+    return found
 
 
 def compare_fractions(

@@ -87,12 +87,34 @@ def test_a_category_named_like_a_display_name_is_proposed():
     # immunoStates' id is CD8_positive_alpha_beta_T_cell; its display name is "CD8 T cells".
     states = load_signature("immunoStates")
     assert states.shown_names["CD8_positive_alpha_beta_T_cell"] == "CD8 T cells"
-    mapping = match_categories(["CD8 T cells"], states.cell_types, states.groups)
-    assert mapping["CD8 T cells"] == []  # by ids alone
+    # Ids that say nothing (an uploaded signature's codes): the display names decide.
+    codes, shown = ["ct_1", "ct_2"], {"ct_1": "CD8 T cells", "ct_2": "B cells"}
+    assert match_categories(["CD8 T cells"], codes) == {"CD8 T cells": []}
+    assert match_categories(["CD8 T cells"], codes, names=shown) == {"CD8 T cells": ["ct_1"]}
     mapping = match_categories(
         ["CD8 T cells"], states.cell_types, states.groups, names=states.shown_names
     )
     assert mapping["CD8 T cells"] == ["CD8_positive_alpha_beta_T_cell"]
+
+
+def test_a_broader_category_is_proposed_as_the_sum_of_its_subtypes():
+    states = load_signature("immunoStates")
+    # Hoek 2015's flow header: immunoStates has CD14 and CD16 monocytes, no "monocytes".
+    broad = ["monocytes", "Macrophages", "NK"]
+    mapping = match_categories(broad, states.cell_types, states.groups, names=states.shown_names)
+    assert mapping["monocytes"] == ["CD14_positive_monocyte", "CD16_positive_monocyte"]
+    assert mapping["Macrophages"] == ["macrophage_m0", "macrophage_m1", "macrophage_m2"]
+    assert mapping["NK"] == ["CD56bright_natural_killer_cell", "CD56dim_natural_killer_cell"]
+    # LM22's cell-type names (the matrix itself is never shipped) against the Quasar truth.
+    lm22 = ["B cells naive", "B cells memory", "Plasma cells", "T cells CD8", "T cells CD4 naive"]
+    lm22 += ["T cells CD4 memory resting", "T cells CD4 memory activated", "NK cells resting"]
+    lm22 += ["NK cells activated", "NK T cells", "T cells regulatory (Tregs)", "Monocytes"]
+    mapping = match_categories(QUASAR + ["T cells"], lm22)
+    assert mapping["CD4Tcells"] == lm22[4:7]  # not the Tregs: the category has no "regulatory"
+    assert mapping["Bcells"] == lm22[:2] and mapping["CD8Tcells"] == ["T cells CD8"]
+    assert mapping["NK"] == ["NK cells resting", "NK cells activated"]  # NKT cells are both kinds
+    assert mapping["T cells"] == [*lm22[3:7], "T cells regulatory (Tregs)"]
+    assert mapping["Monocytes"] == ["Monocytes"] and mapping["Unknown"] == []
 
 
 @pytest.mark.parametrize("signature", ["TIL10", "immunoStates"])
