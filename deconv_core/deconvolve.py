@@ -657,7 +657,7 @@ def deconvolve(
     # Normalise every sample to 1e6 over all its genes (TPM-like), so that the
     # coefficients are comparable between samples and, in absolute mode, are
     # shares of the sample's mRNA.
-    totals = np.sum(values, axis=0, where=present)
+    totals = _sample_totals(values, present)
     del present
     with np.errstate(divide="ignore", invalid="ignore"):
         Y = values[genes.rows, :] / totals * 1e6
@@ -838,6 +838,24 @@ def _mode_warnings(signature: Signature, *, mode: str, mrna_scaling: bool) -> li
             cli="Drop --no-mrna-scaling to get shares of cells.",
         )
     ]
+
+
+def _sample_totals(values: np.ndarray, present: np.ndarray) -> np.ndarray:
+    """Each sample's sum over its genes with a value, the same to the last bit in any layout.
+
+    ``values`` : (genes, samples) float64; ``present`` : its mask of values that are not NaN.
+    numpy sums a column of a column-major array pairwise but a row-major array row by row, so
+    the totals (and through them every number of the fit) differed in their last bits between
+    the in-memory engine's tables (column-major) and the Dask engine's chunks (row-major).  A
+    row-major array is therefore summed one column at a time, which numpy does pairwise, as
+    for a column-major one (tested bit for bit).
+    """
+    if values.flags.f_contiguous:
+        return np.sum(values, axis=0, where=present)
+    return np.array(
+        [np.sum(values[:, j], where=present[:, j]) for j in range(values.shape[1])],
+        dtype=np.float64,
+    )
 
 
 def _apply_exclusion(
