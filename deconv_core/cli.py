@@ -607,19 +607,22 @@ def _add_signature_commands(sub: argparse._SubParsersAction) -> None:
         "log1p is also accepted); log2p1: log2(x + 1); linear: CPM, TPM",
     )
     build.add_argument(
-        "--min-cells", type=int, default=_BUILD["min_cells"], help="fewer cells: type left out"
+        "--min-cells",
+        type=int,
+        default=_BUILD["min_cells"],
+        help=f"fewer cells: type left out (default {_BUILD['min_cells']})",
     )
     build.add_argument(
         "--min-markers",
         type=int,
         default=_BUILD["min_markers"],
-        help="markers per ordered pair of types, at least",
+        help=f"markers per ordered pair of types, at least (default {_BUILD['min_markers']})",
     )
     build.add_argument(
         "--max-markers",
         type=int,
         default=_BUILD["max_markers"],
-        help="markers per ordered pair of types, at most",
+        help=f"markers per ordered pair of types, at most (default {_BUILD['max_markers']})",
     )
     build.add_argument(
         "--min-log2-fold-change",
