@@ -110,7 +110,7 @@ SET_ASIDE_SHARE = 0.02
 #: tell them apart (their sum is still estimated well).
 MAX_COSINE = 0.85
 #: Condition number of the (weighted) signature above which small changes in the data move
-#: the estimates a lot; tens are typical of good immune signatures (TIL10: about 20).
+#: the estimates a lot; good immune signatures stay well below it (TIL10: about 7).
 MAX_CONDITION = 50.0
 
 # -- confounding (leave-genes-out refits) ------------------------------------------------------

@@ -1,7 +1,12 @@
 """Simulate the bundled demo cohort in ``assets/demo/`` (deterministic).
 
-Usage: ``python scripts/make_demo_data.py`` (rewrites the four files; the same
-seed gives byte-identical output).
+Usage: ``python scripts/make_demo_data.py [--hgnc FILE] [--out DIR]`` (rewrites
+the four files in ``assets/demo``, or in ``DIR``; the same seed gives
+byte-identical output).  The background genes are drawn from the approved
+symbols of the HGNC snapshot of 2017-04-18 the demo was made with
+(``../shared/data/genes/HGNC_symbols_aliases_ensembl_20170418.tsv.gz``, the
+default of ``--hgnc``; not shipped: the product ships current nomenclature,
+``assets/genes``, which would draw other genes).
 
 The cohort: 24 samples in three groups ("tumour, immune-hot", "tumour,
 immune-cold", "normal blood"), made by mixing whole-transcriptome profiles of
@@ -25,6 +30,7 @@ as a flow-cytometry panel would report) and ``PROVENANCE.md``.
 
 from __future__ import annotations
 
+import argparse
 import gzip
 import io
 import re
@@ -40,6 +46,8 @@ sys.path.insert(0, str(ROOT))
 from deconv_core.signatures import load_signature  # noqa: E402
 
 OUT = ROOT / "assets" / "demo"
+# The HGNC download of 2017-04-18 (columns HGNCID, Status, ApprovedSymbol, ...).
+HGNC_2017 = ROOT.parent / "shared/data/genes/HGNC_symbols_aliases_ensembl_20170418.tsv.gz"
 SEED = 20240607
 N_PER_GROUP = 8
 N_BACKGROUND = 5300
@@ -120,12 +128,12 @@ _GENE = re.compile(r"^[A-Z][A-Z0-9]{1,9}$")
 _SKIP = ("MIR", "LINC", "SNOR", "RNU", "RNA", "LOC", "OR", "KIAA", "FAM", "TRB", "TRA", "IG")
 
 
-def background_genes(exclude: set[str], rng: np.random.Generator) -> list[str]:
+def background_genes(exclude: set[str], rng: np.random.Generator, hgnc_file: Path) -> list[str]:
     """Pick real approved HGNC symbols (protein-coding-looking) outside the signature."""
-    hgnc = pd.read_csv(ROOT / "assets" / "genes" / "hgnc_map.tsv.gz", sep="\t", dtype=str)
+    hgnc = pd.read_csv(hgnc_file, sep="\t", dtype=str, usecols=["Status", "ApprovedSymbol"])
     approved = sorted(
         s
-        for s in hgnc.loc[hgnc["status"] == "Approved", "symbol"]
+        for s in hgnc.loc[hgnc["Status"] == "Approved", "ApprovedSymbol"]
         if _GENE.match(s) and not s.startswith(_SKIP) and s not in exclude
     )
     extra = [g for g in ACTIVATION_BACKGROUND if g in set(approved)]
@@ -150,13 +158,13 @@ def format_values(values: np.ndarray) -> np.ndarray:
     return out
 
 
-def simulate() -> dict[str, pd.DataFrame]:
+def simulate(hgnc_file: Path = HGNC_2017) -> dict[str, pd.DataFrame]:
     rng = np.random.default_rng(SEED)
     til10 = load_signature("TIL10")
     sig = til10.matrix
     cell_types = list(sig.columns)
     factors = np.array([til10.mrna_scaling[c] for c in cell_types])
-    genes_bg = background_genes({g.upper() for g in sig.index}, rng)
+    genes_bg = background_genes({g.upper() for g in sig.index}, rng, hgnc_file)
 
     # Background distribution over non-signature genes: log-normal levels with
     # a long tail, as in real TPM; each cell type perturbs it.
@@ -245,8 +253,9 @@ deterministically (seed {SEED}); rerun it to reproduce them byte for byte.
   (Finotello F, et al. Genome Medicine 2019;11:34), shipped in `assets/signatures/TIL10`
   (BSD-3-Clause, Copyright (c) 2017, Division of Bioinformatics, Innsbruck Medical University).
   The demo expression is therefore a derived work of TIL10 and keeps its BSD-3-Clause terms.
-- **Other genes**: {expr.shape[0] - 170:,} approved HGNC symbols (snapshot 2017-04-18,
-  `assets/genes`), drawn at random; their levels follow a shared log-normal background
+- **Other genes**: {expr.shape[0] - 170:,} approved HGNC symbols of the snapshot of 2017-04-18
+  (not shipped: `../shared/data/genes`; the script's `--hgnc`), drawn at random; their levels
+  follow a shared log-normal background
   (perturbed per cell type), so each profile sums to one million. A non-immune ("other") profile,
   zero on the signature genes, stands for tumour and stromal cells. With more than 5,000 genes,
   absolute mode treats the data as a whole transcriptome.
@@ -267,8 +276,15 @@ deterministically (seed {SEED}); rerun it to reproduce them byte for byte.
 
 
 def main() -> None:
-    data = simulate()
-    OUT.mkdir(parents=True, exist_ok=True)
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--hgnc", type=Path, default=HGNC_2017, help="the 2017-04-18 HGNC file")
+    parser.add_argument("--out", type=Path, default=OUT, help="folder (default assets/demo)")
+    args = parser.parse_args()
+    if not args.hgnc.is_file():
+        sys.exit(f"error: no HGNC snapshot at {args.hgnc}; give the 2017-04-18 file with --hgnc")
+    data = simulate(args.hgnc)
+    out = args.out
+    out.mkdir(parents=True, exist_ok=True)
     expr = data["expression"]
     text = pd.DataFrame(format_values(expr.to_numpy()), index=expr.index, columns=expr.columns)
     buffer = io.StringIO()
@@ -276,11 +292,11 @@ def main() -> None:
     raw = buffer.getvalue().encode("utf-8")
     # mtime=0 keeps the gzip bytes identical between runs.
     packed = gzip.compress(raw, compresslevel=9, mtime=0)
-    (OUT / "expression.tsv.gz").write_bytes(packed)
-    data["metadata"].to_csv(OUT / "metadata.csv", index=False, lineterminator="\n")
-    data["measured"].to_csv(OUT / "measured_fractions.csv", lineterminator="\n")
-    (OUT / "PROVENANCE.md").write_text(provenance(data, len(packed)), encoding="utf-8")
-    print(f"wrote {OUT} ({len(packed) // 1024} KB expression)")
+    (out / "expression.tsv.gz").write_bytes(packed)
+    data["metadata"].to_csv(out / "metadata.csv", index=False, lineterminator="\n")
+    data["measured"].to_csv(out / "measured_fractions.csv", lineterminator="\n")
+    (out / "PROVENANCE.md").write_text(provenance(data, len(packed)), encoding="utf-8")
+    print(f"wrote {out} ({len(packed) // 1024} KB expression)")
 
 
 if __name__ == "__main__":
