@@ -550,6 +550,21 @@ def test_methods_and_cards_are_the_in_memory_engines(client, tmp_path, capsys):
     assert not (tmp_path / "typo").exists()
 
 
+def test_methods_with_a_chunk_of_no_data_are_the_in_memory_engines(counts, client, tmp_path):
+    """One sample per chunk: S5's chunk has no data, so it has no estimates to join."""
+    path = write_tsv(counts, tmp_path / "counts.tsv")
+    reference = memory_run(path, tmp_path / "memory", "--method", "epic", "--method", "nu-svr")
+    options = RunOptions(methods=("epic", "nu-svr"))
+    store = str(tmp_path / "counts.h5")
+    signature = load_signature("TIL10")
+    analysis = run_cohort(path, signature, options, client=client, chunk_size=1, store=store)
+    write_outputs(tmp_path / "dask", analysis)
+    for name in ("methods", "methods_agreement", "warnings"):
+        dask = (tmp_path / "dask" / f"{name}.csv").read_bytes()
+        assert dask == (reference / f"{name}.csv").read_bytes(), name
+    assert "S5" not in pd.read_csv(tmp_path / "dask" / "methods.csv")["sample"].tolist()
+
+
 def _tpm_with_zeros(n_samples, *, seed, dry=(0, 1)):
     """TPM (genes × samples) summing to 1e6, 60 filler genes zero in every sample but ``dry``."""
     expr, _ = planted_mixtures(n_samples, noise=0.1, seed=seed, n_filler=200)
