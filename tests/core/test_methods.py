@@ -13,6 +13,7 @@ from deconv_core.genes import load_hgnc
 from deconv_core.methods import (
     BASES,
     EPITHELIAL_FILE,
+    NU_VALUES,
     MethodResult,
     MethodsComparison,
     agreement_summary,
@@ -104,6 +105,73 @@ def test_nu_svr_edge_cases_all_zero_sample_and_single_cell_type(til10):
     assert [w.sample for w in out.warnings] == ["S2"]
     one = nu_svr(observed[["S1"]], sig[["T.cells.CD8"]])
     assert one.values.loc["S1", "T.cells.CD8"] == pytest.approx(1.0)
+
+
+def plain_nu_svr(observed: pd.DataFrame, signature: pd.DataFrame) -> tuple[np.ndarray, ...]:
+    """The reference: one scikit-learn ``NuSVR`` per sample and ν, in a plain loop.
+
+    ``observed``: genes × samples, linear, NaN where missing; ``signature``: genes × cell
+    types, linear.  Returns the fractions (samples × cell types, NaN when not estimated),
+    the chosen ν and the RMSE (standardised units; NaN when not estimated), as the
+    method was written before its samples were fitted side by side.
+    """
+    from sklearn.svm import NuSVR
+
+    S = signature.to_numpy(dtype=float)
+    S = (S - S.mean()) / (S.std() or 1.0)
+    fractions, nus, rmses = [], [], []
+    for sample in observed.columns:
+        y = observed[sample].to_numpy(dtype=float)
+        keep = np.isfinite(y)
+        best = (np.full(S.shape[1], np.nan), np.nan, np.nan)
+        if keep.sum() > S.shape[1] and np.std(y[keep]) > 0:
+            ys = (y[keep] - y[keep].mean()) / y[keep].std()
+            for nu in NU_VALUES:
+                w = NuSVR(nu=nu, C=1.0, kernel="linear").fit(S[keep], ys).coef_.ravel()
+                w = np.clip(w, 0.0, None)
+                if not w.sum() > 0:
+                    continue
+                w = w / w.sum()
+                rmse = float(np.sqrt(np.mean((S[keep] @ w - ys) ** 2)))
+                if not rmse >= best[2]:  # also true while best[2] is NaN
+                    best = (w, nu, rmse)
+        fractions.append(best[0])
+        nus.append(best[1])
+        rmses.append(best[2])
+    return np.array(fractions), np.array(nus), np.array(rmses)
+
+
+@pytest.mark.parametrize("workers", [1, 3])
+def test_nu_svr_gives_the_plain_per_sample_fits(til10, monkeypatch, workers):
+    # Noisy mixtures, some genes missing in some samples, a sample without signal and
+    # one with too few genes: the fractions, the ν and the RMSE are those of the plain
+    # loop, on one thread and on several.
+    import deconv_core.methods as methods
+
+    monkeypatch.setattr(methods, "SVR_WORKERS", workers)
+    expr, _ = planted_mixtures(9, noise=0.3, seed=5)
+    sig = til10.matrix
+    observed = expr.loc[sig.index].copy()
+    rng = np.random.default_rng(5)
+    observed = observed.mask(rng.random(observed.shape) < 0.1)  # ~10% of the values missing
+    observed["S1"] = expr.loc[sig.index, "S1"]  # one sample with every gene
+    observed["S2"] = 0.0
+    observed.loc[observed.index[sig.shape[1] :], "S3"] = np.nan  # = cell types: too few
+    out = nu_svr(observed, sig)
+    fractions, nus, rmses = plain_nu_svr(observed, sig)
+    np.testing.assert_allclose(out.values.to_numpy(), fractions, rtol=0, atol=1e-6)
+    np.testing.assert_array_equal(out.details["nu"].to_numpy(), nus)
+    np.testing.assert_allclose(out.details["rmse"].to_numpy(), rmses, rtol=0, atol=1e-9)
+    assert np.isnan(fractions[1:3]).all() and np.isfinite(fractions[3:]).all()
+    assert [w.sample for w in out.warnings] == ["S2", "S3"]
+    assert list(out.values.index) == list(observed.columns)
+
+
+def test_nu_svr_of_no_sample_is_an_empty_table(til10):
+    out = nu_svr(pd.DataFrame(index=til10.matrix.index), til10.matrix)
+    assert out.values.shape == (0, til10.matrix.shape[1])
+    assert list(out.details.columns) == ["nu", "rmse"] and out.details.empty
+    assert out.warnings == ()
 
 
 def _without_factors(sig: Signature) -> Signature:
