@@ -304,12 +304,11 @@ def _svr_samples(S: np.ndarray, Y: np.ndarray, nu_values: Sequence[float]) -> np
 
     libsvm's training runs without the GIL (scikit-learn's ``_libsvm.pyx`` calls
     ``svm_train`` inside ``with nogil``) and is nearly all of a fit's time, so
-    threads fit samples in parallel.  On this 2-core machine at a quiet moment
-    (200 and 300 planted TIL10 samples, noise sd 0.3; two runs, each timing both
-    ways twice in turn) two threads were 1.76-1.96x faster than the plain
-    per-sample loop and two forked processes
-    (:func:`deconv_core.threads.run_in_forks`) 1.31-1.84x, so nothing forks.
-    When other work holds the second core neither gains
+    threads fit samples in parallel: on this 2-core machine, with the second
+    core free, 1.77-1.93x faster than the plain per-sample loop (four runs of
+    ``benchmarks/svr_speed.py``); forked processes
+    (:func:`deconv_core.threads.run_in_forks`) gave 1.31-1.84x where threads gave
+    1.76-1.96x, so nothing forks.  When other work holds the second core neither gains
     (``benchmarks/svr_speed.py`` prints the cores it got).  Every sample is
     fitted alone (its own problem and model; the state libsvm shares between
     calls, its print function and the seed of the generator it draws from only
