@@ -909,173 +909,286 @@ def _newton_rounds(
     """Newton rounds of the Huber fit on the samples ``live``; update X and W in place.
 
     Each round takes the residual scale (median absolute residual / 0.6745)
-    and the threshold ``t = tuning * scale``, splits the genes into inliers
+    and the threshold ``t = tuning * scale`` (:func:`_round_split`, with a
+    secant jump once the rounds take full steps), splits the genes into inliers
     (``|r| <= t``) and outliers, and minimises the loss that is exact for
     that split, ``sum_in r²/2 + t sum_out |r|`` (outlier signs held), over
     ``x >= 0``: an NNLS with the inliers' Gram matrix and the outliers'
-    clipped residuals ``±t`` in the right-hand side (Huber 1981, sec. 7.8).
-    The step then goes as far towards that minimiser as lowers the Huber
-    loss at ``t`` most (an exact line search, :func:`_line_search`).  At a
-    fixed point the reweighting of :func:`huber_nnls` has its fixed point too
-    (its weights ``min(1, t / |r|)`` give ``w r = clip(r, -t, t)``).
+    clipped residuals ``±t`` in the right-hand side (Huber 1981, sec. 7.8;
+    :func:`_newton_step`).  The step then goes as far towards that minimiser
+    as lowers the Huber loss at ``t`` most (an exact line search,
+    :func:`_line_search`).  At a fixed point the reweighting of
+    :func:`huber_nnls` has its fixed point too (its weights ``min(1, t / |r|)``
+    give ``w r = clip(r, -t, t)``).
 
     The rounds work on samples × genes copies of the live samples (contiguous
     rows: dropping the samples that settled is a row copy, and every pass
     over the data is a contiguous one).  The inliers' Gram matrices are
-    updated by the genes that changed sides (:meth:`_Products.update_packed`).
-    Once two rounds in a row took full steps, the threshold moves by a secant
-    step on ``t - tuning * scale(t)`` instead of to the last scale (which
-    converges only linearly, by a factor of ~0.25 a round here); the fixed
-    point, and so the estimate, is the same.  A sample whose last round kept
-    its split and passive set and took a full step moved only because the
-    threshold did, linearly in it; when the split holds at the new threshold
-    and that step, scaled by the threshold's new move, is below ``tol``, the
-    sample leaves without the round (one solve fewer for most samples: 7.40
-    -> 6.53 rounds per sample on the benchmark's medium mixtures, same
-    objective to 5e-12).  ``mask`` (g, n) is False where a
-    value is missing (residual and weight 0).  Returns the samples whose step
-    the line search cut to almost nothing (a nearly singular inlier Gram
-    matrix), those whose full step still moved the residuals by more than
-    ``tol`` (relative) after ``rounds`` rounds (written back; none unless
-    ``final``), and, unless ``final``, the state of the samples still moving
-    (:data:`_ROUND_STATE`, rows in ``live``'s order; None if none are left),
-    from which another call (``state``; then ``live`` is ignored) goes on
-    exactly as more rounds of this one would.
+    updated by the genes that changed sides (:func:`_inlier_grams`).  A sample
+    whose fit is exact, or whose round would only repeat the threshold's move
+    (:func:`_round_settled`), leaves before the round's solve.  ``mask`` (g, n)
+    is False where a value is missing (residual and weight 0).  Returns the
+    samples whose step the line search cut to almost nothing (a nearly
+    singular inlier Gram matrix), those whose full step still moved the
+    residuals by more than ``tol`` (relative) after ``rounds`` rounds (written
+    back; none unless ``final``), and, unless ``final``, the state of the
+    samples still moving (:data:`_ROUND_STATE`, rows in ``live``'s order; None
+    if none are left), from which another call (``state``; then ``live`` is
+    ignored) goes on exactly as more rounds of this one would.
     """
     if state is None:
         state = _start_state(S, Y, X, mask, live, _residual_type(tol))
-    # Secant on the threshold: (t_a, g_a) and t_b are the thresholds of the two
-    # previous rounds and g_a the mismatch of the older one; solid_a, solid_b
-    # say whether those rounds took full steps.  pure_b: the previous round
-    # kept its split and passive set and took a full step, so that step (of
-    # norm shift_b) was the threshold's move alone.
-    (
-        live, Xt, Rt, Pt, size, packed, split,
-        t_a, g_a, t_b, solid_a, solid_b, pure_b, shift_b,
-    ) = (state[k] for k in _ROUND_STATE)  # fmt: skip
-    full = Pt is None
+    st = dict(state)  # the caller's dict stays as it was
     floor = tuning / _MAD_OF_NORMAL * 1e-12
-    handed, unfinished = [live[:0]], live[:0]
+    handed, unfinished = [st["live"][:0]], st["live"][:0]
     for round_ in range(rounds):
-        A = np.abs(Rt)
-        if full:
-            F = tuning * row_median(A).astype(np.float64) / _MAD_OF_NORMAL
-        else:
-            median = np.nanmedian(np.where(Pt, A, np.nan), axis=1)
-            F = tuning * median.astype(np.float64) / _MAD_OF_NORMAL
-        g = F - t_b
-        t = F.copy()
-        # (No jump in the first two rounds: solid_a and solid_b start False.)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            slope = (g - g_a) / (t_b - t_a)
-        jump = solid_a & solid_b & (slope >= -1.9) & (slope <= -0.1)
-        t[jump] = t_b[jump] - g[jump] / slope[jump]
-        inside = t.astype(Rt.dtype)[:, None] >= A
-        if not full:
-            inside &= Pt
-        rr = np.einsum("ij,ij->i", Rt, Rt).astype(np.float64)
-        # Residuals at rounding level: the fit is exact, nothing to down-weight.
-        exact = t <= floor * size
-        # Settled: the split holds at the new threshold and the last step was
-        # the threshold's move alone, so this round's step would be that step
-        # scaled by the threshold's new move: below tol, no need to take it.
-        with np.errstate(divide="ignore", invalid="ignore"):
-            shift = shift_b * np.abs((t - t_b) / (t_b - t_a))
-        settled = pure_b & (shift < tol * np.sqrt(rr)) & ~exact
-        # Genes that changed sides since the last round (none in the first).
-        changed = None if split is None else inside != split
-        moved = None if split is None else changed.any(axis=1)
-        if moved is not None:
-            settled &= ~moved
+        now = _round_split(st, tuning)
+        exact, settled = _round_settled(st, now, tol, floor)
         keep = ~(exact | settled)
         if not keep.all():
-            _write_back(X, W, live, Xt, F, A, mask, Pt, exact | settled, exact)
-            live, Rt, Xt, A, t, F, g, size, inside, rr = (
-                a[keep] for a in (live, Rt, Xt, A, t, F, g, size, inside, rr)
+            leave = exact | settled
+            _write_back(
+                X, W, st["live"], st["Xt"], now["F"], now["A"], mask, st["Pt"], leave, exact
             )
-            t_b, solid_b = t_b[keep], solid_b[keep]
-            Pt = None if full else Pt[keep]
-            if packed is not None:
-                packed, split, changed, moved = (a[keep] for a in (packed, split, changed, moved))
-        if live.size == 0:
+            _keep_before_step(st, now, keep)
+        if st["live"].size == 0:
             break
-        if packed is None:
-            # Float32 Gram matrices: they only steer the steps (a step solves
-            # G_in d = gradient on the passive set, so any fixed point has a zero
-            # gradient however inexact G_in is; their ~1e-7 error slows Newton's
-            # convergence by a factor of cond(G_in) * 1e-7 a round).
-            packed = _rows_times(inside.astype(np.float64), products.upper).astype(np.float32)
-        else:
-            products.update_packed(packed, inside, split, changed)
-        split = inside
-        Gin = products.unpack(packed)
-        # The loss's gradient S' clip(r, -t, t) (missing values have r = 0),
-        # and the right-hand side of the split's NNLS, S_in' y_in + t S_out'
-        # sign(r_out) = gradient + G_in x (as y = S x + r).
-        clipped = _clip(Rt, t.astype(Rt.dtype)[:, None])
-        grad = _rows_times(clipped.astype(np.float64, copy=False), S)
-        C = grad + _stack_matvec(Gin, Xt)
-        Xn = _gram_pivot(Gin, C, Xt)
-        step = Xn - Xt
-        U = _rows_times(step, S.T).astype(Rt.dtype, copy=False)
-        if not full:
-            U[~Pt] = 0.0
-        Rn = Rt - U
-        shift = np.sqrt(np.einsum("ij,ij->i", U, U).astype(np.float64))
-        change = shift / (np.sqrt(rr) + np.finfo(float).tiny)
-        # The loss's slope and the inliers' curvature along the step at its start.
-        start = -np.einsum("ij,ij->i", grad, step)
-        curve = np.einsum("ij,ij->i", _stack_matvec(Gin, step), step)
-        # Steps at rounding level need no search (their slopes are noise).
-        alpha = _line_search(Rt, U, Rn, inside, t, start, curve, change > tol)
-        cut = alpha < 1.0 - 1e-9
-        if cut.any():
-            Xn[cut] = Xt[cut] + alpha[cut, None] * step[cut]
-            if cut.mean() < 0.25:
-                U[cut] *= alpha[cut, None]
-                Rn[cut] = Rt[cut] - U[cut]
-            else:  # most rows cut (the first rounds): two passes beat the gathers
-                U *= np.where(cut, alpha, 1.0)[:, None]
-                np.subtract(Rt, U, out=Rn)
+        Gin = _inlier_grams(st, now, products)
+        Xn, Rn, shift, change, alpha, cut = _newton_step(S, st, now, Gin, tol)
         # The full step's length measures the distance to the optimum (a cut
         # step is short because it was cut, not because x settled).
         moving = change > tol
         # Steps cut to almost nothing: the inliers' Gram matrix is nearly
         # singular along the step; reweighting (always downhill) finishes them.
         stalled = moving & (alpha < _STALL)
-        handed.append(live[stalled])
+        handed.append(st["live"][stalled])
         # Write back the samples that leave (all of them after the last round
         # of the final call).
         last = final and round_ == rounds - 1
         stay = np.zeros_like(moving) if last else moving & ~stalled
         if not stay.all():
-            _write_back(X, W, live, Xn, F, A, mask, Pt, ~stay, None)
+            _write_back(X, W, st["live"], Xn, now["F"], now["A"], mask, st["Pt"], ~stay, None)
             if last:
-                unfinished = live[moving & ~stalled]
-        pure = ~cut & ((Xn > 0) == (Xt > 0)).all(axis=1)
-        if moved is not None:
-            pure &= ~moved
-        else:
-            pure[:] = False
-        t_a, g_a, t_b, solid_a, solid_b = t_b, g, t, solid_b, ~cut
-        pure_b, shift_b = pure, shift
-        if not stay.all():
-            live, Xt, size = live[stay], Xn[stay], size[stay]
-            Rt, packed, split = Rn[stay], packed[stay], split[stay]
-            t_a, g_a, t_b, solid_a, solid_b, pure_b, shift_b = (
-                a[stay] for a in (t_a, g_a, t_b, solid_a, solid_b, pure_b, shift_b)
-            )
-            Pt = None if full else Pt[stay]
-        else:
-            Xt, Rt = Xn, Rn
-        if live.size == 0:
+                unfinished = st["live"][moving & ~stalled]
+        _next_state(st, now, Xn, Rn, shift, cut, stay)
+        if st["live"].size == 0:
             break
     rest = None
-    if not final and live.size:
-        values = (live, Xt, Rt, Pt, size, packed, split)
-        values += (t_a, g_a, t_b, solid_a, solid_b, pure_b, shift_b)
-        rest = dict(zip(_ROUND_STATE, values, strict=True))
+    if not final and st["live"].size:
+        rest = {name: st[name] for name in _ROUND_STATE}
     return np.concatenate(handed), unfinished, rest
+
+
+def _round_split(state: dict, tuning: float) -> dict:
+    """A Newton round's threshold and split of the genes, from the :data:`_ROUND_STATE` ``state``.
+
+    Returns the round's arrays (rows: the state's live samples): ``A`` (m, g)
+    absolute residuals; ``F`` (m,) ``tuning`` times the residual scale (median
+    absolute residual / 0.6745, over the values present); ``g`` (m,) the
+    threshold's mismatch ``F - t_b``; ``t`` (m,) the round's threshold;
+    ``inside`` (m, g) bool, the inliers ``|r| <= t`` among the values present.
+
+    ``t`` is ``F``, except once two rounds in a row took full steps
+    (``solid_a & solid_b``): then a secant step on the mismatch ``t - tuning
+    * scale(t)`` through the two previous rounds' thresholds (``t_a``, ``t_b``)
+    and mismatches, where its slope is plausible.  Moving to the last scale
+    converges only linearly (by a factor of ~0.25 a round here); the fixed
+    point, and so the estimate, is the same.
+    """
+    Rt, Pt, t_b = state["Rt"], state["Pt"], state["t_b"]
+    A = np.abs(Rt)
+    if Pt is None:
+        F = tuning * row_median(A).astype(np.float64) / _MAD_OF_NORMAL
+    else:
+        median = np.nanmedian(np.where(Pt, A, np.nan), axis=1)
+        F = tuning * median.astype(np.float64) / _MAD_OF_NORMAL
+    g = F - t_b
+    t = F.copy()
+    # (No jump in the first two rounds: solid_a and solid_b start False.)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        slope = (g - state["g_a"]) / (t_b - state["t_a"])
+    jump = state["solid_a"] & state["solid_b"] & (slope >= -1.9) & (slope <= -0.1)
+    t[jump] = t_b[jump] - g[jump] / slope[jump]
+    inside = t.astype(Rt.dtype)[:, None] >= A
+    if Pt is not None:
+        inside &= Pt
+    return {"A": A, "F": F, "g": g, "t": t, "inside": inside}
+
+
+def _round_settled(
+    state: dict, now: dict, tol: float, floor: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """The samples that leave a Newton round before its solve: (exact, settled), (m,) bool.
+
+    ``state``: the :data:`_ROUND_STATE`; ``now``: the round's arrays from
+    :func:`_round_split`, to which this adds ``rr`` (m,) the squared residual
+    norms, and ``changed`` (m, g) and ``moved`` (m,) the genes, and samples,
+    whose side changed since the last round (None in the first round).
+    ``floor``: the threshold, relative to the root mean square of the data,
+    at which residuals are at rounding level.
+
+    Exact: the residuals are at rounding level; nothing to down-weight.
+    Settled: the last round kept its split and passive set and took a full
+    step (``pure_b``), so that step (of norm ``shift_b``) was the threshold's
+    move alone, linear in it; the split holds at the new threshold, so this
+    round's step would be that step scaled by the threshold's new move, and
+    it is below ``tol``: no need to take it (one solve fewer for most
+    samples: 7.40 -> 6.53 rounds per sample on the benchmark's medium
+    mixtures, same objective to 5e-12).
+    """
+    Rt, t, t_b, split = state["Rt"], now["t"], state["t_b"], state["split"]
+    rr = np.einsum("ij,ij->i", Rt, Rt).astype(np.float64)
+    exact = t <= floor * state["size"]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        shift = state["shift_b"] * np.abs((t - t_b) / (t_b - state["t_a"]))
+    settled = state["pure_b"] & (shift < tol * np.sqrt(rr)) & ~exact
+    # Genes that changed sides since the last round (none in the first).
+    changed = None if split is None else now["inside"] != split
+    moved = None if split is None else changed.any(axis=1)
+    if moved is not None:
+        settled &= ~moved
+    now.update(rr=rr, changed=changed, moved=moved)
+    return exact, settled
+
+
+def _keep_before_step(state: dict, now: dict, keep: np.ndarray) -> None:
+    """Keep the rows ``keep`` of a round's ``state`` and arrays ``now``, in place.
+
+    Only what the rest of the round reads: the older threshold history
+    (``t_a``, ``g_a``, ``solid_a``, ``pure_b``, ``shift_b``) is replaced at
+    the round's end (:func:`_next_state`).
+    """
+    for name in ("live", "Rt", "Xt", "size", "t_b", "solid_b"):
+        state[name] = state[name][keep]
+    for name in ("A", "t", "F", "g", "inside", "rr"):
+        now[name] = now[name][keep]
+    if state["Pt"] is not None:
+        state["Pt"] = state["Pt"][keep]
+    if state["packed"] is not None:
+        state["packed"], state["split"] = state["packed"][keep], state["split"][keep]
+        now["changed"], now["moved"] = now["changed"][keep], now["moved"][keep]
+
+
+def _inlier_grams(state: dict, now: dict, products: _Products) -> np.ndarray:
+    """The inliers' Gram matrices (m, k, k) of the round's split ``now["inside"]``.
+
+    Packed and float32 in ``state["packed"]``: built in the first round,
+    then updated by the genes that changed sides
+    (:meth:`_Products.update_packed`); ``state["split"]`` becomes the round's.
+    """
+    inside = now["inside"]
+    if state["packed"] is None:
+        # Float32 Gram matrices: they only steer the steps (a step solves
+        # G_in d = gradient on the passive set, so any fixed point has a zero
+        # gradient however inexact G_in is; their ~1e-7 error slows Newton's
+        # convergence by a factor of cond(G_in) * 1e-7 a round).
+        packed = _rows_times(inside.astype(np.float64), products.upper).astype(np.float32)
+        state["packed"] = packed
+    else:
+        products.update_packed(state["packed"], inside, state["split"], now["changed"])
+    state["split"] = inside
+    return products.unpack(state["packed"])
+
+
+def _newton_step(S: np.ndarray, state: dict, now: dict, Gin: np.ndarray, tol: float) -> tuple:
+    """A Newton round's step, searched along and cut where the loss rises before its end.
+
+    S (g, k) the signature; ``state`` the :data:`_ROUND_STATE` (m live
+    samples); ``now`` the round's arrays (:func:`_round_split`,
+    :func:`_round_settled`); Gin (m, k, k) the inliers' Gram matrices.
+    Returns Xn (m, k) the new coefficients and Rn (m, g) residuals; shift
+    (m,) the full step's norm in residuals and change (m,) that relative to
+    the residuals' norm; alpha (m,) the step length of the line search (1: a
+    full step; steps with ``change <= tol`` are not searched) and cut (m,)
+    bool, the steps it shortened.
+    """
+    Xt, Rt, Pt, t = state["Xt"], state["Rt"], state["Pt"], now["t"]
+    # The loss's gradient S' clip(r, -t, t) (missing values have r = 0),
+    # and the right-hand side of the split's NNLS, S_in' y_in + t S_out'
+    # sign(r_out) = gradient + G_in x (as y = S x + r).
+    clipped = _clip(Rt, t.astype(Rt.dtype)[:, None])
+    grad = _rows_times(clipped.astype(np.float64, copy=False), S)
+    C = grad + _stack_matvec(Gin, Xt)
+    Xn = _gram_pivot(Gin, C, Xt)
+    step = Xn - Xt
+    U = _rows_times(step, S.T).astype(Rt.dtype, copy=False)
+    if Pt is not None:
+        U[~Pt] = 0.0
+    Rn = Rt - U
+    shift = np.sqrt(np.einsum("ij,ij->i", U, U).astype(np.float64))
+    change = shift / (np.sqrt(now["rr"]) + np.finfo(float).tiny)
+    # The loss's slope and the inliers' curvature along the step at its start.
+    start = -np.einsum("ij,ij->i", grad, step)
+    curve = np.einsum("ij,ij->i", _stack_matvec(Gin, step), step)
+    # Steps at rounding level need no search (their slopes are noise).
+    alpha = _line_search(Rt, U, Rn, now["inside"], t, start, curve, change > tol)
+    cut = alpha < 1.0 - 1e-9
+    if cut.any():
+        _cut_steps(Xt, Rt, Xn, Rn, U, step, alpha, cut)
+    return Xn, Rn, shift, change, alpha, cut
+
+
+def _cut_steps(
+    Xt: np.ndarray,
+    Rt: np.ndarray,
+    Xn: np.ndarray,
+    Rn: np.ndarray,
+    U: np.ndarray,
+    step: np.ndarray,
+    alpha: np.ndarray,
+    cut: np.ndarray,
+) -> None:
+    """Shorten the rows ``cut`` of a Newton round's step to ``alpha`` of it, in place.
+
+    Xt, Xn, step (m, k): coefficients before, after the full step, the step;
+    Rt, Rn, U (m, g): residuals before, after, their change; alpha (m,).
+    Xn, Rn and U are overwritten.
+    """
+    Xn[cut] = Xt[cut] + alpha[cut, None] * step[cut]
+    if cut.mean() < 0.25:
+        U[cut] *= alpha[cut, None]
+        Rn[cut] = Rt[cut] - U[cut]
+    else:  # most rows cut (the first rounds): two passes beat the gathers
+        U *= np.where(cut, alpha, 1.0)[:, None]
+        np.subtract(Rt, U, out=Rn)
+
+
+def _next_state(
+    state: dict,
+    now: dict,
+    Xn: np.ndarray,
+    Rn: np.ndarray,
+    shift: np.ndarray,
+    cut: np.ndarray,
+    stay: np.ndarray,
+) -> None:
+    """Carry a Newton round's results into ``state`` and keep the rows ``stay``, in place.
+
+    Xn (m, k), Rn (m, g): the round's coefficients and residuals; shift (m,)
+    its full step's norm; cut (m,) bool: steps the line search shortened.
+    The threshold history moves one round on; ``pure_b`` says whether the
+    round kept its split (no gene ``moved``) and passive set and took a full
+    step (never in the first round).
+    """
+    pure = ~cut & ((Xn > 0) == (state["Xt"] > 0)).all(axis=1)
+    if now["moved"] is not None:
+        pure &= ~now["moved"]
+    else:
+        pure[:] = False
+    state.update(
+        t_a=state["t_b"], g_a=now["g"], t_b=now["t"], solid_a=state["solid_b"], solid_b=~cut,
+        pure_b=pure, shift_b=shift,
+    )  # fmt: skip
+    if stay.all():
+        state["Xt"], state["Rt"] = Xn, Rn
+        return
+    state["Xt"], state["Rt"] = Xn[stay], Rn[stay]
+    for name in ("live", "size", "packed", "split"):
+        state[name] = state[name][stay]
+    for name in ("t_a", "g_a", "t_b", "solid_a", "solid_b", "pure_b", "shift_b"):
+        state[name] = state[name][stay]
+    if state["Pt"] is not None:
+        state["Pt"] = state["Pt"][stay]
 
 
 #: What :func:`_newton_rounds` carries from round to round, per live sample
