@@ -630,6 +630,74 @@ def deconvolve(
         signature genes in the data; sample names repeated or blank; infinite
         or negative expression values (:func:`~deconv_core.scale.check_linear`).
     """
+    signature = _checked_inputs(
+        expression, signature, mode=mode, weighting=weighting, loss=loss, exclude=exclude
+    )
+    warnings = _mode_warnings(signature, mode=mode, mrna_scaling=mrna_scaling)
+    sig, excluded = _apply_exclusion(signature, exclude, warnings)
+    genes, S, Y = _normalised_data(
+        expression, signature, sig, mode=mode, assume_linear=assume_linear, warnings=warnings
+    )
+    platform = signature_platform(signature)
+    weighting, weights = _chosen_weights(S, weighting, platform, warnings)
+    samples = [str(s) for s in expression.columns]
+    S, coef, robustness = _fit_all(
+        S, Y, weights, loss=loss, samples=samples, platform=platform,
+        platform_correction=platform_correction, warnings=warnings,
+    )  # fmt: skip
+    fitted = _fitted_values(S, Y, coef)
+    proportions = _proportions(
+        coef, signature, genes, samples, mode=mode, mrna_scaling=mrna_scaling, warnings=warnings
+    )
+    fit = _fit_table(Y, fitted, robustness, genes, samples, warnings)
+    cell_types = [str(c) for c in sig.columns]
+    columns = cell_types + (["other"] if mode == "absolute" else [])
+    index = pd.Index(samples, name="sample")
+    genes_index = pd.Index(genes.used, name="gene")
+    frame = lambda values: pd.DataFrame(values, index=genes_index, columns=samples)  # noqa: E731
+    props_frame = pd.DataFrame(proportions.T, index=index, columns=columns)
+    absent = set(genes.missing)
+    return DeconvResult(
+        proportions=props_frame,
+        coefficients=pd.DataFrame(coef.T, index=index.copy(), columns=cell_types),
+        fitted=frame(fitted),
+        residuals=frame(Y - fitted),
+        observed=frame(Y),
+        genes_used=tuple(genes.used),
+        genes_missing=tuple(genes.missing),
+        genes_excluded=tuple(g for g in excluded if g not in absent),
+        coverage=genes.coverage,
+        sample_coverage=genes.sample_coverage,
+        fit=fit,
+        mode=mode,
+        meaning=meaning_for(mode, {w.code for w in warnings}, proportions=props_frame),
+        signature_name=signature.name,
+        signature_matrix=pd.DataFrame(S, index=genes_index.copy(), columns=sig.columns),
+        mrna_scaling=mrna_scaling,
+        gene_weights=pd.Series(weights, index=genes_index, name="weight"),
+        weighting=weighting,
+        loss=loss,
+        robustness=frame(robustness),
+        warnings=tuple(warnings),
+    )
+
+
+def _checked_inputs(
+    expression: pd.DataFrame,
+    signature: Signature | pd.DataFrame,
+    *,
+    mode: str,
+    weighting: str,
+    loss: str,
+    exclude: str | None,
+) -> Signature:
+    """Refuse unknown options and repeated sample names; the signature as a :class:`Signature`.
+
+    ``expression``: genes × samples; ``signature``: a Signature or a genes × cell
+    types table (linear; named "signature").  Raises :class:`InputError` for an
+    unknown ``mode``, ``weighting``, ``loss`` or exclusion list, or sample names
+    repeated or blank.
+    """
     check_choice("mode", mode)
     check_choice("weighting", weighting)
     check_choice("loss", loss)
@@ -639,8 +707,27 @@ def deconvolve(
         signature = Signature(name="signature", matrix=signature.astype(np.float64))
     if exclude is not None:
         check_exclude(exclude, signature.excluded_genes)
-    warnings = _mode_warnings(signature, mode=mode, mrna_scaling=mrna_scaling)
-    sig, excluded = _apply_exclusion(signature, exclude, warnings)
+    return signature
+
+
+def _normalised_data(
+    expression: pd.DataFrame,
+    signature: Signature,
+    sig: pd.DataFrame,
+    *,
+    mode: str,
+    assume_linear: bool,
+    warnings: list[DeconvWarning],
+) -> tuple[_Genes, np.ndarray, np.ndarray]:
+    """Check the values, match the signature's genes and scale every sample to 1e6.
+
+    ``expression``: genes × samples, linear; ``sig``: the signature's genes ×
+    cell types after the exclusion lists.  Appends the checks' warnings
+    (log-like values, few genes in absolute mode, coverage) to ``warnings``.
+    Returns the matched genes, S (genes used × cell types, float64, linear) and
+    Y (genes used × samples, float64): each sample's values over its total
+    over all its genes (NaN where missing), times 1e6 (TPM-like).
+    """
     # Work on one float64 view of the data: big inputs must not be copied whole.
     values = expression.to_numpy(dtype=np.float64)
     # The loader's checks, for tables that did not come through it (API callers): a
@@ -661,13 +748,45 @@ def deconvolve(
     del present
     with np.errstate(divide="ignore", invalid="ignore"):
         Y = values[genes.rows, :] / totals * 1e6
-    platform = signature_platform(signature)
+    return genes, S, Y
+
+
+def _chosen_weights(
+    S: np.ndarray, weighting: str, platform: str, warnings: list[DeconvWarning]
+) -> tuple[str, np.ndarray]:
+    """The weighting (``"auto"`` resolved, with an info warning) and its gene weights.
+
+    S: genes used × cell types, linear; ``platform``: the signature's.  Returns
+    the weighting's name and the weights, (genes used,) float64.
+    """
     if weighting == "auto":
         weighting = choose_weighting(S, platform=platform)
         if weighting != "none":
             warnings.append(_weighted_warning(weighting, platform))
-    weights = gene_weights(S, weighting=weighting)
-    samples = [str(s) for s in expression.columns]
+    return weighting, gene_weights(S, weighting=weighting)
+
+
+def _fit_all(
+    S: np.ndarray,
+    Y: np.ndarray,
+    weights: np.ndarray,
+    *,
+    loss: str,
+    samples: list[str],
+    platform: str,
+    platform_correction: bool,
+    warnings: list[DeconvWarning],
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Fit every sample, correcting a signature from another platform first where asked.
+
+    S (g, k): genes used × cell types, linear; Y (g, n): genes used × samples,
+    per million, NaN where missing; weights (g,).  The first fit's warnings and
+    the platform warning go to ``warnings``; with enough samples the signature
+    is corrected by :func:`~deconv_core.platform.platform_factors` from the first
+    fit and the fit repeated.  Returns the signature fitted with (g, k), the
+    coefficients (k, n; NaN for a sample not fitted) and the robustness weights
+    (g, n).
+    """
     coef, robustness = _fit_by_pattern(S * weights[:, None], Y, weights, loss, samples, warnings)
     if platform_correction and from_other_platform(platform):
         corrected = Y.shape[1] >= MIN_SAMPLES_PLATFORM
@@ -677,9 +796,36 @@ def deconvolve(
             S = S * platform_factors(S, Y, coef, cell_type_scale=by_type)[:, None]
             coef, robustness = _fit_by_pattern(S * weights[:, None], Y, weights, loss, samples, [])
         warnings.append(platform_warning(platform, Y.shape[1], corrected, cell_type_scale=by_type))
+    return S, coef, robustness
+
+
+def _fitted_values(S: np.ndarray, Y: np.ndarray, coef: np.ndarray) -> np.ndarray:
+    """``S @ coef`` (g, n), NaN where Y (g, n) is missing and for samples not fitted.
+
+    S (g, k) genes used × cell types; coef (k, n), NaN in a sample not fitted.
+    """
     fitted = per_sample(S, np.nan_to_num(coef))
     fitted[np.isnan(Y)] = np.nan
     fitted[:, np.isnan(coef).any(axis=0)] = np.nan
+    return fitted
+
+
+def _proportions(
+    coef: np.ndarray,
+    signature: Signature,
+    genes: _Genes,
+    samples: list[str],
+    *,
+    mode: str,
+    mrna_scaling: bool,
+    warnings: list[DeconvWarning],
+) -> np.ndarray:
+    """The coefficients (k, n) as proportions (k or k + 1 with "other", n), blanks NaN.
+
+    Appends the conversion's and the ``no_signal`` warnings to ``warnings``; a
+    cell type a sample cannot estimate (:func:`unestimable`: too few of its
+    markers with a value) is NaN in that sample.
+    """
     proportions, conversion_warnings = coefficients_to_proportions(
         coef, signature, mode=mode, mrna_scaling=mrna_scaling
     )
@@ -687,42 +833,30 @@ def deconvolve(
     warnings.extend(_no_signal_warnings(coef, samples))
     # A cell type without a marker gene (with a value) keeps its place in the fit, so the
     # others' estimates do not absorb its cells, but its own number rests on no marker.
-    kept, aside = _without_set_aside(Y, robustness, genes.used, samples)
-    warnings.extend(aside)
     blank = unestimable(genes.coverage, genes.sample_coverage, samples).to_numpy().T
     proportions[: blank.shape[0]][blank] = np.nan
-    cell_types = [str(c) for c in sig.columns]
-    columns = cell_types + (["other"] if mode == "absolute" else [])
+    return proportions
+
+
+def _fit_table(
+    Y: np.ndarray,
+    fitted: np.ndarray,
+    robustness: np.ndarray,
+    genes: _Genes,
+    samples: list[str],
+    warnings: list[DeconvWarning],
+) -> pd.DataFrame:
+    """How well each sample is fitted: :data:`FIT_COLUMNS`, samples as rows.
+
+    Y, fitted, robustness: genes used × samples (per million; robustness
+    weights in [0, 1]).  Genes the robust fit set aside in a sample do not
+    count (:func:`_without_set_aside`, whose ``genes_set_aside`` warnings go to
+    ``warnings``).
+    """
+    kept, aside = _without_set_aside(Y, robustness, genes.used, samples)
+    warnings.extend(aside)
     index = pd.Index(samples, name="sample")
-    genes_index = pd.Index(genes.used, name="gene")
-    frame = lambda values: pd.DataFrame(values, index=genes_index, columns=samples)  # noqa: E731
-    props_frame = pd.DataFrame(proportions.T, index=index, columns=columns)
-    absent = set(genes.missing)
-    return DeconvResult(
-        proportions=props_frame,
-        coefficients=pd.DataFrame(coef.T, index=index.copy(), columns=cell_types),
-        fitted=frame(fitted),
-        residuals=frame(Y - fitted),
-        observed=frame(Y),
-        genes_used=tuple(genes.used),
-        genes_missing=tuple(genes.missing),
-        genes_excluded=tuple(g for g in excluded if g not in absent),
-        coverage=genes.coverage,
-        sample_coverage=genes.sample_coverage,
-        fit=pd.DataFrame(
-            _fit_statistics(kept, fitted), index=index.copy(), columns=list(FIT_COLUMNS)
-        ),
-        mode=mode,
-        meaning=meaning_for(mode, {w.code for w in warnings}, proportions=props_frame),
-        signature_name=signature.name,
-        signature_matrix=pd.DataFrame(S, index=genes_index.copy(), columns=sig.columns),
-        mrna_scaling=mrna_scaling,
-        gene_weights=pd.Series(weights, index=genes_index, name="weight"),
-        weighting=weighting,
-        loss=loss,
-        robustness=frame(robustness),
-        warnings=tuple(warnings),
-    )
+    return pd.DataFrame(_fit_statistics(kept, fitted), index=index, columns=list(FIT_COLUMNS))
 
 
 #: Columns of :attr:`DeconvResult.fit`.
